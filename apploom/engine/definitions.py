@@ -1,0 +1,90 @@
+"""Loading app definitions: parse, check against the schema, build the model,
+then check across apps. All problems are reported together, and a broken set
+of definitions never half-loads."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .documents import read_document
+from .errors import DefinitionError, Problem
+from .fieldtypes import FieldTypes
+from .model import App, AppSet, parse_app
+from .schema import schema_problems
+from .semantic import semantic_problems
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Source:
+    file: str
+    text: str
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def bundled_apps_dir() -> Path:
+    """``apps/`` of the repository, or its copy inside an installed wheel."""
+    packaged = _PACKAGE / "bundled" / "apps"
+    return packaged if packaged.is_dir() else _PACKAGE.parent / "apps"
+
+
+def read_sources(paths: Iterable[str | Path]) -> list[Source]:
+    sources = []
+    for path in paths:
+        path = Path(path)
+        try:
+            sources.append(Source(str(path), path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DefinitionError([Problem(str(path), "", None, f"cannot be read: {exc}")]) \
+                from None
+    return sources
+
+
+def bundled_sources() -> list[Source]:
+    folder = bundled_apps_dir()
+    return read_sources(sorted(p for p in folder.iterdir() if p.suffix in DEFINITION_SUFFIXES))
+
+
+def load_apps(sources: Iterable[Source], types: FieldTypes) -> AppSet:
+    """Every app of ``sources``, checked together; raises DefinitionError listing all problems."""
+    problems: list[Problem] = []
+    apps: dict[str, App] = {}
+    for source in sources:
+        doc = read_document(source.file, source.text)
+        found = doc.problems + (schema_problems(doc.data, source.file, doc.lines, types.names())
+                                if doc.data is not None else [])
+        if found:
+            problems.extend(found)
+            continue
+        app = parse_app(doc.data, source.file, source.text, doc.lines)
+        if app.name in apps:
+            problems.append(Problem(source.file, "app", app.line(("app",)),
+                                    f"the app '{app.name}' is also defined in "
+                                    f"{apps[app.name].file}"))
+            continue
+        apps[app.name] = app
+    if problems:
+        raise DefinitionError(problems)
+    appset = AppSet(apps)
+    problems = semantic_problems(appset, types)
+    if problems:
+        raise DefinitionError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
+    return appset
+
+
+def with_companions(sources: list[Source], companions: list[Source]) -> list[Source]:
+    """``sources`` plus the companion apps they do not replace (so cross-app refs resolve)."""
+    names = {_app_name(s) for s in sources}
+    return sources + [c for c in companions if _app_name(c) not in names]
+
+
+def _app_name(source: Source) -> str | None:
+    doc = read_document(source.file, source.text)
+    return doc.data.get("app") if isinstance(doc.data, dict) else None

@@ -1,0 +1,91 @@
+"""The engine's domain errors. The web layer maps them to HTTP answers; the
+engine itself knows nothing of status codes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class AppLoomError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "error"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a definition, located as precisely as we can."""
+
+    file: str
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        return f"{where}: {self.path or '(top)'}: {self.message}"
+
+
+class DefinitionError(AppLoomError):
+    """One or more problems in app definitions; nothing of them was loaded."""
+
+    code = "invalid_definition"
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the app definition"
+        super().__init__("\n".join([head + ":", *(f"  {p}" for p in self.problems)]))
+
+
+class ValidationFailed(AppLoomError):
+    """Input for a record was refused; ``fields`` maps each field to its message."""
+
+    code = "validation_failed"
+
+    def __init__(self, fields: dict[str, str], message: str | None = None):
+        self.fields = dict(fields)
+        if message is None:
+            names = ", ".join(self.fields)
+            message = f"Please correct: {names}" if self.fields else "Invalid input"
+        super().__init__(message)
+
+
+class BadQuery(AppLoomError):
+    """A filter, sort or paging parameter names something that does not exist."""
+
+    code = "bad_query"
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        self.fields = dict(fields or {})
+        super().__init__(message)
+
+
+class NotFound(AppLoomError):
+    code = "not_found"
+
+
+class Forbidden(AppLoomError):
+    code = "forbidden"
+
+
+class Unauthenticated(AppLoomError):
+    code = "unauthenticated"
+
+
+class Conflict(AppLoomError):
+    """A stale write: ``current`` is what is stored now, ``yours`` what was sent."""
+
+    code = "conflict"
+
+    def __init__(self, message: str, current: dict[str, Any] | None = None,
+                 yours: dict[str, Any] | None = None):
+        self.current = current
+        self.yours = yours
+        super().__init__(message)
+
+
+class MigrationRefused(AppLoomError):
+    """A definition change that would lose data or cannot be applied to the store."""
+
+    code = "migration_refused"

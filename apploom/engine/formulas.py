@@ -1,0 +1,56 @@
+"""Formula fields: computed on save, in dependency order, and stored."""
+from __future__ import annotations
+
+from typing import Any
+
+from .expressions import ExpressionError, Row, compile_expression
+from .fieldtypes import FieldTypes, Invalid
+from .model import Entity, Field
+
+
+def formula_order(entity: Entity) -> tuple[list[Field], list[str]]:
+    """Formula fields ordered so each comes after the formulas it reads, and the
+    names of any that depend on themselves."""
+    formulas = {f.name: f for f in entity.fields.values() if f.formula}
+    needs = {}
+    for name, field in formulas.items():
+        try:
+            needs[name] = set(compile_expression(field.formula).names) & set(formulas)
+        except ExpressionError:
+            needs[name] = set()
+    ordered: list[Field] = []
+    done: set[str] = set()
+    while len(done) < len(formulas):
+        ready = [n for n in formulas if n not in done and needs[n] <= done]
+        if not ready:
+            return ordered, sorted(set(formulas) - done)
+        for name in ready:
+            ordered.append(formulas[name])
+            done.add(name)
+    return ordered, []
+
+
+def compute_formulas(entity: Entity, values: dict[str, Any], types: FieldTypes,
+                     rows: dict[str, list[dict]] | None = None) -> dict[str, str]:
+    """Fill every formula field of ``values`` in place; returns per-field errors."""
+    names = dict(values)
+    for name, table_rows in (rows or {}).items():
+        names[name] = [Row(r) for r in table_rows]
+    errors = {}
+    for field in formula_order(entity)[0]:
+        try:
+            result = compile_expression(field.formula).evaluate(names)
+            value = _as_type(field, result, types)
+        except TypeError as exc:
+            if "NoneType" not in str(exc):
+                errors[field.name] = f"could not be computed: {exc}"
+            value = None
+        except (ArithmeticError, ExpressionError, Invalid, ValueError) as exc:
+            errors[field.name] = f"could not be computed: {exc}"
+            value = None
+        values[field.name] = names[field.name] = value
+    return errors
+
+
+def _as_type(field: Field, result: Any, types: FieldTypes) -> Any:
+    return None if result is None else types[field.type].from_formula(field, result)

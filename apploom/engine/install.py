@@ -1,0 +1,62 @@
+"""Applying definitions to a database: validate, plan the schema change, apply it
+and record the new versions, all in one transaction."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .database import Database
+from .definitions import Source, load_apps, with_companions
+from .errors import DefinitionError
+from .fieldtypes import FieldTypes
+from .migrate import Plan, apply_plan, plan_migration
+from .model import AppSet
+from .systables import metadata as system_metadata
+from .versions import active_hashes, active_sources, record_version
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    apps: AppSet
+    versions: dict[str, int] = field(default_factory=dict)   # app -> new version number
+
+
+class _DryRun(Exception):
+    def __init__(self, result: ApplyResult):
+        self.result = result
+
+
+def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
+                      user_id: int | None = None, comment: str | None = None,
+                      dry_run: bool = False) -> ApplyResult:
+    """Make ``sources`` (replacing the live apps of the same names) the live definitions."""
+    try:
+        with db.write() as conn:
+            system_metadata.create_all(conn)
+            live = active_sources(conn)
+            new = load_apps(with_companions(sources, live), types)
+            plan = plan_migration(conn, new, _previous(live, types), types)
+            result = ApplyResult(plan=plan, apps=new)
+            if dry_run:
+                raise _DryRun(result)
+            apply_plan(conn, plan)
+            hashes = active_hashes(conn)
+            for app in new.ordered():
+                source = Source(Path(app.file).name, app.source)
+                if hashes.get(app.name) != source.hash:
+                    result.versions[app.name] = record_version(conn, app.name, source, user_id,
+                                                               comment)
+    except _DryRun as stop:
+        return stop.result
+    return result
+
+
+def _previous(live: list[Source], types: FieldTypes) -> AppSet | None:
+    """The live definitions, or None if they no longer load (e.g. a plugin type is gone)."""
+    if not live:
+        return None
+    try:
+        return load_apps(live, types)
+    except DefinitionError:
+        return None

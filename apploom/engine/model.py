@@ -1,0 +1,293 @@
+"""App definitions as frozen dataclasses. Nothing downstream reads raw dicts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dc_field, replace
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Mapping
+
+SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+CHILD_SYSTEM_COLUMNS = ("id", "parent_id", "position")
+RESERVED_NAMES = frozenset(SYSTEM_COLUMNS + CHILD_SYSTEM_COLUMNS)
+ACTIONS = ("read", "create", "update", "delete")
+ADMIN_ROLE = "admin"
+
+
+def frozen_map(items: Mapping) -> Mapping:
+    return MappingProxyType(dict(items))
+
+
+@dataclass(frozen=True)
+class Label:
+    en: str
+    zh: str
+
+    @classmethod
+    def parse(cls, value: Any, fallback: str) -> Label:
+        if isinstance(value, Mapping):
+            en = value.get("en") or value.get("zh") or fallback
+            return cls(en=en, zh=value.get("zh") or en)
+        if isinstance(value, str) and value:
+            return cls(en=value, zh=value)
+        text = fallback.replace("_", " ").capitalize()
+        return cls(en=text, zh=text)
+
+    def get(self, lang: str = "en") -> str:
+        return self.zh if lang.startswith("zh") else self.en
+
+    def __str__(self) -> str:
+        return self.en
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: Label
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label: Label
+    help: Label | None = None
+    required: bool = False
+    unique: bool = False
+    index: bool = False
+    readonly: bool = False
+    default: Any = None
+    min: Any = None
+    max: Any = None
+    length: int | None = None
+    pattern: str | None = None
+    options: tuple[Option, ...] = ()
+    formula: str | None = None
+    to: str | None = None          # ref: qualified entity name, "app.entity"
+    of: str | None = None          # table: qualified child entity name
+    format: str | None = None      # autonumber: naming series pattern
+    scale: int | None = None
+    precision: int | None = None
+    min_rows: int = 0
+    max_rows: int | None = None
+    max_size: int | None = None    # attachment: bytes
+    settings: frozenset[str] = frozenset()   # the settings written in the definition
+
+    @property
+    def option_values(self) -> tuple[str, ...]:
+        return tuple(o.value for o in self.options)
+
+    @property
+    def computed(self) -> bool:
+        return self.formula is not None or self.type == "autonumber"
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    columns: tuple[str, ...] = ()
+    filters: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    sort: tuple[str, ...] = ("-created_at",)
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
+class Section:
+    label: Label
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Entity:
+    app: str
+    name: str
+    label: Label
+    fields: Mapping[str, Field]
+    naming: str | None = None
+    title: str | None = None
+    list: ListSpec = ListSpec()
+    form: tuple[Section, ...] = ()
+    # role -> action -> "all" | "own"; empty means "use the app's permissions"
+    permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
+    indexes: tuple[tuple[str, ...], ...] = ()
+    parent: str | None = None      # qualified name of the entity whose table field holds us
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.app}.{self.name}"
+
+    @property
+    def table(self) -> str:
+        return f"{self.app}_{self.name}"
+
+    @property
+    def is_child(self) -> bool:
+        return self.parent is not None
+
+    def table_fields(self) -> list[Field]:
+        return [f for f in self.fields.values() if f.type == "table"]
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    label: Label
+    file: str
+    source: str
+    requires: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
+    entities: Mapping[str, Entity] = dc_field(default_factory=lambda: frozen_map({}))
+    lines: Mapping[tuple, int] = dc_field(default_factory=lambda: frozen_map({}), repr=False)
+
+    def line(self, path: tuple) -> int | None:
+        """The line of ``path`` in the source, or of its nearest located ancestor."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+
+class AppSet:
+    """The apps loaded together; resolves entities across them."""
+
+    def __init__(self, apps: Mapping[str, App]):
+        self.apps: Mapping[str, App] = frozen_map(apps)
+
+    def entity(self, qualified: str) -> Entity:
+        app, _, name = qualified.partition(".")
+        return self.apps[app].entities[name]
+
+    def find(self, qualified: str) -> Entity | None:
+        app, _, name = qualified.partition(".")
+        return self.apps[app].entities.get(name) if app in self.apps else None
+
+    def entities(self) -> list[Entity]:
+        return [e for app in self.ordered() for e in app.entities.values()]
+
+    def roles(self) -> set[str]:
+        return {ADMIN_ROLE} | {role for app in self.apps.values() for role in app.roles}
+
+    def ordered(self) -> list[App]:
+        """Apps with every app after the apps it requires."""
+        done: dict[str, App] = {}
+
+        def visit(name: str) -> None:
+            if name in done or name not in self.apps:
+                return
+            done[name] = None  # type: ignore[assignment]  # marks "in progress"
+            for required in self.apps[name].requires:
+                visit(required)
+            done.pop(name)
+            done[name] = self.apps[name]
+
+        for name in sorted(self.apps):
+            visit(name)
+        return list(done.values())
+
+
+# ---- building the model from a schema-valid document -------------------------------------
+
+def parse_permissions(raw: Mapping[str, Any] | None) -> Mapping[str, Mapping[str, str]]:
+    """``{sales: [read, create, "update:own"], manager: all}`` -> role -> action -> scope."""
+    result = {}
+    for role, grants in (raw or {}).items():
+        if grants == "all":
+            grants = list(ACTIONS)
+        scopes = {}
+        for grant in grants:
+            if grant == "all":
+                scopes.update({a: "all" for a in ACTIONS})
+                continue
+            action, _, scope = grant.partition(":")
+            scopes[action] = scope or "all"
+        result[role] = frozen_map(scopes)
+    return frozen_map(result)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
+    type_name = raw["type"]
+    if type_name == "formula":
+        type_name = raw.get("returns", "decimal")
+    options = tuple(
+        Option(o, Label.parse(None, o)) if isinstance(o, str)
+        else Option(str(o["value"]), Label.parse(o.get("label"), str(o["value"])))
+        for o in raw.get("options", ())
+    )
+    to = raw.get("to")
+    if to and "." not in to:
+        to = f"{app}.{to}"
+    of = raw.get("of")
+    if of and "." not in of:
+        of = f"{app}.{of}"
+    return Field(
+        name=name, type=type_name, label=Label.parse(raw.get("label"), name),
+        help=Label.parse(raw["help"], "") if raw.get("help") else None,
+        required=raw.get("required", False), unique=raw.get("unique", False),
+        index=raw.get("index", False), readonly=raw.get("readonly", False),
+        default=raw.get("default"), min=_number(raw.get("min")), max=_number(raw.get("max")),
+        length=raw.get("length"), pattern=raw.get("pattern"), options=options,
+        formula=raw.get("formula"), to=to, of=of, format=raw.get("format"),
+        scale=raw.get("scale"), precision=raw.get("precision"),
+        min_rows=raw.get("min_rows", 0), max_rows=raw.get("max_rows"),
+        max_size=raw.get("max_size"), settings=frozenset(raw),
+    )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
+    fields = {fname: parse_field(app, fname, fraw) for fname, fraw in raw["fields"].items()}
+    naming = raw.get("naming")
+    if naming and "number" not in fields:
+        fields = {"number": Field(name="number", type="autonumber", format=naming,
+                                  label=Label(en="Number", zh="编号"), unique=True,
+                                  readonly=True), **fields}
+    raw_list = raw.get("list", {})
+    columns = _names(raw_list.get("columns")) or tuple(
+        f for f in fields if fields[f].type != "table")[:6]
+    list_spec = ListSpec(
+        columns=columns, filters=_names(raw_list.get("filters")),
+        search=_names(raw_list.get("search")),
+        sort=_names(raw_list.get("sort")) or ("-created_at",),
+        page_size=raw_list.get("page_size", 50),
+    )
+    form = tuple(
+        Section(Label.parse(s.get("section"), ""), tuple(tuple(_names(r)) for r in s["rows"]))
+        for s in raw.get("form", ())
+    )
+    return Entity(
+        app=app, name=name, label=Label.parse(raw.get("label"), name), fields=frozen_map(fields),
+        naming=naming, title=raw.get("title"), list=list_spec, form=form,
+        permissions=parse_permissions(raw.get("permissions")),
+        indexes=tuple(tuple(_names(i)) for i in raw.get("indexes", ())),
+    )
+
+
+def parse_app(raw: Mapping[str, Any], file: str, source: str,
+              lines: Mapping[tuple, int]) -> App:
+    name = raw["app"]
+    entities = {ename: parse_entity(name, ename, eraw)
+                for ename, eraw in (raw.get("entities") or {}).items()}
+    children = {f.of: e.qualified for e in entities.values() for f in e.table_fields()}
+    entities = {ename: _with_parent(e, children.get(e.qualified)) for ename, e in entities.items()}
+    return App(
+        name=name, label=Label.parse(raw.get("label"), name), file=file, source=source,
+        requires=tuple(raw.get("requires", ())), roles=tuple(raw.get("roles", ())),
+        permissions=parse_permissions(raw.get("permissions")),
+        entities=frozen_map(entities), lines=frozen_map(lines),
+    )
+
+
+def _with_parent(entity: Entity, parent: str | None) -> Entity:
+    return entity if parent is None else replace(entity, parent=parent)

@@ -1,0 +1,38 @@
+"""Settings of one AppLoom instance, from a mapping or APPLOOM_* environment variables."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path = Path("instance")
+    database_url: str = ""
+    max_attachment_bytes: int = 10 * 1024 * 1024
+
+    @property
+    def attachments_path(self) -> Path:
+        return self.instance_path / "attachments"
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None,
+             environ: Mapping[str, str] = os.environ) -> Settings:
+        """Defaults, then APPLOOM_<NAME> (and DATABASE_URL), then ``overrides``."""
+        values: dict[str, Any] = {}
+        if environ.get("DATABASE_URL"):
+            values["database_url"] = environ["DATABASE_URL"]
+        for f in fields(cls):
+            env = environ.get(f"APPLOOM_{f.name.upper()}")
+            if env:
+                values[f.name] = env
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        instance = Path(values.get("instance_path", cls.instance_path))
+        values["instance_path"] = instance
+        values["max_attachment_bytes"] = int(values.get("max_attachment_bytes",
+                                                        cls.max_attachment_bytes))
+        if not values.get("database_url"):
+            values["database_url"] = f"sqlite:///{(instance / 'apploom.db').resolve()}"
+        return cls(**values)

@@ -1,0 +1,105 @@
+"""The platform's own tables (``sys_*``): users, tokens, definition versions,
+history, naming series, idempotency keys, attachments and archived fields."""
+from __future__ import annotations
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData,
+                        String, Table, Text, UniqueConstraint)
+
+from .sqltypes import UTCDateTime
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+metadata = MetaData()
+
+
+def _user_fk(name: str, **kw) -> Column:
+    return Column(name, ID, ForeignKey("sys_user.id"), **kw)
+
+
+sys_user = Table(
+    "sys_user", metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(128)),
+    Column("email", String(254)),
+    Column("password_hash", String(255)),
+    Column("roles", JSON, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sys_token = Table(
+    "sys_token", metadata,
+    Column("id", ID, primary_key=True),
+    _user_fk("user_id", nullable=False),
+    Column("name", String(128)),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sys_app_version = Table(
+    "sys_app_version", metadata,
+    Column("id", ID, primary_key=True),
+    Column("app", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("file", String(255), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("comment", Text),
+    _user_fk("created_by"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("active", Boolean, nullable=False),
+    UniqueConstraint("app", "version", name="uq_sys_app_version"),
+)
+
+sys_history = Table(
+    "sys_history", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    _user_fk("user_id"),
+    Column("at", UTCDateTime, nullable=False),
+    Column("changes", JSON, nullable=False),
+    Index("ix_sys_history_record", "entity", "record_id"),
+)
+
+sys_series = Table(
+    "sys_series", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("last", BigInteger, nullable=False),
+)
+
+sys_idempotency = Table(
+    "sys_idempotency", metadata,
+    _user_fk("user_id", primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sys_attachment = Table(
+    "sys_attachment", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    _user_fk("created_by"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sys_archived_field = Table(
+    "sys_archived_field", metadata,
+    Column("table_name", String(100), primary_key=True),
+    Column("column_name", String(100), primary_key=True),
+    Column("archived_at", UTCDateTime, nullable=False),
+)
+
+sys_meta = Table(
+    "sys_meta", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)

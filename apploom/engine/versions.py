@@ -1,0 +1,50 @@
+"""Applied definitions, one row per version of each app in ``sys_app_version``.
+
+The database, not the files, says which definitions are live, so every worker
+of a deployment serves the same apps.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection, func, inspect, select, update
+
+from .definitions import Source
+from .systables import sys_app_version
+
+
+def active_sources(conn: Connection) -> list[Source]:
+    if not inspect(conn).has_table(sys_app_version.name):
+        return []
+    rows = conn.execute(select(sys_app_version.c.file, sys_app_version.c.source)
+                        .where(sys_app_version.c.active).order_by(sys_app_version.c.app))
+    return [Source(file, source) for file, source in rows]
+
+
+def active_hashes(conn: Connection) -> dict[str, str]:
+    rows = conn.execute(select(sys_app_version.c.app, sys_app_version.c.hash)
+                        .where(sys_app_version.c.active))
+    return dict(rows.all())
+
+
+def record_version(conn: Connection, app: str, source: Source, user_id: int | None,
+                   comment: str | None) -> int:
+    """Store ``source`` as the new live version of ``app``; returns its number."""
+    latest = conn.execute(select(func.max(sys_app_version.c.version))
+                          .where(sys_app_version.c.app == app)).scalar() or 0
+    conn.execute(update(sys_app_version).where(sys_app_version.c.app == app)
+                 .values(active=False))
+    conn.execute(sys_app_version.insert().values(
+        app=app, version=latest + 1, file=source.file, source=source.text, hash=source.hash,
+        comment=comment, created_by=user_id, created_at=datetime.now(timezone.utc), active=True))
+    return latest + 1
+
+
+def history(conn: Connection, app: str | None = None) -> list[dict]:
+    query = select(sys_app_version.c.app, sys_app_version.c.version, sys_app_version.c.hash,
+                   sys_app_version.c.comment, sys_app_version.c.created_at,
+                   sys_app_version.c.active).order_by(sys_app_version.c.app,
+                                                      sys_app_version.c.version)
+    if app:
+        query = query.where(sys_app_version.c.app == app)
+    return [dict(r._mapping) for r in conn.execute(query)]
