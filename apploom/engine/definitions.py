@@ -81,10 +81,11 @@ def load_apps(sources: Iterable[Source], types: FieldTypes) -> AppSet:
 
 def with_companions(sources: list[Source], companions: list[Source]) -> list[Source]:
     """``sources`` plus the companion apps they do not replace (so cross-app refs resolve)."""
-    names = {_app_name(s) for s in sources}
-    return sources + [c for c in companions if _app_name(c) not in names]
+    names = {app_name(s) for s in sources}
+    return sources + [c for c in companions if app_name(c) not in names]
 
 
-def _app_name(source: Source) -> str | None:
+def app_name(source: Source) -> str | None:
+    """The app a source defines, if it can tell."""
     doc = read_document(source.file, source.text)
     return doc.data.get("app") if isinstance(doc.data, dict) else None

@@ -123,15 +123,15 @@ def compile_expression(source: str) -> Expression:
     free: set[str] = set()
     attributes: set[str] = set()
     for node in nodes:
+        name = getattr(node, "id", None) or getattr(node, "attr", None)
+        if isinstance(name, str) and name.startswith("_"):
+            raise ExpressionError(f"'{name}': names starting with _ are not allowed")
+    for node in nodes:
         if not isinstance(node, _ALLOWED):
             raise ExpressionError(f"uses {type(node).__name__}, which formulas do not allow")
         if isinstance(node, ast.Name):
-            if node.id.startswith("_"):
-                raise ExpressionError(f"'{node.id}': names starting with _ are not allowed")
             (bound if isinstance(node.ctx, ast.Store) else free).add(node.id)
         elif isinstance(node, ast.Attribute):
-            if node.attr.startswith("_"):
-                raise ExpressionError(f"'.{node.attr}': names starting with _ are not allowed")
             attributes.add(node.attr)
         elif isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:

@@ -488,7 +488,7 @@ class TableType(FieldType):
 
     def json_schema(self, field):
         schema: dict[str, Any] = {"type": "array",
-                                  "items": {"$ref": f"#/components/schemas/{field.of}"}}
+                                  "items": {"$ref": f"#/components/schemas/{field.of.replace('.', '_')}"}}
         if field.min_rows:
             schema["minItems"] = field.min_rows
         if field.max_rows is not None:

@@ -33,7 +33,7 @@ def formula_order(entity: Entity) -> tuple[list[Field], list[str]]:
 def compute_formulas(entity: Entity, values: dict[str, Any], types: FieldTypes,
                      rows: dict[str, list[dict]] | None = None) -> dict[str, str]:
     """Fill every formula field of ``values`` in place; returns per-field errors."""
-    names = dict(values)
+    names = {name: values.get(name) for name in entity.fields}
     for name, table_rows in (rows or {}).items():
         names[name] = [Row(r) for r in table_rows]
     errors = {}
@@ -45,7 +45,7 @@ def compute_formulas(entity: Entity, values: dict[str, Any], types: FieldTypes,
             if "NoneType" not in str(exc):
                 errors[field.name] = f"could not be computed: {exc}"
             value = None
-        except (ArithmeticError, ExpressionError, Invalid, ValueError) as exc:
+        except (ArithmeticError, ExpressionError, Invalid, LookupError, NameError, ValueError) as exc:
             errors[field.name] = f"could not be computed: {exc}"
             value = None
         values[field.name] = names[field.name] = value

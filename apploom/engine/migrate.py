@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Column, Connection, MetaData, Table, delete, inspect, select, update
+from sqlalchemy import (Column, Connection, Index, MetaData, Table, delete, func, inspect, select,
+                        update)
 from sqlalchemy import column as sql_column, table as sql_table
 
 from .errors import MigrationRefused
@@ -151,9 +152,22 @@ def apply_plan(conn: Connection, plan: Plan) -> None:
                 sys_archived_field.c.table_name == step.table,
                 sys_archived_field.c.column_name == step.column))
         elif step.kind == "add_index":
-            next(ix for ix in table.indexes if ix.name == step.column).create(conn)
+            index = next(ix for ix in table.indexes if ix.name == step.column)
+            if index.unique:
+                _refuse_duplicates(conn, table, index)
+            index.create(conn)
         elif step.kind == "drop_index":
             ops.drop_index(step.column, table_name=step.table)
+
+
+def _refuse_duplicates(conn: Connection, table: Table, index: Index) -> None:
+    columns = list(index.columns)
+    clash = conn.execute(select(*columns, func.count()).group_by(*columns)
+                         .having(func.count() > 1).limit(1)).first()
+    if clash is not None:
+        names = ", ".join(c.name for c in columns)
+        raise MigrationRefused(f"{table.name}.{names} cannot be made unique: the value "
+                               f"{tuple(clash)[:-1]} is used {clash[-1]} times")
 
 
 def _add_column(conn: Connection, ops: Operations, table: Table, column: Column) -> None:

@@ -1,0 +1,181 @@
+"""The ``apploom`` command: init, serve, apps, users and tokens."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .engine.database import Database
+from .demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
+from .engine.definitions import (app_name, bundled_sources, load_apps, read_sources,
+                                 with_companions)
+from .engine.errors import AppLoomError, DefinitionError
+from .engine.fieldtypes import FieldTypes
+from .engine.install import apply_definitions
+from .engine.runtime import Runtime
+from .engine.settings import Settings
+from .engine.versions import active_sources
+
+
+class _Context:
+    def __init__(self, instance: str | None, database_url: str | None):
+        self.settings = Settings.load({"instance_path": instance, "database_url": database_url})
+
+    def database(self) -> Database:
+        self.settings.instance_path.mkdir(parents=True, exist_ok=True)
+        return Database(self.settings.database_url)
+
+    def runtime(self) -> Runtime:
+        return Runtime.open(self.settings)
+
+
+def _fail(exc: AppLoomError) -> None:
+    click.echo(str(exc), err=True)
+    fields = getattr(exc, "fields", None)
+    for name, message in (fields or {}).items():
+        click.echo(f"  {name}: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.option("--instance", envvar="APPLOOM_INSTANCE_PATH", help="Instance folder (database, "
+              "files). Default: ./instance")
+@click.option("--database-url", envvar="DATABASE_URL", help="SQLAlchemy URL; default: SQLite "
+              "in the instance folder")
+@click.pass_context
+def main(ctx: click.Context, instance: str | None, database_url: str | None) -> None:
+    """AppLoom: business apps from definitions."""
+    ctx.obj = _Context(instance, database_url)
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Also load demo users and data (once).")
+@click.pass_obj
+def init(obj: _Context, demo: bool) -> None:
+    """Create or migrate the database and install the bundled apps not yet installed."""
+    db = obj.database()
+    try:
+        with db.read() as conn:
+            live = {app_name(s) for s in active_sources(conn)}
+        missing = [s for s in bundled_sources() if app_name(s) not in live]
+        result = apply_definitions(db, missing, FieldTypes(), comment="apploom init")
+    except AppLoomError as exc:
+        _fail(exc)
+    for app, version in result.versions.items():
+        click.echo(f"Installed {app} (version {version})")
+    click.echo(f"Database ready: {obj.settings.database_url}")
+    if demo:
+        runtime = obj.runtime()
+        if not demo_loaded(runtime):
+            load_demo(runtime)
+            click.echo("Loaded demo data.")
+        click.echo(f"Demo users ({', '.join(DEMO_USERS)}) share the password '{DEMO_PASSWORD}'. "
+                   f"Demo admin: admin / {DEMO_PASSWORD}")
+        runtime.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_obj
+def serve(obj: _Context, host: str, port: int, threads: int) -> None:
+    """Serve the app and its API (waitress, a production WSGI server)."""
+    from waitress import serve as waitress_serve
+
+    from .web import create_app
+
+    app = create_app(runtime=obj.runtime())
+    click.echo(f"AppLoom on http://{host}:{port}/  (API: http://{host}:{port}/api/v1/)")
+    waitress_serve(app, host=host, port=port, threads=threads)
+
+
+@main.group()
+def apps() -> None:
+    """Validate, apply and list app definitions."""
+
+
+@apps.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def apps_validate(files: tuple[str, ...]) -> None:
+    """Check definition FILES (with the bundled apps they may require)."""
+    try:
+        sources = read_sources(files)
+        load_apps(with_companions(sources, bundled_sources()), FieldTypes())
+    except DefinitionError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"OK: {len(files)} file(s) valid")
+
+
+@apps.command("apply")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show the migration plan, change nothing.")
+@click.option("--comment", help="Why this change (kept with the version).")
+@click.pass_obj
+def apps_apply(obj: _Context, files: tuple[str, ...], dry_run: bool, comment: str | None) -> None:
+    """Apply definition FILES (default: the bundled apps) and migrate the database."""
+    try:
+        sources = read_sources(files) if files else bundled_sources()
+        result = apply_definitions(obj.database(), sources, FieldTypes(), comment=comment,
+                                   dry_run=dry_run)
+    except AppLoomError as exc:
+        _fail(exc)
+    for step in result.plan.steps:
+        click.echo(f"  {step}")
+    if result.plan.empty:
+        click.echo("  (no schema change)")
+    if dry_run:
+        click.echo("Dry run: nothing was changed.")
+    for app, version in result.versions.items():
+        click.echo(f"Applied {app} as version {version}")
+
+
+@apps.command("list")
+@click.pass_obj
+def apps_list(obj: _Context) -> None:
+    """The live apps and their entities."""
+    runtime = obj.runtime()
+    for app in runtime.apps.ordered():
+        entities = ", ".join(e.name for e in app.entities.values() if not e.is_child)
+        click.echo(f"{app.name:8} {app.label.en} — {entities}")
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
+@click.option("--password", help="Prompted for when not given.")
+@click.option("--name", "display_name", help="Display name.")
+@click.pass_obj
+def users_create(obj: _Context, username: str, roles: tuple[str, ...], password: str | None,
+                 display_name: str | None) -> None:
+    """Create USERNAME with the given roles."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = obj.runtime().users.create(username, list(roles), password, display_name)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Created user {user.username} with roles {', '.join(sorted(user.roles))}")
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", help="What the token is for.")
+@click.pass_obj
+def token_create(obj: _Context, username: str, name: str | None) -> None:
+    """Print a new API token for USERNAME (only its hash is stored)."""
+    try:
+        click.echo(obj.runtime().users.create_token(username, name))
+    except AppLoomError as exc:
+        _fail(exc)

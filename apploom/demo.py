@@ -1,0 +1,85 @@
+"""Demo users and data for the bundled apps, generated deterministically and
+written through the record service like any other input."""
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from .engine.database import insert_ignore
+from .engine.permissions import User
+from .engine.runtime import Runtime
+from .engine.systables import sys_meta
+
+DEMO_PASSWORD = "apploom-demo"
+DEMO_USERS = {"admin": ["admin"], "sales": ["sales"], "warehouse": ["warehouse"],
+              "service": ["service"], "manager": ["manager"], "purchasing": ["purchasing"]}
+_FLAG = "demo_loaded"
+
+PEOPLE = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄婷", "Emma Johnson",
+          "Liam Smith", "Olivia Brown", "Noah Wilson", "Sophia Lee", "Lucas Martin"]
+COMPANIES = ["上海华联贸易有限公司", "杭州青木家居", "深圳星河电子", "成都锦程商贸",
+             "Northwind Traders", "Blue Harbor Retail", "Acme Office Supply"]
+CITIES = ["上海", "北京", "杭州", "深圳", "成都", "广州", "London", "Singapore"]
+ITEMS = [("TEA", "龙井绿茶 Longjing tea", "box", "88.00"), ("CUP", "陶瓷茶杯 Ceramic cup", "pcs",
+                                                            "25.50"),
+         ("POT", "紫砂壶 Clay teapot", "pcs", "268.00"), ("MAT", "竹编茶垫 Bamboo mat", "pcs",
+                                                       "12.90"),
+         ("TIN", "茶叶罐 Tea tin", "pcs", "39.00"), ("SET", "旅行茶具套装 Travel tea set", "box",
+                                                   "199.00"),
+         ("KET", "电热水壶 Electric kettle", "pcs", "159.00"), ("TRY", "茶盘 Tea tray", "pcs",
+                                                            "129.00")]
+WAREHOUSES = [("SH01", "上海中心仓 Shanghai hub", "上海"), ("CD01", "成都仓 Chengdu", "成都"),
+              ("GZ01", "广州仓 Guangzhou", "广州")]
+CHANNELS = ["web", "store", "phone", "email", "marketplace"]
+
+
+def demo_loaded(runtime: Runtime) -> bool:
+    with runtime.db.read() as conn:
+        return conn.execute(select(sys_meta.c.value).where(sys_meta.c.key == _FLAG)).first() \
+            is not None
+
+
+def load_demo(runtime: Runtime, seed: int = 7) -> User:
+    """Create the demo users and records once; returns the demo admin."""
+    rng = random.Random(seed)
+    for username, roles in DEMO_USERS.items():
+        runtime.users.create(username, roles, DEMO_PASSWORD, display_name=username.title())
+    admin = runtime.users.get("admin")
+    create = runtime.records.create
+    for code, name, city in WAREHOUSES:
+        create(admin, "wms.warehouse", {"code": code, "name": name, "city": city})
+    items = []
+    for i, (code, name, unit, price) in enumerate(ITEMS * 3):
+        variant = i // len(ITEMS)
+        items.append(create(admin, "wms.item", {
+            "sku": f"{code}-{100 + variant}", "name": name + ("" if not variant else f" #{variant}"),
+            "unit": unit, "price": price, "cost": f"{float(price) * 0.55:.2f}",
+            "reorder_point": rng.choice([5, 10, 20]), "lead_time_days": rng.choice([3, 7, 14])}))
+    customers = []
+    for i, name in enumerate(PEOPLE + COMPANIES):
+        company = name in COMPANIES
+        customers.append(create(admin, "crm.customer", {
+            "name": name, "kind": "company" if company else "person",
+            "tier": rng.choice(["standard", "standard", "silver", "gold", "vip"]),
+            "email": f"customer{i + 1}@example.com", "phone": f"+86 138 {1000 + i:04d} {i * 7:04d}",
+            "city": rng.choice(CITIES), "tags": rng.sample(["wholesale", "retail", "online",
+                                                            "returning"], 2),
+            "contacts": [{"name": name if not company else "采购部 Purchasing", "role": "buyer"}],
+            "addresses": [{"recipient": name, "line1": f"{rng.randint(1, 999)} 南京路 Nanjing Rd",
+                           "city": rng.choice(CITIES), "postcode": f"{200000 + i}",
+                           "is_default": True}]}))
+    start = date.today() - timedelta(days=90)
+    for n in range(60):
+        picked = rng.sample(items, rng.randint(1, 3))
+        create(admin, "oms.order", {
+            "customer": rng.choice(customers)["id"], "channel": rng.choice(CHANNELS),
+            "external_id": f"EXT-{n + 1:05d}",
+            "order_date": (start + timedelta(days=rng.randint(0, 90))).isoformat(),
+            "payment_status": rng.choice(["unpaid", "paid", "paid", "partially_paid"]),
+            "lines": [{"item": it["id"], "qty": rng.randint(1, 5), "price": it["price"]}
+                      for it in picked]})
+    with runtime.db.write() as conn:
+        insert_ignore(conn, sys_meta, {"key": _FLAG, "value": "1"})
+    return admin

@@ -1,0 +1,133 @@
+"""The REST API under /api/v1: every entity of every app, through the record service."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request, send_file, url_for
+
+from ..engine import permissions
+from ..engine.errors import BadQuery, Unauthenticated, ValidationFailed
+from ..engine.query import parse_params
+from ..engine.runtime import Runtime
+from .openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PUBLIC = {"api.openapi"}
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["apploom"]
+
+
+@bp.before_request
+def authenticate() -> None:
+    if request.endpoint in PUBLIC:
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    user = runtime().users.for_token(token.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        raise Unauthenticated("Send a valid API token: 'Authorization: Bearer <token>' "
+                              "(create one with 'apploom token create USERNAME')")
+    g.user = user
+
+
+def _body() -> Any:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadQuery("The body must be a JSON object sent with Content-Type: application/json",
+                       {"body": "must be JSON"})
+    return data
+
+
+def _version(data: Any) -> int | None:
+    """The version the client read: from the body's 'version' or an If-Match header."""
+    raw = data.pop("version", None) if isinstance(data, dict) else None
+    if raw is None:
+        raw = (request.headers.get("If-Match") or request.args.get("version") or "").strip('"')
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, bool) or not str(raw).isdigit():
+        raise ValidationFailed({"version": "must be a whole number"})
+    return int(raw)
+
+
+@bp.get("/")
+def index():
+    rt = runtime()
+    apps = []
+    for app in rt.apps.ordered():
+        entities = [
+            {"name": e.name, "label": {"en": e.label.en, "zh": e.label.zh},
+             "url": url_for("api.collection", app=app.name, entity=e.name)}
+            for e in app.entities.values()
+            if not e.is_child and permissions.scope(rt.apps, g.user, e, "read")]
+        if entities:
+            apps.append({"name": app.name, "label": {"en": app.label.en, "zh": app.label.zh},
+                         "entities": entities})
+    return jsonify({"user": g.user.username, "roles": sorted(g.user.roles), "apps": apps,
+                    "openapi": url_for("api.openapi")})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(runtime().apps, runtime().types))
+
+
+@bp.get("/<app>/<entity>")
+def collection(app: str, entity: str):
+    page = runtime().records.list(g.user, f"{app}.{entity}", parse_params(request.args))
+    return jsonify({"data": page.data, "total": page.total})
+
+
+@bp.post("/<app>/<entity>")
+def create(app: str, entity: str):
+    record = runtime().records.create(g.user, f"{app}.{entity}", _body(),
+                                      idempotency_key=request.headers.get("Idempotency-Key"))
+    response = jsonify(record)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.item", app=app, entity=entity,
+                                           record_id=record["id"])
+    return response
+
+
+@bp.get("/<app>/<entity>/<int:record_id>")
+def item(app: str, entity: str, record_id: int):
+    return jsonify(runtime().records.get(g.user, f"{app}.{entity}", record_id))
+
+
+@bp.patch("/<app>/<entity>/<int:record_id>")
+def patch(app: str, entity: str, record_id: int):
+    data = _body()
+    version = _version(data)
+    return jsonify(runtime().records.update(g.user, f"{app}.{entity}", record_id, data,
+                                            version=version))
+
+
+@bp.delete("/<app>/<entity>/<int:record_id>")
+def remove(app: str, entity: str, record_id: int):
+    runtime().records.delete(g.user, f"{app}.{entity}", record_id, version=_version(None))
+    return "", 204
+
+
+@bp.get("/<app>/<entity>/<int:record_id>/history")
+def history(app: str, entity: str, record_id: int):
+    return jsonify({"data": runtime().records.history(g.user, f"{app}.{entity}", record_id)})
+
+
+@bp.post("/attachments")
+def upload():
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed({"file": "send the file as multipart/form-data field 'file'"})
+    meta = runtime().attachments.store(g.user, upload.stream, upload.filename or "file",
+                                       upload.mimetype)
+    response = jsonify(meta)
+    response.status_code = 201
+    return response
+
+
+@bp.get("/attachments/<attachment_id>")
+def download(attachment_id: str):
+    meta, path = runtime().attachments.open(g.user, attachment_id)
+    return send_file(path, mimetype=meta["content_type"], as_attachment=True,
+                     download_name=meta["name"])

@@ -1,0 +1,49 @@
+"""Engine errors to HTTP answers: JSON ``{"error": {code, message, fields}}``."""
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ..engine import errors as engine
+
+STATUS = {
+    engine.ValidationFailed: 422,
+    engine.DefinitionError: 422,
+    engine.BadQuery: 400,
+    engine.Unauthenticated: 401,
+    engine.Forbidden: 403,
+    engine.NotFound: 404,
+    engine.Conflict: 409,
+    engine.MigrationRefused: 409,
+}
+
+
+def error_body(code: str, message: str, **extra) -> dict:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def _engine_error(exc: engine.AppLoomError):
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    extra = {}
+    if getattr(exc, "fields", None):
+        extra["fields"] = exc.fields
+    if isinstance(exc, engine.Conflict):
+        extra.update(current=exc.current, yours=exc.yours)
+    if isinstance(exc, engine.DefinitionError):
+        extra["problems"] = [str(p) for p in exc.problems]
+    response = jsonify(error_body(exc.code, str(exc), **extra))
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="apploom"'
+    return response
+
+
+def _http_error(exc: HTTPException):
+    response = jsonify(error_body(exc.name.lower().replace(" ", "_"), exc.description or exc.name))
+    response.status_code = exc.code or 500
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(engine.AppLoomError, _engine_error)
+    app.register_error_handler(HTTPException, _http_error)

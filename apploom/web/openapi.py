@@ -1,0 +1,138 @@
+"""The OpenAPI 3.1 document, generated from the live definitions."""
+from __future__ import annotations
+
+from ..engine.fieldtypes import FieldTypes
+from ..engine.model import AppSet, Entity
+from ..engine.query import RESERVED_PARAMS
+
+ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _schema_name(entity: Entity) -> str:
+    return entity.qualified.replace(".", "_")
+
+
+def entity_schema(entity: Entity, types: FieldTypes) -> dict:
+    properties: dict = {"id": {"type": "integer", "readOnly": True}}
+    if not entity.is_child:
+        properties["version"] = {"type": "integer",
+                                 "description": "Send it back on PATCH; a stale one gets 409."}
+    for fld in entity.fields.values():
+        schema = dict(types[fld.type].json_schema(fld))
+        if fld.type != "table" and "type" in schema:
+            schema["type"] = [schema["type"], "null"]
+        schema["title"] = fld.label.en
+        if fld.help:
+            schema["description"] = fld.help.en
+        if fld.computed or fld.readonly:
+            schema["readOnly"] = True
+        if fld.default is not None and not fld.computed:
+            schema["default"] = fld.default
+        properties[fld.name] = schema
+    if not entity.is_child:
+        for name in ("created_at", "updated_at"):
+            properties[name] = {"type": "string", "format": "date-time", "readOnly": True}
+        for name in ("created_by", "updated_by"):
+            properties[name] = {"type": ["integer", "null"], "readOnly": True}
+    required = [f.name for f in entity.fields.values()
+                if f.required and not f.computed and f.default is None]
+    schema = {"type": "object", "title": entity.label.en, "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _list_parameters(entity: Entity, types: FieldTypes) -> list[dict]:
+    params = [
+        {"name": "q", "in": "query", "schema": {"type": "string"},
+         "description": "Search in: " + (", ".join(entity.list.search) or "nothing")},
+        {"name": "sort", "in": "query", "schema": {"type": "string"},
+         "description": "Comma list of fields, '-' for descending, e.g. -created_at,number"},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                    "maximum": 500}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "fields", "in": "query", "schema": {"type": "string"},
+         "description": "Comma list of the fields to return"},
+    ]
+    for fld in entity.fields.values():
+        ops = types[fld.type].ops
+        if not ops or fld.name in RESERVED_PARAMS:
+            continue
+        params.append({"name": fld.name, "in": "query", "schema": {"type": "string"},
+                       "description": f"Equals. Other operators: {fld.name}__<op> with op in "
+                                      f"{', '.join(ops)}"})
+    return params
+
+
+def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
+    schemas: dict = {"Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}
+    paths: dict = {}
+    for entity in apps.entities():
+        name = _schema_name(entity)
+        schemas[name] = entity_schema(entity, types)
+        if entity.is_child:
+            continue
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        one = {"200": {"description": entity.label.en,
+                       "content": {"application/json": {"schema": ref}}},
+               "default": ERROR}
+        base = f"/{entity.app}/{entity.name}"
+        tag = [entity.app]
+        record_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+        paths[base] = {
+            "get": {"tags": tag, "summary": f"List {entity.label.en}",
+                    "operationId": f"list_{name}",
+                    "parameters": _list_parameters(entity, types),
+                    "responses": {"200": {"description": "A page of records", "content": {
+                        "application/json": {"schema": {
+                            "type": "object", "properties": {
+                                "data": {"type": "array", "items": ref},
+                                "total": {"type": "integer"}}}}}},
+                        "default": ERROR}},
+            "post": {"tags": tag, "summary": f"Create a {entity.label.en}",
+                     "operationId": f"create_{name}",
+                     "parameters": [{"name": "Idempotency-Key", "in": "header",
+                                     "schema": {"type": "string", "maxLength": 200},
+                                     "description": "A repeated key returns the first result."}],
+                     "requestBody": {"required": True,
+                                     "content": {"application/json": {"schema": ref}}},
+                     "responses": {"201": one["200"], "default": ERROR}},
+        }
+        paths[base + "/{id}"] = {
+            "parameters": [record_id],
+            "get": {"tags": tag, "summary": f"Read a {entity.label.en}",
+                    "operationId": f"get_{name}", "responses": one},
+            "patch": {"tags": tag, "summary": f"Change a {entity.label.en}",
+                      "operationId": f"update_{name}",
+                      "requestBody": {"required": True,
+                                      "content": {"application/json": {"schema": ref}}},
+                      "responses": one},
+            "delete": {"tags": tag, "summary": f"Delete a {entity.label.en}",
+                       "operationId": f"delete_{name}",
+                       "responses": {"204": {"description": "Deleted"}, "default": ERROR}},
+        }
+        paths[base + "/{id}/history"] = {
+            "parameters": [record_id],
+            "get": {"tags": tag, "summary": "Who changed what, when",
+                    "operationId": f"history_{name}",
+                    "responses": {"200": {"description": "History entries"}, "default": ERROR}},
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "AppLoom API", "version": "1",
+                 "description": "Generated from the live app definitions."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "tags": [{"name": app.name, "description": app.label.en} for app in apps.ordered()],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "An error", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+        },
+    }

@@ -1,0 +1,60 @@
+"""Test factories: runtimes over chosen definitions, and a small shop of records."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from apploom.engine.database import Database
+from apploom.engine.definitions import Source, bundled_sources
+from apploom.engine.fieldtypes import FieldTypes
+from apploom.engine.install import apply_definitions
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.runtime import Runtime
+from apploom.engine.settings import Settings
+
+
+def make_runtime(database_url: str, instance: Path, sources: list[Source] | None = None,
+                 **settings) -> Runtime:
+    """Apply ``sources`` (default: the bundled apps) and open a runtime on them."""
+    config = Settings.load({"instance_path": str(instance), "database_url": database_url,
+                            **settings}, environ={})
+    db = Database(config.database_url)
+    apply_definitions(db, sources if sources is not None else bundled_sources(), FieldTypes())
+    db.dispose()
+    return Runtime.open(config)
+
+
+def reopen(runtime: Runtime, sources: list[Source]) -> Runtime:
+    """Apply ``sources`` to the runtime's database and open a fresh runtime on the result."""
+    apply_definitions(runtime.db, sources, FieldTypes())
+    runtime.close()
+    return Runtime.open(runtime.settings)
+
+
+def bundled_with(file: str, old: str, new: str) -> list[Source]:
+    """The bundled definitions with one text replacement in ``file``."""
+    sources = []
+    for source in bundled_sources():
+        if source.file.endswith(file):
+            assert old in source.text, f"{old!r} is not in {file}"
+            source = Source(source.file, source.text.replace(old, new))
+        sources.append(source)
+    return sources
+
+
+class Shop:
+    """A few records to work with: a customer, two items, a warehouse."""
+
+    def __init__(self, rt: Runtime, user=SYSTEM_USER):
+        create = rt.records.create
+        self.customer = create(user, "crm.customer", {"name": "张三", "email": "zs@example.com",
+                                                      "city": "上海"})
+        self.other = create(user, "crm.customer", {"name": "Emma", "city": "London"})
+        self.cup = create(user, "wms.item", {"sku": "CUP-1", "name": "Cup", "price": "12.50"})
+        self.pot = create(user, "wms.item", {"sku": "POT-1", "name": "Pot", "price": "268.00"})
+
+    def order(self, **overrides) -> dict:
+        data = {"customer": self.customer["id"], "channel": "web",
+                "lines": [{"item": self.cup["id"], "qty": 2, "price": "12.50"},
+                          {"item": self.pot["id"], "qty": 1, "price": "268.00"}]}
+        data.update(overrides)
+        return data

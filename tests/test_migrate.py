@@ -1,0 +1,160 @@
+"""Definition changes become schema changes: planned, applied atomically, data kept."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import inspect, select
+
+from apploom.engine.definitions import Source, bundled_sources
+from apploom.engine.errors import DefinitionError, MigrationRefused
+from apploom.engine.fieldtypes import FieldTypes
+from apploom.engine.install import apply_definitions
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.systables import sys_app_version
+from tests.helpers import bundled_with, reopen
+
+
+
+def columns(runtime, table: str) -> set[str]:
+    with runtime.db.read() as conn:
+        return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def test_first_apply_creates_tables_indexes_and_versions(runtime):
+    with runtime.db.read() as conn:
+        inspector = inspect(conn)
+        assert {"oms_order", "oms_order_line", "crm_customer", "wms_item"} <= set(
+            inspector.get_table_names())
+        indexes = {ix["name"] for ix in inspector.get_indexes("oms_order")}
+        fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("oms_order")}
+        versions = conn.execute(select(sys_app_version.c.app, sys_app_version.c.version)).all()
+    assert {"ix_oms_order_customer", "ix_oms_order_channel", "uq_oms_order_number",
+            "ix_oms_order_channel_external_id"} <= indexes
+    assert {"crm_customer", "sys_user"} <= fks
+    assert sorted(versions) == [("crm", 1), ("oms", 1), ("wms", 1)]
+
+
+def test_reapplying_the_same_definitions_changes_nothing(runtime):
+    result = apply_definitions(runtime.db, bundled_sources(), FieldTypes())
+    assert result.plan.empty and result.versions == {}
+
+
+NOTES = """
+app: notes
+entities:
+  note:
+    fields:
+      title: {type: text, length: 40, required: true}
+      stars: {type: integer}
+      price: {type: money}
+      tag:   {type: text}
+"""
+
+
+def with_notes(text: str = NOTES) -> list[Source]:
+    return bundled_sources() + [Source("notes.yaml", text)]
+
+
+@pytest.fixture
+def notes(runtime):
+    rt = reopen(runtime, with_notes())
+    rt.records.create(SYSTEM_USER, "notes.note", {"title": "first", "stars": 3,
+                                                  "price": "9.99", "tag": "a"})
+    yield rt
+    rt.close()
+
+
+def read_note(rt) -> dict:
+    return rt.records.list(SYSTEM_USER, "notes.note").data[0]
+
+
+def test_adding_a_field_an_entity_and_an_index_keeps_data(notes):
+    text = NOTES + """      due: {type: date, index: true}
+  folder:
+    fields:
+      name: {type: text}
+      note: {type: ref, to: note}
+"""
+    result = apply_definitions(notes.db, with_notes(text), FieldTypes())
+    assert [str(s) for s in result.plan.steps] == [
+        "add column notes_note.due", "add index notes_note.ix_notes_note_due",
+        "create table notes_folder"]
+    assert result.versions == {"notes": 2}
+    rt = reopen(notes, with_notes(text))
+    assert read_note(rt)["title"] == "first" and read_note(rt)["due"] is None
+    rt.records.create(SYSTEM_USER, "notes.folder", {"name": "f", "note": read_note(rt)["id"]})
+    rt.close()
+
+
+def test_a_removed_field_is_archived_with_its_data_and_comes_back(notes):
+    without = reopen(notes, with_notes(NOTES.replace("      tag:   {type: text}\n", "")))
+    assert "tag" not in read_note(without)
+    assert "tag" in columns(without, "notes_note")
+    back = reopen(without, with_notes())
+    assert read_note(back)["tag"] == "a"
+    back.close()
+
+
+def test_widening_text_integer_and_decimals_keeps_values(notes):
+    wider = (NOTES.replace("length: 40", "length: 400")
+             .replace("stars: {type: integer}", "stars: {type: decimal, scale: 2}")
+             .replace("price: {type: money}", "price: {type: decimal, precision: 20, scale: 4}"))
+    result = apply_definitions(notes.db, with_notes(wider), FieldTypes())
+    assert [s.kind for s in result.plan.steps] == ["widen", "widen", "widen"]
+    rt = reopen(notes, with_notes(wider))
+    note = read_note(rt)
+    assert (note["stars"], note["price"]) == ("3.00", "9.9900")
+    table = rt.records.tables["notes_note"]
+    with rt.db.read() as conn:
+        assert conn.execute(select(table.c.price)).scalar() == Decimal("9.99")
+    rt.records.create(SYSTEM_USER, "notes.note", {"title": "x" * 400})
+    rt.close()
+
+
+@pytest.mark.parametrize("change", [
+    ("stars: {type: integer}", "stars: {type: text}", "integer to text"),
+    ("length: 40", "length: 10", "text(40) to text(10)"),
+    ("price: {type: money}", "price: {type: decimal, scale: 1}", "decimal(18, 2) to "
+                                                                 "decimal(18, 1)"),
+])
+def test_narrowing_is_refused_and_nothing_changes(notes, change):
+    old, new, words = change
+    with pytest.raises(MigrationRefused, match=re.escape(words)):
+        apply_definitions(notes.db, with_notes(NOTES.replace(old, new)), FieldTypes())
+    with notes.db.read() as conn:
+        assert conn.execute(select(sys_app_version.c.version)
+                            .where(sys_app_version.c.app == "notes")).scalars().all() == [1]
+
+
+def test_a_failed_apply_rolls_back_every_step(notes):
+    """The new table is created, then the unique index fails on duplicated data."""
+    notes.records.create(SYSTEM_USER, "notes.note", {"title": "second", "tag": "a"})
+    text = NOTES.replace("tag:   {type: text}", "tag:   {type: text, unique: true}") + """
+  folder:
+    fields: {name: {type: text}}
+"""
+    with pytest.raises(MigrationRefused, match="unique"):
+        apply_definitions(notes.db, with_notes(text), FieldTypes())
+    with notes.db.read() as conn:
+        tables = set(inspect(conn).get_table_names())
+        versions = conn.execute(select(sys_app_version.c.version)
+                                .where(sys_app_version.c.app == "notes")).scalars().all()
+    assert "notes_folder" not in tables
+    assert versions == [1]
+
+
+def test_dry_run_plans_without_changing_anything(runtime):
+    sources = bundled_with("crm.yaml", "      city:     {type: text, label: {en: City, zh: 城市}, "
+                           "length: 60}\n", "      city:     {type: text, label: {en: City, zh: "
+                           "城市}, length: 60}\n      region: {type: text}\n")
+    result = apply_definitions(runtime.db, sources, FieldTypes(), dry_run=True)
+    assert [str(s) for s in result.plan.steps] == ["add column crm_customer.region"]
+    assert "region" not in columns(runtime, "crm_customer")
+
+
+def test_a_broken_definition_is_not_applied(runtime):
+    sources = bundled_with("oms.yaml", "type: ref, to: crm.customer", "type: ref, to: crm.client")
+    with pytest.raises(DefinitionError, match="'crm.client' is not an entity"):
+        apply_definitions(runtime.db, sources, FieldTypes())

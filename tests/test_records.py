@@ -1,0 +1,218 @@
+"""The record service: the one write path, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from apploom.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.systables import sys_history
+from tests.helpers import bundled_with, reopen
+
+
+def test_create_applies_defaults_formulas_numbering_and_child_rows(runtime, shop):
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    assert order["number"].startswith("SO-") and order["number"].endswith("-00001")
+    assert order["channel"] == "web" and order["payment_status"] == "unpaid"
+    assert order["order_date"] is not None
+    assert [line["amount"] for line in order["lines"]] == ["25.00", "268.00"]
+    assert order["total"] == "293.00"
+    assert order["version"] == 1
+    assert runtime.records.get(SYSTEM_USER, "oms.order", order["id"]) == order
+
+
+def test_money_is_exact_decimal_end_to_end(runtime, shop):
+    data = shop.order(lines=[{"item": shop.cup["id"], "qty": 3, "price": "0.10"},
+                             {"item": shop.cup["id"], "qty": 1, "price": 0.2}])
+    order = runtime.records.create(SYSTEM_USER, "oms.order", data)
+    assert order["total"] == "0.50"
+    table = runtime.records.tables["oms_order"]
+    with runtime.db.read() as conn:
+        stored = conn.execute(select(table.c.total)).scalar()
+        summed = conn.execute(select(func.sum(table.c.total))).scalar()
+    assert stored == Decimal("0.50") and isinstance(stored, Decimal)
+    assert summed == Decimal("0.50")
+
+
+def test_bad_input_names_every_field_and_writes_nothing(runtime, shop):
+    data = shop.order(channel="fax", bogus=1, total="5",
+                      lines=[{"item": shop.cup["id"], "qty": 0, "price": "1.005"},
+                             {"item": 999999, "qty": 1, "price": "1"}])
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.create(SYSTEM_USER, "oms.order", data)
+    fields = caught.value.fields
+    assert fields["channel"].startswith("'fax' is not an option")
+    assert fields["bogus"] == "is not a field of order"
+    assert fields["total"] == "is computed and cannot be set"
+    assert fields["lines.0.qty"] == "must be at least 1"
+    assert fields["lines.0.price"] == "may have at most 2 decimal places"
+    assert runtime.records.list(SYSTEM_USER, "oms.order").total == 0
+
+
+def test_refs_must_exist_and_are_checked_in_the_database(runtime, shop):
+    data = shop.order(customer=424242, lines=[{"item": 999999, "qty": 1, "price": "1"}])
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.create(SYSTEM_USER, "oms.order", data)
+    assert caught.value.fields == {"customer": "there is no Customer with id 424242",
+                                   "lines.0.item": "there is no Item with id 999999"}
+
+
+def test_required_fields_and_min_rows(runtime, shop):
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.create(SYSTEM_USER, "oms.order", {"lines": []})
+    assert caught.value.fields == {"customer": "is required", "lines": "needs at least 1 row(s)"}
+
+
+def test_unique_values_are_refused_with_a_clear_message(runtime, shop):
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "CUP-1", "name": "x",
+                                                         "price": "1"})
+    assert caught.value.fields == {"sku": "'CUP-1' is already used by another Item"}
+
+
+def test_pattern_and_length_checks(runtime):
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "cup 1", "name": "x" * 161,
+                                                         "price": "-1"})
+    assert set(caught.value.fields) == {"sku", "name", "price"}
+    assert "at most 160" in caught.value.fields["name"]
+    assert caught.value.fields["price"] == "must be at least 0"
+
+
+def test_update_merges_rows_recomputes_and_bumps_version(runtime, shop):
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    first, second = order["lines"]
+    updated = runtime.records.update(
+        SYSTEM_USER, "oms.order", order["id"],
+        {"note": "gift wrap", "lines": [{"id": second["id"], "qty": 2},
+                                        {"item": shop.cup["id"], "qty": 1, "price": "9.99"}]},
+        version=1)
+    assert updated["version"] == 2
+    assert [(line["qty"], line["amount"]) for line in updated["lines"]] == [(2, "536.00"),
+                                                                           (1, "9.99")]
+    assert updated["lines"][0]["id"] == second["id"]
+    assert updated["total"] == "545.99"
+    assert runtime.records.get(SYSTEM_USER, "oms.order", order["id"]) == updated
+
+
+def test_stale_update_is_a_conflict_with_both_values(runtime, shop):
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "first"}, version=1)
+    with pytest.raises(Conflict) as caught:
+        runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "second"},
+                               version=1)
+    assert caught.value.current["note"] == "first"
+    assert caught.value.yours == {"note": "second"}
+    assert runtime.records.get(SYSTEM_USER, "oms.order", order["id"])["note"] == "first"
+
+
+def test_update_needs_a_version(runtime, shop):
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "x"},
+                               version=None)
+    assert "version" in caught.value.fields
+
+
+def test_update_without_changes_keeps_version_and_history(runtime, shop):
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order(note="n"))
+    same = runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "n"},
+                                  version=1)
+    assert same["version"] == 1
+    assert len(runtime.records.history(SYSTEM_USER, "oms.order", order["id"])) == 1
+
+
+def test_a_row_of_another_record_cannot_be_edited(runtime, shop):
+    one = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    two = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.update(SYSTEM_USER, "oms.order", two["id"],
+                               {"lines": [{"id": one["lines"][0]["id"], "qty": 9}]}, version=1)
+    assert "lines.0.id" in caught.value.fields
+
+
+def test_history_records_who_what_when_old_and_new(runtime, shop):
+    sales = runtime.users.create("sue", ["sales"], "password123")
+    order = runtime.records.create(sales, "oms.order", shop.order())
+    runtime.records.update(sales, "oms.order", order["id"], {"channel": "phone"}, version=1)
+    entries = runtime.records.history(sales, "oms.order", order["id"])
+    assert [e["action"] for e in entries] == ["create", "update"]
+    assert entries[1]["user"] == "sue"
+    assert entries[1]["changes"] == {"channel": ["web", "phone"]}
+    assert entries[0]["changes"]["total"] == [None, "293.00"]
+
+
+def test_delete_keeps_a_history_entry_and_removes_rows(runtime, shop):
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    runtime.records.delete(SYSTEM_USER, "oms.order", order["id"])
+    with pytest.raises(NotFound):
+        runtime.records.get(SYSTEM_USER, "oms.order", order["id"])
+    lines = runtime.records.tables["oms_order_line"]
+    with runtime.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(lines)).scalar() == 0
+        actions = conn.execute(select(sys_history.c.action).where(
+            sys_history.c.record_id == order["id"], sys_history.c.entity == "oms.order")
+        ).scalars().all()
+    assert actions == ["create", "delete"]
+
+
+def test_delete_of_a_referenced_record_is_refused(runtime, shop):
+    runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    with pytest.raises(Conflict, match="1 Sales order record"):
+        runtime.records.delete(SYSTEM_USER, "crm.customer", shop.customer["id"])
+    with pytest.raises(Conflict, match="Sales order"):
+        runtime.records.delete(SYSTEM_USER, "wms.item", shop.cup["id"])
+
+
+def test_delete_with_a_stale_version_is_refused(runtime, shop):
+    runtime.records.update(SYSTEM_USER, "crm.customer", shop.other["id"], {"city": "Paris"},
+                           version=1)
+    with pytest.raises(Conflict):
+        runtime.records.delete(SYSTEM_USER, "crm.customer", shop.other["id"], version=1)
+
+
+def test_permissions_are_enforced_in_the_engine(runtime, shop):
+    warehouse = runtime.users.create("wes", ["warehouse"], "password123")
+    with pytest.raises(Forbidden, match="may not create Sales order"):
+        runtime.records.create(warehouse, "oms.order", shop.order())
+    assert runtime.records.list(warehouse, "oms.order").total == 0
+    sales = runtime.users.create("sam", ["sales"], "password123")
+    order = runtime.records.create(sales, "oms.order", shop.order())
+    with pytest.raises(Forbidden, match="may not delete"):
+        runtime.records.delete(sales, "oms.order", order["id"])
+    with pytest.raises(Forbidden):
+        runtime.records.update(warehouse, "oms.order", order["id"], {"note": "x"}, version=1)
+
+
+def test_own_grants_limit_reads_and_writes_to_rows_the_user_created(runtime, shop):
+    rt = reopen(runtime, bundled_with("oms.yaml", "  sales: [read, create, update]",
+                                          '  sales: [create, "read:own", "update:own"]'))
+    alice = rt.users.create("alice", ["sales"], "password123")
+    bob = rt.users.create("bob", ["sales"], "password123")
+    mine = rt.records.create(alice, "oms.order", shop.order())
+    theirs = rt.records.create(bob, "oms.order", shop.order())
+    assert [o["id"] for o in rt.records.list(alice, "oms.order").data] == [mine["id"]]
+    with pytest.raises(NotFound):
+        rt.records.get(alice, "oms.order", theirs["id"])
+    with pytest.raises(Forbidden, match="only update"):
+        rt.records.update(alice, "oms.order", theirs["id"], {"note": "x"}, version=1)
+    assert rt.records.update(alice, "oms.order", mine["id"], {"note": "x"}, version=1)["note"]
+    rt.close()
+
+
+def test_child_entities_are_not_reachable_on_their_own(runtime):
+    with pytest.raises(NotFound):
+        runtime.records.list(SYSTEM_USER, "oms.order_line")
+    with pytest.raises(NotFound):
+        runtime.records.create(SYSTEM_USER, "nope.thing", {})
+
+
+def test_multiselect_values_are_coerced_and_checked(runtime):
+    customer = runtime.records.create(SYSTEM_USER, "crm.customer", {
+        "name": "Li", "tags": "online, retail, online"})
+    assert customer["tags"] == ["online", "retail"]
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.create(SYSTEM_USER, "crm.customer", {"name": "Li", "tags": ["vip"]})
+    assert "'vip' is not an option" in caught.value.fields["tags"]
