@@ -126,9 +126,9 @@ def compile_expression(source: str) -> Expression:
         name = getattr(node, "id", None) or getattr(node, "attr", None)
         if isinstance(name, str) and name.startswith("_"):
             raise ExpressionError(f"'{name}': names starting with _ are not allowed")
-    for node in nodes:
         if not isinstance(node, _ALLOWED):
             raise ExpressionError(f"uses {type(node).__name__}, which formulas do not allow")
+    for node in nodes:
         if isinstance(node, ast.Name):
             (bound if isinstance(node.ctx, ast.Store) else free).add(node.id)
         elif isinstance(node, ast.Attribute):

@@ -263,12 +263,11 @@ class DecimalType(_Ranged):
         if not number.is_finite():
             raise Invalid("must be a number")
         scale = self.scale(field)
-        if number.as_tuple().exponent < -scale and number != number.quantize(_quantum(scale)):
-            raise Invalid(f"may have at most {scale} decimal places")
-        number = number.quantize(_quantum(scale))
         if number.adjusted() >= self.precision(field) - scale:
             raise Invalid("is too large")
-        return number
+        if number.as_tuple().exponent < -scale and number != number.quantize(_quantum(scale)):
+            raise Invalid(f"may have at most {scale} decimal places")
+        return number.quantize(_quantum(scale))
 
     def from_formula(self, field, result):
         if isinstance(result, (int, Decimal)) and not isinstance(result, bool):

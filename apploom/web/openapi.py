@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document, generated from the live definitions."""
 from __future__ import annotations
 
+from ..engine.defaults import DYNAMIC_DEFAULTS
 from ..engine.fieldtypes import FieldTypes
 from ..engine.model import AppSet, Entity
 from ..engine.query import RESERVED_PARAMS
@@ -26,8 +27,11 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
             schema["description"] = fld.help.en
         if fld.computed or fld.readonly:
             schema["readOnly"] = True
-        if fld.default is not None and not fld.computed:
-            schema["default"] = fld.default
+        if fld.default in DYNAMIC_DEFAULTS.get(fld.type, ()):
+            schema["description"] = f"Defaults to {fld.default}."
+        elif fld.default is not None and not fld.computed:
+            ftype = types[fld.type]
+            schema["default"] = ftype.dump(fld, ftype.coerce(fld, fld.default))
         properties[fld.name] = schema
     if not entity.is_child:
         for name in ("created_at", "updated_at"):

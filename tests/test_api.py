@@ -1,0 +1,196 @@
+"""The REST API through Flask's test client."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from openapi_spec_validator import validate
+
+from apploom.web import create_app
+from tests.helpers import Shop, make_runtime
+
+
+class Api:
+    """A test client that sends one user's token."""
+
+    def __init__(self, client, token: str):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method):
+        def call(url, headers=None, **kwargs):
+            return getattr(self.client, method)(url, headers={**self.headers, **(headers or {})},
+                                                **kwargs)
+        return call
+
+
+@pytest.fixture
+def app(sqlite_runtime):
+    return create_app(runtime=sqlite_runtime)
+
+
+@pytest.fixture
+def shop(sqlite_runtime):
+    return Shop(sqlite_runtime)
+
+
+def make_api(app, runtime, username: str, roles: list[str]) -> Api:
+    runtime.users.create(username, roles, "password123")
+    return Api(app.test_client(), runtime.users.create_token(username))
+
+
+@pytest.fixture
+def sales(app, sqlite_runtime):
+    return make_api(app, sqlite_runtime, "sue", ["sales"])
+
+
+@pytest.fixture
+def warehouse(app, sqlite_runtime):
+    return make_api(app, sqlite_runtime, "wes", ["warehouse"])
+
+
+def test_requests_without_a_valid_token_get_401(app):
+    client = app.test_client()
+    response = client.get("/api/v1/oms/order")
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthenticated"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    bad = client.get("/api/v1/oms/order", headers={"Authorization": "Bearer alt_nope"})
+    assert bad.status_code == 401
+
+
+def test_index_lists_the_apps_the_user_may_read(sales):
+    body = sales.get("/api/v1/").json
+    assert body["user"] == "sue"
+    assert {a["name"] for a in body["apps"]} == {"crm", "wms", "oms"}
+
+
+def test_create_read_update_delete_round_trip(app, sales, sqlite_runtime, shop):
+    created = sales.post("/api/v1/oms/order", json=shop.order())
+    assert created.status_code == 201
+    order = created.json
+    assert created.headers["Location"].endswith(f"/api/v1/oms/order/{order['id']}")
+    assert order["total"] == "293.00"
+    assert sales.get(f"/api/v1/oms/order/{order['id']}").json == order
+    patched = sales.patch(f"/api/v1/oms/order/{order['id']}",
+                          json={"version": 1, "note": "urgent"})
+    assert patched.status_code == 200 and patched.json["version"] == 2
+    assert sales.get(f"/api/v1/oms/order/{order['id']}/history").json["data"][1]["changes"] == \
+        {"note": [None, "urgent"]}
+    manager = make_api(app, sqlite_runtime, "max", ["manager"])
+    assert manager.delete(f"/api/v1/oms/order/{order['id']}",
+                          headers={"If-Match": "2"}).status_code == 204
+    assert sales.get(f"/api/v1/oms/order/{order['id']}").status_code == 404
+
+
+def test_list_filters_sort_paging_and_total(sales, shop):
+    for channel in ("web", "store", "web"):
+        sales.post("/api/v1/oms/order", json=shop.order(channel=channel))
+    body = sales.get("/api/v1/oms/order?channel=web&sort=-number&limit=1&fields=number").json
+    assert body["total"] == 2
+    assert len(body["data"]) == 1 and set(body["data"][0]) == {"id", "version", "number"}
+    assert sales.get("/api/v1/oms/order?channel__in=web,store").json["total"] == 3
+    assert sales.get("/api/v1/oms/order?customer.city=上海").json["total"] == 3
+
+
+def test_decimals_arrive_exact_from_json_numbers(sales, shop):
+    data = shop.order(lines=[{"item": shop.cup["id"], "qty": 3, "price": 0.1}])
+    assert sales.post("/api/v1/oms/order", json=data).json["total"] == "0.30"
+
+
+@pytest.mark.parametrize("body, status, code, field", [
+    ({"customer": "abc", "lines": []}, 422, "validation_failed", "customer"),
+    ({"nope": 1}, 422, "validation_failed", "nope"),
+    ([1, 2], 422, "validation_failed", "body"),
+    ("not json", 400, "bad_query", "body"),
+])
+def test_bad_bodies_get_field_level_errors(sales, body, status, code, field):
+    if isinstance(body, str):
+        response = sales.post("/api/v1/oms/order", data=body,
+                              headers={"Content-Type": "application/json"})
+    else:
+        response = sales.post("/api/v1/oms/order", json=body)
+    assert response.status_code == status
+    assert response.json["error"]["code"] == code
+    assert field in response.json["error"]["fields"]
+
+
+def test_bad_queries_are_400_and_unknown_things_404(sales):
+    bad = sales.get("/api/v1/oms/order?colour=red")
+    assert bad.status_code == 400 and "colour" in bad.json["error"]["fields"]
+    assert sales.get("/api/v1/oms/order?limit=-1").status_code == 400
+    assert sales.get("/api/v1/oms/nothing").status_code == 404
+    assert sales.get("/api/v1/oms/order/999").status_code == 404
+    assert sales.get("/api/v1/oms/order_line").status_code == 404
+    assert sales.get("/api/v1/no/where/at/all").status_code == 404
+
+
+def test_permission_denials_are_403(warehouse, shop):
+    response = warehouse.post("/api/v1/oms/order", json=shop.order())
+    assert response.status_code == 403
+    assert "may not create" in response.json["error"]["message"]
+
+
+def test_stale_patch_is_409_with_both_values(sales, shop):
+    order = sales.post("/api/v1/oms/order", json=shop.order()).json
+    sales.patch(f"/api/v1/oms/order/{order['id']}", json={"version": 1, "note": "a"})
+    stale = sales.patch(f"/api/v1/oms/order/{order['id']}", json={"version": 1, "note": "b"})
+    assert stale.status_code == 409
+    error = stale.json["error"]
+    assert error["current"]["note"] == "a" and error["yours"] == {"note": "b"}
+    missing = sales.patch(f"/api/v1/oms/order/{order['id']}", json={"note": "c"})
+    assert missing.status_code == 422 and "version" in missing.json["error"]["fields"]
+
+
+def test_idempotency_key_returns_the_first_result(sales, shop, sqlite_runtime):
+    headers = {"Idempotency-Key": "shop-42"}
+    first = sales.post("/api/v1/oms/order", json=shop.order(), headers=headers)
+    again = sales.post("/api/v1/oms/order", json=shop.order(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json == again.json
+    assert sales.get("/api/v1/oms/order").json["total"] == 1
+    other = sales.post("/api/v1/crm/customer", json={"name": "x"}, headers=headers)
+    assert other.status_code == 422 and "Idempotency-Key" in other.json["error"]["fields"]
+
+
+def test_openapi_document_is_valid_3_1_and_describes_every_entity(app):
+    doc = app.test_client().get("/api/v1/openapi.json").json
+    validate(doc)
+    assert doc["openapi"] == "3.1.0"
+    assert "/oms/order/{id}" in doc["paths"]
+    order = doc["components"]["schemas"]["oms_order"]
+    assert order["properties"]["total"]["readOnly"] is True
+    assert order["properties"]["lines"]["items"] == {"$ref": "#/components/schemas/oms_order_line"}
+    assert "customer" in order["required"]
+
+
+def download(api: Api, attachment_id: str) -> tuple[int, bytes]:
+    with api.get(f"/api/v1/attachments/{attachment_id}") as response:
+        return response.status_code, response.data
+
+
+def test_attachments_upload_download_and_size_limit(sqlite_url, tmp_path):
+    runtime = make_runtime(sqlite_url, tmp_path / "small", max_attachment_bytes=1000)
+    app = create_app(runtime=runtime)
+    shop = Shop(runtime)
+    sales = make_api(app, runtime, "sue", ["sales"])
+    warehouse = make_api(app, runtime, "wes", ["warehouse"])
+    upload = sales.post("/api/v1/attachments",
+                        data={"file": (io.BytesIO(b"PNG..."), "../cup photo.png")},
+                        content_type="multipart/form-data")
+    assert upload.status_code == 201
+    meta = upload.json
+    assert meta["name"] == "cup photo.png" and meta["size"] == 6
+    assert download(sales, meta["id"]) == (200, b"PNG...")
+    assert download(warehouse, meta["id"])[0] == 403
+    manager = make_api(app, runtime, "max", ["manager"])
+    manager.patch(f"/api/v1/wms/item/{shop.cup['id']}", json={"version": 1, "photo": meta["id"]})
+    assert download(warehouse, meta["id"]) == (200, b"PNG...")
+    too_big = sales.post("/api/v1/attachments",
+                         data={"file": (io.BytesIO(b"x" * 1001), "big.bin")},
+                         content_type="multipart/form-data")
+    assert too_big.status_code == 422
+    assert "larger than the limit" in too_big.json["error"]["fields"]["file"]
+    assert not [p for p in runtime.settings.attachments_path.rglob("*") if p.is_file()
+                and p.name != meta["id"]]
+    runtime.close()

@@ -1,0 +1,68 @@
+"""The apploom command."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from apploom.cli import main
+from apploom.engine.definitions import bundled_apps_dir
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        return runner.invoke(main, ["--instance", str(tmp_path / "instance"), *args],
+                             input=input, catch_exceptions=False)
+    return run
+
+
+def test_validate_accepts_the_bundled_apps(cli):
+    result = cli("apps", "validate", *(str(p) for p in sorted(bundled_apps_dir().iterdir())))
+    assert result.exit_code == 0 and "OK: 3 file(s) valid" in result.output
+
+
+def test_validate_prints_every_problem_and_fails(cli, tmp_path):
+    broken = tmp_path / "shop.yaml"
+    broken.write_text("app: shop\nentities:\n  order:\n    fields:\n      qty: {type: integr}\n"
+                      "      who: {type: ref, to: crm.client}\n")
+    result = cli("apps", "validate", str(broken))
+    assert result.exit_code == 1
+    assert "shop.yaml:5: entities.order.fields.qty.type: 'integr' is not a field type" in \
+        result.output
+
+
+def test_validate_missing_file_fails_clearly(cli, tmp_path):
+    result = cli("apps", "validate", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 1 and "cannot be read" in result.output
+
+
+def test_init_demo_users_tokens_and_apply(cli, tmp_path):
+    first = cli("init", "--demo")
+    assert first.exit_code == 0, first.output
+    assert "Installed oms" in first.output and "admin / apploom-demo" in first.output
+    again = cli("init", "--demo")
+    assert "Installed" not in again.output and "Loaded demo data" not in again.output
+    assert "Demo admin" in again.output
+    listed = cli("apps", "list")
+    assert "oms" in listed.output and "order" in listed.output
+    created = cli("users", "create", "lily", "--role", "sales", input="s3cret-pass\ns3cret-pass\n")
+    assert created.exit_code == 0 and "Created user lily" in created.output
+    token = cli("token", "create", "lily")
+    assert token.exit_code == 0 and token.output.startswith("alt_")
+    assert token.output.strip() not in (tmp_path / "instance" / "apploom.db").read_bytes().decode(
+        "latin-1")
+    dry = cli("apps", "apply", "--dry-run")
+    assert "(no schema change)" in dry.output and "Dry run" in dry.output
+
+
+def test_user_errors_are_clear(cli):
+    cli("init")
+    bad = cli("users", "create", "Bad Name", "--role", "wizard", "--password", "x")
+    assert bad.exit_code == 1
+    assert "username:" in bad.output and "unknown role wizard" in bad.output
+    assert "password: must be at least 8" in bad.output
+    missing = cli("token", "create", "ghost")
+    assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output

@@ -1,0 +1,102 @@
+"""Field types: coercion from form and JSON input, checks, dumps and JSON Schemas."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from apploom.engine.fieldtypes import FieldType, FieldTypes, Invalid
+from apploom.engine.model import parse_field
+
+TYPES = FieldTypes()
+
+
+def coerce(spec: dict, value):
+    field = parse_field("shop", "x", spec)
+    ftype = TYPES[field.type]
+    result = ftype.coerce(field, value)
+    ftype.check(field, result)
+    return result
+
+
+@pytest.mark.parametrize("spec, raw, expected", [
+    ({"type": "text"}, "héllo 你好", "héllo 你好"),
+    ({"type": "text"}, 42, "42"),
+    ({"type": "integer"}, " 12 ", 12),
+    ({"type": "integer"}, Decimal("3"), 3),
+    ({"type": "decimal"}, "1,234.5", Decimal("1234.5000")),
+    ({"type": "money"}, 0.1, Decimal("0.10")),
+    ({"type": "money"}, "19.9", Decimal("19.90")),
+    ({"type": "percent"}, "12.5", Decimal("12.50")),
+    ({"type": "boolean"}, "on", True),
+    ({"type": "boolean"}, "否", False),
+    ({"type": "boolean"}, 0, False),
+    ({"type": "date"}, "2026-02-28", date(2026, 2, 28)),
+    ({"type": "datetime"}, "2026-02-28T10:00:00+08:00",
+     datetime(2026, 2, 28, 2, 0, tzinfo=timezone.utc)),
+    ({"type": "datetime"}, "2026-02-28T10:00:00Z", datetime(2026, 2, 28, 10, tzinfo=timezone.utc)),
+    ({"type": "select", "options": ["a", "b"]}, "b", "b"),
+    ({"type": "multiselect", "options": ["a", "b"]}, "b,a,b", ["b", "a"]),
+    ({"type": "email"}, " li@example.cn ", "li@example.cn"),
+    ({"type": "phone"}, "+86 138-0000-0000", "+86 138-0000-0000"),
+    ({"type": "url"}, "https://example.com/a?b=1", "https://example.com/a?b=1"),
+    ({"type": "ref", "to": "crm.customer"}, "7", 7),
+    ({"type": "ref", "to": "crm.customer"}, {"id": 7}, 7),
+    ({"type": "user"}, 3, 3),
+    ({"type": "attachment"}, "0123456789abcdef0123456789abcdef",
+     "0123456789abcdef0123456789abcdef"),
+    ({"type": "rich_text"}, '<p onclick="x()">hi<script>alert(1)</script></p>', "<p>hi</p>"),
+])
+def test_coercion(spec, raw, expected):
+    assert coerce(spec, raw) == expected
+
+
+@pytest.mark.parametrize("spec, raw, message", [
+    ({"type": "text", "length": 3}, "abcd", "at most 3 are allowed"),
+    ({"type": "text", "pattern": "[A-Z]+"}, "abc", "does not match"),
+    ({"type": "text"}, ["a"], "must be text"),
+    ({"type": "integer"}, "1.5", "must be a whole number"),
+    ({"type": "integer"}, True, "not true/false"),
+    ({"type": "integer", "min": 1}, 0, "must be at least 1"),
+    ({"type": "integer", "max": 5}, 6, "must be at most 5"),
+    ({"type": "decimal"}, "abc", "must be a number"),
+    ({"type": "decimal"}, "NaN", "must be a number"),
+    ({"type": "money"}, "1.001", "at most 2 decimal places"),
+    ({"type": "money"}, "1e30", "is too large"),
+    ({"type": "boolean"}, "perhaps", "must be true or false"),
+    ({"type": "date"}, "31/01/2026", "must be a date"),
+    ({"type": "datetime"}, "soon", "must be a date and time"),
+    ({"type": "select", "options": ["a"]}, "z", "'z' is not an option"),
+    ({"type": "multiselect", "options": ["a"]}, [1], "must be a list of options"),
+    ({"type": "email"}, "not-an-email", "not a valid email"),
+    ({"type": "phone"}, "call me", "not a valid phone"),
+    ({"type": "url"}, "javascript:alert(1)", "not a valid web address"),
+    ({"type": "ref", "to": "crm.customer"}, -1, "must be the id of a record"),
+    ({"type": "attachment"}, "../../etc/passwd", "must be the id of an uploaded file"),
+])
+def test_refusals(spec, raw, message):
+    with pytest.raises(Invalid, match=message):
+        coerce(spec, raw)
+
+
+def test_every_type_has_a_valid_json_schema_and_a_column_unless_table():
+    for name in TYPES.names():
+        spec = {"type": name, "options": ["a"], "to": "crm.customer", "of": "oms.order_line",
+                "format": "X-{###}"}
+        field = parse_field("shop", "x", spec)
+        ftype = TYPES[name]
+        Draft202012Validator.check_schema(ftype.json_schema(field))
+        assert (ftype.column_type(field) is not None) if ftype.has_column else name == "table"
+
+
+def test_plugins_can_register_a_type_and_names_stay_unique():
+    class Colour(FieldType):
+        name = "colour"
+
+    types = FieldTypes()
+    types.register(Colour())
+    assert "colour" in types.names()
+    with pytest.raises(ValueError):
+        types.register(Colour())
