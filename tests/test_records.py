@@ -1,6 +1,7 @@
 """The record service: the one write path, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -216,3 +217,16 @@ def test_multiselect_values_are_coerced_and_checked(runtime):
     with pytest.raises(ValidationFailed) as caught:
         runtime.records.create(SYSTEM_USER, "crm.customer", {"name": "Li", "tags": ["vip"]})
     assert "'vip' is not an option" in caught.value.fields["tags"]
+
+
+def test_concurrent_creates_with_one_idempotency_key_make_one_record(runtime, shop):
+    sales = runtime.users.create("sue", ["sales"], "password123")
+
+    def create(_):
+        return runtime.records.create(sales, "oms.order", shop.order(),
+                                      idempotency_key="import-7")["id"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ids = set(pool.map(create, range(12)))
+    assert len(ids) == 1
+    assert runtime.records.list(sales, "oms.order").total == 1

@@ -201,6 +201,11 @@ class RecordService:
                 if idempotency_key is not None:
                     idempotency.remember(conn, user, idempotency_key, entity, record, now)
         except IntegrityError:
+            if idempotency_key is not None:
+                with self.db.read() as conn:  # the same key, committed meanwhile
+                    earlier = idempotency.recall(conn, user, idempotency_key, entity)
+                if earlier is not None:
+                    return earlier
             raise self._integrity_error(entity, draft, None) from None
         return record
 
