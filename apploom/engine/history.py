@@ -9,12 +9,14 @@ from .model import Entity
 from .permissions import User
 from .systables import sys_history, sys_user
 
+_INSERT = sys_history.insert()
+
 
 def write_history(conn: Connection, entity: Entity, record_id: int, version: int, action: str,
                   user: User, now: datetime, changes: dict) -> None:
-    conn.execute(sys_history.insert().values(
-        entity=entity.qualified, record_id=record_id, version=version, action=action,
-        user_id=user.id, at=now, changes=changes))
+    conn.execute(_INSERT, {"entity": entity.qualified, "record_id": record_id,
+                           "version": version, "action": action, "user_id": user.id, "at": now,
+                           "changes": changes})
 
 
 def read_history(conn: Connection, entity: Entity, record_id: int) -> list[dict]:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from .database import insert_ignore
 from .systables import sys_series
 
 TOKEN = re.compile(r"\{([^{}]*)\}")
 DATE_TOKENS = {"YYYY": "%Y", "YY": "%y", "MM": "%m", "DD": "%d"}
+_BUMP = (update(sys_series).where(sys_series.c.key == bindparam("series"))
+         .values(last=sys_series.c.last + 1).returning(sys_series.c.last))
 
 
 def format_problems(pattern: str) -> list[str]:
@@ -41,10 +43,8 @@ def next_number(conn, series: str, pattern: str, now: datetime) -> str:
     prefix = series_prefix(pattern, now)
     key = f"{series}:{prefix}"
     width = pattern[pattern.index("{#") + 1: -1].count("#")
-    bump = (update(sys_series).where(sys_series.c.key == key)
-            .values(last=sys_series.c.last + 1).returning(sys_series.c.last))
-    value = conn.execute(bump).scalar()
+    value = conn.execute(_BUMP, {"series": key}).scalar()
     if value is None:
         insert_ignore(conn, sys_series, {"key": key, "last": 0})
-        value = conn.execute(bump).scalar_one()
+        value = conn.execute(_BUMP, {"series": key}).scalar_one()
     return f"{prefix}{value:0{width}d}"

@@ -9,10 +9,11 @@ all come through here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Insert, Select, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import idempotency, permissions
@@ -56,6 +57,9 @@ class RecordService:
         self.types = types
         self.tables = build_metadata(apps, types).tables
         self.compiler = QueryCompiler(apps, types, self.tables)
+        self._column_fields = {e.qualified: [f for f in e.fields.values()
+                                             if types[f.type].has_column]
+                               for e in apps.entities()}
         self._referrers: dict[str, list[tuple[Entity, Field]]] = {}
         for entity in apps.entities():
             for fld in entity.fields.values():
@@ -72,7 +76,8 @@ class RecordService:
         return found
 
     def _columns(self, entity: Entity) -> list[Field]:
-        return [f for f in entity.fields.values() if self.types[f.type].has_column]
+        """The fields of ``entity`` stored in its own table's columns."""
+        return self._column_fields[entity.qualified]
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -191,7 +196,7 @@ class RecordService:
                     earlier = idempotency.recall(conn, user, idempotency_key, entity)
                     if earlier is not None:
                         return earlier
-                self._check_stored(conn, entity, draft, errors)
+                self._check_stored(conn, entity, draft, errors, refs=bool(errors))
                 if errors:
                     raise ValidationFailed(errors)
                 record = self._insert(conn, entity, draft, user, now)
@@ -243,7 +248,7 @@ class RecordService:
                 if not changes and not errors:
                     return before
                 self._check_stored(conn, entity, draft, errors, record_id,
-                                   only=set(changes))
+                                   only=set(changes), refs=bool(errors))
                 if errors:
                     raise ValidationFailed(errors)
                 record = self._write_update(conn, entity, record_id, version, draft, stored,
@@ -333,14 +338,20 @@ class RecordService:
                     yield f"{table_field.name}.{i}.{fld.name}", fld, row.get(fld.name)
 
     def _check_stored(self, conn: Connection, entity: Entity, draft: Draft, errors: dict,
-                      record_id: int | None = None, only: set[str] | None = None) -> None:
-        """Checks that need the database: refs exist, files exist, unique values are free."""
+                      record_id: int | None = None, only: set[str] | None = None,
+                      refs: bool = True) -> None:
+        """Checks that need the database: refs exist, files exist, unique values are free.
+
+        Foreign keys guard refs and users on every write, so a save that is otherwise
+        valid skips those look-ups (``refs=False``); when a constraint fails, or other
+        errors are being reported anyway, the look-ups run to name each bad value.
+        """
         wanted: dict[Table, list[tuple[str, Field, Any]]] = {}
         for key, fld, value in self._each_value(entity, draft):
             if value is None or key in errors or (only is not None
                                                   and key.split(".")[0] not in only):
                 continue
-            target = self._id_table(fld)
+            target = self._id_table(fld) if refs or fld.type == "attachment" else None
             if target is not None:
                 wanted.setdefault(target, []).append((key, fld, value))
             if fld.unique and "." not in key:
@@ -352,9 +363,8 @@ class RecordService:
                     errors[key] = f"'{self.types[fld.type].dump(fld, value)}' is already used " \
                                   f"by another {entity.label.en}"
         for table, items in wanted.items():
-            size = table.c.size if table is sys_attachment else table.c.id
-            found = dict(conn.execute(select(table.c.id, size).where(
-                table.c.id.in_({value for _, _, value in items}))).all())
+            found = dict(conn.execute(_existing_ids(table),
+                                      {"ids": list({value for _, _, value in items})}).all())
             for key, fld, value in items:
                 if value not in found:
                     what = self.apps.entity(fld.to).label.en if fld.type == "ref" else fld.type
@@ -380,7 +390,7 @@ class RecordService:
         row = {f.name: draft.values.get(f.name) for f in self._columns(entity)}
         row.update({k: draft.values[k] for k in ("version", "created_at", "updated_at",
                                                  "created_by", "updated_by")})
-        draft.values["id"] = conn.execute(insert(table).values(row)).inserted_primary_key[0]
+        draft.values["id"] = conn.execute(table.insert(), row).inserted_primary_key[0]
         for fld in entity.table_fields():
             self._insert_rows(conn, fld, draft.values["id"], list(enumerate(draft.rows[fld.name])))
         return self.dump(entity, draft)
@@ -393,8 +403,7 @@ class RecordService:
         table = self.tables[child.table]
         params = [{**{f.name: row.get(f.name) for f in self._columns(child)},
                    "parent_id": parent_id, "position": position} for position, row in rows]
-        ids = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                           params).scalars().all()
+        ids = conn.execute(_insert_rows(table), params).scalars().all()
         for (_, row), new_id in zip(rows, ids):
             row.update(id=new_id, parent_id=parent_id)
 
@@ -458,6 +467,18 @@ class RecordService:
             return ValidationFailed(errors)
         return Conflict(f"This {entity.label.en} could not be saved because of a change made "
                         "at the same time; please try again")
+
+
+@lru_cache(maxsize=None)
+def _existing_ids(table: Table) -> Select:
+    """Which of :ids exist in ``table`` (with each file's size, for attachments)."""
+    size = table.c.size if table is sys_attachment else table.c.id
+    return select(table.c.id, size).where(table.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@lru_cache(maxsize=None)
+def _insert_rows(table: Table) -> Insert:
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
 def _missing(entity: Entity, values: dict) -> dict[str, str]:
