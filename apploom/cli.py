@@ -5,10 +5,9 @@ import sys
 
 import click
 
-from .engine.database import Database
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
-from .engine.definitions import (app_name, bundled_sources, load_apps, read_sources,
-                                 with_companions)
+from .engine.database import Database
+from .engine.definitions import app_name, bundled_sources, load_apps, read_sources, with_companions
 from .engine.errors import AppLoomError, DefinitionError
 from .engine.fieldtypes import FieldTypes
 from .engine.install import apply_definitions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -22,14 +23,16 @@ PEOPLE = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", 
 COMPANIES = ["上海华联贸易有限公司", "杭州青木家居", "深圳星河电子", "成都锦程商贸",
              "Northwind Traders", "Blue Harbor Retail", "Acme Office Supply"]
 CITIES = ["上海", "北京", "杭州", "深圳", "成都", "广州", "London", "Singapore"]
-ITEMS = [("TEA", "龙井绿茶 Longjing tea", "box", "88.00"), ("CUP", "陶瓷茶杯 Ceramic cup", "pcs",
-                                                            "25.50"),
-         ("POT", "紫砂壶 Clay teapot", "pcs", "268.00"), ("MAT", "竹编茶垫 Bamboo mat", "pcs",
-                                                       "12.90"),
-         ("TIN", "茶叶罐 Tea tin", "pcs", "39.00"), ("SET", "旅行茶具套装 Travel tea set", "box",
-                                                   "199.00"),
-         ("KET", "电热水壶 Electric kettle", "pcs", "159.00"), ("TRY", "茶盘 Tea tray", "pcs",
-                                                            "129.00")]
+ITEMS = [
+    ("TEA", "龙井绿茶 Longjing tea", "box", "88.00"),
+    ("CUP", "陶瓷茶杯 Ceramic cup", "pcs", "25.50"),
+    ("POT", "紫砂壶 Clay teapot", "pcs", "268.00"),
+    ("MAT", "竹编茶垫 Bamboo mat", "pcs", "12.90"),
+    ("TIN", "茶叶罐 Tea tin", "pcs", "39.00"),
+    ("SET", "旅行茶具套装 Travel tea set", "box", "199.00"),
+    ("KET", "电热水壶 Electric kettle", "pcs", "159.00"),
+    ("TRY", "茶盘 Tea tray", "pcs", "129.00"),
+]
 WAREHOUSES = [("SH01", "上海中心仓 Shanghai hub", "上海"), ("CD01", "成都仓 Chengdu", "成都"),
               ("GZ01", "广州仓 Guangzhou", "广州")]
 CHANNELS = ["web", "store", "phone", "email", "marketplace"]
@@ -54,8 +57,10 @@ def load_demo(runtime: Runtime, seed: int = 7) -> User:
     for i, (code, name, unit, price) in enumerate(ITEMS * 3):
         variant = i // len(ITEMS)
         items.append(create(admin, "wms.item", {
-            "sku": f"{code}-{100 + variant}", "name": name + ("" if not variant else f" #{variant}"),
-            "unit": unit, "price": price, "cost": f"{float(price) * 0.55:.2f}",
+            "sku": f"{code}-{100 + variant}",
+            "name": name + (f" #{variant}" if variant else ""),
+            "unit": unit, "price": price,
+            "cost": (Decimal(price) * Decimal("0.55")).quantize(Decimal("0.01")),
             "reorder_point": rng.choice([5, 10, 20]), "lead_time_days": rng.choice([3, 7, 14])}))
     customers = []
     for i, name in enumerate(PEOPLE + COMPANIES):
@@ -63,7 +68,8 @@ def load_demo(runtime: Runtime, seed: int = 7) -> User:
         customers.append(create(admin, "crm.customer", {
             "name": name, "kind": "company" if company else "person",
             "tier": rng.choice(["standard", "standard", "silver", "gold", "vip"]),
-            "email": f"customer{i + 1}@example.com", "phone": f"+86 138 {1000 + i:04d} {i * 7:04d}",
+            "email": f"customer{i + 1}@example.com",
+            "phone": f"+86 138 {1000 + i:04d} {i * 7:04d}",
             "city": rng.choice(CITIES), "tags": rng.sample(["wholesale", "retail", "online",
                                                             "returning"], 2),
             "contacts": [{"name": name if not company else "采购部 Purchasing", "role": "buyer"}],

@@ -84,7 +84,7 @@ def run_baseline(runtime: Runtime, data: dict, numbers: range) -> float:
             conn.execute(insert(lines), [
                 {"parent_id": order_id, "position": i, "item": line["item"], "qty": line["qty"],
                  "price": Decimal(line["price"]), "amount": amount}
-                for i, (line, amount) in enumerate(zip(payload["lines"], amounts))])
+                for i, (line, amount) in enumerate(zip(payload["lines"], amounts, strict=True))])
     return len(numbers) / (time.perf_counter() - start)
 
 

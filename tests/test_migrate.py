@@ -16,7 +16,6 @@ from apploom.engine.systables import sys_app_version
 from tests.helpers import bundled_with, reopen
 
 
-
 def columns(runtime, table: str) -> set[str]:
     with runtime.db.read() as conn:
         return {c["name"] for c in inspect(conn).get_columns(table)}

@@ -486,8 +486,8 @@ class TableType(FieldType):
         return ("table", field.of)
 
     def json_schema(self, field):
-        schema: dict[str, Any] = {"type": "array",
-                                  "items": {"$ref": f"#/components/schemas/{field.of.replace('.', '_')}"}}
+        child_schema = "#/components/schemas/" + field.of.replace(".", "_")
+        schema: dict[str, Any] = {"type": "array", "items": {"$ref": child_schema}}
         if field.min_rows:
             schema["minItems"] = field.min_rows
         if field.max_rows is not None:

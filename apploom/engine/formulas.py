@@ -45,7 +45,8 @@ def compute_formulas(entity: Entity, values: dict[str, Any], types: FieldTypes,
             if "NoneType" not in str(exc):
                 errors[field.name] = f"could not be computed: {exc}"
             value = None
-        except (ArithmeticError, ExpressionError, Invalid, LookupError, NameError, ValueError) as exc:
+        except (ArithmeticError, ExpressionError, Invalid, LookupError, NameError,
+                ValueError) as exc:
             errors[field.name] = f"could not be computed: {exc}"
             value = None
         values[field.name] = names[field.name] = value

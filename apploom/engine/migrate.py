@@ -13,9 +13,20 @@ from datetime import datetime, timezone
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import (Column, Connection, Index, MetaData, Table, delete, func, inspect, select,
-                        update)
-from sqlalchemy import column as sql_column, table as sql_table
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    MetaData,
+    Table,
+    delete,
+    func,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 
 from .errors import MigrationRefused
 from .fieldtypes import FieldTypes
@@ -26,7 +37,7 @@ from .tables import build_metadata
 
 @dataclass(frozen=True)
 class Step:
-    kind: str          # create_table | add_column | widen | archive | restore | add_index | drop_index
+    kind: str  # create_table, add_column, widen, archive, restore, add_index, drop_index
     table: str
     column: str = ""
     old: tuple = ()

@@ -1,7 +1,8 @@
 """App definitions as frozen dataclasses. Nothing downstream reads raw dicts."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field, replace
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Mapping

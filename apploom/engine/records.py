@@ -9,11 +9,22 @@ all come through here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Iterator
 
-from sqlalchemy import Connection, Insert, Select, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from . import idempotency, permissions
@@ -404,7 +415,7 @@ class RecordService:
         params = [{**{f.name: row.get(f.name) for f in self._columns(child)},
                    "parent_id": parent_id, "position": position} for position, row in rows]
         ids = conn.execute(_insert_rows(table), params).scalars().all()
-        for (_, row), new_id in zip(rows, ids):
+        for (_, row), new_id in zip(rows, ids, strict=True):
             row.update(id=new_id, parent_id=parent_id)
 
     def _write_update(self, conn: Connection, entity: Entity, record_id: int, version: int,

@@ -3,13 +3,14 @@ names are allowed, formulas compile, settings fit their field type."""
 from __future__ import annotations
 
 import re
+
+from .defaults import DYNAMIC_DEFAULTS
 from .errors import Problem
 from .expressions import FUNCTIONS, ExpressionError, compile_expression
 from .fieldtypes import COMMON_SETTINGS, FieldTypes, Invalid
+from .formulas import formula_order
 from .model import RESERVED_NAMES, SYSTEM_COLUMNS, App, AppSet, Entity, Field
 from .naming import format_problems
-from .defaults import DYNAMIC_DEFAULTS
-from .formulas import formula_order
 
 TITLE_TOKEN = re.compile(r"\{([a-z0-9_]+)\}")
 
