@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from apploom.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.query import parse_params
 from apploom.engine.systables import sys_history
 from tests.helpers import bundled_with, reopen
 
@@ -197,9 +198,39 @@ def test_own_grants_limit_reads_and_writes_to_rows_the_user_created(runtime, sho
     assert [o["id"] for o in rt.records.list(alice, "oms.order").data] == [mine["id"]]
     with pytest.raises(NotFound):
         rt.records.get(alice, "oms.order", theirs["id"])
-    with pytest.raises(Forbidden, match="only update"):
+    with pytest.raises(NotFound):  # not "forbidden": that would tell it exists
         rt.records.update(alice, "oms.order", theirs["id"], {"note": "x"}, version=1)
     assert rt.records.update(alice, "oms.order", mine["id"], {"note": "x"}, version=1)["note"]
+    rt.close()
+
+
+def test_update_own_with_read_all_names_the_rule(runtime, shop):
+    rt = reopen(runtime, bundled_with("oms.yaml", "  sales: [read, create, update]",
+                                      '  sales: [read, create, "update:own"]'))
+    alice = rt.users.create("alice", ["sales"], "password123")
+    bob = rt.users.create("bob", ["sales"], "password123")
+    theirs = rt.records.create(bob, "oms.order", shop.order())
+    assert rt.records.get(alice, "oms.order", theirs["id"])["id"] == theirs["id"]
+    with pytest.raises(Forbidden, match="only update Sales order records you created"):
+        rt.records.update(alice, "oms.order", theirs["id"], {"note": "x"}, version=1)
+    rt.close()
+
+
+def test_filters_through_a_ref_see_only_what_the_user_may_read(runtime, shop):
+    runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    outsider = runtime.users.create("ola", ["warehouse"], "password123")
+    with pytest.raises(Forbidden, match="may not read Customer"):
+        runtime.records.list(outsider, "oms.order", parse_params({"customer.email": "zs@example.com"}))
+    with pytest.raises(Forbidden, match="may not read Customer"):
+        runtime.records.list(outsider, "oms.order", parse_params({"sort": "customer.email"}))
+    assert runtime.records.list(outsider, "oms.order", parse_params({"q": "张"})).total == 0
+    rt = reopen(runtime, bundled_with("crm.yaml", "  sales: [read, create, update]",
+                                      '  sales: [create, "read:own", update]'))
+    sue = rt.users.create("sue", ["sales"], "password123")
+    orders = rt.records.list(sue, "oms.order", parse_params({"customer.city": "上海"}))
+    assert orders.total == 0  # the customer exists, but sue did not create it
+    assert rt.records.list(SYSTEM_USER, "oms.order",
+                           parse_params({"customer.city": "上海"})).total == 1
     rt.close()
 
 

@@ -42,6 +42,8 @@ class FieldType:
     has_column = True
     settable = True                              # False: the system fills it in
     searchable = False                           # usable in full-text search
+    sortable = True                              # its column has an order
+    indexable = True                             # a B-tree index fits its values
 
     def column_type(self, field: Field) -> TypeEngine:
         raise NotImplementedError
@@ -76,9 +78,29 @@ class FieldType:
         return []
 
 
+MAX_INT = 2 ** 63 - 1  # the range of a BIGINT column
+ASCII_INT = re.compile(r"\s*([-+]?[0-9]{1,19})\s*")
+
+
 def _reject_bool(value: Any, what: str) -> None:
     if isinstance(value, bool):
         raise Invalid(f"must be {what}, not true/false")
+
+
+def parse_int(value: Any) -> int | None:
+    """An int from an int, an integral number or ASCII digits within BIGINT range, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (Decimal, float)):
+        number = Decimal(value)
+        whole = number.is_finite() and number.adjusted() < 19 and number == number.to_integral()
+        value = int(number) if whole else None
+    elif isinstance(value, str):
+        match = ASCII_INT.fullmatch(value)
+        value = int(match.group(1)) if match else None
+    if isinstance(value, int) and -MAX_INT <= value <= MAX_INT:
+        return value
+    return None
 
 
 class TextType(FieldType):
@@ -102,6 +124,12 @@ class TextType(FieldType):
             value = str(value)
         if not isinstance(value, str):
             raise Invalid("must be text")
+        if "\x00" in value:
+            raise Invalid("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Invalid("is not valid Unicode text") from None
         return value
 
     def check(self, field, value):
@@ -121,6 +149,7 @@ class TextType(FieldType):
 class LongTextType(TextType):
     name = "long_text"
     default_length = 100_000
+    indexable = False
 
     def column_type(self, field):
         return Text()
@@ -200,9 +229,9 @@ class _Ranged(FieldType):
     ops = ORDERED_OPS
 
     def check(self, field, value):
-        if field.min is not None and value < field.min:
+        if field.min is not None and value < self.coerce(field, field.min):
             raise Invalid(f"must be at least {field.min}")
-        if field.max is not None and value > field.max:
+        if field.max is not None and value > self.coerce(field, field.max):
             raise Invalid(f"must be at most {field.max}")
 
 
@@ -215,13 +244,10 @@ class IntegerType(_Ranged):
 
     def coerce(self, field, value):
         _reject_bool(value, "a whole number")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, (Decimal, float)) and value == int(value):
-            return int(value)
-        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-            return int(value)
-        raise Invalid("must be a whole number")
+        number = parse_int(value)
+        if number is None:
+            raise Invalid("must be a whole number (at most 19 digits)")
+        return number
 
     def from_formula(self, field, result):
         if isinstance(result, Decimal):
@@ -230,6 +256,9 @@ class IntegerType(_Ranged):
 
     def json_schema(self, field):
         return {"type": "integer", **_bounds(field)}
+
+
+THOUSANDS = re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 
 
 class DecimalType(_Ranged):
@@ -255,7 +284,9 @@ class DecimalType(_Ranged):
         if isinstance(value, float):
             value = repr(value)
         if isinstance(value, str):
-            value = value.strip().replace(",", "")
+            value = value.strip()
+            if THOUSANDS.fullmatch(value):
+                value = value.replace(",", "")
         try:
             number = Decimal(value)
         except (InvalidOperation, TypeError, ValueError):
@@ -364,7 +395,10 @@ class DateTimeType(_Ranged):
             raise Invalid("must be a date and time like 2026-01-31T14:30:00Z")
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:
+            raise Invalid("is out of range") from None
 
     def dump(self, field, value):
         return None if value is None else value.isoformat().replace("+00:00", "Z")
@@ -405,6 +439,8 @@ class SelectType(FieldType):
 class MultiSelectType(SelectType):
     name = "multiselect"
     ops = ("contains", "is_null")
+    sortable = False
+    indexable = False
 
     def column_type(self, field):
         return JSON()
@@ -438,11 +474,10 @@ class _IdType(FieldType):
         _reject_bool(value, "an id")
         if isinstance(value, dict) and "id" in value:
             value = value["id"]
-        if isinstance(value, int) and value > 0:
-            return value
-        if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
-            return int(value)
-        raise Invalid("must be the id of a record")
+        number = parse_int(value)
+        if number is None or number < 1:
+            raise Invalid("must be the id of a record")
+        return number
 
     def json_schema(self, field):
         return {"type": "integer", "minimum": 1}

@@ -30,14 +30,16 @@ def formula_order(entity: Entity) -> tuple[list[Field], list[str]]:
     return ordered, []
 
 
-def compute_formulas(entity: Entity, values: dict[str, Any], types: FieldTypes,
-                     rows: dict[str, list[dict]] | None = None) -> dict[str, str]:
-    """Fill every formula field of ``values`` in place; returns per-field errors."""
+def compute_formulas(entity: Entity, ordered: list[Field], values: dict[str, Any],
+                     types: FieldTypes, rows: dict[str, list[dict]] | None = None
+                     ) -> dict[str, str]:
+    """Fill the formula fields of ``values`` in place, in the ``ordered`` sequence that
+    :func:`formula_order` gives; returns per-field errors."""
     names = {name: values.get(name) for name in entity.fields}
     for name, table_rows in (rows or {}).items():
         names[name] = [Row(r) for r in table_rows]
     errors = {}
-    for field in formula_order(entity)[0]:
+    for field in ordered:
         try:
             result = compile_expression(field.formula).evaluate(names)
             value = _as_type(field, result, types)

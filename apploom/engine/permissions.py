@@ -49,6 +49,6 @@ def require(apps: AppSet, user: User, entity: Entity, action: str) -> str:
 
 def require_row(apps: AppSet, user: User, entity: Entity, action: str,
                 created_by: int | None) -> None:
-    """Like :func:`require`, for one existing row (checks 'own' grants)."""
+    """Like :func:`require`, for one existing row the user can see (checks 'own' grants)."""
     if require(apps, user, entity, action) == "own" and created_by != user.id:
         raise Forbidden(f"You may only {action} {entity.label.en} records you created")

@@ -32,7 +32,7 @@ from .database import Database
 from .defaults import default_value
 from .errors import Conflict, NotFound, ValidationFailed
 from .fieldtypes import FieldTypes
-from .formulas import compute_formulas
+from .formulas import compute_formulas, formula_order
 from .history import read_history, write_history
 from .inputs import RowInput, read_input
 from .model import AppSet, Entity, Field
@@ -71,6 +71,7 @@ class RecordService:
         self._column_fields = {e.qualified: [f for f in e.fields.values()
                                              if types[f.type].has_column]
                                for e in apps.entities()}
+        self._formulas = {e.qualified: formula_order(e)[0] for e in apps.entities()}
         self._referrers: dict[str, list[tuple[Entity, Field]]] = {}
         for entity in apps.entities():
             for fld in entity.fields.values():
@@ -94,7 +95,7 @@ class RecordService:
 
     def get(self, user: User, ref: str, record_id: int) -> dict:
         entity = self.entity(ref)
-        row_filter = self._read_filter(user, entity)
+        row_filter = self.compiler.visible(user, entity)
         with self.db.read() as conn:
             drafts = self._load(conn, entity, [record_id], row_filter)
         if record_id not in drafts:
@@ -104,10 +105,9 @@ class RecordService:
     def list(self, user: User, ref: str, query: Query | None = None) -> Page:
         entity = self.entity(ref)
         query = query or Query()
-        row_filter = self._read_filter(user, entity)
         table = self.tables[entity.table]
         fields = self._selected(entity, query.fields)
-        page, filtered = self.compiler.apply(entity, query, select(table), row_filter)
+        page, filtered = self.compiler.apply(user, entity, query, select(table))
         with self.db.read() as conn:
             rows = conn.execute(page).mappings().all()
             total = conn.execute(select(func.count()).select_from(filtered.subquery())).scalar()
@@ -123,10 +123,6 @@ class RecordService:
         self.get(user, ref, record_id)  # the same permission and existence checks
         with self.db.read() as conn:
             return read_history(conn, self.entity(ref), record_id)
-
-    def _read_filter(self, user: User, entity: Entity):
-        scope = permissions.require(self.apps, user, entity, "read")
-        return self.tables[entity.table].c.created_by == user.id if scope == "own" else None
 
     def _selected(self, entity: Entity, names: tuple[str, ...] | None) -> list[Field] | None:
         """The fields asked for with ``fields=``, or None for all of them."""
@@ -237,11 +233,7 @@ class RecordService:
         now = _now()
         try:
             with self.db.write() as conn:
-                stored = self._load(conn, entity, [record_id]).get(record_id)
-                if stored is None:
-                    raise NotFound(f"There is no {entity.label.en} with id {record_id}")
-                permissions.require_row(self.apps, user, entity, "update",
-                                        stored.values["created_by"])
+                stored = self._stored(conn, user, entity, record_id, "update")
                 before = self.dump(entity, stored)
                 if stored.values["version"] != version:
                     raise Conflict(f"This {entity.label.en} was changed by someone else "
@@ -263,7 +255,7 @@ class RecordService:
                 if errors:
                     raise ValidationFailed(errors)
                 record = self._write_update(conn, entity, record_id, version, draft, stored,
-                                            user, now, before)
+                                            user, now, data)
                 write_history(conn, entity, record_id, version + 1, "update", user, now,
                               changes)
         except IntegrityError:
@@ -273,25 +265,35 @@ class RecordService:
     def delete(self, user: User, ref: str, record_id: int, *, version: int | None = None) -> None:
         entity = self.entity(ref)
         permissions.require(self.apps, user, entity, "delete")
-        with self.db.write() as conn:
-            stored = self._load(conn, entity, [record_id]).get(record_id)
-            if stored is None:
-                raise NotFound(f"There is no {entity.label.en} with id {record_id}")
-            permissions.require_row(self.apps, user, entity, "delete",
-                                    stored.values["created_by"])
-            before = self.dump(entity, stored)
-            if version is not None and stored.values["version"] != version:
-                raise Conflict(f"This {entity.label.en} was changed by someone else",
-                               current=before, yours={"version": version})
-            self._refuse_if_referenced(conn, entity, record_id)
-            for fld in entity.table_fields():
-                child = self.tables[self.apps.entity(fld.of).table]
-                conn.execute(delete(child).where(child.c.parent_id == record_id))
-            table = self.tables[entity.table]
-            conn.execute(delete(table).where(table.c.id == record_id))
-            write_history(conn, entity, record_id, stored.values["version"], "delete", user,
-                          _now(), {k: [v, None] for k, v in before.items()
-                                   if k in entity.fields and v not in (None, [])})
+        try:
+            with self.db.write() as conn:
+                stored = self._stored(conn, user, entity, record_id, "delete")
+                before = self.dump(entity, stored)
+                if version is not None and stored.values["version"] != version:
+                    raise Conflict(f"This {entity.label.en} was changed by someone else",
+                                   current=before, yours={"version": version})
+                self._refuse_if_referenced(conn, entity, record_id)
+                for fld in entity.table_fields():
+                    child = self.tables[self.apps.entity(fld.of).table]
+                    conn.execute(delete(child).where(child.c.parent_id == record_id))
+                table = self.tables[entity.table]
+                conn.execute(delete(table).where(table.c.id == record_id))
+                write_history(conn, entity, record_id, stored.values["version"], "delete", user,
+                              _now(), {k: [v, None] for k, v in before.items()
+                                       if k in entity.fields and v not in (None, [])})
+        except IntegrityError:
+            raise Conflict(f"This {entity.label.en} cannot be deleted: other records (some "
+                           "perhaps archived fields) still refer to it") from None
+
+    def _stored(self, conn: Connection, user: User, entity: Entity, record_id: int,
+                action: str) -> Draft:
+        """The stored record, if ``user`` may see it and take ``action`` on it."""
+        visible = self.compiler.visible(user, entity)
+        stored = self._load(conn, entity, [record_id], visible).get(record_id)
+        if stored is None:
+            raise NotFound(f"There is no {entity.label.en} with id {record_id}")
+        permissions.require_row(self.apps, user, entity, action, stored.values["created_by"])
+        return stored
 
     # ---- the steps of a write -----------------------------------------------------------
 
@@ -311,10 +313,14 @@ class RecordService:
         child = self.apps.entity(entity.fields[name].of)
         by_id = {row["id"]: row for row in stored}
         merged = []
+        seen: set[int] = set()
         for i, row in enumerate(given):
             if row.id is None:
                 merged.append(self._with_defaults(child, row.values, user, now))
+            elif row.id in seen:
+                errors[f"{name}.{i}.id"] = f"row {row.id} is listed twice"
             elif row.id in by_id:
+                seen.add(row.id)
                 merged.append({**by_id[row.id], **row.values})
             else:
                 errors[f"{name}.{i}.id"] = f"{row.id} is not a row of this {entity.label.en}"
@@ -326,7 +332,8 @@ class RecordService:
             child = self.apps.entity(fld.of)
             rows = draft.rows.get(fld.name, [])
             for i, row in enumerate(rows):
-                row_errors = compute_formulas(child, row, self.types)
+                row_errors = compute_formulas(child, self._formulas[child.qualified], row,
+                                              self.types)
                 row_errors.update(_missing(child, row))
                 for key, message in row_errors.items():
                     errors.setdefault(f"{fld.name}.{i}.{key}", message)
@@ -334,7 +341,8 @@ class RecordService:
                 errors.setdefault(fld.name, f"needs at least {max(fld.min_rows, 1)} row(s)")
             elif fld.max_rows is not None and len(rows) > fld.max_rows:
                 errors.setdefault(fld.name, f"may have at most {fld.max_rows} rows")
-        own_errors = compute_formulas(entity, draft.values, self.types, draft.rows)
+        own_errors = compute_formulas(entity, self._formulas[entity.qualified], draft.values,
+                                      self.types, draft.rows)
         own_errors.update(_missing(entity, draft.values))
         for key, message in own_errors.items():
             errors.setdefault(key, message)
@@ -420,7 +428,7 @@ class RecordService:
 
     def _write_update(self, conn: Connection, entity: Entity, record_id: int, version: int,
                       draft: Draft, stored: Draft, user: User, now: datetime,
-                      before: dict) -> dict:
+                      yours: Any) -> dict:
         table = self.tables[entity.table]
         draft.values.update(version=version + 1, updated_at=now, updated_by=user.id)
         row = {f.name: draft.values.get(f.name) for f in self._columns(entity)}
@@ -431,7 +439,7 @@ class RecordService:
         if done.rowcount != 1:
             current = self._load(conn, entity, [record_id]).get(record_id)
             raise Conflict(f"This {entity.label.en} was changed by someone else just now",
-                           current=current and self.dump(entity, current), yours=before)
+                           current=current and self.dump(entity, current), yours=yours)
         for fld in entity.table_fields():
             self._sync_rows(conn, fld, record_id, stored.rows[fld.name], draft.rows[fld.name])
         return self.dump(entity, draft)

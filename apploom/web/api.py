@@ -7,11 +7,13 @@ from flask import Blueprint, current_app, g, jsonify, request, send_file, url_fo
 
 from ..engine import permissions
 from ..engine.errors import BadQuery, Unauthenticated, ValidationFailed
+from ..engine.fieldtypes import MAX_INT, parse_int
 from ..engine.query import parse_params
 from ..engine.runtime import Runtime
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+RECORD = f"/<app>/<entity>/<int(max={MAX_INT}):record_id>"
 PUBLIC = {"api.openapi"}
 
 
@@ -46,9 +48,10 @@ def _version(data: Any) -> int | None:
         raw = (request.headers.get("If-Match") or request.args.get("version") or "").strip('"')
     if raw in (None, ""):
         return None
-    if isinstance(raw, bool) or not str(raw).isdigit():
+    version = parse_int(raw)
+    if version is None or version < 1:
         raise ValidationFailed({"version": "must be a whole number"})
-    return int(raw)
+    return version
 
 
 @bp.get("/")
@@ -90,12 +93,12 @@ def create(app: str, entity: str):
     return response
 
 
-@bp.get("/<app>/<entity>/<int:record_id>")
+@bp.get(RECORD)
 def item(app: str, entity: str, record_id: int):
     return jsonify(runtime().records.get(g.user, f"{app}.{entity}", record_id))
 
 
-@bp.patch("/<app>/<entity>/<int:record_id>")
+@bp.patch(RECORD)
 def patch(app: str, entity: str, record_id: int):
     data = _body()
     version = _version(data)
@@ -103,13 +106,13 @@ def patch(app: str, entity: str, record_id: int):
                                             version=version))
 
 
-@bp.delete("/<app>/<entity>/<int:record_id>")
+@bp.delete(RECORD)
 def remove(app: str, entity: str, record_id: int):
     runtime().records.delete(g.user, f"{app}.{entity}", record_id, version=_version(None))
     return "", 204
 
 
-@bp.get("/<app>/<entity>/<int:record_id>/history")
+@bp.get(RECORD + "/history")
 def history(app: str, entity: str, record_id: int):
     return jsonify({"data": runtime().records.history(g.user, f"{app}.{entity}", record_id)})
 

@@ -1,7 +1,7 @@
 """Engine errors to HTTP answers: JSON ``{"error": {code, message, fields}}``."""
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..engine import errors as engine
@@ -44,6 +44,16 @@ def _http_error(exc: HTTPException):
     return response
 
 
+def _unexpected(exc: Exception):
+    """A bug, not bad input: log it with its traceback, answer without one."""
+    current_app.logger.exception("Unexpected error", exc_info=exc)
+    response = jsonify(error_body("internal_error", "Something went wrong on our side; the "
+                                                    "error has been logged."))
+    response.status_code = 500
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(engine.AppLoomError, _engine_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

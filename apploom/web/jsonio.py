@@ -17,6 +17,10 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 class AppLoomJSON(DefaultJSONProvider):
     ensure_ascii = False
     sort_keys = False
@@ -28,4 +32,8 @@ class AppLoomJSON(DefaultJSONProvider):
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         kwargs.setdefault("parse_float", Decimal)
-        return json.loads(s, **kwargs)
+        kwargs.setdefault("parse_constant", _no_constant)
+        try:
+            return json.loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
