@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.engine import make_url
 
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
 from .engine.database import Database
@@ -25,7 +26,14 @@ class _Context:
         return Database(self.settings.database_url)
 
     def runtime(self) -> Runtime:
-        return Runtime.open(self.settings)
+        """The live apps; refuses to go on before ``apploom init`` installed any."""
+        runtime = Runtime.open(self.settings)
+        if not runtime.apps.apps:
+            runtime.close()
+            click.echo("No apps are installed in this database yet: run 'apploom init' first.",
+                       err=True)
+            sys.exit(1)
+        return runtime
 
 
 def _fail(exc: AppLoomError) -> None:
@@ -62,7 +70,8 @@ def init(obj: _Context, demo: bool) -> None:
         _fail(exc)
     for app, version in result.versions.items():
         click.echo(f"Installed {app} (version {version})")
-    click.echo(f"Database ready: {obj.settings.database_url}")
+    shown = make_url(obj.settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"Database ready: {shown}")
     if demo:
         runtime = obj.runtime()
         if not demo_loaded(runtime):

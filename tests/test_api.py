@@ -175,22 +175,72 @@ def test_attachments_upload_download_and_size_limit(sqlite_url, tmp_path):
     shop = Shop(runtime)
     sales = make_api(app, runtime, "sue", ["sales"])
     warehouse = make_api(app, runtime, "wes", ["warehouse"])
-    upload = sales.post("/api/v1/attachments",
-                        data={"file": (io.BytesIO(b"PNG..."), "../cup photo.png")},
+
+    def upload(api, body=b"PNG...", name="../cup photo.png"):
+        return api.post("/api/v1/attachments", data={"file": (io.BytesIO(body), name)},
                         content_type="multipart/form-data")
-    assert upload.status_code == 201
-    meta = upload.json
+
+    assert upload(sales).status_code == 403  # sales may not fill in any file field
+    uploaded = upload(warehouse)
+    assert uploaded.status_code == 201
+    meta = uploaded.json
     assert meta["name"] == "cup photo.png" and meta["size"] == 6
-    assert download(sales, meta["id"]) == (200, b"PNG...")
-    assert download(warehouse, meta["id"])[0] == 403
-    manager = make_api(app, runtime, "max", ["manager"])
-    manager.patch(f"/api/v1/wms/item/{shop.cup['id']}", json={"version": 1, "photo": meta["id"]})
     assert download(warehouse, meta["id"]) == (200, b"PNG...")
-    too_big = sales.post("/api/v1/attachments",
-                         data={"file": (io.BytesIO(b"x" * 1001), "big.bin")},
-                         content_type="multipart/form-data")
+    assert download(sales, meta["id"])[0] == 403
+    warehouse.patch(f"/api/v1/wms/item/{shop.cup['id']}", json={"version": 1, "photo": meta["id"]})
+    assert download(sales, meta["id"]) == (200, b"PNG...")
+    too_big = upload(warehouse, b"x" * 1001, "big.bin")
     assert too_big.status_code == 422
     assert "larger than the limit" in too_big.json["error"]["fields"]["file"]
-    assert not [p for p in runtime.settings.attachments_path.rglob("*") if p.is_file()
-                and p.name != meta["id"]]
+    assert [p.name for p in runtime.settings.attachments_path.rglob("*") if p.is_file()] == \
+        [meta["id"]]
     runtime.close()
+
+
+HOSTILE = [
+    ("post", "/api/v1/oms/order", '{"customer": 1, "lines": [{"item": 1, "qty": NaN, '
+                                  '"price": "1"}]}'),
+    ("post", "/api/v1/oms/order", '{"customer": 1, "lines": [{"item": 1, "qty": Infinity, '
+                                  '"price": "1"}]}'),
+    ("post", "/api/v1/wms/item", '{"sku": "BIG-1", "name": "x", "price": "1", '
+                                 '"reorder_point": 9223372036854775808}'),
+    ("post", "/api/v1/oms/order", '{"customer": 1000000000000000000000000000000}'),
+    ("post", "/api/v1/oms/order", '{"customer": "\u00b2"}'),
+    ("post", "/api/v1/crm/customer", '{"name": "a\\u0000b"}'),
+    ("post", "/api/v1/crm/customer", '{"name": "\\ud800"}'),
+    ("post", "/api/v1/crm/customer", '{"name": "x", "tags": [[1]]}'),
+    ("post", "/api/v1/crm/customer", '{"name": "x", "contacts": [1, "a", null, {"id": "x"}]}'),
+    ("post", "/api/v1/crm/customer", '{"name": "x", "contacts": {"name": "y"}}'),
+    ("post", "/api/v1/oms/order", "[" * 100_000 + "]" * 100_000),
+    ("post", "/api/v1/crm/customer", '{"name": 1.5e400}'),
+    ("patch", "/api/v1/crm/customer/1", '{"version": "\u00b2", "name": "y"}'),
+    ("patch", "/api/v1/crm/customer/1", '{"version": true, "name": "y"}'),
+    ("get", "/api/v1/oms/order?id=100000000000000000000", None),
+    ("get", "/api/v1/oms/order?customer=100000000000000000000", None),
+    ("get", "/api/v1/crm/customer/99999999999999999999999", None),
+    ("delete", "/api/v1/crm/customer/99999999999999999999999", None),
+    ("get", "/api/v1/oms/order?offset=100000000000000000000000", None),
+    ("get", "/api/v1/oms/order?limit=\u00b2", None),
+    ("get", "/api/v1/oms/order?created_by=\u00b2", None),
+    ("get", "/api/v1/crm/customer?tags__contains=", None),
+    ("get", "/api/v1/crm/customer?tags__contains=,", None),
+    ("get", "/api/v1/crm/customer?sort=tags", None),
+    ("get", "/api/v1/crm/customer?q=" + "x" * 100_000, None),
+    ("get", "/api/v1/crm/customer?name__in=" + ",".join(["x"] * 70_000), None),
+    ("get", "/api/v1/oms/order?created_at__gt=9999-12-31T23:59:59-01:00", None),
+    ("get", "/api/v1/oms/order?order_date__between=2026-01-01", None),
+    ("get", "/api/v1/crm/customer?name=a%00b", None),
+    ("get", "/api/v1/oms/order?customer.customer.name=x", None),
+    ("get", "/api/v1/oms/order?lines=1", None),
+    ("get", "/api/v1/oms/order?sort=lines", None),
+]
+
+
+@pytest.mark.parametrize("method, url, body", HOSTILE,
+                         ids=[f"{m} {u[:60]} {(b or '')[:40]}" for m, u, b in HOSTILE])
+def test_hostile_input_gets_a_clear_4xx(app, sqlite_runtime, shop, method, url, body):
+    manager = make_api(app, sqlite_runtime, "max", ["manager"])
+    kwargs = {"data": body, "headers": {"Content-Type": "application/json"}} if body else {}
+    response = getattr(manager, method)(url, **kwargs)
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)[:300]
+    assert response.json["error"]["message"]

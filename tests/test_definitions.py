@@ -155,6 +155,15 @@ BROKEN = [
     ("ref to child rows", "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of:"
      " line}\n  line:\n    fields: {x: {type: text}}\n  b:\n    fields:\n      l: {type: ref, to:"
      " line}\n", "entities.b.fields.l.to", "refer to shop.a instead", 10),
+    ("index on a multiselect", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: "
+     "multiselect, options: [a], index: true}\n", "entities.a.fields.x.index",
+     "'index' does not apply to a multiselect field", 5),
+    ("unique row field", "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, "
+     "of: line}\n  line:\n    fields:\n      code: {type: text, unique: true}\n",
+     "entities.line.fields.code.unique", "'unique' does not apply to row fields", 8),
+    ("precision too large", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: "
+     "decimal, precision: 30}\n", "entities.a.fields.x.precision",
+     "30 is too large; it must be at most 18", 5),
     ("search on a number", "app: shop\nentities:\n  a:\n    fields: {x: {type: integer}}\n    "
      "list: {search: [x]}\n", "entities.a.list.search", "'x' cannot be searched", 5),
 ]

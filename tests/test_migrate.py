@@ -47,7 +47,7 @@ entities:
     fields:
       title: {type: text, length: 40, required: true}
       stars: {type: integer}
-      price: {type: money}
+      price: {type: decimal, precision: 12, scale: 2}
       tag:   {type: text}
 """
 
@@ -99,7 +99,7 @@ def test_a_removed_field_is_archived_with_its_data_and_comes_back(notes):
 def test_widening_text_integer_and_decimals_keeps_values(notes):
     wider = (NOTES.replace("length: 40", "length: 400")
              .replace("stars: {type: integer}", "stars: {type: decimal, scale: 2}")
-             .replace("price: {type: money}", "price: {type: decimal, precision: 20, scale: 4}"))
+             .replace("precision: 12, scale: 2", "precision: 16, scale: 4"))
     result = apply_definitions(notes.db, with_notes(wider), FieldTypes())
     assert [s.kind for s in result.plan.steps] == ["widen", "widen", "widen"]
     rt = reopen(notes, with_notes(wider))
@@ -115,8 +115,7 @@ def test_widening_text_integer_and_decimals_keeps_values(notes):
 @pytest.mark.parametrize("change", [
     ("stars: {type: integer}", "stars: {type: text}", "integer to text"),
     ("length: 40", "length: 10", "text(40) to text(10)"),
-    ("price: {type: money}", "price: {type: decimal, scale: 1}", "decimal(18, 2) to "
-                                                                 "decimal(18, 1)"),
+    ("precision: 12, scale: 2", "precision: 12, scale: 1", "decimal(12, 2) to decimal(12, 1)"),
 ])
 def test_narrowing_is_refused_and_nothing_changes(notes, change):
     old, new, words = change
@@ -157,3 +156,15 @@ def test_a_broken_definition_is_not_applied(runtime):
     sources = bundled_with("oms.yaml", "type: ref, to: crm.customer", "type: ref, to: crm.client")
     with pytest.raises(DefinitionError, match="'crm.client' is not an entity"):
         apply_definitions(runtime.db, sources, FieldTypes())
+
+
+def test_an_archived_field_cannot_come_back_as_an_incompatible_type(notes):
+    without = reopen(notes, with_notes(NOTES.replace("      stars: {type: integer}\n", "")))
+    as_date = NOTES.replace("stars: {type: integer}", "stars: {type: date}")
+    with pytest.raises(MigrationRefused, match="notes_note.stars: changing it from integer to "
+                                               "date"):
+        apply_definitions(without.db, with_notes(as_date), FieldTypes())
+    as_decimal = reopen(without, with_notes(NOTES.replace("stars: {type: integer}",
+                                                          "stars: {type: decimal}")))
+    assert read_note(as_decimal)["stars"] == "3.0000"
+    as_decimal.close()

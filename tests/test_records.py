@@ -220,7 +220,8 @@ def test_filters_through_a_ref_see_only_what_the_user_may_read(runtime, shop):
     runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     outsider = runtime.users.create("ola", ["warehouse"], "password123")
     with pytest.raises(Forbidden, match="may not read Customer"):
-        runtime.records.list(outsider, "oms.order", parse_params({"customer.email": "zs@example.com"}))
+        runtime.records.list(outsider, "oms.order",
+                             parse_params({"customer.email": "zs@example.com"}))
     with pytest.raises(Forbidden, match="may not read Customer"):
         runtime.records.list(outsider, "oms.order", parse_params({"sort": "customer.email"}))
     assert runtime.records.list(outsider, "oms.order", parse_params({"q": "张"})).total == 0

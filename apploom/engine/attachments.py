@@ -15,6 +15,7 @@ from sqlalchemy import select
 from . import permissions
 from .database import Database
 from .errors import Forbidden, NotFound, ValidationFailed
+from .model import Entity
 from .permissions import User
 from .records import RecordService
 from .systables import sys_attachment
@@ -38,6 +39,11 @@ class Attachments:
         return self.folder / attachment_id[:2] / attachment_id
 
     def store(self, user: User, stream: BinaryIO, name: str, content_type: str | None) -> dict:
+        """Save an upload; only users who may fill in some attachment field may upload."""
+        if not any(permissions.scope(self.records.apps, user, entity, action)
+                   for entity in self._holders() for action in ("create", "update")):
+            raise Forbidden("You may not upload files: none of your roles may fill in a file "
+                            "field")
         attachment_id = uuid.uuid4().hex
         target = self.path(attachment_id)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -76,17 +82,23 @@ class Attachments:
         meta = {k: row[k] for k in ("id", "name", "content_type", "size", "sha256")}
         return meta, self.path(attachment_id)
 
+    def _holders(self) -> list[Entity]:
+        """Entities with an attachment field of their own."""
+        return [e for e in self.records.apps.entities() if not e.is_child
+                and any(f.type == "attachment" for f in e.fields.values())]
+
     def _readable_anywhere(self, conn, user: User, attachment_id: str) -> bool:
         records = self.records
-        for entity in records.apps.entities():
-            if entity.is_child or permissions.scope(records.apps, user, entity, "read") is None:
+        for entity in self._holders():
+            scope = permissions.scope(records.apps, user, entity, "read")
+            if scope is None:
                 continue
             table = records.tables[entity.table]
             for fld in entity.fields.values():
                 if fld.type != "attachment":
                     continue
                 query = select(table.c.id).where(table.c[fld.name] == attachment_id)
-                if permissions.scope(records.apps, user, entity, "read") == "own":
+                if scope == "own":
                     query = query.where(table.c.created_by == user.id)
                 if conn.execute(query.limit(1)).first():
                     return True

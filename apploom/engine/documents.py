@@ -41,11 +41,8 @@ def read_document(file: str, text: str) -> Document:
     """Parse ``text``; syntax problems and duplicate keys land in ``problems``."""
     doc = Document(file=file, text=text)
     if file.endswith(".json"):
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as exc:
-            doc.problems.append(Problem(file, "", exc.lineno, f"not valid JSON: {exc.msg}"))
-            return doc
+        _read_json(doc)
+        return doc
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -58,6 +55,36 @@ def read_document(file: str, text: str) -> Document:
         return doc
     doc.data = _Builder(doc).build(node, ())
     return doc
+
+
+def _read_json(doc: Document) -> None:
+    """JSON is parsed as JSON; its lines are read through YAML when it also parses as YAML."""
+    def no_duplicates(pairs: list) -> dict:
+        keys = [k for k, _ in pairs]
+        for key in {k for k in keys if keys.count(k) > 1}:
+            doc.problems.append(Problem(doc.file, "", None, f"'{key}' is written twice; keep one"))
+        return dict(pairs)
+
+    try:
+        doc.data = json.loads(doc.text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as exc:
+        doc.problems.append(Problem(doc.file, "", exc.lineno, f"not valid JSON: {exc.msg}"))
+        return
+    try:
+        node = yaml.compose(doc.text, Loader=_Loader)
+    except yaml.YAMLError:
+        return
+    if node is not None:
+        _Builder(Document(doc.file, doc.text, lines=doc.lines)).build(node, ())
+
+
+def line_of(lines: dict[tuple, int], path: tuple) -> int | None:
+    """The line of ``path``, or of its nearest located ancestor."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
 
 
 class _Builder:

@@ -95,10 +95,11 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
     plan = Plan(metadata=desired)
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())
-    archived = set()
+    archived: dict[tuple[str, str], tuple | None] = {}
     if sys_archived_field.name in existing:
-        archived = {tuple(r) for r in conn.execute(
-            select(sys_archived_field.c.table_name, sys_archived_field.c.column_name))}
+        archived = {(t, c): tuple(storage) if storage else None for t, c, storage in conn.execute(
+            select(sys_archived_field.c.table_name, sys_archived_field.c.column_name,
+                   sys_archived_field.c.storage))}
     old_fields = _column_fields(old, types)
     new_fields = _column_fields(new, types)
     for table in desired.sorted_tables:
@@ -116,9 +117,10 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
             if key in archived:
                 plan.steps.append(Step("restore", table.name, column.name))
             before, after = old_fields.get(key), new_fields.get(key)
-            if before is None or after is None:
+            old_key = archived.get(key) if key in archived else (
+                before and types[before.type].storage_key(before))
+            if old_key is None or after is None:
                 continue
-            old_key = types[before.type].storage_key(before)
             new_key = types[after.type].storage_key(after)
             if old_key == new_key:
                 continue
@@ -130,7 +132,9 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
                     f"{_key_words(new_key)} could lose data; add a new field instead")
         for name in sorted(in_db - {c.name for c in table.columns}):
             if (table.name, name) not in archived:
-                plan.steps.append(Step("archive", table.name, name))
+                removed = old_fields.get((table.name, name))
+                plan.steps.append(Step("archive", table.name, name, old=(
+                    types[removed.type].storage_key(removed) if removed else ())))
         in_db_indexes = {ix["name"] for ix in inspector.get_indexes(table.name)}
         wanted = {ix.name for ix in table.indexes}
         plan.steps += [Step("add_index", table.name, ix.name) for ix in table.indexes
@@ -157,7 +161,8 @@ def apply_plan(conn: Connection, plan: Plan) -> None:
             _widen(conn, ops, table, step)
         elif step.kind == "archive":
             conn.execute(sys_archived_field.insert().values(
-                table_name=step.table, column_name=step.column, archived_at=now))
+                table_name=step.table, column_name=step.column, archived_at=now,
+                storage=list(step.old) or None))
         elif step.kind == "restore":
             conn.execute(delete(sys_archived_field).where(
                 sys_archived_field.c.table_name == step.table,

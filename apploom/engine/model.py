@@ -7,6 +7,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from .documents import line_of
+
 SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
 CHILD_SYSTEM_COLUMNS = ("id", "parent_id", "position")
 RESERVED_NAMES = frozenset(SYSTEM_COLUMNS + CHILD_SYSTEM_COLUMNS)
@@ -142,11 +144,7 @@ class App:
 
     def line(self, path: tuple) -> int | None:
         """The line of ``path`` in the source, or of its nearest located ancestor."""
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return self.lines.get((), None)
+        return line_of(self.lines, path)
 
 
 class AppSet:

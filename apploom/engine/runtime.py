@@ -27,6 +27,7 @@ class Runtime:
     def open(cls, settings: Settings, types: FieldTypes | None = None) -> Runtime:
         """Connect and load the live definitions stored in the database."""
         types = types or FieldTypes()
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
         with db.read() as conn:
             sources = active_sources(conn)

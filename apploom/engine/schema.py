@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from jsonschema import Draft202012Validator, ValidationError
 
+from .documents import line_of
 from .errors import Problem
 from .fieldtypes import FORMULA_RESULTS
 
@@ -51,16 +52,8 @@ def schema_problems(data: Any, file: str, lines: dict, type_names: Iterable[str]
     problems = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
         path, message = _explain(error)
-        problems.append(Problem(file, ".".join(map(str, path)), _line(lines, path), message))
+        problems.append(Problem(file, ".".join(map(str, path)), line_of(lines, path), message))
     return problems
-
-
-def _line(lines: dict, path: tuple) -> int | None:
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return lines.get(())
 
 
 def _explain(error: ValidationError) -> tuple[tuple, str]:
@@ -88,6 +81,9 @@ def _explain(error: ValidationError) -> tuple[tuple, str]:
         return path, "must be " + " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
     if kind == "pattern":
         return path, f"'{value}' {_PATTERN_WORDS.get(expected, 'has the wrong format')}"
+    if kind in ("maximum", "minimum"):
+        return path, f"{value} is too {'large' if kind == 'maximum' else 'small'}; " \
+                     f"it must be at {'most' if kind == 'maximum' else 'least'} {expected}"
     if kind in ("minProperties", "minItems", "minLength"):
         return path, "must not be empty"
     if kind == "uniqueItems":

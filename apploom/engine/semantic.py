@@ -146,6 +146,12 @@ def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: Fi
         report(path + (setting,), f"'{setting}' does not apply to a {field.type} field")
     for setting, message in ftype.definition_problems(field):
         report(path + (setting,), message)
+    for setting in ("unique", "index"):
+        if getattr(field, setting) and not ftype.indexable:
+            report(path + (setting,), f"'{setting}' does not apply to a {field.type} field")
+    if field.unique and entity.is_child:
+        report(path + ("unique",), f"{entity.name} holds the rows of a table; 'unique' does "
+                                   "not apply to row fields")
     values = field.option_values
     for value in {v for v in values if values.count(v) > 1}:
         report(path + ("options",), f"the option '{value}' is listed more than once")

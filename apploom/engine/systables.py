@@ -108,6 +108,7 @@ sys_archived_field = Table(
     Column("table_name", String(100), primary_key=True),
     Column("column_name", String(100), primary_key=True),
     Column("archived_at", UTCDateTime, nullable=False),
+    Column("storage", JSON),  # the field's storage key, to check a later restore
 )
 
 sys_meta = Table(

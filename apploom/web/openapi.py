@@ -46,6 +46,12 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
     return schema
 
 
+def changes_schema(schema: dict) -> dict:
+    """A PATCH body: any of the fields, plus the version the client read."""
+    return {"type": "object", "title": f"Changes to a {schema['title']}",
+            "properties": schema["properties"], "required": ["version"]}
+
+
 def _list_parameters(entity: Entity, types: FieldTypes) -> list[dict]:
     params = [
         {"name": "q", "in": "query", "schema": {"type": "string"},
@@ -80,6 +86,7 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
         schemas[name] = entity_schema(entity, types)
         if entity.is_child:
             continue
+        schemas[name + "_changes"] = changes_schema(schemas[name])
         ref = {"$ref": f"#/components/schemas/{name}"}
         one = {"200": {"description": entity.label.en,
                        "content": {"application/json": {"schema": ref}}},
@@ -112,8 +119,8 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
                     "operationId": f"get_{name}", "responses": one},
             "patch": {"tags": tag, "summary": f"Change a {entity.label.en}",
                       "operationId": f"update_{name}",
-                      "requestBody": {"required": True,
-                                      "content": {"application/json": {"schema": ref}}},
+                      "requestBody": {"required": True, "content": {"application/json": {
+                          "schema": {"$ref": f"#/components/schemas/{name}_changes"}}}},
                       "responses": one},
             "delete": {"tags": tag, "summary": f"Delete a {entity.label.en}",
                        "operationId": f"delete_{name}",
