@@ -1,4 +1,5 @@
-"""Record history: one entry per change, saying who changed what, when, from what to what."""
+"""A record's timeline: history entries (who changed what, when, from what to what)
+and the comments people left on it."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,9 +8,14 @@ from sqlalchemy import Connection, select
 
 from .model import Entity
 from .permissions import User
-from .systables import sys_history, sys_user
+from .systables import sys_comment, sys_history, sys_user
 
 _INSERT = sys_history.insert()
+MAX_COMMENT = 10_000
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def write_history(conn: Connection, entity: Entity, record_id: int, version: int, action: str,
@@ -19,6 +25,12 @@ def write_history(conn: Connection, entity: Entity, record_id: int, version: int
                            "changes": changes})
 
 
+def write_comment(conn: Connection, entity: Entity, record_id: int, user: User, now: datetime,
+                  body: str) -> None:
+    conn.execute(sys_comment.insert().values(entity=entity.qualified, record_id=record_id,
+                                             user_id=user.id, at=now, body=body))
+
+
 def read_history(conn: Connection, entity: Entity, record_id: int) -> list[dict]:
     query = (select(sys_history.c.version, sys_history.c.action, sys_history.c.at,
                     sys_history.c.changes, sys_user.c.username)
@@ -26,7 +38,18 @@ def read_history(conn: Connection, entity: Entity, record_id: int) -> list[dict]
              .where(sys_history.c.entity == entity.qualified,
                     sys_history.c.record_id == record_id)
              .order_by(sys_history.c.id))
-    return [{"version": r.version, "action": r.action,
-             "at": r.at.isoformat().replace("+00:00", "Z"),
+    return [{"version": r.version, "action": r.action, "at": _iso(r.at),
              "user": r.username or "system", "changes": r.changes}
             for r in conn.execute(query)]
+
+
+def read_timeline(conn: Connection, entity: Entity, record_id: int) -> list[dict]:
+    """History entries and comments together, newest first."""
+    query = (select(sys_comment.c.at, sys_comment.c.body, sys_user.c.username)
+             .outerjoin(sys_user, sys_user.c.id == sys_comment.c.user_id)
+             .where(sys_comment.c.entity == entity.qualified,
+                    sys_comment.c.record_id == record_id))
+    comments = [{"action": "comment", "at": _iso(r.at), "user": r.username or "system",
+                 "body": r.body} for r in conn.execute(query)]
+    entries = read_history(conn, entity, record_id) + comments
+    return sorted(entries, key=lambda e: e["at"], reverse=True)

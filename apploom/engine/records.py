@@ -33,7 +33,7 @@ from .defaults import default_value
 from .errors import Conflict, NotFound, ValidationFailed
 from .fieldtypes import FieldTypes
 from .formulas import compute_formulas, formula_order
-from .history import read_history, write_history
+from .history import MAX_COMMENT, read_history, read_timeline, write_comment, write_history
 from .inputs import RowInput, read_input
 from .model import AppSet, Entity, Field
 from .naming import next_number
@@ -41,6 +41,7 @@ from .permissions import User
 from .query import AUDIT_FIELDS, SYSTEM_FIELDS, Query, QueryCompiler
 from .systables import sys_attachment, sys_user
 from .tables import build_metadata
+from .titles import Titles
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class RecordService:
         self.types = types
         self.tables = build_metadata(apps, types).tables
         self.compiler = QueryCompiler(apps, types, self.tables)
+        self._titles = Titles(apps, types, self.tables)
         self._column_fields = {e.qualified: [f for f in e.fields.values()
                                              if types[f.type].has_column]
                                for e in apps.entities()}
@@ -123,6 +125,27 @@ class RecordService:
         self.get(user, ref, record_id)  # the same permission and existence checks
         with self.db.read() as conn:
             return read_history(conn, self.entity(ref), record_id)
+
+    def timeline(self, user: User, ref: str, record_id: int) -> list[dict]:
+        """History and comments, newest first."""
+        self.get(user, ref, record_id)
+        with self.db.read() as conn:
+            return read_timeline(conn, self.entity(ref), record_id)
+
+    def comment(self, user: User, ref: str, record_id: int, body: Any) -> None:
+        """Anyone who may read a record may comment on it."""
+        self.get(user, ref, record_id)
+        if not isinstance(body, str) or not body.strip():
+            raise ValidationFailed({"comment": "write something first"})
+        if len(body) > MAX_COMMENT:
+            raise ValidationFailed({"comment": f"may have at most {MAX_COMMENT} characters"})
+        with self.db.write() as conn:
+            write_comment(conn, self.entity(ref), record_id, user, _now(), body.strip())
+
+    def titles(self, user: User, ref: str, ids: set[int], lang: str = "en") -> dict[int, str]:
+        """{id: title} of records the user may read; '#id' for the others."""
+        with self.db.read() as conn:
+            return self._titles.of(conn, user, self.apps.entity(ref), ids, lang)
 
     def _selected(self, entity: Entity, names: tuple[str, ...] | None) -> list[Field] | None:
         """The fields asked for with ``fields=``, or None for all of them."""
@@ -263,27 +286,59 @@ class RecordService:
         return record
 
     def delete(self, user: User, ref: str, record_id: int, *, version: int | None = None) -> None:
+        self.delete_many(user, ref, [record_id], version=version)
+
+    def delete_many(self, user: User, ref: str, record_ids: list[int], *,
+                    version: int | None = None) -> int:
+        """Delete every record of ``record_ids`` or, if one cannot go, none of them."""
         entity = self.entity(ref)
         permissions.require(self.apps, user, entity, "delete")
         try:
             with self.db.write() as conn:
-                stored = self._stored(conn, user, entity, record_id, "delete")
-                before = self.dump(entity, stored)
-                if version is not None and stored.values["version"] != version:
-                    raise Conflict(f"This {entity.label.en} was changed by someone else",
-                                   current=before, yours={"version": version})
-                self._refuse_if_referenced(conn, entity, record_id)
-                for fld in entity.table_fields():
-                    child = self.tables[self.apps.entity(fld.of).table]
-                    conn.execute(delete(child).where(child.c.parent_id == record_id))
-                table = self.tables[entity.table]
-                conn.execute(delete(table).where(table.c.id == record_id))
-                write_history(conn, entity, record_id, stored.values["version"], "delete", user,
-                              _now(), {k: [v, None] for k, v in before.items()
-                                       if k in entity.fields and v not in (None, [])})
+                for record_id in record_ids:
+                    self._delete(conn, user, entity, record_id, version)
         except IntegrityError:
             raise Conflict(f"This {entity.label.en} cannot be deleted: other records (some "
                            "perhaps archived fields) still refer to it") from None
+        return len(record_ids)
+
+    def _delete(self, conn: Connection, user: User, entity: Entity, record_id: int,
+                version: int | None) -> None:
+        stored = self._stored(conn, user, entity, record_id, "delete")
+        before = self.dump(entity, stored)
+        if version is not None and stored.values["version"] != version:
+            raise Conflict(f"This {entity.label.en} was changed by someone else",
+                           current=before, yours={"version": version})
+        self._refuse_if_referenced(conn, entity, record_id)
+        for fld in entity.table_fields():
+            child = self.tables[self.apps.entity(fld.of).table]
+            conn.execute(delete(child).where(child.c.parent_id == record_id))
+        table = self.tables[entity.table]
+        conn.execute(delete(table).where(table.c.id == record_id))
+        write_history(conn, entity, record_id, stored.values["version"], "delete", user,
+                      _now(), {k: [v, None] for k, v in before.items()
+                               if k in entity.fields and v not in (None, [])})
+
+    def preview(self, user: User, ref: str, data: Any, record_id: int | None = None) -> dict:
+        """What saving ``data`` would store (defaults and formulas filled in), and the
+        input errors found so far; nothing is written. For forms that recompute as you type."""
+        entity = self.entity(ref)
+        now = _now()
+        given = read_input(entity, data, self.apps, self.types)
+        errors = dict(given.errors)
+        draft = Draft(self._with_defaults(entity, given.values, user, now), {})
+        if record_id is not None:
+            with self.db.read() as conn:
+                stored = self._stored(conn, user, entity, record_id, "update")
+            draft.values = {**stored.values, **given.values}
+        else:
+            permissions.require(self.apps, user, entity, "create")
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.of)
+            draft.rows[fld.name] = [self._with_defaults(child, row.values, user, now)
+                                    for row in given.tables.get(fld.name, [])]
+        self._complete(entity, draft, errors)
+        return {"record": self.dump(entity, draft), "errors": errors}
 
     def _stored(self, conn: Connection, user: User, entity: Entity, record_id: int,
                 action: str) -> Draft:

@@ -116,3 +116,14 @@ sys_meta = Table(
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+sys_comment = Table(
+    "sys_comment", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", ID, nullable=False),
+    _user_fk("user_id"),
+    Column("at", UTCDateTime, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_sys_comment_record", "entity", "record_id"),
+)
