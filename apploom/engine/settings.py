@@ -12,6 +12,7 @@ class Settings:
     instance_path: Path = Path("instance")
     database_url: str = ""
     max_attachment_bytes: int = 10 * 1024 * 1024
+    secret_key: str = ""
 
     @property
     def attachments_path(self) -> Path:

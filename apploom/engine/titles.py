@@ -58,9 +58,12 @@ class Titles:
                                          follow_refs=False)
                                  if follow_refs else {i: f"#{i}" for i in target_ids if i})
         for row in rows:
-            titles[row["id"]] = TOKEN.sub(lambda m: self._text(entity, m.group(1), row,
-                                                               nested, lang), template).strip()
+            titles[row["id"]] = self._fill(entity, template, row, nested, lang)
         return titles
+
+    def _fill(self, entity: Entity, template: str, row: dict, nested: dict, lang: str) -> str:
+        return TOKEN.sub(lambda m: self._text(entity, m.group(1), row, nested, lang),
+                         template).strip()
 
     def _text(self, entity: Entity, token: str, row: dict, nested: dict, lang: str) -> str:
         value = row.get(token)

@@ -86,6 +86,22 @@ class Users:
             raise NotFound(f"There is no user '{username}'")
         return _user(row)
 
+    def by_id(self, user_id: int) -> User | None:
+        """The active user with this id, or None (a session outliving its user)."""
+        with self.db.read() as conn:
+            row = conn.execute(select(sys_user).where(sys_user.c.id == user_id,
+                                                      sys_user.c.active)).first()
+        return _user(row) if row else None
+
+    def names(self, ids: set[int]) -> dict[int, str]:
+        """{id: display name} for showing who did what."""
+        if not ids:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(select(sys_user.c.id, sys_user.c.display_name,
+                                       sys_user.c.username).where(sys_user.c.id.in_(ids)))
+            return {r.id: r.display_name or r.username for r in rows}
+
     def authenticate(self, username: str, password: str) -> User | None:
         with self.db.read() as conn:
             row = conn.execute(select(sys_user).where(sys_user.c.username == username,

@@ -1,24 +1,82 @@
-"""The web layer: Flask app factory, JSON API and (later) screens."""
+"""The web layer: the Flask app factory, the screens and the JSON API."""
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, redirect
+from flask import Flask, g, url_for
 
+from ..engine import permissions
 from ..engine.runtime import Runtime
 from ..engine.settings import Settings
-from . import api, errors
+from . import api, errors, pages, session, ui
+from .i18n import current_language, label, translate
 from .jsonio import AppLoomJSON
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def templates_dir() -> Path:
+    """``templates/`` of the repository, or its copy inside an installed wheel."""
+    packaged = _PACKAGE / "bundled" / "templates"
+    return packaged if packaged.is_dir() else _PACKAGE.parent / "templates"
+
+
+def secret_key(settings: Settings) -> str:
+    """APPLOOM_SECRET_KEY, or a key made once and kept in the instance folder."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.instance_path / "secret_key"
+    if not path.exists():
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the app from ``config`` (or APPLOOM_* variables), or around a given runtime."""
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder=str(templates_dir()),
+                static_folder=str(_PACKAGE / "static"))
     app.json = AppLoomJSON(app)
     runtime = runtime or Runtime.open(Settings.load(config))
     app.extensions["apploom"] = runtime
-    app.config["MAX_CONTENT_LENGTH"] = runtime.settings.max_attachment_bytes + 64 * 1024
+    app.config.update(
+        SECRET_KEY=secret_key(runtime.settings),
+        MAX_CONTENT_LENGTH=runtime.settings.max_attachment_bytes + 64 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="apploom_session",
+    )
     errors.init_app(app)
+    session.init_app(app)
     app.register_blueprint(api.bp)
-    app.add_url_rule("/", "index", lambda: redirect("/api/v1/", code=302))
+    app.register_blueprint(ui.bp)
+    app.register_blueprint(pages.bp)
+    app.context_processor(_template_helpers)
     return app
+
+
+def _template_helpers() -> dict:
+    rt_apps = ui.runtime().apps
+
+    def nav_apps():
+        if g.get("user") is None:
+            return []
+        return [a for a in rt_apps.ordered() if any(
+            not e.is_child and permissions.scope(rt_apps, g.user, e, "read")
+            for e in a.entities.values())]
+
+    def list_url(entity, params, **changes):
+        merged = {**params, **changes}
+        return url_for("ui.entity_list", app=entity.app, entity=entity.name,
+                       **{k: v for k, v in merged.items() if v not in (None, "")})
+
+    def export_url(entity, params, fmt):
+        return url_for("ui.export_list", app=entity.app, entity=entity.name, fmt=fmt,
+                       **{k: v for k, v in params.items() if k not in ("offset", "limit")})
+
+    return {"t": translate, "label": label, "lang": current_language(),
+            "csrf_token": session.csrf_token, "nav_apps": nav_apps, "list_url": list_url,
+            "export_url": export_url}

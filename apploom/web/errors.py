@@ -1,10 +1,12 @@
-"""Engine errors to HTTP answers: JSON ``{"error": {code, message, fields}}``."""
+"""Engine errors to HTTP answers: JSON ``{"error": {code, message, fields}}`` for the API,
+an HTML page for the screens."""
 from __future__ import annotations
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..engine import errors as engine
+from .i18n import translate
 
 STATUS = {
     engine.ValidationFailed: 422,
@@ -22,11 +24,22 @@ def error_body(code: str, message: str, **extra) -> dict:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _page(message: str, status: int, details: list[str] | None = None):
+    return render_template("error.html", message=translate(message), details=details), status
+
+
 def _engine_error(exc: engine.AppLoomError):
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+    fields = getattr(exc, "fields", None) or {}
+    if not _wants_json():
+        return _page(str(exc), status, [f"{k}: {v}" for k, v in fields.items()])
     extra = {}
-    if getattr(exc, "fields", None):
-        extra["fields"] = exc.fields
+    if fields:
+        extra["fields"] = fields
     if isinstance(exc, engine.Conflict):
         extra.update(current=exc.current, yours=exc.yours)
     if isinstance(exc, engine.DefinitionError):
@@ -39,6 +52,8 @@ def _engine_error(exc: engine.AppLoomError):
 
 
 def _http_error(exc: HTTPException):
+    if not _wants_json():
+        return _page(exc.description or exc.name, exc.code or 500)
     response = jsonify(error_body(exc.name.lower().replace(" ", "_"), exc.description or exc.name))
     response.status_code = exc.code or 500
     return response
@@ -47,8 +62,10 @@ def _http_error(exc: HTTPException):
 def _unexpected(exc: Exception):
     """A bug, not bad input: log it with its traceback, answer without one."""
     current_app.logger.exception("Unexpected error", exc_info=exc)
-    response = jsonify(error_body("internal_error", "Something went wrong on our side; the "
-                                                    "error has been logged."))
+    message = "Something went wrong on our side; the error has been logged."
+    if not _wants_json():
+        return _page(message, 500)
+    response = jsonify(error_body("internal_error", message))
     response.status_code = 500
     return response
 

@@ -1,0 +1,55 @@
+"""Values as people read them on screens: option labels, money with two decimals,
+refs by their title (fetched once per list, not once per row)."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app, g
+
+from ..engine.fieldtypes import parse_int
+from ..engine.model import Entity, Field
+from .i18n import current_language, label, translate
+
+
+def runtime():
+    return current_app.extensions["apploom"]
+
+
+def ref_titles(entity: Entity, records: list[dict]) -> dict[str, dict[int, str]]:
+    """{field: {id: title}} for every ref and user field shown for ``records``."""
+    rt = runtime()
+    result: dict[str, dict[int, str]] = {}
+    users: set[int] = set()
+    for fld in entity.fields.values():
+        ids = {parse_int(r.get(fld.name)) for r in records} - {None}
+        if fld.type == "ref":
+            result[fld.name] = rt.records.titles(g.user, fld.to, ids, current_language())
+        elif fld.type == "user":
+            users |= ids
+    for record in records:
+        users |= {record.get("created_by"), record.get("updated_by")} - {None}
+    result["_users"] = rt.users.names(users)
+    return result
+
+
+def show(fld: Field, value: Any, titles: dict[str, dict[int, str]] | None = None) -> str:
+    """The text shown for one stored (JSON-form) value."""
+    if value is None or value == []:
+        return ""
+    if fld.type in ("select", "multiselect"):
+        labels = {o.value: label(o.label) for o in fld.options}
+        values = value if isinstance(value, list) else [value]
+        return ", ".join(labels.get(v, v) for v in values)
+    if fld.type == "boolean":
+        return translate("Yes") if value else translate("No")
+    if fld.type == "money":
+        return f"{Decimal(value):,.2f}"
+    if fld.type in ("ref", "user"):
+        key = fld.name if fld.type == "ref" else "_users"
+        return (titles or {}).get(key, {}).get(parse_int(value), f"#{value}")
+    if fld.type == "datetime":
+        return value.replace("T", " ")[:16]
+    if fld.type == "percent":
+        return f"{value} %"
+    return str(value)

@@ -1,0 +1,73 @@
+"""Turning a submitted HTML form into record input, child rows included.
+
+Row inputs are named ``<table>-<n>-<field>`` (``lines-3-qty``); ``n`` only orders
+the rows, so rows added in the browser can pick any increasing number.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from werkzeug.datastructures import FileStorage, ImmutableMultiDict, MultiDict
+
+from ..engine.model import AppSet, Entity, Field
+
+ROW_KEY = re.compile(r"([a-z][a-z0-9_]*)-([0-9]{1,20})-([a-z][a-z0-9_]*)")
+
+StoreFile = Callable[[FileStorage], str]
+
+
+def editable(entity: Entity) -> list[Field]:
+    return [f for f in entity.fields.values() if not f.computed and not f.readonly]
+
+
+@dataclass
+class FormInput:
+    data: dict[str, Any]                 # what the record service takes
+    row_numbers: dict[str, list[int]]    # per table field, the form's number of each row
+
+
+def read_form(entity: Entity, apps: AppSet, form: MultiDict,
+              files: ImmutableMultiDict, store_file: StoreFile) -> FormInput:
+    result = FormInput({}, {})
+    for fld in editable(entity):
+        if fld.type == "table":
+            numbered = _rows(apps.entity(fld.of), fld.name, form, files, store_file)
+            result.data[fld.name] = [row for _, row in numbered]
+            result.row_numbers[fld.name] = [number for number, _ in numbered]
+        else:
+            result.data[fld.name] = _value(fld, fld.name, form, files, store_file)
+    return result
+
+
+def _rows(child: Entity, table: str, form: MultiDict, files: ImmutableMultiDict,
+          store_file: StoreFile) -> list[tuple[int, dict]]:
+    numbers = sorted({int(m.group(2)) for key in form.keys() if (m := ROW_KEY.fullmatch(key))
+                      and m.group(1) == table})
+    rows = []
+    for number in numbers:
+        prefix = f"{table}-{number}-"
+        row = {f.name: _value(f, prefix + f.name, form, files, store_file)
+               for f in editable(child)}
+        row_id = form.get(prefix + "id", "")
+        if row_id.isdigit():
+            row["id"] = int(row_id)
+        elif all(v in (None, "", [], "false") for v in row.values()):
+            continue  # a new row left empty
+        rows.append((number, row))
+    return rows
+
+
+def _value(fld: Field, name: str, form: MultiDict, files: ImmutableMultiDict,
+           store_file: StoreFile) -> Any:
+    if fld.type == "boolean":
+        sent = form.getlist(name)
+        return sent[-1] if sent else "false"
+    if fld.type == "multiselect":
+        return form.getlist(name)
+    if fld.type == "attachment":
+        upload = files.get(name + "__file")
+        if upload is not None and upload.filename:
+            return store_file(upload)
+    return form.get(name, "")

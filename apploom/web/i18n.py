@@ -1,0 +1,54 @@
+"""Chinese and English for the screens: the chrome's words here, the apps' words in
+their definitions (``{en, zh}`` labels)."""
+from __future__ import annotations
+
+from flask import request, session
+
+from ..engine.model import Label
+
+LANGUAGES = ("en", "zh")
+
+ZH = {
+    "Sign in": "登录", "Sign out": "退出", "Username": "用户名", "Password": "密码",
+    "Wrong username or password.": "用户名或密码不正确。",
+    "Apps": "应用", "Home": "首页", "Search": "搜索", "Search…": "搜索…",
+    "New": "新建", "Edit": "编辑", "Delete": "删除", "Save": "保存", "Cancel": "取消",
+    "Back": "返回", "Filters": "筛选", "Clear": "清除", "from": "从", "to": "至",
+    "Any": "全部", "Yes": "是", "No": "否", "Previous": "上一页", "Next": "下一页",
+    "records": "条记录", "Export CSV": "导出 CSV", "Export Excel": "导出 Excel",
+    "Delete selected": "删除所选", "Delete the selected records?": "确定删除所选记录？",
+    "Delete this record?": "确定删除此记录？", "Add row": "添加行", "Remove": "移除",
+    "Timeline": "动态", "Comment": "评论", "Add comment": "添加评论",
+    "created": "创建了", "changed": "修改了", "deleted": "删除了", "commented": "评论",
+    "Nothing here yet.": "这里还没有记录。", "Create the first one": "新建第一条",
+    "No records match these filters.": "没有符合筛选条件的记录。",
+    "Please correct the fields marked below.": "请修正下面标出的字段。",
+    "Someone else changed this record while you were editing it.":
+        "在你编辑期间，其他人修改了这条记录。",
+    "Your values are kept in the form; theirs are shown next to each field. Save again to "
+    "keep yours.": "表单中保留了你的修改，每个字段旁显示对方的值。再次保存将以你的修改为准。",
+    "Theirs": "对方", "Saved.": "已保存。", "Deleted.": "已删除。",
+    "Language": "语言", "Created": "创建时间", "Updated": "更新时间",
+    "by": "由", "Version": "版本", "Select all": "全选", "Selected": "已选",
+    "You may not do that.": "你没有权限执行此操作。", "Not found": "未找到",
+    "Something went wrong on our side; the error has been logged.":
+        "系统出错，错误已记录。",
+    "The form expired; please try again.": "表单已过期，请重试。",
+    "Type to search": "输入以搜索", "Download": "下载", "Roles": "角色",
+    "Rows": "行", "Showing": "显示", "of": "共",
+}
+
+
+def current_language() -> str:
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES, default="en") or "en"
+
+
+def translate(text: str) -> str:
+    return ZH.get(text, text) if current_language() == "zh" else text
+
+
+def label(value: Label | None) -> str:
+    return value.get(current_language()) if value else ""

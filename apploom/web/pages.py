@@ -1,0 +1,180 @@
+"""A record's screens: its page with the timeline, and the form that creates or
+edits it, recomputing formulas as the user types."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+
+from ..engine.errors import Conflict, ValidationFailed
+from ..engine.fieldtypes import parse_int
+from ..engine.model import Entity, Label, Section
+from .display import ref_titles, show
+from .formdata import FormInput, editable, read_form
+from .i18n import translate
+from .session import check_csrf, login_required
+from .ui import allowed
+
+bp = Blueprint("pages", __name__)
+bp.before_request(check_csrf)
+
+
+def runtime():
+    return current_app.extensions["apploom"]
+
+
+def layout(entity: Entity) -> tuple[Section, ...]:
+    """The definition's form layout, or every field two to a row."""
+    if entity.form:
+        return entity.form
+    names = list(entity.fields)
+    rows = tuple(tuple(names[i:i + 2]) for i in range(0, len(names), 2))
+    return (Section(Label("", ""), rows),)
+
+
+def all_titles(entity: Entity, values: dict) -> dict:
+    """Ref titles for a record's fields and for its rows' fields, keyed by table name."""
+    titles = ref_titles(entity, [values])
+    for fld in entity.table_fields():
+        titles[fld.name] = ref_titles(runtime().apps.entity(fld.of), values.get(fld.name) or [])
+    return titles
+
+
+def render_form(entity: Entity, values: dict, *, computed: dict, errors: dict | None = None,
+                record_id: int | None = None, version: int | None = None,
+                conflict: dict | None = None, status: int = 200):
+    rows = {f.name: list(values.get(f.name) or []) for f in entity.table_fields()}
+    for fld in entity.table_fields():
+        if not rows[fld.name] and (fld.required or fld.min_rows):
+            rows[fld.name] = [{}]
+    return render_template(
+        "form.html", entity=entity, values=values, rows=rows, computed=computed,
+        errors=errors or {}, record_id=record_id, version=version, conflict=conflict,
+        sections=layout(entity), editable={f.name for f in editable(entity)},
+        titles=all_titles(entity, {**values, **rows}), show=show,
+        children={f.name: runtime().apps.entity(f.of) for f in entity.table_fields()},
+        row_number=lambda: time.time_ns()), status
+
+
+def _form_input(entity: Entity, store: bool = True) -> FormInput:
+    attachments = runtime().attachments
+
+    def store_file(upload) -> str | None:
+        return attachments.store(g.user, upload.stream, upload.filename, upload.mimetype)["id"] \
+            if store else None
+    return read_form(entity, runtime().apps, request.form, request.files, store_file)
+
+
+@bp.route("/a/<app>/<entity>/new", methods=["GET", "POST"])
+@login_required
+def new(app: str, entity: str):
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    if request.method == "GET":
+        blank_rows = {f.name: [{}] for f in found.table_fields() if f.required or f.min_rows}
+        draft = rt.records.preview(g.user, found.qualified, blank_rows)["record"]
+        return render_form(found, draft, computed=draft)
+    given = _form_input(found)
+    try:
+        record = rt.records.create(g.user, found.qualified, given.data)
+    except ValidationFailed as exc:
+        computed = rt.records.preview(g.user, found.qualified, given.data)["record"]
+        return render_form(found, given.data, computed=computed, errors=exc.fields, status=422)
+    flash(translate("Saved."), "ok")
+    return redirect(url_for("pages.view", app=app, entity=entity, record_id=record["id"]),
+                    code=303)
+
+
+@bp.route("/a/<app>/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(app: str, entity: str, record_id: int):
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    if request.method == "GET":
+        record = rt.records.get(g.user, found.qualified, record_id)
+        return render_form(found, record, computed=record, record_id=record_id,
+                           version=record["version"])
+    given = _form_input(found)
+    version = parse_int(request.form.get("version"))
+    try:
+        rt.records.update(g.user, found.qualified, record_id, given.data, version=version)
+    except ValidationFailed as exc:
+        computed = rt.records.preview(g.user, found.qualified, given.data, record_id)["record"]
+        return render_form(found, given.data, computed=computed, errors=exc.fields,
+                           record_id=record_id, version=version, status=422)
+    except Conflict as exc:
+        theirs = exc.current or {}
+        differ = {name: theirs.get(name) for name in given.data
+                  if name in theirs and theirs.get(name) != given.data[name]
+                  and found.fields[name].type != "table"}
+        return render_form(found, given.data, computed=theirs, record_id=record_id,
+                           version=theirs.get("version"), conflict=differ, status=409)
+    flash(translate("Saved."), "ok")
+    return redirect(url_for("pages.view", app=app, entity=entity, record_id=record_id),
+                    code=303)
+
+
+@bp.post("/a/<app>/<entity>/preview")
+@login_required
+def preview(app: str, entity: str):
+    """Formula fields recomputed from the form as typed, swapped in out of band."""
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    given = _form_input(found, store=False)
+    record_id = parse_int(request.args.get("id"))
+    result = rt.records.preview(g.user, found.qualified, given.data, record_id)
+    return render_template("_computed.html", entity=found, record=result["record"],
+                           numbers=given.row_numbers, show=show,
+                           children={f.name: rt.apps.entity(f.of) for f in found.table_fields()})
+
+
+@bp.get("/a/<app>/<entity>/row/<table>")
+@login_required
+def new_row(app: str, entity: str, table: str):
+    found = runtime().records.entity(f"{app}.{entity}")
+    fld = found.fields.get(table)
+    if fld is None or fld.type != "table":
+        return render_template("error.html", message=translate("Not found")), 404
+    child = runtime().apps.entity(fld.of)
+    draft = runtime().records.preview(g.user, found.qualified, {table: [{}]})["record"]
+    return render_template("_row.html", table=table, child=child, row=draft[table][0],
+                           number=time.time_ns(), errors={}, position=None, titles={},
+                           show=show)
+
+
+@bp.get("/a/<app>/<entity>/<int:record_id>")
+@login_required
+def view(app: str, entity: str, record_id: int):
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    record = rt.records.get(g.user, found.qualified, record_id)
+    timeline = rt.records.timeline(g.user, found.qualified, record_id)
+    return render_template("record.html", entity=found, record=record, timeline=timeline,
+                           sections=layout(found), titles=all_titles(found, record), show=show,
+                           can=allowed(found),
+                           title=rt.records.titles(g.user, found.qualified, {record_id})[
+                               record_id],
+                           children={f.name: rt.apps.entity(f.of)
+                                     for f in found.table_fields()})
+
+
+@bp.post("/a/<app>/<entity>/<int:record_id>/delete")
+@login_required
+def delete(app: str, entity: str, record_id: int):
+    runtime().records.delete(g.user, f"{app}.{entity}", record_id,
+                             version=parse_int(request.form.get("version")))
+    flash(translate("Deleted."), "ok")
+    return redirect(url_for("ui.entity_list", app=app, entity=entity), code=303)
+
+
+@bp.post("/a/<app>/<entity>/<int:record_id>/comment")
+@login_required
+def comment(app: str, entity: str, record_id: int):
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    rt.records.comment(g.user, found.qualified, record_id, request.form.get("body", ""))
+    if not request.headers.get("HX-Request"):
+        return redirect(url_for("pages.view", app=app, entity=entity, record_id=record_id),
+                        code=303)
+    timeline = rt.records.timeline(g.user, found.qualified, record_id)
+    return render_template("_timeline.html", entity=found, timeline=timeline, show=show)

@@ -1,0 +1,107 @@
+"""Signing in and out with the engine's users, the signed-in user for each request,
+and CSRF protection for every form post and htmx request."""
+from __future__ import annotations
+
+import hmac
+import secrets
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from .i18n import LANGUAGES, translate
+
+bp = Blueprint("session", __name__)
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    """Every unsafe request from a browser carries the session's token (form or header)."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+    if not hmac.compare_digest(sent, session.get("csrf", "")) or not sent:
+        abort(400, translate("The form expired; please try again."))
+
+
+bp.before_request(check_csrf)
+
+
+def load_user() -> None:
+    g.user = None
+    user_id = session.get("user_id")
+    if user_id is not None:
+        g.user = current_app.extensions["apploom"].users.by_id(user_id)
+
+
+def login_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.user is None:
+            return redirect(url_for("session.login", next=request.full_path))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: a login link must not send anyone elsewhere."""
+    parts = urlsplit(target or "")
+    if target and not parts.scheme and not parts.netloc and target.startswith("/") \
+            and not target.startswith("//"):
+        return target
+    return url_for("ui.launcher")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    failed = False
+    if request.method == "POST":
+        users = current_app.extensions["apploom"].users
+        user = users.authenticate(request.form.get("username", "").strip(),
+                                  request.form.get("password", ""))
+        if user is not None:
+            lang = session.get("lang")
+            session.clear()
+            session.update(user_id=user.id, lang=lang, csrf=secrets.token_urlsafe(32))
+            return redirect(_safe_next(request.form.get("next")), code=303)
+        failed = True
+    return render_template("login.html", failed=failed, next=request.values.get("next", ""),
+                           username=request.form.get("username", "")), \
+        (401 if failed else 200)
+
+
+@bp.post("/logout")
+def logout():
+    lang = session.get("lang")
+    session.clear()
+    session["lang"] = lang
+    return redirect(url_for("session.login"), code=303)
+
+
+@bp.get("/lang/<code>")
+def language(code: str):
+    if code in LANGUAGES:
+        session["lang"] = code
+    return redirect(_safe_next(request.args.get("next")), code=303)
+
+
+def init_app(app) -> None:
+    app.before_request(load_user)
+    app.register_blueprint(bp)
+

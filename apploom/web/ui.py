@@ -1,0 +1,165 @@
+"""Screens staff use every day: the launcher, app homes, lists with filters, search,
+sort, paging, bulk delete and export, ref look-ups and file downloads."""
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from werkzeug.datastructures import MultiDict
+
+from ..engine import permissions
+from ..engine.errors import BadQuery, ValidationFailed
+from ..engine.fieldtypes import parse_int
+from ..engine.model import Entity
+from ..engine.query import SYSTEM_FIELDS, Query, parse_params
+from . import export
+from .display import ref_titles, show
+from .i18n import current_language, label, translate
+from .session import check_csrf, login_required
+
+bp = Blueprint("ui", __name__)
+bp.before_request(check_csrf)
+LOOKUP_SIZE = 10
+
+
+def runtime():
+    return current_app.extensions["apploom"]
+
+
+def readable(entity: Entity) -> bool:
+    return permissions.scope(runtime().apps, g.user, entity, "read") is not None
+
+
+def allowed(entity: Entity) -> dict[str, bool]:
+    """What the signed-in user may do with ``entity``, as the engine decides it."""
+    return {action: permissions.scope(runtime().apps, g.user, entity, action) is not None
+            for action in ("read", "create", "update", "delete")}
+
+
+def partial(template: str, full: str, **context):
+    """The fragment for an htmx request aimed at part of the page, else the whole page."""
+    wanted = request.headers.get("HX-Request") and not request.headers.get("HX-Boosted")
+    response = current_app.make_response(render_template(template if wanted else full,
+                                                         **context))
+    response.vary.add("HX-Request")
+    return response
+
+
+def list_params(args: MultiDict) -> dict[str, str]:
+    """URL parameters as the query language reads them: repeated ones joined by commas,
+    the form's own inputs (csrf_token, _lookup) left out."""
+    params = {}
+    for key in args:
+        values = [v for v in args.getlist(key) if v != ""]
+        if values and key != "csrf_token" and not key.startswith("_"):
+            params[key] = ",".join(values)
+    return params
+
+
+@bp.get("/")
+@login_required
+def launcher():
+    apps = []
+    for app in runtime().apps.ordered():
+        entities = [e for e in app.entities.values() if not e.is_child and readable(e)]
+        if entities:
+            apps.append((app, entities))
+    return render_template("launcher.html", apps=apps)
+
+
+@bp.get("/a/<app>")
+@login_required
+def app_home(app: str):
+    found = runtime().apps.apps.get(app)
+    entities = [e for e in found.entities.values() if not e.is_child and readable(e)] \
+        if found else []
+    if not entities:
+        return render_template("error.html", message=translate("Not found")), 404
+    counts = {e.name: runtime().records.list(g.user, e.qualified, Query(limit=1)).total
+              for e in entities}
+    return render_template("app.html", app=found, entities=entities, counts=counts)
+
+
+@bp.get("/a/<app>/<entity>")
+@login_required
+def entity_list(app: str, entity: str):
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    params = list_params(request.args)
+    error = None
+    try:
+        page = rt.records.list(g.user, found.qualified, parse_params(params))
+    except BadQuery as exc:
+        error = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or str(exc)
+        params = {}
+        page = rt.records.list(g.user, found.qualified, Query())
+    columns = [found.fields.get(c) or SYSTEM_FIELDS[c] for c in found.list.columns]
+    context = dict(entity=found, page=page, params=params, columns=columns, error=error,
+                   titles=ref_titles(found, page.data), can=allowed(found), show=show,
+                   filters=[found.fields.get(f) or SYSTEM_FIELDS[f] for f in found.list.filters],
+                   limit=min(parse_params(params).limit or found.list.page_size, 500))
+    response = partial("_results.html", "list.html", **context)
+    if request.headers.get("HX-Request"):  # the address bar shows the clean, shareable list
+        response.headers["HX-Push-Url"] = url_for("ui.entity_list", app=app, entity=entity,
+                                                  **params)
+    return response
+
+
+@bp.post("/a/<app>/<entity>/bulk")
+@login_required
+def bulk(app: str, entity: str):
+    ref = f"{app}.{entity}"
+    ids = [i for i in (parse_int(v) for v in request.form.getlist("ids")) if i]
+    if request.form.get("action") == "delete" and ids:
+        try:
+            count = runtime().records.delete_many(g.user, ref, ids)
+            flash(f"{translate('Deleted.')} ({count})", "ok")
+        except ValidationFailed as exc:
+            flash("; ".join(exc.fields.values()), "error")
+    return redirect(request.form.get("back") or url_for("ui.entity_list", app=app,
+                                                        entity=entity), code=303)
+
+
+@bp.get("/a/<app>/<entity>/export.<fmt>")
+@login_required
+def export_list(app: str, entity: str, fmt: str):
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    params = list_params(request.args)
+    return export.download(found, parse_params(params), fmt)
+
+
+@bp.get("/lookup/<app>/<entity>")
+@login_required
+def lookup(app: str, entity: str):
+    """Suggestions for a ref input: records of the target matching what was typed."""
+    rt = runtime()
+    ref = f"{app}.{entity}"
+    text = request.args.get("_lookup", "").strip()
+    page = rt.records.list(g.user, ref, Query(search=text or None, limit=LOOKUP_SIZE))
+    ids = {r["id"] for r in page.data}
+    titles = rt.records.titles(g.user, ref, ids, current_language()) if ids else {}
+    return render_template("_lookup.html", items=[(r["id"], titles[r["id"]])
+                                                  for r in page.data],
+                           target=request.args.get("for", ""))
+
+
+@bp.get("/files/<attachment_id>")
+@login_required
+def file(attachment_id: str):
+    meta, path = runtime().attachments.open(g.user, attachment_id)
+    return send_file(path, mimetype=meta["content_type"], as_attachment=True,
+                     download_name=meta["name"])
+
+
+@bp.app_template_global()
+def entity_label(entity: Entity) -> str:
+    return label(entity.label)

@@ -1,0 +1,142 @@
+"""The screens in headless Chromium: sign in, create an order with two lines, find it,
+edit it, switch the language. Skipped where Chromium or Playwright is missing."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from apploom.web import create_app
+from tests.helpers import Shop
+
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(not CHROMIUM, reason="Chromium is not installed "
+                                                     "(.ci/run installs Debian's chromium)")
+SHOTS = os.environ.get("APPLOOM_SCREENSHOTS")  # a folder: save the README's screenshots there
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
+
+@pytest.fixture
+def server(sqlite_runtime):
+    Shop(sqlite_runtime)
+    sqlite_runtime.users.create("sue", ["sales"], "password123", display_name="Sue")
+    http = make_server("127.0.0.1", 0, create_app(runtime=sqlite_runtime), threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def page():
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(10_000)
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+def settled(page) -> None:
+    """Wait until htmx has finished adding new content (and listening to it)."""
+    page.wait_for_function("!document.querySelector('.htmx-added, .htmx-settling')")
+
+
+def pick(page, picker_input: str, text: str) -> None:
+    """Type into a ref picker and choose the first suggestion that shows ``text``."""
+    settled(page)
+    field = page.locator(picker_input)
+    field.fill(text)
+    suggestions = field.locator("xpath=following-sibling::div[1]")
+    suggestion = suggestions.locator("button", has_text=text).first
+    suggestion.click()
+
+
+def test_order_journey_through_the_screens(server, page):
+    expect = playwright.expect
+    page.goto(server + "/")
+    page.fill("input[name=username]", "sue")
+    page.fill("input[name=password]", "wrong")
+    page.click("button[type=submit]")
+    expect(page.locator(".flash.error")).to_contain_text("Wrong username or password")
+    page.fill("input[name=password]", "password123")
+    page.click("button[type=submit]")
+    expect(page.locator(".topbar")).to_contain_text("Sue")
+
+    page.goto(server + "/a/oms/order/new")
+    pick(page, "#customer ~ input[data-ref-text]", "张")
+    rows = page.locator("#rows-lines tbody tr")
+    first = rows.nth(0)
+    pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
+    first.locator("input[name$='-qty']").fill("2")
+    first.locator("input[name$='-price']").fill("12.50")
+    expect(first.locator("output")).to_have_text("25.00")
+    page.click("text=+ Add row")
+    expect(rows).to_have_count(2)
+    pick(page, "#rows-lines tbody tr:nth-child(2) [data-ref-text]", "POT")
+    second = rows.nth(1)
+    second.locator("input[name$='-qty']").fill("1")
+    second.locator("input[name$='-price']").fill("268")
+    expect(page.locator("#calc-total")).to_have_text("293.00")
+    shot(page, "form")
+    page.click("button:text('Save')")
+    expect(page.locator("h1")).to_contain_text("SO-")
+    expect(page.locator(".record-fields")).to_contain_text("293.00")
+    number = page.locator("h1").inner_text().split("· ")[1].split()[0]
+
+    page.goto(server + "/a/oms/order")
+    page.fill("input[name=q]", number)
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    page.locator("label.chip:has-text('Store')").click()
+    expect(page.locator("#results")).to_contain_text("No records match")
+    page.locator("label.chip:has-text('Store')").click()
+    page.locator("label.chip:has-text('Web shop')").click()
+    page.wait_for_url("**channel__in=web**")
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    assert f"q={number}" in page.url and "order_date" not in page.url
+    shot(page, "list")
+
+    page.locator(f"#results a:text('{number}')").click()
+    page.click("a:text('Edit')")
+    page.fill("textarea[name=note]", "gift wrap")
+    page.click("button:text('Save')")
+    expect(page.locator(".record-fields")).to_contain_text("gift wrap")
+    expect(page.locator("#timeline")).to_contain_text("changed")
+    page.fill("textarea[name=body]", "customer called")
+    page.click("button:text('Add comment')")
+    expect(page.locator("#timeline li").first).to_contain_text("customer called")
+    shot(page, "record")
+
+    page.click("a:text('中文')")
+    expect(page.locator("h1")).to_contain_text("销售订单")
+    expect(page.locator(".record-fields")).to_contain_text("渠道")
+    expect(page.locator(".topbar")).to_contain_text("退出")
+
+
+def test_a_validation_error_is_shown_next_to_the_field(server, page):
+    expect = playwright.expect
+    page.goto(server + "/login")
+    page.fill("input[name=username]", "sue")
+    page.fill("input[name=password]", "password123")
+    page.click("button[type=submit]")
+    page.goto(server + "/a/oms/order/new")
+    pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
+    page.locator("input[name$='-qty']").fill("0")
+    page.locator("input[name$='-price']").fill("1")
+    page.click("button:text('Save')")
+    expect(page.locator(".field.invalid")).to_contain_text("is required")
+    expect(page.locator("td.invalid")).to_contain_text("must be at least 1")

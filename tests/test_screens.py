@@ -1,0 +1,266 @@
+"""The screens over HTTP: sign-in, CSRF, lists, forms, record pages, export, language."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from openpyxl import load_workbook
+
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.web import create_app
+from tests.helpers import Shop
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Browser:
+    """A test client that signs in and sends the CSRF token like the pages do."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.token = ""
+
+    def get(self, url, **kwargs):
+        response = self.client.get(url, **kwargs)
+        found = response.mimetype == "text/html" and TOKEN.search(response.get_data(as_text=True))
+        if found:
+            self.token = found.group(1)
+        return response
+
+    def post(self, url, data=None, **kwargs):
+        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
+
+    def login(self, username, password="password123"):
+        """Sign in, then load a page: signing in gives the session a new CSRF token."""
+        self.get("/login")
+        response = self.post("/login", {"username": username, "password": password})
+        self.get("/")
+        return response
+
+
+@pytest.fixture
+def app(sqlite_runtime):
+    for name, roles in {"sue": ["sales"], "wes": ["warehouse"], "max": ["manager"]}.items():
+        sqlite_runtime.users.create(name, roles, "password123", display_name=name.title())
+    return create_app(runtime=sqlite_runtime)
+
+
+@pytest.fixture
+def shop(sqlite_runtime):
+    return Shop(sqlite_runtime)
+
+
+def browser(app, username):
+    b = Browser(app)
+    assert b.login(username).status_code == 303
+    return b
+
+
+def order_form(shop, **overrides):
+    data = {"customer": str(shop.customer["id"]), "channel": "web", "order_date": "2026-11-20",
+            "payment_status": "unpaid", "lines-0-item": str(shop.cup["id"]), "lines-0-qty": "2",
+            "lines-0-price": "12.50", "lines-1-item": str(shop.pot["id"]), "lines-1-qty": "1",
+            "lines-1-price": "268.00", "note": ""}
+    data.update(overrides)
+    return data
+
+
+def test_pages_need_a_signed_in_user(app):
+    response = app.test_client().get("/a/oms/order")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_failed_login_does_not_say_which_half_was_wrong(app):
+    b = Browser(app)
+    b.get("/login")
+    wrong_password = b.post("/login", {"username": "sue", "password": "nope"})
+    no_user = b.post("/login", {"username": "ghost", "password": "nope"})
+    assert wrong_password.status_code == no_user.status_code == 401
+    assert "Wrong username or password." in wrong_password.get_data(as_text=True)
+    assert wrong_password.get_data(as_text=True).count("Wrong username") == \
+        no_user.get_data(as_text=True).count("Wrong username")
+
+
+def test_login_redirects_only_to_local_pages_and_sets_a_safe_cookie(app):
+    b = Browser(app)
+    b.get("/login")
+    response = b.post("/login", {"username": "sue", "password": "password123",
+                                 "next": "//evil.example/steal"})
+    assert response.headers["Location"] == "/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_posts_without_the_csrf_token_are_refused(app, shop, sqlite_runtime):
+    b = browser(app, "sue")
+    data = order_form(shop)
+    missing = b.client.post("/a/oms/order/new", data=data)
+    wrong = b.client.post("/a/oms/order/new", data={**data, "csrf_token": "forged"})
+    assert missing.status_code == wrong.status_code == 400
+    assert "The form expired" in missing.get_data(as_text=True)
+    assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0
+    login = app.test_client().post("/login", data={"username": "sue", "password": "password123"})
+    assert login.status_code == 400
+    via_header = b.client.post("/a/oms/order/new", data=data,
+                               headers={"X-CSRF-Token": b.token})
+    assert via_header.status_code == 303
+
+
+def test_launcher_shows_only_the_apps_a_user_may_read(app):
+    sales = browser(app, "sue").get("/").get_data(as_text=True)
+    warehouse = browser(app, "wes").get("/").get_data(as_text=True)
+    assert "Customers" in sales and "Orders" in sales
+    assert "/a/crm/customer" not in warehouse and "/a/oms/order" in warehouse
+
+
+def test_list_shows_refs_by_title_filters_and_sorts(app, shop, sqlite_runtime):
+    for channel in ("web", "store"):
+        sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order(channel=channel))
+    b = browser(app, "sue")
+    page = b.get("/a/oms/order").get_data(as_text=True)
+    assert "张三" in page and "<html" in page
+    assert 'name="channel__in" value="store"' in page
+    filtered = b.get("/a/oms/order?channel__in=store&sort=-total",
+                     headers={"HX-Request": "true", "HX-Target": "results"})
+    fragment = filtered.get_data(as_text=True)
+    assert "<html" not in fragment and fragment.count("<tr>") == 2  # header and one order
+    assert "HX-Request" in filtered.headers["Vary"]
+    assert filtered.headers["HX-Push-Url"] == "/a/oms/order?channel__in=store&sort=-total"
+    assert "Store" in fragment and "Web shop" not in fragment
+
+
+def test_list_empty_states_and_bad_filters(app, shop):
+    b = browser(app, "sue")
+    empty = b.get("/a/oms/order").get_data(as_text=True)
+    assert "Nothing here yet." in empty and "Create the first one" in empty
+    bad = b.get("/a/oms/order?total__gt=lots")
+    assert bad.status_code == 200 and "must be a number" in bad.get_data(as_text=True)
+
+
+def test_create_through_the_form(app, shop, sqlite_runtime):
+    b = browser(app, "sue")
+    form = b.get("/a/oms/order/new").get_data(as_text=True)
+    assert 'name="lines-0-qty"' in form and 'value="1"' in form  # a first row, with defaults
+    response = b.post("/a/oms/order/new", order_form(shop))
+    assert response.status_code == 303
+    record = b.get(response.headers["Location"]).get_data(as_text=True)
+    assert "293.00" in record and "Saved." in record and "CUP-1 Cup" in record
+    assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 1
+
+
+def test_form_errors_are_shown_next_to_the_fields(app, shop, sqlite_runtime):
+    b = browser(app, "sue")
+    response = b.post("/a/oms/order/new", order_form(shop, customer="", **{"lines-1-qty": "0"}))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Please correct the fields marked below." in page
+    assert 'id="customer-error">is required' in page
+    assert "must be at least 1" in page
+    assert 'value="268.00"' in page  # what was typed is kept
+    assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0
+
+
+def test_a_warehouse_user_cannot_create_an_order(app, shop):
+    b = browser(app, "wes")
+    assert b.get("/a/oms/order/new").status_code == 403
+    assert b.post("/a/oms/order/new", order_form(shop)).status_code == 403
+    assert "+ New" not in b.get("/a/oms/order").get_data(as_text=True)
+
+
+def test_preview_recomputes_formulas_out_of_band(app, shop):
+    b = browser(app, "sue")
+    b.get("/a/oms/order/new")
+    response = b.post("/a/oms/order/preview", order_form(shop, **{"lines-1-qty": "3"}))
+    page = response.get_data(as_text=True)
+    assert 'id="calc-total"' in page and "829.00" in page
+    assert 'id="calc-lines-1-amount"' in page and "804.00" in page
+
+
+def test_edit_and_a_stale_edit_shows_both_values(app, shop, sqlite_runtime):
+    order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    b = browser(app, "sue")
+    form = b.get(f"/a/oms/order/{order['id']}/edit").get_data(as_text=True)
+    assert 'name="version" value="1"' in form
+    lines = {f"lines-{i}-id": str(line["id"]) for i, line in enumerate(order["lines"])}
+    data = {**order_form(shop, note="mine"), **lines, "version": "1"}
+    sqlite_runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "theirs"},
+                                  version=1)
+    stale = b.post(f"/a/oms/order/{order['id']}/edit", data)
+    assert stale.status_code == 409
+    page = stale.get_data(as_text=True)
+    assert "Someone else changed this record" in page
+    assert "Theirs: <strong>theirs</strong>" in page and ">mine</textarea>" in page
+    assert 'name="version" value="2"' in page
+    saved = b.post(f"/a/oms/order/{order['id']}/edit", {**data, "version": "2"})
+    assert saved.status_code == 303
+    assert sqlite_runtime.records.get(SYSTEM_USER, "oms.order", order["id"])["note"] == "mine"
+
+
+def test_record_page_timeline_and_comments(app, shop, sqlite_runtime):
+    order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    sqlite_runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"channel": "phone"},
+                                  version=1)
+    b = browser(app, "sue")
+    page = b.get(f"/a/oms/order/{order['id']}").get_data(as_text=True)
+    assert "<del>Web shop</del> → <ins>Phone</ins>" in page
+    fragment = b.post(f"/a/oms/order/{order['id']}/comment", {"body": "called <b>back</b>"},
+                      headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert fragment.startswith('<ol id="timeline"')
+    assert "called &lt;b&gt;back&lt;/b&gt;" in fragment  # escaped, never raw HTML
+    plain = b.post(f"/a/oms/order/{order['id']}/comment", {"body": "again"})
+    assert plain.status_code == 303
+
+
+def test_bulk_delete_is_one_action_and_needs_the_permission(app, shop, sqlite_runtime):
+    ids = [sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())["id"]
+           for _ in range(3)]
+    sales = browser(app, "sue")
+    assert sales.post("/a/oms/order/bulk", {"action": "delete", "ids": ids[:2]}).status_code \
+        == 403
+    manager = browser(app, "max")
+    response = manager.post("/a/oms/order/bulk", {"action": "delete", "ids": ids[:2]})
+    assert response.status_code == 303
+    assert [o["id"] for o in sqlite_runtime.records.list(SYSTEM_USER, "oms.order").data] == \
+        [ids[2]]
+
+
+def test_export_csv_and_xlsx_follow_the_filters(app, shop, sqlite_runtime):
+    for channel in ("web", "store"):
+        sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order(channel=channel))
+    b = browser(app, "sue")
+    response = b.get("/a/oms/order/export.csv?channel__in=store")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="oms-order.csv"'
+    text = response.data.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:3] == ["Number", "Customer", "Channel"]
+    assert len(rows) == 2 and rows[1][1] == "张三" and rows[1][2] == "Store"
+    workbook = load_workbook(io.BytesIO(b.get("/a/oms/order/export.xlsx").data))
+    sheet = workbook.active
+    assert sheet.max_row == 3
+    header = [c.value for c in sheet[1]]
+    assert float(sheet.cell(2, header.index("Total") + 1).value) == 293.0
+    assert b.get("/a/oms/order/export.pdf").status_code == 404
+
+
+def test_lookup_suggests_records_the_user_may_read(app, shop):
+    found = browser(app, "sue").get("/lookup/crm/customer?_lookup=张&for=customer")
+    assert 'data-id="%d"' % shop.customer["id"] in found.get_data(as_text=True)
+    assert browser(app, "wes").get("/lookup/crm/customer?_lookup=张").status_code == 403
+
+
+def test_language_switch_changes_chrome_and_labels(app, shop):
+    b = browser(app, "sue")
+    page = b.get("/lang/zh?next=/a/oms/order", follow_redirects=True).get_data(as_text=True)
+    assert "销售订单" in page and "渠道" in page and "退出" in page and "线上商城" in page
+    assert "Sign out" not in page
+    english = b.get("/lang/en?next=/a/oms/order", follow_redirects=True)
+    assert "Sales order" in english.get_data(as_text=True)
+
+
+def test_logout_ends_the_session(app):
+    b = browser(app, "sue")
+    assert b.post("/logout").status_code == 303
+    assert b.get("/a/oms/order").status_code == 302
