@@ -109,10 +109,12 @@ def apps_validate(files: tuple[str, ...]) -> None:
     """Check definition FILES (with the bundled apps they may require)."""
     try:
         sources = read_sources(files)
-        load_apps(with_companions(sources, bundled_sources()), FieldTypes())
+        apps = load_apps(with_companions(sources, bundled_sources()), FieldTypes())
     except DefinitionError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    for warning in apps.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"OK: {len(files)} file(s) valid")
 
 

@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from apploom.engine.fieldtypes import FieldType, FieldTypes, Invalid
-from apploom.engine.model import parse_field
+from apploom.engine.parse import parse_field
 
 TYPES = FieldTypes()
 

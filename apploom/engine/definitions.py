@@ -11,7 +11,8 @@ from typing import Iterable
 from .documents import read_document
 from .errors import DefinitionError, Problem
 from .fieldtypes import FieldTypes
-from .model import App, AppSet, parse_app
+from .model import App, AppSet
+from .parse import parse_app
 from .schema import schema_problems
 from .semantic import semantic_problems
 
@@ -72,11 +73,10 @@ def load_apps(sources: Iterable[Source], types: FieldTypes) -> AppSet:
         apps[app.name] = app
     if problems:
         raise DefinitionError(problems)
-    appset = AppSet(apps)
-    problems = semantic_problems(appset, types)
+    problems, warnings = semantic_problems(AppSet(apps), types)
     if problems:
         raise DefinitionError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
-    return appset
+    return AppSet(apps, warnings)
 
 
 def with_companions(sources: list[Source], companions: list[Source]) -> list[Source]:

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, select
 
 from .model import Entity
 from .permissions import User
-from .systables import sys_comment, sys_history, sys_user
+from .systables import sys_comment, sys_history, sys_transition, sys_user
 
 _INSERT = sys_history.insert()
 MAX_COMMENT = 10_000
@@ -19,10 +19,11 @@ def _iso(value: datetime) -> str:
 
 
 def write_history(conn: Connection, entity: Entity, record_id: int, version: int, action: str,
-                  user: User, now: datetime, changes: dict) -> None:
+                  user: User, now: datetime, changes: dict, transition: str | None = None,
+                  note: str | None = None) -> None:
     conn.execute(_INSERT, {"entity": entity.qualified, "record_id": record_id,
                            "version": version, "action": action, "user_id": user.id, "at": now,
-                           "changes": changes})
+                           "changes": changes, "transition": transition, "note": note})
 
 
 def write_comment(conn: Connection, entity: Entity, record_id: int, user: User, now: datetime,
@@ -33,13 +34,15 @@ def write_comment(conn: Connection, entity: Entity, record_id: int, user: User, 
 
 def read_history(conn: Connection, entity: Entity, record_id: int) -> list[dict]:
     query = (select(sys_history.c.version, sys_history.c.action, sys_history.c.at,
-                    sys_history.c.changes, sys_user.c.username)
+                    sys_history.c.changes, sys_history.c.transition, sys_history.c.note,
+                    sys_user.c.username)
              .outerjoin(sys_user, sys_user.c.id == sys_history.c.user_id)
              .where(sys_history.c.entity == entity.qualified,
                     sys_history.c.record_id == record_id)
              .order_by(sys_history.c.id))
     return [{"version": r.version, "action": r.action, "at": _iso(r.at),
-             "user": r.username or "system", "changes": r.changes}
+             "user": r.username or "system", "changes": r.changes,
+             **({"transition": r.transition, "note": r.note} if r.transition else {})}
             for r in conn.execute(query)]
 
 
@@ -53,3 +56,12 @@ def read_timeline(conn: Connection, entity: Entity, record_id: int) -> list[dict
                  "body": r.body} for r in conn.execute(query)]
     entries = read_history(conn, entity, record_id) + comments
     return sorted(entries, key=lambda e: e["at"], reverse=True)
+
+
+def log_transition(conn: Connection, entity: Entity, record_id: int, transition: str | None,
+                   source: str | None, target: str, user: User, now: datetime,
+                   comment: str | None = None) -> None:
+    """One row of the transition log: the data behind time-in-state figures."""
+    conn.execute(sys_transition.insert().values(
+        entity=entity.qualified, record_id=record_id, transition=transition,
+        from_state=source, to_state=target, user_id=user.id, at=now, comment=comment))

@@ -44,6 +44,10 @@ def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
         if fld.computed:
             result.errors[key] = "is computed and cannot be set"
             continue
+        if entity.workflow is not None and name == entity.workflow.field:
+            result.errors[key] = ("changes only through the workflow's transitions: "
+                                  + ", ".join(entity.workflow.transitions))
+            continue
         if fld.readonly:
             result.errors[key] = "is read-only"
             continue

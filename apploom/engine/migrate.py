@@ -103,8 +103,6 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
     old_fields = _column_fields(old, types)
     new_fields = _column_fields(new, types)
     for table in desired.sorted_tables:
-        if table.name.startswith("sys_"):
-            continue
         if table.name not in existing:
             plan.steps.append(Step("create_table", table.name))
             continue

@@ -1,9 +1,8 @@
 """App definitions as frozen dataclasses. Nothing downstream reads raw dicts."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from dataclasses import field as dc_field
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -113,6 +112,7 @@ class Entity:
     permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
     indexes: tuple[tuple[str, ...], ...] = ()
     parent: str | None = None      # qualified name of the entity whose table field holds us
+    workflow: Any = None           # a workflow.Workflow when the entity has one
 
     @property
     def qualified(self) -> str:
@@ -150,8 +150,9 @@ class App:
 class AppSet:
     """The apps loaded together; resolves entities across them."""
 
-    def __init__(self, apps: Mapping[str, App]):
+    def __init__(self, apps: Mapping[str, App], warnings: list | None = None):
         self.apps: Mapping[str, App] = frozen_map(apps)
+        self.warnings = tuple(warnings or ())  # definition problems that do not block loading
 
     def entity(self, qualified: str) -> Entity:
         app, _, name = qualified.partition(".")
@@ -183,110 +184,3 @@ class AppSet:
         for name in sorted(self.apps):
             visit(name)
         return list(done.values())
-
-
-# ---- building the model from a schema-valid document -------------------------------------
-
-def parse_permissions(raw: Mapping[str, Any] | None) -> Mapping[str, Mapping[str, str]]:
-    """``{sales: [read, create, "update:own"], manager: all}`` -> role -> action -> scope."""
-    result = {}
-    for role, grants in (raw or {}).items():
-        if grants == "all":
-            grants = list(ACTIONS)
-        scopes = {}
-        for grant in grants:
-            if grant == "all":
-                scopes.update({a: "all" for a in ACTIONS})
-                continue
-            action, _, scope = grant.partition(":")
-            scopes[action] = scope or "all"
-        result[role] = frozen_map(scopes)
-    return frozen_map(result)
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return value
-
-
-def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
-    type_name = raw["type"]
-    if type_name == "formula":
-        type_name = raw.get("returns", "decimal")
-    options = tuple(
-        Option(o, Label.parse(None, o)) if isinstance(o, str)
-        else Option(str(o["value"]), Label.parse(o.get("label"), str(o["value"])))
-        for o in raw.get("options", ())
-    )
-    to = raw.get("to")
-    if to and "." not in to:
-        to = f"{app}.{to}"
-    of = raw.get("of")
-    if of and "." not in of:
-        of = f"{app}.{of}"
-    return Field(
-        name=name, type=type_name, label=Label.parse(raw.get("label"), name),
-        help=Label.parse(raw["help"], "") if raw.get("help") else None,
-        required=raw.get("required", False), unique=raw.get("unique", False),
-        index=raw.get("index", False), readonly=raw.get("readonly", False),
-        default=raw.get("default"), min=_number(raw.get("min")), max=_number(raw.get("max")),
-        length=raw.get("length"), pattern=raw.get("pattern"), options=options,
-        formula=raw.get("formula"), to=to, of=of, format=raw.get("format"),
-        scale=raw.get("scale"), precision=raw.get("precision"),
-        min_rows=raw.get("min_rows", 0), max_rows=raw.get("max_rows"),
-        max_size=raw.get("max_size"), settings=frozenset(raw),
-    )
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
-def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
-    fields = {fname: parse_field(app, fname, fraw) for fname, fraw in raw["fields"].items()}
-    naming = raw.get("naming")
-    if naming and "number" not in fields:
-        fields = {"number": Field(name="number", type="autonumber", format=naming,
-                                  label=Label(en="Number", zh="编号"), unique=True,
-                                  readonly=True), **fields}
-    raw_list = raw.get("list", {})
-    columns = _names(raw_list.get("columns")) or tuple(
-        f for f in fields if fields[f].type != "table")[:6]
-    list_spec = ListSpec(
-        columns=columns, filters=_names(raw_list.get("filters")),
-        search=_names(raw_list.get("search")),
-        sort=_names(raw_list.get("sort")) or ("-created_at",),
-        page_size=raw_list.get("page_size", 50),
-    )
-    form = tuple(
-        Section(Label.parse(s.get("section"), ""), tuple(tuple(_names(r)) for r in s["rows"]))
-        for s in raw.get("form", ())
-    )
-    return Entity(
-        app=app, name=name, label=Label.parse(raw.get("label"), name), fields=frozen_map(fields),
-        naming=naming, title=raw.get("title"), list=list_spec, form=form,
-        permissions=parse_permissions(raw.get("permissions")),
-        indexes=tuple(tuple(_names(i)) for i in raw.get("indexes", ())),
-    )
-
-
-def parse_app(raw: Mapping[str, Any], file: str, source: str,
-              lines: Mapping[tuple, int]) -> App:
-    name = raw["app"]
-    entities = {ename: parse_entity(name, ename, eraw)
-                for ename, eraw in (raw.get("entities") or {}).items()}
-    children = {f.of: e.qualified for e in entities.values() for f in e.table_fields()}
-    entities = {ename: _with_parent(e, children.get(e.qualified)) for ename, e in entities.items()}
-    return App(
-        name=name, label=Label.parse(raw.get("label"), name), file=file, source=source,
-        requires=tuple(raw.get("requires", ())), roles=tuple(raw.get("roles", ())),
-        permissions=parse_permissions(raw.get("permissions")),
-        entities=frozen_map(entities), lines=frozen_map(lines),
-    )
-
-
-def _with_parent(entity: Entity, parent: str | None) -> Entity:
-    return entity if parent is None else replace(entity, parent=parent)

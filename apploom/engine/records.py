@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import (
     Connection,
@@ -33,8 +33,15 @@ from .defaults import default_value
 from .errors import Conflict, NotFound, ValidationFailed
 from .fieldtypes import FieldTypes
 from .formulas import compute_formulas, formula_order
-from .history import MAX_COMMENT, read_history, read_timeline, write_comment, write_history
-from .inputs import RowInput, read_input
+from .history import (
+    MAX_COMMENT,
+    log_transition,
+    read_history,
+    read_timeline,
+    write_comment,
+    write_history,
+)
+from .inputs import Input, RowInput, read_input
 from .model import AppSet, Entity, Field
 from .naming import next_number
 from .permissions import User
@@ -233,6 +240,9 @@ class RecordService:
                 write_history(conn, entity, record["id"], 1, "create", user, now,
                               {k: [None, v] for k, v in record.items()
                                if k in entity.fields and v not in (None, [])})
+                if entity.workflow is not None:
+                    log_transition(conn, entity, record["id"], None, None,
+                                   entity.workflow.initial, user, now)
                 if idempotency_key is not None:
                     idempotency.remember(conn, user, idempotency_key, entity, record, now)
         except IntegrityError:
@@ -252,38 +262,62 @@ class RecordService:
             raise ValidationFailed({"version": "send the version you read, so that a change "
                                                "made meanwhile is not overwritten"})
         given = read_input(entity, data, self.apps, self.types)
-        errors = dict(given.errors)
+        with self.db.write() as conn:
+            stored = self._stored(conn, user, entity, record_id, "update")
+            if stored.values["version"] != version:
+                raise Conflict(f"This {entity.label.en} was changed by someone else "
+                               f"(version {stored.values['version']}, you edited version "
+                               f"{version})", current=self.dump(entity, stored), yours=data)
+            return self.change(conn, user, entity, stored, given, yours=data)
+
+    def change(self, conn: Connection, user: User, entity: Entity, stored: Draft, given: Input,
+               *, forced: dict | None = None, check: Callable[[Draft, dict], None] | None = None,
+               transition: str | None = None, note: str | None = None,
+               yours: Any = None) -> dict:
+        """Apply ``given`` (and the ``forced`` values only the engine may set) to a stored
+        record, inside the caller's transaction: merge rows, recompute, check (``check`` may
+        add errors), write with a version check, and keep the history entry."""
         now = _now()
+        record_id, version = stored.values["id"], stored.values["version"]
+        errors = dict(given.errors)
+        before = self.dump(entity, stored)
+        draft = Draft({**stored.values, **given.values, **(forced or {})},
+                      {name: [dict(r) for r in rows] for name, rows in stored.rows.items()})
+        for name, rows in given.tables.items():
+            draft.rows[name] = self._merge_rows(entity, name, stored.rows[name], rows,
+                                                user, now, errors)
+        self._complete(entity, draft, errors)
+        if check is not None:
+            check(draft, errors)
+        after = self.dump(entity, draft)
+        changes = {k: [before[k], after[k]] for k in entity.fields if before[k] != after[k]}
+        self._refuse_locked(entity, stored, set(changes) - set(forced or {}) - set(
+            given.values if transition else ()), errors)
+        if not changes and not errors:
+            return before
         try:
-            with self.db.write() as conn:
-                stored = self._stored(conn, user, entity, record_id, "update")
-                before = self.dump(entity, stored)
-                if stored.values["version"] != version:
-                    raise Conflict(f"This {entity.label.en} was changed by someone else "
-                                   f"(version {stored.values['version']}, you edited version "
-                                   f"{version})", current=before, yours=data)
-                draft = Draft({**stored.values, **given.values},
-                              {name: [dict(r) for r in rows] for name, rows in stored.rows.items()})
-                for name, rows in given.tables.items():
-                    draft.rows[name] = self._merge_rows(entity, name, stored.rows[name], rows,
-                                                        user, now, errors)
-                self._complete(entity, draft, errors)
-                after = self.dump(entity, draft)
-                changes = {k: [before[k], after[k]] for k in entity.fields
-                           if before[k] != after[k]}
-                if not changes and not errors:
-                    return before
-                self._check_stored(conn, entity, draft, errors, record_id,
-                                   only=set(changes), refs=bool(errors))
-                if errors:
-                    raise ValidationFailed(errors)
-                record = self._write_update(conn, entity, record_id, version, draft, stored,
-                                            user, now, data)
-                write_history(conn, entity, record_id, version + 1, "update", user, now,
-                              changes)
+            self._check_stored(conn, entity, draft, errors, record_id, only=set(changes),
+                               refs=bool(errors))
+            if errors:
+                raise ValidationFailed(errors)
+            record = self._write_update(conn, entity, record_id, version, draft, stored,
+                                        user, now, yours)
+            write_history(conn, entity, record_id, version + 1,
+                          "transition" if transition else "update", user, now, changes,
+                          transition=transition, note=note)
         except IntegrityError:
             raise self._integrity_error(entity, draft, record_id) from None
         return record
+
+    def _refuse_locked(self, entity: Entity, stored: Draft, changed: set[str],
+                       errors: dict) -> None:
+        """Fields the workflow makes read-only in the record's current state stay as they are."""
+        if entity.workflow is None:
+            return
+        state = entity.workflow.states.get(stored.values.get(entity.workflow.field))
+        for name in sorted(changed & set(state.readonly if state else ())):
+            errors.setdefault(name, f"cannot change while the {entity.label.en} is "
+                                    f"{state.label.en}")
 
     def delete(self, user: User, ref: str, record_id: int, *, version: int | None = None) -> None:
         self.delete_many(user, ref, [record_id], version=version)

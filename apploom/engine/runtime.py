@@ -8,6 +8,7 @@ from .fieldtypes import FieldTypes
 from .model import AppSet
 from .records import RecordService
 from .settings import Settings
+from .transitions import Transitions
 from .users import Users
 from .versions import active_sources
 
@@ -19,6 +20,7 @@ class Runtime:
         self.apps = apps
         self.types = types
         self.records = RecordService(db, apps, types)
+        self.transitions = Transitions(self.records)
         self.users = Users(db, apps.roles())
         self.attachments = Attachments(db, settings.attachments_path,
                                        settings.max_attachment_bytes, self.records)

@@ -11,6 +11,7 @@ from .fieldtypes import COMMON_SETTINGS, FieldTypes, Invalid
 from .formulas import formula_order
 from .model import RESERVED_NAMES, SYSTEM_COLUMNS, App, AppSet, Entity, Field
 from .naming import format_problems
+from .workflow import lint
 
 TITLE_TOKEN = re.compile(r"\{([a-z0-9_]+)\}")
 
@@ -25,18 +26,39 @@ class _Reporter:
                                      self.app.line(path), message))
 
 
-def semantic_problems(apps: AppSet, types: FieldTypes) -> list[Problem]:
+def semantic_problems(apps: AppSet, types: FieldTypes) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings): errors block the definitions, warnings are only told."""
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     roles = apps.roles()
     for app in apps.apps.values():
         report = _Reporter(app)
+        warn = _Reporter(app)
         _check_requires(app, apps, report)
         _check_permissions(("permissions",), app.permissions, roles, report)
         for entity in app.entities.values():
             _check_entity(app, entity, apps, types, roles, report)
+            if entity.workflow is not None:
+                _check_workflow(entity, roles, report, warn)
         problems.extend(report.problems)
+        warnings.extend(warn.problems)
     problems.extend(_requires_cycles(apps))
-    return problems
+    return problems, warnings
+
+
+def _check_workflow(entity: Entity, roles: set[str], report: _Reporter,
+                    warn: _Reporter) -> None:
+    base = ("entities", entity.name, "workflow")
+    declared = entity.fields[entity.workflow.field]
+    if declared.type != "select" or declared.option_values != tuple(entity.workflow.states):
+        report(("entities", entity.name, "fields", entity.workflow.field),
+               f"'{entity.workflow.field}' is the workflow's status field; leave it out of "
+               "fields and the workflow adds it")
+    errors, warnings = lint(entity.workflow, entity.fields, roles)
+    for path, message in errors:
+        report(base + path, message)
+    for path, message in warnings:
+        warn(base + path, message)
 
 
 def _check_requires(app: App, apps: AppSet, report: _Reporter) -> None:

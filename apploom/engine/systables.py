@@ -73,6 +73,8 @@ sys_history = Table(
     _user_fk("user_id"),
     Column("at", UTCDateTime, nullable=False),
     Column("changes", JSON, nullable=False),
+    Column("transition", String(40)),   # for action "transition": which one
+    Column("note", Text),               # the comment given with a transition
     Index("ix_sys_history_record", "entity", "record_id"),
 )
 
@@ -126,4 +128,18 @@ sys_comment = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("body", Text, nullable=False),
     Index("ix_sys_comment_record", "entity", "record_id"),
+)
+
+sys_transition = Table(
+    "sys_transition", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("transition", String(40)),   # NULL for the record entering its initial state
+    Column("from_state", String(64)),
+    Column("to_state", String(64), nullable=False),
+    _user_fk("user_id"),
+    Column("at", UTCDateTime, nullable=False),
+    Column("comment", Text),
+    Index("ix_sys_transition_record", "entity", "record_id", "at"),
 )

@@ -77,6 +77,19 @@ def _template_helpers() -> dict:
         return url_for("ui.export_list", app=entity.app, entity=entity.name, fmt=fmt,
                        **{k: v for k, v in params.items() if k not in ("offset", "limit")})
 
-    return {"t": translate, "label": label, "lang": current_language(),
+    def badge(entity, name, value):
+        """The state of a workflow field as a coloured badge, or None for other fields."""
+        workflow = entity.workflow
+        if workflow is None or name != workflow.field or value not in workflow.states:
+            return None
+        state = workflow.states[value]
+        return {"text": label(state.label), "colour": state.colour}
+
+    def label_of(value: dict | None) -> str:
+        """A label sent as {en, zh} (as the engine lists transitions)."""
+        return (value or {}).get(current_language()) or (value or {}).get("en", "")
+
+    return {"t": translate, "label": label, "lang": current_language(), "badge": badge,
+            "label_of": label_of,
             "csrf_token": session.csrf_token, "nav_apps": nav_apps, "list_url": list_url,
             "export_url": export_url}

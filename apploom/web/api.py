@@ -95,7 +95,23 @@ def create(app: str, entity: str):
 
 @bp.get(RECORD)
 def item(app: str, entity: str, record_id: int):
-    return jsonify(runtime().records.get(g.user, f"{app}.{entity}", record_id))
+    ref = f"{app}.{entity}"
+    record = runtime().records.get(g.user, ref, record_id)
+    return jsonify({**record, "_meta": {
+        "transitions": runtime().transitions.allowed(g.user, ref, record_id)}})
+
+
+@bp.post(RECORD + "/transitions/<name>")
+def transition(app: str, entity: str, record_id: int, name: str):
+    """Take a workflow transition; the body may carry a comment and the fields it asks for."""
+    data = _body() if request.content_length else {}
+    if not isinstance(data, dict):
+        raise ValidationFailed({"body": "must be a JSON object"})
+    comment = data.pop("comment", None)
+    version = _version(data)
+    record = runtime().transitions.take(g.user, f"{app}.{entity}", record_id, name, data,
+                                        comment=comment, version=version)
+    return jsonify(record)
 
 
 @bp.patch(RECORD)

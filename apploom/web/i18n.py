@@ -35,7 +35,8 @@ ZH = {
         "系统出错，错误已记录。",
     "The form expired; please try again.": "表单已过期，请重试。",
     "Type to search": "输入以搜索", "Download": "下载", "Roles": "角色",
-    "Rows": "行", "Showing": "显示", "of": "共",
+    "Rows": "行", "Showing": "显示", "of": "共", "Transition": "流转",
+    "Apply to selected": "应用到所选", "moved it": "流转了",
 }
 
 

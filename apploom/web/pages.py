@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-from ..engine.errors import Conflict, ValidationFailed
+from ..engine.errors import Conflict, Forbidden, ValidationFailed
 from ..engine.fieldtypes import parse_int
 from ..engine.model import Entity, Label, Section
 from .display import ref_titles, show
@@ -149,13 +149,36 @@ def view(app: str, entity: str, record_id: int):
     found = rt.records.entity(f"{app}.{entity}")
     record = rt.records.get(g.user, found.qualified, record_id)
     timeline = rt.records.timeline(g.user, found.qualified, record_id)
+    transitions = rt.transitions.allowed(g.user, found.qualified, record_id)
     return render_template("record.html", entity=found, record=record, timeline=timeline,
                            sections=layout(found), titles=all_titles(found, record), show=show,
-                           can=allowed(found),
+                           can=allowed(found), transitions=transitions,
                            title=rt.records.titles(g.user, found.qualified, {record_id})[
                                record_id],
                            children={f.name: rt.apps.entity(f.of)
                                      for f in found.table_fields()})
+
+
+@bp.post("/a/<app>/<entity>/<int:record_id>/transitions/<name>")
+@login_required
+def transition(app: str, entity: str, record_id: int, name: str):
+    """Take a transition from the record page; a refusal is told there, nothing changes."""
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    asked = found.workflow.transitions[name].require if found.workflow and \
+        name in found.workflow.transitions else ()
+    data = {field: request.form.get(field, "") for field in asked}
+    try:
+        rt.transitions.take(g.user, found.qualified, record_id, name, data,
+                            comment=request.form.get("comment") or None,
+                            version=parse_int(request.form.get("version")))
+        flash(translate("Saved."), "ok")
+    except (ValidationFailed, Conflict, Forbidden) as exc:
+        details = getattr(exc, "fields", None) or {}
+        flash(str(exc) if not details else "; ".join(f"{k}: {v}" for k, v in details.items()),
+              "error")
+    return redirect(url_for("pages.view", app=app, entity=entity, record_id=record_id),
+                    code=303)
 
 
 @bp.post("/a/<app>/<entity>/<int:record_id>/delete")

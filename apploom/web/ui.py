@@ -16,7 +16,7 @@ from flask import (
 from werkzeug.datastructures import MultiDict
 
 from ..engine import permissions
-from ..engine.errors import BadQuery, ValidationFailed
+from ..engine.errors import BadQuery, Conflict, ValidationFailed
 from ..engine.fieldtypes import parse_int
 from ..engine.model import Entity
 from ..engine.query import SYSTEM_FIELDS, Query, parse_params
@@ -118,12 +118,18 @@ def entity_list(app: str, entity: str):
 def bulk(app: str, entity: str):
     ref = f"{app}.{entity}"
     ids = [i for i in (parse_int(v) for v in request.form.getlist("ids")) if i]
-    if request.form.get("action") == "delete" and ids:
-        try:
+    action = request.form.get("action", "")
+    try:
+        if action == "delete" and ids:
             count = runtime().records.delete_many(g.user, ref, ids)
             flash(f"{translate('Deleted.')} ({count})", "ok")
-        except ValidationFailed as exc:
-            flash("; ".join(exc.fields.values()), "error")
+        elif action == "transition" and ids and request.form.get("transition"):
+            done = runtime().transitions.take_many(g.user, ref, ids,
+                                                   request.form["transition"])
+            flash(f"{translate('Saved.')} ({len(done)})", "ok")
+    except (ValidationFailed, Conflict) as exc:
+        details = getattr(exc, "fields", None) or {}
+        flash("; ".join(details.values()) if details else str(exc), "error")
     return redirect(request.form.get("back") or url_for("ui.entity_list", app=app,
                                                         entity=entity), code=303)
 

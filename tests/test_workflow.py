@@ -1,0 +1,274 @@
+"""Workflows: transitions defined, enforced, logged and measured; lint of bad ones."""
+from __future__ import annotations
+
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from apploom.engine.definitions import Source, bundled_sources, load_apps
+from apploom.engine.errors import Conflict, DefinitionError, Forbidden, ValidationFailed
+from apploom.engine.fieldtypes import FieldTypes
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.systables import sys_transition
+from apploom.engine.transitions import time_in_states
+from tests.helpers import reopen
+
+TICKETS = """
+app: desk
+roles: [agent, lead]
+permissions: {agent: [read, create, update], lead: all}
+entities:
+  ticket:
+    fields:
+      subject:  {type: text, required: true}
+      priority: {type: integer, default: 1}
+      answer:   {type: text}
+    workflow:
+      initial: open
+      states:
+        open:     {label: {en: Open, zh: 待处理}, colour: blue}
+        answered: {label: {en: Answered, zh: 已答复}, readonly: [subject]}
+        closed:   {label: {en: Closed, zh: 已关闭}, final: true}
+      transitions:
+        answer:   {from: open, to: answered, roles: [agent, lead], require: [answer]}
+        escalate: {from: [open, answered], to: open, roles: [lead], if: "priority < 3"}
+        close:    {from: any, to: closed, roles: [lead]}
+"""
+
+
+@pytest.fixture
+def desk(runtime):
+    rt = reopen(runtime, bundled_sources() + [Source("desk.yaml", TICKETS)])
+    rt.agent = rt.users.create("ann", ["agent"], "password123")
+    rt.lead = rt.users.create("leo", ["lead"], "password123")
+    yield rt
+    rt.close()
+
+
+def new_ticket(rt, **values):
+    return rt.records.create(rt.agent, "desk.ticket", {"subject": "Printer", **values})
+
+
+def test_a_record_starts_in_the_initial_state_and_the_log_says_so(desk):
+    ticket = new_ticket(desk)
+    assert ticket["status"] == "open"
+    with desk.db.read() as conn:
+        log = conn.execute(select(sys_transition.c.transition, sys_transition.c.to_state)).all()
+    assert log == [(None, "open")]
+
+
+def test_the_status_moves_only_through_transitions(desk):
+    ticket = new_ticket(desk)
+    with pytest.raises(ValidationFailed) as caught:
+        desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"status": "closed"},
+                            version=1)
+    assert caught.value.fields["status"] == ("changes only through the workflow's "
+                                             "transitions: answer, escalate, close")
+    with pytest.raises(ValidationFailed):
+        desk.records.create(desk.agent, "desk.ticket", {"subject": "x", "status": "closed"})
+
+
+def test_a_transition_fills_required_fields_and_is_logged(desk):
+    ticket = new_ticket(desk)
+    with pytest.raises(ValidationFailed) as caught:
+        desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer")
+    assert caught.value.fields == {"answer": "is needed to take 'Answer'"}
+    done = desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer",
+                                 {"answer": "Restart it"}, comment="called the user")
+    assert (done["status"], done["answer"], done["version"]) == ("answered", "Restart it", 2)
+    entry = desk.records.history(desk.agent, "desk.ticket", ticket["id"])[-1]
+    assert entry["action"] == "transition" and entry["transition"] == "answer"
+    assert entry["note"] == "called the user"
+    assert entry["changes"]["status"] == ["open", "answered"]
+    with desk.db.read() as conn:
+        row = conn.execute(select(sys_transition).where(
+            sys_transition.c.transition == "answer")).mappings().one()
+    assert (row["from_state"], row["to_state"], row["user_id"], row["comment"]) == (
+        "open", "answered", desk.agent.id, "called the user")
+
+
+def test_refusals_name_the_reason(desk):
+    ticket = new_ticket(desk)
+    with pytest.raises(Forbidden, match="may not take 'Close'; it is for: lead"):
+        desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "close")
+    desk.transitions.take(desk.lead, "desk.ticket", ticket["id"], "close")
+    with pytest.raises(Conflict, match="'Answer' cannot be taken while the Ticket is Closed; "
+                                       "it leaves from: Open"):
+        desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer",
+                              {"answer": "x"})
+    urgent = new_ticket(desk, priority=5)
+    with pytest.raises(ValidationFailed) as caught:
+        desk.transitions.take(desk.lead, "desk.ticket", urgent["id"], "escalate")
+    assert caught.value.fields["status"] == "'Escalate' needs priority < 3, which does not hold"
+    with pytest.raises(ValidationFailed, match="subject"):
+        desk.transitions.take(desk.agent, "desk.ticket", urgent["id"], "answer",
+                              {"answer": "x", "subject": "changed"})
+
+
+def test_fields_are_read_only_in_the_states_that_say_so(desk):
+    ticket = new_ticket(desk)
+    desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer", {"answer": "x"})
+    with pytest.raises(ValidationFailed) as caught:
+        desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"subject": "new"},
+                            version=2)
+    assert caught.value.fields == {"subject": "cannot change while the Ticket is Answered"}
+    assert desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"priority": 2},
+                               version=2)["priority"] == 2
+
+
+def test_allowed_transitions_depend_on_state_role_and_condition(desk):
+    ticket = new_ticket(desk, priority=5)
+    assert [t["name"] for t in desk.transitions.allowed(desk.agent, "desk.ticket",
+                                                        ticket["id"])] == ["answer"]
+    assert [t["name"] for t in desk.transitions.allowed(desk.lead, "desk.ticket",
+                                                        ticket["id"])] == ["answer", "close"]
+    assert desk.transitions.allowed(SYSTEM_USER, "desk.ticket", ticket["id"])[0]["require"] == \
+        ["answer"]
+
+
+def test_two_transitions_at_once_cannot_both_win(desk):
+    ticket = new_ticket(desk)
+
+    def take(name):
+        try:
+            return desk.transitions.take(desk.lead, "desk.ticket", ticket["id"], name,
+                                         {"answer": "x"} if name == "answer" else None)["status"]
+        except Conflict:
+            return "conflict"
+
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = sorted(pool.map(take, ["answer", "close"]))
+        assert outcomes in (["answered", "conflict"], ["closed", "conflict"],
+                            ["answered", "closed"])  # serialised: answer, then close from any
+        final = desk.records.get(desk.lead, "desk.ticket", ticket["id"])
+        history = desk.records.history(desk.lead, "desk.ticket", ticket["id"])
+        assert final["version"] == len(history)
+        ticket = new_ticket(desk)
+
+
+def test_version_check_on_transitions(desk):
+    ticket = new_ticket(desk)
+    desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"priority": 2}, version=1)
+    with pytest.raises(Conflict):
+        desk.transitions.take(desk.lead, "desk.ticket", ticket["id"], "close", version=1)
+
+
+def test_time_in_each_state_per_record_and_on_average(desk):
+    one, two = new_ticket(desk), new_ticket(desk)
+    desk.transitions.take(desk.agent, "desk.ticket", one["id"], "answer", {"answer": "x"})
+    desk.transitions.take(desk.lead, "desk.ticket", one["id"], "close")
+    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    stats = desk.transitions.stats(desk.lead, "desk.ticket", now=later)
+    assert stats["counts"] == {"open": 1, "answered": 0, "closed": 1}
+    per_record = stats["per_record"]
+    assert set(per_record[one["id"]]) == {"open", "answered", "closed"}
+    assert per_record[one["id"]]["closed"] == pytest.approx(7200, abs=60)
+    assert per_record[two["id"]] == {"open": pytest.approx(7200, abs=60)}
+    opened = stats["time_in_state"]["open"]
+    assert opened["records"] == 2
+    assert opened["average_seconds"] == pytest.approx(
+        (per_record[one["id"]]["open"] + per_record[two["id"]]["open"]) / 2)
+
+
+def test_time_in_states_adds_up_visits():
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    hour = timedelta(hours=1)
+    log = [(1, "open", t0), (1, "answered", t0 + hour), (1, "open", t0 + 3 * hour),
+           (1, "closed", t0 + 4 * hour), (2, "open", t0 + 2 * hour)]
+    assert time_in_states(log, t0 + 5 * hour) == {
+        1: {"open": 7200.0, "answered": 7200.0, "closed": 3600.0}, 2: {"open": 10800.0}}
+
+
+def test_bundled_order_journey(runtime, shop):
+    warehouse = runtime.users.create("wes", ["warehouse"], "password123")
+    sales = runtime.users.create("sue", ["sales"], "password123")
+    order = runtime.records.create(sales, "oms.order", shop.order())
+    assert order["status"] == "draft"
+    runtime.transitions.take(sales, "oms.order", order["id"], "confirm")
+    with pytest.raises(ValidationFailed, match="lines"):
+        runtime.records.update(sales, "oms.order", order["id"],
+                               {"lines": [{"item": shop.cup["id"], "qty": 9, "price": "1"}]},
+                               version=2)
+    runtime.transitions.take(warehouse, "oms.order", order["id"], "pick")
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.transitions.take(warehouse, "oms.order", order["id"], "ship")
+    assert set(caught.value.fields) == {"carrier", "tracking_number"}
+    shipped = runtime.transitions.take(warehouse, "oms.order", order["id"], "ship",
+                                       {"carrier": "sf", "tracking_number": "SF1234567890"})
+    assert shipped["status"] == "shipped" and shipped["tracking_number"] == "SF1234567890"
+    with pytest.raises(Forbidden):
+        runtime.transitions.take(sales, "oms.order", order["id"], "deliver")
+
+
+# (what is wrong, the workflow block, path inside the entity, message, is it an error)
+LINT = [
+    ("unknown initial", "initial: nowhere\n  states: {a: {final: true}}",
+     "workflow.initial", "'nowhere' is not one of the states (a)", True),
+    ("unknown source", "initial: a\n  states: {a: {}, b: {final: true}}\n  transitions:\n"
+     "    go: {from: x, to: b, roles: [clerk]}", "workflow.transitions.go.from",
+     "'x' is not one of the states (a, b)", True),
+    ("unknown target", "initial: a\n  states: {a: {final: true}}\n  transitions:\n"
+     "    go: {from: a, to: z, roles: [clerk]}", "workflow.transitions.go.to",
+     "'z' is not one of the states (a)", True),
+    ("no role may take it", "initial: a\n  states: {a: {}, b: {final: true}}\n  transitions:\n"
+     "    go: {from: a, to: b, roles: [wizard]}", "workflow.transitions.go.roles",
+     "no role may take this transition: wizard", True),
+    ("empty roles", "initial: a\n  states: {a: {}, b: {final: true}}\n  transitions:\n"
+     "    go: {from: a, to: b, roles: []}", "workflow.transitions.go.roles",
+     "the list is empty", True),
+    ("guard names unknown field", "initial: a\n  states: {a: {}, b: {final: true}}\n"
+     "  transitions:\n    go: {from: a, to: b, roles: [clerk], if: 'amount > 0'}",
+     "workflow.transitions.go.if", "the condition uses 'amount', which is not a field", True),
+    ("require unknown field", "initial: a\n  states: {a: {}, b: {final: true}}\n"
+     "  transitions:\n    go: {from: a, to: b, roles: [clerk], require: [nope]}",
+     "workflow.transitions.go.require", "'nope' is not a field it can ask for", True),
+    ("readonly unknown field", "initial: a\n  states: {a: {final: true, readonly: [nope]}}",
+     "workflow.states.a.readonly", "'nope' is not a field of this entity", True),
+    ("unreachable state", "initial: a\n  states: {a: {final: true}, lonely: {final: true}}",
+     "workflow.states.lonely", "'lonely' cannot be reached from 'a'", False),
+    ("dead end", "initial: a\n  states: {a: {}, b: {}}\n  transitions:\n"
+     "    go: {from: a, to: b, roles: [clerk]}", "workflow.states.b",
+     "'b' has no way out and is not marked final: true", False),
+]
+
+
+@pytest.mark.parametrize("case, block, path, message, is_error", LINT, ids=[c[0] for c in LINT])
+def test_lint(case, block, path, message, is_error):
+    text = textwrap.dedent("""\
+        app: shop
+        roles: [clerk]
+        entities:
+          thing:
+            fields: {name: {type: text}}
+            workflow:
+              WORKFLOW
+        """).replace("WORKFLOW", block.replace("\n  ", "\n").replace("\n", "\n      "))
+    full = f"entities.thing.{path}"
+    if is_error:
+        with pytest.raises(DefinitionError) as caught:
+            load_apps([Source("shop.yaml", text)], FieldTypes())
+        problems = caught.value.problems
+    else:
+        problems = load_apps([Source("shop.yaml", text)], FieldTypes()).warnings
+    assert any(p.path == full and message in p.message and p.line for p in problems), \
+        "\n".join(map(str, problems))
+
+
+def test_a_declared_status_field_is_refused():
+    text = TICKETS.replace("      answer:   {type: text}\n",
+                           "      answer:   {type: text}\n      status: {type: text}\n")
+    with pytest.raises(DefinitionError, match="is the workflow's status field"):
+        load_apps([Source("desk.yaml", text)], FieldTypes())
+
+
+def test_bundled_workflows_are_clean():
+    apps = load_apps(bundled_sources(), FieldTypes())
+    assert apps.warnings == ()
+    for ref in ("oms.order", "crm.opportunity", "wms.purchase_order"):
+        workflow = apps.entity(ref).workflow
+        assert all(s.label.zh != s.label.en for s in workflow.states.values())
+        assert all(t.label.zh != t.label.en for t in workflow.transitions.values())
