@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/records.py
+	$(BIN)/python bench/workflow.py
 
 clean:
 	rm -rf $(VENV) instance

@@ -36,6 +36,14 @@ ITEMS = [
 WAREHOUSES = [("SH01", "上海中心仓 Shanghai hub", "上海"), ("CD01", "成都仓 Chengdu", "成都"),
               ("GZ01", "广州仓 Guangzhou", "广州")]
 CHANNELS = ["web", "store", "phone", "email", "marketplace"]
+ORDER_PATHS = [(), ("confirm",), ("confirm", "pick"), ("confirm", "pick", "ship"),
+               ("confirm", "pick", "ship", "deliver"),
+               ("confirm", "pick", "ship", "deliver", "complete"),
+               ("confirm", "pick", "ship", "deliver", "complete"), ("confirm", "backorder"),
+               ("cancel",), ("confirm", "pick", "ship", "deliver", "request_return")]
+OPPORTUNITY_PATHS = [(), ("contact",), ("contact", "qualify"), ("contact", "qualify", "win"),
+                     ("lose",)]
+PURCHASE_PATHS = [(), ("place",), ("place", "receive_part"), ("place", "receive")]
 
 
 def demo_loaded(runtime: Runtime) -> bool:
@@ -79,13 +87,39 @@ def load_demo(runtime: Runtime, seed: int = 7) -> User:
     start = date.today() - timedelta(days=90)
     for n in range(60):
         picked = rng.sample(items, rng.randint(1, 3))
-        create(admin, "oms.order", {
+        order = create(admin, "oms.order", {
             "customer": rng.choice(customers)["id"], "channel": rng.choice(CHANNELS),
             "external_id": f"EXT-{n + 1:05d}",
             "order_date": (start + timedelta(days=rng.randint(0, 90))).isoformat(),
             "payment_status": rng.choice(["unpaid", "paid", "paid", "partially_paid"]),
             "lines": [{"item": it["id"], "qty": rng.randint(1, 5), "price": it["price"]}
                       for it in picked]})
+        _walk(runtime, admin, "oms.order", order["id"], rng.choice(ORDER_PATHS),
+              {"ship": {"carrier": rng.choice(["sf", "zto", "jd"]),
+                        "tracking_number": f"SF{rng.randint(10**11, 10**12 - 1)}"}})
+    for n, customer in enumerate(customers[:8]):
+        opportunity = create(admin, "crm.opportunity", {
+            "name": f"{customer['name']} 年度采购 annual order", "customer": customer["id"],
+            "amount": f"{rng.randint(5, 80) * 1000}.00",
+            "close_date": (date.today() + timedelta(days=rng.randint(5, 60))).isoformat()})
+        _walk(runtime, admin, "crm.opportunity", opportunity["id"],
+              OPPORTUNITY_PATHS[n % len(OPPORTUNITY_PATHS)],
+              {"lose": {"lost_reason": "价格 price"}})
+    warehouse = runtime.records.list(admin, "wms.warehouse").data[0]
+    for n in range(4):
+        purchase = create(admin, "wms.purchase_order", {
+            "supplier": rng.choice(["杭州茶园 Hangzhou Tea Farm", "宜兴陶艺 Yixing Pottery"]),
+            "warehouse": warehouse["id"],
+            "expected_date": (date.today() + timedelta(days=7 * (n + 1))).isoformat(),
+            "lines": [{"item": it["id"], "qty": rng.randint(10, 50), "cost": it["cost"]}
+                      for it in rng.sample(items, 2)]})
+        _walk(runtime, admin, "wms.purchase_order", purchase["id"], PURCHASE_PATHS[n], {})
     with runtime.db.write() as conn:
         insert_ignore(conn, sys_meta, {"key": _FLAG, "value": "1"})
     return admin
+
+
+def _walk(runtime: Runtime, user: User, ref: str, record_id: int, path: tuple[str, ...],
+          asked: dict[str, dict]) -> None:
+    for name in path:
+        runtime.transitions.take(user, ref, record_id, name, asked.get(name))

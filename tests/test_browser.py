@@ -140,3 +140,37 @@ def test_a_validation_error_is_shown_next_to_the_field(server, page):
     page.click("button:text('Save')")
     expect(page.locator(".field.invalid")).to_contain_text("is required")
     expect(page.locator("td.invalid")).to_contain_text("must be at least 1")
+
+
+def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime):
+    expect = playwright.expect
+    sqlite_runtime.users.create("max", ["manager"], "password123")
+    shop_user = sqlite_runtime.users.get("sue")
+    customer = sqlite_runtime.records.list(shop_user, "crm.customer").data[0]
+    items = sqlite_runtime.records.list(shop_user, "wms.item").data
+    order = sqlite_runtime.records.create(shop_user, "oms.order", {
+        "customer": customer["id"],
+        "lines": [{"item": items[0]["id"], "qty": 1, "price": "12.50"}]})
+    page.goto(server + "/login")
+    page.fill("input[name=username]", "max")
+    page.fill("input[name=password]", "password123")
+    page.click("button[type=submit]")
+    page.goto(server + f"/a/oms/order/{order['id']}")
+    expect(page.locator(".record-fields .badge")).to_have_text("Draft")
+    page.click("button:text('Confirm')")
+    expect(page.locator(".record-fields .badge")).to_have_text("Confirmed")
+    page.click("button:text('Start picking')")
+    expect(page.locator(".record-fields .badge")).to_have_text("Picking")
+    page.click("summary:text('Ship')")
+    form = page.locator("details.transition form")
+    form.locator("select[name=carrier]").select_option("sf")
+    form.locator("input[name=tracking_number]").fill("SF1234567890")
+    form.locator("textarea[name=comment]").fill("two boxes")
+    form.locator("button:text('Ship')").click()
+    expect(page.locator(".record-fields .badge")).to_have_text("Shipped")
+    expect(page.locator(".record-fields")).to_contain_text("SF1234567890")
+    expect(page.locator("#timeline")).to_contain_text("two boxes")
+    expect(page.locator("#timeline li").first).to_contain_text("Ship")
+    shot(page, "workflow")
+    page.goto(server + "/a/oms/order")
+    expect(page.locator("#results .badge").first).to_have_text("Shipped")

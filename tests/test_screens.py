@@ -264,3 +264,54 @@ def test_logout_ends_the_session(app):
     b = browser(app, "sue")
     assert b.post("/logout").status_code == 303
     assert b.get("/a/oms/order").status_code == 302
+
+
+def test_exports_keep_formula_like_text_inert(app, sqlite_runtime):
+    sqlite_runtime.records.create(SYSTEM_USER, "crm.customer",
+                                  {"name": '=HYPERLINK("http://evil.example","x")'})
+    b = browser(app, "sue")
+    rows = list(csv.reader(io.StringIO(b.get("/a/crm/customer/export.csv").data
+                                       .decode("utf-8-sig"))))
+    assert rows[1][1] == '\'=HYPERLINK("http://evil.example","x")'
+    sheet = load_workbook(io.BytesIO(b.get("/a/crm/customer/export.xlsx").data)).active
+    assert sheet.cell(2, 2).data_type == "s"
+
+
+def test_screens_refuse_odd_input_with_4xx(app, shop, sqlite_runtime):
+    order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    b = browser(app, "sue")
+    for url in ("/a/oms/order/9223372036854775808", "/a/oms/order/99999999999999999999/edit"):
+        assert b.get(url).status_code == 404
+    assert b.get("/a/oms/order?fields=number").status_code == 200
+    odd_token = b.client.post("/a/oms/order/new", data={"csrf_token": "é"})
+    assert odd_token.status_code == 400
+    unicode_row = b.post(f"/a/oms/order/{order['id']}/edit",
+                         {**order_form(shop), "lines-0-id": "²", "version": "1"})
+    assert unicode_row.status_code in (303, 422)
+    back = b.post("/a/oms/order/bulk", {"action": "delete", "ids": [], "back": "https://evil.example/"})
+    assert back.headers["Location"] == "/a/oms/order"
+
+
+def test_read_only_users_get_no_edit_form(app, shop, sqlite_runtime):
+    order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    assert browser(app, "wes").get(f"/a/oms/order/{order['id']}/edit").status_code == 403
+
+
+def test_signing_out_ends_copied_sessions_too(app):
+    b = browser(app, "sue")
+    copied = b.client.get_cookie("apploom_session").value
+    b.post("/logout")
+    thief = app.test_client()
+    thief.set_cookie("apploom_session", copied)
+    assert thief.get("/").status_code == 302
+
+
+def test_a_failed_comment_keeps_the_timeline(app, shop, sqlite_runtime):
+    order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    b = browser(app, "sue")
+    b.get(f"/a/oms/order/{order['id']}")
+    response = b.post(f"/a/oms/order/{order['id']}/comment", {"body": "   "},
+                      headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert page.startswith('<ol id="timeline"') and "write something first" in page

@@ -14,7 +14,9 @@ from apploom.engine.fieldtypes import FieldTypes
 from apploom.engine.permissions import SYSTEM_USER
 from apploom.engine.systables import sys_transition
 from apploom.engine.transitions import time_in_states
-from tests.helpers import reopen
+from apploom.web import create_app
+from tests.helpers import Shop, reopen
+from tests.test_screens import browser
 
 TICKETS = """
 app: desk
@@ -272,3 +274,54 @@ def test_bundled_workflows_are_clean():
         workflow = apps.entity(ref).workflow
         assert all(s.label.zh != s.label.en for s in workflow.states.values())
         assert all(t.label.zh != t.label.en for t in workflow.transitions.values())
+
+
+def test_transitions_over_the_api(sqlite_runtime):
+    shop = Shop(sqlite_runtime)
+    sqlite_runtime.users.create("sue", ["sales"], "password123")
+    sqlite_runtime.users.create("wes", ["warehouse"], "password123")
+    client = create_app(runtime=sqlite_runtime).test_client()
+    sue = {"Authorization": "Bearer " + sqlite_runtime.users.create_token("sue")}
+    wes = {"Authorization": "Bearer " + sqlite_runtime.users.create_token("wes")}
+    order = client.post("/api/v1/oms/order", json=shop.order(), headers=sue).json
+    url = f"/api/v1/oms/order/{order['id']}"
+    allowed = client.get(url, headers=sue).json["_meta"]["transitions"]
+    assert [t["name"] for t in allowed] == ["confirm", "cancel"]
+    assert client.get(url, headers=wes).json["_meta"]["transitions"] == []
+    assert client.post(url + "/transitions/pick", headers=wes).status_code == 409
+    assert client.post(url + "/transitions/confirm", headers=wes).status_code == 403
+    confirmed = client.post(url + "/transitions/confirm", json={"comment": "ok"}, headers=sue)
+    assert confirmed.status_code == 200 and confirmed.json["status"] == "confirmed"
+    client.post(url + "/transitions/pick", headers=wes)
+    missing = client.post(url + "/transitions/ship", json={"carrier": "sf"}, headers=wes)
+    assert missing.status_code == 422
+    assert missing.json["error"]["fields"] == {"tracking_number": "is needed to take 'Ship'"}
+    unasked = client.post(url + "/transitions/ship", json={"note": "x"}, headers=wes)
+    assert unasked.json["error"]["fields"] == {"note": "is not asked for by 'ship'"}
+    assert client.post(url + "/transitions/fly", headers=wes).status_code == 404
+    shipped = client.post(url + "/transitions/ship", headers=wes,
+                          json={"carrier": "sf", "tracking_number": "SF1", "version": 3})
+    assert shipped.json["status"] == "shipped"
+    stale = client.post(url + "/transitions/deliver", headers=wes, json={"version": 3})
+    assert stale.status_code == 409
+    plain = client.patch(url, json={"version": 4, "status": "completed"}, headers=sue)
+    assert plain.status_code == 422 and "transitions" in plain.json["error"]["fields"]["status"]
+
+
+def test_bulk_transition_from_the_list_is_all_or_nothing(sqlite_runtime):
+    shop = Shop(sqlite_runtime)
+    sqlite_runtime.users.create("sue", ["sales"], "password123")
+    app = create_app(runtime=sqlite_runtime)
+    ids = [sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())["id"]
+           for _ in range(3)]
+    sqlite_runtime.transitions.take(SYSTEM_USER, "oms.order", ids[2], "cancel")
+    b = browser(app, "sue")
+    refused = b.post("/a/oms/order/bulk", {"action": "transition", "transition": "confirm",
+                                           "ids": ids}, follow_redirects=True)
+    assert "cannot be taken while the Sales order is Cancelled" in refused.get_data(as_text=True)
+    states = [sqlite_runtime.records.get(SYSTEM_USER, "oms.order", i)["status"] for i in ids]
+    assert states == ["draft", "draft", "cancelled"]
+    b.post("/a/oms/order/bulk", {"action": "transition", "transition": "confirm",
+                                 "ids": ids[:2]})
+    states = [sqlite_runtime.records.get(SYSTEM_USER, "oms.order", i)["status"] for i in ids]
+    assert states == ["confirmed", "confirmed", "cancelled"]

@@ -24,8 +24,8 @@ CHUNK = 64 * 1024
 
 
 def _safe_name(name: str) -> str:
-    name = os.path.basename(name.replace("\\", "/")).strip() or "file"
-    return re.sub(r"[\x00-\x1f]", "", name)[:255]
+    name = re.sub(r"[\x00-\x1f]", "", os.path.basename(name.replace("\\", "/"))).strip()
+    return name[:255] or "file"
 
 
 class Attachments:

@@ -25,9 +25,16 @@ def _safe_round(value: Any, digits: int = 0) -> Any:
     return round(value, digits)
 
 
+def _present(values: Any) -> list:
+    """Aggregates skip empty values: a line still being typed does not blank the total."""
+    return [v for v in values if v is not None]
+
+
 FUNCTIONS: dict[str, Any] = {
-    "sum": sum, "min": min, "max": max, "len": len, "abs": abs, "round": _safe_round,
-    "int": int, "str": str, "Decimal": Decimal,
+    "sum": lambda values, start=0: sum(_present(values), start),
+    "min": lambda values: min(_present(values), default=None),
+    "max": lambda values: max(_present(values), default=None),
+    "len": len, "abs": abs, "round": _safe_round, "int": int, "str": str, "Decimal": Decimal,
 }
 
 _ALLOWED = (

@@ -133,8 +133,10 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
                 removed = old_fields.get((table.name, name))
                 plan.steps.append(Step("archive", table.name, name, old=(
                     types[removed.type].storage_key(removed) if removed else ())))
-        in_db_indexes = {ix["name"] for ix in inspector.get_indexes(table.name)}
-        wanted = {ix.name for ix in table.indexes}
+        in_db_indexes = {ix["name"] for ix in inspector.get_indexes(table.name)
+                         if not ix.get("duplicates_constraint")}
+        wanted = {ix.name for ix in table.indexes} | {c.name for c in table.constraints
+                                                      if c.name}
         plan.steps += [Step("add_index", table.name, ix.name) for ix in table.indexes
                        if ix.name not in in_db_indexes]
         plan.steps += [Step("drop_index", table.name, name) for name in sorted(in_db_indexes)

@@ -37,6 +37,7 @@ sys_user = Table(
     Column("roles", JSON, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("session_epoch", Integer),   # bumped to end every signed-in session of the user
 )
 
 sys_token = Table(

@@ -9,7 +9,7 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from .database import Database
 from .errors import NotFound, ValidationFailed
@@ -86,12 +86,25 @@ class Users:
             raise NotFound(f"There is no user '{username}'")
         return _user(row)
 
-    def by_id(self, user_id: int) -> User | None:
-        """The active user with this id, or None (a session outliving its user)."""
+    def for_session(self, user_id: int, epoch: int) -> User | None:
+        """The active user of a session, unless the user signed out since (see end_sessions)."""
         with self.db.read() as conn:
             row = conn.execute(select(sys_user).where(sys_user.c.id == user_id,
                                                       sys_user.c.active)).first()
-        return _user(row) if row else None
+        if row is None or (row.session_epoch or 0) != epoch:
+            return None
+        return _user(row)
+
+    def session_epoch(self, user_id: int) -> int:
+        with self.db.read() as conn:
+            return conn.execute(select(sys_user.c.session_epoch)
+                                .where(sys_user.c.id == user_id)).scalar() or 0
+
+    def end_sessions(self, user_id: int) -> None:
+        """Sign the user out everywhere: every cookie issued before now stops working."""
+        with self.db.write() as conn:
+            conn.execute(update(sys_user).where(sys_user.c.id == user_id).values(
+                session_epoch=func.coalesce(sys_user.c.session_epoch, 0) + 1))
 
     def names(self, ids: set[int]) -> dict[int, str]:
         """{id: display name} for showing who did what."""

@@ -40,7 +40,7 @@ document.addEventListener("keydown", (event) => {
 // field) are dropped instead of reopening the list.
 document.addEventListener("htmx:afterSwap", (event) => {
   const list = event.detail.target;
-  if (!list.classList || !list.classList.contains("suggestions")) return;
+  if (!list || !list.classList || !list.classList.contains("suggestions")) return;
   const text = list.closest("[data-ref-picker]").querySelector("[data-ref-text]");
   if (document.activeElement !== text) list.replaceChildren();
 });
@@ -53,4 +53,33 @@ document.addEventListener("focusout", (event) => {
       picker.querySelector(".suggestions").replaceChildren();
     }
   }, 200);
+});
+
+// A submit button with data-confirm asks first (hx-confirm on a form would ask for
+// every request made inside it, sorting and paging included).
+document.addEventListener("htmx:confirm", (event) => {
+  const trigger = event.detail.triggerEvent;
+  const question = trigger && trigger.submitter && trigger.submitter.dataset.confirm;
+  if (!question) return;
+  event.preventDefault();
+  if (window.confirm(question)) event.detail.issueRequest(true);
+});
+
+// The ref picker from the keyboard: Down moves into the suggestions, Enter takes the
+// first one instead of submitting the form, Up from the first goes back to the text.
+document.addEventListener("keydown", (event) => {
+  const picker = event.target.closest && event.target.closest("[data-ref-picker]");
+  if (!picker) return;
+  const options = Array.from(picker.querySelectorAll(".suggestion"));
+  const index = options.indexOf(event.target);
+  if (event.key === "ArrowDown" && options.length) {
+    event.preventDefault();
+    options[Math.min(index + 1, options.length - 1)].focus();
+  } else if (event.key === "ArrowUp" && index >= 0) {
+    event.preventDefault();
+    (index === 0 ? picker.querySelector("[data-ref-text]") : options[index - 1]).focus();
+  } else if (event.key === "Enter" && event.target.matches("[data-ref-text]")) {
+    event.preventDefault();
+    if (options.length) options[0].click();
+  }
 });

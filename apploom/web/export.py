@@ -17,6 +17,7 @@ from .i18n import label
 PAGE = 500
 MAX_ROWS = 100_000
 NUMERIC = ("integer", "decimal", "money", "percent")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _rows(entity: Entity, query: Query):
@@ -39,7 +40,9 @@ def _rows(entity: Entity, query: Query):
 def _cell(fld, value, titles):
     if value is not None and fld.type in NUMERIC:
         return Decimal(value) if fld.type != "integer" else value
-    return show(fld, value, titles)
+    text = show(fld, value, titles)
+    # A cell starting like a formula would run as one in a spreadsheet: keep it text.
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def download(entity: Entity, query: Query, fmt: str) -> Response:

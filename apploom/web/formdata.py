@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict, MultiDict
 
+from ..engine.fieldtypes import parse_int
 from ..engine.model import AppSet, Entity, Field
 
 ROW_KEY = re.compile(r"([a-z][a-z0-9_]*)-([0-9]{1,20})-([a-z][a-z0-9_]*)")
@@ -50,9 +51,9 @@ def _rows(child: Entity, table: str, form: MultiDict, files: ImmutableMultiDict,
         prefix = f"{table}-{number}-"
         row = {f.name: _value(f, prefix + f.name, form, files, store_file)
                for f in editable(child)}
-        row_id = form.get(prefix + "id", "")
-        if row_id.isdigit():
-            row["id"] = int(row_id)
+        row_id = parse_int(form.get(prefix + "id", ""))
+        if row_id is not None:
+            row["id"] = row_id
         elif all(v in (None, "", [], "false") for v in row.values()):
             continue  # a new row left empty
         rows.append((number, row))

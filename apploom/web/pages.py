@@ -6,8 +6,9 @@ import time
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
+from ..engine import permissions
 from ..engine.errors import Conflict, Forbidden, ValidationFailed
-from ..engine.fieldtypes import parse_int
+from ..engine.fieldtypes import MAX_INT, parse_int
 from ..engine.model import Entity, Label, Section
 from .display import ref_titles, show
 from .formdata import FormInput, editable, read_form
@@ -65,6 +66,9 @@ def _form_input(entity: Entity, store: bool = True) -> FormInput:
     return read_form(entity, runtime().apps, request.form, request.files, store_file)
 
 
+RECORD = f"/a/<app>/<entity>/<int(max={MAX_INT}):record_id>"
+
+
 @bp.route("/a/<app>/<entity>/new", methods=["GET", "POST"])
 @login_required
 def new(app: str, entity: str):
@@ -85,12 +89,13 @@ def new(app: str, entity: str):
                     code=303)
 
 
-@bp.route("/a/<app>/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
+@bp.route(RECORD + "/edit", methods=["GET", "POST"])
 @login_required
 def edit(app: str, entity: str, record_id: int):
     rt = runtime()
     found = rt.records.entity(f"{app}.{entity}")
     if request.method == "GET":
+        permissions.require(rt.apps, g.user, found, "update")
         record = rt.records.get(g.user, found.qualified, record_id)
         return render_form(found, record, computed=record, record_id=record_id,
                            version=record["version"])
@@ -104,8 +109,9 @@ def edit(app: str, entity: str, record_id: int):
                            record_id=record_id, version=version, status=422)
     except Conflict as exc:
         theirs = exc.current or {}
+        mine = rt.records.preview(g.user, found.qualified, given.data, record_id)["record"]
         differ = {name: theirs.get(name) for name in given.data
-                  if name in theirs and theirs.get(name) != given.data[name]
+                  if name in theirs and theirs.get(name) != mine.get(name)
                   and found.fields[name].type != "table"}
         return render_form(found, given.data, computed=theirs, record_id=record_id,
                            version=theirs.get("version"), conflict=differ, status=409)
@@ -136,13 +142,14 @@ def new_row(app: str, entity: str, table: str):
     if fld is None or fld.type != "table":
         return render_template("error.html", message=translate("Not found")), 404
     child = runtime().apps.entity(fld.of)
-    draft = runtime().records.preview(g.user, found.qualified, {table: [{}]})["record"]
+    draft = runtime().records.preview(g.user, found.qualified, {table: [{}]},
+                                      parse_int(request.args.get("id")))["record"]
     return render_template("_row.html", table=table, child=child, row=draft[table][0],
                            number=time.time_ns(), errors={}, position=None, titles={},
                            show=show)
 
 
-@bp.get("/a/<app>/<entity>/<int:record_id>")
+@bp.get(RECORD)
 @login_required
 def view(app: str, entity: str, record_id: int):
     rt = runtime()
@@ -159,7 +166,7 @@ def view(app: str, entity: str, record_id: int):
                                      for f in found.table_fields()})
 
 
-@bp.post("/a/<app>/<entity>/<int:record_id>/transitions/<name>")
+@bp.post(RECORD + "/transitions/<name>")
 @login_required
 def transition(app: str, entity: str, record_id: int, name: str):
     """Take a transition from the record page; a refusal is told there, nothing changes."""
@@ -181,7 +188,7 @@ def transition(app: str, entity: str, record_id: int, name: str):
                     code=303)
 
 
-@bp.post("/a/<app>/<entity>/<int:record_id>/delete")
+@bp.post(RECORD + "/delete")
 @login_required
 def delete(app: str, entity: str, record_id: int):
     runtime().records.delete(g.user, f"{app}.{entity}", record_id,
@@ -190,14 +197,21 @@ def delete(app: str, entity: str, record_id: int):
     return redirect(url_for("ui.entity_list", app=app, entity=entity), code=303)
 
 
-@bp.post("/a/<app>/<entity>/<int:record_id>/comment")
+@bp.post(RECORD + "/comment")
 @login_required
 def comment(app: str, entity: str, record_id: int):
     rt = runtime()
     found = rt.records.entity(f"{app}.{entity}")
-    rt.records.comment(g.user, found.qualified, record_id, request.form.get("body", ""))
+    error = None
+    try:
+        rt.records.comment(g.user, found.qualified, record_id, request.form.get("body", ""))
+    except ValidationFailed as exc:
+        if not request.headers.get("HX-Request"):
+            raise
+        error = "; ".join(exc.fields.values())
     if not request.headers.get("HX-Request"):
         return redirect(url_for("pages.view", app=app, entity=entity, record_id=record_id),
                         code=303)
     timeline = rt.records.timeline(g.user, found.qualified, record_id)
-    return render_template("_timeline.html", entity=found, timeline=timeline, show=show)
+    return render_template("_timeline.html", entity=found, timeline=timeline, show=show,
+                           error=error), 422 if error else 200

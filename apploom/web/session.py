@@ -36,7 +36,8 @@ def check_csrf() -> None:
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
-    if not hmac.compare_digest(sent, session.get("csrf", "")) or not sent:
+    expected = session.get("csrf", "")
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         abort(400, translate("The form expired; please try again."))
 
 
@@ -47,7 +48,8 @@ def load_user() -> None:
     g.user = None
     user_id = session.get("user_id")
     if user_id is not None:
-        g.user = current_app.extensions["apploom"].users.by_id(user_id)
+        g.user = current_app.extensions["apploom"].users.for_session(user_id,
+                                                                     session.get("epoch", 0))
 
 
 def login_required(view):
@@ -59,13 +61,13 @@ def login_required(view):
     return wrapped
 
 
-def _safe_next(target: str | None) -> str:
-    """Only local paths: a login link must not send anyone elsewhere."""
+def safe_next(target: str | None, fallback: str | None = None) -> str:
+    """Only local paths: a link must not send anyone elsewhere."""
     parts = urlsplit(target or "")
     if target and not parts.scheme and not parts.netloc and target.startswith("/") \
-            and not target.startswith("//"):
+            and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("ui.launcher")
+    return fallback or url_for("ui.launcher")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -78,8 +80,9 @@ def login():
         if user is not None:
             lang = session.get("lang")
             session.clear()
-            session.update(user_id=user.id, lang=lang, csrf=secrets.token_urlsafe(32))
-            return redirect(_safe_next(request.form.get("next")), code=303)
+            session.update(user_id=user.id, lang=lang, csrf=secrets.token_urlsafe(32),
+                           epoch=users.session_epoch(user.id))
+            return redirect(safe_next(request.form.get("next")), code=303)
         failed = True
     return render_template("login.html", failed=failed, next=request.values.get("next", ""),
                            username=request.form.get("username", "")), \
@@ -88,6 +91,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Signing out ends every session of the user, so a copied cookie stops working too."""
+    if g.user is not None:
+        current_app.extensions["apploom"].users.end_sessions(g.user.id)
     lang = session.get("lang")
     session.clear()
     session["lang"] = lang
@@ -98,7 +104,7 @@ def logout():
 def language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
-    return redirect(_safe_next(request.args.get("next")), code=303)
+    return redirect(safe_next(request.args.get("next")), code=303)
 
 
 def init_app(app) -> None:

@@ -23,7 +23,7 @@ from ..engine.query import SYSTEM_FIELDS, Query, parse_params
 from . import export
 from .display import ref_titles, show
 from .i18n import current_language, label, translate
-from .session import check_csrf, login_required
+from .session import check_csrf, login_required, safe_next
 
 bp = Blueprint("ui", __name__)
 bp.before_request(check_csrf)
@@ -46,7 +46,8 @@ def allowed(entity: Entity) -> dict[str, bool]:
 
 def partial(template: str, full: str, **context):
     """The fragment for an htmx request aimed at part of the page, else the whole page."""
-    wanted = request.headers.get("HX-Request") and not request.headers.get("HX-Boosted")
+    wanted = request.headers.get("HX-Request") and not request.headers.get("HX-Boosted") \
+        and not request.headers.get("HX-History-Restore-Request")
     response = current_app.make_response(render_template(template if wanted else full,
                                                          **context))
     response.vary.add("HX-Request")
@@ -55,11 +56,11 @@ def partial(template: str, full: str, **context):
 
 def list_params(args: MultiDict) -> dict[str, str]:
     """URL parameters as the query language reads them: repeated ones joined by commas,
-    the form's own inputs (csrf_token, _lookup) left out."""
+    the form's own inputs (csrf_token, _lookup) and the API's field selection left out."""
     params = {}
     for key in args:
         values = [v for v in args.getlist(key) if v != ""]
-        if values and key != "csrf_token" and not key.startswith("_"):
+        if values and key not in ("csrf_token", "fields") and not key.startswith("_"):
             params[key] = ",".join(values)
     return params
 
@@ -117,7 +118,7 @@ def entity_list(app: str, entity: str):
 @login_required
 def bulk(app: str, entity: str):
     ref = f"{app}.{entity}"
-    ids = [i for i in (parse_int(v) for v in request.form.getlist("ids")) if i]
+    ids = list(dict.fromkeys(i for i in map(parse_int, request.form.getlist("ids")) if i))
     action = request.form.get("action", "")
     try:
         if action == "delete" and ids:
@@ -130,8 +131,8 @@ def bulk(app: str, entity: str):
     except (ValidationFailed, Conflict) as exc:
         details = getattr(exc, "fields", None) or {}
         flash("; ".join(details.values()) if details else str(exc), "error")
-    return redirect(request.form.get("back") or url_for("ui.entity_list", app=app,
-                                                        entity=entity), code=303)
+    return redirect(safe_next(request.form.get("back"), url_for("ui.entity_list", app=app,
+                                                                entity=entity)), code=303)
 
 
 @bp.get("/a/<app>/<entity>/export.<fmt>")
@@ -162,8 +163,10 @@ def lookup(app: str, entity: str):
 @login_required
 def file(attachment_id: str):
     meta, path = runtime().attachments.open(g.user, attachment_id)
-    return send_file(path, mimetype=meta["content_type"], as_attachment=True,
-                     download_name=meta["name"])
+    response = send_file(path, mimetype=meta["content_type"], as_attachment=True,
+                         download_name=meta["name"])
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.app_template_global()
