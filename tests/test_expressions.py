@@ -29,24 +29,25 @@ def test_names_and_attributes_are_reported_for_checks():
     ("__import__('os')", "names starting with _"),
     ("x.__class__", "names starting with _"),
     ("(lambda: 1)()", "Lambda"),
-    ("open('/etc/passwd')", "can only call"),
-    ("x.upper()", "can only call"),
-    ("2 ** 1000", "Pow"),
     ("[1 for _ in range(3)]", "names starting with _"),
+    ("x.__class__.__bases__", "names starting with _"),
     ("'a' + ", "is not a valid expression"),
     ("x" * 3000, "longer than"),
-    ("sum(" * 200 + ")" * 200, "is not a valid expression|too complex"),
+    ("sum(" * 200 + ")" * 200, "nested more than"),
 ])
 def test_refused(source, message):
     with pytest.raises(ExpressionError, match=message):
         compile_expression(source)
 
 
-def test_attribute_reads_only_work_on_rows():
-    with pytest.raises(ExpressionError, match="only be read from a row"):
+def test_unknown_functions_and_host_objects_never_run_or_leave():
+    with pytest.raises(ExpressionError, match="NameError"):
+        evaluate("open('/etc/passwd')")
+    with pytest.raises(ExpressionError, match="not plain data"):
         evaluate("name.upper", name="x")
+    assert evaluate("name.upper()", name="x") == "X"
 
 
 def test_huge_repetition_is_stopped():
-    with pytest.raises(ExpressionError, match="too long"):
+    with pytest.raises(ExpressionError, match="longer than"):
         evaluate("'a' * n", n=10 ** 9)

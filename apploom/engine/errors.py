@@ -89,3 +89,9 @@ class MigrationRefused(AppLoomError):
     """A definition change that would lose data or cannot be applied to the store."""
 
     code = "migration_refused"
+
+
+class SandboxError(AppLoomError):
+    """Code refused before it ran, or stopped while running; the message says why."""
+
+    code = "sandbox"

@@ -41,15 +41,11 @@ def compute_formulas(entity: Entity, ordered: list[Field], values: dict[str, Any
     errors = {}
     for field in ordered:
         try:
-            result = compile_expression(field.formula).evaluate(names)
-            value = _as_type(field, result, types)
-        except TypeError as exc:
+            value = _as_type(field, compile_expression(field.formula).evaluate(names), types)
+        except (ExpressionError, Invalid, ArithmeticError, ValueError) as exc:
+            # An empty input leaves the result empty; any other failure is told.
             if "NoneType" not in str(exc):
                 errors[field.name] = f"could not be computed: {exc}"
-            value = None
-        except (ArithmeticError, ExpressionError, Invalid, LookupError, NameError,
-                ValueError) as exc:
-            errors[field.name] = f"could not be computed: {exc}"
             value = None
         values[field.name] = names[field.name] = value
     return errors

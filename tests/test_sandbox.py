@@ -1,0 +1,135 @@
+"""The sandbox: what expressions and scripts may do, and a corpus of escape and abuse
+attempts that must each be refused or stopped while the process stays healthy."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from apploom.engine.sandbox import Row, SandboxError, evaluate, execute
+
+
+def test_expressions_compute_over_records():
+    lines = [Row({"qty": 2, "price": Decimal("1.10")}), Row({"qty": 1, "price": None})]
+    assert evaluate("sum(l.qty * l.price for l in lines if l.price)", {"lines": lines}) == \
+        Decimal("2.20")
+    assert evaluate("round(total * 0.13, 2)", {"total": Decimal("100")}) == Decimal("13.00")
+    assert evaluate("name.strip().upper() if name else '-'", {"name": " li "}) == "LI"
+    assert evaluate("sorted([3, 1, 2], reverse=True)", {}) == [3, 2, 1]
+    assert evaluate("{'a': 1, 'b': [1, 2]}", {}) == {"a": 1, "b": [1, 2]}
+
+
+def test_scripts_return_the_names_they_set():
+    result = execute("total = 0\nfor line in order['lines']:\n    total += line['qty']\n"
+                     "label = order['number'].lower()\n"
+                     "def double(x):\n    return x * 2\nbig = double(total)",
+                     {"order": {"number": "SO-1", "lines": [{"qty": 2}, {"qty": 3}]}})
+    assert result == {"total": 5, "line": {"qty": 3}, "label": "so-1", "big": 10}
+
+
+ATTACKS = [
+    # dunder and private attribute access, in every spelling
+    "().__class__.__bases__[0].__subclasses__()",
+    "x.__class__",
+    "x.__dict__",
+    "getattr(x, '__class__')",
+    "getattr(x, '_' + '_class_' + '_')",
+    "vars(x)",
+    "dir(x)",
+    "type(x)",
+    "type(x).__mro__",
+    "object.__subclasses__()",
+    "x._values",
+    "x.ｆｏｒｍａｔ",
+    "x.＿＿class＿＿",
+    "x['\\x5f\\x5fclass\\x5f\\x5f']",
+    # format-string traversal
+    "'{0.__class__}'.format(x)",
+    "'{0._values}'.format_map({'0': x})",
+    "f'{x!r:>{10**9}}'",
+    "f'{x:>{10**9}}'",
+    "'%*d' % (10**9, 1)",
+    "'%s' % x",
+    # imports, I/O and code execution
+    "__import__('os').system('id')",
+    "open('/etc/passwd').read()",
+    "eval('1')",
+    "exec('x = 1')",
+    "compile('1', 'f', 'eval')",
+    "globals()",
+    "locals()",
+    "breakpoint()",
+    # generators, frames, tracebacks
+    "(i for i in [1]).gi_frame",
+    "(i for i in [1]).gi_frame.f_back.f_globals",
+    "(i for i in [1]).gi_code",
+    "[e for e in [1]].__iter__",
+    # decorators, classes, lambdas in expressions
+    "(lambda: 1)()",
+    "(lambda f: f(f))(lambda f: f(f))",
+    # huge numbers, strings, ranges
+    "10**10**10",
+    "2 ** 99999999",
+    "'a' * 10**10",
+    "[0] * 10**9",
+    "1 << 10**10",
+    "list(range(10**12))",
+    "sorted(range(10**9))",
+    "tuple(range(10**9))",
+    "sum(range(10**12))",
+    "sum(1 for a in [1]*100000 for b in [1]*100000)",
+    "max(x for x in range(99999) for y in range(99999))",
+    "str(10**5000)",
+    "int('9' * 100000)",
+    "Decimal('1e999999999') * Decimal('1e999999999')",
+    # deep or huge source
+    "(" * 5000 + "1" + ")" * 5000,
+    "-" * 100000 + "1",
+    "1 + " * 20000 + "1",
+    # walrus and other syntax outside the allow-list
+    "(y := 1)",
+    "[*range(10**9)]",
+    "{**globals()}",
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a[:50] for a in ATTACKS])
+def test_expression_attacks_are_refused_or_stopped(attack):
+    start = time.monotonic()
+    with pytest.raises(SandboxError):
+        evaluate(attack, {"x": Row({"a": 1}), "object": None})
+    assert time.monotonic() - start < 2
+
+
+SCRIPT_ATTACKS = [
+    ("while True:\n    pass", "used too much time"),
+    ("x = []\nwhile True:\n    x.append('a' * 99999)", "memory"),
+    ("def f(n):\n    return f(n + 1)\nf(0)", "calls itself too deeply"),
+    ("try:\n    y = 1\nexcept BaseException:\n    pass", "Try"),
+    ("import os", "Import"),
+    ("raise SystemExit", "Raise"),
+    ("class A:\n    pass", "ClassDef"),
+    ("@decorate\ndef f():\n    pass", "decorators are not allowed"),
+    ("def g():\n    yield 1", "Yield"),
+    ("global x", "Global"),
+    ("with open('/etc/passwd') as f:\n    data = f.read()", "With"),
+    ("x = (i for i in [1])\ny = x.gi_frame", "gi_frame"),
+    ("result = rec.name.__class__", "names starting with _"),
+    ("result = (i for i in [1])", "plain data"),
+]
+
+
+@pytest.mark.parametrize("source, message", SCRIPT_ATTACKS,
+                         ids=[s[0][:40] for s in SCRIPT_ATTACKS])
+def test_script_attacks_are_refused_or_stopped_within_limits(source, message):
+    start = time.monotonic()
+    with pytest.raises(SandboxError, match=message):
+        execute(source, {"rec": {"name": "x"}})
+    assert time.monotonic() - start < 3.5
+
+
+def test_the_corpus_is_large_enough_and_the_process_stays_healthy():
+    assert len(ATTACKS) + len(SCRIPT_ATTACKS) >= 40
+    assert evaluate("1 + 1", {}) == 2
+    assert execute("y = 2 * 21", {}) == {"y": 42}
