@@ -13,6 +13,7 @@ from .errors import DefinitionError, Problem
 from .fieldtypes import FieldTypes
 from .model import App, AppSet
 from .parse import parse_app
+from .rules import BUILTIN_ACTIONS
 from .schema import schema_problems
 from .semantic import semantic_problems
 
@@ -53,7 +54,8 @@ def bundled_sources() -> list[Source]:
     return read_sources(sorted(p for p in folder.iterdir() if p.suffix in DEFINITION_SUFFIXES))
 
 
-def load_apps(sources: Iterable[Source], types: FieldTypes) -> AppSet:
+def load_apps(sources: Iterable[Source], types: FieldTypes,
+              actions: frozenset[str] = frozenset(BUILTIN_ACTIONS)) -> AppSet:
     """Every app of ``sources``, checked together; raises DefinitionError listing all problems."""
     problems: list[Problem] = []
     apps: dict[str, App] = {}
@@ -73,7 +75,7 @@ def load_apps(sources: Iterable[Source], types: FieldTypes) -> AppSet:
         apps[app.name] = app
     if problems:
         raise DefinitionError(problems)
-    problems, warnings = semantic_problems(AppSet(apps), types)
+    problems, warnings = semantic_problems(AppSet(apps), types, actions)
     if problems:
         raise DefinitionError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
     return AppSet(apps, warnings)

@@ -95,3 +95,13 @@ class SandboxError(AppLoomError):
     """Code refused before it ran, or stopped while running; the message says why."""
 
     code = "sandbox"
+
+
+class RuleError(AppLoomError):
+    """An automation rule failed; the change that triggered it was rolled back."""
+
+    code = "rule_failed"
+
+    def __init__(self, message: str, run: dict | None = None):
+        self.run = run  # the failed run, logged once the transaction is rolled back
+        super().__init__(message)

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, select
 
 from .model import Entity
 from .permissions import User
-from .systables import sys_comment, sys_history, sys_transition, sys_user
+from .systables import sys_comment, sys_history, sys_rule_run, sys_transition, sys_user
 
 _INSERT = sys_history.insert()
 MAX_COMMENT = 10_000
@@ -47,14 +47,22 @@ def read_history(conn: Connection, entity: Entity, record_id: int) -> list[dict]
 
 
 def read_timeline(conn: Connection, entity: Entity, record_id: int) -> list[dict]:
-    """History entries and comments together, newest first."""
+    """History entries, comments and rule runs together, newest first."""
     query = (select(sys_comment.c.at, sys_comment.c.body, sys_user.c.username)
              .outerjoin(sys_user, sys_user.c.id == sys_comment.c.user_id)
              .where(sys_comment.c.entity == entity.qualified,
                     sys_comment.c.record_id == record_id))
     comments = [{"action": "comment", "at": _iso(r.at), "user": r.username or "system",
                  "body": r.body} for r in conn.execute(query)]
-    entries = read_history(conn, entity, record_id) + comments
+    runs = (select(sys_rule_run, sys_user.c.username)
+            .outerjoin(sys_user, sys_user.c.id == sys_rule_run.c.user_id)
+            .where(sys_rule_run.c.entity == entity.qualified,
+                   sys_rule_run.c.record_id == record_id))
+    rules = [{"action": "rule", "at": _iso(r.at), "user": r.username or "system",
+              "rule": r.rule, "trigger": r.trigger, "condition": r.condition,
+              "actions": r.actions, "outcome": r.outcome, "error": r.error,
+              "duration_ms": r.duration_ms} for r in conn.execute(runs)]
+    entries = read_history(conn, entity, record_id) + comments + rules
     return sorted(entries, key=lambda e: e["at"], reverse=True)
 
 

@@ -11,6 +11,7 @@ from .errors import DefinitionError
 from .fieldtypes import FieldTypes
 from .migrate import Plan, apply_plan, plan_migration
 from .model import AppSet
+from .rules import BUILTIN_ACTIONS
 from .systables import metadata as system_metadata
 from .versions import active_hashes, active_sources, record_version
 
@@ -29,14 +30,15 @@ class _DryRun(Exception):
 
 def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
                       user_id: int | None = None, comment: str | None = None,
-                      dry_run: bool = False) -> ApplyResult:
+                      dry_run: bool = False,
+                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS)) -> ApplyResult:
     """Make ``sources`` (replacing the live apps of the same names) the live definitions."""
     try:
         with db.write() as conn:
             system_metadata.create_all(conn)
             live = active_sources(conn)
-            new = load_apps(with_companions(sources, live), types)
-            plan = plan_migration(conn, new, _previous(live, types), types)
+            new = load_apps(with_companions(sources, live), types, actions)
+            plan = plan_migration(conn, new, _previous(live, types, actions), types)
             result = ApplyResult(plan=plan, apps=new)
             if dry_run:
                 raise _DryRun(result)
@@ -52,11 +54,11 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
     return result
 
 
-def _previous(live: list[Source], types: FieldTypes) -> AppSet | None:
+def _previous(live: list[Source], types: FieldTypes, actions: frozenset[str]) -> AppSet | None:
     """The live definitions, or None if they no longer load (e.g. a plugin type is gone)."""
     if not live:
         return None
     try:
-        return load_apps(live, types)
+        return load_apps(live, types, actions)
     except DefinitionError:
         return None

@@ -113,6 +113,7 @@ class Entity:
     indexes: tuple[tuple[str, ...], ...] = ()
     parent: str | None = None      # qualified name of the entity whose table field holds us
     workflow: Any = None           # a workflow.Workflow when the entity has one
+    rules: tuple = ()              # rules.Rule, in the order they run
 
     @property
     def qualified(self) -> str:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from .model import ACTIONS, App, Entity, Field, Label, ListSpec, Option, Section, frozen_map
+from .rules import parse_rules
 from .workflow import parse_workflow
 
 
@@ -95,6 +96,7 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
         naming=naming, title=raw.get("title"), list=list_spec, form=form,
         permissions=parse_permissions(raw.get("permissions")),
         indexes=tuple(tuple(_names(i)) for i in raw.get("indexes", ())), workflow=workflow,
+        rules=parse_rules(raw.get("rules")),
     )
 
 

@@ -8,6 +8,7 @@ all come through here.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -30,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from . import idempotency, permissions
 from .database import Database
 from .defaults import default_value
-from .errors import Conflict, NotFound, ValidationFailed
+from .errors import Conflict, NotFound, RuleError, ValidationFailed
 from .fieldtypes import FieldTypes
 from .formulas import compute_formulas, formula_order
 from .history import (
@@ -46,7 +47,7 @@ from .model import AppSet, Entity, Field
 from .naming import next_number
 from .permissions import User
 from .query import AUDIT_FIELDS, SYSTEM_FIELDS, Query, QueryCompiler
-from .systables import sys_attachment, sys_user
+from .systables import sys_attachment, sys_rule_run, sys_user
 from .tables import build_metadata
 from .titles import Titles
 
@@ -65,6 +66,20 @@ class Draft:
     rows: dict[str, list[dict]]
 
 
+@dataclass(frozen=True)
+class Change:
+    """What just happened to a record, for the listeners (automation rules) to act on."""
+
+    trigger: str                      # created | updated | transition | deleted
+    entity: Entity
+    record_id: int
+    before: Draft | None
+    after: Draft | None
+    user: User
+    transition: str | None = None
+    changed: frozenset[str] = frozenset()
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -77,6 +92,7 @@ class RecordService:
         self.tables = build_metadata(apps, types).tables
         self.compiler = QueryCompiler(apps, types, self.tables)
         self._titles = Titles(apps, types, self.tables)
+        self.listeners: list[Callable[[Connection, Change], None]] = []
         self._column_fields = {e.qualified: [f for f in e.fields.values()
                                              if types[f.type].has_column]
                                for e in apps.entities()}
@@ -215,6 +231,27 @@ class RecordService:
         permissions.require(self.apps, user, entity, "create")
         if idempotency_key is not None:
             idempotency.check_key(idempotency_key)
+        try:
+            with self.transaction() as conn:
+                if idempotency_key is not None:
+                    earlier = idempotency.recall(conn, user, idempotency_key, entity)
+                    if earlier is not None:
+                        return earlier
+                record = self.create_in(conn, user, entity, data)
+                if idempotency_key is not None:
+                    idempotency.remember(conn, user, idempotency_key, entity, record, _now())
+        except IntegrityError:  # the same key, committed meanwhile by a concurrent request
+            if idempotency_key is None:
+                raise
+            with self.db.read() as conn:
+                earlier = idempotency.recall(conn, user, idempotency_key, entity)
+            if earlier is None:
+                raise
+            return earlier
+        return record
+
+    def create_in(self, conn: Connection, user: User, entity: Entity, data: Any) -> dict:
+        """Create a record inside the caller's transaction (rules use this directly)."""
         now = _now()
         given = read_input(entity, data, self.apps, self.types)
         errors = dict(given.errors)
@@ -228,31 +265,36 @@ class RecordService:
                 draft.rows[fld.name].append(self._with_defaults(child, row.values, user, now))
         self._complete(entity, draft, errors)
         try:
-            with self.db.write() as conn:
-                if idempotency_key is not None:
-                    earlier = idempotency.recall(conn, user, idempotency_key, entity)
-                    if earlier is not None:
-                        return earlier
-                self._check_stored(conn, entity, draft, errors, refs=bool(errors))
-                if errors:
-                    raise ValidationFailed(errors)
-                record = self._insert(conn, entity, draft, user, now)
-                write_history(conn, entity, record["id"], 1, "create", user, now,
-                              {k: [None, v] for k, v in record.items()
-                               if k in entity.fields and v not in (None, [])})
-                if entity.workflow is not None:
-                    log_transition(conn, entity, record["id"], None, None,
-                                   entity.workflow.initial, user, now)
-                if idempotency_key is not None:
-                    idempotency.remember(conn, user, idempotency_key, entity, record, now)
+            self._check_stored(conn, entity, draft, errors, refs=bool(errors))
+            if errors:
+                raise ValidationFailed(errors)
+            record = self._insert(conn, entity, draft, user, now)
         except IntegrityError:
-            if idempotency_key is not None:
-                with self.db.read() as conn:  # the same key, committed meanwhile
-                    earlier = idempotency.recall(conn, user, idempotency_key, entity)
-                if earlier is not None:
-                    return earlier
             raise self._integrity_error(entity, draft, None) from None
+        write_history(conn, entity, record["id"], 1, "create", user, now,
+                      {k: [None, v] for k, v in record.items()
+                       if k in entity.fields and v not in (None, [])})
+        if entity.workflow is not None:
+            log_transition(conn, entity, record["id"], None, None, entity.workflow.initial,
+                           user, now)
+        self._changed(conn, Change("created", entity, record["id"], None, draft, user))
         return record
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction; a rule that failed in it is logged after the rollback."""
+        try:
+            with self.db.write() as conn:
+                yield conn
+        except RuleError as exc:
+            if exc.run is not None:
+                with self.db.write() as conn:
+                    conn.execute(sys_rule_run.insert().values(**exc.run))
+            raise
+
+    def _changed(self, conn: Connection, change: Change) -> None:
+        for listener in self.listeners:
+            listener(conn, change)
 
     def update(self, user: User, ref: str, record_id: int, data: Any, *,
                version: int | None) -> dict:
@@ -262,7 +304,7 @@ class RecordService:
             raise ValidationFailed({"version": "send the version you read, so that a change "
                                                "made meanwhile is not overwritten"})
         given = read_input(entity, data, self.apps, self.types)
-        with self.db.write() as conn:
+        with self.transaction() as conn:
             stored = self._stored(conn, user, entity, record_id, "update")
             if stored.values["version"] != version:
                 raise Conflict(f"This {entity.label.en} was changed by someone else "
@@ -302,11 +344,13 @@ class RecordService:
                 raise ValidationFailed(errors)
             record = self._write_update(conn, entity, record_id, version, draft, stored,
                                         user, now, yours)
-            write_history(conn, entity, record_id, version + 1,
-                          "transition" if transition else "update", user, now, changes,
-                          transition=transition, note=note)
         except IntegrityError:
             raise self._integrity_error(entity, draft, record_id) from None
+        write_history(conn, entity, record_id, version + 1,
+                      "transition" if transition else "update", user, now, changes,
+                      transition=transition, note=note)
+        self._changed(conn, Change("transition" if transition else "updated", entity, record_id,
+                                   stored, draft, user, transition, frozenset(changes)))
         return record
 
     def _refuse_locked(self, entity: Entity, stored: Draft, changed: set[str],
@@ -328,7 +372,7 @@ class RecordService:
         entity = self.entity(ref)
         permissions.require(self.apps, user, entity, "delete")
         try:
-            with self.db.write() as conn:
+            with self.transaction() as conn:
                 for record_id in record_ids:
                     self._delete(conn, user, entity, record_id, version)
         except IntegrityError:
@@ -352,6 +396,7 @@ class RecordService:
         write_history(conn, entity, record_id, stored.values["version"], "delete", user,
                       _now(), {k: [v, None] for k, v in before.items()
                                if k in entity.fields and v not in (None, [])})
+        self._changed(conn, Change("deleted", entity, record_id, stored, None, user))
 
     def preview(self, user: User, ref: str, data: Any, record_id: int | None = None) -> dict:
         """What saving ``data`` would store (defaults and formulas filled in), and the

@@ -1,12 +1,19 @@
 """One running AppLoom: the database, the live apps and the services over them."""
 from __future__ import annotations
 
+from typing import Mapping
+
+from . import outbox
 from .attachments import Attachments
+from .automation import ActionFunction, Automation
 from .database import Database
 from .definitions import load_apps
 from .fieldtypes import FieldTypes
 from .model import AppSet
+from .notifications import Notifications
+from .outbox import Sender
 from .records import RecordService
+from .rules import BUILTIN_ACTIONS
 from .settings import Settings
 from .transitions import Transitions
 from .users import Users
@@ -14,26 +21,43 @@ from .versions import active_sources
 
 
 class Runtime:
-    def __init__(self, settings: Settings, db: Database, apps: AppSet, types: FieldTypes):
+    def __init__(self, settings: Settings, db: Database, apps: AppSet, types: FieldTypes,
+                 actions: Mapping[str, ActionFunction] | None = None,
+                 senders: Mapping[str, Sender] | None = None):
         self.settings = settings
         self.db = db
         self.apps = apps
         self.types = types
         self.records = RecordService(db, apps, types)
         self.transitions = Transitions(self.records)
+        self.automation = Automation(self.records, self.transitions, actions)
+        self.notifications = Notifications(db)
+        self.senders: dict[str, Sender] = {
+            "email": outbox.smtp_sender(settings.smtp_url, settings.mail_from),
+            "webhook": outbox.webhook_sender(settings.webhook_secret or None),
+            **(senders or {})}
         self.users = Users(db, apps.roles())
         self.attachments = Attachments(db, settings.attachments_path,
                                        settings.max_attachment_bytes, self.records)
 
     @classmethod
-    def open(cls, settings: Settings, types: FieldTypes | None = None) -> Runtime:
-        """Connect and load the live definitions stored in the database."""
+    def open(cls, settings: Settings, types: FieldTypes | None = None,
+             actions: Mapping[str, ActionFunction] | None = None,
+             senders: Mapping[str, Sender] | None = None) -> Runtime:
+        """Connect and load the live definitions stored in the database; ``types``,
+        ``actions`` and ``senders`` are what plugins add."""
         types = types or FieldTypes()
         settings.instance_path.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
         with db.read() as conn:
             sources = active_sources(conn)
-        return cls(settings, db, load_apps(sources, types) if sources else AppSet({}), types)
+        known = frozenset(BUILTIN_ACTIONS) | frozenset(actions or ())
+        apps = load_apps(sources, types, known) if sources else AppSet({})
+        return cls(settings, db, apps, types, actions, senders)
+
+    def worker(self, interval: float = 2.0) -> outbox.Worker:
+        """A thread delivering the outbox; call .start() and, at the end, .stop()."""
+        return outbox.Worker(self.db, self.senders, interval)
 
     def close(self) -> None:
         self.db.dispose()

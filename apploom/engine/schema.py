@@ -18,6 +18,8 @@ _PATTERN_WORDS = {
     NAME: "must start with a lowercase letter and use only a-z, 0-9 and _ "
                               "(at most 40 characters)",
     "^all$": "must be 'all' or a list of actions",
+    "^(created|updated|deleted)$": "must be created, updated or deleted, or "
+                                   "{updated: [fields]} or {transition: name}",
     "^(all|(read|create|update|delete)(:own)?)$":
         "must be one of read, create, update, delete (optionally with ':own', e.g. 'update:own') "
         "or all",

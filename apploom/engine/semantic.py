@@ -11,6 +11,8 @@ from .fieldtypes import COMMON_SETTINGS, FieldTypes, Invalid
 from .formulas import formula_order
 from .model import RESERVED_NAMES, SYSTEM_COLUMNS, App, AppSet, Entity, Field
 from .naming import format_problems
+from .rules import BUILTIN_ACTIONS
+from .rules import lint as lint_rules
 from .workflow import lint
 
 TITLE_TOKEN = re.compile(r"\{([a-z0-9_]+)\}")
@@ -26,7 +28,9 @@ class _Reporter:
                                      self.app.line(path), message))
 
 
-def semantic_problems(apps: AppSet, types: FieldTypes) -> tuple[list[Problem], list[Problem]]:
+def semantic_problems(apps: AppSet, types: FieldTypes,
+                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS)
+                      ) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings): errors block the definitions, warnings are only told."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -40,6 +44,9 @@ def semantic_problems(apps: AppSet, types: FieldTypes) -> tuple[list[Problem], l
             _check_entity(app, entity, apps, types, roles, report)
             if entity.workflow is not None:
                 _check_workflow(entity, roles, report, warn)
+            entities = {e.qualified: e for e in apps.entities() if not e.is_child}
+            for path, message in lint_rules(entity, entity.rules, entities, set(actions)):
+                report(("entities", entity.name, "rules") + path, message)
         problems.extend(report.problems)
         warnings.extend(warn.problems)
     problems.extend(_requires_cycles(apps))

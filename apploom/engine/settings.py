@@ -13,6 +13,9 @@ class Settings:
     database_url: str = ""
     max_attachment_bytes: int = 10 * 1024 * 1024
     secret_key: str = ""
+    smtp_url: str = "smtp://127.0.0.1:25"
+    mail_from: str = "apploom@localhost"
+    webhook_secret: str = ""
 
     @property
     def attachments_path(self) -> Path:

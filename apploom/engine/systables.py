@@ -144,3 +144,45 @@ sys_transition = Table(
     Column("comment", Text),
     Index("ix_sys_transition_record", "entity", "record_id", "at"),
 )
+
+sys_rule_run = Table(
+    "sys_rule_run", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("condition", Boolean),            # NULL: the rule has no condition
+    Column("actions", JSON, nullable=False),  # what each action did
+    Column("outcome", String(16), nullable=False),  # done | skipped | failed
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    _user_fk("user_id"),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_sys_rule_run_record", "entity", "record_id"),
+)
+
+sys_outbox = Table(
+    "sys_outbox", metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(40), nullable=False),       # email | webhook | a plugin's kind
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),     # pending | sent | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_sys_outbox_due", "status", "next_attempt_at"),
+)
+
+sys_notification = Table(
+    "sys_notification", metadata,
+    Column("id", ID, primary_key=True),
+    _user_fk("user_id", nullable=False),
+    Column("message", Text, nullable=False),
+    Column("link", String(300)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("read_at", UTCDateTime),
+    Index("ix_sys_notification_user", "user_id", "read_at"),
+)

@@ -64,7 +64,7 @@ class Transitions:
                             f"not take '{transition.label.en}'; it is for: "
                             f"{', '.join(transition.roles or ['whoever may update'])}")
         given = read_input(entity, data, self.records.apps, self.records.types)
-        with self.records.db.write() as conn:
+        with self.records.transaction() as conn:
             return [self._take(conn, user, entity, transition, record_id, given, comment,
                                version) for record_id in record_ids]
 

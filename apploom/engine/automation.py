@@ -1,0 +1,285 @@
+"""Running automation rules: after each change a record takes, inside its transaction.
+
+A rule whose trigger matches evaluates its condition in the sandbox, then runs its
+actions in order. Changes an action makes (set, create, update, transition) go
+through the record service like any other, so they trigger rules in turn; the
+chain is bounded and a loop is stopped with the rules in it named. Slow or
+external actions (email, webhooks) only write to the outbox. Any failure rolls
+back the whole user action, with an error naming the rule and the action. Every
+run is logged for the record's timeline.
+"""
+from __future__ import annotations
+
+import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import Connection, select
+
+from . import outbox, sandbox
+from .errors import AppLoomError, RuleError
+from .inputs import Input, read_input
+from .model import ADMIN_ROLE, Entity
+from .permissions import User
+from .query import Query, parse_where
+from .records import Change, RecordService
+from .rules import Action, Rule
+from .sandbox import Row
+from .systables import sys_notification, sys_rule_run, sys_user
+from .transitions import Transitions
+
+MAX_CHAIN = 8
+TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
+_chain: ContextVar[tuple[tuple[str, int], ...]] = ContextVar("apploom_rule_chain", default=())
+
+
+@dataclass
+class ActionContext:
+    """What an action (built in or from a plugin) works with."""
+
+    conn: Connection
+    automation: Automation
+    rule: Rule
+    change: Change
+    actor: User                       # the triggering user, acting with the rule's rights
+    names: dict[str, Any]             # what expressions may read
+
+    @property
+    def entity(self) -> Entity:
+        return self.change.entity
+
+    @property
+    def record_id(self) -> int:
+        return self.change.record_id
+
+    def evaluate(self, expression: Any) -> Any:
+        return sandbox.evaluate(expression, self.names) if isinstance(expression, str) \
+            else expression
+
+    def render(self, template: str) -> str:
+        return self.automation.render(self.conn, self.entity, self.names["record"], template)
+
+    def enqueue(self, kind: str, payload: dict) -> int:
+        """Queue a message for the outbox worker (written in this transaction)."""
+        return outbox.enqueue(self.conn, kind, payload)
+
+
+ActionFunction = Callable[[ActionContext, Any], str]
+
+
+class Automation:
+    def __init__(self, records: RecordService, transitions: Transitions,
+                 actions: Mapping[str, ActionFunction] | None = None):
+        self.records = records
+        self.transitions = transitions
+        self.actions: dict[str, ActionFunction] = {
+            "set": _set, "create": _create, "update": _update, "transition": _transition,
+            "notify": _notify, "email": _email, "webhook": _webhook, "script": _script,
+            **(actions or {})}
+        records.listeners.append(self.on_change)
+
+    def on_change(self, conn: Connection, change: Change) -> None:
+        for rule in change.entity.rules:
+            if _matches(rule, change):
+                self._run(conn, rule, change)
+
+    def _run(self, conn: Connection, rule: Rule, change: Change) -> None:
+        chain = _chain.get()
+        key = (f"{change.entity.qualified}.{rule.name}", change.record_id)
+        if key in chain or len(chain) >= MAX_CHAIN:
+            names = " -> ".join(name for name, _ in chain + (key,))
+            raise RuleError(("Rules trigger each other in a loop: " if key in chain else
+                             f"Rules trigger each other more than {MAX_CHAIN} deep: ") + names)
+        token = _chain.set(chain + (key,))
+        started = time.perf_counter()
+        context = ActionContext(conn, self, rule, change, _acting(change.user),
+                                self._names(conn, change))
+        condition, done, stage = None, [], "its condition"
+        try:
+            if rule.condition:
+                condition = bool(sandbox.evaluate(rule.condition, context.names))
+            if condition is not False:
+                for number, action in enumerate(rule.actions, 1):
+                    stage = f"action {number} ({action.kind})"
+                    done.append(self._act(context, action))
+        except RuleError:
+            raise
+        except AppLoomError as exc:
+            message = f"Rule '{rule.name}' failed at {stage}: {exc}"
+            raise RuleError(message, run=self._run_row(rule, change, condition, done, "failed",
+                                                       message, started)) from None
+        finally:
+            _chain.reset(token)
+        conn.execute(sys_rule_run.insert().values(
+            **self._run_row(rule, change, condition, done,
+                            "skipped" if condition is False else "done", None, started)))
+
+    def _act(self, context: ActionContext, action: Action) -> str:
+        function = self.actions.get(action.kind)
+        if function is None:
+            raise RuleError(f"Rule '{context.rule.name}' uses the action '{action.kind}', "
+                            "which no plugin provides")
+        return function(context, action.params)
+
+    def _run_row(self, rule: Rule, change: Change, condition: bool | None, done: list[str],
+                 outcome: str, error: str | None, started: float) -> dict:
+        return {"entity": change.entity.qualified, "record_id": change.record_id,
+                "rule": rule.name,
+                "trigger": change.trigger + (f":{change.transition}" if change.transition
+                                             else ""),
+                "condition": condition, "actions": done, "outcome": outcome, "error": error,
+                "duration_ms": round((time.perf_counter() - started) * 1000),
+                "user_id": change.user.id, "at": datetime.now(timezone.utc)}
+
+    def _names(self, conn: Connection, change: Change) -> dict[str, Any]:
+        """What a rule's expressions read: the record's fields, ``record``, ``old``, ``user``."""
+        current = change.after or change.before
+        values = {name: current.values.get(name) for name in change.entity.fields}
+        values.update({name: [Row(r) for r in rows] for name, rows in current.rows.items()})
+        values["id"] = change.record_id
+        old = Row(dict(change.before.values)) if change.before and change.after else None
+        return {**values, "record": Row(values), "old": old,
+                "user": Row({"id": change.user.id, "username": change.user.username,
+                             "roles": sorted(change.user.roles)})}
+
+    def render(self, conn: Connection, entity: Entity, record: Row, template: str) -> str:
+        """``{field}`` and ``{ref.field}`` filled from the record; refs show their title."""
+        def fill(match: re.Match) -> str:
+            name, sub = match.groups()
+            fld = entity.fields.get(name)
+            value = record.get(name)
+            if fld is None:
+                return str(value) if name == "id" else match[0]
+            if value is None:
+                return ""
+            if fld.type != "ref":
+                dumped = self.records.types[fld.type].dump(fld, value)
+                return str({o.value: o.label.en for o in fld.options}.get(dumped, dumped))
+            target = self.records.apps.entity(fld.to)
+            if not sub:
+                return self.records._titles.of(conn, _acting(None), target, {value})[value]
+            if sub not in target.fields:
+                return match[0]
+            table = self.records.tables[target.table]
+            found = conn.execute(select(table.c[sub]).where(table.c.id == value)).scalar()
+            return "" if found is None else str(found)
+        return TEMPLATE.sub(fill, template)
+
+
+def _matches(rule: Rule, change: Change) -> bool:
+    if rule.trigger == "transition":
+        return change.trigger == "transition" and rule.transition in (None, change.transition)
+    if rule.trigger == "updated":
+        return change.trigger in ("updated", "transition") and (
+            not rule.fields or bool(set(rule.fields) & change.changed))
+    return rule.trigger == change.trigger
+
+
+def _acting(user: User | None) -> User:
+    """Rules act with full rights, in the name of the user whose change triggered them."""
+    if user is None:
+        return User(id=None, username="system", roles=frozenset({ADMIN_ROLE}))
+    return User(id=user.id, username=user.username, roles=frozenset({ADMIN_ROLE}),
+                display_name=user.display_name)
+
+
+def _values(context: ActionContext, spec: Any) -> dict:
+    if not isinstance(spec, Mapping):
+        raise RuleError(f"Rule '{context.rule.name}': values must be field: expression pairs")
+    return {field: context.evaluate(source) for field, source in spec.items()}
+
+
+def _change(context: ActionContext, entity: Entity, record_id: int, values: dict) -> None:
+    records = context.automation.records
+    given = read_input(entity, values, records.apps, records.types)
+    stored = records._stored(context.conn, context.actor, entity, record_id, "update")
+    records.change(context.conn, context.actor, entity, stored, given)
+
+
+def _set(context: ActionContext, spec: Any) -> str:
+    values = _values(context, spec)
+    if context.change.trigger == "deleted":
+        raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be set")
+    _change(context, context.entity, context.record_id, sandbox.plain(values))
+    return "set " + ", ".join(values)
+
+
+def _create(context: ActionContext, spec: Mapping) -> str:
+    records = context.automation.records
+    target = records.entity(spec["entity"])
+    data = sandbox.plain(_values(context, spec.get("values") or {}))
+    for table, source in (spec.get("rows") or {}).items():
+        data[table] = sandbox.plain(context.evaluate(source))
+    record = records.create_in(context.conn, context.actor, target, data)
+    return f"created {target.qualified} #{record['id']}"
+
+
+def _update(context: ActionContext, spec: Mapping) -> str:
+    records = context.automation.records
+    target = records.entity(spec["entity"])
+    where = {field: context.evaluate(source) for field, source in spec["where"].items()}
+    query = Query(conditions=parse_where(where), limit=500)
+    page, _ = records.compiler.apply(context.actor, target, query,
+                                     select(records.tables[target.table].c.id))
+    ids = list(context.conn.execute(page).scalars())
+    values = sandbox.plain(_values(context, spec.get("values") or {}))
+    for record_id in ids:
+        _change(context, target, record_id, values)
+    return f"updated {len(ids)} {target.qualified}"
+
+
+def _transition(context: ActionContext, name: str) -> str:
+    transitions = context.automation.transitions
+    workflow = context.entity.workflow
+    transitions._take(context.conn, context.actor, context.entity, workflow.transitions[name],
+                      context.record_id, Input(), None, None)
+    return f"took {name}"
+
+
+def _notify(context: ActionContext, spec: Mapping) -> str:
+    roles = set(spec.get("roles") or ())
+    usernames = set(spec.get("users") or ())
+    rows = context.conn.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.roles)
+                                .where(sys_user.c.active)).all()
+    targets = [r.id for r in rows if r.username in usernames or roles & set(r.roles)]
+    message = context.render(spec["message"])
+    link = f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}"
+    now = datetime.now(timezone.utc)
+    if targets:
+        context.conn.execute(sys_notification.insert(), [
+            {"user_id": user_id, "message": message, "link": link, "created_at": now}
+            for user_id in targets])
+    return f"notified {len(targets)} user(s)"
+
+
+def _email(context: ActionContext, spec: Mapping) -> str:
+    address = context.evaluate(spec["to"])
+    if not address:
+        return "no email address: nothing sent"
+    context.enqueue("email", {"to": str(address), "subject": context.render(spec["subject"]),
+                              "body": context.render(spec.get("body", ""))})
+    return f"queued an email to {address}"
+
+
+def _webhook(context: ActionContext, spec: Mapping) -> str:
+    body = _values(context, spec["body"]) if spec.get("body") else dict(context.names["record"])
+    context.enqueue("webhook", {"url": spec["url"], "body": sandbox.plain(body),
+                                "event": context.change.trigger,
+                                "entity": context.entity.qualified,
+                                "record_id": context.record_id})
+    return f"queued a webhook to {spec['url']}"
+
+
+def _script(context: ActionContext, source: str) -> str:
+    names = {k: v for k, v in context.names.items() if k != "record"}
+    result = sandbox.execute(source, sandbox.plain(names))
+    settable = {k: v for k, v in result.items() if k in context.entity.fields
+                and not context.entity.fields[k].computed and k != getattr(
+                    context.entity.workflow, "field", None)
+                and v != names.get(k)}
+    if settable and context.change.trigger != "deleted":
+        _change(context, context.entity, context.record_id, settable)
+    return "ran a script" + (f" that set {', '.join(settable)}" if settable else "")

@@ -1,0 +1,33 @@
+"""In-app notifications: what rules told each user, read or not yet."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, update
+
+from .database import Database
+from .permissions import User
+from .systables import sys_notification
+
+
+class Notifications:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def unread(self, user: User) -> int:
+        with self.db.read() as conn:
+            return conn.execute(select(func.count()).select_from(sys_notification).where(
+                sys_notification.c.user_id == user.id,
+                sys_notification.c.read_at.is_(None))).scalar()
+
+    def latest(self, user: User, limit: int = 50) -> list[dict]:
+        query = (select(sys_notification).where(sys_notification.c.user_id == user.id)
+                 .order_by(sys_notification.c.id.desc()).limit(limit))
+        with self.db.read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def mark_read(self, user: User) -> None:
+        with self.db.write() as conn:
+            conn.execute(update(sys_notification).where(
+                sys_notification.c.user_id == user.id, sys_notification.c.read_at.is_(None))
+                .values(read_at=datetime.now(timezone.utc)))

@@ -1,0 +1,156 @@
+"""The outbox: messages (emails, webhooks) written in the same transaction as the change
+that caused them, then delivered by workers with retries, backoff and a dead-letter list.
+
+A worker claims one due message at a time with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL (SQLite serialises writers anyway), delivers it while holding the claim and
+marks it sent, so several workers never deliver the same message twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import threading
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, select, update
+
+from .database import Database
+from .errors import NotFound
+from .systables import sys_outbox
+
+MAX_ATTEMPTS = 6
+Sender = Callable[[dict], None]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def enqueue(conn: Connection, kind: str, payload: dict) -> int:
+    now = _now()
+    return conn.execute(sys_outbox.insert().values(
+        kind=kind, payload=payload, status="pending", attempts=0, next_attempt_at=now,
+        created_at=now)).inserted_primary_key[0]
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min ... at most an hour."""
+    return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
+
+
+def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
+    """Deliver the oldest due message, if any; False when there was none to claim."""
+    with db.write() as conn:
+        query = (select(sys_outbox).where(sys_outbox.c.status == "pending",
+                                          sys_outbox.c.next_attempt_at <= _now())
+                 .order_by(sys_outbox.c.id).limit(1))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        message = conn.execute(query).mappings().first()
+        if message is None:
+            return False
+        attempts = message["attempts"] + 1
+        try:
+            sender = senders.get(message["kind"])
+            if sender is None:
+                raise RuntimeError(f"nothing delivers '{message['kind']}' messages")
+            sender(message["payload"])
+        except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
+            dead = attempts >= MAX_ATTEMPTS
+            conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"]).values(
+                attempts=attempts, status="dead" if dead else "pending",
+                last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                next_attempt_at=_now() + backoff(attempts)))
+            return True
+        conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"]).values(
+            attempts=attempts, status="sent", sent_at=_now(), last_error=None))
+    return True
+
+
+def deliver_due(db: Database, senders: Mapping[str, Sender], limit: int = 100) -> int:
+    delivered = 0
+    while delivered < limit and deliver_one(db, senders):
+        delivered += 1
+    return delivered
+
+
+def retry(db: Database, message_id: int) -> None:
+    """Put a dead (or failing) message back in line, to be tried again now."""
+    with db.write() as conn:
+        done = conn.execute(update(sys_outbox).where(sys_outbox.c.id == message_id,
+                                                     sys_outbox.c.status != "sent")
+                            .values(status="pending", attempts=0, next_attempt_at=_now()))
+        if done.rowcount != 1:
+            raise NotFound(f"There is no undelivered message {message_id}")
+
+
+def messages(db: Database, status: str | None = None, limit: int = 100) -> list[dict]:
+    query = select(sys_outbox).order_by(sys_outbox.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(sys_outbox.c.status == status)
+    with db.read() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+class Worker:
+    """Delivers due messages every ``interval`` seconds on a thread, until stopped."""
+
+    def __init__(self, db: Database, senders: Mapping[str, Sender], interval: float = 2.0):
+        self.db = db
+        self.senders = senders
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="apploom-outbox", daemon=True)
+
+    def start(self) -> Worker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            deliver_due(self.db, self.senders)
+            self._stop.wait(self.interval)
+
+
+def smtp_sender(url: str, sender_address: str) -> Sender:
+    """Email through the SMTP server at ``url`` (smtp://user:password@host:port)."""
+    parts = urlsplit(url)
+
+    def send(payload: dict) -> None:
+        message = EmailMessage()
+        message["From"] = sender_address
+        message["To"] = payload["to"]
+        message["Subject"] = payload["subject"]
+        message.set_content(payload.get("body", ""))
+        with smtplib.SMTP(parts.hostname or "127.0.0.1", parts.port or 25, timeout=10) as smtp:
+            if parts.scheme == "smtp+starttls":
+                smtp.starttls()
+            if parts.username:
+                smtp.login(parts.username, parts.password or "")
+            smtp.send_message(message)
+    return send
+
+
+def webhook_sender(secret: str | None) -> Sender:
+    """POST the payload's body as JSON; with a secret, sign it (X-AppLoom-Signature)."""
+    def send(payload: dict) -> None:
+        body = json.dumps(payload["body"], ensure_ascii=False, default=str).encode()
+        request = urllib.request.Request(payload["url"], data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        if secret:
+            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            request.add_header("X-AppLoom-Signature", f"sha256={digest}")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            if response.status >= 300:
+                raise RuntimeError(f"the webhook answered {response.status}")
+    return send

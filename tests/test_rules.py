@@ -1,0 +1,240 @@
+"""Automation rules: triggers, conditions, actions, rollback, chains and the run log."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from apploom.engine import outbox
+from apploom.engine.definitions import Source, bundled_sources, load_apps
+from apploom.engine.errors import DefinitionError, RuleError
+from apploom.engine.fieldtypes import FieldTypes
+from apploom.engine.install import apply_definitions
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.rules import BUILTIN_ACTIONS
+from apploom.engine.runtime import Runtime
+from apploom.engine.systables import sys_outbox, sys_rule_run
+from tests.helpers import Shop, reopen
+
+DESK = """
+app: desk
+requires: [crm]
+roles: [agent, lead]
+permissions: {agent: [read, create, update], lead: all}
+entities:
+  ticket:
+    fields:
+      subject:   {type: text, required: true}
+      priority:  {type: integer, default: 1}
+      email:     {type: email}
+      customer:  {type: ref, to: crm.customer}
+      note:      {type: text}
+      escalated: {type: boolean, default: false}
+    workflow:
+      initial: open
+      states:
+        open: {}
+        answered: {}
+        closed: {final: true}
+      transitions:
+        answer: {from: open, to: answered}
+        close:  {from: any, to: closed}
+    rules:
+      - name: urgent
+        on: created
+        if: "priority >= 3"
+        do:
+          - set: {escalated: "True"}
+          - notify: {roles: [lead], message: "Urgent: {subject} from {customer}"}
+      - name: welcome
+        on: created
+        do:
+          - email:
+              to: "email"
+              subject: "We got '{subject}'"
+              body: "Ticket #{id} for {customer.city}"
+      - name: follow_up
+        on: {transition: answer}
+        do:
+          - create: {entity: desk.task, values: {title: "'Follow up: ' + subject", ticket: "id"}}
+      - name: reprioritised
+        on: {updated: [priority]}
+        if: "old.priority < priority"
+        do:
+          - webhook:
+              url: "http://127.0.0.1:9/hooks/ticket"
+              body: {id: "id", priority: "priority"}
+      - name: auto_close
+        on: {updated: [note]}
+        if: "note == 'done'"
+        do:
+          - transition: close
+  task:
+    fields:
+      title:  {type: text, required: true, length: 40}
+      ticket: {type: ref, to: ticket}
+"""
+
+
+@pytest.fixture
+def desk(runtime):
+    rt = reopen(runtime, bundled_sources() + [Source("desk.yaml", DESK)])
+    rt.agent = rt.users.create("ann", ["agent"], "password123")
+    rt.lead = rt.users.create("leo", ["lead"], "password123")
+    rt.shop = Shop(rt)
+    yield rt
+    rt.close()
+
+
+def runs(rt, rule=None):
+    query = select(sys_rule_run).order_by(sys_rule_run.c.id)
+    if rule:
+        query = query.where(sys_rule_run.c.rule == rule)
+    with rt.db.read() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def queued(rt):
+    with rt.db.read() as conn:
+        return [dict(r) for r in conn.execute(select(sys_outbox).order_by(sys_outbox.c.id))
+                .mappings()]
+
+
+def test_created_rules_set_fields_notify_and_queue_email(desk):
+    ticket = desk.records.create(desk.agent, "desk.ticket", {
+        "subject": "Printer on fire", "priority": 5, "email": "li@example.cn",
+        "customer": desk.shop.customer["id"]})
+    stored = desk.records.get(desk.agent, "desk.ticket", ticket["id"])
+    assert stored["escalated"] is True and stored["version"] == 2
+    assert [n["message"] for n in desk.notifications.latest(desk.lead)] == \
+        ["Urgent: Printer on fire from 张三"]
+    assert desk.notifications.unread(desk.agent) == 0
+    [email] = queued(desk)
+    assert email["kind"] == "email" and email["status"] == "pending"
+    assert email["payload"] == {"to": "li@example.cn", "subject": "We got 'Printer on fire'",
+                                "body": f"Ticket #{ticket['id']} for 上海"}
+    urgent = runs(desk, "urgent")[0]
+    assert (urgent["trigger"], urgent["condition"], urgent["outcome"]) == ("created", True, "done")
+    assert urgent["actions"] == ["set escalated", "notified 1 user(s)"]
+
+
+def test_a_false_condition_skips_the_actions_and_says_so(desk):
+    desk.records.create(desk.agent, "desk.ticket", {"subject": "Mouse", "priority": 1})
+    urgent = runs(desk, "urgent")[0]
+    assert (urgent["condition"], urgent["outcome"], urgent["actions"]) == (False, "skipped", [])
+    assert desk.notifications.unread(desk.lead) == 0
+    assert runs(desk, "welcome")[0]["actions"] == ["no email address: nothing sent"]
+
+
+def test_transition_and_updated_triggers(desk):
+    ticket = desk.records.create(desk.agent, "desk.ticket", {"subject": "Screen"})
+    desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer")
+    tasks = desk.records.list(desk.agent, "desk.task").data
+    assert [(t["title"], t["ticket"]) for t in tasks] == [("Follow up: Screen", ticket["id"])]
+    desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"priority": 2}, version=2)
+    desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"priority": 1}, version=3)
+    hooks = [m for m in queued(desk) if m["kind"] == "webhook"]
+    assert [h["payload"]["body"] for h in hooks] == [{"id": ticket["id"], "priority": 2}]
+    closed = desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"note": "done"},
+                                 version=4)
+    assert desk.records.get(desk.agent, "desk.ticket", ticket["id"])["status"] == "closed"
+    assert closed["note"] == "done"
+
+
+def test_a_failing_action_rolls_back_the_change_and_names_rule_and_action(desk):
+    ticket = desk.records.create(desk.agent, "desk.ticket", {"subject": "x" * 60})
+    with pytest.raises(RuleError, match=r"Rule 'follow_up' failed at action 1 \(create\): "
+                                        r"Please correct: title"):
+        desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer")
+    assert desk.records.get(desk.agent, "desk.ticket", ticket["id"])["status"] == "open"
+    assert desk.records.list(desk.agent, "desk.task").total == 0
+    failed = runs(desk, "follow_up")[-1]
+    assert failed["outcome"] == "failed" and "title" in failed["error"]
+
+
+def test_rule_runs_show_on_the_timeline(desk):
+    ticket = desk.records.create(desk.agent, "desk.ticket", {"subject": "Keyboard",
+                                                            "priority": 4})
+    entries = desk.records.timeline(desk.agent, "desk.ticket", ticket["id"])
+    assert {e["rule"] for e in entries if e["action"] == "rule"} == {"urgent", "welcome"}
+
+
+LOOP = """
+app: loops
+entities:
+  counter:
+    fields:
+      a: {type: integer, default: 0}
+      b: {type: integer, default: 0}
+    rules:
+      - {name: ping, on: {updated: [a]}, do: [{set: {b: "b + 1"}}]}
+      - {name: pong, on: {updated: [b]}, do: [{set: {a: "a + 1"}}]}
+"""
+
+
+def test_a_loop_is_stopped_with_the_rules_named(desk):
+    rt = reopen(desk, bundled_sources() + [Source("loops.yaml", LOOP)])
+    counter = rt.records.create(SYSTEM_USER, "loops.counter", {})
+    with pytest.raises(RuleError, match="Rules trigger each other in a loop: "
+                                        "loops.counter.ping -> loops.counter.pong -> "
+                                        "loops.counter.ping"):
+        rt.records.update(SYSTEM_USER, "loops.counter", counter["id"], {"a": 1}, version=1)
+    assert rt.records.get(SYSTEM_USER, "loops.counter", counter["id"])["a"] == 0
+    rt.close()
+
+
+RULE_LINT = [
+    ("unknown action", "- {on: created, do: [{fly: {}}]}", "rules.0.do.0",
+     "'fly' is not an action"),
+    ("unknown field in condition", "- {on: created, if: 'size > 1', do: [{set: {a: '1'}}]}",
+     "rules.0.if", "uses 'size', which is not a field"),
+    ("unknown trigger", "- {on: renamed, do: [{set: {a: '1'}}]}", "rules.0.on",
+     "must be created, updated or deleted"),
+    ("unknown transition", "- {on: {transition: fly}, do: [{set: {a: '1'}}]}", "rules.0.on",
+     "has no transition 'fly'"),
+    ("set unknown field", "- {on: created, do: [{set: {zz: '1'}}]}", "rules.0.do.0",
+     "'zz' is not a field it can set"),
+    ("create unknown entity", "- {on: created, do: [{create: {entity: x.y}}]}", "rules.0.do.0",
+     "must name an entity"),
+    ("notify nobody", "- {on: created, do: [{notify: {message: hi}}]}", "rules.0.do.0",
+     "name the roles or users"),
+    ("bad webhook url", "- {on: created, do: [{webhook: {url: 'ftp://x'}}]}", "rules.0.do.0",
+     "must start with http"),
+    ("updated unknown field", "- {on: {updated: [zz]}, do: [{set: {a: '1'}}]}", "rules.0.on",
+     "'zz' is not a field"),
+    ("unsafe script", "- {on: created, do: [{set: {a: '().__class__'}}]}", "rules.0.do.0",
+     "names starting with _"),
+]
+
+
+@pytest.mark.parametrize("case, rules, path, message", RULE_LINT, ids=[r[0] for r in RULE_LINT])
+def test_rule_lint(case, rules, path, message):
+    text = "app: shop\nentities:\n  thing:\n    fields: {a: {type: integer}}\n    rules:\n      " \
+           + rules + "\n"
+    with pytest.raises(DefinitionError) as caught:
+        load_apps([Source("shop.yaml", text)], FieldTypes())
+    assert any(p.path == f"entities.thing.{path}" and message in p.message
+               for p in caught.value.problems), str(caught.value)
+
+
+def test_a_plugin_action_runs_in_the_transaction(runtime):
+    calls = []
+
+    def stamp(context, params):
+        calls.append((context.record_id, params["text"]))
+        context.enqueue("stamp", {"record": context.record_id})
+        return "stamped"
+
+    text = DESK.replace("      - name: welcome\n", "      - name: stamp\n        on: created\n"
+                        "        do:\n          - stamp: {text: hello}\n      - name: welcome\n")
+    sources = bundled_sources() + [Source("desk.yaml", text)]
+    with pytest.raises(DefinitionError, match="'stamp' is not an action"):
+        apply_definitions(runtime.db, sources, FieldTypes())
+    apply_definitions(runtime.db, sources, FieldTypes(),
+                      actions=frozenset(BUILTIN_ACTIONS) | {"stamp"})
+    runtime.close()
+    rt = Runtime.open(runtime.settings, actions={"stamp": stamp})
+    ticket = rt.records.create(SYSTEM_USER, "desk.ticket", {"subject": "x"})
+    assert calls == [(ticket["id"], "hello")]
+    assert [m["kind"] for m in queued(rt)] == ["stamp"]
+    assert outbox.deliver_due(rt.db, {"stamp": lambda payload: None}) == 1
+    rt.close()
