@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 from sqlalchemy.engine import make_url
 
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
+from .engine import outbox
 from .engine.database import Database
 from .engine.definitions import app_name, bundled_sources, load_apps, read_sources, with_companions
 from .engine.errors import AppLoomError, DefinitionError
@@ -86,16 +88,66 @@ def init(obj: _Context, demo: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--deliver/--no-deliver", default=True, show_default=True,
+              help="Also run a thread delivering the outbox.")
 @click.pass_obj
-def serve(obj: _Context, host: str, port: int, threads: int) -> None:
+def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> None:
     """Serve the app and its API (waitress, a production WSGI server)."""
     from waitress import serve as waitress_serve
 
     from .web import create_app
 
-    app = create_app(runtime=obj.runtime())
+    runtime = obj.runtime()
+    app = create_app(runtime=runtime)
+    worker = runtime.worker().start() if deliver else None
     click.echo(f"AppLoom on http://{host}:{port}/  (API: http://{host}:{port}/api/v1/)")
-    waitress_serve(app, host=host, port=port, threads=threads)
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads)
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+@main.command()
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between rounds.")
+@click.pass_obj
+def worker(obj: _Context, interval: float) -> None:
+    """Deliver the outbox (emails, webhooks) until stopped; run as many as you like."""
+    runtime = obj.runtime()
+    click.echo(f"Delivering the outbox every {interval:g} s; Ctrl+C stops.")
+    delivering = runtime.worker(interval).start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        delivering.stop()
+
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """See and retry queued emails and webhooks."""
+
+
+@outbox_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "dead"]))
+@click.pass_obj
+def outbox_list(obj: _Context, status: str | None) -> None:
+    """The latest messages (dead ones are the dead-letter list)."""
+    for message in outbox.messages(obj.runtime().db, status):
+        click.echo(f"{message['id']:>6} {message['status']:8} {message['kind']:10} "
+                   f"attempts={message['attempts']} {message['last_error'] or ''}")
+
+
+@outbox_group.command("retry")
+@click.argument("message_id", type=int)
+@click.pass_obj
+def outbox_retry(obj: _Context, message_id: int) -> None:
+    """Send message MESSAGE_ID again now."""
+    try:
+        outbox.retry(obj.runtime().db, message_id)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Message {message_id} will be sent again.")
 
 
 @main.group()

@@ -8,6 +8,7 @@ import re
 import pytest
 from openpyxl import load_workbook
 
+from apploom.engine import notifications
 from apploom.engine.permissions import SYSTEM_USER
 from apploom.web import create_app
 from tests.helpers import Shop
@@ -315,3 +316,16 @@ def test_a_failed_comment_keeps_the_timeline(app, shop, sqlite_runtime):
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert page.startswith('<ol id="timeline"') and "write something first" in page
+
+
+def test_notifications_bell_and_page(app, sqlite_runtime):
+    sue = sqlite_runtime.users.get("sue")
+    with sqlite_runtime.db.write() as conn:
+        notifications.send(conn, [sue.id], "Order <b>1</b>", "/a/oms/order/1")
+    b = browser(app, "sue")
+    page = b.get("/").get_data(as_text=True)
+    assert '<span class="count">1</span>' in page
+    listing = b.get("/notifications").get_data(as_text=True)
+    assert "Order &lt;b&gt;1&lt;/b&gt;" in listing
+    b.post("/notifications/read")
+    assert '<span class="count">' not in b.get("/").get_data(as_text=True)

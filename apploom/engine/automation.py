@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from sqlalchemy import Connection, select
 
-from . import outbox, sandbox
+from . import notifications, outbox, sandbox
 from .errors import AppLoomError, RuleError
 from .inputs import Input, read_input
 from .model import ADMIN_ROLE, Entity
@@ -28,7 +28,7 @@ from .query import Query, parse_where
 from .records import Change, RecordService
 from .rules import Action, Rule
 from .sandbox import Row
-from .systables import sys_notification, sys_rule_run, sys_user
+from .systables import sys_rule_run, sys_user
 from .transitions import Transitions
 
 MAX_CHAIN = 8
@@ -245,13 +245,8 @@ def _notify(context: ActionContext, spec: Mapping) -> str:
     rows = context.conn.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.roles)
                                 .where(sys_user.c.active)).all()
     targets = [r.id for r in rows if r.username in usernames or roles & set(r.roles)]
-    message = context.render(spec["message"])
-    link = f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}"
-    now = datetime.now(timezone.utc)
-    if targets:
-        context.conn.execute(sys_notification.insert(), [
-            {"user_id": user_id, "message": message, "link": link, "created_at": now}
-            for user_id in targets])
+    notifications.send(context.conn, targets, context.render(spec["message"]),
+                       f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}")
     return f"notified {len(targets)} user(s)"
 
 

@@ -3,11 +3,20 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from .database import Database
 from .permissions import User
 from .systables import sys_notification
+
+
+def send(conn: Connection, user_ids: list[int], message: str, link: str | None) -> None:
+    """Tell ``user_ids`` something, inside the caller's transaction."""
+    now = datetime.now(timezone.utc)
+    if user_ids:
+        conn.execute(sys_notification.insert(), [
+            {"user_id": user_id, "message": message, "link": link, "created_at": now}
+            for user_id in user_ids])
 
 
 class Notifications:

@@ -89,7 +89,11 @@ def _template_helpers() -> dict:
         """A label sent as {en, zh} (as the engine lists transitions)."""
         return (value or {}).get(current_language()) or (value or {}).get("en", "")
 
+    def unread() -> int:
+        return ui.runtime().notifications.unread(g.user) if g.get("user") else 0
+
     return {"t": translate, "label": label, "lang": current_language(), "badge": badge,
+            "unread": unread,
             "label_of": label_of,
             "csrf_token": session.csrf_token, "nav_apps": nav_apps, "list_url": list_url,
             "export_url": export_url}

@@ -37,6 +37,8 @@ ZH = {
     "Type to search": "输入以搜索", "Download": "下载", "Roles": "角色",
     "Rows": "行", "Showing": "显示", "of": "共", "Transition": "流转",
     "Apply to selected": "应用到所选", "moved it": "流转了",
+    "Notifications": "通知", "Mark all read": "全部标为已读", "set off a rule": "触发了规则",
+    "condition": "条件", "done": "已执行", "skipped": "已跳过", "failed": "失败",
 }
 
 

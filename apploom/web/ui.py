@@ -159,6 +159,20 @@ def lookup(app: str, entity: str):
                            target=request.args.get("for", ""))
 
 
+@bp.get("/notifications")
+@login_required
+def notifications():
+    return render_template("notifications.html",
+                           items=runtime().notifications.latest(g.user))
+
+
+@bp.post("/notifications/read")
+@login_required
+def notifications_read():
+    runtime().notifications.mark_read(g.user)
+    return redirect(url_for("ui.notifications"), code=303)
+
+
 @bp.get("/files/<attachment_id>")
 @login_required
 def file(attachment_id: str):
