@@ -12,11 +12,12 @@ from .engine import outbox
 from .engine.database import Database
 from .engine.definitions import app_name, bundled_sources, load_apps, read_sources, with_companions
 from .engine.errors import AppLoomError, DefinitionError
-from .engine.fieldtypes import FieldTypes
-from .engine.install import apply_definitions
+from .engine.install import ApplyResult, apply_definitions
+from .engine.rules import BUILTIN_ACTIONS
 from .engine.runtime import Runtime
 from .engine.settings import Settings
 from .engine.versions import active_sources
+from .plugins import Extensions, gather, open_runtime, plugin_folders, plugin_manager
 
 
 class _Context:
@@ -27,9 +28,21 @@ class _Context:
         self.settings.instance_path.mkdir(parents=True, exist_ok=True)
         return Database(self.settings.database_url)
 
+    def extensions(self) -> Extensions:
+        """What the plugins add (field types, actions, functions, senders)."""
+        found = gather(plugin_manager(plugin_folders(self.settings)), self.settings)
+        found.types.functions.update(found.functions)
+        return found
+
+    def apply(self, sources, **options) -> ApplyResult:
+        found = self.extensions()
+        return apply_definitions(self.database(), sources, found.types,
+                                 actions=frozenset(BUILTIN_ACTIONS) | set(found.actions),
+                                 **options)
+
     def runtime(self) -> Runtime:
         """The live apps; refuses to go on before ``apploom init`` installed any."""
-        runtime = Runtime.open(self.settings)
+        runtime = open_runtime(self.settings)
         if not runtime.apps.apps:
             runtime.close()
             click.echo("No apps are installed in this database yet: run 'apploom init' first.",
@@ -67,7 +80,7 @@ def init(obj: _Context, demo: bool) -> None:
         with db.read() as conn:
             live = {app_name(s) for s in active_sources(conn)}
         missing = [s for s in bundled_sources() if app_name(s) not in live]
-        result = apply_definitions(db, missing, FieldTypes(), comment="apploom init")
+        result = obj.apply(missing, comment="apploom init")
     except AppLoomError as exc:
         _fail(exc)
     for app, version in result.versions.items():
@@ -157,11 +170,14 @@ def apps() -> None:
 
 @apps.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def apps_validate(files: tuple[str, ...]) -> None:
+@click.pass_obj
+def apps_validate(obj: _Context, files: tuple[str, ...]) -> None:
     """Check definition FILES (with the bundled apps they may require)."""
     try:
         sources = read_sources(files)
-        apps = load_apps(with_companions(sources, bundled_sources()), FieldTypes())
+        found = obj.extensions()
+        apps = load_apps(with_companions(sources, bundled_sources()), found.types,
+                         frozenset(BUILTIN_ACTIONS) | set(found.actions))
     except DefinitionError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
@@ -179,8 +195,7 @@ def apps_apply(obj: _Context, files: tuple[str, ...], dry_run: bool, comment: st
     """Apply definition FILES (default: the bundled apps) and migrate the database."""
     try:
         sources = read_sources(files) if files else bundled_sources()
-        result = apply_definitions(obj.database(), sources, FieldTypes(), comment=comment,
-                                   dry_run=dry_run)
+        result = obj.apply(sources, comment=comment, dry_run=dry_run)
     except AppLoomError as exc:
         _fail(exc)
     for step in result.plan.steps:

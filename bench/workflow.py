@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import update
-
 from records import fresh_runtime, order_payload, pg_urls, sqlite_urls
+from sqlalchemy import update
 
 
 def measure(make_url_for, count: int) -> dict:

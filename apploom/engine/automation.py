@@ -66,6 +66,10 @@ class ActionContext:
         """Queue a message for the outbox worker (written in this transaction)."""
         return outbox.enqueue(self.conn, kind, payload)
 
+    def set(self, values: dict) -> None:
+        """Change fields of the triggering record (through the record service)."""
+        _change(self, self.entity, self.record_id, values)
+
 
 ActionFunction = Callable[[ActionContext, Any], str]
 
@@ -141,7 +145,7 @@ class Automation:
         values.update({name: [Row(r) for r in rows] for name, rows in current.rows.items()})
         values["id"] = change.record_id
         old = Row(dict(change.before.values)) if change.before and change.after else None
-        return {**values, "record": Row(values), "old": old,
+        return {**self.records.types.functions, **values, "record": Row(values), "old": old,
                 "user": Row({"id": change.user.id, "username": change.user.username,
                              "roles": sorted(change.user.roles)})}
 
@@ -203,7 +207,7 @@ def _set(context: ActionContext, spec: Any) -> str:
     values = _values(context, spec)
     if context.change.trigger == "deleted":
         raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be set")
-    _change(context, context.entity, context.record_id, sandbox.plain(values))
+    context.set(sandbox.plain(values))
     return "set " + ", ".join(values)
 
 

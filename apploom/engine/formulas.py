@@ -35,7 +35,7 @@ def compute_formulas(entity: Entity, ordered: list[Field], values: dict[str, Any
                      ) -> dict[str, str]:
     """Fill the formula fields of ``values`` in place, in the ``ordered`` sequence that
     :func:`formula_order` gives; returns per-field errors."""
-    names = {name: values.get(name) for name in entity.fields}
+    names = {**types.functions, **{name: values.get(name) for name in entity.fields}}
     for name, table_rows in (rows or {}).items():
         names[name] = [Row(r) for r in table_rows]
     errors = {}

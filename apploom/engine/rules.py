@@ -64,10 +64,10 @@ def parse_rules(raw: list | None) -> tuple[Rule, ...]:
 
 
 def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity],
-         actions: set[str]) -> list[tuple[tuple, str]]:
+         actions: set[str], functions: set[str] = frozenset()) -> list[tuple[tuple, str]]:
     """(path inside the rules list, message) for each mistake."""
     problems: list[tuple[tuple, str]] = []
-    names = set(entity.fields) | RULE_NAMES | set(FUNCTIONS)
+    names = set(entity.fields) | RULE_NAMES | set(FUNCTIONS) | functions
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.name in seen:

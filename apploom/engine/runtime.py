@@ -1,7 +1,7 @@
 """One running AppLoom: the database, the live apps and the services over them."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 from . import outbox
 from .attachments import Attachments
@@ -23,8 +23,9 @@ from .versions import active_sources
 class Runtime:
     def __init__(self, settings: Settings, db: Database, apps: AppSet, types: FieldTypes,
                  actions: Mapping[str, ActionFunction] | None = None,
-                 senders: Mapping[str, Sender] | None = None):
+                 senders: Mapping[str, Sender] | None = None, plugins: Any = None):
         self.settings = settings
+        self.plugins = plugins  # the plugin manager, for hooks the web layer calls
         self.db = db
         self.apps = apps
         self.types = types
@@ -43,7 +44,7 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings, types: FieldTypes | None = None,
              actions: Mapping[str, ActionFunction] | None = None,
-             senders: Mapping[str, Sender] | None = None) -> Runtime:
+             senders: Mapping[str, Sender] | None = None, plugins: Any = None) -> Runtime:
         """Connect and load the live definitions stored in the database; ``types``,
         ``actions`` and ``senders`` are what plugins add."""
         types = types or FieldTypes()
@@ -53,7 +54,7 @@ class Runtime:
             sources = active_sources(conn)
         known = frozenset(BUILTIN_ACTIONS) | frozenset(actions or ())
         apps = load_apps(sources, types, known) if sources else AppSet({})
-        return cls(settings, db, apps, types, actions, senders)
+        return cls(settings, db, apps, types, actions, senders, plugins)
 
     def worker(self, interval: float = 2.0) -> outbox.Worker:
         """A thread delivering the outbox; call .start() and, at the end, .stop()."""

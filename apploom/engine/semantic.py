@@ -43,9 +43,10 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
         for entity in app.entities.values():
             _check_entity(app, entity, apps, types, roles, report)
             if entity.workflow is not None:
-                _check_workflow(entity, roles, report, warn)
+                _check_workflow(entity, roles, set(types.functions), report, warn)
             entities = {e.qualified: e for e in apps.entities() if not e.is_child}
-            for path, message in lint_rules(entity, entity.rules, entities, set(actions)):
+            for path, message in lint_rules(entity, entity.rules, entities, set(actions),
+                                            set(types.functions)):
                 report(("entities", entity.name, "rules") + path, message)
         problems.extend(report.problems)
         warnings.extend(warn.problems)
@@ -53,7 +54,7 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
     return problems, warnings
 
 
-def _check_workflow(entity: Entity, roles: set[str], report: _Reporter,
+def _check_workflow(entity: Entity, roles: set[str], functions: set[str], report: _Reporter,
                     warn: _Reporter) -> None:
     base = ("entities", entity.name, "workflow")
     declared = entity.fields[entity.workflow.field]
@@ -61,7 +62,7 @@ def _check_workflow(entity: Entity, roles: set[str], report: _Reporter,
         report(("entities", entity.name, "fields", entity.workflow.field),
                f"'{entity.workflow.field}' is the workflow's status field; leave it out of "
                "fields and the workflow adds it")
-    errors, warnings = lint(entity.workflow, entity.fields, roles)
+    errors, warnings = lint(entity.workflow, entity.fields, roles, functions)
     for path, message in errors:
         report(base + path, message)
     for path, message in warnings:
@@ -202,7 +203,7 @@ def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: Fi
             report(path + ("of",), f"'{field.of.split('.')[-1]}' is not an entity of "
                                    f"{app.name}; rows must be an entity of the same app")
     if field.formula:
-        _check_formula(entity, field, apps, report, path)
+        _check_formula(entity, field, apps, types, report, path)
 
 
 def _check_bounds(field: Field, ftype, report: _Reporter, path: tuple) -> None:
@@ -244,14 +245,14 @@ def _check_ref(app: App, field: Field, apps: AppSet, report: _Reporter, path: tu
                                f"{target.parent} instead")
 
 
-def _check_formula(entity: Entity, field: Field, apps: AppSet, report: _Reporter,
-                   path: tuple) -> None:
+def _check_formula(entity: Entity, field: Field, apps: AppSet, types: FieldTypes,
+                   report: _Reporter, path: tuple) -> None:
     try:
         expression = compile_expression(field.formula)
     except ExpressionError as exc:
         report(path + ("formula",), f"the formula {exc}")
         return
-    for name in sorted(expression.names - set(FUNCTIONS)):
+    for name in sorted(expression.names - set(FUNCTIONS) - set(types.functions)):
         if name not in entity.fields:
             report(path + ("formula",), f"the formula uses '{name}', which is not a field of "
                                         f"{entity.name}")

@@ -15,7 +15,9 @@ class Settings:
     secret_key: str = ""
     smtp_url: str = "smtp://127.0.0.1:25"
     mail_from: str = "apploom@localhost"
-    webhook_secret: str = ""
+    webhook_secret: str = ""       # signs outgoing webhooks, checks incoming ones
+    webhook_user: str = ""         # whose rights incoming webhooks act with
+    plugin_path: str = ""          # more plugin folders, separated by os.pathsep
 
     @property
     def attachments_path(self) -> Path:

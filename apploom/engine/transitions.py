@@ -87,7 +87,7 @@ class Transitions:
             for field in transition.require:
                 if draft.values.get(field) in (None, "", []):
                     errors.setdefault(field, f"is needed to take '{transition.label.en}'")
-            if not errors and not guard_holds(transition, draft):
+            if not errors and not guard_holds(transition, draft, self.records.types.functions):
                 errors[workflow.field] = (f"'{transition.label.en}' needs "
                                           f"{transition.guard}, which does not hold")
 
@@ -116,7 +116,8 @@ class Transitions:
                  "require": list(t.require),
                  "confirm": {"en": t.confirm.en, "zh": t.confirm.zh} if t.confirm else None}
                 for t in workflow.transitions.values()
-                if t.leaves(state) and self._may(user, entity, t) and guard_holds(t, draft)]
+                if t.leaves(state) and self._may(user, entity, t)
+                and guard_holds(t, draft, self.records.types.functions)]
 
     def stats(self, user: User, ref: str, now: datetime | None = None) -> dict:
         """Per state: how many records are in it now, and the time they spent in it (in
@@ -167,10 +168,11 @@ def time_in_states(log: list, now: datetime) -> dict[int, dict[str, float]]:
     return result
 
 
-def guard_holds(transition: Transition, draft: Draft) -> bool:
+def guard_holds(transition: Transition, draft: Draft, functions: dict | None = None) -> bool:
     if not transition.guard:
         return True
-    names = {**draft.values, **{k: [Row(r) for r in rows] for k, rows in draft.rows.items()}}
+    names = {**(functions or {}), **draft.values,
+             **{k: [Row(r) for r in rows] for k, rows in draft.rows.items()}}
     try:
         return bool(compile_expression(transition.guard).evaluate(names))
     except (ArithmeticError, ExpressionError, LookupError, NameError, TypeError, ValueError):

@@ -73,7 +73,8 @@ def parse_workflow(raw: Mapping[str, Any]) -> Workflow:
                     states=frozen_map(states), transitions=frozen_map(transitions))
 
 
-def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str]
+def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str],
+         functions: set[str] = frozenset()
          ) -> tuple[list[tuple[tuple, str]], list[tuple[tuple, str]]]:
     """(errors, warnings) as (path inside the workflow block, message) pairs."""
     errors: list[tuple[tuple, str]] = []
@@ -103,7 +104,7 @@ def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str]
                 errors.append((path + ("require",), f"'{name}' is not a field it can ask for"))
         if t.guard:
             try:
-                used = compile_expression(t.guard).names - set(FUNCTIONS)
+                used = compile_expression(t.guard).names - set(FUNCTIONS) - functions
             except ExpressionError as exc:
                 errors.append((path + ("if",), f"the condition {exc}"))
                 used = set()

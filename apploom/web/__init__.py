@@ -10,6 +10,7 @@ from flask import Flask, g, url_for
 from ..engine import permissions
 from ..engine.runtime import Runtime
 from ..engine.settings import Settings
+from ..plugins import open_runtime
 from . import api, errors, pages, session, ui
 from .i18n import current_language, label, translate
 from .jsonio import AppLoomJSON
@@ -40,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app = Flask(__name__, template_folder=str(templates_dir()),
                 static_folder=str(_PACKAGE / "static"))
     app.json = AppLoomJSON(app)
-    runtime = runtime or Runtime.open(Settings.load(config))
+    runtime = runtime or open_runtime(Settings.load(config))
     app.extensions["apploom"] = runtime
     app.config.update(
         SECRET_KEY=secret_key(runtime.settings),
@@ -55,6 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(ui.bp)
     app.register_blueprint(pages.bp)
     app.context_processor(_template_helpers)
+    if runtime.plugins is not None:
+        runtime.plugins.hook.apploom_routes(app=app)
     return app
 
 

@@ -1,0 +1,39 @@
+"""Every plugin hook AppLoom calls. A plugin is a module with functions named like these,
+marked ``@hookimpl``; it is found in the ``apploom`` entry-point group or in a plugins
+folder. Each hook returns what it adds; several plugins may implement the same hook."""
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("apploom")
+hookimpl = pluggy.HookimplMarker("apploom")
+
+
+@hookspec
+def apploom_field_types():
+    """A list of FieldType instances: new field types for definitions."""
+
+
+@hookspec
+def apploom_actions():
+    """{name: function(context, params) -> str}: rule actions, run inside the transaction."""
+
+
+@hookspec
+def apploom_functions():
+    """{name: function}: functions formulas, conditions and rules may call."""
+
+
+@hookspec
+def apploom_senders(settings):
+    """{kind: function(payload)}: deliverers of outbox messages of that kind."""
+
+
+@hookspec
+def apploom_routes(app):
+    """Add routes or blueprints to the Flask app."""
+
+
+@hookspec
+def apploom_startup(runtime):
+    """Called once the runtime is ready (apps loaded, services built)."""

@@ -1,0 +1,82 @@
+"""Finding plugins and gathering what they add.
+
+Plugins come from the ``apploom`` entry-point group (installed packages) and from
+plugin folders (``plugins/`` of the repository, and any named by
+APPLOOM_PLUGIN_PATH). A misspelt hook is an error, not silence.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .engine.fieldtypes import FieldTypes
+from .engine.runtime import Runtime
+from .engine.settings import Settings
+
+BUNDLED = Path(__file__).resolve().parents[1] / "plugins"
+
+
+@dataclass
+class Extensions:
+    """Everything the plugins add, ready for the runtime."""
+
+    types: FieldTypes = field(default_factory=FieldTypes)
+    actions: dict[str, Callable] = field(default_factory=dict)
+    functions: dict[str, Callable] = field(default_factory=dict)
+    senders: dict[str, Callable] = field(default_factory=dict)
+
+
+def plugin_manager(folders: Iterable[Path] = ()) -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("apploom")
+    manager.add_hookspecs(hookspecs)
+    manager.load_setuptools_entrypoints("apploom")
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.py")):
+            manager.register(_load(path), name=f"plugins.{path.stem}")
+    manager.check_pending()
+    return manager
+
+
+def _load(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"apploom_plugins.{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def plugin_folders(settings: Settings) -> list[Path]:
+    extra = [Path(p) for p in settings.plugin_path.split(os.pathsep) if p]
+    return [BUNDLED, *extra]
+
+
+def open_runtime(settings: Settings, manager: pluggy.PluginManager | None = None) -> Runtime:
+    """The runtime with every plugin's additions; calls the start-up hook."""
+    manager = manager or plugin_manager(plugin_folders(settings))
+    found = gather(manager, settings)
+    found.types.functions.update(found.functions)
+    runtime = Runtime.open(settings, found.types, found.actions, found.senders, manager)
+    manager.hook.apploom_startup(runtime=runtime)
+    return runtime
+
+
+def gather(manager: pluggy.PluginManager, settings: Any) -> Extensions:
+    found = Extensions()
+    for types in manager.hook.apploom_field_types():
+        for field_type in types or ():
+            found.types.register(field_type)
+    for name, result in (("actions", manager.hook.apploom_actions()),
+                         ("functions", manager.hook.apploom_functions()),
+                         ("senders", manager.hook.apploom_senders(settings=settings))):
+        target = getattr(found, name)
+        for added in result:
+            clash = set(target) & set(added or {})
+            if clash:
+                raise ValueError(f"two plugins add the same {name[:-1]}: {', '.join(clash)}")
+            target.update(added or {})
+    return found

@@ -1,0 +1,39 @@
+"""An example inbound webhook: shops and marketplaces POST records to
+/hooks/<app>/<entity>, signed with HMAC-SHA256 of the body under APPLOOM_WEBHOOK_SECRET
+(header X-AppLoom-Signature: sha256=<hex>). Records are created as the user named by
+APPLOOM_WEBHOOK_USER, so that user's roles decide what a webhook may create. Unsigned or
+wrongly signed calls get 401; an Idempotency-Key header makes a repeated delivery return
+the first result."""
+import hashlib
+import hmac
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from apploom.hookspecs import hookimpl
+
+hooks = Blueprint("signed_webhooks", __name__)
+
+
+def signature_ok(secret: str, body: bytes, header: str) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode())
+
+
+@hooks.post("/hooks/<app>/<entity>")
+def receive(app: str, entity: str):
+    runtime = current_app.extensions["apploom"]
+    secret, username = runtime.settings.webhook_secret, runtime.settings.webhook_user
+    if not secret or not username:
+        abort(404)
+    if not signature_ok(secret, request.get_data(), request.headers.get("X-AppLoom-Signature",
+                                                                        "")):
+        abort(401, "The signature does not match the body.")
+    data = request.get_json(silent=True)
+    record = runtime.records.create(runtime.users.get(username), f"{app}.{entity}", data,
+                                    idempotency_key=request.headers.get("Idempotency-Key"))
+    return jsonify(record), 201
+
+
+@hookimpl
+def apploom_routes(app):
+    app.register_blueprint(hooks)

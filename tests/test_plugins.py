@@ -1,0 +1,175 @@
+"""Plugins: found in folders and entry points, every hook called, the bundled examples."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import textwrap
+
+import pluggy
+import pytest
+
+from apploom.engine.definitions import Source, bundled_sources
+from apploom.engine.install import apply_definitions
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.rules import BUILTIN_ACTIONS
+from apploom.plugins import BUNDLED, gather, open_runtime, plugin_manager
+from apploom.web import create_app
+from tests.helpers import Shop, make_runtime
+
+PLUGIN = '''
+from apploom.engine.fieldtypes import TextType
+from apploom.hookspecs import hookimpl
+
+
+class Colour(TextType):
+    name = "colour"
+
+    def coerce(self, field, value):
+        value = super().coerce(field, value).lower()
+        if not value.startswith("#") or len(value) != 7:
+            raise ValueError("must look like #a0b1c2")
+        return value
+
+
+@hookimpl
+def apploom_field_types():
+    return [Colour()]
+
+
+@hookimpl
+def apploom_functions():
+    return {"shout": lambda text: text.upper() + "!"}
+
+
+@hookimpl
+def apploom_actions():
+    return {"stamp": lambda context, params: context.set({"note": params}) or "stamped"}
+
+
+@hookimpl
+def apploom_senders(settings):
+    return {"pigeon": lambda payload: None}
+
+
+@hookimpl
+def apploom_routes(app):
+    app.add_url_rule("/hello", "hello", lambda: "hello from a plugin")
+
+
+STARTED = []
+
+
+@hookimpl
+def apploom_startup(runtime):
+    STARTED.append(sorted(runtime.apps.apps))
+'''
+
+PAINT = """
+app: paint
+entities:
+  swatch:
+    fields:
+      name:   {type: text}
+      colour: {type: colour}
+      loud:   {type: text, formula: "shout(name)"}
+      note:   {type: text}
+    rules:
+      - {on: created, do: [{stamp: "from a plugin"}]}
+"""
+
+
+def test_hook_every_hook_from_a_plugin_folder(tmp_path, sqlite_url):
+    folder = tmp_path / "myplugins"
+    folder.mkdir()
+    (folder / "paint_tools.py").write_text(textwrap.dedent(PLUGIN))
+    manager = plugin_manager([folder])
+    found = gather(manager, None)
+    found.types.functions.update(found.functions)
+    assert "colour" in found.types.names() and set(found.senders) == {"pigeon"}
+    runtime = make_runtime(sqlite_url, tmp_path / "instance")
+    apply_definitions(runtime.db, bundled_sources() + [Source("paint.yaml", PAINT)],
+                      found.types, actions=frozenset(BUILTIN_ACTIONS) | set(found.actions))
+    runtime.close()
+    rt = open_runtime(runtime.settings, manager)
+    swatch = rt.records.create(SYSTEM_USER, "paint.swatch", {"name": "sky", "colour": "#A0B1C2"})
+    assert (swatch["colour"], swatch["loud"]) == ("#a0b1c2", "SKY!")
+    assert rt.records.get(SYSTEM_USER, "paint.swatch", swatch["id"])["note"] == "from a plugin"
+    assert "pigeon" in rt.senders
+    module = manager.get_plugin("plugins.paint_tools")
+    assert module.STARTED == [["crm", "oms", "paint", "wms"]]
+    assert create_app(runtime=rt).test_client().get("/hello").data == b"hello from a plugin"
+    rt.close()
+
+
+def test_hook_plugins_load_from_the_entry_point_group(tmp_path, monkeypatch):
+    (tmp_path / "shop_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    info = tmp_path / "shop_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shop-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[apploom]\nshop = shop_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    manager = plugin_manager()
+    assert "colour" in gather(manager, None).types.names()
+
+
+def test_a_misspelt_hook_is_an_error_not_silence(tmp_path):
+    (tmp_path / "typo.py").write_text("from apploom.hookspecs import hookimpl\n\n"
+                                      "@hookimpl\ndef apploom_action():\n    return {}\n")
+    with pytest.raises(pluggy.PluginValidationError, match="apploom_action"):
+        plugin_manager([tmp_path])
+
+
+def test_two_plugins_adding_the_same_action_is_an_error(tmp_path):
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.py").write_text(
+            "from apploom.hookspecs import hookimpl\n\n@hookimpl\ndef apploom_actions():\n"
+            "    return {'same': lambda context, params: ''}\n")
+    with pytest.raises(ValueError, match="same"):
+        gather(plugin_manager([tmp_path]), None)
+
+
+def test_the_bundled_carrier_books_a_shipment_with_a_checked_number(tmp_path, sqlite_url):
+    found = gather(plugin_manager([BUNDLED]), None)
+    rule = ("    rules:\n      - name: book\n        on: {transition: pick}\n        do:\n"
+            "          - book_shipment: {carrier: sf}\n  order_line:")
+    sources = [Source(s.file, s.text.replace("\n  order_line:", "\n" + rule, 1))
+               if s.file.endswith("oms.yaml") else s for s in bundled_sources()]
+    runtime = make_runtime(sqlite_url, tmp_path / "instance")
+    apply_definitions(runtime.db, sources, found.types,
+                      actions=frozenset(BUILTIN_ACTIONS) | set(found.actions))
+    runtime.close()
+    rt = open_runtime(runtime.settings)
+    shop = Shop(rt)
+    order = rt.records.create(SYSTEM_USER, "oms.order", shop.order())
+    rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "confirm")
+    picked = rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "pick")
+    stored = rt.records.get(SYSTEM_USER, "oms.order", order["id"])
+    assert picked["status"] == "picking"
+    assert stored["tracking_number"] == f"SF{order['id']:010d}" + stored["tracking_number"][-1]
+    module = rt.plugins.get_plugin("plugins.fake_carrier")
+    assert module.luhn_digit("7992739871") == "3"
+    rt.close()
+
+
+def test_the_bundled_signed_webhook_checks_the_signature(tmp_path, sqlite_url):
+    runtime = make_runtime(sqlite_url, tmp_path / "instance", webhook_secret="s3cret",
+                           webhook_user="shopify")
+    runtime.close()
+    rt = open_runtime(runtime.settings)
+    rt.users.create("shopify", ["sales"], "password123")
+    shop = Shop(rt)
+    client = create_app(runtime=rt).test_client()
+    body = json.dumps(shop.order(channel="marketplace", external_id="TM-1")).encode()
+    good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "tm-1"}
+    assert client.post("/hooks/oms/order", data=body, headers={
+        **headers, "X-AppLoom-Signature": "sha256=forged"}).status_code == 401
+    first = client.post("/hooks/oms/order", data=body,
+                        headers={**headers, "X-AppLoom-Signature": good})
+    again = client.post("/hooks/oms/order", data=body,
+                        headers={**headers, "X-AppLoom-Signature": good})
+    assert first.status_code == again.status_code == 201 and first.json == again.json
+    assert first.json["created_by"] == rt.users.get("shopify").id
+    assert rt.records.list(SYSTEM_USER, "oms.order").total == 1
+    rt.close()
