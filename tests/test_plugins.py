@@ -132,8 +132,8 @@ def test_two_plugins_adding_the_same_action_is_an_error(tmp_path):
 def test_the_bundled_carrier_books_a_shipment_with_a_checked_number(tmp_path, sqlite_url):
     found = gather(plugin_manager([BUNDLED]), None)
     rule = ("    rules:\n      - name: book\n        on: {transition: pick}\n        do:\n"
-            "          - book_shipment: {carrier: sf}\n  order_line:")
-    sources = [Source(s.file, s.text.replace("\n  order_line:", "\n" + rule, 1))
+            "          - book_shipment: {carrier: sf}\n")
+    sources = [Source(s.file, s.text.replace("    rules:\n", rule, 1))
                if s.file.endswith("oms.yaml") else s for s in bundled_sources()]
     runtime = make_runtime(sqlite_url, tmp_path / "instance")
     apply_definitions(runtime.db, sources, found.types,

@@ -49,7 +49,7 @@ entities:
         on: created
         do:
           - email:
-              to: "email"
+              to: "{email}"
               subject: "We got '{subject}'"
               body: "Ticket #{id} for {customer.city}"
       - name: follow_up

@@ -255,7 +255,7 @@ def _notify(context: ActionContext, spec: Mapping) -> str:
 
 
 def _email(context: ActionContext, spec: Mapping) -> str:
-    address = context.evaluate(spec["to"])
+    address = context.render(spec["to"]).strip()
     if not address:
         return "no email address: nothing sent"
     context.enqueue("email", {"to": str(address), "subject": context.render(spec["subject"]),
