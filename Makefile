@@ -20,8 +20,9 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/records.py
-	$(BIN)/python bench/workflow.py
+	cd bench && ../$(BIN)/python records.py
+	cd bench && ../$(BIN)/python workflow.py
+	cd bench && ../$(BIN)/python rules.py
 
 clean:
 	rm -rf $(VENV) instance
