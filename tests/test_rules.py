@@ -1,6 +1,8 @@
 """Automation rules: triggers, conditions, actions, rollback, chains and the run log."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -13,6 +15,7 @@ from apploom.engine.permissions import SYSTEM_USER
 from apploom.engine.rules import BUILTIN_ACTIONS
 from apploom.engine.runtime import Runtime
 from apploom.engine.systables import sys_outbox, sys_rule_run
+from apploom.web import create_app
 from tests.helpers import Shop, reopen
 
 DESK = """
@@ -237,4 +240,21 @@ def test_a_plugin_action_runs_in_the_transaction(runtime):
     assert calls == [(ticket["id"], "hello")]
     assert [m["kind"] for m in queued(rt)] == ["stamp"]
     assert outbox.deliver_due(rt.db, {"stamp": lambda payload: None}) == 1
+    rt.close()
+
+
+def test_a_runaway_script_in_a_rule_is_stopped_and_the_server_keeps_answering(sqlite_runtime):
+    text = DESK.replace("      - name: welcome\n", "      - name: spin\n        on: created\n"
+                        "        do:\n          - script: \"while True:\\n    pass\"\n"
+                        "      - name: welcome\n")
+    rt = reopen(sqlite_runtime, bundled_sources() + [Source("desk.yaml", text)])
+    rt.users.create("ann", ["agent"], "password123")
+    client = create_app(runtime=rt).test_client()
+    auth = {"Authorization": "Bearer " + rt.users.create_token("ann")}
+    started = time.monotonic()
+    refused = client.post("/api/v1/desk/ticket", json={"subject": "x"}, headers=auth)
+    assert refused.status_code == 422
+    assert "Rule 'spin' failed at action 1 (script): stopped" in refused.json["error"]["message"]
+    assert time.monotonic() - started < 5
+    assert client.get("/api/v1/desk/ticket", headers=auth).json["total"] == 0
     rt.close()

@@ -17,6 +17,8 @@ STATUS = {
     engine.NotFound: 404,
     engine.Conflict: 409,
     engine.MigrationRefused: 409,
+    engine.RuleError: 422,
+    engine.SandboxError: 422,
 }
 
 
