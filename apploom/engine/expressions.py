@@ -12,7 +12,7 @@ from .errors import SandboxError
 from .sandbox import Row
 
 ExpressionError = SandboxError
-FUNCTIONS = frozenset(sandbox._Run(0).builtins())
+FUNCTIONS = frozenset(sandbox.BUILTINS)
 
 __all__ = ["Expression", "ExpressionError", "FUNCTIONS", "Row", "compile_expression"]
 

@@ -11,6 +11,7 @@ from .permissions import User
 from .systables import sys_comment, sys_history, sys_rule_run, sys_transition, sys_user
 
 _INSERT = sys_history.insert()
+_LOG = sys_transition.insert()
 MAX_COMMENT = 10_000
 
 
@@ -70,6 +71,6 @@ def log_transition(conn: Connection, entity: Entity, record_id: int, transition:
                    source: str | None, target: str, user: User, now: datetime,
                    comment: str | None = None) -> None:
     """One row of the transition log: the data behind time-in-state figures."""
-    conn.execute(sys_transition.insert().values(
-        entity=entity.qualified, record_id=record_id, transition=transition,
-        from_state=source, to_state=target, user_id=user.id, at=now, comment=comment))
+    conn.execute(_LOG, {"entity": entity.qualified, "record_id": record_id,
+                        "transition": transition, "from_state": source, "to_state": target,
+                        "user_id": user.id, "at": now, "comment": comment})

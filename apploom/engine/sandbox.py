@@ -24,6 +24,7 @@ import math
 import multiprocessing
 import resource
 import time
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -189,7 +190,7 @@ _METHODS: dict[type, frozenset[str]] = {
 _PLAIN = (type(None), bool, int, float, Decimal, str, date, datetime, timedelta)
 
 class _Run:
-    """The budget and guards of one evaluation or script run."""
+    """The step budget and deadline of one evaluation or script run."""
 
     def __init__(self, seconds: float):
         self.steps = 0
@@ -210,94 +211,65 @@ class _Run:
         return _Budgeted(self, iterable)
 
 
+# The run under way in this thread; the guards and builtins below spend its budget.
+_current: ContextVar[_Run] = ContextVar("apploom_sandbox_run")
 
-    def getattr(self, obj: Any, name: str) -> Any:
-        if isinstance(obj, Row):
-            if name not in obj:
-                raise SandboxError(f"a row has no field '{name}'")
-            return obj[name]
-        allowed = next((names for kind, names in _METHODS.items() if type(obj) is kind), ())
-        if name not in allowed:
-            raise SandboxError(f"'.{name}' is not allowed on {type(obj).__name__}")
-        return getattr(obj, name)
 
-    def getitem(self, obj: Any, key: Any) -> Any:
-        if not isinstance(obj, (list, tuple, dict, str, Row)):
-            raise SandboxError(f"cannot index {type(obj).__name__}")
-        if isinstance(key, slice) and key.step is not None and key.step == 0:
-            raise SandboxError("a slice step cannot be zero")
-        return obj[key]
+def _iterate(iterable: Iterable) -> Iterable:
+    return _current.get().iterate(iterable)
 
-    def write(self, obj: Any) -> Any:
-        if isinstance(obj, (list, dict)):
-            return obj
-        raise SandboxError(f"cannot change a {type(obj).__name__}")
 
-    def binop(self, symbol: str, left: Any, right: Any) -> Any:
-        _check_size(symbol, left, right)
-        if symbol == "*":
-            return left * right
-        if symbol == "**":
-            return left ** right
-        if symbol == "<<":
-            return left << right
-        return left % right
+def _budgeted(values: Iterable) -> list:
+    return list(_iterate(values))
 
-    def inplace(self, op: str, left: Any, right: Any) -> Any:
-        symbol = op.rstrip("=")
-        if symbol in ("*", "**", "<<", "%"):
-            return self.binop(symbol, left, right)
-        operations = {"+": lambda: left + right, "-": lambda: left - right,
-                      "/": lambda: left / right, "//": lambda: left // right}
-        if symbol not in operations:
-            raise SandboxError(f"'{op}' is not allowed")
-        result = operations[symbol]()
-        _check_result_size(result)
-        return result
 
-    def globals(self, names: Mapping[str, Any]) -> dict:
-        return {"__builtins__": self.builtins(), "_getattr_": self.getattr,
-                "_getitem_": self.getitem, "_getiter_": self.iterate, "_write_": self.write,
-                "_binop_": self.binop, "_inplacevar_": self.inplace,
-                "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-                "_unpack_sequence_": guarded_unpack_sequence, **names}
+def _getattr(obj: Any, name: str) -> Any:
+    if isinstance(obj, Row):
+        if name not in obj:
+            raise SandboxError(f"a row has no field '{name}'")
+        return obj[name]
+    allowed = next((names for kind, names in _METHODS.items() if type(obj) is kind), ())
+    if name not in allowed:
+        raise SandboxError(f"'.{name}' is not allowed on {type(obj).__name__}")
+    return getattr(obj, name)
 
-    def builtins(self) -> dict:
-        run = self
 
-        def budgeted(values: Iterable) -> list:
-            return list(run.iterate(values))
+def _getitem(obj: Any, key: Any) -> Any:
+    if not isinstance(obj, (list, tuple, dict, str, Row)):
+        raise SandboxError(f"cannot index {type(obj).__name__}")
+    if isinstance(key, slice) and key.step is not None and key.step == 0:
+        raise SandboxError("a slice step cannot be zero")
+    return obj[key]
 
-        def safe_range(*args: int) -> range:
-            numbers = range(*args)
-            if len(numbers) > MAX_SIZE:
-                raise SandboxError(f"range() may have at most {MAX_SIZE} numbers")
-            return numbers
 
-        return {
-            "None": None, "True": True, "False": False,
-            "abs": abs, "bool": bool, "int": _to_int, "str": _to_str, "Decimal": _to_decimal,
-            "len": len, "round": round,
-            "sum": lambda values, start=0: sum((v for v in budgeted(values) if v is not None),
-                                               start),
-            "min": lambda *values, **kw: min(_present(budgeted(_one_or_many(values))), **kw),
-            "max": lambda *values, **kw: max(_present(budgeted(_one_or_many(values))), **kw),
-            "any": lambda values: any(budgeted(values)),
-            "all": lambda values: all(budgeted(values)),
-            "sorted": lambda values, key=None, reverse=False: sorted(budgeted(values), key=key,
-                                                                      reverse=reverse),
-            "list": lambda values=(): budgeted(values),
-            "tuple": lambda values=(): tuple(budgeted(values)),
-            "dict": lambda *args, **kw: dict(*(budgeted(a) for a in args), **kw),
-            "set": lambda values=(): set(budgeted(values)),
-            "enumerate": lambda values, start=0: list(enumerate(budgeted(values), start)),
-            "zip": lambda *values: list(zip(*(budgeted(v) for v in values), strict=False)),
-            "range": safe_range,
-            "today": lambda: datetime.now(timezone.utc).date(),
-            "now": lambda: datetime.now(timezone.utc),
-            "days": lambda n: timedelta(days=n),
-            "date": date, "floor": math.floor, "ceil": math.ceil,
-        }
+def _write(obj: Any) -> Any:
+    if isinstance(obj, (list, dict)):
+        return obj
+    raise SandboxError(f"cannot change a {type(obj).__name__}")
+
+
+def _binop(symbol: str, left: Any, right: Any) -> Any:
+    _check_size(symbol, left, right)
+    if symbol == "*":
+        return left * right
+    if symbol == "**":
+        return left ** right
+    if symbol == "<<":
+        return left << right
+    return left % right
+
+
+def _inplace(op: str, left: Any, right: Any) -> Any:
+    symbol = op.rstrip("=")
+    if symbol in ("*", "**", "<<", "%"):
+        return _binop(symbol, left, right)
+    operations = {"+": lambda: left + right, "-": lambda: left - right,
+                  "/": lambda: left / right, "//": lambda: left // right}
+    if symbol not in operations:
+        raise SandboxError(f"'{op}' is not allowed")
+    result = operations[symbol]()
+    _check_result_size(result)
+    return result
 
 
 class _Budgeted:
@@ -379,6 +351,56 @@ def _check_result_size(value: Any) -> None:
         raise SandboxError("the number would be too large")
 
 
+def _range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_SIZE:
+        raise SandboxError(f"range() may have at most {MAX_SIZE} numbers")
+    return numbers
+
+
+BUILTINS: dict[str, Any] = {
+    "None": None, "True": True, "False": False,
+    "abs": abs, "bool": bool, "int": _to_int, "str": _to_str, "Decimal": _to_decimal,
+    "len": len, "round": round,
+    "sum": lambda values, start=0: sum((v for v in _budgeted(values) if v is not None), start),
+    "min": lambda *values, **kw: min(_present(_budgeted(_one_or_many(values))), **kw),
+    "max": lambda *values, **kw: max(_present(_budgeted(_one_or_many(values))), **kw),
+    "any": lambda values: any(_budgeted(values)),
+    "all": lambda values: all(_budgeted(values)),
+    "sorted": lambda values, key=None, reverse=False: sorted(_budgeted(values), key=key,
+                                                              reverse=reverse),
+    "list": lambda values=(): _budgeted(values),
+    "tuple": lambda values=(): tuple(_budgeted(values)),
+    "dict": lambda *args, **kw: dict(*(_budgeted(a) for a in args), **kw),
+    "set": lambda values=(): set(_budgeted(values)),
+    "enumerate": lambda values, start=0: list(enumerate(_budgeted(values), start)),
+    "zip": lambda *values: list(zip(*(_budgeted(v) for v in values), strict=False)),
+    "range": _range,
+    "today": lambda: datetime.now(timezone.utc).date(),
+    "now": lambda: datetime.now(timezone.utc),
+    "days": lambda n: timedelta(days=n),
+    "date": date, "floor": math.floor, "ceil": math.ceil,
+}
+_GUARDS = {"__builtins__": BUILTINS, "_getattr_": _getattr, "_getitem_": _getitem,
+           "_getiter_": _iterate, "_write_": _write, "_binop_": _binop,
+           "_inplacevar_": _inplace, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+           "_unpack_sequence_": guarded_unpack_sequence}
+
+
+def _run(code: Any, names: Mapping[str, Any], seconds: float, mode: str) -> dict:
+    """Run ``code`` over ``names`` with a fresh budget; returns its scope (and result)."""
+    scope = {**_GUARDS, **names}
+    token = _current.set(_Run(seconds))
+    try:
+        if mode == "eval":
+            scope["__result__"] = eval(code, scope)  # noqa: S307 - restricted and guarded
+        else:
+            exec(code, scope)  # noqa: S102 - restricted and guarded
+    finally:
+        _current.reset(token)
+    return scope
+
+
 def plain(value: Any, depth: int = 0) -> Any:
     """``value`` as plain data, or SandboxError: no host objects leave the sandbox."""
     if depth > 20:
@@ -408,9 +430,8 @@ _ERRORS = (ArithmeticError, LookupError, TypeError, ValueError, NameError, Attri
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     """The value of ``expression`` over ``names``; SandboxError if refused or stopped."""
     code = _compile(expression, "eval")
-    run = _Run(EXPRESSION_SECONDS)
     try:
-        return plain(eval(code, run.globals(names)))  # noqa: S307 - restricted and guarded
+        return plain(_run(code, names, EXPRESSION_SECONDS, "eval")["__result__"])
     except SandboxError:
         raise
     except _ERRORS as exc:
@@ -458,14 +479,11 @@ def _child(source: str, data: dict, connection) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(SCRIPT_SECONDS), math.ceil(SCRIPT_SECONDS)
                                              + 1))
     resource.setrlimit(resource.RLIMIT_AS, (_address_space() + SCRIPT_MEMORY,) * 2)
-    run = _Run(SCRIPT_SECONDS)
     names = {k: Row(v) if isinstance(v, dict) else v for k, v in data.items()}
-    scope = run.globals(names)
-    before = set(scope)
     try:
-        exec(_compile(source, "exec"), scope)  # noqa: S102 - restricted and guarded
+        scope = _run(_compile(source, "exec"), names, SCRIPT_SECONDS, "exec")
         result = {k: plain(v) for k, v in scope.items()
-                  if not k.startswith("_") and (k not in before or scope[k] is not names.get(k))
+                  if k not in _GUARDS and (k not in names or v is not names[k])
                   and not callable(v)}
         connection.send(("ok", result))
     except SandboxError as exc:
