@@ -7,6 +7,7 @@ import hmac
 import json
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -15,6 +16,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 from apploom.engine import outbox
+from apploom.engine.database import Database
 from apploom.engine.errors import NotFound
 from apploom.engine.systables import sys_outbox
 
@@ -74,7 +76,8 @@ def test_webhooks_are_posted_and_signed(sqlite_runtime):
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.headers["X-AppLoom-Signature"], body))
+            received.append((self.headers["X-AppLoom-Signature"],
+                             self.headers["X-AppLoom-Delivery"], body))
             self.send_response(204)
             self.end_headers()
 
@@ -89,7 +92,8 @@ def test_webhooks_are_posted_and_signed(sqlite_runtime):
     outbox.deliver_due(sqlite_runtime.db, {"webhook": outbox.webhook_sender("s3cret")})
     server.shutdown()
     server.server_close()
-    [(signature, body)] = received
+    [(signature, delivery, body)] = received
+    assert delivery.isdigit()
     assert json.loads(body) == {"id": 7, "status": "shipped"}
     assert signature == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
 
@@ -152,3 +156,33 @@ def test_a_worker_thread_delivers_in_the_background(sqlite_runtime):
     enqueue(sqlite_runtime, "webhook", {"n": 1})
     assert delivered.wait(5)
     worker.stop()
+
+
+def test_a_slow_receiver_does_not_hold_the_database(sqlite_runtime):
+    started, release = threading.Event(), threading.Event()
+
+    def slow(payload):
+        started.set()
+        release.wait(10)
+
+    enqueue(sqlite_runtime, "webhook", {"n": 1})
+    sending = threading.Thread(target=outbox.deliver_due,
+                               args=(sqlite_runtime.db, {"webhook": slow}))
+    sending.start()
+    assert started.wait(5)
+    before = time.monotonic()
+    enqueue(sqlite_runtime, "webhook", {"n": 2})  # a write while the first is being sent
+    assert time.monotonic() - before < 2
+    release.set()
+    sending.join(10)
+    assert [m["status"] for m in outbox.messages(sqlite_runtime.db)] == ["sent", "sent"]
+
+
+def test_the_worker_survives_a_failing_round(tmp_path, caplog):
+    unreachable = Database(f"sqlite:///{tmp_path}/missing/folder/apploom.db")
+    worker = outbox.Worker(unreachable, {}, interval=0.01).start()
+    time.sleep(0.3)
+    alive = worker._thread.is_alive()
+    worker.stop()
+    assert alive
+    assert caplog.text.count("The outbox worker failed") >= 2

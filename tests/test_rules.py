@@ -258,3 +258,41 @@ def test_a_runaway_script_in_a_rule_is_stopped_and_the_server_keeps_answering(sq
     assert time.monotonic() - started < 5
     assert client.get("/api/v1/desk/ticket", headers=auth).json["total"] == 0
     rt.close()
+
+
+ONCE = """
+app: lab
+entities:
+  ticket:
+    fields:
+      priority:  {type: integer}
+      escalated: {type: boolean, default: false}
+      tags:      {type: multiselect, options: [vip, late]}
+      summary:   {type: text}
+    rules:
+      - name: escalate_once
+        on: {updated: [priority]}
+        if: "priority >= 3 and not escalated"
+        do:
+          - set: {escalated: "True"}
+      - name: summarise
+        on: created
+        if: "priority >= 1"
+        do:
+          - script: "summary = 'p' + str(priority)"
+          - notify: {users: [admin], message: "Tags {tags} for #{id}"}
+"""
+
+
+def test_rules_that_settle_are_not_loops_and_callers_see_their_changes(desk):
+    rt = reopen(desk, bundled_sources() + [Source("lab.yaml", ONCE)])
+    admin = rt.users.create("admin", ["admin"], "password123")
+    rt.types.functions["shout"] = str.upper  # a plugin function must not reach scripts
+    quiet = rt.records.create(admin, "lab.ticket", {"tags": ["vip", "late"]})
+    assert quiet["summary"] is None  # an empty priority makes the condition false, not an error
+    ticket = rt.records.create(admin, "lab.ticket", {"priority": 1, "tags": ["vip", "late"]})
+    assert (ticket["summary"], ticket["version"]) == ("p1", 2)  # what the rules made of it
+    assert rt.notifications.latest(admin)[0]["message"] == f"Tags Vip, Late for #{ticket['id']}"
+    updated = rt.records.update(admin, "lab.ticket", ticket["id"], {"priority": 5}, version=2)
+    assert (updated["escalated"], updated["version"]) == (True, 4)
+    rt.close()

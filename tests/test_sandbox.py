@@ -87,6 +87,19 @@ ATTACKS = [
     "(" * 5000 + "1" + ")" * 5000,
     "-" * 100000 + "1",
     "1 + " * 20000 + "1",
+    # C calls that build far more than their inputs, checked before they run
+    "len('a'.center(10**9))",
+    "str(x).zfill(2000000000)",
+    "('\\t' * 99999).replace('\\t', '\\t' * 99999)",
+    "'-'.join(['x' * 99999] * 99999)",
+    "len(b'x' * 4 * 10**9)",
+    "int(Decimal('1e999999'))",
+    "round(Decimal('1e999999999'))",
+    "round(10**1200, -10**7)",
+    "len(sum([[1] * 3000] * 3000, []))",
+    "[[0] * 99999] * 99999",
+    "len([[0] * 99999 for i in range(3000)])",
+    "f'{x!r}'",
     # walrus and other syntax outside the allow-list
     "(y := 1)",
     "[*range(10**9)]",
@@ -104,7 +117,7 @@ def test_expression_attacks_are_refused_or_stopped(attack):
 
 SCRIPT_ATTACKS = [
     ("while True:\n    pass", "used too much time"),
-    ("x = []\nwhile True:\n    x.append('a' * 99999)", "memory"),
+    ("x = []\nwhile True:\n    x.append('a' * 99999)", "memory|loops too long"),
     ("def f(n):\n    return f(n + 1)\nf(0)", "calls itself too deeply"),
     ("try:\n    y = 1\nexcept BaseException:\n    pass", "Try"),
     ("import os", "Import"),

@@ -102,6 +102,9 @@ def test_refusals_name_the_reason(desk):
         desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer",
                               {"answer": "x"})
     urgent = new_ticket(desk, priority=5)
+    with pytest.raises(Conflict, match="already Open"):
+        desk.transitions.take(desk.lead, "desk.ticket", urgent["id"], "escalate")
+    desk.transitions.take(desk.agent, "desk.ticket", urgent["id"], "answer", {"answer": "x"})
     with pytest.raises(ValidationFailed) as caught:
         desk.transitions.take(desk.lead, "desk.ticket", urgent["id"], "escalate")
     assert caught.value.fields["status"] == "'Escalate' needs priority < 3, which does not hold"

@@ -32,6 +32,7 @@ from .systables import sys_rule_run, sys_user
 from .transitions import Transitions
 
 MAX_CHAIN = 8
+MAX_UPDATE = 500
 TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
 _chain: ContextVar[tuple[tuple[str, int], ...]] = ContextVar("apploom_rule_chain", default=())
 
@@ -91,35 +92,41 @@ class Automation:
                 self._run(conn, rule, change)
 
     def _run(self, conn: Connection, rule: Rule, change: Change) -> None:
+        started = time.perf_counter()
+        context = ActionContext(conn, self, rule, change, _acting(change.user),
+                                self._names(conn, change))
+        condition, done, stage, token = None, [], "its condition", None
+        try:
+            if rule.condition:
+                condition = _holds(rule.condition, context.names)
+            if condition is not False:
+                token = self._enter_chain(rule, change)
+                for number, action in enumerate(rule.actions, 1):
+                    stage = f"action {number} ({action.kind})"
+                    done.append(self._act(context, action))
+        except RuleError:
+            raise
+        except (AppLoomError, LookupError, TypeError, ValueError) as exc:
+            message = f"Rule '{rule.name}' failed at {stage}: {exc}"
+            raise RuleError(message, run=self._run_row(rule, change, condition, done, "failed",
+                                                       message, started)) from None
+        finally:
+            if token is not None:
+                _chain.reset(token)
+        conn.execute(sys_rule_run.insert().values(
+            **self._run_row(rule, change, condition, done,
+                            "skipped" if condition is False else "done", None, started)))
+
+    @staticmethod
+    def _enter_chain(rule: Rule, change: Change):
+        """Mark this rule as running on this record; a rule coming round again is a loop."""
         chain = _chain.get()
         key = (f"{change.entity.qualified}.{rule.name}", change.record_id)
         if key in chain or len(chain) >= MAX_CHAIN:
             names = " -> ".join(name for name, _ in chain + (key,))
             raise RuleError(("Rules trigger each other in a loop: " if key in chain else
                              f"Rules trigger each other more than {MAX_CHAIN} deep: ") + names)
-        token = _chain.set(chain + (key,))
-        started = time.perf_counter()
-        context = ActionContext(conn, self, rule, change, _acting(change.user),
-                                self._names(conn, change))
-        condition, done, stage = None, [], "its condition"
-        try:
-            if rule.condition:
-                condition = bool(sandbox.evaluate(rule.condition, context.names))
-            if condition is not False:
-                for number, action in enumerate(rule.actions, 1):
-                    stage = f"action {number} ({action.kind})"
-                    done.append(self._act(context, action))
-        except RuleError:
-            raise
-        except AppLoomError as exc:
-            message = f"Rule '{rule.name}' failed at {stage}: {exc}"
-            raise RuleError(message, run=self._run_row(rule, change, condition, done, "failed",
-                                                       message, started)) from None
-        finally:
-            _chain.reset(token)
-        conn.execute(sys_rule_run.insert().values(
-            **self._run_row(rule, change, condition, done,
-                            "skipped" if condition is False else "done", None, started)))
+        return _chain.set(chain + (key,))
 
     def _act(self, context: ActionContext, action: Action) -> str:
         function = self.actions.get(action.kind)
@@ -157,20 +164,32 @@ class Automation:
             value = record.get(name)
             if fld is None:
                 return str(value) if name == "id" else match[0]
-            if value is None:
+            if value is None or fld.type == "table":
                 return ""
             if fld.type != "ref":
                 dumped = self.records.types[fld.type].dump(fld, value)
-                return str({o.value: o.label.en for o in fld.options}.get(dumped, dumped))
+                labels = {o.value: o.label.en for o in fld.options}
+                items = dumped if isinstance(dumped, list) else [dumped]
+                return ", ".join(str(labels.get(item, item)) for item in items)
             target = self.records.apps.entity(fld.to)
             if not sub:
                 return self.records._titles.of(conn, _acting(None), target, {value})[value]
-            if sub not in target.fields:
+            if sub not in target.fields or target.fields[sub].type == "table":
                 return match[0]
             table = self.records.tables[target.table]
             found = conn.execute(select(table.c[sub]).where(table.c.id == value)).scalar()
             return "" if found is None else str(found)
         return TEMPLATE.sub(fill, template)
+
+
+def _holds(condition: str, names: dict) -> bool:
+    """A condition's truth; one that fails on an empty field is false, as a guard is."""
+    try:
+        return bool(sandbox.evaluate(condition, names))
+    except sandbox.SandboxError as exc:
+        if "NoneType" in str(exc):
+            return False
+        raise
 
 
 def _matches(rule: Rule, change: Change) -> bool:
@@ -225,10 +244,13 @@ def _update(context: ActionContext, spec: Mapping) -> str:
     records = context.automation.records
     target = records.entity(spec["entity"])
     where = {field: context.evaluate(source) for field, source in spec["where"].items()}
-    query = Query(conditions=parse_where(where), limit=500)
+    query = Query(conditions=parse_where(where), limit=MAX_UPDATE + 1)
     page, _ = records.compiler.apply(context.actor, target, query,
                                      select(records.tables[target.table].c.id))
     ids = list(context.conn.execute(page).scalars())
+    if len(ids) > MAX_UPDATE:
+        raise RuleError(f"Rule '{context.rule.name}' would update more than {MAX_UPDATE} "
+                        f"{target.qualified} records at once; narrow its filter")
     values = sandbox.plain(_values(context, spec.get("values") or {}))
     for record_id in ids:
         _change(context, target, record_id, values)
@@ -273,7 +295,7 @@ def _webhook(context: ActionContext, spec: Mapping) -> str:
 
 
 def _script(context: ActionContext, source: str) -> str:
-    names = {k: v for k, v in context.names.items() if k != "record"}
+    names = {k: v for k, v in context.names.items() if k != "record" and not callable(v)}
     result = sandbox.execute(source, sandbox.plain(names))
     settable = {k: v for k, v in result.items() if k in context.entity.fields
                 and not context.entity.fields[k].computed and k != getattr(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
 import threading
 import urllib.request
@@ -25,7 +26,9 @@ from .errors import NotFound
 from .systables import sys_outbox
 
 MAX_ATTEMPTS = 6
+LEASE = timedelta(minutes=5)  # how long a claimed message is left to its worker
 Sender = Callable[[dict], None]
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
@@ -45,9 +48,15 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
-    """Deliver the oldest due message, if any; False when there was none to claim."""
+    """Deliver the oldest due message, if any; False when there was none to claim.
+
+    The claim is a short transaction that marks the message 'sending' with a lease
+    (``next_attempt_at``); the message is sent outside any transaction, so a slow
+    receiver never holds the database; the outcome is recorded in another short one.
+    A worker that dies mid-send leaves a lease that expires, and the message is sent
+    again: receivers can drop repeats by the X-AppLoom-Delivery id."""
     with db.write() as conn:
-        query = (select(sys_outbox).where(sys_outbox.c.status == "pending",
+        query = (select(sys_outbox).where(sys_outbox.c.status.in_(("pending", "sending")),
                                           sys_outbox.c.next_attempt_at <= _now())
                  .order_by(sys_outbox.c.id).limit(1))
         if conn.dialect.name == "postgresql":
@@ -55,21 +64,23 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
         message = conn.execute(query).mappings().first()
         if message is None:
             return False
-        attempts = message["attempts"] + 1
-        try:
-            sender = senders.get(message["kind"])
-            if sender is None:
-                raise RuntimeError(f"nothing delivers '{message['kind']}' messages")
-            sender(message["payload"])
-        except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
-            dead = attempts >= MAX_ATTEMPTS
-            conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"]).values(
-                attempts=attempts, status="dead" if dead else "pending",
-                last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                next_attempt_at=_now() + backoff(attempts)))
-            return True
         conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"]).values(
-            attempts=attempts, status="sent", sent_at=_now(), last_error=None))
+            status="sending", next_attempt_at=_now() + LEASE))
+    attempts = message["attempts"] + 1
+    try:
+        sender = senders.get(message["kind"])
+        if sender is None:
+            raise RuntimeError(f"nothing delivers '{message['kind']}' messages")
+        sender({**message["payload"], "delivery_id": message["id"]})
+    except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
+        dead = attempts >= MAX_ATTEMPTS
+        outcome = {"status": "dead" if dead else "pending", "next_attempt_at":
+                   _now() + backoff(attempts), "last_error": f"{type(exc).__name__}: {exc}"[:2000]}
+    else:
+        outcome = {"status": "sent", "sent_at": _now(), "last_error": None}
+    with db.write() as conn:
+        conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"])
+                     .values(attempts=attempts, **outcome))
     return True
 
 
@@ -118,7 +129,10 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            deliver_due(self.db, self.senders)
+            try:
+                deliver_due(self.db, self.senders)
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+                log.exception("The outbox worker failed; it tries again shortly")
             self._stop.wait(self.interval)
 
 
@@ -145,8 +159,9 @@ def webhook_sender(secret: str | None) -> Sender:
     """POST the payload's body as JSON; with a secret, sign it (X-AppLoom-Signature)."""
     def send(payload: dict) -> None:
         body = json.dumps(payload["body"], ensure_ascii=False, default=str).encode()
-        request = urllib.request.Request(payload["url"], data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(payload["url"], data=body, method="POST", headers={
+            "Content-Type": "application/json",
+            "X-AppLoom-Delivery": str(payload.get("delivery_id", ""))})
         if secret:
             digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             request.add_header("X-AppLoom-Signature", f"sha256={digest}")

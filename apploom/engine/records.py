@@ -278,7 +278,7 @@ class RecordService:
             log_transition(conn, entity, record["id"], None, None, entity.workflow.initial,
                            user, now)
         self._changed(conn, Change("created", entity, record["id"], None, draft, user))
-        return record
+        return self._after_rules(conn, entity, record)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -295,6 +295,12 @@ class RecordService:
     def _changed(self, conn: Connection, change: Change) -> None:
         for listener in self.listeners:
             listener(conn, change)
+
+    def _after_rules(self, conn: Connection, entity: Entity, record: dict) -> dict:
+        """The record as stored once rules have run (they may have changed it)."""
+        if not entity.rules:
+            return record
+        return self.dump(entity, self._load(conn, entity, [record["id"]])[record["id"]])
 
     def update(self, user: User, ref: str, record_id: int, data: Any, *,
                version: int | None) -> dict:
@@ -351,7 +357,7 @@ class RecordService:
                       transition=transition, note=note)
         self._changed(conn, Change("transition" if transition else "updated", entity, record_id,
                                    stored, draft, user, transition, frozenset(changes)))
-        return record
+        return self._after_rules(conn, entity, record)
 
     def _refuse_locked(self, entity: Entity, stored: Draft, changed: set[str],
                        errors: dict) -> None:

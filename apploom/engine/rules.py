@@ -111,9 +111,12 @@ def _action_problems(entity: Entity, action: Action, entities: Mapping[str, Enti
     if kind == "set":
         if not isinstance(params, Mapping) or not params:
             return ["set takes field: expression pairs"]
+        status = entity.workflow.field if entity.workflow else None
         for field, source in params.items():
-            if field not in entity.fields or entity.fields[field].computed:
-                problems.append(f"set: '{field}' is not a field it can set")
+            if field not in entity.fields or entity.fields[field].computed or field == status:
+                problems.append(f"set: '{field}' is not a field it can set"
+                                + (" (the status moves by transitions)" if field == status
+                                   else ""))
             problems += [f"set {field}: {m}" for m in _expression_problems(source, names)]
     elif kind in ("create", "update"):
         target = entities.get(params.get("entity", "")) if isinstance(params, Mapping) else None

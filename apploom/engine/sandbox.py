@@ -120,8 +120,11 @@ def _check(source: str, mode: str) -> ast.AST:
             raise SandboxError(f"'{name}': names starting with _ are not allowed")
         if not isinstance(node, allowed):
             raise SandboxError(f"uses {type(node).__name__}, which is not allowed here")
-        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+        if isinstance(node, ast.FormattedValue) and (node.format_spec is not None
+                                                     or node.conversion != -1):
             raise SandboxError("format specifications are not allowed; use round() or str()")
+        if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+            raise SandboxError("bytes are not allowed; use text")
         if isinstance(node, ast.FunctionDef) and node.decorator_list:
             raise SandboxError("decorators are not allowed")
     return tree
@@ -231,7 +234,38 @@ def _getattr(obj: Any, name: str) -> Any:
     allowed = next((names for kind, names in _METHODS.items() if type(obj) is kind), ())
     if name not in allowed:
         raise SandboxError(f"'.{name}' is not allowed on {type(obj).__name__}")
-    return getattr(obj, name)
+    method = getattr(obj, name)
+    if isinstance(obj, str) and name in _SIZED_TEXT:
+        return _sized(obj, name, method)
+    return method
+
+
+# Text methods whose result can be far larger than their inputs: checked before they run.
+_SIZED_TEXT = frozenset({"center", "ljust", "rjust", "zfill", "replace", "join"})
+
+
+def _sized(text: str, name: str, method: Any) -> Any:
+    def checked(*args: Any) -> Any:
+        if name == "join":
+            parts = _budgeted(args[0])
+            size = sum(len(p) for p in parts if isinstance(p, str)) + len(text) * len(parts)
+            args = (parts,)
+        elif name == "replace":
+            old, new = str(args[0]), str(args[1])
+            size = len(text) + (text.count(old) if old else len(text) + 1) * len(new)
+        else:
+            size = args[0] if args and isinstance(args[0], int) else 0
+        if size > MAX_SIZE:
+            raise SandboxError(f"the result would be longer than {MAX_SIZE}")
+        _spend(size)
+        return method(*args)
+    return checked
+
+
+def _spend(size: int) -> None:
+    """Charge the run for building something of ``size`` items (a step per 10)."""
+    if size > 100:
+        _current.get().tick(size // 10)
 
 
 def _getitem(obj: Any, key: Any) -> Any:
@@ -251,6 +285,9 @@ def _write(obj: Any) -> Any:
 def _binop(symbol: str, left: Any, right: Any) -> Any:
     _check_size(symbol, left, right)
     if symbol == "*":
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
+                _spend(len(seq) * count)
         return left * right
     if symbol == "**":
         return left ** right
@@ -308,7 +345,44 @@ def _present(values: list) -> list:
 def _to_int(value: Any = 0) -> int:
     if isinstance(value, str) and len(value) > 30:
         raise SandboxError("int() takes at most 30 digits here")
+    _check_magnitude(value)
     return int(value)
+
+
+def _check_magnitude(value: Any) -> None:
+    """Refuse numbers too large to turn into an int or to round (10**1000 and beyond)."""
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > 1000:
+        raise SandboxError("the number is too large")
+    if isinstance(value, float) and math.isfinite(value) and abs(value) > 1e300:
+        raise SandboxError("the number is too large")
+
+
+def _round(value: Any, digits: int = 0) -> Any:
+    _check_magnitude(value)
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise SandboxError("the number is too large")
+    if not isinstance(digits, int) or abs(digits) > 30:
+        raise SandboxError("round() keeps at most 30 digits")
+    return round(value, digits)
+
+
+def _whole(function: Any) -> Any:
+    def checked(value: Any) -> int:
+        _check_magnitude(value)
+        return function(value)
+    return checked
+
+
+def _sum(values: Iterable, start: Any = 0) -> Any:
+    """Sums numbers (empty values skipped); adding up lists or text is not allowed."""
+    total = start
+    for value in _budgeted(values):
+        if value is None:
+            continue
+        if not isinstance(value, (int, float, Decimal)) or isinstance(value, bool):
+            raise SandboxError("sum() adds up numbers only")
+        total = total + value
+    return total
 
 
 def _to_str(value: Any = "") -> str:
@@ -361,8 +435,7 @@ def _range(*args: int) -> range:
 BUILTINS: dict[str, Any] = {
     "None": None, "True": True, "False": False,
     "abs": abs, "bool": bool, "int": _to_int, "str": _to_str, "Decimal": _to_decimal,
-    "len": len, "round": round,
-    "sum": lambda values, start=0: sum((v for v in _budgeted(values) if v is not None), start),
+    "len": len, "round": _round, "sum": _sum,
     "min": lambda *values, **kw: min(_present(_budgeted(_one_or_many(values))), **kw),
     "max": lambda *values, **kw: max(_present(_budgeted(_one_or_many(values))), **kw),
     "any": lambda values: any(_budgeted(values)),
@@ -379,7 +452,7 @@ BUILTINS: dict[str, Any] = {
     "today": lambda: datetime.now(timezone.utc).date(),
     "now": lambda: datetime.now(timezone.utc),
     "days": lambda n: timedelta(days=n),
-    "date": date, "floor": math.floor, "ceil": math.ceil,
+    "date": date, "floor": _whole(math.floor), "ceil": _whole(math.ceil),
 }
 _GUARDS = {"__builtins__": BUILTINS, "_getattr_": _getattr, "_getitem_": _getitem,
            "_getiter_": _iterate, "_write_": _write, "_binop_": _binop,
@@ -401,24 +474,28 @@ def _run(code: Any, names: Mapping[str, Any], seconds: float, mode: str) -> dict
     return scope
 
 
-def plain(value: Any, depth: int = 0) -> Any:
-    """``value`` as plain data, or SandboxError: no host objects leave the sandbox."""
-    if depth > 20:
-        raise SandboxError("the result is nested too deeply")
-    if isinstance(value, Row):
-        value = dict(value)
-    if isinstance(value, _PLAIN):
-        _check_result_size(value)
-        return value
-    if isinstance(value, (list, tuple)):
-        if len(value) > MAX_SIZE:
-            raise SandboxError("the result is too long")
-        return [plain(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        if len(value) > MAX_SIZE:
-            raise SandboxError("the result is too long")
-        return {str(k): plain(v, depth + 1) for k, v in value.items()}
-    raise SandboxError(f"returned a {type(value).__name__}, which is not plain data")
+def plain(value: Any) -> Any:
+    """``value`` as plain data, or SandboxError: no host objects leave the sandbox, and no
+    result larger than MAX_SIZE items in all (shared lists counted each time they appear)."""
+    budget = [MAX_SIZE]
+
+    def copy(item: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SandboxError(f"the result has more than {MAX_SIZE} items")
+        if depth > 20:
+            raise SandboxError("the result is nested too deeply")
+        if isinstance(item, Row):
+            item = dict(item)
+        if isinstance(item, _PLAIN):
+            _check_result_size(item)
+            return item
+        if isinstance(item, (list, tuple)):
+            return [copy(v, depth + 1) for v in item]
+        if isinstance(item, dict):
+            return {str(k): copy(v, depth + 1) for k, v in item.items()}
+        raise SandboxError(f"returned a {type(item).__name__}, which is not plain data")
+    return copy(value, 0)
 
 
 # ---- running --------------------------------------------------------------------------------

@@ -76,6 +76,11 @@ class Transitions:
             raise Conflict(f"This {entity.label.en} was changed by someone else",
                            current=self.records.dump(entity, stored), yours={"version": version})
         state = stored.values[workflow.field]
+        if transition.target == state:
+            raise Conflict(f"The {entity.label.en} is already "
+                           f"{_state_label(workflow, state)}",
+                           current=self.records.dump(entity, stored),
+                           yours={"transition": transition.name})
         if not transition.leaves(state):
             raise Conflict(
                 f"'{transition.label.en}' cannot be taken while the {entity.label.en} is "
