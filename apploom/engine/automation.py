@@ -86,12 +86,15 @@ class Automation:
             **(actions or {})}
         records.listeners.append(self.on_change)
 
-    def on_change(self, conn: Connection, change: Change) -> None:
+    def on_change(self, conn: Connection, change: Change) -> bool:
+        """Run the rules the change triggers; True if any of them took actions."""
+        acted = False
         for rule in change.entity.rules:
             if _matches(rule, change):
-                self._run(conn, rule, change)
+                acted = self._run(conn, rule, change) or acted
+        return acted
 
-    def _run(self, conn: Connection, rule: Rule, change: Change) -> None:
+    def _run(self, conn: Connection, rule: Rule, change: Change) -> bool:
         started = time.perf_counter()
         context = ActionContext(conn, self, rule, change, _acting(change.user),
                                 self._names(conn, change))
@@ -116,6 +119,7 @@ class Automation:
         conn.execute(sys_rule_run.insert().values(
             **self._run_row(rule, change, condition, done,
                             "skipped" if condition is False else "done", None, started)))
+        return condition is not False
 
     @staticmethod
     def _enter_chain(rule: Rule, change: Change):

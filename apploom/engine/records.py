@@ -92,7 +92,7 @@ class RecordService:
         self.tables = build_metadata(apps, types).tables
         self.compiler = QueryCompiler(apps, types, self.tables)
         self._titles = Titles(apps, types, self.tables)
-        self.listeners: list[Callable[[Connection, Change], None]] = []
+        self.listeners: list[Callable[[Connection, Change], bool]] = []
         self._column_fields = {e.qualified: [f for f in e.fields.values()
                                              if types[f.type].has_column]
                                for e in apps.entities()}
@@ -277,8 +277,8 @@ class RecordService:
         if entity.workflow is not None:
             log_transition(conn, entity, record["id"], None, None, entity.workflow.initial,
                            user, now)
-        self._changed(conn, Change("created", entity, record["id"], None, draft, user))
-        return self._after_rules(conn, entity, record)
+        return self._changed(conn, Change("created", entity, record["id"], None, draft, user),
+                             record)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -292,15 +292,14 @@ class RecordService:
                     conn.execute(sys_rule_run.insert().values(**exc.run))
             raise
 
-    def _changed(self, conn: Connection, change: Change) -> None:
-        for listener in self.listeners:
-            listener(conn, change)
-
-    def _after_rules(self, conn: Connection, entity: Entity, record: dict) -> dict:
-        """The record as stored once rules have run (they may have changed it)."""
-        if not entity.rules:
+    def _changed(self, conn: Connection, change: Change, record: dict | None) -> dict | None:
+        """Tell the listeners; returns the record as it is once they acted (rules may have
+        changed it: a listener returns True when it did something)."""
+        acted = [listener(conn, change) for listener in self.listeners]
+        if record is None or not any(acted):
             return record
-        return self.dump(entity, self._load(conn, entity, [record["id"]])[record["id"]])
+        return self.dump(change.entity, self._load(conn, change.entity, [record["id"]])[
+            record["id"]])
 
     def update(self, user: User, ref: str, record_id: int, data: Any, *,
                version: int | None) -> dict:
@@ -355,9 +354,9 @@ class RecordService:
         write_history(conn, entity, record_id, version + 1,
                       "transition" if transition else "update", user, now, changes,
                       transition=transition, note=note)
-        self._changed(conn, Change("transition" if transition else "updated", entity, record_id,
-                                   stored, draft, user, transition, frozenset(changes)))
-        return self._after_rules(conn, entity, record)
+        return self._changed(conn, Change("transition" if transition else "updated", entity,
+                                          record_id, stored, draft, user, transition,
+                                          frozenset(changes)), record)
 
     def _refuse_locked(self, entity: Entity, stored: Draft, changed: set[str],
                        errors: dict) -> None:
@@ -402,7 +401,7 @@ class RecordService:
         write_history(conn, entity, record_id, stored.values["version"], "delete", user,
                       _now(), {k: [v, None] for k, v in before.items()
                                if k in entity.fields and v not in (None, [])})
-        self._changed(conn, Change("deleted", entity, record_id, stored, None, user))
+        self._changed(conn, Change("deleted", entity, record_id, stored, None, user), None)
 
     def preview(self, user: User, ref: str, data: Any, record_id: int | None = None) -> dict:
         """What saving ``data`` would store (defaults and formulas filled in), and the
