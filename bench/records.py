@@ -169,16 +169,17 @@ def pg_urls(base: str):
     return make
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=500)
+def run_on_both(measure_with, description: str, orders: int) -> None:
+    """Parse --orders and --pg, measure on SQLite and (given a URL) PostgreSQL, print JSON."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--orders", type=int, default=orders)
     parser.add_argument("--pg", default=os.environ.get("APPLOOM_TEST_DATABASE_URL"))
     args = parser.parse_args()
-    results = {"sqlite": measure(sqlite_urls(), args.orders)}
+    results = {"sqlite": measure_with(sqlite_urls(), args.orders)}
     if args.pg:
-        results["postgresql"] = measure(pg_urls(args.pg), args.orders)
+        results["postgresql"] = measure_with(pg_urls(args.pg), args.orders)
     print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    run_on_both(measure, __doc__.splitlines()[0], 500)

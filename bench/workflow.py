@@ -11,14 +11,11 @@ Prints JSON with actions/s and the ratios.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from records import fresh_runtime, order_payload, pg_urls, sqlite_urls
+from records import fresh_runtime, order_payload, run_on_both
 from sqlalchemy import update
 
 
@@ -60,16 +57,5 @@ def measure(make_url_for, count: int) -> dict:
             "update_over_baseline": round(rates["baseline"] / rates["update"], 2)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=300)
-    parser.add_argument("--pg", default=os.environ.get("APPLOOM_TEST_DATABASE_URL"))
-    args = parser.parse_args()
-    results = {"sqlite": measure(sqlite_urls(), args.orders)}
-    if args.pg:
-        results["postgresql"] = measure(pg_urls(args.pg), args.orders)
-    print(json.dumps(results, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    run_on_both(measure, __doc__.splitlines()[0], 300)
