@@ -204,8 +204,10 @@ RULE_LINT = [
      "must start with http"),
     ("updated unknown field", "- {on: {updated: [zz]}, do: [{set: {a: '1'}}]}", "rules.0.on",
      "'zz' is not a field"),
-    ("unsafe script", "- {on: created, do: [{set: {a: '().__class__'}}]}", "rules.0.do.0",
+    ("unsafe expression", "- {on: created, do: [{set: {a: '().__class__'}}]}", "rules.0.do.0",
      "names starting with _"),
+    ("unsafe script", "- {on: created, do: [{script: 'import os'}]}", "rules.0.do.0",
+     "script: uses Import"),
 ]
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .errors import SandboxError
 from .expressions import FUNCTIONS, ExpressionError, compile_expression
 from .model import Entity
+from .sandbox import check_script
 
 TRIGGERS = ("created", "updated", "deleted", "transition")
 # Built-in actions and the settings each takes; plugins add their own actions.
@@ -145,6 +147,10 @@ def _action_problems(entity: Entity, action: Action, entities: Mapping[str, Enti
             problems.append("webhook: 'url' must start with http:// or https://")
     elif kind == "script":
         if not isinstance(params, str) or not params.strip():
-            problems.append("script: write the script's source")
+            return ["script: write the script's source"]
+        try:
+            check_script(params)
+        except SandboxError as exc:
+            problems.append(f"script: {exc}")
     return problems
 
