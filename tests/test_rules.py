@@ -1,7 +1,9 @@
 """Automation rules: triggers, conditions, actions, rollback, chains and the run log."""
 from __future__ import annotations
 
+import textwrap
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -297,4 +299,70 @@ def test_rules_that_settle_are_not_loops_and_callers_see_their_changes(desk):
     assert rt.notifications.latest(admin)[0]["message"] == f"Tags Vip, Late for #{ticket['id']}"
     updated = rt.records.update(admin, "lab.ticket", ticket["id"], {"priority": 5}, version=2)
     assert (updated["escalated"], updated["version"]) == (True, 4)
+    rt.close()
+
+
+SCHEDULED = """
+app: chores
+roles: [staff]
+entities:
+  chore:
+    fields:
+      name:    {type: text}
+      done:    {type: boolean, default: false}
+      nagged:  {type: integer, default: 0}
+    rules:
+      - name: nag
+        on: {schedule: "0 * * * *"}
+        where: {done: false}
+        if: "nagged < 2"
+        do:
+          - set: {nagged: "nagged + 1"}
+"""
+
+
+def test_scheduled_rules_run_when_due_on_the_records_their_filter_finds(desk):
+    rt = reopen(desk, bundled_sources() + [Source("chores.yaml", SCHEDULED)])
+    open_chore = rt.records.create(SYSTEM_USER, "chores.chore", {"name": "bins"})
+    finished = rt.records.create(SYSTEM_USER, "chores.chore", {"name": "dishes", "done": True})
+    start = datetime(2026, 11, 27, 8, 30, tzinfo=timezone.utc)
+    assert rt.automation.run_schedules(start) == 0           # the clock starts
+    assert rt.automation.run_schedules(start + timedelta(minutes=20)) == 0  # not yet 09:00
+    assert rt.automation.run_schedules(start + timedelta(minutes=31)) == 1
+    assert rt.automation.run_schedules(start + timedelta(minutes=32)) == 0  # claimed
+    rt.automation.run_schedules(start + timedelta(hours=2))
+    rt.automation.run_schedules(start + timedelta(hours=3))
+    nagged = rt.records.get(SYSTEM_USER, "chores.chore", open_chore["id"])["nagged"]
+    assert nagged == 2  # the condition stops the third nag
+    assert rt.records.get(SYSTEM_USER, "chores.chore", finished["id"])["nagged"] == 0
+    assert [r["trigger"] for r in runs(rt, "nag")] == ["schedule"] * 3
+    rt.close()
+
+
+def test_a_bad_cron_expression_is_refused():
+    text = SCHEDULED.replace('"0 * * * *"', '"every morning"')
+    with pytest.raises(DefinitionError, match="'every morning' is not a cron expression"):
+        load_apps([Source("chores.yaml", text)], FieldTypes())
+
+
+def test_an_inbound_webhook_runs_its_rules_with_the_payload(desk):
+    paid = textwrap.dedent("""\
+          - name: paid
+            on: {webhook: payment}
+            if: "payload['amount'] > 0"
+            do:
+              - set: {note: "'paid ' + str(payload['amount'])"}
+          - name: welcome
+    """)
+    text = DESK.replace("      - name: welcome\n", textwrap.indent(paid, " " * 6))
+    rt = reopen(desk, bundled_sources() + [Source("desk.yaml", text)])
+    agent = rt.users.get("ann")
+    ticket = rt.records.create(agent, "desk.ticket", {"subject": "x"})
+    client = create_app(runtime=rt).test_client()
+    auth = {"Authorization": "Bearer " + rt.users.create_token("ann")}
+    url = f"/api/v1/desk/ticket/{ticket['id']}/webhooks/payment"
+    done = client.post(url, json={"amount": 12.5}, headers=auth)
+    assert done.status_code == 200 and done.json["note"] == "paid 12.5"
+    assert client.post(url.replace("payment", "refund"), json={}, headers=auth).status_code == 404
+    assert [r["trigger"] for r in runs(rt, "paid")] == ["webhook"]
     rt.close()

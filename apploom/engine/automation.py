@@ -10,6 +10,7 @@ run is logged for the record's timeline.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 from contextvars import ContextVar
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import Connection, select
+from croniter import croniter
+from sqlalchemy import Connection, select, update
 
 from . import notifications, outbox, sandbox
-from .errors import AppLoomError, RuleError
+from .database import insert_ignore
+from .errors import AppLoomError, NotFound, RuleError
 from .inputs import Input, read_input
 from .model import ADMIN_ROLE, Entity
 from .permissions import User
@@ -28,11 +31,12 @@ from .query import Query, parse_where
 from .records import Change, RecordService
 from .rules import Action, Rule
 from .sandbox import Row
-from .systables import sys_rule_run, sys_user
+from .systables import sys_rule_run, sys_schedule, sys_user
 from .transitions import Transitions
 
 MAX_CHAIN = 8
 MAX_UPDATE = 500
+log = logging.getLogger(__name__)
 TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
 _chain: ContextVar[tuple[tuple[str, int], ...]] = ContextVar("apploom_rule_chain", default=())
 
@@ -93,6 +97,53 @@ class Automation:
             if _matches(rule, change):
                 acted = self._run(conn, rule, change) or acted
         return acted
+
+    def run_schedules(self, now: datetime | None = None) -> int:
+        """Run the scheduled rules that are due, each on the records its filter finds, one
+        transaction per record; returns how many runs were made."""
+        now = now or datetime.now(timezone.utc)
+        records, runs = self.records, 0
+        for entity in records.apps.entities():
+            for rule in (r for r in entity.rules if r.trigger == "schedule"):
+                with records.db.write() as conn:
+                    if not _schedule_due(conn, f"{entity.qualified}.{rule.name}", rule.cron,
+                                         now):
+                        continue
+                    query = Query(conditions=parse_where(rule.where or {}), limit=MAX_UPDATE)
+                    page, _ = records.compiler.apply(_acting(None), entity, query,
+                                                     select(records.tables[entity.table].c.id))
+                    ids = list(conn.execute(page).scalars())
+                for record_id in ids:
+                    runs += self._run_scheduled(entity, rule, record_id)
+        return runs
+
+    def call_webhook(self, user: User, ref: str, record_id: int, name: str,
+                     payload: Any) -> dict:
+        """An inbound webhook: run the record's rules on ``{webhook: name}`` with ``payload``
+        (the request's JSON body), in one transaction; returns the record afterwards."""
+        records = self.records
+        entity = records.entity(ref)
+        rules = [r for r in entity.rules if r.trigger == "webhook" and r.hook == name]
+        if not rules:
+            raise NotFound(f"{entity.label.en} has no webhook '{name}'")
+        with records.transaction() as conn:
+            stored = records._stored(conn, user, entity, record_id, "update")
+            change = Change("webhook", entity, record_id, stored, stored, user,
+                            payload=sandbox.plain(payload))
+            for rule in rules:
+                self._run(conn, rule, change)
+            return records.dump(entity, records._load(conn, entity, [record_id])[record_id])
+
+    def _run_scheduled(self, entity: Entity, rule: Rule, record_id: int) -> int:
+        try:
+            with self.records.transaction() as conn:
+                stored = self.records._load(conn, entity, [record_id]).get(record_id)
+                if stored is not None:
+                    self._run(conn, rule, Change("schedule", entity, record_id, stored, stored,
+                                                 _acting(None)))
+        except RuleError as exc:  # logged with the run; the other records still get theirs
+            log.warning("%s", exc)
+        return 1
 
     def _run(self, conn: Connection, rule: Rule, change: Change) -> bool:
         started = time.perf_counter()
@@ -157,6 +208,7 @@ class Automation:
         values["id"] = change.record_id
         old = Row(dict(change.before.values)) if change.before and change.after else None
         return {**self.records.types.functions, **values, "record": Row(values), "old": old,
+                "payload": change.payload,
                 "user": Row({"id": change.user.id, "username": change.user.username,
                              "roles": sorted(change.user.roles)})}
 
@@ -186,6 +238,22 @@ class Automation:
         return TEMPLATE.sub(fill, template)
 
 
+def _schedule_due(conn: Connection, key: str, cron: str, now: datetime) -> bool:
+    """Claim this round of a scheduled rule; only one worker wins it. The first time a
+    rule is seen its clock starts, so a new rule does not fire for the past."""
+    last = conn.execute(select(sys_schedule.c.last_run_at)
+                        .where(sys_schedule.c.key == key)).scalar()
+    if last is None:
+        insert_ignore(conn, sys_schedule, {"key": key, "last_run_at": now})
+        return False
+    if croniter(cron, last).get_next(datetime) > now:
+        return False
+    claimed = conn.execute(update(sys_schedule).where(sys_schedule.c.key == key,
+                                                      sys_schedule.c.last_run_at == last)
+                           .values(last_run_at=now))
+    return claimed.rowcount == 1
+
+
 def _holds(condition: str, names: dict) -> bool:
     """A condition's truth; one that fails on an empty field is false, as a guard is."""
     try:
@@ -199,6 +267,8 @@ def _holds(condition: str, names: dict) -> bool:
 def _matches(rule: Rule, change: Change) -> bool:
     if rule.trigger == "transition":
         return change.trigger == "transition" and rule.transition in (None, change.transition)
+    if rule.trigger in ("schedule", "webhook"):
+        return False  # run on purpose (run_schedules, call_webhook), never by a change
     if rule.trigger == "updated":
         return change.trigger in ("updated", "transition") and (
             not rule.fields or bool(set(rule.fields) & change.changed))

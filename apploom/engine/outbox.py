@@ -112,10 +112,12 @@ def messages(db: Database, status: str | None = None, limit: int = 100) -> list[
 class Worker:
     """Delivers due messages every ``interval`` seconds on a thread, until stopped."""
 
-    def __init__(self, db: Database, senders: Mapping[str, Sender], interval: float = 2.0):
+    def __init__(self, db: Database, senders: Mapping[str, Sender], interval: float = 2.0,
+                 also: Callable[[], object] | None = None):
         self.db = db
         self.senders = senders
         self.interval = interval
+        self.also = also  # more work for each round (the runtime's scheduled rules)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="apploom-outbox", daemon=True)
 
@@ -130,6 +132,8 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.also is not None:
+                    self.also()
                 deliver_due(self.db, self.senders)
             except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
                 log.exception("The outbox worker failed; it tries again shortly")

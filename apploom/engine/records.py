@@ -78,6 +78,7 @@ class Change:
     user: User
     transition: str | None = None
     changed: frozenset[str] = frozenset()
+    payload: Any = None               # an inbound webhook's body
 
 
 def _now() -> datetime:

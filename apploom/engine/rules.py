@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from croniter import croniter
+
 from .errors import SandboxError
 from .expressions import FUNCTIONS, ExpressionError, compile_expression
 from .model import Entity
 from .sandbox import check_script
 
-TRIGGERS = ("created", "updated", "deleted", "transition")
+TRIGGERS = ("created", "updated", "deleted", "transition", "schedule", "webhook")
 # Built-in actions and the settings each takes; plugins add their own actions.
 BUILTIN_ACTIONS = {
     "set": "field: expression, ...",
@@ -31,7 +33,7 @@ BUILTIN_ACTIONS = {
     "webhook": "url, and optionally body (field: expression)",
     "script": "the script's source",
 }
-RULE_NAMES = frozenset({"id", "old", "user", "record"})  # what rules read beyond fields
+RULE_NAMES = frozenset({"id", "old", "user", "record", "payload"})  # beyond the fields
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Rule:
     trigger: str
     fields: tuple[str, ...] = ()          # updated: only when one of these changed
     transition: str | None = None         # transition: only this one (None: any)
+    cron: str | None = None               # schedule: when, as a cron expression
+    hook: str | None = None               # webhook: the name it is called by
+    where: Any = None                     # schedule: which records (a filter), all if None
     condition: str | None = None
     actions: tuple[Action, ...] = ()
 
@@ -59,6 +64,8 @@ def parse_rules(raw: list | None) -> tuple[Rule, ...]:
         rules.append(Rule(
             name=spec.get("name", f"rule_{i + 1}"), trigger=trigger, fields=fields,
             transition=detail if trigger == "transition" else None,
+            cron=detail if trigger == "schedule" else None, where=spec.get("where"),
+            hook=detail if trigger == "webhook" else None,
             condition=spec.get("if"),
             actions=tuple(Action(*next(iter(a.items()))) for a in spec["do"]),
         ))
@@ -83,6 +90,12 @@ def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity]
             if workflow is None or rule.transition not in workflow.transitions:
                 problems.append(((i, "on"), f"{entity.name} has no transition "
                                             f"'{rule.transition}'"))
+        if rule.trigger == "schedule" and not croniter.is_valid(rule.cron or ""):
+            problems.append(((i, "on"), f"'{rule.cron}' is not a cron expression such as "
+                                        "'0 8 * * *' (every day at 08:00)"))
+        for name in (rule.where or {}):
+            if name.split(".")[0] not in entity.fields:
+                problems.append(((i, "where"), f"'{name}' is not a field of {entity.name}"))
         if rule.condition:
             problems += [((i, "if"), message)
                          for message in _expression_problems(rule.condition, names)]

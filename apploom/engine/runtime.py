@@ -57,8 +57,9 @@ class Runtime:
         return cls(settings, db, apps, types, actions, senders, plugins)
 
     def worker(self, interval: float = 2.0) -> outbox.Worker:
-        """A thread delivering the outbox; call .start() and, at the end, .stop()."""
-        return outbox.Worker(self.db, self.senders, interval)
+        """A thread delivering the outbox and running scheduled rules; call .start() and,
+        at the end, .stop()."""
+        return outbox.Worker(self.db, self.senders, interval, self.automation.run_schedules)
 
     def close(self) -> None:
         self.db.dispose()

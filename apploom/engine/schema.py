@@ -19,7 +19,8 @@ _PATTERN_WORDS = {
                               "(at most 40 characters)",
     "^all$": "must be 'all' or a list of actions",
     "^(created|updated|deleted)$": "must be created, updated or deleted, or "
-                                   "{updated: [fields]} or {transition: name}",
+                                   "{updated: [fields]}, {transition: name}, "
+                                   "{schedule: '0 8 * * *'} or {webhook: name}",
     "^(all|(read|create|update|delete)(:own)?)$":
         "must be one of read, create, update, delete (optionally with ':own', e.g. 'update:own') "
         "or all",

@@ -186,3 +186,9 @@ sys_notification = Table(
     Column("read_at", UTCDateTime),
     Index("ix_sys_notification_user", "user_id", "read_at"),
 )
+
+sys_schedule = Table(
+    "sys_schedule", metadata,
+    Column("key", String(200), primary_key=True),   # app.entity.rule
+    Column("last_run_at", UTCDateTime, nullable=False),
+)

@@ -133,6 +133,14 @@ def history(app: str, entity: str, record_id: int):
     return jsonify({"data": runtime().records.history(g.user, f"{app}.{entity}", record_id)})
 
 
+@bp.post(RECORD + "/webhooks/<name>")
+def webhook(app: str, entity: str, record_id: int, name: str):
+    """An inbound webhook: runs the record's rules on {webhook: name} with the JSON body."""
+    payload = _body() if request.content_length else {}
+    return jsonify(runtime().automation.call_webhook(g.user, f"{app}.{entity}", record_id,
+                                                     name, payload))
+
+
 @bp.post("/attachments")
 def upload():
     upload = request.files.get("file")
