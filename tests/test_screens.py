@@ -7,9 +7,11 @@ import re
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import update
 
-from apploom.engine import notifications
+from apploom.engine import notifications, outbox
 from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.systables import sys_outbox
 from apploom.web import create_app
 from tests.helpers import Shop
 
@@ -329,3 +331,16 @@ def test_notifications_bell_and_page(app, sqlite_runtime):
     assert "Order &lt;b&gt;1&lt;/b&gt;" in listing
     b.post("/notifications/read")
     assert '<span class="count">' not in b.get("/").get_data(as_text=True)
+
+
+def test_admins_retry_dead_letters_from_the_outbox_page(app, sqlite_runtime):
+    sqlite_runtime.users.create("ada", ["admin"], "password123")
+    with sqlite_runtime.db.write() as conn:
+        message_id = outbox.enqueue(conn, "email", {"to": "x@example.com", "subject": "s"})
+        conn.execute(update(sys_outbox).values(status="dead", attempts=6, last_error="refused"))
+    assert browser(app, "sue").get("/admin/outbox").status_code == 403
+    admin = browser(app, "ada")
+    page = admin.get("/admin/outbox").get_data(as_text=True)
+    assert "x@example.com" in page and "refused" in page
+    assert admin.post(f"/admin/outbox/{message_id}/retry").status_code == 303
+    assert outbox.messages(sqlite_runtime.db, "pending")[0]["id"] == message_id

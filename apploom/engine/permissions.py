@@ -47,6 +47,11 @@ def require(apps: AppSet, user: User, entity: Entity, action: str) -> str:
     return found
 
 
+def require_admin(user: User, what: str) -> None:
+    if not user.is_admin:
+        raise Forbidden(f"Only admins may {what}")
+
+
 def require_row(apps: AppSet, user: User, entity: Entity, action: str,
                 created_by: int | None) -> None:
     """Like :func:`require`, for one existing row the user can see (checks 'own' grants)."""

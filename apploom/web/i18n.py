@@ -39,6 +39,10 @@ ZH = {
     "Apply to selected": "应用到所选", "moved it": "流转了",
     "Notifications": "通知", "Mark all read": "全部标为已读", "set off a rule": "触发了规则",
     "condition": "条件", "done": "已执行", "skipped": "已跳过", "failed": "失败",
+    "Outbox": "发件箱", "Dead letters": "发送失败", "Waiting": "待发送", "Sending": "发送中",
+    "Sent": "已发送", "All": "全部", "Kind": "类型", "Status": "状态", "Attempts": "尝试次数",
+    "To": "收件方", "Last error": "最近错误", "Send again": "重新发送",
+    "emails and webhooks waiting or given up on": "待发送或发送失败的邮件与回调",
 }
 
 

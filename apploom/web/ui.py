@@ -15,7 +15,7 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
-from ..engine import permissions
+from ..engine import outbox, permissions
 from ..engine.errors import BadQuery, Conflict, ValidationFailed
 from ..engine.fieldtypes import parse_int
 from ..engine.model import Entity
@@ -171,6 +171,25 @@ def notifications():
 def notifications_read():
     runtime().notifications.mark_read(g.user)
     return redirect(url_for("ui.notifications"), code=303)
+
+
+@bp.get("/admin/outbox")
+@login_required
+def outbox_page():
+    """The messages waiting or given up on (the dead-letter list), for admins to retry."""
+    permissions.require_admin(g.user, "see the outbox")
+    status = request.args.get("status", "dead")
+    return render_template("outbox.html", status=status,
+                           items=outbox.messages(runtime().db, status or None))
+
+
+@bp.post("/admin/outbox/<int(max=9223372036854775807):message_id>/retry")
+@login_required
+def outbox_retry(message_id: int):
+    permissions.require_admin(g.user, "retry messages")
+    outbox.retry(runtime().db, message_id)
+    flash(translate("Saved."), "ok")
+    return redirect(url_for("ui.outbox_page"), code=303)
 
 
 @bp.get("/files/<attachment_id>")
