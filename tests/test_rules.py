@@ -73,6 +73,17 @@ entities:
         if: "note == 'done'"
         do:
           - transition: close
+      - name: gone
+        on: deleted
+        do:
+          - notify: {roles: [lead], message: "Ticket {subject} was deleted"}
+      - name: retitle_tasks
+        on: {updated: [subject]}
+        do:
+          - update:
+              entity: desk.task
+              where: {ticket: "id"}
+              values: {title: "'Follow up: ' + subject"}
   task:
     fields:
       title:  {type: text, required: true, length: 40}
@@ -366,3 +377,19 @@ def test_an_inbound_webhook_runs_its_rules_with_the_payload(desk):
     assert client.post(url.replace("payment", "refund"), json={}, headers=auth).status_code == 404
     assert [r["trigger"] for r in runs(rt, "paid")] == ["webhook"]
     rt.close()
+
+
+def test_deleted_trigger_and_update_action(desk):
+    ticket = desk.records.create(desk.agent, "desk.ticket", {"subject": "Screen"})
+    desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer")
+    other = desk.records.create(desk.agent, "desk.ticket", {"subject": "Mouse"})
+    desk.records.create(desk.agent, "desk.task", {"title": "unrelated", "ticket": other["id"]})
+    desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"subject": "Monitor"},
+                        version=2)
+    titles = sorted(t["title"] for t in desk.records.list(desk.agent, "desk.task").data)
+    assert titles == ["Follow up: Monitor", "unrelated"]
+    assert runs(desk, "retitle_tasks")[-1]["actions"] == ["updated 1 desk.task"]
+    lonely = desk.records.create(desk.agent, "desk.ticket", {"subject": "Cable"})
+    desk.records.delete(desk.lead, "desk.ticket", lonely["id"])
+    assert desk.notifications.latest(desk.lead)[0]["message"] == "Ticket Cable was deleted"
+    assert runs(desk, "gone")[0]["trigger"] == "deleted"
