@@ -1,7 +1,12 @@
 """Test factories: runtimes over chosen definitions, and a small shop of records."""
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from werkzeug.serving import make_server
 
 from apploom.engine.database import Database
 from apploom.engine.definitions import Source, bundled_sources
@@ -10,6 +15,7 @@ from apploom.engine.install import apply_definitions
 from apploom.engine.permissions import SYSTEM_USER
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
+from apploom.web import create_app
 
 
 def make_runtime(database_url: str, instance: Path, sources: list[Source] | None = None,
@@ -21,6 +27,19 @@ def make_runtime(database_url: str, instance: Path, sources: list[Source] | None
     apply_definitions(db, sources if sources is not None else bundled_sources(), FieldTypes())
     db.dispose()
     return Runtime.open(config)
+
+
+@contextmanager
+def serving(runtime: Runtime) -> Iterator[str]:
+    """The app served over real HTTP on 127.0.0.1 by a server thread; yields its URL."""
+    http = make_server("127.0.0.1", 0, create_app(runtime=runtime), threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()
+        thread.join(timeout=5)
 
 
 def reopen(runtime: Runtime, sources: list[Source]) -> Runtime:

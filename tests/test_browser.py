@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from apploom.web import create_app
-from tests.helpers import Shop
+from tests.helpers import Shop, serving
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -27,12 +24,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def server(sqlite_runtime):
     Shop(sqlite_runtime)
     sqlite_runtime.users.create("sue", ["sales"], "password123", display_name="Sue")
-    http = make_server("127.0.0.1", 0, create_app(runtime=sqlite_runtime), threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
-    thread.join(timeout=5)
+    with serving(sqlite_runtime) as url:
+        yield url
 
 
 @pytest.fixture

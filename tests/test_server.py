@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from werkzeug.serving import make_server
 
-from apploom.web import create_app
-from tests.helpers import Shop
+from tests.helpers import Shop, serving
 
 
 @pytest.fixture
 def server(sqlite_runtime):
-    http = make_server("127.0.0.1", 0, create_app(runtime=sqlite_runtime), threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}"
-    http.shutdown()
-    thread.join(timeout=5)
+    with serving(sqlite_runtime) as url:
+        yield url
 
 
 def call(url: str, token: str, method: str = "GET", body=None, headers=None):
