@@ -114,6 +114,7 @@ class Entity:
     parent: str | None = None      # qualified name of the entity whose table field holds us
     workflow: Any = None           # a workflow.Workflow when the entity has one
     rules: tuple = ()              # rules.Rule, in the order they run
+    balances: tuple = ()           # aggregates.Balance kept over this entity as a ledger
 
     @property
     def qualified(self) -> str:

@@ -5,6 +5,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Mapping
 
+from .aggregates import parse_balances
 from .model import ACTIONS, App, Entity, Field, Label, ListSpec, Option, Section, frozen_map
 from .rules import parse_rules
 from .workflow import parse_workflow
@@ -97,6 +98,7 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
         permissions=parse_permissions(raw.get("permissions")),
         indexes=tuple(tuple(_names(i)) for i in raw.get("indexes", ())), workflow=workflow,
         rules=parse_rules(raw.get("rules")),
+        balances=parse_balances(app, name, raw.get("balances")),
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 from . import outbox
 from .attachments import Attachments
 from .automation import ActionFunction, Automation
+from .balances import Balances
 from .database import Database
 from .definitions import load_apps
 from .fieldtypes import FieldTypes
@@ -31,6 +32,7 @@ class Runtime:
         self.types = types
         self.records = RecordService(db, apps, types)
         self.transitions = Transitions(self.records)
+        self.balances = Balances(self.records, self.records.tables)
         self.automation = Automation(self.records, self.transitions, actions)
         self.notifications = Notifications(db)
         self.senders: dict[str, Sender] = {

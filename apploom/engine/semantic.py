@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .aggregates import check_problems
 from .defaults import DYNAMIC_DEFAULTS
 from .errors import Problem
 from .expressions import FUNCTIONS, ExpressionError, compile_expression
@@ -44,6 +45,13 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
             _check_entity(app, entity, apps, types, roles, report)
             if entity.workflow is not None:
                 _check_workflow(entity, roles, set(types.functions), report, warn)
+            for balance in entity.balances:
+                path = ("entities", entity.name, "balances", balance.name)
+                if balance.name in app.entities:
+                    report(path, f"'{balance.name}' is also an entity of {app.name}; give the "
+                                 "balance its own name")
+                for sub, message in check_problems(balance, entity):
+                    report(path + sub, message)
             entities = {e.qualified: e for e in apps.entities() if not e.is_child}
             for path, message in lint_rules(entity, entity.rules, entities, set(actions),
                                             set(types.functions)):

@@ -7,6 +7,7 @@ import hashlib
 from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, Table
 
 from . import systables
+from .aggregates import balance_table
 from .fieldtypes import FieldTypes
 from .model import AppSet, Entity
 from .sqltypes import UTCDateTime
@@ -30,6 +31,9 @@ def build_metadata(apps: AppSet, types: FieldTypes) -> MetaData:
         table.to_metadata(metadata)
     for entity in apps.entities():
         entity_table(metadata, entity, apps, types)
+    for entity in apps.entities():
+        for balance in entity.balances:
+            balance_table(metadata, balance, entity, types)
     return metadata
 
 

@@ -1,0 +1,112 @@
+"""Aggregate tables (聚合表): balances kept over a ledger entity, in the same transaction
+as each ledger write, with a declared check enforced atomically.
+
+    stock_move:
+      fields: {item: ..., warehouse: ..., kind: ..., qty: ...}
+      balances:
+        stock:                                   # the table wms_stock
+          by: [item, warehouse]
+          sums:
+            on_hand:  "qty if kind in ['receipt', 'issue'] else 0"
+            reserved: "qty if kind in ['reserve', 'release'] else 0"
+          check: "on_hand - reserved >= 0"
+
+Each write adds the change in every sum to its balance row with one conditional
+``UPDATE ... SET on_hand = on_hand + :d WHERE <key> AND <check on the new values>``;
+no row updated means the check would fail, so the write is refused. Nothing is read
+and then written in Python, so concurrent writers cannot oversell.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from sqlalchemy import Connection, Table, delete, select, update
+
+from . import sandbox
+from .aggregates import Balance, check_sql
+from .database import insert_ignore
+from .errors import ValidationFailed
+from .records import Change, RecordService
+
+
+class Balances:
+    """Keeps every balance of the loaded apps up to date as ledger records change."""
+
+    def __init__(self, records: RecordService, tables: Mapping[str, Table]):
+        self.records = records
+        self.tables = tables
+        self.by_ledger: dict[str, list[Balance]] = {}
+        for entity in records.apps.entities():
+            for balance in entity.balances:
+                self.by_ledger.setdefault(entity.qualified, []).append(balance)
+        records.listeners.insert(0, self.on_change)  # before rules, which may read them
+
+    def on_change(self, conn: Connection, change: Change) -> bool:
+        for balance in self.by_ledger.get(change.entity.qualified, ()):
+            moves: dict[tuple, dict[str, int]] = {}
+            for draft, sign in ((change.before, -1), (change.after, 1)):
+                if draft is None or change.trigger == "schedule":
+                    continue
+                key = tuple(draft.values.get(n) for n in balance.by)
+                if None in key:
+                    continue
+                totals = moves.setdefault(key, dict.fromkeys(balance.sums, 0))
+                for column, source in balance.sums.items():
+                    totals[column] += sign * int(sandbox.evaluate(source, draft.values) or 0)
+            for key, deltas in moves.items():
+                if any(deltas.values()):
+                    self._add(conn, balance, key, deltas)
+        return False
+
+    def _add(self, conn: Connection, balance: Balance, key: tuple, deltas: dict) -> None:
+        table = self.tables[balance.table_name()]
+        where = [table.c[n] == v for n, v in zip(balance.by, key, strict=True)]
+        if balance.check:
+            where.append(check_sql(balance.check, table.c, deltas))
+        change = update(table).where(*where).values(
+            {table.c[c]: table.c[c] + d for c, d in deltas.items()})
+        if conn.execute(change).rowcount == 1:
+            return
+        insert_ignore(conn, table, {**dict(zip(balance.by, key, strict=True)),
+                                    **dict.fromkeys(balance.sums, 0)})
+        if conn.execute(change).rowcount == 1:
+            return
+        current = conn.execute(select(*(table.c[c] for c in balance.sums)).where(
+            *where[:len(balance.by)])).mappings().one()
+        figures = ", ".join(f"{c} {current[c]}" for c in balance.sums)
+        raise ValidationFailed({balance.by[0]: f"refused by the {balance.name} balance "
+                                              f"({balance.check}): now {figures}"})
+
+    def read(self, name: str, **key: Any) -> dict | None:
+        table = next(t for b in self._all() if b.name == name
+                     for t in [self.tables[b.table_name()]])
+        with self.records.db.read() as conn:
+            row = conn.execute(select(table).where(
+                *(table.c[k] == v for k, v in key.items()))).mappings().first()
+        return dict(row) if row else None
+
+    def rebuild(self, name: str) -> int:
+        """Recompute a balance from its whole ledger (after an import, or to audit it)."""
+        balance = next(b for b in self._all() if b.name == name)
+        ledger = self.records.apps.entity(balance.ledger)
+        table = self.tables[balance.table_name()]
+        totals: dict[tuple, dict[str, int]] = {}
+        with self.records.db.write() as conn:
+            rows = conn.execute(select(self.records.tables[ledger.table])).mappings()
+            for row in rows:
+                key = tuple(row[n] for n in balance.by)
+                if None in key:
+                    continue
+                sums = totals.setdefault(key, dict.fromkeys(balance.sums, 0))
+                for column, source in balance.sums.items():
+                    sums[column] += int(sandbox.evaluate(source, dict(row)) or 0)
+            conn.execute(delete(table))
+            if totals:
+                conn.execute(table.insert(), [
+                    {**dict(zip(balance.by, key, strict=True)), **sums}
+                    for key, sums in totals.items()])
+        return len(totals)
+
+    def _all(self) -> list[Balance]:
+        return [b for balances in self.by_ledger.values() for b in balances]
+
