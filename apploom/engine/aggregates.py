@@ -6,22 +6,12 @@ import ast
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    ColumnElement,
-    Integer,
-    MetaData,
-    Table,
-    UniqueConstraint,
-    and_,
-)
+from sqlalchemy import BigInteger, Column, ColumnElement, MetaData, Table, UniqueConstraint, and_
 
 from . import sandbox
 from .errors import SandboxError
 from .model import Entity
-
-ID = BigInteger().with_variant(Integer(), "sqlite")
+from .systables import ID
 
 
 @dataclass(frozen=True)
