@@ -103,18 +103,27 @@ class Automation:
         transaction per record; returns how many runs were made."""
         now = now or datetime.now(timezone.utc)
         records, runs = self.records, 0
-        for entity in records.apps.entities():
-            for rule in (r for r in entity.rules if r.trigger == "schedule"):
-                with records.db.write() as conn:
-                    if not _schedule_due(conn, f"{entity.qualified}.{rule.name}", rule.cron,
-                                         now):
-                        continue
-                    query = Query(conditions=parse_where(rule.where or {}), limit=MAX_UPDATE)
-                    page, _ = records.compiler.apply(_acting(None), entity, query,
-                                                     select(records.tables[entity.table].c.id))
-                    ids = list(conn.execute(page).scalars())
-                for record_id in ids:
-                    runs += self._run_scheduled(entity, rule, record_id)
+        scheduled = [(e, r) for e in records.apps.entities() for r in e.rules
+                     if r.trigger == "schedule"]
+        if not scheduled:
+            return 0
+        with records.db.read() as conn:
+            last_runs = dict(conn.execute(select(sys_schedule.c.key, sys_schedule.c.last_run_at))
+                             .all())
+        for entity, rule in scheduled:
+            key = f"{entity.qualified}.{rule.name}"
+            last = last_runs.get(key)
+            if last is not None and croniter(rule.cron, last).get_next(datetime) > now:
+                continue  # not due: no write transaction, which would take SQLite's lock
+            with records.db.write() as conn:
+                if not _schedule_due(conn, key, rule.cron, now):
+                    continue
+                query = Query(conditions=parse_where(rule.where or {}), limit=MAX_UPDATE)
+                page, _ = records.compiler.apply(_acting(None), entity, query,
+                                                 select(records.tables[entity.table].c.id))
+                ids = list(conn.execute(page).scalars())
+            for record_id in ids:
+                runs += self._run_scheduled(entity, rule, record_id)
         return runs
 
     def call_webhook(self, user: User, ref: str, record_id: int, name: str,
@@ -127,17 +136,17 @@ class Automation:
         if not rules:
             raise NotFound(f"{entity.label.en} has no webhook '{name}'")
         with records.transaction() as conn:
-            stored = records._stored(conn, user, entity, record_id, "update")
+            stored = records.stored(conn, user, entity, record_id, "update")
             change = Change("webhook", entity, record_id, stored, stored, user,
                             payload=sandbox.plain(payload))
             for rule in rules:
                 self._run(conn, rule, change)
-            return records.dump(entity, records._load(conn, entity, [record_id])[record_id])
+            return records.dump(entity, records.load(conn, entity, [record_id])[record_id])
 
     def _run_scheduled(self, entity: Entity, rule: Rule, record_id: int) -> int:
         try:
             with self.records.transaction() as conn:
-                stored = self.records._load(conn, entity, [record_id]).get(record_id)
+                stored = self.records.load(conn, entity, [record_id]).get(record_id)
                 if stored is not None:
                     self._run(conn, rule, Change("schedule", entity, record_id, stored, stored,
                                                  _acting(None)))
@@ -229,7 +238,7 @@ class Automation:
                 return ", ".join(str(labels.get(item, item)) for item in items)
             target = self.records.apps.entity(fld.to)
             if not sub:
-                return self.records._titles.of(conn, _acting(None), target, {value})[value]
+                return self.records.title_lookup.of(conn, _acting(None), target, {value})[value]
             if sub not in target.fields or target.fields[sub].type == "table":
                 return match[0]
             table = self.records.tables[target.table]
@@ -292,7 +301,7 @@ def _values(context: ActionContext, spec: Any) -> dict:
 def _change(context: ActionContext, entity: Entity, record_id: int, values: dict) -> None:
     records = context.automation.records
     given = read_input(entity, values, records.apps, records.types)
-    stored = records._stored(context.conn, context.actor, entity, record_id, "update")
+    stored = records.stored(context.conn, context.actor, entity, record_id, "update")
     records.change(context.conn, context.actor, entity, stored, given)
 
 

@@ -92,7 +92,7 @@ class RecordService:
         self.types = types
         self.tables = build_metadata(apps, types).tables
         self.compiler = QueryCompiler(apps, types, self.tables)
-        self._titles = Titles(apps, types, self.tables)
+        self.title_lookup = Titles(apps, types, self.tables)
         self.listeners: list[Callable[[Connection, Change], bool]] = []
         self._column_fields = {e.qualified: [f for f in e.fields.values()
                                              if types[f.type].has_column]
@@ -123,7 +123,7 @@ class RecordService:
         entity = self.entity(ref)
         row_filter = self.compiler.visible(user, entity)
         with self.db.read() as conn:
-            drafts = self._load(conn, entity, [record_id], row_filter)
+            drafts = self.load(conn, entity, [record_id], row_filter)
         if record_id not in drafts:
             raise NotFound(f"There is no {entity.label.en} with id {record_id}")
         return self.dump(entity, drafts[record_id])
@@ -169,7 +169,7 @@ class RecordService:
     def titles(self, user: User, ref: str, ids: set[int], lang: str = "en") -> dict[int, str]:
         """{id: title} of records the user may read; '#id' for the others."""
         with self.db.read() as conn:
-            return self._titles.of(conn, user, self.apps.entity(ref), ids, lang)
+            return self.title_lookup.of(conn, user, self.apps.entity(ref), ids, lang)
 
     def _selected(self, entity: Entity, names: tuple[str, ...] | None) -> list[Field] | None:
         """The fields asked for with ``fields=``, or None for all of them."""
@@ -178,8 +178,9 @@ class RecordService:
         return [entity.fields[n] if n in entity.fields else self.compiler.field(entity, n)
                 for n in names if n not in ("id", "version")]
 
-    def _load(self, conn: Connection, entity: Entity, ids: list[int],
-              row_filter=None) -> dict[int, Draft]:
+    def load(self, conn: Connection, entity: Entity, ids: list[int],
+             row_filter=None) -> dict[int, Draft]:
+        """The stored records of ``ids`` (with their rows), keyed by id; no permission check."""
         table = self.tables[entity.table]
         query = select(table).where(table.c.id.in_(ids))
         if row_filter is not None:
@@ -299,7 +300,7 @@ class RecordService:
         acted = [listener(conn, change) for listener in self.listeners]
         if record is None or not any(acted):
             return record
-        return self.dump(change.entity, self._load(conn, change.entity, [record["id"]])[
+        return self.dump(change.entity, self.load(conn, change.entity, [record["id"]])[
             record["id"]])
 
     def update(self, user: User, ref: str, record_id: int, data: Any, *,
@@ -311,7 +312,7 @@ class RecordService:
                                                "made meanwhile is not overwritten"})
         given = read_input(entity, data, self.apps, self.types)
         with self.transaction() as conn:
-            stored = self._stored(conn, user, entity, record_id, "update")
+            stored = self.stored(conn, user, entity, record_id, "update")
             if stored.values["version"] != version:
                 raise Conflict(f"This {entity.label.en} was changed by someone else "
                                f"(version {stored.values['version']}, you edited version "
@@ -388,7 +389,7 @@ class RecordService:
 
     def _delete(self, conn: Connection, user: User, entity: Entity, record_id: int,
                 version: int | None) -> None:
-        stored = self._stored(conn, user, entity, record_id, "delete")
+        stored = self.stored(conn, user, entity, record_id, "delete")
         before = self.dump(entity, stored)
         if version is not None and stored.values["version"] != version:
             raise Conflict(f"This {entity.label.en} was changed by someone else",
@@ -414,7 +415,7 @@ class RecordService:
         draft = Draft(self._with_defaults(entity, given.values, user, now), {})
         if record_id is not None:
             with self.db.read() as conn:
-                stored = self._stored(conn, user, entity, record_id, "update")
+                stored = self.stored(conn, user, entity, record_id, "update")
             draft.values = {**stored.values, **given.values}
         else:
             permissions.require(self.apps, user, entity, "create")
@@ -425,11 +426,11 @@ class RecordService:
         self._complete(entity, draft, errors)
         return {"record": self.dump(entity, draft), "errors": errors}
 
-    def _stored(self, conn: Connection, user: User, entity: Entity, record_id: int,
+    def stored(self, conn: Connection, user: User, entity: Entity, record_id: int,
                 action: str) -> Draft:
         """The stored record, if ``user`` may see it and take ``action`` on it."""
         visible = self.compiler.visible(user, entity)
-        stored = self._load(conn, entity, [record_id], visible).get(record_id)
+        stored = self.load(conn, entity, [record_id], visible).get(record_id)
         if stored is None:
             raise NotFound(f"There is no {entity.label.en} with id {record_id}")
         permissions.require_row(self.apps, user, entity, action, stored.values["created_by"])
@@ -577,7 +578,7 @@ class RecordService:
                             .values(**row, version=version + 1, updated_at=now,
                                     updated_by=user.id))
         if done.rowcount != 1:
-            current = self._load(conn, entity, [record_id]).get(record_id)
+            current = self.load(conn, entity, [record_id]).get(record_id)
             raise Conflict(f"This {entity.label.en} was changed by someone else just now",
                            current=current and self.dump(entity, current), yours=yours)
         for fld in entity.table_fields():

@@ -71,7 +71,7 @@ class Transitions:
     def _take(self, conn, user: User, entity: Entity, transition: Transition, record_id: int,
               given, comment: str | None, version: int | None) -> dict:
         workflow = entity.workflow
-        stored = self.records._stored(conn, user, entity, record_id, "read")
+        stored = self.records.stored(conn, user, entity, record_id, "read")
         if version is not None and stored.values["version"] != version:
             raise Conflict(f"This {entity.label.en} was changed by someone else",
                            current=self.records.dump(entity, stored), yours={"version": version})
@@ -115,7 +115,7 @@ class Transitions:
         if workflow is None:
             return []
         with self.records.db.read() as conn:
-            draft = self.records._stored(conn, user, entity, record_id, "read")
+            draft = self.records.stored(conn, user, entity, record_id, "read")
         state = draft.values[workflow.field]
         return [{"name": t.name, "label": {"en": t.label.en, "zh": t.label.zh}, "to": t.target,
                  "require": list(t.require),

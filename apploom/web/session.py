@@ -46,6 +46,8 @@ bp.before_request(check_csrf)
 
 def load_user() -> None:
     g.user = None
+    if request.endpoint == "static":  # files need no user, and no query for one
+        return
     user_id = session.get("user_id")
     if user_id is not None:
         g.user = current_app.extensions["apploom"].users.for_session(user_id,
