@@ -1,6 +1,7 @@
 """Test factories: runtimes over chosen definitions, and a small shop of records."""
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,3 +78,38 @@ class Shop:
                           {"item": self.pot["id"], "qty": 1, "price": "268.00"}]}
         data.update(overrides)
         return data
+
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Browser:
+    """A test client that signs in and sends the CSRF token like the pages do."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.token = ""
+
+    def get(self, url, **kwargs):
+        response = self.client.get(url, **kwargs)
+        found = response.mimetype == "text/html" and TOKEN.search(response.get_data(as_text=True))
+        if found:
+            self.token = found.group(1)
+        return response
+
+    def post(self, url, data=None, **kwargs):
+        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
+
+    def login(self, username, password="password123"):
+        """Sign in, then load a page: signing in gives the session a new CSRF token."""
+        self.get("/login")
+        response = self.post("/login", {"username": username, "password": password})
+        self.get("/")
+        return response
+
+
+def browser(app, username: str) -> Browser:
+    """A Browser signed in as ``username``."""
+    b = Browser(app)
+    assert b.login(username).status_code == 303
+    return b

@@ -59,6 +59,13 @@ def pick(page, picker_input: str, text: str) -> None:
     suggestion.click()
 
 
+def sign_in(page, server: str, username: str, password: str = "password123") -> None:
+    page.goto(server + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
 def test_order_journey_through_the_screens(server, page):
     expect = playwright.expect
     page.goto(server + "/")
@@ -122,10 +129,7 @@ def test_order_journey_through_the_screens(server, page):
 
 def test_a_validation_error_is_shown_next_to_the_field(server, page):
     expect = playwright.expect
-    page.goto(server + "/login")
-    page.fill("input[name=username]", "sue")
-    page.fill("input[name=password]", "password123")
-    page.click("button[type=submit]")
+    sign_in(page, server, "sue")
     page.goto(server + "/a/oms/order/new")
     pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
     page.locator("input[name$='-qty']").fill("0")
@@ -144,10 +148,7 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
     order = sqlite_runtime.records.create(shop_user, "oms.order", {
         "customer": customer["id"],
         "lines": [{"item": items[0]["id"], "qty": 1, "price": "12.50"}]})
-    page.goto(server + "/login")
-    page.fill("input[name=username]", "max")
-    page.fill("input[name=password]", "password123")
-    page.click("button[type=submit]")
+    sign_in(page, server, "max")
     page.goto(server + f"/a/oms/order/{order['id']}")
     expect(page.locator(".record-fields .badge")).to_have_text("Draft")
     page.click("button:text('Confirm')")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 
 import pytest
 from openpyxl import load_workbook
@@ -13,34 +12,7 @@ from apploom.engine import notifications, outbox
 from apploom.engine.permissions import SYSTEM_USER
 from apploom.engine.systables import sys_outbox
 from apploom.web import create_app
-from tests.helpers import Shop
-
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Browser:
-    """A test client that signs in and sends the CSRF token like the pages do."""
-
-    def __init__(self, app):
-        self.client = app.test_client()
-        self.token = ""
-
-    def get(self, url, **kwargs):
-        response = self.client.get(url, **kwargs)
-        found = response.mimetype == "text/html" and TOKEN.search(response.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
-        return response
-
-    def post(self, url, data=None, **kwargs):
-        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
-
-    def login(self, username, password="password123"):
-        """Sign in, then load a page: signing in gives the session a new CSRF token."""
-        self.get("/login")
-        response = self.post("/login", {"username": username, "password": password})
-        self.get("/")
-        return response
+from tests.helpers import Browser, Shop, browser
 
 
 @pytest.fixture
@@ -53,12 +25,6 @@ def app(sqlite_runtime):
 @pytest.fixture
 def shop(sqlite_runtime):
     return Shop(sqlite_runtime)
-
-
-def browser(app, username):
-    b = Browser(app)
-    assert b.login(username).status_code == 303
-    return b
 
 
 def order_form(shop, **overrides):

@@ -15,8 +15,7 @@ from apploom.engine.permissions import SYSTEM_USER
 from apploom.engine.systables import sys_transition
 from apploom.engine.transitions import time_in_states
 from apploom.web import create_app
-from tests.helpers import Shop, reopen
-from tests.test_screens import browser
+from tests.helpers import Shop, browser, reopen
 
 TICKETS = """
 app: desk
