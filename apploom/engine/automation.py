@@ -14,16 +14,16 @@ import logging
 import re
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from croniter import croniter
 from sqlalchemy import Connection, select, update
 
-from . import notifications, outbox, sandbox
+from . import clock, notifications, outbox, sandbox
 from .database import insert_ignore
-from .errors import AppLoomError, NotFound, RuleError
+from .errors import AppLoomError, NotFound, RuleError, ValidationFailed
 from .inputs import Input, read_input
 from .model import ADMIN_ROLE, Entity
 from .permissions import User
@@ -65,7 +65,12 @@ class ActionContext:
             else expression
 
     def render(self, template: str) -> str:
-        return self.automation.render(self.conn, self.entity, self.names["record"], template)
+        return self.automation.render(self.conn, self.entity, self.names["record"], template,
+                                      self.names)
+
+    def publish(self, name: str, value: Any) -> None:
+        """Offer ``{name}`` to the templates of the rule's later actions."""
+        self.names[name] = value
 
     def enqueue(self, kind: str, payload: dict) -> int:
         """Queue a message for the outbox worker (written in this transaction)."""
@@ -74,6 +79,35 @@ class ActionContext:
     def set(self, values: dict) -> None:
         """Change fields of the triggering record (through the record service)."""
         _change(self, self.entity, self.record_id, values)
+
+    def create(self, ref: str, data: dict) -> dict:
+        """Create a record in this transaction, as the triggering user with the rule's rights."""
+        records = self.automation.records
+        return records.create_in(self.conn, self.actor, records.entity(ref), data)
+
+    def force(self, ref: str, record_id: int, values: dict | None = None,
+              rows: dict | None = None) -> dict:
+        """Set fields as the engine does, read-only ones and child rows' included (``rows``
+        is table -> row id -> values): for state a plugin keeps, like a line's reserved
+        quantity. Values are already typed; history records the change as usual."""
+        records = self.automation.records
+        entity = records.entity(ref)
+        stored = records.stored(self.conn, self.actor, entity, record_id, "update")
+        return records.change(self.conn, self.actor, entity, stored, Input(),
+                              forced=values, forced_rows=rows)
+
+    def take(self, transition: str, ref: str | None = None,
+             record_id: int | None = None) -> dict:
+        """Take a workflow transition on this record, or on another one."""
+        entity = self.automation.records.entity(ref) if ref else self.entity
+        return self.automation.transitions.take_in(
+            self.conn, self.actor, entity, transition,
+            self.record_id if record_id is None else record_id)
+
+    def attempt(self):
+        """A savepoint: a write inside it that fails (a balance check, say) is undone
+        alone, and the rest of the transaction goes on (``with context.attempt(): ...``)."""
+        return self.conn.begin_nested()
 
 
 ActionFunction = Callable[[ActionContext, Any], str]
@@ -95,6 +129,9 @@ class Automation:
         acted = False
         for rule in change.entity.rules:
             if _matches(rule, change):
+                if acted and change.after is not None:  # each rule sees what earlier ones did
+                    change = replace(change, after=self.records.load(
+                        conn, change.entity, [change.record_id])[change.record_id])
                 acted = self._run(conn, rule, change) or acted
         return acted
 
@@ -170,7 +207,9 @@ class Automation:
         except RuleError:
             raise
         except (AppLoomError, LookupError, TypeError, ValueError) as exc:
-            message = f"Rule '{rule.name}' failed at {stage}: {exc}"
+            reason = "; ".join(f"{k} {v}" for k, v in exc.fields.items()) \
+                if isinstance(exc, ValidationFailed) else exc
+            message = f"Rule '{rule.name}' failed at {stage}: {reason}"
             raise RuleError(message, run=self._run_row(rule, change, condition, done, "failed",
                                                        message, started)) from None
         finally:
@@ -207,7 +246,7 @@ class Automation:
                                              else ""),
                 "condition": condition, "actions": done, "outcome": outcome, "error": error,
                 "duration_ms": round((time.perf_counter() - started) * 1000),
-                "user_id": change.user.id, "at": datetime.now(timezone.utc)}
+                "user_id": change.user.id, "at": clock.now()}
 
     def _names(self, conn: Connection, change: Change) -> dict[str, Any]:
         """What a rule's expressions read: the record's fields, ``record``, ``old``, ``user``."""
@@ -221,14 +260,21 @@ class Automation:
                 "user": Row({"id": change.user.id, "username": change.user.username,
                              "roles": sorted(change.user.roles)})}
 
-    def render(self, conn: Connection, entity: Entity, record: Row, template: str) -> str:
-        """``{field}`` and ``{ref.field}`` filled from the record; refs show their title."""
+    def render(self, conn: Connection, entity: Entity, record: Row, template: str,
+               names: Mapping[str, Any] | None = None) -> str:
+        """``{field}`` and ``{ref.field}`` filled from the record; refs show their title.
+        Other ``{name}``s come from ``names``: what earlier actions of the rule published
+        (a plugin's tracking link, say)."""
         def fill(match: re.Match) -> str:
             name, sub = match.groups()
             fld = entity.fields.get(name)
             value = record.get(name)
             if fld is None:
-                return str(value) if name == "id" else match[0]
+                if name == "id":
+                    return str(value)
+                published = (names or {}).get(name)
+                return match[0] if published is None or callable(published) or sub \
+                    else str(published)
             if value is None or fld.type == "table":
                 return ""
             if fld.type != "ref":
@@ -341,10 +387,7 @@ def _update(context: ActionContext, spec: Mapping) -> str:
 
 
 def _transition(context: ActionContext, name: str) -> str:
-    transitions = context.automation.transitions
-    workflow = context.entity.workflow
-    transitions._take(context.conn, context.actor, context.entity, workflow.transitions[name],
-                      context.record_id, Input(), None, None)
+    context.take(name)
     return f"took {name}"
 
 

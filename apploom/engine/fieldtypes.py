@@ -487,7 +487,7 @@ class RefType(_IdType):
     """A reference to a record of any entity in any app, stored as a foreign key."""
 
     name = "ref"
-    settings = frozenset({"to"})
+    settings = frozenset({"to", "related"})
 
     def storage_key(self, field):
         return ("ref", field.to)

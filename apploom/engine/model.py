@@ -48,6 +48,17 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Related:
+    """How records holding a ref show on the page of the record they point at."""
+
+    label: Label | None = None
+    where: Mapping[str, Any] = dc_field(default_factory=lambda: frozen_map({}))
+    sums: Mapping[str, Label] = dc_field(default_factory=lambda: frozen_map({}))
+    latest: Mapping[str, Label] = dc_field(default_factory=lambda: frozen_map({}))
+    shown: bool = True
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
     type: str
@@ -72,6 +83,7 @@ class Field:
     min_rows: int = 0
     max_rows: int | None = None
     max_size: int | None = None    # attachment: bytes
+    related: Related = Related()   # ref: the panel on the target's page
     settings: frozenset[str] = frozenset()   # the settings written in the definition
 
     @property
@@ -111,6 +123,7 @@ class Entity:
     # role -> action -> "all" | "own"; empty means "use the app's permissions"
     permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
     indexes: tuple[tuple[str, ...], ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()   # field combinations no two records share
     parent: str | None = None      # qualified name of the entity whose table field holds us
     workflow: Any = None           # a workflow.Workflow when the entity has one
     rules: tuple = ()              # rules.Rule, in the order they run

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection, func, select, update
 
+from . import clock
 from .database import Database
 from .permissions import User
 from .systables import sys_notification
@@ -12,7 +13,7 @@ from .systables import sys_notification
 
 def send(conn: Connection, user_ids: list[int], message: str, link: str | None) -> None:
     """Tell ``user_ids`` something, inside the caller's transaction."""
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     if user_ids:
         conn.execute(sys_notification.insert(), [
             {"user_id": user_id, "message": message, "link": link, "created_at": now}

@@ -7,22 +7,22 @@ marks it sent, so several workers never deliver the same message twice.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import smtplib
 import threading
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select, update
 
+from . import clock
 from .database import Database
 from .errors import NotFound
+from .signatures import signature
 from .systables import sys_outbox
 
 MAX_ATTEMPTS = 6
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 def enqueue(conn: Connection, kind: str, payload: dict) -> int:
@@ -167,8 +167,7 @@ def webhook_sender(secret: str | None) -> Sender:
             "Content-Type": "application/json",
             "X-AppLoom-Delivery": str(payload.get("delivery_id", ""))})
         if secret:
-            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            request.add_header("X-AppLoom-Signature", f"sha256={digest}")
+            request.add_header("X-AppLoom-Signature", signature(secret, body))
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             if response.status >= 300:
                 raise RuntimeError(f"the webhook answered {response.status}")

@@ -6,7 +6,18 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from .aggregates import parse_balances
-from .model import ACTIONS, App, Entity, Field, Label, ListSpec, Option, Section, frozen_map
+from .model import (
+    ACTIONS,
+    App,
+    Entity,
+    Field,
+    Label,
+    ListSpec,
+    Option,
+    Related,
+    Section,
+    frozen_map,
+)
 from .rules import parse_rules
 from .workflow import parse_workflow
 
@@ -59,8 +70,20 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         formula=raw.get("formula"), to=to, of=of, format=raw.get("format"),
         scale=raw.get("scale"), precision=raw.get("precision"),
         min_rows=raw.get("min_rows", 0), max_rows=raw.get("max_rows"),
-        max_size=raw.get("max_size"), settings=frozenset(raw),
+        max_size=raw.get("max_size"), related=_related(raw.get("related")),
+        settings=frozenset(raw),
     )
+
+
+def _related(raw: Any) -> Related:
+    if raw is False:
+        return Related(shown=False)
+    raw = raw or {}
+    return Related(
+        label=Label.parse(raw["label"], "") if raw.get("label") else None,
+        where=frozen_map(raw.get("where") or {}),
+        sums=frozen_map({k: Label.parse(v, k) for k, v in (raw.get("sum") or {}).items()}),
+        latest=frozen_map({k: Label.parse(v, k) for k, v in (raw.get("latest") or {}).items()}))
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -96,7 +119,8 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
         app=app, name=name, label=Label.parse(raw.get("label"), name), fields=frozen_map(fields),
         naming=naming, title=raw.get("title"), list=list_spec, form=form,
         permissions=parse_permissions(raw.get("permissions")),
-        indexes=tuple(tuple(_names(i)) for i in raw.get("indexes", ())), workflow=workflow,
+        indexes=tuple(tuple(_names(i)) for i in raw.get("indexes", ())),
+        unique=tuple(tuple(_names(u)) for u in raw.get("unique", ())), workflow=workflow,
         rules=parse_rules(raw.get("rules")),
         balances=parse_balances(app, name, raw.get("balances")),
     )

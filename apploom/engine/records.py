@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Callable, Iterator
 
@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from . import idempotency, permissions
+from . import clock, idempotency, permissions
 from .database import Database
 from .defaults import default_value
 from .errors import Conflict, NotFound, RuleError, ValidationFailed
@@ -82,7 +82,7 @@ class Change:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 class RecordService:
@@ -320,10 +320,12 @@ class RecordService:
             return self.change(conn, user, entity, stored, given, yours=data)
 
     def change(self, conn: Connection, user: User, entity: Entity, stored: Draft, given: Input,
-               *, forced: dict | None = None, check: Callable[[Draft, dict], None] | None = None,
+               *, forced: dict | None = None, forced_rows: dict | None = None,
+               check: Callable[[Draft, dict], None] | None = None,
                transition: str | None = None, note: str | None = None,
                yours: Any = None) -> dict:
-        """Apply ``given`` (and the ``forced`` values only the engine may set) to a stored
+        """Apply ``given`` (and the ``forced`` values only the engine or a plugin may set,
+        read-only ones included; ``forced_rows`` is table -> row id -> values) to a stored
         record, inside the caller's transaction: merge rows, recompute, check (``check`` may
         add errors), write with a version check, and keep the history entry."""
         now = _now()
@@ -335,13 +337,16 @@ class RecordService:
         for name, rows in given.tables.items():
             draft.rows[name] = self._merge_rows(entity, name, stored.rows[name], rows,
                                                 user, now, errors)
+        for name, by_id in (forced_rows or {}).items():
+            for row in draft.rows[name]:
+                row.update(by_id.get(row["id"], {}))
         self._complete(entity, draft, errors)
         if check is not None:
             check(draft, errors)
         after = self.dump(entity, draft)
         changes = {k: [before[k], after[k]] for k in entity.fields if before[k] != after[k]}
         self._refuse_locked(entity, stored, set(changes) - set(forced or {}) - set(
-            given.values if transition else ()), errors)
+            forced_rows or {}) - set(given.values if transition else ()), errors)
         if not changes and not errors:
             return before
         try:
@@ -522,6 +527,9 @@ class RecordService:
                 if conn.execute(clash.limit(1)).first():
                     errors[key] = f"'{self.types[fld.type].dump(fld, value)}' is already used " \
                                   f"by another {entity.label.en}"
+        for combination in entity.unique:
+            self._check_unique_together(conn, entity, draft, combination, errors, record_id,
+                                        only)
         for table, items in wanted.items():
             found = dict(conn.execute(_existing_ids(table),
                                       {"ids": list({value for _, _, value in items})}).all())
@@ -531,6 +539,28 @@ class RecordService:
                     errors[key] = f"there is no {what} with id {value}"
                 elif fld.type == "attachment" and fld.max_size and found[value] > fld.max_size:
                     errors[key] = f"the file is larger than {fld.max_size} bytes"
+
+    def _check_unique_together(self, conn: Connection, entity: Entity, draft: Draft,
+                               names: tuple[str, ...], errors: dict, record_id: int | None,
+                               only: set[str] | None) -> None:
+        """A combination no two records may share (an empty value never clashes, as in SQL);
+        the error goes on the combination's last field, naming the others' values."""
+        values = [draft.values.get(n) for n in names]
+        if None in values or (only is not None and not only & set(names)) or any(
+                n in errors for n in names):
+            return
+        table = self.tables[entity.table]
+        clash = select(table.c.id).where(*(table.c[n] == v for n, v in zip(names, values,
+                                                                            strict=True)))
+        if record_id is not None:
+            clash = clash.where(table.c.id != record_id)
+        if conn.execute(clash.limit(1)).first():
+            shown = [self.types[entity.fields[n].type].dump(entity.fields[n], v)
+                     for n, v in zip(names, values, strict=True)]
+            others = ", ".join(f"{n} '{v}'" for n, v in zip(names[:-1], shown[:-1],
+                                                               strict=True))
+            errors[names[-1]] = f"'{shown[-1]}' is already used by another " \
+                                f"{entity.label.en}" + (f" with {others}" if others else "")
 
     def _id_table(self, fld: Field) -> Table | None:
         """The table whose ids a field's values are, if any."""

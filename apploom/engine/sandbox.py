@@ -25,7 +25,7 @@ import multiprocessing
 import resource
 import time
 from contextvars import ContextVar
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from types import GeneratorType
@@ -35,6 +35,7 @@ from RestrictedPython import compile_restricted
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
+from . import clock
 from .errors import SandboxError
 
 MAX_EXPRESSION = 2_000          # characters
@@ -449,8 +450,8 @@ BUILTINS: dict[str, Any] = {
     "enumerate": lambda values, start=0: list(enumerate(_budgeted(values), start)),
     "zip": lambda *values: list(zip(*(_budgeted(v) for v in values), strict=False)),
     "range": _range,
-    "today": lambda: datetime.now(timezone.utc).date(),
-    "now": lambda: datetime.now(timezone.utc),
+    "today": clock.today,
+    "now": clock.now,
     "days": lambda n: timedelta(days=n),
     "date": date, "floor": _whole(math.floor), "ceil": _whole(math.ceil),
 }

@@ -150,10 +150,11 @@ def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, rol
                 elif name in placed:
                     report(path, f"'{name}' is on the form twice")
                 placed[name] = s
-    for i, index in enumerate(entity.indexes):
-        for name in index:
-            if name not in names and name not in SYSTEM_COLUMNS:
-                report(base + ("indexes", i), f"the index names '{name}', which is not a field")
+    for key in ("indexes", "unique"):
+        for i, index in enumerate(getattr(entity, key)):
+            for name in index:
+                if name not in names and name not in SYSTEM_COLUMNS:
+                    report(base + (key, i), f"'{name}' is not a field of {entity.name}")
     if entity.is_child:
         users = [e.qualified for e in app.entities.values() for f in e.table_fields()
                  if f.of == entity.qualified]
@@ -173,6 +174,22 @@ def _check_listed(entity: Entity, name: str, path: tuple, report: _Reporter) -> 
                  + ", ".join(entity.fields))
 
 
+def _check_related(entity: Entity, field: Field, report: _Reporter, path: tuple) -> None:
+    """The panel's filter, sums and dates name fields of the entity holding the ref."""
+    named = {**entity.fields, **{n: None for n in SYSTEM_COLUMNS}}
+    spec = field.related
+    for name in spec.where:
+        if name.split(".")[0] not in named:
+            report(path + ("where",), f"'{name}' is not a field of {entity.name}")
+    for key, names, kinds in (("sum", spec.sums, ("integer", "decimal", "money", "percent")),
+                              ("latest", spec.latest, ("date", "datetime"))):
+        for name in names:   # system columns (None here) are the created/updated times
+            fld = named.get(name)
+            if name not in named or (fld.type not in kinds if fld else key == "sum"):
+                report(path + (key, name), f"'{name}' is not a {' or '.join(kinds)} field "
+                                           f"of {entity.name}")
+
+
 def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: FieldTypes,
                  report: _Reporter, path: tuple) -> None:
     if field.name in RESERVED_NAMES:
@@ -190,6 +207,7 @@ def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: Fi
     if field.unique and entity.is_child:
         report(path + ("unique",), f"{entity.name} holds the rows of a table; 'unique' does "
                                    "not apply to row fields")
+    _check_related(entity, field, report, path + ("related",))
     values = field.option_values
     for value in {v for v in values if values.count(v) > 1}:
         report(path + ("options",), f"the option '{value}' is listed more than once")

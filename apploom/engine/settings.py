@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,6 +19,7 @@ class Settings:
     webhook_secret: str = ""       # signs outgoing webhooks, checks incoming ones
     webhook_user: str = ""         # whose rights incoming webhooks act with
     plugin_path: str = ""          # more plugin folders, separated by os.pathsep
+    base_url: str = "http://127.0.0.1:5000"   # where links in emails point
 
     @property
     def attachments_path(self) -> Path:
@@ -42,3 +44,15 @@ class Settings:
         if not values.get("database_url"):
             values["database_url"] = f"sqlite:///{(instance / 'apploom.db').resolve()}"
         return cls(**values)
+
+
+def secret_key(settings: Settings) -> str:
+    """APPLOOM_SECRET_KEY, or a key made once and kept in the instance folder."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.instance_path / "secret_key"
+    if not path.exists():
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -91,4 +91,6 @@ def _derived_indexes(entity: Entity, types: FieldTypes) -> list[tuple[tuple[str,
             want((name,))
     for columns in entity.indexes:
         want(tuple(columns))
+    for columns in entity.unique:
+        want(tuple(columns), unique=True)
     return list(wanted.items())

@@ -11,13 +11,13 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
-from . import permissions
+from . import clock, permissions
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .expressions import ExpressionError, Row, compile_expression
 from .history import log_transition
-from .inputs import read_input
+from .inputs import Input, read_input
 from .model import Entity
 from .permissions import User
 from .records import Draft, RecordService
@@ -68,6 +68,12 @@ class Transitions:
             return [self._take(conn, user, entity, transition, record_id, given, comment,
                                version) for record_id in record_ids]
 
+    def take_in(self, conn: Connection, user: User, entity: Entity, name: str,
+                record_id: int) -> dict:
+        """Take a transition inside the caller's transaction (for rules and plugins)."""
+        return self._take(conn, user, entity, entity.workflow.transitions[name], record_id,
+                          Input(), None, None)
+
     def _take(self, conn, user: User, entity: Entity, transition: Transition, record_id: int,
               given, comment: str | None, version: int | None) -> dict:
         workflow = entity.workflow
@@ -101,8 +107,14 @@ class Transitions:
                                      transition=transition.name, note=comment,
                                      yours={"transition": transition.name})
         log_transition(conn, entity, record_id, transition.name, state, transition.target, user,
-                       datetime.now(timezone.utc), comment)
+                       clock.now(), comment)
         return record
+
+    def may(self, user: User, ref: str, name: str) -> bool:
+        """Whether ``user``'s roles allow taking ``name`` at all (states aside)."""
+        entity = self.records.entity(ref)
+        transition = entity.workflow.transitions.get(name) if entity.workflow else None
+        return transition is not None and self._may(user, entity, transition)
 
     def _may(self, user: User, entity: Entity, transition: Transition) -> bool:
         may_update = permissions.scope(self.records.apps, user, entity, "update") is not None

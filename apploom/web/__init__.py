@@ -1,7 +1,6 @@
 """The web layer: the Flask app factory, the screens and the JSON API."""
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -9,9 +8,9 @@ from flask import Flask, g, url_for
 
 from ..engine import permissions
 from ..engine.runtime import Runtime
-from ..engine.settings import Settings
+from ..engine.settings import Settings, secret_key
 from ..plugins import open_runtime
-from . import api, errors, pages, session, ui
+from . import api, errors, imports, pages, session, ui
 from .i18n import current_language, label, translate
 from .jsonio import AppLoomJSON
 
@@ -22,18 +21,6 @@ def templates_dir() -> Path:
     """``templates/`` of the repository, or its copy inside an installed wheel."""
     packaged = _PACKAGE / "bundled" / "templates"
     return packaged if packaged.is_dir() else _PACKAGE.parent / "templates"
-
-
-def secret_key(settings: Settings) -> str:
-    """APPLOOM_SECRET_KEY, or a key made once and kept in the instance folder."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.instance_path / "secret_key"
-    if not path.exists():
-        settings.instance_path.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
@@ -55,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(imports.bp)
     app.context_processor(_template_helpers)
     if runtime.plugins is not None:
         runtime.plugins.hook.apploom_routes(app=app)
