@@ -4,9 +4,9 @@ Numbers follow a real scheme: the carrier's prefix, the record's id padded to te
 digits, and a Luhn check digit, so a typo in a number is caught. Use it in a rule:
 
     - name: book
-      on: {transition: pick}
+      on: {transition: ship}
       do:
-        - book_shipment: {carrier: sf}
+        - book_shipment: {}          # or {carrier: sf}
 """
 from apploom.hookspecs import hookimpl
 
@@ -27,9 +27,15 @@ def tracking_number(carrier: str, record_id: int) -> str:
 
 
 def book_shipment(context, params):
-    carrier = params.get("carrier", "sf")
+    """Book with the carrier the rule names, else the record's own, else SF; a tracking
+    number typed in by hand is kept."""
+    record = context.names["record"]
+    if record.get("tracking_number"):
+        return f"kept tracking number {record['tracking_number']}"
+    carrier = params.get("carrier") or record.get("carrier") or "sf"
     number = tracking_number(carrier, context.record_id)
-    context.set({"carrier": carrier, "tracking_number": number})
+    context.force(context.entity.qualified, context.record_id,
+                  {"carrier": carrier, "tracking_number": number})
     return f"booked with {carrier}: {number}"
 
 

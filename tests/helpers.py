@@ -11,23 +11,41 @@ from werkzeug.serving import make_server
 
 from apploom.engine.database import Database
 from apploom.engine.definitions import Source, bundled_sources
-from apploom.engine.fieldtypes import FieldTypes
-from apploom.engine.install import apply_definitions
+from apploom.engine.install import ApplyResult, apply_definitions
 from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.rules import BUILTIN_ACTIONS
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
+from apploom.plugins import BUNDLED, Extensions, gather, open_runtime, plugin_manager
 from apploom.web import create_app
+
+
+def bundled_plugins() -> Extensions:
+    return gather(plugin_manager([BUNDLED]), None)
+
+
+def bundled_actions() -> frozenset[str]:
+    """Every action the bundled apps may name: the built-in ones and the bundled plugins'."""
+    return frozenset(BUILTIN_ACTIONS) | frozenset(bundled_plugins().actions)
+
+
+def install(db: Database, sources: list[Source], extra_actions: frozenset[str] = frozenset(),
+            **options) -> ApplyResult:
+    """Apply definitions knowing what the bundled plugins add (the bundled apps use them)."""
+    return apply_definitions(db, sources, bundled_plugins().types,
+                             actions=bundled_actions() | extra_actions, **options)
 
 
 def make_runtime(database_url: str, instance: Path, sources: list[Source] | None = None,
                  **settings) -> Runtime:
-    """Apply ``sources`` (default: the bundled apps) and open a runtime on them."""
+    """Apply ``sources`` (default: the bundled apps) and open a runtime on them, with
+    the bundled plugins."""
     config = Settings.load({"instance_path": str(instance), "database_url": database_url,
                             **settings}, environ={})
     db = Database(config.database_url)
-    apply_definitions(db, sources if sources is not None else bundled_sources(), FieldTypes())
+    install(db, sources if sources is not None else bundled_sources())
     db.dispose()
-    return Runtime.open(config)
+    return open_runtime(config)
 
 
 @contextmanager
@@ -45,9 +63,9 @@ def serving(runtime: Runtime) -> Iterator[str]:
 
 def reopen(runtime: Runtime, sources: list[Source]) -> Runtime:
     """Apply ``sources`` to the runtime's database and open a fresh runtime on the result."""
-    apply_definitions(runtime.db, sources, FieldTypes())
+    install(runtime.db, sources)
     runtime.close()
-    return Runtime.open(runtime.settings)
+    return open_runtime(runtime.settings)
 
 
 def bundled_with(file: str, old: str, new: str) -> list[Source]:
@@ -61,8 +79,22 @@ def bundled_with(file: str, old: str, new: str) -> list[Source]:
     return sources
 
 
+class Api:
+    """A test client that sends one user's token."""
+
+    def __init__(self, client, token: str):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method):
+        def call(url, headers=None, **kwargs):
+            return getattr(self.client, method)(url, headers={**self.headers, **(headers or {})},
+                                                **kwargs)
+        return call
+
+
 class Shop:
-    """A few records to work with: a customer, two items, a warehouse."""
+    """A few records to work with: two customers, two items, a warehouse with 100 of each."""
 
     def __init__(self, rt: Runtime, user=SYSTEM_USER):
         create = rt.records.create
@@ -71,6 +103,10 @@ class Shop:
         self.other = create(user, "crm.customer", {"name": "Emma", "city": "London"})
         self.cup = create(user, "wms.item", {"sku": "CUP-1", "name": "Cup", "price": "12.50"})
         self.pot = create(user, "wms.item", {"sku": "POT-1", "name": "Pot", "price": "268.00"})
+        self.warehouse = create(SYSTEM_USER, "wms.warehouse", {"code": "SH", "name": "Shanghai"})
+        for item in (self.cup, self.pot):
+            create(SYSTEM_USER, "wms.stock_move", {"item": item["id"], "kind": "receipt",
+                                                   "warehouse": self.warehouse["id"], "qty": 100})
 
     def order(self, **overrides) -> dict:
         data = {"customer": self.customer["id"], "channel": "web",

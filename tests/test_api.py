@@ -7,21 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from apploom.web import create_app
-from tests.helpers import Shop, make_runtime
-
-
-class Api:
-    """A test client that sends one user's token."""
-
-    def __init__(self, client, token: str):
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def __getattr__(self, method):
-        def call(url, headers=None, **kwargs):
-            return getattr(self.client, method)(url, headers={**self.headers, **(headers or {})},
-                                                **kwargs)
-        return call
+from tests.helpers import Api, Shop, make_runtime
 
 
 @pytest.fixture

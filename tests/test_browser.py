@@ -3,11 +3,13 @@ edit it, switch the language. Skipped where Chromium or Playwright is missing.""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from apploom.engine import outbox
 from tests.helpers import Shop, serving
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -143,7 +145,8 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
     expect = playwright.expect
     sqlite_runtime.users.create("max", ["manager"], "password123")
     shop_user = sqlite_runtime.users.get("sue")
-    customer = sqlite_runtime.records.list(shop_user, "crm.customer").data[0]
+    customer = next(c for c in sqlite_runtime.records.list(shop_user, "crm.customer").data
+                    if c["email"])
     items = sqlite_runtime.records.list(shop_user, "wms.item").data
     order = sqlite_runtime.records.create(shop_user, "oms.order", {
         "customer": customer["id"],
@@ -158,13 +161,22 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
     page.click("summary:text('Ship')")
     form = page.locator("details.transition form")
     form.locator("select[name=carrier]").select_option("sf")
-    form.locator("input[name=tracking_number]").fill("SF1234567890")
     form.locator("textarea[name=comment]").fill("two boxes")
     form.locator("button:text('Ship')").click()
     expect(page.locator(".record-fields .badge")).to_have_text("Shipped")
-    expect(page.locator(".record-fields")).to_contain_text("SF1234567890")
+    tracking = f"SF{order['id']:010d}"           # booked by the carrier plugin
+    expect(page.locator(".record-fields")).to_contain_text(tracking)
     expect(page.locator("#timeline")).to_contain_text("two boxes")
     expect(page.locator("#timeline")).to_contain_text("tell_customer_shipped")
     shot(page, "workflow")
     page.goto(server + "/a/oms/order")
     expect(page.locator("#results .badge").first).to_have_text("Shipped")
+
+    email = outbox.messages(sqlite_runtime.db)[0]["payload"]
+    link = re.search(r"/track/\S+", email["body"])[0]
+    page.click("button:text('Sign out')")
+    page.goto(server + link)                      # the customer, not signed in
+    expect(page.locator("h1")).to_contain_text("Shipped")
+    expect(page.locator(".tracking-number")).to_contain_text(tracking)
+    expect(page.locator("ol.steps li")).to_have_count(4)
+    shot(page, "tracking")

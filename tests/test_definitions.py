@@ -12,6 +12,7 @@ from apploom.engine.documents import read_document
 from apploom.engine.errors import DefinitionError
 from apploom.engine.fieldtypes import FieldTypes
 from apploom.engine.schema import app_schema
+from tests.helpers import bundled_actions
 
 TYPES = FieldTypes()
 
@@ -29,7 +30,7 @@ def problems_of(*texts: str) -> list:
 
 
 def test_bundled_apps_load_with_cross_app_refs():
-    apps = load_apps(bundled_sources(), TYPES)
+    apps = load_apps(bundled_sources(), TYPES, bundled_actions())
     assert set(apps.apps) == {"crm", "wms", "oms"}
     order = apps.entity("oms.order")
     assert order.fields["customer"].to == "crm.customer"

@@ -9,11 +9,9 @@ from sqlalchemy import inspect, select
 
 from apploom.engine.definitions import Source, bundled_sources
 from apploom.engine.errors import DefinitionError, MigrationRefused
-from apploom.engine.fieldtypes import FieldTypes
-from apploom.engine.install import apply_definitions
 from apploom.engine.permissions import SYSTEM_USER
 from apploom.engine.systables import sys_app_version
-from tests.helpers import bundled_with, reopen
+from tests.helpers import bundled_with, install, reopen
 
 
 def columns(runtime, table: str) -> set[str]:
@@ -30,13 +28,13 @@ def test_first_apply_creates_tables_indexes_and_versions(runtime):
         fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("oms_order")}
         versions = conn.execute(select(sys_app_version.c.app, sys_app_version.c.version)).all()
     assert {"ix_oms_order_customer", "ix_oms_order_channel", "uq_oms_order_number",
-            "ix_oms_order_channel_external_id"} <= indexes
+            "uq_oms_order_channel_external_id"} <= indexes
     assert {"crm_customer", "sys_user"} <= fks
     assert sorted(versions) == [("crm", 1), ("oms", 1), ("wms", 1)]
 
 
 def test_reapplying_the_same_definitions_changes_nothing(runtime):
-    result = apply_definitions(runtime.db, bundled_sources(), FieldTypes())
+    result = install(runtime.db, bundled_sources())
     assert result.plan.empty and result.versions == {}
 
 
@@ -76,7 +74,7 @@ def test_adding_a_field_an_entity_and_an_index_keeps_data(notes):
       name: {type: text}
       note: {type: ref, to: note}
 """
-    result = apply_definitions(notes.db, with_notes(text), FieldTypes())
+    result = install(notes.db, with_notes(text))
     assert [str(s) for s in result.plan.steps] == [
         "add column notes_note.due", "add index notes_note.ix_notes_note_due",
         "create table notes_folder"]
@@ -100,7 +98,7 @@ def test_widening_text_integer_and_decimals_keeps_values(notes):
     wider = (NOTES.replace("length: 40", "length: 400")
              .replace("stars: {type: integer}", "stars: {type: decimal, scale: 2}")
              .replace("precision: 12, scale: 2", "precision: 16, scale: 4"))
-    result = apply_definitions(notes.db, with_notes(wider), FieldTypes())
+    result = install(notes.db, with_notes(wider))
     assert [s.kind for s in result.plan.steps] == ["widen", "widen", "widen"]
     rt = reopen(notes, with_notes(wider))
     note = read_note(rt)
@@ -120,7 +118,7 @@ def test_widening_text_integer_and_decimals_keeps_values(notes):
 def test_narrowing_is_refused_and_nothing_changes(notes, change):
     old, new, words = change
     with pytest.raises(MigrationRefused, match=re.escape(words)):
-        apply_definitions(notes.db, with_notes(NOTES.replace(old, new)), FieldTypes())
+        install(notes.db, with_notes(NOTES.replace(old, new)))
     with notes.db.read() as conn:
         assert conn.execute(select(sys_app_version.c.version)
                             .where(sys_app_version.c.app == "notes")).scalars().all() == [1]
@@ -134,7 +132,7 @@ def test_a_failed_apply_rolls_back_every_step(notes):
     fields: {name: {type: text}}
 """
     with pytest.raises(MigrationRefused, match="unique"):
-        apply_definitions(notes.db, with_notes(text), FieldTypes())
+        install(notes.db, with_notes(text))
     with notes.db.read() as conn:
         tables = set(inspect(conn).get_table_names())
         versions = conn.execute(select(sys_app_version.c.version)
@@ -147,7 +145,7 @@ def test_dry_run_plans_without_changing_anything(runtime):
     sources = bundled_with("crm.yaml", "      city:     {type: text, label: {en: City, zh: 城市}, "
                            "length: 60}\n", "      city:     {type: text, label: {en: City, zh: "
                            "城市}, length: 60}\n      region: {type: text}\n")
-    result = apply_definitions(runtime.db, sources, FieldTypes(), dry_run=True)
+    result = install(runtime.db, sources, dry_run=True)
     assert [str(s) for s in result.plan.steps] == ["add column crm_customer.region"]
     assert "region" not in columns(runtime, "crm_customer")
 
@@ -155,7 +153,7 @@ def test_dry_run_plans_without_changing_anything(runtime):
 def test_a_broken_definition_is_not_applied(runtime):
     sources = bundled_with("oms.yaml", "type: ref, to: crm.customer", "type: ref, to: crm.client")
     with pytest.raises(DefinitionError, match="'crm.client' is not an entity"):
-        apply_definitions(runtime.db, sources, FieldTypes())
+        install(runtime.db, sources)
 
 
 def test_an_archived_field_cannot_come_back_as_an_incompatible_type(notes):
@@ -163,7 +161,7 @@ def test_an_archived_field_cannot_come_back_as_an_incompatible_type(notes):
     as_date = NOTES.replace("stars: {type: integer}", "stars: {type: date}")
     with pytest.raises(MigrationRefused, match="notes_note.stars: changing it from integer to "
                                                "date"):
-        apply_definitions(without.db, with_notes(as_date), FieldTypes())
+        install(without.db, with_notes(as_date))
     as_decimal = reopen(without, with_notes(NOTES.replace("stars: {type: integer}",
                                                           "stars: {type: decimal}")))
     assert read_note(as_decimal)["stars"] == "3.0000"

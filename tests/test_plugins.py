@@ -83,7 +83,7 @@ def test_hook_every_hook_from_a_plugin_folder(tmp_path, sqlite_url):
     folder = tmp_path / "myplugins"
     folder.mkdir()
     (folder / "paint_tools.py").write_text(textwrap.dedent(PLUGIN))
-    manager = plugin_manager([folder])
+    manager = plugin_manager([BUNDLED, folder])
     found = gather(manager, None)
     found.types.functions.update(found.functions)
     assert "colour" in found.types.names() and set(found.senders) == {"pigeon"}
@@ -132,7 +132,7 @@ def test_two_plugins_adding_the_same_action_is_an_error(tmp_path):
 def test_the_bundled_carrier_books_a_shipment_with_a_checked_number(tmp_path, sqlite_url):
     found = gather(plugin_manager([BUNDLED]), None)
     rule = ("    rules:\n      - name: book\n        on: {transition: pick}\n        do:\n"
-            "          - book_shipment: {carrier: sf}\n")
+            "          - book_shipment: {carrier: jd}\n")
     sources = [Source(s.file, s.text.replace("    rules:\n", rule, 1))
                if s.file.endswith("oms.yaml") else s for s in bundled_sources()]
     runtime = make_runtime(sqlite_url, tmp_path / "instance")
@@ -146,7 +146,8 @@ def test_the_bundled_carrier_books_a_shipment_with_a_checked_number(tmp_path, sq
     picked = rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "pick")
     stored = rt.records.get(SYSTEM_USER, "oms.order", order["id"])
     assert picked["status"] == "picking"
-    assert stored["tracking_number"] == f"SF{order['id']:010d}" + stored["tracking_number"][-1]
+    assert stored["carrier"] == "jd"
+    assert stored["tracking_number"] == f"JD{order['id']:010d}" + stored["tracking_number"][-1]
     module = rt.plugins.get_plugin("plugins.fake_carrier")
     assert module.luhn_digit("7992739871") == "3"
     rt.close()

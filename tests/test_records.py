@@ -161,11 +161,14 @@ def test_delete_keeps_a_history_entry_and_removes_rows(runtime, shop):
 
 
 def test_delete_of_a_referenced_record_is_refused(runtime, shop):
-    runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    mug = runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "MUG", "name": "Mug",
+                                                           "price": "9.00"})
+    runtime.records.create(SYSTEM_USER, "oms.order", shop.order(
+        lines=[{"item": mug["id"], "qty": 1, "price": "9.00"}]))
     with pytest.raises(Conflict, match="cannot be deleted: 1 .* record\\(s\\) refer to it"):
         runtime.records.delete(SYSTEM_USER, "crm.customer", shop.customer["id"])
-    with pytest.raises(Conflict, match="Sales order"):
-        runtime.records.delete(SYSTEM_USER, "wms.item", shop.cup["id"])
+    with pytest.raises(Conflict, match="1 Sales order record"):   # through its lines
+        runtime.records.delete(SYSTEM_USER, "wms.item", mug["id"])
 
 
 def test_delete_with_a_stale_version_is_refused(runtime, shop):

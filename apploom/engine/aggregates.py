@@ -3,14 +3,14 @@ check that the engine enforces atomically (see balances.py for how writes keep i
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from sqlalchemy import BigInteger, Column, ColumnElement, MetaData, Table, UniqueConstraint, and_
 
 from . import sandbox
 from .errors import SandboxError
-from .model import Entity
+from .model import Entity, Label
 from .systables import ID
 
 
@@ -21,6 +21,12 @@ class Balance:
     by: tuple[str, ...]
     sums: Mapping[str, str]           # column -> expression over a ledger row
     check: str | None = None
+    label: Label | None = None
+    show: Mapping[str, str] = field(default_factory=dict)   # figure -> sums arithmetic
+    labels: Mapping[str, Label] = field(default_factory=dict)
+
+    def label_of(self, column: str) -> Label:
+        return self.labels.get(column) or Label.parse(None, column)
 
     def table_name(self) -> str:
         return f"{self.ledger.split('.')[0]}_{self.name}"
@@ -28,7 +34,11 @@ class Balance:
 
 def parse_balances(app: str, entity: str, raw: Mapping | None) -> tuple[Balance, ...]:
     return tuple(Balance(name=name, ledger=f"{app}.{entity}", by=tuple(spec["by"]),
-                         sums=dict(spec["sums"]), check=spec.get("check"))
+                         sums=dict(spec["sums"]), check=spec.get("check"),
+                         label=Label.parse(spec.get("label"), name), show=dict(
+                             spec.get("show") or {}),
+                         labels={k: Label.parse(v, k) for k, v in (spec.get("labels") or
+                                                                    {}).items()})
                  for name, spec in (raw or {}).items())
 
 
@@ -58,17 +68,22 @@ def check_problems(balance: Balance, ledger: Entity) -> list[tuple[tuple, str]]:
         unknown = {n.id for n in ast.walk(used) if isinstance(n, ast.Name)} - set(
             ledger.fields) - set(sandbox.BUILTINS)
         problems += [(("sums", column), f"uses '{n}', which is not a field") for n in unknown]
-    if balance.check:
+    columns = {c: Column(c, BigInteger) for c in balance.sums}
+    for path, source in ([(("check",), balance.check)] if balance.check else []) + [
+            (("show", name), source) for name, source in balance.show.items()]:
         try:
-            check_sql(balance.check, {c: Column(c, BigInteger) for c in balance.sums}, {})
-        except (SandboxError, ValueError) as exc:
-            problems.append((("check",), str(exc)))
+            sums_sql(source, columns, {})
+        except (SyntaxError, ValueError) as exc:
+            problems.append((path, f"{'the check' if path == ('check',) else path[1]} {exc}"))
+    for name in set(balance.labels) - set(balance.sums) - set(balance.show) - set(balance.by):
+        problems.append((("labels", name), f"'{name}' is not a sum or figure of the balance"))
     return problems
 
 
-def check_sql(source: str, columns: Mapping[str, Any], deltas: Mapping[str, int]
-               ) -> ColumnElement:
-    """The check as SQL over the balance's new values (column + its delta)."""
+def sums_sql(source: str, columns: Mapping[str, Any], deltas: Mapping[str, Any]
+             ) -> ColumnElement:
+    """A check or figure as SQL over the sums (each plus its delta, for a check on the
+    values a write would leave)."""
     tree = ast.parse(source, mode="eval").body
 
     def sql(node: ast.AST) -> Any:
@@ -87,6 +102,6 @@ def check_sql(source: str, columns: Mapping[str, Any], deltas: Mapping[str, int]
             return columns[node.id] + deltas.get(node.id, 0)
         if isinstance(node, ast.Constant) and isinstance(node.value, int):
             return node.value
-        raise ValueError("the check may only add, subtract and compare the sums, like "
+        raise ValueError("may only add, subtract and compare the sums, like "
                          "'on_hand - reserved >= 0'")
     return sql(tree)

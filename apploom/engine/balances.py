@@ -20,12 +20,23 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 
-from . import sandbox
-from .aggregates import Balance, check_sql
+from . import permissions, sandbox
+from .aggregates import Balance, sums_sql
 from .database import insert_ignore
-from .errors import ValidationFailed
+from .errors import NotFound, ValidationFailed
+from .permissions import User
 from .records import Change, RecordService
 
 
@@ -36,6 +47,7 @@ class Balances:
         self.records = records
         self.tables = tables
         self.by_ledger: dict[str, list[Balance]] = {}
+        self._statements: dict[str, tuple[Update, Table]] = {}
         for entity in records.apps.entities():
             for balance in entity.balances:
                 self.by_ledger.setdefault(entity.qualified, []).append(balance)
@@ -59,23 +71,66 @@ class Balances:
         return False
 
     def _add(self, conn: Connection, balance: Balance, key: tuple, deltas: dict) -> None:
-        table = self.tables[balance.table_name()]
-        where = [table.c[n] == v for n, v in zip(balance.by, key, strict=True)]
-        if balance.check:
-            where.append(check_sql(balance.check, table.c, deltas))
-        change = update(table).where(*where).values(
-            {table.c[c]: table.c[c] + d for c, d in deltas.items()})
-        if conn.execute(change).rowcount == 1:
+        change, table = self._statement(balance)
+        params = {**{f"k_{n}": v for n, v in zip(balance.by, key, strict=True)},
+                  **{f"d_{c}": d for c, d in deltas.items()}}
+        if conn.execute(change, params).rowcount == 1:
             return
         insert_ignore(conn, table, {**dict(zip(balance.by, key, strict=True)),
                                     **dict.fromkeys(balance.sums, 0)})
-        if conn.execute(change).rowcount == 1:
+        if conn.execute(change, params).rowcount == 1:
             return
         current = conn.execute(select(*(table.c[c] for c in balance.sums)).where(
-            *where[:len(balance.by)])).mappings().one()
+            *(table.c[n] == v for n, v in zip(balance.by, key, strict=True)))).mappings().one()
         figures = ", ".join(f"{c} {current[c]}" for c in balance.sums)
         raise ValidationFailed({balance.by[0]: f"refused by the {balance.name} balance "
                                               f"({balance.check}): now {figures}"})
+
+    def _statement(self, balance: Balance) -> tuple[Update, Table]:
+        """``UPDATE ... SET sum = sum + :d_sum WHERE key = :k_key AND <check>``, built once."""
+        if balance.name not in self._statements:
+            table = self.tables[balance.table_name()]
+            deltas = {c: bindparam(f"d_{c}", type_=BigInteger) for c in balance.sums}
+            where = [table.c[n] == bindparam(f"k_{n}") for n in balance.by]
+            if balance.check:
+                where.append(sums_sql(balance.check, table.c, deltas))
+            self._statements[balance.name] = (update(table).where(*where).values(
+                {table.c[c]: table.c[c] + d for c, d in deltas.items()}), table)
+        return self._statements[balance.name]
+
+    def get(self, name: str) -> Balance:
+        found = next((b for b in self._all() if b.name == name), None)
+        if found is None:
+            raise NotFound(f"There is no balance '{name}'")
+        return found
+
+    def about(self, ref: str) -> list[tuple[Balance, str]]:
+        """The balances keyed by a ref to ``ref``, with that key: an item's stock."""
+        return [(b, key) for b in self._all() for key in b.by
+                if self.records.apps.entity(b.ledger).fields[key].to == ref]
+
+    def rows(self, user: User, name: str, where: Mapping[str, int] | None = None, *,
+             sort: str | None = None, limit: int = 50, offset: int = 0
+             ) -> tuple[list[dict], int]:
+        """(a page of rows, how many in all): keys, sums and shown figures, for anyone who
+        may read the ledger; ``sort`` is a column, ``-column`` for descending."""
+        balance = self.get(name)
+        permissions.require(self.records.apps, user,
+                            self.records.apps.entity(balance.ledger), "read")
+        table = self.tables[balance.table_name()]
+        figures = {n: sums_sql(source, table.c, {}) for n, source in balance.show.items()}
+        columns = {**{c: table.c[c] for c in (*balance.by, *balance.sums)}, **figures}
+        filters = [table.c[k] == v for k, v in (where or {}).items() if k in balance.by]
+        by = (sort or "").lstrip("-")
+        order = [columns[by].desc() if sort.startswith("-") else columns[by].asc()] \
+            if by in columns else []
+        query = select(*(c.label(n) for n, c in columns.items())).where(*filters).order_by(
+            *order, *(table.c[k] for k in balance.by)).limit(limit).offset(offset)
+        with self.records.db.read() as conn:
+            found = [dict(r) for r in conn.execute(query).mappings()]
+            total = conn.execute(select(func.count()).select_from(table).where(*filters)
+                                 ).scalar()
+        return found, total
 
     def read(self, name: str, **key: Any) -> dict | None:
         table = next(t for b in self._all() if b.name == name

@@ -28,6 +28,15 @@ ZH = {
     "Your values are kept in the form; theirs are shown next to each field. Save again to "
     "keep yours.": "表单中保留了你的修改，每个字段旁显示对方的值。再次保存将以你的修改为准。",
     "Theirs": "对方", "Saved.": "已保存。", "Deleted.": "已删除。",
+    "Order": "订单", "History": "进度",
+    "Import": "导入", "Importing": "正在导入", "Imported": "已导入", "Dry run": "试运行",
+    "A CSV or Excel (.xlsx) file, with a header row": "CSV 或 Excel (.xlsx) 文件，首行为表头",
+    "Child rows (an order's lines) go one per row, repeating the record's own columns.":
+        "明细行（如订单行）每行一条，并重复填写单据本身的列。",
+    "rows": "行", "would be created": "条将被创建", "already there": "条已存在",
+    "problems": "个问题", "Row": "行号", "Column": "列", "Problem": "问题",
+    "Goes to": "导入到", "First rows": "前几行", "(skip)": "（不导入）",
+    "Then, for each new record": "导入后，对每条新记录", "(nothing)": "（不操作）",
     "Language": "语言", "Created": "创建时间", "Updated": "更新时间",
     "by": "由", "Version": "版本", "Select all": "全选", "Selected": "已选",
     "You may not do that.": "你没有权限执行此操作。", "Not found": "未找到",

@@ -1,0 +1,247 @@
+"""Stock for orders: reserve on confirm or backorder with the expected arrival, allocate
+arrivals to backorders first come first served, release on cancel, issue on shipping,
+restock returns, post purchase receipts and transfers, and propose a purchase order when
+an item runs low.
+
+Every quantity moves through the ledger ``wms.stock_move``; its ``stock`` balance (on
+hand and reserved per item and warehouse) refuses any move that would leave
+``on_hand - reserved`` below zero, atomically. A reservation is tried inside a savepoint,
+so a line that loses the race to a concurrent order is backordered instead of failing
+the whole confirmation. Each action is named in a rule of apps/oms.yaml or apps/wms.yaml.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import and_, func, select
+
+from apploom.engine import clock
+from apploom.engine.errors import ValidationFailed
+from apploom.hookspecs import hookimpl
+
+MOVES, ORDERS, ITEMS = "wms.stock_move", "oms.order", "wms.item"
+ARRIVALS = ("receipt", "transfer_in", "adjust_in", "return")
+
+
+def _table(context, ref: str):
+    records = context.automation.records
+    return records.tables[records.apps.entity(ref).table]
+
+
+def _record(context, ref: str, record_id: int | None = None):
+    """The record as stored now (values and child rows), in this transaction."""
+    records = context.automation.records
+    record_id = context.record_id if record_id is None else record_id
+    return records.load(context.conn, records.entity(ref), [record_id])[record_id]
+
+
+def _move(context, kind: str, item: int, warehouse: int, qty: int, document: str,
+          line: int | None = None) -> None:
+    context.create(MOVES, {"item": item, "warehouse": warehouse, "kind": kind, "qty": qty,
+                           "document": document, "line": line})
+
+
+def _free_stock(context, item: int, qty: int, preferred: int | None) -> list[int]:
+    """Warehouses with ``qty`` of ``item`` free, the preferred one first, then the fullest."""
+    stock = context.automation.records.tables["wms_stock"]
+    free = (stock.c.on_hand - stock.c.reserved).label("free")
+    rows = context.conn.execute(select(stock.c.warehouse, free).where(
+        stock.c.item == item, stock.c.on_hand - stock.c.reserved >= qty)).all()
+    return [w for w, _ in sorted(rows, key=lambda r: (r.warehouse != preferred, -r.free))]
+
+
+def _reserve(context, document: str, line: dict, preferred: int | None) -> int | None:
+    """Reserve a whole line in one warehouse; the warehouse, or None if none has it free."""
+    for warehouse in _free_stock(context, line["item"], line["qty"], preferred):
+        try:
+            with context.attempt():
+                _move(context, "reserve", line["item"], warehouse, line["qty"], document,
+                      line["id"])
+            return warehouse
+        except ValidationFailed:
+            continue  # a concurrent order took it since we looked
+    return None
+
+
+def _expected_arrival(context, item: int, today: date) -> date:
+    """The earliest open purchase order bringing the item, else today plus its lead time."""
+    po, pl = _table(context, "wms.purchase_order"), _table(context, "wms.purchase_line")
+    earliest = context.conn.execute(
+        select(func.min(po.c.expected_date)).join(pl, pl.c.parent_id == po.c.id).where(
+            pl.c.item == item, pl.c.qty > pl.c.received, po.c.status == "ordered",
+            po.c.expected_date.is_not(None))).scalar()
+    if earliest is not None:
+        return max(earliest, today)
+    items = _table(context, ITEMS)
+    lead = context.conn.execute(select(items.c.lead_time_days)
+                                .where(items.c.id == item)).scalar()
+    return today + timedelta(days=lead or 0)
+
+
+def _allocate(context, order_id: int) -> tuple[int, int]:
+    """Reserve every unreserved line of an order; record what is short and when it is
+    expected. Returns (lines reserved now, lines still short)."""
+    order = _record(context, ORDERS, order_id)
+    number, today = order.values["number"], clock.today()
+    records = context.automation.records
+    titles = records.title_lookup.of(context.conn, context.actor, records.entity(ITEMS),
+                                     {line["item"] for line in order.rows["lines"]})
+    changes, shortage, reserved_now = {}, [], 0
+    for line in sorted(order.rows["lines"], key=lambda line: line["item"]):
+        if line["reserved"]:  # lines go in item order, so concurrent orders lock alike
+            continue
+        warehouse = _reserve(context, number, line, order.values["warehouse"])
+        if warehouse is not None:
+            changes[line["id"]] = {"reserved": line["qty"], "warehouse": warehouse,
+                                   "expected_date": None}
+            reserved_now += 1
+            continue
+        expected = _expected_arrival(context, line["item"], today)
+        changes[line["id"]] = {"expected_date": expected}
+        shortage.append((expected, f"{line['qty']} x {titles[line['item']]}"))
+    context.force(ORDERS, order_id, values={
+        "shortage": "\n".join(f"{text} ({day.isoformat()})" for day, text in shortage) or None,
+        "expected_date": max((day for day, _ in shortage), default=None)},
+        rows={"lines": changes})
+    return reserved_now, len(shortage)
+
+
+def reserve_stock(context, params) -> str:
+    """On confirm: reserve every line, or backorder the order (the customer is emailed
+    by the rule on the backorder transition)."""
+    reserved, short = _allocate(context, context.record_id)
+    if short:
+        context.take("backorder")
+        return f"reserved {reserved} line(s); {short} short: backordered"
+    return f"reserved {reserved} line(s)"
+
+
+def allocate_backorders(context, params) -> str:
+    """Stock arrived: offer it to backordered orders waiting for the item, oldest order
+    first. An order that cannot be served stops the round for this item, so stock is
+    never handed to a later order while an earlier one still waits for it."""
+    records = context.automation.records
+    if ORDERS not in {e.qualified for e in records.apps.entities()}:
+        return "no order app: nothing to allocate"
+    item = context.names["item"]
+    orders, lines = _table(context, ORDERS), _table(context, "oms.order_line")
+    waiting = context.conn.execute(
+        select(orders.c.id).join(lines, lines.c.parent_id == orders.c.id).where(
+            orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
+        .group_by(orders.c.id, orders.c.order_date)
+        .order_by(orders.c.order_date, orders.c.id)).scalars().all()
+    served = []
+    for order_id in waiting:
+        _, short = _allocate(context, order_id)
+        still_waiting = context.conn.execute(select(lines.c.id).where(
+            lines.c.parent_id == order_id, lines.c.item == item,
+            lines.c.reserved == 0)).first()
+        if not short:
+            context.take("allocate", ORDERS, order_id)
+            served.append(order_id)
+        if still_waiting:
+            break
+    return f"allocated {len(served)} backordered order(s)"
+
+
+def release_stock(context, params) -> str:
+    """On cancel: give back what the order's lines hold."""
+    order = _record(context, ORDERS)
+    changes = {}
+    for line in order.rows["lines"]:
+        if line["reserved"]:
+            _move(context, "release", line["item"], line["warehouse"], line["reserved"],
+                  order.values["number"], line["id"])
+            changes[line["id"]] = {"reserved": 0}
+    if changes:
+        context.force(ORDERS, context.record_id, rows={"lines": changes})
+    return f"released {len(changes)} line(s)"
+
+
+def issue_stock(context, params) -> str:
+    """On shipping: the reserved goods leave the warehouse (a ``ship`` move lowers both
+    on hand and reserved); a line not yet reserved is reserved first, or the shipment
+    is refused."""
+    order = _record(context, ORDERS)
+    number, changes = order.values["number"], {}
+    for i, line in enumerate(order.rows["lines"], 1):
+        warehouse = line["warehouse"]
+        if not line["reserved"]:
+            warehouse = _reserve(context, number, line, order.values["warehouse"])
+            if warehouse is None:
+                raise ValueError(f"line {i} cannot ship: its item is not in stock")
+        _move(context, "ship", line["item"], warehouse, line["qty"], number, line["id"])
+        changes[line["id"]] = {"reserved": 0, "warehouse": warehouse}
+    context.force(ORDERS, context.record_id, rows={"lines": changes})
+    return f"shipped {len(changes)} line(s)"
+
+
+def restock(context, params) -> str:
+    """A return came back: resaleable goods go back on the shelf."""
+    rma = _record(context, "oms.return")
+    back = [line for line in rma.rows["lines"] if line["resaleable"]]
+    for line in back:
+        _move(context, "return", line["item"], rma.values["warehouse"], line["qty"],
+              rma.values["number"], line["id"])
+    return f"restocked {len(back)} line(s)"
+
+
+def receive_purchase(context, params) -> str:
+    """Goods received: every outstanding purchase line becomes a receipt."""
+    po = _record(context, "wms.purchase_order")
+    changes = {}
+    for line in po.rows["lines"]:
+        outstanding = line["qty"] - (line["received"] or 0)
+        if outstanding > 0:
+            _move(context, "receipt", line["item"], po.values["warehouse"], outstanding,
+                  po.values["number"], line["id"])
+            changes[line["id"]] = {"received": line["qty"]}
+    context.force("wms.purchase_order", context.record_id, rows={"lines": changes})
+    return f"received {len(changes)} line(s)"
+
+
+def post_transfer(context, params) -> str:
+    """A transfer between warehouses: out of one, into the other, line by line."""
+    transfer = _record(context, "wms.stock_transfer")
+    number = transfer.values["number"]
+    for line in transfer.rows["lines"]:
+        _move(context, "transfer_out", line["item"], transfer.values["from_warehouse"],
+              line["qty"], number, line["id"])
+        _move(context, "transfer_in", line["item"], transfer.values["to_warehouse"],
+              line["qty"], number, line["id"])
+    return f"moved {len(transfer.rows['lines'])} line(s)"
+
+
+def propose_purchase(context, params) -> str:
+    """An item fell below its reorder point, counting what open purchase orders bring:
+    draft a purchase order for its preferred supplier (a rule tells purchasing)."""
+    item_id, conn = context.names["item"], context.conn
+    items = _table(context, ITEMS)
+    item = conn.execute(select(items).where(items.c.id == item_id)).mappings().one()
+    if not item["reorder_point"]:
+        return "no reorder point"
+    stock = context.automation.records.tables["wms_stock"]
+    free = conn.execute(select(func.coalesce(func.sum(stock.c.on_hand - stock.c.reserved), 0))
+                        .where(stock.c.item == item_id)).scalar()
+    po, pl = _table(context, "wms.purchase_order"), _table(context, "wms.purchase_line")
+    incoming = conn.execute(
+        select(func.coalesce(func.sum(pl.c.qty - pl.c.received), 0))
+        .join(po, and_(pl.c.parent_id == po.c.id, po.c.status.in_(["draft", "ordered"])))
+        .where(pl.c.item == item_id)).scalar()
+    if free + incoming >= item["reorder_point"]:
+        return "stock is sufficient"
+    qty = 2 * item["reorder_point"] - free - incoming
+    order = context.create("wms.purchase_order", {
+        "supplier": item["preferred_supplier"] or "?", "warehouse": context.names["warehouse"],
+        "origin": "reorder", "expected_date": (clock.today() + timedelta(
+            days=item["lead_time_days"] or 0)).isoformat(),
+        "lines": [{"item": item_id, "qty": qty, "cost": str(item["cost"] or 0)}]})
+    return f"proposed {order['number']} for {qty}"
+
+
+@hookimpl
+def apploom_actions():
+    return {"reserve_stock": reserve_stock, "allocate_backorders": allocate_backorders,
+            "release_stock": release_stock, "issue_stock": issue_stock, "restock": restock,
+            "receive_purchase": receive_purchase, "post_transfer": post_transfer,
+            "propose_purchase": propose_purchase}

@@ -1,0 +1,271 @@
+"""The order's whole journey through the REST API, as the bundled apps define it: stock
+arrives, orders reserve it or are backordered (the customer told when to expect the
+goods), arrivals serve backorders first come first served, shipping issues the stock and
+sends the tracking number, cancelling releases, returns restock. On SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
+import pytest
+
+from apploom.engine import outbox
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.web import create_app
+from tests.helpers import Api
+
+ROLES = {"sales": ["sales"], "warehouse": ["warehouse"], "service": ["service"],
+         "buyer": ["purchasing"]}
+
+
+class Shop:
+    """Two warehouses, three items, a customer, and an API client for each role."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        app = create_app(runtime=rt)
+        self.api = {}
+        for name, roles in ROLES.items():
+            rt.users.create(name, roles, "password123")
+            self.api[name] = Api(app.test_client(), rt.users.create_token(name))
+        create = rt.records.create
+        self.east = create(SYSTEM_USER, "wms.warehouse", {"code": "E1", "name": "East"})["id"]
+        self.west = create(SYSTEM_USER, "wms.warehouse", {"code": "W1", "name": "West"})["id"]
+        self.tea = self.item("TEA", "Longjing tea", lead_time_days=10)
+        self.cup = self.item("CUP", "Cup", lead_time_days=3)
+        self.customer = create(SYSTEM_USER, "crm.customer",
+                               {"name": "张三", "email": "zs@example.com"})["id"]
+
+    def item(self, sku, name, **more):
+        return self.rt.records.create(SYSTEM_USER, "wms.item", {
+            "sku": sku, "name": name, "price": "20.00", "cost": "8.00", **more})["id"]
+
+    def call(self, role, method, url, **kwargs):
+        response = getattr(self.api[role], method)(url, **kwargs)
+        assert response.status_code < 300, response.json
+        return response.json
+
+    def purchase(self, item, qty, warehouse=None, expected=None, receive=True):
+        po = self.call("buyer", "post", "/api/v1/wms/purchase_order", json={
+            "supplier": "Hangzhou Tea Co.", "warehouse": warehouse or self.east,
+            "expected_date": expected, "lines": [{"item": item, "qty": qty, "cost": "8.00"}]})
+        self.call("buyer", "post", f"/api/v1/wms/purchase_order/{po['id']}/transitions/place")
+        if receive:
+            return self.take("warehouse", "wms/purchase_order", po, "receive")
+        return po
+
+    def order(self, *lines, **more):
+        return self.call("sales", "post", "/api/v1/oms/order", json={
+            "customer": self.customer, "channel": "web", **more,
+            "lines": [{"item": item, "qty": qty, "price": "20.00"} for item, qty in lines]})
+
+    def take(self, role, path, record, name, **data):
+        return self.call(role, "post", f"/api/v1/{path}/{record['id']}/transitions/{name}",
+                         json=data)
+
+    def get(self, path, record):
+        return self.call("sales", "get", f"/api/v1/{path}/{record['id']}")
+
+    def stock(self, item, warehouse=None):
+        row = self.rt.balances.read("stock", item=item, warehouse=warehouse or self.east)
+        return (row["on_hand"], row["reserved"]) if row else (0, 0)
+
+    def emails(self):
+        return [m["payload"] for m in outbox.messages(self.rt.db) if m["kind"] == "email"]
+
+
+@pytest.fixture
+def shop(runtime):
+    return Shop(runtime)
+
+
+def test_an_order_in_stock_is_reserved_shipped_with_tracking_and_issued(shop):
+    shop.purchase(shop.tea, 10)
+    assert shop.stock(shop.tea) == (10, 0)
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 3)), "confirm")
+    assert order["status"] == "confirmed"
+    assert order["lines"][0]["reserved"] == 3 and order["lines"][0]["warehouse"] == shop.east
+    assert shop.stock(shop.tea) == (10, 3)
+
+    shop.take("warehouse", "oms/order", order, "pick")
+    shipped = shop.take("warehouse", "oms/order", order, "ship", carrier="sf")
+    assert shipped["status"] == "shipped"
+    assert re.fullmatch(r"SF\d{11}", shipped["tracking_number"])
+    assert shop.stock(shop.tea) == (7, 0)
+    email = shop.emails()[-1]
+    assert email["to"] == "zs@example.com"
+    assert shipped["tracking_number"] in email["body"]
+    assert f"/track/{shipped['number']}?t=" in email["body"]
+
+
+def test_an_order_out_of_stock_is_backordered_and_the_customer_told_the_date(shop):
+    arriving = date.today() + timedelta(days=5)
+    shop.purchase(shop.tea, 20, expected=arriving.isoformat(), receive=False)
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 2), (shop.cup, 1)),
+                      "confirm")
+    assert order["status"] == "backordered"
+    assert order["expected_date"] == arriving.isoformat()   # the open purchase order's date
+    by_item = {line["item"]: line for line in order["lines"]}
+    assert by_item[shop.cup]["expected_date"] == (date.today() + timedelta(days=3)).isoformat()
+    assert "2 x TEA Longjing tea" in order["shortage"]
+    email = shop.emails()[-1]
+    assert email["to"] == "zs@example.com" and "out of stock" in email["subject"]
+    assert arriving.isoformat() in email["body"] and "CUP Cup" in email["body"]
+    assert shop.stock(shop.tea) == (0, 0)
+
+
+def test_arrivals_serve_backorders_first_come_first_served(shop):
+    first = shop.take("sales", "oms/order", shop.order((shop.tea, 3)), "confirm")
+    second = shop.take("sales", "oms/order", shop.order((shop.tea, 2)), "confirm")
+    assert first["status"] == second["status"] == "backordered"
+
+    shop.purchase(shop.tea, 4)              # enough for the first; the second waits
+    assert shop.get("oms/order", first)["status"] == "confirmed"
+    assert shop.get("oms/order", second)["status"] == "backordered"
+    assert shop.stock(shop.tea) == (4, 3)
+
+    shop.purchase(shop.tea, 1, warehouse=shop.west)   # 1 + 1 free, but not in one place
+    assert shop.get("oms/order", second)["status"] == "backordered"
+    shop.purchase(shop.tea, 1, warehouse=shop.west)
+    served = shop.get("oms/order", second)
+    assert served["status"] == "confirmed" and served["lines"][0]["warehouse"] == shop.west
+    assert served["expected_date"] is None and served["shortage"] is None
+    assert shop.stock(shop.tea, shop.west) == (2, 2)
+
+
+def test_a_later_order_does_not_jump_the_queue(shop):
+    big = shop.take("sales", "oms/order", shop.order((shop.tea, 5)), "confirm")
+    shop.take("sales", "oms/order", shop.order((shop.tea, 1)), "confirm")
+    shop.purchase(shop.tea, 3)
+    assert shop.get("oms/order", big)["status"] == "backordered"
+    waiting = shop.call("sales", "get", "/api/v1/oms/order?status=backordered")
+    assert waiting["total"] == 2          # the small order waits behind the big one
+    assert shop.stock(shop.tea) == (3, 0)
+
+
+def test_cancelling_releases_the_reservation(shop):
+    shop.purchase(shop.tea, 5)
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 4)), "confirm")
+    assert shop.stock(shop.tea) == (5, 4)
+    cancelled = shop.take("sales", "oms/order", order, "cancel")
+    assert cancelled["status"] == "cancelled" and cancelled["lines"][0]["reserved"] == 0
+    assert shop.stock(shop.tea) == (5, 0)
+
+
+def test_a_return_restocks_resaleable_goods_and_refunds(shop):
+    shop.purchase(shop.tea, 5)
+    shop.purchase(shop.cup, 5)
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 2), (shop.cup, 1)),
+                      "confirm")
+    shop.take("warehouse", "oms/order", order, "pick")
+    shop.take("warehouse", "oms/order", order, "ship", carrier="zto")
+    order = shop.take("warehouse", "oms/order", order, "deliver")
+    assert shop.stock(shop.tea) == (3, 0) and shop.stock(shop.cup) == (4, 0)
+    rma = shop.call("service", "post", "/api/v1/oms/return", json={
+        "order": order["id"], "reason": "damaged", "warehouse": shop.east,
+        "lines": [{"item": shop.tea, "qty": 2, "resaleable": True},
+                  {"item": shop.cup, "qty": 1, "resaleable": False}]})
+    shop.take("warehouse", "oms/return", rma, "receive")
+    assert shop.stock(shop.tea) == (5, 0) and shop.stock(shop.cup) == (4, 0)
+    refunded = shop.take("service", "oms/return", rma, "refund", refund_amount="60.00")
+    assert refunded["refund_status"] == "refunded"
+    assert shop.get("oms/order", order)["payment_status"] == "refunded"
+
+
+def test_shipping_without_stock_is_refused_and_nothing_changes(shop):
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 1)), "confirm")
+    assert order["status"] == "backordered"
+    refused = shop.api["warehouse"].post(f"/api/v1/oms/order/{order['id']}/transitions/pick")
+    assert refused.status_code == 409
+
+
+def test_external_order_ids_are_unique_per_channel(shop):
+    shop.order((shop.tea, 1), external_id="TB-1001", channel="marketplace")
+    again = shop.api["sales"].post("/api/v1/oms/order", json={
+        "customer": shop.customer, "channel": "marketplace", "external_id": "TB-1001",
+        "lines": [{"item": shop.tea, "qty": 1, "price": "20.00"}]})
+    assert again.status_code == 422
+    assert again.json["error"]["fields"]["external_id"] == \
+        "'TB-1001' is already used by another Sales order with channel 'marketplace'"
+    shop.order((shop.tea, 1), external_id="TB-1001", channel="web")
+
+
+def test_transfers_move_stock_and_refuse_what_is_not_there(shop):
+    shop.purchase(shop.tea, 6)
+    transfer = shop.call("warehouse", "post", "/api/v1/wms/stock_transfer", json={
+        "from_warehouse": shop.east, "to_warehouse": shop.west,
+        "lines": [{"item": shop.tea, "qty": 4}]})
+    shop.take("warehouse", "wms/stock_transfer", transfer, "post")
+    assert shop.stock(shop.tea) == (2, 0) and shop.stock(shop.tea, shop.west) == (4, 0)
+    again = shop.call("warehouse", "post", "/api/v1/wms/stock_transfer", json={
+        "from_warehouse": shop.east, "to_warehouse": shop.west,
+        "lines": [{"item": shop.tea, "qty": 3}]})
+    refused = shop.api["warehouse"].post(
+        f"/api/v1/wms/stock_transfer/{again['id']}/transitions/post")
+    assert refused.status_code == 422
+    assert "refused by the stock balance" in refused.json["error"]["message"]
+    assert shop.stock(shop.tea) == (2, 0) and shop.stock(shop.tea, shop.west) == (4, 0)
+
+
+def test_low_stock_proposes_a_purchase_order_and_tells_purchasing(shop):
+    pot = shop.item("POT", "Teapot", reorder_point=5, preferred_supplier="Yixing Pottery")
+    shop.purchase(pot, 6)
+    shop.take("sales", "oms/order", shop.order((pot, 2)), "confirm")
+    proposals = shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder")["data"]
+    assert len(proposals) == 1
+    proposal = proposals[0]
+    assert proposal["supplier"] == "Yixing Pottery" and proposal["status"] == "draft"
+    assert proposal["lines"][0]["qty"] == 6          # back up to twice the reorder point
+    notes = shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder")
+    assert notes["total"] == 1
+    shop.take("sales", "oms/order", shop.order((pot, 1)), "confirm")   # already proposed
+    assert shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder")["total"] == 1
+    buyer = shop.rt.users.get("buyer")
+    assert any(proposal["number"] in n["message"]
+               for n in shop.rt.notifications.latest(buyer))
+
+
+def test_twenty_concurrent_orders_for_ten_in_stock(shop):
+    shop.purchase(shop.tea, 10)
+    orders = [shop.order((shop.tea, 1)) for _ in range(20)]
+
+    def confirm(order):
+        return shop.take("sales", "oms/order", order, "confirm")["status"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(confirm, orders))
+    assert outcomes.count("confirmed") == 10 and outcomes.count("backordered") == 10
+    assert shop.stock(shop.tea) == (10, 10)
+    assert shop.rt.balances.rebuild("stock") == 1
+    assert shop.stock(shop.tea) == (10, 10)
+
+
+def tracking_url(shop, email):
+    return re.search(r"http://[^/]+(/track/\S+)", email["body"])[1]
+
+
+def test_the_tracking_page_opens_only_with_the_link_sent(shop):
+    shop.purchase(shop.tea, 5)
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 1)), "confirm")
+    shop.take("warehouse", "oms/order", order, "pick")
+    shipped = shop.take("warehouse", "oms/order", order, "ship", carrier="jd")
+    url = tracking_url(shop, shop.emails()[-1])
+    anonymous = create_app(runtime=shop.rt).test_client()
+    page = anonymous.get(url)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert shipped["tracking_number"] in text and "JD Logistics" in text
+    assert "Shipped" in text and "Confirmed" in text            # the status timeline
+    assert "zs@example.com" not in text and "张三" not in text   # nothing about the customer
+    assert "20.00" not in text                                   # nor prices
+
+    number = shipped["number"]
+    for wrong in (url.replace("t=", "t=0"), f"/track/{number}", f"/track/{number}?t=",
+                  url.replace(number, number[:-1] + ("2" if number[-1] != "2" else "3"))):
+        assert anonymous.get(wrong).status_code == 404
+    unknown, forged = anonymous.get(f"/track/SO-000000-99999?t={'0' * 24}"), anonymous.get(
+        url.replace("t=", "t=0"))
+    assert unknown.status_code == forged.status_code == 404   # no hint which numbers exist
+    assert re.search("<main.*</main>", unknown.get_data(as_text=True), re.S)[0] == \
+        re.search("<main.*</main>", forged.get_data(as_text=True), re.S)[0]
