@@ -72,8 +72,10 @@ def main(ctx: click.Context, instance: str | None, database_url: str | None) -> 
 
 @main.command()
 @click.option("--demo", is_flag=True, help="Also load demo users and data (once).")
+@click.option("--demo-orders", default=5000, show_default=True,
+              help="How many orders the demo's year of history holds.")
 @click.pass_obj
-def init(obj: _Context, demo: bool) -> None:
+def init(obj: _Context, demo: bool, demo_orders: int) -> None:
     """Create or migrate the database and install the bundled apps not yet installed."""
     db = obj.database()
     try:
@@ -90,7 +92,9 @@ def init(obj: _Context, demo: bool) -> None:
     if demo:
         runtime = obj.runtime()
         if not demo_loaded(runtime):
-            load_demo(runtime)
+            click.echo(f"Loading a year of demo history ({demo_orders} orders); this takes "
+                       "a minute or two, once.")
+            load_demo(runtime, orders=demo_orders, progress=click.echo)
             click.echo("Loaded demo data.")
         click.echo(f"Demo users ({', '.join(DEMO_USERS)}) share the password '{DEMO_PASSWORD}'. "
                    f"Demo admin: admin / {DEMO_PASSWORD}")

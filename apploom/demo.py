@@ -1,49 +1,70 @@
-"""Demo users and data for the bundled apps, generated deterministically and
-written through the record service like any other input."""
+"""Demo users and a year of believable history for the bundled apps: 200 customers,
+300 items in 3 warehouses, 5,000 orders across every channel and state, purchase orders,
+receipts and returns. Seeded, so the same day gives the same data.
+
+The year is replayed day by day through the record service and the workflows, under
+the engine's clock (``clock.at``), so stock moves, reservations, backorders, low-stock
+proposals and emails happen as they would have, each stamped with its own time.
+"""
 from __future__ import annotations
 
+import heapq
 import random
-from datetime import date, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from .engine import clock
 from .engine.database import insert_ignore
+from .engine.errors import AppLoomError
 from .engine.permissions import User
+from .engine.query import Query, parse_where
 from .engine.runtime import Runtime
-from .engine.systables import sys_meta
+from .engine.systables import sys_meta, sys_outbox
 
 DEMO_PASSWORD = "apploom-demo"
 DEMO_USERS = {"admin": ["admin"], "sales": ["sales"], "warehouse": ["warehouse"],
               "service": ["service"], "manager": ["manager"], "purchasing": ["purchasing"]}
 _FLAG = "demo_loaded"
 
-PEOPLE = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄婷", "Emma Johnson",
-          "Liam Smith", "Olivia Brown", "Noah Wilson", "Sophia Lee", "Lucas Martin"]
-COMPANIES = ["上海华联贸易有限公司", "杭州青木家居", "深圳星河电子", "成都锦程商贸",
-             "Northwind Traders", "Blue Harbor Retail", "Acme Office Supply"]
-CITIES = ["上海", "北京", "杭州", "深圳", "成都", "广州", "London", "Singapore"]
-ITEMS = [
-    ("TEA", "龙井绿茶 Longjing tea", "box", "88.00"),
-    ("CUP", "陶瓷茶杯 Ceramic cup", "pcs", "25.50"),
-    ("POT", "紫砂壶 Clay teapot", "pcs", "268.00"),
-    ("MAT", "竹编茶垫 Bamboo mat", "pcs", "12.90"),
-    ("TIN", "茶叶罐 Tea tin", "pcs", "39.00"),
-    ("SET", "旅行茶具套装 Travel tea set", "box", "199.00"),
-    ("KET", "电热水壶 Electric kettle", "pcs", "159.00"),
-    ("TRY", "茶盘 Tea tray", "pcs", "129.00"),
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "婷", "强", "军", "杰", "丽", "涛", "超", "霞"]
+FIRST = ["Emma", "Liam", "Olivia", "Noah", "Sophia", "Lucas", "Mia", "Ethan", "Ava", "Leo"]
+LAST = ["Johnson", "Smith", "Brown", "Wilson", "Lee", "Martin", "Clark", "Walker", "Young"]
+COMPANY = ["华联贸易", "青木家居", "星河电子", "锦程商贸", "云山茶业", "恒信百货", "Northwind",
+           "Blue Harbor", "Acme Office", "Green Leaf"]
+COMPANY_KIND = ["有限公司", "商行", " Trading Ltd.", " Retail Co."]
+CITIES = ["上海", "北京", "杭州", "深圳", "成都", "广州", "南京", "武汉", "London", "Singapore"]
+PRODUCTS = [  # code, name, unit, price
+    ("LJ", "龙井绿茶 Longjing tea", "box", "88.00"), ("PE", "普洱熟茶 Pu'er tea", "box", "128.00"),
+    ("TG", "铁观音 Tieguanyin", "box", "96.00"), ("BC", "白茶 White tea", "box", "110.00"),
+    ("HC", "红茶 Black tea", "box", "72.00"), ("MH", "茉莉花茶 Jasmine tea", "box", "58.00"),
+    ("CUP", "陶瓷茶杯 Ceramic cup", "pcs", "25.50"), ("POT", "紫砂壶 Clay teapot", "pcs", "268.00"),
+    ("MAT", "竹编茶垫 Bamboo mat", "pcs", "12.90"), ("TIN", "茶叶罐 Tea tin", "pcs", "39.00"),
+    ("SET", "旅行茶具 Travel tea set", "box", "199.00"),
+    ("KET", "电热水壶 Kettle", "pcs", "159.00"),
+    ("TRY", "茶盘 Tea tray", "pcs", "129.00"), ("GWN", "盖碗 Gaiwan", "pcs", "45.00"),
+    ("FLT", "茶滤 Strainer", "pcs", "9.90"), ("PIT", "公道杯 Pitcher", "pcs", "35.00"),
+    ("TWL", "茶巾 Tea towel", "pcs", "15.00"), ("SCP", "茶则 Tea scoop", "pcs", "19.00"),
+    ("BOX", "礼盒 Gift box", "box", "60.00"), ("CAD", "茶叶袋 Tea caddy", "pcs", "22.00"),
+    ("HNY", "蜂蜜 Honey", "kg", "68.00"), ("SGR", "冰糖 Rock sugar", "kg", "18.00"),
+    ("DAT", "红枣 Red dates", "kg", "32.00"), ("GOJ", "枸杞 Goji berries", "kg", "48.00"),
+    ("BRW", "冷泡壶 Cold brew jug", "pcs", "89.00"), ("THE", "温度计 Thermometer", "pcs", "29.00"),
+    ("SCL", "茶秤 Tea scale", "pcs", "79.00"), ("BRS", "茶刷 Brush", "pcs", "12.00"),
+    ("STV", "电陶炉 Tea stove", "pcs", "359.00"), ("TBL", "茶桌 Tea table", "pcs", "1280.00"),
 ]
+VARIANTS = ["", "A", "B", "C", "D", "E", "F", "G", "H", "J"]
 WAREHOUSES = [("SH01", "上海中心仓 Shanghai hub", "上海"), ("CD01", "成都仓 Chengdu", "成都"),
               ("GZ01", "广州仓 Guangzhou", "广州")]
-CHANNELS = ["web", "store", "phone", "email", "marketplace"]
-ORDER_PATHS = [(), ("confirm",), ("confirm", "pick"), ("confirm", "pick", "ship"),
-               ("confirm", "pick", "ship", "deliver"),
-               ("confirm", "pick", "ship", "deliver", "complete"),
-               ("confirm", "pick", "ship", "deliver", "complete"), ("confirm", "backorder"),
-               ("cancel",), ("confirm", "pick", "ship", "deliver", "request_return")]
+SUPPLIERS = ["杭州茶园 Hangzhou Tea Farm", "宜兴陶艺 Yixing Pottery", "福建茶厂 Fujian Tea",
+             "Ningbo Homeware Ltd."]
+CHANNELS = ["web"] * 5 + ["marketplace"] * 3 + ["store"] * 2 + ["phone", "email"]
+CARRIERS = ["sf", "zto", "yto", "jd", "ems"]
+RETURN_REASONS = ["damaged", "wrong_item", "not_as_described", "changed_mind"]
 OPPORTUNITY_PATHS = [(), ("contact",), ("contact", "qualify"), ("contact", "qualify", "win"),
                      ("lose",)]
-PURCHASE_PATHS = [(), ("place",), ("place", "receive_part"), ("place", "receive")]
 
 
 def demo_loaded(runtime: Runtime) -> bool:
@@ -52,74 +73,200 @@ def demo_loaded(runtime: Runtime) -> bool:
             is not None
 
 
-def load_demo(runtime: Runtime, seed: int = 7) -> User:
-    """Create the demo users and records once; returns the demo admin."""
-    rng = random.Random(seed)
+def load_demo(runtime: Runtime, seed: int = 7, orders: int = 5000, days: int = 365,
+              progress: Callable[[str], None] = lambda _: None) -> User:
+    """Create the demo users and replay a year of business once; returns the demo admin."""
     for username, roles in DEMO_USERS.items():
         runtime.users.create(username, roles, DEMO_PASSWORD, display_name=username.title())
-    admin = runtime.users.get("admin")
-    create = runtime.records.create
-    for code, name, city in WAREHOUSES:
-        create(admin, "wms.warehouse", {"code": code, "name": name, "city": city})
-    items = []
-    for i, (code, name, unit, price) in enumerate(ITEMS * 3):
-        variant = i // len(ITEMS)
-        items.append(create(admin, "wms.item", {
-            "sku": f"{code}-{100 + variant}",
-            "name": name + (f" #{variant}" if variant else ""),
-            "unit": unit, "price": price,
-            "cost": (Decimal(price) * Decimal("0.55")).quantize(Decimal("0.01")),
-            "reorder_point": rng.choice([5, 10, 20]), "lead_time_days": rng.choice([3, 7, 14])}))
-    customers = []
-    for i, name in enumerate(PEOPLE + COMPANIES):
-        company = name in COMPANIES
-        customers.append(create(admin, "crm.customer", {
-            "name": name, "kind": "company" if company else "person",
-            "tier": rng.choice(["standard", "standard", "silver", "gold", "vip"]),
-            "email": f"customer{i + 1}@example.com",
-            "phone": f"+86 138 {1000 + i:04d} {i * 7:04d}",
-            "city": rng.choice(CITIES), "tags": rng.sample(["wholesale", "retail", "online",
-                                                            "returning"], 2),
-            "contacts": [{"name": name if not company else "采购部 Purchasing", "role": "buyer"}],
-            "addresses": [{"recipient": name, "line1": f"{rng.randint(1, 999)} 南京路 Nanjing Rd",
-                           "city": rng.choice(CITIES), "postcode": f"{200000 + i}",
-                           "is_default": True}]}))
-    start = date.today() - timedelta(days=90)
-    for n in range(60):
-        picked = rng.sample(items, rng.randint(1, 3))
-        order = create(admin, "oms.order", {
-            "customer": rng.choice(customers)["id"], "channel": rng.choice(CHANNELS),
-            "external_id": f"EXT-{n + 1:05d}",
-            "order_date": (start + timedelta(days=rng.randint(0, 90))).isoformat(),
-            "payment_status": rng.choice(["unpaid", "paid", "paid", "partially_paid"]),
-            "lines": [{"item": it["id"], "qty": rng.randint(1, 5), "price": it["price"]}
-                      for it in picked]})
-        _walk(runtime, admin, "oms.order", order["id"], rng.choice(ORDER_PATHS),
-              {"ship": {"carrier": rng.choice(["sf", "zto", "jd"]),
-                        "tracking_number": f"SF{rng.randint(10**11, 10**12 - 1)}"}})
-    for n, customer in enumerate(customers[:8]):
-        opportunity = create(admin, "crm.opportunity", {
-            "name": f"{customer['name']} 年度采购 annual order", "customer": customer["id"],
-            "amount": f"{rng.randint(5, 80) * 1000}.00",
-            "close_date": (date.today() + timedelta(days=rng.randint(5, 60))).isoformat()})
-        _walk(runtime, admin, "crm.opportunity", opportunity["id"],
-              OPPORTUNITY_PATHS[n % len(OPPORTUNITY_PATHS)],
-              {"lose": {"lost_reason": "价格 price"}})
-    warehouse = runtime.records.list(admin, "wms.warehouse").data[0]
-    for n in range(4):
-        purchase = create(admin, "wms.purchase_order", {
-            "supplier": rng.choice(["杭州茶园 Hangzhou Tea Farm", "宜兴陶艺 Yixing Pottery"]),
-            "warehouse": warehouse["id"],
-            "expected_date": (date.today() + timedelta(days=7 * (n + 1))).isoformat(),
-            "lines": [{"item": it["id"], "qty": rng.randint(10, 50), "cost": it["cost"]}
-                      for it in rng.sample(items, 2)]})
-        _walk(runtime, admin, "wms.purchase_order", purchase["id"], PURCHASE_PATHS[n], {})
+    year = Year(runtime, runtime.users.get("admin"), random.Random(seed), days)
+    year.replay(orders, progress)
     with runtime.db.write() as conn:
+        # The past's emails went out long ago: keep only the last two days' in the outbox.
+        conn.execute(delete(sys_outbox).where(sys_outbox.c.created_at < year.end - timedelta(
+            days=2)))
         insert_ignore(conn, sys_meta, {"key": _FLAG, "value": "1"})
-    return admin
+    return year.admin
 
 
-def _walk(runtime: Runtime, user: User, ref: str, record_id: int, path: tuple[str, ...],
-          asked: dict[str, dict]) -> None:
-    for name in path:
-        runtime.transitions.take(user, ref, record_id, name, asked.get(name))
+class Year:
+    """The demo business, day by day: orders come in and move on; stock runs low and is
+    bought in; some goods come back."""
+
+    def __init__(self, runtime: Runtime, admin: User, rng: random.Random, days: int):
+        self.rt, self.admin, self.rng = runtime, admin, rng
+        self.end = datetime.now(timezone.utc).replace(microsecond=0)
+        self.start = (self.end - timedelta(days=days)).replace(hour=0, minute=0, second=0)
+        self.days = days
+        self.due: list[tuple[datetime, int, str, int]] = []   # (when, seq, step, record)
+        self.seq = 0
+
+    def replay(self, orders: int, progress: Callable[[str], None]) -> None:
+        self.orders_per_day = orders / self.days
+        with clock.at(self.start):
+            self.master_data()
+        weights = [(1.8 if d.month == 11 else 1.3 if d.month == 12 else 1.0)
+                   * (1.2 if d.weekday() >= 5 else 1.0)
+                   for d in (self.start + timedelta(days=n) for n in range(self.days))]
+        per_day = [0] * self.days
+        for day in self.rng.choices(range(self.days), weights, k=orders):
+            per_day[day] += 1
+        for day in range(self.days):
+            opening = self.start + timedelta(days=day)
+            self.run_due(opening)
+            with clock.at(opening + timedelta(hours=8)):
+                self.buy_in(opening)
+            for _ in range(per_day[day]):
+                at = opening + timedelta(seconds=self.rng.randint(8 * 3600, 22 * 3600))
+                with clock.at(at):
+                    self.new_order(at)
+            if day % 30 == 29:
+                progress(f"  {opening.date()}: {sum(per_day[:day + 1])} orders")
+        self.run_due(self.end)
+
+    # ---- master data ------------------------------------------------------------------
+    def master_data(self) -> None:
+        create, rng = self.rt.records.create, self.rng
+        self.warehouses = [create(self.admin, "wms.warehouse", {
+            "code": code, "name": name, "city": city})["id"] for code, name, city in WAREHOUSES]
+        self.items = []
+        for variant in VARIANTS:
+            for code, name, unit, price in PRODUCTS:
+                price = Decimal(price) * (1 + Decimal(VARIANTS.index(variant)) / 20)
+                self.items.append(create(self.admin, "wms.item", {
+                    "sku": f"{code}-{variant or 'STD'}", "unit": unit,
+                    "name": name + (f" {variant}" if variant else ""),
+                    "price": f"{price:.2f}", "cost": f"{price * Decimal('0.55'):.2f}",
+                    "lead_time_days": rng.choice([5, 7, 10, 14]),
+                    "preferred_supplier": rng.choice(SUPPLIERS),
+                    "barcode": f"69{rng.randint(10**10, 10**11 - 1)}"}))
+        weights = [1 / (rank + 1) ** 0.9 for rank in range(len(self.items))]
+        rng.shuffle(weights)
+        self.weights = weights
+        daily_units = self.orders_per_day * 2.3 * 1.7   # lines per order, units per line
+        for item, weight in zip(self.items, weights, strict=True):
+            # enough to cover the lead time and a week more at the item's pace
+            share = daily_units * weight / sum(weights) * (item["lead_time_days"] + 7)
+            self.rt.records.update(self.admin, "wms.item", item["id"], {
+                "reorder_point": 5 + round(share)}, version=item["version"])
+        self.customers = [self.customer(i) for i in range(200)]
+        for warehouse in self.warehouses:   # the opening stock
+            for chunk in range(0, len(self.items), 50):
+                lines = [{"item": it["id"], "qty": rng.randint(10, 30), "cost": it["cost"]}
+                         for it in self.items[chunk:chunk + 50]]
+                po = create(self.admin, "wms.purchase_order", {
+                    "supplier": rng.choice(SUPPLIERS), "warehouse": warehouse,
+                    "expected_date": self.start.date().isoformat(), "lines": lines})
+                self.take("wms.purchase_order", po["id"], "place", "receive")
+        for n, customer in enumerate(self.customers[:40]):
+            opportunity = create(self.admin, "crm.opportunity", {
+                "name": f"{customer['name']} 年度采购 annual order", "customer": customer["id"],
+                "amount": f"{rng.randint(5, 80) * 1000}.00",
+                "close_date": (self.end.date() + timedelta(days=rng.randint(-60, 60)))
+                .isoformat()})
+            for step in OPPORTUNITY_PATHS[n % len(OPPORTUNITY_PATHS)]:
+                self.rt.transitions.take(self.admin, "crm.opportunity", opportunity["id"], step,
+                                         {"lost_reason": "价格 price"} if step == "lose" else None)
+
+    def customer(self, i: int) -> dict:
+        rng = self.rng
+        company = rng.random() < 0.3
+        if company:
+            name = rng.choice(COMPANY) + rng.choice(COMPANY_KIND)
+        elif rng.random() < 0.7:
+            name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(["", *GIVEN])
+        else:
+            name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        city = rng.choice(CITIES)
+        return self.rt.records.create(self.admin, "crm.customer", {
+            "name": name, "kind": "company" if company else "person",
+            "tier": rng.choice(["standard"] * 5 + ["silver", "silver", "gold", "vip"]),
+            "email": f"customer{i + 1}@example.com", "city": city,
+            "phone": f"+86 138 {1000 + i:04d} {rng.randint(0, 9999):04d}",
+            "tags": rng.sample(["wholesale", "retail", "online", "returning"], 2 if company else 1),
+            "addresses": [{"recipient": name, "city": city, "is_default": True,
+                           "line1": f"{rng.randint(1, 999)} 南京路 Nanjing Rd"}]})
+
+    # ---- the daily round --------------------------------------------------------------
+    def new_order(self, at: datetime) -> None:
+        rng = self.rng
+        picked = {it["id"]: it for it in rng.choices(self.items, self.weights,
+                                                      k=rng.choice([1, 1, 2, 2, 3, 4]))}
+        channel = rng.choice(CHANNELS)
+        order = self.rt.records.create(self.admin, "oms.order", {
+            "customer": rng.choice(self.customers)["id"], "channel": channel,
+            "external_id": f"{channel[:2].upper()}-{self.seq + 100000}"
+            if channel in ("web", "marketplace") else None,
+            "order_date": at.date().isoformat(), "warehouse": rng.choice(self.warehouses),
+            "payment_status": "paid" if channel in ("web", "marketplace") else rng.choice(
+                ["unpaid", "paid", "partially_paid"]),
+            "lines": [{"item": it["id"], "qty": rng.choice([1, 1, 1, 2, 2, 3]),
+                       "price": it["price"]} for it in picked.values()]})
+        if rng.random() < 0.03:
+            self.later(at, rng.uniform(0.5, 24), "cancel", order["id"])
+        else:
+            self.later(at, rng.uniform(0.2, 6), "confirm", order["id"])
+
+    def buy_in(self, today: datetime) -> None:
+        """Purchasing places the low-stock proposals; goods arrive on their expected day."""
+        records = self.rt.records
+        for po in records.list(self.admin, "wms.purchase_order",
+                               Query(conditions=parse_where({"status": "draft"}),
+                                     limit=200)).data:
+            arrives = (today + timedelta(days=self.rng.randint(3, 12))).date().isoformat()
+            records.update(self.admin, "wms.purchase_order", po["id"],
+                           {"expected_date": arrives}, version=po["version"])
+            self.take("wms.purchase_order", po["id"], "place")
+        due = {"status": "ordered", "expected_date": {"lte": today.date().isoformat()}}
+        arriving = Query(conditions=parse_where(due), limit=200)
+        for po in records.list(self.admin, "wms.purchase_order", arriving).data:
+            self.take("wms.purchase_order", po["id"], "receive")
+
+    def later(self, after: datetime, hours: float, step: str, record_id: int) -> None:
+        self.seq += 1
+        heapq.heappush(self.due, (after + timedelta(hours=hours), self.seq, step, record_id))
+
+    def run_due(self, until: datetime) -> None:
+        while self.due and self.due[0][0] <= until:
+            at, _, step, record_id = heapq.heappop(self.due)
+            with clock.at(at):
+                self.step(at, step, record_id)
+
+    def step(self, at: datetime, step: str, record_id: int) -> None:
+        rng = self.rng
+        if step.startswith("rma:"):
+            self.take("oms.return", record_id, step[4:])
+            return
+        try:
+            order = self.rt.transitions.take(
+                self.admin, "oms.order", record_id, step,
+                {"carrier": rng.choice(CARRIERS)} if step == "ship" else None)
+        except AppLoomError:   # still backordered when picking was planned: look tomorrow
+            self.later(at, 24, step, record_id)
+            return
+        following = {"confirm": ("pick", 2, 30), "pick": ("ship", 1, 20),
+                     "ship": ("deliver", 24, 96), "deliver": ("complete", 72, 240)}
+        if order["status"] == "backordered":
+            self.later(at, 24, "pick", record_id)   # looks again once stock may be back
+        elif step in following:
+            name, low, high = following[step]
+            self.later(at, rng.uniform(low, high), name, record_id)
+        if step == "deliver" and rng.random() < 0.03:
+            self.return_goods(at, order)
+
+    def return_goods(self, at: datetime, order: dict) -> None:
+        line = self.rng.choice(order["lines"])
+        rma = self.rt.records.create(self.admin, "oms.return", {
+            "order": order["id"], "reason": self.rng.choice(RETURN_REASONS),
+            "warehouse": line["warehouse"],
+            "lines": [{"item": line["item"], "qty": line["qty"],
+                       "resaleable": self.rng.random() < 0.7}]})
+        refund = f"{Decimal(line['amount']):.2f}"
+        self.later(at, self.rng.uniform(48, 120), "rma:receive", rma["id"])
+        self.rt.records.update(self.admin, "oms.return", rma["id"], {"refund_amount": refund},
+                               version=rma["version"])
+        self.later(at, self.rng.uniform(130, 200), "rma:refund", rma["id"])
+
+    def take(self, ref: str, record_id: int, *steps: str) -> None:
+        for step in steps:
+            self.rt.transitions.take(self.admin, ref, record_id, step)
+

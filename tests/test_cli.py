@@ -40,7 +40,7 @@ def test_validate_missing_file_fails_clearly(cli, tmp_path):
 
 
 def test_init_demo_users_tokens_and_apply(cli, tmp_path):
-    first = cli("init", "--demo")
+    first = cli("init", "--demo", "--demo-orders", "30")
     assert first.exit_code == 0, first.output
     assert "Installed oms" in first.output and "admin / apploom-demo" in first.output
     again = cli("init", "--demo")
