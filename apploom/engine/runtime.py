@@ -10,6 +10,8 @@ from .balances import Balances
 from .database import Database
 from .definitions import load_apps
 from .fieldtypes import FieldTypes
+from .importjobs import ImportJobs
+from .imports import Importer
 from .model import AppSet
 from .notifications import Notifications
 from .outbox import Sender
@@ -42,6 +44,9 @@ class Runtime:
         self.users = Users(db, apps.roles())
         self.attachments = Attachments(db, settings.attachments_path,
                                        settings.max_attachment_bytes, self.records)
+        self.imports = ImportJobs(db, settings.instance_path / "imports",
+                                  Importer(self.records, self.transitions),
+                                  settings.max_attachment_bytes)
 
     @classmethod
     def open(cls, settings: Settings, types: FieldTypes | None = None,

@@ -114,6 +114,28 @@ sys_archived_field = Table(
     Column("storage", JSON),  # the field's storage key, to check a later restore
 )
 
+sys_import = Table(
+    "sys_import", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("file_name", String(255), nullable=False),     # as uploaded
+    Column("stored_as", String(64), nullable=False),      # in the instance's imports folder
+    Column("header", JSON, nullable=False),
+    Column("sample", JSON, nullable=False),               # the first rows, for the mapping
+    Column("rows", Integer, nullable=False),
+    Column("mapping", JSON),
+    Column("then", String(40)),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),       # uploaded | running | done | failed
+    Column("done", Integer, nullable=False, default=0),
+    Column("total", Integer, nullable=False, default=0),
+    Column("report", JSON),
+    Column("message", Text),
+    _user_fk("user_id"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)
+
 sys_meta = Table(
     "sys_meta", metadata,
     Column("key", String(100), primary_key=True),

@@ -1,6 +1,7 @@
 """The REST API under /api/v1: every entity of every app, through the record service."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file, url_for
@@ -91,6 +92,31 @@ def create(app: str, entity: str):
     response.headers["Location"] = url_for("api.item", app=app, entity=entity,
                                            record_id=record["id"])
     return response
+
+
+@bp.post("/<app>/<entity>/import")
+def import_file(app: str, entity: str):
+    """Import a CSV or XLSX file (multipart ``file``) and answer with the report; the
+    ``mapping`` (JSON, column -> field) defaults to the guess from the header."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed({"file": "send the file as multipart/form-data 'file'"})
+    jobs = runtime().imports
+    job = jobs.upload(g.user, f"{app}.{entity}", upload.filename or "", upload.stream)
+    mapping = _json_field("mapping") if request.form.get("mapping") else \
+        jobs.importer.guess(runtime().records.entity(job["entity"]), job["header"])
+    done = jobs.start(g.user, job["id"], mapping, dry_run=request.form.get("dry_run") in (
+        "1", "true", "yes"), then=request.form.get("then") or None, wait=True)
+    if done["status"] != "done":
+        raise ValidationFailed({"file": done["message"]})
+    return jsonify({"mapping": mapping, **done["report"]})
+
+
+def _json_field(name: str) -> Any:
+    try:
+        return json.loads(request.form[name])
+    except ValueError:
+        raise ValidationFailed({name: "must be JSON"}) from None
 
 
 @bp.get(RECORD)

@@ -1,0 +1,106 @@
+"""Imports as jobs, so a large file gets a progress bar: the upload is kept in the
+instance's imports folder, and the mapping, progress and outcome in ``sys_import``,
+where any worker serving the progress page can read them. The import itself runs on
+a thread of the process that started it."""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select, update
+
+from . import clock, permissions
+from .database import Database
+from .errors import AppLoomError, Forbidden, NotFound, ValidationFailed
+from .imports import Importer
+from .model import ADMIN_ROLE
+from .permissions import User
+from .systables import sys_import
+from .tabular import read_table
+
+SAMPLE_ROWS = 3
+log = logging.getLogger(__name__)
+
+
+class ImportJobs:
+    def __init__(self, db: Database, folder: Path, importer: Importer, max_bytes: int):
+        self.db = db
+        self.folder = folder
+        self.importer = importer
+        self.max_bytes = max_bytes
+
+    def upload(self, user: User, ref: str, name: str, stream: BinaryIO) -> dict:
+        """Keep an uploaded file for importing into ``ref``; check that it reads."""
+        entity = self.importer.records.entity(ref)
+        permissions.require(self.importer.records.apps, user, entity, "create")
+        data = stream.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise ValidationFailed({"file": f"is larger than the limit of {self.max_bytes} "
+                                            "bytes"})
+        header, rows = read_table(name, data)
+        stored_as = uuid.uuid4().hex + Path(name).suffix.lower()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / stored_as).write_bytes(data)
+        with self.db.write() as conn:
+            job_id = conn.execute(sys_import.insert().values(
+                entity=entity.qualified, file_name=name[:255], stored_as=stored_as,
+                header=header, sample=rows[:SAMPLE_ROWS], rows=len(rows), status="uploaded",
+                user_id=user.id, created_at=clock.now())).inserted_primary_key[0]
+        return self.get(user, job_id)
+
+    def get(self, user: User, job_id: int) -> dict:
+        with self.db.read() as conn:
+            job = conn.execute(select(sys_import).where(sys_import.c.id == job_id)
+                               ).mappings().first()
+        if job is None:
+            raise NotFound(f"There is no import {job_id}")
+        if job["user_id"] != user.id and ADMIN_ROLE not in user.roles:
+            raise Forbidden("This import belongs to someone else")
+        return dict(job)
+
+    def start(self, user: User, job_id: int, mapping: dict[str, str], *, dry_run: bool,
+              then: str | None = None, wait: bool = False) -> dict:
+        """Check the mapping, then run the import on a thread (or here, with ``wait``)."""
+        job = self.get(user, job_id)
+        if job["status"] == "running":
+            raise ValidationFailed({"import": "is running already"})
+        entity = self.importer.records.entity(job["entity"])
+        self.importer.check_mapping(entity, job["header"], mapping)
+        with self.db.write() as conn:
+            conn.execute(update(sys_import).where(sys_import.c.id == job_id).values(
+                mapping=mapping, then=then, dry_run=dry_run, status="running", done=0,
+                total=0, report=None, message=None, finished_at=None))
+        if wait:
+            self._run(user, job_id)
+        else:
+            threading.Thread(target=self._run, args=(user, job_id), daemon=True,
+                             name=f"apploom-import-{job_id}").start()
+        return self.get(user, job_id)
+
+    def _run(self, user: User, job_id: int) -> None:
+        job = self.get(user, job_id)
+        outcome: dict[str, Any]
+        try:
+            header, rows = read_table(job["file_name"],
+                                      (self.folder / job["stored_as"]).read_bytes())
+            report = self.importer.run(
+                user, job["entity"], header, rows, job["mapping"], dry_run=job["dry_run"],
+                then=job["then"], progress=lambda done, total: self._progress(job_id, done,
+                                                                              total))
+            outcome = {"status": "done", "report": report.as_dict()}
+        except AppLoomError as exc:
+            outcome = {"status": "failed", "message": str(exc)}
+        except Exception as exc:  # a thread has no one to raise to: record it, log it
+            log.exception("import %s failed", job_id)
+            outcome = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"}
+        with self.db.write() as conn:
+            conn.execute(update(sys_import).where(sys_import.c.id == job_id).values(
+                **outcome, finished_at=clock.now()))
+
+    def _progress(self, job_id: int, done: int, total: int) -> None:
+        with self.db.write() as conn:
+            conn.execute(update(sys_import).where(sys_import.c.id == job_id)
+                         .values(done=done, total=total))

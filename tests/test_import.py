@@ -1,0 +1,196 @@
+"""Importing orders from CSV and Excel: mapping, refs by key, dry run, bad rows with their
+reasons, no duplicates on a second import, jobs with progress."""
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from openpyxl import Workbook
+
+from apploom.engine.errors import ValidationFailed
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.tabular import read_table
+from apploom.web import create_app
+from tests.helpers import Api, browser
+
+ORDERS_CSV = """外部单号,渠道,客户邮箱,下单日期,SKU,数量,单价
+TB-1,电商平台,zs@example.com,2026-11-01,CUP-1,2,12.50
+TB-1,电商平台,zs@example.com,2026-11-01,POT-1,1,268.00
+TB-2,Web shop,zs@example.com,2026-11-02,CUP-1,1,12.50
+"""
+MAPPING = {"外部单号": "external_id", "渠道": "channel", "客户邮箱": "customer.email",
+           "下单日期": "order_date", "SKU": "lines.item.sku", "数量": "lines.qty",
+           "单价": "lines.price"}
+
+
+def run(rt, text, mapping=MAPPING, name="orders.csv", **options):
+    header, rows = read_table(name, text.encode() if isinstance(text, str) else text)
+    return rt.imports.importer.run(SYSTEM_USER, "oms.order", header, rows, mapping, **options)
+
+
+def orders(rt):
+    return rt.records.list(SYSTEM_USER, "oms.order").data
+
+
+def test_rows_become_orders_with_lines_refs_found_by_key(runtime, shop):
+    report = run(runtime, ORDERS_CSV)
+    assert (report.records, report.created, report.existing, report.errors) == (2, 2, 0, [])
+    by_id = {o["external_id"]: o for o in orders(runtime)}
+    first = runtime.records.get(SYSTEM_USER, "oms.order", by_id["TB-1"]["id"])
+    assert first["channel"] == "marketplace" and first["customer"] == shop.customer["id"]
+    assert [(line["item"], line["qty"]) for line in first["lines"]] == [
+        (shop.cup["id"], 2), (shop.pot["id"], 1)]
+    assert first["total"] == "293.00"
+    assert by_id["TB-2"]["channel"] == "web"
+
+
+def test_a_dry_run_checks_everything_and_writes_nothing(runtime, shop):
+    report = run(runtime, ORDERS_CSV, dry_run=True, then="confirm")
+    assert (report.created, report.errors, report.dry_run) == (2, [], True)
+    assert orders(runtime) == []
+    assert runtime.balances.read("stock", item=shop.cup["id"],
+                                 warehouse=shop.warehouse["id"])["reserved"] == 0
+
+
+def test_importing_twice_never_duplicates(runtime, shop):
+    run(runtime, ORDERS_CSV)
+    again = run(runtime, ORDERS_CSV + "TB-3,门店,zs@example.com,2026-11-03,POT-1,1,268\n")
+    assert (again.records, again.created, again.existing) == (3, 1, 2)
+    assert len(orders(runtime)) == 3
+
+
+def test_bad_rows_are_listed_with_row_column_and_reason_and_the_rest_imported(runtime, shop):
+    text = ORDERS_CSV + (
+        "TB-4,电商平台,zs@example.com,2026-11-03,NOPE-9,1,5\n"      # unknown SKU
+        "TB-5,电商平台,zs@example.com,2026-11-03,CUP-1,two,5\n"     # not a number
+        "TB-6,carrier pigeon,zs@example.com,2026-11-03,CUP-1,1,5\n"  # not a channel
+        "TB-7,电商平台,nobody@example.com,2026-11-31,CUP-1,1,5\n")   # no such customer, date
+    report = run(runtime, text)
+    assert report.created == 2
+    problems = {(e["row"], e["column"]): e["message"] for e in report.errors}
+    assert problems[(5, "SKU")] == "there is no Item with sku 'NOPE-9'"
+    assert problems[(6, "数量")].startswith("must be a whole number")
+    assert "'carrier pigeon' is not an option" in problems[(7, "渠道")]
+    assert problems[(8, "客户邮箱")] == "there is no Customer with email 'nobody@example.com'"
+    assert len(orders(runtime)) == 2
+
+
+def test_a_rule_refusing_a_record_is_reported_for_its_row(runtime, shop):
+    text = "外部单号,渠道,客户邮箱,SKU,数量,单价\nTB-8,web,zs@example.com,CUP-1,1,1\n"
+    mapping = {k: v for k, v in MAPPING.items() if k != "下单日期"}
+    report = run(runtime, text, mapping, then="pick")   # picking needs a confirmed order
+    assert report.created == 0
+    assert report.errors[0]["row"] == 2 and "cannot be taken while" in report.errors[0][
+        "message"]
+
+
+def test_excel_files_and_chinese_csv_encodings_read_alike(runtime, shop):
+    book = Workbook()
+    sheet = book.active
+    for line in ORDERS_CSV.strip().splitlines():
+        sheet.append(line.split(","))
+    sheet["F2"].value = 2                       # numbers arrive as numbers
+    data = io.BytesIO()
+    book.save(data)
+    assert read_table("orders.xlsx", data.getvalue()) == read_table(
+        "orders.csv", ORDERS_CSV.replace(",", ";").encode("gb18030"))
+    assert run(runtime, data.getvalue(), name="orders.xlsx").created == 2
+
+
+def test_the_first_mapping_is_guessed_from_names_and_labels(runtime):
+    importer = runtime.imports.importer
+    order = runtime.records.entity("oms.order")
+    header = ["External order id", "渠道", "customer.email", "Items › Item › SKU", "数量",
+              "whatever"]
+    assert importer.guess(order, header) == {
+        "External order id": "external_id", "渠道": "channel",
+        "customer.email": "customer.email", "Items › Item › SKU": "lines.item.sku",
+        "数量": "lines.qty"}
+
+
+def test_a_bad_mapping_names_each_column(runtime):
+    with pytest.raises(ValidationFailed) as caught:
+        run(runtime, ORDERS_CSV, {"渠道": "channel", "SKU": "lines.item.colour",
+                                  "数量": "channel", "Missing": "note"})
+    assert caught.value.fields == {
+        "SKU": "'lines.item.colour' is not something a column can fill",
+        "数量": "'channel' is filled by two columns", "Missing": "is not a column of the file"}
+
+
+def test_an_import_job_reports_progress_and_its_outcome(runtime, shop):
+    lines = [f"WEB-{n},web,zs@example.com,2026-11-01,CUP-1,1,12.50" for n in range(250)]
+    text = ORDERS_CSV.splitlines()[0] + "\n" + "\n".join(lines) + "\n"
+    jobs = runtime.imports
+    job = jobs.upload(SYSTEM_USER, "oms.order", "big.csv", io.BytesIO(text.encode()))
+    assert job["rows"] == 250 and job["header"][0] == "外部单号" and len(job["sample"]) == 3
+    jobs.start(SYSTEM_USER, job["id"], MAPPING, dry_run=False)
+    deadline = time.monotonic() + 60
+    while (job := jobs.get(SYSTEM_USER, job["id"]))["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert job["status"] == "done" and job["done"] == job["total"] == 250
+    assert job["report"]["created"] == 250
+    assert runtime.records.list(SYSTEM_USER, "oms.order").total == 250
+
+
+def wait_for(jobs, job_id):
+    deadline = time.monotonic() + 60
+    while (job := jobs.get(SYSTEM_USER, job_id))["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return job
+
+
+def test_the_import_screens_map_dry_run_then_import(sqlite_runtime, shop):
+    sqlite_runtime.users.create("sue", ["sales"], "password123")
+    screens = browser(create_app(runtime=sqlite_runtime), "sue")
+    assert "/a/oms/order/import" in screens.get("/a/oms/order").get_data(as_text=True)
+    refused = screens.post("/a/oms/order/import", {"file": (io.BytesIO(b"x"), "notes.pdf")},
+                           content_type="multipart/form-data")
+    assert refused.status_code == 422 and "must be a .csv or .xlsx file" in refused.get_data(
+        as_text=True)
+    uploaded = screens.post("/a/oms/order/import",
+                            {"file": (io.BytesIO(ORDERS_CSV.encode()), "orders.csv")},
+                            content_type="multipart/form-data")
+    job_url = uploaded.headers["Location"]
+    page = screens.get(job_url).get_data(as_text=True)
+    assert 'value="customer.email" selected' in page and "TB-1 · TB-1 · TB-2" in page
+    form = {"map-0": "external_id", "map-1": "channel", "map-2": "customer.email",
+            "map-4": "lines.item.sku", "map-5": "lines.qty", "map-6": "lines.price",
+            "then": "confirm"}
+    assert screens.post(job_url, {**form, "run": "dry"}).status_code == 303
+    job_id = int(job_url.rsplit("/", 1)[1])
+    assert wait_for(sqlite_runtime.imports, job_id)["report"]["created"] == 2
+    assert "Dry run" in screens.get(job_url).get_data(as_text=True)
+    assert orders(sqlite_runtime) == []
+    screens.post(job_url, {**form, "run": "import"})
+    assert wait_for(sqlite_runtime.imports, job_id)["report"]["created"] == 2
+    assert {o["status"] for o in orders(sqlite_runtime)} == {"confirmed"}
+    bad = screens.post(job_url, {**form, "map-3": "lines.colour", "run": "import"})
+    assert bad.status_code == 422 and "is not something a column can fill" in bad.get_data(
+        as_text=True)
+
+
+def test_the_api_imports_a_file_with_the_guessed_mapping(sqlite_runtime, shop):
+    sqlite_runtime.users.create("sue", ["sales"], "password123")
+    api = Api(create_app(runtime=sqlite_runtime).test_client(),
+              sqlite_runtime.users.create_token("sue"))
+    text = "External order id,Channel,Customer › Email,Items › Item › SKU,Items › Quantity," \
+           "Items › Unit price\nAPI-1,web,zs@example.com,CUP-1,1,12.50\n"
+    sent = api.post("/api/v1/oms/order/import", data={
+        "file": (io.BytesIO(text.encode()), "o.csv"), "dry_run": "true"},
+        content_type="multipart/form-data")
+    assert sent.status_code == 200, sent.json
+    assert sent.json["created"] == 1 and sent.json["dry_run"] is True
+    assert sent.json["mapping"]["Items › Item › SKU"] == "lines.item.sku"
+    done = api.post("/api/v1/oms/order/import", data={
+        "file": (io.BytesIO(text.encode()), "o.csv"), "then": "confirm"},
+        content_type="multipart/form-data")
+    assert done.json["created"] == 1 and orders(sqlite_runtime)[0]["status"] == "confirmed"
+    wrong = api.post("/api/v1/oms/order/import", data={
+        "file": (io.BytesIO(text.encode()), "o.csv"), "mapping": '{"Channel": "nope"}'},
+        content_type="multipart/form-data")
+    assert wrong.status_code == 422
+    assert wrong.json["error"]["fields"] == {"Channel": "'nope' is not something a column "
+                                                        "can fill"}
