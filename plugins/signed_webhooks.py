@@ -4,19 +4,12 @@
 APPLOOM_WEBHOOK_USER, so that user's roles decide what a webhook may create. Unsigned or
 wrongly signed calls get 401; an Idempotency-Key header makes a repeated delivery return
 the first result."""
-import hashlib
-import hmac
-
 from flask import Blueprint, abort, current_app, jsonify, request
 
+from apploom.engine.signatures import signature_ok
 from apploom.hookspecs import hookimpl
 
 hooks = Blueprint("signed_webhooks", __name__)
-
-
-def signature_ok(secret: str, body: bytes, header: str) -> bool:
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.encode())
 
 
 @hooks.post("/hooks/<app>/<entity>")

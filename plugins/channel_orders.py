@@ -1,0 +1,115 @@
+"""Orders from sales channels: each channel (web shop, marketplace, ...) POSTs its orders
+to /hooks/orders/<channel>, signed with HMAC-SHA256 of the body under that channel's
+own secret (X-AppLoom-Signature: sha256=<hex>). Secrets are set per channel in
+APPLOOM_CHANNEL_SECRETS ("web=secret1,marketplace=secret2"); a channel without one gets
+404. Orders are created as APPLOOM_WEBHOOK_USER and confirmed at once, so stock is
+reserved (or the order backordered) on arrival.
+
+    {"external_id": "TB-20261127-001", "order_date": "2026-11-27",
+     "customer": {"email": "zs@example.com", "name": "张三", "phone": "+86 138 0000 0000"},
+     "lines": [{"sku": "LJ-STD", "qty": 2, "price": "88.00"}],
+     "payment_status": "paid", "note": "gift wrap"}
+
+The customer is found by email, or created; items are found by SKU. The channel's
+external id is unique, so a delivery sent twice answers 200 with the order it made the
+first time (201 the first time), and never makes a second order.
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from sqlalchemy import select
+
+from apploom.engine.errors import ValidationFailed
+from apploom.engine.signatures import signature_ok
+from apploom.hookspecs import hookimpl
+
+ORDERS = "oms.order"
+hooks = Blueprint("channel_orders", __name__)
+
+
+def channel_secrets() -> dict[str, str]:
+    pairs = (p.partition("=") for p in os.environ.get("APPLOOM_CHANNEL_SECRETS", "").split(","))
+    return {name.strip(): secret.strip() for name, _, secret in pairs if name and secret}
+
+
+@hooks.post("/hooks/orders/<channel>")
+def receive(channel: str):
+    runtime = current_app.extensions["apploom"]
+    secret = channel_secrets().get(channel)
+    if not secret or not runtime.settings.webhook_user:
+        abort(404)
+    if not signature_ok(secret, request.get_data(),
+                        request.headers.get("X-AppLoom-Signature", "")):
+        abort(401, "The signature does not match the body.")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not body.get("external_id"):
+        raise ValidationFailed({"external_id": "is needed: the order's id in the channel"})
+    user = runtime.users.get(runtime.settings.webhook_user)
+    earlier = _existing(runtime, channel, body["external_id"])
+    if earlier is not None:
+        return jsonify(earlier), 200
+    try:
+        with runtime.records.transaction() as conn:
+            order = runtime.records.create_in(conn, user, runtime.records.entity(ORDERS), {
+                "channel": channel, "external_id": body["external_id"],
+                "customer": _customer(runtime, conn, user, body.get("customer")),
+                "lines": _lines(runtime, conn, body.get("lines")),
+                **{k: body[k] for k in ("order_date", "payment_status", "note") if k in body}})
+            order = runtime.transitions.take_in(conn, user, runtime.records.entity(ORDERS),
+                                                "confirm", order["id"])
+    except ValidationFailed as exc:
+        earlier = _existing(runtime, channel, body["external_id"])
+        if "external_id" in exc.fields and earlier is not None:   # sent twice at once
+            return jsonify(earlier), 200
+        raise
+    return jsonify(order), 201
+
+
+def _existing(runtime, channel: str, external_id: str) -> dict | None:
+    records = runtime.records
+    table = records.tables[records.entity(ORDERS).table]
+    with records.db.read() as conn:
+        found = conn.execute(select(table.c.id).where(
+            table.c.channel == channel, table.c.external_id == str(external_id))).scalar()
+    return None if found is None else records.get(runtime.users.get(
+        runtime.settings.webhook_user), ORDERS, found)
+
+
+def _customer(runtime, conn, user, given) -> int:
+    if not isinstance(given, dict) or not given.get("email"):
+        raise ValidationFailed({"customer.email": "is needed to find or create the customer"})
+    records = runtime.records
+    customers = records.entity("crm.customer")
+    table = records.tables[customers.table]
+    found = conn.execute(select(table.c.id).where(table.c.email == given["email"])).scalar()
+    if found is not None:
+        return found
+    return records.create_in(conn, user, customers, {
+        "name": given.get("name") or given["email"], "email": given["email"],
+        "phone": given.get("phone")})["id"]
+
+
+def _lines(runtime, conn, given) -> list[dict]:
+    if not isinstance(given, list) or not given:
+        raise ValidationFailed({"lines": "needs at least one line"})
+    table = runtime.records.tables[runtime.records.entity("wms.item").table]
+    skus = {line.get("sku") for line in given if isinstance(line, dict)}
+    ids = dict(conn.execute(select(table.c.sku, table.c.id).where(
+        table.c.sku.in_(sorted(s for s in skus if isinstance(s, str))))).all())
+    lines, errors = [], {}
+    for i, line in enumerate(given):
+        sku = line.get("sku") if isinstance(line, dict) else None
+        if sku not in ids:
+            errors[f"lines.{i}.sku"] = f"there is no item with SKU '{sku}'"
+            continue
+        lines.append({"item": ids[sku], "qty": line.get("qty"), "price": line.get("price")})
+    if errors:
+        raise ValidationFailed(errors)
+    return lines
+
+
+@hookimpl
+def apploom_routes(app):
+    app.register_blueprint(hooks)
