@@ -23,6 +23,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python records.py
 	cd bench && ../$(BIN)/python workflow.py
 	cd bench && ../$(BIN)/python rules.py
+	cd bench && ../$(BIN)/python stock.py
 
 clean:
 	rm -rf $(VENV) instance

@@ -12,12 +12,19 @@ from .engine import outbox
 from .engine.database import Database
 from .engine.definitions import app_name, bundled_sources, load_apps, read_sources, with_companions
 from .engine.errors import AppLoomError, DefinitionError
-from .engine.install import ApplyResult, apply_definitions
+from .engine.install import ApplyResult
 from .engine.rules import BUILTIN_ACTIONS
 from .engine.runtime import Runtime
 from .engine.settings import Settings
 from .engine.versions import active_sources
-from .plugins import Extensions, gather, open_runtime, plugin_folders, plugin_manager
+from .plugins import (
+    Extensions,
+    gather,
+    install_definitions,
+    open_runtime,
+    plugin_folders,
+    plugin_manager,
+)
 
 
 class _Context:
@@ -35,10 +42,7 @@ class _Context:
         return found
 
     def apply(self, sources, **options) -> ApplyResult:
-        found = self.extensions()
-        return apply_definitions(self.database(), sources, found.types,
-                                 actions=frozenset(BUILTIN_ACTIONS) | set(found.actions),
-                                 **options)
+        return install_definitions(self.database(), sources, self.settings, **options)
 
     def runtime(self) -> Runtime:
         """The live apps; refuses to go on before ``apploom init`` installed any."""

@@ -128,27 +128,27 @@ class Year:
         create, rng = self.rt.records.create, self.rng
         self.warehouses = [create(self.admin, "wms.warehouse", {
             "code": code, "name": name, "city": city})["id"] for code, name, city in WAREHOUSES]
+        self.weights = [1 / (rank + 1) ** 0.9 for rank in range(len(VARIANTS) * len(PRODUCTS))]
+        rng.shuffle(self.weights)
+        daily_units = self.orders_per_day * 2.3 * 1.7   # lines per order, units per line
+        shares = iter(daily_units * w / sum(self.weights) for w in self.weights)
         self.items = []
         for variant in VARIANTS:
             for code, name, unit, price in PRODUCTS:
                 price = Decimal(price) * (1 + Decimal(VARIANTS.index(variant)) / 20)
+                lead_time = rng.choice([5, 7, 10, 14])
                 self.items.append(create(self.admin, "wms.item", {
                     "sku": f"{code}-{variant or 'STD'}", "unit": unit,
                     "name": name + (f" {variant}" if variant else ""),
                     "price": f"{price:.2f}", "cost": f"{price * Decimal('0.55'):.2f}",
-                    "lead_time_days": rng.choice([5, 7, 10, 14]),
+                    "lead_time_days": lead_time,   # reorder: the lead time and a week more
+                    "reorder_point": 5 + round(next(shares) * (lead_time + 7)),
                     "preferred_supplier": rng.choice(SUPPLIERS),
                     "barcode": f"69{rng.randint(10**10, 10**11 - 1)}"}))
-        weights = [1 / (rank + 1) ** 0.9 for rank in range(len(self.items))]
-        rng.shuffle(weights)
-        self.weights = weights
-        daily_units = self.orders_per_day * 2.3 * 1.7   # lines per order, units per line
-        for item, weight in zip(self.items, weights, strict=True):
-            # enough to cover the lead time and a week more at the item's pace
-            share = daily_units * weight / sum(weights) * (item["lead_time_days"] + 7)
-            self.rt.records.update(self.admin, "wms.item", item["id"], {
-                "reorder_point": 5 + round(share)}, version=item["version"])
         self.customers = [self.customer(i) for i in range(200)]
+        for call in self.rt.records.list(self.admin, "crm.activity", Query(limit=500)).data:
+            self.rt.records.update(self.admin, "crm.activity", call["id"], {"done": True},
+                                   version=call["version"])   # the welcome calls were made
         for warehouse in self.warehouses:   # the opening stock
             for chunk in range(0, len(self.items), 50):
                 lines = [{"item": it["id"], "qty": rng.randint(10, 30), "cost": it["cost"]}

@@ -15,7 +15,11 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from . import hookspecs
+from .engine.database import Database
+from .engine.definitions import Source
 from .engine.fieldtypes import FieldTypes
+from .engine.install import ApplyResult, apply_definitions
+from .engine.rules import BUILTIN_ACTIONS
 from .engine.runtime import Runtime
 from .engine.settings import Settings
 
@@ -63,6 +67,17 @@ def open_runtime(settings: Settings, manager: pluggy.PluginManager | None = None
     runtime = Runtime.open(settings, found.types, found.actions, found.senders, manager)
     manager.hook.apploom_startup(runtime=runtime)
     return runtime
+
+
+def install_definitions(db: Database, sources: list[Source], settings: Settings,
+                        extra_actions: frozenset[str] = frozenset(),
+                        **options: Any) -> ApplyResult:
+    """Apply definitions knowing every plugin's field types and actions (the bundled
+    apps name the bundled plugins' actions)."""
+    found = gather(plugin_manager(plugin_folders(settings)), settings)
+    found.types.functions.update(found.functions)
+    return apply_definitions(db, sources, found.types, actions=frozenset(BUILTIN_ACTIONS)
+                             | frozenset(found.actions) | extra_actions, **options)
 
 
 def gather(manager: pluggy.PluginManager, settings: Any) -> Extensions:

@@ -37,20 +37,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apploom.engine.database import Database  # noqa: E402
 from apploom.engine.definitions import bundled_sources  # noqa: E402
-from apploom.engine.fieldtypes import FieldTypes  # noqa: E402
-from apploom.engine.install import apply_definitions  # noqa: E402
 from apploom.engine.runtime import Runtime  # noqa: E402
 from apploom.engine.settings import Settings  # noqa: E402
+from apploom.plugins import install_definitions, open_runtime  # noqa: E402
 from apploom.web import create_app  # noqa: E402
 
 
-def fresh_runtime(url: str, instance: Path) -> tuple[Runtime, dict]:
-    """A runtime on empty tables, with a sales user, a customer and three items."""
+def fresh_runtime(url: str, instance: Path, sources=None) -> tuple[Runtime, dict]:
+    """A runtime on empty tables (of ``sources``, by default the bundled apps), with a
+    sales user, a customer and three items."""
     settings = Settings.load({"database_url": url, "instance_path": str(instance)}, environ={})
     db = Database(url)
-    apply_definitions(db, bundled_sources(), FieldTypes())
+    install_definitions(db, sources or bundled_sources(), settings)
     db.dispose()
-    runtime = Runtime.open(settings)
+    runtime = open_runtime(settings)
     runtime.users.create("bench", ["sales"], "bench-password")
     admin = runtime.users.create("bench_admin", ["admin"], "bench-password")
     customer = runtime.records.create(admin, "crm.customer", {"name": "Bench Co"})

@@ -11,12 +11,19 @@ from werkzeug.serving import make_server
 
 from apploom.engine.database import Database
 from apploom.engine.definitions import Source, bundled_sources
-from apploom.engine.install import ApplyResult, apply_definitions
+from apploom.engine.install import ApplyResult
 from apploom.engine.permissions import SYSTEM_USER
 from apploom.engine.rules import BUILTIN_ACTIONS
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
-from apploom.plugins import BUNDLED, Extensions, gather, open_runtime, plugin_manager
+from apploom.plugins import (
+    BUNDLED,
+    Extensions,
+    gather,
+    install_definitions,
+    open_runtime,
+    plugin_manager,
+)
 from apploom.web import create_app
 
 
@@ -32,8 +39,8 @@ def bundled_actions() -> frozenset[str]:
 def install(db: Database, sources: list[Source], extra_actions: frozenset[str] = frozenset(),
             **options) -> ApplyResult:
     """Apply definitions knowing what the bundled plugins add (the bundled apps use them)."""
-    return apply_definitions(db, sources, bundled_plugins().types,
-                             actions=bundled_actions() | extra_actions, **options)
+    return install_definitions(db, sources, Settings.load(environ={}), extra_actions,
+                               **options)
 
 
 def make_runtime(database_url: str, instance: Path, sources: list[Source] | None = None,

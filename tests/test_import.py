@@ -142,9 +142,9 @@ def wait_for(jobs, job_id):
     return job
 
 
-def test_the_import_screens_map_dry_run_then_import(sqlite_runtime, shop):
-    sqlite_runtime.users.create("sue", ["sales"], "password123")
-    screens = browser(create_app(runtime=sqlite_runtime), "sue")
+def test_the_import_screens_map_dry_run_then_import(runtime, shop):
+    runtime.users.create("sue", ["sales"], "password123")
+    screens = browser(create_app(runtime=runtime), "sue")
     assert "/a/oms/order/import" in screens.get("/a/oms/order").get_data(as_text=True)
     refused = screens.post("/a/oms/order/import", {"file": (io.BytesIO(b"x"), "notes.pdf")},
                            content_type="multipart/form-data")
@@ -161,21 +161,21 @@ def test_the_import_screens_map_dry_run_then_import(sqlite_runtime, shop):
             "then": "confirm"}
     assert screens.post(job_url, {**form, "run": "dry"}).status_code == 303
     job_id = int(job_url.rsplit("/", 1)[1])
-    assert wait_for(sqlite_runtime.imports, job_id)["report"]["created"] == 2
+    assert wait_for(runtime.imports, job_id)["report"]["created"] == 2
     assert "Dry run" in screens.get(job_url).get_data(as_text=True)
-    assert orders(sqlite_runtime) == []
+    assert orders(runtime) == []
     screens.post(job_url, {**form, "run": "import"})
-    assert wait_for(sqlite_runtime.imports, job_id)["report"]["created"] == 2
-    assert {o["status"] for o in orders(sqlite_runtime)} == {"confirmed"}
+    assert wait_for(runtime.imports, job_id)["report"]["created"] == 2
+    assert {o["status"] for o in orders(runtime)} == {"confirmed"}
     bad = screens.post(job_url, {**form, "map-3": "lines.colour", "run": "import"})
     assert bad.status_code == 422 and "is not something a column can fill" in bad.get_data(
         as_text=True)
 
 
-def test_the_api_imports_a_file_with_the_guessed_mapping(sqlite_runtime, shop):
-    sqlite_runtime.users.create("sue", ["sales"], "password123")
-    api = Api(create_app(runtime=sqlite_runtime).test_client(),
-              sqlite_runtime.users.create_token("sue"))
+def test_the_api_imports_a_file_with_the_guessed_mapping(runtime, shop):
+    runtime.users.create("sue", ["sales"], "password123")
+    api = Api(create_app(runtime=runtime).test_client(),
+              runtime.users.create_token("sue"))
     text = "External order id,Channel,Customer › Email,Items › Item › SKU,Items › Quantity," \
            "Items › Unit price\nAPI-1,web,zs@example.com,CUP-1,1,12.50\n"
     sent = api.post("/api/v1/oms/order/import", data={
@@ -187,7 +187,7 @@ def test_the_api_imports_a_file_with_the_guessed_mapping(sqlite_runtime, shop):
     done = api.post("/api/v1/oms/order/import", data={
         "file": (io.BytesIO(text.encode()), "o.csv"), "then": "confirm"},
         content_type="multipart/form-data")
-    assert done.json["created"] == 1 and orders(sqlite_runtime)[0]["status"] == "confirmed"
+    assert done.json["created"] == 1 and orders(runtime)[0]["status"] == "confirmed"
     wrong = api.post("/api/v1/oms/order/import", data={
         "file": (io.BytesIO(text.encode()), "o.csv"), "mapping": '{"Channel": "nope"}'},
         content_type="multipart/form-data")

@@ -269,3 +269,17 @@ def test_the_tracking_page_opens_only_with_the_link_sent(shop):
     assert unknown.status_code == forged.status_code == 404   # no hint which numbers exist
     assert re.search("<main.*</main>", unknown.get_data(as_text=True), re.S)[0] == \
         re.search("<main.*</main>", forged.get_data(as_text=True), re.S)[0]
+
+
+def test_a_lead_converts_to_a_customer_with_an_opportunity(shop):
+    lead = shop.call("sales", "post", "/api/v1/crm/lead", json={
+        "name": "王芳", "company": "云山茶业", "email": "wf@yunshan.example",
+        "source": "fair", "expected_amount": "30000.00"})
+    converted = shop.take("sales", "crm/lead", lead, "convert")
+    assert converted["status"] == "converted"
+    customer = shop.call("sales", "get", f"/api/v1/crm/customer/{converted['customer']}")
+    assert (customer["name"], customer["kind"], customer["email"]) == (
+        "云山茶业", "company", "wf@yunshan.example")
+    assert customer["contacts"][0]["name"] == "王芳"
+    deals = shop.call("sales", "get", f"/api/v1/crm/opportunity?customer={customer['id']}")
+    assert deals["total"] == 1 and deals["data"][0]["amount"] == "30000.00"

@@ -151,7 +151,7 @@ def test_dry_run_plans_without_changing_anything(runtime):
 
 
 def test_a_broken_definition_is_not_applied(runtime):
-    sources = bundled_with("oms.yaml", "type: ref, to: crm.customer", "type: ref, to: crm.client")
+    sources = bundled_with("oms.yaml", "to: crm.customer", "to: crm.client")
     with pytest.raises(DefinitionError, match="'crm.client' is not an entity"):
         install(runtime.db, sources)
 

@@ -346,7 +346,7 @@ def _values(context: ActionContext, spec: Any) -> dict:
 
 def _change(context: ActionContext, entity: Entity, record_id: int, values: dict) -> None:
     records = context.automation.records
-    given = read_input(entity, values, records.apps, records.types)
+    given = read_input(entity, values, records.apps, records.types, by_rule=True)
     stored = records.stored(context.conn, context.actor, entity, record_id, "update")
     records.change(context.conn, context.actor, entity, stored, given)
 
@@ -366,6 +366,7 @@ def _create(context: ActionContext, spec: Mapping) -> str:
     for table, source in (spec.get("rows") or {}).items():
         data[table] = sandbox.plain(context.evaluate(source))
     record = records.create_in(context.conn, context.actor, target, data)
+    context.publish("created", record["id"])   # for the rule's later actions
     return f"created {target.qualified} #{record['id']}"
 
 

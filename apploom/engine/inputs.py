@@ -29,7 +29,9 @@ def is_blank(value: Any) -> bool:
 
 
 def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
-               prefix: str = "") -> Input:
+               prefix: str = "", *, by_rule: bool = False) -> Input:
+    """``by_rule``: a rule is writing, which may set read-only fields (they are read-only
+    to people, kept by the app's rules)."""
     result = Input()
     if not isinstance(data, Mapping):
         result.errors[prefix.rstrip(".") or "body"] = "must be an object of field: value pairs"
@@ -48,7 +50,7 @@ def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
             result.errors[key] = ("changes only through the workflow's transitions: "
                                   + ", ".join(entity.workflow.transitions))
             continue
-        if fld.readonly:
+        if fld.readonly and not by_rule:
             result.errors[key] = "is read-only"
             continue
         if fld.type == "table":

@@ -33,7 +33,8 @@ BUILTIN_ACTIONS = {
     "webhook": "url, and optionally body (field: expression)",
     "script": "the script's source",
 }
-RULE_NAMES = frozenset({"id", "old", "user", "record", "payload"})  # beyond the fields
+# beyond the fields; ``created`` is the id of the record the rule's last create made
+RULE_NAMES = frozenset({"id", "old", "user", "record", "payload", "created"})
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from ..engine import permissions
 from ..engine.errors import Conflict, Forbidden, ValidationFailed
 from ..engine.fieldtypes import MAX_INT, parse_int
 from ..engine.model import Entity, Label, Section
+from ..engine.query import SYSTEM_FIELDS
+from ..engine.related import related_panels
 from .display import ref_titles, show
 from .formdata import FormInput, editable, read_form
-from .i18n import translate
+from .i18n import current_language, translate
 from .session import check_csrf, login_required
-from .ui import allowed
+from .ui import allowed, readable
 
 bp = Blueprint("pages", __name__)
 bp.before_request(check_csrf)
@@ -160,10 +162,35 @@ def view(app: str, entity: str, record_id: int):
     return render_template("record.html", entity=found, record=record, timeline=timeline,
                            sections=layout(found), titles=all_titles(found, record), show=show,
                            can=allowed(found), transitions=transitions,
+                           panels=[{"panel": p, "titles": ref_titles(p.entity, p.records),
+                                    "columns": [p.entity.fields.get(c) or SYSTEM_FIELDS[c]
+                                                for c in p.entity.list.columns
+                                                if c != p.field.name]}
+                                   for p in related_panels(rt.records, g.user, found,
+                                                           record_id)],
+                           balances=balance_panels(found, record_id),
                            title=rt.records.titles(g.user, found.qualified, {record_id})[
                                record_id],
                            children={f.name: rt.apps.entity(f.of)
                                      for f in found.table_fields()})
+
+
+def balance_panels(entity: Entity, record_id: int) -> list[dict]:
+    """The balances keyed by this record (an item's stock per warehouse), the other keys
+    shown by title."""
+    rt = runtime()
+    panels = []
+    for balance, key in rt.balances.about(entity.qualified):
+        if not readable(rt.apps.entity(balance.ledger)):
+            continue
+        rows, total = rt.balances.rows(g.user, balance.name, {key: record_id}, limit=20)
+        ledger = rt.apps.entity(balance.ledger)
+        others = [k for k in balance.by if k != key]
+        titles = {k: rt.records.titles(g.user, ledger.fields[k].to, {r[k] for r in rows},
+                                       current_language()) for k in others}
+        panels.append({"balance": balance, "key": key, "rows": rows, "total": total,
+                       "ledger": ledger, "others": others, "titles": titles})
+    return panels
 
 
 @bp.post(RECORD + "/transitions/<name>")

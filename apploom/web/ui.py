@@ -28,6 +28,8 @@ from .session import check_csrf, login_required, safe_next
 bp = Blueprint("ui", __name__)
 bp.before_request(check_csrf)
 LOOKUP_SIZE = 10
+PAGE = 50
+CHOICES = 50    # a balance's key with at most this many records is filtered by a select
 
 
 def runtime():
@@ -86,7 +88,9 @@ def app_home(app: str):
         return render_template("error.html", message=translate("Not found")), 404
     counts = {e.name: runtime().records.list(g.user, e.qualified, Query(limit=1)).total
               for e in entities}
-    return render_template("app.html", app=found, entities=entities, counts=counts)
+    balances = [b for e in entities for b in e.balances]
+    return render_template("app.html", app=found, entities=entities, counts=counts,
+                           balances=balances)
 
 
 @bp.get("/a/<app>/<entity>")
@@ -142,6 +146,43 @@ def export_list(app: str, entity: str, fmt: str):
     found = rt.records.entity(f"{app}.{entity}")
     params = list_params(request.args)
     return export.download(found, parse_params(params), fmt)
+
+
+@bp.get("/a/<app>/balances/<name>")
+@login_required
+def balance_list(app: str, name: str):
+    """A balance's rows (stock per item and warehouse), filtered by its keys, sortable."""
+    rt = runtime()
+    balance = rt.balances.get(name)
+    ledger = rt.apps.entity(balance.ledger)
+    if ledger.app != app:
+        return render_template("error.html", message=translate("Not found")), 404
+    where = {k: v for k in balance.by if (v := parse_int(request.args.get(k)))}
+    offset = parse_int(request.args.get("offset")) or 0
+    sort = request.args.get("sort") or None
+    rows, total = rt.balances.rows(g.user, name, where, sort=sort, limit=PAGE, offset=offset)
+    titles = {k: rt.records.titles(g.user, ledger.fields[k].to,
+                                   {r[k] for r in rows} | ({where[k]} if k in where else set()),
+                                   current_language()) for k in balance.by}
+    choices = {}
+    for k in balance.by:
+        target = ledger.fields[k].to
+        ids = {r["id"] for r in rt.records.list(g.user, target, Query(
+            limit=CHOICES + 1, fields=("id",))).data}
+        if len(ids) <= CHOICES:
+            choices[k] = sorted(rt.records.titles(g.user, target, ids,
+                                                  current_language()).items(),
+                                key=lambda pair: pair[1])
+
+    def link(**changes) -> str:
+        """This page with some parameters changed (None drops one)."""
+        params = {**where, "sort": sort, **changes}
+        return url_for("ui.balance_list", app=app, name=name,
+                       **{k: v for k, v in params.items() if v not in (None, "", 0)})
+
+    return render_template("balance.html", balance=balance, ledger=ledger, rows=rows,
+                           total=total, where=where, sort=sort or "", offset=offset,
+                           titles=titles, page_size=PAGE, link=link, choices=choices)
 
 
 @bp.get("/lookup/<app>/<entity>")
