@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from apploom.engine import outbox
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.query import Query
 from tests.helpers import Shop, serving
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -180,3 +182,32 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
     expect(page.locator(".tracking-number")).to_contain_text(tracking)
     expect(page.locator("ol.steps li")).to_have_count(4)
     shot(page, "tracking")
+
+
+def test_import_orders_from_a_file_with_a_dry_run_and_a_progress_bar(server, page,
+                                                                     sqlite_runtime):
+    expect = playwright.expect
+    header = "外部单号,渠道,客户邮箱,商品编码,数量,单价\n"
+    rows = "".join(f"WEB-{n},线上商城,zs@example.com,CUP-1,1,12.50\n" for n in range(400))
+    sign_in(page, server, "sue")
+    page.goto(server + "/a/oms/order")
+    page.click("a:text('Import')")
+    page.set_input_files("input[type=file]", files=[{
+        "name": "orders.csv", "mimeType": "text/csv",
+        "buffer": (header + rows + "BAD-1,线上商城,zs@example.com,NOPE,1,1\n").encode()}])
+    page.click("button:text('Next')")
+    expect(page.locator("select[name=map-3]")).to_have_value("lines.item.sku")  # guessed
+    expect(page.locator("select[name=map-2]")).to_have_value("customer.email")
+    page.select_option("select[name=then]", "confirm")
+    page.click("button:text('Dry run')")
+    expect(page.locator("#import-report h2")).to_have_text("Dry run", timeout=60_000)
+    expect(page.locator("#import-report")).to_contain_text("there is no Item with sku 'NOPE'")
+    assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0
+    page.click("button:text('Import')")
+    expect(page.locator("#import-progress progress")).to_be_visible()
+    expect(page.locator("#import-report h2")).to_have_text("Imported", timeout=60_000)
+    expect(page.locator("#import-report")).to_contain_text("400 created")
+    shot(page, "import")
+    orders = sqlite_runtime.records.list(SYSTEM_USER, "oms.order", Query(limit=500)).data
+    statuses = [o["status"] for o in orders]       # 100 cups in stock: the rest wait
+    assert (statuses.count("confirmed"), statuses.count("backordered")) == (100, 300)
