@@ -21,7 +21,9 @@ import os
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 
-from apploom.engine.errors import ValidationFailed
+from apploom.engine import permissions
+from apploom.engine.errors import Forbidden, ValidationFailed
+from apploom.engine.fieldtypes import Invalid
 from apploom.engine.signatures import signature_ok
 from apploom.hookspecs import hookimpl
 
@@ -47,6 +49,10 @@ def receive(channel: str):
     if not isinstance(body, dict) or not body.get("external_id"):
         raise ValidationFailed({"external_id": "is needed: the order's id in the channel"})
     user = runtime.users.get(runtime.settings.webhook_user)
+    permissions.require(runtime.apps, user, runtime.records.entity(ORDERS), "create")
+    if not runtime.transitions.may(user, ORDERS, "confirm"):
+        raise Forbidden(f"{user.username} may not confirm orders; give the webhook user a "
+                        "role that may")
     earlier = _existing(runtime, channel, body["external_id"])
     if earlier is not None:
         return jsonify(earlier), 200
@@ -83,12 +89,17 @@ def _customer(runtime, conn, user, given) -> int:
     records = runtime.records
     customers = records.entity("crm.customer")
     table = records.tables[customers.table]
-    found = conn.execute(select(table.c.id).where(table.c.email == given["email"])).scalar()
+    field = customers.fields["email"]
+    try:   # as the record service stores it, so the look-up finds it
+        email = records.types[field.type].coerce(field, given["email"])
+    except Invalid as exc:
+        raise ValidationFailed({"customer.email": str(exc)}) from None
+    found = conn.execute(select(table.c.id).where(table.c.email == email)).scalar()
     if found is not None:
         return found
+    permissions.require(runtime.apps, user, customers, "create")
     return records.create_in(conn, user, customers, {
-        "name": given.get("name") or given["email"], "email": given["email"],
-        "phone": given.get("phone")})["id"]
+        "name": given.get("name") or email, "email": email, "phone": given.get("phone")})["id"]
 
 
 def _lines(runtime, conn, given) -> list[dict]:

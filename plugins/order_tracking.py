@@ -22,7 +22,7 @@ from apploom.web.display import show
 ORDERS = "oms.order"
 SHOWN = ("status", "carrier", "tracking_number", "expected_date", "order_date")
 pages = Blueprint("order_tracking", __name__)
-_settings: list[Settings] = []   # the instance's settings, known once it starts
+_settings: list[Settings] = []   # this instance's settings, set when it starts
 
 
 def token(settings: Settings, number: str) -> str:
@@ -74,4 +74,4 @@ def apploom_routes(app):
 
 @hookimpl
 def apploom_startup(runtime):
-    _settings.append(runtime.settings)
+    _settings[:] = [runtime.settings]   # each runtime loads its own copy of this module

@@ -16,11 +16,10 @@ from datetime import date, timedelta
 from sqlalchemy import and_, func, select
 
 from apploom.engine import clock
-from apploom.engine.errors import ValidationFailed
+from apploom.engine.errors import BalanceRefused
 from apploom.hookspecs import hookimpl
 
 MOVES, ORDERS, ITEMS = "wms.stock_move", "oms.order", "wms.item"
-ARRIVALS = ("receipt", "transfer_in", "adjust_in", "return")
 
 
 def _table(context, ref: str):
@@ -41,26 +40,51 @@ def _move(context, kind: str, item: int, warehouse: int, qty: int, document: str
                            "document": document, "line": line})
 
 
-def _free_stock(context, item: int, qty: int, preferred: int | None) -> list[int]:
-    """Warehouses with ``qty`` of ``item`` free, the preferred one first, then the fullest."""
+def _waiting_before(context, item: int, order) -> int:
+    """How much of ``item`` backordered orders older than ``order`` still wait for."""
+    orders, lines = _table(context, ORDERS), _table(context, "oms.order_line")
+    date, order_id = order.values["order_date"], order.values["id"]
+    return context.conn.execute(
+        select(func.coalesce(func.sum(lines.c.qty), 0))
+        .join(orders, lines.c.parent_id == orders.c.id)
+        .where(orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0,
+               orders.c.id != order_id,
+               (orders.c.order_date < date) | ((orders.c.order_date == date)
+                                               & (orders.c.id < order_id)))).scalar()
+
+
+def _free_stock(context, line: dict, order) -> list[int]:
+    """Warehouses where the line can be reserved whole, the order's own first, then the
+    fullest; none while older backorders wait for what is free (first come, first
+    served)."""
     stock = context.automation.records.tables["wms_stock"]
     free = (stock.c.on_hand - stock.c.reserved).label("free")
     rows = context.conn.execute(select(stock.c.warehouse, free).where(
-        stock.c.item == item, stock.c.on_hand - stock.c.reserved >= qty)).all()
-    return [w for w, _ in sorted(rows, key=lambda r: (r.warehouse != preferred, -r.free))]
+        stock.c.item == line["item"])).all()
+    if sum(r.free for r in rows) - _waiting_before(context, line["item"], order) < line["qty"]:
+        return []
+    preferred = order.values["warehouse"]
+    return [r.warehouse for r in sorted(rows, key=lambda r: (r.warehouse != preferred, -r.free))
+            if r.free >= line["qty"]]
 
 
-def _reserve(context, document: str, line: dict, preferred: int | None) -> int | None:
+def _reserve(context, line: dict, order) -> int | None:
     """Reserve a whole line in one warehouse; the warehouse, or None if none has it free."""
-    for warehouse in _free_stock(context, line["item"], line["qty"], preferred):
+    for warehouse in _free_stock(context, line, order):
         try:
             with context.attempt():
-                _move(context, "reserve", line["item"], warehouse, line["qty"], document,
-                      line["id"])
+                _move(context, "reserve", line["item"], warehouse, line["qty"],
+                      order.values["number"], line["id"])
             return warehouse
-        except ValidationFailed:
+        except BalanceRefused:
             continue  # a concurrent order took it since we looked
     return None
+
+
+def _in_lock_order(lines: list[dict]) -> list[dict]:
+    """Lines by item, so transactions lock the same balance rows in the same order (on
+    PostgreSQL, two orders locking them in turn would deadlock)."""
+    return sorted(lines, key=lambda line: (line["item"], line["id"]))
 
 
 def _expected_arrival(context, item: int, today: date) -> date:
@@ -82,15 +106,15 @@ def _allocate(context, order_id: int) -> tuple[int, int]:
     """Reserve every unreserved line of an order; record what is short and when it is
     expected. Returns (lines reserved now, lines still short)."""
     order = _record(context, ORDERS, order_id)
-    number, today = order.values["number"], clock.today()
+    today = clock.today()
     records = context.automation.records
     titles = records.title_lookup.of(context.conn, context.actor, records.entity(ITEMS),
                                      {line["item"] for line in order.rows["lines"]})
     changes, shortage, reserved_now = {}, [], 0
-    for line in sorted(order.rows["lines"], key=lambda line: line["item"]):
-        if line["reserved"]:  # lines go in item order, so concurrent orders lock alike
+    for line in _in_lock_order(order.rows["lines"]):
+        if line["reserved"]:
             continue
-        warehouse = _reserve(context, number, line, order.values["warehouse"])
+        warehouse = _reserve(context, line, order)
         if warehouse is not None:
             changes[line["id"]] = {"reserved": line["qty"], "warehouse": warehouse,
                                    "expected_date": None}
@@ -148,7 +172,7 @@ def release_stock(context, params) -> str:
     """On cancel: give back what the order's lines hold."""
     order = _record(context, ORDERS)
     changes = {}
-    for line in order.rows["lines"]:
+    for line in _in_lock_order(order.rows["lines"]):
         if line["reserved"]:
             _move(context, "release", line["item"], line["warehouse"], line["reserved"],
                   order.values["number"], line["id"])
@@ -164,12 +188,13 @@ def issue_stock(context, params) -> str:
     is refused."""
     order = _record(context, ORDERS)
     number, changes = order.values["number"], {}
-    for i, line in enumerate(order.rows["lines"], 1):
+    for line in _in_lock_order(order.rows["lines"]):
         warehouse = line["warehouse"]
         if not line["reserved"]:
-            warehouse = _reserve(context, number, line, order.values["warehouse"])
+            warehouse = _reserve(context, line, order)
             if warehouse is None:
-                raise ValueError(f"line {i} cannot ship: its item is not in stock")
+                raise ValueError(f"line {line['position'] + 1} cannot ship: its item is not "
+                                 "in stock")
         _move(context, "ship", line["item"], warehouse, line["qty"], number, line["id"])
         changes[line["id"]] = {"reserved": 0, "warehouse": warehouse}
     context.force(ORDERS, context.record_id, rows={"lines": changes})
@@ -179,7 +204,7 @@ def issue_stock(context, params) -> str:
 def restock(context, params) -> str:
     """A return came back: resaleable goods go back on the shelf."""
     rma = _record(context, "oms.return")
-    back = [line for line in rma.rows["lines"] if line["resaleable"]]
+    back = [line for line in _in_lock_order(rma.rows["lines"]) if line["resaleable"]]
     for line in back:
         _move(context, "return", line["item"], rma.values["warehouse"], line["qty"],
               rma.values["number"], line["id"])
@@ -190,7 +215,7 @@ def receive_purchase(context, params) -> str:
     """Goods received: every outstanding purchase line becomes a receipt."""
     po = _record(context, "wms.purchase_order")
     changes = {}
-    for line in po.rows["lines"]:
+    for line in _in_lock_order(po.rows["lines"]):
         outstanding = line["qty"] - (line["received"] or 0)
         if outstanding > 0:
             _move(context, "receipt", line["item"], po.values["warehouse"], outstanding,
@@ -204,7 +229,7 @@ def post_transfer(context, params) -> str:
     """A transfer between warehouses: out of one, into the other, line by line."""
     transfer = _record(context, "wms.stock_transfer")
     number = transfer.values["number"]
-    for line in transfer.rows["lines"]:
+    for line in _in_lock_order(transfer.rows["lines"]):
         _move(context, "transfer_out", line["item"], transfer.values["from_warehouse"],
               line["qty"], number, line["id"])
         _move(context, "transfer_in", line["item"], transfer.values["to_warehouse"],

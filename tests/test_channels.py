@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
@@ -76,3 +77,11 @@ def test_a_bad_order_is_refused_with_the_field_named_and_nothing_kept(shop):
     no_id = deliver(shop, {**ORDER, "external_id": ""})
     assert no_id.json["error"]["fields"]["external_id"].startswith("is needed")
     assert shop.rt.records.list(SYSTEM_USER, "crm.customer").total == 2   # none made
+
+
+def test_the_webhook_user_needs_the_right_to_confirm(shop):
+    shop.rt.users.create("reader", ["service"], "password123")
+    shop.rt.settings = replace(shop.rt.settings, webhook_user="reader")   # service: no confirm
+    refused = deliver(shop, ORDER)
+    assert refused.status_code == 403
+    assert shop.rt.records.list(SYSTEM_USER, "oms.order").total == 0

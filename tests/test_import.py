@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import update
 
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.systables import sys_import
 from apploom.engine.tabular import read_table
 from apploom.web import create_app
 from tests.helpers import Api, browser
@@ -194,3 +197,19 @@ def test_the_api_imports_a_file_with_the_guessed_mapping(runtime, shop):
     assert wrong.status_code == 422
     assert wrong.json["error"]["fields"] == {"Channel": "'nope' is not something a column "
                                                         "can fill"}
+
+
+def test_an_import_runs_once_at_a_time_and_a_dead_run_can_be_restarted(runtime, shop):
+    lines = [f"WEB-{n},web,zs@example.com,2026-11-01,CUP-1,1,12.50" for n in range(300)]
+    text = ORDERS_CSV.splitlines()[0] + "\n" + "\n".join(lines) + "\n"
+    jobs = runtime.imports
+    job = jobs.upload(SYSTEM_USER, "oms.order", "big.csv", io.BytesIO(text.encode()))
+    jobs.start(SYSTEM_USER, job["id"], MAPPING, dry_run=True)
+    with pytest.raises(ValidationFailed, match="import"):      # a double click
+        jobs.start(SYSTEM_USER, job["id"], MAPPING, dry_run=False)
+    assert wait_for(jobs, job["id"])["report"]["dry_run"] is True
+    with runtime.db.write() as conn:                 # a run whose process died long ago
+        conn.execute(update(sys_import).where(sys_import.c.id == job["id"]).values(
+            status="running", beat_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    jobs.start(SYSTEM_USER, job["id"], MAPPING, dry_run=False, wait=True)
+    assert jobs.get(SYSTEM_USER, job["id"])["report"]["created"] == 300

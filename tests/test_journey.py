@@ -283,3 +283,50 @@ def test_a_lead_converts_to_a_customer_with_an_opportunity(shop):
     assert customer["contacts"][0]["name"] == "王芳"
     deals = shop.call("sales", "get", f"/api/v1/crm/opportunity?customer={customer['id']}")
     assert deals["total"] == 1 and deals["data"][0]["amount"] == "30000.00"
+
+
+def test_a_new_order_does_not_take_stock_a_backorder_waits_for(shop):
+    waiting = shop.take("sales", "oms/order", shop.order((shop.tea, 5)), "confirm")
+    shop.purchase(shop.tea, 3)                       # not enough for the waiting order
+    newcomer = shop.take("sales", "oms/order", shop.order((shop.tea, 2)), "confirm")
+    assert newcomer["status"] == "backordered"       # the 3 are kept for the older order
+    shop.purchase(shop.tea, 2)
+    assert shop.get("oms/order", waiting)["status"] == "confirmed"
+    assert shop.get("oms/order", newcomer)["status"] == "backordered"
+    assert shop.stock(shop.tea) == (5, 5)
+
+
+def test_a_later_order_does_not_take_another_item_an_older_one_waits_for(shop):
+    older = shop.take("sales", "oms/order", shop.order((shop.cup, 5)), "confirm")
+    later = shop.take("sales", "oms/order", shop.order((shop.tea, 1), (shop.cup, 2)),
+                      "confirm")
+    shop.purchase(shop.cup, 3)                       # the older order still waits for 5
+    shop.purchase(shop.tea, 1)                       # the later order's tea arrives
+    served = shop.get("oms/order", later)
+    assert {line["item"]: line["reserved"] for line in served["lines"]} == {
+        shop.tea: 1, shop.cup: 0}                    # its cups stay for the older order
+    assert shop.get("oms/order", older)["status"] == "backordered"
+
+
+def test_stock_a_cancelled_order_releases_goes_to_the_waiting_orders(shop):
+    shop.purchase(shop.tea, 4)
+    holder = shop.take("sales", "oms/order", shop.order((shop.tea, 4)), "confirm")
+    waiting = shop.take("sales", "oms/order", shop.order((shop.tea, 3)), "confirm")
+    assert waiting["status"] == "backordered"
+    shop.take("sales", "oms/order", holder, "cancel")
+    assert shop.get("oms/order", waiting)["status"] == "confirmed"
+    assert shop.stock(shop.tea) == (4, 3)
+
+
+def test_a_backordered_orders_lines_are_locked(shop):
+    shop.purchase(shop.tea, 4)
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 4), (shop.cup, 1)),
+                      "confirm")
+    assert order["status"] == "backordered"
+    lines = [{"id": line["id"]} for line in order["lines"]][:1]     # drop the cup line
+    refused = shop.api["sales"].patch(f"/api/v1/oms/order/{order['id']}",
+                                      json={"version": order["version"], "lines": lines})
+    assert refused.status_code == 422
+    assert "cannot change while the Sales order is Backordered" in \
+        refused.json["error"]["fields"]["lines"]
+    assert shop.stock(shop.tea) == (4, 4)

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from . import permissions, sandbox
 from .aggregates import Balance, sums_sql
 from .database import insert_ignore
-from .errors import NotFound, ValidationFailed
+from .errors import BalanceRefused, Forbidden, NotFound
 from .permissions import User
 from .records import Change, RecordService
 
@@ -83,26 +83,28 @@ class Balances:
         current = conn.execute(select(*(table.c[c] for c in balance.sums)).where(
             *(table.c[n] == v for n, v in zip(balance.by, key, strict=True)))).mappings().one()
         figures = ", ".join(f"{c} {current[c]}" for c in balance.sums)
-        raise ValidationFailed({balance.by[0]: f"refused by the {balance.name} balance "
-                                              f"({balance.check}): now {figures}"})
+        raise BalanceRefused({balance.by[0]: f"refused by the {balance.name} balance "
+                                             f"({balance.check}): now {figures}"})
 
     def _statement(self, balance: Balance) -> tuple[Update, Table]:
         """``UPDATE ... SET sum = sum + :d_sum WHERE key = :k_key AND <check>``, built once."""
-        if balance.name not in self._statements:
+        if balance.table_name() not in self._statements:
             table = self.tables[balance.table_name()]
             deltas = {c: bindparam(f"d_{c}", type_=BigInteger) for c in balance.sums}
             where = [table.c[n] == bindparam(f"k_{n}") for n in balance.by]
             if balance.check:
                 where.append(sums_sql(balance.check, table.c, deltas))
-            self._statements[balance.name] = (update(table).where(*where).values(
+            self._statements[balance.table_name()] = (update(table).where(*where).values(
                 {table.c[c]: table.c[c] + d for c, d in deltas.items()}), table)
-        return self._statements[balance.name]
+        return self._statements[balance.table_name()]
 
-    def get(self, name: str) -> Balance:
-        found = next((b for b in self._all() if b.name == name), None)
-        if found is None:
+    def get(self, name: str, app: str | None = None) -> Balance:
+        """The balance called ``name`` (of ``app``, when two apps use the name)."""
+        found = [b for b in self._all() if b.name == name
+                 and app in (None, b.ledger.split(".")[0])]
+        if not found:
             raise NotFound(f"There is no balance '{name}'")
-        return found
+        return found[0]
 
     def about(self, ref: str) -> list[tuple[Balance, str]]:
         """The balances keyed by a ref to ``ref``, with that key: an item's stock."""
@@ -110,13 +112,15 @@ class Balances:
                 if self.records.apps.entity(b.ledger).fields[key].to == ref]
 
     def rows(self, user: User, name: str, where: Mapping[str, int] | None = None, *,
-             sort: str | None = None, limit: int = 50, offset: int = 0
-             ) -> tuple[list[dict], int]:
-        """(a page of rows, how many in all): keys, sums and shown figures, for anyone who
-        may read the ledger; ``sort`` is a column, ``-column`` for descending."""
-        balance = self.get(name)
-        permissions.require(self.records.apps, user,
-                            self.records.apps.entity(balance.ledger), "read")
+             app: str | None = None, sort: str | None = None, limit: int = 50,
+             offset: int = 0) -> tuple[list[dict], int]:
+        """(a page of rows, how many in all): keys, sums and shown figures, for whoever
+        may read the whole ledger; ``sort`` is a column, ``-column`` for descending."""
+        balance = self.get(name, app)
+        ledger = self.records.apps.entity(balance.ledger)
+        if permissions.require(self.records.apps, user, ledger, "read") != "all":
+            raise Forbidden(f"The {balance.name} balance sums every {ledger.label.en} "
+                            "record; you may read only your own")
         table = self.tables[balance.table_name()]
         figures = {n: sums_sql(source, table.c, {}) for n, source in balance.show.items()}
         columns = {**{c: table.c[c] for c in (*balance.by, *balance.sums)}, **figures}

@@ -51,6 +51,10 @@ class ValidationFailed(AppLoomError):
         super().__init__(message)
 
 
+class BalanceRefused(ValidationFailed):
+    """A ledger write would break its balance's check (more reserved than on hand)."""
+
+
 class BadQuery(AppLoomError):
     """A filter, sort or paging parameter names something that does not exist."""
 

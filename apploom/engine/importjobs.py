@@ -7,21 +7,24 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from . import clock, permissions
 from .database import Database
 from .errors import AppLoomError, Forbidden, NotFound, ValidationFailed
-from .imports import Importer
+from .imports import Importer, ImportReport
 from .model import ADMIN_ROLE
 from .permissions import User
 from .systables import sys_import
 from .tabular import read_table
 
 SAMPLE_ROWS = 3
+STALE = timedelta(minutes=2)     # a running import silent this long died with its process
+KEPT = timedelta(days=7)         # how long uploaded files are kept for re-runs
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +46,7 @@ class ImportJobs:
         header, rows = read_table(name, data)
         stored_as = uuid.uuid4().hex + Path(name).suffix.lower()
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._forget_old_files()
         (self.folder / stored_as).write_bytes(data)
         with self.db.write() as conn:
             job_id = conn.execute(sys_import.insert().values(
@@ -65,14 +69,17 @@ class ImportJobs:
               then: str | None = None, wait: bool = False) -> dict:
         """Check the mapping, then run the import on a thread (or here, with ``wait``)."""
         job = self.get(user, job_id)
-        if job["status"] == "running":
-            raise ValidationFailed({"import": "is running already"})
         entity = self.importer.records.entity(job["entity"])
         self.importer.check_mapping(entity, job["header"], mapping)
-        with self.db.write() as conn:
-            conn.execute(update(sys_import).where(sys_import.c.id == job_id).values(
+        now = clock.now()
+        with self.db.write() as conn:   # one claim: a double click starts one run
+            claimed = conn.execute(update(sys_import).where(
+                sys_import.c.id == job_id, or_(sys_import.c.status != "running",
+                                               sys_import.c.beat_at < now - STALE)).values(
                 mapping=mapping, then=then, dry_run=dry_run, status="running", done=0,
-                total=0, report=None, message=None, finished_at=None))
+                total=0, report=None, message=None, finished_at=None, beat_at=now)).rowcount
+        if not claimed:
+            raise ValidationFailed({"import": "is running already"})
         if wait:
             self._run(user, job_id)
         else:
@@ -82,20 +89,22 @@ class ImportJobs:
 
     def _run(self, user: User, job_id: int) -> None:
         job = self.get(user, job_id)
+        report = ImportReport()     # what committed stays counted if a later batch fails
         outcome: dict[str, Any]
         try:
             header, rows = read_table(job["file_name"],
                                       (self.folder / job["stored_as"]).read_bytes())
-            report = self.importer.run(
+            self.importer.run(
                 user, job["entity"], header, rows, job["mapping"], dry_run=job["dry_run"],
-                then=job["then"], progress=lambda done, total: self._progress(job_id, done,
-                                                                              total))
-            outcome = {"status": "done", "report": report.as_dict()}
+                then=job["then"], report=report,
+                progress=lambda done, total: self._progress(job_id, done, total))
+            outcome = {"status": "done"}
         except AppLoomError as exc:
             outcome = {"status": "failed", "message": str(exc)}
         except Exception as exc:  # a thread has no one to raise to: record it, log it
             log.exception("import %s failed", job_id)
             outcome = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"}
+        outcome["report"] = report.as_dict()
         with self.db.write() as conn:
             conn.execute(update(sys_import).where(sys_import.c.id == job_id).values(
                 **outcome, finished_at=clock.now()))
@@ -103,4 +112,10 @@ class ImportJobs:
     def _progress(self, job_id: int, done: int, total: int) -> None:
         with self.db.write() as conn:
             conn.execute(update(sys_import).where(sys_import.c.id == job_id)
-                         .values(done=done, total=total))
+                         .values(done=done, total=total, beat_at=clock.now()))
+
+    def _forget_old_files(self) -> None:
+        cutoff = (clock.now() - KEPT).timestamp()
+        for path in self.folder.iterdir():
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)

@@ -108,18 +108,22 @@ class Importer:
     # ---- the import -------------------------------------------------------------------
     def run(self, user: User, ref: str, header: list[str], rows: list[list[str]],
             mapping: Mapping[str, str], *, dry_run: bool = False, then: str | None = None,
-            progress: Callable[[int, int], None] = lambda done, total: None) -> ImportReport:
+            progress: Callable[[int, int], None] = lambda done, total: None,
+            report: ImportReport | None = None) -> ImportReport:
         """Import ``rows`` (cells in ``header`` order) with ``mapping`` (column -> target);
-        ``then`` names a transition to take on each new record (say, confirm an order)."""
+        ``then`` names a transition to take on each new record (say, confirm an order).
+        ``report`` is filled as batches commit, so a caller keeps it if a later one fails."""
         entity = self.records.entity(ref)
         permissions.require(self.records.apps, user, entity, "create")
         if then is not None and not self.transitions.may(user, ref, then):
             raise Forbidden(f"You may not take '{then}' on {entity.label.en} records")
         targets = self.check_mapping(entity, header, mapping)
+        self._check_lookups(user, entity, targets)
         batch = self._group(targets, header, rows)
-        report = ImportReport(records=len(batch), dry_run=dry_run)
-        self._resolve(entity, targets, batch)
-        pending = self._skip_existing(entity, targets, batch, report)
+        report = report or ImportReport()
+        report.records, report.dry_run = len(batch), dry_run
+        self._resolve(user, entity, targets, batch)
+        pending = self._skip_existing(user, entity, targets, batch, report)
         progress(0, len(pending))
         for start in range(0, len(pending), BATCH):
             self._write(user, entity, pending[start:start + BATCH], targets, then, dry_run,
@@ -153,6 +157,18 @@ class Importer:
             raise ValidationFailed(problems)
         return targets
 
+    def _check_lookups(self, user: User, entity: Entity, targets: dict[str, Target]) -> None:
+        """Looking a ref up by key reads its entity: the user must be allowed to."""
+        problems = {}
+        for column, target in targets.items():
+            if target.key is not None:
+                found = self.records.apps.entity(_field_of(entity, target, self.records.apps).to)
+                if permissions.scope(self.records.apps, user, found, "read") is None:
+                    problems[column] = f"you may not read {found.label.en} records, so " \
+                                       "they cannot be looked up"
+        if problems:
+            raise ValidationFailed(problems)
+
     def _group(self, targets: dict[str, Target], header: list[str],
                rows: list[list[str]]) -> list[_Record]:
         index = {column: header.index(column) for column in targets}
@@ -171,7 +187,7 @@ class Importer:
                 record.children.append({c: row[index[c]].strip() for c in child})
         return found
 
-    def _resolve(self, entity: Entity, targets: dict[str, Target],
+    def _resolve(self, user: User, entity: Entity, targets: dict[str, Target],
                  batch: list[_Record]) -> None:
         """Turn each record's text into the data the record service reads: refs looked
         up by key in one query per column, select labels to values."""
@@ -181,13 +197,14 @@ class Importer:
             for column, target in targets.items():
                 if target.key is None:
                     continue
-                table = self.records.tables[apps.entity(
-                    _field_of(entity, target, apps).to).table]
+                found = apps.entity(_field_of(entity, target, apps).to)
+                table = self.records.tables[found.table]
                 wanted = {cells.get(column) for record in batch
                           for cells in [record.values, *record.children]} - {None, ""}
-                lookups[column] = dict(conn.execute(
-                    select(table.c[target.key], table.c.id).where(
-                        table.c[target.key].in_(sorted(wanted)))).all()) if wanted else {}
+                query = select(table.c[target.key], table.c.id).where(
+                    table.c[target.key].in_(sorted(wanted)))
+                lookups[column] = dict(conn.execute(_visible(
+                    query, self.records.compiler.visible(user, found))).all()) if wanted else {}
         for record in batch:
             record.data = {}
             for column, target in targets.items():
@@ -228,10 +245,14 @@ class Importer:
             return chosen if fld.type == "multiselect" else chosen[0]
         return text
 
-    def _skip_existing(self, entity: Entity, targets: dict[str, Target],
+    def _skip_existing(self, user: User, entity: Entity, targets: dict[str, Target],
                        batch: list[_Record], report: ImportReport) -> list[_Record]:
+        """Records already there by a unique key (a field, or a combination) are counted
+        and left alone."""
         direct = {t.field for t in targets.values() if t.child is None and t.key is None}
-        keys = [names for names in entity.unique if set(names) <= direct]
+        keys = [names for names in (*entity.unique, *((f.name,) for f in entity.fields.values()
+                                                      if f.unique)) if set(names) <= direct]
+        visible = self.records.compiler.visible(user, entity)
         table = self.records.tables[entity.table]
         existing: set[tuple] = set()
         with self.records.db.read() as conn:
@@ -240,9 +261,10 @@ class Importer:
                 wanted = [w for w in wanted if None not in w]
                 for start in range(0, len(wanted), 500):
                     columns = tuple_(*(table.c[n] for n in names))
-                    existing |= {(names, tuple(str(v) for v in row)) for row in conn.execute(
-                        select(*(table.c[n] for n in names)).where(
-                            columns.in_(wanted[start:start + 500]))).all()}
+                    query = select(*(table.c[n] for n in names)).where(
+                        columns.in_(wanted[start:start + 500]))
+                    existing |= {(names, tuple(str(v) for v in row))
+                                 for row in conn.execute(_visible(query, visible)).all()}
         pending = []
         for record in batch:
             if any((names, tuple(str(record.data.get(n)) for n in names)) in existing
@@ -278,6 +300,10 @@ class Importer:
 
 class _RolledBack(Exception):
     """Ends a dry run's batch: its transaction rolls back."""
+
+
+def _visible(query, row_filter):
+    return query if row_filter is None else query.where(row_filter)
 
 
 def _errors(record: _Record, targets: dict[str, Target], exc: AppLoomError) -> list[dict]:

@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from . import clock, idempotency, permissions
 from .database import Database
@@ -79,6 +79,9 @@ class Change:
     transition: str | None = None
     changed: frozenset[str] = frozenset()
     payload: Any = None               # an inbound webhook's body
+
+
+RETRYABLE = {"40P01", "40001"}   # PostgreSQL: deadlock detected, serialization failure
 
 
 def _now() -> datetime:
@@ -284,7 +287,9 @@ class RecordService:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One write transaction; a rule that failed in it is logged after the rollback."""
+        """One write transaction; a rule that failed in it is logged after the rollback.
+        PostgreSQL ending it to break a deadlock (two orders locking the same stock rows
+        in turn) is a conflict the user may simply retry."""
         try:
             with self.db.write() as conn:
                 yield conn
@@ -293,6 +298,11 @@ class RecordService:
                 with self.db.write() as conn:
                     conn.execute(sys_rule_run.insert().values(**exc.run))
             raise
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
+                raise
+            raise Conflict("This could not be saved because of a change made at the same "
+                           "time; please try again") from None
 
     def _changed(self, conn: Connection, change: Change, record: dict | None) -> dict | None:
         """Tell the listeners; returns the record as it is once they acted (rules may have

@@ -129,6 +129,7 @@ sys_import = Table(
     Column("status", String(16), nullable=False),       # uploaded | running | done | failed
     Column("done", Integer, nullable=False, default=0),
     Column("total", Integer, nullable=False, default=0),
+    Column("beat_at", UTCDateTime),                      # a running import's last sign of life
     Column("report", JSON),
     Column("message", Text),
     _user_fk("user_id"),

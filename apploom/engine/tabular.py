@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime
+from itertools import islice
 
 from openpyxl import load_workbook
 
@@ -52,10 +53,11 @@ def _xlsx_rows(data: bytes) -> list[list[str]]:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ValidationFailed({"file": f"is not a readable Excel file ({exc})"}) from None
-    sheet = book.worksheets[0]
-    rows = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    book.close()
-    return rows
+    try:   # stop reading past the limit: a small compressed file can hold many rows
+        cells = book.worksheets[0].iter_rows(values_only=True)
+        return [[_cell_text(v) for v in row] for row in islice(cells, MAX_ROWS + 2)]
+    finally:
+        book.close()
 
 
 def _cell_text(value) -> str:

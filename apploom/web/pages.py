@@ -16,7 +16,7 @@ from .display import ref_titles, show
 from .formdata import FormInput, editable, read_form
 from .i18n import current_language, translate
 from .session import check_csrf, login_required
-from .ui import allowed, readable
+from .ui import allowed
 
 bp = Blueprint("pages", __name__)
 bp.before_request(check_csrf)
@@ -181,10 +181,11 @@ def balance_panels(entity: Entity, record_id: int) -> list[dict]:
     rt = runtime()
     panels = []
     for balance, key in rt.balances.about(entity.qualified):
-        if not readable(rt.apps.entity(balance.ledger)):
-            continue
-        rows, total = rt.balances.rows(g.user, balance.name, {key: record_id}, limit=20)
         ledger = rt.apps.entity(balance.ledger)
+        if permissions.scope(rt.apps, g.user, ledger, "read") != "all":
+            continue
+        rows, total = rt.balances.rows(g.user, balance.name, {key: record_id},
+                                       app=ledger.app, limit=20)
         others = [k for k in balance.by if k != key]
         titles = {k: rt.records.titles(g.user, ledger.fields[k].to, {r[k] for r in rows},
                                        current_language()) for k in others}

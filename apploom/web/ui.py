@@ -153,14 +153,13 @@ def export_list(app: str, entity: str, fmt: str):
 def balance_list(app: str, name: str):
     """A balance's rows (stock per item and warehouse), filtered by its keys, sortable."""
     rt = runtime()
-    balance = rt.balances.get(name)
+    balance = rt.balances.get(name, app)
     ledger = rt.apps.entity(balance.ledger)
-    if ledger.app != app:
-        return render_template("error.html", message=translate("Not found")), 404
     where = {k: v for k in balance.by if (v := parse_int(request.args.get(k)))}
-    offset = parse_int(request.args.get("offset")) or 0
+    offset = max(parse_int(request.args.get("offset")) or 0, 0)
     sort = request.args.get("sort") or None
-    rows, total = rt.balances.rows(g.user, name, where, sort=sort, limit=PAGE, offset=offset)
+    rows, total = rt.balances.rows(g.user, name, where, app=app, sort=sort, limit=PAGE,
+                                   offset=offset)
     titles = {k: rt.records.titles(g.user, ledger.fields[k].to,
                                    {r[k] for r in rows} | ({where[k]} if k in where else set()),
                                    current_language()) for k in balance.by}
