@@ -141,8 +141,8 @@ class Year:
                     "sku": f"{code}-{variant or 'STD'}", "unit": unit,
                     "name": name + (f" {variant}" if variant else ""),
                     "price": f"{price:.2f}", "cost": f"{price * Decimal('0.55'):.2f}",
-                    "lead_time_days": lead_time,   # reorder: the lead time and a week more
-                    "reorder_point": 5 + round(next(shares) * (lead_time + 7)),
+                    "lead_time_days": lead_time,   # reorder: the lead time and two days
+                    "reorder_point": 3 + round(next(shares) * (lead_time + 2)),
                     "preferred_supplier": rng.choice(SUPPLIERS),
                     "barcode": f"69{rng.randint(10**10, 10**11 - 1)}"}))
         self.customers = [self.customer(i) for i in range(200)]

@@ -125,8 +125,8 @@ def _allocate(context, order_id: int) -> tuple[int, int]:
         shortage.append((expected, f"{line['qty']} x {titles[line['item']]}"))
     context.force(ORDERS, order_id, values={
         "shortage": "\n".join(f"{text} ({day.isoformat()})" for day, text in shortage) or None,
-        "expected_date": max((day for day, _ in shortage), default=None)},
-        rows={"lines": changes})
+        "expected_date": max((day for day, _ in shortage), default=None),
+        **({"was_backordered": True} if shortage else {})}, rows={"lines": changes})
     return reserved_now, len(shortage)
 
 

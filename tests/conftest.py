@@ -1,34 +1,17 @@
 """Shared fixtures: runtimes on SQLite and (when APPLOOM_TEST_DATABASE_URL is set) PostgreSQL."""
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from apploom.engine.permissions import SYSTEM_USER
-from tests.helpers import Shop, make_runtime
-
-PG_URL = os.environ.get("APPLOOM_TEST_DATABASE_URL")
-needs_pg = pytest.mark.skipif(not PG_URL, reason="APPLOOM_TEST_DATABASE_URL is not set "
-                                                 "(PostgreSQL tests run in CI)")
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=needs_pg)]
+from tests.helpers import BACKENDS, PG_URL, Shop, make_runtime, pg_schema
 
 
 @pytest.fixture
 def pg_schema_url():
     """A PostgreSQL URL whose connections use a fresh schema, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema(PG_URL) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

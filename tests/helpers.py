@@ -1,12 +1,17 @@
 """Test factories: runtimes over chosen definitions, and a small shop of records."""
 from __future__ import annotations
 
+import os
 import re
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from apploom.engine.database import Database
@@ -25,6 +30,11 @@ from apploom.plugins import (
     plugin_manager,
 )
 from apploom.web import create_app
+
+PG_URL = os.environ.get("APPLOOM_TEST_DATABASE_URL")
+needs_pg = pytest.mark.skipif(not PG_URL, reason="APPLOOM_TEST_DATABASE_URL is not set "
+                                                 "(PostgreSQL tests run in CI)")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=needs_pg)]
 
 
 def bundled_plugins() -> Extensions:
@@ -53,6 +63,22 @@ def make_runtime(database_url: str, instance: Path, sources: list[Source] | None
     install(db, sources if sources is not None else bundled_sources())
     db.dispose()
     return open_runtime(config)
+
+
+@contextmanager
+def pg_schema(base_url: str) -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a fresh schema, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @contextmanager

@@ -211,3 +211,27 @@ def test_import_orders_from_a_file_with_a_dry_run_and_a_progress_bar(server, pag
     orders = sqlite_runtime.records.list(SYSTEM_USER, "oms.order", Query(limit=500)).data
     statuses = [o["status"] for o in orders]       # 100 cups in stock: the rest wait
     assert (statuses.count("confirmed"), statuses.count("backordered")) == (100, 300)
+
+
+def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, page,
+                                                                      sqlite_runtime):
+    expect = playwright.expect
+    shop_user = sqlite_runtime.users.get("sue")
+    customer = sqlite_runtime.records.list(shop_user, "crm.customer").data[0]
+    items = sqlite_runtime.records.list(shop_user, "wms.item").data
+    for qty in (1, 2, 3):
+        order = sqlite_runtime.records.create(shop_user, "oms.order", {
+            "customer": customer["id"], "channel": "store",
+            "lines": [{"item": items[0]["id"], "qty": qty, "price": "10.00"}]})
+        sqlite_runtime.transitions.take(shop_user, "oms.order", order["id"], "confirm")
+    sign_in(page, server, "sue")
+    page.goto(server + "/a/oms")
+    expect(page.locator(".tile .number-card .big").first).to_have_text("60.00")
+    expect(page.locator(".tile canvas").first).to_be_visible()
+    page.wait_for_function("document.querySelector('.tile canvas').chart !== undefined")
+    shot(page, "dashboard")
+    page.locator(".tile header a", has_text="Sales by month").click()
+    expect(page.locator(".report-table tbody tr")).to_have_count(1)
+    page.locator(".report-table tbody a").first.click()
+    expect(page.locator("#results tbody tr")).to_have_count(3)   # the three store orders
+    assert "channel=store" in page.url and "status__not_in=draft" in page.url

@@ -156,6 +156,8 @@ class App:
     permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
     entities: Mapping[str, Entity] = dc_field(default_factory=lambda: frozen_map({}))
     lines: Mapping[tuple, int] = dc_field(default_factory=lambda: frozen_map({}), repr=False)
+    reports: tuple = ()            # reports.Report, in the order defined
+    dashboard: Any = None          # reports.Dashboard shown on the app's home
 
     def line(self, path: tuple) -> int | None:
         """The line of ``path`` in the source, or of its nearest located ancestor."""

@@ -18,6 +18,7 @@ from .model import (
     Section,
     frozen_map,
 )
+from .reports import parse_dashboard, parse_reports
 from .rules import parse_rules
 from .workflow import parse_workflow
 
@@ -138,6 +139,8 @@ def parse_app(raw: Mapping[str, Any], file: str, source: str,
         requires=tuple(raw.get("requires", ())), roles=tuple(raw.get("roles", ())),
         permissions=parse_permissions(raw.get("permissions")),
         entities=frozen_map(entities), lines=frozen_map(lines),
+        reports=parse_reports(name, raw.get("reports")),
+        dashboard=parse_dashboard(raw.get("dashboard")),
     )
 
 

@@ -16,6 +16,7 @@ from .model import AppSet
 from .notifications import Notifications
 from .outbox import Sender
 from .records import RecordService
+from .reporting import ReportRunner
 from .rules import BUILTIN_ACTIONS
 from .settings import Settings
 from .transitions import Transitions
@@ -44,6 +45,7 @@ class Runtime:
         self.users = Users(db, apps.roles())
         self.attachments = Attachments(db, settings.attachments_path,
                                        settings.max_attachment_bytes, self.records)
+        self.reports = ReportRunner(self.records, self.balances)
         self.imports = ImportJobs(db, settings.instance_path / "imports",
                                   Importer(self.records, self.transitions),
                                   settings.max_attachment_bytes)

@@ -433,6 +433,13 @@ def _range(*args: int) -> range:
     return numbers
 
 
+def _hours_between(start: Any, end: Any) -> Decimal | None:
+    """Hours from ``start`` to ``end`` (two datetimes), to the hundredth; empty if one is."""
+    if start is None or end is None:
+        return None
+    return Decimal(str(round((end - start).total_seconds() / 3600, 2)))
+
+
 BUILTINS: dict[str, Any] = {
     "None": None, "True": True, "False": False,
     "abs": abs, "bool": bool, "int": _to_int, "str": _to_str, "Decimal": _to_decimal,
@@ -453,6 +460,7 @@ BUILTINS: dict[str, Any] = {
     "today": clock.today,
     "now": clock.now,
     "days": lambda n: timedelta(days=n),
+    "hours_between": _hours_between,
     "date": date, "floor": _whole(math.floor), "ceil": _whole(math.ceil),
 }
 _GUARDS = {"__builtins__": BUILTINS, "_getattr_": _getattr, "_getitem_": _getitem,

@@ -12,6 +12,7 @@ from .fieldtypes import COMMON_SETTINGS, FieldTypes, Invalid
 from .formulas import formula_order
 from .model import RESERVED_NAMES, SYSTEM_COLUMNS, App, AppSet, Entity, Field
 from .naming import format_problems
+from .reports import report_problems
 from .rules import BUILTIN_ACTIONS
 from .rules import lint as lint_rules
 from .workflow import lint
@@ -56,6 +57,14 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
             for path, message in lint_rules(entity, entity.rules, entities, set(actions),
                                             set(types.functions)):
                 report(("entities", entity.name, "rules") + path, message)
+        for found in app.reports:
+            for path, message in report_problems(found, app, apps):
+                report(("reports", found.name) + path, message)
+        reports = {r.name for r in app.reports}
+        for i, tile in enumerate(app.dashboard.tiles if app.dashboard else ()):
+            if tile.report not in reports:
+                report(("dashboard", "tiles", i), f"'{tile.report}' is not a report of "
+                                                  f"{app.name}")
         problems.extend(report.problems)
         warnings.extend(warn.problems)
     problems.extend(_requires_cycles(apps))

@@ -83,3 +83,25 @@ document.addEventListener("keydown", (event) => {
     if (options.length) options[0].click();
   }
 });
+
+// Report charts: a canvas carries its data (labels and series) as JSON; Chart.js draws it.
+const CHART_TYPES = { bar: "bar", stacked_bar: "bar", line: "line", pie: "pie" };
+function drawCharts(root) {
+  if (!window.Chart) return;
+  root.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
+    if (canvas.chart) return;
+    const spec = JSON.parse(canvas.dataset.chart);
+    const stacked = spec.type === "stacked_bar";
+    canvas.chart = new Chart(canvas, {
+      type: CHART_TYPES[spec.type] || "bar",
+      data: { labels: spec.labels, datasets: spec.series.map((s) => ({ label: s.label, data: s.data })) },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        scales: spec.type === "pie" ? {} : { x: { stacked }, y: { stacked, beginAtZero: true } },
+        plugins: { legend: { display: spec.series.length > 1 || spec.type === "pie" } },
+      },
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", () => drawCharts(document));
+document.addEventListener("htmx:load", (event) => drawCharts(event.detail.elt));

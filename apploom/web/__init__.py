@@ -10,7 +10,7 @@ from ..engine import permissions
 from ..engine.runtime import Runtime
 from ..engine.settings import Settings, secret_key
 from ..plugins import open_runtime
-from . import api, errors, imports, pages, session, ui
+from . import api, errors, imports, pages, reportviews, session, ui
 from .i18n import current_language, label, translate
 from .jsonio import AppLoomJSON
 
@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(ui.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(reportviews.bp)
     app.context_processor(_template_helpers)
     if runtime.plugins is not None:
         runtime.plugins.hook.apploom_routes(app=app)

@@ -94,6 +94,14 @@ def create(app: str, entity: str):
     return response
 
 
+@bp.get("/reports/<app>/<name>")
+def report(app: str, name: str):
+    """A report's rows and totals; the viewer's filters are parameters: from, to (the
+    first date filter), <filter>=a,b, <date filter>__gte / __lte."""
+    found = runtime().reports.find(app, name)
+    return jsonify(runtime().reports.run(g.user, found, request.args).as_dict())
+
+
 @bp.post("/<app>/<entity>/import")
 def import_file(app: str, entity: str):
     """Import a CSV or XLSX file (multipart ``file``) and answer with the report; the

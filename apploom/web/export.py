@@ -5,6 +5,7 @@ import csv
 import io
 from dataclasses import replace
 from decimal import Decimal
+from typing import Iterable
 
 from flask import Response, abort, current_app, g
 from openpyxl import Workbook
@@ -40,24 +41,31 @@ def _rows(entity: Entity, query: Query):
 def _cell(fld, value, titles):
     if value is not None and fld.type in NUMERIC:
         return Decimal(value) if fld.type != "integer" else value
-    text = show(fld, value, titles)
-    # A cell starting like a formula would run as one in a spreadsheet: keep it text.
+    return safe_text(show(fld, value, titles))
+
+
+def safe_text(text: str) -> str:
+    """A cell starting like a formula would run as one in a spreadsheet: keep it text."""
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def download(entity: Entity, query: Query, fmt: str) -> Response:
-    name = f"{entity.app}-{entity.name}"
+    return send_table(f"{entity.app}-{entity.name}", _rows(entity, query), fmt)
+
+
+def send_table(name: str, rows: Iterable[list], fmt: str) -> Response:
+    """Rows (the header first) as a CSV or Excel download named ``name``."""
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        for row in _rows(entity, query):
+        for row in rows:
             writer.writerow(row)
         body = "\ufeff" + out.getvalue()  # the BOM tells Excel the file is UTF-8
         return _attachment(body.encode(), f"{name}.csv", "text/csv; charset=utf-8")
     if fmt == "xlsx":
         book = Workbook(write_only=True)
-        sheet = book.create_sheet(entity.name)
-        for row in _rows(entity, query):
+        sheet = book.create_sheet(name[:31])
+        for row in rows:
             sheet.append(row)
         out = io.BytesIO()
         book.save(out)

@@ -28,7 +28,9 @@ ZH = {
     "Your values are kept in the form; theirs are shown next to each field. Save again to "
     "keep yours.": "表单中保留了你的修改，每个字段旁显示对方的值。再次保存将以你的修改为准。",
     "Theirs": "对方", "Saved.": "已保存。", "Deleted.": "已删除。",
-    "Order": "订单", "History": "进度",
+    "Order": "订单", "History": "进度", "Total": "合计", "Dates": "日期",
+    "Last 30 days": "最近30天", "Last 12 months": "最近12个月", "This year": "今年",
+    "All time": "全部时间",
     "Import": "导入", "Importing": "正在导入", "Imported": "已导入", "Dry run": "试运行",
     "A CSV or Excel (.xlsx) file, with a header row": "CSV 或 Excel (.xlsx) 文件，首行为表头",
     "Child rows (an order's lines) go one per row, repeating the record's own columns.":

@@ -74,6 +74,29 @@ def _list_parameters(entity: Entity, types: FieldTypes) -> list[dict]:
     return params
 
 
+REPORT_SCHEMA = {
+    "type": "object", "required": ["report", "rows", "totals"],
+    "properties": {
+        "report": {"type": "string"}, "label": {"type": "object"},
+        "rows_by": {"type": "array"}, "columns_by": {"type": "array"},
+        "measures": {"type": "array"}, "columns": {"type": "array", "items": {"type": "string"}},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {
+            "keys": {"type": "array"}, "labels": {"type": "array"},
+            "values": {"type": "object"}, "columns": {"type": "object"}}}},
+        "totals": {"type": "object"}}}
+
+
+def _report_parameters(report) -> list[dict]:
+    """The viewer's filters: the date range, and a comma list per other filter."""
+    text = {"type": "string"}
+    found = [{"name": name, "in": "query", "required": False, "schema": text,
+              "description": f"{name} date (YYYY-MM-DD) of the first date filter"}
+             for name in ("from", "to")]
+    found += [{"name": path, "in": "query", "required": False, "schema": text,
+               "description": "values, separated by commas"} for path in report.filters]
+    return found
+
+
 def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
     schemas: dict = {"Error": {
         "type": "object", "required": ["error"],
@@ -132,6 +155,16 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
                     "operationId": f"history_{name}",
                     "responses": {"200": {"description": "History entries"}, "default": ERROR}},
         }
+    schemas["Report"] = REPORT_SCHEMA
+    for app in apps.ordered():
+        for report in app.reports:
+            paths[f"/reports/{app.name}/{report.name}"] = {"get": {
+                "tags": [app.name], "summary": report.label.en,
+                "operationId": f"report_{app.name}_{report.name}",
+                "parameters": _report_parameters(report),
+                "responses": {"200": {"description": report.label.en, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
+                    "default": ERROR}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "AppLoom API", "version": "1",

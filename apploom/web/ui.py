@@ -20,7 +20,7 @@ from ..engine.errors import BadQuery, Conflict, ValidationFailed
 from ..engine.fieldtypes import parse_int
 from ..engine.model import Entity
 from ..engine.query import SYSTEM_FIELDS, Query, parse_params
-from . import export
+from . import export, reportviews
 from .display import ref_titles, show
 from .i18n import current_language, label, translate
 from .session import check_csrf, login_required, safe_next
@@ -90,7 +90,8 @@ def app_home(app: str):
               for e in entities}
     balances = [b for e in entities for b in e.balances]
     return render_template("app.html", app=found, entities=entities, counts=counts,
-                           balances=balances)
+                           balances=balances, tiles=reportviews.dashboard(found),
+                           ranges=reportviews.RANGE_NAMES)
 
 
 @bp.get("/a/<app>/<entity>")
