@@ -112,6 +112,8 @@ def test_top_customers(business):
     found = run(rt, user, "oms.top_customers")
     assert [(row["keys"][0], row["values"]["revenue"], row["values"]["orders"])
             for row in found.rows] == [(c, revenue[c], count[c]) for c in best]
+    assert found.totals == {"revenue": sum(revenue.values()),      # all, not the top 10
+                            "orders": sum(count.values())}
     names = rt.records.titles(user, "crm.customer", set(best))
     assert [row["labels"][0] for row in found.rows] == [names[c] for c in best]
 
@@ -137,6 +139,9 @@ def test_processing_time_by_month(business):
             hours[o["shipped_at"][:7]].append(Decimal(o["hours_to_ship"]))
     found = run(rt, user, "oms.processing_time")
     assert [row["keys"][0] for row in found.rows] == sorted(hours)
+    every = [h for spent in hours.values() for h in spent]
+    assert found.totals["shipped"] == len(every) and found.totals["slowest"] == max(every)
+    assert abs(found.totals["hours"] - sum(every) / len(every)) <= FOUR
     for row in found.rows:
         spent = hours[row["keys"][0]]
         assert row["values"]["shipped"] == len(spent)

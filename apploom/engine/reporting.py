@@ -101,13 +101,22 @@ class ReportRunner:
 
     def run(self, user: User, report: Report, params: Mapping[str, str] | None = None
             ) -> Result:
+        """The report as ``user`` may see it, with the viewer's filters ``params``.
+
+        One query: the groups' measures, and the totals over every group as window
+        aggregates of them (``sum(sum(total)) OVER ()``), computed before any LIMIT, so
+        a top-10 table still shows the grand total. Only a distinct count, whose total
+        cannot be summed from groups, takes a second query."""
         query = _Query(self, user, report)
         where = query.conditions(parse_where(report.where)) + query.viewer_filters(params or {})
         groups = [query.group(p) for p in (*report.rows, *report.columns)]
         measures = {m.name: query.measure(m) for m in report.measures}
-        select_groups = [g.sql.label(f"g{i}") for i, g in enumerate(groups)]
-        statement = select(*select_groups, *(m[0].label(f"m_{n}") for n, m
-                                             in measures.items()))
+        parts = {m.name: query.total_parts(m) for m in report.measures} if groups else {}
+        windows = [p for found in parts.values() for p in found or ()]
+        summed = groups and all(found is not None for found in parts.values())
+        statement = select(*(g.sql.label(f"g{i}") for i, g in enumerate(groups)),
+                           *(m[0].label(f"m_{n}") for n, m in measures.items()),
+                           *(windows if summed else ()))
         statement = query.from_(statement).where(*where)
         if groups:
             statement = statement.group_by(*(g.sql for g in groups))
@@ -116,20 +125,44 @@ class ReportRunner:
         statement = statement.order_by(*query.order(report, groups, measures))
         if report.limit and not report.columns:
             statement = statement.limit(report.limit)
-        totals = query.from_(select(*(m[0].label(f"m_{n}") for n, m
-                                      in measures.items()))).where(*where)
         with self.records.db.read() as conn:
             found = conn.execute(statement).all()
-            total_row = conn.execute(totals).one()
+            if groups and not summed:
+                total_raw = list(conn.execute(query.from_(select(*(
+                    m[0] for m in measures.values()))).where(*where)).one())
+        width = len(groups) + len(measures)
+        if not groups:
+            total_raw = list(found[0][:width]) if found else [None] * len(measures)
+        elif summed:
+            total_raw = _totals(report, parts, found[0][width:] if found else None)
         values = [(tuple(r[:len(groups)]), {n: _value(r[len(groups) + i], measures[n],
                                                        report.measure(n))
                                             for i, n in enumerate(measures)}) for r in found]
-        result = Result(report, groups, [], {n: _value(total_row[i], measures[n],
+        result = Result(report, groups, [], {n: _value(total_raw[i], measures[n],
                                                        report.measure(n))
                                              for i, n in enumerate(measures)},
                         date_filter=query.date_filter)
         _shape(self, user, result, values)
         return result
+
+
+def _totals(report: Report, parts: dict, window_row) -> list:
+    """Each measure's total, raw, from the window aggregates of its parts."""
+    raw: dict[str, Any] = {}
+    position = 0
+    for m in report.measures:
+        count = len(parts[m.name])
+        values = list(window_row[position:position + count]) if window_row else [None] * count
+        position += count
+        if m.kind == "avg":
+            raw[m.name] = None if not values[1] else float(values[0]) / float(values[1])
+        elif m.kind != "ratio":
+            raw[m.name] = values[0]
+    for m in report.measures:
+        if m.kind == "ratio":
+            top, bottom = raw.get(m.of[0]), raw.get(m.of[1])
+            raw[m.name] = None if top is None or not bottom else float(top) / float(bottom)
+    return [raw[m.name] for m in report.measures]
 
 
 class _Query:
@@ -144,6 +177,7 @@ class _Query:
             self._require(self.entity)
             self.base = records.tables[self.entity.table]
             self.fields: dict[str, Field] = {**SYSTEM_FIELDS, **self.entity.fields}
+            self.shown: dict[str, str] = {}
         else:
             balance = runner.balances.get(report.balance, report.app)
             ledger = records.apps.entity(balance.ledger)
@@ -155,7 +189,7 @@ class _Query:
             self.fields = {**{k: ledger.fields[k] for k in balance.by},
                            **{c: Field(c, "integer", balance.label_of(c))
                               for c in (*balance.sums, *balance.show)}}
-            self.shown = {n: s for n, s in balance.show.items()}
+            self.shown = dict(balance.show)   # figures computed from the sums
         self.joins: dict[str, tuple[Any, Entity, ColumnElement]] = {}
         self.date_filter = next((p for p in report.filters
                                  if self.resolve(p)[1].type in ("date", "datetime")), None)
@@ -195,7 +229,7 @@ class _Query:
             table, entity = self.joins[prefix][0], self.joins[prefix][1]
             fields = {**SYSTEM_FIELDS, **entity.fields}
         name = parts[-1]
-        if entity is None and name in getattr(self, "shown", {}):
+        if entity is None and name in self.shown:
             return self.expression(self.shown[name])[0], self.fields[name], 1, None
         if name not in fields or name not in table.c:
             raise BadQuery(f"'{path}' is not a field", {"path": path})
@@ -336,6 +370,23 @@ class _Query:
             return func.avg(cast(sql, Float) if self.dialect == "sqlite" else sql), \
                 factor, None
         return getattr(func, measure.kind)(sql), factor, places
+
+    def total_parts(self, measure: Measure) -> list[ColumnElement] | None:
+        """Window aggregates over the groups that make up a measure's total (None where
+        groups cannot be added up: a distinct count)."""
+        if measure.kind == "ratio":
+            return []
+        if measure.kind == "count_distinct":
+            return None
+        grouped = self.measure(measure)[0]
+        if measure.kind in ("min", "max"):
+            return [getattr(func, measure.kind)(grouped).over()]
+        if measure.kind != "avg":
+            return [func.sum(grouped).over()]
+        sql, _, _ = self.expression(measure.source)
+        if measure.where:
+            sql = case((and_(*self.conditions(parse_where(measure.where))), sql), else_=null())
+        return [func.sum(func.sum(cast(sql, Float))).over(), func.sum(func.count(sql)).over()]
 
     def having(self, source: str, measures: dict) -> ColumnElement:
         def build(node: ast.AST):
