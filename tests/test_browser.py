@@ -235,3 +235,13 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
     page.locator(".report-table tbody a").first.click()
     expect(page.locator("#results tbody tr")).to_have_count(3)   # the three store orders
     assert "channel=store" in page.url and "status__not_in=draft" in page.url
+    page.go_back()
+    page.wait_for_function("document.querySelector('.report canvas').chart !== undefined")
+    bar = page.evaluate("""() => {                      // where the chart drew the bar
+        const canvas = document.querySelector('.report canvas');
+        const box = canvas.getBoundingClientRect();
+        const bar = canvas.chart.getDatasetMeta(0).data[0];
+        return {x: box.left + bar.x, y: box.top + (bar.y + bar.base) / 2};
+    }""")
+    page.mouse.click(bar["x"], bar["y"])
+    expect(page.locator("#results tbody tr")).to_have_count(3)

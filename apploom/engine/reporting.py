@@ -146,6 +146,25 @@ class ReportRunner:
         return result
 
 
+def time_bucket(dialect: str, column, bucket: str, utc: bool) -> ColumnElement:
+    """A date or time as its bucket's text, alike on both databases: 2026-11-27, the
+    Monday of its week, 2026-11, 2026-Q4, 2026 (times taken in UTC)."""
+    if dialect == "sqlite":
+        formats = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+        if bucket == "week":
+            return func.strftime("%Y-%m-%d", column, "weekday 0", "-6 days")
+        if bucket == "quarter":
+            return func.printf("%s-Q%d", func.strftime("%Y", column),
+                               (cast(func.strftime("%m", column), Integer) + 2) // 3)
+        return func.strftime(formats[bucket], column)
+    moment = func.timezone("UTC", column) if utc else column
+    if bucket == "week":
+        moment = func.date_trunc("week", moment)
+    patterns = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "YYYY-MM",
+                "quarter": 'YYYY-"Q"Q', "year": "YYYY"}
+    return func.to_char(moment, patterns[bucket])
+
+
 def _totals(report: Report, parts: dict, window_row) -> list:
     """Each measure's total, raw, from the window aggregates of its parts."""
     raw: dict[str, Any] = {}
@@ -239,24 +258,9 @@ class _Query:
         if bucket is not None:
             if fld.type not in ("date", "datetime"):
                 raise BadQuery(f"'{path}': only dates group by {bucket}", {"path": path})
-            return self._bucket(column, fld, bucket), fld, 1, bucket
+            return time_bucket(self.dialect, column, bucket, fld.type == "datetime"), fld, 1, \
+                bucket
         return column, fld, factor, None
-
-    def _bucket(self, column, fld: Field, bucket: str) -> ColumnElement:
-        if self.dialect == "sqlite":
-            formats = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
-            if bucket == "week":   # the Monday of the week
-                return func.strftime("%Y-%m-%d", column, "weekday 0", "-6 days")
-            if bucket == "quarter":
-                return func.printf("%s-Q%d", func.strftime("%Y", column),
-                                   (cast(func.strftime("%m", column), Integer) + 2) // 3)
-            return func.strftime(formats[bucket], column)
-        moment = func.timezone("UTC", column) if fld.type == "datetime" else column
-        if bucket == "week":
-            moment = func.date_trunc("week", moment)
-        patterns = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "YYYY-MM",
-                    "quarter": 'YYYY-"Q"Q', "year": "YYYY"}
-        return func.to_char(moment, patterns[bucket])
 
     def from_(self, statement):
         base = self.base

@@ -10,6 +10,7 @@ from .balances import Balances
 from .database import Database
 from .definitions import load_apps
 from .fieldtypes import FieldTypes
+from .flow import FlowAnalytics
 from .importjobs import ImportJobs
 from .imports import Importer
 from .model import AppSet
@@ -21,7 +22,7 @@ from .rules import BUILTIN_ACTIONS
 from .settings import Settings
 from .transitions import Transitions
 from .users import Users
-from .versions import active_sources
+from .versions import active_sources, definitions_mark
 
 
 class Runtime:
@@ -30,6 +31,7 @@ class Runtime:
                  senders: Mapping[str, Sender] | None = None, plugins: Any = None):
         self.settings = settings
         self.plugins = plugins  # the plugin manager, for hooks the web layer calls
+        self.definitions_mark: int | None = None   # which applied versions it serves
         self.db = db
         self.apps = apps
         self.types = types
@@ -46,6 +48,7 @@ class Runtime:
         self.attachments = Attachments(db, settings.attachments_path,
                                        settings.max_attachment_bytes, self.records)
         self.reports = ReportRunner(self.records, self.balances)
+        self.flow = FlowAnalytics(self.records)
         self.imports = ImportJobs(db, settings.instance_path / "imports",
                                   Importer(self.records, self.transitions),
                                   settings.max_attachment_bytes)
@@ -61,9 +64,12 @@ class Runtime:
         db = Database(settings.database_url)
         with db.read() as conn:
             sources = active_sources(conn)
+            mark = definitions_mark(conn) if sources else None
         known = frozenset(BUILTIN_ACTIONS) | frozenset(actions or ())
         apps = load_apps(sources, types, known) if sources else AppSet({})
-        return cls(settings, db, apps, types, actions, senders, plugins)
+        runtime = cls(settings, db, apps, types, actions, senders, plugins)
+        runtime.definitions_mark = mark
+        return runtime
 
     def worker(self, interval: float = 2.0) -> outbox.Worker:
         """A thread delivering the outbox and running scheduled rules; call .start() and,

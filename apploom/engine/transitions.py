@@ -102,13 +102,13 @@ class Transitions:
                 errors[workflow.field] = (f"'{transition.label.en}' needs "
                                           f"{transition.guard}, which does not hold")
 
-        record = self.records.change(conn, user, entity, stored, given,
-                                     forced={workflow.field: transition.target}, check=check,
-                                     transition=transition.name, note=comment,
-                                     yours={"transition": transition.name})
+        # logged first: transitions the rules take in turn come after it in the log
         log_transition(conn, entity, record_id, transition.name, state, transition.target, user,
                        clock.now(), comment)
-        return record
+        return self.records.change(conn, user, entity, stored, given,
+                                   forced={workflow.field: transition.target}, check=check,
+                                   transition=transition.name, note=comment,
+                                   yours={"transition": transition.name})
 
     def may(self, user: User, ref: str, name: str) -> bool:
         """Whether ``user``'s roles allow taking ``name`` at all (states aside)."""

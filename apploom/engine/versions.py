@@ -5,11 +5,13 @@ of a deployment serves the same apps.
 """
 from __future__ import annotations
 
+import difflib
 from datetime import datetime, timezone
 
 from sqlalchemy import Connection, func, inspect, select, update
 
 from .definitions import Source
+from .errors import NotFound
 from .systables import sys_app_version
 
 
@@ -19,6 +21,11 @@ def active_sources(conn: Connection) -> list[Source]:
     rows = conn.execute(select(sys_app_version.c.file, sys_app_version.c.source)
                         .where(sys_app_version.c.active).order_by(sys_app_version.c.app))
     return [Source(file, source) for file, source in rows]
+
+
+def definitions_mark(conn: Connection) -> int | None:
+    """Changes whenever any app gets a new version: a cheap 'are mine current?' check."""
+    return conn.execute(select(func.max(sys_app_version.c.id))).scalar()
 
 
 def active_hashes(conn: Connection) -> dict[str, str]:
@@ -38,6 +45,26 @@ def record_version(conn: Connection, app: str, source: Source, user_id: int | No
         app=app, version=latest + 1, file=source.file, source=source.text, hash=source.hash,
         comment=comment, created_by=user_id, created_at=datetime.now(timezone.utc), active=True))
     return latest + 1
+
+
+def source_of(conn: Connection, app: str, version: int | None = None) -> Source:
+    """An app's definition as stored: a given version, or the live one."""
+    query = select(sys_app_version.c.file, sys_app_version.c.source).where(
+        sys_app_version.c.app == app,
+        sys_app_version.c.version == version if version is not None
+        else sys_app_version.c.active)
+    found = conn.execute(query).first()
+    if found is None:
+        raise NotFound(f"{app} has no version {version}" if version is not None
+                       else f"There is no app '{app}'")
+    return Source(found.file, found.source)
+
+
+def diff(old: Source, new: Source, old_name: str, new_name: str) -> str:
+    """A unified diff of two definitions' text."""
+    return "".join(difflib.unified_diff(old.text.splitlines(keepends=True),
+                                        new.text.splitlines(keepends=True),
+                                        fromfile=old_name, tofile=new_name))
 
 
 def history(conn: Connection, app: str | None = None) -> list[dict]:

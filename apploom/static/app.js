@@ -84,7 +84,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// Report charts: a canvas carries its data (labels and series) as JSON; Chart.js draws it.
+// Report charts: a canvas carries its data (labels, series and each point's drill-down
+// link) as JSON; Chart.js draws it.
 const CHART_TYPES = { bar: "bar", stacked_bar: "bar", line: "line", pie: "pie" };
 function drawCharts(root) {
   if (!window.Chart) return;
@@ -99,9 +100,27 @@ function drawCharts(root) {
         responsive: true, maintainAspectRatio: false, animation: false,
         scales: spec.type === "pie" ? {} : { x: { stacked }, y: { stacked, beginAtZero: true } },
         plugins: { legend: { display: spec.series.length > 1 || spec.type === "pie" } },
+        onClick: (_event, points) => {   // a bar or point opens the records behind it
+          const point = points[0];
+          const link = point && spec.series[point.datasetIndex].links?.[point.index];
+          if (link) window.location.assign(link);
+        },
       },
     });
   });
 }
 document.addEventListener("DOMContentLoaded", () => drawCharts(document));
 document.addEventListener("htmx:load", (event) => drawCharts(event.detail.elt));
+
+// The studio: a problem's line link selects that line of the definition.
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("[data-line]");
+  const area = document.getElementById("definition");
+  if (!link || !area) return;
+  event.preventDefault();
+  const lines = area.value.split("\n");
+  const number = Number(link.dataset.line);
+  const start = lines.slice(0, number - 1).reduce((sum, line) => sum + line.length + 1, 0);
+  area.focus();
+  area.setSelectionRange(start, start + (lines[number - 1] || "").length);
+});

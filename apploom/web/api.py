@@ -12,6 +12,7 @@ from ..engine.fieldtypes import MAX_INT, parse_int
 from ..engine.query import parse_params
 from ..engine.runtime import Runtime
 from .openapi import openapi_document
+from .reportviews import flow_options
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 RECORD = f"/<app>/<entity>/<int(max={MAX_INT}):record_id>"
@@ -92,6 +93,14 @@ def create(app: str, entity: str):
     response.headers["Location"] = url_for("api.item", app=app, entity=entity,
                                            record_id=record["id"])
     return response
+
+
+@bp.get("/<app>/<entity>/flow")
+def flow(app: str, entity: str):
+    """Workflow analytics: records per state, hours spent in each (average, 90th
+    percentile), finished per period, and the records waiting longer than stuck_hours."""
+    return jsonify(runtime().flow.analyse(g.user, f"{app}.{entity}",
+                                          **flow_options(request.args)))
 
 
 @bp.get("/reports/<app>/<name>")

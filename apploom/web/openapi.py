@@ -149,6 +149,19 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
                        "operationId": f"delete_{name}",
                        "responses": {"204": {"description": "Deleted"}, "default": ERROR}},
         }
+        if entity.workflow is not None:
+            paths[base + "/flow"] = {"get": {
+                "tags": tag, "summary": f"How {entity.label.en} records move through their "
+                                        "workflow", "operationId": f"flow_{name}",
+                "parameters": [
+                    {"name": "period", "in": "query", "required": False,
+                     "schema": {"enum": ["day", "week", "month", "quarter", "year"]}},
+                    {"name": "stuck_hours", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": {"description": "Records per state, hours in each "
+                                                     "(average, 90th percentile), finished "
+                                                     "per period, records waiting"},
+                              "default": ERROR}}}
         paths[base + "/{id}/history"] = {
             "parameters": [record_id],
             "get": {"tags": tag, "summary": "Who changed what, when",

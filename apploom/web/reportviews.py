@@ -3,10 +3,13 @@ the records behind a cell, CSV and Excel), the app home's dashboard, and the JSO
 API and the charts read. The engine computes; this module lays it out."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, current_app, g, render_template, request, url_for
 
 from ..engine import clock
 from ..engine.errors import Forbidden
+from ..engine.fieldtypes import parse_int
 from ..engine.reporting import RANGES, Result, date_range, drill_params
 from ..engine.reports import Report
 from .export import safe_text, send_table
@@ -35,7 +38,7 @@ def page(app: str, name: str):
     params = viewer_params(report)
     result = runtime().reports.run(g.user, report, params)
     return render_template("report.html", report=report, result=result, params=params,
-                           table=table(result, params), chart=chart(result),
+                           table=table(result, params), chart=chart(result, params),
                            choices=filter_choices(report), full=True)
 
 
@@ -48,6 +51,33 @@ def download(app: str, name: str, fmt: str):
     rows = [grid["header"]] + [[safe_text(c["text"]) if c["number"] is None else c["number"]
                                 for c in row["cells"]] for row in grid["rows"]]
     return send_table(f"{app}-{name}", rows, fmt)
+
+
+@bp.get("/a/<app>/<entity>/flow")
+@login_required
+def flow(app: str, entity: str):
+    """How records move through a workflow: where they are, how long they stay, how
+    many finish per period, which wait too long."""
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    options = flow_options(request.args)
+    analysis = rt.flow.analyse(g.user, found.qualified, **options)
+    periods = sorted({row["period"] for row in analysis["throughput"]})
+    finals = [s for s in found.workflow.states.values() if s.final]
+    done = {(row["period"], row["state"]): row["records"] for row in analysis["throughput"]}
+    chart_data = {"type": "line", "labels": periods, "series": [
+        {"label": label(s.label), "data": [done.get((p, s.name), 0) for p in periods]}
+        for s in finals]}
+    titles = rt.records.titles(g.user, found.qualified, {r["id"] for r in analysis["stuck"]})
+    return render_template("flow.html", entity=found, analysis=analysis, chart=chart_data,
+                           titles=titles, options=options)
+
+
+def flow_options(args) -> dict:
+    """The analysis's period and waiting threshold, as the page and the API take them."""
+    hours = parse_int(args.get("stuck_hours"))
+    return {"period": args.get("period") or "month",
+            "stuck_after": timedelta(hours=hours if hours is not None else 48)}
 
 
 def dashboard(app) -> list[dict]:
@@ -64,7 +94,7 @@ def dashboard(app) -> list[dict]:
         except Forbidden:   # a report over records this user may not read
             continue
         tiles.append({"tile": tile, "report": report, "result": result,
-                      "table": table(result, params), "chart": chart(result),
+                      "table": table(result, params), "chart": chart(result, params),
                       "params": params})
     return tiles
 
@@ -110,21 +140,26 @@ def _column_total(measure, result: Result, column: int) -> str:
     return _format(measure, sum(v for v in values if v is not None))
 
 
-def chart(result: Result) -> dict:
+def chart(result: Result, params: dict) -> dict:
     """What Chart.js draws: labels along the first row group, one series per pivot
-    column (or per measure)."""
+    column (or per measure), and for each point the list of the records behind it."""
     report = result.report
     labels = [" · ".join(row["labels"]) for row in result.rows]
     first = report.measures[0]
     if result.columns:
-        series = [{"label": text, "data": [_number(row["cells"].get(i, {}).get(first.name))
-                                           for row in result.rows]}
-                  for i, text in enumerate(result.column_labels)]
+        series = [{"label": text,
+                   "data": [_number(row["cells"].get(i, {}).get(first.name))
+                            for row in result.rows],
+                   "links": [_link(result, row["keys"] + list(keys), params)
+                             for row in result.rows]}
+                  for i, (keys, text) in enumerate(zip(result.columns, result.column_labels,
+                                                       strict=True))]
     else:   # the measures alike to the first (a count beside money would flatten it)
         alike = [m for m in report.measures if m.format == first.format
                  and (m.source is None) == (first.source is None)]
-        series = [{"label": label(m.label), "data": [_number(row["values"].get(m.name))
-                                                     for row in result.rows]}
+        links = [_link(result, row["keys"], params) for row in result.rows]
+        series = [{"label": label(m.label), "links": links,
+                   "data": [_number(row["values"].get(m.name)) for row in result.rows]}
                   for m in alike]
     return {"type": report.chart, "labels": labels, "series": series}
 
