@@ -8,7 +8,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
-from .engine import outbox
+from .engine import outbox, versions
 from .engine.database import Database
 from .engine.definitions import app_name, bundled_sources, load_apps, read_sources, with_companions
 from .engine.errors import AppLoomError, DefinitionError
@@ -206,6 +206,11 @@ def apps_apply(obj: _Context, files: tuple[str, ...], dry_run: bool, comment: st
         result = obj.apply(sources, comment=comment, dry_run=dry_run)
     except AppLoomError as exc:
         _fail(exc)
+    _show(result, dry_run)
+
+
+def _show(result: ApplyResult, dry_run: bool) -> None:
+    """The migration plan, and what was applied."""
     for step in result.plan.steps:
         click.echo(f"  {step}")
     if result.plan.empty:
@@ -214,6 +219,67 @@ def apps_apply(obj: _Context, files: tuple[str, ...], dry_run: bool, comment: st
         click.echo("Dry run: nothing was changed.")
     for app, version in result.versions.items():
         click.echo(f"Applied {app} as version {version}")
+
+
+@apps.command("history")
+@click.argument("app", required=False)
+@click.pass_obj
+def apps_history(obj: _Context, app: str | None) -> None:
+    """Every applied version (of APP), oldest first; * marks the live one."""
+    with obj.database().read() as conn:
+        found = versions.history(conn, app)
+    for row in found:
+        mark = "*" if row["active"] else " "
+        when = row["created_at"].strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{mark} {row['app']:8} v{row['version']:<4} {when}  {row['comment'] or ''}")
+
+
+@apps.command("export")
+@click.argument("app")
+@click.option("--version", type=int, help="An earlier version (default: the live one).")
+@click.pass_obj
+def apps_export(obj: _Context, app: str, version: int | None) -> None:
+    """Print APP's definition, as applied."""
+    try:
+        with obj.database().read() as conn:
+            click.echo(versions.source_of(conn, app, version).text, nl=False)
+    except AppLoomError as exc:
+        _fail(exc)
+
+
+@apps.command("diff")
+@click.argument("app")
+@click.argument("old", type=int)
+@click.argument("new", type=int, required=False)
+@click.pass_obj
+def apps_diff(obj: _Context, app: str, old: int, new: int | None) -> None:
+    """What changed in APP from version OLD to NEW (default: the live version)."""
+    try:
+        with obj.database().read() as conn:
+            before, after = versions.source_of(conn, app, old), versions.source_of(conn, app,
+                                                                                    new)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(versions.diff(before, after, f"{app} v{old}",
+                             f"{app} v{new}" if new else f"{app} (live)") or "(no change)",
+               nl=False)
+
+
+@apps.command("rollback")
+@click.argument("app")
+@click.argument("version", type=int)
+@click.option("--dry-run", is_flag=True, help="Show the migration plan, change nothing.")
+@click.pass_obj
+def apps_rollback(obj: _Context, app: str, version: int, dry_run: bool) -> None:
+    """Make an earlier VERSION of APP live again (as a new version); archived fields come
+    back with their data."""
+    try:
+        with obj.database().read() as conn:
+            source = versions.source_of(conn, app, version)
+        result = obj.apply([source], comment=f"rollback to v{version}", dry_run=dry_run)
+    except AppLoomError as exc:
+        _fail(exc)
+    _show(result, dry_run)
 
 
 @apps.command("list")

@@ -6,6 +6,9 @@ from click.testing import CliRunner
 
 from apploom.cli import main
 from apploom.engine.definitions import bundled_apps_dir
+from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.settings import Settings
+from apploom.plugins import open_runtime
 
 
 @pytest.fixture
@@ -66,3 +69,34 @@ def test_user_errors_are_clear(cli):
     assert "password: must be at least 8" in bad.output
     missing = cli("token", "create", "ghost")
     assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output
+
+
+def test_history_diff_export_and_rollback_keep_the_data(cli, tmp_path):
+    cli("init")
+    crm = (bundled_apps_dir() / "crm.yaml").read_text()
+    changed = tmp_path / "crm.yaml"
+    changed.write_text(crm.replace(
+        "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n",
+        "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n"
+        "      vip_note: {type: text, label: {en: VIP note, zh: 贵宾备注}}\n"))
+    assert "add column crm_customer.vip_note" in cli("apps", "apply", str(changed),
+                                                     "--comment", "vip notes").output
+    settings = Settings.load({"instance_path": str(tmp_path / "instance")}, environ={})
+    runtime = open_runtime(settings)
+    kept = runtime.records.create(SYSTEM_USER, "crm.customer", {"name": "A", "vip_note": "x"})
+    runtime.close()
+
+    history = cli("apps", "history", "crm").output.splitlines()
+    assert len(history) == 2 and history[1].startswith("* crm") and "vip notes" in history[1]
+    diff = cli("apps", "diff", "crm", "1").output
+    assert "+      vip_note: {type: text" in diff and diff.startswith("--- crm v1")
+    assert cli("apps", "export", "crm", "--version", "1").output == crm
+    assert cli("apps", "export", "crm", "--version", "9").exit_code == 1
+
+    dry = cli("apps", "rollback", "crm", "1", "--dry-run").output
+    assert "archive" in dry and "Dry run" in dry
+    assert "Applied crm as version 3" in cli("apps", "rollback", "crm", "1").output
+    assert "Applied crm as version 4" in cli("apps", "rollback", "crm", "2").output
+    runtime = open_runtime(settings)
+    assert runtime.records.get(SYSTEM_USER, "crm.customer", kept["id"])["vip_note"] == "x"
+    runtime.close()

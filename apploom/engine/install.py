@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import MetaData, Table, func, inspect, select
+
 from .database import Database
 from .definitions import Source, load_apps, with_companions
 from .errors import DefinitionError
@@ -62,3 +64,26 @@ def _previous(live: list[Source], types: FieldTypes, actions: frozenset[str]) ->
         return load_apps(live, types, actions)
     except DefinitionError:
         return None
+
+
+def effects(db: Database, plan: Plan) -> list[str]:
+    """What a plan does to the data already there, in words, with counts."""
+    found = []
+    with db.read() as conn:
+        for step in plan.steps:
+            if step.kind not in ("archive", "add_column") or \
+                    step.table not in inspect(conn).get_table_names():
+                continue
+            table = Table(step.table, MetaData(), autoload_with=conn)
+            total = conn.execute(select(func.count()).select_from(table)).scalar()
+            if step.kind == "add_column":
+                if total:
+                    found.append(f"{step.column} is added to {step.table}: its {total} "
+                                 "existing row(s) start empty")
+                continue
+            filled = conn.execute(select(func.count()).select_from(table).where(
+                table.c[step.column].is_not(None))).scalar()
+            found.append(f"{filled} of {total} row(s) of {step.table} have a value in "
+                         f"{step.column}; the column is archived with them, and comes back "
+                         "with them if the field is added again")
+    return found

@@ -1,16 +1,18 @@
 """The web layer: the Flask app factory, the screens and the JSON API."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, g, url_for
+from flask import Flask, current_app, g, request, url_for
 
 from ..engine import permissions
 from ..engine.runtime import Runtime
 from ..engine.settings import Settings, secret_key
+from ..engine.versions import definitions_mark
 from ..plugins import open_runtime
-from . import api, errors, imports, pages, reportviews, session, ui
+from . import api, errors, imports, pages, reportviews, session, studio, ui
 from .i18n import current_language, label, translate
 from .jsonio import AppLoomJSON
 
@@ -38,16 +40,38 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
         SESSION_COOKIE_NAME="apploom_session",
     )
     errors.init_app(app)
+    app.before_request(_follow_definitions)
     session.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(reportviews.bp)
+    app.register_blueprint(studio.bp)
     app.context_processor(_template_helpers)
     if runtime.plugins is not None:
         runtime.plugins.hook.apploom_routes(app=app)
     return app
+
+
+_reloading = threading.Lock()
+
+
+def _follow_definitions() -> None:
+    """Definitions applied elsewhere (the studio in another worker, 'apploom apps apply')
+    are served from the next request on: one cheap query tells, and the apps are loaded
+    again only when it changed."""
+    if request.endpoint == "static":
+        return
+    runtime = current_app.extensions["apploom"]
+    with runtime.db.read() as conn:
+        mark = definitions_mark(conn)
+    if mark == runtime.definitions_mark:
+        return
+    with _reloading:
+        if current_app.extensions["apploom"] is runtime:
+            current_app.extensions["apploom"] = open_runtime(runtime.settings, runtime.plugins)
+            runtime.db.dispose()   # connections in use finish their requests, then close
 
 
 def _template_helpers() -> dict:

@@ -29,6 +29,21 @@ ZH = {
     "keep yours.": "表单中保留了你的修改，每个字段旁显示对方的值。再次保存将以你的修改为准。",
     "Theirs": "对方", "Saved.": "已保存。", "Deleted.": "已删除。",
     "Order": "订单", "History": "进度", "Total": "合计", "Dates": "日期",
+    "Studio": "应用工作室", "versions": "个版本", "line": "第", "No problems.": "没有问题。",
+    "Definition": "定义", "Preview": "预览", "Apply": "应用", "Why this change": "修改原因",
+    "Changes against the live version": "与当前版本的差异", "(no change)": "（无变化）",
+    "What applying it does": "应用后的变化", "(no schema change)": "（无结构变化）",
+    "Roll back to": "回滚到", "Versions": "版本", "live": "当前", "Compare": "比较",
+    "change the apps: their fields, forms, statuses, rules and reports":
+        "修改应用：字段、表单、状态、规则和报表",
+    "Change what the apps hold and how they work; every change is a new version, "
+    "previewed before it applies.":
+        "修改应用的数据和运作方式；每次修改都是一个新版本，应用前先预览。",
+    "Flow": "流程分析", "Period": "周期", "week": "按周", "month": "按月", "quarter": "按季度",
+    "Waiting longer than": "等待超过", "Where records are, and how long they stay":
+        "各状态的记录数与停留时长", "State": "状态", "Now": "当前", "Passed through": "经过",
+    "Average hours": "平均小时", "90% within (hours)": "90%在(小时)内",
+    "Finished per period": "每期完成数", "Since": "自", "Hours": "小时",
     "Last 30 days": "最近30天", "Last 12 months": "最近12个月", "This year": "今年",
     "All time": "全部时间",
     "Import": "导入", "Importing": "正在导入", "Imported": "已导入", "Dry run": "试运行",

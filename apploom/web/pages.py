@@ -27,12 +27,15 @@ def runtime():
 
 
 def layout(entity: Entity) -> tuple[Section, ...]:
-    """The definition's form layout, or every field two to a row."""
-    if entity.form:
-        return entity.form
-    names = list(entity.fields)
+    """The definition's form layout, then any field it does not place (one just added in
+    the studio, say), two to a row; without a layout, every field."""
+    placed = {name for section in entity.form for row in section.rows for name in row}
+    names = [name for name in entity.fields if name not in placed]
     rows = tuple(tuple(names[i:i + 2]) for i in range(0, len(names), 2))
-    return (Section(Label("", ""), rows),)
+    if not rows:
+        return entity.form
+    return (*entity.form, Section(Label("More", "更多") if entity.form else Label("", ""),
+                                  rows))
 
 
 def all_titles(entity: Entity, values: dict) -> dict:

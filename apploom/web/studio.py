@@ -1,0 +1,146 @@
+"""The studio, for admins: change an app's definition in the browser. Edit its YAML with
+the problems shown at their lines as you type, preview what applying it does to the
+schema and the data, apply it (one transaction: the definition, the schema change and
+the new version), see every version with its diff, and roll back to any of them."""
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from ..engine import permissions, versions
+from ..engine.definitions import Source, app_name, load_apps, with_companions
+from ..engine.errors import AppLoomError, DefinitionError, Problem
+from ..engine.fieldtypes import MAX_INT
+from ..engine.install import effects
+from ..engine.rules import BUILTIN_ACTIONS
+from ..plugins import gather, install_definitions
+from .i18n import translate
+from .session import check_csrf, login_required
+
+bp = Blueprint("studio", __name__, url_prefix="/studio")
+bp.before_request(check_csrf)
+VERSION = f"<int(max={MAX_INT}):version>"
+
+
+def runtime():
+    return current_app.extensions["apploom"]
+
+
+@bp.before_request
+@login_required
+def admins_only():
+    permissions.require_admin(g.user, "change app definitions")
+
+
+@bp.get("/")
+def home():
+    with runtime().db.read() as conn:
+        found = versions.history(conn)
+    live = {row["app"]: row for row in found if row["active"]}
+    return render_template("studio.html", apps=runtime().apps.ordered(), live=live,
+                           counts={a: sum(1 for r in found if r["app"] == a) for a in live})
+
+
+@bp.get("/<app>")
+def app_page(app: str):
+    with runtime().db.read() as conn:
+        source = versions.source_of(conn, app)
+        history = versions.history(conn, app)
+    return render_template("studio_app.html", app=app, text=source.text, history=history,
+                           problems=None, plan=None)
+
+
+@bp.post("/<app>/check")
+def check(app: str):
+    """The edited text's problems, each at its line (htmx, as the admin types)."""
+    return render_template("_studio_check.html", problems=problems_of(app, edited(app)))
+
+
+@bp.post("/<app>/preview")
+def preview(app: str):
+    """What applying the edited text would do: the migration plan, with counts."""
+    return _preview(app, edited(app))
+
+
+@bp.post("/<app>/apply")
+def apply(app: str):
+    source = edited(app)
+    try:
+        result = install_definitions(runtime().db, [source], runtime().settings,
+                                     user_id=g.user.id,
+                                     comment=request.form.get("comment") or None)
+    except AppLoomError as exc:
+        return _preview(app, source, str(exc)), 422
+    done = result.versions.get(app)
+    flash(translate("Saved.") + (f" v{done}" if done else ""), "ok")
+    return redirect(url_for("studio.app_page", app=app), code=303)
+
+
+@bp.get(f"/<app>/versions/{VERSION}")
+def version(app: str, version: int):
+    """One version: its diff against the live one, and the rollback's preview."""
+    with runtime().db.read() as conn:
+        old, live = versions.source_of(conn, app, version), versions.source_of(conn, app)
+    difference = versions.diff(live, old, f"{app} (live)", f"{app} v{version}")
+    return _preview(app, old, diff=difference, version=version)
+
+
+@bp.post(f"/<app>/versions/{VERSION}/rollback")
+def rollback(app: str, version: int):
+    with runtime().db.read() as conn:
+        old = versions.source_of(conn, app, version)
+    try:
+        result = install_definitions(runtime().db, [old], runtime().settings,
+                                     user_id=g.user.id, comment=f"rollback to v{version}")
+    except AppLoomError as exc:
+        return _preview(app, old, str(exc), version=version), 422
+    flash(translate("Saved.") + f" v{result.versions.get(app, version)}", "ok")
+    return redirect(url_for("studio.app_page", app=app), code=303)
+
+
+def edited(app: str) -> Source:
+    with runtime().db.read() as conn:
+        live = versions.source_of(conn, app)
+    return Source(live.file, request.form.get("text", ""))
+
+
+def problems_of(app: str, source: Source) -> list:
+    """Every problem of the edited definition, read with the other live apps."""
+    with runtime().db.read() as conn:
+        live = versions.active_sources(conn)
+    found = gather(runtime().plugins, runtime().settings) if runtime().plugins else None
+    types = found.types if found else runtime().types
+    actions = frozenset(BUILTIN_ACTIONS) | frozenset(found.actions if found else ())
+    try:
+        apps = load_apps(with_companions([source], live), types, actions)
+    except DefinitionError as exc:
+        return list(exc.problems)
+    if app not in apps.apps or app_name(source) != app:
+        return [Problem(source.file, "app", 1, f"this is the studio of '{app}': the "
+                                               f"definition must say 'app: {app}'")]
+    return list(apps.warnings)
+
+
+def _preview(app: str, source: Source, error: str | None = None, *, diff: str | None = None,
+             version: int | None = None):
+    rt = runtime()
+    problems = problems_of(app, source)
+    plan, changes = None, []
+    try:
+        result = install_definitions(rt.db, [source], rt.settings, dry_run=True)
+        plan, changes = result.plan, effects(rt.db, result.plan)
+    except AppLoomError as exc:
+        error = error or str(exc)
+    with rt.db.read() as conn:
+        history = versions.history(conn, app)
+    return render_template("studio_app.html", app=app, text=source.text, history=history,
+                           problems=problems, plan=plan, changes=changes, error=error,
+                           diff=diff, version=version)

@@ -1,0 +1,104 @@
+"""The studio: an admin changes an app's definition in the browser, previews what it
+does, applies it (served from the next request on), and rolls it back with the data."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import inspect
+
+from apploom.engine import versions
+from apploom.web import create_app
+from tests.helpers import browser
+
+CITY = "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n"
+REGION = CITY + "      region:   {type: text, label: {en: Region, zh: 区域}, length: 40}\n"
+
+
+@pytest.fixture
+def studio(runtime):
+    runtime.users.create("boss", ["admin"], "password123")
+    runtime.users.create("sue", ["sales"], "password123")
+    app = create_app(runtime=runtime)
+    return app, browser(app, "boss")
+
+
+def live_text(runtime, app="crm"):
+    with runtime.db.read() as conn:
+        return versions.source_of(conn, app).text
+
+
+def test_only_admins_reach_the_studio(studio):
+    app, boss = studio
+    assert "crm" in boss.get("/studio/").get_data(as_text=True)
+    assert browser(app, "sue").get("/studio/").status_code == 403
+
+
+def test_problems_show_at_their_line_as_the_admin_types(runtime, studio):
+    _, boss = studio
+    text = live_text(runtime).replace("type: email", "type: emial")
+    answer = boss.post("/studio/crm/check", data={"text": text}).get_data(as_text=True)
+    line = text.splitlines().index(next(t for t in text.splitlines() if "emial" in t)) + 1
+    assert f'data-line="{line}"' in answer and "&#39;emial&#39; is not a field type" in answer
+    good = boss.post("/studio/crm/check", data={"text": live_text(runtime)})
+    assert "No problems." in good.get_data(as_text=True)
+    other = boss.post("/studio/crm/check", data={"text": live_text(runtime, "wms")})
+    assert "must say &#39;app: crm&#39;" in other.get_data(as_text=True)
+
+
+def test_a_field_added_in_the_studio_is_a_column_an_input_and_an_api_field(runtime, studio):
+    app, boss = studio
+    text = live_text(runtime).replace(CITY, REGION)
+    preview = boss.post("/studio/crm/preview", data={"text": text}).get_data(as_text=True)
+    assert "add column crm_customer.region" in preview
+    assert "existing row(s) start empty" in preview or "(no schema change)" not in preview
+    done = boss.post("/studio/crm/apply", data={"text": text, "comment": "regions"})
+    assert done.status_code == 303
+    with runtime.db.read() as conn:
+        assert "region" in {c["name"] for c in inspect(conn).get_columns("crm_customer")}
+    form = boss.get("/a/crm/customer/new").get_data(as_text=True)
+    assert 'name="region"' in form                       # served from the next request
+    document = app.test_client().get("/api/v1/openapi.json").json
+    assert "region" in document["components"]["schemas"]["crm_customer"]["properties"]
+    made = app.extensions["apploom"].records.create(
+        app.extensions["apploom"].users.get("boss"), "crm.customer",
+        {"name": "North Co", "region": "华北"})
+    assert made["region"] == "华北"
+    history = boss.get("/studio/crm").get_data(as_text=True)
+    assert "v2" in history and "regions" in history
+
+
+def test_a_rollback_previews_then_archives_and_a_second_brings_the_data_back(runtime,
+                                                                          studio):
+    app, boss = studio
+    boss.post("/studio/crm/apply", data={"text": live_text(runtime).replace(CITY, REGION),
+                                         "comment": "regions"})
+    boss.get("/studio/")                                  # the app reloads its definitions
+    rt = app.extensions["apploom"]
+    kept = rt.records.create(rt.users.get("boss"), "crm.customer",
+                             {"name": "North Co", "region": "华北"})
+    page = boss.get("/studio/crm/versions/1").get_data(as_text=True)
+    assert "-      region:" in page and "archive column (data kept) crm_customer.region" in page
+    assert "1 of " in page and "have a value in region" in page
+    assert boss.post("/studio/crm/versions/1/rollback").status_code == 303
+    assert 'name="region"' not in boss.get("/a/crm/customer/new").get_data(as_text=True)
+    assert boss.post("/studio/crm/versions/2/rollback").status_code == 303
+    rt = app.extensions["apploom"]
+    boss.get("/studio/")
+    rt = app.extensions["apploom"]
+    assert rt.records.get(rt.users.get("boss"), "crm.customer", kept["id"])["region"] == "华北"
+    versions_listed = re.findall(r"<td>v(\d+)", boss.get("/studio/crm").get_data(as_text=True))
+    assert versions_listed == ["4", "3", "2", "1"]
+
+
+def test_an_apply_that_would_lose_data_is_refused_and_changes_nothing(runtime, studio):
+    app, boss = studio
+    rt = app.extensions["apploom"]
+    rt.records.create(rt.users.get("boss"), "crm.customer", {"name": "A", "city": "上海"})
+    text = live_text(runtime).replace(CITY, "      city:     {type: integer}\n")
+    refused = boss.post("/studio/crm/apply", data={"text": text, "comment": "oops"})
+    assert refused.status_code == 422
+    assert "crm_customer.city" in refused.get_data(as_text=True)
+    assert live_text(runtime) != text
+    with runtime.db.read() as conn:
+        assert [r["version"] for r in versions.history(conn, "crm")] == [1]
