@@ -198,21 +198,41 @@ def apps_validate(obj: _Context, files: tuple[str, ...]) -> None:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Show the migration plan, change nothing.")
 @click.option("--comment", help="Why this change (kept with the version).")
+@click.option("--move", "moves", multiple=True, metavar="APP.ENTITY:STATE=NEW",
+              help="Move the records of a state the new version removes.")
+@click.option("--fill", "fills", multiple=True, metavar="APP.ENTITY:FIELD=VALUE",
+              help="Fill the empty rows of a field the new version requires.")
 @click.pass_obj
-def apps_apply(obj: _Context, files: tuple[str, ...], dry_run: bool, comment: str | None) -> None:
-    """Apply definition FILES (default: the bundled apps) and migrate the database."""
+def apps_apply(obj: _Context, files: tuple[str, ...], dry_run: bool, comment: str | None,
+               moves: tuple[str, ...], fills: tuple[str, ...]) -> None:
+    """Apply definition FILES (default: the bundled apps) and migrate the database; a
+    version that leaves existing records in a removed state, or a required field empty,
+    is refused until --move and --fill say what to do with them."""
     try:
         sources = read_sources(files) if files else bundled_sources()
-        result = obj.apply(sources, comment=comment, dry_run=dry_run)
+        result = obj.apply(sources, comment=comment, dry_run=dry_run,
+                           moves=_pairs(moves, "--move"), fills=_pairs(fills, "--fill"))
     except AppLoomError as exc:
         _fail(exc)
     _show(result, dry_run)
 
 
+def _pairs(given: tuple[str, ...], option: str) -> dict[str, str]:
+    found = {}
+    for text in given:
+        key, sign, value = text.partition("=")
+        if not sign or ":" not in key:
+            raise click.BadParameter(f"'{text}': write APP.ENTITY:NAME=VALUE", param_hint=option)
+        found[key] = value
+    return found
+
+
 def _show(result: ApplyResult, dry_run: bool) -> None:
-    """The migration plan, and what was applied."""
+    """The migration plan, the questions about existing data, and what was applied."""
     for step in result.plan.steps:
         click.echo(f"  {step}")
+    for question in result.questions:
+        click.echo(f"  ? {question}")
     if result.plan.empty:
         click.echo("  (no schema change)")
     if dry_run:

@@ -100,3 +100,24 @@ def test_history_diff_export_and_rollback_keep_the_data(cli, tmp_path):
     runtime = open_runtime(settings)
     assert runtime.records.get(SYSTEM_USER, "crm.customer", kept["id"])["vip_note"] == "x"
     runtime.close()
+
+
+def test_apply_asks_about_existing_data_and_takes_the_answers(cli, tmp_path):
+    cli("init")
+    desk = tmp_path / "desk.yaml"
+    desk.write_text("app: desk\nroles: [agent]\npermissions: {agent: all}\nentities:\n"
+                    "  ticket:\n    fields: {subject: {type: text}}\n")
+    cli("apps", "apply", str(desk))
+    settings = Settings.load({"instance_path": str(tmp_path / "instance")}, environ={})
+    runtime = open_runtime(settings)
+    runtime.records.create(SYSTEM_USER, "desk.ticket", {})   # no subject yet
+    runtime.close()
+    desk.write_text(desk.read_text().replace("{type: text}", "{type: text, required: true}"))
+    refused = cli("apps", "apply", str(desk))
+    assert refused.exit_code == 1 and "1 desk.ticket record(s) have no value for 'subject'" \
+        in refused.output
+    assert "? 1 desk.ticket record(s)" in cli("apps", "apply", str(desk), "--dry-run").output
+    done = cli("apps", "apply", str(desk), "--fill", "desk.ticket:subject=untitled")
+    assert done.exit_code == 0 and "Applied desk as version 2" in done.output
+    bad = cli("apps", "apply", str(desk), "--fill", "nonsense")
+    assert bad.exit_code == 2 and "APP.ENTITY:NAME=VALUE" in bad.output

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 from sqlalchemy import MetaData, Table, func, inspect, select
 
 from .database import Database
+from .datamoves import Question, answer, questions
 from .definitions import Source, load_apps, with_companions
 from .errors import DefinitionError
 from .fieldtypes import FieldTypes
@@ -23,6 +25,7 @@ class ApplyResult:
     plan: Plan
     apps: AppSet
     versions: dict[str, int] = field(default_factory=dict)   # app -> new version number
+    questions: list[Question] = field(default_factory=list)  # what the data needs answered
 
 
 class _DryRun(Exception):
@@ -33,18 +36,25 @@ class _DryRun(Exception):
 def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
                       user_id: int | None = None, comment: str | None = None,
                       dry_run: bool = False,
-                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS)) -> ApplyResult:
-    """Make ``sources`` (replacing the live apps of the same names) the live definitions."""
+                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS),
+                      moves: Mapping[str, str] | None = None,
+                      fills: Mapping[str, Any] | None = None) -> ApplyResult:
+    """Make ``sources`` (replacing the live apps of the same names) the live definitions:
+    the schema change, the answers to what the data needs (``moves`` of records out of
+    removed states, ``fills`` of newly required fields, keyed 'app.entity:name') and the
+    new versions, in one transaction."""
     try:
         with db.write() as conn:
             system_metadata.create_all(conn)
             live = active_sources(conn)
             new = load_apps(with_companions(sources, live), types, actions)
-            plan = plan_migration(conn, new, _previous(live, types, actions), types)
-            result = ApplyResult(plan=plan, apps=new)
+            previous = _previous(live, types, actions)
+            plan = plan_migration(conn, new, previous, types)
+            result = ApplyResult(plan=plan, apps=new, questions=questions(conn, new, previous))
             if dry_run:
                 raise _DryRun(result)
             apply_plan(conn, plan)
+            answer(conn, result.questions, moves or {}, fills or {}, new, plan.metadata, types)
             hashes = active_hashes(conn)
             for app in new.ordered():
                 source = Source(Path(app.file).name, app.source)

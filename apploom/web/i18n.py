@@ -33,7 +33,8 @@ ZH = {
     "Definition": "定义", "Preview": "预览", "Apply": "应用", "Why this change": "修改原因",
     "Changes against the live version": "与当前版本的差异", "(no change)": "（无变化）",
     "What applying it does": "应用后的变化", "(no schema change)": "（无结构变化）",
-    "Roll back to": "回滚到", "Versions": "版本", "live": "当前", "Compare": "比较",
+    "Roll back to": "回滚到", "Move them to…": "移动到…",
+    "Value for the empty rows": "空值填为", "Versions": "版本", "live": "当前", "Compare": "比较",
     "change the apps: their fields, forms, statuses, rules and reports":
         "修改应用：字段、表单、状态、规则和报表",
     "Change what the apps hold and how they work; every change is a new version, "

@@ -76,7 +76,8 @@ def apply(app: str):
     try:
         result = install_definitions(runtime().db, [source], runtime().settings,
                                      user_id=g.user.id,
-                                     comment=request.form.get("comment") or None)
+                                     comment=request.form.get("comment") or None,
+                                     **answers())
     except AppLoomError as exc:
         return _preview(app, source, str(exc)), 422
     done = result.versions.get(app)
@@ -99,11 +100,20 @@ def rollback(app: str, version: int):
         old = versions.source_of(conn, app, version)
     try:
         result = install_definitions(runtime().db, [old], runtime().settings,
-                                     user_id=g.user.id, comment=f"rollback to v{version}")
+                                     user_id=g.user.id, comment=f"rollback to v{version}",
+                                     **answers())
     except AppLoomError as exc:
         return _preview(app, old, str(exc), version=version), 422
     flash(translate("Saved.") + f" v{result.versions.get(app, version)}", "ok")
     return redirect(url_for("studio.app_page", app=app), code=303)
+
+
+def answers() -> dict:
+    """The admin's answers to the preview's questions about existing data."""
+    chosen = {kind: {key.split(":", 1)[1]: value for key, value in request.form.items()
+                     if key.startswith(f"{kind}:") and value != ""}
+              for kind in ("move", "fill")}
+    return {"moves": chosen["move"], "fills": chosen["fill"]}
 
 
 def edited(app: str) -> Source:
@@ -133,14 +143,14 @@ def _preview(app: str, source: Source, error: str | None = None, *, diff: str | 
              version: int | None = None):
     rt = runtime()
     problems = problems_of(app, source)
-    plan, changes = None, []
+    plan, changes, asked = None, [], []
     try:
         result = install_definitions(rt.db, [source], rt.settings, dry_run=True)
-        plan, changes = result.plan, effects(rt.db, result.plan)
+        plan, changes, asked = result.plan, effects(rt.db, result.plan), result.questions
     except AppLoomError as exc:
         error = error or str(exc)
     with rt.db.read() as conn:
         history = versions.history(conn, app)
     return render_template("studio_app.html", app=app, text=source.text, history=history,
                            problems=problems, plan=plan, changes=changes, error=error,
-                           diff=diff, version=version)
+                           diff=diff, version=version, questions=asked)

@@ -1,0 +1,104 @@
+"""What a new version asks of the data already there, and the admin's answers.
+
+A version that removes a workflow state some records are in asks where to move them; a
+version that makes a field required, or adds a required one, asks what to fill the
+empty rows with. Answers are applied in the same transaction as the schema change and
+the new version, so all of it lands or none of it does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from sqlalchemy import Connection, MetaData, Table, func, inspect, select, update
+
+from .errors import MigrationRefused
+from .fieldtypes import FieldTypes, Invalid
+from .model import AppSet
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str          # "move": records in a removed state; "fill": empty required field
+    entity: str        # "app.entity"
+    name: str          # the state, or the field
+    count: int
+    choices: tuple[str, ...] = ()    # a move's possible states
+
+    @property
+    def key(self) -> str:
+        return f"{self.entity}:{self.name}"
+
+    def __str__(self) -> str:
+        if self.kind == "move":
+            return (f"{self.count} {self.entity} record(s) are in state '{self.name}', which "
+                    f"this version removes: choose a state to move them to "
+                    f"({', '.join(self.choices)})")
+        return (f"{self.count} {self.entity} record(s) have no value for '{self.name}', which "
+                "this version requires: choose a value to fill in")
+
+
+def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Question]:
+    """What the data needs answered before ``new`` can replace ``old``."""
+    if old is None:
+        return []
+    tables = set(inspect(conn).get_table_names())
+    found = []
+    for entity in new.entities():
+        app, name = entity.app, entity.name
+        before = old.apps.get(app) and old.apps[app].entities.get(name)
+        if not before or entity.table not in tables:
+            continue
+        table = Table(entity.table, MetaData(), autoload_with=conn)
+        if entity.workflow and before.workflow:
+            gone = set(before.workflow.states) - set(entity.workflow.states)
+            column = table.c.get(entity.workflow.field)
+            if gone and column is not None:
+                counts = dict(conn.execute(select(column, func.count()).where(
+                    column.in_(sorted(gone))).group_by(column)).all())
+                found += [Question("move", entity.qualified, state, counts[state],
+                                   tuple(entity.workflow.states))
+                          for state in sorted(gone) if counts.get(state)]
+        for fld in entity.fields.values():
+            old_field = before.fields.get(fld.name)
+            if not fld.required or fld.computed or fld.type in ("table", "autonumber") or (
+                    old_field is not None and old_field.required) or \
+                    fld.default is not None:
+                continue
+            column = table.c.get(fld.name)
+            empty = conn.execute(select(func.count()).select_from(table).where(
+                column.is_(None)) if column is not None else
+                select(func.count()).select_from(table)).scalar()
+            if empty:
+                found.append(Question("fill", entity.qualified, fld.name, empty))
+    return found
+
+
+def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
+           fills: Mapping[str, Any], new: AppSet, metadata: MetaData,
+           types: FieldTypes) -> None:
+    """Apply the answers (``moves``/``fills`` keyed ``app.entity:name``), refusing the
+    whole change if any question is left open or answered with something invalid."""
+    open_ones = [str(q) for q in asked if q.key not in (moves if q.kind == "move" else fills)]
+    if open_ones:
+        raise MigrationRefused("This version needs answers about existing data: "
+                               + "; ".join(open_ones))
+    for q in asked:
+        entity = new.entity(q.entity)
+        table = metadata.tables[entity.table]
+        if q.kind == "move":
+            target = moves[q.key]
+            if target not in entity.workflow.states:
+                raise MigrationRefused(f"'{target}' is not a state of {q.entity}")
+            column = table.c[entity.workflow.field]
+            conn.execute(update(table).where(column == q.name).values(
+                {column: target, table.c.version: table.c.version + 1}))
+            continue
+        fld = entity.fields[q.name]
+        try:
+            value = types[fld.type].coerce(fld, fills[q.key])
+            types[fld.type].check(fld, value)
+        except Invalid as exc:
+            raise MigrationRefused(f"{q.entity}.{q.name}: {exc}") from None
+        conn.execute(update(table).where(table.c[q.name].is_(None)).values(
+            {table.c[q.name]: value, table.c.version: table.c.version + 1}))
