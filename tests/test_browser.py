@@ -245,3 +245,49 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
     }""")
     page.mouse.click(bar["x"], bar["y"])
     expect(page.locator("#results tbody tr")).to_have_count(3)
+
+
+def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page,
+                                                                sqlite_runtime):
+    expect = playwright.expect
+    sqlite_runtime.users.create("boss", ["admin"], "password123")
+    sign_in(page, server, "boss")
+    page.goto(server + "/studio/oms")
+    text = page.locator("#definition").input_value()
+    text = text.replace(
+        "      note:     {type: long_text, label: {en: Note, zh: 备注}}\n",
+        "      note:     {type: long_text, label: {en: Note, zh: 备注}}\n"
+        "      gift_message: {type: text, label: {en: Gift message, zh: 贺卡留言}}\n", 1)
+    text = text.replace(
+        "        backordered: {label:",
+        "        on_hold: {label: {en: On hold, zh: 暂缓}, colour: amber}\n"
+        "        backordered: {label:", 1)
+    text = text.replace(
+        "        pick:\n",
+        "        hold: {label: {en: Put on hold, zh: 暂缓}, from: confirmed, to: on_hold,"
+        " roles: [sales, manager]}\n"
+        "        release: {label: {en: Release, zh: 恢复}, from: on_hold, to: confirmed,"
+        " roles: [sales, manager]}\n"
+        "        pick:\n", 1)
+    page.fill("#definition", text)
+    expect(page.locator("#studio-check")).to_contain_text("No problems")
+    page.click("button:text('Preview')")
+    expect(page.locator(".plan")).to_contain_text("add column oms_order.gift_message")
+    page.fill("input[name=comment]", "gift messages and holds")
+    page.click("button:text('Apply')")
+    expect(page.locator(".versions")).to_contain_text("gift messages and holds")
+    shot(page, "studio")
+    page.click("button:text('Sign out')")
+
+    sign_in(page, server, "sue")
+    page.goto(server + "/a/oms/order/new")
+    pick(page, "#customer ~ input[data-ref-text]", "张")
+    pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
+    page.locator("#rows-lines input[name$='-price']").first.fill("12.50")
+    page.fill("input[name=gift_message]", "生日快乐 Happy birthday")
+    page.click("button:text('Save')")
+    expect(page.locator(".record-fields")).to_contain_text("生日快乐 Happy birthday")
+    page.click("button:text('Confirm')")
+    expect(page.locator(".record-fields .badge")).to_have_text("Confirmed")
+    page.click("button:text('Put on hold')")
+    expect(page.locator(".record-fields .badge")).to_have_text("On hold")

@@ -11,7 +11,8 @@ from apploom.engine.definitions import Source
 from apploom.engine.errors import MigrationRefused
 from apploom.engine.permissions import SYSTEM_USER
 from apploom.web import create_app
-from tests.helpers import browser, install as apply, reopen
+from tests.helpers import browser, reopen
+from tests.helpers import install as apply
 
 DESK = """
 app: desk
