@@ -24,6 +24,8 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python workflow.py
 	cd bench && ../$(BIN)/python rules.py
 	cd bench && ../$(BIN)/python stock.py
+	cd bench && ../$(BIN)/python reports.py
+	cd bench && ../$(BIN)/python studio.py
 
 clean:
 	rm -rf $(VENV) instance

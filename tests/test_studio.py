@@ -7,7 +7,8 @@ import re
 import pytest
 from sqlalchemy import inspect
 
-from apploom.engine import versions
+from apploom.engine import editing, versions
+from apploom.engine.errors import ValidationFailed
 from apploom.web import create_app
 from tests.helpers import browser
 
@@ -102,3 +103,41 @@ def test_an_apply_that_would_lose_data_is_refused_and_changes_nothing(runtime, s
     assert live_text(runtime) != text
     with runtime.db.read() as conn:
         assert [r["version"] for r in versions.history(conn, "crm")] == [1]
+
+
+def test_forms_edit_the_text_in_place_and_only_what_they_change(runtime):
+    text = live_text(runtime)
+    added = editing.add_field(text, "customer", "region",
+                              {"type": "text", "label": {"en": "Region", "zh": "区域"}})
+    assert added.replace("      region: {type: text, label: {en: Region, zh: 区域}}\n", "") \
+        == text
+    retired = editing.retire_field(text, "customer", "city")
+    assert "city" not in retired.split("  contact:")[0].split("customer:")[1]
+    assert retired.count("\n") == text.count("\n") - 1     # the field's one line only
+    changed = editing.change_field(text, "customer", "tier", {"required": True})
+    assert "      tier: {type: select, label: {en: Tier, zh: 客户等级}, default: standard" \
+        in changed and changed.count("\n") < text.count("\n")
+    with pytest.raises(ValidationFailed) as caught:
+        editing.add_field(text, "customer", "city", {"type": "text"})
+    assert caught.value.fields == {"name": "customer already has a field 'city'"}
+
+
+def test_the_studio_forms_add_a_field_and_a_status_for_preview(runtime, studio):
+    _, boss = studio
+    page = boss.post("/studio/crm/edit", data={
+        "text": live_text(runtime), "edit": "add_field", "entity": "customer",
+        "name": "region", "type": "select", "label_en": "Region", "label_zh": "区域",
+        "options": "north, south"}).get_data(as_text=True)
+    assert "add column crm_customer.region" in page
+    assert "region: {type: select, label: {en: Region, zh: 区域}, options: [north, south]}" \
+        in page
+    status = boss.post("/studio/crm/edit", data={
+        "text": live_text(runtime), "edit": "add_state", "state_entity": "opportunity",
+        "state_name": "negotiating", "state_label_en": "Negotiating", "colour": "amber",
+        "transition": "negotiate", "from": "qualified", "then_to": "won",
+        "roles": "sales, manager"}).get_data(as_text=True)
+    assert "negotiating: {label: {en: Negotiating, zh: Negotiating}, colour: amber}" in status
+    assert "No problems." in status
+    bad = boss.post("/studio/crm/edit", data={"text": live_text(runtime), "edit": "add_field",
+                                              "entity": "customer", "name": "Bad Name"})
+    assert bad.status_code == 422 and "lower-case letters" in bad.get_data(as_text=True)

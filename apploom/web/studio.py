@@ -4,6 +4,8 @@ schema and the data, apply it (one transaction: the definition, the schema chang
 the new version), see every version with its diff, and roll back to any of them."""
 from __future__ import annotations
 
+import re
+
 from flask import (
     Blueprint,
     current_app,
@@ -15,9 +17,9 @@ from flask import (
     url_for,
 )
 
-from ..engine import permissions, versions
+from ..engine import editing, permissions, versions
 from ..engine.definitions import Source, app_name, load_apps, with_companions
-from ..engine.errors import AppLoomError, DefinitionError, Problem
+from ..engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from ..engine.fieldtypes import MAX_INT
 from ..engine.install import effects
 from ..engine.rules import BUILTIN_ACTIONS
@@ -55,7 +57,14 @@ def app_page(app: str):
         source = versions.source_of(conn, app)
         history = versions.history(conn, app)
     return render_template("studio_app.html", app=app, text=source.text, history=history,
-                           problems=None, plan=None)
+                           problems=None, plan=None, **_choices(app))
+
+
+def _choices(app: str) -> dict:
+    """What the studio's forms offer: the app's entities, fields, states and the types."""
+    rt = runtime()
+    return {"definition": rt.apps.apps.get(app), "type_names": sorted(rt.types.names()),
+            "targets": sorted(e.qualified for e in rt.apps.entities() if not e.is_child)}
 
 
 @bp.post("/<app>/check")
@@ -68,6 +77,69 @@ def check(app: str):
 def preview(app: str):
     """What applying the edited text would do: the migration plan, with counts."""
     return _preview(app, edited(app))
+
+
+@bp.post("/<app>/edit")
+def edit(app: str):
+    """A change made with a form (add a field, change or retire one, add a status),
+    written into the definition's text and previewed like a hand edit."""
+    form, source = request.form, edited(app)
+    try:
+        text = _edited_text(form, source.text)
+    except ValidationFailed as exc:
+        return _preview(app, source, "; ".join(exc.fields.values())), 422
+    return _preview(app, Source(source.file, text))
+
+
+def _edited_text(form, text: str) -> str:
+    kind = form.get("edit")
+    if kind == "add_field":
+        label = _label(form, "label_en", "label_zh", form.get("name", ""))
+        spec: dict = {"type": form.get("type", "text"), "label": label}
+        if form.get("required"):
+            spec["required"] = True
+        options = [o.strip() for o in form.get("options", "").split(",") if o.strip()]
+        if options:
+            spec["options"] = options
+        if form.get("to"):
+            spec["to"] = form["to"]
+        return editing.add_field(text, form.get("entity", ""), _name(form, "name"), spec)
+    entity, _, field = form.get("field", "").partition(".")
+    if kind == "retire_field":
+        return editing.retire_field(text, entity, field)
+    if kind == "change_field":
+        changes: dict = {}
+        if form.get("field_label_en") or form.get("field_label_zh"):
+            changes["label"] = _label(form, "field_label_en", "field_label_zh", field)
+        if form.get("field_required") in ("yes", "no"):
+            changes["required"] = True if form["field_required"] == "yes" else None
+        return editing.change_field(text, entity, field, changes)
+    if kind == "add_state":
+        state, into = _name(form, "state_name"), _name(form, "transition")
+        label = _label(form, "state_label_en", "state_label_zh", state)
+        roles = [r.strip() for r in form.get("roles", "").split(",") if r.strip()]
+        moves = {into: {"label": {"en": form.get("transition_label") or into,
+                                  "zh": form.get("transition_label") or into},
+                        "from": form.get("from", ""), "to": state, **(
+                            {"roles": roles} if roles else {})}}
+        if form.get("then_to"):
+            moves[f"{state}_done"] = {"from": state, "to": form["then_to"],
+                                      **({"roles": roles} if roles else {})}
+        return editing.add_state(text, form.get("state_entity", ""), state,
+                                 {"label": label, "colour": form.get("colour", "grey")}, moves)
+    raise ValidationFailed({"edit": f"'{kind}' is not a change the studio makes"})
+
+
+def _label(form, en: str, zh: str, fallback: str) -> dict:
+    english = form.get(en) or fallback
+    return {"en": english, "zh": form.get(zh) or english}
+
+
+def _name(form, key: str) -> str:
+    name = form.get(key, "").strip()
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+        raise ValidationFailed({key: f"'{name}' must be lower-case letters, digits and _"})
+    return name
 
 
 @bp.post("/<app>/apply")
@@ -153,4 +225,4 @@ def _preview(app: str, source: Source, error: str | None = None, *, diff: str | 
         history = versions.history(conn, app)
     return render_template("studio_app.html", app=app, text=source.text, history=history,
                            problems=problems, plan=plan, changes=changes, error=error,
-                           diff=diff, version=version, questions=asked)
+                           diff=diff, version=version, questions=asked, **_choices(app))

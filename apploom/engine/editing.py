@@ -1,0 +1,125 @@
+"""Changing a definition's text as a person would: the studio's forms (add a field,
+relabel it, make it required, retire it, add a status) edit the YAML in place, line by
+line, so comments, order and layout stay as the admin left them, and the diff shows
+only what changed. Every edit then goes through the same check, preview and apply as
+a hand edit."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from .documents import read_document
+from .errors import ValidationFailed
+
+
+def add_field(text: str, entity: str, name: str, spec: dict) -> str:
+    """The definition with one more field at the end of ``entity``'s fields."""
+    fields = _mapping(text, ("entities", entity, "fields"))
+    if name in fields:
+        raise ValidationFailed({"name": f"{entity} already has a field '{name}'"})
+    return _insert_after(text, ("entities", entity, "fields", list(fields)[-1]), name, spec)
+
+
+def change_field(text: str, entity: str, name: str, changes: dict) -> str:
+    """The field rewritten with ``changes`` merged in (None removes a setting)."""
+    spec = dict(_mapping(text, ("entities", entity, "fields"))[name])
+    spec.update(changes)
+    spec = {k: v for k, v in spec.items() if v is not None}
+    lines = text.splitlines(keepends=True)
+    start, end = _span(text, ("entities", entity, "fields", name))
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    lines[start:end] = [f"{' ' * indent}{name}: {_flow(spec)}\n"]
+    return "".join(lines)
+
+
+LAYOUT_KEYS = ("rows:", "columns:", "filters:", "search:", "sort:", "[")
+
+
+def retire_field(text: str, entity: str, name: str) -> str:
+    """The definition without the field, nor its place on the form and in the list;
+    applying it archives the column with its data."""
+    if name not in _mapping(text, ("entities", entity, "fields")):
+        raise ValidationFailed({"name": f"{entity} has no field '{name}'"})
+    lines = text.splitlines(keepends=True)
+    start, end = _span(text, ("entities", entity, "fields", name))
+    del lines[start:end]
+    first, last = _span("".join(lines), ("entities", entity))
+    mention = re.compile(rf"(?<=[\[,\s])-?{re.escape(name)}(?=\s*[\],])")
+    for i in range(first, last):
+        if lines[i].lstrip().startswith(LAYOUT_KEYS):
+            lines[i] = _tidy(mention.sub("", lines[i]))
+    return "".join(lines)
+
+
+def _tidy(line: str) -> str:
+    """A flow list with an item taken out: no stray commas, no empty form rows."""
+    for old, new in ((r",\s*,", ","), (r"\[\s*,\s*", "["), (r",\s*\]", "]"),
+                     (r"\[\s*\],\s*", ""), (r",\s*\[\s*\]", "")):
+        line = re.sub(old, new, line)
+    return line
+
+
+def add_state(text: str, entity: str, name: str, spec: dict,
+              transitions: dict[str, dict]) -> str:
+    """One more workflow state, with the transitions that lead into and out of it."""
+    states = _mapping(text, ("entities", entity, "workflow", "states"))
+    if name in states:
+        raise ValidationFailed({"name": f"{entity} already has a state '{name}'"})
+    text = _insert_after(text, ("entities", entity, "workflow", "states", list(states)[-1]),
+                         name, spec)
+    for transition, settings in transitions.items():
+        known = _mapping(text, ("entities", entity, "workflow", "transitions"))
+        if transition in known:
+            raise ValidationFailed({"transition": f"{entity} already has a transition "
+                                                  f"'{transition}'"})
+        text = _insert_after(text, ("entities", entity, "workflow", "transitions",
+                                    list(known)[-1]), transition, settings)
+    return text
+
+
+def _mapping(text: str, path: tuple) -> dict:
+    doc = read_document("edit.yaml", text)
+    if doc.problems:
+        raise ValidationFailed({"text": str(doc.problems[0])})
+    found: Any = doc.data
+    for key in path:
+        if not isinstance(found, dict) or key not in found:
+            raise ValidationFailed({path[-2] if len(path) > 1 else "text":
+                                    f"the definition has no {'.'.join(path)}"})
+        found = found[key]
+    if not isinstance(found, dict) or not found:
+        raise ValidationFailed({"text": f"{'.'.join(path)} is not a list of names"})
+    return found
+
+
+def _span(text: str, path: tuple) -> tuple[int, int]:
+    """The lines (start, end) that hold ``path``'s key and its value."""
+    lines = text.splitlines()
+    start = read_document("edit.yaml", text).lines[path] - 1
+    while start > 0 and not lines[start].lstrip().startswith(f"{path[-1]}:"):
+        start -= 1   # a block value is located at its first line: the key is above it
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end].lstrip().startswith("#")
+                                or len(lines[end]) - len(lines[end].lstrip()) > indent):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1   # blank lines before the next key stay where they are
+    return start, end
+
+
+def _insert_after(text: str, sibling: tuple, name: str, spec: dict) -> str:
+    lines = text.splitlines(keepends=True)
+    start, end = _span(text, sibling)
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    if end == len(lines) and lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    lines.insert(end, f"{' ' * indent}{name}: {_flow(spec)}\n")
+    return "".join(lines)
+
+
+def _flow(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False,
+                          width=100_000).strip()
