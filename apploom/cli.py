@@ -8,9 +8,16 @@ import click
 from sqlalchemy.engine import make_url
 
 from .demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
-from .engine import outbox, versions
+from .engine import layers, outbox, versions
 from .engine.database import Database
-from .engine.definitions import app_name, bundled_sources, load_apps, read_sources, with_companions
+from .engine.definitions import (
+    Source,
+    app_name,
+    bundled_sources,
+    load_apps,
+    read_sources,
+    with_companions,
+)
 from .engine.errors import AppLoomError, DefinitionError
 from .engine.install import ApplyResult
 from .engine.rules import BUILTIN_ACTIONS
@@ -86,11 +93,13 @@ def init(obj: _Context, demo: bool, demo_orders: int) -> None:
         with db.read() as conn:
             live = {app_name(s) for s in active_sources(conn)}
         missing = [s for s in bundled_sources() if app_name(s) not in live]
-        result = obj.apply(missing, comment="apploom init")
+        result = obj.apply(missing, comment="apploom init",
+                           bases={app_name(s): s.text for s in missing})
     except AppLoomError as exc:
         _fail(exc)
     for app, version in result.versions.items():
         click.echo(f"Installed {app} (version {version})")
+    _upgrade_unchanged_apps(obj)
     shown = make_url(obj.settings.database_url).render_as_string(hide_password=True)
     click.echo(f"Database ready: {shown}")
     if demo:
@@ -103,6 +112,26 @@ def init(obj: _Context, demo: bool, demo_orders: int) -> None:
         click.echo(f"Demo users ({', '.join(DEMO_USERS)}) share the password '{DEMO_PASSWORD}'. "
                    f"Demo admin: admin / {DEMO_PASSWORD}")
         runtime.close()
+
+
+def _upgrade_unchanged_apps(obj: _Context) -> None:
+    """Apps nobody changed move to this release's definitions; changed ones are told."""
+    with obj.database().read() as conn:
+        pending = layers.upgrades(conn, bundled_sources())
+    for upgrade in pending:
+        if upgrade.edited:
+            click.echo(f"{upgrade.app}: this release changes its definition and you have your "
+                       f"own changes: see 'apploom apps upgrade {upgrade.app} --dry-run' (or "
+                       "the studio)")
+            continue
+        try:
+            done = obj.apply([upgrade.new_base], comment="upgraded with the release",
+                             bases={upgrade.app: upgrade.new_base.text})
+        except AppLoomError as exc:   # the old definition stays live
+            click.echo(f"{upgrade.app}: not upgraded to this release: {exc}")
+            continue
+        for app, version in done.versions.items():
+            click.echo(f"Upgraded {app} to this release's definition (version {version})")
 
 
 @main.command()
@@ -211,7 +240,8 @@ def apps_apply(obj: _Context, files: tuple[str, ...], dry_run: bool, comment: st
     try:
         sources = read_sources(files) if files else bundled_sources()
         result = obj.apply(sources, comment=comment, dry_run=dry_run,
-                           moves=_pairs(moves, "--move"), fills=_pairs(fills, "--fill"))
+                           moves=_pairs(moves, "--move"), fills=_pairs(fills, "--fill"),
+                           bases=None if files else {app_name(s): s.text for s in sources})
     except AppLoomError as exc:
         _fail(exc)
     _show(result, dry_run)
@@ -297,6 +327,35 @@ def apps_rollback(obj: _Context, app: str, version: int, dry_run: bool) -> None:
         with obj.database().read() as conn:
             source = versions.source_of(conn, app, version)
         result = obj.apply([source], comment=f"rollback to v{version}", dry_run=dry_run)
+    except AppLoomError as exc:
+        _fail(exc)
+    _show(result, dry_run)
+
+
+@apps.command("upgrade")
+@click.argument("app")
+@click.option("--dry-run", is_flag=True, help="Show the merge and its plan, change nothing.")
+@click.option("--keep-mine", is_flag=True,
+              help="Where the release and you changed the same setting, keep yours.")
+@click.pass_obj
+def apps_upgrade(obj: _Context, app: str, dry_run: bool, keep_mine: bool) -> None:
+    """Merge your changes to APP with this release's bundled definition."""
+    with obj.database().read() as conn:
+        found = {u.app: u for u in layers.upgrades(conn, bundled_sources())}
+    if app not in found:
+        click.echo(f"{app} is up to date with this release.")
+        return
+    merged, conflicts = found[app].merged()
+    for conflict in conflicts:
+        click.echo(f"  ! {conflict}")
+    if conflicts and not keep_mine and not dry_run:
+        click.echo("Both you and the release changed these settings: decide in the studio, "
+                   "or run again with --keep-mine.", err=True)
+        sys.exit(1)
+    try:
+        result = obj.apply([Source(found[app].live.file, merged)], dry_run=dry_run,
+                           comment="merged with the release",
+                           bases={app: found[app].new_base.text})
     except AppLoomError as exc:
         _fail(exc)
     _show(result, dry_run)

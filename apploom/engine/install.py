@@ -38,11 +38,13 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
                       dry_run: bool = False,
                       actions: frozenset[str] = frozenset(BUILTIN_ACTIONS),
                       moves: Mapping[str, str] | None = None,
-                      fills: Mapping[str, Any] | None = None) -> ApplyResult:
+                      fills: Mapping[str, Any] | None = None,
+                      bases: Mapping[str, str] | None = None) -> ApplyResult:
     """Make ``sources`` (replacing the live apps of the same names) the live definitions:
     the schema change, the answers to what the data needs (``moves`` of records out of
     removed states, ``fills`` of newly required fields, keyed 'app.entity:name') and the
-    new versions, in one transaction."""
+    new versions, in one transaction. ``bases`` names the bundled text an app's new
+    version builds on (by default, the one its live version builds on)."""
     try:
         with db.write() as conn:
             system_metadata.create_all(conn)
@@ -59,8 +61,8 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
             for app in new.ordered():
                 source = Source(Path(app.file).name, app.source)
                 if hashes.get(app.name) != source.hash:
-                    result.versions[app.name] = record_version(conn, app.name, source, user_id,
-                                                               comment)
+                    result.versions[app.name] = record_version(
+                        conn, app.name, source, user_id, comment, (bases or {}).get(app.name))
     except _DryRun as stop:
         return stop.result
     return result

@@ -57,6 +57,7 @@ sys_app_version = Table(
     Column("file", String(255), nullable=False),
     Column("source", Text, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("base", Text),        # the bundled definition this version builds on, if any
     Column("comment", Text),
     _user_fk("created_by"),
     Column("created_at", UTCDateTime, nullable=False),

@@ -35,15 +35,19 @@ def active_hashes(conn: Connection) -> dict[str, str]:
 
 
 def record_version(conn: Connection, app: str, source: Source, user_id: int | None,
-                   comment: str | None) -> int:
-    """Store ``source`` as the new live version of ``app``; returns its number."""
+                   comment: str | None, base: str | None = None) -> int:
+    """Store ``source`` as the new live version of ``app``, built on the bundled ``base``
+    (None: on the live version's base); returns its number."""
+    if base is None:
+        base = base_of(conn, app)
     latest = conn.execute(select(func.max(sys_app_version.c.version))
                           .where(sys_app_version.c.app == app)).scalar() or 0
     conn.execute(update(sys_app_version).where(sys_app_version.c.app == app)
                  .values(active=False))
     conn.execute(sys_app_version.insert().values(
         app=app, version=latest + 1, file=source.file, source=source.text, hash=source.hash,
-        comment=comment, created_by=user_id, created_at=datetime.now(timezone.utc), active=True))
+        base=base, comment=comment, created_by=user_id, created_at=datetime.now(timezone.utc),
+        active=True))
     return latest + 1
 
 
@@ -58,6 +62,13 @@ def source_of(conn: Connection, app: str, version: int | None = None) -> Source:
         raise NotFound(f"{app} has no version {version}" if version is not None
                        else f"There is no app '{app}'")
     return Source(found.file, found.source)
+
+
+def base_of(conn: Connection, app: str, version: int | None = None) -> str | None:
+    """The bundled text a version (default: the live one) builds on."""
+    return conn.execute(select(sys_app_version.c.base).where(
+        sys_app_version.c.app == app, sys_app_version.c.version == version
+        if version is not None else sys_app_version.c.active)).scalar()
 
 
 def diff(old: Source, new: Source, old_name: str, new_name: str) -> str:

@@ -33,6 +33,10 @@ ZH = {
     "Definition": "定义", "Preview": "预览", "Apply": "应用", "Why this change": "修改原因",
     "Changes against the live version": "与当前版本的差异", "(no change)": "（无变化）",
     "What applying it does": "应用后的变化", "(no schema change)": "（无结构变化）",
+    "This release changes the definition this app is built on.": "新版本更新了此应用所基于的定义。",
+    "Preview the merge with your changes": "预览与你的修改合并的结果",
+    "Changed by you and by the release": "你和新版本都修改了的设置",
+    "Up to date with this release.": "已是本版本的定义。",
     "Roll back to": "回滚到", "Move them to…": "移动到…",
     "Value for the empty rows": "空值填为", "Versions": "版本", "live": "当前", "Compare": "比较",
     "change the apps: their fields, forms, statuses, rules and reports":

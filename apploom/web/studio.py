@@ -17,8 +17,14 @@ from flask import (
     url_for,
 )
 
-from ..engine import editing, permissions, versions
-from ..engine.definitions import Source, app_name, load_apps, with_companions
+from ..engine import editing, layers, permissions, versions
+from ..engine.definitions import (
+    Source,
+    app_name,
+    bundled_sources,
+    load_apps,
+    with_companions,
+)
 from ..engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from ..engine.fieldtypes import MAX_INT
 from ..engine.install import effects
@@ -57,7 +63,25 @@ def app_page(app: str):
         source = versions.source_of(conn, app)
         history = versions.history(conn, app)
     return render_template("studio_app.html", app=app, text=source.text, history=history,
-                           problems=None, plan=None, **_choices(app))
+                           problems=None, plan=None, upgrade=_upgrade(app), **_choices(app))
+
+
+@bp.post("/<app>/upgrade")
+def upgrade(app: str):
+    """This release's definition merged with the business's changes, for preview."""
+    pending = _upgrade(app)
+    if pending is None:
+        flash(translate("Up to date with this release."), "ok")
+        return redirect(url_for("studio.app_page", app=app), code=303)
+    merged, conflicts = pending.merged()
+    return _preview(app, Source(pending.live.file, merged), conflicts=conflicts,
+                    release=True)
+
+
+def _upgrade(app: str):
+    with runtime().db.read() as conn:
+        return next((u for u in layers.upgrades(conn, bundled_sources()) if u.app == app),
+                    None)
 
 
 def _choices(app: str) -> dict:
@@ -145,10 +169,12 @@ def _name(form, key: str) -> str:
 @bp.post("/<app>/apply")
 def apply(app: str):
     source = edited(app)
+    pending = _upgrade(app) if request.form.get("base") == "release" else None
     try:
         result = install_definitions(runtime().db, [source], runtime().settings,
                                      user_id=g.user.id,
                                      comment=request.form.get("comment") or None,
+                                     bases={app: pending.new_base.text} if pending else None,
                                      **answers())
     except AppLoomError as exc:
         return _preview(app, source, str(exc)), 422
@@ -212,7 +238,8 @@ def problems_of(app: str, source: Source) -> list:
 
 
 def _preview(app: str, source: Source, error: str | None = None, *, diff: str | None = None,
-             version: int | None = None):
+             version: int | None = None, conflicts: list | None = None,
+             release: bool = False):
     rt = runtime()
     problems = problems_of(app, source)
     plan, changes, asked = None, [], []
@@ -225,4 +252,5 @@ def _preview(app: str, source: Source, error: str | None = None, *, diff: str | 
         history = versions.history(conn, app)
     return render_template("studio_app.html", app=app, text=source.text, history=history,
                            problems=problems, plan=plan, changes=changes, error=error,
-                           diff=diff, version=version, questions=asked, **_choices(app))
+                           diff=diff, version=version, questions=asked,
+                           conflicts=conflicts or [], release=release, **_choices(app))
