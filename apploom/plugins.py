@@ -59,12 +59,14 @@ def plugin_folders(settings: Settings) -> list[Path]:
     return [BUNDLED, *extra]
 
 
-def open_runtime(settings: Settings, manager: pluggy.PluginManager | None = None) -> Runtime:
-    """The runtime with every plugin's additions; calls the start-up hook."""
+def open_runtime(settings: Settings, manager: pluggy.PluginManager | None = None,
+                 db: Database | None = None) -> Runtime:
+    """The runtime with every plugin's additions (on ``db``, or a new connection pool);
+    calls the start-up hook."""
     manager = manager or plugin_manager(plugin_folders(settings))
     found = gather(manager, settings)
     found.types.functions.update(found.functions)
-    runtime = Runtime.open(settings, found.types, found.actions, found.senders, manager)
+    runtime = Runtime.open(settings, found.types, found.actions, found.senders, manager, db)
     manager.hook.apploom_startup(runtime=runtime)
     return runtime
 

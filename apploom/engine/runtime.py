@@ -56,12 +56,13 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings, types: FieldTypes | None = None,
              actions: Mapping[str, ActionFunction] | None = None,
-             senders: Mapping[str, Sender] | None = None, plugins: Any = None) -> Runtime:
-        """Connect and load the live definitions stored in the database; ``types``,
-        ``actions`` and ``senders`` are what plugins add."""
+             senders: Mapping[str, Sender] | None = None, plugins: Any = None,
+             db: Database | None = None) -> Runtime:
+        """Connect (or use ``db``) and load the live definitions stored in the database;
+        ``types``, ``actions`` and ``senders`` are what plugins add."""
         types = types or FieldTypes()
         settings.instance_path.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.database_url)
+        db = db or Database(settings.database_url)
         with db.read() as conn:
             sources = active_sources(conn)
             mark = definitions_mark(conn) if sources else None

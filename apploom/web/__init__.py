@@ -69,9 +69,9 @@ def _follow_definitions() -> None:
     if mark == runtime.definitions_mark:
         return
     with _reloading:
-        if current_app.extensions["apploom"] is runtime:
-            current_app.extensions["apploom"] = open_runtime(runtime.settings, runtime.plugins)
-            runtime.db.dispose()   # connections in use finish their requests, then close
+        if current_app.extensions["apploom"] is runtime:   # the same connection pool
+            current_app.extensions["apploom"] = open_runtime(runtime.settings, runtime.plugins,
+                                                             runtime.db)
 
 
 def _template_helpers() -> dict:
