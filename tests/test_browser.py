@@ -291,3 +291,29 @@ def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page,
     expect(page.locator(".record-fields .badge")).to_have_text("Confirmed")
     page.click("button:text('Put on hold')")
     expect(page.locator(".record-fields .badge")).to_have_text("On hold")
+
+
+def test_an_admin_drags_a_field_off_the_form(server, page, sqlite_runtime):
+    expect = playwright.expect
+    sqlite_runtime.users.create("boss", ["admin"], "password123")
+    sign_in(page, server, "boss")
+    page.set_viewport_size({"width": 1280, "height": 1600})   # the form and the tray in view
+    page.goto(server + "/studio/crm/customer/form")
+    chip = page.locator(".layout-section .chip[data-field=city]")
+    tray = page.locator(".tray")
+    box, goal = chip.bounding_box(), tray.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(goal["x"] + 10, goal["y"] + 10, steps=12)
+    page.mouse.move(goal["x"] + 20, goal["y"] + 12, steps=4)
+    page.mouse.up()
+    expect(page.locator(".tray .chip[data-field=city]")).to_have_count(1)
+    shot(page, "layout")
+    page.click("button:text('Preview')")
+    expect(page.locator(".plan")).to_contain_text("no schema change")
+    assert "[city]" not in page.locator("#definition").input_value()
+    page.fill("input[name=comment]", "city off the form")
+    page.click("button:text('Apply')")
+    expect(page.locator(".versions")).to_contain_text("city off the form")
+    page.goto(server + "/a/crm/customer/new")
+    expect(page.locator(".form-section").last).to_contain_text("City")   # under More

@@ -79,6 +79,27 @@ def add_state(text: str, entity: str, name: str, spec: dict,
     return text
 
 
+def set_block(text: str, path: tuple, value: Any) -> str:
+    """The setting at ``path`` (an entity's form or list) written anew as ``value``, in
+    place; a setting not there yet goes at the end of its parent."""
+    doc = read_document("edit.yaml", text)
+    lines = text.splitlines(keepends=True)
+    if path in doc.lines:
+        start, end = _span(text, path)
+        indent = len(lines[start]) - len(lines[start].lstrip())
+    else:
+        _, end = _span(text, path[:-1])
+        parent = _span(text, path[:-1])[0]
+        indent = len(lines[parent]) - len(lines[parent].lstrip()) + 2
+        start = end
+    block = yaml.safe_dump({path[-1]: value}, allow_unicode=True, sort_keys=False,
+                           default_flow_style=None, width=100)
+    if lines and start == len(lines) and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    lines[start:end] = [" " * indent + line + "\n" for line in block.splitlines()]
+    return "".join(lines)
+
+
 def _mapping(text: str, path: tuple) -> dict:
     doc = read_document("edit.yaml", text)
     if doc.problems:

@@ -37,6 +37,10 @@ ZH = {
     "Preview the merge with your changes": "预览与你的修改合并的结果",
     "Changed by you and by the release": "你和新版本都修改了的设置",
     "Up to date with this release.": "已是本版本的定义。",
+    "Arrange a form": "调整表单布局", "Form": "表单", "Section": "分组", "+ Row": "+ 行",
+    "Not on the form": "未放入表单",
+    "Drag fields between rows and sections; a row holds the fields shown side by side.":
+        "在行和分组之间拖动字段；同一行的字段并排显示。",
     "Roll back to": "回滚到", "Move them to…": "移动到…",
     "Value for the empty rows": "空值填为", "Versions": "版本", "live": "当前", "Compare": "比较",
     "change the apps: their fields, forms, statuses, rules and reports":

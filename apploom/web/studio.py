@@ -4,6 +4,7 @@ schema and the data, apply it (one transaction: the definition, the schema chang
 the new version), see every version with its diff, and roll back to any of them."""
 from __future__ import annotations
 
+import json
 import re
 
 from flask import (
@@ -28,6 +29,7 @@ from ..engine.definitions import (
 from ..engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from ..engine.fieldtypes import MAX_INT
 from ..engine.install import effects
+from ..engine.model import Section
 from ..engine.rules import BUILTIN_ACTIONS
 from ..plugins import gather, install_definitions
 from .i18n import translate
@@ -164,6 +166,38 @@ def _name(form, key: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
         raise ValidationFailed({key: f"'{name}' must be lower-case letters, digits and _"})
     return name
+
+
+@bp.get("/<app>/<entity>/form")
+def form_layout(app: str, entity: str):
+    """The form's sections, rows and fields, to rearrange by dragging."""
+    found = runtime().apps.apps[app].entities[entity]
+    names = list(found.fields)
+    sections = found.form or (Section(found.label, tuple(
+        tuple(names[i:i + 2]) for i in range(0, len(names), 2))),)
+    placed = {name for section in sections for row in section.rows for name in row}
+    return render_template("studio_form.html", app=app, entity=found, sections=sections,
+                           unplaced=[f for f in found.fields.values() if f.name not in placed])
+
+
+@bp.post("/<app>/<entity>/form")
+def save_form_layout(app: str, entity: str):
+    """The dragged layout written into the definition, for the usual preview."""
+    source = _live(app)
+    try:
+        sections = json.loads(request.form.get("layout", ""))
+        layout = [{"section": {"en": s["en"] or s["zh"] or "", "zh": s["zh"] or s["en"] or ""},
+                   "rows": [list(map(str, row)) for row in s["rows"] if row]}
+                  for s in sections if any(s["rows"])]
+    except (ValueError, KeyError, TypeError):
+        return _preview(app, source, "The layout could not be read; try again."), 422
+    text = editing.set_block(source.text, ("entities", entity, "form"), layout)
+    return _preview(app, Source(source.file, text))
+
+
+def _live(app: str) -> Source:
+    with runtime().db.read() as conn:
+        return versions.source_of(conn, app)
 
 
 @bp.post("/<app>/apply")
