@@ -2,6 +2,7 @@
 does, applies it (served from the next request on), and rolls it back with the data."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -141,3 +142,31 @@ def test_the_studio_forms_add_a_field_and_a_status_for_preview(runtime, studio):
     bad = boss.post("/studio/crm/edit", data={"text": live_text(runtime), "edit": "add_field",
                                               "entity": "customer", "name": "Bad Name"})
     assert bad.status_code == 422 and "lower-case letters" in bad.get_data(as_text=True)
+
+
+def test_list_settings_and_permissions_are_forms_too(runtime, studio):
+    app, boss = studio
+    page = boss.get("/studio/crm/customer/list").get_data(as_text=True)
+    assert 'value="number, name, kind, tier, city, email, created_at"' in page
+    preview = boss.post("/studio/crm/customer/list", data={
+        "columns": "name, city", "filters": "city", "search": "name",
+        "sort": "-created_at"}).get_data(as_text=True)
+    assert "columns: [name, city]" in preview and "No problems." in preview
+    matrix = boss.get("/studio/crm/permissions").get_data(as_text=True)
+    assert 'name="sales:create"' in matrix
+    form = {f"{role}:{action}": "all" for role in ("sales", "service", "manager")
+            for action in ("read", "create", "update", "delete")}
+    form.update({"sales:delete": "", "sales:update": "own", "service:create": "",
+                 "service:delete": ""})
+    preview = boss.post("/studio/crm/permissions", data=form).get_data(as_text=True)
+    assert "sales: [read, create, 'update:own']" in html.unescape(preview)
+    assert "manager: all" in preview
+    text = html.unescape(preview.split('id="definition"')[1].split(">", 1)[1]
+                         .split("</textarea>")[0])
+    assert boss.post("/studio/crm/apply", data={"text": text, "comment": "tighter"}
+                     ).status_code == 303
+    rt = app.extensions["apploom"]
+    boss.get("/studio/")                                     # served from the next request
+    rt = app.extensions["apploom"]
+    assert rt.apps.apps["crm"].permissions["sales"] == {"read": "all", "create": "all",
+                                                         "update": "own"}

@@ -37,6 +37,15 @@ ZH = {
     "Preview the merge with your changes": "预览与你的修改合并的结果",
     "Changed by you and by the release": "你和新版本都修改了的设置",
     "Up to date with this release.": "已是本版本的定义。",
+    "Arrange a form or a list; who may do what": "调整表单、列表和权限",
+    "Permissions": "权限", "Role": "角色", "read": "查看", "create": "新建", "update": "修改",
+    "delete": "删除", "own": "仅本人", "all": "全部", "List": "列表", "Columns": "列",
+    "Search in": "搜索字段",
+    "Sorted by": "排序",
+    "What each role may do with every record of the app; “own” means only the records the "
+    "user created.": "各角色对应用中记录可做的操作；“仅本人”指只限本人创建的记录。",
+    "Field names, separated by commas, in order; sort by -name for the newest or largest "
+    "first.": "字段名，用逗号分隔并按顺序；排序写 -字段名 表示从新到旧或从大到小。",
     "Arrange a form": "调整表单布局", "Form": "表单", "Section": "分组", "+ Row": "+ 行",
     "Not on the form": "未放入表单",
     "Drag fields between rows and sections; a row holds the fields shown side by side.":

@@ -29,7 +29,7 @@ from ..engine.definitions import (
 from ..engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from ..engine.fieldtypes import MAX_INT
 from ..engine.install import effects
-from ..engine.model import Section
+from ..engine.model import ACTIONS, Section
 from ..engine.rules import BUILTIN_ACTIONS
 from ..plugins import gather, install_definitions
 from .i18n import translate
@@ -192,6 +192,45 @@ def save_form_layout(app: str, entity: str):
     except (ValueError, KeyError, TypeError):
         return _preview(app, source, "The layout could not be read; try again."), 422
     text = editing.set_block(source.text, ("entities", entity, "form"), layout)
+    return _preview(app, Source(source.file, text))
+
+
+@bp.get("/<app>/<entity>/list")
+def list_settings(app: str, entity: str):
+    found = runtime().apps.apps[app].entities[entity]
+    return render_template("studio_list.html", app=app, entity=found)
+
+
+@bp.post("/<app>/<entity>/list")
+def save_list_settings(app: str, entity: str):
+    """The list's columns, filters, search and sort, written into the definition."""
+    source = _live(app)
+    chosen = {key: [n.strip() for n in request.form.get(key, "").split(",") if n.strip()]
+              for key in ("columns", "filters", "search", "sort")}
+    text = editing.set_block(source.text, ("entities", entity, "list"),
+                             {k: v for k, v in chosen.items() if v})
+    return _preview(app, Source(source.file, text))
+
+
+@bp.get("/<app>/permissions")
+def permission_settings(app: str):
+    found = runtime().apps.apps[app]
+    return render_template("studio_permissions.html", app=found, actions=ACTIONS,
+                           roles=sorted(set(found.roles) | set(found.permissions)))
+
+
+@bp.post("/<app>/permissions")
+def save_permission_settings(app: str):
+    """Who may do what in the app, as ticked in the matrix."""
+    found, source = runtime().apps.apps[app], _live(app)
+    granted = {}
+    for role in sorted(set(found.roles) | set(found.permissions)):
+        scopes = {a: request.form.get(f"{role}:{a}") for a in ACTIONS}
+        chosen = [a if scope == "all" else f"{a}:own" for a, scope in scopes.items()
+                  if scope in ("all", "own")]
+        if chosen:
+            granted[role] = "all" if chosen == list(ACTIONS) else chosen
+    text = editing.set_block(source.text, ("permissions",), granted)
     return _preview(app, Source(source.file, text))
 
 
