@@ -62,8 +62,7 @@ def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Questio
         for fld in entity.fields.values():
             old_field = before.fields.get(fld.name)
             if not fld.required or fld.computed or fld.type in ("table", "autonumber") or (
-                    old_field is not None and old_field.required) or \
-                    fld.default is not None:
+                    old_field is not None and old_field.required):
                 continue
             column = table.c.get(fld.name)
             empty = conn.execute(select(func.count()).select_from(table).where(
@@ -92,7 +91,7 @@ def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
                 raise MigrationRefused(f"'{target}' is not a state of {q.entity}")
             column = table.c[entity.workflow.field]
             conn.execute(update(table).where(column == q.name).values(
-                {column: target, table.c.version: table.c.version + 1}))
+                {column: target, **_bumped(table)}))
             continue
         fld = entity.fields[q.name]
         try:
@@ -101,4 +100,10 @@ def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
         except Invalid as exc:
             raise MigrationRefused(f"{q.entity}.{q.name}: {exc}") from None
         conn.execute(update(table).where(table.c[q.name].is_(None)).values(
-            {table.c[q.name]: value, table.c.version: table.c.version + 1}))
+            {table.c[q.name]: value, **_bumped(table)}))
+
+
+def _bumped(table) -> dict:
+    """A changed record's version goes up, so an edit begun before it is refused (child
+    rows have no version of their own)."""
+    return {table.c.version: table.c.version + 1} if "version" in table.c else {}

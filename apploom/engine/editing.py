@@ -34,7 +34,7 @@ def change_field(text: str, entity: str, name: str, changes: dict) -> str:
     return "".join(lines)
 
 
-LAYOUT_KEYS = ("rows:", "columns:", "filters:", "search:", "sort:", "[")
+LAYOUT_KEYS = ("rows:", "columns:", "filters:", "search:", "sort:", "[", "- [")
 
 
 def retire_field(text: str, entity: str, name: str) -> str:
@@ -50,6 +50,8 @@ def retire_field(text: str, entity: str, name: str) -> str:
     for i in range(first, last):
         if lines[i].lstrip().startswith(LAYOUT_KEYS):
             lines[i] = _tidy(mention.sub("", lines[i]))
+            if lines[i].strip() == "- []":   # a form row written as a list item, now empty
+                lines[i] = ""
     return "".join(lines)
 
 
@@ -87,6 +89,9 @@ def set_block(text: str, path: tuple, value: Any) -> str:
     if path in doc.lines:
         start, end = _span(text, path)
         indent = len(lines[start]) - len(lines[start].lstrip())
+    elif len(path) == 1:   # a top-level setting not there yet: at the end of the file
+        start = end = len(lines)
+        indent = 0
     else:
         _, end = _span(text, path[:-1])
         parent = _span(text, path[:-1])[0]
@@ -119,16 +124,30 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
     """The lines (start, end) that hold ``path``'s key and its value."""
     lines = text.splitlines()
     start = read_document("edit.yaml", text).lines[path] - 1
-    while start > 0 and not lines[start].lstrip().startswith(f"{path[-1]}:"):
-        start -= 1   # a block value is located at its first line: the key is above it
-    indent = len(lines[start]) - len(lines[start].lstrip())
+    key = f"{path[-1]}:"
+    if not lines[start].lstrip().startswith(key):   # a block value: its key is above it
+        inner = _indent(lines[start]) + lines[start].lstrip().startswith("- ")  # a list may
+        start = next((i for i in range(start - 1, -1, -1)            # sit at its key's indent
+                      if lines[i].lstrip().startswith(key) and _indent(lines[i]) < inner),
+                     None)
+        if start is None:
+            raise ValidationFailed({"text": f"{'.'.join(path)} is written in a way the "
+                                            "forms cannot edit; change it in the text"})
+    indent = _indent(lines[start])
+    block_list = lines[start].rstrip().endswith(":")   # its items may sit at its indent
     end = start + 1
     while end < len(lines) and (not lines[end].strip() or lines[end].lstrip().startswith("#")
-                                or len(lines[end]) - len(lines[end].lstrip()) > indent):
+                                or _indent(lines[end]) > indent
+                                or (block_list and _indent(lines[end]) == indent
+                                    and lines[end].lstrip().startswith("- "))):
         end += 1
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1   # blank lines before the next key stay where they are
     return start, end
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 def _insert_after(text: str, sibling: tuple, name: str, spec: dict) -> str:

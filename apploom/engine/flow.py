@@ -62,8 +62,9 @@ class FlowAnalytics:
                 .where(*mine, state.not_in(finals))
                 .group_by(table.c.id, state).having(since < now - stuck_after)
                 .order_by("since").limit(STUCK_SHOWN)).all()
-        hours = {row.to_state: row for row in spent
-                 if not workflow.states[row.to_state].final} if spent else {}
+        hours = {row.to_state: row for row in spent   # states since removed are left out
+                 if row.to_state in workflow.states
+                 and not workflow.states[row.to_state].final}
         return {
             "states": [{"state": s.name, "label": {"en": s.label.en, "zh": s.label.zh},
                         "final": s.final,
@@ -73,7 +74,8 @@ class FlowAnalytics:
                         else None,
                         "p90_hours": _hours(hours[s.name].p90) if s.name in hours else None}
                        for s in workflow.states.values()],
-            "throughput": [{"period": p, "state": s, "records": n} for p, s, n in throughput],
+            "throughput": [{"period": p, "state": s, "records": n} for p, s, n in throughput
+                           if s in workflow.states],
             "stuck": [{"id": i, "state": s, "since": at,
                        "hours": _hours((now - at).total_seconds())} for i, s, at in stuck],
             "period": period, "stuck_after_hours": stuck_after.total_seconds() / 3600,

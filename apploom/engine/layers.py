@@ -105,7 +105,8 @@ def upgrades(conn: Connection, bundled: list[Source]) -> list[Upgrade]:
             live = source_of(conn, app)
         except NotFound:
             continue   # not installed: a plain install, not an upgrade
-        base = base_of(conn, app) or live.text   # versions from before bases were kept
+        # versions from before bases were kept build on the first, installed from the bundle
+        base = base_of(conn, app) or source_of(conn, app, 1).text
         if base != source.text:
             found.append(Upgrade(app, live, base, source))
     return found

@@ -64,6 +64,8 @@ class Result:
     columns: list[tuple] = field(default_factory=list)   # pivot keys, in order
     column_labels: list[str] = field(default_factory=list)
     date_filter: str | None = None          # the filter ``from``/``to`` set
+    timed_filter: bool = False              # that filter holds times, not dates
+    drillable: bool = False                 # a list can show the records behind a cell
 
     def as_dict(self) -> dict:
         """The answer as the API sends it."""
@@ -141,7 +143,10 @@ class ReportRunner:
         result = Result(report, groups, [], {n: _value(total_raw[i], measures[n],
                                                        report.measure(n))
                                              for i, n in enumerate(measures)},
-                        date_filter=query.date_filter)
+                        date_filter=query.date_filter,
+                        timed_filter=bool(query.date_filter) and query.resolve(
+                            query.date_filter)[1].type == "datetime",
+                        drillable=query.entity is not None and not query.entity.is_child)
         _shape(self, user, result, values)
         return result
 
@@ -213,9 +218,21 @@ class _Query:
         self.date_filter = next((p for p in report.filters
                                  if self.resolve(p)[1].type in ("date", "datetime")), None)
         self.filters: list[ColumnElement] = []
-        visible = records.compiler.visible(user, self.entity) if self.entity else None
-        if visible is not None:
-            self.filters.append(visible)
+        if self.entity is not None:
+            self.filters += self._visible_rows(self.entity)
+
+    def _visible_rows(self, entity: Entity) -> list[ColumnElement]:
+        """The rows the user may read: their own, where that is their right (a child row
+        is theirs if its record is)."""
+        records = self.runner.records
+        holder = records.apps.entity(entity.parent) if entity.is_child else entity
+        visible = records.compiler.visible(self.user, holder)
+        if visible is None:
+            return []
+        if not entity.is_child:
+            return [visible]
+        parents = records.tables[holder.table]
+        return [self.base.c.parent_id.in_(select(parents.c.id).where(visible))]
 
     def _require(self, entity: Entity) -> None:
         permissions.require(self.runner.records.apps, self.user, entity, "read")
@@ -289,7 +306,7 @@ class _Query:
             if isinstance(node.op, ast.Div):
                 return cast(left, Float) / func.nullif(right, 0), lf / rf, None
             top = max(lf, rf)   # powers of ten: bring both sides to the finer one
-            left, right = left * (top // lf), right * (top // rf)
+            left, right = _scaled(left, top / lf), _scaled(right, top / rf)
             places = None if None in (lp, rp) else max(lp, rp)
             return (left + right if isinstance(node.op, ast.Add) else left - right), top, \
                 places
@@ -438,8 +455,18 @@ def _value(raw: Any, compiled: tuple, measure: Measure) -> Any:
     return value.quantize(Decimal(1).scaleb(-places))
 
 
+def _scaled(sql: ColumnElement, by: float) -> ColumnElement:
+    """``sql`` times ``by``, exactly when ``by`` is whole (money's scale on SQLite)."""
+    if by == 1:
+        return sql
+    return sql * (int(by) if float(by).is_integer() else by)
+
+
 def _day_after(text: str) -> str:
-    return (date.fromisoformat(text[:10]) + timedelta(days=1)).isoformat()
+    try:
+        return (date.fromisoformat(text[:10]) + timedelta(days=1)).isoformat()
+    except ValueError:
+        raise BadQuery(f"'{text}' is not a date (YYYY-MM-DD)", {"to": text}) from None
 
 
 def _path_label(fld: Field, bucket: str | None) -> Label:
@@ -519,7 +546,7 @@ def drill_params(result: Result, keys: list, params: Mapping[str, str]) -> dict 
     list's URL parameters; None where a list cannot show them (a balance, or child
     rows)."""
     report = result.report
-    if report.entity is None or any(g.path.split(".")[0] == "parent" for g in result.groups):
+    if not result.drillable:
         return None
     found: dict[str, str] = {}
     for c in parse_where(report.where):
@@ -531,8 +558,9 @@ def drill_params(result: Result, keys: list, params: Mapping[str, str]) -> dict 
             high = params.get(f"{path}__lte") or params.get("to")
             if low:
                 found[f"{path}__gte"] = low
-            if high:
-                found[f"{path}__lte"] = high
+            if high:   # a time on the last day is still within it
+                found.update({f"{path}__lt": _day_after(high)} if result.timed_filter
+                             else {f"{path}__lte": high})
         elif params.get(path):
             found[f"{path}__in"] = params[path]
     for group, key in zip(result.groups, keys, strict=True):
@@ -541,7 +569,9 @@ def drill_params(result: Result, keys: list, params: Mapping[str, str]) -> dict 
             found[f"{name}__is_null"] = "true"
         elif group.bucket:
             start, end = _bucket_span(group.bucket, str(key))
-            found[f"{name}__gte"], found[f"{name}__lte"] = start, end
+            found[f"{name}__gte"] = start
+            found.update({f"{name}__lt": _day_after(end)} if group.field.type == "datetime"
+                         else {f"{name}__lte": end})
         else:
             found[name] = key.isoformat() if hasattr(key, "isoformat") else str(key)
     return found

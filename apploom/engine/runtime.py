@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from sqlalchemy import inspect
+
 from . import outbox
 from .attachments import Attachments
 from .automation import ActionFunction, Automation
@@ -63,9 +65,10 @@ class Runtime:
         types = types or FieldTypes()
         settings.instance_path.mkdir(parents=True, exist_ok=True)
         db = db or Database(settings.database_url)
-        with db.read() as conn:
+        with db.read() as conn:   # the mark first: a version applied meanwhile shows later
+            mark = definitions_mark(conn) if inspect(conn).has_table("sys_app_version") \
+                else None
             sources = active_sources(conn)
-            mark = definitions_mark(conn) if sources else None
         known = frozenset(BUILTIN_ACTIONS) | frozenset(actions or ())
         apps = load_apps(sources, types, known) if sources else AppSet({})
         runtime = cls(settings, db, apps, types, actions, senders, plugins)

@@ -66,12 +66,12 @@ def _follow_definitions() -> None:
     runtime = current_app.extensions["apploom"]
     with runtime.db.read() as conn:
         mark = definitions_mark(conn)
-    if mark == runtime.definitions_mark:
-        return
-    with _reloading:
-        if current_app.extensions["apploom"] is runtime:   # the same connection pool
-            current_app.extensions["apploom"] = open_runtime(runtime.settings, runtime.plugins,
-                                                             runtime.db)
+    if mark != runtime.definitions_mark:
+        with _reloading:
+            if current_app.extensions["apploom"] is runtime:   # the same connection pool
+                current_app.extensions["apploom"] = open_runtime(runtime.settings,
+                                                                 runtime.plugins, runtime.db)
+    g.runtime = current_app.extensions["apploom"]
 
 
 def _template_helpers() -> dict:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request, send_file, url_for
+from flask import Blueprint, g, jsonify, request, send_file, url_for
 
 from ..engine import permissions
 from ..engine.errors import BadQuery, Unauthenticated, ValidationFailed
 from ..engine.fieldtypes import MAX_INT, parse_int
 from ..engine.query import parse_params
-from ..engine.runtime import Runtime
+from .context import runtime
 from .openapi import openapi_document
 from .reportviews import flow_options
 
@@ -18,9 +18,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 RECORD = f"/<app>/<entity>/<int(max={MAX_INT}):record_id>"
 PUBLIC = {"api.openapi"}
 
-
-def runtime() -> Runtime:
-    return current_app.extensions["apploom"]
 
 
 @bp.before_request

@@ -5,15 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app, g
+from flask import g
 
 from ..engine.fieldtypes import parse_int
 from ..engine.model import Entity, Field
+from .context import runtime
 from .i18n import current_language, label, translate
-
-
-def runtime():
-    return current_app.extensions["apploom"]
 
 
 def ref_titles(entity: Entity, records: list[dict]) -> dict[str, dict[int, str]]:

@@ -7,11 +7,12 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Iterable
 
-from flask import Response, abort, current_app, g
+from flask import Response, abort, g
 from openpyxl import Workbook
 
 from ..engine.model import Entity
 from ..engine.query import SYSTEM_FIELDS, Query
+from .context import runtime
 from .display import ref_titles, show
 from .i18n import label
 
@@ -23,7 +24,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def _rows(entity: Entity, query: Query):
     """Header, then one list of cells per record, fetched a page at a time."""
-    records = current_app.extensions["apploom"].records
+    records = runtime().records
     fields = [f for f in entity.fields.values() if f.type != "table"] + \
         [SYSTEM_FIELDS["created_at"], SYSTEM_FIELDS["updated_at"]]
     yield [label(f.label) for f in fields]

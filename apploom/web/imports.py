@@ -6,15 +6,13 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 
 from ..engine.errors import ValidationFailed
 from ..engine.fieldtypes import MAX_INT
+from .context import runtime
 from .session import check_csrf, login_required
 
 bp = Blueprint("imports", __name__)
 bp.before_request(check_csrf)
 JOB = f"/imports/<int(max={MAX_INT}):job_id>"
 
-
-def runtime():
-    return current_app.extensions["apploom"]
 
 
 @bp.get("/a/<app>/<entity>/import")

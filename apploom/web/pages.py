@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from ..engine import permissions
 from ..engine.errors import Conflict, Forbidden, ValidationFailed
@@ -12,6 +12,7 @@ from ..engine.fieldtypes import MAX_INT, parse_int
 from ..engine.model import Entity, Label, Section
 from ..engine.query import SYSTEM_FIELDS
 from ..engine.related import related_panels
+from .context import runtime
 from .display import ref_titles, show
 from .formdata import FormInput, editable, read_form
 from .i18n import current_language, translate
@@ -21,9 +22,6 @@ from .ui import allowed
 bp = Blueprint("pages", __name__)
 bp.before_request(check_csrf)
 
-
-def runtime():
-    return current_app.extensions["apploom"]
 
 
 def layout(entity: Entity) -> tuple[Section, ...]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, g, render_template, request, url_for
+from flask import Blueprint, g, render_template, request, url_for
 
 from ..engine import clock
 from ..engine.errors import Forbidden
 from ..engine.fieldtypes import parse_int
 from ..engine.reporting import RANGES, Result, date_range, drill_params
 from ..engine.reports import Report
+from .context import runtime
 from .export import safe_text, send_table
 from .i18n import label
 from .session import login_required
@@ -20,9 +21,6 @@ bp = Blueprint("reports", __name__)
 RANGE_NAMES = {"last_30_days": "Last 30 days", "last_12_months": "Last 12 months",
                "this_year": "This year", "all": "All time"}
 
-
-def runtime():
-    return current_app.extensions["apploom"]
 
 
 def viewer_params(report: Report) -> dict[str, str]:

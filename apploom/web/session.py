@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 
+from .context import runtime
 from .i18n import LANGUAGES, translate
 
 bp = Blueprint("session", __name__)
@@ -50,7 +51,7 @@ def load_user() -> None:
         return
     user_id = session.get("user_id")
     if user_id is not None:
-        g.user = current_app.extensions["apploom"].users.for_session(user_id,
+        g.user = runtime().users.for_session(user_id,
                                                                      session.get("epoch", 0))
 
 

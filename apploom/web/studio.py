@@ -9,7 +9,6 @@ import re
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     g,
     redirect,
@@ -32,6 +31,7 @@ from ..engine.install import effects
 from ..engine.model import ACTIONS, Section
 from ..engine.rules import BUILTIN_ACTIONS
 from ..plugins import gather, install_definitions
+from .context import runtime
 from .i18n import translate
 from .session import check_csrf, login_required
 
@@ -39,9 +39,6 @@ bp = Blueprint("studio", __name__, url_prefix="/studio")
 bp.before_request(check_csrf)
 VERSION = f"<int(max={MAX_INT}):version>"
 
-
-def runtime():
-    return current_app.extensions["apploom"]
 
 
 @bp.before_request

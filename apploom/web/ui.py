@@ -21,6 +21,7 @@ from ..engine.fieldtypes import parse_int
 from ..engine.model import Entity
 from ..engine.query import SYSTEM_FIELDS, Query, parse_params
 from . import export, reportviews
+from .context import runtime
 from .display import ref_titles, show
 from .i18n import current_language, label, translate
 from .session import check_csrf, login_required, safe_next
@@ -31,9 +32,6 @@ LOOKUP_SIZE = 10
 PAGE = 50
 CHOICES = 50    # a balance's key with at most this many records is filtered by a select
 
-
-def runtime():
-    return current_app.extensions["apploom"]
 
 
 def readable(entity: Entity) -> bool:
