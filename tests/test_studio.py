@@ -170,3 +170,36 @@ def test_list_settings_and_permissions_are_forms_too(runtime, studio):
     rt = app.extensions["apploom"]
     assert rt.apps.apps["crm"].permissions["sales"] == {"read": "all", "create": "all",
                                                          "update": "own"}
+
+
+def test_rules_and_reports_are_forms_too(runtime, studio):
+    app, boss = studio
+    rule = boss.post("/studio/crm/edit", data={
+        "text": live_text(runtime), "edit": "add_rule", "rule_entity": "customer",
+        "rule_name": "vip_welcome", "rule_on": "created", "rule_if": "tier == 'vip'",
+        "rule_do": "notify", "notify_roles": "manager", "notify_message": "New VIP {name}"}
+    ).get_data(as_text=True)
+    assert "vip_welcome" in rule and "No problems." in rule
+    text = html.unescape(rule.split('id="definition"')[1].split(">", 1)[1]
+                         .split("</textarea>")[0])
+    report = boss.post("/studio/crm/edit", data={
+        "text": text, "edit": "add_report", "report_name": "by_tier",
+        "report_label_en": "Customers by tier", "report_entity": "customer",
+        "report_rows": "tier", "measure_kind": "count", "report_chart": "pie",
+        "report_dashboard": "1"}).get_data(as_text=True)
+    assert "No problems." in report and "{report: by_tier}" in report
+    text = html.unescape(report.split('id="definition"')[1].split(">", 1)[1]
+                         .split("</textarea>")[0])
+    assert boss.post("/studio/crm/apply", data={"text": text, "comment": "vip and tiers"}
+                     ).status_code == 303
+    boss.get("/studio/")
+    rt = app.extensions["apploom"]
+    rt.users.create("max", ["manager"], "password123")
+    rt.records.create(rt.users.get("boss"), "crm.customer", {"name": "Big", "tier": "vip"})
+    assert any("New VIP Big" in n["message"]
+               for n in rt.notifications.latest(rt.users.get("max")))
+    assert "Customers by tier" in boss.get("/a/crm").get_data(as_text=True)
+    missing = boss.post("/studio/crm/edit", data={"text": text, "edit": "add_rule",
+                                                  "rule_entity": "customer",
+                                                  "rule_name": "x", "rule_do": ""})
+    assert missing.status_code == 422

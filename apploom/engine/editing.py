@@ -81,6 +81,39 @@ def add_state(text: str, entity: str, name: str, spec: dict,
     return text
 
 
+def add_rule(text: str, entity: str, rule: dict) -> str:
+    """One more automation rule, after the entity's others."""
+    path = ("entities", entity, "rules")
+    doc = read_document("edit.yaml", text)
+    rules = _mapping(text, ("entities", entity)).get("rules") or []
+    if any(r.get("name") == rule["name"] for r in rules if isinstance(r, dict)):
+        raise ValidationFailed({"name": f"{entity} already has a rule '{rule['name']}'"})
+    if path not in doc.lines or not rules:
+        return set_block(text, path, [*rules, rule])
+    lines = text.splitlines(keepends=True)
+    start, end = _span(text, path)
+    item = next(line for line in lines[start + 1:end] if line.lstrip().startswith("- "))
+    if lines and not lines[end - 1].endswith("\n"):
+        lines[end - 1] += "\n"
+    lines.insert(end, f"{' ' * _indent(item)}- {_flow(rule)}\n")
+    return "".join(lines)
+
+
+def add_report(text: str, name: str, report: dict, on_dashboard: bool) -> str:
+    """One more report (and its tile on the app's dashboard)."""
+    reports = _mapping(text, ()).get("reports") or {}
+    if name in reports:
+        raise ValidationFailed({"name": f"there is already a report '{name}'"})
+    text = _insert_after(text, ("reports", list(reports)[-1]), name, report) if reports \
+        else set_block(text, ("reports",), {name: report})
+    if not on_dashboard:
+        return text
+    tiles = (_mapping(text, ()).get("dashboard") or {}).get("tiles") or []
+    dashboard = {**(_mapping(text, ()).get("dashboard") or {}),
+                 "tiles": [*tiles, {"report": name}]}
+    return set_block(text, ("dashboard",), dashboard)
+
+
 def set_block(text: str, path: tuple, value: Any) -> str:
     """The setting at ``path`` (an entity's form or list) written anew as ``value``, in
     place; a setting not there yet goes at the end of its parent."""
@@ -110,6 +143,8 @@ def _mapping(text: str, path: tuple) -> dict:
     if doc.problems:
         raise ValidationFailed({"text": str(doc.problems[0])})
     found: Any = doc.data
+    if not path:
+        return found
     for key in path:
         if not isinstance(found, dict) or key not in found:
             raise ValidationFailed({path[-2] if len(path) > 1 else "text":

@@ -46,6 +46,14 @@ ZH = {
     "user created.": "各角色对应用中记录可做的操作；“仅本人”指只限本人创建的记录。",
     "Field names, separated by commas, in order; sort by -name for the newest or largest "
     "first.": "字段名，用逗号分隔并按顺序；排序写 -字段名 表示从新到旧或从大到小。",
+    "Add a rule": "添加规则", "Add the rule": "添加规则", "Add a report": "添加报表",
+    "Add the report": "添加报表", "on the dashboard": "放到仪表盘",
+    "a record is created": "新建记录时", "a record is changed": "修改记录时",
+    "a record is deleted": "删除记录时", "notify roles": "通知角色", "send an email": "发送邮件",
+    "set a field": "设置字段", "take a transition": "执行流转",
+    "Add a field": "添加字段", "Add the field": "添加字段", "Add a status": "添加状态",
+    "Add the status": "添加状态", "Change or retire a field": "修改或停用字段",
+    "Change the field": "修改字段", "Retire the field (its data is kept)": "停用字段（数据保留）",
     "Arrange a form": "调整表单布局", "Form": "表单", "Section": "分组", "+ Row": "+ 行",
     "Not on the form": "未放入表单",
     "Drag fields between rows and sections; a row holds the fields shown side by side.":

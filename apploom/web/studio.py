@@ -150,7 +150,56 @@ def _edited_text(form, text: str) -> str:
                                       **({"roles": roles} if roles else {})}
         return editing.add_state(text, form.get("state_entity", ""), state,
                                  {"label": label, "colour": form.get("colour", "grey")}, moves)
+    if kind == "add_rule":
+        return editing.add_rule(text, form.get("rule_entity", ""), _rule(form))
+    if kind == "add_report":
+        return editing.add_report(text, _name(form, "report_name"), _report(form),
+                                  bool(form.get("report_dashboard")))
     raise ValidationFailed({"edit": f"'{kind}' is not a change the studio makes"})
+
+
+def _rule(form) -> dict:
+    """A rule from the form: when, whether, and one action."""
+    trigger = form.get("rule_on", "created")
+    rule: dict = {"name": _name(form, "rule_name"),
+                  "on": {"transition": trigger.split(":", 1)[1]}
+                  if trigger.startswith("transition:") else trigger}
+    if form.get("rule_if", "").strip():
+        rule["if"] = form["rule_if"].strip()
+    action = form.get("rule_do")
+    if action == "set":
+        rule["do"] = [{"set": {_name(form, "set_field"): form.get("set_value", "")}}]
+    elif action == "notify":
+        rule["do"] = [{"notify": {"roles": _list(form.get("notify_roles", "")),
+                                  "message": form.get("notify_message", "")}}]
+    elif action == "email":
+        rule["do"] = [{"email": {k: form.get(f"email_{k}", "")
+                                 for k in ("to", "subject", "body")}}]
+    elif action == "transition":
+        rule["do"] = [{"transition": _name(form, "transition_name")}]
+    else:
+        raise ValidationFailed({"rule_do": "choose what the rule does"})
+    return rule
+
+
+def _report(form) -> dict:
+    """A report from the form: what to count or sum, grouped how, drawn how."""
+    kind = form.get("measure_kind", "count")
+    source = form.get("measure_field", "").strip() or "*"
+    report = {"label": _label(form, "report_label_en", "report_label_zh",
+                              form.get("report_name", "")),
+              "entity": form.get("report_entity", ""),
+              "rows": _list(form.get("report_rows", "")),
+              "columns": _list(form.get("report_columns", "")),
+              "filters": _list(form.get("report_filters", "")),
+              "measures": {"value": {kind: source, "label": _label(
+                  form, "measure_label_en", "measure_label_zh", kind)}},
+              "chart": form.get("report_chart", "table")}
+    return {k: v for k, v in report.items() if v not in ([], "")}
+
+
+def _list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _label(form, en: str, zh: str, fallback: str) -> dict:
