@@ -118,3 +118,12 @@ def test_the_studio_asks_and_applies_the_answers(desk):
         "move:desk.ticket:waiting": "closed"})
     assert done.status_code == 303
     assert states(desk) == ["closed", "closed", "open"]
+
+
+def test_renaming_a_state_moves_its_records_to_the_new_name(desk):
+    renamed = DESK.replace("waiting: {}", "paused: {}").replace("to: waiting", "to: paused") \
+        .replace("from: waiting", "from: paused").replace("[open, waiting]", "[open, paused]")
+    preview = apply(desk.db, [Source("desk.yaml", renamed)], dry_run=True)
+    assert [(q.kind, q.name, q.count) for q in preview.questions] == [("move", "waiting", 2)]
+    apply(desk.db, [Source("desk.yaml", renamed)], moves={"desk.ticket:waiting": "paused"})
+    assert states(desk) == ["open", "paused", "paused"]

@@ -203,3 +203,24 @@ def test_rules_and_reports_are_forms_too(runtime, studio):
                                                   "rule_entity": "customer",
                                                   "rule_name": "x", "rule_do": ""})
     assert missing.status_code == 422
+
+
+def test_entities_states_transitions_and_field_settings_are_forms_too(runtime, studio):
+    _, boss = studio
+
+    def edited(**form):
+        page = boss.post("/studio/crm/edit", data={"text": live_text(runtime), **form})
+        return page.status_code, html.unescape(page.get_data(as_text=True))
+
+    status, page = edited(edit="add_entity", entity_name="visit", entity_label_en="Visit",
+                          entity_label_zh="拜访", entity_icon="🤝", entity_first_field="subject")
+    assert status == 200 and "create table crm_visit" in page and "No problems." in page
+    status, page = edited(edit="change_state", state_entry="opportunity.won",
+                          state_colour="teal")
+    assert "won: {label: {en: Won, zh: 赢单}, colour: teal, final: true}" in page
+    status, page = edited(edit="change_transition", transition_entry="opportunity.win",
+                          transition_roles="manager", transition_if="amount > 0")
+    assert "roles: [manager], if: amount > 0}" in page and "No problems." in page
+    status, page = edited(edit="change_field", field="customer.tier",
+                          field_default="silver")
+    assert "default: silver" in page and "No problems." in page

@@ -24,14 +24,28 @@ def add_field(text: str, entity: str, name: str, spec: dict) -> str:
 
 def change_field(text: str, entity: str, name: str, changes: dict) -> str:
     """The field rewritten with ``changes`` merged in (None removes a setting)."""
-    spec = dict(_mapping(text, ("entities", entity, "fields"))[name])
+    return change_entry(text, ("entities", entity, "fields", name), changes)
+
+
+def change_entry(text: str, path: tuple, changes: dict) -> str:
+    """A named entry (a field, a state, a transition) rewritten on one line with
+    ``changes`` merged in (None removes a setting)."""
+    spec = dict(_mapping(text, path[:-1]).get(path[-1]) or {})
+    if not spec and path[-1] not in _mapping(text, path[:-1]):
+        raise ValidationFailed({"name": f"there is no {'.'.join(path)}"})
     spec.update(changes)
     spec = {k: v for k, v in spec.items() if v is not None}
     lines = text.splitlines(keepends=True)
-    start, end = _span(text, ("entities", entity, "fields", name))
-    indent = len(lines[start]) - len(lines[start].lstrip())
-    lines[start:end] = [f"{' ' * indent}{name}: {_flow(spec)}\n"]
+    start, end = _span(text, path)
+    lines[start:end] = [f"{' ' * _indent(lines[start])}{path[-1]}: {_flow(spec)}\n"]
     return "".join(lines)
+
+
+def add_entity(text: str, name: str, spec: dict) -> str:
+    """One more entity, at the end of the app's entities."""
+    if name in _mapping(text, ("entities",)):
+        raise ValidationFailed({"name": f"there is already an entity '{name}'"})
+    return set_block(text, ("entities", name), spec)
 
 
 LAYOUT_KEYS = ("rows:", "columns:", "filters:", "search:", "sort:", "[", "- [")

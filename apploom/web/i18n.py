@@ -46,6 +46,8 @@ ZH = {
     "user created.": "各角色对应用中记录可做的操作；“仅本人”指只限本人创建的记录。",
     "Field names, separated by commas, in order; sort by -name for the newest or largest "
     "first.": "字段名，用逗号分隔并按顺序；排序写 -字段名 表示从新到旧或从大到小。",
+    "Change a status or a transition": "修改状态或流转", "Change the status": "修改状态",
+    "Change the transition": "修改流转", "Add an entity": "添加实体", "Add the entity": "添加实体",
     "Add a rule": "添加规则", "Add the rule": "添加规则", "Add a report": "添加报表",
     "Add the report": "添加报表", "on the dashboard": "放到仪表盘",
     "a record is created": "新建记录时", "a record is changed": "修改记录时",

@@ -136,7 +136,22 @@ def _edited_text(form, text: str) -> str:
             changes["label"] = _label(form, "field_label_en", "field_label_zh", field)
         if form.get("field_required") in ("yes", "no"):
             changes["required"] = True if form["field_required"] == "yes" else None
+        if form.get("field_default", "").strip():
+            changes["default"] = form["field_default"].strip()
+        if form.get("field_options", "").strip():
+            changes["options"] = _list(form["field_options"])
         return editing.change_field(text, entity, field, changes)
+    if kind == "add_entity":
+        name, first = _name(form, "entity_name"), _name(form, "entity_first_field")
+        spec = {"label": _label(form, "entity_label_en", "entity_label_zh", name),
+                "icon": form.get("entity_icon", "").strip() or None, "title": f"{{{first}}}",
+                "fields": {first: {"type": "text", "required": True}}}
+        return editing.add_entity(text, name, {k: v for k, v in spec.items() if v})
+    if kind in ("change_state", "change_transition"):
+        key = "state" if kind == "change_state" else "transition"
+        entity, _, name = form.get(f"{key}_entry", "").partition(".")
+        path = ("entities", entity, "workflow", f"{key}s", name)
+        return editing.change_entry(text, path, _entry_changes(form, key))
     if kind == "add_state":
         state, into = _name(form, "state_name"), _name(form, "transition")
         label = _label(form, "state_label_en", "state_label_zh", state)
@@ -156,6 +171,23 @@ def _edited_text(form, text: str) -> str:
         return editing.add_report(text, _name(form, "report_name"), _report(form),
                                   bool(form.get("report_dashboard")))
     raise ValidationFailed({"edit": f"'{kind}' is not a change the studio makes"})
+
+
+def _entry_changes(form, key: str) -> dict:
+    """What the state or transition form changes; empty inputs keep what is there."""
+    changes: dict = {}
+    if form.get(f"{key}_label_en") or form.get(f"{key}_label_zh"):
+        changes["label"] = _label(form, f"{key}_label_en", f"{key}_label_zh", "")
+    if key == "state" and form.get("state_colour"):
+        changes["colour"] = form["state_colour"]
+    if key == "transition":
+        for setting in ("roles", "require"):
+            if form.get(f"transition_{setting}", "").strip():
+                changes[setting] = _list(form[f"transition_{setting}"])
+        if form.get("transition_if", "").strip():
+            guard = form["transition_if"].strip()
+            changes["if"] = None if guard == "-" else guard
+    return changes
 
 
 def _rule(form) -> dict:
