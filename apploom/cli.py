@@ -281,7 +281,8 @@ def apps_history(obj: _Context, app: str | None) -> None:
     for row in found:
         mark = "*" if row["active"] else " "
         when = row["created_at"].strftime("%Y-%m-%d %H:%M")
-        click.echo(f"{mark} {row['app']:8} v{row['version']:<4} {when}  {row['comment'] or ''}")
+        click.echo(f"{mark} {row['app']:8} v{row['version']:<4} {when}  "
+                   f"{row['author'] or '-':10} {row['comment'] or ''}")
 
 
 @apps.command("export")

@@ -67,7 +67,7 @@ def test_a_field_added_in_the_studio_is_a_column_an_input_and_an_api_field(runti
         {"name": "North Co", "region": "华北"})
     assert made["region"] == "华北"
     history = boss.get("/studio/crm").get_data(as_text=True)
-    assert "v2" in history and "regions" in history
+    assert "v2" in history and "regions" in history and "<td>boss</td>" in history
 
 
 def test_a_rollback_previews_then_archives_and_a_second_brings_the_data_back(runtime,

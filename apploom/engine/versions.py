@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, inspect, select, update
 
 from .definitions import Source
 from .errors import NotFound
-from .systables import sys_app_version
+from .systables import sys_app_version, sys_user
 
 
 def active_sources(conn: Connection) -> list[Source]:
@@ -79,10 +79,13 @@ def diff(old: Source, new: Source, old_name: str, new_name: str) -> str:
 
 
 def history(conn: Connection, app: str | None = None) -> list[dict]:
+    """Every version (of ``app``): who applied it, when, why, and which is live."""
     query = select(sys_app_version.c.app, sys_app_version.c.version, sys_app_version.c.hash,
                    sys_app_version.c.comment, sys_app_version.c.created_at,
-                   sys_app_version.c.active).order_by(sys_app_version.c.app,
-                                                      sys_app_version.c.version)
+                   sys_app_version.c.active, sys_user.c.username.label("author")
+                   ).select_from(sys_app_version.outerjoin(
+                       sys_user, sys_user.c.id == sys_app_version.c.created_by)).order_by(
+                       sys_app_version.c.app, sys_app_version.c.version)
     if app:
         query = query.where(sys_app_version.c.app == app)
     return [dict(r._mapping) for r in conn.execute(query)]
