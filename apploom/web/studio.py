@@ -1,7 +1,9 @@
 """The studio, for admins: change an app's definition in the browser. Edit its YAML with
-the problems shown at their lines as you type, preview what applying it does to the
-schema and the data, apply it (one transaction: the definition, the schema change and
-the new version), see every version with its diff, and roll back to any of them."""
+the problems shown at their lines as you type, or use the forms that write a change into
+it (fields, form layout, list, states, rules, reports, permissions); preview what
+applying it does to the schema and the data, and answer what it asks; apply it (one
+transaction: definition, schema change, data moves and version); compare any version
+with the live one, roll back to it, or merge a new release with the business's changes."""
 from __future__ import annotations
 
 import json
@@ -38,7 +40,6 @@ from .session import check_csrf, login_required
 bp = Blueprint("studio", __name__, url_prefix="/studio")
 bp.before_request(check_csrf)
 VERSION = f"<int(max={MAX_INT}):version>"
-
 
 
 @bp.before_request
@@ -104,8 +105,8 @@ def preview(app: str):
 
 @bp.post("/<app>/edit")
 def edit(app: str):
-    """A change made with a form (add a field, change or retire one, add a status),
-    written into the definition's text and previewed like a hand edit."""
+    """A change made with a form (an entity, a field, a state or transition, a rule, a
+    report), written into the definition's text and previewed like a hand edit."""
     form, source = request.form, edited(app)
     try:
         text = _edited_text(form, source.text)
@@ -115,13 +116,14 @@ def edit(app: str):
 
 
 def _edited_text(form, text: str) -> str:
+    """The text with the change the submitted form (its ``edit`` button) asks for."""
     kind = form.get("edit")
     if kind == "add_field":
         label = _label(form, "label_en", "label_zh", form.get("name", ""))
         spec: dict = {"type": form.get("type", "text"), "label": label}
         if form.get("required"):
             spec["required"] = True
-        options = [o.strip() for o in form.get("options", "").split(",") if o.strip()]
+        options = _list(form.get("options", ""))
         if options:
             spec["options"] = options
         if form.get("to"):
@@ -155,7 +157,7 @@ def _edited_text(form, text: str) -> str:
     if kind == "add_state":
         state, into = _name(form, "state_name"), _name(form, "transition")
         label = _label(form, "state_label_en", "state_label_zh", state)
-        roles = [r.strip() for r in form.get("roles", "").split(",") if r.strip()]
+        roles = _list(form.get("roles", ""))
         moves = {into: {"label": {"en": form.get("transition_label") or into,
                                   "zh": form.get("transition_label") or into},
                         "from": form.get("from", ""), "to": state, **(
