@@ -68,6 +68,7 @@ def sign_in(page, server: str, username: str, password: str = "password123") -> 
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+    playwright.expect(page.locator(".topbar .who")).to_be_visible()   # signed in, not racing
 
 
 def test_order_journey_through_the_screens(server, page):
