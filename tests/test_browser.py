@@ -230,7 +230,6 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
     expect(page.locator(".tile .number-card .big").first).to_have_text("60.00")
     expect(page.locator(".tile canvas").first).to_be_visible()
     page.wait_for_function("document.querySelector('.tile canvas').chart !== undefined")
-    shot(page, "dashboard")
     page.locator(".tile header a", has_text="Sales by month").click()
     expect(page.locator(".report-table tbody tr")).to_have_count(1)
     page.locator(".report-table tbody a").first.click()
