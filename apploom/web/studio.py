@@ -31,8 +31,7 @@ from ..engine.errors import AppLoomError, DefinitionError, Problem, ValidationFa
 from ..engine.fieldtypes import MAX_INT
 from ..engine.install import effects
 from ..engine.model import ACTIONS, Section
-from ..engine.rules import BUILTIN_ACTIONS
-from ..plugins import gather, install_definitions
+from ..plugins import install_definitions
 from .context import runtime
 from .i18n import translate
 from .session import check_csrf, login_required
@@ -375,13 +374,12 @@ def edited(app: str) -> Source:
 
 def problems_of(app: str, source: Source) -> list:
     """Every problem of the edited definition, read with the other live apps."""
-    with runtime().db.read() as conn:
+    rt = runtime()   # it already knows every plugin's field types and actions
+    with rt.db.read() as conn:
         live = versions.active_sources(conn)
-    found = gather(runtime().plugins, runtime().settings) if runtime().plugins else None
-    types = found.types if found else runtime().types
-    actions = frozenset(BUILTIN_ACTIONS) | frozenset(found.actions if found else ())
     try:
-        apps = load_apps(with_companions([source], live), types, actions)
+        apps = load_apps(with_companions([source], live), rt.types,
+                         frozenset(rt.automation.actions))
     except DefinitionError as exc:
         return list(exc.problems)
     if app not in apps.apps or app_name(source) != app:
