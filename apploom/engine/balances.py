@@ -137,8 +137,7 @@ class Balances:
         return found, total
 
     def read(self, name: str, **key: Any) -> dict | None:
-        table = next(t for b in self._all() if b.name == name
-                     for t in [self.tables[b.table_name()]])
+        table = self.tables[self.get(name).table_name()]
         with self.records.db.read() as conn:
             row = conn.execute(select(table).where(
                 *(table.c[k] == v for k, v in key.items()))).mappings().first()
@@ -146,7 +145,7 @@ class Balances:
 
     def rebuild(self, name: str) -> int:
         """Recompute a balance from its whole ledger (after an import, or to audit it)."""
-        balance = next(b for b in self._all() if b.name == name)
+        balance = self.get(name)
         ledger = self.records.apps.entity(balance.ledger)
         table = self.tables[balance.table_name()]
         totals: dict[tuple, dict[str, int]] = {}
