@@ -71,6 +71,13 @@ def sign_in(page, server: str, username: str, password: str = "password123") -> 
     playwright.expect(page.locator(".topbar .who")).to_be_visible()   # signed in, not racing
 
 
+def sign_out(page) -> None:
+    """Sign out and wait for the login page, so the next page load does not race it for
+    the fresh session (two concurrent loads would each mint a CSRF token)."""
+    page.click("button:text('Sign out')")
+    playwright.expect(page.locator("input[name=username]")).to_be_visible()
+
+
 def test_order_journey_through_the_screens(server, page):
     expect = playwright.expect
     page.goto(server + "/")
@@ -177,7 +184,7 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
 
     email = outbox.messages(sqlite_runtime.db)[0]["payload"]
     link = re.search(r"/track/\S+", email["body"])[0]
-    page.click("button:text('Sign out')")
+    sign_out(page)
     page.goto(server + link)                      # the customer, not signed in
     expect(page.locator("h1")).to_contain_text("Shipped")
     expect(page.locator(".tracking-number")).to_contain_text(tracking)
@@ -277,7 +284,7 @@ def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page,
     page.click("button:text('Apply')")
     expect(page.locator(".versions")).to_contain_text("gift messages and holds")
     shot(page, "studio")
-    page.click("button:text('Sign out')")
+    sign_out(page)
 
     sign_in(page, server, "sue")
     page.goto(server + "/a/oms/order/new")
