@@ -172,6 +172,18 @@ def test_rule_runs_show_on_the_timeline(desk):
     assert {e["rule"] for e in entries if e["action"] == "rule"} == {"urgent", "welcome"}
 
 
+def test_a_rule_turned_off_is_still_checked_but_never_runs(desk):
+    off = DESK.replace("      - name: urgent\n", "      - name: urgent\n        enabled: false\n")
+    rt = reopen(desk, bundled_sources() + [Source("desk.yaml", off)])
+    ticket = rt.records.create(desk.agent, "desk.ticket", {"subject": "Fire", "priority": 5})
+    assert ticket["escalated"] is False and rt.notifications.unread(desk.lead) == 0
+    assert runs(rt, "urgent") == [] and len(runs(rt, "welcome")) == 1
+    broken = off.replace('escalated: "True"', 'escalatd: "True"')
+    with pytest.raises(DefinitionError, match="escalatd"):
+        load_apps(bundled_sources() + [Source("desk.yaml", broken)], FieldTypes())
+    rt.close()
+
+
 LOOP = """
 app: loops
 entities:

@@ -141,7 +141,7 @@ class Automation:
         now = now or datetime.now(timezone.utc)
         records, runs = self.records, 0
         scheduled = [(e, r) for e in records.apps.entities() for r in e.rules
-                     if r.trigger == "schedule"]
+                     if r.trigger == "schedule" and r.enabled]
         if not scheduled:
             return 0
         with records.db.read() as conn:
@@ -169,7 +169,8 @@ class Automation:
         (the request's JSON body), in one transaction; returns the record afterwards."""
         records = self.records
         entity = records.entity(ref)
-        rules = [r for r in entity.rules if r.trigger == "webhook" and r.hook == name]
+        rules = [r for r in entity.rules
+                 if r.trigger == "webhook" and r.hook == name and r.enabled]
         if not rules:
             raise NotFound(f"{entity.label.en} has no webhook '{name}'")
         with records.transaction() as conn:
@@ -320,6 +321,8 @@ def _holds(condition: str, names: dict) -> bool:
 
 
 def _matches(rule: Rule, change: Change) -> bool:
+    if not rule.enabled:
+        return False
     if rule.trigger == "transition":
         return change.trigger == "transition" and rule.transition in (None, change.transition)
     if rule.trigger in ("schedule", "webhook"):

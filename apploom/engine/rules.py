@@ -54,6 +54,7 @@ class Rule:
     where: Any = None                     # schedule: which records (a filter), all if None
     condition: str | None = None
     actions: tuple[Action, ...] = ()
+    enabled: bool = True                  # false: checked with the others, never run
 
 
 def parse_rules(raw: list | None) -> tuple[Rule, ...]:
@@ -67,7 +68,7 @@ def parse_rules(raw: list | None) -> tuple[Rule, ...]:
             transition=detail if trigger == "transition" else None,
             cron=detail if trigger == "schedule" else None, where=spec.get("where"),
             hook=detail if trigger == "webhook" else None,
-            condition=spec.get("if"),
+            condition=spec.get("if"), enabled=spec.get("enabled", True),
             actions=tuple(Action(*next(iter(a.items()))) for a in spec["do"]),
         ))
     return tuple(rules)
