@@ -172,6 +172,36 @@ def test_list_settings_and_permissions_are_forms_too(runtime, studio):
                                                          "update": "own"}
 
 
+def test_an_entity_may_have_its_own_permissions_and_give_them_back(runtime, studio):
+    app, boss = studio
+    matrix = boss.get("/studio/oms/permissions?entity=return").get_data(as_text=True)
+    assert 'name="entity" value="return"' in matrix and "Use the app" in matrix
+    form = {"entity": "return", "service:read": "all", "service:create": "all",
+            "manager:read": "all", "warehouse:read": "all", "warehouse:update": "own"}
+    preview = html.unescape(boss.post("/studio/oms/permissions", data=form)
+                            .get_data(as_text=True))
+    text = definition_in(preview)
+    assert "      warehouse: [read, 'update:own']\n" in text and "No problems." in preview
+    assert text.count("permissions:") == 2 and "  sales: [read, create, update]\n" in text
+    assert boss.post("/studio/oms/apply", data={"text": text, "comment": "returns"}
+                     ).status_code == 303
+    boss.get("/studio/")
+    returns = app.extensions["apploom"].apps.apps["oms"].entities["return"]
+    assert returns.permissions["warehouse"] == {"read": "all", "update": "own"}
+    assert "sales" not in returns.permissions
+
+    inherit = html.unescape(boss.post("/studio/oms/permissions", data={
+        "entity": "return", "inherit": "1"}).get_data(as_text=True))
+    assert definition_in(inherit).count("permissions:") == 1 and "No problems." in inherit
+    unknown = boss.post("/studio/oms/permissions", data={"entity": "nope"})
+    assert unknown.status_code == 422
+
+
+def definition_in(page: str) -> str:
+    """The definition's text in a studio page (unescaped)."""
+    return page.split('id="definition"')[1].split(">", 1)[1].split("</textarea>")[0]
+
+
 def test_rules_and_reports_are_forms_too(runtime, studio):
     app, boss = studio
     rule = boss.post("/studio/crm/edit", data={

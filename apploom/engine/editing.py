@@ -152,6 +152,16 @@ def set_block(text: str, path: tuple, value: Any) -> str:
     return "".join(lines)
 
 
+def remove_block(text: str, path: tuple) -> str:
+    """The definition without the setting at ``path`` (nothing to do if it is not there)."""
+    if path not in read_document("edit.yaml", text).lines:
+        return text
+    lines = text.splitlines(keepends=True)
+    start, end = _span(text, path)
+    del lines[start:end]
+    return "".join(lines)
+
+
 def _mapping(text: str, path: tuple) -> dict:
     doc = read_document("edit.yaml", text)
     if doc.problems:

@@ -88,6 +88,11 @@ ZH = {
     "Something went wrong on our side; the error has been logged.":
         "系统出错，错误已记录。",
     "The form expired; please try again.": "表单已过期，请重试。",
+    "The whole app": "整个应用", "Now: as the app says.": "目前：沿用应用的权限。",
+    "Use the app’s permissions": "沿用应用的权限",
+    "Who may do what with this entity’s records. When set, this replaces the app’s "
+    "permissions for it; “own” means only the records the user created.":
+        "各角色对此实体记录的权限。设置后将替代应用的权限；“own”表示仅限本人创建的记录。",
     "Type to search": "输入以搜索", "Download": "下载", "Roles": "角色",
     "Rows": "行", "Showing": "显示", "of": "共", "Transition": "流转",
     "Apply to selected": "应用到所选", "moved it": "流转了",

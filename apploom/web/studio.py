@@ -293,24 +293,40 @@ def save_list_settings(app: str, entity: str):
 
 @bp.get("/<app>/permissions")
 def permission_settings(app: str):
+    """The app's matrix, or an entity's own (which, when set, replaces the app's for it)."""
     found = runtime().apps.apps[app]
+    entity = found.entities.get(request.args.get("entity", ""))
+    given = entity.permissions if entity else found.permissions
     return render_template("studio_permissions.html", app=found, actions=ACTIONS,
-                           roles=sorted(set(found.roles) | set(found.permissions)))
+                           entity=entity, given=given, roles=_roles(found))
 
 
 @bp.post("/<app>/permissions")
 def save_permission_settings(app: str):
-    """Who may do what in the app, as ticked in the matrix."""
+    """Who may do what in the app, or with one entity, as ticked in the matrix."""
     found, source = runtime().apps.apps[app], _live(app)
+    entity = request.form.get("entity", "")
+    if entity and entity not in found.entities:
+        return _preview(app, source, f"'{entity}' is not an entity of {app}"), 422
+    path = ("entities", entity, "permissions") if entity else ("permissions",)
+    if entity and request.form.get("inherit"):
+        text = editing.remove_block(source.text, path)
+        return _preview(app, Source(source.file, text))
     granted = {}
-    for role in sorted(set(found.roles) | set(found.permissions)):
+    for role in _roles(found):
         scopes = {a: request.form.get(f"{role}:{a}") for a in ACTIONS}
         chosen = [a if scope == "all" else f"{a}:own" for a, scope in scopes.items()
                   if scope in ("all", "own")]
         if chosen:
             granted[role] = "all" if chosen == list(ACTIONS) else chosen
-    text = editing.set_block(source.text, ("permissions",), granted)
+    text = editing.set_block(source.text, path, granted)
     return _preview(app, Source(source.file, text))
+
+
+def _roles(app) -> list[str]:
+    """The app's roles, and any role its permissions name besides."""
+    named = set(app.permissions).union(*(e.permissions for e in app.entities.values()))
+    return sorted(set(app.roles) | named)
 
 
 def _live(app: str) -> Source:
