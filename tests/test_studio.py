@@ -123,6 +123,21 @@ def test_forms_edit_the_text_in_place_and_only_what_they_change(runtime):
     assert caught.value.fields == {"name": "customer already has a field 'city'"}
 
 
+def test_a_rule_is_rewritten_in_its_place_whether_written_as_lines_or_in_one():
+    one_line = "app: x\nentities:\n  t:\n    fields: {a: {type: integer}}\n" \
+               "    rules: [{name: r1, on: created, do: [{set: {a: '1'}}]}, " \
+               "{name: r2, on: deleted, do: [{set: {a: '2'}}]}]\n  u:\n    fields: {}\n"
+    rule = {"name": "r1", "on": "updated", "do": [{"set": {"a": "3"}}]}
+    changed = editing.change_rule(one_line, "t", 0, rule)
+    assert editing.rules_of(changed, "t") == [rule, editing.rules_of(one_line, "t")[1]]
+    assert changed.endswith("  u:\n    fields: {}\n")
+    removed = editing.change_rule(one_line, "t", 1, None)
+    assert [r["name"] for r in editing.rules_of(removed, "t")] == ["r1"]
+    assert "rules" not in editing.change_rule(removed, "t", 0, None)
+    with pytest.raises(ValidationFailed):
+        editing.change_rule(one_line, "t", 2, rule)
+
+
 def test_the_studio_forms_add_a_field_and_a_status_for_preview(runtime, studio):
     _, boss = studio
     page = boss.post("/studio/crm/edit", data={
@@ -233,6 +248,48 @@ def test_rules_and_reports_are_forms_too(runtime, studio):
                                                   "rule_entity": "customer",
                                                   "rule_name": "x", "rule_do": ""})
     assert missing.status_code == 422
+
+
+def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio):
+    app, boss = studio
+    page = html.unescape(boss.get("/studio/crm/lead/rules/0").get_data(as_text=True))
+    assert 'value="transition:convert" selected' in page and "convert_to_customer" in page
+    assert 'name="a0.values.kind" value="\'company\' if company else \'person\'"' in page
+    form = {"rule_on": "transition:convert", "rule_if": "expected_amount > 0",
+            "a0.entity": "crm.customer", "a0.values.name": "company or name",
+            "a0.values.kind": "'company' if company else 'person'", "a0.values.email": "email",
+            "a0.values.phone": "phone", "a0.values.city": "city",
+            "a0.values.contacts": "[]", "a1.customer": "created", "a2:remove": "1",
+            "rule_do": "notify", "notify_roles": "manager", "notify_message": "Won {name}"}
+    preview = html.unescape(boss.post("/studio/crm/lead/rules/0", data=form)
+                            .get_data(as_text=True))
+    text = definition_in(preview)
+    assert "No problems." in preview and "        enabled: false\n" in text
+    assert "        if: expected_amount > 0\n" in text and "crm.opportunity" not in text
+    notify = ("          - notify:\n              roles: [manager]\n"
+              "              message: Won {name}\n")
+    assert notify in text and "      - name: welcome_call\n        on: created\n" in text
+    rule = editing.rules_of(text, "lead")[0]
+    assert [next(iter(a)) for a in rule["do"]] == ["create", "set", "notify"]
+    assert rule["do"][0]["create"]["values"]["contacts"] == "[]"
+    assert boss.post("/studio/crm/apply", data={"text": text, "comment": "quiet"}
+                     ).status_code == 303
+    boss.get("/studio/")
+    rt = app.extensions["apploom"]
+    [convert] = rt.apps.apps["crm"].entities["lead"].rules
+    assert not convert.enabled and convert.condition == "expected_amount > 0"
+    assert "off" in boss.get("/studio/crm").get_data(as_text=True)
+
+    gone = html.unescape(boss.post("/studio/crm/customer/rules/0", data={"remove": "1"})
+                         .get_data(as_text=True))
+    assert "welcome_call" not in definition_in(gone) and "No problems." in gone
+    empty = boss.post("/studio/crm/lead/rules/0", data={
+        "rule_on": "created", "rule_enabled": "1", **{f"a{i}:remove": "1" for i in range(3)}})
+    assert empty.status_code == 422 and "remove the rule instead" in empty.get_data(as_text=True)
+    cron = boss.post("/studio/crm/lead/rules/0", data={"rule_on": "schedule"})
+    assert cron.status_code == 422 and "cron expression" in cron.get_data(as_text=True)
+    assert boss.get("/studio/crm/lead/rules/7").status_code == 404
+    assert boss.get("/studio/crm/nope/rules/0").status_code == 404
 
 
 def test_entities_states_transitions_and_field_settings_are_forms_too(runtime, studio):

@@ -28,6 +28,13 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
                               re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+class Dumper(yaml.SafeDumper):
+    """Writes YAML that reads back the same way: ``on``, ``no`` and dates stay unquoted."""
+
+
+Dumper.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
 @dataclass
 class Document:
     file: str

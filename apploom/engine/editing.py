@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .documents import read_document
+from .documents import Dumper, read_document
 from .errors import ValidationFailed
 
 
@@ -95,11 +95,16 @@ def add_state(text: str, entity: str, name: str, spec: dict,
     return text
 
 
+def rules_of(text: str, entity: str) -> list:
+    """The entity's rules as written (an empty list if it has none)."""
+    return list(_mapping(text, ("entities", entity)).get("rules") or [])
+
+
 def add_rule(text: str, entity: str, rule: dict) -> str:
     """One more automation rule, after the entity's others."""
     path = ("entities", entity, "rules")
     doc = read_document("edit.yaml", text)
-    rules = _mapping(text, ("entities", entity)).get("rules") or []
+    rules = rules_of(text, entity)
     if any(r.get("name") == rule["name"] for r in rules if isinstance(r, dict)):
         raise ValidationFailed({"name": f"{entity} already has a rule '{rule['name']}'"})
     if path not in doc.lines or not rules:
@@ -110,6 +115,32 @@ def add_rule(text: str, entity: str, rule: dict) -> str:
     if lines and not lines[end - 1].endswith("\n"):
         lines[end - 1] += "\n"
     lines.insert(end, f"{' ' * _indent(item)}- {_flow(rule)}\n")
+    return "".join(lines)
+
+
+def change_rule(text: str, entity: str, index: int, rule: dict | None) -> str:
+    """The entity's rule at ``index`` written anew as ``rule``, in its place; None removes
+    it. The other rules, and their comments, stay as they are."""
+    path = ("entities", entity, "rules")
+    rules = rules_of(text, entity)
+    if not 0 <= index < len(rules):
+        raise ValidationFailed({"rule": f"{entity} has no rule number {index + 1}"})
+    if rule is None and len(rules) == 1:
+        return remove_block(text, path)
+    lines = text.splitlines(keepends=True)
+    start = read_document("edit.yaml", text).lines[(*path, index)] - 1
+    if not lines[start].lstrip().startswith("- "):   # a list written in one line
+        return set_block(text, path, [r for i, r in enumerate(rules) if i != index]
+                         if rule is None else [*rules[:index], rule, *rules[index + 1:]])
+    dash, end = _indent(lines[start]), start + 1
+    while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > dash):
+        end += 1
+    while not lines[end - 1].strip():
+        end -= 1
+    if end == len(lines) and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    lines[start:end] = [] if rule is None else [
+        " " * dash + line + "\n" for line in _block([rule]).splitlines()]
     return "".join(lines)
 
 
@@ -144,8 +175,7 @@ def set_block(text: str, path: tuple, value: Any) -> str:
         parent = _span(text, path[:-1])[0]
         indent = len(lines[parent]) - len(lines[parent].lstrip()) + 2
         start = end
-    block = yaml.safe_dump({path[-1]: value}, allow_unicode=True, sort_keys=False,
-                           default_flow_style=None, width=100)
+    block = _block({path[-1]: value})
     if lines and start == len(lines) and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     lines[start:end] = [" " * indent + line + "\n" for line in block.splitlines()]
@@ -219,6 +249,31 @@ def _insert_after(text: str, sibling: tuple, name: str, spec: dict) -> str:
     return "".join(lines)
 
 
+class _Dumper(Dumper):
+    """As the bundled definitions are written: lists indented under their key, lists of
+    plain values and short mappings on one line, expressions in double quotes."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        return super().increase_indent(flow, False)
+
+
+def _plain(values) -> bool:
+    return not any(isinstance(v, (dict, list)) for v in values)
+
+
+_Dumper.add_representer(dict, lambda dumper, data: dumper.represent_mapping(
+    "tag:yaml.org,2002:map", data,
+    flow_style=_plain(data.values()) and len(_flow(data)) <= 70))
+_Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=_plain(data)))
+_Dumper.add_representer(str, lambda dumper, data: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", data, style='"' if "'" in data and '"' not in data else None))
+
+
+def _block(value: Any) -> str:
+    return yaml.dump(value, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+
+
 def _flow(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False,
-                          width=100_000).strip()
+    return yaml.dump(value, Dumper=Dumper, default_flow_style=True, allow_unicode=True,
+                     sort_keys=False, width=100_000).strip()

@@ -90,6 +90,15 @@ ZH = {
     "The form expired; please try again.": "表单已过期，请重试。",
     "The whole app": "整个应用", "Now: as the app says.": "目前：沿用应用的权限。",
     "Use the app’s permissions": "沿用应用的权限",
+    "When": "何时", "Then": "然后", "Condition": "条件", "On": "启用", "off": "已停用",
+    "Detail": "详情", "Setting": "设置", "Which records": "哪些记录",
+    "on a schedule": "按计划时间", "a webhook is called": "收到 Webhook 调用",
+    "changed: which fields; schedule: e.g. 0 8 * * *; webhook: its name":
+        "修改时：哪些字段；计划：如 0 8 * * *；Webhook：名称",
+    "(no new action)": "（不添加动作）", "(change it in the text)": "（请在文本中修改）",
+    "Change, turn off or remove a rule": "修改、停用或删除规则",
+    "Remove this action": "删除此动作", "Then also": "再添加一个动作",
+    "Remove the rule": "删除规则",
     "Who may do what with this entity’s records. When set, this replaces the app’s "
     "permissions for it; “own” means only the records the user created.":
         "各角色对此实体记录的权限。设置后将替代应用的权限；“own”表示仅限本人创建的记录。",

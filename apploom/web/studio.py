@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import re
 
+import yaml
 from flask import (
     Blueprint,
+    abort,
     flash,
     g,
     redirect,
@@ -193,26 +195,44 @@ def _entry_changes(form, key: str) -> dict:
 
 def _rule(form) -> dict:
     """A rule from the form: when, whether, and one action."""
-    trigger = form.get("rule_on", "created")
-    rule: dict = {"name": _name(form, "rule_name"),
-                  "on": {"transition": trigger.split(":", 1)[1]}
-                  if trigger.startswith("transition:") else trigger}
+    rule: dict = {"name": _name(form, "rule_name"), "on": _trigger(form)}
     if form.get("rule_if", "").strip():
         rule["if"] = form["rule_if"].strip()
+    action = _new_action(form)
+    if action is None:
+        raise ValidationFailed({"rule_do": "choose what the rule does"})
+    return {**rule, "do": [action]}
+
+
+def _trigger(form) -> str | dict:
+    """When the rule runs, as the definition writes it."""
+    trigger, detail = form.get("rule_on", "created"), form.get("rule_on_detail", "").strip()
+    if trigger.startswith("transition:"):
+        return {"transition": trigger.split(":", 1)[1]}
+    if trigger == "updated" and detail:
+        return {"updated": _list(detail)}
+    if trigger in ("schedule", "webhook"):
+        if not detail:
+            needed = "a cron expression such as 0 8 * * *" if trigger == "schedule" \
+                else "the webhook's name"
+            raise ValidationFailed({"rule_on_detail": f"a {trigger} rule needs {needed}"})
+        return {trigger: detail}
+    return trigger
+
+
+def _new_action(form) -> dict | None:
+    """The action the form's action inputs describe, if one was chosen."""
     action = form.get("rule_do")
     if action == "set":
-        rule["do"] = [{"set": {_name(form, "set_field"): form.get("set_value", "")}}]
-    elif action == "notify":
-        rule["do"] = [{"notify": {"roles": _list(form.get("notify_roles", "")),
-                                  "message": form.get("notify_message", "")}}]
-    elif action == "email":
-        rule["do"] = [{"email": {k: form.get(f"email_{k}", "")
-                                 for k in ("to", "subject", "body")}}]
-    elif action == "transition":
-        rule["do"] = [{"transition": _name(form, "transition_name")}]
-    else:
-        raise ValidationFailed({"rule_do": "choose what the rule does"})
-    return rule
+        return {"set": {_name(form, "set_field"): form.get("set_value", "")}}
+    if action == "notify":
+        return {"notify": {"roles": _list(form.get("notify_roles", "")),
+                           "message": form.get("notify_message", "")}}
+    if action == "email":
+        return {"email": {k: form.get(f"email_{k}", "") for k in ("to", "subject", "body")}}
+    if action == "transition":
+        return {"transition": _name(form, "transition_name")}
+    return None
 
 
 def _report(form) -> dict:
@@ -289,6 +309,89 @@ def save_list_settings(app: str, entity: str):
     text = editing.set_block(source.text, ("entities", entity, "list"),
                              {k: v for k, v in chosen.items() if v})
     return _preview(app, Source(source.file, text))
+
+
+@bp.get("/<app>/<entity>/rules/<int:index>")
+def rule_settings(app: str, entity: str, index: int):
+    """One rule as a form: when it runs, its condition, each action's settings."""
+    found = runtime().apps.apps[app].entities.get(entity) or abort(404)
+    rule = _rule_at(_live(app).text, entity, index)
+    return render_template("studio_rule.html", app=app, entity=found, index=index, rule=rule,
+                           on=_trigger_choice(rule.get("on", "created")),
+                           flows=[found] if found.workflow else [])
+
+
+@bp.post("/<app>/<entity>/rules/<int:index>")
+def save_rule(app: str, entity: str, index: int):
+    """The rule rewritten from its form (or removed), for the usual preview."""
+    source, form = _live(app), request.form
+    try:
+        rule = _rule_at(source.text, entity, index)
+        if form.get("remove"):
+            text = editing.change_rule(source.text, entity, index, None)
+        else:
+            text = editing.change_rule(source.text, entity, index, _changed_rule(form, rule))
+    except ValidationFailed as exc:
+        return _preview(app, source, "; ".join(exc.fields.values())), 422
+    return _preview(app, Source(source.file, text))
+
+
+def _rule_at(text: str, entity: str, index: int) -> dict:
+    rules = editing.rules_of(text, entity)
+    if not 0 <= index < len(rules):
+        abort(404)
+    return {"name": f"rule_{index + 1}", **rules[index]}
+
+
+def _trigger_choice(on: str | dict) -> tuple[str, str]:
+    """The trigger's choice in the form's select, and its detail (fields, cron, name)."""
+    if isinstance(on, str):
+        return on, ""
+    kind, detail = next(iter(on.items()))
+    if kind == "transition":
+        return f"transition:{detail}", ""
+    return kind, ", ".join(detail) if isinstance(detail, list) else str(detail)
+
+
+def _changed_rule(form, rule: dict) -> dict:
+    """The rule with the form's changes: trigger, condition, on or off, each action's
+    settings (a removed one dropped), and a new action at the end if one was chosen."""
+    changed: dict = {"name": rule["name"], "on": _trigger(form)}
+    if form.get("rule_if", "").strip():
+        changed["if"] = form["rule_if"].strip()
+    if "where" in rule:
+        changed["where"] = rule["where"]
+    if not form.get("rule_enabled"):
+        changed["enabled"] = False
+    actions = [{kind: _edited(form, f"a{i}", params)}
+               for i, action in enumerate(rule.get("do") or [])
+               if not form.get(f"a{i}:remove") for kind, params in action.items()]
+    added = _new_action(form)
+    actions += [added] if added else []
+    if not actions:
+        raise ValidationFailed({"do": "a rule needs an action; remove the rule instead"})
+    return {**changed, "do": actions}
+
+
+def _edited(form, key: str, value):
+    """An action's setting as the form changed it, keeping its kind: a list stays a list,
+    a number a number. Settings the form does not show (lists of mappings) are kept."""
+    if isinstance(value, dict):
+        return {k: _edited(form, f"{key}.{k}", v) for k, v in value.items()}
+    if key not in form:
+        return value
+    typed = form[key].strip()
+    if isinstance(value, list):
+        return _list(typed)
+    if isinstance(value, bool | int | float) and typed:
+        try:
+            parsed = yaml.safe_load(typed)
+        except yaml.YAMLError:
+            parsed = None
+        if not isinstance(parsed, bool | int | float):
+            raise ValidationFailed({key: f"'{typed}' is not a {type(value).__name__}"})
+        return parsed
+    return typed
 
 
 @bp.get("/<app>/permissions")
