@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import inspect
 
 from apploom.engine import editing, versions
+from apploom.engine.documents import read_document
 from apploom.engine.errors import ValidationFailed
 from apploom.web import create_app
 from tests.helpers import browser
@@ -174,7 +175,7 @@ def test_list_settings_and_permissions_are_forms_too(runtime, studio):
     form.update({"sales:delete": "", "sales:update": "own", "service:create": "",
                  "service:delete": ""})
     preview = boss.post("/studio/crm/permissions", data=form).get_data(as_text=True)
-    assert "sales: [read, create, 'update:own']" in html.unescape(preview)
+    assert 'sales: [read, create, "update:own"]' in html.unescape(preview)
     assert "manager: all" in preview
     text = html.unescape(preview.split('id="definition"')[1].split(">", 1)[1]
                          .split("</textarea>")[0])
@@ -196,7 +197,8 @@ def test_an_entity_may_have_its_own_permissions_and_give_them_back(runtime, stud
     preview = html.unescape(boss.post("/studio/oms/permissions", data=form)
                             .get_data(as_text=True))
     text = definition_in(preview)
-    assert "      warehouse: [read, 'update:own']\n" in text and "No problems." in preview
+    given = read_document("x", text).data["entities"]["return"]["permissions"]
+    assert given["warehouse"] == ["read", "update:own"] and "No problems." in preview
     assert text.count("permissions:") == 2 and "  sales: [read, create, update]\n" in text
     assert boss.post("/studio/oms/apply", data={"text": text, "comment": "returns"}
                      ).status_code == 303
@@ -266,8 +268,7 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
     text = definition_in(preview)
     assert "No problems." in preview and "        enabled: false\n" in text
     assert "        if: expected_amount > 0\n" in text and "crm.opportunity" not in text
-    notify = ("          - notify:\n              roles: [manager]\n"
-              "              message: Won {name}\n")
+    notify = '          - notify: {roles: [manager], message: "Won {name}"}\n'
     assert notify in text and "      - name: welcome_call\n        on: created\n" in text
     rule = editing.rules_of(text, "lead")[0]
     assert [next(iter(a)) for a in rule["do"]] == ["create", "set", "notify"]
@@ -290,6 +291,54 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
     assert cron.status_code == 422 and "cron expression" in cron.get_data(as_text=True)
     assert boss.get("/studio/crm/lead/rules/7").status_code == 404
     assert boss.get("/studio/crm/nope/rules/0").status_code == 404
+
+
+def test_a_report_is_changed_with_its_form_and_the_dashboard_arranged(runtime, studio):
+    app, boss = studio
+    page = html.unescape(boss.get("/studio/oms/reports/top_customers").get_data(as_text=True))
+    assert 'name="report_where" value="{status: {not_in: [draft, cancelled]}}"' in page
+    assert 'name="m_revenue_of" value="total"' in page and 'name="report_limit"' in page
+    form = {"report_label_en": "Best customers", "report_label_zh": "最佳客户",
+            "report_rows": "customer", "report_filters": "order_date, channel",
+            "report_where": "{status: {not_in: [draft, cancelled]}}", "report_sort": "-revenue",
+            "report_limit": "5", "report_chart": "bar",
+            "m_revenue_kind": "sum", "m_revenue_of": "total", "m_revenue_label_en": "Revenue",
+            "m_revenue_format": "money", "m_orders_remove": "1",
+            "m_new_name": "biggest", "m_new_kind": "max", "m_new_of": "total",
+            "m_new_label_en": "Biggest order", "m_new_format": "money"}
+    preview = html.unescape(boss.post("/studio/oms/reports/top_customers", data=form)
+                            .get_data(as_text=True))
+    text = definition_in(preview)
+    assert "No problems." in preview and "    limit: 5\n" in text
+    assert "      biggest: {max: total, label: {en: Biggest order, zh: Biggest order}, " \
+           "format: money}\n" in text
+    assert "{report: top_customers" not in text          # off the dashboard
+    assert boss.post("/studio/oms/apply", data={"text": text, "comment": "best"}
+                     ).status_code == 303
+    boss.get("/studio/")
+    rt = app.extensions["apploom"]
+    [report] = [r for r in rt.apps.apps["oms"].reports if r.name == "top_customers"]
+    assert [m.name for m in report.measures] == ["revenue", "biggest"] and report.limit == 5
+    assert report.label.zh == "最佳客户"
+
+    tiles = [t.report for t in rt.apps.apps["oms"].dashboard.tiles]
+    arranged = {"date_range": "this_year", "t0_place": "9", "t0_width": "1",
+                "t1_remove": "1", "tile_report": "top_customers",
+                **{f"t{i}_place": str(i + 1) for i in range(2, len(tiles))}}
+    preview = html.unescape(boss.post("/studio/oms/dashboard", data=arranged)
+                            .get_data(as_text=True))
+    dashboard = read_document("x", definition_in(preview)).data["dashboard"]
+    assert dashboard["date_range"] == "this_year" and "No problems." in preview
+    assert [t["report"] for t in dashboard["tiles"]] == \
+        [*tiles[2:], tiles[0], "top_customers"]
+    gone = html.unescape(boss.post("/studio/oms/reports/revenue", data={"remove": "1"})
+                         .get_data(as_text=True))
+    assert "  revenue:\n" not in definition_in(gone) and "{report: revenue}" not in gone
+    assert "No problems." in gone
+    bad = boss.post("/studio/oms/reports/top_customers", data={
+        **form, "report_where": "status: [", "m_new_name": ""})
+    assert bad.status_code == 422 and "is not a filter" in bad.get_data(as_text=True)
+    assert boss.get("/studio/oms/reports/nope").status_code == 404
 
 
 def test_entities_states_transitions_and_field_settings_are_forms_too(runtime, studio):

@@ -37,7 +37,7 @@ def change_entry(text: str, path: tuple, changes: dict) -> str:
     spec = {k: v for k, v in spec.items() if v is not None}
     lines = text.splitlines(keepends=True)
     start, end = _span(text, path)
-    lines[start:end] = [f"{' ' * _indent(lines[start])}{path[-1]}: {_flow(spec)}\n"]
+    lines[start:end] = [f"{' ' * _indent(lines[start])}{path[-1]}: {flow(spec)}\n"]
     return "".join(lines)
 
 
@@ -114,7 +114,7 @@ def add_rule(text: str, entity: str, rule: dict) -> str:
     item = next(line for line in lines[start + 1:end] if line.lstrip().startswith("- "))
     if lines and not lines[end - 1].endswith("\n"):
         lines[end - 1] += "\n"
-    lines.insert(end, f"{' ' * _indent(item)}- {_flow(rule)}\n")
+    lines.insert(end, f"{' ' * _indent(item)}- {flow(rule)}\n")
     return "".join(lines)
 
 
@@ -151,11 +151,37 @@ def add_report(text: str, name: str, report: dict, on_dashboard: bool) -> str:
         raise ValidationFailed({"name": f"there is already a report '{name}'"})
     text = _insert_after(text, ("reports", list(reports)[-1]), name, report) if reports \
         else set_block(text, ("reports",), {name: report})
-    if not on_dashboard:
+    return show_on_dashboard(text, name, on_dashboard)
+
+
+def change_report(text: str, name: str, report: dict | None, on_dashboard: bool) -> str:
+    """The report written anew as ``report`` in its place, shown on the dashboard or not;
+    None removes it, with its tile."""
+    reports = _mapping(text, ()).get("reports") or {}
+    if name not in reports:
+        raise ValidationFailed({"name": f"there is no report '{name}'"})
+    if report is None:
+        only = len(reports) == 1
+        text = remove_block(text, ("reports",) if only else ("reports", name))
+        return show_on_dashboard(text, name, False)
+    return show_on_dashboard(set_block(text, ("reports", name), report), name, on_dashboard)
+
+
+def show_on_dashboard(text: str, name: str, shown: bool) -> str:
+    """The dashboard with the report's tile added at the end, or taken off."""
+    dashboard = dict(_mapping(text, ()).get("dashboard") or {})
+    tiles = list(dashboard.get("tiles") or [])
+    tiled = any(t.get("report") == name for t in tiles)
+    if shown == tiled:
         return text
-    tiles = (_mapping(text, ()).get("dashboard") or {}).get("tiles") or []
-    dashboard = {**(_mapping(text, ()).get("dashboard") or {}),
-                 "tiles": [*tiles, {"report": name}]}
+    tiles = [*tiles, {"report": name}] if shown else [t for t in tiles if t.get("report") != name]
+    return set_dashboard(text, {**dashboard, "tiles": tiles})
+
+
+def set_dashboard(text: str, dashboard: dict) -> str:
+    """The app's dashboard written anew; with no tile left, there is no dashboard."""
+    if not dashboard.get("tiles"):
+        return remove_block(text, ("dashboard",))
     return set_block(text, ("dashboard",), dashboard)
 
 
@@ -245,35 +271,57 @@ def _insert_after(text: str, sibling: tuple, name: str, spec: dict) -> str:
     indent = len(lines[start]) - len(lines[start].lstrip())
     if end == len(lines) and lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    lines.insert(end, f"{' ' * indent}{name}: {_flow(spec)}\n")
+    lines.insert(end, f"{' ' * indent}{name}: {flow(spec)}\n")
     return "".join(lines)
 
 
 class _Dumper(Dumper):
-    """As the bundled definitions are written: lists indented under their key, lists of
-    plain values and short mappings on one line, expressions in double quotes."""
+    """As the bundled definitions are written: lists indented under their key, short
+    mappings and lists on one line, expressions with quotes in double quotes."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         return super().increase_indent(flow, False)
 
+    def choose_scalar_style(self) -> str:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
 
-def _plain(values) -> bool:
-    return not any(isinstance(v, (dict, list)) for v in values)
+
+class _Setting(dict):
+    """The setting being written: always a block, whatever its length."""
 
 
+def _short(value: Any) -> bool:
+    return len(flow(value)) <= 80
+
+
+MAP, SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_Dumper.add_representer(_Setting, lambda dumper, data: dumper.represent_mapping(
+    MAP, data, flow_style=False))
 _Dumper.add_representer(dict, lambda dumper, data: dumper.represent_mapping(
-    "tag:yaml.org,2002:map", data,
-    flow_style=_plain(data.values()) and len(_flow(data)) <= 70))
-_Dumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
-    "tag:yaml.org,2002:seq", data, flow_style=_plain(data)))
-_Dumper.add_representer(str, lambda dumper, data: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", data, style='"' if "'" in data and '"' not in data else None))
+    MAP, data, flow_style=_short(data)))
 
 
-def _block(value: Any) -> str:
-    return yaml.dump(value, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+def _represent_list(dumper: _Dumper, data: list) -> yaml.Node:
+    """On one line if short or plain; else one item a line, mappings as blocks."""
+    if _short(data) or not any(isinstance(v, dict | list) for v in data):
+        return dumper.represent_sequence(SEQ, data, flow_style=True)
+    return dumper.represent_sequence(
+        SEQ, [_Setting(v) if isinstance(v, dict) else v for v in data], flow_style=False)
 
 
-def _flow(value: Any) -> str:
+_Dumper.add_representer(list, _represent_list)
+
+
+def _block(value: dict | list) -> str:
+    """``value`` (a setting, or a list of rules) written as block YAML."""
+    if isinstance(value, list):
+        return "".join("- " + _block(item).replace("\n", "\n  ")[:-2] for item in value)
+    return yaml.dump(_Setting(value), Dumper=_Dumper, allow_unicode=True, sort_keys=False,
+                     width=100)
+
+
+def flow(value: Any) -> str:
+    """``value`` as YAML on one line."""
     return yaml.dump(value, Dumper=Dumper, default_flow_style=True, allow_unicode=True,
                      sort_keys=False, width=100_000).strip()

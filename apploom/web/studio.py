@@ -7,9 +7,7 @@ with the live one, roll back to it, or merge a new release with the business's c
 from __future__ import annotations
 
 import json
-import re
 
-import yaml
 from flask import (
     Blueprint,
     abort,
@@ -29,13 +27,17 @@ from ..engine.definitions import (
     load_apps,
     with_companions,
 )
+from ..engine.documents import read_document
 from ..engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from ..engine.fieldtypes import MAX_INT
 from ..engine.install import effects
 from ..engine.model import ACTIONS, Section
+from ..engine.reports import CHARTS, KINDS
 from ..plugins import install_definitions
+from . import studioforms as forms
 from .context import runtime
 from .i18n import translate
+from .reportviews import RANGE_NAMES
 from .session import check_csrf, login_required
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
@@ -110,161 +112,10 @@ def edit(app: str):
     report), written into the definition's text and previewed like a hand edit."""
     form, source = request.form, edited(app)
     try:
-        text = _edited_text(form, source.text)
+        text = forms.edited_text(form, source.text)
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
     return _preview(app, Source(source.file, text))
-
-
-def _edited_text(form, text: str) -> str:
-    """The text with the change the submitted form (its ``edit`` button) asks for."""
-    kind = form.get("edit")
-    if kind == "add_field":
-        label = _label(form, "label_en", "label_zh", form.get("name", ""))
-        spec: dict = {"type": form.get("type", "text"), "label": label}
-        if form.get("required"):
-            spec["required"] = True
-        options = _list(form.get("options", ""))
-        if options:
-            spec["options"] = options
-        if form.get("to"):
-            spec["to"] = form["to"]
-        return editing.add_field(text, form.get("entity", ""), _name(form, "name"), spec)
-    entity, _, field = form.get("field", "").partition(".")
-    if kind == "retire_field":
-        return editing.retire_field(text, entity, field)
-    if kind == "change_field":
-        changes: dict = {}
-        if form.get("field_label_en") or form.get("field_label_zh"):
-            changes["label"] = _label(form, "field_label_en", "field_label_zh", field)
-        if form.get("field_required") in ("yes", "no"):
-            changes["required"] = True if form["field_required"] == "yes" else None
-        if form.get("field_default", "").strip():
-            changes["default"] = form["field_default"].strip()
-        if form.get("field_options", "").strip():
-            changes["options"] = _list(form["field_options"])
-        return editing.change_field(text, entity, field, changes)
-    if kind == "add_entity":
-        name, first = _name(form, "entity_name"), _name(form, "entity_first_field")
-        spec = {"label": _label(form, "entity_label_en", "entity_label_zh", name),
-                "icon": form.get("entity_icon", "").strip() or None, "title": f"{{{first}}}",
-                "fields": {first: {"type": "text", "required": True}}}
-        return editing.add_entity(text, name, {k: v for k, v in spec.items() if v})
-    if kind in ("change_state", "change_transition"):
-        key = "state" if kind == "change_state" else "transition"
-        entity, _, name = form.get(f"{key}_entry", "").partition(".")
-        path = ("entities", entity, "workflow", f"{key}s", name)
-        return editing.change_entry(text, path, _entry_changes(form, key))
-    if kind == "add_state":
-        state, into = _name(form, "state_name"), _name(form, "transition")
-        label = _label(form, "state_label_en", "state_label_zh", state)
-        roles = _list(form.get("roles", ""))
-        moves = {into: {"label": {"en": form.get("transition_label") or into,
-                                  "zh": form.get("transition_label") or into},
-                        "from": form.get("from", ""), "to": state, **(
-                            {"roles": roles} if roles else {})}}
-        if form.get("then_to"):
-            moves[f"{state}_done"] = {"from": state, "to": form["then_to"],
-                                      **({"roles": roles} if roles else {})}
-        return editing.add_state(text, form.get("state_entity", ""), state,
-                                 {"label": label, "colour": form.get("colour", "grey")}, moves)
-    if kind == "add_rule":
-        return editing.add_rule(text, form.get("rule_entity", ""), _rule(form))
-    if kind == "add_report":
-        return editing.add_report(text, _name(form, "report_name"), _report(form),
-                                  bool(form.get("report_dashboard")))
-    raise ValidationFailed({"edit": f"'{kind}' is not a change the studio makes"})
-
-
-def _entry_changes(form, key: str) -> dict:
-    """What the state or transition form changes; empty inputs keep what is there."""
-    changes: dict = {}
-    if form.get(f"{key}_label_en") or form.get(f"{key}_label_zh"):
-        changes["label"] = _label(form, f"{key}_label_en", f"{key}_label_zh", "")
-    if key == "state" and form.get("state_colour"):
-        changes["colour"] = form["state_colour"]
-    if key == "transition":
-        for setting in ("roles", "require"):
-            if form.get(f"transition_{setting}", "").strip():
-                changes[setting] = _list(form[f"transition_{setting}"])
-        if form.get("transition_if", "").strip():
-            guard = form["transition_if"].strip()
-            changes["if"] = None if guard == "-" else guard
-    return changes
-
-
-def _rule(form) -> dict:
-    """A rule from the form: when, whether, and one action."""
-    rule: dict = {"name": _name(form, "rule_name"), "on": _trigger(form)}
-    if form.get("rule_if", "").strip():
-        rule["if"] = form["rule_if"].strip()
-    action = _new_action(form)
-    if action is None:
-        raise ValidationFailed({"rule_do": "choose what the rule does"})
-    return {**rule, "do": [action]}
-
-
-def _trigger(form) -> str | dict:
-    """When the rule runs, as the definition writes it."""
-    trigger, detail = form.get("rule_on", "created"), form.get("rule_on_detail", "").strip()
-    if trigger.startswith("transition:"):
-        return {"transition": trigger.split(":", 1)[1]}
-    if trigger == "updated" and detail:
-        return {"updated": _list(detail)}
-    if trigger in ("schedule", "webhook"):
-        if not detail:
-            needed = "a cron expression such as 0 8 * * *" if trigger == "schedule" \
-                else "the webhook's name"
-            raise ValidationFailed({"rule_on_detail": f"a {trigger} rule needs {needed}"})
-        return {trigger: detail}
-    return trigger
-
-
-def _new_action(form) -> dict | None:
-    """The action the form's action inputs describe, if one was chosen."""
-    action = form.get("rule_do")
-    if action == "set":
-        return {"set": {_name(form, "set_field"): form.get("set_value", "")}}
-    if action == "notify":
-        return {"notify": {"roles": _list(form.get("notify_roles", "")),
-                           "message": form.get("notify_message", "")}}
-    if action == "email":
-        return {"email": {k: form.get(f"email_{k}", "") for k in ("to", "subject", "body")}}
-    if action == "transition":
-        return {"transition": _name(form, "transition_name")}
-    return None
-
-
-def _report(form) -> dict:
-    """A report from the form: what to count or sum, grouped how, drawn how."""
-    kind = form.get("measure_kind", "count")
-    source = form.get("measure_field", "").strip() or "*"
-    report = {"label": _label(form, "report_label_en", "report_label_zh",
-                              form.get("report_name", "")),
-              "entity": form.get("report_entity", ""),
-              "rows": _list(form.get("report_rows", "")),
-              "columns": _list(form.get("report_columns", "")),
-              "filters": _list(form.get("report_filters", "")),
-              "measures": {"value": {kind: source, "label": _label(
-                  form, "measure_label_en", "measure_label_zh", kind)}},
-              "chart": form.get("report_chart", "table")}
-    return {k: v for k, v in report.items() if v not in ([], "")}
-
-
-def _list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _label(form, en: str, zh: str, fallback: str) -> dict:
-    english = form.get(en) or fallback
-    return {"en": english, "zh": form.get(zh) or english}
-
-
-def _name(form, key: str) -> str:
-    name = form.get(key, "").strip()
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
-        raise ValidationFailed({key: f"'{name}' must be lower-case letters, digits and _"})
-    return name
 
 
 @bp.get("/<app>/<entity>/form")
@@ -317,7 +168,7 @@ def rule_settings(app: str, entity: str, index: int):
     found = runtime().apps.apps[app].entities.get(entity) or abort(404)
     rule = _rule_at(_live(app).text, entity, index)
     return render_template("studio_rule.html", app=app, entity=found, index=index, rule=rule,
-                           on=_trigger_choice(rule.get("on", "created")),
+                           on=forms.trigger_choice(rule.get("on", "created")),
                            flows=[found] if found.workflow else [])
 
 
@@ -330,7 +181,7 @@ def save_rule(app: str, entity: str, index: int):
         if form.get("remove"):
             text = editing.change_rule(source.text, entity, index, None)
         else:
-            text = editing.change_rule(source.text, entity, index, _changed_rule(form, rule))
+            text = editing.change_rule(source.text, entity, index, forms.changed_rule(form, rule))
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
     return _preview(app, Source(source.file, text))
@@ -343,55 +194,60 @@ def _rule_at(text: str, entity: str, index: int) -> dict:
     return {"name": f"rule_{index + 1}", **rules[index]}
 
 
-def _trigger_choice(on: str | dict) -> tuple[str, str]:
-    """The trigger's choice in the form's select, and its detail (fields, cron, name)."""
-    if isinstance(on, str):
-        return on, ""
-    kind, detail = next(iter(on.items()))
-    if kind == "transition":
-        return f"transition:{detail}", ""
-    return kind, ", ".join(detail) if isinstance(detail, list) else str(detail)
+@bp.app_template_filter("yaml_flow")
+def yaml_flow(value) -> str:
+    """A setting (a filter) as the admin would type it back: YAML on one line."""
+    return editing.flow(value) if value else ""
 
 
-def _changed_rule(form, rule: dict) -> dict:
-    """The rule with the form's changes: trigger, condition, on or off, each action's
-    settings (a removed one dropped), and a new action at the end if one was chosen."""
-    changed: dict = {"name": rule["name"], "on": _trigger(form)}
-    if form.get("rule_if", "").strip():
-        changed["if"] = form["rule_if"].strip()
-    if "where" in rule:
-        changed["where"] = rule["where"]
-    if not form.get("rule_enabled"):
-        changed["enabled"] = False
-    actions = [{kind: _edited(form, f"a{i}", params)}
-               for i, action in enumerate(rule.get("do") or [])
-               if not form.get(f"a{i}:remove") for kind, params in action.items()]
-    added = _new_action(form)
-    actions += [added] if added else []
-    if not actions:
-        raise ValidationFailed({"do": "a rule needs an action; remove the rule instead"})
-    return {**changed, "do": actions}
+@bp.get("/<app>/reports/<name>")
+def report_settings(app: str, name: str):
+    """One report as a form: title, grouping, filters, each measure, the chart."""
+    definition = runtime().apps.apps.get(app) or abort(404)
+    report = _report_at(_live(app).text, name)
+    return render_template("studio_report.html", app=app, name=name, report=report,
+                           definition=definition, kinds=KINDS, charts=CHARTS,
+                           tiled=name in {t.report for t in definition.dashboard.tiles})
 
 
-def _edited(form, key: str, value):
-    """An action's setting as the form changed it, keeping its kind: a list stays a list,
-    a number a number. Settings the form does not show (lists of mappings) are kept."""
-    if isinstance(value, dict):
-        return {k: _edited(form, f"{key}.{k}", v) for k, v in value.items()}
-    if key not in form:
-        return value
-    typed = form[key].strip()
-    if isinstance(value, list):
-        return _list(typed)
-    if isinstance(value, bool | int | float) and typed:
-        try:
-            parsed = yaml.safe_load(typed)
-        except yaml.YAMLError:
-            parsed = None
-        if not isinstance(parsed, bool | int | float):
-            raise ValidationFailed({key: f"'{typed}' is not a {type(value).__name__}"})
-        return parsed
-    return typed
+@bp.post("/<app>/reports/<name>")
+def save_report(app: str, name: str):
+    """The report rewritten from its form (or removed, with its tile), for the preview."""
+    source, form = _live(app), request.form
+    try:
+        report = None if form.get("remove") else forms.changed_report(
+            form, _report_at(source.text, name))
+        text = editing.change_report(source.text, name, report,
+                                     bool(form.get("report_dashboard")))
+    except ValidationFailed as exc:
+        return _preview(app, source, "; ".join(exc.fields.values())), 422
+    return _preview(app, Source(source.file, text))
+
+
+def _report_at(text: str, name: str) -> dict:
+    return (read_document("live.yaml", text).data.get("reports") or {}).get(name) \
+        or abort(404)
+
+
+@bp.get("/<app>/dashboard")
+def dashboard_settings(app: str):
+    """The dashboard's tiles in order, with their widths, and the shared date filter."""
+    definition = runtime().apps.apps.get(app) or abort(404)
+    return render_template("studio_dashboard.html", app=app, definition=definition,
+                           reports={r.name: r for r in definition.reports},
+                           ranges=RANGE_NAMES)
+
+
+@bp.post("/<app>/dashboard")
+def save_dashboard(app: str):
+    source = _live(app)
+    doc = read_document("live.yaml", source.text).data
+    try:
+        dashboard = forms.changed_dashboard(request.form, doc.get("dashboard") or {},
+                                            list(doc.get("reports") or {}))
+    except ValidationFailed as exc:
+        return _preview(app, source, "; ".join(exc.fields.values())), 422
+    return _preview(app, Source(source.file, editing.set_dashboard(source.text, dashboard)))
 
 
 @bp.get("/<app>/permissions")
