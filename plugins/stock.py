@@ -242,7 +242,11 @@ def propose_purchase(context, params) -> str:
     draft a purchase order for its preferred supplier (a rule tells purchasing)."""
     item_id, conn = context.names["item"], context.conn
     items = _table(context, ITEMS)
-    item = conn.execute(select(items).where(items.c.id == item_id)).mappings().one()
+    # Locking the item's row makes concurrent moves of the item (from other warehouses,
+    # whose balances do not lock each other) count each other's proposals, not propose
+    # twice. NO KEY UPDATE, as the moves' own key-share locks on the item must not block it.
+    item = conn.execute(select(items).where(items.c.id == item_id)
+                        .with_for_update(key_share=True)).mappings().one()
     if not item["reorder_point"]:
         return "no reorder point"
     stock = context.automation.records.tables["wms_stock"]

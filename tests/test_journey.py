@@ -241,6 +241,21 @@ def test_twenty_concurrent_orders_for_ten_in_stock(shop):
     assert shop.stock(shop.tea) == (10, 10)
 
 
+def test_orders_from_two_warehouses_at_once_propose_one_purchase_order(shop):
+    """Each confirmation locks its own warehouse's balance, so only the item's row keeps
+    two of them from each proposing a purchase for the same shortage."""
+    for round in range(6):
+        pot = shop.item(f"POT{round}", "Teapot", reorder_point=5)
+        shop.purchase(pot, 3)
+        shop.purchase(pot, 3, warehouse=shop.west)
+        orders = [shop.order((pot, 2), warehouse=where) for where in (shop.east, shop.west)]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda o: shop.take("sales", "oms/order", o, "confirm"), orders))
+        proposals = shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder"
+                              "&limit=100")["data"]
+        assert [p["lines"][0]["item"] for p in proposals].count(pot) == 1, f"round {round}"
+
+
 def tracking_url(shop, email):
     return re.search(r"http://[^/]+(/track/\S+)", email["body"])[1]
 
