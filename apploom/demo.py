@@ -216,10 +216,29 @@ class Year:
             records.update(self.admin, "wms.purchase_order", po["id"],
                            {"expected_date": arrives}, version=po["version"])
             self.take("wms.purchase_order", po["id"], "place")
-        due = {"status": "ordered", "expected_date": {"lte": today.date().isoformat()}}
+        due = {"status": {"in": ["ordered", "partly_received"]},
+               "expected_date": {"lte": today.date().isoformat()}}
         arriving = Query(conditions=parse_where(due), limit=200)
         for po in records.list(self.admin, "wms.purchase_order", arriving).data:
+            if po["status"] == "ordered" and self.rng.random() < 0.2:
+                self.arrive_in_part(po, today)
+            else:
+                self.take("wms.purchase_order", po["id"], "receive")
+
+    def arrive_in_part(self, po: dict, today: datetime) -> None:
+        """About half of each line comes now; the rest a few days later."""
+        half = [{"item": line["item"], "qty": line["qty"] // 2}
+                for line in po["lines"] if line["qty"] >= 2]
+        if not half:
             self.take("wms.purchase_order", po["id"], "receive")
+            return
+        receipt = self.rt.records.create(self.admin, "wms.goods_receipt", {
+            "purchase_order": po["id"], "lines": half})
+        self.take("wms.goods_receipt", receipt["id"], "post")
+        rest = (today + timedelta(days=self.rng.randint(2, 6))).date().isoformat()
+        po = self.rt.records.get(self.admin, "wms.purchase_order", po["id"])
+        self.rt.records.update(self.admin, "wms.purchase_order", po["id"],
+                               {"expected_date": rest}, version=po["version"])
 
     def later(self, after: datetime, hours: float, step: str, record_id: int) -> None:
         self.seq += 1

@@ -20,6 +20,7 @@ from apploom.engine.errors import BalanceRefused
 from apploom.hookspecs import hookimpl
 
 MOVES, ORDERS, ITEMS = "wms.stock_move", "oms.order", "wms.item"
+PURCHASES = "wms.purchase_order"
 
 
 def _table(context, ref: str):
@@ -89,10 +90,11 @@ def _in_lock_order(lines: list[dict]) -> list[dict]:
 
 def _expected_arrival(context, item: int, today: date) -> date:
     """The earliest open purchase order bringing the item, else today plus its lead time."""
-    po, pl = _table(context, "wms.purchase_order"), _table(context, "wms.purchase_line")
+    po, pl = _table(context, PURCHASES), _table(context, "wms.purchase_line")
     earliest = context.conn.execute(
         select(func.min(po.c.expected_date)).join(pl, pl.c.parent_id == po.c.id).where(
-            pl.c.item == item, pl.c.qty > pl.c.received, po.c.status == "ordered",
+            pl.c.item == item, pl.c.qty > pl.c.received,
+            po.c.status.in_(["ordered", "partly_received"]),
             po.c.expected_date.is_not(None))).scalar()
     if earliest is not None:
         return max(earliest, today)
@@ -213,7 +215,7 @@ def restock(context, params) -> str:
 
 def receive_purchase(context, params) -> str:
     """Goods received: every outstanding purchase line becomes a receipt."""
-    po = _record(context, "wms.purchase_order")
+    po = _record(context, PURCHASES)
     changes = {}
     for line in _in_lock_order(po.rows["lines"]):
         outstanding = line["qty"] - (line["received"] or 0)
@@ -221,8 +223,46 @@ def receive_purchase(context, params) -> str:
             _move(context, "receipt", line["item"], po.values["warehouse"], outstanding,
                   po.values["number"], line["id"])
             changes[line["id"]] = {"received": line["qty"]}
-    context.force("wms.purchase_order", context.record_id, rows={"lines": changes})
+    context.force(PURCHASES, context.record_id, rows={"lines": changes})
     return f"received {len(changes)} line(s)"
+
+
+def post_goods_receipt(context, params) -> str:
+    """Part of a purchase order arrived: each receipt line is posted into the order's
+    warehouse and counted on the order's lines of that item, and the order becomes
+    partly or wholly received. More than the order still expects is refused."""
+    receipt = _record(context, "wms.goods_receipt")
+    po_id = receipt.values["purchase_order"]
+    orders = _table(context, PURCHASES)   # two receipts for one order count in turn
+    context.conn.execute(select(orders.c.id).where(orders.c.id == po_id)
+                         .with_for_update(key_share=True))
+    po = _record(context, PURCHASES, po_id)
+    number = po.values["number"]
+    if po.values["status"] not in ("ordered", "partly_received"):
+        raise ValueError(f"{number} is {po.values['status']}: goods are received only "
+                         "against an ordered purchase order")
+    received = {line["id"]: line["received"] or 0 for line in po.rows["lines"]}
+    for line in receipt.rows["lines"]:
+        left = line["qty"]
+        for ordered in po.rows["lines"]:
+            if ordered["item"] == line["item"] and left:
+                taken = min(left, ordered["qty"] - received[ordered["id"]])
+                received[ordered["id"]] += taken
+                left -= taken
+        if left:
+            raise ValueError(f"line {line['position'] + 1}: {left} more than {number} "
+                             "still expects of this item")
+    for line in _in_lock_order(receipt.rows["lines"]):
+        _move(context, "receipt", line["item"], po.values["warehouse"], line["qty"],
+              receipt.values["number"], line["id"])
+    context.force(PURCHASES, po_id, rows={"lines": {
+        line_id: {"received": qty} for line_id, qty in received.items()}})
+    complete = all(received[line["id"]] >= line["qty"] for line in po.rows["lines"])
+    if complete:
+        context.take("receive", PURCHASES, po_id)
+    elif po.values["status"] == "ordered":
+        context.take("receive_part", PURCHASES, po_id)
+    return f"received {len(receipt.rows['lines'])} line(s) of {number}"
 
 
 def post_transfer(context, params) -> str:
@@ -252,15 +292,16 @@ def propose_purchase(context, params) -> str:
     stock = context.automation.records.tables["wms_stock"]
     free = conn.execute(select(func.coalesce(func.sum(stock.c.on_hand - stock.c.reserved), 0))
                         .where(stock.c.item == item_id)).scalar()
-    po, pl = _table(context, "wms.purchase_order"), _table(context, "wms.purchase_line")
+    po, pl = _table(context, PURCHASES), _table(context, "wms.purchase_line")
     incoming = conn.execute(
         select(func.coalesce(func.sum(pl.c.qty - pl.c.received), 0))
-        .join(po, and_(pl.c.parent_id == po.c.id, po.c.status.in_(["draft", "ordered"])))
+        .join(po, and_(pl.c.parent_id == po.c.id,
+                       po.c.status.in_(["draft", "ordered", "partly_received"])))
         .where(pl.c.item == item_id)).scalar()
     if free + incoming >= item["reorder_point"]:
         return "stock is sufficient"
     qty = 2 * item["reorder_point"] - free - incoming
-    order = context.create("wms.purchase_order", {
+    order = context.create(PURCHASES, {
         "supplier": item["preferred_supplier"] or "?", "warehouse": context.names["warehouse"],
         "origin": "reorder", "expected_date": (clock.today() + timedelta(
             days=item["lead_time_days"] or 0)).isoformat(),
@@ -272,5 +313,6 @@ def propose_purchase(context, params) -> str:
 def apploom_actions():
     return {"reserve_stock": reserve_stock, "allocate_backorders": allocate_backorders,
             "release_stock": release_stock, "issue_stock": issue_stock, "restock": restock,
-            "receive_purchase": receive_purchase, "post_transfer": post_transfer,
+            "receive_purchase": receive_purchase, "post_goods_receipt": post_goods_receipt,
+            "post_transfer": post_transfer,
             "propose_purchase": propose_purchase}

@@ -208,6 +208,44 @@ def test_transfers_move_stock_and_refuse_what_is_not_there(shop):
     assert shop.stock(shop.tea) == (2, 0) and shop.stock(shop.tea, shop.west) == (4, 0)
 
 
+def test_a_purchase_order_arrives_in_parts_through_goods_receipts(shop):
+    pot = shop.item("POT", "Teapot")
+    po = shop.call("buyer", "post", "/api/v1/wms/purchase_order", json={
+        "supplier": "Yixing Pottery", "warehouse": shop.east, "lines": [
+            {"item": shop.tea, "qty": 6, "cost": "8.00"},
+            {"item": pot, "qty": 2, "cost": "90.00"},
+            {"item": shop.tea, "qty": 4, "cost": "7.50"}]})
+    shop.take("buyer", "wms/purchase_order", po, "place")
+    waiting = shop.order((shop.tea, 7))
+    assert shop.take("sales", "oms/order", waiting, "confirm")["status"] == "backordered"
+
+    def receive(*lines):
+        receipt = shop.call("warehouse", "post", "/api/v1/wms/goods_receipt", json={
+            "purchase_order": po["id"], "lines": [{"item": i, "qty": q} for i, q in lines]})
+        return shop.api["warehouse"].post(
+            f"/api/v1/wms/goods_receipt/{receipt['id']}/transitions/post")
+
+    assert receive((shop.tea, 8)).status_code == 200      # fills line 1, then 2 of line 3
+    first = shop.get("wms/purchase_order", po)
+    assert first["status"] == "partly_received"
+    assert [line["received"] for line in first["lines"]] == [6, 0, 2]
+    assert shop.stock(shop.tea) == (8, 7)                  # and the backorder got its 7
+    assert shop.get("oms/order", waiting)["status"] == "confirmed"
+
+    too_many = receive((pot, 1), (shop.tea, 3))
+    assert too_many.status_code == 422
+    assert "line 2: 1 more than" in too_many.json["error"]["message"]
+    assert shop.stock(shop.tea) == (8, 7) and shop.stock(pot) == (0, 0)   # nothing posted
+
+    assert receive((pot, 2), (shop.tea, 2)).status_code == 200
+    done = shop.get("wms/purchase_order", po)
+    assert done["status"] == "received" and [line["received"] for line in done["lines"]] \
+        == [6, 2, 4]
+    assert shop.stock(shop.tea) == (10, 7) and shop.stock(pot) == (2, 0)
+    late = receive((pot, 1))
+    assert late.status_code == 422 and "only against an ordered" in late.json["error"]["message"]
+
+
 def test_low_stock_proposes_a_purchase_order_and_tells_purchasing(shop):
     pot = shop.item("POT", "Teapot", reorder_point=5, preferred_supplier="Yixing Pottery")
     shop.purchase(pot, 6)
