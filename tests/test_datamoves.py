@@ -4,12 +4,13 @@ PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from apploom.engine import install, versions
 from apploom.engine.definitions import Source
 from apploom.engine.errors import MigrationRefused
 from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.systables import sys_transition
 from apploom.web import create_app
 from tests.helpers import browser, reopen
 from tests.helpers import install as apply
@@ -84,7 +85,10 @@ def test_a_newly_required_field_is_filled_in_the_empty_rows(desk):
         apply(desk.db, [Source("desk.yaml", WITH_REGION)])
     apply(desk.db, [Source("desk.yaml", WITH_REGION)], fills={"desk.ticket:region": "华东"})
     rt = reopen(desk, [Source("desk.yaml", WITH_REGION)])
-    assert {r["region"] for r in rt.records.list(SYSTEM_USER, "desk.ticket").data} == {"华东"}
+    tickets = rt.records.list(SYSTEM_USER, "desk.ticket").data
+    assert {r["region"] for r in tickets} == {"华东"}
+    last = rt.records.timeline(SYSTEM_USER, "desk.ticket", tickets[0]["id"])[0]
+    assert last["changes"] == {"region": [None, "华东"]} and last["user"] == "system"
     rt.close()
 
 
@@ -118,6 +122,18 @@ def test_the_studio_asks_and_applies_the_answers(desk):
         "move:desk.ticket:waiting": "closed"})
     assert done.status_code == 303
     assert states(desk) == ["closed", "closed", "open"]
+    [moved] = [r for r in desk.records.list(SYSTEM_USER, "desk.ticket").data
+               if r["subject"] == "a"]
+    last = desk.records.timeline(SYSTEM_USER, "desk.ticket", moved["id"])[0]
+    assert (last["user"], last["changes"], last["note"]) == (
+        "boss", {"status": ["waiting", "closed"]}, "no more waiting")
+    assert moved["version"] == last["version"] == 3
+    with desk.db.read() as conn:
+        log = conn.execute(select(sys_transition.c.from_state, sys_transition.c.to_state)
+                           .where(sys_transition.c.record_id == moved["id"])
+                           .order_by(sys_transition.c.id)).all()
+    assert [tuple(row) for row in log] == [(None, "open"), ("open", "waiting"),
+                                           ("waiting", "closed")]
 
 
 def test_renaming_a_state_moves_its_records_to_the_new_name(desk):

@@ -7,14 +7,31 @@ the new version, so all of it lands or none of it does.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from sqlalchemy import Connection, MetaData, Table, func, inspect, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    MetaData,
+    Table,
+    Text,
+    cast,
+    func,
+    inspect,
+    literal,
+    null,
+    select,
+    update,
+)
 
+from . import clock
 from .errors import MigrationRefused
 from .fieldtypes import FieldTypes, Invalid
-from .model import AppSet
+from .model import AppSet, Entity
+from .sqltypes import UTCDateTime
+from .systables import ID, sys_history, sys_transition
 
 
 @dataclass(frozen=True)
@@ -75,13 +92,16 @@ def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Questio
 
 def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
            fills: Mapping[str, Any], new: AppSet, metadata: MetaData,
-           types: FieldTypes) -> None:
+           types: FieldTypes, user_id: int | None = None, note: str | None = None) -> None:
     """Apply the answers (``moves``/``fills`` keyed ``app.entity:name``), refusing the
-    whole change if any question is left open or answered with something invalid."""
+    whole change if any question is left open or answered with something invalid. Each
+    record changed gets a history entry (and a move, a transition log entry) by
+    ``user_id``, with ``note``."""
     open_ones = [str(q) for q in asked if q.key not in (moves if q.kind == "move" else fills)]
     if open_ones:
         raise MigrationRefused("This version needs answers about existing data: "
                                + "; ".join(open_ones))
+    log = _Log(conn, user_id, note)
     for q in asked:
         entity = new.entity(q.entity)
         table = metadata.tables[entity.table]
@@ -90,6 +110,8 @@ def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
             if target not in entity.workflow.states:
                 raise MigrationRefused(f"'{target}' is not a state of {q.entity}")
             column = table.c[entity.workflow.field]
+            log.changed(entity, table, column == q.name, {column.name: [q.name, target]})
+            log.moved(entity, table, column == q.name, q.name, target)
             conn.execute(update(table).where(column == q.name).values(
                 {column: target, **_bumped(table)}))
             continue
@@ -99,8 +121,40 @@ def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
             types[fld.type].check(fld, value)
         except Invalid as exc:
             raise MigrationRefused(f"{q.entity}.{q.name}: {exc}") from None
-        conn.execute(update(table).where(table.c[q.name].is_(None)).values(
-            {table.c[q.name]: value, **_bumped(table)}))
+        empty = table.c[q.name].is_(None)
+        log.changed(entity, table, empty, {q.name: [None, types[fld.type].dump(fld, value)]})
+        conn.execute(update(table).where(empty).values({table.c[q.name]: value,
+                                                        **_bumped(table)}))
+
+
+class _Log:
+    """History and transition log rows for the records an answer changes: one INSERT …
+    SELECT each, so an answer about a million records is still one statement."""
+
+    def __init__(self, conn: Connection, user_id: int | None, note: str | None):
+        self.conn, self.now = conn, clock.now()
+        self.user = literal(user_id, ID) if user_id is not None else null()
+        self.note = literal(note, Text) if note else null()
+
+    def changed(self, entity: Entity, table: Table, where, changes: dict) -> None:
+        if entity.is_child:    # a child row's changes are its parent's business
+            return
+        text = literal(json.dumps(changes), Text)
+        rows = select(literal(entity.qualified, Text), table.c.id, table.c.version + 1,
+                      literal("update", Text), self.user, literal(self.now, UTCDateTime),
+                      cast(text, JSON) if self.conn.dialect.name == "postgresql" else text,
+                      null(), self.note).where(where)
+        self.conn.execute(sys_history.insert().from_select(
+            ["entity", "record_id", "version", "action", "user_id", "at", "changes",
+             "transition", "note"], rows))
+
+    def moved(self, entity: Entity, table: Table, where, source: str, target: str) -> None:
+        rows = select(literal(entity.qualified, Text), table.c.id, null(),
+                      literal(source, Text), literal(target, Text), self.user,
+                      literal(self.now, UTCDateTime), self.note).where(where)
+        self.conn.execute(sys_transition.insert().from_select(
+            ["entity", "record_id", "transition", "from_state", "to_state", "user_id", "at",
+             "comment"], rows))
 
 
 def _bumped(table) -> dict:

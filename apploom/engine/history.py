@@ -43,7 +43,8 @@ def read_history(conn: Connection, entity: Entity, record_id: int) -> list[dict]
              .order_by(sys_history.c.id))
     return [{"version": r.version, "action": r.action, "at": _iso(r.at),
              "user": r.username or "system", "changes": r.changes,
-             **({"transition": r.transition, "note": r.note} if r.transition else {})}
+             **({"transition": r.transition} if r.transition else {}),
+             **({"note": r.note} if r.transition or r.note else {})}
             for r in conn.execute(query)]
 
 

@@ -56,7 +56,8 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
             if dry_run:
                 raise _DryRun(result)
             apply_plan(conn, plan)
-            answer(conn, result.questions, moves or {}, fills or {}, new, plan.metadata, types)
+            answer(conn, result.questions, moves or {}, fills or {}, new, plan.metadata, types,
+                   user_id, comment)
             hashes = active_hashes(conn)
             for app in new.ordered():
                 source = Source(Path(app.file).name, app.source)
