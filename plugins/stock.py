@@ -88,16 +88,26 @@ def _in_lock_order(lines: list[dict]) -> list[dict]:
     return sorted(lines, key=lambda line: (line["item"], line["id"]))
 
 
-def _expected_arrival(context, item: int, today: date) -> date:
-    """The earliest open purchase order bringing the item, else today plus its lead time."""
+def _expected_arrival(context, line: dict, order, today: date) -> date:
+    """When the line can be served (available to promise): the first open purchase order
+    by whose arrival the free stock and what is coming cover the older backorders and
+    this line; else, as something must still be bought, today plus the lead time."""
+    item = line["item"]
     po, pl = _table(context, PURCHASES), _table(context, "wms.purchase_line")
-    earliest = context.conn.execute(
-        select(func.min(po.c.expected_date)).join(pl, pl.c.parent_id == po.c.id).where(
+    arrivals = context.conn.execute(
+        select(po.c.expected_date, func.sum(pl.c.qty - pl.c.received))
+        .join(pl, pl.c.parent_id == po.c.id).where(
             pl.c.item == item, pl.c.qty > pl.c.received,
-            po.c.status.in_(["ordered", "partly_received"]),
-            po.c.expected_date.is_not(None))).scalar()
-    if earliest is not None:
-        return max(earliest, today)
+            po.c.status.in_(["ordered", "partly_received"]), po.c.expected_date.is_not(None))
+        .group_by(po.c.expected_date).order_by(po.c.expected_date)).all()
+    stock = context.automation.records.tables["wms_stock"]
+    covered = context.conn.execute(select(func.coalesce(func.sum(
+        stock.c.on_hand - stock.c.reserved), 0)).where(stock.c.item == item)).scalar()
+    needed = _waiting_before(context, item, order) + line["qty"]
+    for day, qty in arrivals:
+        covered += qty
+        if covered >= needed:
+            return max(day, today)
     items = _table(context, ITEMS)
     lead = context.conn.execute(select(items.c.lead_time_days)
                                 .where(items.c.id == item)).scalar()
@@ -122,7 +132,7 @@ def _allocate(context, order_id: int) -> tuple[int, int]:
                                    "expected_date": None}
             reserved_now += 1
             continue
-        expected = _expected_arrival(context, line["item"], today)
+        expected = _expected_arrival(context, line, order, today)
         changes[line["id"]] = {"expected_date": expected}
         shortage.append((expected, f"{line['qty']} x {titles[line['item']]}"))
     context.force(ORDERS, order_id, values={

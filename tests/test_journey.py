@@ -115,6 +115,22 @@ def test_an_order_out_of_stock_is_backordered_and_the_customer_told_the_date(sho
     assert shop.stock(shop.tea) == (0, 0)
 
 
+def test_the_expected_date_counts_what_older_backorders_will_take(shop):
+    soon, later = (date.today() + timedelta(days=d) for d in (5, 12))
+    shop.purchase(shop.tea, 5, expected=later.isoformat(), receive=False)
+    shop.purchase(shop.tea, 5, expected=soon.isoformat(), receive=False)
+
+    def expected(qty):
+        order = shop.take("sales", "oms/order", shop.order((shop.tea, qty)), "confirm")
+        assert order["status"] == "backordered"
+        return order["expected_date"]
+
+    assert expected(4) == soon.isoformat()      # 4 of the 5 arriving soon
+    assert expected(1) == soon.isoformat()      # the fifth
+    assert expected(3) == later.isoformat()     # the next 5 are needed
+    assert expected(3) == (date.today() + timedelta(days=10)).isoformat()   # lead time
+
+
 def test_arrivals_serve_backorders_first_come_first_served(shop):
     first = shop.take("sales", "oms/order", shop.order((shop.tea, 3)), "confirm")
     second = shop.take("sales", "oms/order", shop.order((shop.tea, 2)), "confirm")
