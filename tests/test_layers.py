@@ -48,6 +48,24 @@ def test_a_setting_both_changed_is_a_conflict_and_yours_is_kept():
     assert fields["name"]["label"]["en"] == "Product name" and "price" not in fields
 
 
+def test_the_merge_keeps_the_business_comments_and_layout():
+    mine = BASE.replace("    label: {en: Item}\n",
+                        "    label: {en: Item}   # what we sell\n").replace(
+        "      price: {type: money}\n",
+        "      # in yuan, tax included\n      price: {type: money, min: 0}\n")
+    theirs = BASE.replace("    label: {en: Item}\n", "    label: {en: Item, zh: 商品}\n"
+                          "    icon: 📦\n").replace(
+        "      name: {type: text, label: {en: Name}}\n",
+        "      name: {type: text, label: {en: Name}, required: true}\n")
+    merged, conflicts = merge(BASE, mine, theirs)
+    assert conflicts == []
+    assert merged == (
+        "app: shop\nentities:\n  item:\n    label: {en: Item, zh: 商品}\n    fields:\n"
+        "      name: {type: text, label: {en: Name}, required: true}\n"
+        "      # in yuan, tax included\n      price: {type: money, min: 0}\n"
+        "    icon: 📦\n")
+
+
 CITY = "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n"
 
 

@@ -135,8 +135,7 @@ def change_rule(text: str, entity: str, index: int, rule: dict | None) -> str:
     dash, end = _indent(lines[start]), start + 1
     while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > dash):
         end += 1
-    while not lines[end - 1].strip():
-        end -= 1
+    end = _trimmed(lines, start, end)
     if end == len(lines) and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     lines[start:end] = [] if rule is None else [
@@ -256,9 +255,16 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
                                 or (block_list and _indent(lines[end]) == indent
                                     and lines[end].lstrip().startswith("- "))):
         end += 1
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1   # blank lines before the next key stay where they are
-    return start, end
+    return start, _trimmed(lines, start, end)
+
+
+def _trimmed(lines: list[str], start: int, end: int) -> int:
+    """The end of a block without the blank lines and comments at its foot: they stand
+    before the next key, and stay with it."""
+    while end > start + 1 and (not lines[end - 1].strip()
+                               or lines[end - 1].lstrip().startswith("#")):
+        end -= 1
+    return end
 
 
 def _indent(line: str) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from sqlalchemy import Connection
 
+from . import editing
 from .definitions import Source, app_name
 from .documents import read_document
 from .errors import NotFound, ValidationFailed
@@ -38,10 +39,42 @@ class Conflict:
 
 def merge(base: str, mine: str, theirs: str) -> tuple[str, list[Conflict]]:
     """``mine`` (the live definition, built on ``base``) moved onto ``theirs`` (the new
-    base): the merged text, and the settings both changed."""
+    base): the merged text, and the settings both changed. The release's changes are
+    written into the business's own text, so its comments and layout stay."""
     conflicts: list[Conflict] = []
-    merged = _merge(_data(base), _data(mine), _data(theirs), (), conflicts)
+    own = _data(mine)
+    merged = _merge(_data(base), own, _data(theirs), (), conflicts)
+    try:
+        text = _written_into(mine, own, merged, ())
+        if _data(text) == merged:
+            return text, conflicts
+    except ValidationFailed:
+        pass   # written in a way line edits cannot follow: the whole text anew
     return yaml.safe_dump(merged, allow_unicode=True, sort_keys=False, width=100), conflicts
+
+
+def _written_into(text: str, own: dict, merged: dict, path: tuple) -> str:
+    """``text`` (holding ``own`` at ``path``) edited line by line to hold ``merged``:
+    settings changed, added at the end of their mapping, or removed."""
+    for key in [k for k in own if k not in merged]:
+        text = editing.remove_block(text, (*path, key))
+    for key, value in merged.items():
+        before = own.get(key, MISSING)
+        if before == value:
+            continue
+        if isinstance(before, dict) and isinstance(value, dict) and _written_as_block(
+                text, (*path, key)):
+            text = _written_into(text, before, value, (*path, key))
+        else:
+            text = editing.set_block(text, (*path, key), value)
+    return text
+
+
+def _written_as_block(text: str, path: tuple) -> bool:
+    """Whether the mapping at ``path`` has its settings on lines of their own (rather
+    than ``{...}`` on its key's line)."""
+    line = read_document("layer.yaml", text).lines[path]
+    return not text.splitlines()[line - 1].lstrip().startswith(f"{path[-1]}:")
 
 
 def _merge(base: Any, mine: Any, theirs: Any, path: tuple, conflicts: list) -> Any:
