@@ -1,7 +1,9 @@
 """Imports as jobs, so a large file gets a progress bar: the upload is kept in the
 instance's imports folder, and the mapping, progress and outcome in ``sys_import``,
-where any worker serving the progress page can read them. The import itself runs on
-a thread of the process that started it."""
+where any worker serving the progress page can read them. The import runs on a thread
+of the process that started it; each batch writes its progress in its own transaction,
+so if that process dies, the outbox worker takes the job up after the last batch that
+committed, and no record is created twice."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, select, update
 
 from . import clock, permissions
 from .database import Database
@@ -21,19 +23,27 @@ from .model import ADMIN_ROLE
 from .permissions import User
 from .systables import sys_import
 from .tabular import read_table
+from .users import Users
 
 SAMPLE_ROWS = 3
 STALE = timedelta(minutes=2)     # a running import silent this long died with its process
+                                 # (or is so slow that another runner may take it over)
 KEPT = timedelta(days=7)         # how long uploaded files are kept for re-runs
 log = logging.getLogger(__name__)
 
 
+class TakenOver(Exception):
+    """Another runner took the import over (this one was thought dead)."""
+
+
 class ImportJobs:
-    def __init__(self, db: Database, folder: Path, importer: Importer, max_bytes: int):
+    def __init__(self, db: Database, folder: Path, importer: Importer, max_bytes: int,
+                 users: Users):
         self.db = db
         self.folder = folder
         self.importer = importer
         self.max_bytes = max_bytes
+        self.users = users
 
     def upload(self, user: User, ref: str, name: str, stream: BinaryIO) -> dict:
         """Keep an uploaded file for importing into ``ref``; check that it reads."""
@@ -71,13 +81,12 @@ class ImportJobs:
         job = self.get(user, job_id)
         entity = self.importer.records.entity(job["entity"])
         self.importer.check_mapping(entity, job["header"], mapping)
-        now = clock.now()
         with self.db.write() as conn:   # one claim: a double click starts one run
             claimed = conn.execute(update(sys_import).where(
-                sys_import.c.id == job_id, or_(sys_import.c.status != "running",
-                                               sys_import.c.beat_at < now - STALE)).values(
+                sys_import.c.id == job_id, sys_import.c.status != "running").values(
                 mapping=mapping, then=then, dry_run=dry_run, status="running", done=0,
-                total=0, report=None, message=None, finished_at=None, beat_at=now)).rowcount
+                total=0, report=None, message=None, finished_at=None,
+                beat_at=clock.now())).rowcount
         if not claimed:
             raise ValidationFailed({"import": "is running already"})
         if wait:
@@ -87,9 +96,36 @@ class ImportJobs:
                              name=f"apploom-import-{job_id}").start()
         return self.get(user, job_id)
 
+    def resume_stale(self) -> int:
+        """Take up, here, the imports whose runner fell silent (its process died), after
+        their last committed batch; returns how many were taken up."""
+        silent = sys_import.c.beat_at < clock.now() - STALE
+        with self.db.read() as conn:
+            stalled = conn.execute(select(sys_import.c.id, sys_import.c.user_id).where(
+                sys_import.c.status == "running", silent)).all()
+        resumed = 0
+        for job_id, user_id in stalled:
+            with self.db.write() as conn:
+                claimed = conn.execute(update(sys_import).where(
+                    sys_import.c.id == job_id, sys_import.c.status == "running", silent)
+                    .values(beat_at=clock.now())).rowcount
+            if not claimed:
+                continue    # another worker took it up first
+            user = self.users.active(user_id) if user_id is not None else None
+            if user is None:
+                self._end(job_id, {"status": "failed", "message": "its user is no longer "
+                                                                  "active"})
+                continue
+            log.warning("taking up import %s after its runner fell silent", job_id)
+            self._run(user, job_id)
+            resumed += 1
+        return resumed
+
     def _run(self, user: User, job_id: int) -> None:
         job = self.get(user, job_id)
-        report = ImportReport()     # what committed stays counted if a later batch fails
+        resuming = job["report"] and not job["dry_run"]
+        # what committed stays counted if a later batch fails, or the process dies
+        report = ImportReport.of(job["report"]) if resuming else ImportReport()
         outcome: dict[str, Any]
         try:
             header, rows = read_table(job["file_name"],
@@ -97,22 +133,47 @@ class ImportJobs:
             self.importer.run(
                 user, job["entity"], header, rows, job["mapping"], dry_run=job["dry_run"],
                 then=job["then"], report=report,
-                progress=lambda done, total: self._progress(job_id, done, total))
+                progress=self._progress(job_id) if job["dry_run"] else lambda *_: None,
+                committed=self._committer(job_id, report.done))
             outcome = {"status": "done"}
+        except TakenOver:
+            return      # another runner goes on with the job and will finish it
         except AppLoomError as exc:
             outcome = {"status": "failed", "message": str(exc)}
         except Exception as exc:  # a thread has no one to raise to: record it, log it
             log.exception("import %s failed", job_id)
             outcome = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"}
-        outcome["report"] = report.as_dict()
+        self._end(job_id, {**outcome, "report": report.as_dict()})
+
+    def _end(self, job_id: int, outcome: dict) -> None:
         with self.db.write() as conn:
             conn.execute(update(sys_import).where(sys_import.c.id == job_id).values(
                 **outcome, finished_at=clock.now()))
 
-    def _progress(self, job_id: int, done: int, total: int) -> None:
-        with self.db.write() as conn:
-            conn.execute(update(sys_import).where(sys_import.c.id == job_id)
-                         .values(done=done, total=total, beat_at=clock.now()))
+    def _committer(self, job_id: int, done: int):
+        """Writes each batch's progress and report with the batch, if no other runner
+        moved the job on since this one last wrote; if one did (this runner was only
+        slow, not dead), this one stops and its batch is undone."""
+        last = {"done": done}
+
+        def committed(conn: Connection, report: ImportReport) -> None:
+            moved = conn.execute(update(sys_import).where(
+                sys_import.c.id == job_id, sys_import.c.status == "running",
+                sys_import.c.done == last["done"]).values(
+                done=report.done, total=report.total, report=report.as_dict(),
+                beat_at=clock.now())).rowcount
+            if not moved:
+                raise TakenOver(job_id)
+            last["done"] = report.done
+        return committed
+
+    def _progress(self, job_id: int):
+        """A dry run's progress, written as it goes (its batches never commit)."""
+        def progress(done: int, total: int) -> None:
+            with self.db.write() as conn:
+                conn.execute(update(sys_import).where(sys_import.c.id == job_id)
+                             .values(done=done, total=total, beat_at=clock.now()))
+        return progress
 
     def _forget_old_files(self) -> None:
         cutoff = (clock.now() - KEPT).timestamp()

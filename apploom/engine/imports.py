@@ -7,15 +7,16 @@ Each record is created in its own savepoint, so a bad row is reported, with its 
 number, column and reason, and the rest go on; records commit in batches of 100. A
 record whose unique key (``unique: [[channel, external_id]]``) is already there is
 counted and skipped, so importing a file twice never duplicates. A dry run does all
-of it, rules included, and rolls every batch back.
+of it, rules included, and rolls every batch back. A run taken up again after its
+process died starts after the last row its committed batches held.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Connection, select, tuple_
 
 from . import permissions
 from .errors import AppLoomError, Forbidden, ValidationFailed
@@ -49,17 +50,30 @@ class ImportReport:
     existing: int = 0
     errors: list[dict] = field(default_factory=list)   # {row, column, message}
     dry_run: bool = False
+    after_row: int = 0      # the last file row the committed batches held
+    done: int = 0           # records handled so far, of ``total``
+    total: int = 0
 
     def as_dict(self) -> dict:
         return {"records": self.records, "created": self.created, "existing": self.existing,
-                "errors": self.errors, "dry_run": self.dry_run}
+                "errors": self.errors, "dry_run": self.dry_run, "after_row": self.after_row,
+                "done": self.done, "total": self.total}
+
+    @classmethod
+    def of(cls, saved: Mapping) -> ImportReport:
+        return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+
+
+# Called inside each batch's transaction, with the report as it stands once the batch
+# commits: what it writes commits with the batch, or neither does.
+Committed = Callable[[Connection, ImportReport], None]
 
 
 @dataclass
 class _Record:
     rows: list[int]                              # row numbers in the file (header is 1)
     values: dict[str, str]
-    children: list[dict[str, str]]               # one per row, for the child targets
+    children: list[dict[str, str]]               # one per row: its child targets' cells
     data: dict = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
 
@@ -109,26 +123,32 @@ class Importer:
     def run(self, user: User, ref: str, header: list[str], rows: list[list[str]],
             mapping: Mapping[str, str], *, dry_run: bool = False, then: str | None = None,
             progress: Callable[[int, int], None] = lambda done, total: None,
-            report: ImportReport | None = None) -> ImportReport:
+            report: ImportReport | None = None,
+            committed: Committed | None = None) -> ImportReport:
         """Import ``rows`` (cells in ``header`` order) with ``mapping`` (column -> target);
         ``then`` names a transition to take on each new record (say, confirm an order).
-        ``report`` is filled as batches commit, so a caller keeps it if a later one fails."""
+        ``report`` is filled as batches commit, so a caller keeps it if a later one fails;
+        one from an earlier run of the same file resumes after its ``after_row``."""
         entity = self.records.entity(ref)
         permissions.require(self.records.apps, user, entity, "create")
         if then is not None and not self.transitions.may(user, ref, then):
             raise Forbidden(f"You may not take '{then}' on {entity.label.en} records")
         targets = self.check_mapping(entity, header, mapping)
         self._check_lookups(user, entity, targets)
-        batch = self._group(targets, header, rows)
         report = report or ImportReport()
-        report.records, report.dry_run = len(batch), dry_run
+        grouped = self._group(targets, header, rows)
+        batch = [r for r in grouped if r.rows[0] > report.after_row]
+        if not report.after_row:
+            report.records = len(grouped)
+        report.dry_run = dry_run
         self._resolve(user, entity, targets, batch)
         pending = self._skip_existing(user, entity, targets, batch, report)
-        progress(0, len(pending))
+        report.total = report.done + len(pending)
+        progress(report.done, report.total)
         for start in range(0, len(pending), BATCH):
             self._write(user, entity, pending[start:start + BATCH], targets, then, dry_run,
-                        report)
-            progress(min(start + BATCH, len(pending)), len(pending))
+                        report, committed)
+            progress(report.done, report.total)
         report.errors.sort(key=lambda e: e["row"])
         return report
 
@@ -183,8 +203,7 @@ class Importer:
                 record = _Record([], values, [])
                 found.append(record)
             record.rows.append(number)
-            if child:
-                record.children.append({c: row[index[c]].strip() for c in child})
+            record.children.append({c: row[index[c]].strip() for c in child})
         return found
 
     def _resolve(self, user: User, entity: Entity, targets: dict[str, Target],
@@ -278,8 +297,8 @@ class Importer:
 
     def _write(self, user: User, entity: Entity, batch: list[_Record],
                targets: dict[str, Target], then: str | None, dry_run: bool,
-               report: ImportReport) -> None:
-        created = 0
+               report: ImportReport, committed: Committed | None) -> None:
+        created, errors = 0, []
         try:
             with self.records.transaction() as conn:
                 for record in batch:
@@ -290,12 +309,18 @@ class Importer:
                                 self.transitions.take_in(conn, user, entity, then, made["id"])
                         created += 1
                     except AppLoomError as exc:
-                        report.errors += _errors(record, targets, exc)
+                        errors += _errors(record, targets, exc)
+                after = replace(report, created=report.created + created,
+                                errors=report.errors + errors, done=report.done + len(batch),
+                                after_row=report.after_row if dry_run else batch[-1].rows[-1])
                 if dry_run:
                     raise _RolledBack
+                if committed is not None:
+                    committed(conn, after)
         except _RolledBack:
             pass
-        report.created += created
+        for name in ("created", "errors", "done", "after_row"):
+            setattr(report, name, getattr(after, name))
 
 
 class _RolledBack(Exception):

@@ -117,7 +117,7 @@ class Worker:
         self.db = db
         self.senders = senders
         self.interval = interval
-        self.also = also  # more work for each round (the runtime's scheduled rules)
+        self.also = also  # more work for each round (schedules, stalled imports)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="apploom-outbox", daemon=True)
 

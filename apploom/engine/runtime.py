@@ -53,7 +53,7 @@ class Runtime:
         self.flow = FlowAnalytics(self.records)
         self.imports = ImportJobs(db, settings.instance_path / "imports",
                                   Importer(self.records, self.transitions),
-                                  settings.max_attachment_bytes)
+                                  settings.max_attachment_bytes, self.users)
 
     @classmethod
     def open(cls, settings: Settings, types: FieldTypes | None = None,
@@ -76,9 +76,13 @@ class Runtime:
         return runtime
 
     def worker(self, interval: float = 2.0) -> outbox.Worker:
-        """A thread delivering the outbox and running scheduled rules; call .start() and,
-        at the end, .stop()."""
-        return outbox.Worker(self.db, self.senders, interval, self.automation.run_schedules)
+        """A thread delivering the outbox, running scheduled rules and taking up imports
+        whose process died; call .start() and, at the end, .stop()."""
+        return outbox.Worker(self.db, self.senders, interval, self._background_round)
+
+    def _background_round(self) -> None:
+        self.automation.run_schedules()
+        self.imports.resume_stale()
 
     def close(self) -> None:
         self.db.dispose()

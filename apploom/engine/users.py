@@ -88,12 +88,20 @@ class Users:
 
     def for_session(self, user_id: int, epoch: int) -> User | None:
         """The active user of a session, unless the user signed out since (see end_sessions)."""
-        with self.db.read() as conn:
-            row = conn.execute(select(sys_user).where(sys_user.c.id == user_id,
-                                                      sys_user.c.active)).first()
+        row = self._active_row(user_id)
         if row is None or (row.session_epoch or 0) != epoch:
             return None
         return _user(row)
+
+    def active(self, user_id: int) -> User | None:
+        """The user with this id, if still active (work they started goes on in their name)."""
+        row = self._active_row(user_id)
+        return None if row is None else _user(row)
+
+    def _active_row(self, user_id: int):
+        with self.db.read() as conn:
+            return conn.execute(select(sys_user).where(sys_user.c.id == user_id,
+                                                       sys_user.c.active)).first()
 
     def session_epoch(self, user_id: int) -> int:
         with self.db.read() as conn:
