@@ -341,6 +341,15 @@ def test_a_report_is_changed_with_its_form_and_the_dashboard_arranged(runtime, s
     assert boss.get("/studio/oms/reports/nope").status_code == 404
 
 
+def test_every_input_of_the_studio_form_has_a_name_of_its_own(studio):
+    _, boss = studio
+    for app in ("crm", "oms", "wms"):
+        page = boss.get(f"/studio/{app}").get_data(as_text=True)
+        form = page.split('id="studio-form"')[1].split("</form>")[0]
+        names = re.findall(r'<(?:input|select|textarea)[^>]*\bname="([^"]+)"', form)
+        assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
 def test_entities_states_transitions_and_field_settings_are_forms_too(runtime, studio):
     _, boss = studio
 
@@ -352,11 +361,23 @@ def test_entities_states_transitions_and_field_settings_are_forms_too(runtime, s
                           entity_label_zh="拜访", entity_icon="🤝", entity_first_field="subject")
     assert status == 200 and "create table crm_visit" in page and "No problems." in page
     status, page = edited(edit="change_state", state_entry="opportunity.won",
-                          state_colour="teal")
+                          state_colour="teal", state_label_en="(the add form's, ignored)")
     assert "won: {label: {en: Won, zh: 赢单}, colour: teal, final: true}" in page
+    status, page = edited(edit="change_state", state_entry="opportunity.won",
+                          state_relabel_en="Won!", state_relabel_zh="成交")
+    assert "won: {label: {en: Won!, zh: 成交}, colour: green, final: true}" in page
     status, page = edited(edit="change_transition", transition_entry="opportunity.win",
-                          transition_roles="manager", transition_if="amount > 0")
+                          transition_roles="manager", transition_if="amount > 0",
+                          transition_relabel_en="Close as won")
+    assert "label: {en: Close as won, zh: 赢单}" in page      # its Chinese label kept
     assert "roles: [manager], if: amount > 0}" in page and "No problems." in page
+    status, page = edited(edit="change_entity", entity_entry="lead", entity_relabel_en="Prospect",
+                          entity_relabel_zh="潜在客户", entity_new_icon="🧲")
+    assert "    label: {en: Prospect, zh: 潜在客户}\n" in page and "    icon: 🧲\n" in page
+    assert "No problems." in page
+    status, page = edited(edit="change_entity", entity_entry="nope", entity_new_icon="x")
+    assert status == 422 and "the definition has no entities.nope" in page
     status, page = edited(edit="change_field", field="customer.tier",
-                          field_default="silver")
+                          field_default="silver", field_relabel_en="Level")
     assert "default: silver" in page and "No problems." in page
+    assert "tier: {type: select, label: {en: Level, zh: 客户等级}" in page

@@ -33,7 +33,7 @@ def change_entry(text: str, path: tuple, changes: dict) -> str:
     spec = dict(_mapping(text, path[:-1]).get(path[-1]) or {})
     if not spec and path[-1] not in _mapping(text, path[:-1]):
         raise ValidationFailed({"name": f"there is no {'.'.join(path)}"})
-    spec.update(changes)
+    spec.update(_merged(spec, changes))
     spec = {k: v for k, v in spec.items() if v is not None}
     lines = text.splitlines(keepends=True)
     start, end = _span(text, path)
@@ -46,6 +46,20 @@ def add_entity(text: str, name: str, spec: dict) -> str:
     if name in _mapping(text, ("entities",)):
         raise ValidationFailed({"name": f"there is already an entity '{name}'"})
     return set_block(text, ("entities", name), spec)
+
+
+def change_entity(text: str, name: str, changes: dict) -> str:
+    """The entity's own settings (its label, its icon) written anew, each in its place."""
+    spec = _mapping(text, ("entities", name))   # names an entity that is not there
+    for key, value in _merged(spec, changes).items():
+        text = set_block(text, ("entities", name, key), value)
+    return text
+
+
+def _merged(spec: dict, changes: dict) -> dict:
+    """``changes``, where a label gives some languages, keeping the label's others."""
+    return {key: {**spec[key], **value} if key == "label" and isinstance(spec.get(key), dict)
+            else value for key, value in changes.items()}
 
 
 LAYOUT_KEYS = ("rows:", "columns:", "filters:", "search:", "sort:", "[", "- [")

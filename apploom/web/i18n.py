@@ -98,7 +98,16 @@ ZH = {
     "(no new action)": "（不添加动作）", "(change it in the text)": "（请在文本中修改）",
     "Change, turn off or remove a rule": "修改、停用或删除规则",
     "Remove this action": "删除此动作", "Then also": "再添加一个动作",
-    "Remove the rule": "删除规则",
+    "Remove the rule": "删除规则", "new English label": "新的英文名称",
+    "Relabel an entity or change its icon": "修改实体名称或图标",
+    "icon (empty: keep it)": "图标（留空不变）", "Change the entity": "修改实体",
+    "Change or remove a report; arrange the dashboard": "修改或删除报表；调整仪表盘",
+    "Remove the report": "删除报表", "Dashboard": "仪表盘", "Add a tile": "添加卡片",
+    "Place": "位置", "Width": "宽度", "Dates shown at first": "默认日期范围",
+    "Grouped by": "分组", "Across": "交叉分组", "Viewer filters": "查看者筛选",
+    "Only records where": "仅统计", "Sort": "排序", "Top": "前N名",
+    "Only groups where": "仅显示分组", "Measure": "指标", "Of": "对象",
+    "Format": "格式", "Only where": "仅当", "new measure": "新指标", "Source": "数据来源",
     "Who may do what with this entity’s records. When set, this replaces the app’s "
     "permissions for it; “own” means only the records the user created.":
         "各角色对此实体记录的权限。设置后将替代应用的权限；“own”表示仅限本人创建的记录。",

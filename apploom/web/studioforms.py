@@ -32,8 +32,8 @@ def edited_text(form, text: str) -> str:
         return editing.retire_field(text, entity, field)
     if kind == "change_field":
         changes: dict = {}
-        if form.get("field_label_en") or form.get("field_label_zh"):
-            changes["label"] = _label(form, "field_label_en", "field_label_zh", field)
+        if _relabel(form, "field"):
+            changes["label"] = _relabel(form, "field")
         if form.get("field_required") in ("yes", "no"):
             changes["required"] = True if form["field_required"] == "yes" else None
         if form.get("field_default", "").strip():
@@ -47,6 +47,13 @@ def edited_text(form, text: str) -> str:
                 "icon": form.get("entity_icon", "").strip() or None, "title": f"{{{first}}}",
                 "fields": {first: {"type": "text", "required": True}}}
         return editing.add_entity(text, name, {k: v for k, v in spec.items() if v})
+    if kind == "change_entity":
+        entity, changes = form.get("entity_entry", ""), {}
+        if _relabel(form, "entity"):
+            changes["label"] = _relabel(form, "entity")
+        if form.get("entity_new_icon", "").strip():
+            changes["icon"] = form["entity_new_icon"].strip()
+        return editing.change_entity(text, entity, changes)
     if kind in ("change_state", "change_transition"):
         key = "state" if kind == "change_state" else "transition"
         entity, _, name = form.get(f"{key}_entry", "").partition(".")
@@ -76,8 +83,8 @@ def edited_text(form, text: str) -> str:
 def _entry_changes(form, key: str) -> dict:
     """What the state or transition form changes; empty inputs keep what is there."""
     changes: dict = {}
-    if form.get(f"{key}_label_en") or form.get(f"{key}_label_zh"):
-        changes["label"] = _label(form, f"{key}_label_en", f"{key}_label_zh", "")
+    if _relabel(form, key):
+        changes["label"] = _relabel(form, key)
     if key == "state" and form.get("state_colour"):
         changes["colour"] = form["state_colour"]
     if key == "transition":
@@ -225,6 +232,12 @@ def changed_dashboard(form, dashboard: dict, reports: list[str]) -> dict:
     chosen = form.get("date_range") or dashboard.get("date_range")
     return {**({"date_range": chosen} if chosen else {}),
             "tiles": [tile for _, _, tile in sorted(tiles, key=lambda t: t[:2])]}
+
+
+def _relabel(form, key: str) -> dict:
+    """The languages a relabel form gives; the others keep their label."""
+    return {lang: form[f"{key}_relabel_{lang}"].strip() for lang in ("en", "zh")
+            if form.get(f"{key}_relabel_{lang}", "").strip()}
 
 
 def _list(text: str) -> list[str]:
