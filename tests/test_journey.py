@@ -140,6 +140,9 @@ def test_arrivals_serve_backorders_first_come_first_served(shop):
     assert shop.get("oms/order", first)["status"] == "confirmed"
     assert shop.get("oms/order", second)["status"] == "backordered"
     assert shop.stock(shop.tea) == (4, 3)
+    told = shop.emails()[0]                 # and the first's customer is told (newest first)
+    assert first["number"] in told["subject"] and "in stock" in told["subject"]
+    assert f"/track/{first['number']}?t=" in told["body"]
 
     shop.purchase(shop.tea, 1, warehouse=shop.west)   # 1 + 1 free, but not in one place
     assert shop.get("oms/order", second)["status"] == "backordered"
