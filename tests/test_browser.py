@@ -324,3 +324,23 @@ def test_an_admin_drags_a_field_off_the_form(server, page, sqlite_runtime):
     expect(page.locator(".versions")).to_contain_text("city off the form")
     page.goto(server + "/a/crm/customer/new")
     expect(page.locator(".form-section").last).to_contain_text("City")   # under More
+
+
+def test_an_admin_drags_a_dashboard_tile_to_the_top(server, page, sqlite_runtime):
+    expect = playwright.expect
+    sqlite_runtime.users.create("boss", ["admin"], "password123")
+    sign_in(page, server, "boss")
+    page.goto(server + "/studio/oms/dashboard")
+    rows = page.locator("[data-tiles] tr")
+    last, first = rows.last.bounding_box(), rows.first.bounding_box()
+    page.mouse.move(last["x"] + 300, last["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(first["x"] + 300, first["y"] + 5, steps=12)
+    page.mouse.move(first["x"] + 300, first["y"] + 2, steps=4)
+    page.mouse.up()
+    expect(rows.first).to_contain_text("Top items")
+    expect(rows.first.locator("input[name$='_place']")).to_have_value("1")
+    page.click("button:text('Preview')")
+    expect(page.locator("#studio-check")).to_contain_text("No problems")
+    text = page.locator("#definition").input_value()
+    assert text.index("{report: top_items") < text.index("{report: revenue}")

@@ -323,11 +323,17 @@ _Dumper.add_representer(dict, lambda dumper, data: dumper.represent_mapping(
 
 
 def _represent_list(dumper: _Dumper, data: list) -> yaml.Node:
-    """On one line if short or plain; else one item a line, mappings as blocks."""
-    if _short(data) or not any(isinstance(v, dict | list) for v in data):
+    """On one line if short or plain; else one item a line, and an item that holds more
+    than a few plain values (a form section, a rule) as a block."""
+    if _short(data) or _plain(data):
         return dumper.represent_sequence(SEQ, data, flow_style=True)
-    return dumper.represent_sequence(
-        SEQ, [_Setting(v) if isinstance(v, dict) else v for v in data], flow_style=False)
+    return dumper.represent_sequence(SEQ, [
+        v if not isinstance(v, dict) or (_short(v) and _plain(v.values())) else _Setting(v)
+        for v in data], flow_style=False)
+
+
+def _plain(values) -> bool:
+    return not any(isinstance(v, dict | list) for v in values)
 
 
 _Dumper.add_representer(list, _represent_list)

@@ -164,3 +164,13 @@ document.addEventListener("DOMContentLoaded", () => {
     editor.querySelector("input[name=layout]").value = JSON.stringify(sections);
   });
 });
+
+// The studio's dashboard: tiles dragged into their order (SortableJS) renumber their
+// places, which is what the form sends; typing a place works without a mouse too.
+document.addEventListener("DOMContentLoaded", () => {
+  const tiles = document.querySelector("[data-tiles]");
+  if (!tiles || !window.Sortable) return;
+  new Sortable(tiles, { animation: 120, forceFallback: true, onEnd: () => {
+    tiles.querySelectorAll("input[name$='_place']").forEach((input, i) => { input.value = i + 1; });
+  } });
+});

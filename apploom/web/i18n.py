@@ -103,7 +103,9 @@ ZH = {
     "icon (empty: keep it)": "图标（留空不变）", "Change the entity": "修改实体",
     "Change or remove a report; arrange the dashboard": "修改或删除报表；调整仪表盘",
     "Remove the report": "删除报表", "Dashboard": "仪表盘", "Add a tile": "添加卡片",
-    "Place": "位置", "Width": "宽度", "Dates shown at first": "默认日期范围",
+    "Place": "位置", "Drag the tiles into their order, or number their places.":
+        "拖动卡片调整顺序，或填写位置序号。",
+    "Width": "宽度", "Dates shown at first": "默认日期范围",
     "Grouped by": "分组", "Across": "交叉分组", "Viewer filters": "查看者筛选",
     "Only records where": "仅统计", "Sort": "排序", "Top": "前N名",
     "Only groups where": "仅显示分组", "Measure": "指标", "Of": "对象",
