@@ -37,8 +37,19 @@ def _record(context, ref: str, record_id: int | None = None):
 
 def _move(context, kind: str, item: int, warehouse: int, qty: int, document: str,
           line: int | None = None) -> None:
+    """A ledger row. The item's row is locked first, so every transaction moving an item
+    takes its locks in one order (the item, then its balances): a transfer and an order
+    meeting on one item wait for each other instead of deadlocking."""
+    _lock_item(context, item)
     context.create(MOVES, {"item": item, "warehouse": warehouse, "kind": kind, "qty": qty,
                            "document": document, "line": line})
+
+
+def _lock_item(context, item: int) -> None:
+    """FOR NO KEY UPDATE: the moves' own key-share locks on the item must not block it."""
+    items = _table(context, ITEMS)
+    context.conn.execute(select(items.c.id).where(items.c.id == item)
+                         .with_for_update(key_share=True))
 
 
 def _waiting_before(context, item: int, order) -> int:
@@ -226,15 +237,14 @@ def restock(context, params) -> str:
 def receive_purchase(context, params) -> str:
     """Goods received: every outstanding purchase line becomes a receipt."""
     po = _record(context, PURCHASES)
-    changes = {}
-    for line in _in_lock_order(po.rows["lines"]):
-        outstanding = line["qty"] - (line["received"] or 0)
-        if outstanding > 0:
-            _move(context, "receipt", line["item"], po.values["warehouse"], outstanding,
-                  po.values["number"], line["id"])
-            changes[line["id"]] = {"received": line["qty"]}
-    context.force(PURCHASES, context.record_id, rows={"lines": changes})
-    return f"received {len(changes)} line(s)"
+    due = [line for line in _in_lock_order(po.rows["lines"])
+           if line["qty"] > (line["received"] or 0)]
+    context.force(PURCHASES, context.record_id, rows={"lines": {   # before the arrivals'
+        line["id"]: {"received": line["qty"]} for line in due}})      # rules look
+    for line in due:
+        _move(context, "receipt", line["item"], po.values["warehouse"],
+              line["qty"] - (line["received"] or 0), po.values["number"], line["id"])
+    return f"received {len(due)} line(s)"
 
 
 def post_goods_receipt(context, params) -> str:
@@ -262,11 +272,11 @@ def post_goods_receipt(context, params) -> str:
         if left:
             raise ValueError(f"line {line['position'] + 1}: {left} more than {number} "
                              "still expects of this item")
+    context.force(PURCHASES, po_id, rows={"lines": {   # first: the arrivals' rules ask
+        line_id: {"received": qty} for line_id, qty in received.items()}})   # what is due
     for line in _in_lock_order(receipt.rows["lines"]):
         _move(context, "receipt", line["item"], po.values["warehouse"], line["qty"],
               receipt.values["number"], line["id"])
-    context.force(PURCHASES, po_id, rows={"lines": {
-        line_id: {"received": qty} for line_id, qty in received.items()}})
     complete = all(received[line["id"]] >= line["qty"] for line in po.rows["lines"])
     if complete:
         context.take("receive", PURCHASES, po_id)
@@ -292,11 +302,11 @@ def propose_purchase(context, params) -> str:
     draft a purchase order for its preferred supplier (a rule tells purchasing)."""
     item_id, conn = context.names["item"], context.conn
     items = _table(context, ITEMS)
-    # Locking the item's row makes concurrent moves of the item (from other warehouses,
-    # whose balances do not lock each other) count each other's proposals, not propose
-    # twice. NO KEY UPDATE, as the moves' own key-share locks on the item must not block it.
-    item = conn.execute(select(items).where(items.c.id == item_id)
-                        .with_for_update(key_share=True)).mappings().one()
+    # Locked (already, by a move through _move), so concurrent moves of the item from
+    # other warehouses, whose balances do not lock each other, count each other's
+    # proposals instead of proposing twice.
+    _lock_item(context, item_id)
+    item = conn.execute(select(items).where(items.c.id == item_id)).mappings().one()
     if not item["reorder_point"]:
         return "no reorder point"
     stock = context.automation.records.tables["wms_stock"]

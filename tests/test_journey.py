@@ -265,6 +265,19 @@ def test_a_purchase_order_arrives_in_parts_through_goods_receipts(shop):
     assert late.status_code == 422 and "only against an ordered" in late.json["error"]["message"]
 
 
+def test_after_a_partial_receipt_the_next_backorder_is_told_the_lead_time(shop):
+    po = shop.purchase(shop.tea, 10, receive=False,
+                       expected=(date.today() + timedelta(days=5)).isoformat())
+    first, second = (shop.take("sales", "oms/order", shop.order((shop.tea, 10)), "confirm")
+                     for _ in range(2))
+    receipt = shop.call("warehouse", "post", "/api/v1/wms/goods_receipt", json={
+        "purchase_order": po["id"], "lines": [{"item": shop.tea, "qty": 10}]})
+    shop.take("warehouse", "wms/goods_receipt", receipt, "post")
+    assert shop.get("oms/order", first)["status"] == "confirmed"
+    waiting = shop.get("oms/order", second)     # nothing more is coming: buy, lead time
+    assert waiting["expected_date"] == (date.today() + timedelta(days=10)).isoformat()
+
+
 def test_low_stock_proposes_a_purchase_order_and_tells_purchasing(shop):
     pot = shop.item("POT", "Teapot", reorder_point=5, preferred_supplier="Yixing Pottery")
     shop.purchase(pot, 6)

@@ -137,6 +137,12 @@ def test_a_rule_is_rewritten_in_its_place_whether_written_as_lines_or_in_one():
     assert "rules" not in editing.change_rule(removed, "t", 0, None)
     with pytest.raises(ValidationFailed):
         editing.change_rule(one_line, "t", 2, rule)
+    texts = ("app: x\nentities:\n  t:\n    fields: {a: {type: integer}}\n    rules:\n"
+             "      - name: r1\n        on: created\n        do:\n          - email:\n"
+             "              to: a@example.com\n              body: |\n                Hi\n"
+             "                # {a}\n")
+    added = editing.add_rule(texts, "t", rule | {"name": "r2"})
+    assert editing.rules_of(added, "t")[0]["do"][0]["email"]["body"] == "Hi\n# {a}\n"
 
 
 def test_the_studio_forms_add_a_field_and_a_status_for_preview(runtime, studio):
@@ -291,6 +297,27 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
     assert cron.status_code == 422 and "cron expression" in cron.get_data(as_text=True)
     assert boss.get("/studio/crm/lead/rules/7").status_code == 404
     assert boss.get("/studio/crm/nope/rules/0").status_code == 404
+
+
+def test_a_rule_keeps_the_lines_of_its_texts_and_bad_addresses_are_not_found(runtime,
+                                                                            studio):
+    _, boss = studio
+    rules = editing.rules_of(live_text(runtime, "oms"), "order")
+    index = next(i for i, r in enumerate(rules) if r["name"] == "tell_customer_backordered")
+    body = rules[index]["do"][1]["email"]["body"]
+    page = boss.get(f"/studio/oms/order/rules/{index}").get_data(as_text=True)
+    assert '<textarea name="a1.body"' in page
+    preview = html.unescape(boss.post(f"/studio/oms/order/rules/{index}", data={
+        "rule_on": "transition:backorder", "a1.body": body.replace("\n", "\r\n")})
+        .get_data(as_text=True))
+    changed = editing.rules_of(definition_in(preview), "order")[index]
+    assert changed["do"][1]["email"]["body"] == body and changed["enabled"] is False
+    assert "No problems." in preview
+    for url in ("/studio/nope/permissions", "/studio/nope/order/rules/0",
+                "/studio/nope/reports/x", "/studio/oms/nope/form"):
+        assert boss.get(url).status_code == 404, url
+    nobody = boss.post("/studio/oms/permissions", data={"entity": "return"})
+    assert nobody.status_code == 422 and "use the app" in nobody.get_data(as_text=True)
 
 
 def test_a_report_is_changed_with_its_form_and_the_dashboard_arranged(runtime, studio):

@@ -274,9 +274,11 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
 
 def _trimmed(lines: list[str], start: int, end: int) -> int:
     """The end of a block without the blank lines and comments at its foot: they stand
-    before the next key, and stay with it."""
-    while end > start + 1 and (not lines[end - 1].strip()
-                               or lines[end - 1].lstrip().startswith("#")):
+    before the next key, and stay with it. A line indented deeper than the block's key
+    may be text (a ``|`` block's last line may start with #), so it stays in."""
+    key = _indent(lines[start])
+    while end > start + 1 and (not lines[end - 1].strip() or (
+            lines[end - 1].lstrip().startswith("#") and _indent(lines[end - 1]) <= key)):
         end -= 1
     return end
 

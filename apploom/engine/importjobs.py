@@ -36,6 +36,26 @@ class TakenOver(Exception):
     """Another runner took the import over (this one was thought dead)."""
 
 
+class Committer:
+    """Writes each batch's progress and report with the batch, if no other runner moved
+    the job on since this one last wrote; if one did (this runner was only slow, not
+    dead), this one stops and its batch is undone."""
+
+    def __init__(self, job_id: int, done: int):
+        self.job_id = job_id
+        self.done = done        # as this runner last wrote it
+
+    def __call__(self, conn: Connection, report: ImportReport) -> None:
+        moved = conn.execute(update(sys_import).where(
+            sys_import.c.id == self.job_id, sys_import.c.status == "running",
+            sys_import.c.done == self.done).values(
+            done=report.done, total=report.total, report=report.as_dict(),
+            beat_at=clock.now())).rowcount
+        if not moved:
+            raise TakenOver(self.job_id)
+        self.done = report.done
+
+
 class ImportJobs:
     def __init__(self, db: Database, folder: Path, importer: Importer, max_bytes: int,
                  users: Users):
@@ -96,9 +116,10 @@ class ImportJobs:
                              name=f"apploom-import-{job_id}").start()
         return self.get(user, job_id)
 
-    def resume_stale(self) -> int:
-        """Take up, here, the imports whose runner fell silent (its process died), after
-        their last committed batch; returns how many were taken up."""
+    def resume_stale(self, wait: bool = False) -> int:
+        """Take up the imports whose runner fell silent (its process died), after their
+        last committed batch, each on a thread (or here, with ``wait``); returns how many
+        were taken up."""
         silent = sys_import.c.beat_at < clock.now() - STALE
         with self.db.read() as conn:
             stalled = conn.execute(select(sys_import.c.id, sys_import.c.user_id).where(
@@ -117,7 +138,11 @@ class ImportJobs:
                                                                   "active"})
                 continue
             log.warning("taking up import %s after its runner fell silent", job_id)
-            self._run(user, job_id)
+            if wait:
+                self._run(user, job_id)
+            else:
+                threading.Thread(target=self._run, args=(user, job_id), daemon=True,
+                                 name=f"apploom-import-{job_id}").start()
             resumed += 1
         return resumed
 
@@ -127,6 +152,7 @@ class ImportJobs:
         # what committed stays counted if a later batch fails, or the process dies
         report = ImportReport.of(job["report"]) if resuming else ImportReport()
         outcome: dict[str, Any]
+        committed = Committer(job_id, report.done)
         try:
             header, rows = read_table(job["file_name"],
                                       (self.folder / job["stored_as"]).read_bytes())
@@ -134,7 +160,7 @@ class ImportJobs:
                 user, job["entity"], header, rows, job["mapping"], dry_run=job["dry_run"],
                 then=job["then"], report=report,
                 progress=self._progress(job_id) if job["dry_run"] else lambda *_: None,
-                committed=self._committer(job_id, report.done))
+                committed=committed)
             outcome = {"status": "done"}
         except TakenOver:
             return      # another runner goes on with the job and will finish it
@@ -143,29 +169,16 @@ class ImportJobs:
         except Exception as exc:  # a thread has no one to raise to: record it, log it
             log.exception("import %s failed", job_id)
             outcome = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"}
-        self._end(job_id, {**outcome, "report": report.as_dict()})
+        self._end(job_id, {**outcome, "report": report.as_dict()},
+                  None if job["dry_run"] else committed.done)
 
-    def _end(self, job_id: int, outcome: dict) -> None:
+    def _end(self, job_id: int, outcome: dict, done: int | None = None) -> None:
+        """The job's outcome; given ``done``, only if no other runner moved it on since
+        (then that one ends it)."""
+        mine = [sys_import.c.done == done] if done is not None else []
         with self.db.write() as conn:
-            conn.execute(update(sys_import).where(sys_import.c.id == job_id).values(
+            conn.execute(update(sys_import).where(sys_import.c.id == job_id, *mine).values(
                 **outcome, finished_at=clock.now()))
-
-    def _committer(self, job_id: int, done: int):
-        """Writes each batch's progress and report with the batch, if no other runner
-        moved the job on since this one last wrote; if one did (this runner was only
-        slow, not dead), this one stops and its batch is undone."""
-        last = {"done": done}
-
-        def committed(conn: Connection, report: ImportReport) -> None:
-            moved = conn.execute(update(sys_import).where(
-                sys_import.c.id == job_id, sys_import.c.status == "running",
-                sys_import.c.done == last["done"]).values(
-                done=report.done, total=report.total, report=report.as_dict(),
-                beat_at=clock.now())).rowcount
-            if not moved:
-                raise TakenOver(job_id)
-            last["done"] = report.done
-        return committed
 
     def _progress(self, job_id: int):
         """A dry run's progress, written as it goes (its batches never commit)."""

@@ -142,7 +142,8 @@ class Importer:
             report.records = len(grouped)
         report.dry_run = dry_run
         self._resolve(user, entity, targets, batch)
-        pending = self._skip_existing(user, entity, targets, batch, report)
+        counted = ImportReport() if report.after_row else report   # resumed: counted before
+        pending = self._skip_existing(user, entity, targets, batch, counted)
         report.total = report.done + len(pending)
         progress(report.done, report.total)
         for start in range(0, len(pending), BATCH):

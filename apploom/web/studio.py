@@ -121,7 +121,7 @@ def edit(app: str):
 @bp.get("/<app>/<entity>/form")
 def form_layout(app: str, entity: str):
     """The form's sections, rows and fields, to rearrange by dragging."""
-    found = runtime().apps.apps[app].entities[entity]
+    found = _app(app).entities.get(entity) or abort(404)
     names = list(found.fields)
     sections = found.form or (Section(found.label, tuple(
         tuple(names[i:i + 2]) for i in range(0, len(names), 2))),)
@@ -147,7 +147,7 @@ def save_form_layout(app: str, entity: str):
 
 @bp.get("/<app>/<entity>/list")
 def list_settings(app: str, entity: str):
-    found = runtime().apps.apps[app].entities[entity]
+    found = _app(app).entities.get(entity) or abort(404)
     return render_template("studio_list.html", app=app, entity=found)
 
 
@@ -165,7 +165,7 @@ def save_list_settings(app: str, entity: str):
 @bp.get("/<app>/<entity>/rules/<int:index>")
 def rule_settings(app: str, entity: str, index: int):
     """One rule as a form: when it runs, its condition, each action's settings."""
-    found = runtime().apps.apps[app].entities.get(entity) or abort(404)
+    found = _app(app).entities.get(entity) or abort(404)
     rule = _rule_at(_live(app).text, entity, index)
     return render_template("studio_rule.html", app=app, entity=found, index=index, rule=rule,
                            on=forms.trigger_choice(rule.get("on", "created")),
@@ -203,7 +203,7 @@ def yaml_flow(value) -> str:
 @bp.get("/<app>/reports/<name>")
 def report_settings(app: str, name: str):
     """One report as a form: title, grouping, filters, each measure, the chart."""
-    definition = runtime().apps.apps.get(app) or abort(404)
+    definition = _app(app)
     report = _report_at(_live(app).text, name)
     return render_template("studio_report.html", app=app, name=name, report=report,
                            definition=definition, kinds=KINDS, charts=CHARTS,
@@ -232,7 +232,7 @@ def _report_at(text: str, name: str) -> dict:
 @bp.get("/<app>/dashboard")
 def dashboard_settings(app: str):
     """The dashboard's tiles in order, with their widths, and the shared date filter."""
-    definition = runtime().apps.apps.get(app) or abort(404)
+    definition = _app(app)
     return render_template("studio_dashboard.html", app=app, definition=definition,
                            reports={r.name: r for r in definition.reports},
                            ranges=RANGE_NAMES)
@@ -253,7 +253,7 @@ def save_dashboard(app: str):
 @bp.get("/<app>/permissions")
 def permission_settings(app: str):
     """The app's matrix, or an entity's own (which, when set, replaces the app's for it)."""
-    found = runtime().apps.apps[app]
+    found = _app(app)
     entity = found.entities.get(request.args.get("entity", ""))
     given = entity.permissions if entity else found.permissions
     return render_template("studio_permissions.html", app=found, actions=ACTIONS,
@@ -263,7 +263,7 @@ def permission_settings(app: str):
 @bp.post("/<app>/permissions")
 def save_permission_settings(app: str):
     """Who may do what in the app, or with one entity, as ticked in the matrix."""
-    found, source = runtime().apps.apps[app], _live(app)
+    found, source = _app(app), _live(app)
     entity = request.form.get("entity", "")
     if entity and entity not in found.entities:
         return _preview(app, source, f"'{entity}' is not an entity of {app}"), 422
@@ -278,6 +278,9 @@ def save_permission_settings(app: str):
                   if scope in ("all", "own")]
         if chosen:
             granted[role] = "all" if chosen == list(ACTIONS) else chosen
+    if entity and not granted:   # an empty matrix would read as "as the app says"
+        return _preview(app, source, f"Nobody may do anything with {entity}: give some "
+                                     "role a right, or use the app's permissions"), 422
     text = editing.set_block(source.text, path, granted)
     return _preview(app, Source(source.file, text))
 
@@ -286,6 +289,10 @@ def _roles(app) -> list[str]:
     """The app's roles, and any role its permissions name besides."""
     named = set(app.permissions).union(*(e.permissions for e in app.entities.values()))
     return sorted(set(app.roles) | named)
+
+
+def _app(app: str):
+    return runtime().apps.apps.get(app) or abort(404)
 
 
 def _live(app: str) -> Source:

@@ -222,7 +222,7 @@ def changed_dashboard(form, dashboard: dict, reports: list[str]) -> dict:
             continue
         place = form.get(f"t{i}_place", "").strip()
         width = form.get(f"t{i}_width", "1")
-        tiles.append((int(place) if place.isdigit() else i + 1, i, {
+        tiles.append((int(place) if place.isdecimal() else i + 1, i, {
             "report": tile["report"], **({"width": int(width)} if width in ("2", "3") else {})}))
     added = form.get("tile_report", "")
     if added:
@@ -293,6 +293,8 @@ def _edited(form, key: str, value):
         return {k: _edited(form, f"{key}.{k}", v) for k, v in value.items()}
     if key not in form:
         return value
+    if isinstance(value, str) and "\n" in value:   # a text area: its lines as they are
+        return form[key].replace("\r\n", "\n")
     typed = form[key].strip()
     if isinstance(value, list):
         return _list(typed)
