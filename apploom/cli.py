@@ -7,10 +7,10 @@ import time
 import click
 from sqlalchemy.engine import make_url
 
-from .demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
-from .engine import layers, outbox, versions
-from .engine.database import Database
-from .engine.definitions import (
+from apploom.demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
+from apploom.engine.automation import outbox
+from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.definitions.loading import (
     Source,
     app_name,
     bundled_sources,
@@ -18,13 +18,14 @@ from .engine.definitions import (
     read_sources,
     with_companions,
 )
-from .engine.errors import AppLoomError, DefinitionError
-from .engine.install import ApplyResult
-from .engine.rules import BUILTIN_ACTIONS
-from .engine.runtime import Runtime
-from .engine.settings import Settings
-from .engine.versions import active_sources
-from .plugins import (
+from apploom.engine.errors import AppLoomError, DefinitionError
+from apploom.engine.runtime import Runtime
+from apploom.engine.settings import Settings
+from apploom.engine.storage.database import Database
+from apploom.engine.versions import applied, layers
+from apploom.engine.versions.applied import active_sources
+from apploom.engine.versions.install import ApplyResult
+from apploom.plugins import (
     Extensions,
     gather,
     install_definitions,
@@ -145,7 +146,7 @@ def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> N
     """Serve the app and its API (waitress, a production WSGI server)."""
     from waitress import serve as waitress_serve
 
-    from .web import create_app
+    from apploom.web import create_app
 
     runtime = obj.runtime()
     app = create_app(runtime=runtime)
@@ -277,7 +278,7 @@ def _show(result: ApplyResult, dry_run: bool) -> None:
 def apps_history(obj: _Context, app: str | None) -> None:
     """Every applied version (of APP), oldest first; * marks the live one."""
     with obj.database().read() as conn:
-        found = versions.history(conn, app)
+        found = applied.history(conn, app)
     for row in found:
         mark = "*" if row["active"] else " "
         when = row["created_at"].strftime("%Y-%m-%d %H:%M")
@@ -293,7 +294,7 @@ def apps_export(obj: _Context, app: str, version: int | None) -> None:
     """Print APP's definition, as applied."""
     try:
         with obj.database().read() as conn:
-            click.echo(versions.source_of(conn, app, version).text, nl=False)
+            click.echo(applied.source_of(conn, app, version).text, nl=False)
     except AppLoomError as exc:
         _fail(exc)
 
@@ -307,11 +308,11 @@ def apps_diff(obj: _Context, app: str, old: int, new: int | None) -> None:
     """What changed in APP from version OLD to NEW (default: the live version)."""
     try:
         with obj.database().read() as conn:
-            before, after = versions.source_of(conn, app, old), versions.source_of(conn, app,
+            before, after = applied.source_of(conn, app, old), applied.source_of(conn, app,
                                                                                     new)
     except AppLoomError as exc:
         _fail(exc)
-    click.echo(versions.diff(before, after, f"{app} v{old}",
+    click.echo(applied.diff(before, after, f"{app} v{old}",
                              f"{app} v{new}" if new else f"{app} (live)") or "(no change)",
                nl=False)
 
@@ -326,7 +327,7 @@ def apps_rollback(obj: _Context, app: str, version: int, dry_run: bool) -> None:
     back with their data."""
     try:
         with obj.database().read() as conn:
-            source = versions.source_of(conn, app, version)
+            source = applied.source_of(conn, app, version)
         result = obj.apply([source], comment=f"rollback to v{version}", dry_run=dry_run)
     except AppLoomError as exc:
         _fail(exc)

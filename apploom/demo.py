@@ -16,13 +16,13 @@ from typing import Callable
 
 from sqlalchemy import delete, select
 
-from .engine import clock
-from .engine.database import insert_ignore
-from .engine.errors import AppLoomError
-from .engine.permissions import User
-from .engine.query import Query, parse_where
-from .engine.runtime import Runtime
-from .engine.systables import sys_meta, sys_outbox
+from apploom.engine import clock
+from apploom.engine.access.permissions import User
+from apploom.engine.errors import AppLoomError
+from apploom.engine.query.filters import Query, parse_where
+from apploom.engine.runtime import Runtime
+from apploom.engine.storage.database import insert_ignore
+from apploom.engine.storage.system_tables import sys_meta, sys_outbox
 
 DEMO_PASSWORD = "apploom-demo"
 DEMO_USERS = {"admin": ["admin"], "sales": ["sales"], "warehouse": ["warehouse"],

@@ -14,14 +14,14 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from . import hookspecs
-from .engine.database import Database
-from .engine.definitions import Source
-from .engine.fieldtypes import FieldTypes
-from .engine.install import ApplyResult, apply_definitions
-from .engine.rules import BUILTIN_ACTIONS
-from .engine.runtime import Runtime
-from .engine.settings import Settings
+from apploom import hookspecs
+from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.definitions.loading import Source
+from apploom.engine.fields.types import FieldTypes
+from apploom.engine.runtime import Runtime
+from apploom.engine.settings import Settings
+from apploom.engine.storage.database import Database
+from apploom.engine.versions.install import ApplyResult, apply_definitions
 
 BUNDLED = Path(__file__).resolve().parents[1] / "plugins"
 

@@ -35,10 +35,10 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from apploom.engine.database import Database  # noqa: E402
-from apploom.engine.definitions import bundled_sources  # noqa: E402
+from apploom.engine.definitions.loading import bundled_sources  # noqa: E402
 from apploom.engine.runtime import Runtime  # noqa: E402
 from apploom.engine.settings import Settings  # noqa: E402
+from apploom.engine.storage.database import Database  # noqa: E402
 from apploom.plugins import install_definitions, open_runtime  # noqa: E402
 from apploom.web import create_app  # noqa: E402
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from records import fresh_runtime
 
-from apploom.engine.definitions import Source, bundled_sources
-from apploom.engine.fieldtypes import FieldTypes
-from apploom.engine.install import apply_definitions
+from apploom.engine.definitions.loading import Source, bundled_sources
+from apploom.engine.expressions.sandbox import Row, evaluate
+from apploom.engine.fields.types import FieldTypes
 from apploom.engine.runtime import Runtime
-from apploom.engine.sandbox import Row, evaluate
+from apploom.engine.versions.install import apply_definitions
 
 CONDITION = "total > 100 and channel in ['web', 'store'] and len(lines) > 0"
 TICKETS = """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from records import fresh_runtime, order_payload, run_on_both
 
-from apploom.engine.definitions import Source, bundled_sources
+from apploom.engine.definitions.loading import Source, bundled_sources
 
 RESERVE_RULE = """      - name: reserve_stock
         on: {transition: confirm}

@@ -19,7 +19,7 @@ from pathlib import Path
 from records import fresh_runtime, run_on_both
 from sqlalchemy import insert, text
 
-from apploom.engine.definitions import Source, bundled_sources
+from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.plugins import install_definitions
 
 CITY = "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n"

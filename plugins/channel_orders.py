@@ -21,10 +21,10 @@ import os
 from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import select
 
-from apploom.engine import permissions
+from apploom.engine.access import permissions
+from apploom.engine.access.signatures import signature_ok
 from apploom.engine.errors import Forbidden, ValidationFailed
-from apploom.engine.fieldtypes import Invalid
-from apploom.engine.signatures import signature_ok
+from apploom.engine.fields.types import Invalid
 from apploom.hookspecs import hookimpl
 
 ORDERS = "oms.order"

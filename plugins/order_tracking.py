@@ -15,7 +15,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import select
 
 from apploom.engine.settings import Settings, secret_key
-from apploom.engine.systables import sys_transition
+from apploom.engine.storage.system_tables import sys_transition
 from apploom.hookspecs import hookimpl
 from apploom.web.display import show
 
@@ -58,7 +58,7 @@ def track(number: str):
                              .where(sys_transition.c.entity == ORDERS,
                                     sys_transition.c.record_id == found["id"])
                              .order_by(sys_transition.c.at, sys_transition.c.id)).all()
-    return render_template("track.html", entity=entity, number=number, order=found,
+    return render_template("tracking/track.html", entity=entity, number=number, order=found,
                            steps=steps, show=show)
 
 

@@ -6,7 +6,7 @@ wrongly signed calls get 401; an Idempotency-Key header makes a repeated deliver
 the first result."""
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from apploom.engine.signatures import signature_ok
+from apploom.engine.access.signatures import signature_ok
 from apploom.hookspecs import hookimpl
 
 hooks = Blueprint("signed_webhooks", __name__)

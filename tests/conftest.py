@@ -3,21 +3,22 @@ from __future__ import annotations
 
 import pytest
 
-from apploom.engine.permissions import SYSTEM_USER
-from tests.helpers import BACKENDS, PG_URL, Shop, make_runtime, pg_schema
+from apploom.engine.access.permissions import SYSTEM_USER
+from tests.databases import pg_database
+from tests.helpers import BACKENDS, PG_URL, Shop, make_runtime
 
 
 @pytest.fixture
-def pg_schema_url():
-    """A PostgreSQL URL whose connections use a fresh schema, dropped afterwards."""
-    with pg_schema(PG_URL) as url:
+def pg_database_url():
+    """A PostgreSQL database of the test's own, dropped afterwards."""
+    with pg_database(PG_URL) as url:
         yield url
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path) -> str:
     if request.param == "postgresql":
-        return request.getfixturevalue("pg_schema_url")
+        return request.getfixturevalue("pg_database_url")
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 

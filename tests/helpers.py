@@ -14,13 +14,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from apploom.engine.database import Database
-from apploom.engine.definitions import Source, bundled_sources
-from apploom.engine.install import ApplyResult
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.rules import BUILTIN_ACTIONS
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
+from apploom.engine.storage.database import Database
+from apploom.engine.versions.install import ApplyResult
 from apploom.plugins import (
     BUNDLED,
     Extensions,
@@ -30,6 +30,7 @@ from apploom.plugins import (
     plugin_manager,
 )
 from apploom.web import create_app
+from tests.databases import seed
 
 PG_URL = os.environ.get("APPLOOM_TEST_DATABASE_URL")
 needs_pg = pytest.mark.skipif(not PG_URL, reason="APPLOOM_TEST_DATABASE_URL is not set "
@@ -59,9 +60,7 @@ def make_runtime(database_url: str, instance: Path, sources: list[Source] | None
     the bundled plugins."""
     config = Settings.load({"instance_path": str(instance), "database_url": database_url,
                             **settings}, environ={})
-    db = Database(config.database_url)
-    install(db, sources if sources is not None else bundled_sources())
-    db.dispose()
+    seed(config.database_url, sources if sources is not None else bundled_sources(), install)
     return open_runtime(config)
 
 

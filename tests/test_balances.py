@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from apploom.engine.definitions import Source, bundled_sources, load_apps
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError, ValidationFailed
-from apploom.engine.fieldtypes import FieldTypes
-from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.fields.types import FieldTypes
 from tests.helpers import reopen
 
 DEPOT = """

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from apploom.engine import outbox
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.query import Query
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.automation import outbox
+from apploom.engine.query.filters import Query
 from tests.helpers import Shop, serving
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.signatures import signature
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.access.signatures import signature
 from apploom.web import create_app
 from tests.helpers import Shop, make_runtime
 

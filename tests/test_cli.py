@@ -5,8 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from apploom.cli import main
-from apploom.engine.definitions import bundled_apps_dir
-from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.definitions.loading import bundled_apps_dir
 from apploom.engine.settings import Settings
 from apploom.plugins import open_runtime
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, select
 
-from apploom.engine import install, versions
-from apploom.engine.definitions import Source
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.definitions.loading import Source
 from apploom.engine.errors import MigrationRefused
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.systables import sys_transition
+from apploom.engine.storage.system_tables import sys_transition
+from apploom.engine.versions import applied, install
 from apploom.web import create_app
 from tests.helpers import browser, reopen
 from tests.helpers import install as apply
@@ -60,7 +60,7 @@ def states(rt):
 
 def live_versions(rt):
     with rt.db.read() as conn:
-        return [r["version"] for r in versions.history(conn, "desk")]
+        return [r["version"] for r in applied.history(conn, "desk")]
 
 
 def test_removing_a_state_with_records_asks_where_they_go(desk):

@@ -7,11 +7,11 @@ import textwrap
 import pytest
 from jsonschema import Draft202012Validator
 
-from apploom.engine.definitions import Source, bundled_sources, load_apps
-from apploom.engine.documents import read_document
+from apploom.engine.definitions.json_schema import app_schema
+from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
+from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import DefinitionError
-from apploom.engine.fieldtypes import FieldTypes
-from apploom.engine.schema import app_schema
+from apploom.engine.fields.types import FieldTypes
 from tests.helpers import bundled_actions
 
 TYPES = FieldTypes()
@@ -42,7 +42,7 @@ def test_bundled_apps_load_with_cross_app_refs():
 
 
 def test_shipped_schema_is_a_valid_draft_2020_12_schema():
-    Draft202012Validator.check_schema(app_schema(tuple(TYPES.names())))
+    Draft202012Validator.check_schema(app_schema(TYPES.names()))
 
 
 def test_json_definitions_load_with_lines():
@@ -208,7 +208,7 @@ def test_two_files_defining_the_same_app_are_refused():
 
 def test_every_bundled_definition_is_valid_against_the_shipped_schema():
     """Read as YAML 1.2 (as editors' YAML language servers do): 'on' stays a word."""
-    validator = Draft202012Validator(app_schema(tuple(TYPES.names())))
+    validator = Draft202012Validator(app_schema(TYPES.names()))
     for source in bundled_sources():
         data = read_document(source.file, source.text).data
         assert not list(validator.iter_errors(data)), source.file

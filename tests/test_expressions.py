@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from apploom.engine.expressions import ExpressionError, Row, compile_expression
+from apploom.engine.expressions.compiled import ExpressionError, Row, compile_expression
 
 
 def evaluate(source: str, **names):

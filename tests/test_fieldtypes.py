@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from jsonschema import Draft202012Validator
 
-from apploom.engine.fieldtypes import FieldType, FieldTypes, Invalid
-from apploom.engine.parse import parse_field
+from apploom.engine.definitions.building import parse_field
+from apploom.engine.fields.types import FieldType, FieldTypes, Invalid
 
 TYPES = FieldTypes()
 

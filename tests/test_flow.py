@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from apploom.engine import clock
-from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.web import create_app
 from tests.helpers import Api, browser
 

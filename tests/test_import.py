@@ -10,13 +10,13 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import update
 
+from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import ValidationFailed
-from apploom.engine.importjobs import Committer, TakenOver
-from apploom.engine.imports import ImportReport
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.query import Query
-from apploom.engine.systables import sys_import
-from apploom.engine.tabular import read_table
+from apploom.engine.imports.jobs import Committer, TakenOver
+from apploom.engine.imports.service import ImportReport
+from apploom.engine.imports.spreadsheets import read_table
+from apploom.engine.query.filters import Query
+from apploom.engine.storage.system_tables import sys_import
 from apploom.web import create_app
 from tests.helpers import Api, browser
 

@@ -10,8 +10,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from apploom.engine import outbox
-from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.automation import outbox
 from apploom.web import create_app
 from tests.helpers import Api
 

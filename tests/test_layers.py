@@ -9,9 +9,10 @@ import yaml
 from click.testing import CliRunner
 
 from apploom import cli as commands
-from apploom.engine.definitions import Source, bundled_sources
-from apploom.engine.layers import merge
-from apploom.web import create_app, studio
+from apploom.engine.definitions.loading import Source, bundled_sources
+from apploom.engine.versions.layers import merge
+from apploom.web import create_app
+from apploom.web.studio import routes as studio
 from tests.helpers import browser, install
 
 BASE = """app: shop

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import inspect, select
 
-from apploom.engine.definitions import Source, bundled_sources
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.errors import DefinitionError, MigrationRefused
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.systables import sys_app_version
+from apploom.engine.storage.system_tables import sys_app_version
 from tests.helpers import bundled_with, install, reopen
 
 

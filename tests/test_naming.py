@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import ValidationFailed
-from apploom.engine.naming import format_problems, series_prefix
-from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.records.naming import format_problems, series_prefix
 
 
 def test_series_prefix_fills_in_the_date():

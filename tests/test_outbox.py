@@ -15,10 +15,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from apploom.engine import outbox
-from apploom.engine.database import Database
+from apploom.engine.automation import outbox
 from apploom.engine.errors import NotFound
-from apploom.engine.systables import sys_outbox
+from apploom.engine.storage.database import Database
+from apploom.engine.storage.system_tables import sys_outbox
 
 
 def enqueue(rt, kind, payload):

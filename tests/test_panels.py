@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.related import related_panels
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.records.related import related_panels
 from apploom.web import create_app
 from tests.helpers import browser
 

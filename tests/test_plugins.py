@@ -9,16 +9,16 @@ import textwrap
 import pluggy
 import pytest
 
-from apploom.engine.definitions import Source, bundled_sources
-from apploom.engine.install import apply_definitions
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.rules import BUILTIN_ACTIONS
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.definitions.loading import Source, bundled_sources
+from apploom.engine.versions.install import apply_definitions
 from apploom.plugins import BUNDLED, gather, open_runtime, plugin_manager
 from apploom.web import create_app
 from tests.helpers import Shop, make_runtime
 
 PLUGIN = '''
-from apploom.engine.fieldtypes import TextType
+from apploom.engine.fields.types import TextType
 from apploom.hookspecs import hookimpl
 
 

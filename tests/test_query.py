@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import BadQuery
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.query import Condition, Query, parse_params, parse_where
+from apploom.engine.query.filters import Condition, Query, parse_params, parse_where
 
 
 @pytest.fixture

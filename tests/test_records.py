@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.query import parse_params
-from apploom.engine.systables import sys_history
+from apploom.engine.query.filters import parse_params
+from apploom.engine.storage.system_tables import sys_history
 from tests.helpers import bundled_with, reopen
 
 

@@ -13,12 +13,12 @@ import pytest
 from openapi_spec_validator import validate
 
 from apploom.demo import load_demo
-from apploom.engine.definitions import Source, bundled_sources, load_apps
+from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError
-from apploom.engine.query import Query, parse_params
-from apploom.engine.reporting import drill_params
+from apploom.engine.query.filters import Query, parse_params
+from apploom.engine.reports.service import drill_params
 from apploom.web import create_app
-from apploom.web.reportviews import table
+from apploom.web.reports import table
 from tests.helpers import BACKENDS, PG_URL, Api, bundled_plugins, make_runtime, pg_schema
 
 SOLD = ("draft", "cancelled")

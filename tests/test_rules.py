@@ -8,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from apploom.engine import outbox
-from apploom.engine.definitions import Source, bundled_sources, load_apps
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.automation import outbox
+from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError, RuleError
-from apploom.engine.fieldtypes import FieldTypes
-from apploom.engine.permissions import SYSTEM_USER
+from apploom.engine.fields.types import FieldTypes
 from apploom.engine.runtime import Runtime
-from apploom.engine.systables import sys_outbox, sys_rule_run
+from apploom.engine.storage.system_tables import sys_outbox, sys_rule_run
 from apploom.web import create_app
 from tests.helpers import Shop, bundled_plugins, install, reopen
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from apploom.engine.sandbox import Row, SandboxError, evaluate, execute
+from apploom.engine.expressions.sandbox import Row, SandboxError, evaluate, execute
 
 
 def test_expressions_compute_over_records():

@@ -8,9 +8,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import update
 
-from apploom.engine import notifications, outbox
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.systables import sys_outbox
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.automation import notifications, outbox
+from apploom.engine.storage.system_tables import sys_outbox
 from apploom.web import create_app
 from tests.helpers import Browser, Shop, browser
 

@@ -8,9 +8,9 @@ import re
 import pytest
 from sqlalchemy import inspect
 
-from apploom.engine import editing, versions
-from apploom.engine.documents import read_document
+from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.versions import applied, text_edits
 from apploom.web import create_app
 from tests.helpers import browser
 
@@ -28,7 +28,7 @@ def studio(runtime):
 
 def live_text(runtime, app="crm"):
     with runtime.db.read() as conn:
-        return versions.source_of(conn, app).text
+        return applied.source_of(conn, app).text
 
 
 def test_only_admins_reach_the_studio(studio):
@@ -104,23 +104,23 @@ def test_an_apply_that_would_lose_data_is_refused_and_changes_nothing(runtime, s
     assert "crm_customer.city" in refused.get_data(as_text=True)
     assert live_text(runtime) != text
     with runtime.db.read() as conn:
-        assert [r["version"] for r in versions.history(conn, "crm")] == [1]
+        assert [r["version"] for r in applied.history(conn, "crm")] == [1]
 
 
 def test_forms_edit_the_text_in_place_and_only_what_they_change(runtime):
     text = live_text(runtime)
-    added = editing.add_field(text, "customer", "region",
+    added = text_edits.add_field(text, "customer", "region",
                               {"type": "text", "label": {"en": "Region", "zh": "区域"}})
     assert added.replace("      region: {type: text, label: {en: Region, zh: 区域}}\n", "") \
         == text
-    retired = editing.retire_field(text, "customer", "city")
+    retired = text_edits.retire_field(text, "customer", "city")
     assert "city" not in retired.split("  contact:")[0].split("customer:")[1]
     assert retired.count("\n") == text.count("\n") - 1     # the field's one line only
-    changed = editing.change_field(text, "customer", "tier", {"required": True})
+    changed = text_edits.change_field(text, "customer", "tier", {"required": True})
     assert "      tier: {type: select, label: {en: Tier, zh: 客户等级}, default: standard" \
         in changed and changed.count("\n") < text.count("\n")
     with pytest.raises(ValidationFailed) as caught:
-        editing.add_field(text, "customer", "city", {"type": "text"})
+        text_edits.add_field(text, "customer", "city", {"type": "text"})
     assert caught.value.fields == {"name": "customer already has a field 'city'"}
 
 
@@ -129,20 +129,20 @@ def test_a_rule_is_rewritten_in_its_place_whether_written_as_lines_or_in_one():
                "    rules: [{name: r1, on: created, do: [{set: {a: '1'}}]}, " \
                "{name: r2, on: deleted, do: [{set: {a: '2'}}]}]\n  u:\n    fields: {}\n"
     rule = {"name": "r1", "on": "updated", "do": [{"set": {"a": "3"}}]}
-    changed = editing.change_rule(one_line, "t", 0, rule)
-    assert editing.rules_of(changed, "t") == [rule, editing.rules_of(one_line, "t")[1]]
+    changed = text_edits.change_rule(one_line, "t", 0, rule)
+    assert text_edits.rules_of(changed, "t") == [rule, text_edits.rules_of(one_line, "t")[1]]
     assert changed.endswith("  u:\n    fields: {}\n")
-    removed = editing.change_rule(one_line, "t", 1, None)
-    assert [r["name"] for r in editing.rules_of(removed, "t")] == ["r1"]
-    assert "rules" not in editing.change_rule(removed, "t", 0, None)
+    removed = text_edits.change_rule(one_line, "t", 1, None)
+    assert [r["name"] for r in text_edits.rules_of(removed, "t")] == ["r1"]
+    assert "rules" not in text_edits.change_rule(removed, "t", 0, None)
     with pytest.raises(ValidationFailed):
-        editing.change_rule(one_line, "t", 2, rule)
+        text_edits.change_rule(one_line, "t", 2, rule)
     texts = ("app: x\nentities:\n  t:\n    fields: {a: {type: integer}}\n    rules:\n"
              "      - name: r1\n        on: created\n        do:\n          - email:\n"
              "              to: a@example.com\n              body: |\n                Hi\n"
              "                # {a}\n")
-    added = editing.add_rule(texts, "t", rule | {"name": "r2"})
-    assert editing.rules_of(added, "t")[0]["do"][0]["email"]["body"] == "Hi\n# {a}\n"
+    added = text_edits.add_rule(texts, "t", rule | {"name": "r2"})
+    assert text_edits.rules_of(added, "t")[0]["do"][0]["email"]["body"] == "Hi\n# {a}\n"
 
 
 def test_the_studio_forms_add_a_field_and_a_status_for_preview(runtime, studio):
@@ -276,7 +276,7 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
     assert "        if: expected_amount > 0\n" in text and "crm.opportunity" not in text
     notify = '          - notify: {roles: [manager], message: "Won {name}"}\n'
     assert notify in text and "      - name: welcome_call\n        on: created\n" in text
-    rule = editing.rules_of(text, "lead")[0]
+    rule = text_edits.rules_of(text, "lead")[0]
     assert [next(iter(a)) for a in rule["do"]] == ["create", "set", "notify"]
     assert rule["do"][0]["create"]["values"]["contacts"] == "[]"
     assert boss.post("/studio/crm/apply", data={"text": text, "comment": "quiet"}
@@ -302,7 +302,7 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
 def test_a_rule_keeps_the_lines_of_its_texts_and_bad_addresses_are_not_found(runtime,
                                                                             studio):
     _, boss = studio
-    rules = editing.rules_of(live_text(runtime, "oms"), "order")
+    rules = text_edits.rules_of(live_text(runtime, "oms"), "order")
     index = next(i for i, r in enumerate(rules) if r["name"] == "tell_customer_backordered")
     body = rules[index]["do"][1]["email"]["body"]
     page = boss.get(f"/studio/oms/order/rules/{index}").get_data(as_text=True)
@@ -310,7 +310,7 @@ def test_a_rule_keeps_the_lines_of_its_texts_and_bad_addresses_are_not_found(run
     preview = html.unescape(boss.post(f"/studio/oms/order/rules/{index}", data={
         "rule_on": "transition:backorder", "a1.body": body.replace("\n", "\r\n")})
         .get_data(as_text=True))
-    changed = editing.rules_of(definition_in(preview), "order")[index]
+    changed = text_edits.rules_of(definition_in(preview), "order")[index]
     assert changed["do"][1]["email"]["body"] == body and changed["enabled"] is False
     assert "No problems." in preview
     for url in ("/studio/nope/permissions", "/studio/nope/order/rules/0",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from apploom.engine.systables import sys_token, sys_user
-from apploom.engine.users import check_password, hash_password
+from apploom.engine.access.users import check_password, hash_password
+from apploom.engine.storage.system_tables import sys_token, sys_user
 
 
 def test_passwords_are_salted_scrypt_hashes():

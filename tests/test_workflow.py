@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from apploom.engine.definitions import Source, bundled_sources, load_apps
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import Conflict, DefinitionError, Forbidden, ValidationFailed
-from apploom.engine.fieldtypes import FieldTypes
-from apploom.engine.permissions import SYSTEM_USER
-from apploom.engine.systables import sys_transition
-from apploom.engine.transitions import time_in_states
+from apploom.engine.fields.types import FieldTypes
+from apploom.engine.storage.system_tables import sys_transition
+from apploom.engine.workflow.service import time_in_states
 from apploom.web import create_app
 from tests.helpers import Shop, browser, bundled_actions, reopen
 

@@ -5,26 +5,26 @@ from typing import Any, Mapping
 
 from sqlalchemy import inspect
 
-from . import outbox
-from .attachments import Attachments
-from .automation import ActionFunction, Automation
-from .balances import Balances
-from .database import Database
-from .definitions import load_apps
-from .fieldtypes import FieldTypes
-from .flow import FlowAnalytics
-from .importjobs import ImportJobs
-from .imports import Importer
-from .model import AppSet
-from .notifications import Notifications
-from .outbox import Sender
-from .records import RecordService
-from .reporting import ReportRunner
-from .rules import BUILTIN_ACTIONS
-from .settings import Settings
-from .transitions import Transitions
-from .users import Users
-from .versions import active_sources, definitions_mark
+from apploom.engine.access.users import Users
+from apploom.engine.automation import outbox
+from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.notifications import Notifications
+from apploom.engine.automation.outbox import Sender
+from apploom.engine.automation.service import ActionFunction, Automation
+from apploom.engine.balances.service import Balances
+from apploom.engine.definitions.loading import load_apps
+from apploom.engine.definitions.model import AppSet
+from apploom.engine.fields.types import FieldTypes
+from apploom.engine.imports.jobs import ImportJobs
+from apploom.engine.imports.service import Importer
+from apploom.engine.records.attachments import Attachments
+from apploom.engine.records.service import RecordService
+from apploom.engine.reports.flow import FlowAnalytics
+from apploom.engine.reports.service import ReportRunner
+from apploom.engine.settings import Settings
+from apploom.engine.storage.database import Database
+from apploom.engine.versions.applied import active_sources, definitions_mark
+from apploom.engine.workflow.service import Transitions
 
 
 class Runtime:

@@ -7,14 +7,15 @@ from typing import Any, Mapping
 
 from flask import Flask, current_app, g, request, url_for
 
-from ..engine import permissions
-from ..engine.runtime import Runtime
-from ..engine.settings import Settings, secret_key
-from ..engine.versions import definitions_mark
-from ..plugins import open_runtime
-from . import api, errors, imports, pages, reportviews, session, studio, ui
-from .i18n import current_language, label, translate
-from .jsonio import AppLoomJSON
+from apploom.engine.access import permissions
+from apploom.engine.runtime import Runtime
+from apploom.engine.settings import Settings, secret_key
+from apploom.engine.versions.applied import definitions_mark
+from apploom.plugins import open_runtime
+from apploom.web import api, errors, home, imports, lists, records, reports, session, studio
+from apploom.web.api.jsonio import AppLoomJSON
+from apploom.web.context import runtime
+from apploom.web.i18n import current_language, label, translate
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -43,10 +44,11 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.before_request(_follow_definitions)
     session.init_app(app)
     app.register_blueprint(api.bp)
-    app.register_blueprint(ui.bp)
-    app.register_blueprint(pages.bp)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(lists.bp)
+    app.register_blueprint(records.bp)
     app.register_blueprint(imports.bp)
-    app.register_blueprint(reportviews.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(studio.bp)
     app.context_processor(_template_helpers)
     if runtime.plugins is not None:
@@ -75,7 +77,7 @@ def _follow_definitions() -> None:
 
 
 def _template_helpers() -> dict:
-    rt_apps = ui.runtime().apps
+    rt_apps = lists.runtime().apps
 
     def nav_apps():
         if g.get("user") is None:
@@ -86,11 +88,11 @@ def _template_helpers() -> dict:
 
     def list_url(entity, params, **changes):
         merged = {**params, **changes}
-        return url_for("ui.entity_list", app=entity.app, entity=entity.name,
+        return url_for("lists.entity_list", app=entity.app, entity=entity.name,
                        **{k: v for k, v in merged.items() if v not in (None, "")})
 
     def export_url(entity, params, fmt):
-        return url_for("ui.export_list", app=entity.app, entity=entity.name, fmt=fmt,
+        return url_for("lists.export_list", app=entity.app, entity=entity.name, fmt=fmt,
                        **{k: v for k, v in params.items() if k not in ("offset", "limit")})
 
     def badge(entity, name, value):
@@ -106,10 +108,9 @@ def _template_helpers() -> dict:
         return (value or {}).get(current_language()) or (value or {}).get("en", "")
 
     def unread() -> int:
-        return ui.runtime().notifications.unread(g.user) if g.get("user") else 0
+        return runtime().notifications.unread(g.user) if g.get("user") else 0
 
     return {"t": translate, "label": label, "lang": current_language(), "badge": badge,
-            "unread": unread,
-            "label_of": label_of,
-            "csrf_token": session.csrf_token, "nav_apps": nav_apps, "list_url": list_url,
-            "export_url": export_url}
+            "unread": unread, "label_of": label_of,
+            "csrf_token": session.csrf_token, "csrf_input": session.csrf_input,
+            "nav_apps": nav_apps, "list_url": list_url, "export_url": export_url}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, g
 
-from ..engine.runtime import Runtime
+from apploom.engine.runtime import Runtime
 
 
 def runtime() -> Runtime:

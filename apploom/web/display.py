@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import g
 
-from ..engine.fieldtypes import parse_int
-from ..engine.model import Entity, Field
-from .context import runtime
-from .i18n import current_language, label, translate
+from apploom.engine.definitions.model import Entity, Field
+from apploom.engine.fields.types import parse_int
+from apploom.web.context import runtime
+from apploom.web.i18n import current_language, label, translate
 
 
 def ref_titles(entity: Entity, records: list[dict]) -> dict[str, dict[int, str]]:

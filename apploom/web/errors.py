@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from ..engine import errors as engine
-from .i18n import translate
+from apploom.engine import errors as engine
+from apploom.web.i18n import translate
 
 STATUS = {
     engine.ValidationFailed: 422,

@@ -10,11 +10,11 @@ from typing import Iterable
 from flask import Response, abort, g
 from openpyxl import Workbook
 
-from ..engine.model import Entity
-from ..engine.query import SYSTEM_FIELDS, Query
-from .context import runtime
-from .display import ref_titles, show
-from .i18n import label
+from apploom.engine.definitions.model import Entity
+from apploom.engine.query.filters import SYSTEM_FIELDS, Query
+from apploom.web.context import runtime
+from apploom.web.display import ref_titles, show
+from apploom.web.i18n import label
 
 PAGE = 500
 MAX_ROWS = 100_000

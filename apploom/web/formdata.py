@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict, MultiDict
 
-from ..engine.fieldtypes import parse_int
-from ..engine.model import AppSet, Entity, Field
+from apploom.engine.definitions.model import AppSet, Entity, Field
+from apploom.engine.fields.types import parse_int
 
 ROW_KEY = re.compile(r"([a-z][a-z0-9_]*)-([0-9]{1,20})-([a-z][a-z0-9_]*)")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request, session
 
-from ..engine.model import Label
+from apploom.engine.definitions.model import Label
 
 LANGUAGES = ("en", "zh")
 

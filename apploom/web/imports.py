@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
-from ..engine.errors import ValidationFailed
-from ..engine.fieldtypes import MAX_INT
-from .context import runtime
-from .session import check_csrf, login_required
+from apploom.engine.errors import ValidationFailed
+from apploom.engine.fields.types import MAX_INT
+from apploom.web.context import runtime
+from apploom.web.session import check_csrf, login_required
 
 bp = Blueprint("imports", __name__)
 bp.before_request(check_csrf)
@@ -19,7 +19,7 @@ JOB = f"/imports/<int(max={MAX_INT}):job_id>"
 @login_required
 def upload_form(app: str, entity: str):
     found = runtime().records.entity(f"{app}.{entity}")
-    return render_template("import.html", entity=found, job=None, errors={})
+    return render_template("imports/import.html", entity=found, job=None, errors={})
 
 
 @bp.post("/a/<app>/<entity>/import")
@@ -32,7 +32,7 @@ def upload(app: str, entity: str):
             raise ValidationFailed({"file": "choose a .csv or .xlsx file"})
         job = runtime().imports.upload(g.user, found.qualified, sent.filename, sent.stream)
     except ValidationFailed as exc:
-        return render_template("import.html", entity=found, job=None,
+        return render_template("imports/import.html", entity=found, job=None,
                                errors=exc.fields), 422
     return redirect(url_for("imports.job", job_id=job["id"]), code=303)
 
@@ -65,7 +65,7 @@ def status(job_id: int):
     """The progress bar, polled while the import runs; the whole page once it is done."""
     found = runtime().imports.get(g.user, job_id)
     if found["status"] == "running":
-        return render_template("_import_progress.html", job=found)
+        return render_template("imports/_progress.html", job=found)
     response = current_app.make_response("")
     response.headers["HX-Refresh"] = "true"
     return response
@@ -76,7 +76,7 @@ def _page(found: dict, errors: dict | None = None):
     entity = rt.records.entity(found["entity"])
     mapping = found["mapping"] or rt.imports.importer.guess(entity, found["header"])
     transitions = entity.workflow.transitions.values() if entity.workflow else ()
-    return render_template("import.html", entity=entity, job=found, mapping=mapping,
+    return render_template("imports/import.html", entity=entity, job=found, mapping=mapping,
                            targets=rt.imports.importer.targets(entity), errors=errors or {},
                            transitions=[t for t in transitions
                                         if rt.transitions.may(g.user, entity.qualified,

@@ -18,9 +18,10 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup
 
-from .context import runtime
-from .i18n import LANGUAGES, translate
+from apploom.web.context import runtime
+from apploom.web.i18n import LANGUAGES, translate
 
 bp = Blueprint("session", __name__)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -30,6 +31,11 @@ def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
     return session["csrf"]
+
+
+def csrf_input() -> Markup:
+    """The hidden input in which every form posts the session's CSRF token."""
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(csrf_token())
 
 
 def check_csrf() -> None:
@@ -70,7 +76,7 @@ def safe_next(target: str | None, fallback: str | None = None) -> str:
     if target and not parts.scheme and not parts.netloc and target.startswith("/") \
             and not target.startswith("//") and "\\" not in target:
         return target
-    return fallback or url_for("ui.launcher")
+    return fallback or url_for("home.launcher")
 
 
 @bp.route("/login", methods=["GET", "POST"])

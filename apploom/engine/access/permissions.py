@@ -1,0 +1,59 @@
+"""Who may do what: per-entity grants from the definitions, checked in the engine."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apploom.engine.definitions.model import ADMIN_ROLE, AppSet, Entity
+from apploom.engine.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class User:
+    id: int | None
+    username: str
+    roles: frozenset[str]
+    display_name: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.roles
+
+
+SYSTEM_USER = User(id=None, username="system", roles=frozenset({ADMIN_ROLE}))
+
+
+def scope(apps: AppSet, user: User, entity: Entity, action: str) -> str | None:
+    """'all', 'own' (rows the user created) or None, the widest any of the user's roles grants."""
+    if user.is_admin:
+        return "all"
+    if entity.is_child:
+        entity = apps.entity(entity.parent)
+    app = apps.apps[entity.app]
+    granted = None
+    for role in user.roles:
+        grants = entity.permissions.get(role, app.permissions.get(role, {}))
+        found = grants.get(action)
+        if found == "all":
+            return "all"
+        granted = granted or found
+    return granted
+
+
+def require(apps: AppSet, user: User, entity: Entity, action: str) -> str:
+    found = scope(apps, user, entity, action)
+    if found is None:
+        raise Forbidden(f"You may not {action} {entity.label.en} records "
+                        f"(roles: {', '.join(sorted(user.roles)) or 'none'})")
+    return found
+
+
+def require_admin(user: User, what: str) -> None:
+    if not user.is_admin:
+        raise Forbidden(f"Only admins may {what}")
+
+
+def require_row(apps: AppSet, user: User, entity: Entity, action: str,
+                created_by: int | None) -> None:
+    """Like :func:`require`, for one existing row the user can see (checks 'own' grants)."""
+    if require(apps, user, entity, action) == "own" and created_by != user.id:
+        raise Forbidden(f"You may only {action} {entity.label.en} records you created")

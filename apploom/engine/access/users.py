@@ -1,0 +1,148 @@
+"""Users, passwords and API tokens. Passwords are hashed with scrypt; a token is
+shown once and only its SHA-256 is stored."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, update
+
+from apploom.engine.access.permissions import User
+from apploom.engine.errors import NotFound, ValidationFailed
+from apploom.engine.storage.database import Database
+from apploom.engine.storage.system_tables import sys_token, sys_user
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{1,63}")
+MIN_PASSWORD = 8
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}$" \
+           f"{b64(digest).decode()}"
+
+
+def check_password(stored: str | None, password: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = (stored or "").split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r),
+                            p=int(p))
+    return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user(row) -> User:
+    return User(id=row.id, username=row.username, roles=frozenset(row.roles),
+                display_name=row.display_name or row.username)
+
+
+class Users:
+    def __init__(self, db: Database, known_roles: set[str]):
+        self.db = db
+        self.known_roles = known_roles
+
+    def create(self, username: str, roles: list[str], password: str | None = None,
+               display_name: str | None = None, email: str | None = None) -> User:
+        errors = {}
+        if not USERNAME.fullmatch(username or ""):
+            errors["username"] = ("use 2-64 lowercase letters, digits and . _ @ -, "
+                                  "starting with a letter or digit")
+        unknown = sorted(set(roles) - self.known_roles)
+        if unknown:
+            errors["roles"] = (f"unknown role {', '.join(unknown)}; known roles: "
+                               f"{', '.join(sorted(self.known_roles))}")
+        if password is not None and len(password) < MIN_PASSWORD:
+            errors["password"] = f"must be at least {MIN_PASSWORD} characters"
+        if errors:
+            raise ValidationFailed(errors)
+        with self.db.write() as conn:
+            if conn.execute(select(sys_user.c.id).where(sys_user.c.username == username)).first():
+                raise ValidationFailed({"username": f"'{username}' is already taken"})
+            user_id = conn.execute(sys_user.insert().values(
+                username=username, display_name=display_name or username, email=email,
+                password_hash=hash_password(password) if password else None,
+                roles=sorted(set(roles)), active=True,
+                created_at=datetime.now(timezone.utc))).inserted_primary_key[0]
+        return User(user_id, username, frozenset(roles), display_name or username)
+
+    def get(self, username: str) -> User:
+        with self.db.read() as conn:
+            row = conn.execute(select(sys_user).where(sys_user.c.username == username)).first()
+        if row is None:
+            raise NotFound(f"There is no user '{username}'")
+        return _user(row)
+
+    def for_session(self, user_id: int, epoch: int) -> User | None:
+        """The active user of a session, unless the user signed out since (see end_sessions)."""
+        row = self._active_row(user_id)
+        if row is None or (row.session_epoch or 0) != epoch:
+            return None
+        return _user(row)
+
+    def active(self, user_id: int) -> User | None:
+        """The user with this id, if still active (work they started goes on in their name)."""
+        row = self._active_row(user_id)
+        return None if row is None else _user(row)
+
+    def _active_row(self, user_id: int):
+        with self.db.read() as conn:
+            return conn.execute(select(sys_user).where(sys_user.c.id == user_id,
+                                                       sys_user.c.active)).first()
+
+    def session_epoch(self, user_id: int) -> int:
+        with self.db.read() as conn:
+            return conn.execute(select(sys_user.c.session_epoch)
+                                .where(sys_user.c.id == user_id)).scalar() or 0
+
+    def end_sessions(self, user_id: int) -> None:
+        """Sign the user out everywhere: every cookie issued before now stops working."""
+        with self.db.write() as conn:
+            conn.execute(update(sys_user).where(sys_user.c.id == user_id).values(
+                session_epoch=func.coalesce(sys_user.c.session_epoch, 0) + 1))
+
+    def names(self, ids: set[int]) -> dict[int, str]:
+        """{id: display name} for showing who did what."""
+        if not ids:
+            return {}
+        with self.db.read() as conn:
+            rows = conn.execute(select(sys_user.c.id, sys_user.c.display_name,
+                                       sys_user.c.username).where(sys_user.c.id.in_(ids)))
+            return {r.id: r.display_name or r.username for r in rows}
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(sys_user).where(sys_user.c.username == username,
+                                                      sys_user.c.active)).first()
+        if row is None or not check_password(row.password_hash, password):
+            return None
+        return _user(row)
+
+    def create_token(self, username: str, name: str | None = None) -> str:
+        user = self.get(username)
+        token = "alt_" + secrets.token_urlsafe(32)
+        with self.db.write() as conn:
+            conn.execute(sys_token.insert().values(
+                user_id=user.id, name=name, token_hash=_token_hash(token),
+                created_at=datetime.now(timezone.utc)))
+        return token
+
+    def for_token(self, token: str) -> User | None:
+        query = (select(sys_user).join(sys_token, sys_token.c.user_id == sys_user.c.id)
+                 .where(sys_token.c.token_hash == _token_hash(token), sys_user.c.active))
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        return _user(row) if row else None

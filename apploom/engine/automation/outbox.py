@@ -1,0 +1,174 @@
+"""The outbox: messages (emails, webhooks) written in the same transaction as the change
+that caused them, then delivered by workers with retries, backoff and a dead-letter list.
+
+A worker claims one due message at a time with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL (SQLite serialises writers anyway), delivers it while holding the claim and
+marks it sent, so several workers never deliver the same message twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import threading
+import urllib.request
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, select, update
+
+from apploom.engine import clock
+from apploom.engine.access.signatures import signature
+from apploom.engine.errors import NotFound
+from apploom.engine.storage.database import Database
+from apploom.engine.storage.system_tables import sys_outbox
+
+MAX_ATTEMPTS = 6
+LEASE = timedelta(minutes=5)  # how long a claimed message is left to its worker
+Sender = Callable[[dict], None]
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return clock.now()
+
+
+def enqueue(conn: Connection, kind: str, payload: dict) -> int:
+    now = _now()
+    return conn.execute(sys_outbox.insert().values(
+        kind=kind, payload=payload, status="pending", attempts=0, next_attempt_at=now,
+        created_at=now)).inserted_primary_key[0]
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min ... at most an hour."""
+    return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
+
+
+def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
+    """Deliver the oldest due message, if any; False when there was none to claim.
+
+    The claim is a short transaction that marks the message 'sending' with a lease
+    (``next_attempt_at``); the message is sent outside any transaction, so a slow
+    receiver never holds the database; the outcome is recorded in another short one.
+    A worker that dies mid-send leaves a lease that expires, and the message is sent
+    again: receivers can drop repeats by the X-AppLoom-Delivery id."""
+    with db.write() as conn:
+        query = (select(sys_outbox).where(sys_outbox.c.status.in_(("pending", "sending")),
+                                          sys_outbox.c.next_attempt_at <= _now())
+                 .order_by(sys_outbox.c.id).limit(1))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        message = conn.execute(query).mappings().first()
+        if message is None:
+            return False
+        conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"]).values(
+            status="sending", next_attempt_at=_now() + LEASE))
+    attempts = message["attempts"] + 1
+    try:
+        sender = senders.get(message["kind"])
+        if sender is None:
+            raise RuntimeError(f"nothing delivers '{message['kind']}' messages")
+        sender({**message["payload"], "delivery_id": message["id"]})
+    except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
+        dead = attempts >= MAX_ATTEMPTS
+        outcome = {"status": "dead" if dead else "pending", "next_attempt_at":
+                   _now() + backoff(attempts), "last_error": f"{type(exc).__name__}: {exc}"[:2000]}
+    else:
+        outcome = {"status": "sent", "sent_at": _now(), "last_error": None}
+    with db.write() as conn:
+        conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"])
+                     .values(attempts=attempts, **outcome))
+    return True
+
+
+def deliver_due(db: Database, senders: Mapping[str, Sender], limit: int = 100) -> int:
+    delivered = 0
+    while delivered < limit and deliver_one(db, senders):
+        delivered += 1
+    return delivered
+
+
+def retry(db: Database, message_id: int) -> None:
+    """Put a dead (or failing) message back in line, to be tried again now."""
+    with db.write() as conn:
+        done = conn.execute(update(sys_outbox).where(sys_outbox.c.id == message_id,
+                                                     sys_outbox.c.status != "sent")
+                            .values(status="pending", attempts=0, next_attempt_at=_now()))
+        if done.rowcount != 1:
+            raise NotFound(f"There is no undelivered message {message_id}")
+
+
+def messages(db: Database, status: str | None = None, limit: int = 100) -> list[dict]:
+    query = select(sys_outbox).order_by(sys_outbox.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(sys_outbox.c.status == status)
+    with db.read() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+class Worker:
+    """Delivers due messages every ``interval`` seconds on a thread, until stopped."""
+
+    def __init__(self, db: Database, senders: Mapping[str, Sender], interval: float = 2.0,
+                 also: Callable[[], object] | None = None):
+        self.db = db
+        self.senders = senders
+        self.interval = interval
+        self.also = also  # more work for each round (schedules, stalled imports)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="apploom-outbox", daemon=True)
+
+    def start(self) -> Worker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.also is not None:
+                    self.also()
+                deliver_due(self.db, self.senders)
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+                log.exception("The outbox worker failed; it tries again shortly")
+            self._stop.wait(self.interval)
+
+
+def smtp_sender(url: str, sender_address: str) -> Sender:
+    """Email through the SMTP server at ``url`` (smtp://user:password@host:port)."""
+    parts = urlsplit(url)
+
+    def send(payload: dict) -> None:
+        message = EmailMessage()
+        message["From"] = sender_address
+        message["To"] = payload["to"]
+        message["Subject"] = payload["subject"]
+        message.set_content(payload.get("body", ""))
+        with smtplib.SMTP(parts.hostname or "127.0.0.1", parts.port or 25, timeout=10) as smtp:
+            if parts.scheme == "smtp+starttls":
+                smtp.starttls()
+            if parts.username:
+                smtp.login(parts.username, parts.password or "")
+            smtp.send_message(message)
+    return send
+
+
+def webhook_sender(secret: str | None) -> Sender:
+    """POST the payload's body as JSON; with a secret, sign it (X-AppLoom-Signature)."""
+    def send(payload: dict) -> None:
+        body = json.dumps(payload["body"], ensure_ascii=False, default=str).encode()
+        request = urllib.request.Request(payload["url"], data=body, method="POST", headers={
+            "Content-Type": "application/json",
+            "X-AppLoom-Delivery": str(payload.get("delivery_id", ""))})
+        if secret:
+            request.add_header("X-AppLoom-Signature", signature(secret, body))
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            if response.status >= 300:
+                raise RuntimeError(f"the webhook answered {response.status}")
+    return send

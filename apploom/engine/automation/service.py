@@ -1,0 +1,438 @@
+"""Running automation rules: after each change a record takes, inside its transaction.
+
+A rule whose trigger matches evaluates its condition in the sandbox, then runs its
+actions in order. Changes an action makes (set, create, update, transition) go
+through the record service like any other, so they trigger rules in turn; the
+chain is bounded and a loop is stopped with the rules in it named. Slow or
+external actions (email, webhooks) only write to the outbox. Any failure rolls
+back the whole user action, with an error naming the rule and the action. Every
+run is logged for the record's timeline.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from croniter import croniter
+from sqlalchemy import Connection, select, update
+
+from apploom.engine import clock
+from apploom.engine.access.permissions import User
+from apploom.engine.automation import notifications, outbox
+from apploom.engine.automation.definition import Action, Rule
+from apploom.engine.definitions.model import ADMIN_ROLE, Entity
+from apploom.engine.errors import AppLoomError, NotFound, RuleError, ValidationFailed
+from apploom.engine.expressions import sandbox
+from apploom.engine.expressions.sandbox import Row
+from apploom.engine.query.filters import Query, parse_where
+from apploom.engine.records.inputs import Input, read_input
+from apploom.engine.records.service import Change, RecordService
+from apploom.engine.storage.database import insert_ignore
+from apploom.engine.storage.system_tables import sys_rule_run, sys_schedule, sys_user
+from apploom.engine.workflow.service import Transitions
+
+MAX_CHAIN = 8
+MAX_UPDATE = 500
+log = logging.getLogger(__name__)
+TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
+_chain: ContextVar[tuple[tuple[str, int], ...]] = ContextVar("apploom_rule_chain", default=())
+
+
+@dataclass
+class ActionContext:
+    """What an action (built in or from a plugin) works with."""
+
+    conn: Connection
+    automation: Automation
+    rule: Rule
+    change: Change
+    actor: User                       # the triggering user, acting with the rule's rights
+    names: dict[str, Any]             # what expressions may read
+
+    @property
+    def entity(self) -> Entity:
+        return self.change.entity
+
+    @property
+    def record_id(self) -> int:
+        return self.change.record_id
+
+    def evaluate(self, expression: Any) -> Any:
+        return sandbox.evaluate(expression, self.names) if isinstance(expression, str) \
+            else expression
+
+    def render(self, template: str) -> str:
+        return self.automation.render(self.conn, self.entity, self.names["record"], template,
+                                      self.names)
+
+    def publish(self, name: str, value: Any) -> None:
+        """Offer ``{name}`` to the templates of the rule's later actions."""
+        self.names[name] = value
+
+    def enqueue(self, kind: str, payload: dict) -> int:
+        """Queue a message for the outbox worker (written in this transaction)."""
+        return outbox.enqueue(self.conn, kind, payload)
+
+    def set(self, values: dict) -> None:
+        """Change fields of the triggering record (through the record service)."""
+        _change(self, self.entity, self.record_id, values)
+
+    def create(self, ref: str, data: dict) -> dict:
+        """Create a record in this transaction, as the triggering user with the rule's rights."""
+        records = self.automation.records
+        return records.create_in(self.conn, self.actor, records.entity(ref), data)
+
+    def force(self, ref: str, record_id: int, values: dict | None = None,
+              rows: dict | None = None) -> dict:
+        """Set fields as the engine does, read-only ones and child rows' included (``rows``
+        is table -> row id -> values): for state a plugin keeps, like a line's reserved
+        quantity. Values are already typed; history records the change as usual."""
+        records = self.automation.records
+        entity = records.entity(ref)
+        stored = records.stored(self.conn, self.actor, entity, record_id, "update")
+        return records.change(self.conn, self.actor, entity, stored, Input(),
+                              forced=values, forced_rows=rows)
+
+    def take(self, transition: str, ref: str | None = None,
+             record_id: int | None = None) -> dict:
+        """Take a workflow transition on this record, or on another one."""
+        entity = self.automation.records.entity(ref) if ref else self.entity
+        return self.automation.transitions.take_in(
+            self.conn, self.actor, entity, transition,
+            self.record_id if record_id is None else record_id)
+
+    def attempt(self):
+        """A savepoint: a write inside it that fails (a balance check, say) is undone
+        alone, and the rest of the transaction goes on (``with context.attempt(): ...``)."""
+        return self.conn.begin_nested()
+
+
+ActionFunction = Callable[[ActionContext, Any], str]
+
+
+class Automation:
+    def __init__(self, records: RecordService, transitions: Transitions,
+                 actions: Mapping[str, ActionFunction] | None = None):
+        self.records = records
+        self.transitions = transitions
+        self.actions: dict[str, ActionFunction] = {
+            "set": _set, "create": _create, "update": _update, "transition": _transition,
+            "notify": _notify, "email": _email, "webhook": _webhook, "script": _script,
+            **(actions or {})}
+        records.listeners.append(self.on_change)
+
+    def on_change(self, conn: Connection, change: Change) -> bool:
+        """Run the rules the change triggers; True if any of them took actions."""
+        acted = False
+        for rule in change.entity.rules:
+            if _matches(rule, change):
+                if acted and change.after is not None:  # each rule sees what earlier ones did
+                    change = replace(change, after=self.records.load(
+                        conn, change.entity, [change.record_id])[change.record_id])
+                acted = self._run(conn, rule, change) or acted
+        return acted
+
+    def run_schedules(self, now: datetime | None = None) -> int:
+        """Run the scheduled rules that are due, each on the records its filter finds, one
+        transaction per record; returns how many runs were made."""
+        now = now or datetime.now(timezone.utc)
+        records, runs = self.records, 0
+        scheduled = [(e, r) for e in records.apps.entities() for r in e.rules
+                     if r.trigger == "schedule" and r.enabled]
+        if not scheduled:
+            return 0
+        with records.db.read() as conn:
+            last_runs = dict(conn.execute(select(sys_schedule.c.key, sys_schedule.c.last_run_at))
+                             .all())
+        for entity, rule in scheduled:
+            key = f"{entity.qualified}.{rule.name}"
+            last = last_runs.get(key)
+            if last is not None and croniter(rule.cron, last).get_next(datetime) > now:
+                continue  # not due: no write transaction, which would take SQLite's lock
+            with records.db.write() as conn:
+                if not _schedule_due(conn, key, rule.cron, now):
+                    continue
+                query = Query(conditions=parse_where(rule.where or {}), limit=MAX_UPDATE)
+                page, _ = records.compiler.apply(_acting(None), entity, query,
+                                                 select(records.tables[entity.table].c.id))
+                ids = list(conn.execute(page).scalars())
+            for record_id in ids:
+                runs += self._run_scheduled(entity, rule, record_id)
+        return runs
+
+    def call_webhook(self, user: User, ref: str, record_id: int, name: str,
+                     payload: Any) -> dict:
+        """An inbound webhook: run the record's rules on ``{webhook: name}`` with ``payload``
+        (the request's JSON body), in one transaction; returns the record afterwards."""
+        records = self.records
+        entity = records.entity(ref)
+        rules = [r for r in entity.rules
+                 if r.trigger == "webhook" and r.hook == name and r.enabled]
+        if not rules:
+            raise NotFound(f"{entity.label.en} has no webhook '{name}'")
+        with records.transaction() as conn:
+            stored = records.stored(conn, user, entity, record_id, "update")
+            change = Change("webhook", entity, record_id, stored, stored, user,
+                            payload=sandbox.plain(payload))
+            for rule in rules:
+                self._run(conn, rule, change)
+            return records.dump(entity, records.load(conn, entity, [record_id])[record_id])
+
+    def _run_scheduled(self, entity: Entity, rule: Rule, record_id: int) -> int:
+        try:
+            with self.records.transaction() as conn:
+                stored = self.records.load(conn, entity, [record_id]).get(record_id)
+                if stored is not None:
+                    self._run(conn, rule, Change("schedule", entity, record_id, stored, stored,
+                                                 _acting(None)))
+        except RuleError as exc:  # logged with the run; the other records still get theirs
+            log.warning("%s", exc)
+        return 1
+
+    def _run(self, conn: Connection, rule: Rule, change: Change) -> bool:
+        started = time.perf_counter()
+        context = ActionContext(conn, self, rule, change, _acting(change.user),
+                                self._names(conn, change))
+        condition, done, stage, token = None, [], "its condition", None
+        try:
+            if rule.condition:
+                condition = _holds(rule.condition, context.names)
+            if condition is not False:
+                token = self._enter_chain(rule, change)
+                for number, action in enumerate(rule.actions, 1):
+                    stage = f"action {number} ({action.kind})"
+                    done.append(self._act(context, action))
+        except RuleError:
+            raise
+        except (AppLoomError, LookupError, TypeError, ValueError) as exc:
+            reason = "; ".join(f"{k} {v}" for k, v in exc.fields.items()) \
+                if isinstance(exc, ValidationFailed) else exc
+            message = f"Rule '{rule.name}' failed at {stage}: {reason}"
+            raise RuleError(message, run=self._run_row(rule, change, condition, done, "failed",
+                                                       message, started)) from None
+        finally:
+            if token is not None:
+                _chain.reset(token)
+        conn.execute(sys_rule_run.insert().values(
+            **self._run_row(rule, change, condition, done,
+                            "skipped" if condition is False else "done", None, started)))
+        return condition is not False
+
+    @staticmethod
+    def _enter_chain(rule: Rule, change: Change):
+        """Mark this rule as running on this record; a rule coming round again is a loop."""
+        chain = _chain.get()
+        key = (f"{change.entity.qualified}.{rule.name}", change.record_id)
+        if key in chain or len(chain) >= MAX_CHAIN:
+            names = " -> ".join(name for name, _ in chain + (key,))
+            raise RuleError(("Rules trigger each other in a loop: " if key in chain else
+                             f"Rules trigger each other more than {MAX_CHAIN} deep: ") + names)
+        return _chain.set(chain + (key,))
+
+    def _act(self, context: ActionContext, action: Action) -> str:
+        function = self.actions.get(action.kind)
+        if function is None:
+            raise RuleError(f"Rule '{context.rule.name}' uses the action '{action.kind}', "
+                            "which no plugin provides")
+        return function(context, action.params)
+
+    def _run_row(self, rule: Rule, change: Change, condition: bool | None, done: list[str],
+                 outcome: str, error: str | None, started: float) -> dict:
+        return {"entity": change.entity.qualified, "record_id": change.record_id,
+                "rule": rule.name,
+                "trigger": change.trigger + (f":{change.transition}" if change.transition
+                                             else ""),
+                "condition": condition, "actions": done, "outcome": outcome, "error": error,
+                "duration_ms": round((time.perf_counter() - started) * 1000),
+                "user_id": change.user.id, "at": clock.now()}
+
+    def _names(self, conn: Connection, change: Change) -> dict[str, Any]:
+        """What a rule's expressions read: the record's fields, ``record``, ``old``, ``user``."""
+        current = change.after or change.before
+        values = {name: current.values.get(name) for name in change.entity.fields}
+        values.update({name: [Row(r) for r in rows] for name, rows in current.rows.items()})
+        values["id"] = change.record_id
+        old = Row(dict(change.before.values)) if change.before and change.after else None
+        return {**self.records.types.functions, **values, "record": Row(values), "old": old,
+                "payload": change.payload,
+                "user": Row({"id": change.user.id, "username": change.user.username,
+                             "roles": sorted(change.user.roles)})}
+
+    def render(self, conn: Connection, entity: Entity, record: Row, template: str,
+               names: Mapping[str, Any] | None = None) -> str:
+        """``{field}`` and ``{ref.field}`` filled from the record; refs show their title.
+        Other ``{name}``s come from ``names``: what earlier actions of the rule published
+        (a plugin's tracking link, say)."""
+        def fill(match: re.Match) -> str:
+            name, sub = match.groups()
+            fld = entity.fields.get(name)
+            value = record.get(name)
+            if fld is None:
+                if name == "id":
+                    return str(value)
+                published = (names or {}).get(name)
+                return match[0] if published is None or callable(published) or sub \
+                    else str(published)
+            if value is None or fld.type == "table":
+                return ""
+            if fld.type != "ref":
+                dumped = self.records.types[fld.type].dump(fld, value)
+                labels = {o.value: o.label.en for o in fld.options}
+                items = dumped if isinstance(dumped, list) else [dumped]
+                return ", ".join(str(labels.get(item, item)) for item in items)
+            target = self.records.apps.entity(fld.to)
+            if not sub:
+                return self.records.title_lookup.of(conn, _acting(None), target, {value})[value]
+            if sub not in target.fields or target.fields[sub].type == "table":
+                return match[0]
+            table = self.records.tables[target.table]
+            found = conn.execute(select(table.c[sub]).where(table.c.id == value)).scalar()
+            return "" if found is None else str(found)
+        return TEMPLATE.sub(fill, template)
+
+
+def _schedule_due(conn: Connection, key: str, cron: str, now: datetime) -> bool:
+    """Claim this round of a scheduled rule; only one worker wins it. The first time a
+    rule is seen its clock starts, so a new rule does not fire for the past."""
+    last = conn.execute(select(sys_schedule.c.last_run_at)
+                        .where(sys_schedule.c.key == key)).scalar()
+    if last is None:
+        insert_ignore(conn, sys_schedule, {"key": key, "last_run_at": now})
+        return False
+    if croniter(cron, last).get_next(datetime) > now:
+        return False
+    claimed = conn.execute(update(sys_schedule).where(sys_schedule.c.key == key,
+                                                      sys_schedule.c.last_run_at == last)
+                           .values(last_run_at=now))
+    return claimed.rowcount == 1
+
+
+def _holds(condition: str, names: dict) -> bool:
+    """A condition's truth; one that fails on an empty field is false, as a guard is."""
+    try:
+        return bool(sandbox.evaluate(condition, names))
+    except sandbox.SandboxError as exc:
+        if "NoneType" in str(exc):
+            return False
+        raise
+
+
+def _matches(rule: Rule, change: Change) -> bool:
+    if not rule.enabled:
+        return False
+    if rule.trigger == "transition":
+        return change.trigger == "transition" and rule.transition in (None, change.transition)
+    if rule.trigger in ("schedule", "webhook"):
+        return False  # run on purpose (run_schedules, call_webhook), never by a change
+    if rule.trigger == "updated":
+        return change.trigger in ("updated", "transition") and (
+            not rule.fields or bool(set(rule.fields) & change.changed))
+    return rule.trigger == change.trigger
+
+
+def _acting(user: User | None) -> User:
+    """Rules act with full rights, in the name of the user whose change triggered them."""
+    if user is None:
+        return User(id=None, username="system", roles=frozenset({ADMIN_ROLE}))
+    return User(id=user.id, username=user.username, roles=frozenset({ADMIN_ROLE}),
+                display_name=user.display_name)
+
+
+def _values(context: ActionContext, spec: Any) -> dict:
+    if not isinstance(spec, Mapping):
+        raise RuleError(f"Rule '{context.rule.name}': values must be field: expression pairs")
+    return {field: context.evaluate(source) for field, source in spec.items()}
+
+
+def _change(context: ActionContext, entity: Entity, record_id: int, values: dict) -> None:
+    records = context.automation.records
+    given = read_input(entity, values, records.apps, records.types, by_rule=True)
+    stored = records.stored(context.conn, context.actor, entity, record_id, "update")
+    records.change(context.conn, context.actor, entity, stored, given)
+
+
+def _set(context: ActionContext, spec: Any) -> str:
+    values = _values(context, spec)
+    if context.change.trigger == "deleted":
+        raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be set")
+    context.set(sandbox.plain(values))
+    return "set " + ", ".join(values)
+
+
+def _create(context: ActionContext, spec: Mapping) -> str:
+    records = context.automation.records
+    target = records.entity(spec["entity"])
+    data = sandbox.plain(_values(context, spec.get("values") or {}))
+    for table, source in (spec.get("rows") or {}).items():
+        data[table] = sandbox.plain(context.evaluate(source))
+    record = records.create_in(context.conn, context.actor, target, data)
+    context.publish("created", record["id"])   # for the rule's later actions
+    return f"created {target.qualified} #{record['id']}"
+
+
+def _update(context: ActionContext, spec: Mapping) -> str:
+    records = context.automation.records
+    target = records.entity(spec["entity"])
+    where = {field: context.evaluate(source) for field, source in spec["where"].items()}
+    query = Query(conditions=parse_where(where), limit=MAX_UPDATE + 1)
+    page, _ = records.compiler.apply(context.actor, target, query,
+                                     select(records.tables[target.table].c.id))
+    ids = list(context.conn.execute(page).scalars())
+    if len(ids) > MAX_UPDATE:
+        raise RuleError(f"Rule '{context.rule.name}' would update more than {MAX_UPDATE} "
+                        f"{target.qualified} records at once; narrow its filter")
+    values = sandbox.plain(_values(context, spec.get("values") or {}))
+    for record_id in ids:
+        _change(context, target, record_id, values)
+    return f"updated {len(ids)} {target.qualified}"
+
+
+def _transition(context: ActionContext, name: str) -> str:
+    context.take(name)
+    return f"took {name}"
+
+
+def _notify(context: ActionContext, spec: Mapping) -> str:
+    roles = set(spec.get("roles") or ())
+    usernames = set(spec.get("users") or ())
+    rows = context.conn.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.roles)
+                                .where(sys_user.c.active)).all()
+    targets = [r.id for r in rows if r.username in usernames or roles & set(r.roles)]
+    notifications.send(context.conn, targets, context.render(spec["message"]),
+                       f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}")
+    return f"notified {len(targets)} user(s)"
+
+
+def _email(context: ActionContext, spec: Mapping) -> str:
+    address = context.render(spec["to"]).strip()
+    if not address:
+        return "no email address: nothing sent"
+    context.enqueue("email", {"to": str(address), "subject": context.render(spec["subject"]),
+                              "body": context.render(spec.get("body", ""))})
+    return f"queued an email to {address}"
+
+
+def _webhook(context: ActionContext, spec: Mapping) -> str:
+    body = _values(context, spec["body"]) if spec.get("body") else dict(context.names["record"])
+    context.enqueue("webhook", {"url": spec["url"], "body": sandbox.plain(body),
+                                "event": context.change.trigger,
+                                "entity": context.entity.qualified,
+                                "record_id": context.record_id})
+    return f"queued a webhook to {spec['url']}"
+
+
+def _script(context: ActionContext, source: str) -> str:
+    names = {k: v for k, v in context.names.items() if k != "record" and not callable(v)}
+    result = sandbox.execute(source, sandbox.plain(names))
+    settable = {k: v for k, v in result.items() if k in context.entity.fields
+                and not context.entity.fields[k].computed and k != getattr(
+                    context.entity.workflow, "field", None)
+                and v != names.get(k)}
+    if settable and context.change.trigger != "deleted":
+        _change(context, context.entity, context.record_id, settable)
+    return "ran a script" + (f" that set {', '.join(settable)}" if settable else "")

@@ -1,0 +1,107 @@
+"""Aggregate tables (聚合表) as defined: a balance over a ledger entity, its table, and the
+check that the engine enforces atomically (see balances.py for how writes keep it)."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from sqlalchemy import BigInteger, Column, ColumnElement, MetaData, Table, UniqueConstraint, and_
+
+from apploom.engine.definitions.model import Entity, Label
+from apploom.engine.errors import SandboxError
+from apploom.engine.expressions import sandbox
+from apploom.engine.storage.system_tables import ID
+
+
+@dataclass(frozen=True)
+class Balance:
+    name: str
+    ledger: str                       # the ledger entity, "app.entity"
+    by: tuple[str, ...]
+    sums: Mapping[str, str]           # column -> expression over a ledger row
+    check: str | None = None
+    label: Label | None = None
+    show: Mapping[str, str] = field(default_factory=dict)   # figure -> sums arithmetic
+    labels: Mapping[str, Label] = field(default_factory=dict)
+
+    def label_of(self, column: str) -> Label:
+        return self.labels.get(column) or Label.parse(None, column)
+
+    def table_name(self) -> str:
+        return f"{self.ledger.split('.')[0]}_{self.name}"
+
+
+def parse_balances(app: str, entity: str, raw: Mapping | None) -> tuple[Balance, ...]:
+    return tuple(Balance(name=name, ledger=f"{app}.{entity}", by=tuple(spec["by"]),
+                         sums=dict(spec["sums"]), check=spec.get("check"),
+                         label=Label.parse(spec.get("label"), name), show=dict(
+                             spec.get("show") or {}),
+                         labels={k: Label.parse(v, k) for k, v in (spec.get("labels") or
+                                                                    {}).items()})
+                 for name, spec in (raw or {}).items())
+
+
+def balance_table(metadata: MetaData, balance: Balance, ledger: Entity, types) -> Table:
+    """The balance table: the key columns (typed like the ledger's fields) and the sums."""
+    key_columns = []
+    for name in balance.by:
+        fld = ledger.fields[name]
+        ftype = types[fld.type]
+        fk = ftype.foreign_key(fld)
+        key_columns.append(Column(name, ftype.column_type(fld), *([fk] if fk is not None
+                                                                   else []), nullable=False))
+    return Table(balance.table_name(), metadata, Column("id", ID, primary_key=True),
+                 *key_columns, *(Column(c, BigInteger, nullable=False) for c in balance.sums),
+                 UniqueConstraint(*balance.by, name=f"uq_{balance.table_name()}_key"))
+
+
+def check_problems(balance: Balance, ledger: Entity) -> list[tuple[tuple, str]]:
+    problems = [(("by",), f"'{n}' is not a field of {ledger.name}") for n in balance.by
+                if n not in ledger.fields]
+    for column, source in balance.sums.items():
+        try:
+            used = sandbox.check_expression(source)
+        except SandboxError as exc:
+            problems.append((("sums", column), f"the expression {exc}"))
+            continue
+        unknown = {n.id for n in ast.walk(used) if isinstance(n, ast.Name)} - set(
+            ledger.fields) - set(sandbox.BUILTINS)
+        problems += [(("sums", column), f"uses '{n}', which is not a field") for n in unknown]
+    columns = {c: Column(c, BigInteger) for c in balance.sums}
+    for path, source in ([(("check",), balance.check)] if balance.check else []) + [
+            (("show", name), source) for name, source in balance.show.items()]:
+        try:
+            sums_sql(source, columns, {})
+        except (SyntaxError, ValueError) as exc:
+            problems.append((path, f"{'the check' if path == ('check',) else path[1]} {exc}"))
+    for name in set(balance.labels) - set(balance.sums) - set(balance.show) - set(balance.by):
+        problems.append((("labels", name), f"'{name}' is not a sum or figure of the balance"))
+    return problems
+
+
+def sums_sql(source: str, columns: Mapping[str, Any], deltas: Mapping[str, Any]
+             ) -> ColumnElement:
+    """A check or figure as SQL over the sums (each plus its delta, for a check on the
+    values a write would leave)."""
+    tree = ast.parse(source, mode="eval").body
+
+    def sql(node: ast.AST) -> Any:
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            left, right = sql(node.left), sql(node.comparators[0])
+            ops = {ast.GtE: left.__ge__, ast.Gt: left.__gt__, ast.LtE: left.__le__,
+                   ast.Lt: left.__lt__, ast.Eq: left.__eq__}
+            if type(node.ops[0]) in ops:
+                return ops[type(node.ops[0])](right)
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            return and_(*(sql(v) for v in node.values))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            left, right = sql(node.left), sql(node.right)
+            return left + right if isinstance(node.op, ast.Add) else left - right
+        if isinstance(node, ast.Name) and node.id in columns:
+            return columns[node.id] + deltas.get(node.id, 0)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        raise ValueError("may only add, subtract and compare the sums, like "
+                         "'on_hand - reserved >= 0'")
+    return sql(tree)

@@ -1,0 +1,311 @@
+"""Checks that need more than the JSON Schema: references resolve across apps,
+names are allowed, formulas compile, settings fit their field type."""
+from __future__ import annotations
+
+import re
+
+from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.definition import lint as lint_rules
+from apploom.engine.balances.definition import check_problems
+from apploom.engine.definitions.model import (
+    RESERVED_NAMES,
+    SYSTEM_COLUMNS,
+    App,
+    AppSet,
+    Entity,
+    Field,
+)
+from apploom.engine.errors import Problem
+from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
+from apploom.engine.fields.types import COMMON_SETTINGS, FieldTypes, Invalid
+from apploom.engine.records.defaults import DYNAMIC_DEFAULTS
+from apploom.engine.records.formulas import formula_order
+from apploom.engine.records.naming import format_problems
+from apploom.engine.reports.definition import report_problems
+from apploom.engine.workflow.definition import lint
+
+TITLE_TOKEN = re.compile(r"\{([a-z0-9_]+)\}")
+
+
+class _Reporter:
+    def __init__(self, app: App):
+        self.app = app
+        self.problems: list[Problem] = []
+
+    def __call__(self, path: tuple, message: str) -> None:
+        self.problems.append(Problem(self.app.file, ".".join(map(str, path)),
+                                     self.app.line(path), message))
+
+
+def semantic_problems(apps: AppSet, types: FieldTypes,
+                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS)
+                      ) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings): errors block the definitions, warnings are only told."""
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    roles = apps.roles()
+    for app in apps.apps.values():
+        report = _Reporter(app)
+        warn = _Reporter(app)
+        _check_requires(app, apps, report)
+        _check_permissions(("permissions",), app.permissions, roles, report)
+        for entity in app.entities.values():
+            _check_entity(app, entity, apps, types, roles, report)
+            if entity.workflow is not None:
+                _check_workflow(entity, roles, set(types.functions), report, warn)
+            for balance in entity.balances:
+                path = ("entities", entity.name, "balances", balance.name)
+                if balance.name in app.entities:
+                    report(path, f"'{balance.name}' is also an entity of {app.name}; give the "
+                                 "balance its own name")
+                for sub, message in check_problems(balance, entity):
+                    report(path + sub, message)
+            entities = {e.qualified: e for e in apps.entities() if not e.is_child}
+            for path, message in lint_rules(entity, entity.rules, entities, set(actions),
+                                            set(types.functions)):
+                report(("entities", entity.name, "rules") + path, message)
+        for found in app.reports:
+            for path, message in report_problems(found, app, apps):
+                report(("reports", found.name) + path, message)
+        reports = {r.name for r in app.reports}
+        for i, tile in enumerate(app.dashboard.tiles if app.dashboard else ()):
+            if tile.report not in reports:
+                report(("dashboard", "tiles", i), f"'{tile.report}' is not a report of "
+                                                  f"{app.name}")
+        problems.extend(report.problems)
+        warnings.extend(warn.problems)
+    problems.extend(_requires_cycles(apps))
+    return problems, warnings
+
+
+def _check_workflow(entity: Entity, roles: set[str], functions: set[str], report: _Reporter,
+                    warn: _Reporter) -> None:
+    base = ("entities", entity.name, "workflow")
+    declared = entity.fields[entity.workflow.field]
+    if declared.type != "select" or declared.option_values != tuple(entity.workflow.states):
+        report(("entities", entity.name, "fields", entity.workflow.field),
+               f"'{entity.workflow.field}' is the workflow's status field; leave it out of "
+               "fields and the workflow adds it")
+    errors, warnings = lint(entity.workflow, entity.fields, roles, functions)
+    for path, message in errors:
+        report(base + path, message)
+    for path, message in warnings:
+        warn(base + path, message)
+
+
+def _check_requires(app: App, apps: AppSet, report: _Reporter) -> None:
+    for i, name in enumerate(app.requires):
+        if name == app.name:
+            report(("requires", i), "an app cannot require itself")
+        elif name not in apps.apps:
+            report(("requires", i), f"requires the app '{name}', which is not loaded")
+
+
+def _requires_cycles(apps: AppSet) -> list[Problem]:
+    problems = []
+    for app in apps.apps.values():
+        path = _cycle_from(app.name, apps, [])
+        if path and path[0] == app.name and min(path) == app.name:
+            problems.append(Problem(app.file, "requires", app.line(("requires",)),
+                                    "apps require each other in a circle: "
+                                    + " -> ".join(path + [path[0]])))
+    return problems
+
+
+def _cycle_from(name: str, apps: AppSet, trail: list[str]) -> list[str] | None:
+    if name in trail:
+        return trail[trail.index(name):]
+    for required in apps.apps[name].requires if name in apps.apps else ():
+        found = _cycle_from(required, apps, trail + [name])
+        if found:
+            return found
+    return None
+
+
+def _check_permissions(path: tuple, permissions, roles: set[str], report: _Reporter) -> None:
+    for role in permissions:
+        if role not in roles:
+            report(path + (role,), f"the role '{role}' is not declared; add it to 'roles' "
+                                   f"(known roles: {', '.join(sorted(roles))})")
+
+
+def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, roles: set[str],
+                  report: _Reporter) -> None:
+    base = ("entities", entity.name)
+    _check_permissions(base + ("permissions",), entity.permissions, roles, report)
+    if entity.naming:
+        for message in format_problems(entity.naming):
+            report(base + ("naming",), f"'{entity.naming}' {message}")
+    for name, field in entity.fields.items():
+        _check_field(app, entity, field, apps, types, report, base + ("fields", name))
+    _check_formula_cycles(entity, report, base)
+    names = set(entity.fields)
+    if entity.title:
+        for token in TITLE_TOKEN.findall(entity.title):
+            if token not in names and token not in SYSTEM_COLUMNS:
+                report(base + ("title",), f"'{{{token}}}' is not a field of {entity.name}")
+    for key, listed in (("columns", entity.list.columns), ("filters", entity.list.filters),
+                        ("search", entity.list.search)):
+        for name in listed:
+            _check_listed(entity, name, base + ("list", key), report)
+    for name in entity.list.search:
+        field = entity.fields.get(name)
+        if field and not (types[field.type].searchable or field.type == "ref"):
+            report(base + ("list", "search"), f"'{name}' cannot be searched (it is of type "
+                                              f"{field.type}); search works on text and refs")
+    for name in entity.list.sort:
+        _check_listed(entity, name.lstrip("-"), base + ("list", "sort"), report)
+    placed: dict[str, int] = {}
+    for s, section in enumerate(entity.form):
+        for r, row in enumerate(section.rows):
+            for name in row:
+                path = base + ("form", s, "rows", r)
+                if name not in names:
+                    report(path, f"the form shows '{name}', which is not a field of "
+                                 f"{entity.name}")
+                elif name in placed:
+                    report(path, f"'{name}' is on the form twice")
+                placed[name] = s
+    for key in ("indexes", "unique"):
+        for i, index in enumerate(getattr(entity, key)):
+            for name in index:
+                if name not in names and name not in SYSTEM_COLUMNS:
+                    report(base + (key, i), f"'{name}' is not a field of {entity.name}")
+    if entity.is_child:
+        users = [e.qualified for e in app.entities.values() for f in e.table_fields()
+                 if f.of == entity.qualified]
+        if len(users) > 1:
+            report(base, f"{entity.name} holds the rows of more than one table field "
+                         f"({', '.join(users)}); give each table its own entity")
+        if entity.table_fields():
+            report(base, f"{entity.name} is the rows of a table and cannot have tables itself")
+
+
+def _check_listed(entity: Entity, name: str, path: tuple, report: _Reporter) -> None:
+    if name in entity.fields or name in SYSTEM_COLUMNS:
+        if name in entity.fields and entity.fields[name].type == "table":
+            report(path, f"'{name}' is a table of rows and cannot be a list column or filter")
+        return
+    report(path, f"'{name}' is not a field of {entity.name}; fields are: "
+                 + ", ".join(entity.fields))
+
+
+def _check_related(entity: Entity, field: Field, report: _Reporter, path: tuple) -> None:
+    """The panel's filter, sums and dates name fields of the entity holding the ref."""
+    named = {**entity.fields, **{n: None for n in SYSTEM_COLUMNS}}
+    spec = field.related
+    for name in spec.where:
+        if name.split(".")[0] not in named:
+            report(path + ("where",), f"'{name}' is not a field of {entity.name}")
+    for key, names, kinds in (("sum", spec.sums, ("integer", "decimal", "money", "percent")),
+                              ("latest", spec.latest, ("date", "datetime"))):
+        for name in names:   # system columns (None here) are the created/updated times
+            fld = named.get(name)
+            if name not in named or (fld.type not in kinds if fld else key == "sum"):
+                report(path + (key, name), f"'{name}' is not a {' or '.join(kinds)} field "
+                                           f"of {entity.name}")
+
+
+def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: FieldTypes,
+                 report: _Reporter, path: tuple) -> None:
+    if field.name in RESERVED_NAMES:
+        report(path, f"'{field.name}' is kept for the system; choose another name")
+    if field.type not in types:
+        return  # the schema already reported the unknown type
+    ftype = types[field.type]
+    for setting in sorted(field.settings - COMMON_SETTINGS - ftype.settings):
+        report(path + (setting,), f"'{setting}' does not apply to a {field.type} field")
+    for setting, message in ftype.definition_problems(field):
+        report(path + (setting,), message)
+    for setting in ("unique", "index"):
+        if getattr(field, setting) and not ftype.indexable:
+            report(path + (setting,), f"'{setting}' does not apply to a {field.type} field")
+    if field.unique and entity.is_child:
+        report(path + ("unique",), f"{entity.name} holds the rows of a table; 'unique' does "
+                                   "not apply to row fields")
+    _check_related(entity, field, report, path + ("related",))
+    values = field.option_values
+    for value in {v for v in values if values.count(v) > 1}:
+        report(path + ("options",), f"the option '{value}' is listed more than once")
+    if field.pattern:
+        try:
+            re.compile(field.pattern)
+        except re.error as exc:
+            report(path + ("pattern",), f"is not a valid pattern: {exc}")
+    if field.type == "autonumber" and "format" in field.settings:
+        for message in format_problems(field.format):
+            report(path + ("format",), f"'{field.format}' {message}")
+    _check_bounds(field, ftype, report, path)
+    _check_default(field, ftype, report, path)
+    if field.type == "ref" and field.to:
+        _check_ref(app, field, apps, report, path)
+    if field.type == "table" and field.of:
+        child = apps.find(field.of)
+        if child is None or child.app != app.name:
+            report(path + ("of",), f"'{field.of.split('.')[-1]}' is not an entity of "
+                                   f"{app.name}; rows must be an entity of the same app")
+    if field.formula:
+        _check_formula(entity, field, apps, types, report, path)
+
+
+def _check_bounds(field: Field, ftype, report: _Reporter, path: tuple) -> None:
+    bounds = {}
+    for setting in ("min", "max"):
+        raw = getattr(field, setting)
+        if raw is None:
+            continue
+        try:
+            bounds[setting] = ftype.coerce(field, raw)
+        except (Invalid, TypeError):
+            report(path + (setting,), f"'{raw}' is not a valid {field.type} value")
+    if len(bounds) == 2 and bounds["min"] > bounds["max"]:
+        report(path, f"min ({field.min}) is greater than max ({field.max})")
+
+
+def _check_default(field: Field, ftype, report: _Reporter, path: tuple) -> None:
+    if field.default is None or field.type in ("table", "autonumber"):
+        return
+    if field.default in DYNAMIC_DEFAULTS.get(field.type, ()):
+        return
+    try:
+        ftype.check(field, ftype.coerce(field, field.default))
+    except Invalid as exc:
+        report(path + ("default",), f"the default '{field.default}' {exc}")
+
+
+def _check_ref(app: App, field: Field, apps: AppSet, report: _Reporter, path: tuple) -> None:
+    target = apps.find(field.to)
+    target_app = field.to.split(".")[0]
+    if target is None:
+        known = ", ".join(e.qualified for e in apps.entities() if not e.is_child)
+        report(path + ("to",), f"'{field.to}' is not an entity; known entities: {known}")
+    elif target_app != app.name and target_app not in app.requires:
+        report(path + ("to",), f"refers to {field.to}, so '{target_app}' must be listed "
+                               f"under requires")
+    elif target.is_child:
+        report(path + ("to",), f"{field.to} holds the rows of {target.parent}; refer to "
+                               f"{target.parent} instead")
+
+
+def _check_formula(entity: Entity, field: Field, apps: AppSet, types: FieldTypes,
+                   report: _Reporter, path: tuple) -> None:
+    try:
+        expression = compile_expression(field.formula)
+    except ExpressionError as exc:
+        report(path + ("formula",), f"the formula {exc}")
+        return
+    for name in sorted(expression.names - set(FUNCTIONS) - set(types.functions)):
+        if name not in entity.fields:
+            report(path + ("formula",), f"the formula uses '{name}', which is not a field of "
+                                        f"{entity.name}")
+    row_fields = {n for f in entity.table_fields() if apps.find(f.of)
+                  for n in apps.find(f.of).fields}
+    for name in sorted(expression.attributes - row_fields):
+        report(path + ("formula",), f"the formula reads '.{name}', which no table row of "
+                                    f"{entity.name} has")
+
+
+def _check_formula_cycles(entity: Entity, report: _Reporter, base: tuple) -> None:
+    for name in formula_order(entity)[1]:
+        report(base + ("fields", name, "formula"),
+               f"the formula of '{name}' depends on itself through other formulas")

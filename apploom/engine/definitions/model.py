@@ -1,0 +1,203 @@
+"""App definitions as frozen dataclasses. Nothing downstream reads raw dicts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from apploom.engine.definitions.reading import line_of
+
+SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+CHILD_SYSTEM_COLUMNS = ("id", "parent_id", "position")
+RESERVED_NAMES = frozenset(SYSTEM_COLUMNS + CHILD_SYSTEM_COLUMNS)
+ACTIONS = ("read", "create", "update", "delete")
+ADMIN_ROLE = "admin"
+
+
+def frozen_map(items: Mapping) -> Mapping:
+    return MappingProxyType(dict(items))
+
+
+@dataclass(frozen=True)
+class Label:
+    en: str
+    zh: str
+
+    @classmethod
+    def parse(cls, value: Any, fallback: str) -> Label:
+        if isinstance(value, Mapping):
+            en = value.get("en") or value.get("zh") or fallback
+            return cls(en=en, zh=value.get("zh") or en)
+        if isinstance(value, str) and value:
+            return cls(en=value, zh=value)
+        text = fallback.replace("_", " ").capitalize()
+        return cls(en=text, zh=text)
+
+    def get(self, lang: str = "en") -> str:
+        return self.zh if lang.startswith("zh") else self.en
+
+    def __str__(self) -> str:
+        return self.en
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: Label
+
+
+@dataclass(frozen=True)
+class Related:
+    """How records holding a ref show on the page of the record they point at."""
+
+    label: Label | None = None
+    where: Mapping[str, Any] = dc_field(default_factory=lambda: frozen_map({}))
+    sums: Mapping[str, Label] = dc_field(default_factory=lambda: frozen_map({}))
+    latest: Mapping[str, Label] = dc_field(default_factory=lambda: frozen_map({}))
+    shown: bool = True
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label: Label
+    help: Label | None = None
+    required: bool = False
+    unique: bool = False
+    index: bool = False
+    readonly: bool = False
+    default: Any = None
+    min: Any = None
+    max: Any = None
+    length: int | None = None
+    pattern: str | None = None
+    options: tuple[Option, ...] = ()
+    formula: str | None = None
+    to: str | None = None          # ref: qualified entity name, "app.entity"
+    of: str | None = None          # table: qualified child entity name
+    format: str | None = None      # autonumber: naming series pattern
+    scale: int | None = None
+    precision: int | None = None
+    min_rows: int = 0
+    max_rows: int | None = None
+    max_size: int | None = None    # attachment: bytes
+    related: Related = Related()   # ref: the panel on the target's page
+    settings: frozenset[str] = frozenset()   # the settings written in the definition
+
+    @property
+    def option_values(self) -> tuple[str, ...]:
+        return tuple(o.value for o in self.options)
+
+    @property
+    def computed(self) -> bool:
+        return self.formula is not None or self.type == "autonumber"
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    columns: tuple[str, ...] = ()
+    filters: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    sort: tuple[str, ...] = ("-created_at",)
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
+class Section:
+    label: Label
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Entity:
+    app: str
+    name: str
+    label: Label
+    fields: Mapping[str, Field]
+    naming: str | None = None
+    title: str | None = None
+    list: ListSpec = ListSpec()
+    form: tuple[Section, ...] = ()
+    # role -> action -> "all" | "own"; empty means "use the app's permissions"
+    permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
+    indexes: tuple[tuple[str, ...], ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()   # field combinations no two records share
+    parent: str | None = None      # qualified name of the entity whose table field holds us
+    workflow: Any = None           # a workflow.Workflow when the entity has one
+    rules: tuple = ()              # rules.Rule, in the order they run
+    balances: tuple = ()           # aggregates.Balance kept over this entity as a ledger
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.app}.{self.name}"
+
+    @property
+    def table(self) -> str:
+        return f"{self.app}_{self.name}"
+
+    @property
+    def is_child(self) -> bool:
+        return self.parent is not None
+
+    def table_fields(self) -> list[Field]:
+        return [f for f in self.fields.values() if f.type == "table"]
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    label: Label
+    file: str
+    source: str
+    requires: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
+    entities: Mapping[str, Entity] = dc_field(default_factory=lambda: frozen_map({}))
+    lines: Mapping[tuple, int] = dc_field(default_factory=lambda: frozen_map({}), repr=False)
+    reports: tuple = ()            # reports.Report, in the order defined
+    dashboard: Any = None          # reports.Dashboard shown on the app's home
+
+    def line(self, path: tuple) -> int | None:
+        """The line of ``path`` in the source, or of its nearest located ancestor."""
+        return line_of(self.lines, path)
+
+
+class AppSet:
+    """The apps loaded together; resolves entities across them."""
+
+    def __init__(self, apps: Mapping[str, App], warnings: list | None = None):
+        self.apps: Mapping[str, App] = frozen_map(apps)
+        self.warnings = tuple(warnings or ())  # definition problems that do not block loading
+
+    def entity(self, qualified: str) -> Entity:
+        app, _, name = qualified.partition(".")
+        return self.apps[app].entities[name]
+
+    def find(self, qualified: str) -> Entity | None:
+        app, _, name = qualified.partition(".")
+        return self.apps[app].entities.get(name) if app in self.apps else None
+
+    def entities(self) -> list[Entity]:
+        return [e for app in self.ordered() for e in app.entities.values()]
+
+    def roles(self) -> set[str]:
+        return {ADMIN_ROLE} | {role for app in self.apps.values() for role in app.roles}
+
+    def ordered(self) -> list[App]:
+        """Apps with every app after the apps it requires."""
+        done: dict[str, App] = {}
+
+        def visit(name: str) -> None:
+            if name in done or name not in self.apps:
+                return
+            done[name] = None  # type: ignore[assignment]  # marks "in progress"
+            for required in self.apps[name].requires:
+                visit(required)
+            done.pop(name)
+            done[name] = self.apps[name]
+
+        for name in sorted(self.apps):
+            visit(name)
+        return list(done.values())

@@ -1,0 +1,43 @@
+"""Expressions in definitions (formulas, conditions, transition guards): checked once,
+compiled once, evaluated in the sandbox."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+
+from apploom.engine.errors import SandboxError
+from apploom.engine.expressions import sandbox
+from apploom.engine.expressions.sandbox import Row
+
+ExpressionError = SandboxError
+FUNCTIONS = frozenset(sandbox.BUILTINS)
+
+__all__ = ["Expression", "ExpressionError", "FUNCTIONS", "Row", "compile_expression"]
+
+
+@dataclass(frozen=True)
+class Expression:
+    source: str
+    names: frozenset[str]          # free names it reads (fields and functions)
+    attributes: frozenset[str]     # attribute names it reads (fields of rows, methods)
+
+    def evaluate(self, names: Mapping[str, Any]) -> Any:
+        return sandbox.evaluate(self.source, names)
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(source: str) -> Expression:
+    """Check ``source``; raises ExpressionError (a SandboxError) naming what is refused."""
+    tree = sandbox.check_expression(source)
+    bound: set[str] = set()
+    free: set[str] = set()
+    attributes: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store) else free).add(node.id)
+        elif isinstance(node, ast.Attribute):
+            attributes.add(node.attr)
+    return Expression(source=source, names=frozenset(free - bound),
+                      attributes=frozenset(attributes))

@@ -1,0 +1,277 @@
+"""The one query language: filters, search, sort and paging, compiled to
+SQLAlchemy expressions with every name checked against the definition.
+
+API parameters (``status__in=a,b``), definition filters (``{status: [a, b]}``)
+and, later, report and rule filters all become :class:`Condition` objects here.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from sqlalchemy import ColumnElement, String, cast, or_, select
+from sqlalchemy.sql.expression import Select
+
+from apploom.engine.access import permissions
+from apploom.engine.access.permissions import User
+from apploom.engine.definitions.model import AppSet, Entity, Field, Label
+from apploom.engine.errors import BadQuery
+from apploom.engine.fields.types import FieldTypes, Invalid
+
+OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith",
+       "between", "is_null")
+RESERVED_PARAMS = ("sort", "limit", "offset", "fields", "q")
+MAX_LIMIT = 500
+MAX_OFFSET = 10_000_000
+MAX_IN = 1000
+MAX_SEARCH = 200
+
+# System columns queried like fields.
+SYSTEM_FIELDS = {
+    "id": Field("id", "integer", Label("Id", "编号")),
+    "version": Field("version", "integer", Label("Version", "版本")),
+    "created_at": Field("created_at", "datetime", Label("Created", "创建时间")),
+    "updated_at": Field("updated_at", "datetime", Label("Updated", "更新时间")),
+    "created_by": Field("created_by", "user", Label("Created by", "创建人")),
+    "updated_by": Field("updated_by", "user", Label("Updated by", "更新人")),
+}
+AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
+
+
+@dataclass(frozen=True)
+class Condition:
+    path: str        # "status" or "customer.city"
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Query:
+    conditions: tuple[Condition, ...] = ()
+    search: str | None = None
+    sort: tuple[str, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    fields: tuple[str, ...] | None = None
+
+
+def parse_params(params: Mapping[str, str]) -> Query:
+    """``field=value``, ``field__op=value``, sort, limit, offset, fields and q from a URL."""
+    conditions = []
+    for key, value in params.items():
+        if key in RESERVED_PARAMS:
+            continue
+        path, _, op = key.rpartition("__")
+        if not path or op not in OPS:
+            path, op = key, "eq"
+        conditions.append(Condition(path, op, value))
+    return Query(
+        conditions=tuple(conditions),
+        search=params.get("q") or None,
+        sort=_split(params.get("sort")),
+        limit=_int_param(params, "limit"),
+        offset=_int_param(params, "offset") or 0,
+        fields=_split(params.get("fields")) or None,
+    )
+
+
+def parse_where(where: Mapping[str, Any]) -> tuple[Condition, ...]:
+    """Definition filters: ``{field: value}``, ``{field: [a, b]}``, ``{field: {gte: 5}}``."""
+    conditions = []
+    for path, spec in where.items():
+        if isinstance(spec, Mapping):
+            conditions += [Condition(path, op, value) for op, value in spec.items()]
+        elif isinstance(spec, list):
+            conditions.append(Condition(path, "in", spec))
+        else:
+            conditions.append(Condition(path, "eq", spec))
+    return tuple(conditions)
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _int_param(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    if not re.fullmatch(r"[0-9]{1,8}", str(raw)) or int(raw) > MAX_OFFSET:
+        raise BadQuery(f"'{name}' must be a whole number up to {MAX_OFFSET}",
+                       {name: f"must be a whole number up to {MAX_OFFSET}"})
+    return int(raw)
+
+
+class QueryCompiler:
+    """Compiles queries for the entities of one AppSet against their tables.
+
+    A query runs for a user: it sees only the rows that user may read, and a filter,
+    sort or search through a ref reaches only the target rows the user may read too.
+    """
+
+    SEARCH_TEXT = Field("text", "text", Label("Text", "文本"), length=MAX_SEARCH)
+
+    def __init__(self, apps: AppSet, types: FieldTypes, tables: Mapping):
+        self.apps = apps
+        self.types = types
+        self.tables = tables
+
+    def field(self, entity: Entity, name: str) -> Field:
+        found = entity.fields.get(name) or (None if entity.is_child else SYSTEM_FIELDS.get(name))
+        if found is None or not self.types[found.type].has_column:
+            known = [n for n, f in entity.fields.items() if self.types[f.type].has_column]
+            raise BadQuery(f"'{name}' is not a field of {entity.name}",
+                           {name: "unknown field; known fields: " + ", ".join(known)})
+        return found
+
+    def visible(self, user: User, entity: Entity) -> ColumnElement | None:
+        """The row filter for what ``user`` may read of ``entity`` (None: every row)."""
+        if permissions.require(self.apps, user, entity, "read") == "own":
+            return self.tables[entity.table].c.created_by == user.id
+        return None
+
+    def _target_ids(self, user: User, fld: Field, where: ColumnElement) -> Select:
+        """Ids of the ref target's rows matching ``where`` that ``user`` may read."""
+        target = self.apps.entity(fld.to)
+        query = select(self.tables[target.table].c.id).where(where)
+        row_filter = self.visible(user, target)
+        return query if row_filter is None else query.where(row_filter)
+
+    def _ref(self, entity: Entity, head: str, path: str) -> tuple[Field, Entity]:
+        fld = self.field(entity, head)
+        if fld.type != "ref":
+            raise BadQuery(f"'{path}': only a ref's own fields can follow a dot",
+                           {path: "follow a ref one level, like customer.city"})
+        return fld, self.apps.entity(fld.to)
+
+    def condition(self, user: User, entity: Entity, cond: Condition) -> ColumnElement:
+        table = self.tables[entity.table]
+        head, _, rest = cond.path.partition(".")
+        if not rest:
+            fld = self.field(entity, head)
+            return self._compare(table.c[head], fld, cond)
+        fld, target = self._ref(entity, head, cond.path)
+        if "." in rest:
+            raise BadQuery(f"'{cond.path}': refs can be followed one level only",
+                           {cond.path: "follow a ref one level, like customer.city"})
+        target_field = self.field(target, rest)
+        inner = self._compare(self.tables[target.table].c[rest], target_field,
+                              Condition(rest, cond.op, cond.value))
+        return table.c[head].in_(self._target_ids(user, fld, inner))
+
+    def _compare(self, column, fld: Field, cond: Condition) -> ColumnElement:
+        ftype = self.types[fld.type]
+        if cond.op not in ftype.ops:
+            raise BadQuery(f"'{cond.op}' does not work on {fld.name}",
+                           {cond.path: f"{fld.type} fields support: {', '.join(ftype.ops)}"})
+        op, raw = cond.op, cond.value
+        if op == "is_null":
+            wanted = _truth(raw, cond.path)
+            return column.is_(None) if wanted else column.is_not(None)
+        if op in ("in", "not_in", "between"):
+            items = raw if isinstance(raw, (list, tuple)) else _split(str(raw))
+            if len(items) > MAX_IN:
+                raise BadQuery(f"'{cond.path}': at most {MAX_IN} values",
+                               {cond.path: f"at most {MAX_IN} values"})
+            values = [self._value(fld, item, cond.path) for item in items]
+            if op == "between":
+                if len(values) != 2:
+                    raise BadQuery(f"'{cond.path}': between takes two values",
+                                   {cond.path: "between takes two values: low,high"})
+                return column.between(values[0], values[1])
+            return column.in_(values) if op == "in" else column.not_in(values)
+        if op in ("contains", "startswith") and fld.type != "multiselect":
+            text = self._value(self.SEARCH_TEXT, raw, cond.path)
+            return (column.icontains if op == "contains" else column.istartswith)(
+                text, autoescape=True)
+        value = self._value(fld, raw, cond.path)
+        if op == "contains" and fld.type == "multiselect":
+            if len(value) != 1:
+                raise BadQuery(f"'{cond.path}': name one option",
+                               {cond.path: "contains takes one option"})
+            return cast(column, String).contains(json.dumps(value[0]), autoescape=True)
+        return {"eq": column.__eq__, "ne": column.__ne__, "lt": column.__lt__,
+                "lte": column.__le__, "gt": column.__gt__, "gte": column.__ge__}[op](value)
+
+    def _value(self, fld: Field, raw: Any, path: str) -> Any:
+        ftype = self.types[fld.type]
+        try:
+            value = ftype.coerce(fld, raw)
+            if fld.type in ("select", "multiselect") or fld is self.SEARCH_TEXT:
+                ftype.check(fld, value)
+        except Invalid as exc:
+            raise BadQuery(f"'{path}' {exc}", {path: str(exc)}) from None
+        return value
+
+    def search(self, user: User, entity: Entity, text: str, follow_refs: bool = True):
+        """Any of the entity's search fields contains ``text``; refs search their
+        target's own (non-ref) search fields, one level deep, among rows the user may read."""
+        text = self._value(self.SEARCH_TEXT, text, "q")
+        table = self.tables[entity.table]
+        clauses = []
+        for name in entity.list.search:
+            fld = entity.fields[name]
+            if fld.type != "ref":
+                clauses.append(table.c[name].icontains(text, autoescape=True))
+                continue
+            target = self.apps.entity(fld.to)
+            if not follow_refs or permissions.scope(self.apps, user, target, "read") is None:
+                continue
+            inner = self.search(user, target, text, follow_refs=False)
+            if inner is not None:
+                clauses.append(table.c[name].in_(self._target_ids(user, fld, inner)))
+        return or_(*clauses) if clauses else None
+
+    def order_by(self, user: User, entity: Entity, sort: tuple[str, ...]) -> list:
+        table = self.tables[entity.table]
+        order = []
+        sort = sort or entity.list.sort
+        for item in sort:
+            descending = item.startswith("-")
+            name = item.lstrip("-")
+            head, _, rest = name.partition(".")
+            if rest:
+                fld, target = self._ref(entity, head, name)
+                column_field = self.field(target, rest)
+                inner = self.tables[target.table]
+                column = (self._target_ids(user, fld, inner.c.id == table.c[head])
+                          .with_only_columns(inner.c[rest]).scalar_subquery())
+            else:
+                column_field = self.field(entity, name)
+                column = table.c[name]
+            if not self.types[column_field.type].sortable:
+                raise BadQuery(f"cannot sort by '{name}'",
+                               {"sort": f"{column_field.type} fields cannot be sorted"})
+            order.append(column.desc() if descending else column.asc())
+        order.append(table.c.id.desc() if sort[0].startswith("-") else table.c.id)
+        return order
+
+    def apply(self, user: User, entity: Entity, query: Query,
+              base: Select) -> tuple[Select, Select]:
+        """(page query, count query) for ``query`` on top of ``base``, as ``user`` sees it."""
+        where = [self.condition(user, entity, c) for c in query.conditions]
+        if query.search:
+            found = self.search(user, entity, query.search)
+            if found is not None:
+                where.append(found)
+        row_filter = self.visible(user, entity)
+        if row_filter is not None:
+            where.append(row_filter)
+        filtered = base.where(*where)
+        limit = min(query.limit or entity.list.page_size, MAX_LIMIT)
+        page = filtered.order_by(*self.order_by(user, entity, query.sort)).limit(limit) \
+            .offset(query.offset)
+        return page, filtered
+
+
+def _truth(raw: Any, path: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in ("true", "1", "yes"):
+        return True
+    if word in ("false", "0", "no"):
+        return False
+    raise BadQuery(f"'{path}': is_null takes true or false", {path: "use true or false"})

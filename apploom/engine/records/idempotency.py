@@ -1,0 +1,40 @@
+"""Idempotency keys on creates: a repeated key returns the first result.
+
+The key is stored in the same transaction as the record it created, so a
+retried request either finds the finished record or creates it itself.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from apploom.engine.access.permissions import User
+from apploom.engine.definitions.model import Entity
+from apploom.engine.errors import ValidationFailed
+from apploom.engine.storage.system_tables import sys_idempotency
+
+MAX_KEY = 200
+
+
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY:
+        raise ValidationFailed({"Idempotency-Key": f"must be 1 to {MAX_KEY} characters"})
+
+
+def recall(conn: Connection, user: User, key: str, entity: Entity) -> dict | None:
+    row = conn.execute(select(sys_idempotency.c.entity, sys_idempotency.c.response)
+                       .where(sys_idempotency.c.user_id == user.id,
+                              sys_idempotency.c.key == key)).first()
+    if row is None:
+        return None
+    if row.entity != entity.qualified:
+        raise ValidationFailed({"Idempotency-Key": f"was already used to create a {row.entity}"})
+    return row.response
+
+
+def remember(conn: Connection, user: User, key: str, entity: Entity, response: dict,
+             now: datetime) -> None:
+    conn.execute(sys_idempotency.insert().values(
+        user_id=user.id, key=key, entity=entity.qualified, status=201, response=response,
+        created_at=now))

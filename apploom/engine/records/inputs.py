@@ -1,0 +1,92 @@
+"""Reading a record's input: every value coerced and checked by its field type,
+every problem collected under the field's name (``lines.0.qty`` for child rows)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity
+from apploom.engine.fields.types import FieldTypes, Invalid
+
+
+@dataclass
+class RowInput:
+    """One child row as sent: its id if it already exists, and the values given."""
+
+    id: int | None
+    values: dict[str, Any]
+
+
+@dataclass
+class Input:
+    values: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, list[RowInput]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
+               prefix: str = "", *, by_rule: bool = False) -> Input:
+    """``by_rule``: a rule is writing, which may set read-only fields (they are read-only
+    to people, kept by the app's rules)."""
+    result = Input()
+    if not isinstance(data, Mapping):
+        result.errors[prefix.rstrip(".") or "body"] = "must be an object of field: value pairs"
+        return result
+    for name, raw in data.items():
+        key = prefix + str(name)
+        fld = entity.fields.get(name)
+        if fld is None:
+            result.errors[key] = ("is set by the system" if name in SYSTEM_COLUMNS
+                                  else f"is not a field of {entity.name}")
+            continue
+        if fld.computed:
+            result.errors[key] = "is computed and cannot be set"
+            continue
+        if entity.workflow is not None and name == entity.workflow.field:
+            result.errors[key] = ("changes only through the workflow's transitions: "
+                                  + ", ".join(entity.workflow.transitions))
+            continue
+        if fld.readonly and not by_rule:
+            result.errors[key] = "is read-only"
+            continue
+        if fld.type == "table":
+            result.tables[name] = _read_rows(apps.entity(fld.of), raw, apps, types, key, result)
+            continue
+        if is_blank(raw):
+            result.values[name] = None
+            continue
+        ftype = types[fld.type]
+        try:
+            value = ftype.coerce(fld, raw)
+            ftype.check(fld, value)
+        except Invalid as exc:
+            result.errors[key] = str(exc)
+            continue
+        result.values[name] = value
+    return result
+
+
+def _read_rows(child: Entity, raw: Any, apps: AppSet, types: FieldTypes, key: str,
+               parent: Input) -> list[RowInput]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        parent.errors[key] = "must be a list of rows"
+        return []
+    rows = []
+    for i, row in enumerate(raw):
+        row_id = None
+        if isinstance(row, Mapping) and "id" in row:
+            row = dict(row)
+            row_id = row.pop("id")
+            if row_id is not None and (not isinstance(row_id, int) or isinstance(row_id, bool)):
+                parent.errors[f"{key}.{i}.id"] = "must be the id of an existing row"
+                continue
+        read = read_input(child, row, apps, types, prefix=f"{key}.{i}.")
+        parent.errors.update(read.errors)
+        rows.append(RowInput(row_id, read.values))
+    return rows

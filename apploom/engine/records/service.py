@@ -1,0 +1,690 @@
+"""The record service: the single write path for every app.
+
+Create, update and delete each run in one transaction: coerce and check the
+input, apply defaults and formulas, check permissions, references and unique
+values, number the record, write the row, its child rows and its history entry.
+Reads apply the same permissions. Screens, the API, imports and (later) rules
+all come through here.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from apploom.engine import clock
+from apploom.engine.access import permissions
+from apploom.engine.access.permissions import User
+from apploom.engine.definitions.model import AppSet, Entity, Field
+from apploom.engine.errors import Conflict, NotFound, RuleError, ValidationFailed
+from apploom.engine.fields.types import FieldTypes
+from apploom.engine.query.filters import AUDIT_FIELDS, SYSTEM_FIELDS, Query, QueryCompiler
+from apploom.engine.records import idempotency
+from apploom.engine.records.defaults import default_value
+from apploom.engine.records.formulas import compute_formulas, formula_order
+from apploom.engine.records.history import (
+    MAX_COMMENT,
+    log_transition,
+    read_history,
+    read_timeline,
+    write_comment,
+    write_history,
+)
+from apploom.engine.records.inputs import Input, RowInput, read_input
+from apploom.engine.records.naming import next_number
+from apploom.engine.records.titles import Titles
+from apploom.engine.storage.database import Database
+from apploom.engine.storage.entity_tables import build_metadata
+from apploom.engine.storage.system_tables import sys_attachment, sys_rule_run, sys_user
+
+
+@dataclass(frozen=True)
+class Page:
+    data: list[dict]
+    total: int
+
+
+@dataclass
+class Draft:
+    """A record's values being saved: plain fields and the rows of each table field."""
+
+    values: dict[str, Any]
+    rows: dict[str, list[dict]]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What just happened to a record, for the listeners (automation rules) to act on."""
+
+    trigger: str                      # created | updated | transition | deleted
+    entity: Entity
+    record_id: int
+    before: Draft | None
+    after: Draft | None
+    user: User
+    transition: str | None = None
+    changed: frozenset[str] = frozenset()
+    payload: Any = None               # an inbound webhook's body
+
+
+RETRYABLE = {"40P01", "40001"}   # PostgreSQL: deadlock detected, serialization failure
+
+
+def _now() -> datetime:
+    return clock.now()
+
+
+class RecordService:
+    def __init__(self, db: Database, apps: AppSet, types: FieldTypes):
+        self.db = db
+        self.apps = apps
+        self.types = types
+        self.tables = build_metadata(apps, types).tables
+        self.compiler = QueryCompiler(apps, types, self.tables)
+        self.title_lookup = Titles(apps, types, self.tables)
+        self.listeners: list[Callable[[Connection, Change], bool]] = []
+        self._column_fields = {e.qualified: [f for f in e.fields.values()
+                                             if types[f.type].has_column]
+                               for e in apps.entities()}
+        self._formulas = {e.qualified: formula_order(e)[0] for e in apps.entities()}
+        self._referrers: dict[str, list[tuple[Entity, Field]]] = {}
+        for entity in apps.entities():
+            for fld in entity.fields.values():
+                if fld.type == "ref":
+                    self._referrers.setdefault(fld.to, []).append((entity, fld))
+
+    # ---- lookups ------------------------------------------------------------------------
+
+    def entity(self, ref: str) -> Entity:
+        """The entity named ``app.entity``; child tables are reached through their parent."""
+        found = self.apps.find(ref)
+        if found is None or found.is_child:
+            raise NotFound(f"There is no entity '{ref}'")
+        return found
+
+    def _columns(self, entity: Entity) -> list[Field]:
+        """The fields of ``entity`` stored in its own table's columns."""
+        return self._column_fields[entity.qualified]
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def get(self, user: User, ref: str, record_id: int) -> dict:
+        entity = self.entity(ref)
+        row_filter = self.compiler.visible(user, entity)
+        with self.db.read() as conn:
+            drafts = self.load(conn, entity, [record_id], row_filter)
+        if record_id not in drafts:
+            raise NotFound(f"There is no {entity.label.en} with id {record_id}")
+        return self.dump(entity, drafts[record_id])
+
+    def list(self, user: User, ref: str, query: Query | None = None) -> Page:
+        entity = self.entity(ref)
+        query = query or Query()
+        table = self.tables[entity.table]
+        fields = self._selected(entity, query.fields)
+        page, filtered = self.compiler.apply(user, entity, query, select(table))
+        with self.db.read() as conn:
+            rows = conn.execute(page).mappings().all()
+            total = conn.execute(select(func.count()).select_from(filtered.subquery())).scalar()
+            children = self._children(conn, entity, [r["id"] for r in rows],
+                                      [f for f in fields or entity.fields.values()
+                                       if f.type == "table"])
+        data = [self.dump(entity, Draft(dict(r), {name: by_parent.get(r["id"], [])
+                                                  for name, by_parent in children.items()}),
+                          fields) for r in rows]
+        return Page(data, total)
+
+    def history(self, user: User, ref: str, record_id: int) -> list[dict]:
+        self.get(user, ref, record_id)  # the same permission and existence checks
+        with self.db.read() as conn:
+            return read_history(conn, self.entity(ref), record_id)
+
+    def timeline(self, user: User, ref: str, record_id: int) -> list[dict]:
+        """History and comments, newest first."""
+        self.get(user, ref, record_id)
+        with self.db.read() as conn:
+            return read_timeline(conn, self.entity(ref), record_id)
+
+    def comment(self, user: User, ref: str, record_id: int, body: Any) -> None:
+        """Anyone who may read a record may comment on it."""
+        self.get(user, ref, record_id)
+        if not isinstance(body, str) or not body.strip():
+            raise ValidationFailed({"comment": "write something first"})
+        if len(body) > MAX_COMMENT:
+            raise ValidationFailed({"comment": f"may have at most {MAX_COMMENT} characters"})
+        with self.db.write() as conn:
+            write_comment(conn, self.entity(ref), record_id, user, _now(), body.strip())
+
+    def titles(self, user: User, ref: str, ids: set[int], lang: str = "en") -> dict[int, str]:
+        """{id: title} of records the user may read; '#id' for the others."""
+        with self.db.read() as conn:
+            return self.title_lookup.of(conn, user, self.apps.entity(ref), ids, lang)
+
+    def _selected(self, entity: Entity, names: tuple[str, ...] | None) -> list[Field] | None:
+        """The fields asked for with ``fields=``, or None for all of them."""
+        if names is None:
+            return None
+        return [entity.fields[n] if n in entity.fields else self.compiler.field(entity, n)
+                for n in names if n not in ("id", "version")]
+
+    def load(self, conn: Connection, entity: Entity, ids: list[int],
+             row_filter=None) -> dict[int, Draft]:
+        """The stored records of ``ids`` (with their rows), keyed by id; no permission check."""
+        table = self.tables[entity.table]
+        query = select(table).where(table.c.id.in_(ids))
+        if row_filter is not None:
+            query = query.where(row_filter)
+        rows = conn.execute(query).mappings().all()
+        children = self._children(conn, entity, [r["id"] for r in rows], entity.table_fields())
+        return {r["id"]: Draft(dict(r), {name: by_parent.get(r["id"], [])
+                                         for name, by_parent in children.items()})
+                for r in rows}
+
+    def _children(self, conn: Connection, entity: Entity, parent_ids: list[int],
+                  table_fields: list[Field]) -> dict[str, dict[int, list[dict]]]:
+        result: dict[str, dict[int, list[dict]]] = {}
+        for fld in table_fields:
+            result[fld.name] = {}
+            if not parent_ids:
+                continue
+            child = self.tables[self.apps.entity(fld.of).table]
+            rows = conn.execute(select(child).where(child.c.parent_id.in_(parent_ids))
+                                .order_by(child.c.parent_id, child.c.position)).mappings()
+            for row in rows:
+                result[fld.name].setdefault(row["parent_id"], []).append(dict(row))
+        return result
+
+    # ---- the JSON form ------------------------------------------------------------------
+
+    def dump(self, entity: Entity, draft: Draft, fields: list[Field] | None = None) -> dict:
+        """The JSON form of a record: every field (or the ``fields`` asked for), rows nested."""
+        out = {"id": draft.values.get("id")}
+        if not entity.is_child:
+            out["version"] = draft.values.get("version")
+        if fields is None:
+            fields = list(entity.fields.values())
+            if not entity.is_child:
+                fields += [SYSTEM_FIELDS[n] for n in AUDIT_FIELDS]
+        for fld in fields:
+            if fld.type == "table":
+                child = self.apps.entity(fld.of)
+                out[fld.name] = [self.dump(child, Draft(row, {}))
+                                 for row in draft.rows.get(fld.name, [])]
+            else:
+                out[fld.name] = self.types[fld.type].dump(fld, draft.values.get(fld.name))
+        return out
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def create(self, user: User, ref: str, data: Any, *,
+               idempotency_key: str | None = None) -> dict:
+        entity = self.entity(ref)
+        permissions.require(self.apps, user, entity, "create")
+        if idempotency_key is not None:
+            idempotency.check_key(idempotency_key)
+        try:
+            with self.transaction() as conn:
+                if idempotency_key is not None:
+                    earlier = idempotency.recall(conn, user, idempotency_key, entity)
+                    if earlier is not None:
+                        return earlier
+                record = self.create_in(conn, user, entity, data)
+                if idempotency_key is not None:
+                    idempotency.remember(conn, user, idempotency_key, entity, record, _now())
+        except IntegrityError:  # the same key, committed meanwhile by a concurrent request
+            if idempotency_key is None:
+                raise
+            with self.db.read() as conn:
+                earlier = idempotency.recall(conn, user, idempotency_key, entity)
+            if earlier is None:
+                raise
+            return earlier
+        return record
+
+    def create_in(self, conn: Connection, user: User, entity: Entity, data: Any) -> dict:
+        """Create a record inside the caller's transaction (rules use this directly)."""
+        now = _now()
+        given = read_input(entity, data, self.apps, self.types)
+        errors = dict(given.errors)
+        draft = Draft(self._with_defaults(entity, given.values, user, now), {})
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.of)
+            draft.rows[fld.name] = []
+            for i, row in enumerate(given.tables.get(fld.name, [])):
+                if row.id is not None:
+                    errors[f"{fld.name}.{i}.id"] = "a new record's rows have no id yet"
+                draft.rows[fld.name].append(self._with_defaults(child, row.values, user, now))
+        self._complete(entity, draft, errors)
+        try:
+            self._check_stored(conn, entity, draft, errors, refs=bool(errors))
+            if errors:
+                raise ValidationFailed(errors)
+            record = self._insert(conn, entity, draft, user, now)
+        except IntegrityError:
+            raise self._integrity_error(entity, draft, None) from None
+        write_history(conn, entity, record["id"], 1, "create", user, now,
+                      {k: [None, v] for k, v in record.items()
+                       if k in entity.fields and v not in (None, [])})
+        if entity.workflow is not None:
+            log_transition(conn, entity, record["id"], None, None, entity.workflow.initial,
+                           user, now)
+        return self._changed(conn, Change("created", entity, record["id"], None, draft, user),
+                             record)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction; a rule that failed in it is logged after the rollback.
+        PostgreSQL ending it to break a deadlock (two orders locking the same stock rows
+        in turn) is a conflict the user may simply retry."""
+        try:
+            with self.db.write() as conn:
+                yield conn
+        except RuleError as exc:
+            if exc.run is not None:
+                with self.db.write() as conn:
+                    conn.execute(sys_rule_run.insert().values(**exc.run))
+            raise
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
+                raise
+            raise Conflict("This could not be saved because of a change made at the same "
+                           "time; please try again") from None
+
+    def _changed(self, conn: Connection, change: Change, record: dict | None) -> dict | None:
+        """Tell the listeners; returns the record as it is once they acted (rules may have
+        changed it: a listener returns True when it did something)."""
+        acted = [listener(conn, change) for listener in self.listeners]
+        if record is None or not any(acted):
+            return record
+        return self.dump(change.entity, self.load(conn, change.entity, [record["id"]])[
+            record["id"]])
+
+    def update(self, user: User, ref: str, record_id: int, data: Any, *,
+               version: int | None) -> dict:
+        entity = self.entity(ref)
+        permissions.require(self.apps, user, entity, "update")
+        if version is None:
+            raise ValidationFailed({"version": "send the version you read, so that a change "
+                                               "made meanwhile is not overwritten"})
+        given = read_input(entity, data, self.apps, self.types)
+        with self.transaction() as conn:
+            stored = self.stored(conn, user, entity, record_id, "update")
+            if stored.values["version"] != version:
+                raise Conflict(f"This {entity.label.en} was changed by someone else "
+                               f"(version {stored.values['version']}, you edited version "
+                               f"{version})", current=self.dump(entity, stored), yours=data)
+            return self.change(conn, user, entity, stored, given, yours=data)
+
+    def change(self, conn: Connection, user: User, entity: Entity, stored: Draft, given: Input,
+               *, forced: dict | None = None, forced_rows: dict | None = None,
+               check: Callable[[Draft, dict], None] | None = None,
+               transition: str | None = None, note: str | None = None,
+               yours: Any = None) -> dict:
+        """Apply ``given`` (and the ``forced`` values only the engine or a plugin may set,
+        read-only ones included; ``forced_rows`` is table -> row id -> values) to a stored
+        record, inside the caller's transaction: merge rows, recompute, check (``check`` may
+        add errors), write with a version check, and keep the history entry."""
+        now = _now()
+        record_id, version = stored.values["id"], stored.values["version"]
+        errors = dict(given.errors)
+        before = self.dump(entity, stored)
+        draft = Draft({**stored.values, **given.values, **(forced or {})},
+                      {name: [dict(r) for r in rows] for name, rows in stored.rows.items()})
+        for name, rows in given.tables.items():
+            draft.rows[name] = self._merge_rows(entity, name, stored.rows[name], rows,
+                                                user, now, errors)
+        for name, by_id in (forced_rows or {}).items():
+            for row in draft.rows[name]:
+                row.update(by_id.get(row["id"], {}))
+        self._complete(entity, draft, errors)
+        if check is not None:
+            check(draft, errors)
+        after = self.dump(entity, draft)
+        changes = {k: [before[k], after[k]] for k in entity.fields if before[k] != after[k]}
+        self._refuse_locked(entity, stored, set(changes) - set(forced or {}) - set(
+            forced_rows or {}) - set(given.values if transition else ()), errors)
+        if not changes and not errors:
+            return before
+        try:
+            self._check_stored(conn, entity, draft, errors, record_id, only=set(changes),
+                               refs=bool(errors))
+            if errors:
+                raise ValidationFailed(errors)
+            record = self._write_update(conn, entity, record_id, version, draft, stored,
+                                        user, now, yours)
+        except IntegrityError:
+            raise self._integrity_error(entity, draft, record_id) from None
+        write_history(conn, entity, record_id, version + 1,
+                      "transition" if transition else "update", user, now, changes,
+                      transition=transition, note=note)
+        return self._changed(conn, Change("transition" if transition else "updated", entity,
+                                          record_id, stored, draft, user, transition,
+                                          frozenset(changes)), record)
+
+    def _refuse_locked(self, entity: Entity, stored: Draft, changed: set[str],
+                       errors: dict) -> None:
+        """Fields the workflow makes read-only in the record's current state stay as they are."""
+        if entity.workflow is None:
+            return
+        state = entity.workflow.states.get(stored.values.get(entity.workflow.field))
+        for name in sorted(changed & set(state.readonly if state else ())):
+            errors.setdefault(name, f"cannot change while the {entity.label.en} is "
+                                    f"{state.label.en}")
+
+    def delete(self, user: User, ref: str, record_id: int, *, version: int | None = None) -> None:
+        self.delete_many(user, ref, [record_id], version=version)
+
+    def delete_many(self, user: User, ref: str, record_ids: list[int], *,
+                    version: int | None = None) -> int:
+        """Delete every record of ``record_ids`` or, if one cannot go, none of them."""
+        entity = self.entity(ref)
+        permissions.require(self.apps, user, entity, "delete")
+        try:
+            with self.transaction() as conn:
+                for record_id in record_ids:
+                    self._delete(conn, user, entity, record_id, version)
+        except IntegrityError:
+            raise Conflict(f"This {entity.label.en} cannot be deleted: other records (some "
+                           "perhaps archived fields) still refer to it") from None
+        return len(record_ids)
+
+    def _delete(self, conn: Connection, user: User, entity: Entity, record_id: int,
+                version: int | None) -> None:
+        stored = self.stored(conn, user, entity, record_id, "delete")
+        before = self.dump(entity, stored)
+        if version is not None and stored.values["version"] != version:
+            raise Conflict(f"This {entity.label.en} was changed by someone else",
+                           current=before, yours={"version": version})
+        self._refuse_if_referenced(conn, entity, record_id)
+        for fld in entity.table_fields():
+            child = self.tables[self.apps.entity(fld.of).table]
+            conn.execute(delete(child).where(child.c.parent_id == record_id))
+        table = self.tables[entity.table]
+        conn.execute(delete(table).where(table.c.id == record_id))
+        write_history(conn, entity, record_id, stored.values["version"], "delete", user,
+                      _now(), {k: [v, None] for k, v in before.items()
+                               if k in entity.fields and v not in (None, [])})
+        self._changed(conn, Change("deleted", entity, record_id, stored, None, user), None)
+
+    def preview(self, user: User, ref: str, data: Any, record_id: int | None = None) -> dict:
+        """What saving ``data`` would store (defaults and formulas filled in), and the
+        input errors found so far; nothing is written. For forms that recompute as you type."""
+        entity = self.entity(ref)
+        now = _now()
+        given = read_input(entity, data, self.apps, self.types)
+        errors = dict(given.errors)
+        draft = Draft(self._with_defaults(entity, given.values, user, now), {})
+        if record_id is not None:
+            with self.db.read() as conn:
+                stored = self.stored(conn, user, entity, record_id, "update")
+            draft.values = {**stored.values, **given.values}
+        else:
+            permissions.require(self.apps, user, entity, "create")
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.of)
+            draft.rows[fld.name] = [self._with_defaults(child, row.values, user, now)
+                                    for row in given.tables.get(fld.name, [])]
+        self._complete(entity, draft, errors)
+        return {"record": self.dump(entity, draft), "errors": errors}
+
+    def stored(self, conn: Connection, user: User, entity: Entity, record_id: int,
+                action: str) -> Draft:
+        """The stored record, if ``user`` may see it and take ``action`` on it."""
+        visible = self.compiler.visible(user, entity)
+        stored = self.load(conn, entity, [record_id], visible).get(record_id)
+        if stored is None:
+            raise NotFound(f"There is no {entity.label.en} with id {record_id}")
+        permissions.require_row(self.apps, user, entity, action, stored.values["created_by"])
+        return stored
+
+    # ---- the steps of a write -----------------------------------------------------------
+
+    def _with_defaults(self, entity: Entity, given: dict, user: User, now: datetime) -> dict:
+        values = {}
+        for fld in self._columns(entity):
+            if fld.name in given or fld.computed or fld.default is None:
+                continue
+            default = default_value(fld, user.id, now)
+            if default is not None:
+                values[fld.name] = self.types[fld.type].coerce(fld, default)
+        values.update(given)
+        return values
+
+    def _merge_rows(self, entity: Entity, name: str, stored: list[dict], given: list[RowInput],
+                    user: User, now: datetime, errors: dict) -> list[dict]:
+        child = self.apps.entity(entity.fields[name].of)
+        by_id = {row["id"]: row for row in stored}
+        merged = []
+        seen: set[int] = set()
+        for i, row in enumerate(given):
+            if row.id is None:
+                merged.append(self._with_defaults(child, row.values, user, now))
+            elif row.id in seen:
+                errors[f"{name}.{i}.id"] = f"row {row.id} is listed twice"
+            elif row.id in by_id:
+                seen.add(row.id)
+                merged.append({**by_id[row.id], **row.values})
+            else:
+                errors[f"{name}.{i}.id"] = f"{row.id} is not a row of this {entity.label.en}"
+        return merged
+
+    def _complete(self, entity: Entity, draft: Draft, errors: dict) -> None:
+        """Formulas (rows first, then the record) and the required and row-count checks."""
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.of)
+            rows = draft.rows.get(fld.name, [])
+            for i, row in enumerate(rows):
+                row_errors = compute_formulas(child, self._formulas[child.qualified], row,
+                                              self.types)
+                row_errors.update(_missing(child, row))
+                for key, message in row_errors.items():
+                    errors.setdefault(f"{fld.name}.{i}.{key}", message)
+            if fld.required and not rows or len(rows) < fld.min_rows:
+                errors.setdefault(fld.name, f"needs at least {max(fld.min_rows, 1)} row(s)")
+            elif fld.max_rows is not None and len(rows) > fld.max_rows:
+                errors.setdefault(fld.name, f"may have at most {fld.max_rows} rows")
+        own_errors = compute_formulas(entity, self._formulas[entity.qualified], draft.values,
+                                      self.types, draft.rows)
+        own_errors.update(_missing(entity, draft.values))
+        for key, message in own_errors.items():
+            errors.setdefault(key, message)
+
+    def _each_value(self, entity: Entity, draft: Draft) -> Iterator[tuple[str, Field, Any]]:
+        for fld in self._columns(entity):
+            yield fld.name, fld, draft.values.get(fld.name)
+        for table_field in entity.table_fields():
+            child = self.apps.entity(table_field.of)
+            for i, row in enumerate(draft.rows.get(table_field.name, [])):
+                for fld in self._columns(child):
+                    yield f"{table_field.name}.{i}.{fld.name}", fld, row.get(fld.name)
+
+    def _check_stored(self, conn: Connection, entity: Entity, draft: Draft, errors: dict,
+                      record_id: int | None = None, only: set[str] | None = None,
+                      refs: bool = True) -> None:
+        """Checks that need the database: refs exist, files exist, unique values are free.
+
+        Foreign keys guard refs and users on every write, so a save that is otherwise
+        valid skips those look-ups (``refs=False``); when a constraint fails, or other
+        errors are being reported anyway, the look-ups run to name each bad value.
+        """
+        wanted: dict[Table, list[tuple[str, Field, Any]]] = {}
+        for key, fld, value in self._each_value(entity, draft):
+            if value is None or key in errors or (only is not None
+                                                  and key.split(".")[0] not in only):
+                continue
+            target = self._id_table(fld) if refs or fld.type == "attachment" else None
+            if target is not None:
+                wanted.setdefault(target, []).append((key, fld, value))
+            if fld.unique and "." not in key:
+                table = self.tables[entity.table]
+                clash = select(table.c.id).where(table.c[fld.name] == value)
+                if record_id is not None:
+                    clash = clash.where(table.c.id != record_id)
+                if conn.execute(clash.limit(1)).first():
+                    errors[key] = f"'{self.types[fld.type].dump(fld, value)}' is already used " \
+                                  f"by another {entity.label.en}"
+        for combination in entity.unique:
+            self._check_unique_together(conn, entity, draft, combination, errors, record_id,
+                                        only)
+        for table, items in wanted.items():
+            found = dict(conn.execute(_existing_ids(table),
+                                      {"ids": list({value for _, _, value in items})}).all())
+            for key, fld, value in items:
+                if value not in found:
+                    what = self.apps.entity(fld.to).label.en if fld.type == "ref" else fld.type
+                    errors[key] = f"there is no {what} with id {value}"
+                elif fld.type == "attachment" and fld.max_size and found[value] > fld.max_size:
+                    errors[key] = f"the file is larger than {fld.max_size} bytes"
+
+    def _check_unique_together(self, conn: Connection, entity: Entity, draft: Draft,
+                               names: tuple[str, ...], errors: dict, record_id: int | None,
+                               only: set[str] | None) -> None:
+        """A combination no two records may share (an empty value never clashes, as in SQL);
+        the error goes on the combination's last field, naming the others' values."""
+        values = [draft.values.get(n) for n in names]
+        if None in values or (only is not None and not only & set(names)) or any(
+                n in errors for n in names):
+            return
+        table = self.tables[entity.table]
+        clash = select(table.c.id).where(*(table.c[n] == v for n, v in zip(names, values,
+                                                                            strict=True)))
+        if record_id is not None:
+            clash = clash.where(table.c.id != record_id)
+        if conn.execute(clash.limit(1)).first():
+            shown = [self.types[entity.fields[n].type].dump(entity.fields[n], v)
+                     for n, v in zip(names, values, strict=True)]
+            others = ", ".join(f"{n} '{v}'" for n, v in zip(names[:-1], shown[:-1],
+                                                               strict=True))
+            errors[names[-1]] = f"'{shown[-1]}' is already used by another " \
+                                f"{entity.label.en}" + (f" with {others}" if others else "")
+
+    def _id_table(self, fld: Field) -> Table | None:
+        """The table whose ids a field's values are, if any."""
+        if fld.type == "ref":
+            return self.tables[self.apps.entity(fld.to).table]
+        return {"user": sys_user, "attachment": sys_attachment}.get(fld.type)
+
+    def _insert(self, conn: Connection, entity: Entity, draft: Draft, user: User,
+                now: datetime) -> dict:
+        for fld in entity.fields.values():
+            if fld.type == "autonumber":
+                draft.values[fld.name] = next_number(conn, f"{entity.qualified}.{fld.name}",
+                                                     fld.format, now)
+        draft.values.update(version=1, created_at=now, updated_at=now, created_by=user.id,
+                            updated_by=user.id)
+        table = self.tables[entity.table]
+        row = {f.name: draft.values.get(f.name) for f in self._columns(entity)}
+        row.update({k: draft.values[k] for k in ("version", "created_at", "updated_at",
+                                                 "created_by", "updated_by")})
+        draft.values["id"] = conn.execute(table.insert(), row).inserted_primary_key[0]
+        for fld in entity.table_fields():
+            self._insert_rows(conn, fld, draft.values["id"], list(enumerate(draft.rows[fld.name])))
+        return self.dump(entity, draft)
+
+    def _insert_rows(self, conn: Connection, fld: Field, parent_id: int,
+                     rows: list[tuple[int, dict]]) -> None:
+        if not rows:
+            return
+        child = self.apps.entity(fld.of)
+        table = self.tables[child.table]
+        params = [{**{f.name: row.get(f.name) for f in self._columns(child)},
+                   "parent_id": parent_id, "position": position} for position, row in rows]
+        ids = conn.execute(_insert_rows(table), params).scalars().all()
+        for (_, row), new_id in zip(rows, ids, strict=True):
+            row.update(id=new_id, parent_id=parent_id)
+
+    def _write_update(self, conn: Connection, entity: Entity, record_id: int, version: int,
+                      draft: Draft, stored: Draft, user: User, now: datetime,
+                      yours: Any) -> dict:
+        table = self.tables[entity.table]
+        draft.values.update(version=version + 1, updated_at=now, updated_by=user.id)
+        row = {f.name: draft.values.get(f.name) for f in self._columns(entity)}
+        done = conn.execute(update(table).where(table.c.id == record_id,
+                                                table.c.version == version)
+                            .values(**row, version=version + 1, updated_at=now,
+                                    updated_by=user.id))
+        if done.rowcount != 1:
+            current = self.load(conn, entity, [record_id]).get(record_id)
+            raise Conflict(f"This {entity.label.en} was changed by someone else just now",
+                           current=current and self.dump(entity, current), yours=yours)
+        for fld in entity.table_fields():
+            self._sync_rows(conn, fld, record_id, stored.rows[fld.name], draft.rows[fld.name])
+        return self.dump(entity, draft)
+
+    def _sync_rows(self, conn: Connection, fld: Field, parent_id: int, old: list[dict],
+                   new: list[dict]) -> None:
+        child = self.apps.entity(fld.of)
+        table = self.tables[child.table]
+        kept = {row["id"] for row in new if row.get("id") is not None}
+        gone = [row["id"] for row in old if row["id"] not in kept]
+        if gone:
+            conn.execute(delete(table).where(table.c.id.in_(gone)))
+        before = {row["id"]: row for row in old}
+        fresh = []
+        for position, row in enumerate(new):
+            if row.get("id") is None:
+                fresh.append((position, row))
+                continue
+            values = {f.name: row.get(f.name) for f in self._columns(child)}
+            previous = before[row["id"]]
+            if position != previous["position"] or any(previous.get(k) != v
+                                                        for k, v in values.items()):
+                conn.execute(update(table).where(table.c.id == row["id"])
+                             .values(**values, position=position))
+            row["position"] = position
+        self._insert_rows(conn, fld, parent_id, fresh)
+
+    def _refuse_if_referenced(self, conn: Connection, entity: Entity, record_id: int) -> None:
+        for referrer, fld in self._referrers.get(entity.qualified, []):
+            table = self.tables[referrer.table]
+            count = conn.execute(select(func.count()).select_from(table)
+                                 .where(table.c[fld.name] == record_id)).scalar()
+            if count:
+                holder = self.apps.entity(referrer.parent) if referrer.is_child else referrer
+                raise Conflict(f"This {entity.label.en} cannot be deleted: {count} "
+                               f"{holder.label.en} record(s) refer to it ({fld.name})")
+
+    def _integrity_error(self, entity: Entity, draft: Draft, record_id: int | None) -> Exception:
+        """A constraint caught what our checks missed (a concurrent write): say which."""
+        errors: dict[str, str] = {}
+        with self.db.read() as conn:
+            self._check_stored(conn, entity, draft, errors, record_id)
+        if errors:
+            return ValidationFailed(errors)
+        return Conflict(f"This {entity.label.en} could not be saved because of a change made "
+                        "at the same time; please try again")
+
+
+@lru_cache(maxsize=None)
+def _existing_ids(table: Table) -> Select:
+    """Which of :ids exist in ``table`` (with each file's size, for attachments)."""
+    size = table.c.size if table is sys_attachment else table.c.id
+    return select(table.c.id, size).where(table.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@lru_cache(maxsize=None)
+def _insert_rows(table: Table) -> Insert:
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+def _missing(entity: Entity, values: dict) -> dict[str, str]:
+    return {f.name: "is required" for f in entity.fields.values()
+            if f.required and f.type not in ("table", "autonumber")
+            and values.get(f.name) is None}
+

@@ -1,0 +1,244 @@
+"""Reports as defined: what to count and sum, grouped how, over which records; and
+dashboards of them. This module parses and checks definitions; reporting.py runs them.
+
+    reports:
+      sales_by_month:
+        label: {en: Sales by month, zh: 月度销售}
+        entity: order                      # or balance: stock (an aggregate table)
+        where: {status: {not_in: [draft, cancelled]}}
+        filters: [order_date, channel]     # the viewer sets these
+        rows: [order_date.month]           # a field, ref.field, parent.field, date.bucket
+        columns: [channel]                 # a pivot: one column per value
+        measures:
+          revenue: {sum: total, label: {en: Revenue, zh: 销售额}}
+          orders:  {count: "*"}
+          average: {ratio: [revenue, orders], format: money}
+        having: "orders > 10"
+        sort: [order_date.month]           # group paths or measures, "-" descending
+        limit: 12
+        chart: line                        # table, bar, stacked_bar, line, pie, number
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from apploom.engine.definitions.model import Field, Label
+from apploom.engine.query.filters import SYSTEM_FIELDS
+
+BUCKETS = ("day", "week", "month", "quarter", "year")
+KINDS = ("count", "count_distinct", "sum", "avg", "min", "max", "ratio")
+CHARTS = ("table", "bar", "stacked_bar", "line", "pie", "number")
+FORMATS = ("number", "money", "percent")
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    label: Label
+    kind: str
+    source: str | None = None                  # an expression over paths; None: rows
+    of: tuple[str, ...] = ()                   # ratio: (numerator, denominator)
+    where: Mapping[str, Any] = field(default_factory=dict)   # only these rows count
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    app: str
+    name: str
+    label: Label
+    entity: str | None                          # "app.entity", or None for a balance
+    balance: str | None = None
+    where: Mapping[str, Any] = field(default_factory=dict)
+    filters: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    measures: tuple[Measure, ...] = ()
+    having: str | None = None
+    sort: tuple[str, ...] = ()
+    limit: int | None = None
+    chart: str = "table"
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.app}.{self.name}"
+
+    def measure(self, name: str) -> Measure:
+        return next(m for m in self.measures if m.name == name)
+
+
+@dataclass(frozen=True)
+class Tile:
+    report: str
+    width: int = 1
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    tiles: tuple[Tile, ...] = ()
+    date_range: str = "last_12_months"        # the shared date filter's default
+
+
+def parse_reports(app: str, raw: Mapping | None) -> tuple[Report, ...]:
+    reports = []
+    for name, spec in (raw or {}).items():
+        entity = spec.get("entity")
+        if entity and "." not in entity:
+            entity = f"{app}.{entity}"
+        reports.append(Report(
+            app=app, name=name, label=Label.parse(spec.get("label"), name), entity=entity,
+            balance=spec.get("balance"), where=dict(spec.get("where") or {}),
+            filters=tuple(spec.get("filters") or ()), rows=tuple(spec.get("rows") or ()),
+            columns=tuple(spec.get("columns") or ()),
+            measures=tuple(_measure(n, m) for n, m in spec["measures"].items()),
+            having=spec.get("having"), sort=tuple(spec.get("sort") or ()),
+            limit=spec.get("limit"), chart=spec.get("chart", "table")))
+    return tuple(reports)
+
+
+def parse_dashboard(raw: Mapping | None) -> Dashboard:
+    raw = raw or {}
+    return Dashboard(tiles=tuple(Tile(t["report"], t.get("width", 1))
+                                 for t in raw.get("tiles") or ()),
+                     date_range=raw.get("date_range", "last_12_months"))
+
+
+def _measure(name: str, spec: Mapping) -> Measure:
+    kind = next(k for k in KINDS if k in spec)
+    value = spec[kind]
+    return Measure(name=name, label=Label.parse(spec.get("label"), name), kind=kind,
+                   source=None if kind == "ratio" or value == "*" else str(value),
+                   of=tuple(value) if kind == "ratio" else (),
+                   where=dict(spec.get("where") or {}), format=spec.get("format"))
+
+
+def expression_paths(source: str) -> list[str]:
+    """The paths an expression reads (``qty * item.cost`` reads qty and item.cost);
+    SyntaxError or ValueError if it is more than + - * / over paths and numbers."""
+    tree = ast.parse(source, mode="eval").body
+    found: list[str] = []
+
+    def walk(node: ast.AST) -> None:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult,
+                                                                ast.Div)):
+            walk(node.left)
+            walk(node.right)
+        elif isinstance(node, (ast.Name, ast.Attribute)):
+            found.append(dotted(node))
+        elif not (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))):
+            raise ValueError("may only add, subtract, multiply and divide fields and "
+                             "numbers, like 'qty * price'")
+    walk(tree)
+    return found
+
+
+def dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{dotted(node.value)}.{node.attr}"
+    raise ValueError("expected a field or a path like item.cost")
+
+
+def report_problems(report: Report, app, apps) -> list[tuple[tuple, str]]:
+    """What is wrong with a report's definition, each at its path within the report."""
+    try:
+        base = _base_fields(report, app, apps)
+    except ValueError as exc:
+        return [(("entity" if report.entity else "balance",), str(exc))]
+    problems: list[tuple[tuple, str]] = []
+
+    def check(path_in: tuple, path: str, buckets: bool = True) -> None:
+        try:
+            _field_at(base, report, path, apps, buckets)
+        except ValueError as exc:
+            problems.append((path_in, str(exc)))
+
+    for key in ("where",):
+        for path in report.where:
+            check((key,), path, buckets=False)
+    for key in ("filters", "rows", "columns"):
+        for path in getattr(report, key):
+            check((key,), path, buckets=key != "filters")
+    names = {m.name for m in report.measures}
+    for m in report.measures:
+        at = ("measures", m.name)
+        for path in m.where:
+            check(at + ("where",), path, buckets=False)
+        if m.kind == "ratio":
+            for other in m.of:
+                if other not in names or other == m.name:
+                    problems.append((at + ("ratio",), f"'{other}' is not another measure"))
+            continue
+        if m.source is None:
+            if m.kind != "count":
+                problems.append((at, f"'*' counts rows; {m.kind} needs a field"))
+            continue
+        try:
+            used = expression_paths(m.source)
+        except (SyntaxError, ValueError) as exc:
+            problems.append((at + (m.kind,), f"the expression {exc}"))
+            continue
+        for path in used:
+            check(at + (m.kind,), path, buckets=False)
+    groups = {*report.rows, *report.columns}
+    for key in report.sort:
+        if key.lstrip("-") not in groups | names:
+            problems.append((("sort",), f"'{key.lstrip('-')}' is not a group or a measure"))
+    if report.having:
+        try:
+            used = {n.id for n in ast.walk(ast.parse(report.having, mode="eval"))
+                    if isinstance(n, ast.Name)}
+            problems += [(("having",), f"'{n}' is not a measure") for n in sorted(used - names)]
+        except SyntaxError as exc:
+            problems.append((("having",), f"cannot be read: {exc.msg}"))
+    if report.chart not in CHARTS:
+        problems.append((("chart",), f"'{report.chart}' is not a chart: {', '.join(CHARTS)}"))
+    return problems
+
+
+def _base_fields(report: Report, app, apps) -> tuple[Any, dict]:
+    """(the entity, or None for a balance; the fields a path starts from)."""
+    from apploom.engine.query.filters import (
+        SYSTEM_FIELDS,  # query needs the model, not the other way round
+    )
+    if report.entity:
+        app_name, _, name = report.entity.partition(".")
+        if app_name not in apps.apps or name not in apps.apps[app_name].entities:
+            raise ValueError(f"'{report.entity}' is not an entity")
+        entity = apps.entity(report.entity)
+        return entity, {**SYSTEM_FIELDS, **entity.fields}
+    for entity in app.entities.values():
+        for balance in entity.balances:
+            if balance.name == report.balance:
+                return None, {**{k: entity.fields[k] for k in balance.by},
+                              **{c: Field(c, "integer", Label(c, c))
+                                 for c in (*balance.sums, *balance.show)}}
+    raise ValueError(f"'{report.balance}' is not a balance of {app.name}")
+
+
+def _field_at(base: tuple, report: Report, path: str, apps, buckets: bool):
+    entity, fields = base
+    parts = path.split(".")
+    if buckets and len(parts) > 1 and parts[-1] in BUCKETS:
+        parts.pop()
+        bucketed = True
+    else:
+        bucketed = False
+    for part in parts[:-1]:
+        if part == "parent" and entity is not None and entity.is_child:
+            entity = apps.entity(entity.parent)
+        elif part in fields and fields[part].type == "ref":
+            entity = apps.entity(fields[part].to)
+        else:
+            raise ValueError(f"'{path}': '{part}' is not a ref")
+        fields = {**SYSTEM_FIELDS, **entity.fields}
+    fld = fields.get(parts[-1])
+    if fld is None or fld.type == "table":
+        raise ValueError(f"'{path}' is not a field")
+    if bucketed and fld.type not in ("date", "datetime"):
+        raise ValueError(f"'{path}': only dates and times group by day, week, month, "
+                         "quarter or year")
+    return fld

@@ -1,0 +1,218 @@
+"""The platform's own tables (``sys_*``): users, tokens, definition versions,
+history, naming series, idempotency keys, attachments and archived fields."""
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from apploom.engine.storage.column_types import UTCDateTime
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+metadata = MetaData()
+
+
+def _user_fk(name: str, **kw) -> Column:
+    return Column(name, ID, ForeignKey("sys_user.id"), **kw)
+
+
+sys_user = Table(
+    "sys_user", metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(128)),
+    Column("email", String(254)),
+    Column("password_hash", String(255)),
+    Column("roles", JSON, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("session_epoch", Integer),   # bumped to end every signed-in session of the user
+)
+
+sys_token = Table(
+    "sys_token", metadata,
+    Column("id", ID, primary_key=True),
+    _user_fk("user_id", nullable=False),
+    Column("name", String(128)),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sys_app_version = Table(
+    "sys_app_version", metadata,
+    Column("id", ID, primary_key=True),
+    Column("app", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("file", String(255), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("base", Text),        # the bundled definition this version builds on, if any
+    Column("comment", Text),
+    _user_fk("created_by"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("active", Boolean, nullable=False),
+    UniqueConstraint("app", "version", name="uq_sys_app_version"),
+)
+
+sys_history = Table(
+    "sys_history", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    _user_fk("user_id"),
+    Column("at", UTCDateTime, nullable=False),
+    Column("changes", JSON, nullable=False),
+    Column("transition", String(40)),   # for action "transition": which one
+    Column("note", Text),               # the comment given with a transition
+    Index("ix_sys_history_record", "entity", "record_id"),
+)
+
+sys_series = Table(
+    "sys_series", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("last", BigInteger, nullable=False),
+)
+
+sys_idempotency = Table(
+    "sys_idempotency", metadata,
+    _user_fk("user_id", primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sys_attachment = Table(
+    "sys_attachment", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    _user_fk("created_by"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sys_archived_field = Table(
+    "sys_archived_field", metadata,
+    Column("table_name", String(100), primary_key=True),
+    Column("column_name", String(100), primary_key=True),
+    Column("archived_at", UTCDateTime, nullable=False),
+    Column("storage", JSON),  # the field's storage key, to check a later restore
+)
+
+sys_import = Table(
+    "sys_import", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("file_name", String(255), nullable=False),     # as uploaded
+    Column("stored_as", String(64), nullable=False),      # in the instance's imports folder
+    Column("header", JSON, nullable=False),
+    Column("sample", JSON, nullable=False),               # the first rows, for the mapping
+    Column("rows", Integer, nullable=False),
+    Column("mapping", JSON),
+    Column("then", String(40)),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),       # uploaded | running | done | failed
+    Column("done", Integer, nullable=False, default=0),
+    Column("total", Integer, nullable=False, default=0),
+    Column("beat_at", UTCDateTime),                      # a running import's last sign of life
+    Column("report", JSON),
+    Column("message", Text),
+    _user_fk("user_id"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)
+
+sys_meta = Table(
+    "sys_meta", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+sys_comment = Table(
+    "sys_comment", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", ID, nullable=False),
+    _user_fk("user_id"),
+    Column("at", UTCDateTime, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_sys_comment_record", "entity", "record_id"),
+)
+
+sys_transition = Table(
+    "sys_transition", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("transition", String(40)),   # NULL for the record entering its initial state
+    Column("from_state", String(64)),
+    Column("to_state", String(64), nullable=False),
+    _user_fk("user_id"),
+    Column("at", UTCDateTime, nullable=False),
+    Column("comment", Text),
+    Index("ix_sys_transition_record", "entity", "record_id", "at"),
+)
+
+sys_rule_run = Table(
+    "sys_rule_run", metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", String(100), nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("condition", Boolean),            # NULL: the rule has no condition
+    Column("actions", JSON, nullable=False),  # what each action did
+    Column("outcome", String(16), nullable=False),  # done | skipped | failed
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    _user_fk("user_id"),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_sys_rule_run_record", "entity", "record_id"),
+)
+
+sys_outbox = Table(
+    "sys_outbox", metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", String(40), nullable=False),       # email | webhook | a plugin's kind
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),     # pending | sent | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_sys_outbox_due", "status", "next_attempt_at"),
+)
+
+sys_notification = Table(
+    "sys_notification", metadata,
+    Column("id", ID, primary_key=True),
+    _user_fk("user_id", nullable=False),
+    Column("message", Text, nullable=False),
+    Column("link", String(300)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("read_at", UTCDateTime),
+    Index("ix_sys_notification_user", "user_id", "read_at"),
+)
+
+sys_schedule = Table(
+    "sys_schedule", metadata,
+    Column("key", String(200), primary_key=True),   # app.entity.rule
+    Column("last_run_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,102 @@
+"""Applying definitions to a database: validate, plan the schema change, apply it
+and record the new versions, all in one transaction."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from sqlalchemy import MetaData, Table, func, inspect, select
+
+from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.definitions.loading import Source, load_apps, with_companions
+from apploom.engine.definitions.model import AppSet
+from apploom.engine.errors import DefinitionError
+from apploom.engine.fields.types import FieldTypes
+from apploom.engine.storage.database import Database
+from apploom.engine.storage.migrations import Plan, apply_plan, plan_migration
+from apploom.engine.storage.system_tables import metadata as system_metadata
+from apploom.engine.versions.applied import active_hashes, active_sources, record_version
+from apploom.engine.versions.data_moves import Question, answer, questions
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    apps: AppSet
+    versions: dict[str, int] = field(default_factory=dict)   # app -> new version number
+    questions: list[Question] = field(default_factory=list)  # what the data needs answered
+
+
+class _DryRun(Exception):
+    def __init__(self, result: ApplyResult):
+        self.result = result
+
+
+def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
+                      user_id: int | None = None, comment: str | None = None,
+                      dry_run: bool = False,
+                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS),
+                      moves: Mapping[str, str] | None = None,
+                      fills: Mapping[str, Any] | None = None,
+                      bases: Mapping[str, str] | None = None) -> ApplyResult:
+    """Make ``sources`` (replacing the live apps of the same names) the live definitions:
+    the schema change, the answers to what the data needs (``moves`` of records out of
+    removed states, ``fills`` of newly required fields, keyed 'app.entity:name') and the
+    new versions, in one transaction. ``bases`` names the bundled text an app's new
+    version builds on (by default, the one its live version builds on)."""
+    try:
+        with db.write() as conn:
+            system_metadata.create_all(conn)
+            live = active_sources(conn)
+            new = load_apps(with_companions(sources, live), types, actions)
+            previous = _previous(live, types, actions)
+            plan = plan_migration(conn, new, previous, types)
+            result = ApplyResult(plan=plan, apps=new, questions=questions(conn, new, previous))
+            if dry_run:
+                raise _DryRun(result)
+            apply_plan(conn, plan)
+            answer(conn, result.questions, moves or {}, fills or {}, new, plan.metadata, types,
+                   user_id, comment)
+            hashes = active_hashes(conn)
+            for app in new.ordered():
+                source = Source(Path(app.file).name, app.source)
+                if hashes.get(app.name) != source.hash:
+                    result.versions[app.name] = record_version(
+                        conn, app.name, source, user_id, comment, (bases or {}).get(app.name))
+    except _DryRun as stop:
+        return stop.result
+    return result
+
+
+def _previous(live: list[Source], types: FieldTypes, actions: frozenset[str]) -> AppSet | None:
+    """The live definitions, or None if they no longer load (e.g. a plugin type is gone)."""
+    if not live:
+        return None
+    try:
+        return load_apps(live, types, actions)
+    except DefinitionError:
+        return None
+
+
+def effects(db: Database, plan: Plan) -> list[str]:
+    """What a plan does to the data already there, in words, with counts."""
+    found = []
+    with db.read() as conn:
+        for step in plan.steps:
+            if step.kind not in ("archive", "add_column") or \
+                    step.table not in inspect(conn).get_table_names():
+                continue
+            table = Table(step.table, MetaData(), autoload_with=conn)
+            total = conn.execute(select(func.count()).select_from(table)).scalar()
+            if step.kind == "add_column":
+                if total:
+                    found.append(f"{step.column} is added to {step.table}: its {total} "
+                                 "existing row(s) start empty")
+                continue
+            filled = conn.execute(select(func.count()).select_from(table).where(
+                table.c[step.column].is_not(None))).scalar()
+            found.append(f"{filled} of {total} row(s) of {step.table} have a value in "
+                         f"{step.column}; the column is archived with them, and comes back "
+                         "with them if the field is added again")
+    return found

@@ -1,0 +1,203 @@
+"""Taking workflow transitions, and what the transition log tells about time in each state.
+
+A transition is the only way a status field moves. It runs in one transaction:
+visibility and role checks, the state it may leave from, the fields it asks for,
+its condition, then the change itself (with the record's version check, so two
+people taking transitions at once cannot both win) and a row in the log.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from apploom.engine import clock
+from apploom.engine.access import permissions
+from apploom.engine.access.permissions import User
+from apploom.engine.definitions.model import Entity
+from apploom.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from apploom.engine.expressions.compiled import ExpressionError, Row, compile_expression
+from apploom.engine.records.history import log_transition
+from apploom.engine.records.inputs import Input, read_input
+from apploom.engine.records.service import Draft, RecordService
+from apploom.engine.storage.system_tables import sys_transition
+from apploom.engine.workflow.definition import Transition, Workflow, may_take
+
+MAX_COMMENT = 2000
+
+
+class Transitions:
+    def __init__(self, records: RecordService):
+        self.records = records
+
+    def _workflow(self, ref: str) -> tuple[Entity, Workflow]:
+        entity = self.records.entity(ref)
+        if entity.workflow is None:
+            raise NotFound(f"{entity.label.en} has no workflow")
+        return entity, entity.workflow
+
+    def take(self, user: User, ref: str, record_id: int, name: str, data: Any = None, *,
+             comment: str | None = None, version: int | None = None) -> dict:
+        """Take transition ``name``; ``data`` fills in the fields it requires."""
+        return self.take_many(user, ref, [record_id], name, data, comment=comment,
+                              version=version)[0]
+
+    def take_many(self, user: User, ref: str, record_ids: list[int], name: str,
+                  data: Any = None, *, comment: str | None = None,
+                  version: int | None = None) -> list[dict]:
+        """Take ``name`` on every record of ``record_ids``, or on none if one refuses."""
+        entity, workflow = self._workflow(ref)
+        transition = workflow.transitions.get(name)
+        if transition is None:
+            raise NotFound(f"{entity.label.en} has no transition '{name}'; it has: "
+                           + ", ".join(workflow.transitions))
+        data = data or {}
+        extra = sorted(set(data) - set(transition.require)) if isinstance(data, dict) else []
+        if extra:
+            raise ValidationFailed({k: f"is not asked for by '{name}'" for k in extra})
+        if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
+            raise ValidationFailed({"comment": f"must be text of at most {MAX_COMMENT} "
+                                               "characters"})
+        if not self._may(user, entity, transition):
+            raise Forbidden(f"Your roles ({', '.join(sorted(user.roles)) or 'none'}) may "
+                            f"not take '{transition.label.en}'; it is for: "
+                            f"{', '.join(transition.roles or ['whoever may update'])}")
+        given = read_input(entity, data, self.records.apps, self.records.types)
+        with self.records.transaction() as conn:
+            return [self._take(conn, user, entity, transition, record_id, given, comment,
+                               version) for record_id in record_ids]
+
+    def take_in(self, conn: Connection, user: User, entity: Entity, name: str,
+                record_id: int) -> dict:
+        """Take a transition inside the caller's transaction (for rules and plugins)."""
+        return self._take(conn, user, entity, entity.workflow.transitions[name], record_id,
+                          Input(), None, None)
+
+    def _take(self, conn, user: User, entity: Entity, transition: Transition, record_id: int,
+              given, comment: str | None, version: int | None) -> dict:
+        workflow = entity.workflow
+        stored = self.records.stored(conn, user, entity, record_id, "read")
+        if version is not None and stored.values["version"] != version:
+            raise Conflict(f"This {entity.label.en} was changed by someone else",
+                           current=self.records.dump(entity, stored), yours={"version": version})
+        state = stored.values[workflow.field]
+        if transition.target == state:
+            raise Conflict(f"The {entity.label.en} is already "
+                           f"{_state_label(workflow, state)}",
+                           current=self.records.dump(entity, stored),
+                           yours={"transition": transition.name})
+        if not transition.leaves(state):
+            raise Conflict(
+                f"'{transition.label.en}' cannot be taken while the {entity.label.en} is "
+                f"{_state_label(workflow, state)}; it leaves from: "
+                f"{', '.join(_state_label(workflow, s) for s in transition.sources)}",
+                current=self.records.dump(entity, stored), yours={"transition": transition.name})
+
+        def check(draft: Draft, errors: dict) -> None:
+            for field in transition.require:
+                if draft.values.get(field) in (None, "", []):
+                    errors.setdefault(field, f"is needed to take '{transition.label.en}'")
+            if not errors and not guard_holds(transition, draft, self.records.types.functions):
+                errors[workflow.field] = (f"'{transition.label.en}' needs "
+                                          f"{transition.guard}, which does not hold")
+
+        # logged first: transitions the rules take in turn come after it in the log
+        log_transition(conn, entity, record_id, transition.name, state, transition.target, user,
+                       clock.now(), comment)
+        return self.records.change(conn, user, entity, stored, given,
+                                   forced={workflow.field: transition.target}, check=check,
+                                   transition=transition.name, note=comment,
+                                   yours={"transition": transition.name})
+
+    def may(self, user: User, ref: str, name: str) -> bool:
+        """Whether ``user``'s roles allow taking ``name`` at all (states aside)."""
+        entity = self.records.entity(ref)
+        transition = entity.workflow.transitions.get(name) if entity.workflow else None
+        return transition is not None and self._may(user, entity, transition)
+
+    def _may(self, user: User, entity: Entity, transition: Transition) -> bool:
+        may_update = permissions.scope(self.records.apps, user, entity, "update") is not None
+        return may_take(transition, user.roles, may_update)
+
+    def allowed(self, user: User, ref: str, record_id: int) -> list[dict]:
+        """The transitions ``user`` may take on a record now (state, role and condition)."""
+        entity = self.records.entity(ref)
+        workflow = entity.workflow
+        if workflow is None:
+            return []
+        with self.records.db.read() as conn:
+            draft = self.records.stored(conn, user, entity, record_id, "read")
+        state = draft.values[workflow.field]
+        return [{"name": t.name, "label": {"en": t.label.en, "zh": t.label.zh}, "to": t.target,
+                 "require": list(t.require),
+                 "confirm": {"en": t.confirm.en, "zh": t.confirm.zh} if t.confirm else None}
+                for t in workflow.transitions.values()
+                if t.leaves(state) and self._may(user, entity, t)
+                and guard_holds(t, draft, self.records.types.functions)]
+
+    def stats(self, user: User, ref: str, now: datetime | None = None) -> dict:
+        """Per state: how many records are in it now, and the time they spent in it (in
+        seconds: total, per record on average, over how many records), from the log."""
+        entity, workflow = self._workflow(ref)
+        visible = self.records.compiler.visible(user, entity)
+        table = self.records.tables[entity.table]
+        now = now or datetime.now(timezone.utc)
+        query = (select(sys_transition.c.record_id, sys_transition.c.to_state,
+                        sys_transition.c.at)
+                 .where(sys_transition.c.entity == entity.qualified)
+                 .order_by(sys_transition.c.record_id, sys_transition.c.at, sys_transition.c.id))
+        if visible is not None:
+            query = query.where(sys_transition.c.record_id.in_(select(table.c.id)
+                                                                .where(visible)))
+        with self.records.db.read() as conn:
+            counts = dict(conn.execute(
+                select(table.c[workflow.field], func.count()).where(
+                    *(() if visible is None else (visible,)))
+                .group_by(table.c[workflow.field])).all())
+            log = conn.execute(query).all()
+        per_record = time_in_states(log, now)
+        totals: dict[str, float] = defaultdict(float)
+        records: dict[str, int] = defaultdict(int)
+        for states in per_record.values():
+            for state, seconds in states.items():
+                totals[state] += seconds
+                records[state] += 1
+        return {
+            "counts": {s: counts.get(s, 0) for s in workflow.states},
+            "time_in_state": {s: {"total_seconds": round(totals[s], 3),
+                                  "records": records[s],
+                                  "average_seconds": round(totals[s] / records[s], 3)
+                                  if records[s] else None}
+                              for s in workflow.states},
+            "per_record": per_record,
+        }
+
+
+def time_in_states(log: list, now: datetime) -> dict[int, dict[str, float]]:
+    """{record: {state: seconds}} from log rows (record, to_state, at) in time order; the
+    current state counts up to ``now``."""
+    result: dict[int, dict[str, float]] = {}
+    for i, (record_id, state, at) in enumerate(log):
+        ends = log[i + 1][2] if i + 1 < len(log) and log[i + 1][0] == record_id else now
+        spent = result.setdefault(record_id, {})
+        spent[state] = spent.get(state, 0.0) + (ends - at).total_seconds()
+    return result
+
+
+def guard_holds(transition: Transition, draft: Draft, functions: dict | None = None) -> bool:
+    if not transition.guard:
+        return True
+    names = {**(functions or {}), **draft.values,
+             **{k: [Row(r) for r in rows] for k, rows in draft.rows.items()}}
+    try:
+        return bool(compile_expression(transition.guard).evaluate(names))
+    except (ArithmeticError, ExpressionError, LookupError, NameError, TypeError, ValueError):
+        return False
+
+
+def _state_label(workflow: Workflow, state: str) -> str:
+    found = workflow.states.get(state)
+    return found.label.en if found else state
+

@@ -1,0 +1,200 @@
+"""The REST API under /api/v1: every entity of every app, through the record service."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request, send_file, url_for
+
+from apploom.engine.access import permissions
+from apploom.engine.errors import BadQuery, Unauthenticated, ValidationFailed
+from apploom.engine.fields.types import MAX_INT, parse_int
+from apploom.engine.query.filters import parse_params
+from apploom.web.api.openapi import openapi_document
+from apploom.web.context import runtime
+from apploom.web.reports import flow_options
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+RECORD = f"/<app>/<entity>/<int(max={MAX_INT}):record_id>"
+PUBLIC = {"api.openapi"}
+
+
+
+@bp.before_request
+def authenticate() -> None:
+    if request.endpoint in PUBLIC:
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    user = runtime().users.for_token(token.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        raise Unauthenticated("Send a valid API token: 'Authorization: Bearer <token>' "
+                              "(create one with 'apploom token create USERNAME')")
+    g.user = user
+
+
+def _body() -> Any:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadQuery("The body must be a JSON object sent with Content-Type: application/json",
+                       {"body": "must be JSON"})
+    return data
+
+
+def _version(data: Any) -> int | None:
+    """The version the client read: from the body's 'version' or an If-Match header."""
+    raw = data.pop("version", None) if isinstance(data, dict) else None
+    if raw is None:
+        raw = (request.headers.get("If-Match") or request.args.get("version") or "").strip('"')
+    if raw in (None, ""):
+        return None
+    version = parse_int(raw)
+    if version is None or version < 1:
+        raise ValidationFailed({"version": "must be a whole number"})
+    return version
+
+
+@bp.get("/")
+def index():
+    rt = runtime()
+    apps = []
+    for app in rt.apps.ordered():
+        entities = [
+            {"name": e.name, "label": {"en": e.label.en, "zh": e.label.zh},
+             "url": url_for("api.collection", app=app.name, entity=e.name)}
+            for e in app.entities.values()
+            if not e.is_child and permissions.scope(rt.apps, g.user, e, "read")]
+        if entities:
+            apps.append({"name": app.name, "label": {"en": app.label.en, "zh": app.label.zh},
+                         "entities": entities})
+    return jsonify({"user": g.user.username, "roles": sorted(g.user.roles), "apps": apps,
+                    "openapi": url_for("api.openapi")})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(runtime().apps, runtime().types))
+
+
+@bp.get("/<app>/<entity>")
+def collection(app: str, entity: str):
+    page = runtime().records.list(g.user, f"{app}.{entity}", parse_params(request.args))
+    return jsonify({"data": page.data, "total": page.total})
+
+
+@bp.post("/<app>/<entity>")
+def create(app: str, entity: str):
+    record = runtime().records.create(g.user, f"{app}.{entity}", _body(),
+                                      idempotency_key=request.headers.get("Idempotency-Key"))
+    response = jsonify(record)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.item", app=app, entity=entity,
+                                           record_id=record["id"])
+    return response
+
+
+@bp.get("/<app>/<entity>/flow")
+def flow(app: str, entity: str):
+    """Workflow analytics: records per state, hours spent in each (average, 90th
+    percentile), finished per period, and the records waiting longer than stuck_hours."""
+    return jsonify(runtime().flow.analyse(g.user, f"{app}.{entity}",
+                                          **flow_options(request.args)))
+
+
+@bp.get("/reports/<app>/<name>")
+def report(app: str, name: str):
+    """A report's rows and totals; the viewer's filters are parameters: from, to (the
+    first date filter), <filter>=a,b, <date filter>__gte / __lte."""
+    found = runtime().reports.find(app, name)
+    return jsonify(runtime().reports.run(g.user, found, request.args).as_dict())
+
+
+@bp.post("/<app>/<entity>/import")
+def import_file(app: str, entity: str):
+    """Import a CSV or XLSX file (multipart ``file``) and answer with the report; the
+    ``mapping`` (JSON, column -> field) defaults to the guess from the header."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed({"file": "send the file as multipart/form-data 'file'"})
+    jobs = runtime().imports
+    job = jobs.upload(g.user, f"{app}.{entity}", upload.filename or "", upload.stream)
+    mapping = _json_field("mapping") if request.form.get("mapping") else \
+        jobs.importer.guess(runtime().records.entity(job["entity"]), job["header"])
+    done = jobs.start(g.user, job["id"], mapping, dry_run=request.form.get("dry_run") in (
+        "1", "true", "yes"), then=request.form.get("then") or None, wait=True)
+    if done["status"] != "done":
+        raise ValidationFailed({"file": done["message"]})
+    return jsonify({"mapping": mapping, **done["report"]})
+
+
+def _json_field(name: str) -> Any:
+    try:
+        return json.loads(request.form[name])
+    except ValueError:
+        raise ValidationFailed({name: "must be JSON"}) from None
+
+
+@bp.get(RECORD)
+def item(app: str, entity: str, record_id: int):
+    ref = f"{app}.{entity}"
+    record = runtime().records.get(g.user, ref, record_id)
+    return jsonify({**record, "_meta": {
+        "transitions": runtime().transitions.allowed(g.user, ref, record_id)}})
+
+
+@bp.post(RECORD + "/transitions/<name>")
+def transition(app: str, entity: str, record_id: int, name: str):
+    """Take a workflow transition; the body may carry a comment and the fields it asks for."""
+    data = _body() if request.content_length else {}
+    if not isinstance(data, dict):
+        raise ValidationFailed({"body": "must be a JSON object"})
+    comment = data.pop("comment", None)
+    version = _version(data)
+    record = runtime().transitions.take(g.user, f"{app}.{entity}", record_id, name, data,
+                                        comment=comment, version=version)
+    return jsonify(record)
+
+
+@bp.patch(RECORD)
+def patch(app: str, entity: str, record_id: int):
+    data = _body()
+    version = _version(data)
+    return jsonify(runtime().records.update(g.user, f"{app}.{entity}", record_id, data,
+                                            version=version))
+
+
+@bp.delete(RECORD)
+def remove(app: str, entity: str, record_id: int):
+    runtime().records.delete(g.user, f"{app}.{entity}", record_id, version=_version(None))
+    return "", 204
+
+
+@bp.get(RECORD + "/history")
+def history(app: str, entity: str, record_id: int):
+    return jsonify({"data": runtime().records.history(g.user, f"{app}.{entity}", record_id)})
+
+
+@bp.post(RECORD + "/webhooks/<name>")
+def webhook(app: str, entity: str, record_id: int, name: str):
+    """An inbound webhook: runs the record's rules on {webhook: name} with the JSON body."""
+    payload = _body() if request.content_length else {}
+    return jsonify(runtime().automation.call_webhook(g.user, f"{app}.{entity}", record_id,
+                                                     name, payload))
+
+
+@bp.post("/attachments")
+def upload():
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed({"file": "send the file as multipart/form-data field 'file'"})
+    meta = runtime().attachments.store(g.user, upload.stream, upload.filename or "file",
+                                       upload.mimetype)
+    response = jsonify(meta)
+    response.status_code = 201
+    return response
+
+
+@bp.get("/attachments/<attachment_id>")
+def download(attachment_id: str):
+    meta, path = runtime().attachments.open(g.user, attachment_id)
+    return send_file(path, mimetype=meta["content_type"], as_attachment=True,
+                     download_name=meta["name"])

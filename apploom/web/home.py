@@ -1,0 +1,77 @@
+"""Where staff start: the launcher, each app's home with its dashboard, the
+notifications and, for admins, the outbox."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from apploom.engine.access import permissions
+from apploom.engine.automation import outbox
+from apploom.engine.query.filters import Query
+from apploom.web import reports
+from apploom.web.context import runtime
+from apploom.web.i18n import translate
+from apploom.web.lists import readable
+from apploom.web.session import check_csrf, login_required
+
+bp = Blueprint("home", __name__)
+bp.before_request(check_csrf)
+
+
+@bp.get("/")
+@login_required
+def launcher():
+    apps = []
+    for app in runtime().apps.ordered():
+        entities = [e for e in app.entities.values() if not e.is_child and readable(e)]
+        if entities:
+            apps.append((app, entities))
+    return render_template("home/launcher.html", apps=apps)
+
+
+@bp.get("/a/<app>")
+@login_required
+def app_home(app: str):
+    found = runtime().apps.apps.get(app)
+    entities = [e for e in found.entities.values() if not e.is_child and readable(e)] \
+        if found else []
+    if not entities:
+        return render_template("error.html", message=translate("Not found")), 404
+    counts = {e.name: runtime().records.list(g.user, e.qualified, Query(limit=1)).total
+              for e in entities}
+    balances = [b for e in entities for b in e.balances]
+    return render_template("home/app.html", app=found, entities=entities, counts=counts,
+                           balances=balances, tiles=reports.dashboard(found),
+                           ranges=reports.RANGE_NAMES)
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    return render_template("home/notifications.html",
+                           items=runtime().notifications.latest(g.user))
+
+
+@bp.post("/notifications/read")
+@login_required
+def notifications_read():
+    runtime().notifications.mark_read(g.user)
+    return redirect(url_for("home.notifications"), code=303)
+
+
+@bp.get("/admin/outbox")
+@login_required
+def outbox_page():
+    """The messages waiting or given up on (the dead-letter list), for admins to retry."""
+    permissions.require_admin(g.user, "see the outbox")
+    status = request.args.get("status", "dead")
+    return render_template("home/outbox.html", status=status,
+                           items=outbox.messages(runtime().db, status or None))
+
+
+@bp.post("/admin/outbox/<int(max=9223372036854775807):message_id>/retry")
+@login_required
+def outbox_retry(message_id: int):
+    permissions.require_admin(g.user, "retry messages")
+    outbox.retry(runtime().db, message_id)
+    flash(translate("Saved."), "ok")
+    return redirect(url_for("home.outbox_page"), code=303)

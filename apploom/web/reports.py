@@ -1,0 +1,213 @@
+"""Reports on screen: a report's page (filters, chart, table with totals, drill-down to
+the records behind a cell, CSV and Excel), the app home's dashboard, and the JSON the
+API and the charts read. The engine computes; this module lays it out."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, g, render_template, request, url_for
+
+from apploom.engine import clock
+from apploom.engine.errors import Forbidden
+from apploom.engine.fields.types import parse_int
+from apploom.engine.reports.definition import Report
+from apploom.engine.reports.service import RANGES, Result, date_range, drill_params
+from apploom.web.context import runtime
+from apploom.web.export import safe_text, send_table
+from apploom.web.i18n import label
+from apploom.web.session import login_required
+
+bp = Blueprint("reports", __name__)
+RANGE_NAMES = {"last_30_days": "Last 30 days", "last_12_months": "Last 12 months",
+               "this_year": "This year", "all": "All time"}
+
+
+
+def viewer_params(report: Report) -> dict[str, str]:
+    """The filters the viewer set, from the page's address."""
+    return {k: v for k, v in request.args.items()
+            if v and (k in ("from", "to") or k.split("__")[0] in report.filters)}
+
+
+@bp.get("/a/<app>/reports/<name>")
+@login_required
+def page(app: str, name: str):
+    report = runtime().reports.find(app, name)
+    params = viewer_params(report)
+    result = runtime().reports.run(g.user, report, params)
+    return render_template("reports/report.html", report=report, result=result, params=params,
+                           table=table(result, params), chart=chart(result, params),
+                           choices=filter_choices(report), full=True)
+
+
+@bp.get("/a/<app>/reports/<name>.<fmt>")
+@login_required
+def download(app: str, name: str, fmt: str):
+    report = runtime().reports.find(app, name)
+    result = runtime().reports.run(g.user, report, viewer_params(report))
+    grid = table(result, {})
+    rows = [grid["header"]] + [[safe_text(c["text"]) if c["number"] is None else c["number"]
+                                for c in row["cells"]] for row in grid["rows"]]
+    return send_table(f"{app}-{name}", rows, fmt)
+
+
+@bp.get("/a/<app>/<entity>/flow")
+@login_required
+def flow(app: str, entity: str):
+    """How records move through a workflow: where they are, how long they stay, how
+    many finish per period, which wait too long."""
+    rt = runtime()
+    found = rt.records.entity(f"{app}.{entity}")
+    options = flow_options(request.args)
+    analysis = rt.flow.analyse(g.user, found.qualified, **options)
+    periods = sorted({row["period"] for row in analysis["throughput"]})
+    finals = [s for s in found.workflow.states.values() if s.final]
+    done = {(row["period"], row["state"]): row["records"] for row in analysis["throughput"]}
+    chart_data = {"type": "line", "labels": periods, "series": [
+        {"label": label(s.label), "data": [done.get((p, s.name), 0) for p in periods]}
+        for s in finals]}
+    titles = rt.records.titles(g.user, found.qualified, {r["id"] for r in analysis["stuck"]})
+    return render_template("reports/flow.html", entity=found, analysis=analysis, chart=chart_data,
+                           titles=titles, options=options)
+
+
+def flow_options(args) -> dict:
+    """The analysis's period and waiting threshold, as the page and the API take them."""
+    hours = parse_int(args.get("stuck_hours"))
+    return {"period": args.get("period") or "month",
+            "stuck_after": timedelta(hours=hours if hours is not None else 48)}
+
+
+def dashboard(app) -> list[dict]:
+    """The app's dashboard tiles, each report run with the shared date range."""
+    if app.dashboard is None or not app.dashboard.tiles:
+        return []
+    preset = request.args.get("range") or app.dashboard.date_range
+    params = date_range(preset if preset in RANGES else "all", clock.today())
+    tiles = []
+    for tile in app.dashboard.tiles:
+        report = runtime().reports.find(app.name, tile.report)
+        try:
+            result = runtime().reports.run(g.user, report, params)
+        except Forbidden:   # a report over records this user may not read
+            continue
+        tiles.append({"tile": tile, "report": report, "result": result,
+                      "table": table(result, params), "chart": chart(result, params),
+                      "params": params})
+    return tiles
+
+
+def table(result: Result, params: dict) -> dict:
+    """The report as a grid: header, rows of cells (text, number, drill-down link),
+    and the totals row."""
+    report = result.report
+    measures = report.measures
+    header = [label(g.label) for g in result.groups[:len(report.rows)]]
+    if result.columns:
+        header += [f"{text} · {label(m.label)}" if len(measures) > 1 else text
+                   for text in result.column_labels for m in measures]
+    else:
+        header += [label(m.label) for m in measures]
+    rows = []
+    for row in result.rows:
+        cells = [{"text": text, "number": None, "link": None} for text in row["labels"]]
+        if result.columns:
+            for i, keys in enumerate(result.columns):
+                values = row["cells"].get(i, {})
+                for m in measures:
+                    cells.append(_cell(m, values.get(m.name), result, row["keys"] + list(keys),
+                                       params))
+        else:
+            for m in measures:
+                cells.append(_cell(m, row["values"].get(m.name), result, row["keys"], params))
+        rows.append({"cells": cells})
+    totals = None
+    if result.groups:
+        totals = [""] * len(report.rows) + (
+            [_column_total(m, result, i) for i in range(len(result.columns))
+             for m in measures] if result.columns else
+            [_format(m, result.totals.get(m.name)) for m in measures])
+    return {"header": header, "rows": rows, "totals": totals}
+
+
+def _column_total(measure, result: Result, column: int) -> str:
+    """A pivot column's total, where adding the cells gives it (sums and counts)."""
+    if measure.kind not in ("sum", "count"):
+        return ""
+    values = [row["cells"].get(column, {}).get(measure.name) for row in result.rows]
+    return _format(measure, sum(v for v in values if v is not None))
+
+
+def chart(result: Result, params: dict) -> dict:
+    """What Chart.js draws: labels along the first row group, one series per pivot
+    column (or per measure), and for each point the list of the records behind it."""
+    report = result.report
+    labels = [" · ".join(row["labels"]) for row in result.rows]
+    first = report.measures[0]
+    if result.columns:
+        series = [{"label": text,
+                   "data": [_number(row["cells"].get(i, {}).get(first.name))
+                            for row in result.rows],
+                   "links": [_link(result, row["keys"] + list(keys), params)
+                             for row in result.rows]}
+                  for i, (keys, text) in enumerate(zip(result.columns, result.column_labels,
+                                                       strict=True))]
+    else:   # the measures alike to the first (a count beside money would flatten it)
+        alike = [m for m in report.measures if m.format == first.format
+                 and (m.source is None) == (first.source is None)]
+        links = [_link(result, row["keys"], params) for row in result.rows]
+        series = [{"label": label(m.label), "links": links,
+                   "data": [_number(row["values"].get(m.name)) for row in result.rows]}
+                  for m in alike]
+    return {"type": report.chart, "labels": labels, "series": series}
+
+
+def filter_choices(report: Report) -> dict[str, list]:
+    """The options of a report's select filters, for the filter bar."""
+    rt = runtime()
+    found = {}
+    entity = rt.apps.entity(report.entity) if report.entity else None
+    for path in report.filters:
+        fld = entity.fields.get(path) if entity else None
+        if fld is not None and fld.options:
+            found[path] = (label(fld.label), [(o.value, label(o.label)) for o in fld.options])
+    return found
+
+
+@bp.app_template_global()
+def headline(report: Report):
+    """The figure a number card shows large: its ratio if it has one, else the first."""
+    return next((m for m in report.measures if m.kind == "ratio"), report.measures[0])
+
+
+@bp.app_template_global("measure_text")
+def _format_global(measure, value) -> str:
+    return _format(measure, value)
+
+
+def _cell(measure, value, result: Result, keys: list, params: dict) -> dict:
+    return {"text": _format(measure, value), "number": value,
+            "link": None if value is None else _link(result, keys, params)}
+
+
+def _format(measure, value) -> str:
+    if value is None:
+        return "—"
+    if measure.format == "percent":
+        return f"{value * 100:.1f} %"
+    if measure.format == "money":
+        return f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _number(value):
+    return None if value is None else float(value)
+
+
+def _link(result: Result, keys: list, params: dict) -> str | None:
+    found = drill_params(result, keys, params)
+    if found is None:
+        return None
+    app, _, entity = result.report.entity.partition(".")
+    return url_for("lists.entity_list", app=app, entity=entity, **found)
+
