@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 from sqlalchemy import select
 
-from apploom.engine.access import permissions
-from apploom.engine.access.signatures import signature_ok
-from apploom.engine.errors import Forbidden, ValidationFailed
-from apploom.engine.fields.types import Invalid
-from apploom.hookspecs import hookimpl
+from apploom.plugin import (
+    Forbidden,
+    Invalid,
+    ValidationFailed,
+    hookimpl,
+    require_permission,
+    runtime,
+    signature_ok,
+)
 
 ORDERS = "oms.order"
 hooks = Blueprint("channel_orders", __name__)
@@ -38,9 +42,9 @@ def channel_secrets() -> dict[str, str]:
 
 @hooks.post("/hooks/orders/<channel>")
 def receive(channel: str):
-    runtime = current_app.extensions["apploom"]
+    rt = runtime()
     secret = channel_secrets().get(channel)
-    if not secret or not runtime.settings.webhook_user:
+    if not secret or not rt.settings.webhook_user:
         abort(404)
     if not signature_ok(secret, request.get_data(),
                         request.headers.get("X-AppLoom-Signature", "")):
@@ -48,47 +52,47 @@ def receive(channel: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not body.get("external_id"):
         raise ValidationFailed({"external_id": "is needed: the order's id in the channel"})
-    user = runtime.users.get(runtime.settings.webhook_user)
-    permissions.require(runtime.apps, user, runtime.records.entity(ORDERS), "create")
-    if not runtime.transitions.may(user, ORDERS, "confirm"):
+    user = rt.users.get(rt.settings.webhook_user)
+    require_permission(rt.apps, user, rt.records.entity(ORDERS), "create")
+    if not rt.transitions.may(user, ORDERS, "confirm"):
         raise Forbidden(f"{user.username} may not confirm orders; give the webhook user a "
                         "role that may")
-    earlier = _existing(runtime, channel, body["external_id"])
+    earlier = _existing(rt, channel, body["external_id"])
     if earlier is not None:
         return jsonify(earlier), 200
     try:
-        with runtime.records.transaction() as conn:
-            order = runtime.records.create_in(conn, user, runtime.records.entity(ORDERS), {
+        with rt.records.transaction() as conn:
+            order = rt.records.create_in(conn, user, rt.records.entity(ORDERS), {
                 "channel": channel, "external_id": body["external_id"],
-                "customer": _customer(runtime, conn, user, body.get("customer")),
-                "lines": _lines(runtime, conn, body.get("lines")),
+                "customer": _customer(rt, conn, user, body.get("customer")),
+                "lines": _lines(rt, conn, body.get("lines")),
                 **{k: body[k] for k in ("order_date", "payment_status", "note") if k in body}})
-            order = runtime.transitions.take_in(conn, user, runtime.records.entity(ORDERS),
+            order = rt.transitions.take_in(conn, user, rt.records.entity(ORDERS),
                                                 "confirm", order["id"])
     except ValidationFailed as exc:
-        earlier = _existing(runtime, channel, body["external_id"])
+        earlier = _existing(rt, channel, body["external_id"])
         if "external_id" in exc.fields and earlier is not None:   # sent twice at once
             return jsonify(earlier), 200
         raise
     return jsonify(order), 201
 
 
-def _existing(runtime, channel: str, external_id: str) -> dict | None:
-    records = runtime.records
-    table = records.tables[records.entity(ORDERS).table]
+def _existing(rt, channel: str, external_id: str) -> dict | None:
+    records = rt.records
+    table = records.table(ORDERS)
     with records.db.read() as conn:
         found = conn.execute(select(table.c.id).where(
             table.c.channel == channel, table.c.external_id == str(external_id))).scalar()
-    return None if found is None else records.get(runtime.users.get(
-        runtime.settings.webhook_user), ORDERS, found)
+    return None if found is None else records.get(rt.users.get(
+        rt.settings.webhook_user), ORDERS, found)
 
 
-def _customer(runtime, conn, user, given) -> int:
+def _customer(rt, conn, user, given) -> int:
     if not isinstance(given, dict) or not given.get("email"):
         raise ValidationFailed({"customer.email": "is needed to find or create the customer"})
-    records = runtime.records
+    records = rt.records
     customers = records.entity("crm.customer")
-    table = records.tables[customers.table]
+    table = records.table("crm.customer")
     field = customers.fields["email"]
     try:   # as the record service stores it, so the look-up finds it
         email = records.types[field.type].coerce(field, given["email"])
@@ -97,15 +101,15 @@ def _customer(runtime, conn, user, given) -> int:
     found = conn.execute(select(table.c.id).where(table.c.email == email)).scalar()
     if found is not None:
         return found
-    permissions.require(runtime.apps, user, customers, "create")
+    require_permission(rt.apps, user, customers, "create")
     return records.create_in(conn, user, customers, {
         "name": given.get("name") or email, "email": email, "phone": given.get("phone")})["id"]
 
 
-def _lines(runtime, conn, given) -> list[dict]:
+def _lines(rt, conn, given) -> list[dict]:
     if not isinstance(given, list) or not given:
         raise ValidationFailed({"lines": "needs at least one line"})
-    table = runtime.records.tables[runtime.records.entity("wms.item").table]
+    table = rt.records.table("wms.item")
     skus = {line.get("sku") for line in given if isinstance(line, dict)}
     ids = dict(conn.execute(select(table.c.sku, table.c.id).where(
         table.c.sku.in_(sorted(s for s in skus if isinstance(s, str))))).all())

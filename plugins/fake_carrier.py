@@ -8,7 +8,7 @@ digits, and a Luhn check digit, so a typo in a number is caught. Use it in a rul
       do:
         - book_shipment: {}          # or {carrier: sf}
 """
-from apploom.hookspecs import hookimpl
+from apploom.plugin import hookimpl
 
 PREFIXES = {"sf": "SF", "zto": "ZT", "yto": "YT", "jd": "JD", "ems": "EM"}
 

@@ -11,13 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 
-from apploom.engine.settings import Settings, secret_key
-from apploom.engine.storage.system_tables import sys_transition
-from apploom.hookspecs import hookimpl
-from apploom.web.display import show
+from apploom.plugin import Settings, hookimpl, runtime, secret_key, show
 
 ORDERS = "oms.order"
 SHOWN = ("status", "carrier", "tracking_number", "expected_date", "order_date")
@@ -42,24 +39,19 @@ def tracking_link(context, params) -> str:
 
 @pages.get("/track/<number>")
 def track(number: str):
-    runtime = current_app.extensions["apploom"]
+    rt = runtime()
     given = request.args.get("t", "")
-    if not hmac.compare_digest(given.encode(), token(runtime.settings, number).encode()):
+    if not hmac.compare_digest(given.encode(), token(rt.settings, number).encode()):
         abort(404)
-    records = runtime.records
-    entity = records.entity(ORDERS)
-    table = records.tables[entity.table]
-    with records.db.read() as conn:
+    table = rt.records.table(ORDERS)
+    with rt.db.read() as conn:
         found = conn.execute(select(table.c.id, *(table.c[n] for n in SHOWN))
                              .where(table.c.number == number)).mappings().first()
         if found is None:
             abort(404)
-        steps = conn.execute(select(sys_transition.c.to_state, sys_transition.c.at)
-                             .where(sys_transition.c.entity == ORDERS,
-                                    sys_transition.c.record_id == found["id"])
-                             .order_by(sys_transition.c.at, sys_transition.c.id)).all()
-    return render_template("tracking/track.html", entity=entity, number=number, order=found,
-                           steps=steps, show=show)
+        steps = rt.transitions.steps(conn, ORDERS, found["id"])
+    return render_template("tracking/track.html", entity=rt.records.entity(ORDERS),
+                           number=number, order=found, steps=steps, show=show)
 
 
 @hookimpl

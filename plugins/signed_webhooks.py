@@ -4,26 +4,25 @@
 APPLOOM_WEBHOOK_USER, so that user's roles decide what a webhook may create. Unsigned or
 wrongly signed calls get 401; an Idempotency-Key header makes a repeated delivery return
 the first result."""
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, jsonify, request
 
-from apploom.engine.access.signatures import signature_ok
-from apploom.hookspecs import hookimpl
+from apploom.plugin import hookimpl, runtime, signature_ok
 
 hooks = Blueprint("signed_webhooks", __name__)
 
 
 @hooks.post("/hooks/<app>/<entity>")
 def receive(app: str, entity: str):
-    runtime = current_app.extensions["apploom"]
-    secret, username = runtime.settings.webhook_secret, runtime.settings.webhook_user
+    rt = runtime()
+    secret, username = rt.settings.webhook_secret, rt.settings.webhook_user
     if not secret or not username:
         abort(404)
     if not signature_ok(secret, request.get_data(), request.headers.get("X-AppLoom-Signature",
                                                                         "")):
         abort(401, "The signature does not match the body.")
     data = request.get_json(silent=True)
-    record = runtime.records.create(runtime.users.get(username), f"{app}.{entity}", data,
-                                    idempotency_key=request.headers.get("Idempotency-Key"))
+    record = rt.records.create(rt.users.get(username), f"{app}.{entity}", data,
+                               idempotency_key=request.headers.get("Idempotency-Key"))
     return jsonify(record), 201
 
 

@@ -15,24 +15,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import and_, func, select
 
-from apploom.engine import clock
-from apploom.engine.errors import BalanceRefused
-from apploom.hookspecs import hookimpl
+from apploom.plugin import BalanceRefused, clock, hookimpl
 
 MOVES, ORDERS, ITEMS = "wms.stock_move", "oms.order", "wms.item"
 PURCHASES = "wms.purchase_order"
-
-
-def _table(context, ref: str):
-    records = context.automation.records
-    return records.tables[records.apps.entity(ref).table]
-
-
-def _record(context, ref: str, record_id: int | None = None):
-    """The record as stored now (values and child rows), in this transaction."""
-    records = context.automation.records
-    record_id = context.record_id if record_id is None else record_id
-    return records.load(context.conn, records.entity(ref), [record_id])[record_id]
 
 
 def _move(context, kind: str, item: int, warehouse: int, qty: int, document: str,
@@ -47,14 +33,14 @@ def _move(context, kind: str, item: int, warehouse: int, qty: int, document: str
 
 def _lock_item(context, item: int) -> None:
     """FOR NO KEY UPDATE: the moves' own key-share locks on the item must not block it."""
-    items = _table(context, ITEMS)
+    items = context.table(ITEMS)
     context.conn.execute(select(items.c.id).where(items.c.id == item)
                          .with_for_update(key_share=True))
 
 
 def _waiting_before(context, item: int, order) -> int:
     """How much of ``item`` backordered orders older than ``order`` still wait for."""
-    orders, lines = _table(context, ORDERS), _table(context, "oms.order_line")
+    orders, lines = context.table(ORDERS), context.table("oms.order_line")
     date, order_id = order.values["order_date"], order.values["id"]
     return context.conn.execute(
         select(func.coalesce(func.sum(lines.c.qty), 0))
@@ -69,7 +55,7 @@ def _free_stock(context, line: dict, order) -> list[int]:
     """Warehouses where the line can be reserved whole, the order's own first, then the
     fullest; none while older backorders wait for what is free (first come, first
     served)."""
-    stock = context.automation.records.tables["wms_stock"]
+    stock = context.balance("wms.stock")
     free = (stock.c.on_hand - stock.c.reserved).label("free")
     rows = context.conn.execute(select(stock.c.warehouse, free).where(
         stock.c.item == line["item"])).all()
@@ -104,14 +90,14 @@ def _expected_arrival(context, line: dict, order, today: date) -> date:
     by whose arrival the free stock and what is coming cover the older backorders and
     this line; else, as something must still be bought, today plus the lead time."""
     item = line["item"]
-    po, pl = _table(context, PURCHASES), _table(context, "wms.purchase_line")
+    po, pl = context.table(PURCHASES), context.table("wms.purchase_line")
     arrivals = context.conn.execute(
         select(po.c.expected_date, func.sum(pl.c.qty - pl.c.received))
         .join(pl, pl.c.parent_id == po.c.id).where(
             pl.c.item == item, pl.c.qty > pl.c.received,
             po.c.status.in_(["ordered", "partly_received"]), po.c.expected_date.is_not(None))
         .group_by(po.c.expected_date).order_by(po.c.expected_date)).all()
-    stock = context.automation.records.tables["wms_stock"]
+    stock = context.balance("wms.stock")
     covered = context.conn.execute(select(func.coalesce(func.sum(
         stock.c.on_hand - stock.c.reserved), 0)).where(stock.c.item == item)).scalar()
     needed = _waiting_before(context, item, order) + line["qty"]
@@ -119,7 +105,7 @@ def _expected_arrival(context, line: dict, order, today: date) -> date:
         covered += qty
         if covered >= needed:
             return max(day, today)
-    items = _table(context, ITEMS)
+    items = context.table(ITEMS)
     lead = context.conn.execute(select(items.c.lead_time_days)
                                 .where(items.c.id == item)).scalar()
     return today + timedelta(days=lead or 0)
@@ -128,11 +114,9 @@ def _expected_arrival(context, line: dict, order, today: date) -> date:
 def _allocate(context, order_id: int) -> tuple[int, int]:
     """Reserve every unreserved line of an order; record what is short and when it is
     expected. Returns (lines reserved now, lines still short)."""
-    order = _record(context, ORDERS, order_id)
+    order = context.load(ORDERS, order_id)
     today = clock.today()
-    records = context.automation.records
-    titles = records.title_lookup.of(context.conn, context.actor, records.entity(ITEMS),
-                                     {line["item"] for line in order.rows["lines"]})
+    titles = context.titles(ITEMS, {line["item"] for line in order.rows["lines"]})
     changes, shortage, reserved_now = {}, [], 0
     for line in _in_lock_order(order.rows["lines"]):
         if line["reserved"]:
@@ -167,11 +151,10 @@ def allocate_backorders(context, params) -> str:
     """Stock arrived: offer it to backordered orders waiting for the item, oldest order
     first. An order that cannot be served stops the round for this item, so stock is
     never handed to a later order while an earlier one still waits for it."""
-    records = context.automation.records
-    if ORDERS not in {e.qualified for e in records.apps.entities()}:
+    if not context.defines(ORDERS):
         return "no order app: nothing to allocate"
     item = context.names["item"]
-    orders, lines = _table(context, ORDERS), _table(context, "oms.order_line")
+    orders, lines = context.table(ORDERS), context.table("oms.order_line")
     waiting = context.conn.execute(
         select(orders.c.id).join(lines, lines.c.parent_id == orders.c.id).where(
             orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
@@ -193,7 +176,7 @@ def allocate_backorders(context, params) -> str:
 
 def release_stock(context, params) -> str:
     """On cancel: give back what the order's lines hold."""
-    order = _record(context, ORDERS)
+    order = context.load(ORDERS)
     changes = {}
     for line in _in_lock_order(order.rows["lines"]):
         if line["reserved"]:
@@ -209,7 +192,7 @@ def issue_stock(context, params) -> str:
     """On shipping: the reserved goods leave the warehouse (a ``ship`` move lowers both
     on hand and reserved); a line not yet reserved is reserved first, or the shipment
     is refused."""
-    order = _record(context, ORDERS)
+    order = context.load(ORDERS)
     number, changes = order.values["number"], {}
     for line in _in_lock_order(order.rows["lines"]):
         warehouse = line["warehouse"]
@@ -226,7 +209,7 @@ def issue_stock(context, params) -> str:
 
 def restock(context, params) -> str:
     """A return came back: resaleable goods go back on the shelf."""
-    rma = _record(context, "oms.return")
+    rma = context.load("oms.return")
     back = [line for line in _in_lock_order(rma.rows["lines"]) if line["resaleable"]]
     for line in back:
         _move(context, "return", line["item"], rma.values["warehouse"], line["qty"],
@@ -236,7 +219,7 @@ def restock(context, params) -> str:
 
 def receive_purchase(context, params) -> str:
     """Goods received: every outstanding purchase line becomes a receipt."""
-    po = _record(context, PURCHASES)
+    po = context.load(PURCHASES)
     due = [line for line in _in_lock_order(po.rows["lines"])
            if line["qty"] > (line["received"] or 0)]
     context.force(PURCHASES, context.record_id, rows={"lines": {   # before the arrivals'
@@ -251,12 +234,12 @@ def post_goods_receipt(context, params) -> str:
     """Part of a purchase order arrived: each receipt line is posted into the order's
     warehouse and counted on the order's lines of that item, and the order becomes
     partly or wholly received. More than the order still expects is refused."""
-    receipt = _record(context, "wms.goods_receipt")
+    receipt = context.load("wms.goods_receipt")
     po_id = receipt.values["purchase_order"]
-    orders = _table(context, PURCHASES)   # two receipts for one order count in turn
+    orders = context.table(PURCHASES)   # two receipts for one order count in turn
     context.conn.execute(select(orders.c.id).where(orders.c.id == po_id)
                          .with_for_update(key_share=True))
-    po = _record(context, PURCHASES, po_id)
+    po = context.load(PURCHASES, po_id)
     number = po.values["number"]
     if po.values["status"] not in ("ordered", "partly_received"):
         raise ValueError(f"{number} is {po.values['status']}: goods are received only "
@@ -287,7 +270,7 @@ def post_goods_receipt(context, params) -> str:
 
 def post_transfer(context, params) -> str:
     """A transfer between warehouses: out of one, into the other, line by line."""
-    transfer = _record(context, "wms.stock_transfer")
+    transfer = context.load("wms.stock_transfer")
     number = transfer.values["number"]
     for line in _in_lock_order(transfer.rows["lines"]):
         _move(context, "transfer_out", line["item"], transfer.values["from_warehouse"],
@@ -301,7 +284,7 @@ def propose_purchase(context, params) -> str:
     """An item fell below its reorder point, counting what open purchase orders bring:
     draft a purchase order for its preferred supplier (a rule tells purchasing)."""
     item_id, conn = context.names["item"], context.conn
-    items = _table(context, ITEMS)
+    items = context.table(ITEMS)
     # Locked (already, by a move through _move), so concurrent moves of the item from
     # other warehouses, whose balances do not lock each other, count each other's
     # proposals instead of proposing twice.
@@ -309,10 +292,10 @@ def propose_purchase(context, params) -> str:
     item = conn.execute(select(items).where(items.c.id == item_id)).mappings().one()
     if not item["reorder_point"]:
         return "no reorder point"
-    stock = context.automation.records.tables["wms_stock"]
+    stock = context.balance("wms.stock")
     free = conn.execute(select(func.coalesce(func.sum(stock.c.on_hand - stock.c.reserved), 0))
                         .where(stock.c.item == item_id)).scalar()
-    po, pl = _table(context, PURCHASES), _table(context, "wms.purchase_line")
+    po, pl = context.table(PURCHASES), context.table("wms.purchase_line")
     incoming = conn.execute(
         select(func.coalesce(func.sum(pl.c.qty - pl.c.received), 0))
         .join(po, and_(pl.c.parent_id == po.c.id,

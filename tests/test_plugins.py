@@ -1,14 +1,18 @@
 """Plugins: found in folders and entry points, every hook called, the bundled examples."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import hmac
 import json
+import re
 import textwrap
+from pathlib import Path
 
 import pluggy
 import pytest
 
+from apploom import hookspecs
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation.definition import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, bundled_sources
@@ -18,8 +22,7 @@ from apploom.web import create_app
 from tests.helpers import Shop, make_runtime
 
 PLUGIN = '''
-from apploom.engine.fields.types import TextType
-from apploom.hookspecs import hookimpl
+from apploom.plugin import TextType, hookimpl
 
 
 class Colour(TextType):
@@ -174,3 +177,25 @@ def test_the_bundled_signed_webhook_checks_the_signature(tmp_path, sqlite_url):
     assert first.json["created_by"] == rt.users.get("shopify").id
     assert rt.records.list(SYSTEM_USER, "oms.order").total == 1
     rt.close()
+
+
+def test_bundled_plugins_import_only_the_plugin_api():
+    for path in sorted(BUNDLED.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("apploom"):
+                assert node.module == "apploom.plugin", f"{path.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("apploom") for a in node.names), path.name
+
+
+def test_the_plugin_guide_lists_every_hook_and_only_those():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    guide = readme.split("## Plugins", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `(apploom_\w+)\(", guide, re.M))
+    hooks = {name for name in vars(hookspecs) if name.startswith("apploom_")}
+    assert documented == hooks
+
+
+def test_the_plugin_api_names_only_what_it_has():
+    from apploom import plugin
+    assert all(hasattr(plugin, name) for name in plugin.__all__)

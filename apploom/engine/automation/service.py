@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from croniter import croniter
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from apploom.engine import clock
 from apploom.engine.access.permissions import User
@@ -31,7 +31,7 @@ from apploom.engine.expressions import sandbox
 from apploom.engine.expressions.sandbox import Row
 from apploom.engine.query.filters import Query, parse_where
 from apploom.engine.records.inputs import Input, read_input
-from apploom.engine.records.service import Change, RecordService
+from apploom.engine.records.service import Change, Draft, RecordService
 from apploom.engine.storage.database import insert_ignore
 from apploom.engine.storage.system_tables import sys_rule_run, sys_schedule, sys_user
 from apploom.engine.workflow.service import Transitions
@@ -110,6 +110,31 @@ class ActionContext:
         """A savepoint: a write inside it that fails (a balance check, say) is undone
         alone, and the rest of the transaction goes on (``with context.attempt(): ...``)."""
         return self.conn.begin_nested()
+
+    def defines(self, ref: str) -> bool:
+        """Whether the loaded apps have the entity ``ref`` (an app may be left out)."""
+        return self.automation.records.apps.find(ref) is not None
+
+    def table(self, ref: str) -> Table:
+        """The entity's table (child tables too), to query with ``context.conn``."""
+        return self.automation.records.table(ref)
+
+    def balance(self, ref: str) -> Table:
+        """The table of the balance ``app.name`` (say ``wms.stock``), one row per key."""
+        app, _, name = ref.partition(".")
+        return self.automation.records.tables[f"{app}_{name}"]
+
+    def load(self, ref: str, record_id: int | None = None) -> Draft:
+        """A record as stored now, values and child rows, in this transaction (this
+        record when no id is given); no permission check."""
+        records = self.automation.records
+        record_id = self.record_id if record_id is None else record_id
+        return records.load(self.conn, records.entity(ref), [record_id])[record_id]
+
+    def titles(self, ref: str, ids: set[int]) -> dict[int, str]:
+        """{id: title} of records of ``ref``, as the triggering user may see them."""
+        records = self.automation.records
+        return records.title_lookup.of(self.conn, self.actor, records.entity(ref), ids)
 
 
 ActionFunction = Callable[[ActionContext, Any], str]

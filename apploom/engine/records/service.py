@@ -118,6 +118,11 @@ class RecordService:
             raise NotFound(f"There is no entity '{ref}'")
         return found
 
+    def table(self, ref: str) -> Table:
+        """The table of the entity ``ref`` (child tables too), for the queries a plugin
+        writes itself."""
+        return self.tables[self.apps.entity(ref).table]
+
     def _columns(self, entity: Entity) -> list[Field]:
         """The fields of ``entity`` stored in its own table's columns."""
         return self._column_fields[entity.qualified]

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Row, func, select
 
 from apploom.engine import clock
 from apploom.engine.access import permissions
@@ -136,6 +136,14 @@ class Transitions:
                 for t in workflow.transitions.values()
                 if t.leaves(state) and self._may(user, entity, t)
                 and guard_holds(t, draft, self.records.types.functions)]
+
+    def steps(self, conn: Connection, ref: str, record_id: int) -> list[Row]:
+        """The states a record entered (``to_state``) and when (``at``), oldest first; no
+        permission check."""
+        log = sys_transition.c
+        return list(conn.execute(
+            select(log.to_state, log.at).where(log.entity == ref, log.record_id == record_id)
+            .order_by(log.at, log.id)))
 
     def stats(self, user: User, ref: str, now: datetime | None = None) -> dict:
         """Per state: how many records are in it now, and the time they spent in it (in

@@ -1,0 +1,62 @@
+"""The plugin API: everything a plugin may use from AppLoom, in one module.
+
+A plugin imports from here and nowhere else in ``apploom``; the rest is the platform's
+to change. What it offers:
+
+- ``hookimpl`` marks the functions that implement hooks (``apploom.hookspecs`` lists
+  them; the README's plugin guide explains each).
+- ``ActionContext`` is what a rule action receives: the transaction (``conn``), the
+  triggering record (``entity``, ``record_id``, ``names["record"]``), the user acting
+  with the rule's rights (``actor``), and the ways to change things inside the same
+  transaction: ``create``, ``set``, ``force``, ``take``, ``attempt`` (a savepoint),
+  ``enqueue`` (the outbox), ``publish`` (a name for later templates); and to read:
+  ``defines``, ``table``, ``balance``, ``load``, ``titles``, ``evaluate``, ``render``.
+- ``Runtime`` is what routes and the start-up hook get (``runtime()`` inside a
+  request): ``records`` (the record service: ``get``, ``list``, ``create``,
+  ``update``, ``transaction``, ``create_in``, ``table``), ``transitions`` (``take``,
+  ``take_in``, ``may``, ``steps``), ``users`` (``get``), ``settings`` and ``apps``.
+- Field types to register or subclass: ``FieldType`` and the built-in ones.
+- Errors the engine turns into clear answers: ``ValidationFailed`` (field → message),
+  ``Invalid`` (one value), ``Forbidden``, ``NotFound``, ``BalanceRefused``.
+- Helpers: ``clock`` (``now()``, ``today()``, as replays set them), ``require_permission``,
+  ``signature`` / ``signature_ok`` (HMAC-SHA256 of a body), ``secret_key``, ``Query``
+  and ``show`` (a value as screens show it).
+"""
+from __future__ import annotations
+
+from apploom.engine import clock
+from apploom.engine.access.permissions import User
+from apploom.engine.access.permissions import require as require_permission
+from apploom.engine.access.signatures import signature, signature_ok
+from apploom.engine.automation.service import ActionContext
+from apploom.engine.errors import (
+    AppLoomError,
+    BalanceRefused,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
+from apploom.engine.fields.types import (
+    BooleanType,
+    DecimalType,
+    FieldType,
+    IntegerType,
+    Invalid,
+    MoneyType,
+    SelectType,
+    TextType,
+)
+from apploom.engine.query.filters import Query
+from apploom.engine.runtime import Runtime
+from apploom.engine.settings import Settings, secret_key
+from apploom.hookspecs import hookimpl
+from apploom.web.context import runtime
+from apploom.web.display import show
+
+__all__ = [
+    "ActionContext", "AppLoomError", "BalanceRefused", "BooleanType", "DecimalType",
+    "FieldType", "Forbidden", "IntegerType", "Invalid", "MoneyType", "NotFound", "Query",
+    "Runtime", "SelectType", "Settings", "TextType", "User", "ValidationFailed", "clock",
+    "hookimpl", "require_permission", "runtime", "secret_key", "show", "signature",
+    "signature_ok",
+]
