@@ -41,6 +41,8 @@ class Runtime:
         self.transitions = Transitions(self.records)
         self.balances = Balances(self.records, self.records.tables)
         self.automation = Automation(self.records, self.transitions, actions)
+        self.records.pipeline.attach("balances", self.balances.on_change)
+        self.records.pipeline.attach("rules", self.automation.on_change)
         self.notifications = Notifications(db)
         self.senders: dict[str, Sender] = {
             "email": outbox.smtp_sender(settings.smtp_url, settings.mail_from),

@@ -149,7 +149,6 @@ class Automation:
             "set": _set, "create": _create, "update": _update, "transition": _transition,
             "notify": _notify, "email": _email, "webhook": _webhook, "script": _script,
             **(actions or {})}
-        records.listeners.append(self.on_change)
 
     def on_change(self, conn: Connection, change: Change) -> bool:
         """Run the rules the change triggers; True if any of them took actions."""

@@ -52,7 +52,6 @@ class Balances:
         for entity in records.apps.entities():
             for balance in entity.balances:
                 self.by_ledger.setdefault(entity.qualified, []).append(balance)
-        records.listeners.insert(0, self.on_change)  # before rules, which may read them
 
     def on_change(self, conn: Connection, change: Change) -> bool:
         for balance in self.by_ledger.get(change.entity.qualified, ()):

@@ -48,6 +48,7 @@ from apploom.engine.records.history import (
 )
 from apploom.engine.records.inputs import Input, RowInput, read_input
 from apploom.engine.records.naming import next_number
+from apploom.engine.records.pipeline import ChangePipeline
 from apploom.engine.records.titles import Titles
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.entity_tables import build_metadata
@@ -70,7 +71,7 @@ class Draft:
 
 @dataclass(frozen=True)
 class Change:
-    """What just happened to a record, for the listeners (automation rules) to act on."""
+    """What just happened to a record, for the change pipeline's stages to act on."""
 
     trigger: str                      # created | updated | transition | deleted
     entity: Entity
@@ -98,7 +99,7 @@ class RecordService:
         self.tables = build_metadata(apps, types).tables
         self.compiler = QueryCompiler(apps, types, self.tables)
         self.title_lookup = Titles(apps, types, self.tables)
-        self.listeners: list[Callable[[Connection, Change], bool]] = []
+        self.pipeline = ChangePipeline()
         self._column_fields = {e.qualified: [f for f in e.fields.values()
                                              if types[f.type].has_column]
                                for e in apps.entities()}
@@ -312,10 +313,8 @@ class RecordService:
                            "time; please try again") from None
 
     def _changed(self, conn: Connection, change: Change, record: dict | None) -> dict | None:
-        """Tell the listeners; returns the record as it is once they acted (rules may have
-        changed it: a listener returns True when it did something)."""
-        acted = [listener(conn, change) for listener in self.listeners]
-        if record is None or not any(acted):
+        """Run the change pipeline; returns the record as it is once its stages acted."""
+        if not self.pipeline.run(conn, change) or record is None:
             return record
         return self.dump(change.entity, self.load(conn, change.entity, [record["id"]])[
             record["id"]])

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, engine, func, select
 
 from apploom.engine import clock
 from apploom.engine.access import permissions
@@ -137,7 +137,7 @@ class Transitions:
                 if t.leaves(state) and self._may(user, entity, t)
                 and guard_holds(t, draft, self.records.types.functions)]
 
-    def steps(self, conn: Connection, ref: str, record_id: int) -> list[Row]:
+    def steps(self, conn: Connection, ref: str, record_id: int) -> list[engine.Row]:
         """The states a record entered (``to_state``) and when (``at``), oldest first; no
         permission check."""
         log = sys_transition.c
