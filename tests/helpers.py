@@ -38,6 +38,14 @@ needs_pg = pytest.mark.skipif(not PG_URL, reason="APPLOOM_TEST_DATABASE_URL is n
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=needs_pg)]
 
 
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+def app_text(name: str) -> str:
+    """The text of the test app ``tests/apps/<name>.yaml``."""
+    return (APPS / f"{name}.yaml").read_text(encoding="utf-8")
+
+
 def bundled_plugins() -> Extensions:
     return gather(plugin_manager([BUNDLED]), None)
 

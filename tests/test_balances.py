@@ -10,26 +10,9 @@ from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError, ValidationFailed
 from apploom.engine.fields.types import FieldTypes
-from tests.helpers import reopen
+from tests.helpers import app_text, reopen
 
-DEPOT = """
-app: depot
-entities:
-  product:
-    fields: {name: {type: text}}
-  move:
-    fields:
-      product: {type: ref, to: product, required: true}
-      kind:    {type: select, options: [receipt, issue, reserve, release], required: true}
-      qty:     {type: integer, required: true, min: 1}
-    balances:
-      stock:
-        by: [product]
-        sums:
-          on_hand:  "qty if kind == 'receipt' else (0 - qty if kind == 'issue' else 0)"
-          reserved: "qty if kind == 'reserve' else (0 - qty if kind == 'release' else 0)"
-        check: "on_hand - reserved >= 0"
-"""
+DEPOT = app_text("depot")
 
 
 @pytest.fixture

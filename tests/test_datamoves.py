@@ -12,28 +12,10 @@ from apploom.engine.errors import MigrationRefused
 from apploom.engine.storage.system_tables import sys_transition
 from apploom.engine.versions import applied, install
 from apploom.web import create_app
-from tests.helpers import browser, reopen
+from tests.helpers import app_text, browser, reopen
 from tests.helpers import install as apply
 
-DESK = """
-app: desk
-roles: [agent]
-permissions: {agent: all}
-entities:
-  ticket:
-    fields:
-      subject: {type: text, required: true}
-    workflow:
-      initial: open
-      states:
-        open: {}
-        waiting: {}
-        closed: {final: true}
-      transitions:
-        wait: {from: open, to: waiting, roles: [agent]}
-        resume: {from: waiting, to: open, roles: [agent]}
-        close: {from: [open, waiting], to: closed, roles: [agent]}
-"""
+DESK = app_text("helpdesk")
 WITHOUT_WAITING = DESK.replace("        waiting: {}\n", "").replace(
     "        wait: {from: open, to: waiting, roles: [agent]}\n"
     "        resume: {from: waiting, to: open, roles: [agent]}\n", "").replace(

@@ -11,7 +11,7 @@ from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.errors import DefinitionError, MigrationRefused
 from apploom.engine.storage.system_tables import sys_app_version
-from tests.helpers import bundled_with, install, reopen
+from tests.helpers import app_text, bundled_with, install, reopen
 
 
 def columns(runtime, table: str) -> set[str]:
@@ -38,16 +38,7 @@ def test_reapplying_the_same_definitions_changes_nothing(runtime):
     assert result.plan.empty and result.versions == {}
 
 
-NOTES = """
-app: notes
-entities:
-  note:
-    fields:
-      title: {type: text, length: 40, required: true}
-      stars: {type: integer}
-      price: {type: decimal, precision: 12, scale: 2}
-      tag:   {type: text}
-"""
+NOTES = app_text("notes")
 
 
 def with_notes(text: str = NOTES) -> list[Source]:

@@ -19,7 +19,7 @@ from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.versions.install import apply_definitions
 from apploom.plugins import BUNDLED, gather, open_runtime, plugin_manager
 from apploom.web import create_app
-from tests.helpers import Shop, make_runtime
+from tests.helpers import Shop, app_text, make_runtime
 
 PLUGIN = '''
 from apploom.plugin import TextType, hookimpl
@@ -68,18 +68,7 @@ def apploom_startup(runtime):
     STARTED.append(sorted(runtime.apps.apps))
 '''
 
-PAINT = """
-app: paint
-entities:
-  swatch:
-    fields:
-      name:   {type: text}
-      colour: {type: colour}
-      loud:   {type: text, formula: "shout(name)"}
-      note:   {type: text}
-    rules:
-      - {on: created, do: [{stamp: "from a plugin"}]}
-"""
+PAINT = app_text("paint")
 
 
 def test_hook_every_hook_from_a_plugin_folder(tmp_path, sqlite_url):

@@ -16,77 +16,9 @@ from apploom.engine.fields.types import FieldTypes
 from apploom.engine.runtime import Runtime
 from apploom.engine.storage.system_tables import sys_outbox, sys_rule_run
 from apploom.web import create_app
-from tests.helpers import Shop, bundled_plugins, install, reopen
+from tests.helpers import Shop, app_text, bundled_plugins, install, reopen
 
-DESK = """
-app: desk
-requires: [crm]
-roles: [agent, lead]
-permissions: {agent: [read, create, update], lead: all}
-entities:
-  ticket:
-    fields:
-      subject:   {type: text, required: true}
-      priority:  {type: integer, default: 1}
-      email:     {type: email}
-      customer:  {type: ref, to: crm.customer}
-      note:      {type: text}
-      escalated: {type: boolean, default: false}
-    workflow:
-      initial: open
-      states:
-        open: {}
-        answered: {}
-        closed: {final: true}
-      transitions:
-        answer: {from: open, to: answered}
-        close:  {from: any, to: closed}
-    rules:
-      - name: urgent
-        on: created
-        if: "priority >= 3"
-        do:
-          - set: {escalated: "True"}
-          - notify: {roles: [lead], message: "Urgent: {subject} from {customer}"}
-      - name: welcome
-        on: created
-        do:
-          - email:
-              to: "{email}"
-              subject: "We got '{subject}'"
-              body: "Ticket #{id} for {customer.city}"
-      - name: follow_up
-        on: {transition: answer}
-        do:
-          - create: {entity: desk.task, values: {title: "'Follow up: ' + subject", ticket: "id"}}
-      - name: reprioritised
-        on: {updated: [priority]}
-        if: "old.priority < priority"
-        do:
-          - webhook:
-              url: "http://127.0.0.1:9/hooks/ticket"
-              body: {id: "id", priority: "priority"}
-      - name: auto_close
-        on: {updated: [note]}
-        if: "note == 'done'"
-        do:
-          - transition: close
-      - name: gone
-        on: deleted
-        do:
-          - notify: {roles: [lead], message: "Ticket {subject} was deleted"}
-      - name: retitle_tasks
-        on: {updated: [subject]}
-        do:
-          - update:
-              entity: desk.task
-              where: {ticket: "id"}
-              values: {title: "'Follow up: ' + subject"}
-  task:
-    fields:
-      title:  {type: text, required: true, length: 40}
-      ticket: {type: ref, to: ticket}
-"""
+DESK = app_text("desk")
 
 
 @pytest.fixture
@@ -184,17 +116,7 @@ def test_a_rule_turned_off_is_still_checked_but_never_runs(desk):
     rt.close()
 
 
-LOOP = """
-app: loops
-entities:
-  counter:
-    fields:
-      a: {type: integer, default: 0}
-      b: {type: integer, default: 0}
-    rules:
-      - {name: ping, on: {updated: [a]}, do: [{set: {b: "b + 1"}}]}
-      - {name: pong, on: {updated: [b]}, do: [{set: {a: "a + 1"}}]}
-"""
+LOOP = app_text("loops")
 
 
 def test_a_loop_is_stopped_with_the_rules_named(desk):
@@ -284,28 +206,7 @@ def test_a_runaway_script_in_a_rule_is_stopped_and_the_server_keeps_answering(sq
     rt.close()
 
 
-ONCE = """
-app: lab
-entities:
-  ticket:
-    fields:
-      priority:  {type: integer}
-      escalated: {type: boolean, default: false}
-      tags:      {type: multiselect, options: [vip, late]}
-      summary:   {type: text}
-    rules:
-      - name: escalate_once
-        on: {updated: [priority]}
-        if: "priority >= 3 and not escalated"
-        do:
-          - set: {escalated: "True"}
-      - name: summarise
-        on: created
-        if: "priority >= 1"
-        do:
-          - script: "summary = 'p' + str(priority)"
-          - notify: {users: [admin], message: "Tags {tags} for #{id}"}
-"""
+ONCE = app_text("lab")
 
 
 def test_rules_that_settle_are_not_loops_and_callers_see_their_changes(desk):
@@ -322,23 +223,7 @@ def test_rules_that_settle_are_not_loops_and_callers_see_their_changes(desk):
     rt.close()
 
 
-SCHEDULED = """
-app: chores
-roles: [staff]
-entities:
-  chore:
-    fields:
-      name:    {type: text}
-      done:    {type: boolean, default: false}
-      nagged:  {type: integer, default: 0}
-    rules:
-      - name: nag
-        on: {schedule: "0 * * * *"}
-        where: {done: false}
-        if: "nagged < 2"
-        do:
-          - set: {nagged: "nagged + 1"}
-"""
+SCHEDULED = app_text("chores")
 
 
 def test_scheduled_rules_run_when_due_on_the_records_their_filter_finds(desk):

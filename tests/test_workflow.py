@@ -15,29 +15,9 @@ from apploom.engine.fields.types import FieldTypes
 from apploom.engine.storage.system_tables import sys_transition
 from apploom.engine.workflow.service import time_in_states
 from apploom.web import create_app
-from tests.helpers import Shop, browser, bundled_actions, reopen
+from tests.helpers import Shop, app_text, browser, bundled_actions, reopen
 
-TICKETS = """
-app: desk
-roles: [agent, lead]
-permissions: {agent: [read, create, update], lead: all}
-entities:
-  ticket:
-    fields:
-      subject:  {type: text, required: true}
-      priority: {type: integer, default: 1}
-      answer:   {type: text}
-    workflow:
-      initial: open
-      states:
-        open:     {label: {en: Open, zh: 待处理}, colour: blue}
-        answered: {label: {en: Answered, zh: 已答复}, readonly: [subject]}
-        closed:   {label: {en: Closed, zh: 已关闭}, final: true}
-      transitions:
-        answer:   {from: open, to: answered, roles: [agent, lead], require: [answer]}
-        escalate: {from: [open, answered], to: open, roles: [lead], if: "priority < 3"}
-        close:    {from: any, to: closed, roles: [lead]}
-"""
+TICKETS = app_text("tickets")
 
 
 @pytest.fixture
