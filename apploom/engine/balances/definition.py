@@ -6,11 +6,12 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from sqlalchemy import BigInteger, Column, ColumnElement, MetaData, Table, UniqueConstraint, and_
+from sqlalchemy import BigInteger, Column, ColumnElement, MetaData, Table, UniqueConstraint
 
 from apploom.engine.definitions.model import Entity, Label
-from apploom.engine.errors import SandboxError
+from apploom.engine.errors import BadQuery, SandboxError
 from apploom.engine.expressions import sandbox
+from apploom.engine.query.expressions import COMPARISONS, Term, compile_sql
 from apploom.engine.storage.system_tables import ID
 
 
@@ -73,35 +74,24 @@ def check_problems(balance: Balance, ledger: Entity) -> list[tuple[tuple, str]]:
             (("show", name), source) for name, source in balance.show.items()]:
         try:
             sums_sql(source, columns, {})
-        except (SyntaxError, ValueError) as exc:
+        except BadQuery as exc:
             problems.append((path, f"{'the check' if path == ('check',) else path[1]} {exc}"))
     for name in set(balance.labels) - set(balance.sums) - set(balance.show) - set(balance.by):
         problems.append((("labels", name), f"'{name}' is not a sum or figure of the balance"))
     return problems
 
 
+BALANCE_OPERATORS = frozenset({ast.Add, ast.Sub, ast.And}) | COMPARISONS
+
+
 def sums_sql(source: str, columns: Mapping[str, Any], deltas: Mapping[str, Any]
              ) -> ColumnElement:
     """A check or figure as SQL over the sums (each plus its delta, for a check on the
     values a write would leave)."""
-    tree = ast.parse(source, mode="eval").body
+    refusal = "may only add, subtract and compare the sums, like 'on_hand - reserved >= 0'"
 
-    def sql(node: ast.AST) -> Any:
-        if isinstance(node, ast.Compare) and len(node.ops) == 1:
-            left, right = sql(node.left), sql(node.comparators[0])
-            ops = {ast.GtE: left.__ge__, ast.Gt: left.__gt__, ast.LtE: left.__le__,
-                   ast.Lt: left.__lt__, ast.Eq: left.__eq__}
-            if type(node.ops[0]) in ops:
-                return ops[type(node.ops[0])](right)
-        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
-            return and_(*(sql(v) for v in node.values))
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-            left, right = sql(node.left), sql(node.right)
-            return left + right if isinstance(node.op, ast.Add) else left - right
-        if isinstance(node, ast.Name) and node.id in columns:
-            return columns[node.id] + deltas.get(node.id, 0)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
-        raise ValueError("may only add, subtract and compare the sums, like "
-                         "'on_hand - reserved >= 0'")
-    return sql(tree)
+    def the_sum(name: str) -> Term:
+        if name not in columns:
+            raise BadQuery(f"{refusal} (not '{name}')")
+        return Term(columns[name] + deltas.get(name, 0))
+    return compile_sql(source, the_sum, allowed=BALANCE_OPERATORS, refusal=refusal).sql
