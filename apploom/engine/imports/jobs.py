@@ -11,7 +11,7 @@ import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from sqlalchemy import Connection, select, update
 
@@ -66,7 +66,7 @@ class ImportJobs:
         self.max_bytes = max_bytes
         self.users = users
 
-    def upload(self, user: User, ref: str, name: str, stream: BinaryIO) -> dict:
+    def upload(self, user: User, ref: str, name: str, stream: IO[bytes]) -> dict:
         """Keep an uploaded file for importing into ``ref``; check that it reads."""
         entity = self.importer.records.entity(ref)
         permissions.require(self.importer.records.apps, user, entity, "create")
