@@ -21,7 +21,7 @@ from apploom.engine.fields.types import parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS, Query, parse_params
 from apploom.web import export
 from apploom.web.context import runtime
-from apploom.web.display import ref_titles, show
+from apploom.web.display import key_titles, ref_titles, show
 from apploom.web.i18n import current_language, label, translate
 from apploom.web.session import check_csrf, login_required, safe_next
 
@@ -131,12 +131,14 @@ def balance_list(app: str, name: str):
     sort = request.args.get("sort") or None
     rows, total = rt.balances.rows(g.user, name, where, app=app, sort=sort, limit=PAGE,
                                    offset=offset)
-    titles = {k: rt.records.titles(g.user, ledger.fields[k].to,
-                                   {r[k] for r in rows} | ({where[k]} if k in where else set()),
-                                   current_language()) for k in balance.by}
+    titles = {k: key_titles(ledger.fields[k],
+                            {r[k] for r in rows} | ({where[k]} if k in where else set()))
+              for k in balance.by}
     choices = {}
     for k in balance.by:
-        target = ledger.fields[k].to
+        if ledger.fields[k].type != "ref":
+            continue   # the choices are a ref's records; other keys are not filtered by
+        target = ledger.fields[k].target
         ids = {r["id"] for r in rt.records.list(g.user, target, Query(
             limit=CHOICES + 1, fields=("id",))).data}
         if len(ids) <= CHOICES:

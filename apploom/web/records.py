@@ -13,9 +13,9 @@ from apploom.engine.fields.types import MAX_INT, parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS
 from apploom.engine.records.related import related_panels
 from apploom.web.context import runtime
-from apploom.web.display import ref_titles, show
+from apploom.web.display import key_titles, ref_titles, show
 from apploom.web.formdata import FormInput, editable, read_form
-from apploom.web.i18n import current_language, translate
+from apploom.web.i18n import translate
 from apploom.web.lists import allowed
 from apploom.web.session import check_csrf, login_required
 
@@ -188,8 +188,7 @@ def balance_panels(entity: Entity, record_id: int) -> list[dict]:
         rows, total = rt.balances.rows(g.user, balance.name, {key: record_id},
                                        app=ledger.app, limit=20)
         others = [k for k in balance.by if k != key]
-        titles = {k: rt.records.titles(g.user, ledger.fields[k].to, {r[k] for r in rows},
-                                       current_language()) for k in others}
+        titles = {k: key_titles(ledger.fields[k], {r[k] for r in rows}) for k in others}
         panels.append({"balance": balance, "key": key, "rows": rows, "total": total,
                        "ledger": ledger, "others": others, "titles": titles})
     return panels
