@@ -2,6 +2,8 @@
 balance lists, and the look-ups that ref inputs ask."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     current_app,
@@ -69,7 +71,8 @@ def list_params(args: MultiDict) -> dict[str, str]:
 def entity_list(app: str, entity: str):
     rt = runtime()
     found = rt.records.entity(f"{app}.{entity}")
-    params = list_params(request.args)
+    # Any: url_for types its own _keywords, and list_params leaves out every _name
+    params: dict[str, Any] = list_params(request.args)
     error = None
     try:
         page = rt.records.list(g.user, found.qualified, parse_params(params))
