@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
@@ -280,8 +280,8 @@ class _Query:
                 bucket
         return column, fld, factor, None
 
-    def from_(self, statement):
-        base = self.base
+    def from_(self, statement: Select) -> Select:
+        base: FromClause = self.base
         for alias, _, condition in self.joins.values():
             base = base.outerjoin(alias, condition)
         return statement.select_from(base).where(*self.filters)
