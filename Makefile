@@ -1,10 +1,10 @@
-# The two commands a new user needs: `make run` and `make test`.
+# The two commands a new user needs: `make run` and `make test`; `make lint` checks the code.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+lint: $(STAMP)
+	$(BIN)/ruff check apploom plugins tests bench
+	$(BIN)/mypy
+
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python records.py
 	cd bench && ../$(BIN)/python workflow.py
@@ -28,4 +32,4 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python studio.py
 
 clean:
-	rm -rf $(VENV) instance
+	rm -rf $(VENV) instance .mypy_cache .ruff_cache

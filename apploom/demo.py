@@ -134,8 +134,8 @@ class Year:
         shares = iter(daily_units * w / sum(self.weights) for w in self.weights)
         self.items = []
         for variant in VARIANTS:
-            for code, name, unit, price in PRODUCTS:
-                price = Decimal(price) * (1 + Decimal(VARIANTS.index(variant)) / 20)
+            for code, name, unit, list_price in PRODUCTS:
+                price = Decimal(list_price) * (1 + Decimal(VARIANTS.index(variant)) / 20)
                 lead_time = rng.choice([5, 7, 10, 14])
                 self.items.append(create(self.admin, "wms.item", {
                     "sku": f"{code}-{variant or 'STD'}", "unit": unit,

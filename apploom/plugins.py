@@ -49,6 +49,8 @@ def plugin_manager(folders: Iterable[Path] = ()) -> pluggy.PluginManager:
 
 def _load(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"apploom_plugins.{path.stem}", path)
+    if spec is None or spec.loader is None:   # only for a file no loader reads
+        raise ImportError(f"cannot load the plugin {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

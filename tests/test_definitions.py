@@ -153,6 +153,9 @@ BROKEN = [
      "{type: text}}\n", "entities.a.title", "'{name}' is not a field of a", 4),
     ("table of unknown entity", "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: "
      "table, of: line}\n", "entities.a.fields.rows.of", "'line' is not an entity of shop", 5),
+    ("table without of, with a formula", "app: shop\nentities:\n  a:\n    fields:\n      rows: "
+     "{type: table}\n      total: {type: decimal, formula: 'sum(rows.x)'}\n",
+     "entities.a.fields.rows.of", "a table field needs 'of'", 5),
     ("ref to child rows", "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of:"
      " line}\n  line:\n    fields: {x: {type: text}}\n  b:\n    fields:\n      l: {type: ref, to:"
      " line}\n", "entities.b.fields.l.to", "refer to shop.a instead", 10),

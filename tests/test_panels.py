@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.records.related import related_panels
 from apploom.web import create_app
-from tests.helpers import browser
+from tests.helpers import browser, reopen
 
 
 def order(rt, shop, total_qty, day, then=("confirm",)):
@@ -65,3 +66,37 @@ def test_record_pages_show_history_stock_and_the_balance_list(runtime, shop):
     assert screens.get("/a/crm/balances/stock").status_code == 404
     home = screens.get("/a/wms").get_data(as_text=True)
     assert "/a/wms/balances/stock" in home
+
+
+BINS = """
+app: bins
+roles: [clerk]
+permissions: {clerk: all}
+entities:
+  part:
+    fields: {name: {type: text}}
+    title: "{name}"
+  move:
+    fields:
+      part: {type: ref, to: part}
+      bin: {type: select, options: [{value: a, label: Shelf A}, {value: b, label: Shelf B}]}
+      qty: {type: integer}
+    balances:
+      level:
+        by: [part, bin]
+        sums: {units: "qty"}
+"""
+
+
+def test_a_balance_key_that_is_not_a_ref_shows_its_value(sqlite_runtime):
+    rt = reopen(sqlite_runtime, bundled_sources() + [Source("bins.yaml", BINS)])
+    bolt = rt.records.create(SYSTEM_USER, "bins.part", {"name": "Bolt"})
+    rt.records.create(SYSTEM_USER, "bins.move", {"part": bolt["id"], "bin": "b", "qty": 3})
+    rt.users.create("cleo", ["clerk"], "password123")
+    screens = browser(create_app(runtime=rt), "cleo")
+    listing = screens.get("/a/bins/balances/level")
+    assert listing.status_code == 200
+    assert re.search(r"Bolt</a></td>\s*<td><a [^>]*>Shelf B</a>", listing.get_data(as_text=True))
+    part_page = screens.get(f"/a/bins/part/{bolt['id']}")
+    assert part_page.status_code == 200 and "Shelf B" in part_page.get_data(as_text=True)
+    rt.close()

@@ -10,7 +10,13 @@ from sqlalchemy import select
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
-from apploom.engine.errors import Conflict, DefinitionError, Forbidden, ValidationFailed
+from apploom.engine.errors import (
+    Conflict,
+    DefinitionError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 from apploom.engine.fields.types import FieldTypes
 from apploom.engine.storage.system_tables import sys_transition
 from apploom.engine.workflow.service import time_in_states
@@ -90,6 +96,19 @@ def test_refusals_name_the_reason(desk):
     with pytest.raises(ValidationFailed, match="subject"):
         desk.transitions.take(desk.agent, "desk.ticket", urgent["id"], "answer",
                               {"answer": "x", "subject": "changed"})
+
+
+def test_a_transition_taken_inside_a_transaction_must_exist(desk):
+    """Rules and plugins take transitions by name, perhaps on an entity with no workflow."""
+    ticket = new_ticket(desk)
+    customer = desk.records.create(SYSTEM_USER, "crm.customer", {"name": "Ann"})
+    with desk.records.transaction() as conn:
+        with pytest.raises(NotFound, match="Ticket has no transition 'reopen'"):
+            desk.transitions.take_in(conn, desk.lead, desk.records.entity("desk.ticket"),
+                                     "reopen", ticket["id"])
+        with pytest.raises(NotFound, match="Customer has no transition 'close'"):
+            desk.transitions.take_in(conn, desk.lead, desk.records.entity("crm.customer"),
+                                     "close", customer["id"])
 
 
 def test_fields_are_read_only_in_the_states_that_say_so(desk):

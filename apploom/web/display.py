@@ -19,15 +19,24 @@ def ref_titles(entity: Entity, records: list[dict]) -> dict[str, dict[int, str]]
     result: dict[str, dict[int, str]] = {}
     users: set[int] = set()
     for fld in entity.fields.values():
-        ids = {parse_int(r.get(fld.name)) for r in records} - {None}
+        ids = {i for r in records if (i := parse_int(r.get(fld.name))) is not None}
         if fld.type == "ref":
-            result[fld.name] = rt.records.titles(g.user, fld.to, ids, current_language())
+            result[fld.name] = rt.records.titles(g.user, fld.target, ids, current_language())
         elif fld.type == "user":
             users |= ids
     for record in records:
-        users |= {record.get("created_by"), record.get("updated_by")} - {None}
+        users |= {u for u in (record.get("created_by"), record.get("updated_by"))
+                  if u is not None}
     result["_users"] = rt.users.names(users)
     return result
+
+
+def key_titles(fld: Field, values: set) -> dict[Any, str]:
+    """{value: text} for the values of a balance's key: a ref's records by title, any other
+    field's values as shown."""
+    if fld.type == "ref":
+        return runtime().records.titles(g.user, fld.target, values, current_language())
+    return {value: show(fld, value) for value in values}
 
 
 def show(fld: Field, value: Any, titles: dict[str, dict[int, str]] | None = None) -> str:
@@ -37,14 +46,16 @@ def show(fld: Field, value: Any, titles: dict[str, dict[int, str]] | None = None
     if fld.type in ("select", "multiselect"):
         labels = {o.value: label(o.label) for o in fld.options}
         values = value if isinstance(value, list) else [value]
-        return ", ".join(labels.get(v, v) for v in values)
+        return ", ".join(labels[v] if v in labels else str(v) for v in values)
     if fld.type == "boolean":
         return translate("Yes") if value else translate("No")
     if fld.type == "money":
         return f"{Decimal(value):,.2f}"
     if fld.type in ("ref", "user"):
         key = fld.name if fld.type == "ref" else "_users"
-        return (titles or {}).get(key, {}).get(parse_int(value), f"#{value}")
+        record_id = parse_int(value)
+        found = None if record_id is None else (titles or {}).get(key, {}).get(record_id)
+        return f"#{value}" if found is None else found
     if fld.type == "datetime":
         return value.replace("T", " ")[:16]
     if fld.type == "percent":

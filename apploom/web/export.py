@@ -68,9 +68,9 @@ def send_table(name: str, rows: Iterable[list], fmt: str) -> Response:
         sheet = book.create_sheet(name[:31])
         for row in rows:
             sheet.append(row)
-        out = io.BytesIO()
-        book.save(out)
-        return _attachment(out.getvalue(), f"{name}.xlsx", "application/vnd.openxmlformats-"
+        data = io.BytesIO()
+        book.save(data)
+        return _attachment(data.getvalue(), f"{name}.xlsx", "application/vnd.openxmlformats-"
                                                            "officedocument.spreadsheetml.sheet")
     abort(404)
 

@@ -16,7 +16,7 @@ from apploom.engine.fields.types import parse_int
 
 ROW_KEY = re.compile(r"([a-z][a-z0-9_]*)-([0-9]{1,20})-([a-z][a-z0-9_]*)")
 
-StoreFile = Callable[[FileStorage], str]
+StoreFile = Callable[[FileStorage], str | None]   # the stored file's id; None: not kept
 
 
 def editable(entity: Entity) -> list[Field]:
@@ -34,7 +34,7 @@ def read_form(entity: Entity, apps: AppSet, form: MultiDict,
     result = FormInput({}, {})
     for fld in editable(entity):
         if fld.type == "table":
-            numbered = _rows(apps.entity(fld.of), fld.name, form, files, store_file)
+            numbered = _rows(apps.entity(fld.child), fld.name, form, files, store_file)
             result.data[fld.name] = [row for _, row in numbered]
             result.row_numbers[fld.name] = [number for number, _ in numbered]
         else:

@@ -2,6 +2,8 @@
 balance lists, and the look-ups that ref inputs ask."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     current_app,
@@ -21,7 +23,7 @@ from apploom.engine.fields.types import parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS, Query, parse_params
 from apploom.web import export
 from apploom.web.context import runtime
-from apploom.web.display import ref_titles, show
+from apploom.web.display import key_titles, ref_titles, show
 from apploom.web.i18n import current_language, label, translate
 from apploom.web.session import check_csrf, login_required, safe_next
 
@@ -69,7 +71,8 @@ def list_params(args: MultiDict) -> dict[str, str]:
 def entity_list(app: str, entity: str):
     rt = runtime()
     found = rt.records.entity(f"{app}.{entity}")
-    params = list_params(request.args)
+    # Any: url_for types its own _keywords, and list_params leaves out every _name
+    params: dict[str, Any] = list_params(request.args)
     error = None
     try:
         page = rt.records.list(g.user, found.qualified, parse_params(params))
@@ -131,12 +134,14 @@ def balance_list(app: str, name: str):
     sort = request.args.get("sort") or None
     rows, total = rt.balances.rows(g.user, name, where, app=app, sort=sort, limit=PAGE,
                                    offset=offset)
-    titles = {k: rt.records.titles(g.user, ledger.fields[k].to,
-                                   {r[k] for r in rows} | ({where[k]} if k in where else set()),
-                                   current_language()) for k in balance.by}
+    titles = {k: key_titles(ledger.fields[k],
+                            {r[k] for r in rows} | ({where[k]} if k in where else set()))
+              for k in balance.by}
     choices = {}
     for k in balance.by:
-        target = ledger.fields[k].to
+        if ledger.fields[k].type != "ref":
+            continue   # the choices are a ref's records; other keys are not filtered by
+        target = ledger.fields[k].target
         ids = {r["id"] for r in rt.records.list(g.user, target, Query(
             limit=CHOICES + 1, fields=("id",))).data}
         if len(ids) <= CHOICES:

@@ -13,9 +13,9 @@ from apploom.engine.fields.types import MAX_INT, parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS
 from apploom.engine.records.related import related_panels
 from apploom.web.context import runtime
-from apploom.web.display import ref_titles, show
+from apploom.web.display import key_titles, ref_titles, show
 from apploom.web.formdata import FormInput, editable, read_form
-from apploom.web.i18n import current_language, translate
+from apploom.web.i18n import translate
 from apploom.web.lists import allowed
 from apploom.web.session import check_csrf, login_required
 
@@ -38,9 +38,10 @@ def layout(entity: Entity) -> tuple[Section, ...]:
 
 def all_titles(entity: Entity, values: dict) -> dict:
     """Ref titles for a record's fields and for its rows' fields, keyed by table name."""
-    titles = ref_titles(entity, [values])
+    titles: dict[str, dict] = ref_titles(entity, [values])
     for fld in entity.table_fields():
-        titles[fld.name] = ref_titles(runtime().apps.entity(fld.of), values.get(fld.name) or [])
+        titles[fld.name] = ref_titles(runtime().apps.entity(fld.child),
+                                      values.get(fld.name) or [])
     return titles
 
 
@@ -56,7 +57,7 @@ def render_form(entity: Entity, values: dict, *, computed: dict, errors: dict | 
         errors=errors or {}, record_id=record_id, version=version, conflict=conflict,
         sections=layout(entity), editable={f.name for f in editable(entity)},
         titles=all_titles(entity, {**values, **rows}), show=show,
-        children={f.name: runtime().apps.entity(f.of) for f in entity.table_fields()},
+        children={f.name: runtime().apps.entity(f.child) for f in entity.table_fields()},
         row_number=lambda: time.time_ns()), status
 
 
@@ -78,7 +79,8 @@ def new(app: str, entity: str):
     rt = runtime()
     found = rt.records.entity(f"{app}.{entity}")
     if request.method == "GET":
-        blank_rows = {f.name: [{}] for f in found.table_fields() if f.required or f.min_rows}
+        blank_rows: dict[str, list[dict]] = {f.name: [{}] for f in found.table_fields()
+                                             if f.required or f.min_rows}
         draft = rt.records.preview(g.user, found.qualified, blank_rows)["record"]
         return render_form(found, draft, computed=draft)
     given = _form_input(found)
@@ -134,7 +136,7 @@ def preview(app: str, entity: str):
     result = rt.records.preview(g.user, found.qualified, given.data, record_id)
     return render_template("records/_computed.html", entity=found, record=result["record"],
                            numbers=given.row_numbers, show=show,
-                           children={f.name: rt.apps.entity(f.of) for f in found.table_fields()})
+                           children={f.name: rt.apps.entity(f.child) for f in found.table_fields()})
 
 
 @bp.get("/a/<app>/<entity>/row/<table>")
@@ -144,7 +146,7 @@ def new_row(app: str, entity: str, table: str):
     fld = found.fields.get(table)
     if fld is None or fld.type != "table":
         return render_template("error.html", message=translate("Not found")), 404
-    child = runtime().apps.entity(fld.of)
+    child = runtime().apps.entity(fld.child)
     draft = runtime().records.preview(g.user, found.qualified, {table: [{}]},
                                       parse_int(request.args.get("id")))["record"]
     return render_template("records/_row.html", table=table, child=child, row=draft[table][0],
@@ -172,7 +174,7 @@ def view(app: str, entity: str, record_id: int):
                            balances=balance_panels(found, record_id),
                            title=rt.records.titles(g.user, found.qualified, {record_id})[
                                record_id],
-                           children={f.name: rt.apps.entity(f.of)
+                           children={f.name: rt.apps.entity(f.child)
                                      for f in found.table_fields()})
 
 
@@ -188,8 +190,7 @@ def balance_panels(entity: Entity, record_id: int) -> list[dict]:
         rows, total = rt.balances.rows(g.user, balance.name, {key: record_id},
                                        app=ledger.app, limit=20)
         others = [k for k in balance.by if k != key]
-        titles = {k: rt.records.titles(g.user, ledger.fields[k].to, {r[k] for r in rows},
-                                       current_language()) for k in others}
+        titles = {k: key_titles(ledger.fields[k], {r[k] for r in rows}) for k in others}
         panels.append({"balance": balance, "key": key, "rows": rows, "total": total,
                        "ledger": ledger, "others": others, "titles": titles})
     return panels

@@ -61,7 +61,8 @@ def flow(app: str, entity: str):
     options = flow_options(request.args)
     analysis = rt.flow.analyse(g.user, found.qualified, **options)
     periods = sorted({row["period"] for row in analysis["throughput"]})
-    finals = [s for s in found.workflow.states.values() if s.final]
+    states = found.workflow.states.values() if found.workflow else ()   # analyse needs one
+    finals = [s for s in states if s.final]
     done = {(row["period"], row["state"]): row["records"] for row in analysis["throughput"]}
     chart_data = {"type": "line", "labels": periods, "series": [
         {"label": label(s.label), "data": [done.get((p, s.name), 0) for p in periods]}
@@ -162,8 +163,9 @@ def chart(result: Result, params: dict) -> dict:
     return {"type": report.chart, "labels": labels, "series": series}
 
 
-def filter_choices(report: Report) -> dict[str, list]:
-    """The options of a report's select filters, for the filter bar."""
+def filter_choices(report: Report) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """The options of a report's select filters, for the filter bar: {path: (label,
+    [(value, label)])}."""
     rt = runtime()
     found = {}
     entity = rt.apps.entity(report.entity) if report.entity else None
@@ -206,7 +208,7 @@ def _number(value):
 
 def _link(result: Result, keys: list, params: dict) -> str | None:
     found = drill_params(result, keys, params)
-    if found is None:
+    if found is None or result.report.entity is None:   # only an entity's rows drill down
         return None
     app, _, entity = result.report.entity.partition(".")
     return url_for("lists.entity_list", app=app, entity=entity, **found)

@@ -26,7 +26,7 @@ def scope(apps: AppSet, user: User, entity: Entity, action: str) -> str | None:
     """'all', 'own' (rows the user created) or None, the widest any of the user's roles grants."""
     if user.is_admin:
         return "all"
-    if entity.is_child:
+    if entity.parent is not None:
         entity = apps.entity(entity.parent)
     app = apps.apps[entity.app]
     granted = None

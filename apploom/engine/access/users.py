@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from apploom.engine.access.permissions import User
 from apploom.engine.errors import NotFound, ValidationFailed
-from apploom.engine.storage.database import Database
+from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_token, sys_user
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{1,63}")
@@ -72,11 +72,11 @@ class Users:
         with self.db.write() as conn:
             if conn.execute(select(sys_user.c.id).where(sys_user.c.username == username)).first():
                 raise ValidationFailed({"username": f"'{username}' is already taken"})
-            user_id = conn.execute(sys_user.insert().values(
+            user_id = inserted_id(conn, sys_user.insert().values(
                 username=username, display_name=display_name or username, email=email,
                 password_hash=hash_password(password) if password else None,
                 roles=sorted(set(roles)), active=True,
-                created_at=datetime.now(timezone.utc))).inserted_primary_key[0]
+                created_at=datetime.now(timezone.utc)))
         return User(user_id, username, frozenset(roles), display_name or username)
 
     def get(self, username: str) -> User:

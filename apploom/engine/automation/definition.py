@@ -12,7 +12,7 @@ and the checks that find mistakes in them before they load.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import AbstractSet, Any, Mapping
 
 from croniter import croniter
 
@@ -75,7 +75,7 @@ def parse_rules(raw: list | None) -> tuple[Rule, ...]:
 
 
 def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity],
-         actions: set[str], functions: set[str] = frozenset()) -> list[tuple[tuple, str]]:
+         actions: set[str], functions: AbstractSet[str] = frozenset()) -> list[tuple[tuple, str]]:
     """(path inside the rules list, message) for each mistake."""
     problems: list[tuple[tuple, str]] = []
     names = set(entity.fields) | RULE_NAMES | set(FUNCTIONS) | functions

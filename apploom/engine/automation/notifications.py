@@ -28,7 +28,7 @@ class Notifications:
         with self.db.read() as conn:
             return conn.execute(select(func.count()).select_from(sys_notification).where(
                 sys_notification.c.user_id == user.id,
-                sys_notification.c.read_at.is_(None))).scalar()
+                sys_notification.c.read_at.is_(None))).scalar_one()
 
     def latest(self, user: User, limit: int = 50) -> list[dict]:
         query = (select(sys_notification).where(sys_notification.c.user_id == user.id)

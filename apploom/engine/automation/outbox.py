@@ -14,7 +14,7 @@ import threading
 import urllib.request
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, select, update
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select, update
 from apploom.engine import clock
 from apploom.engine.access.signatures import signature
 from apploom.engine.errors import NotFound
-from apploom.engine.storage.database import Database
+from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_outbox
 
 MAX_ATTEMPTS = 6
@@ -37,9 +37,9 @@ def _now() -> datetime:
 
 def enqueue(conn: Connection, kind: str, payload: dict) -> int:
     now = _now()
-    return conn.execute(sys_outbox.insert().values(
+    return inserted_id(conn, sys_outbox.insert().values(
         kind=kind, payload=payload, status="pending", attempts=0, next_attempt_at=now,
-        created_at=now)).inserted_primary_key[0]
+        created_at=now))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -67,6 +67,7 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
         conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"]).values(
             status="sending", next_attempt_at=_now() + LEASE))
     attempts = message["attempts"] + 1
+    outcome: dict[str, Any]
     try:
         sender = senders.get(message["kind"])
         if sender is None:

@@ -16,7 +16,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from croniter import croniter
 from sqlalchemy import Connection, Table, select, update
@@ -131,10 +131,10 @@ class ActionContext:
         record_id = self.record_id if record_id is None else record_id
         return records.load(self.conn, records.entity(ref), [record_id])[record_id]
 
-    def titles(self, ref: str, ids: set[int]) -> dict[int, str]:
+    def titles(self, ref: str, ids: Iterable[int]) -> dict[int, str]:
         """{id: title} of records of ``ref``, as the triggering user may see them."""
         records = self.automation.records
-        return records.title_lookup.of(self.conn, self.actor, records.entity(ref), ids)
+        return records.title_lookup.of(self.conn, self.actor, records.entity(ref), {*ids})
 
 
 ActionFunction = Callable[[ActionContext, Any], str]
@@ -166,20 +166,20 @@ class Automation:
         transaction per record; returns how many runs were made."""
         now = now or datetime.now(timezone.utc)
         records, runs = self.records, 0
-        scheduled = [(e, r) for e in records.apps.entities() for r in e.rules
-                     if r.trigger == "schedule" and r.enabled]
+        scheduled = [(e, r, r.cron) for e in records.apps.entities() for r in e.rules
+                     if r.trigger == "schedule" and r.enabled and r.cron is not None]
         if not scheduled:
             return 0
         with records.db.read() as conn:
             last_runs = dict(conn.execute(select(sys_schedule.c.key, sys_schedule.c.last_run_at))
                              .all())
-        for entity, rule in scheduled:
+        for entity, rule, cron in scheduled:
             key = f"{entity.qualified}.{rule.name}"
             last = last_runs.get(key)
-            if last is not None and croniter(rule.cron, last).get_next(datetime) > now:
+            if last is not None and croniter(cron, last).get_next(datetime) > now:
                 continue  # not due: no write transaction, which would take SQLite's lock
             with records.db.write() as conn:
-                if not _schedule_due(conn, key, rule.cron, now):
+                if not _schedule_due(conn, key, cron, now):
                     continue
                 query = Query(conditions=parse_where(rule.where or {}), limit=MAX_UPDATE)
                 page, _ = records.compiler.apply(_acting(None), entity, query,
@@ -278,6 +278,7 @@ class Automation:
     def _names(self, conn: Connection, change: Change) -> dict[str, Any]:
         """What a rule's expressions read: the record's fields, ``record``, ``old``, ``user``."""
         current = change.after or change.before
+        assert current is not None   # a change has the record after it, or before a delete
         values = {name: current.values.get(name) for name in change.entity.fields}
         values.update({name: [Row(r) for r in rows] for name, rows in current.rows.items()})
         values["id"] = change.record_id
@@ -309,7 +310,7 @@ class Automation:
                 labels = {o.value: o.label.en for o in fld.options}
                 items = dumped if isinstance(dumped, list) else [dumped]
                 return ", ".join(str(labels.get(item, item)) for item in items)
-            target = self.records.apps.entity(fld.to)
+            target = self.records.apps.entity(fld.target)
             if not sub:
                 return self.records.title_lookup.of(conn, _acting(None), target, {value})[value]
             if sub not in target.fields or target.fields[sub].type == "table":

@@ -58,8 +58,8 @@ def balance_table(metadata: MetaData, balance: Balance, ledger: Entity, types) -
 
 
 def check_problems(balance: Balance, ledger: Entity) -> list[tuple[tuple, str]]:
-    problems = [(("by",), f"'{n}' is not a field of {ledger.name}") for n in balance.by
-                if n not in ledger.fields]
+    problems: list[tuple[tuple, str]] = [(("by",), f"'{n}' is not a field of {ledger.name}")
+                                         for n in balance.by if n not in ledger.fields]
     for column, source in balance.sums.items():
         try:
             used = sandbox.check_expression(source)
@@ -70,8 +70,10 @@ def check_problems(balance: Balance, ledger: Entity) -> list[tuple[tuple, str]]:
             ledger.fields) - set(sandbox.BUILTINS)
         problems += [(("sums", column), f"uses '{n}', which is not a field") for n in unknown]
     columns = {c: Column(c, BigInteger) for c in balance.sums}
-    for path, source in ([(("check",), balance.check)] if balance.check else []) + [
-            (("show", name), source) for name, source in balance.show.items()]:
+    figures: list[tuple[tuple[str, ...], str]] = [(("check",), balance.check)] \
+        if balance.check else []
+    figures += [(("show", name), source) for name, source in balance.show.items()]
+    for path, source in figures:
         try:
             sums_sql(source, columns, {})
         except BadQuery as exc:

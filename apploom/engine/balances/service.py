@@ -93,7 +93,8 @@ class Balances:
             deltas = {c: bindparam(f"d_{c}", type_=BigInteger) for c in balance.sums}
             where = [table.c[n] == bindparam(f"k_{n}") for n in balance.by]
             if balance.check:
-                where.append(sums_sql(balance.check, table.c, deltas))
+                sums = {c: table.c[c] for c in balance.sums}
+                where.append(sums_sql(balance.check, sums, deltas))
             self._statements[balance.table_name()] = (update(table).where(*where).values(
                 {table.c[c]: table.c[c] + d for c, d in deltas.items()}), table)
         return self._statements[balance.table_name()]
@@ -122,18 +123,19 @@ class Balances:
             raise Forbidden(f"The {balance.name} balance sums every {ledger.label.en} "
                             "record; you may read only your own")
         table = self.tables[balance.table_name()]
-        figures = {n: sums_sql(source, table.c, {}) for n, source in balance.show.items()}
+        sums = {c: table.c[c] for c in balance.sums}
+        figures = {n: sums_sql(source, sums, {}) for n, source in balance.show.items()}
         columns = {**{c: table.c[c] for c in (*balance.by, *balance.sums)}, **figures}
         filters = [table.c[k] == v for k, v in (where or {}).items() if k in balance.by]
         by = (sort or "").lstrip("-")
         order = [columns[by].desc() if sort.startswith("-") else columns[by].asc()] \
-            if by in columns else []
+            if sort and by in columns else []
         query = select(*(c.label(n) for n, c in columns.items())).where(*filters).order_by(
             *order, *(table.c[k] for k in balance.by)).limit(limit).offset(offset)
         with self.records.db.read() as conn:
             found = [dict(r) for r in conn.execute(query).mappings()]
             total = conn.execute(select(func.count()).select_from(table).where(*filters)
-                                 ).scalar()
+                                 ).scalar_one()
         return found, total
 
     def read(self, name: str, **key: Any) -> dict | None:

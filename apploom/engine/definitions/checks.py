@@ -22,7 +22,7 @@ from apploom.engine.records.defaults import DYNAMIC_DEFAULTS
 from apploom.engine.records.formulas import formula_order
 from apploom.engine.records.naming import format_problems
 from apploom.engine.reports.definition import report_problems
-from apploom.engine.workflow.definition import lint
+from apploom.engine.workflow.definition import Workflow, lint
 
 TITLE_TOKEN = re.compile(r"\{([a-z0-9_]+)\}")
 
@@ -52,7 +52,8 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
         for entity in app.entities.values():
             _check_entity(app, entity, apps, types, roles, report)
             if entity.workflow is not None:
-                _check_workflow(entity, roles, set(types.functions), report, warn)
+                _check_workflow(entity, entity.workflow, roles, set(types.functions), report,
+                                warn)
             for balance in entity.balances:
                 path = ("entities", entity.name, "balances", balance.name)
                 if balance.name in app.entities:
@@ -78,15 +79,15 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
     return problems, warnings
 
 
-def _check_workflow(entity: Entity, roles: set[str], functions: set[str], report: _Reporter,
-                    warn: _Reporter) -> None:
+def _check_workflow(entity: Entity, workflow: Workflow, roles: set[str], functions: set[str],
+                    report: _Reporter, warn: _Reporter) -> None:
     base = ("entities", entity.name, "workflow")
-    declared = entity.fields[entity.workflow.field]
-    if declared.type != "select" or declared.option_values != tuple(entity.workflow.states):
-        report(("entities", entity.name, "fields", entity.workflow.field),
-               f"'{entity.workflow.field}' is the workflow's status field; leave it out of "
+    declared = entity.fields[workflow.field]
+    if declared.type != "select" or declared.option_values != tuple(workflow.states):
+        report(("entities", entity.name, "fields", workflow.field),
+               f"'{workflow.field}' is the workflow's status field; leave it out of "
                "fields and the workflow adds it")
-    errors, warnings = lint(entity.workflow, entity.fields, roles, functions)
+    errors, warnings = lint(workflow, entity.fields, roles, functions)
     for path, message in errors:
         report(base + path, message)
     for path, message in warnings:
@@ -149,10 +150,10 @@ def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, rol
         for name in listed:
             _check_listed(entity, name, base + ("list", key), report)
     for name in entity.list.search:
-        field = entity.fields.get(name)
-        if field and not (types[field.type].searchable or field.type == "ref"):
+        searched = entity.fields.get(name)
+        if searched and not (types[searched.type].searchable or searched.type == "ref"):
             report(base + ("list", "search"), f"'{name}' cannot be searched (it is of type "
-                                              f"{field.type}); search works on text and refs")
+                                              f"{searched.type}); search works on text and refs")
     for name in entity.list.sort:
         _check_listed(entity, name.lstrip("-"), base + ("list", "sort"), report)
     placed: dict[str, int] = {}
@@ -232,7 +233,7 @@ def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: Fi
             re.compile(field.pattern)
         except re.error as exc:
             report(path + ("pattern",), f"is not a valid pattern: {exc}")
-    if field.type == "autonumber" and "format" in field.settings:
+    if field.type == "autonumber" and field.format is not None and "format" in field.settings:
         for message in format_problems(field.format):
             report(path + ("format",), f"'{field.format}' {message}")
     _check_bounds(field, ftype, report, path)
@@ -274,8 +275,8 @@ def _check_default(field: Field, ftype, report: _Reporter, path: tuple) -> None:
 
 
 def _check_ref(app: App, field: Field, apps: AppSet, report: _Reporter, path: tuple) -> None:
-    target = apps.find(field.to)
-    target_app = field.to.split(".")[0]
+    target = apps.find(field.target)
+    target_app = field.target.split(".")[0]
     if target is None:
         known = ", ".join(e.qualified for e in apps.entities() if not e.is_child)
         report(path + ("to",), f"'{field.to}' is not an entity; known entities: {known}")
@@ -298,8 +299,9 @@ def _check_formula(entity: Entity, field: Field, apps: AppSet, types: FieldTypes
         if name not in entity.fields:
             report(path + ("formula",), f"the formula uses '{name}', which is not a field of "
                                         f"{entity.name}")
-    row_fields = {n for f in entity.table_fields() if apps.find(f.of)
-                  for n in apps.find(f.of).fields}
+    # a table without 'of' is reported by its field type
+    children = [apps.find(f.of) for f in entity.table_fields() if f.of]
+    row_fields = {n for child in children if child is not None for n in child.fields}
     for name in sorted(expression.attributes - row_fields):
         report(path + ("formula",), f"the formula reads '.{name}', which no table row of "
                                     f"{entity.name} has")

@@ -5,7 +5,7 @@ import copy
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from jsonschema import Draft202012Validator, ValidationError
 
@@ -61,11 +61,16 @@ def schema_problems(data: Any, file: str, lines: dict, type_names: Iterable[str]
 
 def _explain(error: ValidationError) -> tuple[tuple, str]:
     path = tuple(error.absolute_path)
-    kind, expected, value = error.validator, error.validator_value, error.instance
+    # validation always sets these (the stubs also allow them unset, for errors made by hand);
+    # the keyword in ``kind`` decides what the schema's value and the instance are
+    kind = error.validator
+    expected: Any = error.validator_value
+    value: Any = error.instance
     if "propertyNames" in error.schema_path:
         return path + (value,), f"'{value}' is not a valid name: {_PATTERN_WORDS[NAME]}"
     if kind == "additionalProperties":
-        known = sorted(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        known = sorted(schema.get("properties", {}))
         extra = sorted(set(value) - set(known))
         hint = f"; known settings here: {', '.join(known)}" if known else ""
         return path + (extra[0],), f"'{extra[0]}' is not a known setting{hint}"

@@ -1,12 +1,20 @@
 """App definitions as frozen dataclasses. Nothing downstream reads raw dicts."""
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
-from apploom.engine.definitions.reading import line_of
+from apploom.engine.definitions.reading import KeyPath, line_of
+
+if TYPE_CHECKING:
+    from apploom.engine.automation.definition import Rule
+    from apploom.engine.balances.definition import Balance
+    from apploom.engine.errors import Problem
+    from apploom.engine.reports.definition import Dashboard, Report
+    from apploom.engine.workflow.definition import Workflow
 
 SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
 CHILD_SYSTEM_COLUMNS = ("id", "parent_id", "position")
@@ -15,7 +23,11 @@ ACTIONS = ("read", "create", "update", "delete")
 ADMIN_ROLE = "admin"
 
 
-def frozen_map(items: Mapping) -> Mapping:
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def frozen_map(items: Mapping[K, V]) -> Mapping[K, V]:
     return MappingProxyType(dict(items))
 
 
@@ -94,6 +106,20 @@ class Field:
     def computed(self) -> bool:
         return self.formula is not None or self.type == "autonumber"
 
+    @property
+    def target(self) -> str:
+        """The qualified entity a ref points at (its ``to``, which loading ensures)."""
+        if self.to is None:
+            raise TypeError(f"'{self.name}' is not a ref field")
+        return self.to
+
+    @property
+    def child(self) -> str:
+        """The qualified child entity a table field holds (its ``of``, which loading ensures)."""
+        if self.of is None:
+            raise TypeError(f"'{self.name}' is not a table field")
+        return self.of
+
 
 @dataclass(frozen=True)
 class ListSpec:
@@ -125,9 +151,9 @@ class Entity:
     indexes: tuple[tuple[str, ...], ...] = ()
     unique: tuple[tuple[str, ...], ...] = ()   # field combinations no two records share
     parent: str | None = None      # qualified name of the entity whose table field holds us
-    workflow: Any = None           # a workflow.Workflow when the entity has one
-    rules: tuple = ()              # rules.Rule, in the order they run
-    balances: tuple = ()           # aggregates.Balance kept over this entity as a ledger
+    workflow: Workflow | None = None   # when the entity has one
+    rules: tuple[Rule, ...] = ()       # in the order they run
+    balances: tuple[Balance, ...] = ()   # kept over this entity as a ledger
 
     @property
     def qualified(self) -> str:
@@ -141,7 +167,8 @@ class Entity:
     def is_child(self) -> bool:
         return self.parent is not None
 
-    def table_fields(self) -> list[Field]:
+    # ``list`` above is the entity's list view, so the builtin is spelled out here
+    def table_fields(self) -> builtins.list[Field]:
         return [f for f in self.fields.values() if f.type == "table"]
 
 
@@ -155,11 +182,11 @@ class App:
     roles: tuple[str, ...] = ()
     permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
     entities: Mapping[str, Entity] = dc_field(default_factory=lambda: frozen_map({}))
-    lines: Mapping[tuple, int] = dc_field(default_factory=lambda: frozen_map({}), repr=False)
-    reports: tuple = ()            # reports.Report, in the order defined
-    dashboard: Any = None          # reports.Dashboard shown on the app's home
+    lines: Mapping[KeyPath, int] = dc_field(default_factory=lambda: frozen_map({}), repr=False)
+    reports: tuple[Report, ...] = ()   # in the order defined
+    dashboard: Dashboard | None = None   # shown on the app's home
 
-    def line(self, path: tuple) -> int | None:
+    def line(self, path: KeyPath) -> int | None:
         """The line of ``path`` in the source, or of its nearest located ancestor."""
         return line_of(self.lines, path)
 
@@ -167,7 +194,7 @@ class App:
 class AppSet:
     """The apps loaded together; resolves entities across them."""
 
-    def __init__(self, apps: Mapping[str, App], warnings: list | None = None):
+    def __init__(self, apps: Mapping[str, App], warnings: list[Problem] | None = None):
         self.apps: Mapping[str, App] = frozen_map(apps)
         self.warnings = tuple(warnings or ())  # definition problems that do not block loading
 
@@ -188,14 +215,15 @@ class AppSet:
     def ordered(self) -> list[App]:
         """Apps with every app after the apps it requires."""
         done: dict[str, App] = {}
+        visiting: set[str] = set()
 
         def visit(name: str) -> None:
-            if name in done or name not in self.apps:
+            if name in done or name in visiting or name not in self.apps:
                 return
-            done[name] = None  # type: ignore[assignment]  # marks "in progress"
+            visiting.add(name)
             for required in self.apps[name].requires:
                 visit(required)
-            done.pop(name)
+            visiting.discard(name)
             done[name] = self.apps[name]
 
         for name in sorted(self.apps):

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 from apploom.engine.errors import Problem
+
+KeyPath = tuple[str | int, ...]   # keys and list positions from the document's root to a value
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -40,7 +42,7 @@ class Document:
     file: str
     text: str
     data: Any = None
-    lines: dict[tuple, int] = field(default_factory=dict)
+    lines: dict[KeyPath, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -85,7 +87,7 @@ def _read_json(doc: Document) -> None:
         _Builder(Document(doc.file, doc.text, lines=doc.lines)).build(node, ())
 
 
-def line_of(lines: dict[tuple, int], path: tuple) -> int | None:
+def line_of(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
     """The line of ``path``, or of its nearest located ancestor."""
     while path:
         if path in lines:
@@ -99,7 +101,7 @@ class _Builder:
         self.doc = doc
         self.constructor = _Loader("")
 
-    def build(self, node: yaml.Node, path: tuple) -> Any:
+    def build(self, node: yaml.Node, path: KeyPath) -> Any:
         self.doc.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             result: dict = {}

@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from types import GeneratorType
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 from RestrictedPython import compile_restricted
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
@@ -137,7 +137,10 @@ class _Policy(RestrictingNodeTransformer):
     _CHECKED = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        node = super().visit_BinOp(node)
+        visited = super().visit_BinOp(node)
+        if not isinstance(visited, ast.BinOp):   # RestrictedPython hands the node back
+            raise SandboxError("is not allowed: an operator was rewritten unexpectedly")
+        node = visited
         symbol = self._CHECKED.get(type(node.op))
         if symbol is None:
             return node
@@ -147,7 +150,10 @@ class _Policy(RestrictingNodeTransformer):
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         """Decimal literals stay exact: 0.1 means Decimal('0.1'), as money needs."""
-        node = super().visit_Constant(node)
+        visited = super().visit_Constant(node)
+        if not isinstance(visited, ast.Constant):   # RestrictedPython hands the node back
+            raise SandboxError("is not allowed: a constant was rewritten unexpectedly")
+        node = visited
         if not isinstance(node.value, float):
             return node
         call = ast.Call(func=ast.Name("Decimal", ast.Load()), args=[ast.Constant(repr(node.value))],
@@ -156,7 +162,7 @@ class _Policy(RestrictingNodeTransformer):
 
 
 @lru_cache(maxsize=4096)
-def _compile(source: str, mode: str):
+def _compile(source: str, mode: Literal["eval", "exec"]):
     _check(source, mode)
     try:
         return compile_restricted(source.strip() if mode == "eval" else source,
@@ -327,8 +333,9 @@ class _Budgeted:
 
 # What code may loop over: plain containers, and generators it made itself (their own
 # loops are budgeted; no generator comes from outside, and gi_frame is out of reach).
-_ITERABLE = (list, tuple, dict, str, range, set, frozenset, GeneratorType, _Budgeted,
-             type({}.items()), type({}.keys()), type({}.values()))
+_ITERABLE: tuple[type, ...] = (
+    list, tuple, dict, str, range, set, frozenset, GeneratorType, _Budgeted,
+    type({}.items()), type({}.keys()), type({}.values()))
 
 
 def _one_or_many(values: tuple) -> Iterable:
@@ -412,7 +419,11 @@ def _check_size(symbol: str, left: Any, right: Any) -> None:
                 and left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise SandboxError("the number would be too large")
     if symbol == "**" and isinstance(right, (int, Decimal)) and not isinstance(right, bool):
-        base = abs(left) if isinstance(left, (int, Decimal)) else 2
+        base: int | Decimal = 2
+        if isinstance(left, int):
+            base = abs(left)
+        elif isinstance(left, Decimal):
+            base = abs(left)
         if base > 1 and right > 0 and math.log2(base) * float(right) > MAX_INT_BITS:
             raise SandboxError("the number would be too large")
     if symbol == "<<" and isinstance(right, int) and right > MAX_INT_BITS:

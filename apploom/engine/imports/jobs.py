@@ -11,7 +11,7 @@ import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from sqlalchemy import Connection, select, update
 
@@ -23,7 +23,7 @@ from apploom.engine.definitions.model import ADMIN_ROLE
 from apploom.engine.errors import AppLoomError, Forbidden, NotFound, ValidationFailed
 from apploom.engine.imports.service import Importer, ImportReport
 from apploom.engine.imports.spreadsheets import read_table
-from apploom.engine.storage.database import Database
+from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_import
 
 SAMPLE_ROWS = 3
@@ -66,7 +66,7 @@ class ImportJobs:
         self.max_bytes = max_bytes
         self.users = users
 
-    def upload(self, user: User, ref: str, name: str, stream: BinaryIO) -> dict:
+    def upload(self, user: User, ref: str, name: str, stream: IO[bytes]) -> dict:
         """Keep an uploaded file for importing into ``ref``; check that it reads."""
         entity = self.importer.records.entity(ref)
         permissions.require(self.importer.records.apps, user, entity, "create")
@@ -80,10 +80,10 @@ class ImportJobs:
         self._forget_old_files()
         (self.folder / stored_as).write_bytes(data)
         with self.db.write() as conn:
-            job_id = conn.execute(sys_import.insert().values(
+            job_id = inserted_id(conn, sys_import.insert().values(
                 entity=entity.qualified, file_name=name[:255], stored_as=stored_as,
                 header=header, sample=rows[:SAMPLE_ROWS], rows=len(rows), status="uploaded",
-                user_id=user.id, created_at=clock.now())).inserted_primary_key[0]
+                user_id=user.id, created_at=clock.now()))
         return self.get(user, job_id)
 
     def get(self, user: User, job_id: int) -> dict:

@@ -89,7 +89,7 @@ class Importer:
         found: dict[str, Label] = {}
         for fld in self._writable(entity):
             if fld.type == "table":
-                child = self.records.apps.entity(fld.of)
+                child = self.records.apps.entity(fld.child)
                 for sub in self._writable(child):
                     for path, text in self._field_targets(sub):
                         found[f"{fld.name}.{path}"] = _joined(fld.label, text)
@@ -108,7 +108,7 @@ class Importer:
     def _field_targets(self, fld: Field) -> list[tuple[str, Label]]:
         if fld.type != "ref":
             return [(fld.name, fld.label)]
-        target = self.records.apps.entity(fld.to)
+        target = self.records.apps.entity(fld.target)
         keys = [f for f in target.fields.values()
                 if f.unique and self.records.types[f.type].name in KEY_TYPES]
         return [(fld.name, _joined(fld.label, Label("id", "id")))] + [
@@ -183,7 +183,8 @@ class Importer:
         problems = {}
         for column, target in targets.items():
             if target.key is not None:
-                found = self.records.apps.entity(_field_of(entity, target, self.records.apps).to)
+                found = self.records.apps.entity(
+                    _field_of(entity, target, self.records.apps).target)
                 if permissions.scope(self.records.apps, user, found, "read") is None:
                     problems[column] = f"you may not read {found.label.en} records, so " \
                                        "they cannot be looked up"
@@ -217,7 +218,7 @@ class Importer:
             for column, target in targets.items():
                 if target.key is None:
                     continue
-                found = apps.entity(_field_of(entity, target, apps).to)
+                found = apps.entity(_field_of(entity, target, apps).target)
                 table = self.records.tables[found.table]
                 wanted = {cells.get(column) for record in batch
                           for cells in [record.values, *record.children]} - {None, ""}
@@ -252,7 +253,7 @@ class Importer:
         if target.key is not None:
             found = lookups[column].get(text)
             if found is None:
-                what = self.records.apps.entity(fld.to)
+                what = self.records.apps.entity(fld.target)
                 record.problems.append({"row": row, "column": column, "message": (
                     f"there is no {what.label.en} with {target.key} '{text}'")})
             return found
@@ -277,8 +278,8 @@ class Importer:
         existing: set[tuple] = set()
         with self.records.db.read() as conn:
             for names in keys:
-                wanted = {tuple(r.data.get(n) for n in names) for r in batch}
-                wanted = [w for w in wanted if None not in w]
+                given = {tuple(r.data.get(n) for n in names) for r in batch}
+                wanted = [w for w in given if None not in w]
                 for start in range(0, len(wanted), 500):
                     columns = tuple_(*(table.c[n] for n in names))
                     query = select(*(table.c[n] for n in names)).where(

@@ -134,7 +134,7 @@ class QueryCompiler:
 
     def _target_ids(self, user: User, fld: Field, where: ColumnElement) -> Select:
         """Ids of the ref target's rows matching ``where`` that ``user`` may read."""
-        target = self.apps.entity(fld.to)
+        target = self.apps.entity(fld.target)
         query = select(self.tables[target.table].c.id).where(where)
         row_filter = self.visible(user, target)
         return query if row_filter is None else query.where(row_filter)
@@ -144,7 +144,7 @@ class QueryCompiler:
         if fld.type != "ref":
             raise BadQuery(f"'{path}': only a ref's own fields can follow a dot",
                            {path: "follow a ref one level, like customer.city"})
-        return fld, self.apps.entity(fld.to)
+        return fld, self.apps.entity(fld.target)
 
     def condition(self, user: User, entity: Entity, cond: Condition) -> ColumnElement:
         table = self.tables[entity.table]
@@ -216,7 +216,7 @@ class QueryCompiler:
             if fld.type != "ref":
                 clauses.append(table.c[name].icontains(text, autoescape=True))
                 continue
-            target = self.apps.entity(fld.to)
+            target = self.apps.entity(fld.target)
             if not follow_refs or permissions.scope(self.apps, user, target, "read") is None:
                 continue
             inner = self.search(user, target, text, follow_refs=False)

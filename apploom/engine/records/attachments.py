@@ -8,7 +8,7 @@ import re
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from sqlalchemy import select
 
@@ -38,7 +38,7 @@ class Attachments:
     def path(self, attachment_id: str) -> Path:
         return self.folder / attachment_id[:2] / attachment_id
 
-    def store(self, user: User, stream: BinaryIO, name: str, content_type: str | None) -> dict:
+    def store(self, user: User, stream: IO[bytes], name: str, content_type: str | None) -> dict:
         """Save an upload; only users who may fill in some attachment field may upload."""
         if not any(permissions.scope(self.records.apps, user, entity, action)
                    for entity in self._holders() for action in ("create", "update")):

@@ -54,7 +54,7 @@ def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
             result.errors[key] = "is read-only"
             continue
         if fld.type == "table":
-            result.tables[name] = _read_rows(apps.entity(fld.of), raw, apps, types, key, result)
+            result.tables[name] = _read_rows(apps.entity(fld.child), raw, apps, types, key, result)
             continue
         if is_blank(raw):
             result.values[name] = None

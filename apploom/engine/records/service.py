@@ -8,6 +8,7 @@ all come through here.
 """
 from __future__ import annotations
 
+import builtins
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,7 +51,7 @@ from apploom.engine.records.inputs import Input, RowInput, read_input
 from apploom.engine.records.naming import next_number
 from apploom.engine.records.pipeline import ChangePipeline
 from apploom.engine.records.titles import Titles
-from apploom.engine.storage.database import Database
+from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.entity_tables import build_metadata
 from apploom.engine.storage.system_tables import sys_attachment, sys_rule_run, sys_user
 
@@ -108,7 +109,7 @@ class RecordService:
         for entity in apps.entities():
             for fld in entity.fields.values():
                 if fld.type == "ref":
-                    self._referrers.setdefault(fld.to, []).append((entity, fld))
+                    self._referrers.setdefault(fld.target, []).append((entity, fld))
 
     # ---- lookups ------------------------------------------------------------------------
 
@@ -154,14 +155,16 @@ class RecordService:
         data = [self.dump(entity, Draft(dict(r), {name: by_parent.get(r["id"], [])
                                                   for name, by_parent in children.items()}),
                           fields) for r in rows]
-        return Page(data, total)
+        return Page(data, total or 0)
 
-    def history(self, user: User, ref: str, record_id: int) -> list[dict]:
+    # ``list`` is the method above from here on, so annotations spell out the builtin
+
+    def history(self, user: User, ref: str, record_id: int) -> builtins.list[dict]:
         self.get(user, ref, record_id)  # the same permission and existence checks
         with self.db.read() as conn:
             return read_history(conn, self.entity(ref), record_id)
 
-    def timeline(self, user: User, ref: str, record_id: int) -> list[dict]:
+    def timeline(self, user: User, ref: str, record_id: int) -> builtins.list[dict]:
         """History and comments, newest first."""
         self.get(user, ref, record_id)
         with self.db.read() as conn:
@@ -182,14 +185,15 @@ class RecordService:
         with self.db.read() as conn:
             return self.title_lookup.of(conn, user, self.apps.entity(ref), ids, lang)
 
-    def _selected(self, entity: Entity, names: tuple[str, ...] | None) -> list[Field] | None:
+    def _selected(self, entity: Entity, names: tuple[str, ...] | None
+                  ) -> builtins.list[Field] | None:
         """The fields asked for with ``fields=``, or None for all of them."""
         if names is None:
             return None
         return [entity.fields[n] if n in entity.fields else self.compiler.field(entity, n)
                 for n in names if n not in ("id", "version")]
 
-    def load(self, conn: Connection, entity: Entity, ids: list[int],
+    def load(self, conn: Connection, entity: Entity, ids: builtins.list[int],
              row_filter=None) -> dict[int, Draft]:
         """The stored records of ``ids`` (with their rows), keyed by id; no permission check."""
         table = self.tables[entity.table]
@@ -202,14 +206,15 @@ class RecordService:
                                          for name, by_parent in children.items()})
                 for r in rows}
 
-    def _children(self, conn: Connection, entity: Entity, parent_ids: list[int],
-                  table_fields: list[Field]) -> dict[str, dict[int, list[dict]]]:
-        result: dict[str, dict[int, list[dict]]] = {}
+    def _children(self, conn: Connection, entity: Entity, parent_ids: builtins.list[int],
+                  table_fields: builtins.list[Field]
+                  ) -> dict[str, dict[int, builtins.list[dict]]]:
+        result: dict[str, dict[int, builtins.list[dict]]] = {}
         for fld in table_fields:
             result[fld.name] = {}
             if not parent_ids:
                 continue
-            child = self.tables[self.apps.entity(fld.of).table]
+            child = self.tables[self.apps.entity(fld.child).table]
             rows = conn.execute(select(child).where(child.c.parent_id.in_(parent_ids))
                                 .order_by(child.c.parent_id, child.c.position)).mappings()
             for row in rows:
@@ -218,7 +223,8 @@ class RecordService:
 
     # ---- the JSON form ------------------------------------------------------------------
 
-    def dump(self, entity: Entity, draft: Draft, fields: list[Field] | None = None) -> dict:
+    def dump(self, entity: Entity, draft: Draft,
+             fields: builtins.list[Field] | None = None) -> dict:
         """The JSON form of a record: every field (or the ``fields`` asked for), rows nested."""
         out = {"id": draft.values.get("id")}
         if not entity.is_child:
@@ -229,7 +235,7 @@ class RecordService:
                 fields += [SYSTEM_FIELDS[n] for n in AUDIT_FIELDS]
         for fld in fields:
             if fld.type == "table":
-                child = self.apps.entity(fld.of)
+                child = self.apps.entity(fld.child)
                 out[fld.name] = [self.dump(child, Draft(row, {}))
                                  for row in draft.rows.get(fld.name, [])]
             else:
@@ -270,7 +276,7 @@ class RecordService:
         errors = dict(given.errors)
         draft = Draft(self._with_defaults(entity, given.values, user, now), {})
         for fld in entity.table_fields():
-            child = self.apps.entity(fld.of)
+            child = self.apps.entity(fld.child)
             draft.rows[fld.name] = []
             for i, row in enumerate(given.tables.get(fld.name, [])):
                 if row.id is not None:
@@ -312,9 +318,9 @@ class RecordService:
             raise Conflict("This could not be saved because of a change made at the same "
                            "time; please try again") from None
 
-    def _changed(self, conn: Connection, change: Change, record: dict | None) -> dict | None:
+    def _changed(self, conn: Connection, change: Change, record: dict) -> dict:
         """Run the change pipeline; returns the record as it is once its stages acted."""
-        if not self.pipeline.run(conn, change) or record is None:
+        if not self.pipeline.run(conn, change):
             return record
         return self.dump(change.entity, self.load(conn, change.entity, [record["id"]])[
             record["id"]])
@@ -386,15 +392,18 @@ class RecordService:
         """Fields the workflow makes read-only in the record's current state stay as they are."""
         if entity.workflow is None:
             return
-        state = entity.workflow.states.get(stored.values.get(entity.workflow.field))
-        for name in sorted(changed & set(state.readonly if state else ())):
+        status = stored.values.get(entity.workflow.field)
+        state = None if status is None else entity.workflow.states.get(status)
+        if state is None:
+            return
+        for name in sorted(changed & set(state.readonly)):
             errors.setdefault(name, f"cannot change while the {entity.label.en} is "
                                     f"{state.label.en}")
 
     def delete(self, user: User, ref: str, record_id: int, *, version: int | None = None) -> None:
         self.delete_many(user, ref, [record_id], version=version)
 
-    def delete_many(self, user: User, ref: str, record_ids: list[int], *,
+    def delete_many(self, user: User, ref: str, record_ids: builtins.list[int], *,
                     version: int | None = None) -> int:
         """Delete every record of ``record_ids`` or, if one cannot go, none of them."""
         entity = self.entity(ref)
@@ -417,14 +426,14 @@ class RecordService:
                            current=before, yours={"version": version})
         self._refuse_if_referenced(conn, entity, record_id)
         for fld in entity.table_fields():
-            child = self.tables[self.apps.entity(fld.of).table]
+            child = self.tables[self.apps.entity(fld.child).table]
             conn.execute(delete(child).where(child.c.parent_id == record_id))
         table = self.tables[entity.table]
         conn.execute(delete(table).where(table.c.id == record_id))
         write_history(conn, entity, record_id, stored.values["version"], "delete", user,
                       _now(), {k: [v, None] for k, v in before.items()
                                if k in entity.fields and v not in (None, [])})
-        self._changed(conn, Change("deleted", entity, record_id, stored, None, user), None)
+        self.pipeline.run(conn, Change("deleted", entity, record_id, stored, None, user))
 
     def preview(self, user: User, ref: str, data: Any, record_id: int | None = None) -> dict:
         """What saving ``data`` would store (defaults and formulas filled in), and the
@@ -441,7 +450,7 @@ class RecordService:
         else:
             permissions.require(self.apps, user, entity, "create")
         for fld in entity.table_fields():
-            child = self.apps.entity(fld.of)
+            child = self.apps.entity(fld.child)
             draft.rows[fld.name] = [self._with_defaults(child, row.values, user, now)
                                     for row in given.tables.get(fld.name, [])]
         self._complete(entity, draft, errors)
@@ -470,9 +479,10 @@ class RecordService:
         values.update(given)
         return values
 
-    def _merge_rows(self, entity: Entity, name: str, stored: list[dict], given: list[RowInput],
-                    user: User, now: datetime, errors: dict) -> list[dict]:
-        child = self.apps.entity(entity.fields[name].of)
+    def _merge_rows(self, entity: Entity, name: str, stored: builtins.list[dict],
+                    given: builtins.list[RowInput], user: User, now: datetime,
+                    errors: dict) -> builtins.list[dict]:
+        child = self.apps.entity(entity.fields[name].child)
         by_id = {row["id"]: row for row in stored}
         merged = []
         seen: set[int] = set()
@@ -491,7 +501,7 @@ class RecordService:
     def _complete(self, entity: Entity, draft: Draft, errors: dict) -> None:
         """Formulas (rows first, then the record) and the required and row-count checks."""
         for fld in entity.table_fields():
-            child = self.apps.entity(fld.of)
+            child = self.apps.entity(fld.child)
             rows = draft.rows.get(fld.name, [])
             for i, row in enumerate(rows):
                 row_errors = compute_formulas(child, self._formulas[child.qualified], row,
@@ -513,7 +523,7 @@ class RecordService:
         for fld in self._columns(entity):
             yield fld.name, fld, draft.values.get(fld.name)
         for table_field in entity.table_fields():
-            child = self.apps.entity(table_field.of)
+            child = self.apps.entity(table_field.child)
             for i, row in enumerate(draft.rows.get(table_field.name, [])):
                 for fld in self._columns(child):
                     yield f"{table_field.name}.{i}.{fld.name}", fld, row.get(fld.name)
@@ -551,7 +561,8 @@ class RecordService:
                                       {"ids": list({value for _, _, value in items})}).all())
             for key, fld, value in items:
                 if value not in found:
-                    what = self.apps.entity(fld.to).label.en if fld.type == "ref" else fld.type
+                    what = (self.apps.entity(fld.target).label.en if fld.type == "ref"
+                            else fld.type)
                     errors[key] = f"there is no {what} with id {value}"
                 elif fld.type == "attachment" and fld.max_size and found[value] > fld.max_size:
                     errors[key] = f"the file is larger than {fld.max_size} bytes"
@@ -581,13 +592,14 @@ class RecordService:
     def _id_table(self, fld: Field) -> Table | None:
         """The table whose ids a field's values are, if any."""
         if fld.type == "ref":
-            return self.tables[self.apps.entity(fld.to).table]
+            return self.tables[self.apps.entity(fld.target).table]
         return {"user": sys_user, "attachment": sys_attachment}.get(fld.type)
 
     def _insert(self, conn: Connection, entity: Entity, draft: Draft, user: User,
                 now: datetime) -> dict:
         for fld in entity.fields.values():
             if fld.type == "autonumber":
+                assert fld.format is not None   # loading ensures an autonumber has one
                 draft.values[fld.name] = next_number(conn, f"{entity.qualified}.{fld.name}",
                                                      fld.format, now)
         draft.values.update(version=1, created_at=now, updated_at=now, created_by=user.id,
@@ -596,16 +608,16 @@ class RecordService:
         row = {f.name: draft.values.get(f.name) for f in self._columns(entity)}
         row.update({k: draft.values[k] for k in ("version", "created_at", "updated_at",
                                                  "created_by", "updated_by")})
-        draft.values["id"] = conn.execute(table.insert(), row).inserted_primary_key[0]
+        draft.values["id"] = inserted_id(conn, table.insert(), row)
         for fld in entity.table_fields():
             self._insert_rows(conn, fld, draft.values["id"], list(enumerate(draft.rows[fld.name])))
         return self.dump(entity, draft)
 
     def _insert_rows(self, conn: Connection, fld: Field, parent_id: int,
-                     rows: list[tuple[int, dict]]) -> None:
+                     rows: builtins.list[tuple[int, dict]]) -> None:
         if not rows:
             return
-        child = self.apps.entity(fld.of)
+        child = self.apps.entity(fld.child)
         table = self.tables[child.table]
         params = [{**{f.name: row.get(f.name) for f in self._columns(child)},
                    "parent_id": parent_id, "position": position} for position, row in rows]
@@ -626,14 +638,15 @@ class RecordService:
         if done.rowcount != 1:
             current = self.load(conn, entity, [record_id]).get(record_id)
             raise Conflict(f"This {entity.label.en} was changed by someone else just now",
-                           current=current and self.dump(entity, current), yours=yours)
+                           current=None if current is None else self.dump(entity, current),
+                           yours=yours)
         for fld in entity.table_fields():
             self._sync_rows(conn, fld, record_id, stored.rows[fld.name], draft.rows[fld.name])
         return self.dump(entity, draft)
 
-    def _sync_rows(self, conn: Connection, fld: Field, parent_id: int, old: list[dict],
-                   new: list[dict]) -> None:
-        child = self.apps.entity(fld.of)
+    def _sync_rows(self, conn: Connection, fld: Field, parent_id: int, old: builtins.list[dict],
+                   new: builtins.list[dict]) -> None:
+        child = self.apps.entity(fld.child)
         table = self.tables[child.table]
         kept = {row["id"] for row in new if row.get("id") is not None}
         gone = [row["id"] for row in old if row["id"] not in kept]
@@ -660,7 +673,7 @@ class RecordService:
             count = conn.execute(select(func.count()).select_from(table)
                                  .where(table.c[fld.name] == record_id)).scalar()
             if count:
-                holder = self.apps.entity(referrer.parent) if referrer.is_child else referrer
+                holder = self.apps.entity(referrer.parent) if referrer.parent else referrer
                 raise Conflict(f"This {entity.label.en} cannot be deleted: {count} "
                                f"{holder.label.en} record(s) refer to it ({fld.name})")
 

@@ -54,7 +54,7 @@ class Titles:
             fld = entity.fields.get(token)
             if fld is not None and fld.type == "ref":
                 target_ids = {r[token] for r in rows}
-                nested[token] = (self.of(conn, user, self.apps.entity(fld.to), target_ids, lang,
+                nested[token] = (self.of(conn, user, self.apps.entity(fld.target), target_ids, lang,
                                          follow_refs=False)
                                  if follow_refs else {i: f"#{i}" for i in target_ids if i})
         for row in rows:

@@ -189,9 +189,9 @@ def report_problems(report: Report, app, apps) -> list[tuple[tuple, str]]:
             problems.append((("sort",), f"'{key.lstrip('-')}' is not a group or a measure"))
     if report.having:
         try:
-            used = {n.id for n in ast.walk(ast.parse(report.having, mode="eval"))
-                    if isinstance(n, ast.Name)}
-            problems += [(("having",), f"'{n}' is not a measure") for n in sorted(used - names)]
+            named = {n.id for n in ast.walk(ast.parse(report.having, mode="eval"))
+                     if isinstance(n, ast.Name)}
+            problems += [(("having",), f"'{n}' is not a measure") for n in sorted(named - names)]
         except SyntaxError as exc:
             problems.append((("having",), f"cannot be read: {exc.msg}"))
     if report.chart not in CHARTS:

@@ -46,8 +46,8 @@ class FlowAnalytics:
             [] if visible is None else [log.c.record_id.in_(select(table.c.id).where(visible))])
         finals = [s.name for s in workflow.states.values() if s.final]
         with self.records.db.read() as conn:
-            counts = dict(conn.execute(select(state, func.count()).where(*mine)
-                                       .group_by(state)).all())
+            counts: dict[str, int] = dict(conn.execute(
+                select(state, func.count()).where(*mine).group_by(state)).all())
             spent = conn.execute(self._time_in_state(in_view, now)).all()
             throughput = conn.execute(
                 select(time_bucket(self.records.db.dialect, log.c.at, period, True).label("p"),

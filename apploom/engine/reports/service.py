@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
@@ -50,7 +50,7 @@ RANGES = ("last_30_days", "last_12_months", "this_year", "all")
 class Group:
     path: str
     label: Label
-    field: Field | None
+    field: Field
     bucket: str | None
     sql: ColumnElement
 
@@ -144,7 +144,7 @@ class ReportRunner:
                                                        report.measure(n))
                                              for i, n in enumerate(measures)},
                         date_filter=query.date_filter,
-                        timed_filter=bool(query.date_filter) and query.resolve(
+                        timed_filter=query.date_filter is not None and query.resolve(
                             query.date_filter)[1].type == "datetime",
                         drillable=query.entity is not None and not query.entity.is_child)
         _shape(self, user, result, values)
@@ -176,7 +176,8 @@ def _totals(report: Report, parts: dict, window_row) -> list:
     position = 0
     for m in report.measures:
         count = len(parts[m.name])
-        values = list(window_row[position:position + count]) if window_row else [None] * count
+        values: list[Any] = list(window_row[position:position + count]) if window_row \
+            else [None] * count
         position += count
         if m.kind == "avg":
             raw[m.name] = None if not values[1] else float(values[0]) / float(values[1])
@@ -225,7 +226,7 @@ class _Query:
         """The rows the user may read: their own, where that is their right (a child row
         is theirs if its record is)."""
         records = self.runner.records
-        holder = records.apps.entity(entity.parent) if entity.is_child else entity
+        holder = records.apps.entity(entity.parent) if entity.parent else entity
         visible = records.compiler.visible(self.user, holder)
         if visible is None:
             return []
@@ -245,11 +246,11 @@ class _Query:
         table, fields, entity, prefix = self.base, self.fields, self.entity, ""
         for part in parts[:-1]:
             prefix = f"{prefix}.{part}" if prefix else part
-            if part == "parent" and entity is not None and entity.is_child:
+            if part == "parent" and entity is not None and entity.parent is not None:
                 target = self.runner.records.apps.entity(entity.parent)
                 link = "parent_id"
             elif part in fields and fields[part].type == "ref":
-                target = self.runner.records.apps.entity(fields[part].to)
+                target = self.runner.records.apps.entity(fields[part].target)
                 link = part
             else:
                 raise BadQuery(f"'{path}': '{part}' is not a ref", {"path": path})
@@ -279,8 +280,8 @@ class _Query:
                 bucket
         return column, fld, factor, None
 
-    def from_(self, statement):
-        base = self.base
+    def from_(self, statement: Select) -> Select:
+        base: FromClause = self.base
         for alias, _, condition in self.joins.values():
             base = base.outerjoin(alias, condition)
         return statement.select_from(base).where(*self.filters)
@@ -294,11 +295,13 @@ class _Query:
                 return literal(node.value), 1, 0 if isinstance(node.value, int) else None
             if isinstance(node, (ast.Name, ast.Attribute)):
                 column, fld, factor, _ = self.resolve(dotted(node))
-                places = (fld.scale if fld.scale is not None else 2) \
+                places: int | None = (fld.scale if fld.scale is not None else 2) \
                     if fld.type in ("money", "decimal", "percent") else 0
                 if isinstance(column.type, ExactDecimal):   # raw: scaled ints or NUMERIC
                     column = type_coerce(column, BigInteger() if factor > 1 else Numeric())
                 return column, factor, places
+            if not isinstance(node, ast.BinOp):   # the definitions allow no other node
+                raise ValueError(f"cannot compute {ast.dump(node)}")
             left, lf, lp = build(node.left)
             right, rf, rp = build(node.right)
             if isinstance(node.op, ast.Mult):
@@ -404,6 +407,7 @@ class _Query:
             return [getattr(func, measure.kind)(grouped).over()]
         if measure.kind != "avg":
             return [func.sum(grouped).over()]
+        assert measure.source is not None   # an average is of something (definitions check)
         sql, _, _ = self.expression(measure.source)
         if measure.where:
             sql = case((and_(*self.conditions(parse_where(measure.where))), sql), else_=null())
@@ -485,7 +489,7 @@ def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> No
     for i, g in enumerate(groups):
         if g.field is not None and g.field.type == "ref" and g.bucket is None:
             ids = {keys[i] for keys, _ in values if keys[i] is not None}
-            titles[i] = records.titles(user, g.field.to, ids)
+            titles[i] = records.titles(user, g.field.target, ids)
 
     def label(i: int, raw: Any) -> str:
         g = groups[i]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import Connection, Table, create_engine, event
+from sqlalchemy import Connection, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -70,3 +70,11 @@ def insert_ignore(conn: Connection, table: Table, values: dict) -> None:
     """INSERT that does nothing when the key already exists."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
+
+
+def inserted_id(conn: Connection, statement: Insert, values: dict | None = None) -> int:
+    """Run a one-row INSERT; the id the database gave the new row."""
+    key = conn.execute(statement, values).inserted_primary_key
+    if key is None:   # SQLAlchemy's word for "no key came back"
+        raise ValueError("the INSERT returned no primary key")
+    return key[0]

@@ -38,7 +38,7 @@ def build_metadata(apps: AppSet, types: FieldTypes) -> MetaData:
 
 
 def entity_table(metadata: MetaData, entity: Entity, apps: AppSet, types: FieldTypes) -> Table:
-    if entity.is_child:
+    if entity.parent is not None:
         parent = apps.entity(entity.parent)
         system = [Column("id", ID, primary_key=True),
                   Column("parent_id", ID, ForeignKey(f"{parent.table}.id", ondelete="CASCADE"),
@@ -86,8 +86,8 @@ def _derived_indexes(entity: Entity, types: FieldTypes) -> list[tuple[tuple[str,
         elif field.index or types[field.type].foreign_key(field) is not None:
             want((field.name,))
     for name in (*entity.list.filters, *(s.lstrip("-") for s in entity.list.sort)):
-        field = entity.fields.get(name)
-        if field is not None and types[field.type].has_column and field.type != "multiselect":
+        listed = entity.fields.get(name)
+        if listed is not None and types[listed.type].has_column and listed.type != "multiselect":
             want((name,))
     for columns in entity.indexes:
         want(tuple(columns))

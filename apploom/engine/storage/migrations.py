@@ -15,6 +15,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import (
     Column,
+    ColumnClause,
     Connection,
     Index,
     MetaData,
@@ -57,7 +58,7 @@ class Step:
 class Plan:
     steps: list[Step] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
-    metadata: MetaData | None = None
+    metadata: MetaData = field(default_factory=MetaData)
 
     @property
     def empty(self) -> bool:
@@ -116,7 +117,7 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
                 plan.steps.append(Step("restore", table.name, column.name))
             before, after = old_fields.get(key), new_fields.get(key)
             old_key = archived.get(key) if key in archived else (
-                before and types[before.type].storage_key(before))
+                None if before is None else types[before.type].storage_key(before))
             if old_key is None or after is None:
                 continue
             new_key = types[after.type].storage_key(after)
@@ -134,11 +135,11 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
                 plan.steps.append(Step("archive", table.name, name, old=(
                     types[removed.type].storage_key(removed) if removed else ())))
         in_db_indexes = {ix["name"] for ix in inspector.get_indexes(table.name)
-                         if not ix.get("duplicates_constraint")}
+                         if ix["name"] and not ix.get("duplicates_constraint")}
         wanted = {ix.name for ix in table.indexes} | {c.name for c in table.constraints
                                                       if c.name}
         plan.steps += [Step("add_index", table.name, ix.name) for ix in table.indexes
-                       if ix.name not in in_db_indexes]
+                       if ix.name and ix.name not in in_db_indexes]
         plan.steps += [Step("drop_index", table.name, name) for name in sorted(in_db_indexes)
                        if name not in wanted and name.startswith(("ix_", "uq_"))]
     return plan
@@ -152,7 +153,7 @@ def apply_plan(conn: Connection, plan: Plan) -> None:
     tables = plan.metadata.tables
     now = datetime.now(timezone.utc)
     for step in plan.steps:
-        table = tables.get(step.table)
+        table = tables[step.table]   # every step is on a table of the plan's metadata
         if step.kind == "create_table":
             table.create(conn)
         elif step.kind == "add_column":
@@ -210,5 +211,6 @@ def _widen(conn: Connection, ops: Operations, table: Table, step: Step) -> None:
     # SQLite stores decimals as scaled integers (see sqltypes.ExactDecimal).
     shift = {"to_decimal": lambda: step.new[2], "scale": lambda: step.new[2] - step.old[2]}
     if how in shift and shift[how]():
-        raw = sql_column(column.name)  # untyped: multiply the stored integers themselves
+        # untyped: multiply the stored integers themselves
+        raw: ColumnClause[int] = sql_column(column.name)
         conn.execute(update(sql_table(table.name, raw)).values({raw: raw * 10 ** shift[how]()}))

@@ -71,7 +71,7 @@ def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Questio
             gone = set(before.workflow.states) - set(entity.workflow.states)
             column = table.c.get(entity.workflow.field)
             if gone and column is not None:
-                counts = dict(conn.execute(select(column, func.count()).where(
+                counts: dict[str, int] = dict(conn.execute(select(column, func.count()).where(
                     column.in_(sorted(gone))).group_by(column)).all())
                 found += [Question("move", entity.qualified, state, counts[state],
                                    tuple(entity.workflow.states))
@@ -107,7 +107,7 @@ def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
         table = metadata.tables[entity.table]
         if q.kind == "move":
             target = moves[q.key]
-            if target not in entity.workflow.states:
+            if entity.workflow is None or target not in entity.workflow.states:
                 raise MigrationRefused(f"'{target}' is not a state of {q.entity}")
             column = table.c[entity.workflow.field]
             log.changed(entity, table, column == q.name, {column.name: [q.name, target]})

@@ -134,6 +134,8 @@ def upgrades(conn: Connection, bundled: list[Source]) -> list[Upgrade]:
     found = []
     for source in bundled:
         app = app_name(source)
+        if app is None:
+            continue   # not an app definition the loader could name
         try:
             live = source_of(conn, app)
         except NotFound:

@@ -255,12 +255,13 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
     key = f"{path[-1]}:"
     if not lines[start].lstrip().startswith(key):   # a block value: its key is above it
         inner = _indent(lines[start]) + lines[start].lstrip().startswith("- ")  # a list may
-        start = next((i for i in range(start - 1, -1, -1)            # sit at its key's indent
+        above = next((i for i in range(start - 1, -1, -1)            # sit at its key's indent
                       if lines[i].lstrip().startswith(key) and _indent(lines[i]) < inner),
                      None)
-        if start is None:
+        if above is None:
             raise ValidationFailed({"text": f"{'.'.join(path)} is written in a way the "
                                             "forms cannot edit; change it in the text"})
+        start = above
     indent = _indent(lines[start])
     block_list = lines[start].rstrip().endswith(":")   # its items may sit at its indent
     end = start + 1

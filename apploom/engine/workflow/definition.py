@@ -3,7 +3,7 @@ defined, and the checks that find mistakes in them before they load."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import AbstractSet, Any, Mapping
 
 from apploom.engine.definitions.model import ADMIN_ROLE, Field, Label, Option, frozen_map
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
@@ -74,7 +74,7 @@ def parse_workflow(raw: Mapping[str, Any]) -> Workflow:
 
 
 def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str],
-         functions: set[str] = frozenset()
+         functions: AbstractSet[str] = frozenset()
          ) -> tuple[list[tuple[tuple, str]], list[tuple[tuple, str]]]:
     """(errors, warnings) as (path inside the workflow block, message) pairs."""
     errors: list[tuple[tuple, str]] = []
@@ -107,7 +107,7 @@ def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str],
                 used = compile_expression(t.guard).names - set(FUNCTIONS) - functions
             except ExpressionError as exc:
                 errors.append((path + ("if",), f"the condition {exc}"))
-                used = set()
+                used = frozenset()
             for name in sorted(used - set(fields)):
                 errors.append((path + ("if",), f"the condition uses '{name}', which is not a "
                                                "field of this entity"))

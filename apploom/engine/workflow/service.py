@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import Connection, engine, func, select
 
@@ -66,18 +66,21 @@ class Transitions:
                             f"{', '.join(transition.roles or ['whoever may update'])}")
         given = read_input(entity, data, self.records.apps, self.records.types)
         with self.records.transaction() as conn:
-            return [self._take(conn, user, entity, transition, record_id, given, comment,
-                               version) for record_id in record_ids]
+            return [self._take(conn, user, entity, workflow, transition, record_id, given,
+                               comment, version) for record_id in record_ids]
 
     def take_in(self, conn: Connection, user: User, entity: Entity, name: str,
                 record_id: int) -> dict:
         """Take a transition inside the caller's transaction (for rules and plugins)."""
-        return self._take(conn, user, entity, entity.workflow.transitions[name], record_id,
-                          Input(), None, None)
-
-    def _take(self, conn, user: User, entity: Entity, transition: Transition, record_id: int,
-              given, comment: str | None, version: int | None) -> dict:
         workflow = entity.workflow
+        transition = workflow.transitions.get(name) if workflow is not None else None
+        if workflow is None or transition is None:
+            raise NotFound(f"{entity.label.en} has no transition '{name}'")
+        return self._take(conn, user, entity, workflow, transition, record_id, Input(), None,
+                          None)
+
+    def _take(self, conn, user: User, entity: Entity, workflow: Workflow, transition: Transition,
+              record_id: int, given, comment: str | None, version: int | None) -> dict:
         stored = self.records.stored(conn, user, entity, record_id, "read")
         if version is not None and stored.values["version"] != version:
             raise Conflict(f"This {entity.label.en} was changed by someone else",
@@ -160,7 +163,7 @@ class Transitions:
             query = query.where(sys_transition.c.record_id.in_(select(table.c.id)
                                                                 .where(visible)))
         with self.records.db.read() as conn:
-            counts = dict(conn.execute(
+            counts: dict[str, int] = dict(conn.execute(
                 select(table.c[workflow.field], func.count()).where(
                     *(() if visible is None else (visible,)))
                 .group_by(table.c[workflow.field])).all())
@@ -183,7 +186,7 @@ class Transitions:
         }
 
 
-def time_in_states(log: list, now: datetime) -> dict[int, dict[str, float]]:
+def time_in_states(log: Sequence[Sequence[Any]], now: datetime) -> dict[int, dict[str, float]]:
     """{record: {state: seconds}} from log rows (record, to_state, at) in time order; the
     current state counts up to ``now``."""
     result: dict[int, dict[str, float]] = {}
