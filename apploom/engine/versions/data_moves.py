@@ -25,6 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 
 from apploom.engine import clock
 from apploom.engine.definitions.model import AppSet, Entity
@@ -59,32 +61,36 @@ def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Questio
     """What the data needs answered before ``new`` can replace ``old``."""
     if old is None:
         return []
-    tables = set(inspect(conn).get_table_names())
+    inspector = inspect(conn)
+    tables = set(inspector.get_table_names())
     found = []
     for entity in new.entities():
         app, name = entity.app, entity.name
         before = old.apps.get(app) and old.apps[app].entities.get(name)
         if not before or entity.table not in tables:
             continue
-        table = Table(entity.table, MetaData(), autoload_with=conn)
-        if entity.workflow and before.workflow:
-            gone = set(before.workflow.states) - set(entity.workflow.states)
-            column = table.c.get(entity.workflow.field)
-            if gone and column is not None:
-                counts: dict[str, int] = dict(conn.execute(select(column, func.count()).where(
-                    column.in_(sorted(gone))).group_by(column)).all())
-                found += [Question("move", entity.qualified, state, counts[state],
-                                   tuple(entity.workflow.states))
-                          for state in sorted(gone) if counts.get(state)]
-        for fld in entity.fields.values():
-            old_field = before.fields.get(fld.name)
-            if not fld.required or fld.computed or fld.type in ("table", "autonumber") or (
-                    old_field is not None and old_field.required):
-                continue
-            column = table.c.get(fld.name)
-            empty = conn.execute(select(func.count()).select_from(table).where(
-                column.is_(None)) if column is not None else
-                select(func.count()).select_from(table)).scalar()
+        gone = sorted(set(before.workflow.states) - set(entity.workflow.states)) \
+            if entity.workflow and before.workflow else []
+        required = [fld for fld in entity.fields.values()
+                    if fld.required and not fld.computed
+                    and fld.type not in ("table", "autonumber")
+                    and not getattr(before.fields.get(fld.name), "required", False)]
+        if not gone and not required:
+            continue   # nothing to ask: the table's columns need not be read
+        columns = {c["name"] for c in inspector.get_columns(entity.table)}
+        table = sql_table(entity.table, *(sql_column(n) for n in columns))
+        if gone and entity.workflow and entity.workflow.field in columns:
+            column = table.c[entity.workflow.field]
+            counts: dict[str, int] = dict(conn.execute(select(column, func.count()).where(
+                column.in_(gone)).group_by(column)).all())
+            found += [Question("move", entity.qualified, state, counts[state],
+                               tuple(entity.workflow.states))
+                      for state in gone if counts.get(state)]
+        for fld in required:   # a new column is empty in every row
+            rows = select(func.count()).select_from(table)
+            if fld.name in columns:
+                rows = rows.where(table.c[fld.name].is_(None))
+            empty = conn.execute(rows).scalar()
             if empty:
                 found.append(Question("fill", entity.qualified, fld.name, empty))
     return found

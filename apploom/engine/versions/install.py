@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sqlalchemy import MetaData, Table, func, inspect, select
+from sqlalchemy import column, func, inspect, select
+from sqlalchemy import table as sql_table
 
 from apploom.engine.automation.definition import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, load_apps, with_companions
@@ -83,11 +84,11 @@ def effects(db: Database, plan: Plan) -> list[str]:
     """What a plan does to the data already there, in words, with counts."""
     found = []
     with db.read() as conn:
+        existing = set(inspect(conn).get_table_names())
         for step in plan.steps:
-            if step.kind not in ("archive", "add_column") or \
-                    step.table not in inspect(conn).get_table_names():
+            if step.kind not in ("archive", "add_column") or step.table not in existing:
                 continue
-            table = Table(step.table, MetaData(), autoload_with=conn)
+            table = sql_table(step.table, column(step.column))   # no reflection needed
             total = conn.execute(select(func.count()).select_from(table)).scalar()
             if step.kind == "add_column":
                 if total:
