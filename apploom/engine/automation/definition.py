@@ -20,6 +20,7 @@ from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import SandboxError
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
 from apploom.engine.expressions.sandbox import check_script
+from apploom.engine.fields.types import FieldTypes
 
 TRIGGERS = ("created", "updated", "deleted", "transition", "schedule", "webhook")
 # Built-in actions and the settings each takes; plugins add their own actions.
@@ -75,7 +76,8 @@ def parse_rules(raw: list | None) -> tuple[Rule, ...]:
 
 
 def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity],
-         actions: set[str], functions: set[str] = frozenset()) -> list[tuple[tuple, str]]:
+         actions: set[str], types: FieldTypes,
+         functions: set[str] = frozenset()) -> list[tuple[tuple, str]]:
     """(path inside the rules list, message) for each mistake."""
     problems: list[tuple[tuple, str]] = []
     names = set(entity.fields) | RULE_NAMES | set(FUNCTIONS) | functions
@@ -107,7 +109,8 @@ def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity]
                 problems.append((path, f"'{action.kind}' is not an action; known actions: "
                                        f"{', '.join(sorted(actions))}"))
                 continue
-            problems += [(path, m) for m in _action_problems(entity, action, entities, names)]
+            problems += [(path, m) for m in _action_problems(entity, action, entities, names,
+                                                             types)]
     return problems
 
 
@@ -122,7 +125,7 @@ def _expression_problems(source: Any, names: set[str]) -> list[str]:
 
 
 def _action_problems(entity: Entity, action: Action, entities: Mapping[str, Entity],
-                     names: set[str]) -> list[str]:
+                     names: set[str], types: FieldTypes) -> list[str]:
     params, kind = action.params, action.kind
     problems: list[str] = []
     if kind == "set":
@@ -130,7 +133,8 @@ def _action_problems(entity: Entity, action: Action, entities: Mapping[str, Enti
             return ["set takes field: expression pairs"]
         status = entity.workflow.field if entity.workflow else None
         for field, source in params.items():
-            if field not in entity.fields or entity.fields[field].computed or field == status:
+            if field not in entity.fields or types.computed(entity.fields[field]) \
+                    or field == status:
                 problems.append(f"set: '{field}' is not a field it can set"
                                 + (" (the status moves by transitions)" if field == status
                                    else ""))

@@ -278,9 +278,9 @@ class Automation:
                 published = (names or {}).get(name)
                 return match[0] if published is None or callable(published) or sub \
                     else str(published)
-            if value is None or fld.type == "table":
+            if value is None or fld.holds_rows:
                 return ""
-            if fld.type != "ref":
+            if not self.records.types[fld.type].is_reference:
                 dumped = self.records.types[fld.type].dump(fld, value)
                 labels = {o.value: o.label.en for o in fld.options}
                 items = dumped if isinstance(dumped, list) else [dumped]
@@ -288,7 +288,7 @@ class Automation:
             target = self.records.apps.entity(fld.to)
             if not sub:
                 return self.records.title_lookup.of(conn, _acting(None), target, {value})[value]
-            if sub not in target.fields or target.fields[sub].type == "table":
+            if sub not in target.fields or target.fields[sub].holds_rows:
                 return match[0]
             table = self.records.tables[target.table]
             found = conn.execute(select(table.c[sub]).where(table.c.id == value)).scalar()
@@ -429,8 +429,9 @@ def _webhook(context: ActionContext, spec: Mapping) -> str:
 def _script(context: ActionContext, source: str) -> str:
     names = {k: v for k, v in context.names.items() if k != "record" and not callable(v)}
     result = sandbox.execute(source, sandbox.plain(names))
+    types = context.automation.records.types
     settable = {k: v for k, v in result.items() if k in context.entity.fields
-                and not context.entity.fields[k].computed and k != getattr(
+                and not types.computed(context.entity.fields[k]) and k != getattr(
                     context.entity.workflow, "field", None)
                 and v != names.get(k)}
     if settable and context.change.trigger != "deleted":

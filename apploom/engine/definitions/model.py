@@ -94,6 +94,12 @@ class Field:
     def computed(self) -> bool:
         return self.formula is not None or self.type == "autonumber"
 
+    @property
+    def holds_rows(self) -> bool:
+        """A table: its rows are records of the entity ``of`` names (a setting only field
+        types holding rows take)."""
+        return self.of is not None
+
 
 @dataclass(frozen=True)
 class ListSpec:
@@ -142,7 +148,7 @@ class Entity:
         return self.parent is not None
 
     def table_fields(self) -> list[Field]:
-        return [f for f in self.fields.values() if f.type == "table"]
+        return [f for f in self.fields.values() if f.holds_rows]
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,16 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import nh3
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.types import TypeEngine
 
+from apploom.engine.definitions.model import Field, Label
+from apploom.engine.records.naming import format_problems
 from apploom.engine.storage.column_types import ExactDecimal, UTCDateTime
-
-if TYPE_CHECKING:
-    from apploom.engine.definitions.model import Field
 
 
 class Invalid(ValueError):
@@ -34,16 +33,35 @@ EQUALITY_OPS = ("eq", "ne", "in", "not_in", "is_null")
 
 
 class FieldType:
-    """Base of every field type. Subclasses override what differs."""
+    """Base of every field type. Subclasses override what differs.
+
+    The engine and the screens ask the type, never its name, so a plugin's type (a
+    subclass of a built-in one, or of this) behaves like a built-in one. A field holds
+    child rows when it has ``of`` (``Field.holds_rows``), which only TableType takes.
+    """
 
     name = ""
     settings: frozenset[str] = frozenset()      # type-specific definition settings
     ops: tuple[str, ...] = EQUALITY_OPS          # query operators this type supports
     has_column = True
-    settable = True                              # False: the system fills it in
+    numbered = False                             # the system numbers it from its series
     searchable = False                           # usable in full-text search
     sortable = True                              # its column has an order
     indexable = True                             # a B-tree index fits its values
+    numeric = False                              # a number, summed in panels and reports
+    dated = False                                # falls on a day: groups by week, month...
+    timed = False                                # a moment (in UTC), not only a day
+    has_options = False                          # its values are chosen from ``options``
+    holds_list = False                           # a value is a list (of options)
+    is_reference = False                         # ids of records of the entity ``to``
+    is_user = False                              # ids of users
+    holds_file = False                           # ids of uploaded files
+    import_key = False                           # unique ones find a ref's record on import
+    names_record = False                         # the first such field titles a record
+    dynamic_defaults: tuple[str, ...] = ()       # defaults resolved on each new record
+    widget = "input"                             # the form control (records/_inputs.html)
+    input_type = "text"                          # an "input" widget's HTML type
+    input_mode: str | None = None                # its inputmode (the keyboard phones show)
 
     def column_type(self, field: Field) -> TypeEngine:
         raise NotImplementedError
@@ -77,6 +95,23 @@ class FieldType:
         """(setting, message) pairs for settings that make no sense for this type."""
         return []
 
+    def scale(self, field: Field) -> int:
+        """The decimal places its values keep."""
+        return 0
+
+    def default(self, field: Field, user_id: int | None, now: datetime) -> Any:
+        """The raw default of a new record's value (still to be coerced)."""
+        return field.default
+
+    def parse_text(self, field: Field, text: str) -> Any:
+        """The input for text typed in a spreadsheet cell (never empty); coerce does the rest."""
+        return text
+
+    def display(self, field: Field, value: Any, lang: str, titles: Mapping[int, str]) -> str:
+        """The text people read for a stored value in its JSON form (never None or []);
+        ``titles`` are those of the records or users an id field points at."""
+        return str(value)
+
 
 MAX_INT = 2 ** 63 - 1  # the range of a BIGINT column
 ASCII_INT = re.compile(r"\s*([-+]?[0-9]{1,19})\s*")
@@ -108,6 +143,8 @@ class TextType(FieldType):
     settings = frozenset({"length", "pattern"})
     ops = TEXT_OPS
     searchable = True
+    import_key = True
+    names_record = True
     default_length = 255
 
     def length(self, field: Field) -> int:
@@ -150,6 +187,9 @@ class LongTextType(TextType):
     name = "long_text"
     default_length = 100_000
     indexable = False
+    import_key = False
+    names_record = False
+    widget = "textarea"
 
     def column_type(self, field):
         return Text()
@@ -175,6 +215,7 @@ class _PatternText(TextType):
     """Text with a fixed shape (email, phone, url)."""
 
     settings = frozenset()
+    names_record = False
     expected = ""
 
     def valid(self, value: str) -> bool:
@@ -190,6 +231,7 @@ class _PatternText(TextType):
 class EmailType(_PatternText):
     name = "email"
     default_length = 254
+    input_type = "email"
     expected = "email address"
     _shape = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -203,6 +245,7 @@ class EmailType(_PatternText):
 class PhoneType(_PatternText):
     name = "phone"
     default_length = 32
+    input_type = "tel"
     expected = "phone number (digits, spaces, + - ( ) only)"
     _shape = re.compile(r"\+?[0-9][0-9 ()\-.]{3,30}")
 
@@ -213,6 +256,8 @@ class PhoneType(_PatternText):
 class UrlType(_PatternText):
     name = "url"
     default_length = 2048
+    import_key = False
+    input_type = "url"
     expected = "web address (starting with http:// or https://)"
 
     def valid(self, value):
@@ -238,6 +283,8 @@ class _Ranged(FieldType):
 class IntegerType(_Ranged):
     name = "integer"
     settings = frozenset({"min", "max"})
+    numeric = True
+    input_type = "number"
 
     def column_type(self, field):
         return BigInteger().with_variant(Integer(), "sqlite")
@@ -264,6 +311,8 @@ THOUSANDS = re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 class DecimalType(_Ranged):
     name = "decimal"
     settings = frozenset({"min", "max", "scale", "precision"})
+    numeric = True
+    input_mode = "decimal"
     default_scale = 4
     default_precision = 18
 
@@ -318,6 +367,9 @@ class MoneyType(DecimalType):
     name = "money"
     default_scale = 2
 
+    def display(self, field, value, lang, titles):
+        return f"{Decimal(value):,.2f}"
+
 
 class PercentType(DecimalType):
     """A percentage stored as the number shown (12.5 means 12.5 %)."""
@@ -326,11 +378,16 @@ class PercentType(DecimalType):
     default_scale = 2
     default_precision = 9
 
+    def display(self, field, value, lang, titles):
+        return f"{value} %"
+
 
 class BooleanType(FieldType):
     name = "boolean"
+    widget = "switch"
     _true = {"true", "1", "yes", "on", "y", "是"}
     _false = {"false", "0", "no", "off", "n", "否"}
+    _words = {True: Label("Yes", "是"), False: Label("No", "否")}
 
     def column_type(self, field):
         return Boolean()
@@ -351,10 +408,16 @@ class BooleanType(FieldType):
     def json_schema(self, field):
         return {"type": "boolean"}
 
+    def display(self, field, value, lang, titles):
+        return self._words[bool(value)].get(lang)
+
 
 class DateType(_Ranged):
     name = "date"
     settings = frozenset({"min", "max"})
+    dated = True
+    dynamic_defaults = ("today",)
+    input_type = "date"
 
     def column_type(self, field):
         return Date()
@@ -377,10 +440,17 @@ class DateType(_Ranged):
     def json_schema(self, field):
         return {"type": "string", "format": "date"}
 
+    def default(self, field, user_id, now):
+        return now.astimezone(timezone.utc).date() if field.default == "today" else field.default
+
 
 class DateTimeType(_Ranged):
     name = "datetime"
     settings = frozenset({"min", "max"})
+    dated = True
+    timed = True
+    dynamic_defaults = ("now",)
+    input_type = "datetime-local"
 
     def column_type(self, field):
         return UTCDateTime()
@@ -406,10 +476,26 @@ class DateTimeType(_Ranged):
     def json_schema(self, field):
         return {"type": "string", "format": "date-time"}
 
+    def default(self, field, user_id, now):
+        return now if field.default == "now" else field.default
+
+    def display(self, field, value, lang, titles):
+        return value.replace("T", " ")[:16]
+
+
+CELL_LIST = re.compile(r"[,，;；]")   # what separates the options in one cell
+
+
+def plain(text: str) -> str:
+    """Text as compared loosely: without spaces, _ - · › ( ) / and case."""
+    return re.sub(r"[\s_\-·›()（）/]+", "", text).lower()
+
 
 class SelectType(FieldType):
     name = "select"
     settings = frozenset({"options"})
+    has_options = True
+    widget = "select"
 
     def column_type(self, field):
         return String(64)
@@ -435,12 +521,28 @@ class SelectType(FieldType):
             return [("options", f"a {self.name} field needs a list of options")]
         return []
 
+    def parse_text(self, field, text):
+        return self._option(field, text)
+
+    def display(self, field, value, lang, titles):
+        labels = {o.value: o.label.get(lang) for o in field.options}
+        return ", ".join(labels.get(v, v) for v in (value if isinstance(value, list) else [value]))
+
+    @staticmethod
+    def _option(field: Field, text: str) -> str:
+        """The option a cell means, by its value or its label in any language."""
+        labels = {plain(v): o.value for o in field.options
+                  for v in (o.value, o.label.en, o.label.zh) if v}
+        return labels.get(plain(text), text)
+
 
 class MultiSelectType(SelectType):
     name = "multiselect"
     ops = ("contains", "is_null")
     sortable = False
     indexable = False
+    holds_list = True
+    widget = "chips"
 
     def column_type(self, field):
         return JSON()
@@ -463,6 +565,9 @@ class MultiSelectType(SelectType):
         return {"type": "array", "items": {"type": "string", "enum": list(field.option_values)},
                 "uniqueItems": True}
 
+    def parse_text(self, field, text):
+        return [self._option(field, p) for p in (p.strip() for p in CELL_LIST.split(text)) if p]
+
 
 class _IdType(FieldType):
     """Integer ids of other rows."""
@@ -482,12 +587,17 @@ class _IdType(FieldType):
     def json_schema(self, field):
         return {"type": "integer", "minimum": 1}
 
+    def display(self, field, value, lang, titles):
+        return titles.get(parse_int(value), f"#{value}")
+
 
 class RefType(_IdType):
     """A reference to a record of any entity in any app, stored as a foreign key."""
 
     name = "ref"
     settings = frozenset({"to", "related"})
+    is_reference = True
+    widget = "ref"
 
     def storage_key(self, field):
         return ("ref", field.to)
@@ -504,9 +614,14 @@ class RefType(_IdType):
 
 class UserType(_IdType):
     name = "user"
+    is_user = True
+    dynamic_defaults = ("me",)
 
     def foreign_key(self, field):
         return ForeignKey("sys_user.id")
+
+    def default(self, field, user_id, now):
+        return user_id if field.default == "me" else field.default
 
 
 class TableType(FieldType):
@@ -538,6 +653,8 @@ class AttachmentType(FieldType):
 
     name = "attachment"
     settings = frozenset({"max_size"})
+    holds_file = True
+    widget = "file"
     _id = re.compile(r"[0-9a-f]{32}")
 
     def column_type(self, field):
@@ -560,8 +677,9 @@ class AutoNumberType(FieldType):
     name = "autonumber"
     settings = frozenset({"format"})
     ops = TEXT_OPS
-    settable = False
+    numbered = True
     searchable = True
+    import_key = True
 
     def column_type(self, field):
         return String(64)
@@ -570,8 +688,13 @@ class AutoNumberType(FieldType):
         return {"type": "string", "readOnly": True}
 
     def definition_problems(self, field):
-        return [] if field.format else [("format", "an autonumber field needs a 'format' "
-                                         "such as 'SO-{YYYY}{MM}-{#####}'")]
+        if not field.format:
+            return [("format", "an autonumber field needs a 'format' such as "
+                               "'SO-{YYYY}{MM}-{#####}'")]
+        if "format" not in field.settings:   # made from the entity's naming, checked there
+            return []
+        return [("format", f"'{field.format}' {message}")
+                for message in format_problems(field.format)]
 
 
 def _quantum(scale: int) -> Decimal:
@@ -618,3 +741,7 @@ class FieldTypes:
 
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._types))
+
+    def computed(self, field: Field) -> bool:
+        """Whether the system fills the field in (a formula, a number), never a person."""
+        return field.formula is not None or self[field.type].numbered

@@ -87,8 +87,8 @@ def _derived_indexes(entity: Entity, types: FieldTypes) -> list[tuple[tuple[str,
             want((field.name,))
     for name in (*entity.list.filters, *(s.lstrip("-") for s in entity.list.sort)):
         field = entity.fields.get(name)
-        if field is not None and types[field.type].has_column and field.type != "multiselect":
-            want((name,))
+        if field is not None and types[field.type].has_column and types[field.type].sortable:
+            want((name,))   # a filter or a sort on it: an index, if its values have an order
     for columns in entity.indexes:
         want(tuple(columns))
     for columns in entity.unique:

@@ -55,7 +55,8 @@ class Question:
                 "this version requires: choose a value to fill in")
 
 
-def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Question]:
+def questions(conn: Connection, new: AppSet, old: AppSet | None,
+              types: FieldTypes) -> list[Question]:
     """What the data needs answered before ``new`` can replace ``old``."""
     if old is None:
         return []
@@ -78,7 +79,7 @@ def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Questio
                           for state in sorted(gone) if counts.get(state)]
         for fld in entity.fields.values():
             old_field = before.fields.get(fld.name)
-            if not fld.required or fld.computed or fld.type in ("table", "autonumber") or (
+            if not fld.required or types.computed(fld) or fld.holds_rows or (
                     old_field is not None and old_field.required):
                 continue
             column = table.c.get(fld.name)

@@ -52,7 +52,8 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
             new = load_apps(with_companions(sources, live), types, actions)
             previous = _previous(live, types, actions)
             plan = plan_migration(conn, new, previous, types)
-            result = ApplyResult(plan=plan, apps=new, questions=questions(conn, new, previous))
+            asked = questions(conn, new, previous, types)
+            result = ApplyResult(plan=plan, apps=new, questions=asked)
             if dry_run:
                 raise _DryRun(result)
             apply_plan(conn, plan)
