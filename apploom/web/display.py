@@ -1,8 +1,7 @@
-"""Values as people read them on screens: option labels, money with two decimals,
-refs by their title (fetched once per list, not once per row)."""
+"""Values as people read them on screens, as their field types show them: option labels,
+money with two decimals, refs by their title (fetched once per list, not once per row)."""
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from flask import g
@@ -10,43 +9,28 @@ from flask import g
 from apploom.engine.definitions.model import Entity, Field
 from apploom.engine.fields.types import parse_int
 from apploom.web.context import runtime
-from apploom.web.i18n import current_language, label, translate
+from apploom.web.i18n import current_language
 
 
 def ref_titles(entity: Entity, records: list[dict]) -> dict[str, dict[int, str]]:
     """{field: {id: title}} for every ref and user field shown for ``records``."""
     rt = runtime()
     result: dict[str, dict[int, str]] = {}
-    users: set[int] = set()
+    users = ["created_by", "updated_by"]
     for fld in entity.fields.values():
-        ids = {parse_int(r.get(fld.name)) for r in records} - {None}
-        if fld.type == "ref":
+        ftype = rt.types[fld.type]
+        if ftype.is_reference:
+            ids = {parse_int(r.get(fld.name)) for r in records} - {None}
             result[fld.name] = rt.records.titles(g.user, fld.to, ids, current_language())
-        elif fld.type == "user":
-            users |= ids
-    for record in records:
-        users |= {record.get("created_by"), record.get("updated_by")} - {None}
-    result["_users"] = rt.users.names(users)
-    return result
+        elif ftype.is_user:
+            users.append(fld.name)
+    names = rt.users.names({parse_int(r.get(n)) for r in records for n in users} - {None})
+    return {**result, **dict.fromkeys(users, names)}
 
 
 def show(fld: Field, value: Any, titles: dict[str, dict[int, str]] | None = None) -> str:
     """The text shown for one stored (JSON-form) value."""
     if value is None or value == []:
         return ""
-    if fld.type in ("select", "multiselect"):
-        labels = {o.value: label(o.label) for o in fld.options}
-        values = value if isinstance(value, list) else [value]
-        return ", ".join(labels.get(v, v) for v in values)
-    if fld.type == "boolean":
-        return translate("Yes") if value else translate("No")
-    if fld.type == "money":
-        return f"{Decimal(value):,.2f}"
-    if fld.type in ("ref", "user"):
-        key = fld.name if fld.type == "ref" else "_users"
-        return (titles or {}).get(key, {}).get(parse_int(value), f"#{value}")
-    if fld.type == "datetime":
-        return value.replace("T", " ")[:16]
-    if fld.type == "percent":
-        return f"{value} %"
-    return str(value)
+    return runtime().types[fld.type].display(fld, value, current_language(),
+                                             (titles or {}).get(fld.name, {}))

@@ -91,10 +91,6 @@ class Field:
         return tuple(o.value for o in self.options)
 
     @property
-    def computed(self) -> bool:
-        return self.formula is not None or self.type == "autonumber"
-
-    @property
     def holds_rows(self) -> bool:
         """A table: its rows are records of the entity ``of`` names (a setting only field
         types holding rows take)."""
