@@ -16,7 +16,9 @@ def apploom_field_types():
 
 @hookspec
 def apploom_actions():
-    """{name: function(context, params) -> str}: rule actions, run inside the transaction."""
+    """{name: function(context, params) -> str}: rule actions, run inside the transaction.
+    A RuleAction(run, check) instead of the function also checks the settings rules give
+    it when definitions load: check(context, params) returns the mistakes, as text."""
 
 
 @hookspec

@@ -10,7 +10,7 @@ import pluggy
 import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.versions.install import apply_definitions
 from apploom.plugins import BUNDLED, gather, open_runtime, plugin_manager

@@ -3,8 +3,9 @@ names are allowed, formulas compile, settings fit their field type."""
 from __future__ import annotations
 
 import re
+from typing import Collection
 
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS, action_checks
 from apploom.engine.automation.definition import lint as lint_rules
 from apploom.engine.balances.definition import check_problems
 from apploom.engine.definitions.model import (
@@ -37,12 +38,13 @@ class _Reporter:
 
 
 def semantic_problems(apps: AppSet, types: FieldTypes,
-                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS)
+                      actions: Collection[str] = BUILTIN_ACTIONS
                       ) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings): errors block the definitions, warnings are only told."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     roles = apps.roles()
+    checks = action_checks(actions)
     for app in apps.apps.values():
         report = _Reporter(app)
         warn = _Reporter(app)
@@ -60,7 +62,7 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
                 for sub, message in check_problems(balance, entity):
                     report(path + sub, message)
             entities = {e.qualified: e for e in apps.entities() if not e.is_child}
-            for path, message in lint_rules(entity, entity.rules, entities, set(actions), types,
+            for path, message in lint_rules(entity, entity.rules, entities, checks, types,
                                             set(types.functions)):
                 report(("entities", entity.name, "rules") + path, message)
         for found in app.reports:

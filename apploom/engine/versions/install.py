@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from sqlalchemy import MetaData, Table, func, inspect, select
 
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, load_apps, with_companions
 from apploom.engine.definitions.model import AppSet
 from apploom.engine.errors import DefinitionError
@@ -36,7 +36,7 @@ class _DryRun(Exception):
 def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
                       user_id: int | None = None, comment: str | None = None,
                       dry_run: bool = False,
-                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS),
+                      actions: Collection[str] = BUILTIN_ACTIONS,
                       moves: Mapping[str, str] | None = None,
                       fills: Mapping[str, Any] | None = None,
                       bases: Mapping[str, str] | None = None) -> ApplyResult:
@@ -70,7 +70,7 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
     return result
 
 
-def _previous(live: list[Source], types: FieldTypes, actions: frozenset[str]) -> AppSet | None:
+def _previous(live: list[Source], types: FieldTypes, actions: Collection[str]) -> AppSet | None:
     """The live definitions, or None if they no longer load (e.g. a plugin type is gone)."""
     if not live:
         return None

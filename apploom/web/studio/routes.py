@@ -362,8 +362,7 @@ def problems_of(app: str, source: Source) -> list:
     with rt.db.read() as conn:
         live = applied.active_sources(conn)
     try:
-        apps = load_apps(with_companions([source], live), rt.types,
-                         frozenset(rt.automation.actions))
+        apps = load_apps(with_companions([source], live), rt.types, rt.automation.actions)
     except DefinitionError as exc:
         return list(exc.problems)
     if app not in apps.apps or app_name(source) != app:
