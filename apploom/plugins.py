@@ -17,7 +17,7 @@ import pluggy
 from apploom import hookspecs
 from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database

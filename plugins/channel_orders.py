@@ -24,7 +24,7 @@ from sqlalchemy import select
 from apploom.engine.access import permissions
 from apploom.engine.access.signatures import signature_ok
 from apploom.engine.errors import Forbidden, ValidationFailed
-from apploom.engine.fields.types import Invalid
+from apploom.engine.fields.base import Invalid
 from apploom.hookspecs import hookimpl
 
 ORDERS = "oms.order"

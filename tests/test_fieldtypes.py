@@ -8,7 +8,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from apploom.engine.definitions.building import parse_field
-from apploom.engine.fields.types import FieldType, FieldTypes, Invalid
+from apploom.engine.fields.base import FieldType, Invalid
+from apploom.engine.fields.registry import FieldTypes
 
 TYPES = FieldTypes()
 

@@ -23,7 +23,7 @@ from apploom.web import create_app
 from tests.helpers import Shop, browser, make_runtime
 
 PLUGIN = '''
-from apploom.engine.fields.types import TextType
+from apploom.engine.fields.text import TextType
 from apploom.hookspecs import hookimpl
 
 

@@ -13,7 +13,7 @@ from apploom.engine.automation import outbox
 from apploom.engine.automation.actions import BUILTIN_ACTIONS, RuleAction
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError, RuleError
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.runtime import Runtime
 from apploom.engine.storage.system_tables import sys_outbox, sys_rule_run
 from apploom.web import create_app

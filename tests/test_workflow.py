@@ -11,7 +11,7 @@ from sqlalchemy import select
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import Conflict, DefinitionError, Forbidden, ValidationFailed
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.system_tables import sys_transition
 from apploom.engine.workflow.service import time_in_states
 from apploom.web import create_app

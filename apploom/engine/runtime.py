@@ -14,7 +14,7 @@ from apploom.engine.automation.service import Automation
 from apploom.engine.balances.service import Balances
 from apploom.engine.definitions.loading import load_apps
 from apploom.engine.definitions.model import AppSet
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.imports.jobs import ImportJobs
 from apploom.engine.imports.service import Importer
 from apploom.engine.records.attachments import Attachments

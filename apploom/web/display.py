@@ -7,7 +7,7 @@ from typing import Any
 from flask import g
 
 from apploom.engine.definitions.model import Entity, Field
-from apploom.engine.fields.types import parse_int
+from apploom.engine.fields.base import parse_int
 from apploom.web.context import runtime
 from apploom.web.i18n import current_language
 

@@ -12,7 +12,8 @@ from typing import Any, Callable
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict, MultiDict
 
 from apploom.engine.definitions.model import AppSet, Entity, Field
-from apploom.engine.fields.types import FieldTypes, parse_int
+from apploom.engine.fields.base import parse_int
+from apploom.engine.fields.registry import FieldTypes
 
 ROW_KEY = re.compile(r"([a-z][a-z0-9_]*)-([0-9]{1,20})-([a-z][a-z0-9_]*)")
 

@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from apploom.engine.access import permissions
 from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import BadQuery, Conflict, ValidationFailed
-from apploom.engine.fields.types import parse_int
+from apploom.engine.fields.base import parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS, Query, parse_params
 from apploom.web import export
 from apploom.web.context import runtime

@@ -9,7 +9,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, send_
 from apploom.engine.access import permissions
 from apploom.engine.definitions.model import Entity, Label, Section
 from apploom.engine.errors import Conflict, Forbidden, ValidationFailed
-from apploom.engine.fields.types import MAX_INT, parse_int
+from apploom.engine.fields.base import MAX_INT, parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS
 from apploom.engine.records.related import related_panels
 from apploom.web.context import runtime

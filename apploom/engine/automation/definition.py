@@ -18,7 +18,7 @@ from croniter import croniter
 
 from apploom.engine.definitions.model import Entity
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 
 TRIGGERS = ("created", "updated", "deleted", "transition", "schedule", "webhook")
 # beyond the fields; ``created`` is the id of the record the rule's last create made

@@ -18,7 +18,8 @@ from apploom.engine.definitions.model import (
 )
 from apploom.engine.errors import Problem
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
-from apploom.engine.fields.types import COMMON_SETTINGS, FieldTypes, Invalid
+from apploom.engine.fields.base import COMMON_SETTINGS, Invalid
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.records.formulas import formula_order
 from apploom.engine.records.naming import format_problems
 from apploom.engine.reports.definition import report_problems

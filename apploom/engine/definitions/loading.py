@@ -16,7 +16,7 @@ from apploom.engine.definitions.json_schema import schema_problems
 from apploom.engine.definitions.model import App, AppSet
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import DefinitionError, Problem
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 
 _PACKAGE = Path(__file__).resolve().parents[2]
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")

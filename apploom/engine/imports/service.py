@@ -21,7 +21,7 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import AppLoomError, Forbidden, ValidationFailed
-from apploom.engine.fields.types import plain
+from apploom.engine.fields.choices import plain
 from apploom.engine.records.service import RecordService
 from apploom.engine.workflow.service import Transitions
 

@@ -18,7 +18,8 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import AppSet, Entity, Field, Label
 from apploom.engine.errors import BadQuery
-from apploom.engine.fields.types import FieldTypes, Invalid
+from apploom.engine.fields.base import Invalid
+from apploom.engine.fields.registry import FieldTypes
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith",
        "between", "is_null")

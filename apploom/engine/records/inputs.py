@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity
-from apploom.engine.fields.types import FieldTypes, Invalid
+from apploom.engine.fields.base import Invalid
+from apploom.engine.fields.registry import FieldTypes
 
 
 @dataclass

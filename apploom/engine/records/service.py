@@ -33,7 +33,7 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.errors import Conflict, NotFound, RuleError, ValidationFailed
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.query.filters import AUDIT_FIELDS, SYSTEM_FIELDS, Query, QueryCompiler
 from apploom.engine.records import idempotency
 from apploom.engine.records.formulas import compute_formulas, formula_order

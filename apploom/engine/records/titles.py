@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 
 TOKEN = re.compile(r"\{([a-z0-9_]+)\}")
 

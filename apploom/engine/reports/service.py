@@ -37,7 +37,7 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import BadQuery, Forbidden
-from apploom.engine.fields.types import FieldType, Invalid
+from apploom.engine.fields.base import FieldType, Invalid
 from apploom.engine.query.filters import SYSTEM_FIELDS, parse_where
 from apploom.engine.records.service import RecordService
 from apploom.engine.reports.definition import BUCKETS, Measure, Report, dotted

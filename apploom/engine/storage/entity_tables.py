@@ -8,7 +8,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, Table
 
 from apploom.engine.balances.definition import balance_table
 from apploom.engine.definitions.model import AppSet, Entity
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage import system_tables
 from apploom.engine.storage.column_types import UTCDateTime
 from apploom.engine.storage.system_tables import ID

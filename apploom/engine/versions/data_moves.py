@@ -29,7 +29,8 @@ from sqlalchemy import (
 from apploom.engine import clock
 from apploom.engine.definitions.model import AppSet, Entity
 from apploom.engine.errors import MigrationRefused
-from apploom.engine.fields.types import FieldTypes, Invalid
+from apploom.engine.fields.base import Invalid
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.column_types import UTCDateTime
 from apploom.engine.storage.system_tables import ID, sys_history, sys_transition
 

@@ -12,7 +12,7 @@ from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, load_apps, with_companions
 from apploom.engine.definitions.model import AppSet
 from apploom.engine.errors import DefinitionError
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.migrations import Plan, apply_plan, plan_migration
 from apploom.engine.storage.system_tables import metadata as system_metadata

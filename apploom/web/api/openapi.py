@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from apploom.engine.definitions.model import AppSet, Entity
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.query.filters import RESERVED_PARAMS
 
 ERROR = {"$ref": "#/components/responses/Error"}

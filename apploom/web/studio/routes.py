@@ -30,7 +30,7 @@ from apploom.engine.definitions.loading import (
 from apploom.engine.definitions.model import ACTIONS, Section
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
-from apploom.engine.fields.types import MAX_INT
+from apploom.engine.fields.base import MAX_INT
 from apploom.engine.reports.definition import CHARTS, KINDS
 from apploom.engine.versions import applied, layers, text_edits
 from apploom.engine.versions.install import effects
