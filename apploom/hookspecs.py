@@ -11,7 +11,9 @@ hookimpl = pluggy.HookimplMarker("apploom")
 
 @hookspec
 def apploom_field_types():
-    """A list of FieldType instances: new field types for definitions."""
+    """A list of FieldType instances: new field types for definitions. Subclass FieldType
+    (apploom.engine.fields.base) or a built-in type (text, numbers, dates, choices,
+    links in apploom.engine.fields) and override what differs."""
 
 
 @hookspec
