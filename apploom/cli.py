@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 
 from apploom.demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
 from apploom.engine.automation import outbox
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import (
     Source,
     app_name,
@@ -215,7 +215,7 @@ def apps_validate(obj: _Context, files: tuple[str, ...]) -> None:
         sources = read_sources(files)
         found = obj.extensions()
         apps = load_apps(with_companions(sources, bundled_sources()), found.types,
-                         frozenset(BUILTIN_ACTIONS) | set(found.actions))
+                         {**BUILTIN_ACTIONS, **found.actions})
     except DefinitionError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

@@ -11,12 +11,16 @@ hookimpl = pluggy.HookimplMarker("apploom")
 
 @hookspec
 def apploom_field_types():
-    """A list of FieldType instances: new field types for definitions."""
+    """A list of FieldType instances: new field types for definitions. Subclass FieldType
+    (apploom.engine.fields.base) or a built-in type (text, numbers, dates, choices,
+    links in apploom.engine.fields) and override what differs."""
 
 
 @hookspec
 def apploom_actions():
-    """{name: function(context, params) -> str}: rule actions, run inside the transaction."""
+    """{name: function(context, params) -> str}: rule actions, run inside the transaction.
+    A RuleAction(run, check) instead of the function also checks the settings rules give
+    it when definitions load: check(context, params) returns the mistakes, as text."""
 
 
 @hookspec

@@ -36,16 +36,10 @@ from apploom.engine.errors import (
     NotFound,
     ValidationFailed,
 )
-from apploom.engine.fields.types import (
-    BooleanType,
-    DecimalType,
-    FieldType,
-    IntegerType,
-    Invalid,
-    MoneyType,
-    SelectType,
-    TextType,
-)
+from apploom.engine.fields.base import FieldType, Invalid
+from apploom.engine.fields.choices import BooleanType, SelectType
+from apploom.engine.fields.numbers import DecimalType, IntegerType, MoneyType
+from apploom.engine.fields.text import TextType
 from apploom.engine.query.filters import Query
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings, secret_key

@@ -15,9 +15,9 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from apploom import hookspecs
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database
@@ -77,11 +77,11 @@ def install_definitions(db: Database, sources: list[Source], settings: Settings,
                         extra_actions: frozenset[str] = frozenset(),
                         **options: Any) -> ApplyResult:
     """Apply definitions knowing every plugin's field types and actions (the bundled
-    apps name the bundled plugins' actions)."""
+    apps name the bundled plugins' actions); ``extra_actions`` are known by name only."""
     found = gather(plugin_manager(plugin_folders(settings)), settings)
     found.types.functions.update(found.functions)
-    return apply_definitions(db, sources, found.types, actions=frozenset(BUILTIN_ACTIONS)
-                             | frozenset(found.actions) | extra_actions, **options)
+    return apply_definitions(db, sources, found.types, actions={
+        **dict.fromkeys(extra_actions), **BUILTIN_ACTIONS, **found.actions}, **options)
 
 
 def gather(manager: pluggy.PluginManager, settings: Any) -> Extensions:

@@ -20,7 +20,7 @@ from records import fresh_runtime
 
 from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.expressions.sandbox import Row, evaluate
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.runtime import Runtime
 from apploom.engine.versions.install import apply_definitions
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from apploom.engine.access.permissions import SYSTEM_USER
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings

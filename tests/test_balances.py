@@ -9,7 +9,7 @@ import pytest
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError, ValidationFailed
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from tests.helpers import app_text, reopen
 
 DEPOT = app_text("depot")

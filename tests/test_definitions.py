@@ -11,7 +11,7 @@ from apploom.engine.definitions.json_schema import app_schema
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import DefinitionError
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from tests.helpers import bundled_actions
 
 TYPES = FieldTypes()

@@ -8,7 +8,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from apploom.engine.definitions.building import parse_field
-from apploom.engine.fields.types import FieldType, FieldTypes, Invalid
+from apploom.engine.fields.base import FieldType, Invalid
+from apploom.engine.fields.registry import FieldTypes
 
 TYPES = FieldTypes()
 
@@ -100,3 +101,33 @@ def test_plugins_can_register_a_type_and_names_stay_unique():
     assert "colour" in types.names()
     with pytest.raises(ValueError):
         types.register(Colour())
+
+
+@pytest.mark.parametrize("spec, value, lang, expected", [
+    ({"type": "money"}, "1234.5", "en", "1,234.50"),
+    ({"type": "percent"}, "12.50", "en", "12.50 %"),
+    ({"type": "boolean"}, True, "zh", "是"),
+    ({"type": "datetime"}, "2026-01-31T14:30:00Z", "en", "2026-01-31 14:30"),
+    ({"type": "select", "options": [{"value": "a", "label": {"en": "A", "zh": "甲"}}]}, "a",
+     "zh", "甲"),
+    ({"type": "multiselect", "options": ["a", {"value": "b", "label": "Bee"}]}, ["b", "a"],
+     "en", "Bee, A"),
+    ({"type": "ref", "to": "crm.customer"}, 7, "en", "张三"),
+    ({"type": "user"}, 8, "en", "#8"),
+])
+def test_each_type_shows_its_values(spec, value, lang, expected):
+    field = parse_field("shop", "x", spec)
+    assert TYPES[field.type].display(field, value, lang, {7: "张三"}) == expected
+
+
+def test_spreadsheet_text_finds_options_by_label_and_defaults_resolve_per_record():
+    options = ["small", {"value": "xl", "label": {"en": "Extra large", "zh": "特大"}}]
+    one = parse_field("shop", "size", {"type": "select", "options": options})
+    many = parse_field("shop", "sizes", {"type": "multiselect", "options": options})
+    assert TYPES["select"].parse_text(one, "extra-large") == "xl"
+    assert TYPES["multiselect"].parse_text(many, "特大，Small; huge") == ["xl", "small", "huge"]
+    now = datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc)
+    today = parse_field("shop", "on", {"type": "date", "default": "today"})
+    me = parse_field("shop", "by", {"type": "user", "default": "me"})
+    assert TYPES["date"].default(today, 5, now) == date(2026, 3, 1)
+    assert TYPES["user"].default(me, 5, now) == 5

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import ast
+import csv
 import hashlib
 import hmac
+import io
 import json
 import re
 import textwrap
@@ -14,25 +16,37 @@ import pytest
 
 from apploom import hookspecs
 from apploom.engine.access.permissions import SYSTEM_USER
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, bundled_sources
+from apploom.engine.definitions.model import ADMIN_ROLE
+from apploom.engine.query.filters import parse_params
 from apploom.engine.versions.install import apply_definitions
 from apploom.plugins import BUNDLED, gather, open_runtime, plugin_manager
 from apploom.web import create_app
-from tests.helpers import Shop, app_text, make_runtime
+from tests.helpers import Shop, app_text, browser, make_runtime
 
 PLUGIN = '''
 from apploom.plugin import TextType, hookimpl
 
 
 class Colour(TextType):
+    """#rrggbb, picked in the form, named (red) in a spreadsheet, shown in capitals."""
+
     name = "colour"
+    input_type = "color"
+    names = {"red": "#ff0000", "sky": "#87ceeb"}
 
     def coerce(self, field, value):
         value = super().coerce(field, value).lower()
         if not value.startswith("#") or len(value) != 7:
             raise ValueError("must look like #a0b1c2")
         return value
+
+    def parse_text(self, field, text):
+        return self.names.get(text.lower(), text)
+
+    def display(self, field, value, lang, titles):
+        return value.upper()
 
 
 @hookimpl
@@ -71,7 +85,8 @@ def apploom_startup(runtime):
 PAINT = app_text("paint")
 
 
-def test_hook_every_hook_from_a_plugin_folder(tmp_path, sqlite_url):
+def paint_runtime(tmp_path, sqlite_url):
+    """A runtime with the paint app and the plugin above, found in a plugin folder."""
     folder = tmp_path / "myplugins"
     folder.mkdir()
     (folder / "paint_tools.py").write_text(textwrap.dedent(PLUGIN))
@@ -83,7 +98,11 @@ def test_hook_every_hook_from_a_plugin_folder(tmp_path, sqlite_url):
     apply_definitions(runtime.db, bundled_sources() + [Source("paint.yaml", PAINT)],
                       found.types, actions=frozenset(BUILTIN_ACTIONS) | set(found.actions))
     runtime.close()
-    rt = open_runtime(runtime.settings, manager)
+    return open_runtime(runtime.settings, manager), manager
+
+
+def test_hook_every_hook_from_a_plugin_folder(tmp_path, sqlite_url):
+    rt, manager = paint_runtime(tmp_path, sqlite_url)
     swatch = rt.records.create(SYSTEM_USER, "paint.swatch", {"name": "sky", "colour": "#A0B1C2"})
     assert (swatch["colour"], swatch["loud"]) == ("#a0b1c2", "SKY!")
     assert rt.records.get(SYSTEM_USER, "paint.swatch", swatch["id"])["note"] == "from a plugin"
@@ -91,6 +110,34 @@ def test_hook_every_hook_from_a_plugin_folder(tmp_path, sqlite_url):
     module = manager.get_plugin("plugins.paint_tools")
     assert module.STARTED == [["crm", "oms", "paint", "wms"]]
     assert create_app(runtime=rt).test_client().get("/hello").data == b"hello from a plugin"
+    rt.close()
+
+
+def test_a_plugin_field_type_is_shown_imported_filtered_and_exported_like_a_built_in(
+        tmp_path, sqlite_url):
+    rt, _ = paint_runtime(tmp_path, sqlite_url)
+    report = rt.imports.importer.run(SYSTEM_USER, "paint.swatch", ["Name", "Colour"],
+                                     [["sky", "Sky"], ["fire", "red"], ["moss", "#8A9A5B"]],
+                                     {"Name": "name", "Colour": "colour"})
+    assert (report.created, report.errors) == (3, [])
+    found = rt.records.list(SYSTEM_USER, "paint.swatch",
+                            parse_params({"colour__startswith": "#8", "sort": "name"}))
+    assert [(s["name"], s["colour"]) for s in found.data] == [("moss", "#8a9a5b"),
+                                                              ("sky", "#87ceeb")]
+    rt.users.create("ada", [ADMIN_ROLE], "password123")
+    b = browser(create_app(runtime=rt), "ada")
+    listed = b.get("/a/paint/swatch?colour__contains=ff").get_data(as_text=True)
+    assert "#FF0000" in listed and "#87CEEB" not in listed
+    assert 'name="colour__contains"' in listed
+    fire = next(s for s in rt.records.list(SYSTEM_USER, "paint.swatch").data
+                if s["name"] == "fire")
+    assert "#FF0000" in b.get(f"/a/paint/swatch/{fire['id']}").get_data(as_text=True)
+    form = b.get(f"/a/paint/swatch/{fire['id']}/edit").get_data(as_text=True)
+    assert re.search(r'<input type="color" name="colour" id="colour" value="#ff0000"', form)
+    rows = list(csv.reader(io.StringIO(b.get("/a/paint/swatch/export.csv?sort=name")
+                                       .data.decode("utf-8-sig"))))
+    assert [r[:2] for r in rows[1:]] == [["fire", "#FF0000"], ["moss", "#8A9A5B"],
+                                         ["sky", "#87CEEB"]]
     rt.close()
 
 

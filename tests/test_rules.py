@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import outbox
+from apploom.engine.automation.actions import BUILTIN_ACTIONS, RuleAction
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError, RuleError
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.runtime import Runtime
 from apploom.engine.storage.system_tables import sys_outbox, sys_rule_run
 from apploom.web import create_app
@@ -164,6 +165,23 @@ def test_rule_lint(case, rules, path, message):
         load_apps([Source("shop.yaml", text)], FieldTypes())
     assert any(p.path == f"entities.thing.{path}" and message in p.message
                for p in caught.value.problems), str(caught.value)
+
+
+def test_a_plugin_action_has_its_settings_checked_like_a_built_in_one():
+    def check(context, params):
+        if isinstance(params, dict) and params.get("text"):
+            return []
+        return [f"stamp: say what to stamp on the {context.entity.name}"]
+
+    actions = {**BUILTIN_ACTIONS, "stamp": RuleAction(lambda context, params: "", check)}
+    text = "app: shop\nentities:\n  thing:\n    fields: {a: {type: integer}}\n    rules:\n" \
+           "      - {on: created, do: [{stamp: {}}]}\n"
+    with pytest.raises(DefinitionError) as caught:
+        load_apps([Source("shop.yaml", text)], FieldTypes(), actions)
+    assert [(p.path, p.message) for p in caught.value.problems] == [
+        ("entities.thing.rules.0.do.0", "stamp: say what to stamp on the thing")]
+    fixed = text.replace("{stamp: {}}", "{stamp: {text: hi}}")
+    assert "shop" in load_apps([Source("shop.yaml", fixed)], FieldTypes(), actions).apps
 
 
 def test_a_plugin_action_runs_in_the_transaction(runtime):

@@ -17,7 +17,7 @@ from apploom.engine.errors import (
     NotFound,
     ValidationFailed,
 )
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.system_tables import sys_transition
 from apploom.engine.workflow.service import time_in_states
 from apploom.web import create_app

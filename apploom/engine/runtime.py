@@ -7,14 +7,14 @@ from sqlalchemy import inspect
 
 from apploom.engine.access.users import Users
 from apploom.engine.automation import outbox
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS, ActionFunction, RuleAction
 from apploom.engine.automation.notifications import Notifications
 from apploom.engine.automation.outbox import Sender
-from apploom.engine.automation.service import ActionFunction, Automation
+from apploom.engine.automation.service import Automation
 from apploom.engine.balances.service import Balances
 from apploom.engine.definitions.loading import load_apps
 from apploom.engine.definitions.model import AppSet
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.imports.jobs import ImportJobs
 from apploom.engine.imports.service import Importer
 from apploom.engine.records.attachments import Attachments
@@ -29,7 +29,7 @@ from apploom.engine.workflow.service import Transitions
 
 class Runtime:
     def __init__(self, settings: Settings, db: Database, apps: AppSet, types: FieldTypes,
-                 actions: Mapping[str, ActionFunction] | None = None,
+                 actions: Mapping[str, RuleAction | ActionFunction] | None = None,
                  senders: Mapping[str, Sender] | None = None, plugins: Any = None):
         self.settings = settings
         self.plugins = plugins  # the plugin manager, for hooks the web layer calls
@@ -59,7 +59,7 @@ class Runtime:
 
     @classmethod
     def open(cls, settings: Settings, types: FieldTypes | None = None,
-             actions: Mapping[str, ActionFunction] | None = None,
+             actions: Mapping[str, RuleAction | ActionFunction] | None = None,
              senders: Mapping[str, Sender] | None = None, plugins: Any = None,
              db: Database | None = None) -> Runtime:
         """Connect (or use ``db``) and load the live definitions stored in the database;
@@ -71,7 +71,7 @@ class Runtime:
             mark = definitions_mark(conn) if inspect(conn).has_table("sys_app_version") \
                 else None
             sources = active_sources(conn)
-        known = frozenset(BUILTIN_ACTIONS) | frozenset(actions or ())
+        known = {**BUILTIN_ACTIONS, **(actions or {})}
         apps = load_apps(sources, types, known) if sources else AppSet({})
         runtime = cls(settings, db, apps, types, actions, senders, plugins)
         runtime.definitions_mark = mark

@@ -78,6 +78,7 @@ def _follow_definitions() -> None:
 
 def _template_helpers() -> dict:
     rt_apps = lists.runtime().apps
+    types = runtime().types   # templates ask a field's type, never its name
 
     def nav_apps():
         if g.get("user") is None:
@@ -112,5 +113,6 @@ def _template_helpers() -> dict:
 
     return {"t": translate, "label": label, "lang": current_language(), "badge": badge,
             "unread": unread, "label_of": label_of,
+            "field_type": lambda fld: types[fld.type], "is_computed": types.computed,
             "csrf_token": session.csrf_token, "csrf_input": session.csrf_input,
             "nav_apps": nav_apps, "list_url": list_url, "export_url": export_url}

@@ -18,14 +18,13 @@ from apploom.web.i18n import label
 
 PAGE = 500
 MAX_ROWS = 100_000
-NUMERIC = ("integer", "decimal", "money", "percent")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _rows(entity: Entity, query: Query):
     """Header, then one list of cells per record, fetched a page at a time."""
     records = runtime().records
-    fields = [f for f in entity.fields.values() if f.type != "table"] + \
+    fields = [f for f in entity.fields.values() if not f.holds_rows] + \
         [SYSTEM_FIELDS["created_at"], SYSTEM_FIELDS["updated_at"]]
     yield [label(f.label) for f in fields]
     offset = 0
@@ -40,8 +39,8 @@ def _rows(entity: Entity, query: Query):
 
 
 def _cell(fld, value, titles):
-    if value is not None and fld.type in NUMERIC:
-        return Decimal(value) if fld.type != "integer" else value
+    if value is not None and runtime().types[fld.type].numeric:
+        return Decimal(value)   # a number the spreadsheet can sum
     return safe_text(show(fld, value, titles))
 
 

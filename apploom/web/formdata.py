@@ -12,15 +12,16 @@ from typing import Any, Callable
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict, MultiDict
 
 from apploom.engine.definitions.model import AppSet, Entity, Field
-from apploom.engine.fields.types import parse_int
+from apploom.engine.fields.base import parse_int
+from apploom.engine.fields.registry import FieldTypes
 
 ROW_KEY = re.compile(r"([a-z][a-z0-9_]*)-([0-9]{1,20})-([a-z][a-z0-9_]*)")
 
 StoreFile = Callable[[FileStorage], str | None]   # the stored file's id; None: not kept
 
 
-def editable(entity: Entity) -> list[Field]:
-    return [f for f in entity.fields.values() if not f.computed and not f.readonly]
+def editable(entity: Entity, types: FieldTypes) -> list[Field]:
+    return [f for f in entity.fields.values() if not types.computed(f) and not f.readonly]
 
 
 @dataclass
@@ -29,28 +30,29 @@ class FormInput:
     row_numbers: dict[str, list[int]]    # per table field, the form's number of each row
 
 
-def read_form(entity: Entity, apps: AppSet, form: MultiDict,
+def read_form(entity: Entity, apps: AppSet, types: FieldTypes, form: MultiDict,
               files: ImmutableMultiDict, store_file: StoreFile) -> FormInput:
     result = FormInput({}, {})
-    for fld in editable(entity):
-        if fld.type == "table":
-            numbered = _rows(apps.entity(fld.child), fld.name, form, files, store_file)
+    for fld in editable(entity, types):
+        if fld.holds_rows:
+            numbered = _rows(apps.entity(fld.child), types, fld.name, form, files, store_file)
             result.data[fld.name] = [row for _, row in numbered]
             result.row_numbers[fld.name] = [number for number, _ in numbered]
         else:
-            result.data[fld.name] = _value(fld, fld.name, form, files, store_file)
+            result.data[fld.name] = _value(types[fld.type].widget, fld.name, form, files,
+                                           store_file)
     return result
 
 
-def _rows(child: Entity, table: str, form: MultiDict, files: ImmutableMultiDict,
-          store_file: StoreFile) -> list[tuple[int, dict]]:
+def _rows(child: Entity, types: FieldTypes, table: str, form: MultiDict,
+          files: ImmutableMultiDict, store_file: StoreFile) -> list[tuple[int, dict]]:
     numbers = sorted({int(m.group(2)) for key in form.keys() if (m := ROW_KEY.fullmatch(key))
                       and m.group(1) == table})
     rows = []
     for number in numbers:
         prefix = f"{table}-{number}-"
-        row = {f.name: _value(f, prefix + f.name, form, files, store_file)
-               for f in editable(child)}
+        row = {f.name: _value(types[f.type].widget, prefix + f.name, form, files, store_file)
+               for f in editable(child, types)}
         row_id = parse_int(form.get(prefix + "id", ""))
         if row_id is not None:
             row["id"] = row_id
@@ -60,14 +62,15 @@ def _rows(child: Entity, table: str, form: MultiDict, files: ImmutableMultiDict,
     return rows
 
 
-def _value(fld: Field, name: str, form: MultiDict, files: ImmutableMultiDict,
+def _value(widget: str, name: str, form: MultiDict, files: ImmutableMultiDict,
            store_file: StoreFile) -> Any:
-    if fld.type == "boolean":
+    """What the widget (records/_inputs.html) sent under ``name``."""
+    if widget == "switch":   # a hidden "false", then the checkbox's "true" if ticked
         sent = form.getlist(name)
         return sent[-1] if sent else "false"
-    if fld.type == "multiselect":
+    if widget == "chips":
         return form.getlist(name)
-    if fld.type == "attachment":
+    if widget == "file":
         upload = files.get(name + "__file")
         if upload is not None and upload.filename:
             return store_file(upload)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
 from apploom.engine.errors import ValidationFailed
-from apploom.engine.fields.types import MAX_INT
+from apploom.engine.fields.base import MAX_INT
 from apploom.web.context import runtime
 from apploom.web.session import check_csrf, login_required
 

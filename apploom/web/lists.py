@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 from apploom.engine.access import permissions
 from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import BadQuery, Conflict, ValidationFailed
-from apploom.engine.fields.types import parse_int
+from apploom.engine.fields.base import parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS, Query, parse_params
 from apploom.web import export
 from apploom.web.context import runtime
@@ -139,7 +139,7 @@ def balance_list(app: str, name: str):
               for k in balance.by}
     choices = {}
     for k in balance.by:
-        if ledger.fields[k].type != "ref":
+        if not rt.types[ledger.fields[k].type].is_reference:
             continue   # the choices are a ref's records; other keys are not filtered by
         target = ledger.fields[k].target
         ids = {r["id"] for r in rt.records.list(g.user, target, Query(

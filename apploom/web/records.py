@@ -9,7 +9,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, send_
 from apploom.engine.access import permissions
 from apploom.engine.definitions.model import Entity, Label, Section
 from apploom.engine.errors import Conflict, Forbidden, ValidationFailed
-from apploom.engine.fields.types import MAX_INT, parse_int
+from apploom.engine.fields.base import MAX_INT, parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS
 from apploom.engine.records.related import related_panels
 from apploom.web.context import runtime
@@ -55,7 +55,7 @@ def render_form(entity: Entity, values: dict, *, computed: dict, errors: dict | 
     return render_template(
         "records/form.html", entity=entity, values=values, rows=rows, computed=computed,
         errors=errors or {}, record_id=record_id, version=version, conflict=conflict,
-        sections=layout(entity), editable={f.name for f in editable(entity)},
+        sections=layout(entity), editable={f.name for f in editable(entity, runtime().types)},
         titles=all_titles(entity, {**values, **rows}), show=show,
         children={f.name: runtime().apps.entity(f.child) for f in entity.table_fields()},
         row_number=lambda: time.time_ns()), status
@@ -67,7 +67,8 @@ def _form_input(entity: Entity, store: bool = True) -> FormInput:
     def store_file(upload) -> str | None:
         return attachments.store(g.user, upload.stream, upload.filename, upload.mimetype)["id"] \
             if store else None
-    return read_form(entity, runtime().apps, request.form, request.files, store_file)
+    return read_form(entity, runtime().apps, runtime().types, request.form, request.files,
+                     store_file)
 
 
 RECORD = f"/a/<app>/<entity>/<int(max={MAX_INT}):record_id>"
@@ -117,7 +118,7 @@ def edit(app: str, entity: str, record_id: int):
         mine = rt.records.preview(g.user, found.qualified, given.data, record_id)["record"]
         differ = {name: theirs.get(name) for name in given.data
                   if name in theirs and theirs.get(name) != mine.get(name)
-                  and found.fields[name].type != "table"}
+                  and not found.fields[name].holds_rows}
         return render_form(found, given.data, computed=theirs, record_id=record_id,
                            version=theirs.get("version"), conflict=differ, status=409)
     flash(translate("Saved."), "ok")
@@ -144,7 +145,7 @@ def preview(app: str, entity: str):
 def new_row(app: str, entity: str, table: str):
     found = runtime().records.entity(f"{app}.{entity}")
     fld = found.fields.get(table)
-    if fld is None or fld.type != "table":
+    if fld is None or not fld.holds_rows:
         return render_template("error.html", message=translate("Not found")), 404
     child = runtime().apps.entity(fld.child)
     draft = runtime().records.preview(g.user, found.qualified, {table: [{}]},

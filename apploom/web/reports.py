@@ -9,7 +9,7 @@ from flask import Blueprint, g, render_template, request, url_for
 
 from apploom.engine import clock
 from apploom.engine.errors import Forbidden
-from apploom.engine.fields.types import parse_int
+from apploom.engine.fields.base import parse_int
 from apploom.engine.reports.definition import Report
 from apploom.engine.reports.service import RANGES, Result, date_range, drill_params
 from apploom.web.context import runtime

@@ -12,27 +12,15 @@ and the checks that find mistakes in them before they load.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AbstractSet, Any, Mapping
+from typing import AbstractSet, Any, Callable, Mapping
 
 from croniter import croniter
 
 from apploom.engine.definitions.model import Entity
-from apploom.engine.errors import SandboxError
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
-from apploom.engine.expressions.sandbox import check_script
+from apploom.engine.fields.registry import FieldTypes
 
 TRIGGERS = ("created", "updated", "deleted", "transition", "schedule", "webhook")
-# Built-in actions and the settings each takes; plugins add their own actions.
-BUILTIN_ACTIONS = {
-    "set": "field: expression, ...",
-    "create": "entity, values (field: expression), rows (table: expression giving rows)",
-    "update": "entity, where (a filter), values (field: expression)",
-    "transition": "the transition's name",
-    "notify": "users or roles, message (a template such as 'Order {number}')",
-    "email": "to, subject, body: templates such as '{customer.email}' or 'Order {number}'",
-    "webhook": "url, and optionally body (field: expression)",
-    "script": "the script's source",
-}
 # beyond the fields; ``created`` is the id of the record the rule's last create made
 RULE_NAMES = frozenset({"id", "old", "user", "record", "payload", "created"})
 
@@ -57,6 +45,25 @@ class Rule:
     enabled: bool = True                  # false: checked with the others, never run
 
 
+@dataclass(frozen=True)
+class CheckContext:
+    """What an action's check works with: the rule's entity, the entities a rule may
+    create or update (by qualified name), the names its expressions may read and the
+    field types."""
+
+    entity: Entity
+    entities: Mapping[str, Entity]
+    names: set[str]
+    types: FieldTypes
+
+    def expression_problems(self, source: Any) -> list[str]:
+        return _expression_problems(source, self.names)
+
+
+# An action's check: the mistakes in the settings a rule gives it (context, params).
+ActionCheck = Callable[[CheckContext, Any], list[str]]
+
+
 def parse_rules(raw: list | None) -> tuple[Rule, ...]:
     rules = []
     for i, spec in enumerate(raw or ()):
@@ -75,10 +82,13 @@ def parse_rules(raw: list | None) -> tuple[Rule, ...]:
 
 
 def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity],
-         actions: set[str], functions: AbstractSet[str] = frozenset()) -> list[tuple[tuple, str]]:
-    """(path inside the rules list, message) for each mistake."""
+         actions: Mapping[str, ActionCheck], types: FieldTypes,
+         functions: AbstractSet[str] = frozenset()) -> list[tuple[tuple, str]]:
+    """(path inside the rules list, message) for each mistake; ``actions`` are the
+    actions rules may take, each with its check."""
     problems: list[tuple[tuple, str]] = []
     names = set(entity.fields) | RULE_NAMES | set(FUNCTIONS) | functions
+    context = CheckContext(entity, entities, names, types)
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.name in seen:
@@ -107,7 +117,7 @@ def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity]
                 problems.append((path, f"'{action.kind}' is not an action; known actions: "
                                        f"{', '.join(sorted(actions))}"))
                 continue
-            problems += [(path, m) for m in _action_problems(entity, action, entities, names)]
+            problems += [(path, m) for m in actions[action.kind](context, action.params)]
     return problems
 
 
@@ -119,53 +129,3 @@ def _expression_problems(source: Any, names: set[str]) -> list[str]:
     except ExpressionError as exc:
         return [f"the expression {exc}"]
     return [f"the expression uses '{name}', which is not a field" for name in sorted(used - names)]
-
-
-def _action_problems(entity: Entity, action: Action, entities: Mapping[str, Entity],
-                     names: set[str]) -> list[str]:
-    params, kind = action.params, action.kind
-    problems: list[str] = []
-    if kind == "set":
-        if not isinstance(params, Mapping) or not params:
-            return ["set takes field: expression pairs"]
-        status = entity.workflow.field if entity.workflow else None
-        for field, source in params.items():
-            if field not in entity.fields or entity.fields[field].computed or field == status:
-                problems.append(f"set: '{field}' is not a field it can set"
-                                + (" (the status moves by transitions)" if field == status
-                                   else ""))
-            problems += [f"set {field}: {m}" for m in _expression_problems(source, names)]
-    elif kind in ("create", "update"):
-        target = entities.get(params.get("entity", "")) if isinstance(params, Mapping) else None
-        if target is None:
-            return [f"{kind}: 'entity' must name an entity like crm.customer"]
-        for field, source in (params.get("values") or {}).items():
-            if field not in target.fields:
-                problems.append(f"{kind}: '{field}' is not a field of {target.name}")
-            problems += [f"{kind} {field}: {m}" for m in _expression_problems(source, names)]
-        if kind == "update" and not isinstance(params.get("where"), Mapping):
-            problems.append("update: 'where' must be a filter such as {customer: 'customer'}")
-    elif kind == "transition":
-        if entity.workflow is None or params not in entity.workflow.transitions:
-            problems.append(f"transition: {entity.name} has no transition '{params}'")
-    elif kind == "notify":
-        if not isinstance(params, Mapping) or not (params.get("roles") or params.get("users")):
-            problems.append("notify: name the roles or users to tell")
-        elif not params.get("message"):
-            problems.append("notify: write a message")
-    elif kind == "email":
-        if not isinstance(params, Mapping) or not params.get("to") or not params.get("subject"):
-            return ["email: 'to' and 'subject' are needed"]
-    elif kind == "webhook":
-        url = params.get("url", "") if isinstance(params, Mapping) else ""
-        if not url.startswith(("http://", "https://")):
-            problems.append("webhook: 'url' must start with http:// or https://")
-    elif kind == "script":
-        if not isinstance(params, str) or not params.strip():
-            return ["script: write the script's source"]
-        try:
-            check_script(params)
-        except SandboxError as exc:
-            problems.append(f"script: {exc}")
-    return problems
-

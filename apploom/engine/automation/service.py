@@ -16,14 +16,21 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from croniter import croniter
 from sqlalchemy import Connection, Table, select, update
 
 from apploom.engine import clock
 from apploom.engine.access.permissions import User
-from apploom.engine.automation import notifications, outbox
+from apploom.engine.automation import outbox
+from apploom.engine.automation.actions import (
+    BUILTIN_ACTIONS,
+    MAX_UPDATE,
+    ActionFunction,
+    RuleAction,
+    rule_action,
+)
 from apploom.engine.automation.definition import Action, Rule
 from apploom.engine.definitions.model import ADMIN_ROLE, Entity
 from apploom.engine.errors import AppLoomError, NotFound, RuleError, ValidationFailed
@@ -33,11 +40,10 @@ from apploom.engine.query.filters import Query, parse_where
 from apploom.engine.records.inputs import Input, read_input
 from apploom.engine.records.service import Change, Draft, RecordService
 from apploom.engine.storage.database import insert_ignore
-from apploom.engine.storage.system_tables import sys_rule_run, sys_schedule, sys_user
+from apploom.engine.storage.system_tables import sys_rule_run, sys_schedule
 from apploom.engine.workflow.service import Transitions
 
 MAX_CHAIN = 8
-MAX_UPDATE = 500
 log = logging.getLogger(__name__)
 TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
 _chain: ContextVar[tuple[tuple[str, int], ...]] = ContextVar("apploom_rule_chain", default=())
@@ -80,7 +86,15 @@ class ActionContext:
 
     def set(self, values: dict) -> None:
         """Change fields of the triggering record (through the record service)."""
-        _change(self, self.entity, self.record_id, values)
+        self.update(self.entity, self.record_id, values)
+
+    def update(self, entity: Entity, record_id: int, values: dict) -> None:
+        """Change fields of a record through the record service, read-only ones too (they
+        are the rules' to keep)."""
+        records = self.automation.records
+        given = read_input(entity, values, records.apps, records.types, by_rule=True)
+        stored = records.stored(self.conn, self.actor, entity, record_id, "update")
+        records.change(self.conn, self.actor, entity, stored, given)
 
     def create(self, ref: str, data: dict) -> dict:
         """Create a record in this transaction, as the triggering user with the rule's rights."""
@@ -137,18 +151,13 @@ class ActionContext:
         return records.title_lookup.of(self.conn, self.actor, records.entity(ref), {*ids})
 
 
-ActionFunction = Callable[[ActionContext, Any], str]
-
-
 class Automation:
     def __init__(self, records: RecordService, transitions: Transitions,
-                 actions: Mapping[str, ActionFunction] | None = None):
+                 actions: Mapping[str, RuleAction | ActionFunction] | None = None):
         self.records = records
         self.transitions = transitions
-        self.actions: dict[str, ActionFunction] = {
-            "set": _set, "create": _create, "update": _update, "transition": _transition,
-            "notify": _notify, "email": _email, "webhook": _webhook, "script": _script,
-            **(actions or {})}
+        self.actions: dict[str, RuleAction] = {
+            **BUILTIN_ACTIONS, **{name: rule_action(a) for name, a in (actions or {}).items()}}
 
     def on_change(self, conn: Connection, change: Change) -> bool:
         """Run the rules the change triggers; True if any of them took actions."""
@@ -259,11 +268,11 @@ class Automation:
         return _chain.set(chain + (key,))
 
     def _act(self, context: ActionContext, action: Action) -> str:
-        function = self.actions.get(action.kind)
-        if function is None:
+        found = self.actions.get(action.kind)
+        if found is None:
             raise RuleError(f"Rule '{context.rule.name}' uses the action '{action.kind}', "
                             "which no plugin provides")
-        return function(context, action.params)
+        return found.run(context, action.params)
 
     def _run_row(self, rule: Rule, change: Change, condition: bool | None, done: list[str],
                  outcome: str, error: str | None, started: float) -> dict:
@@ -303,9 +312,9 @@ class Automation:
                 published = (names or {}).get(name)
                 return match[0] if published is None or callable(published) or sub \
                     else str(published)
-            if value is None or fld.type == "table":
+            if value is None or fld.holds_rows:
                 return ""
-            if fld.type != "ref":
+            if not self.records.types[fld.type].is_reference:
                 dumped = self.records.types[fld.type].dump(fld, value)
                 labels = {o.value: o.label.en for o in fld.options}
                 items = dumped if isinstance(dumped, list) else [dumped]
@@ -313,7 +322,7 @@ class Automation:
             target = self.records.apps.entity(fld.target)
             if not sub:
                 return self.records.title_lookup.of(conn, _acting(None), target, {value})[value]
-            if sub not in target.fields or target.fields[sub].type == "table":
+            if sub not in target.fields or target.fields[sub].holds_rows:
                 return match[0]
             table = self.records.tables[target.table]
             found = conn.execute(select(table.c[sub]).where(table.c.id == value)).scalar()
@@ -366,98 +375,3 @@ def _acting(user: User | None) -> User:
         return User(id=None, username="system", roles=frozenset({ADMIN_ROLE}))
     return User(id=user.id, username=user.username, roles=frozenset({ADMIN_ROLE}),
                 display_name=user.display_name)
-
-
-def _values(context: ActionContext, spec: Any) -> dict:
-    if not isinstance(spec, Mapping):
-        raise RuleError(f"Rule '{context.rule.name}': values must be field: expression pairs")
-    return {field: context.evaluate(source) for field, source in spec.items()}
-
-
-def _change(context: ActionContext, entity: Entity, record_id: int, values: dict) -> None:
-    records = context.automation.records
-    given = read_input(entity, values, records.apps, records.types, by_rule=True)
-    stored = records.stored(context.conn, context.actor, entity, record_id, "update")
-    records.change(context.conn, context.actor, entity, stored, given)
-
-
-def _set(context: ActionContext, spec: Any) -> str:
-    values = _values(context, spec)
-    if context.change.trigger == "deleted":
-        raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be set")
-    context.set(sandbox.plain(values))
-    return "set " + ", ".join(values)
-
-
-def _create(context: ActionContext, spec: Mapping) -> str:
-    records = context.automation.records
-    target = records.entity(spec["entity"])
-    data = sandbox.plain(_values(context, spec.get("values") or {}))
-    for table, source in (spec.get("rows") or {}).items():
-        data[table] = sandbox.plain(context.evaluate(source))
-    record = records.create_in(context.conn, context.actor, target, data)
-    context.publish("created", record["id"])   # for the rule's later actions
-    return f"created {target.qualified} #{record['id']}"
-
-
-def _update(context: ActionContext, spec: Mapping) -> str:
-    records = context.automation.records
-    target = records.entity(spec["entity"])
-    where = {field: context.evaluate(source) for field, source in spec["where"].items()}
-    query = Query(conditions=parse_where(where), limit=MAX_UPDATE + 1)
-    page, _ = records.compiler.apply(context.actor, target, query,
-                                     select(records.tables[target.table].c.id))
-    ids = list(context.conn.execute(page).scalars())
-    if len(ids) > MAX_UPDATE:
-        raise RuleError(f"Rule '{context.rule.name}' would update more than {MAX_UPDATE} "
-                        f"{target.qualified} records at once; narrow its filter")
-    values = sandbox.plain(_values(context, spec.get("values") or {}))
-    for record_id in ids:
-        _change(context, target, record_id, values)
-    return f"updated {len(ids)} {target.qualified}"
-
-
-def _transition(context: ActionContext, name: str) -> str:
-    context.take(name)
-    return f"took {name}"
-
-
-def _notify(context: ActionContext, spec: Mapping) -> str:
-    roles = set(spec.get("roles") or ())
-    usernames = set(spec.get("users") or ())
-    rows = context.conn.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.roles)
-                                .where(sys_user.c.active)).all()
-    targets = [r.id for r in rows if r.username in usernames or roles & set(r.roles)]
-    notifications.send(context.conn, targets, context.render(spec["message"]),
-                       f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}")
-    return f"notified {len(targets)} user(s)"
-
-
-def _email(context: ActionContext, spec: Mapping) -> str:
-    address = context.render(spec["to"]).strip()
-    if not address:
-        return "no email address: nothing sent"
-    context.enqueue("email", {"to": str(address), "subject": context.render(spec["subject"]),
-                              "body": context.render(spec.get("body", ""))})
-    return f"queued an email to {address}"
-
-
-def _webhook(context: ActionContext, spec: Mapping) -> str:
-    body = _values(context, spec["body"]) if spec.get("body") else dict(context.names["record"])
-    context.enqueue("webhook", {"url": spec["url"], "body": sandbox.plain(body),
-                                "event": context.change.trigger,
-                                "entity": context.entity.qualified,
-                                "record_id": context.record_id})
-    return f"queued a webhook to {spec['url']}"
-
-
-def _script(context: ActionContext, source: str) -> str:
-    names = {k: v for k, v in context.names.items() if k != "record" and not callable(v)}
-    result = sandbox.execute(source, sandbox.plain(names))
-    settable = {k: v for k, v in result.items() if k in context.entity.fields
-                and not context.entity.fields[k].computed and k != getattr(
-                    context.entity.workflow, "field", None)
-                and v != names.get(k)}
-    if settable and context.change.trigger != "deleted":
-        _change(context, context.entity, context.record_id, settable)
-    return "ran a script" + (f" that set {', '.join(settable)}" if settable else "")

@@ -102,7 +102,7 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
                                   readonly=True), **fields}
     raw_list = raw.get("list", {})
     columns = _names(raw_list.get("columns")) or tuple(
-        f for f in fields if fields[f].type != "table")[:6]
+        f for f in fields if not fields[f].holds_rows)[:6]
     list_spec = ListSpec(
         columns=columns, filters=_names(raw_list.get("filters")),
         search=_names(raw_list.get("search")),

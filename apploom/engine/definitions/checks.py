@@ -3,8 +3,9 @@ names are allowed, formulas compile, settings fit their field type."""
 from __future__ import annotations
 
 import re
+from typing import Collection
 
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS, action_checks
 from apploom.engine.automation.definition import lint as lint_rules
 from apploom.engine.balances.definition import check_problems
 from apploom.engine.definitions.model import (
@@ -17,8 +18,8 @@ from apploom.engine.definitions.model import (
 )
 from apploom.engine.errors import Problem
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
-from apploom.engine.fields.types import COMMON_SETTINGS, FieldTypes, Invalid
-from apploom.engine.records.defaults import DYNAMIC_DEFAULTS
+from apploom.engine.fields.base import COMMON_SETTINGS, Invalid
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.records.formulas import formula_order
 from apploom.engine.records.naming import format_problems
 from apploom.engine.reports.definition import report_problems
@@ -38,12 +39,13 @@ class _Reporter:
 
 
 def semantic_problems(apps: AppSet, types: FieldTypes,
-                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS)
+                      actions: Collection[str] = BUILTIN_ACTIONS
                       ) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings): errors block the definitions, warnings are only told."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     roles = apps.roles()
+    checks = action_checks(actions)
     for app in apps.apps.values():
         report = _Reporter(app)
         warn = _Reporter(app)
@@ -62,11 +64,11 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
                 for sub, message in check_problems(balance, entity):
                     report(path + sub, message)
             entities = {e.qualified: e for e in apps.entities() if not e.is_child}
-            for path, message in lint_rules(entity, entity.rules, entities, set(actions),
+            for path, message in lint_rules(entity, entity.rules, entities, checks, types,
                                             set(types.functions)):
                 report(("entities", entity.name, "rules") + path, message)
         for found in app.reports:
-            for path, message in report_problems(found, app, apps):
+            for path, message in report_problems(found, app, apps, types):
                 report(("reports", found.name) + path, message)
         reports = {r.name for r in app.reports}
         for i, tile in enumerate(app.dashboard.tiles if app.dashboard else ()):
@@ -83,7 +85,8 @@ def _check_workflow(entity: Entity, workflow: Workflow, roles: set[str], functio
                     report: _Reporter, warn: _Reporter) -> None:
     base = ("entities", entity.name, "workflow")
     declared = entity.fields[workflow.field]
-    if declared.type != "select" or declared.option_values != tuple(workflow.states):
+    added = workflow.status_field()
+    if declared.type != added.type or declared.option_values != tuple(workflow.states):
         report(("entities", entity.name, "fields", workflow.field),
                f"'{workflow.field}' is the workflow's status field; leave it out of "
                "fields and the workflow adds it")
@@ -151,7 +154,8 @@ def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, rol
             _check_listed(entity, name, base + ("list", key), report)
     for name in entity.list.search:
         searched = entity.fields.get(name)
-        if searched and not (types[searched.type].searchable or searched.type == "ref"):
+        if searched and not (types[searched.type].searchable
+                             or types[searched.type].is_reference):
             report(base + ("list", "search"), f"'{name}' cannot be searched (it is of type "
                                               f"{searched.type}); search works on text and refs")
     for name in entity.list.sort:
@@ -184,27 +188,28 @@ def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, rol
 
 def _check_listed(entity: Entity, name: str, path: tuple, report: _Reporter) -> None:
     if name in entity.fields or name in SYSTEM_COLUMNS:
-        if name in entity.fields and entity.fields[name].type == "table":
+        if name in entity.fields and entity.fields[name].holds_rows:
             report(path, f"'{name}' is a table of rows and cannot be a list column or filter")
         return
     report(path, f"'{name}' is not a field of {entity.name}; fields are: "
                  + ", ".join(entity.fields))
 
 
-def _check_related(entity: Entity, field: Field, report: _Reporter, path: tuple) -> None:
+def _check_related(entity: Entity, field: Field, types: FieldTypes, report: _Reporter,
+                   path: tuple) -> None:
     """The panel's filter, sums and dates name fields of the entity holding the ref."""
     named = {**entity.fields, **{n: None for n in SYSTEM_COLUMNS}}
     spec = field.related
     for name in spec.where:
         if name.split(".")[0] not in named:
             report(path + ("where",), f"'{name}' is not a field of {entity.name}")
-    for key, names, kinds in (("sum", spec.sums, ("integer", "decimal", "money", "percent")),
-                              ("latest", spec.latest, ("date", "datetime"))):
+    for key, names, kinds, fits in (
+            ("sum", spec.sums, "integer or decimal or money or percent", lambda t: t.numeric),
+            ("latest", spec.latest, "date or datetime", lambda t: t.dated)):
         for name in names:   # system columns (None here) are the created/updated times
             fld = named.get(name)
-            if name not in named or (fld.type not in kinds if fld else key == "sum"):
-                report(path + (key, name), f"'{name}' is not a {' or '.join(kinds)} field "
-                                           f"of {entity.name}")
+            if name not in named or (not fits(types[fld.type]) if fld else key == "sum"):
+                report(path + (key, name), f"'{name}' is not a {kinds} field of {entity.name}")
 
 
 def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: FieldTypes,
@@ -224,7 +229,7 @@ def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: Fi
     if field.unique and entity.is_child:
         report(path + ("unique",), f"{entity.name} holds the rows of a table; 'unique' does "
                                    "not apply to row fields")
-    _check_related(entity, field, report, path + ("related",))
+    _check_related(entity, field, types, report, path + ("related",))
     values = field.option_values
     for value in {v for v in values if values.count(v) > 1}:
         report(path + ("options",), f"the option '{value}' is listed more than once")
@@ -233,17 +238,14 @@ def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: Fi
             re.compile(field.pattern)
         except re.error as exc:
             report(path + ("pattern",), f"is not a valid pattern: {exc}")
-    if field.type == "autonumber" and field.format is not None and "format" in field.settings:
-        for message in format_problems(field.format):
-            report(path + ("format",), f"'{field.format}' {message}")
     _check_bounds(field, ftype, report, path)
     _check_default(field, ftype, report, path)
-    if field.type == "ref" and field.to:
+    if ftype.is_reference and field.to:
         _check_ref(app, field, apps, report, path)
-    if field.type == "table" and field.of:
-        child = apps.find(field.of)
+    if field.holds_rows:
+        child = apps.find(field.child)
         if child is None or child.app != app.name:
-            report(path + ("of",), f"'{field.of.split('.')[-1]}' is not an entity of "
+            report(path + ("of",), f"'{field.child.split('.')[-1]}' is not an entity of "
                                    f"{app.name}; rows must be an entity of the same app")
     if field.formula:
         _check_formula(entity, field, apps, types, report, path)
@@ -264,9 +266,9 @@ def _check_bounds(field: Field, ftype, report: _Reporter, path: tuple) -> None:
 
 
 def _check_default(field: Field, ftype, report: _Reporter, path: tuple) -> None:
-    if field.default is None or field.type in ("table", "autonumber"):
+    if field.default is None or field.holds_rows or ftype.numbered:
         return
-    if field.default in DYNAMIC_DEFAULTS.get(field.type, ()):
+    if field.default in ftype.dynamic_defaults:
         return
     try:
         ftype.check(field, ftype.coerce(field, field.default))

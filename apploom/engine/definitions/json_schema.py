@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from apploom.engine.definitions.reading import line_of
 from apploom.engine.errors import Problem
-from apploom.engine.fields.types import FORMULA_RESULTS
+from apploom.engine.fields.registry import FORMULA_RESULTS
 
 NAME = "^[a-z][a-z0-9_]{0,39}$"
 _PATTERN_WORDS = {

@@ -7,16 +7,16 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Collection, Iterable
 
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.building import parse_app
 from apploom.engine.definitions.checks import semantic_problems
 from apploom.engine.definitions.json_schema import schema_problems
 from apploom.engine.definitions.model import App, AppSet
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import DefinitionError, Problem
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 
 _PACKAGE = Path(__file__).resolve().parents[2]
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
@@ -56,8 +56,9 @@ def bundled_sources() -> list[Source]:
 
 
 def load_apps(sources: Iterable[Source], types: FieldTypes,
-              actions: frozenset[str] = frozenset(BUILTIN_ACTIONS)) -> AppSet:
-    """Every app of ``sources``, checked together; raises DefinitionError listing all problems."""
+              actions: Collection[str] = BUILTIN_ACTIONS) -> AppSet:
+    """Every app of ``sources``, checked together; raises DefinitionError listing all problems.
+    ``actions`` are those rules may take (see action_checks)."""
     problems: list[Problem] = []
     apps: dict[str, App] = {}
     for source in sources:

@@ -103,8 +103,10 @@ class Field:
         return tuple(o.value for o in self.options)
 
     @property
-    def computed(self) -> bool:
-        return self.formula is not None or self.type == "autonumber"
+    def holds_rows(self) -> bool:
+        """A table: its rows are records of the entity ``of`` names (a setting only field
+        types holding rows take)."""
+        return self.of is not None
 
     @property
     def target(self) -> str:
@@ -169,7 +171,7 @@ class Entity:
 
     # ``list`` above is the entity's list view, so the builtin is spelled out here
     def table_fields(self) -> builtins.list[Field]:
-        return [f for f in self.fields.values() if f.type == "table"]
+        return [f for f in self.fields.values() if f.holds_rows]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ process died starts after the last row its committed batches held.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
@@ -22,11 +21,11 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import AppLoomError, Forbidden, ValidationFailed
+from apploom.engine.fields.choices import plain
 from apploom.engine.records.service import RecordService
 from apploom.engine.workflow.service import Transitions
 
 BATCH = 100
-KEY_TYPES = ("text", "email", "phone", "autonumber")
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class Importer:
         """Every target a column may map to, with its label: {path: Label}."""
         found: dict[str, Label] = {}
         for fld in self._writable(entity):
-            if fld.type == "table":
+            if fld.holds_rows:
                 child = self.records.apps.entity(fld.child)
                 for sub in self._writable(child):
                     for path, text in self._field_targets(sub):
@@ -102,22 +101,23 @@ class Importer:
         names: dict[str, str] = {}
         for path, text in self.targets(entity).items():
             for name in (path, text.en, text.zh, text.zh.split(" › ")[-1]):
-                names.setdefault(_plain(name), path)
-        return {column: names[_plain(column)] for column in header if _plain(column) in names}
+                names.setdefault(plain(name), path)
+        return {column: names[plain(column)] for column in header if plain(column) in names}
 
     def _field_targets(self, fld: Field) -> list[tuple[str, Label]]:
-        if fld.type != "ref":
+        types = self.records.types
+        if not types[fld.type].is_reference:
             return [(fld.name, fld.label)]
         target = self.records.apps.entity(fld.target)
-        keys = [f for f in target.fields.values()
-                if f.unique and self.records.types[f.type].name in KEY_TYPES]
+        keys = [f for f in target.fields.values() if f.unique and types[f.type].import_key]
         return [(fld.name, _joined(fld.label, Label("id", "id")))] + [
             (f"{fld.name}.{k.name}", _joined(fld.label, k.label)) for k in keys]
 
     def _writable(self, entity: Entity) -> list[Field]:
         state = entity.workflow.field if entity.workflow else None
-        return [f for f in entity.fields.values() if not f.computed and not f.readonly
-                and f.name != state and f.type != "attachment"]
+        types = self.records.types
+        return [f for f in entity.fields.values() if not types.computed(f) and not f.readonly
+                and f.name != state and not types[f.type].holds_file]
 
     # ---- the import -------------------------------------------------------------------
     def run(self, user: User, ref: str, header: list[str], rows: list[list[str]],
@@ -257,14 +257,7 @@ class Importer:
                 record.problems.append({"row": row, "column": column, "message": (
                     f"there is no {what.label.en} with {target.key} '{text}'")})
             return found
-        if fld.type in ("select", "multiselect"):
-            labels = {_plain(v): o.value for o in fld.options
-                      for v in (o.value, o.label.en, o.label.zh) if v}
-            parts = [p.strip() for p in re.split(r"[,，;；]", text)] \
-                if fld.type == "multiselect" else [text]
-            chosen = [labels.get(_plain(p), p) for p in parts if p]
-            return chosen if fld.type == "multiselect" else chosen[0]
-        return text
+        return self.records.types[fld.type].parse_text(fld, text)
 
     def _skip_existing(self, user: User, entity: Entity, targets: dict[str, Target],
                        batch: list[_Record], report: ImportReport) -> list[_Record]:
@@ -355,7 +348,7 @@ def _errors(record: _Record, targets: dict[str, Target], exc: AppLoomError) -> l
 def _target(entity: Entity, path: str) -> Target:
     parts = path.split(".")
     fld = entity.fields[parts[0]]
-    if fld.type == "table":
+    if fld.holds_rows:
         return Target(parts[0], parts[1], parts[2] if len(parts) > 2 else None)
     return Target(parts[0], None, parts[1] if len(parts) > 1 else None)
 
@@ -368,7 +361,3 @@ def _field_of(entity: Entity, target: Target, apps) -> Field:
 def _joined(first: Label, second: Label) -> Label:
     return Label(f"{first.en} › {second.en}",
                  f"{first.zh or first.en} › {second.zh or second.en}")
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"[\s_\-·›()（）/]+", "", text).lower()

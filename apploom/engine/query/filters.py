@@ -18,7 +18,8 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import AppSet, Entity, Field, Label
 from apploom.engine.errors import BadQuery
-from apploom.engine.fields.types import FieldTypes, Invalid
+from apploom.engine.fields.base import Invalid
+from apploom.engine.fields.registry import FieldTypes
 
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith",
        "between", "is_null")
@@ -141,7 +142,7 @@ class QueryCompiler:
 
     def _ref(self, entity: Entity, head: str, path: str) -> tuple[Field, Entity]:
         fld = self.field(entity, head)
-        if fld.type != "ref":
+        if not self.types[fld.type].is_reference:
             raise BadQuery(f"'{path}': only a ref's own fields can follow a dot",
                            {path: "follow a ref one level, like customer.city"})
         return fld, self.apps.entity(fld.target)
@@ -182,12 +183,12 @@ class QueryCompiler:
                                    {cond.path: "between takes two values: low,high"})
                 return column.between(values[0], values[1])
             return column.in_(values) if op == "in" else column.not_in(values)
-        if op in ("contains", "startswith") and fld.type != "multiselect":
+        if op in ("contains", "startswith") and not ftype.holds_list:
             text = self._value(self.SEARCH_TEXT, raw, cond.path)
             return (column.icontains if op == "contains" else column.istartswith)(
                 text, autoescape=True)
         value = self._value(fld, raw, cond.path)
-        if op == "contains" and fld.type == "multiselect":
+        if op == "contains" and ftype.holds_list:
             if len(value) != 1:
                 raise BadQuery(f"'{cond.path}': name one option",
                                {cond.path: "contains takes one option"})
@@ -199,7 +200,7 @@ class QueryCompiler:
         ftype = self.types[fld.type]
         try:
             value = ftype.coerce(fld, raw)
-            if fld.type in ("select", "multiselect") or fld is self.SEARCH_TEXT:
+            if ftype.has_options or fld is self.SEARCH_TEXT:
                 ftype.check(fld, value)
         except Invalid as exc:
             raise BadQuery(f"'{path}' {exc}", {path: str(exc)}) from None
@@ -213,7 +214,7 @@ class QueryCompiler:
         clauses = []
         for name in entity.list.search:
             fld = entity.fields[name]
-            if fld.type != "ref":
+            if not self.types[fld.type].is_reference:
                 clauses.append(table.c[name].icontains(text, autoescape=True))
                 continue
             target = self.apps.entity(fld.target)

@@ -84,8 +84,9 @@ class Attachments:
 
     def _holders(self) -> list[Entity]:
         """Entities with an attachment field of their own."""
+        types = self.records.types
         return [e for e in self.records.apps.entities() if not e.is_child
-                and any(f.type == "attachment" for f in e.fields.values())]
+                and any(types[f.type].holds_file for f in e.fields.values())]
 
     def _readable_anywhere(self, conn, user: User, attachment_id: str) -> bool:
         records = self.records
@@ -95,7 +96,7 @@ class Attachments:
                 continue
             table = records.tables[entity.table]
             for fld in entity.fields.values():
-                if fld.type != "attachment":
+                if not records.types[fld.type].holds_file:
                     continue
                 query = select(table.c.id).where(table.c[fld.name] == attachment_id)
                 if scope == "own":

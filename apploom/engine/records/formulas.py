@@ -5,7 +5,8 @@ from typing import Any
 
 from apploom.engine.definitions.model import Entity, Field
 from apploom.engine.expressions.compiled import ExpressionError, Row, compile_expression
-from apploom.engine.fields.types import FieldTypes, Invalid
+from apploom.engine.fields.base import Invalid
+from apploom.engine.fields.registry import FieldTypes
 
 
 def formula_order(entity: Entity) -> tuple[list[Field], list[str]]:

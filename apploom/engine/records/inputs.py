@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity
-from apploom.engine.fields.types import FieldTypes, Invalid
+from apploom.engine.fields.base import Invalid
+from apploom.engine.fields.registry import FieldTypes
 
 
 @dataclass
@@ -43,7 +44,7 @@ def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
             result.errors[key] = ("is set by the system" if name in SYSTEM_COLUMNS
                                   else f"is not a field of {entity.name}")
             continue
-        if fld.computed:
+        if types.computed(fld):
             result.errors[key] = "is computed and cannot be set"
             continue
         if entity.workflow is not None and name == entity.workflow.field:
@@ -53,7 +54,7 @@ def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
         if fld.readonly and not by_rule:
             result.errors[key] = "is read-only"
             continue
-        if fld.type == "table":
+        if fld.holds_rows:
             result.tables[name] = _read_rows(apps.entity(fld.child), raw, apps, types, key, result)
             continue
         if is_blank(raw):

@@ -37,7 +37,8 @@ def related_panels(records: RecordService, user: User, entity: Entity,
         if holder.is_child or permissions.scope(records.apps, user, holder, "read") is None:
             continue
         for fld in holder.fields.values():
-            if fld.type == "ref" and fld.to == entity.qualified and fld.related.shown:
+            if records.types[fld.type].is_reference and fld.to == entity.qualified \
+                    and fld.related.shown:
                 panel = _panel(records, user, holder, fld, record_id)
                 if panel is not None:
                     panels.append(panel)

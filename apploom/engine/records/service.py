@@ -34,10 +34,9 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.errors import Conflict, NotFound, RuleError, ValidationFailed
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.query.filters import AUDIT_FIELDS, SYSTEM_FIELDS, Query, QueryCompiler
 from apploom.engine.records import idempotency
-from apploom.engine.records.defaults import default_value
 from apploom.engine.records.formulas import compute_formulas, formula_order
 from apploom.engine.records.history import (
     MAX_COMMENT,
@@ -108,7 +107,7 @@ class RecordService:
         self._referrers: dict[str, list[tuple[Entity, Field]]] = {}
         for entity in apps.entities():
             for fld in entity.fields.values():
-                if fld.type == "ref":
+                if types[fld.type].is_reference:
                     self._referrers.setdefault(fld.target, []).append((entity, fld))
 
     # ---- lookups ------------------------------------------------------------------------
@@ -151,7 +150,7 @@ class RecordService:
             total = conn.execute(select(func.count()).select_from(filtered.subquery())).scalar()
             children = self._children(conn, entity, [r["id"] for r in rows],
                                       [f for f in fields or entity.fields.values()
-                                       if f.type == "table"])
+                                       if f.holds_rows])
         data = [self.dump(entity, Draft(dict(r), {name: by_parent.get(r["id"], [])
                                                   for name, by_parent in children.items()}),
                           fields) for r in rows]
@@ -234,7 +233,7 @@ class RecordService:
             if not entity.is_child:
                 fields += [SYSTEM_FIELDS[n] for n in AUDIT_FIELDS]
         for fld in fields:
-            if fld.type == "table":
+            if fld.holds_rows:
                 child = self.apps.entity(fld.child)
                 out[fld.name] = [self.dump(child, Draft(row, {}))
                                  for row in draft.rows.get(fld.name, [])]
@@ -471,11 +470,12 @@ class RecordService:
     def _with_defaults(self, entity: Entity, given: dict, user: User, now: datetime) -> dict:
         values = {}
         for fld in self._columns(entity):
-            if fld.name in given or fld.computed or fld.default is None:
+            ftype = self.types[fld.type]
+            if fld.name in given or self.types.computed(fld) or fld.default is None:
                 continue
-            default = default_value(fld, user.id, now)
+            default = ftype.default(fld, user.id, now)
             if default is not None:
-                values[fld.name] = self.types[fld.type].coerce(fld, default)
+                values[fld.name] = ftype.coerce(fld, default)
         values.update(given)
         return values
 
@@ -506,7 +506,7 @@ class RecordService:
             for i, row in enumerate(rows):
                 row_errors = compute_formulas(child, self._formulas[child.qualified], row,
                                               self.types)
-                row_errors.update(_missing(child, row))
+                row_errors.update(_missing(child, row, self.types))
                 for key, message in row_errors.items():
                     errors.setdefault(f"{fld.name}.{i}.{key}", message)
             if fld.required and not rows or len(rows) < fld.min_rows:
@@ -515,7 +515,7 @@ class RecordService:
                 errors.setdefault(fld.name, f"may have at most {fld.max_rows} rows")
         own_errors = compute_formulas(entity, self._formulas[entity.qualified], draft.values,
                                       self.types, draft.rows)
-        own_errors.update(_missing(entity, draft.values))
+        own_errors.update(_missing(entity, draft.values, self.types))
         for key, message in own_errors.items():
             errors.setdefault(key, message)
 
@@ -542,7 +542,7 @@ class RecordService:
             if value is None or key in errors or (only is not None
                                                   and key.split(".")[0] not in only):
                 continue
-            target = self._id_table(fld) if refs or fld.type == "attachment" else None
+            target = self._id_table(fld) if refs or self.types[fld.type].holds_file else None
             if target is not None:
                 wanted.setdefault(target, []).append((key, fld, value))
             if fld.unique and "." not in key:
@@ -560,11 +560,12 @@ class RecordService:
             found = dict(conn.execute(_existing_ids(table),
                                       {"ids": list({value for _, _, value in items})}).all())
             for key, fld, value in items:
+                ftype = self.types[fld.type]
                 if value not in found:
-                    what = (self.apps.entity(fld.target).label.en if fld.type == "ref"
+                    what = (self.apps.entity(fld.target).label.en if ftype.is_reference
                             else fld.type)
                     errors[key] = f"there is no {what} with id {value}"
-                elif fld.type == "attachment" and fld.max_size and found[value] > fld.max_size:
+                elif ftype.holds_file and fld.max_size and found[value] > fld.max_size:
                     errors[key] = f"the file is larger than {fld.max_size} bytes"
 
     def _check_unique_together(self, conn: Connection, entity: Entity, draft: Draft,
@@ -591,15 +592,18 @@ class RecordService:
 
     def _id_table(self, fld: Field) -> Table | None:
         """The table whose ids a field's values are, if any."""
-        if fld.type == "ref":
+        ftype = self.types[fld.type]
+        if ftype.is_reference:
             return self.tables[self.apps.entity(fld.target).table]
-        return {"user": sys_user, "attachment": sys_attachment}.get(fld.type)
+        if ftype.is_user:
+            return sys_user
+        return sys_attachment if ftype.holds_file else None
 
     def _insert(self, conn: Connection, entity: Entity, draft: Draft, user: User,
                 now: datetime) -> dict:
         for fld in entity.fields.values():
-            if fld.type == "autonumber":
-                assert fld.format is not None   # loading ensures an autonumber has one
+            if self.types[fld.type].numbered:
+                assert fld.format is not None   # loading ensures a numbered field has one
                 draft.values[fld.name] = next_number(conn, f"{entity.qualified}.{fld.name}",
                                                      fld.format, now)
         draft.values.update(version=1, created_at=now, updated_at=now, created_by=user.id,
@@ -700,8 +704,8 @@ def _insert_rows(table: Table) -> Insert:
     return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
-def _missing(entity: Entity, values: dict) -> dict[str, str]:
+def _missing(entity: Entity, values: dict, types: FieldTypes) -> dict[str, str]:
     return {f.name: "is required" for f in entity.fields.values()
-            if f.required and f.type not in ("table", "autonumber")
+            if f.required and not f.holds_rows and not types[f.type].numbered
             and values.get(f.name) is None}
 

@@ -10,19 +10,19 @@ from sqlalchemy import Connection, select
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 
 TOKEN = re.compile(r"\{([a-z0-9_]+)\}")
 
 
-def title_template(entity: Entity) -> str:
+def title_template(entity: Entity, types: FieldTypes) -> str:
     """The entity's ``title``, or its number or first text field."""
     if entity.title:
         return entity.title
     for name in ("number", "name", "title", "code"):
         if name in entity.fields:
             return "{%s}" % name
-    first = next((f.name for f in entity.fields.values() if f.type == "text"), None)
+    first = next((f.name for f in entity.fields.values() if types[f.type].names_record), None)
     return "{%s}" % first if first else "#{id}"
 
 
@@ -40,7 +40,7 @@ class Titles:
         scope = permissions.scope(self.apps, user, entity, "read")
         if not ids or scope is None:
             return titles
-        template = title_template(entity)
+        template = title_template(entity, self.types)
         tokens = [t for t in TOKEN.findall(template)
                   if t in entity.fields or t in SYSTEM_COLUMNS]
         table = self.tables[entity.table]
@@ -52,7 +52,7 @@ class Titles:
         nested = {}
         for token in tokens:
             fld = entity.fields.get(token)
-            if fld is not None and fld.type == "ref":
+            if fld is not None and self.types[fld.type].is_reference:
                 target_ids = {r[token] for r in rows}
                 nested[token] = (self.of(conn, user, self.apps.entity(fld.target), target_ids, lang,
                                          follow_refs=False)

@@ -142,7 +142,7 @@ def dotted(node: ast.AST) -> str:
     raise ValueError("expected a field or a path like item.cost")
 
 
-def report_problems(report: Report, app, apps) -> list[tuple[tuple, str]]:
+def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]:
     """What is wrong with a report's definition, each at its path within the report."""
     try:
         base = _base_fields(report, app, apps)
@@ -152,7 +152,7 @@ def report_problems(report: Report, app, apps) -> list[tuple[tuple, str]]:
 
     def check(path_in: tuple, path: str, buckets: bool = True) -> None:
         try:
-            _field_at(base, report, path, apps, buckets)
+            _field_at(base, report, path, apps, types, buckets)
         except ValueError as exc:
             problems.append((path_in, str(exc)))
 
@@ -219,7 +219,7 @@ def _base_fields(report: Report, app, apps) -> tuple[Any, dict]:
     raise ValueError(f"'{report.balance}' is not a balance of {app.name}")
 
 
-def _field_at(base: tuple, report: Report, path: str, apps, buckets: bool):
+def _field_at(base: tuple, report: Report, path: str, apps, types, buckets: bool):
     entity, fields = base
     parts = path.split(".")
     if buckets and len(parts) > 1 and parts[-1] in BUCKETS:
@@ -230,15 +230,15 @@ def _field_at(base: tuple, report: Report, path: str, apps, buckets: bool):
     for part in parts[:-1]:
         if part == "parent" and entity is not None and entity.is_child:
             entity = apps.entity(entity.parent)
-        elif part in fields and fields[part].type == "ref":
+        elif part in fields and types[fields[part].type].is_reference:
             entity = apps.entity(fields[part].to)
         else:
             raise ValueError(f"'{path}': '{part}' is not a ref")
         fields = {**SYSTEM_FIELDS, **entity.fields}
     fld = fields.get(parts[-1])
-    if fld is None or fld.type == "table":
+    if fld is None or fld.holds_rows:
         raise ValueError(f"'{path}' is not a field")
-    if bucketed and fld.type not in ("date", "datetime"):
+    if bucketed and not types[fld.type].dated:
         raise ValueError(f"'{path}': only dates and times group by day, week, month, "
                          "quarter or year")
     return fld

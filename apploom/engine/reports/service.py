@@ -37,7 +37,7 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import BadQuery, Forbidden
-from apploom.engine.fields.types import Invalid
+from apploom.engine.fields.base import FieldType, Invalid
 from apploom.engine.query.filters import SYSTEM_FIELDS, parse_where
 from apploom.engine.records.service import RecordService
 from apploom.engine.reports.definition import BUCKETS, Measure, Report, dotted
@@ -53,6 +53,7 @@ class Group:
     field: Field
     bucket: str | None
     sql: ColumnElement
+    timed: bool = False           # a moment: its bucket's span ends before the next day
 
 
 @dataclass
@@ -144,8 +145,8 @@ class ReportRunner:
                                                        report.measure(n))
                                              for i, n in enumerate(measures)},
                         date_filter=query.date_filter,
-                        timed_filter=query.date_filter is not None and query.resolve(
-                            query.date_filter)[1].type == "datetime",
+                        timed_filter=query.date_filter is not None and query.type_of(
+                            query.resolve(query.date_filter)[1]).timed,
                         drillable=query.entity is not None and not query.entity.is_child)
         _shape(self, user, result, values)
         return result
@@ -217,7 +218,7 @@ class _Query:
             self.shown = dict(balance.show)   # figures computed from the sums
         self.joins: dict[str, tuple[Any, Entity, ColumnElement]] = {}
         self.date_filter = next((p for p in report.filters
-                                 if self.resolve(p)[1].type in ("date", "datetime")), None)
+                                 if self.type_of(self.resolve(p)[1]).dated), None)
         self.filters: list[ColumnElement] = []
         if self.entity is not None:
             self.filters += self._visible_rows(self.entity)
@@ -235,6 +236,9 @@ class _Query:
         parents = records.tables[holder.table]
         return [self.base.c.parent_id.in_(select(parents.c.id).where(visible))]
 
+    def type_of(self, fld: Field) -> FieldType:
+        return self.runner.records.types[fld.type]
+
     def _require(self, entity: Entity) -> None:
         permissions.require(self.runner.records.apps, self.user, entity, "read")
 
@@ -249,7 +253,7 @@ class _Query:
             if part == "parent" and entity is not None and entity.parent is not None:
                 target = self.runner.records.apps.entity(entity.parent)
                 link = "parent_id"
-            elif part in fields and fields[part].type == "ref":
+            elif part in fields and self.type_of(fields[part]).is_reference:
                 target = self.runner.records.apps.entity(fields[part].target)
                 link = part
             else:
@@ -274,9 +278,9 @@ class _Query:
         factor = 10 ** column.type.scale if isinstance(column.type, ExactDecimal) and \
             self.dialect == "sqlite" else 1
         if bucket is not None:
-            if fld.type not in ("date", "datetime"):
+            if not self.type_of(fld).dated:
                 raise BadQuery(f"'{path}': only dates group by {bucket}", {"path": path})
-            return time_bucket(self.dialect, column, bucket, fld.type == "datetime"), fld, 1, \
+            return time_bucket(self.dialect, column, bucket, self.type_of(fld).timed), fld, 1, \
                 bucket
         return column, fld, factor, None
 
@@ -295,8 +299,7 @@ class _Query:
                 return literal(node.value), 1, 0 if isinstance(node.value, int) else None
             if isinstance(node, (ast.Name, ast.Attribute)):
                 column, fld, factor, _ = self.resolve(dotted(node))
-                places: int | None = (fld.scale if fld.scale is not None else 2) \
-                    if fld.type in ("money", "decimal", "percent") else 0
+                places: int | None = self.type_of(fld).scale(fld)
                 if isinstance(column.type, ExactDecimal):   # raw: scaled ints or NUMERIC
                     column = type_coerce(column, BigInteger() if factor > 1 else Numeric())
                 return column, factor, places
@@ -342,9 +345,9 @@ class _Query:
         return operations[op](value)
 
     def _typed(self, fld: Field, value: Any) -> Any:
-        if fld.type in ("table", "multiselect") or value is None:
+        ftype = self.type_of(fld)
+        if ftype.holds_list or value is None:
             return value
-        ftype = self.runner.records.types[fld.type]
         try:
             return ftype.coerce(fld, value)
         except Invalid as exc:
@@ -359,19 +362,19 @@ class _Query:
             shared = path == self.date_filter
             low = params.get(f"{path}__gte") or (params.get("from") if shared else None)
             high = params.get(f"{path}__lte") or (params.get("to") if shared else None)
-            if fld.type in ("date", "datetime"):
+            if self.type_of(fld).dated:
                 if low:
                     found.append(self.condition(path, "gte", low))
                 if high:
-                    found.append(self.condition(path, "lte", high) if fld.type == "date"
-                                 else self.condition(path, "lt", _day_after(high)))
+                    found.append(self.condition(path, "lt", _day_after(high))
+                                 if self.type_of(fld).timed else self.condition(path, "lte", high))
             elif params.get(path):
                 found.append(self.condition(path, "in", params[path]))
         return found
 
     def group(self, path: str) -> Group:
         column, fld, _, bucket = self.resolve(path)
-        return Group(path, _path_label(fld, bucket), fld, bucket, column)
+        return Group(path, _path_label(fld, bucket), fld, bucket, column, self.type_of(fld).timed)
 
     def measure(self, measure: Measure) -> tuple[ColumnElement, Any, int | None]:
         """(SQL, scale factor, decimal places) of a measure; places None: a quotient."""
@@ -487,7 +490,8 @@ def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> No
     groups, records = result.groups, runner.records
     titles: dict[int, dict] = {}
     for i, g in enumerate(groups):
-        if g.field is not None and g.field.type == "ref" and g.bucket is None:
+        if g.field is not None and records.types[g.field.type].is_reference \
+                and g.bucket is None:
             ids = {keys[i] for keys, _ in values if keys[i] is not None}
             titles[i] = records.titles(user, g.field.target, ids)
 
@@ -574,7 +578,7 @@ def drill_params(result: Result, keys: list, params: Mapping[str, str]) -> dict 
         elif group.bucket:
             start, end = _bucket_span(group.bucket, str(key))
             found[f"{name}__gte"] = start
-            found.update({f"{name}__lt": _day_after(end)} if group.field.type == "datetime"
+            found.update({f"{name}__lt": _day_after(end)} if group.timed
                          else {f"{name}__lte": end})
         else:
             found[name] = key.isoformat() if hasattr(key, "isoformat") else str(key)

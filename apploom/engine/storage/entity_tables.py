@@ -8,7 +8,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, Table
 
 from apploom.engine.balances.definition import balance_table
 from apploom.engine.definitions.model import AppSet, Entity
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage import system_tables
 from apploom.engine.storage.column_types import UTCDateTime
 from apploom.engine.storage.system_tables import ID
@@ -87,8 +87,8 @@ def _derived_indexes(entity: Entity, types: FieldTypes) -> list[tuple[tuple[str,
             want((field.name,))
     for name in (*entity.list.filters, *(s.lstrip("-") for s in entity.list.sort)):
         listed = entity.fields.get(name)
-        if listed is not None and types[listed.type].has_column and listed.type != "multiselect":
-            want((name,))
+        if listed is not None and types[listed.type].has_column and types[listed.type].sortable:
+            want((name,))   # a filter or a sort on it: an index, if its values have an order
     for columns in entity.indexes:
         want(tuple(columns))
     for columns in entity.unique:

@@ -31,7 +31,7 @@ from sqlalchemy import table as sql_table
 
 from apploom.engine.definitions.model import AppSet, Field
 from apploom.engine.errors import MigrationRefused
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.entity_tables import build_metadata
 from apploom.engine.storage.system_tables import sys_archived_field
 

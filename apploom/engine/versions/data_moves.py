@@ -31,7 +31,8 @@ from sqlalchemy import table as sql_table
 from apploom.engine import clock
 from apploom.engine.definitions.model import AppSet, Entity
 from apploom.engine.errors import MigrationRefused
-from apploom.engine.fields.types import FieldTypes, Invalid
+from apploom.engine.fields.base import Invalid
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.column_types import UTCDateTime
 from apploom.engine.storage.system_tables import ID, sys_history, sys_transition
 
@@ -57,7 +58,8 @@ class Question:
                 "this version requires: choose a value to fill in")
 
 
-def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Question]:
+def questions(conn: Connection, new: AppSet, old: AppSet | None,
+              types: FieldTypes) -> list[Question]:
     """What the data needs answered before ``new`` can replace ``old``."""
     if old is None:
         return []
@@ -72,8 +74,7 @@ def questions(conn: Connection, new: AppSet, old: AppSet | None) -> list[Questio
         gone = sorted(set(before.workflow.states) - set(entity.workflow.states)) \
             if entity.workflow and before.workflow else []
         required = [fld for fld in entity.fields.values()
-                    if fld.required and not fld.computed
-                    and fld.type not in ("table", "autonumber")
+                    if fld.required and not types.computed(fld) and not fld.holds_rows
                     and not getattr(before.fields.get(fld.name), "required", False)]
         if not gone and not required:
             continue   # nothing to ask: the table's columns need not be read

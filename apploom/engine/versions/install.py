@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from sqlalchemy import column, func, inspect, select
 from sqlalchemy import table as sql_table
 
-from apploom.engine.automation.definition import BUILTIN_ACTIONS
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, load_apps, with_companions
 from apploom.engine.definitions.model import AppSet
 from apploom.engine.errors import DefinitionError
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.migrations import Plan, apply_plan, plan_migration
 from apploom.engine.storage.system_tables import metadata as system_metadata
@@ -37,7 +37,7 @@ class _DryRun(Exception):
 def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
                       user_id: int | None = None, comment: str | None = None,
                       dry_run: bool = False,
-                      actions: frozenset[str] = frozenset(BUILTIN_ACTIONS),
+                      actions: Collection[str] = BUILTIN_ACTIONS,
                       moves: Mapping[str, str] | None = None,
                       fills: Mapping[str, Any] | None = None,
                       bases: Mapping[str, str] | None = None) -> ApplyResult:
@@ -53,7 +53,8 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
             new = load_apps(with_companions(sources, live), types, actions)
             previous = _previous(live, types, actions)
             plan = plan_migration(conn, new, previous, types)
-            result = ApplyResult(plan=plan, apps=new, questions=questions(conn, new, previous))
+            asked = questions(conn, new, previous, types)
+            result = ApplyResult(plan=plan, apps=new, questions=asked)
             if dry_run:
                 raise _DryRun(result)
             apply_plan(conn, plan)
@@ -70,7 +71,7 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
     return result
 
 
-def _previous(live: list[Source], types: FieldTypes, actions: frozenset[str]) -> AppSet | None:
+def _previous(live: list[Source], types: FieldTypes, actions: Collection[str]) -> AppSet | None:
     """The live definitions, or None if they no longer load (e.g. a plugin type is gone)."""
     if not live:
         return None

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from apploom.engine.definitions.model import AppSet, Entity
-from apploom.engine.fields.types import FieldTypes
+from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.query.filters import RESERVED_PARAMS
-from apploom.engine.records.defaults import DYNAMIC_DEFAULTS
 
 ERROR = {"$ref": "#/components/responses/Error"}
 
@@ -19,18 +18,18 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
         properties["version"] = {"type": "integer",
                                  "description": "Send it back on PATCH; a stale one gets 409."}
     for fld in entity.fields.values():
-        schema = dict(types[fld.type].json_schema(fld))
-        if fld.type != "table" and "type" in schema:
+        ftype = types[fld.type]
+        schema = dict(ftype.json_schema(fld))
+        if not fld.holds_rows and "type" in schema:
             schema["type"] = [schema["type"], "null"]
         schema["title"] = fld.label.en
         if fld.help:
             schema["description"] = fld.help.en
-        if fld.computed or fld.readonly:
+        if types.computed(fld) or fld.readonly:
             schema["readOnly"] = True
-        if fld.default in DYNAMIC_DEFAULTS.get(fld.type, ()):
+        if fld.default in ftype.dynamic_defaults:
             schema["description"] = f"Defaults to {fld.default}."
-        elif fld.default is not None and not fld.computed:
-            ftype = types[fld.type]
+        elif fld.default is not None and not types.computed(fld):
             schema["default"] = ftype.dump(fld, ftype.coerce(fld, fld.default))
         properties[fld.name] = schema
     if not entity.is_child:
@@ -39,7 +38,7 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
         for name in ("created_by", "updated_by"):
             properties[name] = {"type": ["integer", "null"], "readOnly": True}
     required = [f.name for f in entity.fields.values()
-                if f.required and not f.computed and f.default is None]
+                if f.required and not types.computed(f) and f.default is None]
     schema = {"type": "object", "title": entity.label.en, "properties": properties}
     if required:
         schema["required"] = required

@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, request, send_file, url_for
 
 from apploom.engine.access import permissions
 from apploom.engine.errors import BadQuery, Unauthenticated, ValidationFailed
-from apploom.engine.fields.types import MAX_INT, parse_int
+from apploom.engine.fields.base import MAX_INT, parse_int
 from apploom.engine.query.filters import parse_params
 from apploom.web.api.openapi import openapi_document
 from apploom.web.context import runtime

@@ -30,7 +30,7 @@ from apploom.engine.definitions.loading import (
 from apploom.engine.definitions.model import ACTIONS, Section
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
-from apploom.engine.fields.types import MAX_INT
+from apploom.engine.fields.base import MAX_INT
 from apploom.engine.reports.definition import CHARTS, KINDS
 from apploom.engine.versions import applied, layers, text_edits
 from apploom.engine.versions.install import effects
@@ -362,8 +362,7 @@ def problems_of(app: str, source: Source) -> list:
     with rt.db.read() as conn:
         live = applied.active_sources(conn)
     try:
-        apps = load_apps(with_companions([source], live), rt.types,
-                         frozenset(rt.automation.actions))
+        apps = load_apps(with_companions([source], live), rt.types, rt.automation.actions)
     except DefinitionError as exc:
         return list(exc.problems)
     if app not in apps.apps or app_name(source) != app:

@@ -1,0 +1,245 @@
+"""Rule actions: each built-in one is its ``run`` (inside the change's transaction, saying
+what it did) and its ``check`` (of the settings a rule gives it, when definitions load),
+registered together. A plugin's action is a RuleAction too, or a bare run function, and
+the definitions check it the same way."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
+
+from sqlalchemy import select
+
+from apploom.engine.automation import notifications
+from apploom.engine.automation.definition import ActionCheck, CheckContext
+from apploom.engine.errors import RuleError, SandboxError
+from apploom.engine.expressions import sandbox
+from apploom.engine.query.filters import Query, parse_where
+from apploom.engine.storage.system_tables import sys_user
+
+if TYPE_CHECKING:
+    from apploom.engine.automation.service import ActionContext
+    from apploom.engine.definitions.model import Entity
+
+MAX_UPDATE = 500   # records one update action (or one round of a scheduled rule) may change
+
+ActionFunction = Callable[["ActionContext", Any], str]
+
+
+def no_problems(context: CheckContext, params: Any) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class RuleAction:
+    """An action rules may take: ``run(context, params)`` does it and says what it did;
+    ``check(context, params)`` lists the mistakes in the settings a rule gives it."""
+
+    run: ActionFunction
+    check: ActionCheck = no_problems
+
+
+def rule_action(added: RuleAction | ActionFunction) -> RuleAction:
+    """A plugin's action: a RuleAction, or a bare run function (its settings unchecked)."""
+    return added if isinstance(added, RuleAction) else RuleAction(added)
+
+
+def action_checks(actions: Collection[str]) -> dict[str, ActionCheck]:
+    """The check of every action rules may take. ``actions`` names them; a mapping (name
+    -> what a plugin adds) also gives the plugins' checks; a name alone stands for the
+    built-in action, or for a plugin's, whose settings then go unchecked."""
+    given = actions if isinstance(actions, Mapping) else {}
+    return {name: _check_of(given.get(name) or BUILTIN_ACTIONS.get(name)) for name in actions}
+
+
+def _check_of(action: RuleAction | ActionFunction | None) -> ActionCheck:
+    return action.check if isinstance(action, RuleAction) else no_problems
+
+
+def _values(context: ActionContext, spec: Any) -> dict:
+    if not isinstance(spec, Mapping):
+        raise RuleError(f"Rule '{context.rule.name}': values must be field: expression pairs")
+    return {field: context.evaluate(source) for field, source in spec.items()}
+
+
+# ---- set: {field: expression, ...} ------------------------------------------------------
+def _set(context: ActionContext, spec: Any) -> str:
+    values = _values(context, spec)
+    if context.change.trigger == "deleted":
+        raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be set")
+    context.set(sandbox.plain(values))
+    return "set " + ", ".join(values)
+
+
+def _check_set(context: CheckContext, params: Any) -> list[str]:
+    if not isinstance(params, Mapping) or not params:
+        return ["set takes field: expression pairs"]
+    entity = context.entity
+    status = entity.workflow.field if entity.workflow else None
+    problems: list[str] = []
+    for field, source in params.items():
+        if field not in entity.fields or context.types.computed(entity.fields[field]) \
+                or field == status:
+            problems.append(f"set: '{field}' is not a field it can set"
+                            + (" (the status moves by transitions)" if field == status
+                               else ""))
+        problems += [f"set {field}: {m}" for m in context.expression_problems(source)]
+    return problems
+
+
+# ---- create: entity, values (field: expression), rows (table: expression giving rows) ----
+def _create(context: ActionContext, spec: Mapping) -> str:
+    records = context.automation.records
+    target = records.entity(spec["entity"])
+    data = sandbox.plain(_values(context, spec.get("values") or {}))
+    for table, source in (spec.get("rows") or {}).items():
+        data[table] = sandbox.plain(context.evaluate(source))
+    record = records.create_in(context.conn, context.actor, target, data)
+    context.publish("created", record["id"])   # for the rule's later actions
+    return f"created {target.qualified} #{record['id']}"
+
+
+def _check_create(context: CheckContext, params: Any) -> list[str]:
+    return _values_problems("create", context, params)
+
+
+# ---- update: entity, where (a filter), values (field: expression) -----------------------
+def _update(context: ActionContext, spec: Mapping) -> str:
+    records = context.automation.records
+    target = records.entity(spec["entity"])
+    where = {field: context.evaluate(source) for field, source in spec["where"].items()}
+    query = Query(conditions=parse_where(where), limit=MAX_UPDATE + 1)
+    page, _ = records.compiler.apply(context.actor, target, query,
+                                     select(records.tables[target.table].c.id))
+    ids = list(context.conn.execute(page).scalars())
+    if len(ids) > MAX_UPDATE:
+        raise RuleError(f"Rule '{context.rule.name}' would update more than {MAX_UPDATE} "
+                        f"{target.qualified} records at once; narrow its filter")
+    values = sandbox.plain(_values(context, spec.get("values") or {}))
+    for record_id in ids:
+        context.update(target, record_id, values)
+    return f"updated {len(ids)} {target.qualified}"
+
+
+def _check_update(context: CheckContext, params: Any) -> list[str]:
+    problems = _values_problems("update", context, params)
+    if _target(context, params) is not None and not isinstance(params.get("where"), Mapping):
+        problems.append("update: 'where' must be a filter such as {customer: 'customer'}")
+    return problems
+
+
+def _target(context: CheckContext, params: Any) -> Entity | None:
+    return context.entities.get(params.get("entity", "")) if isinstance(params, Mapping) \
+        else None
+
+
+def _values_problems(kind: str, context: CheckContext, params: Any) -> list[str]:
+    target = _target(context, params)
+    if target is None:
+        return [f"{kind}: 'entity' must name an entity like crm.customer"]
+    problems: list[str] = []
+    for field, source in (params.get("values") or {}).items():
+        if field not in target.fields:
+            problems.append(f"{kind}: '{field}' is not a field of {target.name}")
+        problems += [f"{kind} {field}: {m}" for m in context.expression_problems(source)]
+    return problems
+
+
+# ---- transition: the transition's name --------------------------------------------------
+def _transition(context: ActionContext, name: str) -> str:
+    context.take(name)
+    return f"took {name}"
+
+
+def _check_transition(context: CheckContext, params: Any) -> list[str]:
+    workflow = context.entity.workflow
+    if workflow is None or params not in workflow.transitions:
+        return [f"transition: {context.entity.name} has no transition '{params}'"]
+    return []
+
+
+# ---- notify: users or roles, message (a template such as 'Order {number}') --------------
+def _notify(context: ActionContext, spec: Mapping) -> str:
+    roles = set(spec.get("roles") or ())
+    usernames = set(spec.get("users") or ())
+    rows = context.conn.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.roles)
+                                .where(sys_user.c.active)).all()
+    targets = [r.id for r in rows if r.username in usernames or roles & set(r.roles)]
+    notifications.send(context.conn, targets, context.render(spec["message"]),
+                       f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}")
+    return f"notified {len(targets)} user(s)"
+
+
+def _check_notify(context: CheckContext, params: Any) -> list[str]:
+    if not isinstance(params, Mapping) or not (params.get("roles") or params.get("users")):
+        return ["notify: name the roles or users to tell"]
+    return [] if params.get("message") else ["notify: write a message"]
+
+
+# ---- email: to, subject, body: templates such as '{customer.email}' or 'Order {number}' -
+def _email(context: ActionContext, spec: Mapping) -> str:
+    address = context.render(spec["to"]).strip()
+    if not address:
+        return "no email address: nothing sent"
+    context.enqueue("email", {"to": str(address), "subject": context.render(spec["subject"]),
+                              "body": context.render(spec.get("body", ""))})
+    return f"queued an email to {address}"
+
+
+def _check_email(context: CheckContext, params: Any) -> list[str]:
+    if not isinstance(params, Mapping) or not params.get("to") or not params.get("subject"):
+        return ["email: 'to' and 'subject' are needed"]
+    return []
+
+
+# ---- webhook: url, and optionally body (field: expression) ------------------------------
+def _webhook(context: ActionContext, spec: Mapping) -> str:
+    body = _values(context, spec["body"]) if spec.get("body") else dict(context.names["record"])
+    context.enqueue("webhook", {"url": spec["url"], "body": sandbox.plain(body),
+                                "event": context.change.trigger,
+                                "entity": context.entity.qualified,
+                                "record_id": context.record_id})
+    return f"queued a webhook to {spec['url']}"
+
+
+def _check_webhook(context: CheckContext, params: Any) -> list[str]:
+    url = params.get("url", "") if isinstance(params, Mapping) else ""
+    if not url.startswith(("http://", "https://")):
+        return ["webhook: 'url' must start with http:// or https://"]
+    return []
+
+
+# ---- script: the script's source --------------------------------------------------------
+def _script(context: ActionContext, source: str) -> str:
+    names = {k: v for k, v in context.names.items() if k != "record" and not callable(v)}
+    result = sandbox.execute(source, sandbox.plain(names))
+    types = context.automation.records.types
+    settable = {k: v for k, v in result.items() if k in context.entity.fields
+                and not types.computed(context.entity.fields[k]) and k != getattr(
+                    context.entity.workflow, "field", None)
+                and v != names.get(k)}
+    if settable and context.change.trigger != "deleted":
+        context.set(settable)
+    return "ran a script" + (f" that set {', '.join(settable)}" if settable else "")
+
+
+def _check_script(context: CheckContext, params: Any) -> list[str]:
+    if not isinstance(params, str) or not params.strip():
+        return ["script: write the script's source"]
+    try:
+        sandbox.check_script(params)
+    except SandboxError as exc:
+        return [f"script: {exc}"]
+    return []
+
+
+BUILTIN_ACTIONS: Mapping[str, RuleAction] = MappingProxyType({
+    "set": RuleAction(_set, _check_set),
+    "create": RuleAction(_create, _check_create),
+    "update": RuleAction(_update, _check_update),
+    "transition": RuleAction(_transition, _check_transition),
+    "notify": RuleAction(_notify, _check_notify),
+    "email": RuleAction(_email, _check_email),
+    "webhook": RuleAction(_webhook, _check_webhook),
+    "script": RuleAction(_script, _check_script),
+})

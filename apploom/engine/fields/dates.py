@@ -1,0 +1,80 @@
+"""Days and moments: dates, and date-times kept in UTC."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import Date
+
+from apploom.engine.fields.base import Invalid, RangedType
+from apploom.engine.storage.column_types import UTCDateTime
+
+
+class DateType(RangedType):
+    name = "date"
+    settings = frozenset({"min", "max"})
+    dated = True
+    dynamic_defaults = ("today",)
+    input_type = "date"
+
+    def column_type(self, field):
+        return Date()
+
+    def coerce(self, field, value):
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        raise Invalid("must be a date like 2026-01-31")
+
+    def dump(self, field, value):
+        return None if value is None else value.isoformat()
+
+    def json_schema(self, field):
+        return {"type": "string", "format": "date"}
+
+    def default(self, field, user_id, now):
+        return now.astimezone(timezone.utc).date() if field.default == "today" else field.default
+
+
+class DateTimeType(RangedType):
+    name = "datetime"
+    settings = frozenset({"min", "max"})
+    dated = True
+    timed = True
+    dynamic_defaults = ("now",)
+    input_type = "datetime-local"
+
+    def column_type(self, field):
+        return UTCDateTime()
+
+    def coerce(self, field, value):
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise Invalid("must be a date and time like 2026-01-31T14:30:00Z") from None
+        if not isinstance(value, datetime):
+            raise Invalid("must be a date and time like 2026-01-31T14:30:00Z")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:
+            raise Invalid("is out of range") from None
+
+    def dump(self, field, value):
+        return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+    def json_schema(self, field):
+        return {"type": "string", "format": "date-time"}
+
+    def default(self, field, user_id, now):
+        return now if field.default == "now" else field.default
+
+    def display(self, field, value, lang, titles):
+        return value.replace("T", " ")[:16]

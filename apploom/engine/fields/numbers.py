@@ -1,0 +1,126 @@
+"""Number types: whole numbers, and decimals exact to their scale (money, percentages)."""
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from sqlalchemy import BigInteger, Integer
+
+from apploom.engine.definitions.model import Field
+from apploom.engine.fields.base import Invalid, RangedType, parse_int, reject_bool
+from apploom.engine.storage.column_types import ExactDecimal
+
+
+class IntegerType(RangedType):
+    name = "integer"
+    settings = frozenset({"min", "max"})
+    numeric = True
+    input_type = "number"
+
+    def column_type(self, field):
+        return BigInteger().with_variant(Integer(), "sqlite")
+
+    def coerce(self, field, value):
+        reject_bool(value, "a whole number")
+        number = parse_int(value)
+        if number is None:
+            raise Invalid("must be a whole number (at most 19 digits)")
+        return number
+
+    def from_formula(self, field, result):
+        if isinstance(result, Decimal):
+            result = int(result.to_integral_value(ROUND_HALF_UP))
+        return self.coerce(field, result)
+
+    def json_schema(self, field):
+        return {"type": "integer", **_bounds(field)}
+
+
+THOUSANDS = re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
+
+
+class DecimalType(RangedType):
+    name = "decimal"
+    settings = frozenset({"min", "max", "scale", "precision"})
+    numeric = True
+    input_mode = "decimal"
+    default_scale = 4
+    default_precision = 18
+
+    def scale(self, field: Field) -> int:
+        return field.scale if field.scale is not None else self.default_scale
+
+    def precision(self, field: Field) -> int:
+        return field.precision or self.default_precision
+
+    def column_type(self, field):
+        return ExactDecimal(self.precision(field), self.scale(field))
+
+    def storage_key(self, field):
+        return ("decimal", self.precision(field), self.scale(field))
+
+    def coerce(self, field, value):
+        reject_bool(value, "a number")
+        if isinstance(value, float):
+            value = repr(value)
+        if isinstance(value, str):
+            value = value.strip()
+            if THOUSANDS.fullmatch(value):
+                value = value.replace(",", "")
+        try:
+            number = Decimal(value)
+        except (InvalidOperation, TypeError, ValueError):
+            raise Invalid("must be a number") from None
+        if not number.is_finite():
+            raise Invalid("must be a number")
+        scale = self.scale(field)
+        if number.adjusted() >= self.precision(field) - scale:
+            raise Invalid("is too large")
+        if number.as_tuple().exponent < -scale and number != number.quantize(_quantum(scale)):
+            raise Invalid(f"may have at most {scale} decimal places")
+        return number.quantize(_quantum(scale))
+
+    def from_formula(self, field, result):
+        if isinstance(result, (int, Decimal)) and not isinstance(result, bool):
+            result = Decimal(result).quantize(_quantum(self.scale(field)), ROUND_HALF_UP)
+        return self.coerce(field, result)
+
+    def dump(self, field, value):
+        return None if value is None else str(value)
+
+    def json_schema(self, field):
+        return {"type": "string", "format": "decimal",
+                "pattern": rf"^-?\d+(\.\d{{1,{self.scale(field)}}})?$",
+                "description": "A decimal number sent as a string (a JSON number is accepted too)."}
+
+
+class MoneyType(DecimalType):
+    name = "money"
+    default_scale = 2
+
+    def display(self, field, value, lang, titles):
+        return f"{Decimal(value):,.2f}"
+
+
+class PercentType(DecimalType):
+    """A percentage stored as the number shown (12.5 means 12.5 %)."""
+
+    name = "percent"
+    default_scale = 2
+    default_precision = 9
+
+    def display(self, field, value, lang, titles):
+        return f"{value} %"
+
+
+def _quantum(scale: int) -> Decimal:
+    return Decimal(1).scaleb(-scale)
+
+
+def _bounds(field: Field) -> dict:
+    bounds = {}
+    if field.min is not None:
+        bounds["minimum"] = field.min
+    if field.max is not None:
+        bounds["maximum"] = field.max
+    return bounds

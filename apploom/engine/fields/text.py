@@ -1,0 +1,169 @@
+"""Text types: plain, long and rich text, emails, phones, web addresses, and the
+numbers a naming series gives."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import nh3
+from sqlalchemy import String, Text
+
+from apploom.engine.definitions.model import Field
+from apploom.engine.fields.base import TEXT_OPS, FieldType, Invalid
+from apploom.engine.records.naming import format_problems
+
+
+class TextType(FieldType):
+    name = "text"
+    settings = frozenset({"length", "pattern"})
+    ops = TEXT_OPS
+    searchable = True
+    import_key = True
+    names_record = True
+    default_length = 255
+
+    def length(self, field: Field) -> int:
+        return field.length or self.default_length
+
+    def column_type(self, field):
+        return String(self.length(field))
+
+    def storage_key(self, field):
+        return ("text", self.length(field))
+
+    def coerce(self, field, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise Invalid("must be text")
+        if "\x00" in value:
+            raise Invalid("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Invalid("is not valid Unicode text") from None
+        return value
+
+    def check(self, field, value):
+        limit = self.length(field)
+        if len(value) > limit:
+            raise Invalid(f"is {len(value)} characters long; at most {limit} are allowed")
+        if field.pattern and not re.fullmatch(field.pattern, value):
+            raise Invalid(f"does not match the expected format ({field.pattern})")
+
+    def json_schema(self, field):
+        schema = {"type": "string", "maxLength": self.length(field)}
+        if field.pattern:
+            schema["pattern"] = f"^(?:{field.pattern})$"
+        return schema
+
+
+class LongTextType(TextType):
+    name = "long_text"
+    default_length = 100_000
+    indexable = False
+    import_key = False
+    names_record = False
+    widget = "textarea"
+
+    def column_type(self, field):
+        return Text()
+
+    def storage_key(self, field):
+        return ("long_text",)
+
+
+class RichTextType(LongTextType):
+    """HTML from a rich editor, sanitised on the way in so it is safe to show."""
+
+    name = "rich_text"
+    settings = frozenset({"length"})
+
+    def coerce(self, field, value):
+        return nh3.clean(super().coerce(field, value))
+
+    def json_schema(self, field):
+        return {"type": "string", "contentMediaType": "text/html"}
+
+
+class _PatternText(TextType):
+    """Text with a fixed shape (email, phone, url)."""
+
+    settings = frozenset()
+    names_record = False
+    expected = ""
+
+    def valid(self, value: str) -> bool:
+        raise NotImplementedError
+
+    def coerce(self, field, value):
+        value = super().coerce(field, value).strip()
+        if not self.valid(value):
+            raise Invalid(f"is not a valid {self.expected}")
+        return value
+
+
+class EmailType(_PatternText):
+    name = "email"
+    default_length = 254
+    input_type = "email"
+    expected = "email address"
+    _shape = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+    def valid(self, value):
+        return bool(self._shape.fullmatch(value))
+
+    def json_schema(self, field):
+        return {"type": "string", "format": "email", "maxLength": 254}
+
+
+class PhoneType(_PatternText):
+    name = "phone"
+    default_length = 32
+    input_type = "tel"
+    expected = "phone number (digits, spaces, + - ( ) only)"
+    _shape = re.compile(r"\+?[0-9][0-9 ()\-.]{3,30}")
+
+    def valid(self, value):
+        return bool(self._shape.fullmatch(value))
+
+
+class UrlType(_PatternText):
+    name = "url"
+    default_length = 2048
+    import_key = False
+    input_type = "url"
+    expected = "web address (starting with http:// or https://)"
+
+    def valid(self, value):
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+    def json_schema(self, field):
+        return {"type": "string", "format": "uri", "maxLength": 2048}
+
+
+class AutoNumberType(FieldType):
+    """A human number from a naming series, e.g. SO-202611-00042."""
+
+    name = "autonumber"
+    settings = frozenset({"format"})
+    ops = TEXT_OPS
+    numbered = True
+    searchable = True
+    import_key = True
+
+    def column_type(self, field):
+        return String(64)
+
+    def json_schema(self, field):
+        return {"type": "string", "readOnly": True}
+
+    def definition_problems(self, field):
+        if not field.format:
+            return [("format", "an autonumber field needs a 'format' such as "
+                               "'SO-{YYYY}{MM}-{#####}'")]
+        if "format" not in field.settings:   # made from the entity's naming, checked there
+            return []
+        return [("format", f"'{field.format}' {message}")
+                for message in format_problems(field.format)]
