@@ -1,6 +1,8 @@
 """The query language: operators, ref paths, search, sort and paging, names checked."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
@@ -32,6 +34,7 @@ def numbers(runtime, **params) -> list[str]:
     ({"channel__ne": "web"}, {"B_2", "phone"}),
     ({"channel__in": "web,store"}, {"A-1", "B_2"}),
     ({"channel__not_in": "web,store"}, {"phone"}),
+    ({"external_id__not_in": "A-1"}, {"B_2", "phone"}),   # no value is not in the list
     ({"total__gt": "100"}, {"A-1", "B_2"}),
     ({"total__lte": "12.50"}, {"phone"}),
     ({"total__between": "10,20"}, {"phone"}),
@@ -94,3 +97,17 @@ def test_bad_queries_name_the_parameter(runtime, orders, params, field):
 def test_limit_is_capped(runtime, orders):
     page = runtime.records.list(SYSTEM_USER, "oms.order", Query(limit=10_000))
     assert page.total == 3 and len(page.data) == 3
+
+
+@pytest.mark.parametrize("where", [
+    {"channel": {"not_in": ["web"]}}, {"external_id": {"not_in": ["A-1"]}},
+    {"note": {"contains": "OFF"}}, {"external_id": {"startswith": "a-"}},
+    {"total": {"between": ["10", "20"]}}, {"external_id": {"is_null": True}},
+    {"customer.city": {"eq": "London"}},
+])
+def test_a_report_reads_a_filter_as_a_list_does(runtime, orders, where):
+    """One compiler: a report's ``where`` keeps the records the list's filter keeps."""
+    listed = runtime.records.list(SYSTEM_USER, "oms.order", Query(parse_where(where)))
+    report = replace(runtime.reports.find("oms", "revenue"), where=where)
+    counted = runtime.reports.run(SYSTEM_USER, report, {}).totals["orders"]
+    assert listed.total == counted > 0

@@ -69,10 +69,8 @@ class _Builder:
     def build(self, node: ast.AST) -> Term:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
                 and not isinstance(node.value, bool):
-            whole = isinstance(node.value, int)
-            if whole or ast.Div in self.allowed:
-                return Term(literal(node.value), 1, 0 if whole else None)
-        elif isinstance(node, (ast.Name, ast.Attribute)):
+            return Term(literal(node.value), 1, 0 if isinstance(node.value, int) else None)
+        if isinstance(node, (ast.Name, ast.Attribute)):
             return self.resolve(dotted(node))
         elif isinstance(node, ast.BinOp) and type(node.op) in self.allowed:
             return self._arithmetic(node.op, self.build(node.left), self.build(node.right))

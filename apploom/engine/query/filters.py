@@ -152,17 +152,20 @@ class QueryCompiler:
         head, _, rest = cond.path.partition(".")
         if not rest:
             fld = self.field(entity, head)
-            return self._compare(table.c[head], fld, cond)
+            return self.compare(table.c[head], fld, cond)
         fld, target = self._ref(entity, head, cond.path)
         if "." in rest:
             raise BadQuery(f"'{cond.path}': refs can be followed one level only",
                            {cond.path: "follow a ref one level, like customer.city"})
         target_field = self.field(target, rest)
-        inner = self._compare(self.tables[target.table].c[rest], target_field,
+        inner = self.compare(self.tables[target.table].c[rest], target_field,
                               Condition(rest, cond.op, cond.value))
         return table.c[head].in_(self._target_ids(user, fld, inner))
 
-    def _compare(self, column, fld: Field, cond: Condition) -> ColumnElement:
+    def compare(self, column: ColumnElement, fld: Field, cond: Condition) -> ColumnElement:
+        """``cond`` on ``column``, which holds ``fld``'s values: the one place a filter
+        becomes SQL, for lists, the API, rules, related panels and reports alike. A
+        ``not_in`` keeps the rows without a value (SQL's NOT IN would drop them)."""
         ftype = self.types[fld.type]
         if cond.op not in ftype.ops:
             raise BadQuery(f"'{cond.op}' does not work on {fld.name}",
@@ -182,7 +185,8 @@ class QueryCompiler:
                     raise BadQuery(f"'{cond.path}': between takes two values",
                                    {cond.path: "between takes two values: low,high"})
                 return column.between(values[0], values[1])
-            return column.in_(values) if op == "in" else column.not_in(values)
+            return column.in_(values) if op == "in" else or_(column.is_(None),
+                                                              column.not_in(values))
         if op in ("contains", "startswith") and not ftype.holds_list:
             text = self._value(self.SEARCH_TEXT, raw, cond.path)
             return (column.icontains if op == "contains" else column.istartswith)(

@@ -20,11 +20,14 @@ dashboards of them. This module parses and checks definitions; reporting.py runs
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import literal
 
 from apploom.engine.definitions.model import Field, Label
+from apploom.engine.errors import BadQuery
+from apploom.engine.query.expressions import ARITHMETIC, COMPARISONS, LOGIC, Term, compile_sql
 from apploom.engine.query.filters import SYSTEM_FIELDS
 
 BUCKETS = ("day", "week", "month", "quarter", "year")
@@ -114,32 +117,28 @@ def _measure(name: str, spec: Mapping) -> Measure:
                    where=dict(spec.get("where") or {}), format=spec.get("format"))
 
 
-def expression_paths(source: str) -> list[str]:
-    """The paths an expression reads (``qty * item.cost`` reads qty and item.cost);
-    SyntaxError or ValueError if it is more than + - * / over paths and numbers."""
-    tree = ast.parse(source, mode="eval").body
-    found: list[str] = []
+MEASURE_OPERATORS = ARITHMETIC
+MEASURE_REFUSAL = "may only add, subtract, multiply and divide fields and numbers, like " \
+                  "'qty * price'"
+HAVING_OPERATORS = COMPARISONS | LOGIC
+HAVING_REFUSAL = "may only compare measures and numbers, like 'orders > 10'"
 
-    def walk(node: ast.AST) -> None:
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult,
-                                                                ast.Div)):
-            walk(node.left)
-            walk(node.right)
-        elif isinstance(node, (ast.Name, ast.Attribute)):
-            found.append(dotted(node))
-        elif not (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))):
-            raise ValueError("may only add, subtract, multiply and divide fields and "
-                             "numbers, like 'qty * price'")
-    walk(tree)
+
+def expression_paths(source: str) -> list[str]:
+    """The paths a measure's expression reads (``qty * item.cost`` reads qty and
+    item.cost), found by compiling it as the report will; BadQuery if it does more than
+    + - * / over paths and numbers."""
+    found: list[str] = []
+    compile_sql(source, _recorder(found), allowed=MEASURE_OPERATORS, refusal=MEASURE_REFUSAL)
     return found
 
 
-def dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{dotted(node.value)}.{node.attr}"
-    raise ValueError("expected a field or a path like item.cost")
+def _recorder(found: list[str]) -> Callable[[str], Term]:
+    """A resolver that notes each name and stands in a number for it."""
+    def note(name: str) -> Term:
+        found.append(name)
+        return Term(literal(0))
+    return note
 
 
 def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]:
@@ -178,7 +177,7 @@ def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]
             continue
         try:
             used = expression_paths(m.source)
-        except (SyntaxError, ValueError) as exc:
+        except BadQuery as exc:
             problems.append((at + (m.kind,), f"the expression {exc}"))
             continue
         for path in used:
@@ -188,12 +187,14 @@ def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]
         if key.lstrip("-") not in groups | names:
             problems.append((("sort",), f"'{key.lstrip('-')}' is not a group or a measure"))
     if report.having:
+        named: list[str] = []
         try:
-            named = {n.id for n in ast.walk(ast.parse(report.having, mode="eval"))
-                     if isinstance(n, ast.Name)}
-            problems += [(("having",), f"'{n}' is not a measure") for n in sorted(named - names)]
-        except SyntaxError as exc:
-            problems.append((("having",), f"cannot be read: {exc.msg}"))
+            compile_sql(report.having, _recorder(named), allowed=HAVING_OPERATORS,
+                        refusal=HAVING_REFUSAL)
+        except BadQuery as exc:
+            problems.append((("having",), str(exc)))
+        problems += [(("having",), f"'{n}' is not a measure")
+                     for n in sorted(set(named) - names)]
     if report.chart not in CHARTS:
         problems.append((("chart",), f"'{report.chart}' is not a chart: {', '.join(CHARTS)}"))
     return problems

@@ -9,7 +9,6 @@ exactly. The viewer needs read access to every entity a report reads through.
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,10 +23,7 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal,
-    not_,
     null,
-    or_,
     select,
     type_coerce,
 )
@@ -37,10 +33,19 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import BadQuery, Forbidden
-from apploom.engine.fields.base import FieldType, Invalid
-from apploom.engine.query.filters import SYSTEM_FIELDS, parse_where
+from apploom.engine.fields.base import FieldType
+from apploom.engine.query.expressions import Term, compile_sql
+from apploom.engine.query.filters import SYSTEM_FIELDS, Condition, parse_where
 from apploom.engine.records.service import RecordService
-from apploom.engine.reports.definition import BUCKETS, Measure, Report, dotted
+from apploom.engine.reports.definition import (
+    BUCKETS,
+    HAVING_OPERATORS,
+    HAVING_REFUSAL,
+    MEASURE_OPERATORS,
+    MEASURE_REFUSAL,
+    Measure,
+    Report,
+)
 from apploom.engine.storage.column_types import ExactDecimal
 
 RANGES = ("last_30_days", "last_12_months", "this_year", "all")
@@ -294,64 +299,20 @@ class _Query:
     def expression(self, source: str) -> tuple[ColumnElement, Any, int | None]:
         """SQL for ``qty * item.cost`` as raw numbers, with the factor they are scaled by
         on this database and the decimal places of the result (None after a division)."""
-        def build(node: ast.AST):
-            if isinstance(node, ast.Constant):
-                return literal(node.value), 1, 0 if isinstance(node.value, int) else None
-            if isinstance(node, (ast.Name, ast.Attribute)):
-                column, fld, factor, _ = self.resolve(dotted(node))
-                places: int | None = self.type_of(fld).scale(fld)
-                if isinstance(column.type, ExactDecimal):   # raw: scaled ints or NUMERIC
-                    column = type_coerce(column, BigInteger() if factor > 1 else Numeric())
-                return column, factor, places
-            if not isinstance(node, ast.BinOp):   # the definitions allow no other node
-                raise ValueError(f"cannot compute {ast.dump(node)}")
-            left, lf, lp = build(node.left)
-            right, rf, rp = build(node.right)
-            if isinstance(node.op, ast.Mult):
-                return left * right, lf * rf, None if None in (lp, rp) else lp + rp
-            if isinstance(node.op, ast.Div):
-                return cast(left, Float) / func.nullif(right, 0), lf / rf, None
-            top = max(lf, rf)   # powers of ten: bring both sides to the finer one
-            left, right = _scaled(left, top / lf), _scaled(right, top / rf)
-            places = None if None in (lp, rp) else max(lp, rp)
-            return (left + right if isinstance(node.op, ast.Add) else left - right), top, \
-                places
-        return build(ast.parse(source, mode="eval").body)
+        def path(name: str) -> Term:
+            column, fld, factor, _ = self.resolve(name)
+            if isinstance(column.type, ExactDecimal):   # raw: scaled ints or NUMERIC
+                column = type_coerce(column, BigInteger() if factor > 1 else Numeric())
+            return Term(column, factor, self.type_of(fld).scale(fld))
+        term = compile_sql(source, path, allowed=MEASURE_OPERATORS, refusal=MEASURE_REFUSAL)
+        return term.sql, term.factor, term.places
 
     def conditions(self, conditions) -> list[ColumnElement]:
         return [self.condition(c.path, c.op, c.value) for c in conditions]
 
     def condition(self, path: str, op: str, value: Any) -> ColumnElement:
         column, fld, _, _ = self.resolve(path)
-        typed = self._typed
-        if op in ("in", "not_in"):
-            values = [typed(fld, v) for v in (value if isinstance(value, list)
-                                              else str(value).split(","))]
-            return column.in_(values) if op == "in" else or_(column.is_(None),
-                                                              not_(column.in_(values)))
-        if op == "between":
-            low, high = value if isinstance(value, list) else str(value).split(",")
-            return column.between(typed(fld, low), typed(fld, high))
-        if op == "is_null":
-            return column.is_(None) if str(value).lower() in ("true", "1") \
-                else column.is_not(None)
-        value = typed(fld, value)
-        operations = {"eq": column.__eq__, "ne": column.__ne__, "lt": column.__lt__,
-                      "lte": column.__le__, "gt": column.__gt__, "gte": column.__ge__,
-                      "contains": lambda v: column.contains(v),
-                      "startswith": lambda v: column.startswith(v)}
-        if op not in operations:
-            raise BadQuery(f"'{op}' is not an operator", {path: op})
-        return operations[op](value)
-
-    def _typed(self, fld: Field, value: Any) -> Any:
-        ftype = self.type_of(fld)
-        if ftype.holds_list or value is None:
-            return value
-        try:
-            return ftype.coerce(fld, value)
-        except Invalid as exc:
-            raise BadQuery(f"{fld.name}: {exc}", {fld.name: str(exc)}) from None
+        return self.runner.records.compiler.compare(column, fld, Condition(path, op, value))
 
     def viewer_filters(self, params: Mapping[str, str]) -> list[ColumnElement]:
         """What the viewer chose: ``from``/``to`` (or ``field__gte``/``__lte``) for the
@@ -417,23 +378,12 @@ class _Query:
         return [func.sum(func.sum(cast(sql, Float))).over(), func.sum(func.count(sql)).over()]
 
     def having(self, source: str, measures: dict) -> ColumnElement:
-        def build(node: ast.AST):
-            if isinstance(node, ast.BoolOp):
-                parts = [build(v) for v in node.values]
-                return and_(*parts) if isinstance(node.op, ast.And) else or_(*parts)
-            if isinstance(node, ast.Compare) and len(node.ops) == 1:
-                left, right = build(node.left), build(node.comparators[0])
-                ops = {ast.Lt: "__lt__", ast.LtE: "__le__", ast.Gt: "__gt__",
-                       ast.GtE: "__ge__", ast.Eq: "__eq__", ast.NotEq: "__ne__"}
-                return getattr(left, ops[type(node.ops[0])])(right)
-            if isinstance(node, ast.Name) and node.id in measures:
-                sql, factor, _ = measures[node.id]
-                return cast(sql, Float) / factor if factor != 1 else sql
-            if isinstance(node, ast.Constant):
-                return literal(node.value)
-            raise BadQuery(f"having: '{ast.unparse(node)}' is not a measure or number",
-                           {"having": source})
-        return build(ast.parse(source, mode="eval").body)
+        def measure(name: str) -> Term:
+            if name not in measures:
+                raise BadQuery(f"having: '{name}' is not a measure", {"having": source})
+            return Term(*measures[name])
+        return compile_sql(source, measure, allowed=HAVING_OPERATORS,
+                           refusal=HAVING_REFUSAL).sql
 
     def order(self, report: Report, groups: list[Group], measures: dict) -> list:
         found = []
