@@ -17,10 +17,11 @@ run: $(STAMP)
 	$(BIN)/apploom serve --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check apploom plugins tests bench
+	$(BIN)/ruff format --check apploom plugins tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

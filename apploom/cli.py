@@ -1,4 +1,5 @@
 """The ``apploom`` command: init, serve, apps, users and tokens."""
+
 from __future__ import annotations
 
 import sys
@@ -57,8 +58,9 @@ class _Context:
         runtime = open_runtime(self.settings)
         if not runtime.apps.apps:
             runtime.close()
-            click.echo("No apps are installed in this database yet: run 'apploom init' first.",
-                       err=True)
+            click.echo(
+                "No apps are installed in this database yet: run 'apploom init' first.", err=True
+            )
             sys.exit(1)
         return runtime
 
@@ -72,10 +74,16 @@ def _fail(exc: AppLoomError) -> None:
 
 
 @click.group()
-@click.option("--instance", envvar="APPLOOM_INSTANCE_PATH", help="Instance folder (database, "
-              "files). Default: ./instance")
-@click.option("--database-url", envvar="DATABASE_URL", help="SQLAlchemy URL; default: SQLite "
-              "in the instance folder")
+@click.option(
+    "--instance",
+    envvar="APPLOOM_INSTANCE_PATH",
+    help="Instance folder (database, files). Default: ./instance",
+)
+@click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    help="SQLAlchemy URL; default: SQLite in the instance folder",
+)
 @click.pass_context
 def main(ctx: click.Context, instance: str | None, database_url: str | None) -> None:
     """AppLoom: business apps from definitions."""
@@ -84,8 +92,12 @@ def main(ctx: click.Context, instance: str | None, database_url: str | None) -> 
 
 @main.command()
 @click.option("--demo", is_flag=True, help="Also load demo users and data (once).")
-@click.option("--demo-orders", default=5000, show_default=True,
-              help="How many orders the demo's year of history holds.")
+@click.option(
+    "--demo-orders",
+    default=5000,
+    show_default=True,
+    help="How many orders the demo's year of history holds.",
+)
 @click.pass_obj
 def init(obj: _Context, demo: bool, demo_orders: int) -> None:
     """Create or migrate the database and install the bundled apps not yet installed."""
@@ -94,8 +106,9 @@ def init(obj: _Context, demo: bool, demo_orders: int) -> None:
         with db.read() as conn:
             live = {app_name(s) for s in active_sources(conn)}
         missing = [s for s in bundled_sources() if app_name(s) not in live]
-        result = obj.apply(missing, comment="apploom init",
-                           bases={app_name(s): s.text for s in missing})
+        result = obj.apply(
+            missing, comment="apploom init", bases={app_name(s): s.text for s in missing}
+        )
     except AppLoomError as exc:
         _fail(exc)
     for app, version in result.versions.items():
@@ -106,12 +119,16 @@ def init(obj: _Context, demo: bool, demo_orders: int) -> None:
     if demo:
         runtime = obj.runtime()
         if not demo_loaded(runtime):
-            click.echo(f"Loading a year of demo history ({demo_orders} orders); this takes "
-                       "a minute or two, once.")
+            click.echo(
+                f"Loading a year of demo history ({demo_orders} orders); this takes "
+                "a minute or two, once."
+            )
             load_demo(runtime, orders=demo_orders, progress=click.echo)
             click.echo("Loaded demo data.")
-        click.echo(f"Demo users ({', '.join(DEMO_USERS)}) share the password '{DEMO_PASSWORD}'. "
-                   f"Demo admin: admin / {DEMO_PASSWORD}")
+        click.echo(
+            f"Demo users ({', '.join(DEMO_USERS)}) share the password '{DEMO_PASSWORD}'. "
+            f"Demo admin: admin / {DEMO_PASSWORD}"
+        )
         runtime.close()
 
 
@@ -121,14 +138,19 @@ def _upgrade_unchanged_apps(obj: _Context) -> None:
         pending = layers.upgrades(conn, bundled_sources())
     for upgrade in pending:
         if upgrade.edited:
-            click.echo(f"{upgrade.app}: this release changes its definition and you have your "
-                       f"own changes: see 'apploom apps upgrade {upgrade.app} --dry-run' (or "
-                       "the studio)")
+            click.echo(
+                f"{upgrade.app}: this release changes its definition and you have your "
+                f"own changes: see 'apploom apps upgrade {upgrade.app} --dry-run' (or "
+                "the studio)"
+            )
             continue
         try:
-            done = obj.apply([upgrade.new_base], comment="upgraded with the release",
-                             bases={upgrade.app: upgrade.new_base.text})
-        except AppLoomError as exc:   # the old definition stays live
+            done = obj.apply(
+                [upgrade.new_base],
+                comment="upgraded with the release",
+                bases={upgrade.app: upgrade.new_base.text},
+            )
+        except AppLoomError as exc:  # the old definition stays live
             click.echo(f"{upgrade.app}: not upgraded to this release: {exc}")
             continue
         for app, version in done.versions.items():
@@ -139,8 +161,12 @@ def _upgrade_unchanged_apps(obj: _Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-@click.option("--deliver/--no-deliver", default=True, show_default=True,
-              help="Also run a thread delivering the outbox.")
+@click.option(
+    "--deliver/--no-deliver",
+    default=True,
+    show_default=True,
+    help="Also run a thread delivering the outbox.",
+)
 @click.pass_obj
 def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> None:
     """Serve the app and its API (waitress, a production WSGI server)."""
@@ -185,8 +211,10 @@ def outbox_group() -> None:
 def outbox_list(obj: _Context, status: str | None) -> None:
     """The latest messages (dead ones are the dead-letter list)."""
     for message in outbox.messages(obj.runtime().db, status):
-        click.echo(f"{message['id']:>6} {message['status']:8} {message['kind']:10} "
-                   f"attempts={message['attempts']} {message['last_error'] or ''}")
+        click.echo(
+            f"{message['id']:>6} {message['status']:8} {message['kind']:10} "
+            f"attempts={message['attempts']} {message['last_error'] or ''}"
+        )
 
 
 @outbox_group.command("retry")
@@ -214,8 +242,11 @@ def apps_validate(obj: _Context, files: tuple[str, ...]) -> None:
     try:
         sources = read_sources(files)
         found = obj.extensions()
-        apps = load_apps(with_companions(sources, bundled_sources()), found.types,
-                         {**BUILTIN_ACTIONS, **found.actions})
+        apps = load_apps(
+            with_companions(sources, bundled_sources()),
+            found.types,
+            {**BUILTIN_ACTIONS, **found.actions},
+        )
     except DefinitionError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
@@ -228,21 +259,42 @@ def apps_validate(obj: _Context, files: tuple[str, ...]) -> None:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Show the migration plan, change nothing.")
 @click.option("--comment", help="Why this change (kept with the version).")
-@click.option("--move", "moves", multiple=True, metavar="APP.ENTITY:STATE=NEW",
-              help="Move the records of a state the new version removes.")
-@click.option("--fill", "fills", multiple=True, metavar="APP.ENTITY:FIELD=VALUE",
-              help="Fill the empty rows of a field the new version requires.")
+@click.option(
+    "--move",
+    "moves",
+    multiple=True,
+    metavar="APP.ENTITY:STATE=NEW",
+    help="Move the records of a state the new version removes.",
+)
+@click.option(
+    "--fill",
+    "fills",
+    multiple=True,
+    metavar="APP.ENTITY:FIELD=VALUE",
+    help="Fill the empty rows of a field the new version requires.",
+)
 @click.pass_obj
-def apps_apply(obj: _Context, files: tuple[str, ...], dry_run: bool, comment: str | None,
-               moves: tuple[str, ...], fills: tuple[str, ...]) -> None:
+def apps_apply(
+    obj: _Context,
+    files: tuple[str, ...],
+    dry_run: bool,
+    comment: str | None,
+    moves: tuple[str, ...],
+    fills: tuple[str, ...],
+) -> None:
     """Apply definition FILES (default: the bundled apps) and migrate the database; a
     version that leaves existing records in a removed state, or a required field empty,
     is refused until --move and --fill say what to do with them."""
     try:
         sources = read_sources(files) if files else bundled_sources()
-        result = obj.apply(sources, comment=comment, dry_run=dry_run,
-                           moves=_pairs(moves, "--move"), fills=_pairs(fills, "--fill"),
-                           bases=None if files else {app_name(s): s.text for s in sources})
+        result = obj.apply(
+            sources,
+            comment=comment,
+            dry_run=dry_run,
+            moves=_pairs(moves, "--move"),
+            fills=_pairs(fills, "--fill"),
+            bases=None if files else {app_name(s): s.text for s in sources},
+        )
     except AppLoomError as exc:
         _fail(exc)
     _show(result, dry_run)
@@ -282,8 +334,10 @@ def apps_history(obj: _Context, app: str | None) -> None:
     for row in found:
         mark = "*" if row["active"] else " "
         when = row["created_at"].strftime("%Y-%m-%d %H:%M")
-        click.echo(f"{mark} {row['app']:8} v{row['version']:<4} {when}  "
-                   f"{row['author'] or '-':10} {row['comment'] or ''}")
+        click.echo(
+            f"{mark} {row['app']:8} v{row['version']:<4} {when}  "
+            f"{row['author'] or '-':10} {row['comment'] or ''}"
+        )
 
 
 @apps.command("export")
@@ -308,13 +362,14 @@ def apps_diff(obj: _Context, app: str, old: int, new: int | None) -> None:
     """What changed in APP from version OLD to NEW (default: the live version)."""
     try:
         with obj.database().read() as conn:
-            before, after = applied.source_of(conn, app, old), applied.source_of(conn, app,
-                                                                                    new)
+            before, after = applied.source_of(conn, app, old), applied.source_of(conn, app, new)
     except AppLoomError as exc:
         _fail(exc)
-    click.echo(applied.diff(before, after, f"{app} v{old}",
-                             f"{app} v{new}" if new else f"{app} (live)") or "(no change)",
-               nl=False)
+    click.echo(
+        applied.diff(before, after, f"{app} v{old}", f"{app} v{new}" if new else f"{app} (live)")
+        or "(no change)",
+        nl=False,
+    )
 
 
 @apps.command("rollback")
@@ -337,8 +392,11 @@ def apps_rollback(obj: _Context, app: str, version: int, dry_run: bool) -> None:
 @apps.command("upgrade")
 @click.argument("app")
 @click.option("--dry-run", is_flag=True, help="Show the merge and its plan, change nothing.")
-@click.option("--keep-mine", is_flag=True,
-              help="Where the release and you changed the same setting, keep yours.")
+@click.option(
+    "--keep-mine",
+    is_flag=True,
+    help="Where the release and you changed the same setting, keep yours.",
+)
 @click.pass_obj
 def apps_upgrade(obj: _Context, app: str, dry_run: bool, keep_mine: bool) -> None:
     """Merge your changes to APP with this release's bundled definition."""
@@ -351,13 +409,19 @@ def apps_upgrade(obj: _Context, app: str, dry_run: bool, keep_mine: bool) -> Non
     for conflict in conflicts:
         click.echo(f"  ! {conflict}")
     if conflicts and not keep_mine and not dry_run:
-        click.echo("Both you and the release changed these settings: decide in the studio, "
-                   "or run again with --keep-mine.", err=True)
+        click.echo(
+            "Both you and the release changed these settings: decide in the studio, "
+            "or run again with --keep-mine.",
+            err=True,
+        )
         sys.exit(1)
     try:
-        result = obj.apply([Source(found[app].live.file, merged)], dry_run=dry_run,
-                           comment="merged with the release",
-                           bases={app: found[app].new_base.text})
+        result = obj.apply(
+            [Source(found[app].live.file, merged)],
+            dry_run=dry_run,
+            comment="merged with the release",
+            bases={app: found[app].new_base.text},
+        )
     except AppLoomError as exc:
         _fail(exc)
     _show(result, dry_run)
@@ -384,8 +448,13 @@ def users() -> None:
 @click.option("--password", help="Prompted for when not given.")
 @click.option("--name", "display_name", help="Display name.")
 @click.pass_obj
-def users_create(obj: _Context, username: str, roles: tuple[str, ...], password: str | None,
-                 display_name: str | None) -> None:
+def users_create(
+    obj: _Context,
+    username: str,
+    roles: tuple[str, ...],
+    password: str | None,
+    display_name: str | None,
+) -> None:
     """Create USERNAME with the given roles."""
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)

@@ -6,6 +6,7 @@ The year is replayed day by day through the record service and the workflows, un
 the engine's clock (``clock.at``), so stock moves, reservations, backorders, low-stock
 proposals and emails happen as they would have, each stamped with its own time.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -25,56 +26,105 @@ from apploom.engine.storage.database import insert_ignore
 from apploom.engine.storage.system_tables import sys_meta, sys_outbox
 
 DEMO_PASSWORD = "apploom-demo"
-DEMO_USERS = {"admin": ["admin"], "sales": ["sales"], "warehouse": ["warehouse"],
-              "service": ["service"], "manager": ["manager"], "purchasing": ["purchasing"]}
+DEMO_USERS = {
+    "admin": ["admin"],
+    "sales": ["sales"],
+    "warehouse": ["warehouse"],
+    "service": ["service"],
+    "manager": ["manager"],
+    "purchasing": ["purchasing"],
+}
 _FLAG = "demo_loaded"
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "婷", "强", "军", "杰", "丽", "涛", "超", "霞"]
 FIRST = ["Emma", "Liam", "Olivia", "Noah", "Sophia", "Lucas", "Mia", "Ethan", "Ava", "Leo"]
 LAST = ["Johnson", "Smith", "Brown", "Wilson", "Lee", "Martin", "Clark", "Walker", "Young"]
-COMPANY = ["华联贸易", "青木家居", "星河电子", "锦程商贸", "云山茶业", "恒信百货", "Northwind",
-           "Blue Harbor", "Acme Office", "Green Leaf"]
+COMPANY = [
+    "华联贸易",
+    "青木家居",
+    "星河电子",
+    "锦程商贸",
+    "云山茶业",
+    "恒信百货",
+    "Northwind",
+    "Blue Harbor",
+    "Acme Office",
+    "Green Leaf",
+]
 COMPANY_KIND = ["有限公司", "商行", " Trading Ltd.", " Retail Co."]
 CITIES = ["上海", "北京", "杭州", "深圳", "成都", "广州", "南京", "武汉", "London", "Singapore"]
 PRODUCTS = [  # code, name, unit, price
-    ("LJ", "龙井绿茶 Longjing tea", "box", "88.00"), ("PE", "普洱熟茶 Pu'er tea", "box", "128.00"),
-    ("TG", "铁观音 Tieguanyin", "box", "96.00"), ("BC", "白茶 White tea", "box", "110.00"),
-    ("HC", "红茶 Black tea", "box", "72.00"), ("MH", "茉莉花茶 Jasmine tea", "box", "58.00"),
-    ("CUP", "陶瓷茶杯 Ceramic cup", "pcs", "25.50"), ("POT", "紫砂壶 Clay teapot", "pcs", "268.00"),
-    ("MAT", "竹编茶垫 Bamboo mat", "pcs", "12.90"), ("TIN", "茶叶罐 Tea tin", "pcs", "39.00"),
+    ("LJ", "龙井绿茶 Longjing tea", "box", "88.00"),
+    ("PE", "普洱熟茶 Pu'er tea", "box", "128.00"),
+    ("TG", "铁观音 Tieguanyin", "box", "96.00"),
+    ("BC", "白茶 White tea", "box", "110.00"),
+    ("HC", "红茶 Black tea", "box", "72.00"),
+    ("MH", "茉莉花茶 Jasmine tea", "box", "58.00"),
+    ("CUP", "陶瓷茶杯 Ceramic cup", "pcs", "25.50"),
+    ("POT", "紫砂壶 Clay teapot", "pcs", "268.00"),
+    ("MAT", "竹编茶垫 Bamboo mat", "pcs", "12.90"),
+    ("TIN", "茶叶罐 Tea tin", "pcs", "39.00"),
     ("SET", "旅行茶具 Travel tea set", "box", "199.00"),
     ("KET", "电热水壶 Kettle", "pcs", "159.00"),
-    ("TRY", "茶盘 Tea tray", "pcs", "129.00"), ("GWN", "盖碗 Gaiwan", "pcs", "45.00"),
-    ("FLT", "茶滤 Strainer", "pcs", "9.90"), ("PIT", "公道杯 Pitcher", "pcs", "35.00"),
-    ("TWL", "茶巾 Tea towel", "pcs", "15.00"), ("SCP", "茶则 Tea scoop", "pcs", "19.00"),
-    ("BOX", "礼盒 Gift box", "box", "60.00"), ("CAD", "茶叶袋 Tea caddy", "pcs", "22.00"),
-    ("HNY", "蜂蜜 Honey", "kg", "68.00"), ("SGR", "冰糖 Rock sugar", "kg", "18.00"),
-    ("DAT", "红枣 Red dates", "kg", "32.00"), ("GOJ", "枸杞 Goji berries", "kg", "48.00"),
-    ("BRW", "冷泡壶 Cold brew jug", "pcs", "89.00"), ("THE", "温度计 Thermometer", "pcs", "29.00"),
-    ("SCL", "茶秤 Tea scale", "pcs", "79.00"), ("BRS", "茶刷 Brush", "pcs", "12.00"),
-    ("STV", "电陶炉 Tea stove", "pcs", "359.00"), ("TBL", "茶桌 Tea table", "pcs", "1280.00"),
+    ("TRY", "茶盘 Tea tray", "pcs", "129.00"),
+    ("GWN", "盖碗 Gaiwan", "pcs", "45.00"),
+    ("FLT", "茶滤 Strainer", "pcs", "9.90"),
+    ("PIT", "公道杯 Pitcher", "pcs", "35.00"),
+    ("TWL", "茶巾 Tea towel", "pcs", "15.00"),
+    ("SCP", "茶则 Tea scoop", "pcs", "19.00"),
+    ("BOX", "礼盒 Gift box", "box", "60.00"),
+    ("CAD", "茶叶袋 Tea caddy", "pcs", "22.00"),
+    ("HNY", "蜂蜜 Honey", "kg", "68.00"),
+    ("SGR", "冰糖 Rock sugar", "kg", "18.00"),
+    ("DAT", "红枣 Red dates", "kg", "32.00"),
+    ("GOJ", "枸杞 Goji berries", "kg", "48.00"),
+    ("BRW", "冷泡壶 Cold brew jug", "pcs", "89.00"),
+    ("THE", "温度计 Thermometer", "pcs", "29.00"),
+    ("SCL", "茶秤 Tea scale", "pcs", "79.00"),
+    ("BRS", "茶刷 Brush", "pcs", "12.00"),
+    ("STV", "电陶炉 Tea stove", "pcs", "359.00"),
+    ("TBL", "茶桌 Tea table", "pcs", "1280.00"),
 ]
 VARIANTS = ["", "A", "B", "C", "D", "E", "F", "G", "H", "J"]
-WAREHOUSES = [("SH01", "上海中心仓 Shanghai hub", "上海"), ("CD01", "成都仓 Chengdu", "成都"),
-              ("GZ01", "广州仓 Guangzhou", "广州")]
-SUPPLIERS = ["杭州茶园 Hangzhou Tea Farm", "宜兴陶艺 Yixing Pottery", "福建茶厂 Fujian Tea",
-             "Ningbo Homeware Ltd."]
+WAREHOUSES = [
+    ("SH01", "上海中心仓 Shanghai hub", "上海"),
+    ("CD01", "成都仓 Chengdu", "成都"),
+    ("GZ01", "广州仓 Guangzhou", "广州"),
+]
+SUPPLIERS = [
+    "杭州茶园 Hangzhou Tea Farm",
+    "宜兴陶艺 Yixing Pottery",
+    "福建茶厂 Fujian Tea",
+    "Ningbo Homeware Ltd.",
+]
 CHANNELS = ["web"] * 5 + ["marketplace"] * 3 + ["store"] * 2 + ["phone", "email"]
 CARRIERS = ["sf", "zto", "yto", "jd", "ems"]
 RETURN_REASONS = ["damaged", "wrong_item", "not_as_described", "changed_mind"]
-OPPORTUNITY_PATHS = [(), ("contact",), ("contact", "qualify"), ("contact", "qualify", "win"),
-                     ("lose",)]
+OPPORTUNITY_PATHS = [
+    (),
+    ("contact",),
+    ("contact", "qualify"),
+    ("contact", "qualify", "win"),
+    ("lose",),
+]
 
 
 def demo_loaded(runtime: Runtime) -> bool:
     with runtime.db.read() as conn:
-        return conn.execute(select(sys_meta.c.value).where(sys_meta.c.key == _FLAG)).first() \
+        return (
+            conn.execute(select(sys_meta.c.value).where(sys_meta.c.key == _FLAG)).first()
             is not None
+        )
 
 
-def load_demo(runtime: Runtime, seed: int = 7, orders: int = 5000, days: int = 365,
-              progress: Callable[[str], None] = lambda _: None) -> User:
+def load_demo(
+    runtime: Runtime,
+    seed: int = 7,
+    orders: int = 5000,
+    days: int = 365,
+    progress: Callable[[str], None] = lambda _: None,
+) -> User:
     """Create the demo users and replay a year of business once; returns the demo admin."""
     for username, roles in DEMO_USERS.items():
         runtime.users.create(username, roles, DEMO_PASSWORD, display_name=username.title())
@@ -82,8 +132,9 @@ def load_demo(runtime: Runtime, seed: int = 7, orders: int = 5000, days: int = 3
     year.replay(orders, progress)
     with runtime.db.write() as conn:
         # The past's emails went out long ago: keep only the last two days' in the outbox.
-        conn.execute(delete(sys_outbox).where(sys_outbox.c.created_at < year.end - timedelta(
-            days=2)))
+        conn.execute(
+            delete(sys_outbox).where(sys_outbox.c.created_at < year.end - timedelta(days=2))
+        )
         insert_ignore(conn, sys_meta, {"key": _FLAG, "value": "1"})
     return year.admin
 
@@ -97,16 +148,18 @@ class Year:
         self.end = datetime.now(timezone.utc).replace(microsecond=0)
         self.start = (self.end - timedelta(days=days)).replace(hour=0, minute=0, second=0)
         self.days = days
-        self.due: list[tuple[datetime, int, str, int]] = []   # (when, seq, step, record)
+        self.due: list[tuple[datetime, int, str, int]] = []  # (when, seq, step, record)
         self.seq = 0
 
     def replay(self, orders: int, progress: Callable[[str], None]) -> None:
         self.orders_per_day = orders / self.days
         with clock.at(self.start):
             self.master_data()
-        weights = [(1.8 if d.month == 11 else 1.3 if d.month == 12 else 1.0)
-                   * (1.2 if d.weekday() >= 5 else 1.0)
-                   for d in (self.start + timedelta(days=n) for n in range(self.days))]
+        weights = [
+            (1.8 if d.month == 11 else 1.3 if d.month == 12 else 1.0)
+            * (1.2 if d.weekday() >= 5 else 1.0)
+            for d in (self.start + timedelta(days=n) for n in range(self.days))
+        ]
         per_day = [0] * self.days
         for day in self.rng.choices(range(self.days), weights, k=orders):
             per_day[day] += 1
@@ -120,52 +173,85 @@ class Year:
                 with clock.at(at):
                     self.new_order(at)
             if day % 30 == 29:
-                progress(f"  {opening.date()}: {sum(per_day[:day + 1])} orders")
+                progress(f"  {opening.date()}: {sum(per_day[: day + 1])} orders")
         self.run_due(self.end)
 
     # ---- master data ------------------------------------------------------------------
     def master_data(self) -> None:
         create, rng = self.rt.records.create, self.rng
-        self.warehouses = [create(self.admin, "wms.warehouse", {
-            "code": code, "name": name, "city": city})["id"] for code, name, city in WAREHOUSES]
+        self.warehouses = [
+            create(self.admin, "wms.warehouse", {"code": code, "name": name, "city": city})["id"]
+            for code, name, city in WAREHOUSES
+        ]
         self.weights = [1 / (rank + 1) ** 0.9 for rank in range(len(VARIANTS) * len(PRODUCTS))]
         rng.shuffle(self.weights)
-        daily_units = self.orders_per_day * 2.3 * 1.7   # lines per order, units per line
+        daily_units = self.orders_per_day * 2.3 * 1.7  # lines per order, units per line
         shares = iter(daily_units * w / sum(self.weights) for w in self.weights)
         self.items = []
         for variant in VARIANTS:
             for code, name, unit, list_price in PRODUCTS:
                 price = Decimal(list_price) * (1 + Decimal(VARIANTS.index(variant)) / 20)
                 lead_time = rng.choice([5, 7, 10, 14])
-                self.items.append(create(self.admin, "wms.item", {
-                    "sku": f"{code}-{variant or 'STD'}", "unit": unit,
-                    "name": name + (f" {variant}" if variant else ""),
-                    "price": f"{price:.2f}", "cost": f"{price * Decimal('0.55'):.2f}",
-                    "lead_time_days": lead_time,   # reorder: the lead time and two days
-                    "reorder_point": 3 + round(next(shares) * (lead_time + 2)),
-                    "preferred_supplier": rng.choice(SUPPLIERS),
-                    "barcode": f"69{rng.randint(10**10, 10**11 - 1)}"}))
+                self.items.append(
+                    create(
+                        self.admin,
+                        "wms.item",
+                        {
+                            "sku": f"{code}-{variant or 'STD'}",
+                            "unit": unit,
+                            "name": name + (f" {variant}" if variant else ""),
+                            "price": f"{price:.2f}",
+                            "cost": f"{price * Decimal('0.55'):.2f}",
+                            "lead_time_days": lead_time,  # reorder: the lead time and two days
+                            "reorder_point": 3 + round(next(shares) * (lead_time + 2)),
+                            "preferred_supplier": rng.choice(SUPPLIERS),
+                            "barcode": f"69{rng.randint(10**10, 10**11 - 1)}",
+                        },
+                    )
+                )
         self.customers = [self.customer(i) for i in range(200)]
         for call in self.rt.records.list(self.admin, "crm.activity", Query(limit=500)).data:
-            self.rt.records.update(self.admin, "crm.activity", call["id"], {"done": True},
-                                   version=call["version"])   # the welcome calls were made
-        for warehouse in self.warehouses:   # the opening stock
+            self.rt.records.update(
+                self.admin, "crm.activity", call["id"], {"done": True}, version=call["version"]
+            )  # the welcome calls were made
+        for warehouse in self.warehouses:  # the opening stock
             for chunk in range(0, len(self.items), 50):
-                lines = [{"item": it["id"], "qty": rng.randint(10, 30), "cost": it["cost"]}
-                         for it in self.items[chunk:chunk + 50]]
-                po = create(self.admin, "wms.purchase_order", {
-                    "supplier": rng.choice(SUPPLIERS), "warehouse": warehouse,
-                    "expected_date": self.start.date().isoformat(), "lines": lines})
+                lines = [
+                    {"item": it["id"], "qty": rng.randint(10, 30), "cost": it["cost"]}
+                    for it in self.items[chunk : chunk + 50]
+                ]
+                po = create(
+                    self.admin,
+                    "wms.purchase_order",
+                    {
+                        "supplier": rng.choice(SUPPLIERS),
+                        "warehouse": warehouse,
+                        "expected_date": self.start.date().isoformat(),
+                        "lines": lines,
+                    },
+                )
                 self.take("wms.purchase_order", po["id"], "place", "receive")
         for n, customer in enumerate(self.customers[:40]):
-            opportunity = create(self.admin, "crm.opportunity", {
-                "name": f"{customer['name']} 年度采购 annual order", "customer": customer["id"],
-                "amount": f"{rng.randint(5, 80) * 1000}.00",
-                "close_date": (self.end.date() + timedelta(days=rng.randint(-60, 60)))
-                .isoformat()})
+            opportunity = create(
+                self.admin,
+                "crm.opportunity",
+                {
+                    "name": f"{customer['name']} 年度采购 annual order",
+                    "customer": customer["id"],
+                    "amount": f"{rng.randint(5, 80) * 1000}.00",
+                    "close_date": (
+                        self.end.date() + timedelta(days=rng.randint(-60, 60))
+                    ).isoformat(),
+                },
+            )
             for step in OPPORTUNITY_PATHS[n % len(OPPORTUNITY_PATHS)]:
-                self.rt.transitions.take(self.admin, "crm.opportunity", opportunity["id"], step,
-                                         {"lost_reason": "价格 price"} if step == "lose" else None)
+                self.rt.transitions.take(
+                    self.admin,
+                    "crm.opportunity",
+                    opportunity["id"],
+                    step,
+                    {"lost_reason": "价格 price"} if step == "lose" else None,
+                )
 
     def customer(self, i: int) -> dict:
         rng = self.rng
@@ -177,30 +263,58 @@ class Year:
         else:
             name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         city = rng.choice(CITIES)
-        return self.rt.records.create(self.admin, "crm.customer", {
-            "name": name, "kind": "company" if company else "person",
-            "tier": rng.choice(["standard"] * 5 + ["silver", "silver", "gold", "vip"]),
-            "email": f"customer{i + 1}@example.com", "city": city,
-            "phone": f"+86 138 {1000 + i:04d} {rng.randint(0, 9999):04d}",
-            "tags": rng.sample(["wholesale", "retail", "online", "returning"], 2 if company else 1),
-            "addresses": [{"recipient": name, "city": city, "is_default": True,
-                           "line1": f"{rng.randint(1, 999)} 南京路 Nanjing Rd"}]})
+        return self.rt.records.create(
+            self.admin,
+            "crm.customer",
+            {
+                "name": name,
+                "kind": "company" if company else "person",
+                "tier": rng.choice(["standard"] * 5 + ["silver", "silver", "gold", "vip"]),
+                "email": f"customer{i + 1}@example.com",
+                "city": city,
+                "phone": f"+86 138 {1000 + i:04d} {rng.randint(0, 9999):04d}",
+                "tags": rng.sample(
+                    ["wholesale", "retail", "online", "returning"], 2 if company else 1
+                ),
+                "addresses": [
+                    {
+                        "recipient": name,
+                        "city": city,
+                        "is_default": True,
+                        "line1": f"{rng.randint(1, 999)} 南京路 Nanjing Rd",
+                    }
+                ],
+            },
+        )
 
     # ---- the daily round --------------------------------------------------------------
     def new_order(self, at: datetime) -> None:
         rng = self.rng
-        picked = {it["id"]: it for it in rng.choices(self.items, self.weights,
-                                                      k=rng.choice([1, 1, 2, 2, 3, 4]))}
+        picked = {
+            it["id"]: it
+            for it in rng.choices(self.items, self.weights, k=rng.choice([1, 1, 2, 2, 3, 4]))
+        }
         channel = rng.choice(CHANNELS)
-        order = self.rt.records.create(self.admin, "oms.order", {
-            "customer": rng.choice(self.customers)["id"], "channel": channel,
-            "external_id": f"{channel[:2].upper()}-{self.seq + 100000}"
-            if channel in ("web", "marketplace") else None,
-            "order_date": at.date().isoformat(), "warehouse": rng.choice(self.warehouses),
-            "payment_status": "paid" if channel in ("web", "marketplace") else rng.choice(
-                ["unpaid", "paid", "partially_paid"]),
-            "lines": [{"item": it["id"], "qty": rng.choice([1, 1, 1, 2, 2, 3]),
-                       "price": it["price"]} for it in picked.values()]})
+        order = self.rt.records.create(
+            self.admin,
+            "oms.order",
+            {
+                "customer": rng.choice(self.customers)["id"],
+                "channel": channel,
+                "external_id": f"{channel[:2].upper()}-{self.seq + 100000}"
+                if channel in ("web", "marketplace")
+                else None,
+                "order_date": at.date().isoformat(),
+                "warehouse": rng.choice(self.warehouses),
+                "payment_status": "paid"
+                if channel in ("web", "marketplace")
+                else rng.choice(["unpaid", "paid", "partially_paid"]),
+                "lines": [
+                    {"item": it["id"], "qty": rng.choice([1, 1, 1, 2, 2, 3]), "price": it["price"]}
+                    for it in picked.values()
+                ],
+            },
+        )
         if rng.random() < 0.03:
             self.later(at, rng.uniform(0.5, 24), "cancel", order["id"])
         else:
@@ -209,15 +323,24 @@ class Year:
     def buy_in(self, today: datetime) -> None:
         """Purchasing places the low-stock proposals; goods arrive on their expected day."""
         records = self.rt.records
-        for po in records.list(self.admin, "wms.purchase_order",
-                               Query(conditions=parse_where({"status": "draft"}),
-                                     limit=200)).data:
+        for po in records.list(
+            self.admin,
+            "wms.purchase_order",
+            Query(conditions=parse_where({"status": "draft"}), limit=200),
+        ).data:
             arrives = (today + timedelta(days=self.rng.randint(3, 12))).date().isoformat()
-            records.update(self.admin, "wms.purchase_order", po["id"],
-                           {"expected_date": arrives}, version=po["version"])
+            records.update(
+                self.admin,
+                "wms.purchase_order",
+                po["id"],
+                {"expected_date": arrives},
+                version=po["version"],
+            )
             self.take("wms.purchase_order", po["id"], "place")
-        due = {"status": {"in": ["ordered", "partly_received"]},
-               "expected_date": {"lte": today.date().isoformat()}}
+        due = {
+            "status": {"in": ["ordered", "partly_received"]},
+            "expected_date": {"lte": today.date().isoformat()},
+        }
         arriving = Query(conditions=parse_where(due), limit=200)
         for po in records.list(self.admin, "wms.purchase_order", arriving).data:
             if po["status"] == "ordered" and self.rng.random() < 0.2:
@@ -227,18 +350,27 @@ class Year:
 
     def arrive_in_part(self, po: dict, today: datetime) -> None:
         """About half of each line comes now; the rest a few days later."""
-        half = [{"item": line["item"], "qty": line["qty"] // 2}
-                for line in po["lines"] if line["qty"] >= 2]
+        half = [
+            {"item": line["item"], "qty": line["qty"] // 2}
+            for line in po["lines"]
+            if line["qty"] >= 2
+        ]
         if not half:
             self.take("wms.purchase_order", po["id"], "receive")
             return
-        receipt = self.rt.records.create(self.admin, "wms.goods_receipt", {
-            "purchase_order": po["id"], "lines": half})
+        receipt = self.rt.records.create(
+            self.admin, "wms.goods_receipt", {"purchase_order": po["id"], "lines": half}
+        )
         self.take("wms.goods_receipt", receipt["id"], "post")
         rest = (today + timedelta(days=self.rng.randint(2, 6))).date().isoformat()
         po = self.rt.records.get(self.admin, "wms.purchase_order", po["id"])
-        self.rt.records.update(self.admin, "wms.purchase_order", po["id"],
-                               {"expected_date": rest}, version=po["version"])
+        self.rt.records.update(
+            self.admin,
+            "wms.purchase_order",
+            po["id"],
+            {"expected_date": rest},
+            version=po["version"],
+        )
 
     def later(self, after: datetime, hours: float, step: str, record_id: int) -> None:
         self.seq += 1
@@ -257,15 +389,23 @@ class Year:
             return
         try:
             order = self.rt.transitions.take(
-                self.admin, "oms.order", record_id, step,
-                {"carrier": rng.choice(CARRIERS)} if step == "ship" else None)
-        except AppLoomError:   # still backordered when picking was planned: look tomorrow
+                self.admin,
+                "oms.order",
+                record_id,
+                step,
+                {"carrier": rng.choice(CARRIERS)} if step == "ship" else None,
+            )
+        except AppLoomError:  # still backordered when picking was planned: look tomorrow
             self.later(at, 24, step, record_id)
             return
-        following = {"confirm": ("pick", 2, 30), "pick": ("ship", 1, 20),
-                     "ship": ("deliver", 24, 96), "deliver": ("complete", 72, 240)}
+        following = {
+            "confirm": ("pick", 2, 30),
+            "pick": ("ship", 1, 20),
+            "ship": ("deliver", 24, 96),
+            "deliver": ("complete", 72, 240),
+        }
         if order["status"] == "backordered":
-            self.later(at, 24, "pick", record_id)   # looks again once stock may be back
+            self.later(at, 24, "pick", record_id)  # looks again once stock may be back
         elif step in following:
             name, low, high = following[step]
             self.later(at, rng.uniform(low, high), name, record_id)
@@ -274,18 +414,29 @@ class Year:
 
     def return_goods(self, at: datetime, order: dict) -> None:
         line = self.rng.choice(order["lines"])
-        rma = self.rt.records.create(self.admin, "oms.return", {
-            "order": order["id"], "reason": self.rng.choice(RETURN_REASONS),
-            "warehouse": line["warehouse"],
-            "lines": [{"item": line["item"], "qty": line["qty"],
-                       "resaleable": self.rng.random() < 0.7}]})
+        rma = self.rt.records.create(
+            self.admin,
+            "oms.return",
+            {
+                "order": order["id"],
+                "reason": self.rng.choice(RETURN_REASONS),
+                "warehouse": line["warehouse"],
+                "lines": [
+                    {
+                        "item": line["item"],
+                        "qty": line["qty"],
+                        "resaleable": self.rng.random() < 0.7,
+                    }
+                ],
+            },
+        )
         refund = f"{Decimal(line['amount']):.2f}"
         self.later(at, self.rng.uniform(48, 120), "rma:receive", rma["id"])
-        self.rt.records.update(self.admin, "oms.return", rma["id"], {"refund_amount": refund},
-                               version=rma["version"])
+        self.rt.records.update(
+            self.admin, "oms.return", rma["id"], {"refund_amount": refund}, version=rma["version"]
+        )
         self.later(at, self.rng.uniform(130, 200), "rma:refund", rma["id"])
 
     def take(self, ref: str, record_id: int, *steps: str) -> None:
         for step in steps:
             self.rt.transitions.take(self.admin, ref, record_id, step)
-

@@ -1,6 +1,7 @@
 """Every plugin hook AppLoom calls. A plugin is a module with functions named like these,
 marked ``@hookimpl``; it is found in the ``apploom`` entry-point group or in a plugins
 folder. Each hook returns what it adds; several plugins may implement the same hook."""
+
 from __future__ import annotations
 
 import pluggy

@@ -22,6 +22,7 @@ to change. What it offers:
   ``signature`` / ``signature_ok`` (HMAC-SHA256 of a body), ``secret_key``, ``Query``
   and ``show`` (a value as screens show it).
 """
+
 from __future__ import annotations
 
 from apploom.engine import clock
@@ -48,9 +49,30 @@ from apploom.web.context import runtime
 from apploom.web.display import show
 
 __all__ = [
-    "ActionContext", "AppLoomError", "BalanceRefused", "BooleanType", "DecimalType",
-    "FieldType", "Forbidden", "IntegerType", "Invalid", "MoneyType", "NotFound", "Query",
-    "Runtime", "SelectType", "Settings", "TextType", "User", "ValidationFailed", "clock",
-    "hookimpl", "require_permission", "runtime", "secret_key", "show", "signature",
+    "ActionContext",
+    "AppLoomError",
+    "BalanceRefused",
+    "BooleanType",
+    "DecimalType",
+    "FieldType",
+    "Forbidden",
+    "IntegerType",
+    "Invalid",
+    "MoneyType",
+    "NotFound",
+    "Query",
+    "Runtime",
+    "SelectType",
+    "Settings",
+    "TextType",
+    "User",
+    "ValidationFailed",
+    "clock",
+    "hookimpl",
+    "require_permission",
+    "runtime",
+    "secret_key",
+    "show",
+    "signature",
     "signature_ok",
 ]

@@ -4,6 +4,7 @@ Plugins come from the ``apploom`` entry-point group (installed packages) and fro
 plugin folders (``plugins/`` of the repository, and any named by
 APPLOOM_PLUGIN_PATH). A misspelt hook is an error, not silence.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -49,7 +50,7 @@ def plugin_manager(folders: Iterable[Path] = ()) -> pluggy.PluginManager:
 
 def _load(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"apploom_plugins.{path.stem}", path)
-    if spec is None or spec.loader is None:   # only for a file no loader reads
+    if spec is None or spec.loader is None:  # only for a file no loader reads
         raise ImportError(f"cannot load the plugin {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -61,8 +62,9 @@ def plugin_folders(settings: Settings) -> list[Path]:
     return [BUNDLED, *extra]
 
 
-def open_runtime(settings: Settings, manager: pluggy.PluginManager | None = None,
-                 db: Database | None = None) -> Runtime:
+def open_runtime(
+    settings: Settings, manager: pluggy.PluginManager | None = None, db: Database | None = None
+) -> Runtime:
     """The runtime with every plugin's additions (on ``db``, or a new connection pool);
     calls the start-up hook."""
     manager = manager or plugin_manager(plugin_folders(settings))
@@ -73,15 +75,24 @@ def open_runtime(settings: Settings, manager: pluggy.PluginManager | None = None
     return runtime
 
 
-def install_definitions(db: Database, sources: list[Source], settings: Settings,
-                        extra_actions: frozenset[str] = frozenset(),
-                        **options: Any) -> ApplyResult:
+def install_definitions(
+    db: Database,
+    sources: list[Source],
+    settings: Settings,
+    extra_actions: frozenset[str] = frozenset(),
+    **options: Any,
+) -> ApplyResult:
     """Apply definitions knowing every plugin's field types and actions (the bundled
     apps name the bundled plugins' actions); ``extra_actions`` are known by name only."""
     found = gather(plugin_manager(plugin_folders(settings)), settings)
     found.types.functions.update(found.functions)
-    return apply_definitions(db, sources, found.types, actions={
-        **dict.fromkeys(extra_actions), **BUILTIN_ACTIONS, **found.actions}, **options)
+    return apply_definitions(
+        db,
+        sources,
+        found.types,
+        actions={**dict.fromkeys(extra_actions), **BUILTIN_ACTIONS, **found.actions},
+        **options,
+    )
 
 
 def gather(manager: pluggy.PluginManager, settings: Any) -> Extensions:
@@ -89,9 +100,11 @@ def gather(manager: pluggy.PluginManager, settings: Any) -> Extensions:
     for types in manager.hook.apploom_field_types():
         for field_type in types or ():
             found.types.register(field_type)
-    for name, result in (("actions", manager.hook.apploom_actions()),
-                         ("functions", manager.hook.apploom_functions()),
-                         ("senders", manager.hook.apploom_senders(settings=settings))):
+    for name, result in (
+        ("actions", manager.hook.apploom_actions()),
+        ("functions", manager.hook.apploom_functions()),
+        ("senders", manager.hook.apploom_senders(settings=settings)),
+    ):
         target = getattr(found, name)
         for added in result:
             clash = set(target) & set(added or {})

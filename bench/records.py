@@ -14,6 +14,7 @@ and prints JSON with orders/s and the ratio of each to the baseline.
 
 PostgreSQL runs when --pg or APPLOOM_TEST_DATABASE_URL gives a URL.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,15 +55,25 @@ def fresh_runtime(url: str, instance: Path, sources=None) -> tuple[Runtime, dict
     runtime.users.create("bench", ["sales"], "bench-password")
     admin = runtime.users.create("bench_admin", ["admin"], "bench-password")
     customer = runtime.records.create(admin, "crm.customer", {"name": "Bench Co"})
-    items = [runtime.records.create(admin, "wms.item", {"sku": f"B-{i}", "name": f"Item {i}",
-                                                        "price": "9.90"}) for i in range(3)]
+    items = [
+        runtime.records.create(
+            admin, "wms.item", {"sku": f"B-{i}", "name": f"Item {i}", "price": "9.90"}
+        )
+        for i in range(3)
+    ]
     return runtime, {"customer": customer["id"], "items": [i["id"] for i in items]}
 
 
 def order_payload(data: dict, n: int) -> dict:
-    return {"customer": data["customer"], "channel": "web", "external_id": f"E-{n}",
-            "lines": [{"item": item, "qty": 1 + (n + k) % 4, "price": "9.90"}
-                      for k, item in enumerate(data["items"])]}
+    return {
+        "customer": data["customer"],
+        "channel": "web",
+        "external_id": f"E-{n}",
+        "lines": [
+            {"item": item, "qty": 1 + (n + k) % 4, "price": "9.90"}
+            for k, item in enumerate(data["items"])
+        ],
+    }
 
 
 def run_baseline(runtime: Runtime, data: dict, numbers: range) -> float:
@@ -76,15 +87,36 @@ def run_baseline(runtime: Runtime, data: dict, numbers: range) -> float:
         now = datetime.now(timezone.utc)
         amounts = [line["qty"] * Decimal(line["price"]) for line in payload["lines"]]
         with engine.begin() as conn:
-            order_id = conn.execute(insert(orders).values(
-                number=f"BL-{n:06d}", customer=data["customer"], channel="web",
-                external_id=payload["external_id"], order_date=now.date(),
-                payment_status="unpaid", total=sum(amounts), version=1, created_at=now,
-                updated_at=now, created_by=user_id, updated_by=user_id)).inserted_primary_key[0]
-            conn.execute(insert(lines), [
-                {"parent_id": order_id, "position": i, "item": line["item"], "qty": line["qty"],
-                 "price": Decimal(line["price"]), "amount": amount}
-                for i, (line, amount) in enumerate(zip(payload["lines"], amounts, strict=True))])
+            order_id = conn.execute(
+                insert(orders).values(
+                    number=f"BL-{n:06d}",
+                    customer=data["customer"],
+                    channel="web",
+                    external_id=payload["external_id"],
+                    order_date=now.date(),
+                    payment_status="unpaid",
+                    total=sum(amounts),
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    created_by=user_id,
+                    updated_by=user_id,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(lines),
+                [
+                    {
+                        "parent_id": order_id,
+                        "position": i,
+                        "item": line["item"],
+                        "qty": line["qty"],
+                        "price": Decimal(line["price"]),
+                        "amount": amount,
+                    }
+                    for i, (line, amount) in enumerate(zip(payload["lines"], amounts, strict=True))
+                ],
+            )
     return len(numbers) / (time.perf_counter() - start)
 
 
@@ -106,8 +138,13 @@ class _KeepAliveHandler(WSGIRequestHandler):
 
 
 def run_api(runtime: Runtime, data: dict, numbers: range) -> float:
-    server = make_server("127.0.0.1", 0, create_app(runtime=runtime), threaded=True,
-                         request_handler=_KeepAliveHandler)
+    server = make_server(
+        "127.0.0.1",
+        0,
+        create_app(runtime=runtime),
+        threaded=True,
+        request_handler=_KeepAliveHandler,
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     token = runtime.users.create_token("bench")
@@ -129,8 +166,7 @@ def run_api(runtime: Runtime, data: dict, numbers: range) -> float:
 
 def measure(make_url_for, count: int) -> dict:
     rates = {}
-    for name, runner in (("baseline", run_baseline), ("service", run_service),
-                         ("api", run_api)):
+    for name, runner in (("baseline", run_baseline), ("service", run_service), ("api", run_api)):
         url, cleanup = make_url_for()
         with tempfile.TemporaryDirectory() as instance:
             runtime, data = fresh_runtime(url, Path(instance))
@@ -150,6 +186,7 @@ def sqlite_urls():
     def make():
         folder = tempfile.mkdtemp()
         return f"sqlite:///{folder}/bench.db", lambda: None
+
     return make
 
 
@@ -165,7 +202,9 @@ def pg_urls(base: str):
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+
         return url.render_as_string(hide_password=False), drop
+
     return make
 
 

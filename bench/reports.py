@@ -9,6 +9,7 @@ ratio of each report to its hand-written query (the goal: at most 1.3).
 
     python bench/reports.py [--orders N] [--pg URL]
 """
+
 from __future__ import annotations
 
 import random
@@ -26,8 +27,9 @@ SOLD = "status NOT IN ('draft', 'cancelled')"
 
 
 def month(column: str, dialect: str) -> str:
-    return f"strftime('%Y-%m', {column})" if dialect == "sqlite" else \
-        f"to_char({column}, 'YYYY-MM')"
+    return (
+        f"strftime('%Y-%m', {column})" if dialect == "sqlite" else f"to_char({column}, 'YYYY-MM')"
+    )
 
 
 def utc_month(column: str, dialect: str) -> str:
@@ -39,33 +41,33 @@ def hand_written(dialect: str) -> dict[str, str]:
     return {
         "oms.revenue": f"SELECT sum(total), count(*) FROM oms_order WHERE {SOLD}",
         "oms.average_order_value": f"SELECT sum(total), count(*), sum(total) * 1.0 / count(*)"
-                                   f" FROM oms_order WHERE {SOLD}",
+        f" FROM oms_order WHERE {SOLD}",
         "oms.backorder_rate": "SELECT count(*), sum(CASE WHEN was_backordered THEN 1 ELSE 0 "
-                              "END), sum(CASE WHEN was_backordered THEN 1 ELSE 0 END) * 1.0 / "
-                              f"count(*) FROM oms_order WHERE {SOLD}",
+        "END), sum(CASE WHEN was_backordered THEN 1 ELSE 0 END) * 1.0 / "
+        f"count(*) FROM oms_order WHERE {SOLD}",
         "oms.sales_by_month": f"SELECT {month('order_date', dialect)}, channel, sum(total) "
-                              f"FROM oms_order WHERE {SOLD} GROUP BY 1, 2 ORDER BY 1, 2",
+        f"FROM oms_order WHERE {SOLD} GROUP BY 1, 2 ORDER BY 1, 2",
         "oms.top_customers": f"SELECT customer, sum(total), count(*) FROM oms_order WHERE "
-                             f"{SOLD} GROUP BY customer ORDER BY 2 DESC LIMIT 10",
+        f"{SOLD} GROUP BY customer ORDER BY 2 DESC LIMIT 10",
         "oms.top_items": "SELECT l.item, sum(l.amount), sum(l.qty) FROM oms_order_line l JOIN "
-                         "oms_order o ON o.id = l.parent_id WHERE o.status NOT IN ('draft', "
-                         "'cancelled') GROUP BY l.item ORDER BY 2 DESC LIMIT 10",
+        "oms_order o ON o.id = l.parent_id WHERE o.status NOT IN ('draft', "
+        "'cancelled') GROUP BY l.item ORDER BY 2 DESC LIMIT 10",
         "oms.processing_time": f"SELECT {utc_month('shipped_at', dialect)}, avg(hours_to_ship),"
-                               " max(hours_to_ship), count(*) FROM oms_order WHERE shipped_at "
-                               "IS NOT NULL GROUP BY 1 ORDER BY 1",
+        " max(hours_to_ship), count(*) FROM oms_order WHERE shipped_at "
+        "IS NOT NULL GROUP BY 1 ORDER BY 1",
         "wms.stock_by_warehouse": "SELECT s.warehouse, sum(s.on_hand), sum(s.reserved), "
-                                  "sum(s.on_hand * i.cost) FROM wms_stock s JOIN wms_item i ON "
-                                  "i.id = s.item GROUP BY s.warehouse ORDER BY 1",
+        "sum(s.on_hand * i.cost) FROM wms_stock s JOIN wms_item i ON "
+        "i.id = s.item GROUP BY s.warehouse ORDER BY 1",
         "wms.stock_value": "SELECT sum(s.on_hand * i.cost), sum(s.on_hand) FROM wms_stock s "
-                           "JOIN wms_item i ON i.id = s.item",
+        "JOIN wms_item i ON i.id = s.item",
         "wms.below_reorder_point": "SELECT s.item, sum(s.on_hand - s.reserved), "
-                                   "max(i.reorder_point) FROM wms_stock s JOIN wms_item i ON "
-                                   "i.id = s.item GROUP BY s.item HAVING sum(s.on_hand - "
-                                   "s.reserved) < max(i.reorder_point) ORDER BY 2 LIMIT 50",
+        "max(i.reorder_point) FROM wms_stock s JOIN wms_item i ON "
+        "i.id = s.item GROUP BY s.item HAVING sum(s.on_hand - "
+        "s.reserved) < max(i.reorder_point) ORDER BY 2 LIMIT 50",
         "crm.pipeline": "SELECT stage, count(*), sum(amount) FROM crm_opportunity GROUP BY "
-                        "stage ORDER BY 1",
+        "stage ORDER BY 1",
         "crm.new_customers": f"SELECT {utc_month('created_at', dialect)}, count(*) FROM "
-                             "crm_customer GROUP BY 1 ORDER BY 1",
+        "crm_customer GROUP BY 1 ORDER BY 1",
     }
 
 
@@ -75,28 +77,72 @@ def generate(runtime, orders: int, seed: int = 11) -> None:
     tables, engine = runtime.records.tables, runtime.db.engine
     now = datetime.now(timezone.utc)
     user = runtime.users.get("bench_admin").id
-    stamp = {"version": 1, "created_at": now, "updated_at": now, "created_by": user,
-             "updated_by": user}
+    stamp = {
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": user,
+        "updated_by": user,
+    }
     with engine.begin() as conn:
-        customers = [conn.execute(insert(tables["crm_customer"]).values(
-            number=f"C-B{n:05d}", name=f"Customer {n}", kind="person", tier="standard",
-            created_at=now - timedelta(days=rng.randint(0, 365)), **{
-                k: v for k, v in stamp.items() if k != "created_at"})).inserted_primary_key[0]
-            for n in range(2000)]
-        items = [(conn.execute(insert(tables["wms_item"]).values(
-            sku=f"SKU-{n:04d}", name=f"Item {n}", unit="pcs", price=Decimal(10 + n % 90),
-            cost=Decimal(5 + n % 40), reorder_point=n % 50, lead_time_days=7, active=True,
-            **stamp)).inserted_primary_key[0], Decimal(10 + n % 90)) for n in range(300)]
-        warehouses = [conn.execute(insert(tables["wms_warehouse"]).values(
-            code=f"W{n}", name=f"Warehouse {n}", **stamp)).inserted_primary_key[0]
-            for n in range(3)]
-        conn.execute(insert(tables["wms_stock"]), [
-            {"item": item, "warehouse": w, "on_hand": rng.randint(0, 200), "reserved": 0}
-            for item, _ in items for w in warehouses])
-        conn.execute(insert(tables["crm_opportunity"]), [
-            {"name": f"Deal {n}", "stage": rng.choice(["new", "contacted", "qualified", "won",
-                                                        "lost"]),
-             "amount": Decimal(rng.randint(1, 500) * 100), **stamp} for n in range(5000)])
+        customers = [
+            conn.execute(
+                insert(tables["crm_customer"]).values(
+                    number=f"C-B{n:05d}",
+                    name=f"Customer {n}",
+                    kind="person",
+                    tier="standard",
+                    created_at=now - timedelta(days=rng.randint(0, 365)),
+                    **{k: v for k, v in stamp.items() if k != "created_at"},
+                )
+            ).inserted_primary_key[0]
+            for n in range(2000)
+        ]
+        items = [
+            (
+                conn.execute(
+                    insert(tables["wms_item"]).values(
+                        sku=f"SKU-{n:04d}",
+                        name=f"Item {n}",
+                        unit="pcs",
+                        price=Decimal(10 + n % 90),
+                        cost=Decimal(5 + n % 40),
+                        reorder_point=n % 50,
+                        lead_time_days=7,
+                        active=True,
+                        **stamp,
+                    )
+                ).inserted_primary_key[0],
+                Decimal(10 + n % 90),
+            )
+            for n in range(300)
+        ]
+        warehouses = [
+            conn.execute(
+                insert(tables["wms_warehouse"]).values(code=f"W{n}", name=f"Warehouse {n}", **stamp)
+            ).inserted_primary_key[0]
+            for n in range(3)
+        ]
+        conn.execute(
+            insert(tables["wms_stock"]),
+            [
+                {"item": item, "warehouse": w, "on_hand": rng.randint(0, 200), "reserved": 0}
+                for item, _ in items
+                for w in warehouses
+            ],
+        )
+        conn.execute(
+            insert(tables["crm_opportunity"]),
+            [
+                {
+                    "name": f"Deal {n}",
+                    "stage": rng.choice(["new", "contacted", "qualified", "won", "lost"]),
+                    "amount": Decimal(rng.randint(1, 500) * 100),
+                    **stamp,
+                }
+                for n in range(5000)
+            ],
+        )
     states = ["completed"] * 6 + ["shipped", "confirmed", "draft", "cancelled", "backordered"]
     channels = ["web", "store", "phone", "email", "marketplace"]
     for start in range(0, orders, 5000):
@@ -105,21 +151,44 @@ def generate(runtime, orders: int, seed: int = 11) -> None:
             day = now - timedelta(days=rng.randint(0, 364), hours=rng.randint(0, 23))
             chosen = [rng.choice(items) for _ in range(LINES)]
             qty = [rng.randint(1, 5) for _ in chosen]
-            total = sum((price * q for (_, price), q in zip(chosen, qty, strict=True)),
-                        Decimal(0))
+            total = sum((price * q for (_, price), q in zip(chosen, qty, strict=True)), Decimal(0))
             status = rng.choice(states)
-            shipped = day + timedelta(hours=rng.randint(2, 96)) \
-                if status in ("completed", "shipped") else None
-            batch.append({"id": n + 1, "number": f"SO-{n:07d}", "customer":
-                          rng.choice(customers), "channel": rng.choice(channels),
-                          "order_date": day.date(), "payment_status": "paid", "total": total,
-                          "status": status, "was_backordered": rng.random() < 0.05,
-                          "confirmed_at": day, "shipped_at": shipped,
-                          "hours_to_ship": None if shipped is None else Decimal(
-                              round((shipped - day).total_seconds() / 3600, 2)), **stamp})
-            lines += [{"parent_id": n + 1, "position": i, "item": item, "qty": q,
-                       "price": price, "amount": price * q, "reserved": 0}
-                      for i, ((item, price), q) in enumerate(zip(chosen, qty, strict=True))]
+            shipped = (
+                day + timedelta(hours=rng.randint(2, 96))
+                if status in ("completed", "shipped")
+                else None
+            )
+            batch.append(
+                {
+                    "id": n + 1,
+                    "number": f"SO-{n:07d}",
+                    "customer": rng.choice(customers),
+                    "channel": rng.choice(channels),
+                    "order_date": day.date(),
+                    "payment_status": "paid",
+                    "total": total,
+                    "status": status,
+                    "was_backordered": rng.random() < 0.05,
+                    "confirmed_at": day,
+                    "shipped_at": shipped,
+                    "hours_to_ship": None
+                    if shipped is None
+                    else Decimal(round((shipped - day).total_seconds() / 3600, 2)),
+                    **stamp,
+                }
+            )
+            lines += [
+                {
+                    "parent_id": n + 1,
+                    "position": i,
+                    "item": item,
+                    "qty": q,
+                    "price": price,
+                    "amount": price * q,
+                    "reserved": 0,
+                }
+                for i, ((item, price), q) in enumerate(zip(chosen, qty, strict=True))
+            ]
         with engine.begin() as conn:
             conn.execute(insert(tables["oms_order"]), batch)
             conn.execute(insert(tables["oms_order_line"]), lines)
@@ -149,20 +218,28 @@ def measure(make_url_for, orders: int) -> dict:
         results = {}
         for app in runtime.apps.ordered():
             for report in app.reports:
+
                 def by_report(report=report):
                     runtime.reports.run(admin, report, {})
 
                 def by_hand(query=sql[report.qualified]):
                     with runtime.db.engine.connect() as conn:
                         conn.execute(text(query)).all()
+
                 ours, theirs = best(by_report), best(by_hand)
-                results[report.qualified] = {"report_s": round(ours, 4),
-                                             "hand_written_s": round(theirs, 4),
-                                             "ratio": round(ours / theirs, 2)}
+                results[report.qualified] = {
+                    "report_s": round(ours, 4),
+                    "hand_written_s": round(theirs, 4),
+                    "ratio": round(ours / theirs, 2),
+                }
         runtime.close()
     cleanup()
-    return {"orders": orders, "order_lines": orders * LINES,
-            "generated_in_s": round(generated, 1), "reports": results}
+    return {
+        "orders": orders,
+        "order_lines": orders * LINES,
+        "generated_in_s": round(generated, 1),
+        "reports": results,
+    }
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """What automation costs: evaluating a condition in the sandbox, and a rule run per record.
 
-  condition   sandbox.evaluate of a cached condition, against the same test written
-              as a Python lambda (the floor)
-  rule run    creating N records whose entity has a rule (condition + set field + notify)
-              against creating them with no rule, on fresh SQLite tables
+condition   sandbox.evaluate of a cached condition, against the same test written
+            as a Python lambda (the floor)
+rule run    creating N records whose entity has a rule (condition + set field + notify)
+            against creating them with no rule, on fresh SQLite tables
 
-    python bench/rules.py [--records N]
+  python bench/rules.py [--records N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,16 +59,22 @@ def conditions(count: int) -> dict:
     for _ in range(count):
         evaluate(CONDITION, names)
     sandboxed = (time.perf_counter() - start) / count
-    return {"python_us": round(python * 1e6, 2), "sandbox_us": round(sandboxed * 1e6, 2),
-            "sandbox_over_python": round(sandboxed / python, 1)}
+    return {
+        "python_us": round(python * 1e6, 2),
+        "sandbox_us": round(sandboxed * 1e6, 2),
+        "sandbox_over_python": round(sandboxed / python, 1),
+    }
 
 
 def creates(rules: str, count: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/bench.db"
         runtime, _ = fresh_runtime(url, Path(folder))
-        apply_definitions(runtime.db, bundled_sources() + [
-            Source("desk.yaml", TICKETS.replace("RULES", rules))], FieldTypes())
+        apply_definitions(
+            runtime.db,
+            bundled_sources() + [Source("desk.yaml", TICKETS.replace("RULES", rules))],
+            FieldTypes(),
+        )
         runtime.close()
         runtime = Runtime.open(runtime.settings)
         user = runtime.users.create("agent1", ["agent"], "bench-password")
@@ -84,13 +91,21 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=300)
     args = parser.parse_args()
     plain, ruled = creates("", args.records), creates(RULE, args.records)
-    print(json.dumps({
-        "condition": conditions(20_000),
-        "rule_run": {"records": args.records, "create_ms": round(plain * 1000, 3),
-                     "create_with_rule_ms": round(ruled * 1000, 3),
-                     "rule_run_ms": round((ruled - plain) * 1000, 3),
-                     "with_rule_over_without": round(ruled / plain, 2)},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "condition": conditions(20_000),
+                "rule_run": {
+                    "records": args.records,
+                    "create_ms": round(plain * 1000, 3),
+                    "create_with_rule_ms": round(ruled * 1000, 3),
+                    "rule_run_ms": round((ruled - plain) * 1000, 3),
+                    "with_rule_over_without": round(ruled / plain, 2),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

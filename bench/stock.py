@@ -11,6 +11,7 @@ Prints JSON with orders/s and the cost of reserving as a ratio to the plain tran
 
     python bench/stock.py [--orders N] [--pg URL]
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -38,14 +39,22 @@ def confirm_rate(url: str, count: int, sources: list[Source]) -> tuple[float, in
         runtime, data = fresh_runtime(url, Path(instance), sources)
         admin, user = runtime.users.get("bench_admin"), runtime.users.get("bench")
         for code in ("E1", "W1"):
-            warehouse = runtime.records.create(admin, "wms.warehouse", {"code": code,
-                                                                        "name": code})
+            warehouse = runtime.records.create(admin, "wms.warehouse", {"code": code, "name": code})
             for item in data["items"]:
-                runtime.records.create(admin, "wms.stock_move", {
-                    "item": item, "warehouse": warehouse["id"], "kind": "receipt",
-                    "qty": 10 * count})
-        ids = [runtime.records.create(user, "oms.order", order_payload(data, n))["id"]
-               for n in range(count + 10)]
+                runtime.records.create(
+                    admin,
+                    "wms.stock_move",
+                    {
+                        "item": item,
+                        "warehouse": warehouse["id"],
+                        "kind": "receipt",
+                        "qty": 10 * count,
+                    },
+                )
+        ids = [
+            runtime.records.create(user, "oms.order", order_payload(data, n))["id"]
+            for n in range(count + 10)
+        ]
         for record_id in ids[:10]:  # warm up
             runtime.transitions.take(user, "oms.order", record_id, "confirm")
         start = time.perf_counter()
@@ -64,8 +73,11 @@ def measure(make_url_for, count: int) -> dict:
         rates[name], reserved[name] = confirm_rate(url, count, sources)
         cleanup()
     assert reserved["plain"] == 0 < reserved["reserving"], reserved
-    return {"orders": count, "orders_per_s": {k: round(v, 1) for k, v in rates.items()},
-            "reserving_over_plain": round(rates["plain"] / rates["reserving"], 2)}
+    return {
+        "orders": count,
+        "orders_per_s": {k: round(v, 1) for k, v in rates.items()},
+        "reserving_over_plain": round(rates["plain"] / rates["reserving"], 2),
+    }
 
 
 if __name__ == "__main__":

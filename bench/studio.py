@@ -9,6 +9,7 @@ the bare UPDATE of the copy. Prints JSON with seconds and the ratios.
 
     python bench/studio.py [--orders N] [--pg URL]      (N: the rows; default 1,000,000)
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -33,11 +34,23 @@ def fill(runtime, rows: int) -> None:
     user = runtime.users.get("bench_admin").id
     for start in range(0, rows, 20_000):
         with engine.begin() as conn:
-            conn.execute(insert(table), [
-                {"number": f"C-M{n:07d}", "name": f"Customer {n}", "kind": "person",
-                 "tier": "standard", "version": 1, "created_at": now, "updated_at": now,
-                 "created_by": user, "updated_by": user}
-                for n in range(start, min(start + 20_000, rows))])
+            conn.execute(
+                insert(table),
+                [
+                    {
+                        "number": f"C-M{n:07d}",
+                        "name": f"Customer {n}",
+                        "kind": "person",
+                        "tier": "standard",
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                        "created_by": user,
+                        "updated_by": user,
+                    }
+                    for n in range(start, min(start + 20_000, rows))
+                ],
+            )
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE bench_copy AS SELECT * FROM crm_customer"))
 
@@ -47,20 +60,33 @@ def measure(make_url_for, rows: int) -> dict:
     with tempfile.TemporaryDirectory() as instance:
         runtime, _ = fresh_runtime(url, Path(instance))
         fill(runtime, rows)
-        added = timed(runtime, "ALTER TABLE bench_copy ADD COLUMN region VARCHAR(40)",
-                      with_crm(REGION), {})
-        filled = timed(runtime, "UPDATE bench_copy SET region = 'north' WHERE region IS NULL",
-                       with_crm(REQUIRED), {"crm.customer:region": "north"})
+        added = timed(
+            runtime, "ALTER TABLE bench_copy ADD COLUMN region VARCHAR(40)", with_crm(REGION), {}
+        )
+        filled = timed(
+            runtime,
+            "UPDATE bench_copy SET region = 'north' WHERE region IS NULL",
+            with_crm(REQUIRED),
+            {"crm.customer:region": "north"},
+        )
         runtime.close()
     cleanup()
-    return {"rows": rows, "apply_s": added[0], "alter_table_s": added[1],
-            "ratio": round(added[0] / added[1], 2), "fill_required_s": filled[0],
-            "bare_update_s": filled[1], "fill_ratio": round(filled[0] / filled[1], 2)}
+    return {
+        "rows": rows,
+        "apply_s": added[0],
+        "alter_table_s": added[1],
+        "ratio": round(added[0] / added[1], 2),
+        "fill_required_s": filled[0],
+        "bare_update_s": filled[1],
+        "fill_ratio": round(filled[0] / filled[1], 2),
+    }
 
 
 def with_crm(fields: str) -> list[Source]:
-    return [Source(s.file, s.text.replace(CITY, fields)) if s.file.endswith("crm.yaml")
-            else s for s in bundled_sources()]
+    return [
+        Source(s.file, s.text.replace(CITY, fields)) if s.file.endswith("crm.yaml") else s
+        for s in bundled_sources()
+    ]
 
 
 def timed(runtime, baseline_sql: str, sources: list[Source], fills: dict) -> tuple:
@@ -70,8 +96,9 @@ def timed(runtime, baseline_sql: str, sources: list[Source], fills: dict) -> tup
         conn.execute(text(baseline_sql))
     baseline = time.perf_counter() - start
     start = time.perf_counter()
-    result = install_definitions(runtime.db, sources, runtime.settings, comment="bench",
-                                 fills=fills)
+    result = install_definitions(
+        runtime.db, sources, runtime.settings, comment="bench", fills=fills
+    )
     applied = time.perf_counter() - start
     assert "crm" in result.versions
     return round(applied, 3), round(baseline, 3)

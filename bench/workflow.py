@@ -9,6 +9,7 @@ Prints JSON with actions/s and the ratios.
 
     python bench/workflow.py [--orders N] [--pg URL]
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -24,9 +25,11 @@ def measure(make_url_for, count: int) -> dict:
     with tempfile.TemporaryDirectory() as instance:
         runtime, data = fresh_runtime(url, Path(instance))
         user = runtime.users.get("bench")
-        ids = [runtime.records.create(user, "oms.order", order_payload(data, n))["id"]
-               for n in range(3 * count + 30)]
-        chunks = [ids[i * count + 10 * i:(i + 1) * count + 10 * i + 10] for i in range(3)]
+        ids = [
+            runtime.records.create(user, "oms.order", order_payload(data, n))["id"]
+            for n in range(3 * count + 30)
+        ]
+        chunks = [ids[i * count + 10 * i : (i + 1) * count + 10 * i + 10] for i in range(3)]
         table = runtime.records.tables["oms_order"]
 
         def plain(record_id: int) -> None:
@@ -37,12 +40,18 @@ def measure(make_url_for, count: int) -> dict:
 
         def baseline(record_id: int) -> None:
             with runtime.db.engine.begin() as conn:
-                conn.execute(update(table).where(table.c.id == record_id)
-                             .values(status="confirmed", version=table.c.version + 1))
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == record_id)
+                    .values(status="confirmed", version=table.c.version + 1)
+                )
 
         rates = {}
-        for (name, action), chunk in zip((("baseline", baseline), ("update", plain),
-                                          ("transition", transition)), chunks, strict=True):
+        for (name, action), chunk in zip(
+            (("baseline", baseline), ("update", plain), ("transition", transition)),
+            chunks,
+            strict=True,
+        ):
             for record_id in chunk[:10]:  # warm up
                 action(record_id)
             start = time.perf_counter()
@@ -51,10 +60,13 @@ def measure(make_url_for, count: int) -> dict:
             rates[name] = count / (time.perf_counter() - start)
         runtime.close()
     cleanup()
-    return {"orders": count, "actions_per_s": {k: round(v, 1) for k, v in rates.items()},
-            "transition_over_update": round(rates["update"] / rates["transition"], 2),
-            "transition_over_baseline": round(rates["baseline"] / rates["transition"], 2),
-            "update_over_baseline": round(rates["baseline"] / rates["update"], 2)}
+    return {
+        "orders": count,
+        "actions_per_s": {k: round(v, 1) for k, v in rates.items()},
+        "transition_over_update": round(rates["update"] / rates["transition"], 2),
+        "transition_over_baseline": round(rates["baseline"] / rates["transition"], 2),
+        "update_over_baseline": round(rates["baseline"] / rates["update"], 2),
+    }
 
 
 if __name__ == "__main__":

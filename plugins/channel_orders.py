@@ -14,6 +14,7 @@ The customer is found by email, or created; items are found by SKU. The channel'
 external id is unique, so a delivery sent twice answers 200 with the order it made the
 first time (201 the first time), and never makes a second order.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,7 @@ def receive(channel: str):
     secret = channel_secrets().get(channel)
     if not secret or not rt.settings.webhook_user:
         abort(404)
-    if not signature_ok(secret, request.get_data(),
-                        request.headers.get("X-AppLoom-Signature", "")):
+    if not signature_ok(secret, request.get_data(), request.headers.get("X-AppLoom-Signature", "")):
         abort(401, "The signature does not match the body.")
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not body.get("external_id"):
@@ -55,23 +55,32 @@ def receive(channel: str):
     user = rt.users.get(rt.settings.webhook_user)
     require_permission(rt.apps, user, rt.records.entity(ORDERS), "create")
     if not rt.transitions.may(user, ORDERS, "confirm"):
-        raise Forbidden(f"{user.username} may not confirm orders; give the webhook user a "
-                        "role that may")
+        raise Forbidden(
+            f"{user.username} may not confirm orders; give the webhook user a role that may"
+        )
     earlier = _existing(rt, channel, body["external_id"])
     if earlier is not None:
         return jsonify(earlier), 200
     try:
         with rt.records.transaction() as conn:
-            order = rt.records.create_in(conn, user, rt.records.entity(ORDERS), {
-                "channel": channel, "external_id": body["external_id"],
-                "customer": _customer(rt, conn, user, body.get("customer")),
-                "lines": _lines(rt, conn, body.get("lines")),
-                **{k: body[k] for k in ("order_date", "payment_status", "note") if k in body}})
-            order = rt.transitions.take_in(conn, user, rt.records.entity(ORDERS),
-                                                "confirm", order["id"])
+            order = rt.records.create_in(
+                conn,
+                user,
+                rt.records.entity(ORDERS),
+                {
+                    "channel": channel,
+                    "external_id": body["external_id"],
+                    "customer": _customer(rt, conn, user, body.get("customer")),
+                    "lines": _lines(rt, conn, body.get("lines")),
+                    **{k: body[k] for k in ("order_date", "payment_status", "note") if k in body},
+                },
+            )
+            order = rt.transitions.take_in(
+                conn, user, rt.records.entity(ORDERS), "confirm", order["id"]
+            )
     except ValidationFailed as exc:
         earlier = _existing(rt, channel, body["external_id"])
-        if "external_id" in exc.fields and earlier is not None:   # sent twice at once
+        if "external_id" in exc.fields and earlier is not None:  # sent twice at once
             return jsonify(earlier), 200
         raise
     return jsonify(order), 201
@@ -81,10 +90,16 @@ def _existing(rt, channel: str, external_id: str) -> dict | None:
     records = rt.records
     table = records.table(ORDERS)
     with records.db.read() as conn:
-        found = conn.execute(select(table.c.id).where(
-            table.c.channel == channel, table.c.external_id == str(external_id))).scalar()
-    return None if found is None else records.get(rt.users.get(
-        rt.settings.webhook_user), ORDERS, found)
+        found = conn.execute(
+            select(table.c.id).where(
+                table.c.channel == channel, table.c.external_id == str(external_id)
+            )
+        ).scalar()
+    return (
+        None
+        if found is None
+        else records.get(rt.users.get(rt.settings.webhook_user), ORDERS, found)
+    )
 
 
 def _customer(rt, conn, user, given) -> int:
@@ -94,7 +109,7 @@ def _customer(rt, conn, user, given) -> int:
     customers = records.entity("crm.customer")
     table = records.table("crm.customer")
     field = customers.fields["email"]
-    try:   # as the record service stores it, so the look-up finds it
+    try:  # as the record service stores it, so the look-up finds it
         email = records.types[field.type].coerce(field, given["email"])
     except Invalid as exc:
         raise ValidationFailed({"customer.email": str(exc)}) from None
@@ -102,8 +117,12 @@ def _customer(rt, conn, user, given) -> int:
     if found is not None:
         return found
     require_permission(rt.apps, user, customers, "create")
-    return records.create_in(conn, user, customers, {
-        "name": given.get("name") or email, "email": email, "phone": given.get("phone")})["id"]
+    return records.create_in(
+        conn,
+        user,
+        customers,
+        {"name": given.get("name") or email, "email": email, "phone": given.get("phone")},
+    )["id"]
 
 
 def _lines(rt, conn, given) -> list[dict]:
@@ -111,8 +130,13 @@ def _lines(rt, conn, given) -> list[dict]:
         raise ValidationFailed({"lines": "needs at least one line"})
     table = rt.records.table("wms.item")
     skus = {line.get("sku") for line in given if isinstance(line, dict)}
-    ids = dict(conn.execute(select(table.c.sku, table.c.id).where(
-        table.c.sku.in_(sorted(s for s in skus if isinstance(s, str))))).all())
+    ids = dict(
+        conn.execute(
+            select(table.c.sku, table.c.id).where(
+                table.c.sku.in_(sorted(s for s in skus if isinstance(s, str)))
+            )
+        ).all()
+    )
     lines, errors = [], {}
     for i, line in enumerate(given):
         sku = line.get("sku") if isinstance(line, dict) else None

@@ -8,6 +8,7 @@ digits, and a Luhn check digit, so a typo in a number is caught. Use it in a rul
       do:
         - book_shipment: {}          # or {carrier: sf}
 """
+
 from apploom.plugin import hookimpl
 
 PREFIXES = {"sf": "SF", "zto": "ZT", "yto": "YT", "jd": "JD", "ems": "EM"}
@@ -34,8 +35,9 @@ def book_shipment(context, params):
         return f"kept tracking number {record['tracking_number']}"
     carrier = params.get("carrier") or record.get("carrier") or "sf"
     number = tracking_number(carrier, context.record_id)
-    context.force(context.entity.qualified, context.record_id,
-                  {"carrier": carrier, "tracking_number": number})
+    context.force(
+        context.entity.qualified, context.record_id, {"carrier": carrier, "tracking_number": number}
+    )
     return f"booked with {carrier}: {number}"
 
 

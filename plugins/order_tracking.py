@@ -6,6 +6,7 @@ another: a wrong token and an unknown number get the same 404. The page shows th
 order's status timeline, carrier, tracking number and expected arrival, nothing else.
 A rule's ``tracking_link`` action offers ``{tracking_link}`` to the email after it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,7 @@ from apploom.plugin import Settings, hookimpl, runtime, secret_key, show
 ORDERS = "oms.order"
 SHOWN = ("status", "carrier", "tracking_number", "expected_date", "order_date")
 pages = Blueprint("order_tracking", __name__)
-_settings: list[Settings] = []   # this instance's settings, set when it starts
+_settings: list[Settings] = []  # this instance's settings, set when it starts
 
 
 def token(settings: Settings, number: str) -> str:
@@ -45,13 +46,24 @@ def track(number: str):
         abort(404)
     table = rt.records.table(ORDERS)
     with rt.db.read() as conn:
-        found = conn.execute(select(table.c.id, *(table.c[n] for n in SHOWN))
-                             .where(table.c.number == number)).mappings().first()
+        found = (
+            conn.execute(
+                select(table.c.id, *(table.c[n] for n in SHOWN)).where(table.c.number == number)
+            )
+            .mappings()
+            .first()
+        )
         if found is None:
             abort(404)
         steps = rt.transitions.steps(conn, ORDERS, found["id"])
-    return render_template("tracking/track.html", entity=rt.records.entity(ORDERS),
-                           number=number, order=found, steps=steps, show=show)
+    return render_template(
+        "tracking/track.html",
+        entity=rt.records.entity(ORDERS),
+        number=number,
+        order=found,
+        steps=steps,
+        show=show,
+    )
 
 
 @hookimpl
@@ -66,4 +78,4 @@ def apploom_routes(app):
 
 @hookimpl
 def apploom_startup(runtime):
-    _settings[:] = [runtime.settings]   # each runtime loads its own copy of this module
+    _settings[:] = [runtime.settings]  # each runtime loads its own copy of this module

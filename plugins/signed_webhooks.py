@@ -4,6 +4,7 @@
 APPLOOM_WEBHOOK_USER, so that user's roles decide what a webhook may create. Unsigned or
 wrongly signed calls get 401; an Idempotency-Key header makes a repeated delivery return
 the first result."""
+
 from flask import Blueprint, abort, jsonify, request
 
 from apploom.plugin import hookimpl, runtime, signature_ok
@@ -17,12 +18,15 @@ def receive(app: str, entity: str):
     secret, username = rt.settings.webhook_secret, rt.settings.webhook_user
     if not secret or not username:
         abort(404)
-    if not signature_ok(secret, request.get_data(), request.headers.get("X-AppLoom-Signature",
-                                                                        "")):
+    if not signature_ok(secret, request.get_data(), request.headers.get("X-AppLoom-Signature", "")):
         abort(401, "The signature does not match the body.")
     data = request.get_json(silent=True)
-    record = rt.records.create(rt.users.get(username), f"{app}.{entity}", data,
-                               idempotency_key=request.headers.get("Idempotency-Key"))
+    record = rt.records.create(
+        rt.users.get(username),
+        f"{app}.{entity}",
+        data,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
     return jsonify(record), 201
 
 

@@ -9,6 +9,7 @@ hand and reserved per item and warehouse) refuses any move that would leave
 so a line that loses the race to a concurrent order is backordered instead of failing
 the whole confirmation. Each action is named in a rule of apps/oms.yaml or apps/wms.yaml.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -21,21 +22,32 @@ MOVES, ORDERS, ITEMS = "wms.stock_move", "oms.order", "wms.item"
 PURCHASES = "wms.purchase_order"
 
 
-def _move(context, kind: str, item: int, warehouse: int, qty: int, document: str,
-          line: int | None = None) -> None:
+def _move(
+    context, kind: str, item: int, warehouse: int, qty: int, document: str, line: int | None = None
+) -> None:
     """A ledger row. The item's row is locked first, so every transaction moving an item
     takes its locks in one order (the item, then its balances): a transfer and an order
     meeting on one item wait for each other instead of deadlocking."""
     _lock_item(context, item)
-    context.create(MOVES, {"item": item, "warehouse": warehouse, "kind": kind, "qty": qty,
-                           "document": document, "line": line})
+    context.create(
+        MOVES,
+        {
+            "item": item,
+            "warehouse": warehouse,
+            "kind": kind,
+            "qty": qty,
+            "document": document,
+            "line": line,
+        },
+    )
 
 
 def _lock_item(context, item: int) -> None:
     """FOR NO KEY UPDATE: the moves' own key-share locks on the item must not block it."""
     items = context.table(ITEMS)
-    context.conn.execute(select(items.c.id).where(items.c.id == item)
-                         .with_for_update(key_share=True))
+    context.conn.execute(
+        select(items.c.id).where(items.c.id == item).with_for_update(key_share=True)
+    )
 
 
 def _waiting_before(context, item: int, order) -> int:
@@ -45,10 +57,15 @@ def _waiting_before(context, item: int, order) -> int:
     return context.conn.execute(
         select(func.coalesce(func.sum(lines.c.qty), 0))
         .join(orders, lines.c.parent_id == orders.c.id)
-        .where(orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0,
-               orders.c.id != order_id,
-               (orders.c.order_date < date) | ((orders.c.order_date == date)
-                                               & (orders.c.id < order_id)))).scalar()
+        .where(
+            orders.c.status == "backordered",
+            lines.c.item == item,
+            lines.c.reserved == 0,
+            orders.c.id != order_id,
+            (orders.c.order_date < date)
+            | ((orders.c.order_date == date) & (orders.c.id < order_id)),
+        )
+    ).scalar()
 
 
 def _free_stock(context, line: dict, order) -> list[int]:
@@ -57,13 +74,17 @@ def _free_stock(context, line: dict, order) -> list[int]:
     served)."""
     stock = context.balance("wms.stock")
     free = (stock.c.on_hand - stock.c.reserved).label("free")
-    rows = context.conn.execute(select(stock.c.warehouse, free).where(
-        stock.c.item == line["item"])).all()
+    rows = context.conn.execute(
+        select(stock.c.warehouse, free).where(stock.c.item == line["item"])
+    ).all()
     if sum(r.free for r in rows) - _waiting_before(context, line["item"], order) < line["qty"]:
         return []
     preferred = order.values["warehouse"]
-    return [r.warehouse for r in sorted(rows, key=lambda r: (r.warehouse != preferred, -r.free))
-            if r.free >= line["qty"]]
+    return [
+        r.warehouse
+        for r in sorted(rows, key=lambda r: (r.warehouse != preferred, -r.free))
+        if r.free >= line["qty"]
+    ]
 
 
 def _reserve(context, line: dict, order) -> int | None:
@@ -71,8 +92,15 @@ def _reserve(context, line: dict, order) -> int | None:
     for warehouse in _free_stock(context, line, order):
         try:
             with context.attempt():
-                _move(context, "reserve", line["item"], warehouse, line["qty"],
-                      order.values["number"], line["id"])
+                _move(
+                    context,
+                    "reserve",
+                    line["item"],
+                    warehouse,
+                    line["qty"],
+                    order.values["number"],
+                    line["id"],
+                )
             return warehouse
         except BalanceRefused:
             continue  # a concurrent order took it since we looked
@@ -93,21 +121,29 @@ def _expected_arrival(context, line: dict, order, today: date) -> date:
     po, pl = context.table(PURCHASES), context.table("wms.purchase_line")
     arrivals = context.conn.execute(
         select(po.c.expected_date, func.sum(pl.c.qty - pl.c.received))
-        .join(pl, pl.c.parent_id == po.c.id).where(
-            pl.c.item == item, pl.c.qty > pl.c.received,
-            po.c.status.in_(["ordered", "partly_received"]), po.c.expected_date.is_not(None))
-        .group_by(po.c.expected_date).order_by(po.c.expected_date)).all()
+        .join(pl, pl.c.parent_id == po.c.id)
+        .where(
+            pl.c.item == item,
+            pl.c.qty > pl.c.received,
+            po.c.status.in_(["ordered", "partly_received"]),
+            po.c.expected_date.is_not(None),
+        )
+        .group_by(po.c.expected_date)
+        .order_by(po.c.expected_date)
+    ).all()
     stock = context.balance("wms.stock")
-    covered = context.conn.execute(select(func.coalesce(func.sum(
-        stock.c.on_hand - stock.c.reserved), 0)).where(stock.c.item == item)).scalar()
+    covered = context.conn.execute(
+        select(func.coalesce(func.sum(stock.c.on_hand - stock.c.reserved), 0)).where(
+            stock.c.item == item
+        )
+    ).scalar()
     needed = _waiting_before(context, item, order) + line["qty"]
     for day, qty in arrivals:
         covered += qty
         if covered >= needed:
             return max(day, today)
     items = context.table(ITEMS)
-    lead = context.conn.execute(select(items.c.lead_time_days)
-                                .where(items.c.id == item)).scalar()
+    lead = context.conn.execute(select(items.c.lead_time_days).where(items.c.id == item)).scalar()
     return today + timedelta(days=lead or 0)
 
 
@@ -123,17 +159,26 @@ def _allocate(context, order_id: int) -> tuple[int, int]:
             continue
         warehouse = _reserve(context, line, order)
         if warehouse is not None:
-            changes[line["id"]] = {"reserved": line["qty"], "warehouse": warehouse,
-                                   "expected_date": None}
+            changes[line["id"]] = {
+                "reserved": line["qty"],
+                "warehouse": warehouse,
+                "expected_date": None,
+            }
             reserved_now += 1
             continue
         expected = _expected_arrival(context, line, order, today)
         changes[line["id"]] = {"expected_date": expected}
         shortage.append((expected, f"{line['qty']} x {titles[line['item']]}"))
-    context.force(ORDERS, order_id, values={
-        "shortage": "\n".join(f"{text} ({day.isoformat()})" for day, text in shortage) or None,
-        "expected_date": max((day for day, _ in shortage), default=None),
-        **({"was_backordered": True} if shortage else {})}, rows={"lines": changes})
+    context.force(
+        ORDERS,
+        order_id,
+        values={
+            "shortage": "\n".join(f"{text} ({day.isoformat()})" for day, text in shortage) or None,
+            "expected_date": max((day for day, _ in shortage), default=None),
+            **({"was_backordered": True} if shortage else {}),
+        },
+        rows={"lines": changes},
+    )
     return reserved_now, len(shortage)
 
 
@@ -155,17 +200,25 @@ def allocate_backorders(context, params) -> str:
         return "no order app: nothing to allocate"
     item = context.names["item"]
     orders, lines = context.table(ORDERS), context.table("oms.order_line")
-    waiting = context.conn.execute(
-        select(orders.c.id).join(lines, lines.c.parent_id == orders.c.id).where(
-            orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
-        .group_by(orders.c.id, orders.c.order_date)
-        .order_by(orders.c.order_date, orders.c.id)).scalars().all()
+    waiting = (
+        context.conn.execute(
+            select(orders.c.id)
+            .join(lines, lines.c.parent_id == orders.c.id)
+            .where(orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
+            .group_by(orders.c.id, orders.c.order_date)
+            .order_by(orders.c.order_date, orders.c.id)
+        )
+        .scalars()
+        .all()
+    )
     served = []
     for order_id in waiting:
         _, short = _allocate(context, order_id)
-        still_waiting = context.conn.execute(select(lines.c.id).where(
-            lines.c.parent_id == order_id, lines.c.item == item,
-            lines.c.reserved == 0)).first()
+        still_waiting = context.conn.execute(
+            select(lines.c.id).where(
+                lines.c.parent_id == order_id, lines.c.item == item, lines.c.reserved == 0
+            )
+        ).first()
         if not short:
             context.take("allocate", ORDERS, order_id)
             served.append(order_id)
@@ -180,8 +233,15 @@ def release_stock(context, params) -> str:
     changes = {}
     for line in _in_lock_order(order.rows["lines"]):
         if line["reserved"]:
-            _move(context, "release", line["item"], line["warehouse"], line["reserved"],
-                  order.values["number"], line["id"])
+            _move(
+                context,
+                "release",
+                line["item"],
+                line["warehouse"],
+                line["reserved"],
+                order.values["number"],
+                line["id"],
+            )
             changes[line["id"]] = {"reserved": 0}
     if changes:
         context.force(ORDERS, context.record_id, rows={"lines": changes})
@@ -199,8 +259,9 @@ def issue_stock(context, params) -> str:
         if not line["reserved"]:
             warehouse = _reserve(context, line, order)
             if warehouse is None:
-                raise ValueError(f"line {line['position'] + 1} cannot ship: its item is not "
-                                 "in stock")
+                raise ValueError(
+                    f"line {line['position'] + 1} cannot ship: its item is not in stock"
+                )
         _move(context, "ship", line["item"], warehouse, line["qty"], number, line["id"])
         changes[line["id"]] = {"reserved": 0, "warehouse": warehouse}
     context.force(ORDERS, context.record_id, rows={"lines": changes})
@@ -212,21 +273,43 @@ def restock(context, params) -> str:
     rma = context.load("oms.return")
     back = [line for line in _in_lock_order(rma.rows["lines"]) if line["resaleable"]]
     for line in back:
-        _move(context, "return", line["item"], rma.values["warehouse"], line["qty"],
-              rma.values["number"], line["id"])
+        _move(
+            context,
+            "return",
+            line["item"],
+            rma.values["warehouse"],
+            line["qty"],
+            rma.values["number"],
+            line["id"],
+        )
     return f"restocked {len(back)} line(s)"
 
 
 def receive_purchase(context, params) -> str:
     """Goods received: every outstanding purchase line becomes a receipt."""
     po = context.load(PURCHASES)
-    due = [line for line in _in_lock_order(po.rows["lines"])
-           if line["qty"] > (line["received"] or 0)]
-    context.force(PURCHASES, context.record_id, rows={"lines": {   # before the arrivals'
-        line["id"]: {"received": line["qty"]} for line in due}})      # rules look
+    due = [
+        line for line in _in_lock_order(po.rows["lines"]) if line["qty"] > (line["received"] or 0)
+    ]
+    context.force(
+        PURCHASES,
+        context.record_id,
+        rows={
+            "lines": {  # before the arrivals'
+                line["id"]: {"received": line["qty"]} for line in due
+            }
+        },
+    )  # rules look
     for line in due:
-        _move(context, "receipt", line["item"], po.values["warehouse"],
-              line["qty"] - (line["received"] or 0), po.values["number"], line["id"])
+        _move(
+            context,
+            "receipt",
+            line["item"],
+            po.values["warehouse"],
+            line["qty"] - (line["received"] or 0),
+            po.values["number"],
+            line["id"],
+        )
     return f"received {len(due)} line(s)"
 
 
@@ -236,14 +319,17 @@ def post_goods_receipt(context, params) -> str:
     partly or wholly received. More than the order still expects is refused."""
     receipt = context.load("wms.goods_receipt")
     po_id = receipt.values["purchase_order"]
-    orders = context.table(PURCHASES)   # two receipts for one order count in turn
-    context.conn.execute(select(orders.c.id).where(orders.c.id == po_id)
-                         .with_for_update(key_share=True))
+    orders = context.table(PURCHASES)  # two receipts for one order count in turn
+    context.conn.execute(
+        select(orders.c.id).where(orders.c.id == po_id).with_for_update(key_share=True)
+    )
     po = context.load(PURCHASES, po_id)
     number = po.values["number"]
     if po.values["status"] not in ("ordered", "partly_received"):
-        raise ValueError(f"{number} is {po.values['status']}: goods are received only "
-                         "against an ordered purchase order")
+        raise ValueError(
+            f"{number} is {po.values['status']}: goods are received only "
+            "against an ordered purchase order"
+        )
     received = {line["id"]: line["received"] or 0 for line in po.rows["lines"]}
     for line in receipt.rows["lines"]:
         left = line["qty"]
@@ -253,13 +339,28 @@ def post_goods_receipt(context, params) -> str:
                 received[ordered["id"]] += taken
                 left -= taken
         if left:
-            raise ValueError(f"line {line['position'] + 1}: {left} more than {number} "
-                             "still expects of this item")
-    context.force(PURCHASES, po_id, rows={"lines": {   # first: the arrivals' rules ask
-        line_id: {"received": qty} for line_id, qty in received.items()}})   # what is due
+            raise ValueError(
+                f"line {line['position'] + 1}: {left} more than {number} still expects of this item"
+            )
+    context.force(
+        PURCHASES,
+        po_id,
+        rows={
+            "lines": {  # first: the arrivals' rules ask
+                line_id: {"received": qty} for line_id, qty in received.items()
+            }
+        },
+    )  # what is due
     for line in _in_lock_order(receipt.rows["lines"]):
-        _move(context, "receipt", line["item"], po.values["warehouse"], line["qty"],
-              receipt.values["number"], line["id"])
+        _move(
+            context,
+            "receipt",
+            line["item"],
+            po.values["warehouse"],
+            line["qty"],
+            receipt.values["number"],
+            line["id"],
+        )
     complete = all(received[line["id"]] >= line["qty"] for line in po.rows["lines"])
     if complete:
         context.take("receive", PURCHASES, po_id)
@@ -273,10 +374,24 @@ def post_transfer(context, params) -> str:
     transfer = context.load("wms.stock_transfer")
     number = transfer.values["number"]
     for line in _in_lock_order(transfer.rows["lines"]):
-        _move(context, "transfer_out", line["item"], transfer.values["from_warehouse"],
-              line["qty"], number, line["id"])
-        _move(context, "transfer_in", line["item"], transfer.values["to_warehouse"],
-              line["qty"], number, line["id"])
+        _move(
+            context,
+            "transfer_out",
+            line["item"],
+            transfer.values["from_warehouse"],
+            line["qty"],
+            number,
+            line["id"],
+        )
+        _move(
+            context,
+            "transfer_in",
+            line["item"],
+            transfer.values["to_warehouse"],
+            line["qty"],
+            number,
+            line["id"],
+        )
     return f"moved {len(transfer.rows['lines'])} line(s)"
 
 
@@ -293,29 +408,50 @@ def propose_purchase(context, params) -> str:
     if not item["reorder_point"]:
         return "no reorder point"
     stock = context.balance("wms.stock")
-    free = conn.execute(select(func.coalesce(func.sum(stock.c.on_hand - stock.c.reserved), 0))
-                        .where(stock.c.item == item_id)).scalar()
+    free = conn.execute(
+        select(func.coalesce(func.sum(stock.c.on_hand - stock.c.reserved), 0)).where(
+            stock.c.item == item_id
+        )
+    ).scalar()
     po, pl = context.table(PURCHASES), context.table("wms.purchase_line")
     incoming = conn.execute(
         select(func.coalesce(func.sum(pl.c.qty - pl.c.received), 0))
-        .join(po, and_(pl.c.parent_id == po.c.id,
-                       po.c.status.in_(["draft", "ordered", "partly_received"])))
-        .where(pl.c.item == item_id)).scalar()
+        .join(
+            po,
+            and_(
+                pl.c.parent_id == po.c.id, po.c.status.in_(["draft", "ordered", "partly_received"])
+            ),
+        )
+        .where(pl.c.item == item_id)
+    ).scalar()
     if free + incoming >= item["reorder_point"]:
         return "stock is sufficient"
     qty = 2 * item["reorder_point"] - free - incoming
-    order = context.create(PURCHASES, {
-        "supplier": item["preferred_supplier"] or "?", "warehouse": context.names["warehouse"],
-        "origin": "reorder", "expected_date": (clock.today() + timedelta(
-            days=item["lead_time_days"] or 0)).isoformat(),
-        "lines": [{"item": item_id, "qty": qty, "cost": str(item["cost"] or 0)}]})
+    order = context.create(
+        PURCHASES,
+        {
+            "supplier": item["preferred_supplier"] or "?",
+            "warehouse": context.names["warehouse"],
+            "origin": "reorder",
+            "expected_date": (
+                clock.today() + timedelta(days=item["lead_time_days"] or 0)
+            ).isoformat(),
+            "lines": [{"item": item_id, "qty": qty, "cost": str(item["cost"] or 0)}],
+        },
+    )
     return f"proposed {order['number']} for {qty}"
 
 
 @hookimpl
 def apploom_actions():
-    return {"reserve_stock": reserve_stock, "allocate_backorders": allocate_backorders,
-            "release_stock": release_stock, "issue_stock": issue_stock, "restock": restock,
-            "receive_purchase": receive_purchase, "post_goods_receipt": post_goods_receipt,
-            "post_transfer": post_transfer,
-            "propose_purchase": propose_purchase}
+    return {
+        "reserve_stock": reserve_stock,
+        "allocate_backorders": allocate_backorders,
+        "release_stock": release_stock,
+        "issue_stock": issue_stock,
+        "restock": restock,
+        "receive_purchase": receive_purchase,
+        "post_goods_receipt": post_goods_receipt,
+        "post_transfer": post_transfer,
+        "propose_purchase": propose_purchase,
+    }

@@ -1,4 +1,5 @@
 """Shared fixtures: runtimes on SQLite and (when APPLOOM_TEST_DATABASE_URL is set) PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest

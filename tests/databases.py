@@ -5,6 +5,7 @@ tests start from exactly that. So each test process installs each set of definit
 once, into a template database, and every test gets a copy: SQLite's backup API copies
 the file; PostgreSQL creates the test's database from the template.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -50,10 +51,13 @@ def seed(url: str, sources: list[Source], install: Installer) -> None:
         else:
             _copy_sqlite(_template(key, sources, install, parsed), target)
     elif "options" in parsed.query or _pg_exists(parsed):
-        _install(url, sources, install)      # a schema of its own, or a database in use
+        _install(url, sources, install)  # a schema of its own, or a database in use
     else:
-        _run(_maintenance(parsed), f'CREATE DATABASE "{parsed.database}" '
-                                   f'TEMPLATE "{_template(key, sources, install, parsed)}"')
+        _run(
+            _maintenance(parsed),
+            f'CREATE DATABASE "{parsed.database}" '
+            f'TEMPLATE "{_template(key, sources, install, parsed)}"',
+        )
 
 
 def _template(key: tuple, sources: list[Source], install: Installer, url: URL) -> str:
@@ -67,8 +71,7 @@ def _template(key: tuple, sources: list[Source], install: Installer, url: URL) -
             maintenance = _maintenance(url)
             _run(maintenance, f'CREATE DATABASE "{name}"')
             atexit.register(_run, maintenance, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            _install(url.set(database=name).render_as_string(hide_password=False), sources,
-                     install)
+            _install(url.set(database=name).render_as_string(hide_password=False), sources, install)
         _templates[key] = name
     return _templates[key]
 
@@ -101,8 +104,12 @@ def _pg_exists(url: URL) -> bool:
     engine = create_engine(_maintenance(url))
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                {"name": url.database}).first() is not None
+            return (
+                conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+                ).first()
+                is not None
+            )
     finally:
         engine.dispose()
 

@@ -1,4 +1,5 @@
 """Test factories: runtimes over chosen definitions, and a small shop of records."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ from apploom.web import create_app
 from tests.databases import seed
 
 PG_URL = os.environ.get("APPLOOM_TEST_DATABASE_URL")
-needs_pg = pytest.mark.skipif(not PG_URL, reason="APPLOOM_TEST_DATABASE_URL is not set "
-                                                 "(PostgreSQL tests run in CI)")
+needs_pg = pytest.mark.skipif(
+    not PG_URL, reason="APPLOOM_TEST_DATABASE_URL is not set (PostgreSQL tests run in CI)"
+)
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=needs_pg)]
 
 
@@ -55,19 +57,21 @@ def bundled_actions() -> frozenset[str]:
     return frozenset(BUILTIN_ACTIONS) | frozenset(bundled_plugins().actions)
 
 
-def install(db: Database, sources: list[Source], extra_actions: frozenset[str] = frozenset(),
-            **options) -> ApplyResult:
+def install(
+    db: Database, sources: list[Source], extra_actions: frozenset[str] = frozenset(), **options
+) -> ApplyResult:
     """Apply definitions knowing what the bundled plugins add (the bundled apps use them)."""
-    return install_definitions(db, sources, Settings.load(environ={}), extra_actions,
-                               **options)
+    return install_definitions(db, sources, Settings.load(environ={}), extra_actions, **options)
 
 
-def make_runtime(database_url: str, instance: Path, sources: list[Source] | None = None,
-                 **settings) -> Runtime:
+def make_runtime(
+    database_url: str, instance: Path, sources: list[Source] | None = None, **settings
+) -> Runtime:
     """Apply ``sources`` (default: the bundled apps) and open a runtime on them, with
     the bundled plugins."""
-    config = Settings.load({"instance_path": str(instance), "database_url": database_url,
-                            **settings}, environ={})
+    config = Settings.load(
+        {"instance_path": str(instance), "database_url": database_url, **settings}, environ={}
+    )
     seed(config.database_url, sources if sources is not None else bundled_sources(), install)
     return open_runtime(config)
 
@@ -128,8 +132,10 @@ class Api:
 
     def __getattr__(self, method):
         def call(url, headers=None, **kwargs):
-            return getattr(self.client, method)(url, headers={**self.headers, **(headers or {})},
-                                                **kwargs)
+            return getattr(self.client, method)(
+                url, headers={**self.headers, **(headers or {})}, **kwargs
+            )
+
         return call
 
 
@@ -138,20 +144,34 @@ class Shop:
 
     def __init__(self, rt: Runtime, user=SYSTEM_USER):
         create = rt.records.create
-        self.customer = create(user, "crm.customer", {"name": "张三", "email": "zs@example.com",
-                                                      "city": "上海"})
+        self.customer = create(
+            user, "crm.customer", {"name": "张三", "email": "zs@example.com", "city": "上海"}
+        )
         self.other = create(user, "crm.customer", {"name": "Emma", "city": "London"})
         self.cup = create(user, "wms.item", {"sku": "CUP-1", "name": "Cup", "price": "12.50"})
         self.pot = create(user, "wms.item", {"sku": "POT-1", "name": "Pot", "price": "268.00"})
         self.warehouse = create(SYSTEM_USER, "wms.warehouse", {"code": "SH", "name": "Shanghai"})
         for item in (self.cup, self.pot):
-            create(SYSTEM_USER, "wms.stock_move", {"item": item["id"], "kind": "receipt",
-                                                   "warehouse": self.warehouse["id"], "qty": 100})
+            create(
+                SYSTEM_USER,
+                "wms.stock_move",
+                {
+                    "item": item["id"],
+                    "kind": "receipt",
+                    "warehouse": self.warehouse["id"],
+                    "qty": 100,
+                },
+            )
 
     def order(self, **overrides) -> dict:
-        data = {"customer": self.customer["id"], "channel": "web",
-                "lines": [{"item": self.cup["id"], "qty": 2, "price": "12.50"},
-                          {"item": self.pot["id"], "qty": 1, "price": "268.00"}]}
+        data = {
+            "customer": self.customer["id"],
+            "channel": "web",
+            "lines": [
+                {"item": self.cup["id"], "qty": 2, "price": "12.50"},
+                {"item": self.pot["id"], "qty": 1, "price": "268.00"},
+            ],
+        }
         data.update(overrides)
         return data
 

@@ -1,4 +1,5 @@
 """The REST API through Flask's test client."""
+
 from __future__ import annotations
 
 import io
@@ -60,14 +61,16 @@ def test_create_read_update_delete_round_trip(app, sales, sqlite_runtime, shop):
     read = sales.get(f"/api/v1/oms/order/{order['id']}").json
     assert "transitions" in read.pop("_meta")
     assert read == order
-    patched = sales.patch(f"/api/v1/oms/order/{order['id']}",
-                          json={"version": 1, "note": "urgent"})
+    patched = sales.patch(f"/api/v1/oms/order/{order['id']}", json={"version": 1, "note": "urgent"})
     assert patched.status_code == 200 and patched.json["version"] == 2
-    assert sales.get(f"/api/v1/oms/order/{order['id']}/history").json["data"][1]["changes"] == \
-        {"note": [None, "urgent"]}
+    assert sales.get(f"/api/v1/oms/order/{order['id']}/history").json["data"][1]["changes"] == {
+        "note": [None, "urgent"]
+    }
     manager = make_api(app, sqlite_runtime, "max", ["manager"])
-    assert manager.delete(f"/api/v1/oms/order/{order['id']}",
-                          headers={"If-Match": "2"}).status_code == 204
+    assert (
+        manager.delete(f"/api/v1/oms/order/{order['id']}", headers={"If-Match": "2"}).status_code
+        == 204
+    )
     assert sales.get(f"/api/v1/oms/order/{order['id']}").status_code == 404
 
 
@@ -86,16 +89,20 @@ def test_decimals_arrive_exact_from_json_numbers(sales, shop):
     assert sales.post("/api/v1/oms/order", json=data).json["total"] == "0.30"
 
 
-@pytest.mark.parametrize("body, status, code, field", [
-    ({"customer": "abc", "lines": []}, 422, "validation_failed", "customer"),
-    ({"nope": 1}, 422, "validation_failed", "nope"),
-    ([1, 2], 422, "validation_failed", "body"),
-    ("not json", 400, "bad_query", "body"),
-])
+@pytest.mark.parametrize(
+    "body, status, code, field",
+    [
+        ({"customer": "abc", "lines": []}, 422, "validation_failed", "customer"),
+        ({"nope": 1}, 422, "validation_failed", "nope"),
+        ([1, 2], 422, "validation_failed", "body"),
+        ("not json", 400, "bad_query", "body"),
+    ],
+)
 def test_bad_bodies_get_field_level_errors(sales, body, status, code, field):
     if isinstance(body, str):
-        response = sales.post("/api/v1/oms/order", data=body,
-                              headers={"Content-Type": "application/json"})
+        response = sales.post(
+            "/api/v1/oms/order", data=body, headers={"Content-Type": "application/json"}
+        )
     else:
         response = sales.post("/api/v1/oms/order", json=body)
     assert response.status_code == status
@@ -165,8 +172,11 @@ def test_attachments_upload_download_and_size_limit(sqlite_url, tmp_path):
     warehouse = make_api(app, runtime, "wes", ["warehouse"])
 
     def upload(api, body=b"PNG...", name="../cup photo.png"):
-        return api.post("/api/v1/attachments", data={"file": (io.BytesIO(body), name)},
-                        content_type="multipart/form-data")
+        return api.post(
+            "/api/v1/attachments",
+            data={"file": (io.BytesIO(body), name)},
+            content_type="multipart/form-data",
+        )
 
     assert upload(sales).status_code == 403  # sales may not fill in any file field
     uploaded = upload(warehouse)
@@ -180,18 +190,28 @@ def test_attachments_upload_download_and_size_limit(sqlite_url, tmp_path):
     too_big = upload(warehouse, b"x" * 1001, "big.bin")
     assert too_big.status_code == 422
     assert "larger than the limit" in too_big.json["error"]["fields"]["file"]
-    assert [p.name for p in runtime.settings.attachments_path.rglob("*") if p.is_file()] == \
-        [meta["id"]]
+    assert [p.name for p in runtime.settings.attachments_path.rglob("*") if p.is_file()] == [
+        meta["id"]
+    ]
     runtime.close()
 
 
 HOSTILE = [
-    ("post", "/api/v1/oms/order", '{"customer": 1, "lines": [{"item": 1, "qty": NaN, '
-                                  '"price": "1"}]}'),
-    ("post", "/api/v1/oms/order", '{"customer": 1, "lines": [{"item": 1, "qty": Infinity, '
-                                  '"price": "1"}]}'),
-    ("post", "/api/v1/wms/item", '{"sku": "BIG-1", "name": "x", "price": "1", '
-                                 '"reorder_point": 9223372036854775808}'),
+    (
+        "post",
+        "/api/v1/oms/order",
+        '{"customer": 1, "lines": [{"item": 1, "qty": NaN, "price": "1"}]}',
+    ),
+    (
+        "post",
+        "/api/v1/oms/order",
+        '{"customer": 1, "lines": [{"item": 1, "qty": Infinity, "price": "1"}]}',
+    ),
+    (
+        "post",
+        "/api/v1/wms/item",
+        '{"sku": "BIG-1", "name": "x", "price": "1", "reorder_point": 9223372036854775808}',
+    ),
     ("post", "/api/v1/oms/order", '{"customer": 1000000000000000000000000000000}'),
     ("post", "/api/v1/oms/order", '{"customer": "\u00b2"}'),
     ("post", "/api/v1/crm/customer", '{"name": "a\\u0000b"}'),
@@ -224,8 +244,9 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("method, url, body", HOSTILE,
-                         ids=[f"{m} {u[:60]} {(b or '')[:40]}" for m, u, b in HOSTILE])
+@pytest.mark.parametrize(
+    "method, url, body", HOSTILE, ids=[f"{m} {u[:60]} {(b or '')[:40]}" for m, u, b in HOSTILE]
+)
 def test_hostile_input_gets_a_clear_4xx(app, sqlite_runtime, shop, method, url, body):
     manager = make_api(app, sqlite_runtime, "max", ["manager"])
     kwargs = {"data": body, "headers": {"Content-Type": "application/json"}} if body else {}

@@ -1,5 +1,6 @@
 """Aggregate tables: balances over a ledger kept in the write's transaction, checked
 atomically, rebuilt from the ledger, and never oversold under concurrency."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,9 @@ def depot(runtime):
 
 
 def move(rt, kind, qty, product=None):
-    return rt.records.create(SYSTEM_USER, "depot.move",
-                             {"product": product or rt.cup, "kind": kind, "qty": qty})
+    return rt.records.create(
+        SYSTEM_USER, "depot.move", {"product": product or rt.cup, "kind": kind, "qty": qty}
+    )
 
 
 def stock(rt):
@@ -51,8 +53,10 @@ def test_the_check_refuses_a_write_that_would_break_it_and_nothing_is_written(de
     move(depot, "reserve", 4)
     with pytest.raises(ValidationFailed) as caught:
         move(depot, "reserve", 7)
-    assert "refused by the stock balance (on_hand - reserved >= 0): now on_hand 10, " \
-           "reserved 4" in caught.value.fields["product"]
+    assert (
+        "refused by the stock balance (on_hand - reserved >= 0): now on_hand 10, "
+        "reserved 4" in caught.value.fields["product"]
+    )
     with pytest.raises(ValidationFailed):
         move(depot, "issue", 7)
     assert stock(depot) == (10, 4)
@@ -60,8 +64,13 @@ def test_the_check_refuses_a_write_that_would_break_it_and_nothing_is_written(de
 
 
 def test_a_rebuild_from_the_ledger_equals_the_running_figures(depot):
-    for kind, qty in (("receipt", 30), ("reserve", 5), ("issue", 3), ("release", 2),
-                      ("reserve", 9)):
+    for kind, qty in (
+        ("receipt", 30),
+        ("reserve", 5),
+        ("issue", 3),
+        ("release", 2),
+        ("reserve", 9),
+    ):
         move(depot, kind, qty)
     running = stock(depot)
     assert depot.balances.rebuild("stock") == 1
@@ -84,12 +93,17 @@ def test_concurrent_reservations_never_oversell(depot):
     assert stock(depot) == (10, 10)
 
 
-@pytest.mark.parametrize("change, message", [
-    (("by: [product]", "by: [warehouse]"), "'warehouse' is not a field of move"),
-    (("check: \"on_hand - reserved >= 0\"", "check: \"on_hand * 2 >= 0\""),
-     "the check may only add, subtract and compare"),
-    (("on_hand:  \"qty", "on_hand:  \"size + qty"), "uses 'size', which is not a field"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("by: [product]", "by: [warehouse]"), "'warehouse' is not a field of move"),
+        (
+            ('check: "on_hand - reserved >= 0"', 'check: "on_hand * 2 >= 0"'),
+            "the check may only add, subtract and compare",
+        ),
+        (('on_hand:  "qty', 'on_hand:  "size + qty'), "uses 'size', which is not a field"),
+    ],
+)
 def test_balance_definitions_are_checked(change, message):
     old, new = change
     with pytest.raises(DefinitionError, match=message):

@@ -1,5 +1,6 @@
 """The screens in headless Chromium: sign in, create an order with two lines, find it,
 edit it, switch the language. Skipped where Chromium or Playwright is missing."""
+
 from __future__ import annotations
 
 import os
@@ -16,12 +17,19 @@ from tests.helpers import Shop, serving
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(not CHROMIUM, reason="Chromium is not installed "
-                                                     "(.ci/run installs Debian's chromium)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM, reason="Chromium is not installed (.ci/run installs Debian's chromium)"
+)
 SHOTS = os.environ.get("APPLOOM_SCREENSHOTS")  # a folder: save the README's screenshots there
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture
@@ -68,7 +76,7 @@ def sign_in(page, server: str, username: str, password: str = "password123") -> 
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    playwright.expect(page.locator(".topbar .who")).to_be_visible()   # signed in, not racing
+    playwright.expect(page.locator(".topbar .who")).to_be_visible()  # signed in, not racing
 
 
 def sign_out(page) -> None:
@@ -155,12 +163,18 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
     expect = playwright.expect
     sqlite_runtime.users.create("max", ["manager"], "password123")
     shop_user = sqlite_runtime.users.get("sue")
-    customer = next(c for c in sqlite_runtime.records.list(shop_user, "crm.customer").data
-                    if c["email"])
+    customer = next(
+        c for c in sqlite_runtime.records.list(shop_user, "crm.customer").data if c["email"]
+    )
     items = sqlite_runtime.records.list(shop_user, "wms.item").data
-    order = sqlite_runtime.records.create(shop_user, "oms.order", {
-        "customer": customer["id"],
-        "lines": [{"item": items[0]["id"], "qty": 1, "price": "12.50"}]})
+    order = sqlite_runtime.records.create(
+        shop_user,
+        "oms.order",
+        {
+            "customer": customer["id"],
+            "lines": [{"item": items[0]["id"], "qty": 1, "price": "12.50"}],
+        },
+    )
     sign_in(page, server, "max")
     page.goto(server + f"/a/oms/order/{order['id']}")
     expect(page.locator(".record-fields .badge")).to_have_text("Draft")
@@ -174,7 +188,7 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
     form.locator("textarea[name=comment]").fill("two boxes")
     form.locator("button:text('Ship')").click()
     expect(page.locator(".record-fields .badge")).to_have_text("Shipped")
-    tracking = f"SF{order['id']:010d}"           # booked by the carrier plugin
+    tracking = f"SF{order['id']:010d}"  # booked by the carrier plugin
     expect(page.locator(".record-fields")).to_contain_text(tracking)
     expect(page.locator("#timeline")).to_contain_text("two boxes")
     expect(page.locator("#timeline")).to_contain_text("tell_customer_shipped")
@@ -185,24 +199,30 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
     email = outbox.messages(sqlite_runtime.db)[0]["payload"]
     link = re.search(r"/track/\S+", email["body"])[0]
     sign_out(page)
-    page.goto(server + link)                      # the customer, not signed in
+    page.goto(server + link)  # the customer, not signed in
     expect(page.locator("h1")).to_contain_text("Shipped")
     expect(page.locator(".tracking-number")).to_contain_text(tracking)
     expect(page.locator("ol.steps li")).to_have_count(4)
     shot(page, "tracking")
 
 
-def test_import_orders_from_a_file_with_a_dry_run_and_a_progress_bar(server, page,
-                                                                     sqlite_runtime):
+def test_import_orders_from_a_file_with_a_dry_run_and_a_progress_bar(server, page, sqlite_runtime):
     expect = playwright.expect
     header = "外部单号,渠道,客户邮箱,商品编码,数量,单价\n"
     rows = "".join(f"WEB-{n},线上商城,zs@example.com,CUP-1,1,12.50\n" for n in range(400))
     sign_in(page, server, "sue")
     page.goto(server + "/a/oms/order")
     page.click("a:text('Import')")
-    page.set_input_files("input[type=file]", files=[{
-        "name": "orders.csv", "mimeType": "text/csv",
-        "buffer": (header + rows + "BAD-1,线上商城,zs@example.com,NOPE,1,1\n").encode()}])
+    page.set_input_files(
+        "input[type=file]",
+        files=[
+            {
+                "name": "orders.csv",
+                "mimeType": "text/csv",
+                "buffer": (header + rows + "BAD-1,线上商城,zs@example.com,NOPE,1,1\n").encode(),
+            }
+        ],
+    )
     page.click("button:text('Next')")
     expect(page.locator("select[name=map-3]")).to_have_value("lines.item.sku")  # guessed
     expect(page.locator("select[name=map-2]")).to_have_value("customer.email")
@@ -217,20 +237,25 @@ def test_import_orders_from_a_file_with_a_dry_run_and_a_progress_bar(server, pag
     expect(page.locator("#import-report")).to_contain_text("400 created")
     shot(page, "import")
     orders = sqlite_runtime.records.list(SYSTEM_USER, "oms.order", Query(limit=500)).data
-    statuses = [o["status"] for o in orders]       # 100 cups in stock: the rest wait
+    statuses = [o["status"] for o in orders]  # 100 cups in stock: the rest wait
     assert (statuses.count("confirmed"), statuses.count("backordered")) == (100, 300)
 
 
-def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, page,
-                                                                      sqlite_runtime):
+def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, page, sqlite_runtime):
     expect = playwright.expect
     shop_user = sqlite_runtime.users.get("sue")
     customer = sqlite_runtime.records.list(shop_user, "crm.customer").data[0]
     items = sqlite_runtime.records.list(shop_user, "wms.item").data
     for qty in (1, 2, 3):
-        order = sqlite_runtime.records.create(shop_user, "oms.order", {
-            "customer": customer["id"], "channel": "store",
-            "lines": [{"item": items[0]["id"], "qty": qty, "price": "10.00"}]})
+        order = sqlite_runtime.records.create(
+            shop_user,
+            "oms.order",
+            {
+                "customer": customer["id"],
+                "channel": "store",
+                "lines": [{"item": items[0]["id"], "qty": qty, "price": "10.00"}],
+            },
+        )
         sqlite_runtime.transitions.take(shop_user, "oms.order", order["id"], "confirm")
     sign_in(page, server, "sue")
     page.goto(server + "/a/oms")
@@ -240,7 +265,7 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
     page.locator(".tile header a", has_text="Sales by month").click()
     expect(page.locator(".report-table tbody tr")).to_have_count(1)
     page.locator(".report-table tbody a").first.click()
-    expect(page.locator("#results tbody tr")).to_have_count(3)   # the three store orders
+    expect(page.locator("#results tbody tr")).to_have_count(3)  # the three store orders
     assert "channel=store" in page.url and "status__not_in=draft" in page.url
     page.go_back()
     page.wait_for_function("document.querySelector('.report canvas').chart !== undefined")
@@ -254,8 +279,7 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
     expect(page.locator("#results tbody tr")).to_have_count(3)
 
 
-def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page,
-                                                                sqlite_runtime):
+def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page, sqlite_runtime):
     expect = playwright.expect
     sqlite_runtime.users.create("boss", ["admin"], "password123")
     sign_in(page, server, "boss")
@@ -264,18 +288,24 @@ def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page,
     text = text.replace(
         "      note:     {type: long_text, label: {en: Note, zh: 备注}}\n",
         "      note:     {type: long_text, label: {en: Note, zh: 备注}}\n"
-        "      gift_message: {type: text, label: {en: Gift message, zh: 贺卡留言}}\n", 1)
+        "      gift_message: {type: text, label: {en: Gift message, zh: 贺卡留言}}\n",
+        1,
+    )
     text = text.replace(
         "        backordered: {label:",
         "        on_hold: {label: {en: On hold, zh: 暂缓}, colour: amber}\n"
-        "        backordered: {label:", 1)
+        "        backordered: {label:",
+        1,
+    )
     text = text.replace(
         "        pick:\n",
         "        hold: {label: {en: Put on hold, zh: 暂缓}, from: confirmed, to: on_hold,"
         " roles: [sales, manager]}\n"
         "        release: {label: {en: Release, zh: 恢复}, from: on_hold, to: confirmed,"
         " roles: [sales, manager]}\n"
-        "        pick:\n", 1)
+        "        pick:\n",
+        1,
+    )
     page.fill("#definition", text)
     expect(page.locator("#studio-check")).to_contain_text("No problems")
     page.click("button:text('Preview')")
@@ -304,7 +334,7 @@ def test_an_admin_drags_a_field_off_the_form(server, page, sqlite_runtime):
     expect = playwright.expect
     sqlite_runtime.users.create("boss", ["admin"], "password123")
     sign_in(page, server, "boss")
-    page.set_viewport_size({"width": 1280, "height": 1600})   # the form and the tray in view
+    page.set_viewport_size({"width": 1280, "height": 1600})  # the form and the tray in view
     page.goto(server + "/studio/crm/customer/form")
     chip = page.locator(".layout-section .chip[data-field=city]")
     tray = page.locator(".tray")
@@ -323,7 +353,7 @@ def test_an_admin_drags_a_field_off_the_form(server, page, sqlite_runtime):
     page.click("button:text('Apply')")
     expect(page.locator(".versions")).to_contain_text("city off the form")
     page.goto(server + "/a/crm/customer/new")
-    expect(page.locator(".form-section").last).to_contain_text("City")   # under More
+    expect(page.locator(".form-section").last).to_contain_text("City")  # under More
 
 
 def test_an_admin_drags_a_dashboard_tile_to_the_top(server, page, sqlite_runtime):

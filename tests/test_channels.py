@@ -1,5 +1,6 @@
 """Orders from a sales channel's webhook: signed per channel, customer found or created,
 items by SKU, confirmed on arrival, and never twice for the same external id."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,13 @@ from apploom.web import create_app
 from tests.helpers import Shop, make_runtime
 
 SECRET = "mk-s3cret"
-ORDER = {"external_id": "TB-1001", "order_date": "2026-11-27", "payment_status": "paid",
-         "customer": {"email": "new@example.com", "name": "李雷"},
-         "lines": [{"sku": "CUP-1", "qty": 2, "price": "12.50"}]}
+ORDER = {
+    "external_id": "TB-1001",
+    "order_date": "2026-11-27",
+    "payment_status": "paid",
+    "customer": {"email": "new@example.com", "name": "李雷"},
+    "lines": [{"sku": "CUP-1", "qty": 2, "price": "12.50"}],
+}
 
 
 @pytest.fixture
@@ -32,8 +37,14 @@ def shop(database_url, tmp_path, monkeypatch):
 
 def deliver(shop, body, channel="marketplace", secret=SECRET):
     data = json.dumps(body).encode()
-    return shop.client.post(f"/hooks/orders/{channel}", data=data, headers={
-        "Content-Type": "application/json", "X-AppLoom-Signature": signature(secret, data)})
+    return shop.client.post(
+        f"/hooks/orders/{channel}",
+        data=data,
+        headers={
+            "Content-Type": "application/json",
+            "X-AppLoom-Signature": signature(secret, data),
+        },
+    )
 
 
 def test_a_signed_order_is_created_confirmed_and_its_customer_made(shop):
@@ -44,8 +55,9 @@ def test_a_signed_order_is_created_confirmed_and_its_customer_made(shop):
     assert order["lines"][0]["reserved"] == 2 and order["payment_status"] == "paid"
     customer = shop.rt.records.get(SYSTEM_USER, "crm.customer", order["customer"])
     assert (customer["name"], customer["email"]) == ("李雷", "new@example.com")
-    again = deliver(shop, {**ORDER, "customer": {"email": "zs@example.com"},
-                           "external_id": "TB-1002"})
+    again = deliver(
+        shop, {**ORDER, "customer": {"email": "zs@example.com"}, "external_id": "TB-1002"}
+    )
     assert again.json["customer"] == shop.customer["id"]
 
 
@@ -54,8 +66,9 @@ def test_a_delivery_sent_twice_makes_one_order(shop):
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json["id"] == first.json["id"]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        answers = list(pool.map(lambda _: deliver(shop, {**ORDER, "external_id": "TB-2"}),
-                                range(4)))
+        answers = list(
+            pool.map(lambda _: deliver(shop, {**ORDER, "external_id": "TB-2"}), range(4))
+        )
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
     assert len({a.json["id"] for a in answers}) == 1
     assert shop.rt.records.list(SYSTEM_USER, "oms.order").total == 2
@@ -65,23 +78,31 @@ def test_a_delivery_sent_twice_makes_one_order(shop):
 def test_signatures_are_checked_per_channel(shop):
     assert deliver(shop, ORDER, secret="guess").status_code == 401
     assert deliver(shop, ORDER, channel="web", secret=SECRET).status_code == 401
-    assert deliver(shop, ORDER, channel="phone").status_code == 404   # no secret: no hook
+    assert deliver(shop, ORDER, channel="phone").status_code == 404  # no secret: no hook
     assert shop.rt.records.list(SYSTEM_USER, "oms.order").total == 0
 
 
 def test_a_bad_order_is_refused_with_the_field_named_and_nothing_kept(shop):
-    bad = deliver(shop, {**ORDER, "lines": [{"sku": "CUP-1", "qty": 1, "price": "1"},
-                                            {"sku": "NOPE", "qty": 1, "price": "1"}]})
+    bad = deliver(
+        shop,
+        {
+            **ORDER,
+            "lines": [
+                {"sku": "CUP-1", "qty": 1, "price": "1"},
+                {"sku": "NOPE", "qty": 1, "price": "1"},
+            ],
+        },
+    )
     assert bad.status_code == 422
     assert bad.json["error"]["fields"] == {"lines.1.sku": "there is no item with SKU 'NOPE'"}
     no_id = deliver(shop, {**ORDER, "external_id": ""})
     assert no_id.json["error"]["fields"]["external_id"].startswith("is needed")
-    assert shop.rt.records.list(SYSTEM_USER, "crm.customer").total == 2   # none made
+    assert shop.rt.records.list(SYSTEM_USER, "crm.customer").total == 2  # none made
 
 
 def test_the_webhook_user_needs_the_right_to_confirm(shop):
     shop.rt.users.create("reader", ["service"], "password123")
-    shop.rt.settings = replace(shop.rt.settings, webhook_user="reader")   # service: no confirm
+    shop.rt.settings = replace(shop.rt.settings, webhook_user="reader")  # service: no confirm
     refused = deliver(shop, ORDER)
     assert refused.status_code == 403
     assert shop.rt.records.list(SYSTEM_USER, "oms.order").total == 0

@@ -1,4 +1,5 @@
 """The apploom command."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,13 @@ def cli(tmp_path, monkeypatch):
     runner = CliRunner()
 
     def run(*args, input=None):
-        return runner.invoke(main, ["--instance", str(tmp_path / "instance"), *args],
-                             input=input, catch_exceptions=False)
+        return runner.invoke(
+            main,
+            ["--instance", str(tmp_path / "instance"), *args],
+            input=input,
+            catch_exceptions=False,
+        )
+
     return run
 
 
@@ -29,12 +35,15 @@ def test_validate_accepts_the_bundled_apps(cli):
 
 def test_validate_prints_every_problem_and_fails(cli, tmp_path):
     broken = tmp_path / "shop.yaml"
-    broken.write_text("app: shop\nentities:\n  order:\n    fields:\n      qty: {type: integr}\n"
-                      "      who: {type: ref, to: crm.client}\n")
+    broken.write_text(
+        "app: shop\nentities:\n  order:\n    fields:\n      qty: {type: integr}\n"
+        "      who: {type: ref, to: crm.client}\n"
+    )
     result = cli("apps", "validate", str(broken))
     assert result.exit_code == 1
-    assert "shop.yaml:5: entities.order.fields.qty.type: 'integr' is not a field type" in \
-        result.output
+    assert (
+        "shop.yaml:5: entities.order.fields.qty.type: 'integr' is not a field type" in result.output
+    )
 
 
 def test_validate_missing_file_fails_clearly(cli, tmp_path):
@@ -56,7 +65,8 @@ def test_init_demo_users_tokens_and_apply(cli, tmp_path):
     token = cli("token", "create", "lily")
     assert token.exit_code == 0 and token.output.startswith("alt_")
     assert token.output.strip() not in (tmp_path / "instance" / "apploom.db").read_bytes().decode(
-        "latin-1")
+        "latin-1"
+    )
     dry = cli("apps", "apply", "--dry-run")
     assert "(no schema change)" in dry.output and "Dry run" in dry.output
 
@@ -75,12 +85,17 @@ def test_history_diff_export_and_rollback_keep_the_data(cli, tmp_path):
     cli("init")
     crm = (bundled_apps_dir() / "crm.yaml").read_text()
     changed = tmp_path / "crm.yaml"
-    changed.write_text(crm.replace(
-        "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n",
-        "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n"
-        "      vip_note: {type: text, label: {en: VIP note, zh: 贵宾备注}}\n"))
-    assert "add column crm_customer.vip_note" in cli("apps", "apply", str(changed),
-                                                     "--comment", "vip notes").output
+    changed.write_text(
+        crm.replace(
+            "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n",
+            "      city:     {type: text, label: {en: City, zh: 城市}, length: 60}\n"
+            "      vip_note: {type: text, label: {en: VIP note, zh: 贵宾备注}}\n",
+        )
+    )
+    assert (
+        "add column crm_customer.vip_note"
+        in cli("apps", "apply", str(changed), "--comment", "vip notes").output
+    )
     settings = Settings.load({"instance_path": str(tmp_path / "instance")}, environ={})
     runtime = open_runtime(settings)
     kept = runtime.records.create(SYSTEM_USER, "crm.customer", {"name": "A", "vip_note": "x"})
@@ -105,17 +120,21 @@ def test_history_diff_export_and_rollback_keep_the_data(cli, tmp_path):
 def test_apply_asks_about_existing_data_and_takes_the_answers(cli, tmp_path):
     cli("init")
     desk = tmp_path / "desk.yaml"
-    desk.write_text("app: desk\nroles: [agent]\npermissions: {agent: all}\nentities:\n"
-                    "  ticket:\n    fields: {subject: {type: text}}\n")
+    desk.write_text(
+        "app: desk\nroles: [agent]\npermissions: {agent: all}\nentities:\n"
+        "  ticket:\n    fields: {subject: {type: text}}\n"
+    )
     cli("apps", "apply", str(desk))
     settings = Settings.load({"instance_path": str(tmp_path / "instance")}, environ={})
     runtime = open_runtime(settings)
-    runtime.records.create(SYSTEM_USER, "desk.ticket", {})   # no subject yet
+    runtime.records.create(SYSTEM_USER, "desk.ticket", {})  # no subject yet
     runtime.close()
     desk.write_text(desk.read_text().replace("{type: text}", "{type: text, required: true}"))
     refused = cli("apps", "apply", str(desk))
-    assert refused.exit_code == 1 and "1 desk.ticket record(s) have no value for 'subject'" \
-        in refused.output
+    assert (
+        refused.exit_code == 1
+        and "1 desk.ticket record(s) have no value for 'subject'" in refused.output
+    )
     assert "? 1 desk.ticket record(s)" in cli("apps", "apply", str(desk), "--dry-run").output
     done = cli("apps", "apply", str(desk), "--fill", "desk.ticket:subject=untitled")
     assert done.exit_code == 0 and "Applied desk as version 2" in done.output

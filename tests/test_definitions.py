@@ -1,4 +1,5 @@
 """Loading definitions: the bundled apps, and broken ones with the message each must produce."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,10 @@ TYPES = FieldTypes()
 
 
 def load(*texts: str, names=None):
-    sources = [Source(names[i] if names else f"app{i}.yaml", textwrap.dedent(t))
-               for i, t in enumerate(texts)]
+    sources = [
+        Source(names[i] if names else f"app{i}.yaml", textwrap.dedent(t))
+        for i, t in enumerate(texts)
+    ]
     return load_apps(sources, TYPES)
 
 
@@ -36,8 +39,9 @@ def test_bundled_apps_load_with_cross_app_refs():
     assert order.fields["customer"].to == "crm.customer"
     assert apps.entity("oms.order_line").parent == "oms.order"
     assert order.fields["number"].type == "autonumber"
-    assert [a.name for a in apps.ordered()].index("oms") > [a.name for a in
-                                                            apps.ordered()].index("crm")
+    assert [a.name for a in apps.ordered()].index("oms") > [a.name for a in apps.ordered()].index(
+        "crm"
+    )
     assert order.label.get("zh") == "销售订单"
 
 
@@ -46,8 +50,20 @@ def test_shipped_schema_is_a_valid_draft_2020_12_schema():
 
 
 def test_json_definitions_load_with_lines():
-    text = json.dumps({"app": "notes", "entities": {"note": {"fields": {
-        "title": {"type": "text", "required": True}, "stars": {"type": "integr"}}}}}, indent=2)
+    text = json.dumps(
+        {
+            "app": "notes",
+            "entities": {
+                "note": {
+                    "fields": {
+                        "title": {"type": "text", "required": True},
+                        "stars": {"type": "integr"},
+                    }
+                }
+            },
+        },
+        indent=2,
+    )
     with pytest.raises(DefinitionError) as caught:
         load_apps([Source("notes.json", text)], TYPES)
     [problem] = caught.value.problems
@@ -83,97 +99,271 @@ def test_several_problems_are_reported_together_and_nothing_loads():
 BROKEN = [
     ("not yaml", "app: [shop\n", "", "not valid YAML", 2),
     ("empty file", "", "", "the file is empty", 1),
-    ("missing app name", "entities: {a: {fields: {x: {type: text}}}}\n", "", "is missing 'app'",
-     1),
-    ("bad app name", "app: Shop\nentities: {a: {fields: {x: {type: text}}}}\n", "app",
-     "must start with a lowercase letter", 1),
-    ("unknown top-level setting", "app: shop\ncolour: red\nentities: {a: {fields: {x: {type: "
-     "text}}}}\n", "colour", "'colour' is not a known setting", 2),
+    ("missing app name", "entities: {a: {fields: {x: {type: text}}}}\n", "", "is missing 'app'", 1),
+    (
+        "bad app name",
+        "app: Shop\nentities: {a: {fields: {x: {type: text}}}}\n",
+        "app",
+        "must start with a lowercase letter",
+        1,
+    ),
+    (
+        "unknown top-level setting",
+        "app: shop\ncolour: red\nentities: {a: {fields: {x: {type: text}}}}\n",
+        "colour",
+        "'colour' is not a known setting",
+        2,
+    ),
     ("no entities", "app: shop\nentities: {}\n", "entities", "must not be empty", 2),
-    ("unknown field type", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: integr}\n",
-     "entities.a.fields.x.type", "'integr' is not a field type", 5),
-    ("misspelt field setting", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, "
-     "lenght: 5}\n", "entities.a.fields.x.lenght", "'lenght' is not a known setting", 5),
-    ("bad field name", "app: shop\nentities:\n  a:\n    fields:\n      Qty: {type: integer}\n",
-     "entities.a.fields.Qty", "'Qty' is not a valid name", 5),
-    ("duplicate key", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text}\n      x: "
-     "{type: integer}\n", "entities.a.fields.x", "'x' is written twice (first on line 5)", 6),
-    ("required not boolean", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, "
-     "required: maybe}\n", "entities.a.fields.x.required", "must be true or false", 5),
-    ("select without options", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: select}"
-     "\n", "entities.a.fields.x.options", "needs a list of options", 5),
-    ("duplicate option", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: select, "
-     "options: [a, b, a]}\n", "entities.a.fields.x.options", "the option 'a' is listed more "
-     "than once", 5),
-    ("setting of another type", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: money,"
-     " options: [a]}\n", "entities.a.fields.x.options", "'options' does not apply to a money "
-     "field", 5),
-    ("ref to unknown entity", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: ref, to: "
-     "client}\n", "entities.a.fields.x.to", "'shop.client' is not an entity", 5),
-    ("ref across apps without requires", None, "entities.a.fields.x.to",
-     "so 'crm' must be listed under requires", 6),
-    ("requires unknown app", "app: shop\nrequires: [billing]\nentities: {a: {fields: {x: {type: "
-     "text}}}}\n", "requires.0", "requires the app 'billing', which is not loaded", 2),
+    (
+        "unknown field type",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: integr}\n",
+        "entities.a.fields.x.type",
+        "'integr' is not a field type",
+        5,
+    ),
+    (
+        "misspelt field setting",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, lenght: 5}\n",
+        "entities.a.fields.x.lenght",
+        "'lenght' is not a known setting",
+        5,
+    ),
+    (
+        "bad field name",
+        "app: shop\nentities:\n  a:\n    fields:\n      Qty: {type: integer}\n",
+        "entities.a.fields.Qty",
+        "'Qty' is not a valid name",
+        5,
+    ),
+    (
+        "duplicate key",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text}\n      x: "
+        "{type: integer}\n",
+        "entities.a.fields.x",
+        "'x' is written twice (first on line 5)",
+        6,
+    ),
+    (
+        "required not boolean",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, required: maybe}\n",
+        "entities.a.fields.x.required",
+        "must be true or false",
+        5,
+    ),
+    (
+        "select without options",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: select}\n",
+        "entities.a.fields.x.options",
+        "needs a list of options",
+        5,
+    ),
+    (
+        "duplicate option",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: select, options: [a, b, a]}\n",
+        "entities.a.fields.x.options",
+        "the option 'a' is listed more than once",
+        5,
+    ),
+    (
+        "setting of another type",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: money, options: [a]}\n",
+        "entities.a.fields.x.options",
+        "'options' does not apply to a money field",
+        5,
+    ),
+    (
+        "ref to unknown entity",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: ref, to: client}\n",
+        "entities.a.fields.x.to",
+        "'shop.client' is not an entity",
+        5,
+    ),
+    (
+        "ref across apps without requires",
+        None,
+        "entities.a.fields.x.to",
+        "so 'crm' must be listed under requires",
+        6,
+    ),
+    (
+        "requires unknown app",
+        "app: shop\nrequires: [billing]\nentities: {a: {fields: {x: {type: text}}}}\n",
+        "requires.0",
+        "requires the app 'billing', which is not loaded",
+        2,
+    ),
     ("requires cycle", None, "requires", "apps require each other in a circle", 2),
-    ("reserved field name", "app: shop\nentities:\n  a:\n    fields:\n      version: {type: "
-     "integer}\n", "entities.a.fields.version", "'version' is kept for the system", 5),
-    ("formula syntax", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, "
-     "formula: 'qty *'}\n", "entities.a.fields.x.formula", "is not a valid expression", 5),
-    ("formula unknown field", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, "
-     "formula: 'qty * 2'}\n", "entities.a.fields.x.formula", "uses 'qty', which is not a field",
-     5),
-    ("formula dunder", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, formula: "
-     "\"y.__class__\"}\n      y: {type: text}\n", "entities.a.fields.x.formula",
-     "names starting with _ are not allowed", 5),
-    ("formula import", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, formula: "
-     "\"__import__('os')\"}\n", "entities.a.fields.x.formula", "names starting with _", 5),
-    ("formula cycle", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, formula:"
-     " 'y + 1'}\n      y: {type: decimal, formula: 'x + 1'}\n", "entities.a.fields.x.formula",
-     "depends on itself", 5),
-    ("min above max", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: integer, min: 9, "
-     "max: 1}\n", "entities.a.fields.x", "min (9) is greater than max (1)", 5),
-    ("bad default", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: date, default: "
-     "tomorrow}\n", "entities.a.fields.x.default", "must be a date like 2026-01-31", 5),
-    ("bad pattern", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, pattern: "
-     "'[a-'}\n", "entities.a.fields.x.pattern", "is not a valid pattern", 5),
-    ("naming without counter", "app: shop\nentities:\n  a:\n    naming: 'SO-{YYYY}'\n    fields:"
-     "\n      x: {type: text}\n", "entities.a.naming", "needs exactly one counter", 4),
-    ("unknown role", "app: shop\nroles: [sales]\nentities:\n  a:\n    permissions: {clerk: "
-     "[read]}\n    fields: {x: {type: text}}\n", "entities.a.permissions.clerk",
-     "the role 'clerk' is not declared", 5),
-    ("bad permission action", "app: shop\nroles: [sales]\nentities:\n  a:\n    permissions: "
-     "{sales: [read, approve]}\n    fields: {x: {type: text}}\n",
-     "entities.a.permissions.sales.1", "must be one of read, create, update, delete", 5),
-    ("list column unknown", "app: shop\nentities:\n  a:\n    fields: {x: {type: text}}\n    list:"
-     " {columns: [x, y]}\n", "entities.a.list.columns", "'y' is not a field of a", 5),
-    ("form field unknown", "app: shop\nentities:\n  a:\n    fields: {x: {type: text}}\n    form:"
-     "\n      - {section: Main, rows: [[x, z]]}\n", "entities.a.form.0.rows.0",
-     "the form shows 'z'", 6),
-    ("title token unknown", "app: shop\nentities:\n  a:\n    title: '{name}'\n    fields: {x: "
-     "{type: text}}\n", "entities.a.title", "'{name}' is not a field of a", 4),
-    ("table of unknown entity", "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: "
-     "table, of: line}\n", "entities.a.fields.rows.of", "'line' is not an entity of shop", 5),
-    ("table without of, with a formula", "app: shop\nentities:\n  a:\n    fields:\n      rows: "
-     "{type: table}\n      total: {type: decimal, formula: 'sum(rows.x)'}\n",
-     "entities.a.fields.rows.of", "a table field needs 'of'", 5),
-    ("ref to child rows", "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of:"
-     " line}\n  line:\n    fields: {x: {type: text}}\n  b:\n    fields:\n      l: {type: ref, to:"
-     " line}\n", "entities.b.fields.l.to", "refer to shop.a instead", 10),
-    ("index on a multiselect", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: "
-     "multiselect, options: [a], index: true}\n", "entities.a.fields.x.index",
-     "'index' does not apply to a multiselect field", 5),
-    ("unique row field", "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, "
-     "of: line}\n  line:\n    fields:\n      code: {type: text, unique: true}\n",
-     "entities.line.fields.code.unique", "'unique' does not apply to row fields", 8),
-    ("precision too large", "app: shop\nentities:\n  a:\n    fields:\n      x: {type: "
-     "decimal, precision: 30}\n", "entities.a.fields.x.precision",
-     "30 is too large; it must be at most 18", 5),
-    ("search on a number", "app: shop\nentities:\n  a:\n    fields: {x: {type: integer}}\n    "
-     "list: {search: [x]}\n", "entities.a.list.search", "'x' cannot be searched", 5),
+    (
+        "reserved field name",
+        "app: shop\nentities:\n  a:\n    fields:\n      version: {type: integer}\n",
+        "entities.a.fields.version",
+        "'version' is kept for the system",
+        5,
+    ),
+    (
+        "formula syntax",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, formula: 'qty *'}\n",
+        "entities.a.fields.x.formula",
+        "is not a valid expression",
+        5,
+    ),
+    (
+        "formula unknown field",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, formula: 'qty * 2'}\n",
+        "entities.a.fields.x.formula",
+        "uses 'qty', which is not a field",
+        5,
+    ),
+    (
+        "formula dunder",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, formula: "
+        '"y.__class__"}\n      y: {type: text}\n',
+        "entities.a.fields.x.formula",
+        "names starting with _ are not allowed",
+        5,
+    ),
+    (
+        "formula import",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, formula: "
+        "\"__import__('os')\"}\n",
+        "entities.a.fields.x.formula",
+        "names starting with _",
+        5,
+    ),
+    (
+        "formula cycle",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, formula:"
+        " 'y + 1'}\n      y: {type: decimal, formula: 'x + 1'}\n",
+        "entities.a.fields.x.formula",
+        "depends on itself",
+        5,
+    ),
+    (
+        "min above max",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: integer, min: 9, max: 1}\n",
+        "entities.a.fields.x",
+        "min (9) is greater than max (1)",
+        5,
+    ),
+    (
+        "bad default",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: date, default: tomorrow}\n",
+        "entities.a.fields.x.default",
+        "must be a date like 2026-01-31",
+        5,
+    ),
+    (
+        "bad pattern",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, pattern: '[a-'}\n",
+        "entities.a.fields.x.pattern",
+        "is not a valid pattern",
+        5,
+    ),
+    (
+        "naming without counter",
+        "app: shop\nentities:\n  a:\n    naming: 'SO-{YYYY}'\n    fields:\n      x: {type: text}\n",
+        "entities.a.naming",
+        "needs exactly one counter",
+        4,
+    ),
+    (
+        "unknown role",
+        "app: shop\nroles: [sales]\nentities:\n  a:\n    permissions: {clerk: "
+        "[read]}\n    fields: {x: {type: text}}\n",
+        "entities.a.permissions.clerk",
+        "the role 'clerk' is not declared",
+        5,
+    ),
+    (
+        "bad permission action",
+        "app: shop\nroles: [sales]\nentities:\n  a:\n    permissions: "
+        "{sales: [read, approve]}\n    fields: {x: {type: text}}\n",
+        "entities.a.permissions.sales.1",
+        "must be one of read, create, update, delete",
+        5,
+    ),
+    (
+        "list column unknown",
+        "app: shop\nentities:\n  a:\n    fields: {x: {type: text}}\n    list: {columns: [x, y]}\n",
+        "entities.a.list.columns",
+        "'y' is not a field of a",
+        5,
+    ),
+    (
+        "form field unknown",
+        "app: shop\nentities:\n  a:\n    fields: {x: {type: text}}\n    form:"
+        "\n      - {section: Main, rows: [[x, z]]}\n",
+        "entities.a.form.0.rows.0",
+        "the form shows 'z'",
+        6,
+    ),
+    (
+        "title token unknown",
+        "app: shop\nentities:\n  a:\n    title: '{name}'\n    fields: {x: {type: text}}\n",
+        "entities.a.title",
+        "'{name}' is not a field of a",
+        4,
+    ),
+    (
+        "table of unknown entity",
+        "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of: line}\n",
+        "entities.a.fields.rows.of",
+        "'line' is not an entity of shop",
+        5,
+    ),
+    (
+        "table without of, with a formula",
+        "app: shop\nentities:\n  a:\n    fields:\n      rows: "
+        "{type: table}\n      total: {type: decimal, formula: 'sum(rows.x)'}\n",
+        "entities.a.fields.rows.of",
+        "a table field needs 'of'",
+        5,
+    ),
+    (
+        "ref to child rows",
+        "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of:"
+        " line}\n  line:\n    fields: {x: {type: text}}\n  b:\n    fields:\n"
+        "      l: {type: ref, to: line}\n",
+        "entities.b.fields.l.to",
+        "refer to shop.a instead",
+        10,
+    ),
+    (
+        "index on a multiselect",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: "
+        "multiselect, options: [a], index: true}\n",
+        "entities.a.fields.x.index",
+        "'index' does not apply to a multiselect field",
+        5,
+    ),
+    (
+        "unique row field",
+        "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, "
+        "of: line}\n  line:\n    fields:\n      code: {type: text, unique: true}\n",
+        "entities.line.fields.code.unique",
+        "'unique' does not apply to row fields",
+        8,
+    ),
+    (
+        "precision too large",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, precision: 30}\n",
+        "entities.a.fields.x.precision",
+        "30 is too large; it must be at most 18",
+        5,
+    ),
+    (
+        "search on a number",
+        "app: shop\nentities:\n  a:\n    fields: {x: {type: integer}}\n    list: {search: [x]}\n",
+        "entities.a.list.search",
+        "'x' cannot be searched",
+        5,
+    ),
 ]
 
-CROSS_APP = ("app: shop\nentities:\n  a:\n    fields:\n      x:\n        {type: ref, to: "
-             "crm.customer}\n")
+CROSS_APP = (
+    "app: shop\nentities:\n  a:\n    fields:\n      x:\n        {type: ref, to: crm.customer}\n"
+)
 CYCLE_A = "app: one\nrequires: [two]\nentities: {a: {fields: {x: {type: text}}}}\n"
 CYCLE_B = "app: two\nrequires: [one]\nentities: {b: {fields: {x: {type: text}}}}\n"
 

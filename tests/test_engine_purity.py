@@ -1,4 +1,5 @@
 """The engine imports no web framework: it runs from tests and commands alone."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """Formulas: what they may compute, and what they are refused."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -25,16 +26,19 @@ def test_names_and_attributes_are_reported_for_checks():
     assert expression.attributes == {"amount"}
 
 
-@pytest.mark.parametrize("source, message", [
-    ("__import__('os')", "names starting with _"),
-    ("x.__class__", "names starting with _"),
-    ("(lambda: 1)()", "Lambda"),
-    ("[1 for _ in range(3)]", "names starting with _"),
-    ("x.__class__.__bases__", "names starting with _"),
-    ("'a' + ", "is not a valid expression"),
-    ("x" * 3000, "longer than"),
-    ("sum(" * 200 + ")" * 200, "nested more than"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("__import__('os')", "names starting with _"),
+        ("x.__class__", "names starting with _"),
+        ("(lambda: 1)()", "Lambda"),
+        ("[1 for _ in range(3)]", "names starting with _"),
+        ("x.__class__.__bases__", "names starting with _"),
+        ("'a' + ", "is not a valid expression"),
+        ("x" * 3000, "longer than"),
+        ("sum(" * 200 + ")" * 200, "nested more than"),
+    ],
+)
 def test_refused(source, message):
     with pytest.raises(ExpressionError, match=message):
         compile_expression(source)
@@ -50,4 +54,4 @@ def test_unknown_functions_and_host_objects_never_run_or_leave():
 
 def test_huge_repetition_is_stopped():
     with pytest.raises(ExpressionError, match="longer than"):
-        evaluate("'a' * n", n=10 ** 9)
+        evaluate("'a' * n", n=10**9)

@@ -1,4 +1,5 @@
 """Field types: coercion from form and JSON input, checks, dumps and JSON Schemas."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -22,61 +23,77 @@ def coerce(spec: dict, value):
     return result
 
 
-@pytest.mark.parametrize("spec, raw, expected", [
-    ({"type": "text"}, "héllo 你好", "héllo 你好"),
-    ({"type": "text"}, 42, "42"),
-    ({"type": "integer"}, " 12 ", 12),
-    ({"type": "integer"}, Decimal("3"), 3),
-    ({"type": "decimal"}, "1,234.5", Decimal("1234.5000")),
-    ({"type": "money"}, 0.1, Decimal("0.10")),
-    ({"type": "money"}, "19.9", Decimal("19.90")),
-    ({"type": "percent"}, "12.5", Decimal("12.50")),
-    ({"type": "boolean"}, "on", True),
-    ({"type": "boolean"}, "否", False),
-    ({"type": "boolean"}, 0, False),
-    ({"type": "date"}, "2026-02-28", date(2026, 2, 28)),
-    ({"type": "datetime"}, "2026-02-28T10:00:00+08:00",
-     datetime(2026, 2, 28, 2, 0, tzinfo=timezone.utc)),
-    ({"type": "datetime"}, "2026-02-28T10:00:00Z", datetime(2026, 2, 28, 10, tzinfo=timezone.utc)),
-    ({"type": "select", "options": ["a", "b"]}, "b", "b"),
-    ({"type": "multiselect", "options": ["a", "b"]}, "b,a,b", ["b", "a"]),
-    ({"type": "email"}, " li@example.cn ", "li@example.cn"),
-    ({"type": "phone"}, "+86 138-0000-0000", "+86 138-0000-0000"),
-    ({"type": "url"}, "https://example.com/a?b=1", "https://example.com/a?b=1"),
-    ({"type": "ref", "to": "crm.customer"}, "7", 7),
-    ({"type": "ref", "to": "crm.customer"}, {"id": 7}, 7),
-    ({"type": "user"}, 3, 3),
-    ({"type": "attachment"}, "0123456789abcdef0123456789abcdef",
-     "0123456789abcdef0123456789abcdef"),
-    ({"type": "rich_text"}, '<p onclick="x()">hi<script>alert(1)</script></p>', "<p>hi</p>"),
-])
+@pytest.mark.parametrize(
+    "spec, raw, expected",
+    [
+        ({"type": "text"}, "héllo 你好", "héllo 你好"),
+        ({"type": "text"}, 42, "42"),
+        ({"type": "integer"}, " 12 ", 12),
+        ({"type": "integer"}, Decimal("3"), 3),
+        ({"type": "decimal"}, "1,234.5", Decimal("1234.5000")),
+        ({"type": "money"}, 0.1, Decimal("0.10")),
+        ({"type": "money"}, "19.9", Decimal("19.90")),
+        ({"type": "percent"}, "12.5", Decimal("12.50")),
+        ({"type": "boolean"}, "on", True),
+        ({"type": "boolean"}, "否", False),
+        ({"type": "boolean"}, 0, False),
+        ({"type": "date"}, "2026-02-28", date(2026, 2, 28)),
+        (
+            {"type": "datetime"},
+            "2026-02-28T10:00:00+08:00",
+            datetime(2026, 2, 28, 2, 0, tzinfo=timezone.utc),
+        ),
+        (
+            {"type": "datetime"},
+            "2026-02-28T10:00:00Z",
+            datetime(2026, 2, 28, 10, tzinfo=timezone.utc),
+        ),
+        ({"type": "select", "options": ["a", "b"]}, "b", "b"),
+        ({"type": "multiselect", "options": ["a", "b"]}, "b,a,b", ["b", "a"]),
+        ({"type": "email"}, " li@example.cn ", "li@example.cn"),
+        ({"type": "phone"}, "+86 138-0000-0000", "+86 138-0000-0000"),
+        ({"type": "url"}, "https://example.com/a?b=1", "https://example.com/a?b=1"),
+        ({"type": "ref", "to": "crm.customer"}, "7", 7),
+        ({"type": "ref", "to": "crm.customer"}, {"id": 7}, 7),
+        ({"type": "user"}, 3, 3),
+        (
+            {"type": "attachment"},
+            "0123456789abcdef0123456789abcdef",
+            "0123456789abcdef0123456789abcdef",
+        ),
+        ({"type": "rich_text"}, '<p onclick="x()">hi<script>alert(1)</script></p>', "<p>hi</p>"),
+    ],
+)
 def test_coercion(spec, raw, expected):
     assert coerce(spec, raw) == expected
 
 
-@pytest.mark.parametrize("spec, raw, message", [
-    ({"type": "text", "length": 3}, "abcd", "at most 3 are allowed"),
-    ({"type": "text", "pattern": "[A-Z]+"}, "abc", "does not match"),
-    ({"type": "text"}, ["a"], "must be text"),
-    ({"type": "integer"}, "1.5", "must be a whole number"),
-    ({"type": "integer"}, True, "not true/false"),
-    ({"type": "integer", "min": 1}, 0, "must be at least 1"),
-    ({"type": "integer", "max": 5}, 6, "must be at most 5"),
-    ({"type": "decimal"}, "abc", "must be a number"),
-    ({"type": "decimal"}, "NaN", "must be a number"),
-    ({"type": "money"}, "1.001", "at most 2 decimal places"),
-    ({"type": "money"}, "1e30", "is too large"),
-    ({"type": "boolean"}, "perhaps", "must be true or false"),
-    ({"type": "date"}, "31/01/2026", "must be a date"),
-    ({"type": "datetime"}, "soon", "must be a date and time"),
-    ({"type": "select", "options": ["a"]}, "z", "'z' is not an option"),
-    ({"type": "multiselect", "options": ["a"]}, [1], "must be a list of options"),
-    ({"type": "email"}, "not-an-email", "not a valid email"),
-    ({"type": "phone"}, "call me", "not a valid phone"),
-    ({"type": "url"}, "javascript:alert(1)", "not a valid web address"),
-    ({"type": "ref", "to": "crm.customer"}, -1, "must be the id of a record"),
-    ({"type": "attachment"}, "../../etc/passwd", "must be the id of an uploaded file"),
-])
+@pytest.mark.parametrize(
+    "spec, raw, message",
+    [
+        ({"type": "text", "length": 3}, "abcd", "at most 3 are allowed"),
+        ({"type": "text", "pattern": "[A-Z]+"}, "abc", "does not match"),
+        ({"type": "text"}, ["a"], "must be text"),
+        ({"type": "integer"}, "1.5", "must be a whole number"),
+        ({"type": "integer"}, True, "not true/false"),
+        ({"type": "integer", "min": 1}, 0, "must be at least 1"),
+        ({"type": "integer", "max": 5}, 6, "must be at most 5"),
+        ({"type": "decimal"}, "abc", "must be a number"),
+        ({"type": "decimal"}, "NaN", "must be a number"),
+        ({"type": "money"}, "1.001", "at most 2 decimal places"),
+        ({"type": "money"}, "1e30", "is too large"),
+        ({"type": "boolean"}, "perhaps", "must be true or false"),
+        ({"type": "date"}, "31/01/2026", "must be a date"),
+        ({"type": "datetime"}, "soon", "must be a date and time"),
+        ({"type": "select", "options": ["a"]}, "z", "'z' is not an option"),
+        ({"type": "multiselect", "options": ["a"]}, [1], "must be a list of options"),
+        ({"type": "email"}, "not-an-email", "not a valid email"),
+        ({"type": "phone"}, "call me", "not a valid phone"),
+        ({"type": "url"}, "javascript:alert(1)", "not a valid web address"),
+        ({"type": "ref", "to": "crm.customer"}, -1, "must be the id of a record"),
+        ({"type": "attachment"}, "../../etc/passwd", "must be the id of an uploaded file"),
+    ],
+)
 def test_refusals(spec, raw, message):
     with pytest.raises(Invalid, match=message):
         coerce(spec, raw)
@@ -84,8 +101,13 @@ def test_refusals(spec, raw, message):
 
 def test_every_type_has_a_valid_json_schema_and_a_column_unless_table():
     for name in TYPES.names():
-        spec = {"type": name, "options": ["a"], "to": "crm.customer", "of": "oms.order_line",
-                "format": "X-{###}"}
+        spec = {
+            "type": name,
+            "options": ["a"],
+            "to": "crm.customer",
+            "of": "oms.order_line",
+            "format": "X-{###}",
+        }
         field = parse_field("shop", "x", spec)
         ftype = TYPES[name]
         Draft202012Validator.check_schema(ftype.json_schema(field))
@@ -103,18 +125,29 @@ def test_plugins_can_register_a_type_and_names_stay_unique():
         types.register(Colour())
 
 
-@pytest.mark.parametrize("spec, value, lang, expected", [
-    ({"type": "money"}, "1234.5", "en", "1,234.50"),
-    ({"type": "percent"}, "12.50", "en", "12.50 %"),
-    ({"type": "boolean"}, True, "zh", "是"),
-    ({"type": "datetime"}, "2026-01-31T14:30:00Z", "en", "2026-01-31 14:30"),
-    ({"type": "select", "options": [{"value": "a", "label": {"en": "A", "zh": "甲"}}]}, "a",
-     "zh", "甲"),
-    ({"type": "multiselect", "options": ["a", {"value": "b", "label": "Bee"}]}, ["b", "a"],
-     "en", "Bee, A"),
-    ({"type": "ref", "to": "crm.customer"}, 7, "en", "张三"),
-    ({"type": "user"}, 8, "en", "#8"),
-])
+@pytest.mark.parametrize(
+    "spec, value, lang, expected",
+    [
+        ({"type": "money"}, "1234.5", "en", "1,234.50"),
+        ({"type": "percent"}, "12.50", "en", "12.50 %"),
+        ({"type": "boolean"}, True, "zh", "是"),
+        ({"type": "datetime"}, "2026-01-31T14:30:00Z", "en", "2026-01-31 14:30"),
+        (
+            {"type": "select", "options": [{"value": "a", "label": {"en": "A", "zh": "甲"}}]},
+            "a",
+            "zh",
+            "甲",
+        ),
+        (
+            {"type": "multiselect", "options": ["a", {"value": "b", "label": "Bee"}]},
+            ["b", "a"],
+            "en",
+            "Bee, A",
+        ),
+        ({"type": "ref", "to": "crm.customer"}, 7, "en", "张三"),
+        ({"type": "user"}, 8, "en", "#8"),
+    ],
+)
 def test_each_type_shows_its_values(spec, value, lang, expected):
     field = parse_field("shop", "x", spec)
     assert TYPES[field.type].display(field, value, lang, {7: "张三"}) == expected

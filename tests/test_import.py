@@ -1,5 +1,6 @@
 """Importing orders from CSV and Excel: mapping, refs by key, dry run, bad rows with their
 reasons, no duplicates on a second import, jobs with progress."""
+
 from __future__ import annotations
 
 import io
@@ -25,9 +26,15 @@ TB-1,电商平台,zs@example.com,2026-11-01,CUP-1,2,12.50
 TB-1,电商平台,zs@example.com,2026-11-01,POT-1,1,268.00
 TB-2,Web shop,zs@example.com,2026-11-02,CUP-1,1,12.50
 """
-MAPPING = {"外部单号": "external_id", "渠道": "channel", "客户邮箱": "customer.email",
-           "下单日期": "order_date", "SKU": "lines.item.sku", "数量": "lines.qty",
-           "单价": "lines.price"}
+MAPPING = {
+    "外部单号": "external_id",
+    "渠道": "channel",
+    "客户邮箱": "customer.email",
+    "下单日期": "order_date",
+    "SKU": "lines.item.sku",
+    "数量": "lines.qty",
+    "单价": "lines.price",
+}
 
 
 def run(rt, text, mapping=MAPPING, name="orders.csv", **options):
@@ -46,7 +53,9 @@ def test_rows_become_orders_with_lines_refs_found_by_key(runtime, shop):
     first = runtime.records.get(SYSTEM_USER, "oms.order", by_id["TB-1"]["id"])
     assert first["channel"] == "marketplace" and first["customer"] == shop.customer["id"]
     assert [(line["item"], line["qty"]) for line in first["lines"]] == [
-        (shop.cup["id"], 2), (shop.pot["id"], 1)]
+        (shop.cup["id"], 2),
+        (shop.pot["id"], 1),
+    ]
     assert first["total"] == "293.00"
     assert by_id["TB-2"]["channel"] == "web"
 
@@ -55,8 +64,12 @@ def test_a_dry_run_checks_everything_and_writes_nothing(runtime, shop):
     report = run(runtime, ORDERS_CSV, dry_run=True, then="confirm")
     assert (report.created, report.errors, report.dry_run) == (2, [], True)
     assert orders(runtime) == []
-    assert runtime.balances.read("stock", item=shop.cup["id"],
-                                 warehouse=shop.warehouse["id"])["reserved"] == 0
+    assert (
+        runtime.balances.read("stock", item=shop.cup["id"], warehouse=shop.warehouse["id"])[
+            "reserved"
+        ]
+        == 0
+    )
 
 
 def test_importing_twice_never_duplicates(runtime, shop):
@@ -68,10 +81,11 @@ def test_importing_twice_never_duplicates(runtime, shop):
 
 def test_bad_rows_are_listed_with_row_column_and_reason_and_the_rest_imported(runtime, shop):
     text = ORDERS_CSV + (
-        "TB-4,电商平台,zs@example.com,2026-11-03,NOPE-9,1,5\n"      # unknown SKU
-        "TB-5,电商平台,zs@example.com,2026-11-03,CUP-1,two,5\n"     # not a number
+        "TB-4,电商平台,zs@example.com,2026-11-03,NOPE-9,1,5\n"  # unknown SKU
+        "TB-5,电商平台,zs@example.com,2026-11-03,CUP-1,two,5\n"  # not a number
         "TB-6,carrier pigeon,zs@example.com,2026-11-03,CUP-1,1,5\n"  # not a channel
-        "TB-7,电商平台,nobody@example.com,2026-11-31,CUP-1,1,5\n")   # no such customer, date
+        "TB-7,电商平台,nobody@example.com,2026-11-31,CUP-1,1,5\n"
+    )  # no such customer, date
     report = run(runtime, text)
     assert report.created == 2
     problems = {(e["row"], e["column"]): e["message"] for e in report.errors}
@@ -85,10 +99,9 @@ def test_bad_rows_are_listed_with_row_column_and_reason_and_the_rest_imported(ru
 def test_a_rule_refusing_a_record_is_reported_for_its_row(runtime, shop):
     text = "外部单号,渠道,客户邮箱,SKU,数量,单价\nTB-8,web,zs@example.com,CUP-1,1,1\n"
     mapping = {k: v for k, v in MAPPING.items() if k != "下单日期"}
-    report = run(runtime, text, mapping, then="pick")   # picking needs a confirmed order
+    report = run(runtime, text, mapping, then="pick")  # picking needs a confirmed order
     assert report.created == 0
-    assert report.errors[0]["row"] == 2 and "cannot be taken while" in report.errors[0][
-        "message"]
+    assert report.errors[0]["row"] == 2 and "cannot be taken while" in report.errors[0]["message"]
 
 
 def test_excel_files_and_chinese_csv_encodings_read_alike(runtime, shop):
@@ -96,32 +109,47 @@ def test_excel_files_and_chinese_csv_encodings_read_alike(runtime, shop):
     sheet = book.active
     for line in ORDERS_CSV.strip().splitlines():
         sheet.append(line.split(","))
-    sheet["F2"].value = 2                       # numbers arrive as numbers
+    sheet["F2"].value = 2  # numbers arrive as numbers
     data = io.BytesIO()
     book.save(data)
     assert read_table("orders.xlsx", data.getvalue()) == read_table(
-        "orders.csv", ORDERS_CSV.replace(",", ";").encode("gb18030"))
+        "orders.csv", ORDERS_CSV.replace(",", ";").encode("gb18030")
+    )
     assert run(runtime, data.getvalue(), name="orders.xlsx").created == 2
 
 
 def test_the_first_mapping_is_guessed_from_names_and_labels(runtime):
     importer = runtime.imports.importer
     order = runtime.records.entity("oms.order")
-    header = ["External order id", "渠道", "customer.email", "Items › Item › SKU", "数量",
-              "whatever"]
+    header = [
+        "External order id",
+        "渠道",
+        "customer.email",
+        "Items › Item › SKU",
+        "数量",
+        "whatever",
+    ]
     assert importer.guess(order, header) == {
-        "External order id": "external_id", "渠道": "channel",
-        "customer.email": "customer.email", "Items › Item › SKU": "lines.item.sku",
-        "数量": "lines.qty"}
+        "External order id": "external_id",
+        "渠道": "channel",
+        "customer.email": "customer.email",
+        "Items › Item › SKU": "lines.item.sku",
+        "数量": "lines.qty",
+    }
 
 
 def test_a_bad_mapping_names_each_column(runtime):
     with pytest.raises(ValidationFailed) as caught:
-        run(runtime, ORDERS_CSV, {"渠道": "channel", "SKU": "lines.item.colour",
-                                  "数量": "channel", "Missing": "note"})
+        run(
+            runtime,
+            ORDERS_CSV,
+            {"渠道": "channel", "SKU": "lines.item.colour", "数量": "channel", "Missing": "note"},
+        )
     assert caught.value.fields == {
         "SKU": "'lines.item.colour' is not something a column can fill",
-        "数量": "'channel' is filled by two columns", "Missing": "is not a column of the file"}
+        "数量": "'channel' is filled by two columns",
+        "Missing": "is not a column of the file",
+    }
 
 
 def test_an_import_job_reports_progress_and_its_outcome(runtime, shop):
@@ -152,19 +180,31 @@ def test_the_import_screens_map_dry_run_then_import(runtime, shop):
     runtime.users.create("sue", ["sales"], "password123")
     screens = browser(create_app(runtime=runtime), "sue")
     assert "/a/oms/order/import" in screens.get("/a/oms/order").get_data(as_text=True)
-    refused = screens.post("/a/oms/order/import", {"file": (io.BytesIO(b"x"), "notes.pdf")},
-                           content_type="multipart/form-data")
+    refused = screens.post(
+        "/a/oms/order/import",
+        {"file": (io.BytesIO(b"x"), "notes.pdf")},
+        content_type="multipart/form-data",
+    )
     assert refused.status_code == 422 and "must be a .csv or .xlsx file" in refused.get_data(
-        as_text=True)
-    uploaded = screens.post("/a/oms/order/import",
-                            {"file": (io.BytesIO(ORDERS_CSV.encode()), "orders.csv")},
-                            content_type="multipart/form-data")
+        as_text=True
+    )
+    uploaded = screens.post(
+        "/a/oms/order/import",
+        {"file": (io.BytesIO(ORDERS_CSV.encode()), "orders.csv")},
+        content_type="multipart/form-data",
+    )
     job_url = uploaded.headers["Location"]
     page = screens.get(job_url).get_data(as_text=True)
     assert 'value="customer.email" selected' in page and "TB-1 · TB-1 · TB-2" in page
-    form = {"map-0": "external_id", "map-1": "channel", "map-2": "customer.email",
-            "map-4": "lines.item.sku", "map-5": "lines.qty", "map-6": "lines.price",
-            "then": "confirm"}
+    form = {
+        "map-0": "external_id",
+        "map-1": "channel",
+        "map-2": "customer.email",
+        "map-4": "lines.item.sku",
+        "map-5": "lines.qty",
+        "map-6": "lines.price",
+        "then": "confirm",
+    }
     assert screens.post(job_url, {**form, "run": "dry"}).status_code == 303
     job_id = int(job_url.rsplit("/", 1)[1])
     assert wait_for(runtime.imports, job_id)["report"]["created"] == 2
@@ -175,55 +215,71 @@ def test_the_import_screens_map_dry_run_then_import(runtime, shop):
     assert {o["status"] for o in orders(runtime)} == {"confirmed"}
     bad = screens.post(job_url, {**form, "map-3": "lines.colour", "run": "import"})
     assert bad.status_code == 422 and "is not something a column can fill" in bad.get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_a_record_without_child_rows_is_one_row_each(runtime):
     runtime.users.create("sue", ["sales"], "password123")
     api = Api(create_app(runtime=runtime).test_client(), runtime.users.create_token("sue"))
     text = "联系人,公司,城市\n王五,杭州茶庄,杭州\n王五,杭州茶庄,杭州\n李四,,上海\n"
-    sent = api.post("/api/v1/crm/lead/import", data={
-        "file": (io.BytesIO(text.encode()), "leads.csv")}, content_type="multipart/form-data")
+    sent = api.post(
+        "/api/v1/crm/lead/import",
+        data={"file": (io.BytesIO(text.encode()), "leads.csv")},
+        content_type="multipart/form-data",
+    )
     assert sent.status_code == 200, sent.json
-    assert (sent.json["records"], sent.json["created"]) == (3, 3)   # no key: alike is fine
+    assert (sent.json["records"], sent.json["created"]) == (3, 3)  # no key: alike is fine
     leads = runtime.records.list(SYSTEM_USER, "crm.lead").data
     assert sorted((lead["name"], lead["city"]) for lead in leads) == [
-        ("李四", "上海"), ("王五", "杭州"), ("王五", "杭州")]
+        ("李四", "上海"),
+        ("王五", "杭州"),
+        ("王五", "杭州"),
+    ]
 
 
 def test_the_api_imports_a_file_with_the_guessed_mapping(runtime, shop):
     runtime.users.create("sue", ["sales"], "password123")
-    api = Api(create_app(runtime=runtime).test_client(),
-              runtime.users.create_token("sue"))
-    text = "External order id,Channel,Customer › Email,Items › Item › SKU,Items › Quantity," \
-           "Items › Unit price\nAPI-1,web,zs@example.com,CUP-1,1,12.50\n"
-    sent = api.post("/api/v1/oms/order/import", data={
-        "file": (io.BytesIO(text.encode()), "o.csv"), "dry_run": "true"},
-        content_type="multipart/form-data")
+    api = Api(create_app(runtime=runtime).test_client(), runtime.users.create_token("sue"))
+    text = (
+        "External order id,Channel,Customer › Email,Items › Item › SKU,Items › Quantity,"
+        "Items › Unit price\nAPI-1,web,zs@example.com,CUP-1,1,12.50\n"
+    )
+    sent = api.post(
+        "/api/v1/oms/order/import",
+        data={"file": (io.BytesIO(text.encode()), "o.csv"), "dry_run": "true"},
+        content_type="multipart/form-data",
+    )
     assert sent.status_code == 200, sent.json
     assert sent.json["created"] == 1 and sent.json["dry_run"] is True
     assert sent.json["mapping"]["Items › Item › SKU"] == "lines.item.sku"
-    done = api.post("/api/v1/oms/order/import", data={
-        "file": (io.BytesIO(text.encode()), "o.csv"), "then": "confirm"},
-        content_type="multipart/form-data")
+    done = api.post(
+        "/api/v1/oms/order/import",
+        data={"file": (io.BytesIO(text.encode()), "o.csv"), "then": "confirm"},
+        content_type="multipart/form-data",
+    )
     assert done.json["created"] == 1 and orders(runtime)[0]["status"] == "confirmed"
-    wrong = api.post("/api/v1/oms/order/import", data={
-        "file": (io.BytesIO(text.encode()), "o.csv"), "mapping": '{"Channel": "nope"}'},
-        content_type="multipart/form-data")
+    wrong = api.post(
+        "/api/v1/oms/order/import",
+        data={"file": (io.BytesIO(text.encode()), "o.csv"), "mapping": '{"Channel": "nope"}'},
+        content_type="multipart/form-data",
+    )
     assert wrong.status_code == 422
-    assert wrong.json["error"]["fields"] == {"Channel": "'nope' is not something a column "
-                                                        "can fill"}
+    assert wrong.json["error"]["fields"] == {"Channel": "'nope' is not something a column can fill"}
 
 
 def test_an_import_runs_once_at_a_time(runtime):
     jobs = runtime.imports
     job = jobs.upload(SYSTEM_USER, "oms.order", "o.csv", io.BytesIO(ORDERS_CSV.encode()))
-    with runtime.db.write() as conn:                 # a run going on in some worker
-        conn.execute(update(sys_import).where(sys_import.c.id == job["id"]).values(
-            status="running", beat_at=datetime.now(timezone.utc)))
-    with pytest.raises(ValidationFailed, match="import"):      # a double click
+    with runtime.db.write() as conn:  # a run going on in some worker
+        conn.execute(
+            update(sys_import)
+            .where(sys_import.c.id == job["id"])
+            .values(status="running", beat_at=datetime.now(timezone.utc))
+        )
+    with pytest.raises(ValidationFailed, match="import"):  # a double click
         jobs.start(SYSTEM_USER, job["id"], MAPPING, dry_run=False)
-    assert jobs.resume_stale() == 0                  # it is alive: nobody takes it over
+    assert jobs.resume_stale() == 0  # it is alive: nobody takes it over
 
 
 class Died(BaseException):
@@ -233,7 +289,8 @@ class Died(BaseException):
 def test_an_import_whose_process_died_is_taken_up_after_its_last_batch(runtime, monkeypatch):
     """Leads have no unique key, so only the resume point keeps them from doubling."""
     text = "Name,City,Source\n" + "".join(
-        f"Lead {n},上海,{'fax' if n == 200 else 'web'}\n" for n in range(250))
+        f"Lead {n},上海,{'fax' if n == 200 else 'web'}\n" for n in range(250)
+    )
     jobs, ann = runtime.imports, runtime.users.create("ann", ["sales"], "password123")
     job = jobs.upload(ann, "crm.lead", "leads.csv", io.BytesIO(text.encode()))
     create_in, made = runtime.records.create_in, []
@@ -243,33 +300,48 @@ def test_an_import_whose_process_died_is_taken_up_after_its_last_batch(runtime, 
             raise Died
         made.append(data["name"])
         return create_in(conn, user, entity, data)
+
     monkeypatch.setattr(runtime.records, "create_in", dies_at_the_150th)
     with pytest.raises(Died):
-        jobs.start(ann, job["id"], {"Name": "name", "City": "city", "Source": "source"},
-                   dry_run=False, wait=True)
+        jobs.start(
+            ann,
+            job["id"],
+            {"Name": "name", "City": "city", "Source": "source"},
+            dry_run=False,
+            wait=True,
+        )
     monkeypatch.setattr(runtime.records, "create_in", create_in)
     stalled = jobs.get(ann, job["id"])
     assert (stalled["status"], stalled["done"], stalled["report"]["after_row"]) == (
-        "running", 100, 101)                         # the first batch committed, not the 2nd
-    assert jobs.resume_stale() == 0                  # silent, but not for long yet
+        "running",
+        100,
+        101,
+    )  # the first batch committed, not the 2nd
+    assert jobs.resume_stale() == 0  # silent, but not for long yet
     with runtime.db.write() as conn:
-        conn.execute(update(sys_import).where(sys_import.c.id == job["id"]).values(
-            beat_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
+        conn.execute(
+            update(sys_import)
+            .where(sys_import.c.id == job["id"])
+            .values(beat_at=datetime.now(timezone.utc) - timedelta(minutes=5))
+        )
     assert jobs.resume_stale(wait=True) == 1
     finished = jobs.get(ann, job["id"])
     assert finished["status"] == "done" and finished["report"]["created"] == 249
-    assert [e["row"] for e in finished["report"]["errors"]] == [202]   # counted once
+    assert [e["row"] for e in finished["report"]["errors"]] == [202]  # counted once
     leads = runtime.records.list(SYSTEM_USER, "crm.lead", Query(limit=500)).data
     assert sorted(lead["name"] for lead in leads) == sorted(
-        f"Lead {n}" for n in range(250) if n != 200)
+        f"Lead {n}" for n in range(250) if n != 200
+    )
 
 
 def test_a_runner_thought_dead_stops_when_another_took_the_import_over(runtime):
-    job = runtime.imports.upload(SYSTEM_USER, "crm.lead", "l.csv",
-                                 io.BytesIO("Name\nAn\n".encode()))
+    job = runtime.imports.upload(
+        SYSTEM_USER, "crm.lead", "l.csv", io.BytesIO("Name\nAn\n".encode())
+    )
     with runtime.db.write() as conn:
-        conn.execute(update(sys_import).where(sys_import.c.id == job["id"]).values(
-            status="running"))
+        conn.execute(
+            update(sys_import).where(sys_import.c.id == job["id"]).values(status="running")
+        )
     slow, taker = Committer(job["id"], 0), Committer(job["id"], 0)
     with runtime.db.write() as conn:
         taker(conn, ImportReport(done=100, total=200, after_row=101))

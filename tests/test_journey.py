@@ -2,6 +2,7 @@
 arrives, orders reserve it or are backordered (the customer told when to expect the
 goods), arrivals serve backorders first come first served, shipping issues the stock and
 sends the tracking number, cancelling releases, returns restock. On SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,12 @@ from apploom.engine.automation import outbox
 from apploom.web import create_app
 from tests.helpers import Api
 
-ROLES = {"sales": ["sales"], "warehouse": ["warehouse"], "service": ["service"],
-         "buyer": ["purchasing"]}
+ROLES = {
+    "sales": ["sales"],
+    "warehouse": ["warehouse"],
+    "service": ["service"],
+    "buyer": ["purchasing"],
+}
 
 
 class Shop:
@@ -34,12 +39,16 @@ class Shop:
         self.west = create(SYSTEM_USER, "wms.warehouse", {"code": "W1", "name": "West"})["id"]
         self.tea = self.item("TEA", "Longjing tea", lead_time_days=10)
         self.cup = self.item("CUP", "Cup", lead_time_days=3)
-        self.customer = create(SYSTEM_USER, "crm.customer",
-                               {"name": "张三", "email": "zs@example.com"})["id"]
+        self.customer = create(
+            SYSTEM_USER, "crm.customer", {"name": "张三", "email": "zs@example.com"}
+        )["id"]
 
     def item(self, sku, name, **more):
-        return self.rt.records.create(SYSTEM_USER, "wms.item", {
-            "sku": sku, "name": name, "price": "20.00", "cost": "8.00", **more})["id"]
+        return self.rt.records.create(
+            SYSTEM_USER,
+            "wms.item",
+            {"sku": sku, "name": name, "price": "20.00", "cost": "8.00", **more},
+        )["id"]
 
     def call(self, role, method, url, **kwargs):
         response = getattr(self.api[role], method)(url, **kwargs)
@@ -47,22 +56,39 @@ class Shop:
         return response.json
 
     def purchase(self, item, qty, warehouse=None, expected=None, receive=True):
-        po = self.call("buyer", "post", "/api/v1/wms/purchase_order", json={
-            "supplier": "Hangzhou Tea Co.", "warehouse": warehouse or self.east,
-            "expected_date": expected, "lines": [{"item": item, "qty": qty, "cost": "8.00"}]})
+        po = self.call(
+            "buyer",
+            "post",
+            "/api/v1/wms/purchase_order",
+            json={
+                "supplier": "Hangzhou Tea Co.",
+                "warehouse": warehouse or self.east,
+                "expected_date": expected,
+                "lines": [{"item": item, "qty": qty, "cost": "8.00"}],
+            },
+        )
         self.call("buyer", "post", f"/api/v1/wms/purchase_order/{po['id']}/transitions/place")
         if receive:
             return self.take("warehouse", "wms/purchase_order", po, "receive")
         return po
 
     def order(self, *lines, **more):
-        return self.call("sales", "post", "/api/v1/oms/order", json={
-            "customer": self.customer, "channel": "web", **more,
-            "lines": [{"item": item, "qty": qty, "price": "20.00"} for item, qty in lines]})
+        return self.call(
+            "sales",
+            "post",
+            "/api/v1/oms/order",
+            json={
+                "customer": self.customer,
+                "channel": "web",
+                **more,
+                "lines": [{"item": item, "qty": qty, "price": "20.00"} for item, qty in lines],
+            },
+        )
 
     def take(self, role, path, record, name, **data):
-        return self.call(role, "post", f"/api/v1/{path}/{record['id']}/transitions/{name}",
-                         json=data)
+        return self.call(
+            role, "post", f"/api/v1/{path}/{record['id']}/transitions/{name}", json=data
+        )
 
     def get(self, path, record):
         return self.call("sales", "get", f"/api/v1/{path}/{record['id']}")
@@ -102,10 +128,9 @@ def test_an_order_in_stock_is_reserved_shipped_with_tracking_and_issued(shop):
 def test_an_order_out_of_stock_is_backordered_and_the_customer_told_the_date(shop):
     arriving = date.today() + timedelta(days=5)
     shop.purchase(shop.tea, 20, expected=arriving.isoformat(), receive=False)
-    order = shop.take("sales", "oms/order", shop.order((shop.tea, 2), (shop.cup, 1)),
-                      "confirm")
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 2), (shop.cup, 1)), "confirm")
     assert order["status"] == "backordered"
-    assert order["expected_date"] == arriving.isoformat()   # the open purchase order's date
+    assert order["expected_date"] == arriving.isoformat()  # the open purchase order's date
     by_item = {line["item"]: line for line in order["lines"]}
     assert by_item[shop.cup]["expected_date"] == (date.today() + timedelta(days=3)).isoformat()
     assert "2 x TEA Longjing tea" in order["shortage"]
@@ -125,10 +150,10 @@ def test_the_expected_date_counts_what_older_backorders_will_take(shop):
         assert order["status"] == "backordered"
         return order["expected_date"]
 
-    assert expected(4) == soon.isoformat()      # 4 of the 5 arriving soon
-    assert expected(1) == soon.isoformat()      # the fifth
-    assert expected(3) == later.isoformat()     # the next 5 are needed
-    assert expected(3) == (date.today() + timedelta(days=10)).isoformat()   # lead time
+    assert expected(4) == soon.isoformat()  # 4 of the 5 arriving soon
+    assert expected(1) == soon.isoformat()  # the fifth
+    assert expected(3) == later.isoformat()  # the next 5 are needed
+    assert expected(3) == (date.today() + timedelta(days=10)).isoformat()  # lead time
 
 
 def test_arrivals_serve_backorders_first_come_first_served(shop):
@@ -136,15 +161,15 @@ def test_arrivals_serve_backorders_first_come_first_served(shop):
     second = shop.take("sales", "oms/order", shop.order((shop.tea, 2)), "confirm")
     assert first["status"] == second["status"] == "backordered"
 
-    shop.purchase(shop.tea, 4)              # enough for the first; the second waits
+    shop.purchase(shop.tea, 4)  # enough for the first; the second waits
     assert shop.get("oms/order", first)["status"] == "confirmed"
     assert shop.get("oms/order", second)["status"] == "backordered"
     assert shop.stock(shop.tea) == (4, 3)
-    told = shop.emails()[0]                 # and the first's customer is told (newest first)
+    told = shop.emails()[0]  # and the first's customer is told (newest first)
     assert first["number"] in told["subject"] and "in stock" in told["subject"]
     assert f"/track/{first['number']}?t=" in told["body"]
 
-    shop.purchase(shop.tea, 1, warehouse=shop.west)   # 1 + 1 free, but not in one place
+    shop.purchase(shop.tea, 1, warehouse=shop.west)  # 1 + 1 free, but not in one place
     assert shop.get("oms/order", second)["status"] == "backordered"
     shop.purchase(shop.tea, 1, warehouse=shop.west)
     served = shop.get("oms/order", second)
@@ -159,7 +184,7 @@ def test_a_later_order_does_not_jump_the_queue(shop):
     shop.purchase(shop.tea, 3)
     assert shop.get("oms/order", big)["status"] == "backordered"
     waiting = shop.call("sales", "get", "/api/v1/oms/order?status=backordered")
-    assert waiting["total"] == 2          # the small order waits behind the big one
+    assert waiting["total"] == 2  # the small order waits behind the big one
     assert shop.stock(shop.tea) == (3, 0)
 
 
@@ -175,16 +200,25 @@ def test_cancelling_releases_the_reservation(shop):
 def test_a_return_restocks_resaleable_goods_and_refunds(shop):
     shop.purchase(shop.tea, 5)
     shop.purchase(shop.cup, 5)
-    order = shop.take("sales", "oms/order", shop.order((shop.tea, 2), (shop.cup, 1)),
-                      "confirm")
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 2), (shop.cup, 1)), "confirm")
     shop.take("warehouse", "oms/order", order, "pick")
     shop.take("warehouse", "oms/order", order, "ship", carrier="zto")
     order = shop.take("warehouse", "oms/order", order, "deliver")
     assert shop.stock(shop.tea) == (3, 0) and shop.stock(shop.cup) == (4, 0)
-    rma = shop.call("service", "post", "/api/v1/oms/return", json={
-        "order": order["id"], "reason": "damaged", "warehouse": shop.east,
-        "lines": [{"item": shop.tea, "qty": 2, "resaleable": True},
-                  {"item": shop.cup, "qty": 1, "resaleable": False}]})
+    rma = shop.call(
+        "service",
+        "post",
+        "/api/v1/oms/return",
+        json={
+            "order": order["id"],
+            "reason": "damaged",
+            "warehouse": shop.east,
+            "lines": [
+                {"item": shop.tea, "qty": 2, "resaleable": True},
+                {"item": shop.cup, "qty": 1, "resaleable": False},
+            ],
+        },
+    )
     shop.take("warehouse", "oms/return", rma, "receive")
     assert shop.stock(shop.tea) == (5, 0) and shop.stock(shop.cup) == (4, 0)
     refunded = shop.take("service", "oms/return", rma, "refund", refund_amount="60.00")
@@ -201,27 +235,50 @@ def test_shipping_without_stock_is_refused_and_nothing_changes(shop):
 
 def test_external_order_ids_are_unique_per_channel(shop):
     shop.order((shop.tea, 1), external_id="TB-1001", channel="marketplace")
-    again = shop.api["sales"].post("/api/v1/oms/order", json={
-        "customer": shop.customer, "channel": "marketplace", "external_id": "TB-1001",
-        "lines": [{"item": shop.tea, "qty": 1, "price": "20.00"}]})
+    again = shop.api["sales"].post(
+        "/api/v1/oms/order",
+        json={
+            "customer": shop.customer,
+            "channel": "marketplace",
+            "external_id": "TB-1001",
+            "lines": [{"item": shop.tea, "qty": 1, "price": "20.00"}],
+        },
+    )
     assert again.status_code == 422
-    assert again.json["error"]["fields"]["external_id"] == \
-        "'TB-1001' is already used by another Sales order with channel 'marketplace'"
+    assert (
+        again.json["error"]["fields"]["external_id"]
+        == "'TB-1001' is already used by another Sales order with channel 'marketplace'"
+    )
     shop.order((shop.tea, 1), external_id="TB-1001", channel="web")
 
 
 def test_transfers_move_stock_and_refuse_what_is_not_there(shop):
     shop.purchase(shop.tea, 6)
-    transfer = shop.call("warehouse", "post", "/api/v1/wms/stock_transfer", json={
-        "from_warehouse": shop.east, "to_warehouse": shop.west,
-        "lines": [{"item": shop.tea, "qty": 4}]})
+    transfer = shop.call(
+        "warehouse",
+        "post",
+        "/api/v1/wms/stock_transfer",
+        json={
+            "from_warehouse": shop.east,
+            "to_warehouse": shop.west,
+            "lines": [{"item": shop.tea, "qty": 4}],
+        },
+    )
     shop.take("warehouse", "wms/stock_transfer", transfer, "post")
     assert shop.stock(shop.tea) == (2, 0) and shop.stock(shop.tea, shop.west) == (4, 0)
-    again = shop.call("warehouse", "post", "/api/v1/wms/stock_transfer", json={
-        "from_warehouse": shop.east, "to_warehouse": shop.west,
-        "lines": [{"item": shop.tea, "qty": 3}]})
+    again = shop.call(
+        "warehouse",
+        "post",
+        "/api/v1/wms/stock_transfer",
+        json={
+            "from_warehouse": shop.east,
+            "to_warehouse": shop.west,
+            "lines": [{"item": shop.tea, "qty": 3}],
+        },
+    )
     refused = shop.api["warehouse"].post(
-        f"/api/v1/wms/stock_transfer/{again['id']}/transitions/post")
+        f"/api/v1/wms/stock_transfer/{again['id']}/transitions/post"
+    )
     assert refused.status_code == 422
     assert "refused by the stock balance" in refused.json["error"]["message"]
     assert shop.stock(shop.tea) == (2, 0) and shop.stock(shop.tea, shop.west) == (4, 0)
@@ -229,52 +286,75 @@ def test_transfers_move_stock_and_refuse_what_is_not_there(shop):
 
 def test_a_purchase_order_arrives_in_parts_through_goods_receipts(shop):
     pot = shop.item("POT", "Teapot")
-    po = shop.call("buyer", "post", "/api/v1/wms/purchase_order", json={
-        "supplier": "Yixing Pottery", "warehouse": shop.east, "lines": [
-            {"item": shop.tea, "qty": 6, "cost": "8.00"},
-            {"item": pot, "qty": 2, "cost": "90.00"},
-            {"item": shop.tea, "qty": 4, "cost": "7.50"}]})
+    po = shop.call(
+        "buyer",
+        "post",
+        "/api/v1/wms/purchase_order",
+        json={
+            "supplier": "Yixing Pottery",
+            "warehouse": shop.east,
+            "lines": [
+                {"item": shop.tea, "qty": 6, "cost": "8.00"},
+                {"item": pot, "qty": 2, "cost": "90.00"},
+                {"item": shop.tea, "qty": 4, "cost": "7.50"},
+            ],
+        },
+    )
     shop.take("buyer", "wms/purchase_order", po, "place")
     waiting = shop.order((shop.tea, 7))
     assert shop.take("sales", "oms/order", waiting, "confirm")["status"] == "backordered"
 
     def receive(*lines):
-        receipt = shop.call("warehouse", "post", "/api/v1/wms/goods_receipt", json={
-            "purchase_order": po["id"], "lines": [{"item": i, "qty": q} for i, q in lines]})
+        receipt = shop.call(
+            "warehouse",
+            "post",
+            "/api/v1/wms/goods_receipt",
+            json={"purchase_order": po["id"], "lines": [{"item": i, "qty": q} for i, q in lines]},
+        )
         return shop.api["warehouse"].post(
-            f"/api/v1/wms/goods_receipt/{receipt['id']}/transitions/post")
+            f"/api/v1/wms/goods_receipt/{receipt['id']}/transitions/post"
+        )
 
-    assert receive((shop.tea, 8)).status_code == 200      # fills line 1, then 2 of line 3
+    assert receive((shop.tea, 8)).status_code == 200  # fills line 1, then 2 of line 3
     first = shop.get("wms/purchase_order", po)
     assert first["status"] == "partly_received"
     assert [line["received"] for line in first["lines"]] == [6, 0, 2]
-    assert shop.stock(shop.tea) == (8, 7)                  # and the backorder got its 7
+    assert shop.stock(shop.tea) == (8, 7)  # and the backorder got its 7
     assert shop.get("oms/order", waiting)["status"] == "confirmed"
 
     too_many = receive((pot, 1), (shop.tea, 3))
     assert too_many.status_code == 422
     assert "line 2: 1 more than" in too_many.json["error"]["message"]
-    assert shop.stock(shop.tea) == (8, 7) and shop.stock(pot) == (0, 0)   # nothing posted
+    assert shop.stock(shop.tea) == (8, 7) and shop.stock(pot) == (0, 0)  # nothing posted
 
     assert receive((pot, 2), (shop.tea, 2)).status_code == 200
     done = shop.get("wms/purchase_order", po)
-    assert done["status"] == "received" and [line["received"] for line in done["lines"]] \
-        == [6, 2, 4]
+    assert done["status"] == "received" and [line["received"] for line in done["lines"]] == [
+        6,
+        2,
+        4,
+    ]
     assert shop.stock(shop.tea) == (10, 7) and shop.stock(pot) == (2, 0)
     late = receive((pot, 1))
     assert late.status_code == 422 and "only against an ordered" in late.json["error"]["message"]
 
 
 def test_after_a_partial_receipt_the_next_backorder_is_told_the_lead_time(shop):
-    po = shop.purchase(shop.tea, 10, receive=False,
-                       expected=(date.today() + timedelta(days=5)).isoformat())
-    first, second = (shop.take("sales", "oms/order", shop.order((shop.tea, 10)), "confirm")
-                     for _ in range(2))
-    receipt = shop.call("warehouse", "post", "/api/v1/wms/goods_receipt", json={
-        "purchase_order": po["id"], "lines": [{"item": shop.tea, "qty": 10}]})
+    po = shop.purchase(
+        shop.tea, 10, receive=False, expected=(date.today() + timedelta(days=5)).isoformat()
+    )
+    first, second = (
+        shop.take("sales", "oms/order", shop.order((shop.tea, 10)), "confirm") for _ in range(2)
+    )
+    receipt = shop.call(
+        "warehouse",
+        "post",
+        "/api/v1/wms/goods_receipt",
+        json={"purchase_order": po["id"], "lines": [{"item": shop.tea, "qty": 10}]},
+    )
     shop.take("warehouse", "wms/goods_receipt", receipt, "post")
     assert shop.get("oms/order", first)["status"] == "confirmed"
-    waiting = shop.get("oms/order", second)     # nothing more is coming: buy, lead time
+    waiting = shop.get("oms/order", second)  # nothing more is coming: buy, lead time
     assert waiting["expected_date"] == (date.today() + timedelta(days=10)).isoformat()
 
 
@@ -286,14 +366,13 @@ def test_low_stock_proposes_a_purchase_order_and_tells_purchasing(shop):
     assert len(proposals) == 1
     proposal = proposals[0]
     assert proposal["supplier"] == "Yixing Pottery" and proposal["status"] == "draft"
-    assert proposal["lines"][0]["qty"] == 6          # back up to twice the reorder point
+    assert proposal["lines"][0]["qty"] == 6  # back up to twice the reorder point
     notes = shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder")
     assert notes["total"] == 1
-    shop.take("sales", "oms/order", shop.order((pot, 1)), "confirm")   # already proposed
+    shop.take("sales", "oms/order", shop.order((pot, 1)), "confirm")  # already proposed
     assert shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder")["total"] == 1
     buyer = shop.rt.users.get("buyer")
-    assert any(proposal["number"] in n["message"]
-               for n in shop.rt.notifications.latest(buyer))
+    assert any(proposal["number"] in n["message"] for n in shop.rt.notifications.latest(buyer))
 
 
 def test_twenty_concurrent_orders_for_ten_in_stock(shop):
@@ -321,8 +400,9 @@ def test_orders_from_two_warehouses_at_once_propose_one_purchase_order(shop):
         orders = [shop.order((pot, 2), warehouse=where) for where in (shop.east, shop.west)]
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(lambda o: shop.take("sales", "oms/order", o, "confirm"), orders))
-        proposals = shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder"
-                              "&limit=100")["data"]
+        proposals = shop.call(
+            "buyer", "get", "/api/v1/wms/purchase_order?origin=reorder&limit=100"
+        )["data"]
         assert [p["lines"][0]["item"] for p in proposals].count(pot) == 1, f"round {round}"
 
 
@@ -341,30 +421,50 @@ def test_the_tracking_page_opens_only_with_the_link_sent(shop):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert shipped["tracking_number"] in text and "JD Logistics" in text
-    assert "Shipped" in text and "Confirmed" in text            # the status timeline
-    assert "zs@example.com" not in text and "张三" not in text   # nothing about the customer
-    assert "20.00" not in re.sub(r"<[^>]*>", "", text)          # nor prices (tags hold times)
+    assert "Shipped" in text and "Confirmed" in text  # the status timeline
+    assert "zs@example.com" not in text and "张三" not in text  # nothing about the customer
+    assert "20.00" not in re.sub(r"<[^>]*>", "", text)  # nor prices (tags hold times)
 
     number = shipped["number"]
-    for wrong in (url.replace("t=", "t=0"), f"/track/{number}", f"/track/{number}?t=",
-                  url.replace(number, number[:-1] + ("2" if number[-1] != "2" else "3"))):
+    for wrong in (
+        url.replace("t=", "t=0"),
+        f"/track/{number}",
+        f"/track/{number}?t=",
+        url.replace(number, number[:-1] + ("2" if number[-1] != "2" else "3")),
+    ):
         assert anonymous.get(wrong).status_code == 404
-    unknown, forged = anonymous.get(f"/track/SO-000000-99999?t={'0' * 24}"), anonymous.get(
-        url.replace("t=", "t=0"))
-    assert unknown.status_code == forged.status_code == 404   # no hint which numbers exist
-    assert re.search("<main.*</main>", unknown.get_data(as_text=True), re.S)[0] == \
-        re.search("<main.*</main>", forged.get_data(as_text=True), re.S)[0]
+    unknown, forged = (
+        anonymous.get(f"/track/SO-000000-99999?t={'0' * 24}"),
+        anonymous.get(url.replace("t=", "t=0")),
+    )
+    assert unknown.status_code == forged.status_code == 404  # no hint which numbers exist
+    assert (
+        re.search("<main.*</main>", unknown.get_data(as_text=True), re.S)[0]
+        == re.search("<main.*</main>", forged.get_data(as_text=True), re.S)[0]
+    )
 
 
 def test_a_lead_converts_to_a_customer_with_an_opportunity(shop):
-    lead = shop.call("sales", "post", "/api/v1/crm/lead", json={
-        "name": "王芳", "company": "云山茶业", "email": "wf@yunshan.example",
-        "source": "fair", "expected_amount": "30000.00"})
+    lead = shop.call(
+        "sales",
+        "post",
+        "/api/v1/crm/lead",
+        json={
+            "name": "王芳",
+            "company": "云山茶业",
+            "email": "wf@yunshan.example",
+            "source": "fair",
+            "expected_amount": "30000.00",
+        },
+    )
     converted = shop.take("sales", "crm/lead", lead, "convert")
     assert converted["status"] == "converted"
     customer = shop.call("sales", "get", f"/api/v1/crm/customer/{converted['customer']}")
     assert (customer["name"], customer["kind"], customer["email"]) == (
-        "云山茶业", "company", "wf@yunshan.example")
+        "云山茶业",
+        "company",
+        "wf@yunshan.example",
+    )
     assert customer["contacts"][0]["name"] == "王芳"
     deals = shop.call("sales", "get", f"/api/v1/crm/opportunity?customer={customer['id']}")
     assert deals["total"] == 1 and deals["data"][0]["amount"] == "30000.00"
@@ -372,9 +472,9 @@ def test_a_lead_converts_to_a_customer_with_an_opportunity(shop):
 
 def test_a_new_order_does_not_take_stock_a_backorder_waits_for(shop):
     waiting = shop.take("sales", "oms/order", shop.order((shop.tea, 5)), "confirm")
-    shop.purchase(shop.tea, 3)                       # not enough for the waiting order
+    shop.purchase(shop.tea, 3)  # not enough for the waiting order
     newcomer = shop.take("sales", "oms/order", shop.order((shop.tea, 2)), "confirm")
-    assert newcomer["status"] == "backordered"       # the 3 are kept for the older order
+    assert newcomer["status"] == "backordered"  # the 3 are kept for the older order
     shop.purchase(shop.tea, 2)
     assert shop.get("oms/order", waiting)["status"] == "confirmed"
     assert shop.get("oms/order", newcomer)["status"] == "backordered"
@@ -383,13 +483,14 @@ def test_a_new_order_does_not_take_stock_a_backorder_waits_for(shop):
 
 def test_a_later_order_does_not_take_another_item_an_older_one_waits_for(shop):
     older = shop.take("sales", "oms/order", shop.order((shop.cup, 5)), "confirm")
-    later = shop.take("sales", "oms/order", shop.order((shop.tea, 1), (shop.cup, 2)),
-                      "confirm")
-    shop.purchase(shop.cup, 3)                       # the older order still waits for 5
-    shop.purchase(shop.tea, 1)                       # the later order's tea arrives
+    later = shop.take("sales", "oms/order", shop.order((shop.tea, 1), (shop.cup, 2)), "confirm")
+    shop.purchase(shop.cup, 3)  # the older order still waits for 5
+    shop.purchase(shop.tea, 1)  # the later order's tea arrives
     served = shop.get("oms/order", later)
     assert {line["item"]: line["reserved"] for line in served["lines"]} == {
-        shop.tea: 1, shop.cup: 0}                    # its cups stay for the older order
+        shop.tea: 1,
+        shop.cup: 0,
+    }  # its cups stay for the older order
     assert shop.get("oms/order", older)["status"] == "backordered"
 
 
@@ -405,13 +506,15 @@ def test_stock_a_cancelled_order_releases_goes_to_the_waiting_orders(shop):
 
 def test_a_backordered_orders_lines_are_locked(shop):
     shop.purchase(shop.tea, 4)
-    order = shop.take("sales", "oms/order", shop.order((shop.tea, 4), (shop.cup, 1)),
-                      "confirm")
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 4), (shop.cup, 1)), "confirm")
     assert order["status"] == "backordered"
-    lines = [{"id": line["id"]} for line in order["lines"]][:1]     # drop the cup line
-    refused = shop.api["sales"].patch(f"/api/v1/oms/order/{order['id']}",
-                                      json={"version": order["version"], "lines": lines})
+    lines = [{"id": line["id"]} for line in order["lines"]][:1]  # drop the cup line
+    refused = shop.api["sales"].patch(
+        f"/api/v1/oms/order/{order['id']}", json={"version": order["version"], "lines": lines}
+    )
     assert refused.status_code == 422
-    assert "cannot change while the Sales order is Backordered" in \
-        refused.json["error"]["fields"]["lines"]
+    assert (
+        "cannot change while the Sales order is Backordered"
+        in refused.json["error"]["fields"]["lines"]
+    )
     assert shop.stock(shop.tea) == (4, 4)

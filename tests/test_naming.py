@@ -1,4 +1,5 @@
 """Naming series: unique, increasing and gap-free, also under concurrent creates."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +18,15 @@ def test_series_prefix_fills_in_the_date():
     assert series_prefix("{YY}{DD}/{###}", when) == "2609/"
 
 
-@pytest.mark.parametrize("pattern, problem", [
-    ("SO-{YYYY}", "needs exactly one counter"),
-    ("SO-{###}-{##}", "needs exactly one counter"),
-    ("SO-{###}-{YYYY}", "must end with its counter"),
-    ("SO-{WEEK}-{###}", "'{WEEK}' is not a numbering token"),
-])
+@pytest.mark.parametrize(
+    "pattern, problem",
+    [
+        ("SO-{YYYY}", "needs exactly one counter"),
+        ("SO-{###}-{##}", "needs exactly one counter"),
+        ("SO-{###}-{YYYY}", "must end with its counter"),
+        ("SO-{WEEK}-{###}", "'{WEEK}' is not a numbering token"),
+    ],
+)
 def test_bad_patterns_are_explained(pattern, problem):
     assert any(problem in p for p in format_problems(pattern))
 

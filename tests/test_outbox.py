@@ -1,5 +1,6 @@
 """The outbox: delivery by SMTP and webhook, retries with backoff, the dead-letter list,
 and several workers never delivering one message twice."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,9 @@ def enqueue(rt, kind, payload):
 
 def message(rt, message_id):
     with rt.db.read() as conn:
-        return dict(conn.execute(select(sys_outbox).where(sys_outbox.c.id == message_id))
-                    .mappings().one())
+        return dict(
+            conn.execute(select(sys_outbox).where(sys_outbox.c.id == message_id)).mappings().one()
+        )
 
 
 class Inbox:
@@ -60,8 +62,11 @@ def smtp():
 
 def test_email_is_delivered_through_smtp(sqlite_runtime, smtp):
     url, inbox = smtp
-    message_id = enqueue(sqlite_runtime, "email", {"to": "li@example.cn", "subject": "已发货",
-                                                   "body": "Tracking SF123"})
+    message_id = enqueue(
+        sqlite_runtime,
+        "email",
+        {"to": "li@example.cn", "subject": "已发货", "body": "Tracking SF123"},
+    )
     senders = {"email": outbox.smtp_sender(url, "shop@example.com")}
     assert outbox.deliver_due(sqlite_runtime.db, senders) == 1
     [(to, content)] = inbox.messages
@@ -76,8 +81,9 @@ def test_webhooks_are_posted_and_signed(sqlite_runtime):
     class Hook(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.headers["X-AppLoom-Signature"],
-                             self.headers["X-AppLoom-Delivery"], body))
+            received.append(
+                (self.headers["X-AppLoom-Signature"], self.headers["X-AppLoom-Delivery"], body)
+            )
             self.send_response(204)
             self.end_headers()
 
@@ -87,8 +93,14 @@ def test_webhooks_are_posted_and_signed(sqlite_runtime):
     server = HTTPServer(("127.0.0.1", 0), Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    enqueue(sqlite_runtime, "webhook", {"url": f"http://127.0.0.1:{server.server_port}/hook",
-                                        "body": {"id": 7, "status": "shipped"}})
+    enqueue(
+        sqlite_runtime,
+        "webhook",
+        {
+            "url": f"http://127.0.0.1:{server.server_port}/hook",
+            "body": {"id": 7, "status": "shipped"},
+        },
+    )
     outbox.deliver_due(sqlite_runtime.db, {"webhook": outbox.webhook_sender("s3cret")})
     server.shutdown()
     server.server_close()
@@ -143,16 +155,18 @@ def test_several_workers_never_deliver_a_message_twice(runtime):
             delivered.append(payload["n"])
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        counts = list(pool.map(lambda _: outbox.deliver_due(runtime.db, {"webhook": record}),
-                               range(4)))
+        counts = list(
+            pool.map(lambda _: outbox.deliver_due(runtime.db, {"webhook": record}), range(4))
+        )
     assert sum(counts) == len(ids)
     assert sorted(delivered) == list(range(60))
 
 
 def test_a_worker_thread_delivers_in_the_background(sqlite_runtime):
     delivered = threading.Event()
-    worker = outbox.Worker(sqlite_runtime.db, {"webhook": lambda p: delivered.set()},
-                           interval=0.05).start()
+    worker = outbox.Worker(
+        sqlite_runtime.db, {"webhook": lambda p: delivered.set()}, interval=0.05
+    ).start()
     enqueue(sqlite_runtime, "webhook", {"n": 1})
     assert delivered.wait(5)
     worker.stop()
@@ -166,8 +180,9 @@ def test_a_slow_receiver_does_not_hold_the_database(sqlite_runtime):
         release.wait(10)
 
     enqueue(sqlite_runtime, "webhook", {"n": 1})
-    sending = threading.Thread(target=outbox.deliver_due,
-                               args=(sqlite_runtime.db, {"webhook": slow}))
+    sending = threading.Thread(
+        target=outbox.deliver_due, args=(sqlite_runtime.db, {"webhook": slow})
+    )
     sending.start()
     assert started.wait(5)
     before = time.monotonic()

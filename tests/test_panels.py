@@ -1,5 +1,6 @@
 """What points at a record shows on its page: a customer's purchase history with lifetime
 value and last order, an item's stock per warehouse; and a balance has its own list."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,13 @@ from tests.helpers import browser, reopen
 
 
 def order(rt, shop, total_qty, day, then=("confirm",)):
-    made = rt.records.create(SYSTEM_USER, "oms.order", shop.order(
-        order_date=day, lines=[{"item": shop.cup["id"], "qty": total_qty, "price": "10.00"}]))
+    made = rt.records.create(
+        SYSTEM_USER,
+        "oms.order",
+        shop.order(
+            order_date=day, lines=[{"item": shop.cup["id"], "qty": total_qty, "price": "10.00"}]
+        ),
+    )
     for step in then:
         rt.transitions.take(SYSTEM_USER, "oms.order", made["id"], step)
     return made
@@ -22,17 +28,21 @@ def order(rt, shop, total_qty, day, then=("confirm",)):
 def test_a_customers_purchase_history_counts_what_they_bought(runtime, shop):
     order(runtime, shop, 2, "2026-10-01")
     order(runtime, shop, 3, "2026-11-05")
-    order(runtime, shop, 9, "2026-11-20", then=("cancel",))     # not bought
-    order(runtime, shop, 9, "2026-11-21", then=())              # a draft, not yet
+    order(runtime, shop, 9, "2026-11-20", then=("cancel",))  # not bought
+    order(runtime, shop, 9, "2026-11-21", then=())  # a draft, not yet
     customer = runtime.records.entity("crm.customer")
-    panels = {p.entity.qualified: p for p in related_panels(
-        runtime.records, SYSTEM_USER, customer, shop.customer["id"])}
+    panels = {
+        p.entity.qualified: p
+        for p in related_panels(runtime.records, SYSTEM_USER, customer, shop.customer["id"])
+    }
     history = panels["oms.order"]
     assert history.label.en == "Purchase history" and history.total == 2
     figures = {text.en: value for text, _, value in history.figures}
     assert figures == {"Lifetime value": "50.00", "Last order": "2026-11-05"}
-    assert history.params == {"status__not_in": "draft,cancelled",
-                              "customer": str(shop.customer["id"])}
+    assert history.params == {
+        "status__not_in": "draft,cancelled",
+        "customer": str(shop.customer["id"]),
+    }
     assert "crm.activity" not in panels or panels["crm.activity"].total >= 1
 
 
@@ -40,27 +50,30 @@ def test_a_user_sees_only_panels_of_what_they_may_read(runtime, shop):
     order(runtime, shop, 1, "2026-11-01")
     clerk = runtime.users.create("wes", ["warehouse"], "password123")
     customer = runtime.records.entity("crm.customer")
-    seen = {p.entity.qualified for p in related_panels(runtime.records, clerk,
-                                                       customer, shop.customer["id"])}
-    assert "oms.order" in seen and "crm.opportunity" not in seen   # wms reads orders only
+    seen = {
+        p.entity.qualified
+        for p in related_panels(runtime.records, clerk, customer, shop.customer["id"])
+    }
+    assert "oms.order" in seen and "crm.opportunity" not in seen  # wms reads orders only
 
 
 def test_record_pages_show_history_stock_and_the_balance_list(runtime, shop):
     order(runtime, shop, 4, "2026-11-01")
     runtime.users.create("max", ["manager"], "password123")
     screens = browser(create_app(runtime=runtime), "max")
-    customer_page = screens.get(f"/a/crm/customer/{shop.customer['id']}").get_data(
-        as_text=True)
-    assert "Purchase history" in customer_page and "Lifetime value: <strong>40.00" in \
-        customer_page
+    customer_page = screens.get(f"/a/crm/customer/{shop.customer['id']}").get_data(as_text=True)
+    assert "Purchase history" in customer_page and "Lifetime value: <strong>40.00" in customer_page
     item_page = screens.get(f"/a/wms/item/{shop.cup['id']}").get_data(as_text=True)
     stock = re.search(r'<section class="balance-panel">.*?</section>', item_page, re.S)[0]
-    assert "Shanghai" in stock and re.search(r"<td[^>]*>100</td>\s*<td[^>]*>4</td>\s*"
-                                             r"<td[^>]*><strong>96</strong>", stock)
-    assert "Stock move" in item_page                           # the ledger, most recent first
+    assert "Shanghai" in stock and re.search(
+        r"<td[^>]*>100</td>\s*<td[^>]*>4</td>\s*"
+        r"<td[^>]*><strong>96</strong>",
+        stock,
+    )
+    assert "Stock move" in item_page  # the ledger, most recent first
     listing = screens.get("/a/wms/balances/stock?sort=-available").get_data(as_text=True)
     body = re.search("<tbody>.*</tbody>", listing, re.S)[0]
-    assert body.index("CUP-1") > body.index("POT-1")           # 100 free before 96
+    assert body.index("CUP-1") > body.index("POT-1")  # 100 free before 96
     only = screens.get(f"/a/wms/balances/stock?item={shop.pot['id']}").get_data(as_text=True)
     assert "POT-1" in only and "CUP-1 Cup</a>" not in only
     assert screens.get("/a/crm/balances/stock").status_code == 404

@@ -1,4 +1,5 @@
 """The change pipeline: balances hear of a change before rules, and only named stages."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,9 +45,13 @@ def test_rules_read_the_balance_the_same_change_moved(sqlite_runtime):
     rt.records.pipeline = ChangePipeline()
     rt.records.pipeline.attach("rules", rules)
     rt.records.pipeline.attach("balances", recording)
-    item = rt.records.create(SYSTEM_USER, "wms.item", {"sku": "CUP-1", "name": "Cup",
-                                                "price": "12.50"})
+    item = rt.records.create(
+        SYSTEM_USER, "wms.item", {"sku": "CUP-1", "name": "Cup", "price": "12.50"}
+    )
     store = rt.records.create(SYSTEM_USER, "wms.warehouse", {"code": "SH", "name": "Shanghai"})
-    rt.records.create(SYSTEM_USER, "wms.stock_move", {"item": item["id"], "kind": "receipt",
-                                                     "warehouse": store["id"], "qty": 7})
+    rt.records.create(
+        SYSTEM_USER,
+        "wms.stock_move",
+        {"item": item["id"], "kind": "receipt", "warehouse": store["id"], "qty": 7},
+    )
     assert seen[-2:] == ["balances", 7]

@@ -1,4 +1,5 @@
 """Plugins: found in folders and entry points, every hook called, the bundled examples."""
+
 from __future__ import annotations
 
 import ast
@@ -95,8 +96,12 @@ def paint_runtime(tmp_path, sqlite_url):
     found.types.functions.update(found.functions)
     assert "colour" in found.types.names() and set(found.senders) == {"pigeon"}
     runtime = make_runtime(sqlite_url, tmp_path / "instance")
-    apply_definitions(runtime.db, bundled_sources() + [Source("paint.yaml", PAINT)],
-                      found.types, actions=frozenset(BUILTIN_ACTIONS) | set(found.actions))
+    apply_definitions(
+        runtime.db,
+        bundled_sources() + [Source("paint.yaml", PAINT)],
+        found.types,
+        actions=frozenset(BUILTIN_ACTIONS) | set(found.actions),
+    )
     runtime.close()
     return open_runtime(runtime.settings, manager), manager
 
@@ -114,30 +119,43 @@ def test_hook_every_hook_from_a_plugin_folder(tmp_path, sqlite_url):
 
 
 def test_a_plugin_field_type_is_shown_imported_filtered_and_exported_like_a_built_in(
-        tmp_path, sqlite_url):
+    tmp_path, sqlite_url
+):
     rt, _ = paint_runtime(tmp_path, sqlite_url)
-    report = rt.imports.importer.run(SYSTEM_USER, "paint.swatch", ["Name", "Colour"],
-                                     [["sky", "Sky"], ["fire", "red"], ["moss", "#8A9A5B"]],
-                                     {"Name": "name", "Colour": "colour"})
+    report = rt.imports.importer.run(
+        SYSTEM_USER,
+        "paint.swatch",
+        ["Name", "Colour"],
+        [["sky", "Sky"], ["fire", "red"], ["moss", "#8A9A5B"]],
+        {"Name": "name", "Colour": "colour"},
+    )
     assert (report.created, report.errors) == (3, [])
-    found = rt.records.list(SYSTEM_USER, "paint.swatch",
-                            parse_params({"colour__startswith": "#8", "sort": "name"}))
-    assert [(s["name"], s["colour"]) for s in found.data] == [("moss", "#8a9a5b"),
-                                                              ("sky", "#87ceeb")]
+    found = rt.records.list(
+        SYSTEM_USER, "paint.swatch", parse_params({"colour__startswith": "#8", "sort": "name"})
+    )
+    assert [(s["name"], s["colour"]) for s in found.data] == [
+        ("moss", "#8a9a5b"),
+        ("sky", "#87ceeb"),
+    ]
     rt.users.create("ada", [ADMIN_ROLE], "password123")
     b = browser(create_app(runtime=rt), "ada")
     listed = b.get("/a/paint/swatch?colour__contains=ff").get_data(as_text=True)
     assert "#FF0000" in listed and "#87CEEB" not in listed
     assert 'name="colour__contains"' in listed
-    fire = next(s for s in rt.records.list(SYSTEM_USER, "paint.swatch").data
-                if s["name"] == "fire")
+    fire = next(s for s in rt.records.list(SYSTEM_USER, "paint.swatch").data if s["name"] == "fire")
     assert "#FF0000" in b.get(f"/a/paint/swatch/{fire['id']}").get_data(as_text=True)
     form = b.get(f"/a/paint/swatch/{fire['id']}/edit").get_data(as_text=True)
     assert re.search(r'<input type="color" name="colour" id="colour" value="#ff0000"', form)
-    rows = list(csv.reader(io.StringIO(b.get("/a/paint/swatch/export.csv?sort=name")
-                                       .data.decode("utf-8-sig"))))
-    assert [r[:2] for r in rows[1:]] == [["fire", "#FF0000"], ["moss", "#8A9A5B"],
-                                         ["sky", "#87CEEB"]]
+    rows = list(
+        csv.reader(
+            io.StringIO(b.get("/a/paint/swatch/export.csv?sort=name").data.decode("utf-8-sig"))
+        )
+    )
+    assert [r[:2] for r in rows[1:]] == [
+        ["fire", "#FF0000"],
+        ["moss", "#8A9A5B"],
+        ["sky", "#87CEEB"],
+    ]
     rt.close()
 
 
@@ -153,8 +171,10 @@ def test_hook_plugins_load_from_the_entry_point_group(tmp_path, monkeypatch):
 
 
 def test_a_misspelt_hook_is_an_error_not_silence(tmp_path):
-    (tmp_path / "typo.py").write_text("from apploom.hookspecs import hookimpl\n\n"
-                                      "@hookimpl\ndef apploom_action():\n    return {}\n")
+    (tmp_path / "typo.py").write_text(
+        "from apploom.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef apploom_action():\n    return {}\n"
+    )
     with pytest.raises(pluggy.PluginValidationError, match="apploom_action"):
         plugin_manager([tmp_path])
 
@@ -163,20 +183,28 @@ def test_two_plugins_adding_the_same_action_is_an_error(tmp_path):
     for name in ("one", "two"):
         (tmp_path / f"{name}.py").write_text(
             "from apploom.hookspecs import hookimpl\n\n@hookimpl\ndef apploom_actions():\n"
-            "    return {'same': lambda context, params: ''}\n")
+            "    return {'same': lambda context, params: ''}\n"
+        )
     with pytest.raises(ValueError, match="same"):
         gather(plugin_manager([tmp_path]), None)
 
 
 def test_the_bundled_carrier_books_a_shipment_with_a_checked_number(tmp_path, sqlite_url):
     found = gather(plugin_manager([BUNDLED]), None)
-    rule = ("    rules:\n      - name: book\n        on: {transition: pick}\n        do:\n"
-            "          - book_shipment: {carrier: jd}\n")
-    sources = [Source(s.file, s.text.replace("    rules:\n", rule, 1))
-               if s.file.endswith("oms.yaml") else s for s in bundled_sources()]
+    rule = (
+        "    rules:\n      - name: book\n        on: {transition: pick}\n        do:\n"
+        "          - book_shipment: {carrier: jd}\n"
+    )
+    sources = [
+        Source(s.file, s.text.replace("    rules:\n", rule, 1))
+        if s.file.endswith("oms.yaml")
+        else s
+        for s in bundled_sources()
+    ]
     runtime = make_runtime(sqlite_url, tmp_path / "instance")
-    apply_definitions(runtime.db, sources, found.types,
-                      actions=frozenset(BUILTIN_ACTIONS) | set(found.actions))
+    apply_definitions(
+        runtime.db, sources, found.types, actions=frozenset(BUILTIN_ACTIONS) | set(found.actions)
+    )
     runtime.close()
     rt = open_runtime(runtime.settings)
     shop = Shop(rt)
@@ -193,8 +221,9 @@ def test_the_bundled_carrier_books_a_shipment_with_a_checked_number(tmp_path, sq
 
 
 def test_the_bundled_signed_webhook_checks_the_signature(tmp_path, sqlite_url):
-    runtime = make_runtime(sqlite_url, tmp_path / "instance", webhook_secret="s3cret",
-                           webhook_user="shopify")
+    runtime = make_runtime(
+        sqlite_url, tmp_path / "instance", webhook_secret="s3cret", webhook_user="shopify"
+    )
     runtime.close()
     rt = open_runtime(runtime.settings)
     rt.users.create("shopify", ["sales"], "password123")
@@ -203,12 +232,20 @@ def test_the_bundled_signed_webhook_checks_the_signature(tmp_path, sqlite_url):
     body = json.dumps(shop.order(channel="marketplace", external_id="TM-1")).encode()
     good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     headers = {"Content-Type": "application/json", "Idempotency-Key": "tm-1"}
-    assert client.post("/hooks/oms/order", data=body, headers={
-        **headers, "X-AppLoom-Signature": "sha256=forged"}).status_code == 401
-    first = client.post("/hooks/oms/order", data=body,
-                        headers={**headers, "X-AppLoom-Signature": good})
-    again = client.post("/hooks/oms/order", data=body,
-                        headers={**headers, "X-AppLoom-Signature": good})
+    assert (
+        client.post(
+            "/hooks/oms/order",
+            data=body,
+            headers={**headers, "X-AppLoom-Signature": "sha256=forged"},
+        ).status_code
+        == 401
+    )
+    first = client.post(
+        "/hooks/oms/order", data=body, headers={**headers, "X-AppLoom-Signature": good}
+    )
+    again = client.post(
+        "/hooks/oms/order", data=body, headers={**headers, "X-AppLoom-Signature": good}
+    )
     assert first.status_code == again.status_code == 201 and first.json == again.json
     assert first.json["created_by"] == rt.users.get("shopify").id
     assert rt.records.list(SYSTEM_USER, "oms.order").total == 1
@@ -234,4 +271,5 @@ def test_the_plugin_guide_lists_every_hook_and_only_those():
 
 def test_the_plugin_api_names_only_what_it_has():
     from apploom import plugin
+
     assert all(hasattr(plugin, name) for name in plugin.__all__)

@@ -1,4 +1,5 @@
 """The README's map of the code names only what exists."""
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ def test_every_place_and_module_the_map_names_exists():
     assert len(rows) > 10
     for places, names in rows:
         folder = ROOT
-        for place in places:   # later names in a cell sit beside the first
+        for place in places:  # later names in a cell sit beside the first
             path = ROOT / place if "/" in place.rstrip("/") else folder / place
             assert path.exists(), f"the README names {place}, which does not exist"
             folder = path if path.is_dir() else path.parent

@@ -1,4 +1,5 @@
 """The record service: the one write path, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +27,12 @@ def test_create_applies_defaults_formulas_numbering_and_child_rows(runtime, shop
 
 
 def test_money_is_exact_decimal_end_to_end(runtime, shop):
-    data = shop.order(lines=[{"item": shop.cup["id"], "qty": 3, "price": "0.10"},
-                             {"item": shop.cup["id"], "qty": 1, "price": 0.2}])
+    data = shop.order(
+        lines=[
+            {"item": shop.cup["id"], "qty": 3, "price": "0.10"},
+            {"item": shop.cup["id"], "qty": 1, "price": 0.2},
+        ]
+    )
     order = runtime.records.create(SYSTEM_USER, "oms.order", data)
     assert order["total"] == "0.50"
     table = runtime.records.tables["oms_order"]
@@ -39,9 +44,15 @@ def test_money_is_exact_decimal_end_to_end(runtime, shop):
 
 
 def test_bad_input_names_every_field_and_writes_nothing(runtime, shop):
-    data = shop.order(channel="fax", bogus=1, total="5",
-                      lines=[{"item": shop.cup["id"], "qty": 0, "price": "1.005"},
-                             {"item": 999999, "qty": 1, "price": "1"}])
+    data = shop.order(
+        channel="fax",
+        bogus=1,
+        total="5",
+        lines=[
+            {"item": shop.cup["id"], "qty": 0, "price": "1.005"},
+            {"item": 999999, "qty": 1, "price": "1"},
+        ],
+    )
     with pytest.raises(ValidationFailed) as caught:
         runtime.records.create(SYSTEM_USER, "oms.order", data)
     fields = caught.value.fields
@@ -57,8 +68,10 @@ def test_refs_must_exist_and_are_checked_in_the_database(runtime, shop):
     data = shop.order(customer=424242, lines=[{"item": 999999, "qty": 1, "price": "1"}])
     with pytest.raises(ValidationFailed) as caught:
         runtime.records.create(SYSTEM_USER, "oms.order", data)
-    assert caught.value.fields == {"customer": "there is no Customer with id 424242",
-                                   "lines.0.item": "there is no Item with id 999999"}
+    assert caught.value.fields == {
+        "customer": "there is no Customer with id 424242",
+        "lines.0.item": "there is no Item with id 999999",
+    }
 
 
 def test_required_fields_and_min_rows(runtime, shop):
@@ -69,15 +82,15 @@ def test_required_fields_and_min_rows(runtime, shop):
 
 def test_unique_values_are_refused_with_a_clear_message(runtime, shop):
     with pytest.raises(ValidationFailed) as caught:
-        runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "CUP-1", "name": "x",
-                                                         "price": "1"})
+        runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "CUP-1", "name": "x", "price": "1"})
     assert caught.value.fields == {"sku": "'CUP-1' is already used by another Item"}
 
 
 def test_pattern_and_length_checks(runtime):
     with pytest.raises(ValidationFailed) as caught:
-        runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "cup 1", "name": "x" * 161,
-                                                         "price": "-1"})
+        runtime.records.create(
+            SYSTEM_USER, "wms.item", {"sku": "cup 1", "name": "x" * 161, "price": "-1"}
+        )
     assert set(caught.value.fields) == {"sku", "name", "price"}
     assert "at most 160" in caught.value.fields["name"]
     assert caught.value.fields["price"] == "must be at least 0"
@@ -87,13 +100,23 @@ def test_update_merges_rows_recomputes_and_bumps_version(runtime, shop):
     order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     first, second = order["lines"]
     updated = runtime.records.update(
-        SYSTEM_USER, "oms.order", order["id"],
-        {"note": "gift wrap", "lines": [{"id": second["id"], "qty": 2},
-                                        {"item": shop.cup["id"], "qty": 1, "price": "9.99"}]},
-        version=1)
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {
+            "note": "gift wrap",
+            "lines": [
+                {"id": second["id"], "qty": 2},
+                {"item": shop.cup["id"], "qty": 1, "price": "9.99"},
+            ],
+        },
+        version=1,
+    )
     assert updated["version"] == 2
-    assert [(line["qty"], line["amount"]) for line in updated["lines"]] == [(2, "536.00"),
-                                                                           (1, "9.99")]
+    assert [(line["qty"], line["amount"]) for line in updated["lines"]] == [
+        (2, "536.00"),
+        (1, "9.99"),
+    ]
     assert updated["lines"][0]["id"] == second["id"]
     assert updated["total"] == "545.99"
     assert runtime.records.get(SYSTEM_USER, "oms.order", order["id"]) == updated
@@ -103,8 +126,7 @@ def test_stale_update_is_a_conflict_with_both_values(runtime, shop):
     order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "first"}, version=1)
     with pytest.raises(Conflict) as caught:
-        runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "second"},
-                               version=1)
+        runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "second"}, version=1)
     assert caught.value.current["note"] == "first"
     assert caught.value.yours == {"note": "second"}
     assert runtime.records.get(SYSTEM_USER, "oms.order", order["id"])["note"] == "first"
@@ -113,15 +135,13 @@ def test_stale_update_is_a_conflict_with_both_values(runtime, shop):
 def test_update_needs_a_version(runtime, shop):
     order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     with pytest.raises(ValidationFailed) as caught:
-        runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "x"},
-                               version=None)
+        runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "x"}, version=None)
     assert "version" in caught.value.fields
 
 
 def test_update_without_changes_keeps_version_and_history(runtime, shop):
     order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order(note="n"))
-    same = runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "n"},
-                                  version=1)
+    same = runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "n"}, version=1)
     assert same["version"] == 1
     assert len(runtime.records.history(SYSTEM_USER, "oms.order", order["id"])) == 1
 
@@ -130,8 +150,13 @@ def test_a_row_of_another_record_cannot_be_edited(runtime, shop):
     one = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     two = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     with pytest.raises(ValidationFailed) as caught:
-        runtime.records.update(SYSTEM_USER, "oms.order", two["id"],
-                               {"lines": [{"id": one["lines"][0]["id"], "qty": 9}]}, version=1)
+        runtime.records.update(
+            SYSTEM_USER,
+            "oms.order",
+            two["id"],
+            {"lines": [{"id": one["lines"][0]["id"], "qty": 9}]},
+            version=1,
+        )
     assert "lines.0.id" in caught.value.fields
 
 
@@ -154,26 +179,35 @@ def test_delete_keeps_a_history_entry_and_removes_rows(runtime, shop):
     lines = runtime.records.tables["oms_order_line"]
     with runtime.db.read() as conn:
         assert conn.execute(select(func.count()).select_from(lines)).scalar() == 0
-        actions = conn.execute(select(sys_history.c.action).where(
-            sys_history.c.record_id == order["id"], sys_history.c.entity == "oms.order")
-        ).scalars().all()
+        actions = (
+            conn.execute(
+                select(sys_history.c.action).where(
+                    sys_history.c.record_id == order["id"], sys_history.c.entity == "oms.order"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert actions == ["create", "delete"]
 
 
 def test_delete_of_a_referenced_record_is_refused(runtime, shop):
-    mug = runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "MUG", "name": "Mug",
-                                                           "price": "9.00"})
-    runtime.records.create(SYSTEM_USER, "oms.order", shop.order(
-        lines=[{"item": mug["id"], "qty": 1, "price": "9.00"}]))
+    mug = runtime.records.create(
+        SYSTEM_USER, "wms.item", {"sku": "MUG", "name": "Mug", "price": "9.00"}
+    )
+    runtime.records.create(
+        SYSTEM_USER, "oms.order", shop.order(lines=[{"item": mug["id"], "qty": 1, "price": "9.00"}])
+    )
     with pytest.raises(Conflict, match="cannot be deleted: 1 .* record\\(s\\) refer to it"):
         runtime.records.delete(SYSTEM_USER, "crm.customer", shop.customer["id"])
-    with pytest.raises(Conflict, match="1 Sales order record"):   # through its lines
+    with pytest.raises(Conflict, match="1 Sales order record"):  # through its lines
         runtime.records.delete(SYSTEM_USER, "wms.item", mug["id"])
 
 
 def test_delete_with_a_stale_version_is_refused(runtime, shop):
-    runtime.records.update(SYSTEM_USER, "crm.customer", shop.other["id"], {"city": "Paris"},
-                           version=1)
+    runtime.records.update(
+        SYSTEM_USER, "crm.customer", shop.other["id"], {"city": "Paris"}, version=1
+    )
     with pytest.raises(Conflict):
         runtime.records.delete(SYSTEM_USER, "crm.customer", shop.other["id"], version=1)
 
@@ -192,8 +226,14 @@ def test_permissions_are_enforced_in_the_engine(runtime, shop):
 
 
 def test_own_grants_limit_reads_and_writes_to_rows_the_user_created(runtime, shop):
-    rt = reopen(runtime, bundled_with("oms.yaml", "  sales: [read, create, update]",
-                                          '  sales: [create, "read:own", "update:own"]'))
+    rt = reopen(
+        runtime,
+        bundled_with(
+            "oms.yaml",
+            "  sales: [read, create, update]",
+            '  sales: [create, "read:own", "update:own"]',
+        ),
+    )
     alice = rt.users.create("alice", ["sales"], "password123")
     bob = rt.users.create("bob", ["sales"], "password123")
     mine = rt.records.create(alice, "oms.order", shop.order())
@@ -208,8 +248,12 @@ def test_own_grants_limit_reads_and_writes_to_rows_the_user_created(runtime, sho
 
 
 def test_update_own_with_read_all_names_the_rule(runtime, shop):
-    rt = reopen(runtime, bundled_with("oms.yaml", "  sales: [read, create, update]",
-                                      '  sales: [read, create, "update:own"]'))
+    rt = reopen(
+        runtime,
+        bundled_with(
+            "oms.yaml", "  sales: [read, create, update]", '  sales: [read, create, "update:own"]'
+        ),
+    )
     alice = rt.users.create("alice", ["sales"], "password123")
     bob = rt.users.create("bob", ["sales"], "password123")
     theirs = rt.records.create(bob, "oms.order", shop.order())
@@ -223,18 +267,25 @@ def test_filters_through_a_ref_see_only_what_the_user_may_read(runtime, shop):
     runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     outsider = runtime.users.create("ola", ["warehouse"], "password123")
     with pytest.raises(Forbidden, match="may not read Customer"):
-        runtime.records.list(outsider, "oms.order",
-                             parse_params({"customer.email": "zs@example.com"}))
+        runtime.records.list(
+            outsider, "oms.order", parse_params({"customer.email": "zs@example.com"})
+        )
     with pytest.raises(Forbidden, match="may not read Customer"):
         runtime.records.list(outsider, "oms.order", parse_params({"sort": "customer.email"}))
     assert runtime.records.list(outsider, "oms.order", parse_params({"q": "张"})).total == 0
-    rt = reopen(runtime, bundled_with("crm.yaml", "  sales: [read, create, update]",
-                                      '  sales: [create, "read:own", update]'))
+    rt = reopen(
+        runtime,
+        bundled_with(
+            "crm.yaml", "  sales: [read, create, update]", '  sales: [create, "read:own", update]'
+        ),
+    )
     sue = rt.users.create("sue", ["sales"], "password123")
     orders = rt.records.list(sue, "oms.order", parse_params({"customer.city": "上海"}))
     assert orders.total == 0  # the customer exists, but sue did not create it
-    assert rt.records.list(SYSTEM_USER, "oms.order",
-                           parse_params({"customer.city": "上海"})).total == 1
+    assert (
+        rt.records.list(SYSTEM_USER, "oms.order", parse_params({"customer.city": "上海"})).total
+        == 1
+    )
     rt.close()
 
 
@@ -246,8 +297,9 @@ def test_child_entities_are_not_reachable_on_their_own(runtime):
 
 
 def test_multiselect_values_are_coerced_and_checked(runtime):
-    customer = runtime.records.create(SYSTEM_USER, "crm.customer", {
-        "name": "Li", "tags": "online, retail, online"})
+    customer = runtime.records.create(
+        SYSTEM_USER, "crm.customer", {"name": "Li", "tags": "online, retail, online"}
+    )
     assert customer["tags"] == ["online", "retail"]
     with pytest.raises(ValidationFailed) as caught:
         runtime.records.create(SYSTEM_USER, "crm.customer", {"name": "Li", "tags": ["vip"]})
@@ -258,8 +310,9 @@ def test_concurrent_creates_with_one_idempotency_key_make_one_record(runtime, sh
     sales = runtime.users.create("sue", ["sales"], "password123")
 
     def create(_):
-        return runtime.records.create(sales, "oms.order", shop.order(),
-                                      idempotency_key="import-7")["id"]
+        return runtime.records.create(sales, "oms.order", shop.order(), idempotency_key="import-7")[
+            "id"
+        ]
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         ids = set(pool.map(create, range(12)))

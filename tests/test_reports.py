@@ -1,6 +1,7 @@
 """Every bundled report against the same answer computed here, independently, from the
 records themselves, on generated data, on SQLite and PostgreSQL; drill-down, the API
 and definition checks."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -30,21 +31,27 @@ def business(request, tmp_path_factory):
     """A generated business, once per database for the whole module."""
     folder = tmp_path_factory.mktemp(request.param)
     with ExitStack() as cleanup:
-        url = cleanup.enter_context(pg_schema(PG_URL)) if request.param == "postgresql" \
+        url = (
+            cleanup.enter_context(pg_schema(PG_URL))
+            if request.param == "postgresql"
             else f"sqlite:///{folder / 'year.db'}"
+        )
         rt = make_runtime(url, folder / "instance")
         cleanup.callback(rt.close)
         admin = load_demo(rt, orders=160, days=120)
         for item in rt.records.list(admin, "wms.item", Query(limit=2)).data:
-            rt.records.update(admin, "wms.item", item["id"], {"reorder_point": 100000},
-                              version=item["version"])   # two items far below it
+            rt.records.update(
+                admin, "wms.item", item["id"], {"reorder_point": 100000}, version=item["version"]
+            )  # two items far below it
         yield rt, admin
 
 
 def everything(rt, user, ref):
     return rt.records.list(user, ref, Query(limit=500)).data + [
-        r for offset in range(500, 100_000, 500)
-        for r in rt.records.list(user, ref, Query(limit=500, offset=offset)).data]
+        r
+        for offset in range(500, 100_000, 500)
+        for r in rt.records.list(user, ref, Query(limit=500, offset=offset)).data
+    ]
 
 
 def run(rt, user, name, params=None):
@@ -65,8 +72,9 @@ def test_revenue_orders_and_average_order_value(business):
     orders = sold(rt, user)
     revenue = money(o["total"] for o in orders)
     assert run(rt, user, "oms.revenue").totals == {"revenue": revenue, "orders": len(orders)}
-    assert run(rt, user, "oms.average_order_value").totals["average"] == \
-        (revenue / len(orders)).quantize(Decimal("0.01"))
+    assert run(rt, user, "oms.average_order_value").totals["average"] == (
+        revenue / len(orders)
+    ).quantize(Decimal("0.01"))
 
 
 def test_revenue_within_the_viewers_dates_and_channels(business):
@@ -74,11 +82,11 @@ def test_revenue_within_the_viewers_dates_and_channels(business):
     orders = sold(rt, user)
     days = sorted(o["order_date"] for o in orders)
     low, high = days[len(days) // 4], days[3 * len(days) // 4]
-    chosen = [o for o in orders if low <= o["order_date"] <= high
-              and o["channel"] in ("web", "store")]
+    chosen = [
+        o for o in orders if low <= o["order_date"] <= high and o["channel"] in ("web", "store")
+    ]
     found = run(rt, user, "oms.revenue", {"from": low, "to": high, "channel": "web,store"})
-    assert found.totals == {"revenue": money(o["total"] for o in chosen),
-                            "orders": len(chosen)}
+    assert found.totals == {"revenue": money(o["total"] for o in chosen), "orders": len(chosen)}
 
 
 def test_backorder_rate(business):
@@ -96,8 +104,11 @@ def test_sales_by_month_and_channel(business):
     for o in sold(rt, user):
         expected[(o["order_date"][:7], o["channel"])] += Decimal(o["total"])
     found = run(rt, user, "oms.sales_by_month")
-    cells = {(row["keys"][0], found.columns[i][0]): values["revenue"]
-             for row in found.rows for i, values in row["cells"].items()}
+    cells = {
+        (row["keys"][0], found.columns[i][0]): values["revenue"]
+        for row in found.rows
+        for i, values in row["cells"].items()
+    }
     assert cells == dict(expected)
     assert [row["keys"][0] for row in found.rows] == sorted({m for m, _ in expected})
 
@@ -110,10 +121,13 @@ def test_top_customers(business):
         count[o["customer"]] += 1
     best = sorted(revenue, key=lambda c: (-revenue[c], c))[:10]
     found = run(rt, user, "oms.top_customers")
-    assert [(row["keys"][0], row["values"]["revenue"], row["values"]["orders"])
-            for row in found.rows] == [(c, revenue[c], count[c]) for c in best]
-    assert found.totals == {"revenue": sum(revenue.values()),      # all, not the top 10
-                            "orders": sum(count.values())}
+    assert [
+        (row["keys"][0], row["values"]["revenue"], row["values"]["orders"]) for row in found.rows
+    ] == [(c, revenue[c], count[c]) for c in best]
+    assert found.totals == {
+        "revenue": sum(revenue.values()),  # all, not the top 10
+        "orders": sum(count.values()),
+    }
     names = rt.records.titles(user, "crm.customer", set(best))
     assert [row["labels"][0] for row in found.rows] == [names[c] for c in best]
 
@@ -127,8 +141,9 @@ def test_top_items_read_through_the_lines_order(business):
             units[line["item"]] += line["qty"]
     best = sorted(revenue, key=lambda i: (-revenue[i], i))[:10]
     found = run(rt, user, "oms.top_items")
-    assert [(row["keys"][0], row["values"]["revenue"], row["values"]["units"])
-            for row in found.rows] == [(i, revenue[i], units[i]) for i in best]
+    assert [
+        (row["keys"][0], row["values"]["revenue"], row["values"]["units"]) for row in found.rows
+    ] == [(i, revenue[i], units[i]) for i in best]
 
 
 def test_processing_time_by_month(business):
@@ -163,8 +178,10 @@ def test_stock_on_hand_and_value_per_warehouse(business):
         figures[1] += row["reserved"]
         figures[2] += row["on_hand"] * cost[row["item"]]
     found = run(rt, user, "wms.stock_by_warehouse")
-    assert {row["keys"][0]: [row["values"][m] for m in ("on_hand", "reserved", "value")]
-            for row in found.rows} == {k: v for k, v in expected.items()}
+    assert {
+        row["keys"][0]: [row["values"][m] for m in ("on_hand", "reserved", "value")]
+        for row in found.rows
+    } == {k: v for k, v in expected.items()}
     total = run(rt, user, "wms.stock_value").totals
     assert total["value"] == sum((v[2] for v in expected.values()), Decimal("0.00"))
 
@@ -188,13 +205,16 @@ def test_pipeline_and_new_customers(business):
         stages[o["stage"]][0] += 1
         stages[o["stage"]][1] += Decimal(o["amount"] or 0)
     found = run(rt, user, "crm.pipeline")
-    assert {row["keys"][0]: [row["values"]["deals"], row["values"]["amount"]]
-            for row in found.rows} == {k: v for k, v in stages.items()}
+    assert {
+        row["keys"][0]: [row["values"]["deals"], row["values"]["amount"]] for row in found.rows
+    } == {k: v for k, v in stages.items()}
     months = defaultdict(int)
     for c in everything(rt, user, "crm.customer"):
         months[c["created_at"][:7]] += 1
-    assert {row["keys"][0]: row["values"]["customers"]
-            for row in run(rt, user, "crm.new_customers").rows} == dict(months)
+    assert {
+        row["keys"][0]: row["values"]["customers"]
+        for row in run(rt, user, "crm.new_customers").rows
+    } == dict(months)
 
 
 def test_a_cell_drills_down_to_the_records_behind_it(business):
@@ -207,12 +227,13 @@ def test_a_cell_drills_down_to_the_records_behind_it(business):
     assert money(o["total"] for o in behind.data) == first["cells"][column]["revenue"]
     customers = run(rt, user, "oms.top_customers")
     params = drill_params(customers, customers.rows[0]["keys"], {})
-    assert rt.records.list(user, "oms.order", parse_params(params)).total == \
-        customers.rows[0]["values"]["orders"]
+    assert (
+        rt.records.list(user, "oms.order", parse_params(params)).total
+        == customers.rows[0]["values"]["orders"]
+    )
     with create_app(runtime=rt).test_request_context():
         link = table(customers, {})["rows"][0]["cells"][1]["link"]
-    assert link.startswith("/a/oms/order?") and f"customer={customers.rows[0]['keys'][0]}" \
-        in link
+    assert link.startswith("/a/oms/order?") and f"customer={customers.rows[0]['keys'][0]}" in link
 
 
 def test_time_buckets_read_alike_on_every_database(business):
@@ -220,14 +241,20 @@ def test_time_buckets_read_alike_on_every_database(business):
     order = everything(rt, user, "oms.order")[0]
     day = datetime.fromisoformat(order["order_date"]).date()
     report = rt.reports.find("oms", "sales_by_month")
-    for bucket, expected in (("day", day.isoformat()),
-                             ("week", (day - timedelta(days=day.weekday())).isoformat()),
-                             ("month", day.isoformat()[:7]),
-                             ("quarter", f"{day.year}-Q{(day.month + 2) // 3}"),
-                             ("year", str(day.year))):
+    for bucket, expected in (
+        ("day", day.isoformat()),
+        ("week", (day - timedelta(days=day.weekday())).isoformat()),
+        ("month", day.isoformat()[:7]),
+        ("quarter", f"{day.year}-Q{(day.month + 2) // 3}"),
+        ("year", str(day.year)),
+    ):
         by = replace(report, rows=(f"order_date.{bucket}",), columns=(), where={})
-        keys = [row["keys"][0] for row in rt.reports.run(
-            user, by, {"from": day.isoformat(), "to": day.isoformat()}).rows]
+        keys = [
+            row["keys"][0]
+            for row in rt.reports.run(
+                user, by, {"from": day.isoformat(), "to": day.isoformat()}
+            ).rows
+        ]
         assert keys == [expected], bucket
 
 
@@ -273,11 +300,17 @@ def test_report_definitions_are_checked():
     with pytest.raises(DefinitionError) as caught:
         load_apps([Source("shop.yaml", BAD)], bundled_plugins().types)
     text = str(caught.value)
-    for message in ("'note.month': only dates and times group by",
-                    "'amount.city': 'amount' is not a ref", "'note2' is not a field",
-                    "'nothing' is not another measure", "'size' is not a group or a measure",
-                    "'limit' is not a measure"):
+    for message in (
+        "'note.month': only dates and times group by",
+        "'amount.city': 'amount' is not a ref",
+        "'note2' is not a field",
+        "'nothing' is not another measure",
+        "'size' is not a group or a measure",
+        "'limit' is not a measure",
+    ):
         assert message in text
-    assert load_apps(bundled_sources(), bundled_plugins().types,
-                     frozenset(bundled_plugins().actions) | {"set", "email", "create",
-                                                             "update", "notify"})
+    assert load_apps(
+        bundled_sources(),
+        bundled_plugins().types,
+        frozenset(bundled_plugins().actions) | {"set", "email", "create", "update", "notify"},
+    )

@@ -1,4 +1,5 @@
 """Automation rules: triggers, conditions, actions, rollback, chains and the run log."""
+
 from __future__ import annotations
 
 import textwrap
@@ -42,23 +43,35 @@ def runs(rt, rule=None):
 
 def queued(rt):
     with rt.db.read() as conn:
-        return [dict(r) for r in conn.execute(select(sys_outbox).order_by(sys_outbox.c.id))
-                .mappings()]
+        return [
+            dict(r) for r in conn.execute(select(sys_outbox).order_by(sys_outbox.c.id)).mappings()
+        ]
 
 
 def test_created_rules_set_fields_notify_and_queue_email(desk):
-    ticket = desk.records.create(desk.agent, "desk.ticket", {
-        "subject": "Printer on fire", "priority": 5, "email": "li@example.cn",
-        "customer": desk.shop.customer["id"]})
+    ticket = desk.records.create(
+        desk.agent,
+        "desk.ticket",
+        {
+            "subject": "Printer on fire",
+            "priority": 5,
+            "email": "li@example.cn",
+            "customer": desk.shop.customer["id"],
+        },
+    )
     stored = desk.records.get(desk.agent, "desk.ticket", ticket["id"])
     assert stored["escalated"] is True and stored["version"] == 2
-    assert [n["message"] for n in desk.notifications.latest(desk.lead)] == \
-        ["Urgent: Printer on fire from 张三"]
+    assert [n["message"] for n in desk.notifications.latest(desk.lead)] == [
+        "Urgent: Printer on fire from 张三"
+    ]
     assert desk.notifications.unread(desk.agent) == 0
     [email] = queued(desk)
     assert email["kind"] == "email" and email["status"] == "pending"
-    assert email["payload"] == {"to": "li@example.cn", "subject": "We got 'Printer on fire'",
-                                "body": f"Ticket #{ticket['id']} for 上海"}
+    assert email["payload"] == {
+        "to": "li@example.cn",
+        "subject": "We got 'Printer on fire'",
+        "body": f"Ticket #{ticket['id']} for 上海",
+    }
     urgent = runs(desk, "urgent")[0]
     assert (urgent["trigger"], urgent["condition"], urgent["outcome"]) == ("created", True, "done")
     assert urgent["actions"] == ["set escalated", "notified 1 user(s)"]
@@ -81,16 +94,20 @@ def test_transition_and_updated_triggers(desk):
     desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"priority": 1}, version=3)
     hooks = [m for m in queued(desk) if m["kind"] == "webhook"]
     assert [h["payload"]["body"] for h in hooks] == [{"id": ticket["id"], "priority": 2}]
-    closed = desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"note": "done"},
-                                 version=4)
+    closed = desk.records.update(
+        desk.agent, "desk.ticket", ticket["id"], {"note": "done"}, version=4
+    )
     assert desk.records.get(desk.agent, "desk.ticket", ticket["id"])["status"] == "closed"
     assert closed["note"] == "done"
 
 
 def test_a_failing_action_rolls_back_the_change_and_names_rule_and_action(desk):
     ticket = desk.records.create(desk.agent, "desk.ticket", {"subject": "x" * 60})
-    with pytest.raises(RuleError, match=r"Rule 'follow_up' failed at action 1 \(create\): "
-                                        r"title is 71 characters long; at most 40 are allowed"):
+    with pytest.raises(
+        RuleError,
+        match=r"Rule 'follow_up' failed at action 1 \(create\): "
+        r"title is 71 characters long; at most 40 are allowed",
+    ):
         desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer")
     assert desk.records.get(desk.agent, "desk.ticket", ticket["id"])["status"] == "open"
     assert desk.records.list(desk.agent, "desk.task").total == 0
@@ -99,8 +116,7 @@ def test_a_failing_action_rolls_back_the_change_and_names_rule_and_action(desk):
 
 
 def test_rule_runs_show_on_the_timeline(desk):
-    ticket = desk.records.create(desk.agent, "desk.ticket", {"subject": "Keyboard",
-                                                            "priority": 4})
+    ticket = desk.records.create(desk.agent, "desk.ticket", {"subject": "Keyboard", "priority": 4})
     entries = desk.records.timeline(desk.agent, "desk.ticket", ticket["id"])
     assert {e["rule"] for e in entries if e["action"] == "rule"} == {"urgent", "welcome"}
 
@@ -123,48 +139,99 @@ LOOP = app_text("loops")
 def test_a_loop_is_stopped_with_the_rules_named(desk):
     rt = reopen(desk, bundled_sources() + [Source("loops.yaml", LOOP)])
     counter = rt.records.create(SYSTEM_USER, "loops.counter", {})
-    with pytest.raises(RuleError, match="Rules trigger each other in a loop: "
-                                        "loops.counter.ping -> loops.counter.pong -> "
-                                        "loops.counter.ping"):
+    with pytest.raises(
+        RuleError,
+        match="Rules trigger each other in a loop: "
+        "loops.counter.ping -> loops.counter.pong -> "
+        "loops.counter.ping",
+    ):
         rt.records.update(SYSTEM_USER, "loops.counter", counter["id"], {"a": 1}, version=1)
     assert rt.records.get(SYSTEM_USER, "loops.counter", counter["id"])["a"] == 0
     rt.close()
 
 
 RULE_LINT = [
-    ("unknown action", "- {on: created, do: [{fly: {}}]}", "rules.0.do.0",
-     "'fly' is not an action"),
-    ("unknown field in condition", "- {on: created, if: 'size > 1', do: [{set: {a: '1'}}]}",
-     "rules.0.if", "uses 'size', which is not a field"),
-    ("unknown trigger", "- {on: renamed, do: [{set: {a: '1'}}]}", "rules.0.on",
-     "must be created, updated or deleted"),
-    ("unknown transition", "- {on: {transition: fly}, do: [{set: {a: '1'}}]}", "rules.0.on",
-     "has no transition 'fly'"),
-    ("set unknown field", "- {on: created, do: [{set: {zz: '1'}}]}", "rules.0.do.0",
-     "'zz' is not a field it can set"),
-    ("create unknown entity", "- {on: created, do: [{create: {entity: x.y}}]}", "rules.0.do.0",
-     "must name an entity"),
-    ("notify nobody", "- {on: created, do: [{notify: {message: hi}}]}", "rules.0.do.0",
-     "name the roles or users"),
-    ("bad webhook url", "- {on: created, do: [{webhook: {url: 'ftp://x'}}]}", "rules.0.do.0",
-     "must start with http"),
-    ("updated unknown field", "- {on: {updated: [zz]}, do: [{set: {a: '1'}}]}", "rules.0.on",
-     "'zz' is not a field"),
-    ("unsafe expression", "- {on: created, do: [{set: {a: '().__class__'}}]}", "rules.0.do.0",
-     "names starting with _"),
-    ("unsafe script", "- {on: created, do: [{script: 'import os'}]}", "rules.0.do.0",
-     "script: uses Import"),
+    (
+        "unknown action",
+        "- {on: created, do: [{fly: {}}]}",
+        "rules.0.do.0",
+        "'fly' is not an action",
+    ),
+    (
+        "unknown field in condition",
+        "- {on: created, if: 'size > 1', do: [{set: {a: '1'}}]}",
+        "rules.0.if",
+        "uses 'size', which is not a field",
+    ),
+    (
+        "unknown trigger",
+        "- {on: renamed, do: [{set: {a: '1'}}]}",
+        "rules.0.on",
+        "must be created, updated or deleted",
+    ),
+    (
+        "unknown transition",
+        "- {on: {transition: fly}, do: [{set: {a: '1'}}]}",
+        "rules.0.on",
+        "has no transition 'fly'",
+    ),
+    (
+        "set unknown field",
+        "- {on: created, do: [{set: {zz: '1'}}]}",
+        "rules.0.do.0",
+        "'zz' is not a field it can set",
+    ),
+    (
+        "create unknown entity",
+        "- {on: created, do: [{create: {entity: x.y}}]}",
+        "rules.0.do.0",
+        "must name an entity",
+    ),
+    (
+        "notify nobody",
+        "- {on: created, do: [{notify: {message: hi}}]}",
+        "rules.0.do.0",
+        "name the roles or users",
+    ),
+    (
+        "bad webhook url",
+        "- {on: created, do: [{webhook: {url: 'ftp://x'}}]}",
+        "rules.0.do.0",
+        "must start with http",
+    ),
+    (
+        "updated unknown field",
+        "- {on: {updated: [zz]}, do: [{set: {a: '1'}}]}",
+        "rules.0.on",
+        "'zz' is not a field",
+    ),
+    (
+        "unsafe expression",
+        "- {on: created, do: [{set: {a: '().__class__'}}]}",
+        "rules.0.do.0",
+        "names starting with _",
+    ),
+    (
+        "unsafe script",
+        "- {on: created, do: [{script: 'import os'}]}",
+        "rules.0.do.0",
+        "script: uses Import",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case, rules, path, message", RULE_LINT, ids=[r[0] for r in RULE_LINT])
 def test_rule_lint(case, rules, path, message):
-    text = "app: shop\nentities:\n  thing:\n    fields: {a: {type: integer}}\n    rules:\n      " \
-           + rules + "\n"
+    text = (
+        "app: shop\nentities:\n  thing:\n    fields: {a: {type: integer}}\n    rules:\n      "
+        + rules
+        + "\n"
+    )
     with pytest.raises(DefinitionError) as caught:
         load_apps([Source("shop.yaml", text)], FieldTypes())
-    assert any(p.path == f"entities.thing.{path}" and message in p.message
-               for p in caught.value.problems), str(caught.value)
+    assert any(
+        p.path == f"entities.thing.{path}" and message in p.message for p in caught.value.problems
+    ), str(caught.value)
 
 
 def test_a_plugin_action_has_its_settings_checked_like_a_built_in_one():
@@ -174,12 +241,15 @@ def test_a_plugin_action_has_its_settings_checked_like_a_built_in_one():
         return [f"stamp: say what to stamp on the {context.entity.name}"]
 
     actions = {**BUILTIN_ACTIONS, "stamp": RuleAction(lambda context, params: "", check)}
-    text = "app: shop\nentities:\n  thing:\n    fields: {a: {type: integer}}\n    rules:\n" \
-           "      - {on: created, do: [{stamp: {}}]}\n"
+    text = (
+        "app: shop\nentities:\n  thing:\n    fields: {a: {type: integer}}\n    rules:\n"
+        "      - {on: created, do: [{stamp: {}}]}\n"
+    )
     with pytest.raises(DefinitionError) as caught:
         load_apps([Source("shop.yaml", text)], FieldTypes(), actions)
     assert [(p.path, p.message) for p in caught.value.problems] == [
-        ("entities.thing.rules.0.do.0", "stamp: say what to stamp on the thing")]
+        ("entities.thing.rules.0.do.0", "stamp: say what to stamp on the thing")
+    ]
     fixed = text.replace("{stamp: {}}", "{stamp: {text: hi}}")
     assert "shop" in load_apps([Source("shop.yaml", fixed)], FieldTypes(), actions).apps
 
@@ -192,8 +262,11 @@ def test_a_plugin_action_runs_in_the_transaction(runtime):
         context.enqueue("stamp", {"record": context.record_id})
         return "stamped"
 
-    text = DESK.replace("      - name: welcome\n", "      - name: stamp\n        on: created\n"
-                        "        do:\n          - stamp: {text: hello}\n      - name: welcome\n")
+    text = DESK.replace(
+        "      - name: welcome\n",
+        "      - name: stamp\n        on: created\n"
+        "        do:\n          - stamp: {text: hello}\n      - name: welcome\n",
+    )
     sources = bundled_sources() + [Source("desk.yaml", text)]
     with pytest.raises(DefinitionError, match="'stamp' is not an action"):
         install(runtime.db, sources)
@@ -208,9 +281,12 @@ def test_a_plugin_action_runs_in_the_transaction(runtime):
 
 
 def test_a_runaway_script_in_a_rule_is_stopped_and_the_server_keeps_answering(sqlite_runtime):
-    text = DESK.replace("      - name: welcome\n", "      - name: spin\n        on: created\n"
-                        "        do:\n          - script: \"while True:\\n    pass\"\n"
-                        "      - name: welcome\n")
+    text = DESK.replace(
+        "      - name: welcome\n",
+        "      - name: spin\n        on: created\n"
+        '        do:\n          - script: "while True:\\n    pass"\n'
+        "      - name: welcome\n",
+    )
     rt = reopen(sqlite_runtime, bundled_sources() + [Source("desk.yaml", text)])
     rt.users.create("ann", ["agent"], "password123")
     client = create_app(runtime=rt).test_client()
@@ -249,7 +325,7 @@ def test_scheduled_rules_run_when_due_on_the_records_their_filter_finds(desk):
     open_chore = rt.records.create(SYSTEM_USER, "chores.chore", {"name": "bins"})
     finished = rt.records.create(SYSTEM_USER, "chores.chore", {"name": "dishes", "done": True})
     start = datetime(2026, 11, 27, 8, 30, tzinfo=timezone.utc)
-    assert rt.automation.run_schedules(start) == 0           # the clock starts
+    assert rt.automation.run_schedules(start) == 0  # the clock starts
     assert rt.automation.run_schedules(start + timedelta(minutes=20)) == 0  # not yet 09:00
     assert rt.automation.run_schedules(start + timedelta(minutes=31)) == 1
     assert rt.automation.run_schedules(start + timedelta(minutes=32)) == 0  # claimed
@@ -296,8 +372,7 @@ def test_deleted_trigger_and_update_action(desk):
     desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer")
     other = desk.records.create(desk.agent, "desk.ticket", {"subject": "Mouse"})
     desk.records.create(desk.agent, "desk.task", {"title": "unrelated", "ticket": other["id"]})
-    desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"subject": "Monitor"},
-                        version=2)
+    desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"subject": "Monitor"}, version=2)
     titles = sorted(t["title"] for t in desk.records.list(desk.agent, "desk.task").data)
     assert titles == ["Follow up: Monitor", "unrelated"]
     assert runs(desk, "retitle_tasks")[-1]["actions"] == ["updated 1 desk.task"]

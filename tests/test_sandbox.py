@@ -1,5 +1,6 @@
 """The sandbox: what expressions and scripts may do, and a corpus of escape and abuse
 attempts that must each be refused or stopped while the process stays healthy."""
+
 from __future__ import annotations
 
 import time
@@ -12,8 +13,9 @@ from apploom.engine.expressions.sandbox import Row, SandboxError, evaluate, exec
 
 def test_expressions_compute_over_records():
     lines = [Row({"qty": 2, "price": Decimal("1.10")}), Row({"qty": 1, "price": None})]
-    assert evaluate("sum(l.qty * l.price for l in lines if l.price)", {"lines": lines}) == \
-        Decimal("2.20")
+    assert evaluate("sum(l.qty * l.price for l in lines if l.price)", {"lines": lines}) == Decimal(
+        "2.20"
+    )
     assert evaluate("round(total * 0.13, 2)", {"total": Decimal("100")}) == Decimal("13.00")
     assert evaluate("name.strip().upper() if name else '-'", {"name": " li "}) == "LI"
     assert evaluate("sorted([3, 1, 2], reverse=True)", {}) == [3, 2, 1]
@@ -21,10 +23,12 @@ def test_expressions_compute_over_records():
 
 
 def test_scripts_return_the_names_they_set():
-    result = execute("total = 0\nfor line in order['lines']:\n    total += line['qty']\n"
-                     "label = order['number'].lower()\n"
-                     "def double(x):\n    return x * 2\nbig = double(total)",
-                     {"order": {"number": "SO-1", "lines": [{"qty": 2}, {"qty": 3}]}})
+    result = execute(
+        "total = 0\nfor line in order['lines']:\n    total += line['qty']\n"
+        "label = order['number'].lower()\n"
+        "def double(x):\n    return x * 2\nbig = double(total)",
+        {"order": {"number": "SO-1", "lines": [{"qty": 2}, {"qty": 3}]}},
+    )
     assert result == {"total": 5, "line": {"qty": 3}, "label": "so-1", "big": 10}
 
 
@@ -133,8 +137,7 @@ SCRIPT_ATTACKS = [
 ]
 
 
-@pytest.mark.parametrize("source, message", SCRIPT_ATTACKS,
-                         ids=[s[0][:40] for s in SCRIPT_ATTACKS])
+@pytest.mark.parametrize("source, message", SCRIPT_ATTACKS, ids=[s[0][:40] for s in SCRIPT_ATTACKS])
 def test_script_attacks_are_refused_or_stopped_within_limits(source, message):
     start = time.monotonic()
     with pytest.raises(SandboxError, match=message):

@@ -1,4 +1,5 @@
 """The screens over HTTP: sign-in, CSRF, lists, forms, record pages, export, language."""
+
 from __future__ import annotations
 
 import csv
@@ -28,10 +29,19 @@ def shop(sqlite_runtime):
 
 
 def order_form(shop, **overrides):
-    data = {"customer": str(shop.customer["id"]), "channel": "web", "order_date": "2026-11-20",
-            "payment_status": "unpaid", "lines-0-item": str(shop.cup["id"]), "lines-0-qty": "2",
-            "lines-0-price": "12.50", "lines-1-item": str(shop.pot["id"]), "lines-1-qty": "1",
-            "lines-1-price": "268.00", "note": ""}
+    data = {
+        "customer": str(shop.customer["id"]),
+        "channel": "web",
+        "order_date": "2026-11-20",
+        "payment_status": "unpaid",
+        "lines-0-item": str(shop.cup["id"]),
+        "lines-0-qty": "2",
+        "lines-0-price": "12.50",
+        "lines-1-item": str(shop.pot["id"]),
+        "lines-1-qty": "1",
+        "lines-1-price": "268.00",
+        "note": "",
+    }
     data.update(overrides)
     return data
 
@@ -49,15 +59,17 @@ def test_failed_login_does_not_say_which_half_was_wrong(app):
     no_user = b.post("/login", {"username": "ghost", "password": "nope"})
     assert wrong_password.status_code == no_user.status_code == 401
     assert "Wrong username or password." in wrong_password.get_data(as_text=True)
-    assert wrong_password.get_data(as_text=True).count("Wrong username") == \
-        no_user.get_data(as_text=True).count("Wrong username")
+    assert wrong_password.get_data(as_text=True).count("Wrong username") == no_user.get_data(
+        as_text=True
+    ).count("Wrong username")
 
 
 def test_login_redirects_only_to_local_pages_and_sets_a_safe_cookie(app):
     b = Browser(app)
     b.get("/login")
-    response = b.post("/login", {"username": "sue", "password": "password123",
-                                 "next": "//evil.example/steal"})
+    response = b.post(
+        "/login", {"username": "sue", "password": "password123", "next": "//evil.example/steal"}
+    )
     assert response.headers["Location"] == "/"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -73,8 +85,7 @@ def test_posts_without_the_csrf_token_are_refused(app, shop, sqlite_runtime):
     assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0
     login = app.test_client().post("/login", data={"username": "sue", "password": "password123"})
     assert login.status_code == 400
-    via_header = b.client.post("/a/oms/order/new", data=data,
-                               headers={"X-CSRF-Token": b.token})
+    via_header = b.client.post("/a/oms/order/new", data=data, headers={"X-CSRF-Token": b.token})
     assert via_header.status_code == 303
 
 
@@ -92,8 +103,10 @@ def test_list_shows_refs_by_title_filters_and_sorts(app, shop, sqlite_runtime):
     page = b.get("/a/oms/order").get_data(as_text=True)
     assert "张三" in page and "<html" in page
     assert 'name="channel__in" value="store"' in page
-    filtered = b.get("/a/oms/order?channel__in=store&sort=-total",
-                     headers={"HX-Request": "true", "HX-Target": "results"})
+    filtered = b.get(
+        "/a/oms/order?channel__in=store&sort=-total",
+        headers={"HX-Request": "true", "HX-Target": "results"},
+    )
     fragment = filtered.get_data(as_text=True)
     assert "<html" not in fragment and fragment.count("<tr>") == 2  # header and one order
     assert "HX-Request" in filtered.headers["Vary"]
@@ -155,8 +168,9 @@ def test_edit_and_a_stale_edit_shows_both_values(app, shop, sqlite_runtime):
     assert 'name="version" value="1"' in form
     lines = {f"lines-{i}-id": str(line["id"]) for i, line in enumerate(order["lines"])}
     data = {**order_form(shop, note="mine"), **lines, "version": "1"}
-    sqlite_runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"note": "theirs"},
-                                  version=1)
+    sqlite_runtime.records.update(
+        SYSTEM_USER, "oms.order", order["id"], {"note": "theirs"}, version=1
+    )
     stale = b.post(f"/a/oms/order/{order['id']}/edit", data)
     assert stale.status_code == 409
     page = stale.get_data(as_text=True)
@@ -170,13 +184,17 @@ def test_edit_and_a_stale_edit_shows_both_values(app, shop, sqlite_runtime):
 
 def test_record_page_timeline_and_comments(app, shop, sqlite_runtime):
     order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
-    sqlite_runtime.records.update(SYSTEM_USER, "oms.order", order["id"], {"channel": "phone"},
-                                  version=1)
+    sqlite_runtime.records.update(
+        SYSTEM_USER, "oms.order", order["id"], {"channel": "phone"}, version=1
+    )
     b = browser(app, "sue")
     page = b.get(f"/a/oms/order/{order['id']}").get_data(as_text=True)
     assert "<del>Web shop</del> → <ins>Phone</ins>" in page
-    fragment = b.post(f"/a/oms/order/{order['id']}/comment", {"body": "called <b>back</b>"},
-                      headers={"HX-Request": "true"}).get_data(as_text=True)
+    fragment = b.post(
+        f"/a/oms/order/{order['id']}/comment",
+        {"body": "called <b>back</b>"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
     assert fragment.startswith('<ol id="timeline"')
     assert "called &lt;b&gt;back&lt;/b&gt;" in fragment  # escaped, never raw HTML
     plain = b.post(f"/a/oms/order/{order['id']}/comment", {"body": "again"})
@@ -184,16 +202,16 @@ def test_record_page_timeline_and_comments(app, shop, sqlite_runtime):
 
 
 def test_bulk_delete_is_one_action_and_needs_the_permission(app, shop, sqlite_runtime):
-    ids = [sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())["id"]
-           for _ in range(3)]
+    ids = [
+        sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())["id"]
+        for _ in range(3)
+    ]
     sales = browser(app, "sue")
-    assert sales.post("/a/oms/order/bulk", {"action": "delete", "ids": ids[:2]}).status_code \
-        == 403
+    assert sales.post("/a/oms/order/bulk", {"action": "delete", "ids": ids[:2]}).status_code == 403
     manager = browser(app, "max")
     response = manager.post("/a/oms/order/bulk", {"action": "delete", "ids": ids[:2]})
     assert response.status_code == 303
-    assert [o["id"] for o in sqlite_runtime.records.list(SYSTEM_USER, "oms.order").data] == \
-        [ids[2]]
+    assert [o["id"] for o in sqlite_runtime.records.list(SYSTEM_USER, "oms.order").data] == [ids[2]]
 
 
 def test_export_csv_and_xlsx_follow_the_filters(app, shop, sqlite_runtime):
@@ -236,11 +254,13 @@ def test_logout_ends_the_session(app):
 
 
 def test_exports_keep_formula_like_text_inert(app, sqlite_runtime):
-    sqlite_runtime.records.create(SYSTEM_USER, "crm.customer",
-                                  {"name": '=HYPERLINK("http://evil.example","x")'})
+    sqlite_runtime.records.create(
+        SYSTEM_USER, "crm.customer", {"name": '=HYPERLINK("http://evil.example","x")'}
+    )
     b = browser(app, "sue")
-    rows = list(csv.reader(io.StringIO(b.get("/a/crm/customer/export.csv").data
-                                       .decode("utf-8-sig"))))
+    rows = list(
+        csv.reader(io.StringIO(b.get("/a/crm/customer/export.csv").data.decode("utf-8-sig")))
+    )
     assert rows[1][1] == '\'=HYPERLINK("http://evil.example","x")'
     sheet = load_workbook(io.BytesIO(b.get("/a/crm/customer/export.xlsx").data)).active
     assert sheet.cell(2, 2).data_type == "s"
@@ -254,10 +274,13 @@ def test_screens_refuse_odd_input_with_4xx(app, shop, sqlite_runtime):
     assert b.get("/a/oms/order?fields=number").status_code == 200
     odd_token = b.client.post("/a/oms/order/new", data={"csrf_token": "é"})
     assert odd_token.status_code == 400
-    unicode_row = b.post(f"/a/oms/order/{order['id']}/edit",
-                         {**order_form(shop), "lines-0-id": "²", "version": "1"})
+    unicode_row = b.post(
+        f"/a/oms/order/{order['id']}/edit", {**order_form(shop), "lines-0-id": "²", "version": "1"}
+    )
     assert unicode_row.status_code in (303, 422)
-    back = b.post("/a/oms/order/bulk", {"action": "delete", "ids": [], "back": "https://evil.example/"})
+    back = b.post(
+        "/a/oms/order/bulk", {"action": "delete", "ids": [], "back": "https://evil.example/"}
+    )
     assert back.headers["Location"] == "/a/oms/order"
 
 
@@ -279,8 +302,9 @@ def test_a_failed_comment_keeps_the_timeline(app, shop, sqlite_runtime):
     order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     b = browser(app, "sue")
     b.get(f"/a/oms/order/{order['id']}")
-    response = b.post(f"/a/oms/order/{order['id']}/comment", {"body": "   "},
-                      headers={"HX-Request": "true"})
+    response = b.post(
+        f"/a/oms/order/{order['id']}/comment", {"body": "   "}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert page.startswith('<ol id="timeline"') and "write something first" in page

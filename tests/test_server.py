@@ -1,4 +1,5 @@
 """The API over real HTTP, served on 127.0.0.1 by a server thread."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,16 @@ def server(sqlite_runtime):
 
 
 def call(url: str, token: str, method: str = "GET", body=None, headers=None):
-    request = urllib.request.Request(url, method=method, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json", **(headers or {})},
-        data=json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(
+        url,
+        method=method,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        },
+        data=json.dumps(body).encode() if body is not None else None,
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -37,8 +45,9 @@ def test_orders_over_http(server, sqlite_runtime):
     assert status == 201 and order["total"] == "293.00"
     status, page = call(f"{server}/api/v1/oms/order?channel=web", token)
     assert status == 200 and page["total"] == 1
-    status, error = call(f"{server}/api/v1/oms/order/{order['id']}", token, "PATCH",
-                         {"version": 9, "note": "x"})
+    status, error = call(
+        f"{server}/api/v1/oms/order/{order['id']}", token, "PATCH", {"version": 9, "note": "x"}
+    )
     assert status == 409 and error["error"]["current"]["version"] == 1
     assert call(f"{server}/api/v1/oms/order", "wrong")[0] == 401
 

@@ -1,4 +1,5 @@
 """Users, passwords and tokens."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

@@ -4,6 +4,7 @@ Loading history (a year of demo orders, records migrated from another system) ru
 under ``at(moment)``, so each record, transition, rule run and message carries the
 time it happened then, and ``today()`` in rules is that day.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

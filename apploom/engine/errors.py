@@ -1,5 +1,6 @@
 """The engine's domain errors. The web layer maps them to HTTP answers; the
 engine itself knows nothing of status codes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,8 +83,12 @@ class Conflict(AppLoomError):
 
     code = "conflict"
 
-    def __init__(self, message: str, current: dict[str, Any] | None = None,
-                 yours: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        message: str,
+        current: dict[str, Any] | None = None,
+        yours: dict[str, Any] | None = None,
+    ):
         self.current = current
         self.yours = yours
         super().__init__(message)

@@ -1,4 +1,5 @@
 """One running AppLoom: the database, the live apps and the services over them."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -28,12 +29,19 @@ from apploom.engine.workflow.service import Transitions
 
 
 class Runtime:
-    def __init__(self, settings: Settings, db: Database, apps: AppSet, types: FieldTypes,
-                 actions: Mapping[str, RuleAction | ActionFunction] | None = None,
-                 senders: Mapping[str, Sender] | None = None, plugins: Any = None):
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        apps: AppSet,
+        types: FieldTypes,
+        actions: Mapping[str, RuleAction | ActionFunction] | None = None,
+        senders: Mapping[str, Sender] | None = None,
+        plugins: Any = None,
+    ):
         self.settings = settings
         self.plugins = plugins  # the plugin manager, for hooks the web layer calls
-        self.definitions_mark: int | None = None   # which applied versions it serves
+        self.definitions_mark: int | None = None  # which applied versions it serves
         self.db = db
         self.apps = apps
         self.types = types
@@ -47,29 +55,39 @@ class Runtime:
         self.senders: dict[str, Sender] = {
             "email": outbox.smtp_sender(settings.smtp_url, settings.mail_from),
             "webhook": outbox.webhook_sender(settings.webhook_secret or None),
-            **(senders or {})}
+            **(senders or {}),
+        }
         self.users = Users(db, apps.roles())
-        self.attachments = Attachments(db, settings.attachments_path,
-                                       settings.max_attachment_bytes, self.records)
+        self.attachments = Attachments(
+            db, settings.attachments_path, settings.max_attachment_bytes, self.records
+        )
         self.reports = ReportRunner(self.records, self.balances)
         self.flow = FlowAnalytics(self.records)
-        self.imports = ImportJobs(db, settings.instance_path / "imports",
-                                  Importer(self.records, self.transitions),
-                                  settings.max_attachment_bytes, self.users)
+        self.imports = ImportJobs(
+            db,
+            settings.instance_path / "imports",
+            Importer(self.records, self.transitions),
+            settings.max_attachment_bytes,
+            self.users,
+        )
 
     @classmethod
-    def open(cls, settings: Settings, types: FieldTypes | None = None,
-             actions: Mapping[str, RuleAction | ActionFunction] | None = None,
-             senders: Mapping[str, Sender] | None = None, plugins: Any = None,
-             db: Database | None = None) -> Runtime:
+    def open(
+        cls,
+        settings: Settings,
+        types: FieldTypes | None = None,
+        actions: Mapping[str, RuleAction | ActionFunction] | None = None,
+        senders: Mapping[str, Sender] | None = None,
+        plugins: Any = None,
+        db: Database | None = None,
+    ) -> Runtime:
         """Connect (or use ``db``) and load the live definitions stored in the database;
         ``types``, ``actions`` and ``senders`` are what plugins add."""
         types = types or FieldTypes()
         settings.instance_path.mkdir(parents=True, exist_ok=True)
         db = db or Database(settings.database_url)
-        with db.read() as conn:   # the mark first: a version applied meanwhile shows later
-            mark = definitions_mark(conn) if inspect(conn).has_table("sys_app_version") \
-                else None
+        with db.read() as conn:  # the mark first: a version applied meanwhile shows later
+            mark = definitions_mark(conn) if inspect(conn).has_table("sys_app_version") else None
             sources = active_sources(conn)
         known = {**BUILTIN_ACTIONS, **(actions or {})}
         apps = load_apps(sources, types, known) if sources else AppSet({})

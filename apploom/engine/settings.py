@@ -1,4 +1,5 @@
 """Settings of one AppLoom instance, from a mapping or APPLOOM_* environment variables."""
+
 from __future__ import annotations
 
 import os
@@ -16,18 +17,19 @@ class Settings:
     secret_key: str = ""
     smtp_url: str = "smtp://127.0.0.1:25"
     mail_from: str = "apploom@localhost"
-    webhook_secret: str = ""       # signs outgoing webhooks, checks incoming ones
-    webhook_user: str = ""         # whose rights incoming webhooks act with
-    plugin_path: str = ""          # more plugin folders, separated by os.pathsep
-    base_url: str = "http://127.0.0.1:5000"   # where links in emails point
+    webhook_secret: str = ""  # signs outgoing webhooks, checks incoming ones
+    webhook_user: str = ""  # whose rights incoming webhooks act with
+    plugin_path: str = ""  # more plugin folders, separated by os.pathsep
+    base_url: str = "http://127.0.0.1:5000"  # where links in emails point
 
     @property
     def attachments_path(self) -> Path:
         return self.instance_path / "attachments"
 
     @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None,
-             environ: Mapping[str, str] = os.environ) -> Settings:
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ
+    ) -> Settings:
         """Defaults, then APPLOOM_<NAME> (and DATABASE_URL), then ``overrides``."""
         values: dict[str, Any] = {}
         if environ.get("DATABASE_URL"):
@@ -39,8 +41,9 @@ class Settings:
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         instance = Path(values.get("instance_path", cls.instance_path))
         values["instance_path"] = instance
-        values["max_attachment_bytes"] = int(values.get("max_attachment_bytes",
-                                                        cls.max_attachment_bytes))
+        values["max_attachment_bytes"] = int(
+            values.get("max_attachment_bytes", cls.max_attachment_bytes)
+        )
         if not values.get("database_url"):
             values["database_url"] = f"sqlite:///{(instance / 'apploom.db').resolve()}"
         return cls(**values)

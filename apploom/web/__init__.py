@@ -1,4 +1,5 @@
 """The web layer: the Flask app factory, the screens and the JSON API."""
+
 from __future__ import annotations
 
 import threading
@@ -28,8 +29,9 @@ def templates_dir() -> Path:
 
 def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the app from ``config`` (or APPLOOM_* variables), or around a given runtime."""
-    app = Flask(__name__, template_folder=str(templates_dir()),
-                static_folder=str(_PACKAGE / "static"))
+    app = Flask(
+        __name__, template_folder=str(templates_dir()), static_folder=str(_PACKAGE / "static")
+    )
     app.json = AppLoomJSON(app)
     runtime = runtime or open_runtime(Settings.load(config))
     app.extensions["apploom"] = runtime
@@ -70,31 +72,46 @@ def _follow_definitions() -> None:
         mark = definitions_mark(conn)
     if mark != runtime.definitions_mark:
         with _reloading:
-            if current_app.extensions["apploom"] is runtime:   # the same connection pool
-                current_app.extensions["apploom"] = open_runtime(runtime.settings,
-                                                                 runtime.plugins, runtime.db)
+            if current_app.extensions["apploom"] is runtime:  # the same connection pool
+                current_app.extensions["apploom"] = open_runtime(
+                    runtime.settings, runtime.plugins, runtime.db
+                )
     g.runtime = current_app.extensions["apploom"]
 
 
 def _template_helpers() -> dict:
     rt_apps = lists.runtime().apps
-    types = runtime().types   # templates ask a field's type, never its name
+    types = runtime().types  # templates ask a field's type, never its name
 
     def nav_apps():
         if g.get("user") is None:
             return []
-        return [a for a in rt_apps.ordered() if any(
-            not e.is_child and permissions.scope(rt_apps, g.user, e, "read")
-            for e in a.entities.values())]
+        return [
+            a
+            for a in rt_apps.ordered()
+            if any(
+                not e.is_child and permissions.scope(rt_apps, g.user, e, "read")
+                for e in a.entities.values()
+            )
+        ]
 
     def list_url(entity, params, **changes):
         merged = {**params, **changes}
-        return url_for("lists.entity_list", app=entity.app, entity=entity.name,
-                       **{k: v for k, v in merged.items() if v not in (None, "")})
+        return url_for(
+            "lists.entity_list",
+            app=entity.app,
+            entity=entity.name,
+            **{k: v for k, v in merged.items() if v not in (None, "")},
+        )
 
     def export_url(entity, params, fmt):
-        return url_for("lists.export_list", app=entity.app, entity=entity.name, fmt=fmt,
-                       **{k: v for k, v in params.items() if k not in ("offset", "limit")})
+        return url_for(
+            "lists.export_list",
+            app=entity.app,
+            entity=entity.name,
+            fmt=fmt,
+            **{k: v for k, v in params.items() if k not in ("offset", "limit")},
+        )
 
     def badge(entity, name, value):
         """The state of a workflow field as a coloured badge, or None for other fields."""
@@ -111,8 +128,18 @@ def _template_helpers() -> dict:
     def unread() -> int:
         return runtime().notifications.unread(g.user) if g.get("user") else 0
 
-    return {"t": translate, "label": label, "lang": current_language(), "badge": badge,
-            "unread": unread, "label_of": label_of,
-            "field_type": lambda fld: types[fld.type], "is_computed": types.computed,
-            "csrf_token": session.csrf_token, "csrf_input": session.csrf_input,
-            "nav_apps": nav_apps, "list_url": list_url, "export_url": export_url}
+    return {
+        "t": translate,
+        "label": label,
+        "lang": current_language(),
+        "badge": badge,
+        "unread": unread,
+        "label_of": label_of,
+        "field_type": lambda fld: types[fld.type],
+        "is_computed": types.computed,
+        "csrf_token": session.csrf_token,
+        "csrf_input": session.csrf_input,
+        "nav_apps": nav_apps,
+        "list_url": list_url,
+        "export_url": export_url,
+    }

@@ -1,4 +1,5 @@
 """The runtime a request runs on."""
+
 from __future__ import annotations
 
 from flask import current_app, g

@@ -1,5 +1,6 @@
 """Values as people read them on screens, as their field types show them: option labels,
 money with two decimals, refs by their title (fetched once per list, not once per row)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,8 +25,9 @@ def ref_titles(entity: Entity, records: list[dict]) -> dict[str, dict[int, str]]
             result[fld.name] = rt.records.titles(g.user, fld.target, ids, current_language())
         elif ftype.is_user:
             users.append(fld.name)
-    names = rt.users.names({i for r in records for n in users
-                            if (i := parse_int(r.get(n))) is not None})
+    names = rt.users.names(
+        {i for r in records for n in users if (i := parse_int(r.get(n))) is not None}
+    )
     return {**result, **dict.fromkeys(users, names)}
 
 
@@ -41,5 +43,8 @@ def show(fld: Field, value: Any, titles: dict[str, dict[int, str]] | None = None
     """The text shown for one stored (JSON-form) value."""
     if value is None or value == []:
         return ""
-    return runtime().types[fld.type].display(fld, value, current_language(),
-                                             (titles or {}).get(fld.name, {}))
+    return (
+        runtime()
+        .types[fld.type]
+        .display(fld, value, current_language(), (titles or {}).get(fld.name, {}))
+    )

@@ -1,5 +1,6 @@
 """Engine errors to HTTP answers: JSON ``{"error": {code, message, fields}}`` for the API,
 an HTML page for the screens."""
+
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request

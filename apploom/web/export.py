@@ -1,4 +1,5 @@
 """Lists exported as CSV or Excel, with the same filters and permissions as on screen."""
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,10 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def _rows(entity: Entity, query: Query):
     """Header, then one list of cells per record, fetched a page at a time."""
     records = runtime().records
-    fields = [f for f in entity.fields.values() if not f.holds_rows] + \
-        [SYSTEM_FIELDS["created_at"], SYSTEM_FIELDS["updated_at"]]
+    fields = [f for f in entity.fields.values() if not f.holds_rows] + [
+        SYSTEM_FIELDS["created_at"],
+        SYSTEM_FIELDS["updated_at"],
+    ]
     yield [label(f.label) for f in fields]
     offset = 0
     while offset < MAX_ROWS:
@@ -40,7 +43,7 @@ def _rows(entity: Entity, query: Query):
 
 def _cell(fld, value, titles):
     if value is not None and runtime().types[fld.type].numeric:
-        return Decimal(value)   # a number the spreadsheet can sum
+        return Decimal(value)  # a number the spreadsheet can sum
     return safe_text(show(fld, value, titles))
 
 
@@ -69,8 +72,11 @@ def send_table(name: str, rows: Iterable[list], fmt: str) -> Response:
             sheet.append(row)
         data = io.BytesIO()
         book.save(data)
-        return _attachment(data.getvalue(), f"{name}.xlsx", "application/vnd.openxmlformats-"
-                                                           "officedocument.spreadsheetml.sheet")
+        return _attachment(
+            data.getvalue(),
+            f"{name}.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
     abort(404)
 
 

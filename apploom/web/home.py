@@ -1,5 +1,6 @@
 """Where staff start: the launcher, each app's home with its dashboard, the
 notifications and, for admins, the outbox."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -32,23 +33,30 @@ def launcher():
 @login_required
 def app_home(app: str):
     found = runtime().apps.apps.get(app)
-    entities = [e for e in found.entities.values() if not e.is_child and readable(e)] \
-        if found else []
+    entities = (
+        [e for e in found.entities.values() if not e.is_child and readable(e)] if found else []
+    )
     if not entities:
         return render_template("error.html", message=translate("Not found")), 404
-    counts = {e.name: runtime().records.list(g.user, e.qualified, Query(limit=1)).total
-              for e in entities}
+    counts = {
+        e.name: runtime().records.list(g.user, e.qualified, Query(limit=1)).total for e in entities
+    }
     balances = [b for e in entities for b in e.balances]
-    return render_template("home/app.html", app=found, entities=entities, counts=counts,
-                           balances=balances, tiles=reports.dashboard(found),
-                           ranges=reports.RANGE_NAMES)
+    return render_template(
+        "home/app.html",
+        app=found,
+        entities=entities,
+        counts=counts,
+        balances=balances,
+        tiles=reports.dashboard(found),
+        ranges=reports.RANGE_NAMES,
+    )
 
 
 @bp.get("/notifications")
 @login_required
 def notifications():
-    return render_template("home/notifications.html",
-                           items=runtime().notifications.latest(g.user))
+    return render_template("home/notifications.html", items=runtime().notifications.latest(g.user))
 
 
 @bp.post("/notifications/read")
@@ -64,8 +72,9 @@ def outbox_page():
     """The messages waiting or given up on (the dead-letter list), for admins to retry."""
     permissions.require_admin(g.user, "see the outbox")
     status = request.args.get("status", "dead")
-    return render_template("home/outbox.html", status=status,
-                           items=outbox.messages(runtime().db, status or None))
+    return render_template(
+        "home/outbox.html", status=status, items=outbox.messages(runtime().db, status or None)
+    )
 
 
 @bp.post("/admin/outbox/<int(max=9223372036854775807):message_id>/retry")

@@ -1,5 +1,6 @@
 """The import screens: upload a CSV or Excel file, map its columns to fields (guessed
 first), try a dry run, import, and watch the progress bar; the engine does the work."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
@@ -12,7 +13,6 @@ from apploom.web.session import check_csrf, login_required
 bp = Blueprint("imports", __name__)
 bp.before_request(check_csrf)
 JOB = f"/imports/<int(max={MAX_INT}):job_id>"
-
 
 
 @bp.get("/a/<app>/<entity>/import")
@@ -32,8 +32,9 @@ def upload(app: str, entity: str):
             raise ValidationFailed({"file": "choose a .csv or .xlsx file"})
         job = runtime().imports.upload(g.user, found.qualified, sent.filename, sent.stream)
     except ValidationFailed as exc:
-        return render_template("imports/import.html", entity=found, job=None,
-                               errors=exc.fields), 422
+        return render_template(
+            "imports/import.html", entity=found, job=None, errors=exc.fields
+        ), 422
     return redirect(url_for("imports.job", job_id=job["id"]), code=303)
 
 
@@ -48,12 +49,15 @@ def job(job_id: int):
 def start(job_id: int):
     jobs = runtime().imports
     found = jobs.get(g.user, job_id)
-    mapping = {column: request.form.get(f"map-{i}", "")
-               for i, column in enumerate(found["header"])}
+    mapping = {column: request.form.get(f"map-{i}", "") for i, column in enumerate(found["header"])}
     try:
-        jobs.start(g.user, job_id, {c: t for c, t in mapping.items() if t},
-                   dry_run=request.form.get("run") == "dry",
-                   then=request.form.get("then") or None)
+        jobs.start(
+            g.user,
+            job_id,
+            {c: t for c, t in mapping.items() if t},
+            dry_run=request.form.get("run") == "dry",
+            then=request.form.get("then") or None,
+        )
     except ValidationFailed as exc:
         return _page({**found, "mapping": mapping}, exc.fields), 422
     return redirect(url_for("imports.job", job_id=job_id), code=303)
@@ -76,8 +80,14 @@ def _page(found: dict, errors: dict | None = None):
     entity = rt.records.entity(found["entity"])
     mapping = found["mapping"] or rt.imports.importer.guess(entity, found["header"])
     transitions = entity.workflow.transitions.values() if entity.workflow else ()
-    return render_template("imports/import.html", entity=entity, job=found, mapping=mapping,
-                           targets=rt.imports.importer.targets(entity), errors=errors or {},
-                           transitions=[t for t in transitions
-                                        if rt.transitions.may(g.user, entity.qualified,
-                                                              t.name)])
+    return render_template(
+        "imports/import.html",
+        entity=entity,
+        job=found,
+        mapping=mapping,
+        targets=rt.imports.importer.targets(entity),
+        errors=errors or {},
+        transitions=[
+            t for t in transitions if rt.transitions.may(g.user, entity.qualified, t.name)
+        ],
+    )

@@ -1,5 +1,6 @@
 """Lists staff use every day: filters, search, sort, paging, bulk actions and export,
 balance lists, and the look-ups that ref inputs ask."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,8 +32,7 @@ bp = Blueprint("lists", __name__)
 bp.before_request(check_csrf)
 LOOKUP_SIZE = 10
 PAGE = 50
-CHOICES = 50    # a balance's key with at most this many records is filtered by a select
-
+CHOICES = 50  # a balance's key with at most this many records is filtered by a select
 
 
 def readable(entity: Entity) -> bool:
@@ -41,16 +41,20 @@ def readable(entity: Entity) -> bool:
 
 def allowed(entity: Entity) -> dict[str, bool]:
     """What the signed-in user may do with ``entity``, as the engine decides it."""
-    return {action: permissions.scope(runtime().apps, g.user, entity, action) is not None
-            for action in ("read", "create", "update", "delete")}
+    return {
+        action: permissions.scope(runtime().apps, g.user, entity, action) is not None
+        for action in ("read", "create", "update", "delete")
+    }
 
 
 def partial(template: str, full: str, **context):
     """The fragment for an htmx request aimed at part of the page, else the whole page."""
-    wanted = request.headers.get("HX-Request") and not request.headers.get("HX-Boosted") \
+    wanted = (
+        request.headers.get("HX-Request")
+        and not request.headers.get("HX-Boosted")
         and not request.headers.get("HX-History-Restore-Request")
-    response = current_app.make_response(render_template(template if wanted else full,
-                                                         **context))
+    )
+    response = current_app.make_response(render_template(template if wanted else full, **context))
     response.vary.add("HX-Request")
     return response
 
@@ -81,14 +85,23 @@ def entity_list(app: str, entity: str):
         params = {}
         page = rt.records.list(g.user, found.qualified, Query())
     columns = [found.fields.get(c) or SYSTEM_FIELDS[c] for c in found.list.columns]
-    context = dict(entity=found, page=page, params=params, columns=columns, error=error,
-                   titles=ref_titles(found, page.data), can=allowed(found), show=show,
-                   filters=[found.fields.get(f) or SYSTEM_FIELDS[f] for f in found.list.filters],
-                   limit=min(parse_params(params).limit or found.list.page_size, 500))
+    context = dict(
+        entity=found,
+        page=page,
+        params=params,
+        columns=columns,
+        error=error,
+        titles=ref_titles(found, page.data),
+        can=allowed(found),
+        show=show,
+        filters=[found.fields.get(f) or SYSTEM_FIELDS[f] for f in found.list.filters],
+        limit=min(parse_params(params).limit or found.list.page_size, 500),
+    )
     response = partial("lists/_results.html", "lists/list.html", **context)
     if request.headers.get("HX-Request"):  # the address bar shows the clean, shareable list
-        response.headers["HX-Push-Url"] = url_for("lists.entity_list", app=app, entity=entity,
-                                                  **params)
+        response.headers["HX-Push-Url"] = url_for(
+            "lists.entity_list", app=app, entity=entity, **params
+        )
     return response
 
 
@@ -103,14 +116,15 @@ def bulk(app: str, entity: str):
             count = runtime().records.delete_many(g.user, ref, ids)
             flash(f"{translate('Deleted.')} ({count})", "ok")
         elif action == "transition" and ids and request.form.get("transition"):
-            done = runtime().transitions.take_many(g.user, ref, ids,
-                                                   request.form["transition"])
+            done = runtime().transitions.take_many(g.user, ref, ids, request.form["transition"])
             flash(f"{translate('Saved.')} ({len(done)})", "ok")
     except (ValidationFailed, Conflict) as exc:
         details = getattr(exc, "fields", None) or {}
         flash("; ".join(details.values()) if details else str(exc), "error")
-    return redirect(safe_next(request.form.get("back"), url_for("lists.entity_list", app=app,
-                                                                entity=entity)), code=303)
+    return redirect(
+        safe_next(request.form.get("back"), url_for("lists.entity_list", app=app, entity=entity)),
+        code=303,
+    )
 
 
 @bp.get("/a/<app>/<entity>/export.<fmt>")
@@ -132,32 +146,54 @@ def balance_list(app: str, name: str):
     where = {k: v for k in balance.by if (v := parse_int(request.args.get(k)))}
     offset = max(parse_int(request.args.get("offset")) or 0, 0)
     sort = request.args.get("sort") or None
-    rows, total = rt.balances.rows(g.user, name, where, app=app, sort=sort, limit=PAGE,
-                                   offset=offset)
-    titles = {k: key_titles(ledger.fields[k],
-                            {r[k] for r in rows} | ({where[k]} if k in where else set()))
-              for k in balance.by}
+    rows, total = rt.balances.rows(
+        g.user, name, where, app=app, sort=sort, limit=PAGE, offset=offset
+    )
+    titles = {
+        k: key_titles(
+            ledger.fields[k], {r[k] for r in rows} | ({where[k]} if k in where else set())
+        )
+        for k in balance.by
+    }
     choices = {}
     for k in balance.by:
         if not rt.types[ledger.fields[k].type].is_reference:
-            continue   # the choices are a ref's records; other keys are not filtered by
+            continue  # the choices are a ref's records; other keys are not filtered by
         target = ledger.fields[k].target
-        ids = {r["id"] for r in rt.records.list(g.user, target, Query(
-            limit=CHOICES + 1, fields=("id",))).data}
+        ids = {
+            r["id"]
+            for r in rt.records.list(g.user, target, Query(limit=CHOICES + 1, fields=("id",))).data
+        }
         if len(ids) <= CHOICES:
-            choices[k] = sorted(rt.records.titles(g.user, target, ids,
-                                                  current_language()).items(),
-                                key=lambda pair: pair[1])
+            choices[k] = sorted(
+                rt.records.titles(g.user, target, ids, current_language()).items(),
+                key=lambda pair: pair[1],
+            )
 
     def link(**changes) -> str:
         """This page with some parameters changed (None drops one)."""
         params = {**where, "sort": sort, **changes}
-        return url_for("lists.balance_list", app=app, name=name,
-                       **{k: v for k, v in params.items() if v not in (None, "", 0)})
+        return url_for(
+            "lists.balance_list",
+            app=app,
+            name=name,
+            **{k: v for k, v in params.items() if v not in (None, "", 0)},
+        )
 
-    return render_template("lists/balance.html", balance=balance, ledger=ledger, rows=rows,
-                           total=total, where=where, sort=sort or "", offset=offset,
-                           titles=titles, page_size=PAGE, link=link, choices=choices)
+    return render_template(
+        "lists/balance.html",
+        balance=balance,
+        ledger=ledger,
+        rows=rows,
+        total=total,
+        where=where,
+        sort=sort or "",
+        offset=offset,
+        titles=titles,
+        page_size=PAGE,
+        link=link,
+        choices=choices,
+    )
 
 
 @bp.get("/lookup/<app>/<entity>")
@@ -170,9 +206,11 @@ def lookup(app: str, entity: str):
     page = rt.records.list(g.user, ref, Query(search=text or None, limit=LOOKUP_SIZE))
     ids = {r["id"] for r in page.data}
     titles = rt.records.titles(g.user, ref, ids, current_language()) if ids else {}
-    return render_template("lists/_lookup.html", items=[(r["id"], titles[r["id"]])
-                                                  for r in page.data],
-                           target=request.args.get("for", ""))
+    return render_template(
+        "lists/_lookup.html",
+        items=[(r["id"], titles[r["id"]]) for r in page.data],
+        target=request.args.get("for", ""),
+    )
 
 
 @bp.app_template_global()

@@ -1,6 +1,7 @@
 """Reports on screen: a report's page (filters, chart, table with totals, drill-down to
 the records behind a cell, CSV and Excel), the app home's dashboard, and the JSON the
 API and the charts read. The engine computes; this module lays it out."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,15 +19,21 @@ from apploom.web.i18n import label
 from apploom.web.session import login_required
 
 bp = Blueprint("reports", __name__)
-RANGE_NAMES = {"last_30_days": "Last 30 days", "last_12_months": "Last 12 months",
-               "this_year": "This year", "all": "All time"}
-
+RANGE_NAMES = {
+    "last_30_days": "Last 30 days",
+    "last_12_months": "Last 12 months",
+    "this_year": "This year",
+    "all": "All time",
+}
 
 
 def viewer_params(report: Report) -> dict[str, str]:
     """The filters the viewer set, from the page's address."""
-    return {k: v for k, v in request.args.items()
-            if v and (k in ("from", "to") or k.split("__")[0] in report.filters)}
+    return {
+        k: v
+        for k, v in request.args.items()
+        if v and (k in ("from", "to") or k.split("__")[0] in report.filters)
+    }
 
 
 @bp.get("/a/<app>/reports/<name>")
@@ -35,9 +42,16 @@ def page(app: str, name: str):
     report = runtime().reports.find(app, name)
     params = viewer_params(report)
     result = runtime().reports.run(g.user, report, params)
-    return render_template("reports/report.html", report=report, result=result, params=params,
-                           table=table(result, params), chart=chart(result, params),
-                           choices=filter_choices(report), full=True)
+    return render_template(
+        "reports/report.html",
+        report=report,
+        result=result,
+        params=params,
+        table=table(result, params),
+        chart=chart(result, params),
+        choices=filter_choices(report),
+        full=True,
+    )
 
 
 @bp.get("/a/<app>/reports/<name>.<fmt>")
@@ -46,8 +60,10 @@ def download(app: str, name: str, fmt: str):
     report = runtime().reports.find(app, name)
     result = runtime().reports.run(g.user, report, viewer_params(report))
     grid = table(result, {})
-    rows = [grid["header"]] + [[safe_text(c["text"]) if c["number"] is None else c["number"]
-                                for c in row["cells"]] for row in grid["rows"]]
+    rows = [grid["header"]] + [
+        [safe_text(c["text"]) if c["number"] is None else c["number"] for c in row["cells"]]
+        for row in grid["rows"]
+    ]
     return send_table(f"{app}-{name}", rows, fmt)
 
 
@@ -61,22 +77,35 @@ def flow(app: str, entity: str):
     options = flow_options(request.args)
     analysis = rt.flow.analyse(g.user, found.qualified, **options)
     periods = sorted({row["period"] for row in analysis["throughput"]})
-    states = found.workflow.states.values() if found.workflow else ()   # analyse needs one
+    states = found.workflow.states.values() if found.workflow else ()  # analyse needs one
     finals = [s for s in states if s.final]
     done = {(row["period"], row["state"]): row["records"] for row in analysis["throughput"]}
-    chart_data = {"type": "line", "labels": periods, "series": [
-        {"label": label(s.label), "data": [done.get((p, s.name), 0) for p in periods]}
-        for s in finals]}
+    chart_data = {
+        "type": "line",
+        "labels": periods,
+        "series": [
+            {"label": label(s.label), "data": [done.get((p, s.name), 0) for p in periods]}
+            for s in finals
+        ],
+    }
     titles = rt.records.titles(g.user, found.qualified, {r["id"] for r in analysis["stuck"]})
-    return render_template("reports/flow.html", entity=found, analysis=analysis, chart=chart_data,
-                           titles=titles, options=options)
+    return render_template(
+        "reports/flow.html",
+        entity=found,
+        analysis=analysis,
+        chart=chart_data,
+        titles=titles,
+        options=options,
+    )
 
 
 def flow_options(args) -> dict:
     """The analysis's period and waiting threshold, as the page and the API take them."""
     hours = parse_int(args.get("stuck_hours"))
-    return {"period": args.get("period") or "month",
-            "stuck_after": timedelta(hours=hours if hours is not None else 48)}
+    return {
+        "period": args.get("period") or "month",
+        "stuck_after": timedelta(hours=hours if hours is not None else 48),
+    }
 
 
 def dashboard(app) -> list[dict]:
@@ -90,11 +119,18 @@ def dashboard(app) -> list[dict]:
         report = runtime().reports.find(app.name, tile.report)
         try:
             result = runtime().reports.run(g.user, report, params)
-        except Forbidden:   # a report over records this user may not read
+        except Forbidden:  # a report over records this user may not read
             continue
-        tiles.append({"tile": tile, "report": report, "result": result,
-                      "table": table(result, params), "chart": chart(result, params),
-                      "params": params})
+        tiles.append(
+            {
+                "tile": tile,
+                "report": report,
+                "result": result,
+                "table": table(result, params),
+                "chart": chart(result, params),
+                "params": params,
+            }
+        )
     return tiles
 
 
@@ -103,10 +139,13 @@ def table(result: Result, params: dict) -> dict:
     and the totals row."""
     report = result.report
     measures = report.measures
-    header = [label(g.label) for g in result.groups[:len(report.rows)]]
+    header = [label(g.label) for g in result.groups[: len(report.rows)]]
     if result.columns:
-        header += [f"{text} · {label(m.label)}" if len(measures) > 1 else text
-                   for text in result.column_labels for m in measures]
+        header += [
+            f"{text} · {label(m.label)}" if len(measures) > 1 else text
+            for text in result.column_labels
+            for m in measures
+        ]
     else:
         header += [label(m.label) for m in measures]
     rows = []
@@ -116,8 +155,9 @@ def table(result: Result, params: dict) -> dict:
             for i, keys in enumerate(result.columns):
                 values = row["cells"].get(i, {})
                 for m in measures:
-                    cells.append(_cell(m, values.get(m.name), result, row["keys"] + list(keys),
-                                       params))
+                    cells.append(
+                        _cell(m, values.get(m.name), result, row["keys"] + list(keys), params)
+                    )
         else:
             for m in measures:
                 cells.append(_cell(m, row["values"].get(m.name), result, row["keys"], params))
@@ -125,9 +165,10 @@ def table(result: Result, params: dict) -> dict:
     totals = None
     if result.groups:
         totals = [""] * len(report.rows) + (
-            [_column_total(m, result, i) for i in range(len(result.columns))
-             for m in measures] if result.columns else
-            [_format(m, result.totals.get(m.name)) for m in measures])
+            [_column_total(m, result, i) for i in range(len(result.columns)) for m in measures]
+            if result.columns
+            else [_format(m, result.totals.get(m.name)) for m in measures]
+        )
     return {"header": header, "rows": rows, "totals": totals}
 
 
@@ -146,20 +187,29 @@ def chart(result: Result, params: dict) -> dict:
     labels = [" · ".join(row["labels"]) for row in result.rows]
     first = report.measures[0]
     if result.columns:
-        series = [{"label": text,
-                   "data": [_number(row["cells"].get(i, {}).get(first.name))
-                            for row in result.rows],
-                   "links": [_link(result, row["keys"] + list(keys), params)
-                             for row in result.rows]}
-                  for i, (keys, text) in enumerate(zip(result.columns, result.column_labels,
-                                                       strict=True))]
-    else:   # the measures alike to the first (a count beside money would flatten it)
-        alike = [m for m in report.measures if m.format == first.format
-                 and (m.source is None) == (first.source is None)]
+        series = [
+            {
+                "label": text,
+                "data": [_number(row["cells"].get(i, {}).get(first.name)) for row in result.rows],
+                "links": [_link(result, row["keys"] + list(keys), params) for row in result.rows],
+            }
+            for i, (keys, text) in enumerate(zip(result.columns, result.column_labels, strict=True))
+        ]
+    else:  # the measures alike to the first (a count beside money would flatten it)
+        alike = [
+            m
+            for m in report.measures
+            if m.format == first.format and (m.source is None) == (first.source is None)
+        ]
         links = [_link(result, row["keys"], params) for row in result.rows]
-        series = [{"label": label(m.label), "links": links,
-                   "data": [_number(row["values"].get(m.name)) for row in result.rows]}
-                  for m in alike]
+        series = [
+            {
+                "label": label(m.label),
+                "links": links,
+                "data": [_number(row["values"].get(m.name)) for row in result.rows],
+            }
+            for m in alike
+        ]
     return {"type": report.chart, "labels": labels, "series": series}
 
 
@@ -188,8 +238,11 @@ def _format_global(measure, value) -> str:
 
 
 def _cell(measure, value, result: Result, keys: list, params: dict) -> dict:
-    return {"text": _format(measure, value), "number": value,
-            "link": None if value is None else _link(result, keys, params)}
+    return {
+        "text": _format(measure, value),
+        "number": value,
+        "link": None if value is None else _link(result, keys, params),
+    }
 
 
 def _format(measure, value) -> str:
@@ -208,8 +261,7 @@ def _number(value):
 
 def _link(result: Result, keys: list, params: dict) -> str | None:
     found = drill_params(result, keys, params)
-    if found is None or result.report.entity is None:   # only an entity's rows drill down
+    if found is None or result.report.entity is None:  # only an entity's rows drill down
         return None
     app, _, entity = result.report.entity.partition(".")
     return url_for("lists.entity_list", app=app, entity=entity, **found)
-

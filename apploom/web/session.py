@@ -1,5 +1,6 @@
 """Signing in and out with the engine's users, the signed-in user for each request,
 and CSRF protection for every form post and htmx request."""
+
 from __future__ import annotations
 
 import hmac
@@ -57,8 +58,7 @@ def load_user() -> None:
         return
     user_id = session.get("user_id")
     if user_id is not None:
-        g.user = runtime().users.for_session(user_id,
-                                                                     session.get("epoch", 0))
+        g.user = runtime().users.for_session(user_id, session.get("epoch", 0))
 
 
 def login_required(view):
@@ -67,14 +67,21 @@ def login_required(view):
         if g.user is None:
             return redirect(url_for("session.login", next=request.full_path))
         return view(*args, **kwargs)
+
     return wrapped
 
 
 def safe_next(target: str | None, fallback: str | None = None) -> str:
     """Only local paths: a link must not send anyone elsewhere."""
     parts = urlsplit(target or "")
-    if target and not parts.scheme and not parts.netloc and target.startswith("/") \
-            and not target.startswith("//") and "\\" not in target:
+    if (
+        target
+        and not parts.scheme
+        and not parts.netloc
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+    ):
         return target
     return fallback or url_for("home.launcher")
 
@@ -84,18 +91,26 @@ def login():
     failed = False
     if request.method == "POST":
         users = current_app.extensions["apploom"].users
-        user = users.authenticate(request.form.get("username", "").strip(),
-                                  request.form.get("password", ""))
+        user = users.authenticate(
+            request.form.get("username", "").strip(), request.form.get("password", "")
+        )
         if user is not None:
             lang = session.get("lang")
             session.clear()
-            session.update(user_id=user.id, lang=lang, csrf=secrets.token_urlsafe(32),
-                           epoch=users.session_epoch(user.id))
+            session.update(
+                user_id=user.id,
+                lang=lang,
+                csrf=secrets.token_urlsafe(32),
+                epoch=users.session_epoch(user.id),
+            )
             return redirect(safe_next(request.form.get("next")), code=303)
         failed = True
-    return render_template("login.html", failed=failed, next=request.values.get("next", ""),
-                           username=request.form.get("username", "")), \
-        (401 if failed else 200)
+    return render_template(
+        "login.html",
+        failed=failed,
+        next=request.values.get("next", ""),
+        username=request.form.get("username", ""),
+    ), (401 if failed else 200)
 
 
 @bp.post("/logout")
@@ -119,4 +134,3 @@ def language(code: str):
 def init_app(app) -> None:
     app.before_request(load_user)
     app.register_blueprint(bp)
-

@@ -1,4 +1,5 @@
 """Who may do what: per-entity grants from the definitions, checked in the engine."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,10 @@ def scope(apps: AppSet, user: User, entity: Entity, action: str) -> str | None:
 def require(apps: AppSet, user: User, entity: Entity, action: str) -> str:
     found = scope(apps, user, entity, action)
     if found is None:
-        raise Forbidden(f"You may not {action} {entity.label.en} records "
-                        f"(roles: {', '.join(sorted(user.roles)) or 'none'})")
+        raise Forbidden(
+            f"You may not {action} {entity.label.en} records "
+            f"(roles: {', '.join(sorted(user.roles)) or 'none'})"
+        )
     return found
 
 
@@ -52,8 +55,9 @@ def require_admin(user: User, what: str) -> None:
         raise Forbidden(f"Only admins may {what}")
 
 
-def require_row(apps: AppSet, user: User, entity: Entity, action: str,
-                created_by: int | None) -> None:
+def require_row(
+    apps: AppSet, user: User, entity: Entity, action: str, created_by: int | None
+) -> None:
     """Like :func:`require`, for one existing row the user can see (checks 'own' grants)."""
     if require(apps, user, entity, action) == "own" and created_by != user.id:
         raise Forbidden(f"You may only {action} {entity.label.en} records you created")

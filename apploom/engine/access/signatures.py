@@ -1,4 +1,5 @@
 """HMAC-SHA256 signatures of webhook bodies, as sent and checked in X-AppLoom-Signature."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """Users, passwords and API tokens. Passwords are hashed with scrypt; a token is
 shown once and only its SHA-256 is stored."""
+
 from __future__ import annotations
 
 import base64
@@ -18,15 +19,17 @@ from apploom.engine.storage.system_tables import sys_token, sys_user
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{1,63}")
 MIN_PASSWORD = 8
-_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
     b64 = base64.b64encode
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}$" \
-           f"{b64(digest).decode()}"
+    return (
+        f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}$"
+        f"{b64(digest).decode()}"
+    )
 
 
 def check_password(stored: str | None, password: str) -> bool:
@@ -36,8 +39,9 @@ def check_password(stored: str | None, password: str) -> bool:
         return False
     if scheme != "scrypt":
         return False
-    actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r),
-                            p=int(p))
+    actual = hashlib.scrypt(
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
+    )
     return hmac.compare_digest(actual, base64.b64decode(digest))
 
 
@@ -46,8 +50,12 @@ def _token_hash(token: str) -> str:
 
 
 def _user(row) -> User:
-    return User(id=row.id, username=row.username, roles=frozenset(row.roles),
-                display_name=row.display_name or row.username)
+    return User(
+        id=row.id,
+        username=row.username,
+        roles=frozenset(row.roles),
+        display_name=row.display_name or row.username,
+    )
 
 
 class Users:
@@ -55,16 +63,25 @@ class Users:
         self.db = db
         self.known_roles = known_roles
 
-    def create(self, username: str, roles: list[str], password: str | None = None,
-               display_name: str | None = None, email: str | None = None) -> User:
+    def create(
+        self,
+        username: str,
+        roles: list[str],
+        password: str | None = None,
+        display_name: str | None = None,
+        email: str | None = None,
+    ) -> User:
         errors = {}
         if not USERNAME.fullmatch(username or ""):
-            errors["username"] = ("use 2-64 lowercase letters, digits and . _ @ -, "
-                                  "starting with a letter or digit")
+            errors["username"] = (
+                "use 2-64 lowercase letters, digits and . _ @ -, starting with a letter or digit"
+            )
         unknown = sorted(set(roles) - self.known_roles)
         if unknown:
-            errors["roles"] = (f"unknown role {', '.join(unknown)}; known roles: "
-                               f"{', '.join(sorted(self.known_roles))}")
+            errors["roles"] = (
+                f"unknown role {', '.join(unknown)}; known roles: "
+                f"{', '.join(sorted(self.known_roles))}"
+            )
         if password is not None and len(password) < MIN_PASSWORD:
             errors["password"] = f"must be at least {MIN_PASSWORD} characters"
         if errors:
@@ -72,11 +89,18 @@ class Users:
         with self.db.write() as conn:
             if conn.execute(select(sys_user.c.id).where(sys_user.c.username == username)).first():
                 raise ValidationFailed({"username": f"'{username}' is already taken"})
-            user_id = inserted_id(conn, sys_user.insert().values(
-                username=username, display_name=display_name or username, email=email,
-                password_hash=hash_password(password) if password else None,
-                roles=sorted(set(roles)), active=True,
-                created_at=datetime.now(timezone.utc)))
+            user_id = inserted_id(
+                conn,
+                sys_user.insert().values(
+                    username=username,
+                    display_name=display_name or username,
+                    email=email,
+                    password_hash=hash_password(password) if password else None,
+                    roles=sorted(set(roles)),
+                    active=True,
+                    created_at=datetime.now(timezone.utc),
+                ),
+            )
         return User(user_id, username, frozenset(roles), display_name or username)
 
     def get(self, username: str) -> User:
@@ -100,33 +124,45 @@ class Users:
 
     def _active_row(self, user_id: int):
         with self.db.read() as conn:
-            return conn.execute(select(sys_user).where(sys_user.c.id == user_id,
-                                                       sys_user.c.active)).first()
+            return conn.execute(
+                select(sys_user).where(sys_user.c.id == user_id, sys_user.c.active)
+            ).first()
 
     def session_epoch(self, user_id: int) -> int:
         with self.db.read() as conn:
-            return conn.execute(select(sys_user.c.session_epoch)
-                                .where(sys_user.c.id == user_id)).scalar() or 0
+            return (
+                conn.execute(
+                    select(sys_user.c.session_epoch).where(sys_user.c.id == user_id)
+                ).scalar()
+                or 0
+            )
 
     def end_sessions(self, user_id: int) -> None:
         """Sign the user out everywhere: every cookie issued before now stops working."""
         with self.db.write() as conn:
-            conn.execute(update(sys_user).where(sys_user.c.id == user_id).values(
-                session_epoch=func.coalesce(sys_user.c.session_epoch, 0) + 1))
+            conn.execute(
+                update(sys_user)
+                .where(sys_user.c.id == user_id)
+                .values(session_epoch=func.coalesce(sys_user.c.session_epoch, 0) + 1)
+            )
 
     def names(self, ids: set[int]) -> dict[int, str]:
         """{id: display name} for showing who did what."""
         if not ids:
             return {}
         with self.db.read() as conn:
-            rows = conn.execute(select(sys_user.c.id, sys_user.c.display_name,
-                                       sys_user.c.username).where(sys_user.c.id.in_(ids)))
+            rows = conn.execute(
+                select(sys_user.c.id, sys_user.c.display_name, sys_user.c.username).where(
+                    sys_user.c.id.in_(ids)
+                )
+            )
             return {r.id: r.display_name or r.username for r in rows}
 
     def authenticate(self, username: str, password: str) -> User | None:
         with self.db.read() as conn:
-            row = conn.execute(select(sys_user).where(sys_user.c.username == username,
-                                                      sys_user.c.active)).first()
+            row = conn.execute(
+                select(sys_user).where(sys_user.c.username == username, sys_user.c.active)
+            ).first()
         if row is None or not check_password(row.password_hash, password):
             return None
         return _user(row)
@@ -135,14 +171,22 @@ class Users:
         user = self.get(username)
         token = "alt_" + secrets.token_urlsafe(32)
         with self.db.write() as conn:
-            conn.execute(sys_token.insert().values(
-                user_id=user.id, name=name, token_hash=_token_hash(token),
-                created_at=datetime.now(timezone.utc)))
+            conn.execute(
+                sys_token.insert().values(
+                    user_id=user.id,
+                    name=name,
+                    token_hash=_token_hash(token),
+                    created_at=datetime.now(timezone.utc),
+                )
+            )
         return token
 
     def for_token(self, token: str) -> User | None:
-        query = (select(sys_user).join(sys_token, sys_token.c.user_id == sys_user.c.id)
-                 .where(sys_token.c.token_hash == _token_hash(token), sys_user.c.active))
+        query = (
+            select(sys_user)
+            .join(sys_token, sys_token.c.user_id == sys_user.c.id)
+            .where(sys_token.c.token_hash == _token_hash(token), sys_user.c.active)
+        )
         with self.db.read() as conn:
             row = conn.execute(query).first()
         return _user(row) if row else None

@@ -2,6 +2,7 @@
 what it did) and its ``check`` (of the settings a rule gives it, when definitions load),
 registered together. A plugin's action is a RuleAction too, or a bare run function, and
 the definitions check it the same way."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from apploom.engine.automation.service import ActionContext
     from apploom.engine.definitions.model import Entity
 
-MAX_UPDATE = 500   # records one update action (or one round of a scheduled rule) may change
+MAX_UPDATE = 500  # records one update action (or one round of a scheduled rule) may change
 
 ActionFunction = Callable[["ActionContext", Any], str]
 
@@ -78,11 +79,15 @@ def _check_set(context: CheckContext, params: Any) -> list[str]:
     status = entity.workflow.field if entity.workflow else None
     problems: list[str] = []
     for field, source in params.items():
-        if field not in entity.fields or context.types.computed(entity.fields[field]) \
-                or field == status:
-            problems.append(f"set: '{field}' is not a field it can set"
-                            + (" (the status moves by transitions)" if field == status
-                               else ""))
+        if (
+            field not in entity.fields
+            or context.types.computed(entity.fields[field])
+            or field == status
+        ):
+            problems.append(
+                f"set: '{field}' is not a field it can set"
+                + (" (the status moves by transitions)" if field == status else "")
+            )
         problems += [f"set {field}: {m}" for m in context.expression_problems(source)]
     return problems
 
@@ -95,7 +100,7 @@ def _create(context: ActionContext, spec: Mapping) -> str:
     for table, source in (spec.get("rows") or {}).items():
         data[table] = sandbox.plain(context.evaluate(source))
     record = records.create_in(context.conn, context.actor, target, data)
-    context.publish("created", record["id"])   # for the rule's later actions
+    context.publish("created", record["id"])  # for the rule's later actions
     return f"created {target.qualified} #{record['id']}"
 
 
@@ -109,12 +114,15 @@ def _update(context: ActionContext, spec: Mapping) -> str:
     target = records.entity(spec["entity"])
     where = {field: context.evaluate(source) for field, source in spec["where"].items()}
     query = Query(conditions=parse_where(where), limit=MAX_UPDATE + 1)
-    page, _ = records.compiler.apply(context.actor, target, query,
-                                     select(records.tables[target.table].c.id))
+    page, _ = records.compiler.apply(
+        context.actor, target, query, select(records.tables[target.table].c.id)
+    )
     ids = list(context.conn.execute(page).scalars())
     if len(ids) > MAX_UPDATE:
-        raise RuleError(f"Rule '{context.rule.name}' would update more than {MAX_UPDATE} "
-                        f"{target.qualified} records at once; narrow its filter")
+        raise RuleError(
+            f"Rule '{context.rule.name}' would update more than {MAX_UPDATE} "
+            f"{target.qualified} records at once; narrow its filter"
+        )
     values = sandbox.plain(_values(context, spec.get("values") or {}))
     for record_id in ids:
         context.update(target, record_id, values)
@@ -129,8 +137,7 @@ def _check_update(context: CheckContext, params: Any) -> list[str]:
 
 
 def _target(context: CheckContext, params: Any) -> Entity | None:
-    return context.entities.get(params.get("entity", "")) if isinstance(params, Mapping) \
-        else None
+    return context.entities.get(params.get("entity", "")) if isinstance(params, Mapping) else None
 
 
 def _values_problems(kind: str, context: CheckContext, params: Any) -> list[str]:
@@ -162,11 +169,16 @@ def _check_transition(context: CheckContext, params: Any) -> list[str]:
 def _notify(context: ActionContext, spec: Mapping) -> str:
     roles = set(spec.get("roles") or ())
     usernames = set(spec.get("users") or ())
-    rows = context.conn.execute(select(sys_user.c.id, sys_user.c.username, sys_user.c.roles)
-                                .where(sys_user.c.active)).all()
+    rows = context.conn.execute(
+        select(sys_user.c.id, sys_user.c.username, sys_user.c.roles).where(sys_user.c.active)
+    ).all()
     targets = [r.id for r in rows if r.username in usernames or roles & set(r.roles)]
-    notifications.send(context.conn, targets, context.render(spec["message"]),
-                       f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}")
+    notifications.send(
+        context.conn,
+        targets,
+        context.render(spec["message"]),
+        f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}",
+    )
     return f"notified {len(targets)} user(s)"
 
 
@@ -181,8 +193,14 @@ def _email(context: ActionContext, spec: Mapping) -> str:
     address = context.render(spec["to"]).strip()
     if not address:
         return "no email address: nothing sent"
-    context.enqueue("email", {"to": str(address), "subject": context.render(spec["subject"]),
-                              "body": context.render(spec.get("body", ""))})
+    context.enqueue(
+        "email",
+        {
+            "to": str(address),
+            "subject": context.render(spec["subject"]),
+            "body": context.render(spec.get("body", "")),
+        },
+    )
     return f"queued an email to {address}"
 
 
@@ -195,10 +213,16 @@ def _check_email(context: CheckContext, params: Any) -> list[str]:
 # ---- webhook: url, and optionally body (field: expression) ------------------------------
 def _webhook(context: ActionContext, spec: Mapping) -> str:
     body = _values(context, spec["body"]) if spec.get("body") else dict(context.names["record"])
-    context.enqueue("webhook", {"url": spec["url"], "body": sandbox.plain(body),
-                                "event": context.change.trigger,
-                                "entity": context.entity.qualified,
-                                "record_id": context.record_id})
+    context.enqueue(
+        "webhook",
+        {
+            "url": spec["url"],
+            "body": sandbox.plain(body),
+            "event": context.change.trigger,
+            "entity": context.entity.qualified,
+            "record_id": context.record_id,
+        },
+    )
     return f"queued a webhook to {spec['url']}"
 
 
@@ -214,10 +238,14 @@ def _script(context: ActionContext, source: str) -> str:
     names = {k: v for k, v in context.names.items() if k != "record" and not callable(v)}
     result = sandbox.execute(source, sandbox.plain(names))
     types = context.automation.records.types
-    settable = {k: v for k, v in result.items() if k in context.entity.fields
-                and not types.computed(context.entity.fields[k]) and k != getattr(
-                    context.entity.workflow, "field", None)
-                and v != names.get(k)}
+    settable = {
+        k: v
+        for k, v in result.items()
+        if k in context.entity.fields
+        and not types.computed(context.entity.fields[k])
+        and k != getattr(context.entity.workflow, "field", None)
+        and v != names.get(k)
+    }
     if settable and context.change.trigger != "deleted":
         context.set(settable)
     return "ran a script" + (f" that set {', '.join(settable)}" if settable else "")
@@ -233,13 +261,15 @@ def _check_script(context: CheckContext, params: Any) -> list[str]:
     return []
 
 
-BUILTIN_ACTIONS: Mapping[str, RuleAction] = MappingProxyType({
-    "set": RuleAction(_set, _check_set),
-    "create": RuleAction(_create, _check_create),
-    "update": RuleAction(_update, _check_update),
-    "transition": RuleAction(_transition, _check_transition),
-    "notify": RuleAction(_notify, _check_notify),
-    "email": RuleAction(_email, _check_email),
-    "webhook": RuleAction(_webhook, _check_webhook),
-    "script": RuleAction(_script, _check_script),
-})
+BUILTIN_ACTIONS: Mapping[str, RuleAction] = MappingProxyType(
+    {
+        "set": RuleAction(_set, _check_set),
+        "create": RuleAction(_create, _check_create),
+        "update": RuleAction(_update, _check_update),
+        "transition": RuleAction(_transition, _check_transition),
+        "notify": RuleAction(_notify, _check_notify),
+        "email": RuleAction(_email, _check_email),
+        "webhook": RuleAction(_webhook, _check_webhook),
+        "script": RuleAction(_script, _check_script),
+    }
+)

@@ -9,6 +9,7 @@ and the checks that find mistakes in them before they load.
           - notify: {roles: [manager], message: "Big order {number}: {total}"}
           - set: {note: "'check payment first'"}
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,14 +36,14 @@ class Action:
 class Rule:
     name: str
     trigger: str
-    fields: tuple[str, ...] = ()          # updated: only when one of these changed
-    transition: str | None = None         # transition: only this one (None: any)
-    cron: str | None = None               # schedule: when, as a cron expression
-    hook: str | None = None               # webhook: the name it is called by
-    where: Any = None                     # schedule: which records (a filter), all if None
+    fields: tuple[str, ...] = ()  # updated: only when one of these changed
+    transition: str | None = None  # transition: only this one (None: any)
+    cron: str | None = None  # schedule: when, as a cron expression
+    hook: str | None = None  # webhook: the name it is called by
+    where: Any = None  # schedule: which records (a filter), all if None
     condition: str | None = None
     actions: tuple[Action, ...] = ()
-    enabled: bool = True                  # false: checked with the others, never run
+    enabled: bool = True  # false: checked with the others, never run
 
 
 @dataclass(frozen=True)
@@ -70,20 +71,31 @@ def parse_rules(raw: list | None) -> tuple[Rule, ...]:
         on = spec["on"]
         trigger, detail = (on, None) if isinstance(on, str) else next(iter(on.items()))
         fields = tuple(detail or ()) if trigger == "updated" else ()
-        rules.append(Rule(
-            name=spec.get("name", f"rule_{i + 1}"), trigger=trigger, fields=fields,
-            transition=detail if trigger == "transition" else None,
-            cron=detail if trigger == "schedule" else None, where=spec.get("where"),
-            hook=detail if trigger == "webhook" else None,
-            condition=spec.get("if"), enabled=spec.get("enabled", True),
-            actions=tuple(Action(*next(iter(a.items()))) for a in spec["do"]),
-        ))
+        rules.append(
+            Rule(
+                name=spec.get("name", f"rule_{i + 1}"),
+                trigger=trigger,
+                fields=fields,
+                transition=detail if trigger == "transition" else None,
+                cron=detail if trigger == "schedule" else None,
+                where=spec.get("where"),
+                hook=detail if trigger == "webhook" else None,
+                condition=spec.get("if"),
+                enabled=spec.get("enabled", True),
+                actions=tuple(Action(*next(iter(a.items()))) for a in spec["do"]),
+            )
+        )
     return tuple(rules)
 
 
-def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity],
-         actions: Mapping[str, ActionCheck], types: FieldTypes,
-         functions: AbstractSet[str] = frozenset()) -> list[tuple[tuple, str]]:
+def lint(
+    entity: Entity,
+    rules: tuple[Rule, ...],
+    entities: Mapping[str, Entity],
+    actions: Mapping[str, ActionCheck],
+    types: FieldTypes,
+    functions: AbstractSet[str] = frozenset(),
+) -> list[tuple[tuple, str]]:
     """(path inside the rules list, message) for each mistake; ``actions`` are the
     actions rules may take, each with its check."""
     problems: list[tuple[tuple, str]] = []
@@ -100,22 +112,32 @@ def lint(entity: Entity, rules: tuple[Rule, ...], entities: Mapping[str, Entity]
         if rule.transition is not None:
             workflow = entity.workflow
             if workflow is None or rule.transition not in workflow.transitions:
-                problems.append(((i, "on"), f"{entity.name} has no transition "
-                                            f"'{rule.transition}'"))
+                problems.append(((i, "on"), f"{entity.name} has no transition '{rule.transition}'"))
         if rule.trigger == "schedule" and not croniter.is_valid(rule.cron or ""):
-            problems.append(((i, "on"), f"'{rule.cron}' is not a cron expression such as "
-                                        "'0 8 * * *' (every day at 08:00)"))
-        for name in (rule.where or {}):
+            problems.append(
+                (
+                    (i, "on"),
+                    f"'{rule.cron}' is not a cron expression such as "
+                    "'0 8 * * *' (every day at 08:00)",
+                )
+            )
+        for name in rule.where or {}:
             if name.split(".")[0] not in entity.fields:
                 problems.append(((i, "where"), f"'{name}' is not a field of {entity.name}"))
         if rule.condition:
-            problems += [((i, "if"), message)
-                         for message in _expression_problems(rule.condition, names)]
+            problems += [
+                ((i, "if"), message) for message in _expression_problems(rule.condition, names)
+            ]
         for j, action in enumerate(rule.actions):
             path = (i, "do", j)
             if action.kind not in actions:
-                problems.append((path, f"'{action.kind}' is not an action; known actions: "
-                                       f"{', '.join(sorted(actions))}"))
+                problems.append(
+                    (
+                        path,
+                        f"'{action.kind}' is not an action; known actions: "
+                        f"{', '.join(sorted(actions))}",
+                    )
+                )
                 continue
             problems += [(path, m) for m in actions[action.kind](context, action.params)]
     return problems

@@ -1,4 +1,5 @@
 """In-app notifications: what rules told each user, read or not yet."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -15,9 +16,13 @@ def send(conn: Connection, user_ids: list[int], message: str, link: str | None) 
     """Tell ``user_ids`` something, inside the caller's transaction."""
     now = clock.now()
     if user_ids:
-        conn.execute(sys_notification.insert(), [
-            {"user_id": user_id, "message": message, "link": link, "created_at": now}
-            for user_id in user_ids])
+        conn.execute(
+            sys_notification.insert(),
+            [
+                {"user_id": user_id, "message": message, "link": link, "created_at": now}
+                for user_id in user_ids
+            ],
+        )
 
 
 class Notifications:
@@ -26,18 +31,26 @@ class Notifications:
 
     def unread(self, user: User) -> int:
         with self.db.read() as conn:
-            return conn.execute(select(func.count()).select_from(sys_notification).where(
-                sys_notification.c.user_id == user.id,
-                sys_notification.c.read_at.is_(None))).scalar_one()
+            return conn.execute(
+                select(func.count())
+                .select_from(sys_notification)
+                .where(sys_notification.c.user_id == user.id, sys_notification.c.read_at.is_(None))
+            ).scalar_one()
 
     def latest(self, user: User, limit: int = 50) -> list[dict]:
-        query = (select(sys_notification).where(sys_notification.c.user_id == user.id)
-                 .order_by(sys_notification.c.id.desc()).limit(limit))
+        query = (
+            select(sys_notification)
+            .where(sys_notification.c.user_id == user.id)
+            .order_by(sys_notification.c.id.desc())
+            .limit(limit)
+        )
         with self.db.read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def mark_read(self, user: User) -> None:
         with self.db.write() as conn:
-            conn.execute(update(sys_notification).where(
-                sys_notification.c.user_id == user.id, sys_notification.c.read_at.is_(None))
-                .values(read_at=datetime.now(timezone.utc)))
+            conn.execute(
+                update(sys_notification)
+                .where(sys_notification.c.user_id == user.id, sys_notification.c.read_at.is_(None))
+                .values(read_at=datetime.now(timezone.utc))
+            )

@@ -5,6 +5,7 @@ A worker claims one due message at a time with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL (SQLite serialises writers anyway), delivers it while holding the claim and
 marks it sent, so several workers never deliver the same message twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,9 +38,17 @@ def _now() -> datetime:
 
 def enqueue(conn: Connection, kind: str, payload: dict) -> int:
     now = _now()
-    return inserted_id(conn, sys_outbox.insert().values(
-        kind=kind, payload=payload, status="pending", attempts=0, next_attempt_at=now,
-        created_at=now))
+    return inserted_id(
+        conn,
+        sys_outbox.insert().values(
+            kind=kind,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        ),
+    )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -56,16 +65,25 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
     A worker that dies mid-send leaves a lease that expires, and the message is sent
     again: receivers can drop repeats by the X-AppLoom-Delivery id."""
     with db.write() as conn:
-        query = (select(sys_outbox).where(sys_outbox.c.status.in_(("pending", "sending")),
-                                          sys_outbox.c.next_attempt_at <= _now())
-                 .order_by(sys_outbox.c.id).limit(1))
+        query = (
+            select(sys_outbox)
+            .where(
+                sys_outbox.c.status.in_(("pending", "sending")),
+                sys_outbox.c.next_attempt_at <= _now(),
+            )
+            .order_by(sys_outbox.c.id)
+            .limit(1)
+        )
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         message = conn.execute(query).mappings().first()
         if message is None:
             return False
-        conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"]).values(
-            status="sending", next_attempt_at=_now() + LEASE))
+        conn.execute(
+            update(sys_outbox)
+            .where(sys_outbox.c.id == message["id"])
+            .values(status="sending", next_attempt_at=_now() + LEASE)
+        )
     attempts = message["attempts"] + 1
     outcome: dict[str, Any]
     try:
@@ -75,13 +93,19 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
         sender({**message["payload"], "delivery_id": message["id"]})
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
         dead = attempts >= MAX_ATTEMPTS
-        outcome = {"status": "dead" if dead else "pending", "next_attempt_at":
-                   _now() + backoff(attempts), "last_error": f"{type(exc).__name__}: {exc}"[:2000]}
+        outcome = {
+            "status": "dead" if dead else "pending",
+            "next_attempt_at": _now() + backoff(attempts),
+            "last_error": f"{type(exc).__name__}: {exc}"[:2000],
+        }
     else:
         outcome = {"status": "sent", "sent_at": _now(), "last_error": None}
     with db.write() as conn:
-        conn.execute(update(sys_outbox).where(sys_outbox.c.id == message["id"])
-                     .values(attempts=attempts, **outcome))
+        conn.execute(
+            update(sys_outbox)
+            .where(sys_outbox.c.id == message["id"])
+            .values(attempts=attempts, **outcome)
+        )
     return True
 
 
@@ -95,9 +119,11 @@ def deliver_due(db: Database, senders: Mapping[str, Sender], limit: int = 100) -
 def retry(db: Database, message_id: int) -> None:
     """Put a dead (or failing) message back in line, to be tried again now."""
     with db.write() as conn:
-        done = conn.execute(update(sys_outbox).where(sys_outbox.c.id == message_id,
-                                                     sys_outbox.c.status != "sent")
-                            .values(status="pending", attempts=0, next_attempt_at=_now()))
+        done = conn.execute(
+            update(sys_outbox)
+            .where(sys_outbox.c.id == message_id, sys_outbox.c.status != "sent")
+            .values(status="pending", attempts=0, next_attempt_at=_now())
+        )
         if done.rowcount != 1:
             raise NotFound(f"There is no undelivered message {message_id}")
 
@@ -113,8 +139,13 @@ def messages(db: Database, status: str | None = None, limit: int = 100) -> list[
 class Worker:
     """Delivers due messages every ``interval`` seconds on a thread, until stopped."""
 
-    def __init__(self, db: Database, senders: Mapping[str, Sender], interval: float = 2.0,
-                 also: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        db: Database,
+        senders: Mapping[str, Sender],
+        interval: float = 2.0,
+        also: Callable[[], object] | None = None,
+    ):
         self.db = db
         self.senders = senders
         self.interval = interval
@@ -157,19 +188,28 @@ def smtp_sender(url: str, sender_address: str) -> Sender:
             if parts.username:
                 smtp.login(parts.username, parts.password or "")
             smtp.send_message(message)
+
     return send
 
 
 def webhook_sender(secret: str | None) -> Sender:
     """POST the payload's body as JSON; with a secret, sign it (X-AppLoom-Signature)."""
+
     def send(payload: dict) -> None:
         body = json.dumps(payload["body"], ensure_ascii=False, default=str).encode()
-        request = urllib.request.Request(payload["url"], data=body, method="POST", headers={
-            "Content-Type": "application/json",
-            "X-AppLoom-Delivery": str(payload.get("delivery_id", ""))})
+        request = urllib.request.Request(
+            payload["url"],
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-AppLoom-Delivery": str(payload.get("delivery_id", "")),
+            },
+        )
         if secret:
             request.add_header("X-AppLoom-Signature", signature(secret, body))
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             if response.status >= 300:
                 raise RuntimeError(f"the webhook answered {response.status}")
+
     return send

@@ -8,6 +8,7 @@ external actions (email, webhooks) only write to the outbox. Any failure rolls
 back the whole user action, with an error naming the rule and the action. Every
 run is logged for the record's timeline.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,8 @@ class ActionContext:
     automation: Automation
     rule: Rule
     change: Change
-    actor: User                       # the triggering user, acting with the rule's rights
-    names: dict[str, Any]             # what expressions may read
+    actor: User  # the triggering user, acting with the rule's rights
+    names: dict[str, Any]  # what expressions may read
 
     @property
     def entity(self) -> Entity:
@@ -69,12 +70,14 @@ class ActionContext:
         return self.change.record_id
 
     def evaluate(self, expression: Any) -> Any:
-        return sandbox.evaluate(expression, self.names) if isinstance(expression, str) \
-            else expression
+        return (
+            sandbox.evaluate(expression, self.names) if isinstance(expression, str) else expression
+        )
 
     def render(self, template: str) -> str:
-        return self.automation.render(self.conn, self.entity, self.names["record"], template,
-                                      self.names)
+        return self.automation.render(
+            self.conn, self.entity, self.names["record"], template, self.names
+        )
 
     def publish(self, name: str, value: Any) -> None:
         """Offer ``{name}`` to the templates of the rule's later actions."""
@@ -101,24 +104,29 @@ class ActionContext:
         records = self.automation.records
         return records.create_in(self.conn, self.actor, records.entity(ref), data)
 
-    def force(self, ref: str, record_id: int, values: dict | None = None,
-              rows: dict | None = None) -> dict:
+    def force(
+        self, ref: str, record_id: int, values: dict | None = None, rows: dict | None = None
+    ) -> dict:
         """Set fields as the engine does, read-only ones and child rows' included (``rows``
         is table -> row id -> values): for state a plugin keeps, like a line's reserved
         quantity. Values are already typed; history records the change as usual."""
         records = self.automation.records
         entity = records.entity(ref)
         stored = records.stored(self.conn, self.actor, entity, record_id, "update")
-        return records.change(self.conn, self.actor, entity, stored, Input(),
-                              forced=values, forced_rows=rows)
+        return records.change(
+            self.conn, self.actor, entity, stored, Input(), forced=values, forced_rows=rows
+        )
 
-    def take(self, transition: str, ref: str | None = None,
-             record_id: int | None = None) -> dict:
+    def take(self, transition: str, ref: str | None = None, record_id: int | None = None) -> dict:
         """Take a workflow transition on this record, or on another one."""
         entity = self.automation.records.entity(ref) if ref else self.entity
         return self.automation.transitions.take_in(
-            self.conn, self.actor, entity, transition,
-            self.record_id if record_id is None else record_id)
+            self.conn,
+            self.actor,
+            entity,
+            transition,
+            self.record_id if record_id is None else record_id,
+        )
 
     def attempt(self):
         """A savepoint: a write inside it that fails (a balance check, say) is undone
@@ -152,12 +160,18 @@ class ActionContext:
 
 
 class Automation:
-    def __init__(self, records: RecordService, transitions: Transitions,
-                 actions: Mapping[str, RuleAction | ActionFunction] | None = None):
+    def __init__(
+        self,
+        records: RecordService,
+        transitions: Transitions,
+        actions: Mapping[str, RuleAction | ActionFunction] | None = None,
+    ):
         self.records = records
         self.transitions = transitions
         self.actions: dict[str, RuleAction] = {
-            **BUILTIN_ACTIONS, **{name: rule_action(a) for name, a in (actions or {}).items()}}
+            **BUILTIN_ACTIONS,
+            **{name: rule_action(a) for name, a in (actions or {}).items()},
+        }
 
     def on_change(self, conn: Connection, change: Change) -> bool:
         """Run the rules the change triggers; True if any of them took actions."""
@@ -165,8 +179,12 @@ class Automation:
         for rule in change.entity.rules:
             if _matches(rule, change):
                 if acted and change.after is not None:  # each rule sees what earlier ones did
-                    change = replace(change, after=self.records.load(
-                        conn, change.entity, [change.record_id])[change.record_id])
+                    change = replace(
+                        change,
+                        after=self.records.load(conn, change.entity, [change.record_id])[
+                            change.record_id
+                        ],
+                    )
                 acted = self._run(conn, rule, change) or acted
         return acted
 
@@ -175,13 +193,18 @@ class Automation:
         transaction per record; returns how many runs were made."""
         now = now or datetime.now(timezone.utc)
         records, runs = self.records, 0
-        scheduled = [(e, r, r.cron) for e in records.apps.entities() for r in e.rules
-                     if r.trigger == "schedule" and r.enabled and r.cron is not None]
+        scheduled = [
+            (e, r, r.cron)
+            for e in records.apps.entities()
+            for r in e.rules
+            if r.trigger == "schedule" and r.enabled and r.cron is not None
+        ]
         if not scheduled:
             return 0
         with records.db.read() as conn:
-            last_runs = dict(conn.execute(select(sys_schedule.c.key, sys_schedule.c.last_run_at))
-                             .all())
+            last_runs = dict(
+                conn.execute(select(sys_schedule.c.key, sys_schedule.c.last_run_at)).all()
+            )
         for entity, rule, cron in scheduled:
             key = f"{entity.qualified}.{rule.name}"
             last = last_runs.get(key)
@@ -191,27 +214,27 @@ class Automation:
                 if not _schedule_due(conn, key, cron, now):
                     continue
                 query = Query(conditions=parse_where(rule.where or {}), limit=MAX_UPDATE)
-                page, _ = records.compiler.apply(_acting(None), entity, query,
-                                                 select(records.tables[entity.table].c.id))
+                page, _ = records.compiler.apply(
+                    _acting(None), entity, query, select(records.tables[entity.table].c.id)
+                )
                 ids = list(conn.execute(page).scalars())
             for record_id in ids:
                 runs += self._run_scheduled(entity, rule, record_id)
         return runs
 
-    def call_webhook(self, user: User, ref: str, record_id: int, name: str,
-                     payload: Any) -> dict:
+    def call_webhook(self, user: User, ref: str, record_id: int, name: str, payload: Any) -> dict:
         """An inbound webhook: run the record's rules on ``{webhook: name}`` with ``payload``
         (the request's JSON body), in one transaction; returns the record afterwards."""
         records = self.records
         entity = records.entity(ref)
-        rules = [r for r in entity.rules
-                 if r.trigger == "webhook" and r.hook == name and r.enabled]
+        rules = [r for r in entity.rules if r.trigger == "webhook" and r.hook == name and r.enabled]
         if not rules:
             raise NotFound(f"{entity.label.en} has no webhook '{name}'")
         with records.transaction() as conn:
             stored = records.stored(conn, user, entity, record_id, "update")
-            change = Change("webhook", entity, record_id, stored, stored, user,
-                            payload=sandbox.plain(payload))
+            change = Change(
+                "webhook", entity, record_id, stored, stored, user, payload=sandbox.plain(payload)
+            )
             for rule in rules:
                 self._run(conn, rule, change)
             return records.dump(entity, records.load(conn, entity, [record_id])[record_id])
@@ -221,16 +244,20 @@ class Automation:
             with self.records.transaction() as conn:
                 stored = self.records.load(conn, entity, [record_id]).get(record_id)
                 if stored is not None:
-                    self._run(conn, rule, Change("schedule", entity, record_id, stored, stored,
-                                                 _acting(None)))
+                    self._run(
+                        conn,
+                        rule,
+                        Change("schedule", entity, record_id, stored, stored, _acting(None)),
+                    )
         except RuleError as exc:  # logged with the run; the other records still get theirs
             log.warning("%s", exc)
         return 1
 
     def _run(self, conn: Connection, rule: Rule, change: Change) -> bool:
         started = time.perf_counter()
-        context = ActionContext(conn, self, rule, change, _acting(change.user),
-                                self._names(conn, change))
+        context = ActionContext(
+            conn, self, rule, change, _acting(change.user), self._names(conn, change)
+        )
         condition, done, stage, token = None, [], "its condition", None
         try:
             if rule.condition:
@@ -243,17 +270,32 @@ class Automation:
         except RuleError:
             raise
         except (AppLoomError, LookupError, TypeError, ValueError) as exc:
-            reason = "; ".join(f"{k} {v}" for k, v in exc.fields.items()) \
-                if isinstance(exc, ValidationFailed) else exc
+            reason = (
+                "; ".join(f"{k} {v}" for k, v in exc.fields.items())
+                if isinstance(exc, ValidationFailed)
+                else exc
+            )
             message = f"Rule '{rule.name}' failed at {stage}: {reason}"
-            raise RuleError(message, run=self._run_row(rule, change, condition, done, "failed",
-                                                       message, started)) from None
+            raise RuleError(
+                message,
+                run=self._run_row(rule, change, condition, done, "failed", message, started),
+            ) from None
         finally:
             if token is not None:
                 _chain.reset(token)
-        conn.execute(sys_rule_run.insert().values(
-            **self._run_row(rule, change, condition, done,
-                            "skipped" if condition is False else "done", None, started)))
+        conn.execute(
+            sys_rule_run.insert().values(
+                **self._run_row(
+                    rule,
+                    change,
+                    condition,
+                    done,
+                    "skipped" if condition is False else "done",
+                    None,
+                    started,
+                )
+            )
+        )
         return condition is not False
 
     @staticmethod
@@ -263,45 +305,84 @@ class Automation:
         key = (f"{change.entity.qualified}.{rule.name}", change.record_id)
         if key in chain or len(chain) >= MAX_CHAIN:
             names = " -> ".join(name for name, _ in chain + (key,))
-            raise RuleError(("Rules trigger each other in a loop: " if key in chain else
-                             f"Rules trigger each other more than {MAX_CHAIN} deep: ") + names)
+            raise RuleError(
+                (
+                    "Rules trigger each other in a loop: "
+                    if key in chain
+                    else f"Rules trigger each other more than {MAX_CHAIN} deep: "
+                )
+                + names
+            )
         return _chain.set(chain + (key,))
 
     def _act(self, context: ActionContext, action: Action) -> str:
         found = self.actions.get(action.kind)
         if found is None:
-            raise RuleError(f"Rule '{context.rule.name}' uses the action '{action.kind}', "
-                            "which no plugin provides")
+            raise RuleError(
+                f"Rule '{context.rule.name}' uses the action '{action.kind}', "
+                "which no plugin provides"
+            )
         return found.run(context, action.params)
 
-    def _run_row(self, rule: Rule, change: Change, condition: bool | None, done: list[str],
-                 outcome: str, error: str | None, started: float) -> dict:
-        return {"entity": change.entity.qualified, "record_id": change.record_id,
-                "rule": rule.name,
-                "trigger": change.trigger + (f":{change.transition}" if change.transition
-                                             else ""),
-                "condition": condition, "actions": done, "outcome": outcome, "error": error,
-                "duration_ms": round((time.perf_counter() - started) * 1000),
-                "user_id": change.user.id, "at": clock.now()}
+    def _run_row(
+        self,
+        rule: Rule,
+        change: Change,
+        condition: bool | None,
+        done: list[str],
+        outcome: str,
+        error: str | None,
+        started: float,
+    ) -> dict:
+        return {
+            "entity": change.entity.qualified,
+            "record_id": change.record_id,
+            "rule": rule.name,
+            "trigger": change.trigger + (f":{change.transition}" if change.transition else ""),
+            "condition": condition,
+            "actions": done,
+            "outcome": outcome,
+            "error": error,
+            "duration_ms": round((time.perf_counter() - started) * 1000),
+            "user_id": change.user.id,
+            "at": clock.now(),
+        }
 
     def _names(self, conn: Connection, change: Change) -> dict[str, Any]:
         """What a rule's expressions read: the record's fields, ``record``, ``old``, ``user``."""
         current = change.after or change.before
-        assert current is not None   # a change has the record after it, or before a delete
+        assert current is not None  # a change has the record after it, or before a delete
         values = {name: current.values.get(name) for name in change.entity.fields}
         values.update({name: [Row(r) for r in rows] for name, rows in current.rows.items()})
         values["id"] = change.record_id
         old = Row(dict(change.before.values)) if change.before and change.after else None
-        return {**self.records.types.functions, **values, "record": Row(values), "old": old,
-                "payload": change.payload,
-                "user": Row({"id": change.user.id, "username": change.user.username,
-                             "roles": sorted(change.user.roles)})}
+        return {
+            **self.records.types.functions,
+            **values,
+            "record": Row(values),
+            "old": old,
+            "payload": change.payload,
+            "user": Row(
+                {
+                    "id": change.user.id,
+                    "username": change.user.username,
+                    "roles": sorted(change.user.roles),
+                }
+            ),
+        }
 
-    def render(self, conn: Connection, entity: Entity, record: Row, template: str,
-               names: Mapping[str, Any] | None = None) -> str:
+    def render(
+        self,
+        conn: Connection,
+        entity: Entity,
+        record: Row,
+        template: str,
+        names: Mapping[str, Any] | None = None,
+    ) -> str:
         """``{field}`` and ``{ref.field}`` filled from the record; refs show their title.
         Other ``{name}``s come from ``names``: what earlier actions of the rule published
         (a plugin's tracking link, say)."""
+
         def fill(match: re.Match) -> str:
             name, sub = match.groups()
             fld = entity.fields.get(name)
@@ -310,8 +391,9 @@ class Automation:
                 if name == "id":
                     return str(value)
                 published = (names or {}).get(name)
-                return match[0] if published is None or callable(published) or sub \
-                    else str(published)
+                return (
+                    match[0] if published is None or callable(published) or sub else str(published)
+                )
             if value is None or fld.holds_rows:
                 return ""
             if not self.records.types[fld.type].is_reference:
@@ -327,22 +409,26 @@ class Automation:
             table = self.records.tables[target.table]
             found = conn.execute(select(table.c[sub]).where(table.c.id == value)).scalar()
             return "" if found is None else str(found)
+
         return TEMPLATE.sub(fill, template)
 
 
 def _schedule_due(conn: Connection, key: str, cron: str, now: datetime) -> bool:
     """Claim this round of a scheduled rule; only one worker wins it. The first time a
     rule is seen its clock starts, so a new rule does not fire for the past."""
-    last = conn.execute(select(sys_schedule.c.last_run_at)
-                        .where(sys_schedule.c.key == key)).scalar()
+    last = conn.execute(
+        select(sys_schedule.c.last_run_at).where(sys_schedule.c.key == key)
+    ).scalar()
     if last is None:
         insert_ignore(conn, sys_schedule, {"key": key, "last_run_at": now})
         return False
     if croniter(cron, last).get_next(datetime) > now:
         return False
-    claimed = conn.execute(update(sys_schedule).where(sys_schedule.c.key == key,
-                                                      sys_schedule.c.last_run_at == last)
-                           .values(last_run_at=now))
+    claimed = conn.execute(
+        update(sys_schedule)
+        .where(sys_schedule.c.key == key, sys_schedule.c.last_run_at == last)
+        .values(last_run_at=now)
+    )
     return claimed.rowcount == 1
 
 
@@ -365,7 +451,8 @@ def _matches(rule: Rule, change: Change) -> bool:
         return False  # run on purpose (run_schedules, call_webhook), never by a change
     if rule.trigger == "updated":
         return change.trigger in ("updated", "transition") and (
-            not rule.fields or bool(set(rule.fields) & change.changed))
+            not rule.fields or bool(set(rule.fields) & change.changed)
+        )
     return rule.trigger == change.trigger
 
 
@@ -373,5 +460,9 @@ def _acting(user: User | None) -> User:
     """Rules act with full rights, in the name of the user whose change triggered them."""
     if user is None:
         return User(id=None, username="system", roles=frozenset({ADMIN_ROLE}))
-    return User(id=user.id, username=user.username, roles=frozenset({ADMIN_ROLE}),
-                display_name=user.display_name)
+    return User(
+        id=user.id,
+        username=user.username,
+        roles=frozenset({ADMIN_ROLE}),
+        display_name=user.display_name,
+    )

@@ -16,6 +16,7 @@ Each write adds the change in every sum to its balance row with one conditional
 no row updated means the check would fail, so the write is refused. Nothing is read
 and then written in Python, so concurrent writers cannot oversell.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -72,19 +73,35 @@ class Balances:
 
     def _add(self, conn: Connection, balance: Balance, key: tuple, deltas: dict) -> None:
         change, table = self._statement(balance)
-        params = {**{f"k_{n}": v for n, v in zip(balance.by, key, strict=True)},
-                  **{f"d_{c}": d for c, d in deltas.items()}}
+        params = {
+            **{f"k_{n}": v for n, v in zip(balance.by, key, strict=True)},
+            **{f"d_{c}": d for c, d in deltas.items()},
+        }
         if conn.execute(change, params).rowcount == 1:
             return
-        insert_ignore(conn, table, {**dict(zip(balance.by, key, strict=True)),
-                                    **dict.fromkeys(balance.sums, 0)})
+        insert_ignore(
+            conn,
+            table,
+            {**dict(zip(balance.by, key, strict=True)), **dict.fromkeys(balance.sums, 0)},
+        )
         if conn.execute(change, params).rowcount == 1:
             return
-        current = conn.execute(select(*(table.c[c] for c in balance.sums)).where(
-            *(table.c[n] == v for n, v in zip(balance.by, key, strict=True)))).mappings().one()
+        current = (
+            conn.execute(
+                select(*(table.c[c] for c in balance.sums)).where(
+                    *(table.c[n] == v for n, v in zip(balance.by, key, strict=True))
+                )
+            )
+            .mappings()
+            .one()
+        )
         figures = ", ".join(f"{c} {current[c]}" for c in balance.sums)
-        raise BalanceRefused({balance.by[0]: f"refused by the {balance.name} balance "
-                                             f"({balance.check}): now {figures}"})
+        raise BalanceRefused(
+            {
+                balance.by[0]: f"refused by the {balance.name} balance "
+                f"({balance.check}): now {figures}"
+            }
+        )
 
     def _statement(self, balance: Balance) -> tuple[Update, Table]:
         """``UPDATE ... SET sum = sum + :d_sum WHERE key = :k_key AND <check>``, built once."""
@@ -95,54 +112,83 @@ class Balances:
             if balance.check:
                 sums = {c: table.c[c] for c in balance.sums}
                 where.append(sums_sql(balance.check, sums, deltas))
-            self._statements[balance.table_name()] = (update(table).where(*where).values(
-                {table.c[c]: table.c[c] + d for c, d in deltas.items()}), table)
+            self._statements[balance.table_name()] = (
+                update(table)
+                .where(*where)
+                .values({table.c[c]: table.c[c] + d for c, d in deltas.items()}),
+                table,
+            )
         return self._statements[balance.table_name()]
 
     def get(self, name: str, app: str | None = None) -> Balance:
         """The balance called ``name`` (of ``app``, when two apps use the name)."""
-        found = [b for b in self._all() if b.name == name
-                 and app in (None, b.ledger.split(".")[0])]
+        found = [b for b in self._all() if b.name == name and app in (None, b.ledger.split(".")[0])]
         if not found:
             raise NotFound(f"There is no balance '{name}'")
         return found[0]
 
     def about(self, ref: str) -> list[tuple[Balance, str]]:
         """The balances keyed by a ref to ``ref``, with that key: an item's stock."""
-        return [(b, key) for b in self._all() for key in b.by
-                if self.records.apps.entity(b.ledger).fields[key].to == ref]
+        return [
+            (b, key)
+            for b in self._all()
+            for key in b.by
+            if self.records.apps.entity(b.ledger).fields[key].to == ref
+        ]
 
-    def rows(self, user: User, name: str, where: Mapping[str, int] | None = None, *,
-             app: str | None = None, sort: str | None = None, limit: int = 50,
-             offset: int = 0) -> tuple[list[dict], int]:
+    def rows(
+        self,
+        user: User,
+        name: str,
+        where: Mapping[str, int] | None = None,
+        *,
+        app: str | None = None,
+        sort: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict], int]:
         """(a page of rows, how many in all): keys, sums and shown figures, for whoever
         may read the whole ledger; ``sort`` is a column, ``-column`` for descending."""
         balance = self.get(name, app)
         ledger = self.records.apps.entity(balance.ledger)
         if permissions.require(self.records.apps, user, ledger, "read") != "all":
-            raise Forbidden(f"The {balance.name} balance sums every {ledger.label.en} "
-                            "record; you may read only your own")
+            raise Forbidden(
+                f"The {balance.name} balance sums every {ledger.label.en} "
+                "record; you may read only your own"
+            )
         table = self.tables[balance.table_name()]
         sums = {c: table.c[c] for c in balance.sums}
         figures = {n: sums_sql(source, sums, {}) for n, source in balance.show.items()}
         columns = {**{c: table.c[c] for c in (*balance.by, *balance.sums)}, **figures}
         filters = [table.c[k] == v for k, v in (where or {}).items() if k in balance.by]
         by = (sort or "").lstrip("-")
-        order = [columns[by].desc() if sort.startswith("-") else columns[by].asc()] \
-            if sort and by in columns else []
-        query = select(*(c.label(n) for n, c in columns.items())).where(*filters).order_by(
-            *order, *(table.c[k] for k in balance.by)).limit(limit).offset(offset)
+        order = (
+            [columns[by].desc() if sort.startswith("-") else columns[by].asc()]
+            if sort and by in columns
+            else []
+        )
+        query = (
+            select(*(c.label(n) for n, c in columns.items()))
+            .where(*filters)
+            .order_by(*order, *(table.c[k] for k in balance.by))
+            .limit(limit)
+            .offset(offset)
+        )
         with self.records.db.read() as conn:
             found = [dict(r) for r in conn.execute(query).mappings()]
-            total = conn.execute(select(func.count()).select_from(table).where(*filters)
-                                 ).scalar_one()
+            total = conn.execute(
+                select(func.count()).select_from(table).where(*filters)
+            ).scalar_one()
         return found, total
 
     def read(self, name: str, **key: Any) -> dict | None:
         table = self.tables[self.get(name).table_name()]
         with self.records.db.read() as conn:
-            row = conn.execute(select(table).where(
-                *(table.c[k] == v for k, v in key.items()))).mappings().first()
+            row = (
+                conn.execute(select(table).where(*(table.c[k] == v for k, v in key.items())))
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None
 
     def rebuild(self, name: str) -> int:
@@ -162,11 +208,14 @@ class Balances:
                     sums[column] += int(sandbox.evaluate(source, dict(row)) or 0)
             conn.execute(delete(table))
             if totals:
-                conn.execute(table.insert(), [
-                    {**dict(zip(balance.by, key, strict=True)), **sums}
-                    for key, sums in totals.items()])
+                conn.execute(
+                    table.insert(),
+                    [
+                        {**dict(zip(balance.by, key, strict=True)), **sums}
+                        for key, sums in totals.items()
+                    ],
+                )
         return len(totals)
 
     def _all(self) -> list[Balance]:
         return [b for balances in self.by_ledger.values() for b in balances]
-

@@ -1,4 +1,5 @@
 """Building the model from a schema-valid definition document."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -51,7 +52,8 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
     if type_name == "formula":
         type_name = raw.get("returns", "decimal")
     options = tuple(
-        Option(o, Label.parse(None, o)) if isinstance(o, str)
+        Option(o, Label.parse(None, o))
+        if isinstance(o, str)
         else Option(str(o["value"]), Label.parse(o.get("label"), str(o["value"])))
         for o in raw.get("options", ())
     )
@@ -62,16 +64,30 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
     if of and "." not in of:
         of = f"{app}.{of}"
     return Field(
-        name=name, type=type_name, label=Label.parse(raw.get("label"), name),
+        name=name,
+        type=type_name,
+        label=Label.parse(raw.get("label"), name),
         help=Label.parse(raw["help"], "") if raw.get("help") else None,
-        required=raw.get("required", False), unique=raw.get("unique", False),
-        index=raw.get("index", False), readonly=raw.get("readonly", False),
-        default=raw.get("default"), min=_number(raw.get("min")), max=_number(raw.get("max")),
-        length=raw.get("length"), pattern=raw.get("pattern"), options=options,
-        formula=raw.get("formula"), to=to, of=of, format=raw.get("format"),
-        scale=raw.get("scale"), precision=raw.get("precision"),
-        min_rows=raw.get("min_rows", 0), max_rows=raw.get("max_rows"),
-        max_size=raw.get("max_size"), related=_related(raw.get("related")),
+        required=raw.get("required", False),
+        unique=raw.get("unique", False),
+        index=raw.get("index", False),
+        readonly=raw.get("readonly", False),
+        default=raw.get("default"),
+        min=_number(raw.get("min")),
+        max=_number(raw.get("max")),
+        length=raw.get("length"),
+        pattern=raw.get("pattern"),
+        options=options,
+        formula=raw.get("formula"),
+        to=to,
+        of=of,
+        format=raw.get("format"),
+        scale=raw.get("scale"),
+        precision=raw.get("precision"),
+        min_rows=raw.get("min_rows", 0),
+        max_rows=raw.get("max_rows"),
+        max_size=raw.get("max_size"),
+        related=_related(raw.get("related")),
         settings=frozenset(raw),
     )
 
@@ -84,7 +100,8 @@ def _related(raw: Any) -> Related:
         label=Label.parse(raw["label"], "") if raw.get("label") else None,
         where=frozen_map(raw.get("where") or {}),
         sums=frozen_map({k: Label.parse(v, k) for k, v in (raw.get("sum") or {}).items()}),
-        latest=frozen_map({k: Label.parse(v, k) for k, v in (raw.get("latest") or {}).items()}))
+        latest=frozen_map({k: Label.parse(v, k) for k, v in (raw.get("latest") or {}).items()}),
+    )
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -97,14 +114,24 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
     fields = {fname: parse_field(app, fname, fraw) for fname, fraw in raw["fields"].items()}
     naming = raw.get("naming")
     if naming and "number" not in fields:
-        fields = {"number": Field(name="number", type="autonumber", format=naming,
-                                  label=Label(en="Number", zh="编号"), unique=True,
-                                  readonly=True), **fields}
+        fields = {
+            "number": Field(
+                name="number",
+                type="autonumber",
+                format=naming,
+                label=Label(en="Number", zh="编号"),
+                unique=True,
+                readonly=True,
+            ),
+            **fields,
+        }
     raw_list = raw.get("list", {})
-    columns = _names(raw_list.get("columns")) or tuple(
-        f for f in fields if not fields[f].holds_rows)[:6]
+    columns = (
+        _names(raw_list.get("columns")) or tuple(f for f in fields if not fields[f].holds_rows)[:6]
+    )
     list_spec = ListSpec(
-        columns=columns, filters=_names(raw_list.get("filters")),
+        columns=columns,
+        filters=_names(raw_list.get("filters")),
         search=_names(raw_list.get("search")),
         sort=_names(raw_list.get("sort")) or ("-created_at",),
         page_size=raw_list.get("page_size", 50),
@@ -117,28 +144,41 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
     if workflow is not None and workflow.field not in fields:
         fields = {**fields, workflow.field: workflow.status_field()}
     return Entity(
-        app=app, name=name, label=Label.parse(raw.get("label"), name), fields=frozen_map(fields),
-        naming=naming, title=raw.get("title"), list=list_spec, form=form,
+        app=app,
+        name=name,
+        label=Label.parse(raw.get("label"), name),
+        fields=frozen_map(fields),
+        naming=naming,
+        title=raw.get("title"),
+        list=list_spec,
+        form=form,
         permissions=parse_permissions(raw.get("permissions")),
         indexes=tuple(tuple(_names(i)) for i in raw.get("indexes", ())),
-        unique=tuple(tuple(_names(u)) for u in raw.get("unique", ())), workflow=workflow,
+        unique=tuple(tuple(_names(u)) for u in raw.get("unique", ())),
+        workflow=workflow,
         rules=parse_rules(raw.get("rules")),
         balances=parse_balances(app, name, raw.get("balances")),
     )
 
 
-def parse_app(raw: Mapping[str, Any], file: str, source: str,
-              lines: Mapping[tuple, int]) -> App:
+def parse_app(raw: Mapping[str, Any], file: str, source: str, lines: Mapping[tuple, int]) -> App:
     name = raw["app"]
-    entities = {ename: parse_entity(name, ename, eraw)
-                for ename, eraw in (raw.get("entities") or {}).items()}
+    entities = {
+        ename: parse_entity(name, ename, eraw)
+        for ename, eraw in (raw.get("entities") or {}).items()
+    }
     children = {f.of: e.qualified for e in entities.values() for f in e.table_fields()}
     entities = {ename: _with_parent(e, children.get(e.qualified)) for ename, e in entities.items()}
     return App(
-        name=name, label=Label.parse(raw.get("label"), name), file=file, source=source,
-        requires=tuple(raw.get("requires", ())), roles=tuple(raw.get("roles", ())),
+        name=name,
+        label=Label.parse(raw.get("label"), name),
+        file=file,
+        source=source,
+        requires=tuple(raw.get("requires", ())),
+        roles=tuple(raw.get("roles", ())),
         permissions=parse_permissions(raw.get("permissions")),
-        entities=frozen_map(entities), lines=frozen_map(lines),
+        entities=frozen_map(entities),
+        lines=frozen_map(lines),
         reports=parse_reports(name, raw.get("reports")),
         dashboard=parse_dashboard(raw.get("dashboard")),
     )

@@ -1,5 +1,6 @@
 """Checks that need more than the JSON Schema: references resolve across apps,
 names are allowed, formulas compile, settings fit their field type."""
+
 from __future__ import annotations
 
 import re
@@ -34,13 +35,14 @@ class _Reporter:
         self.problems: list[Problem] = []
 
     def __call__(self, path: tuple, message: str) -> None:
-        self.problems.append(Problem(self.app.file, ".".join(map(str, path)),
-                                     self.app.line(path), message))
+        self.problems.append(
+            Problem(self.app.file, ".".join(map(str, path)), self.app.line(path), message)
+        )
 
 
-def semantic_problems(apps: AppSet, types: FieldTypes,
-                      actions: Collection[str] = BUILTIN_ACTIONS
-                      ) -> tuple[list[Problem], list[Problem]]:
+def semantic_problems(
+    apps: AppSet, types: FieldTypes, actions: Collection[str] = BUILTIN_ACTIONS
+) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings): errors block the definitions, warnings are only told."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -54,18 +56,21 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
         for entity in app.entities.values():
             _check_entity(app, entity, apps, types, roles, report)
             if entity.workflow is not None:
-                _check_workflow(entity, entity.workflow, roles, set(types.functions), report,
-                                warn)
+                _check_workflow(entity, entity.workflow, roles, set(types.functions), report, warn)
             for balance in entity.balances:
                 path = ("entities", entity.name, "balances", balance.name)
                 if balance.name in app.entities:
-                    report(path, f"'{balance.name}' is also an entity of {app.name}; give the "
-                                 "balance its own name")
+                    report(
+                        path,
+                        f"'{balance.name}' is also an entity of {app.name}; give the "
+                        "balance its own name",
+                    )
                 for sub, message in check_problems(balance, entity):
                     report(path + sub, message)
             entities = {e.qualified: e for e in apps.entities() if not e.is_child}
-            for path, message in lint_rules(entity, entity.rules, entities, checks, types,
-                                            set(types.functions)):
+            for path, message in lint_rules(
+                entity, entity.rules, entities, checks, types, set(types.functions)
+            ):
                 report(("entities", entity.name, "rules") + path, message)
         for found in app.reports:
             for path, message in report_problems(found, app, apps, types):
@@ -73,23 +78,30 @@ def semantic_problems(apps: AppSet, types: FieldTypes,
         reports = {r.name for r in app.reports}
         for i, tile in enumerate(app.dashboard.tiles if app.dashboard else ()):
             if tile.report not in reports:
-                report(("dashboard", "tiles", i), f"'{tile.report}' is not a report of "
-                                                  f"{app.name}")
+                report(("dashboard", "tiles", i), f"'{tile.report}' is not a report of {app.name}")
         problems.extend(report.problems)
         warnings.extend(warn.problems)
     problems.extend(_requires_cycles(apps))
     return problems, warnings
 
 
-def _check_workflow(entity: Entity, workflow: Workflow, roles: set[str], functions: set[str],
-                    report: _Reporter, warn: _Reporter) -> None:
+def _check_workflow(
+    entity: Entity,
+    workflow: Workflow,
+    roles: set[str],
+    functions: set[str],
+    report: _Reporter,
+    warn: _Reporter,
+) -> None:
     base = ("entities", entity.name, "workflow")
     declared = entity.fields[workflow.field]
     added = workflow.status_field()
     if declared.type != added.type or declared.option_values != tuple(workflow.states):
-        report(("entities", entity.name, "fields", workflow.field),
-               f"'{workflow.field}' is the workflow's status field; leave it out of "
-               "fields and the workflow adds it")
+        report(
+            ("entities", entity.name, "fields", workflow.field),
+            f"'{workflow.field}' is the workflow's status field; leave it out of "
+            "fields and the workflow adds it",
+        )
     errors, warnings = lint(workflow, entity.fields, roles, functions)
     for path, message in errors:
         report(base + path, message)
@@ -110,15 +122,20 @@ def _requires_cycles(apps: AppSet) -> list[Problem]:
     for app in apps.apps.values():
         path = _cycle_from(app.name, apps, [])
         if path and path[0] == app.name and min(path) == app.name:
-            problems.append(Problem(app.file, "requires", app.line(("requires",)),
-                                    "apps require each other in a circle: "
-                                    + " -> ".join(path + [path[0]])))
+            problems.append(
+                Problem(
+                    app.file,
+                    "requires",
+                    app.line(("requires",)),
+                    "apps require each other in a circle: " + " -> ".join(path + [path[0]]),
+                )
+            )
     return problems
 
 
 def _cycle_from(name: str, apps: AppSet, trail: list[str]) -> list[str] | None:
     if name in trail:
-        return trail[trail.index(name):]
+        return trail[trail.index(name) :]
     for required in apps.apps[name].requires if name in apps.apps else ():
         found = _cycle_from(required, apps, trail + [name])
         if found:
@@ -129,12 +146,16 @@ def _cycle_from(name: str, apps: AppSet, trail: list[str]) -> list[str] | None:
 def _check_permissions(path: tuple, permissions, roles: set[str], report: _Reporter) -> None:
     for role in permissions:
         if role not in roles:
-            report(path + (role,), f"the role '{role}' is not declared; add it to 'roles' "
-                                   f"(known roles: {', '.join(sorted(roles))})")
+            report(
+                path + (role,),
+                f"the role '{role}' is not declared; add it to 'roles' "
+                f"(known roles: {', '.join(sorted(roles))})",
+            )
 
 
-def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, roles: set[str],
-                  report: _Reporter) -> None:
+def _check_entity(
+    app: App, entity: Entity, apps: AppSet, types: FieldTypes, roles: set[str], report: _Reporter
+) -> None:
     base = ("entities", entity.name)
     _check_permissions(base + ("permissions",), entity.permissions, roles, report)
     if entity.naming:
@@ -148,16 +169,21 @@ def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, rol
         for token in TITLE_TOKEN.findall(entity.title):
             if token not in names and token not in SYSTEM_COLUMNS:
                 report(base + ("title",), f"'{{{token}}}' is not a field of {entity.name}")
-    for key, listed in (("columns", entity.list.columns), ("filters", entity.list.filters),
-                        ("search", entity.list.search)):
+    for key, listed in (
+        ("columns", entity.list.columns),
+        ("filters", entity.list.filters),
+        ("search", entity.list.search),
+    ):
         for name in listed:
             _check_listed(entity, name, base + ("list", key), report)
     for name in entity.list.search:
         searched = entity.fields.get(name)
-        if searched and not (types[searched.type].searchable
-                             or types[searched.type].is_reference):
-            report(base + ("list", "search"), f"'{name}' cannot be searched (it is of type "
-                                              f"{searched.type}); search works on text and refs")
+        if searched and not (types[searched.type].searchable or types[searched.type].is_reference):
+            report(
+                base + ("list", "search"),
+                f"'{name}' cannot be searched (it is of type "
+                f"{searched.type}); search works on text and refs",
+            )
     for name in entity.list.sort:
         _check_listed(entity, name.lstrip("-"), base + ("list", "sort"), report)
     placed: dict[str, int] = {}
@@ -166,8 +192,7 @@ def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, rol
             for name in row:
                 path = base + ("form", s, "rows", r)
                 if name not in names:
-                    report(path, f"the form shows '{name}', which is not a field of "
-                                 f"{entity.name}")
+                    report(path, f"the form shows '{name}', which is not a field of {entity.name}")
                 elif name in placed:
                     report(path, f"'{name}' is on the form twice")
                 placed[name] = s
@@ -177,11 +202,18 @@ def _check_entity(app: App, entity: Entity, apps: AppSet, types: FieldTypes, rol
                 if name not in names and name not in SYSTEM_COLUMNS:
                     report(base + (key, i), f"'{name}' is not a field of {entity.name}")
     if entity.is_child:
-        users = [e.qualified for e in app.entities.values() for f in e.table_fields()
-                 if f.of == entity.qualified]
+        users = [
+            e.qualified
+            for e in app.entities.values()
+            for f in e.table_fields()
+            if f.of == entity.qualified
+        ]
         if len(users) > 1:
-            report(base, f"{entity.name} holds the rows of more than one table field "
-                         f"({', '.join(users)}); give each table its own entity")
+            report(
+                base,
+                f"{entity.name} holds the rows of more than one table field "
+                f"({', '.join(users)}); give each table its own entity",
+            )
         if entity.table_fields():
             report(base, f"{entity.name} is the rows of a table and cannot have tables itself")
 
@@ -191,12 +223,14 @@ def _check_listed(entity: Entity, name: str, path: tuple, report: _Reporter) -> 
         if name in entity.fields and entity.fields[name].holds_rows:
             report(path, f"'{name}' is a table of rows and cannot be a list column or filter")
         return
-    report(path, f"'{name}' is not a field of {entity.name}; fields are: "
-                 + ", ".join(entity.fields))
+    report(
+        path, f"'{name}' is not a field of {entity.name}; fields are: " + ", ".join(entity.fields)
+    )
 
 
-def _check_related(entity: Entity, field: Field, types: FieldTypes, report: _Reporter,
-                   path: tuple) -> None:
+def _check_related(
+    entity: Entity, field: Field, types: FieldTypes, report: _Reporter, path: tuple
+) -> None:
     """The panel's filter, sums and dates name fields of the entity holding the ref."""
     named = {**entity.fields, **{n: None for n in SYSTEM_COLUMNS}}
     spec = field.related
@@ -204,16 +238,24 @@ def _check_related(entity: Entity, field: Field, types: FieldTypes, report: _Rep
         if name.split(".")[0] not in named:
             report(path + ("where",), f"'{name}' is not a field of {entity.name}")
     for key, names, kinds, fits in (
-            ("sum", spec.sums, "integer or decimal or money or percent", lambda t: t.numeric),
-            ("latest", spec.latest, "date or datetime", lambda t: t.dated)):
-        for name in names:   # system columns (None here) are the created/updated times
+        ("sum", spec.sums, "integer or decimal or money or percent", lambda t: t.numeric),
+        ("latest", spec.latest, "date or datetime", lambda t: t.dated),
+    ):
+        for name in names:  # system columns (None here) are the created/updated times
             fld = named.get(name)
             if name not in named or (not fits(types[fld.type]) if fld else key == "sum"):
                 report(path + (key, name), f"'{name}' is not a {kinds} field of {entity.name}")
 
 
-def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: FieldTypes,
-                 report: _Reporter, path: tuple) -> None:
+def _check_field(
+    app: App,
+    entity: Entity,
+    field: Field,
+    apps: AppSet,
+    types: FieldTypes,
+    report: _Reporter,
+    path: tuple,
+) -> None:
     if field.name in RESERVED_NAMES:
         report(path, f"'{field.name}' is kept for the system; choose another name")
     if field.type not in types:
@@ -227,8 +269,10 @@ def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: Fi
         if getattr(field, setting) and not ftype.indexable:
             report(path + (setting,), f"'{setting}' does not apply to a {field.type} field")
     if field.unique and entity.is_child:
-        report(path + ("unique",), f"{entity.name} holds the rows of a table; 'unique' does "
-                                   "not apply to row fields")
+        report(
+            path + ("unique",),
+            f"{entity.name} holds the rows of a table; 'unique' does not apply to row fields",
+        )
     _check_related(entity, field, types, report, path + ("related",))
     values = field.option_values
     for value in {v for v in values if values.count(v) > 1}:
@@ -245,8 +289,11 @@ def _check_field(app: App, entity: Entity, field: Field, apps: AppSet, types: Fi
     if field.holds_rows:
         child = apps.find(field.child)
         if child is None or child.app != app.name:
-            report(path + ("of",), f"'{field.child.split('.')[-1]}' is not an entity of "
-                                   f"{app.name}; rows must be an entity of the same app")
+            report(
+                path + ("of",),
+                f"'{field.child.split('.')[-1]}' is not an entity of "
+                f"{app.name}; rows must be an entity of the same app",
+            )
     if field.formula:
         _check_formula(entity, field, apps, types, report, path)
 
@@ -283,15 +330,19 @@ def _check_ref(app: App, field: Field, apps: AppSet, report: _Reporter, path: tu
         known = ", ".join(e.qualified for e in apps.entities() if not e.is_child)
         report(path + ("to",), f"'{field.to}' is not an entity; known entities: {known}")
     elif target_app != app.name and target_app not in app.requires:
-        report(path + ("to",), f"refers to {field.to}, so '{target_app}' must be listed "
-                               f"under requires")
+        report(
+            path + ("to",), f"refers to {field.to}, so '{target_app}' must be listed under requires"
+        )
     elif target.is_child:
-        report(path + ("to",), f"{field.to} holds the rows of {target.parent}; refer to "
-                               f"{target.parent} instead")
+        report(
+            path + ("to",),
+            f"{field.to} holds the rows of {target.parent}; refer to {target.parent} instead",
+        )
 
 
-def _check_formula(entity: Entity, field: Field, apps: AppSet, types: FieldTypes,
-                   report: _Reporter, path: tuple) -> None:
+def _check_formula(
+    entity: Entity, field: Field, apps: AppSet, types: FieldTypes, report: _Reporter, path: tuple
+) -> None:
     try:
         expression = compile_expression(field.formula)
     except ExpressionError as exc:
@@ -299,17 +350,23 @@ def _check_formula(entity: Entity, field: Field, apps: AppSet, types: FieldTypes
         return
     for name in sorted(expression.names - set(FUNCTIONS) - set(types.functions)):
         if name not in entity.fields:
-            report(path + ("formula",), f"the formula uses '{name}', which is not a field of "
-                                        f"{entity.name}")
+            report(
+                path + ("formula",),
+                f"the formula uses '{name}', which is not a field of {entity.name}",
+            )
     # a table without 'of' is reported by its field type
     children = [apps.find(f.of) for f in entity.table_fields() if f.of]
     row_fields = {n for child in children if child is not None for n in child.fields}
     for name in sorted(expression.attributes - row_fields):
-        report(path + ("formula",), f"the formula reads '.{name}', which no table row of "
-                                    f"{entity.name} has")
+        report(
+            path + ("formula",),
+            f"the formula reads '.{name}', which no table row of {entity.name} has",
+        )
 
 
 def _check_formula_cycles(entity: Entity, report: _Reporter, base: tuple) -> None:
     for name in formula_order(entity)[1]:
-        report(base + ("fields", name, "formula"),
-               f"the formula of '{name}' depends on itself through other formulas")
+        report(
+            base + ("fields", name, "formula"),
+            f"the formula of '{name}' depends on itself through other formulas",
+        )

@@ -1,4 +1,5 @@
 """The JSON Schema for app definitions, and its errors in words an admin understands."""
+
 from __future__ import annotations
 
 import copy
@@ -15,22 +16,28 @@ from apploom.engine.fields.registry import FORMULA_RESULTS
 
 NAME = "^[a-z][a-z0-9_]{0,39}$"
 _PATTERN_WORDS = {
-    NAME: "must start with a lowercase letter and use only a-z, 0-9 and _ "
-                              "(at most 40 characters)",
+    NAME: "must start with a lowercase letter and use only a-z, 0-9 and _ (at most 40 characters)",
     "^all$": "must be 'all' or a list of actions",
     "^(created|updated|deleted)$": "must be created, updated or deleted, or "
-                                   "{updated: [fields]}, {transition: name}, "
-                                   "{schedule: '0 8 * * *'} or {webhook: name}",
-    "^(all|(read|create|update|delete)(:own)?)$":
-        "must be one of read, create, update, delete (optionally with ':own', e.g. 'update:own') "
-        "or all",
+    "{updated: [fields]}, {transition: name}, "
+    "{schedule: '0 8 * * *'} or {webhook: name}",
+    "^(all|(read|create|update|delete)(:own)?)$": (
+        "must be one of read, create, update, delete (optionally with ':own', "
+        "e.g. 'update:own') or all"
+    ),
     "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?$": "must name an entity, like 'customer' or "
-                                               "'crm.customer'",
+    "'crm.customer'",
     "^[a-z][a-z0-9_]*$": "must name an entity of this app, like 'order_line'",
 }
-_TYPE_WORDS = {"string": "text", "object": "a set of settings (key: value)", "array": "a list",
-               "integer": "a whole number", "number": "a number", "boolean": "true or false",
-               "null": "empty"}
+_TYPE_WORDS = {
+    "string": "text",
+    "object": "a set of settings (key: value)",
+    "array": "a list",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "empty",
+}
 
 
 def _raw_schema() -> dict:
@@ -81,8 +88,10 @@ def _explain(error: ValidationError) -> tuple[tuple, str]:
         if path and path[-1] == "type":
             return path, (f"'{value}' is not a field type; known types: {', '.join(expected)}")
         if path and path[-1] == "returns":
-            return path, f"'{value}' cannot be a formula result; use one of: " \
-                         f"{', '.join(FORMULA_RESULTS)}"
+            return (
+                path,
+                f"'{value}' cannot be a formula result; use one of: {', '.join(FORMULA_RESULTS)}",
+            )
         return path, f"'{value}' is not allowed; use one of: {', '.join(map(str, expected))}"
     if kind == "type":
         wanted = [expected] if isinstance(expected, str) else expected
@@ -90,11 +99,13 @@ def _explain(error: ValidationError) -> tuple[tuple, str]:
     if kind == "pattern":
         return path, f"'{value}' {_PATTERN_WORDS.get(expected, 'has the wrong format')}"
     if kind in ("maximum", "minimum"):
-        return path, f"{value} is too {'large' if kind == 'maximum' else 'small'}; " \
-                     f"it must be at {'most' if kind == 'maximum' else 'least'} {expected}"
+        return (
+            path,
+            f"{value} is too {'large' if kind == 'maximum' else 'small'}; "
+            f"it must be at {'most' if kind == 'maximum' else 'least'} {expected}",
+        )
     if kind in ("minProperties", "minItems", "minLength"):
         return path, "must not be empty"
     if kind == "uniqueItems":
         return path, "lists the same name more than once"
     return path, error.message
-

@@ -1,6 +1,7 @@
 """Loading app definitions: parse, check against the schema, build the model,
 then check across apps. All problems are reported together, and a broken set
 of definitions never half-loads."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,9 @@ def read_sources(paths: Iterable[str | Path]) -> list[Source]:
         try:
             sources.append(Source(str(path), path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
-            raise DefinitionError([Problem(str(path), "", None, f"cannot be read: {exc}")]) \
-                from None
+            raise DefinitionError(
+                [Problem(str(path), "", None, f"cannot be read: {exc}")]
+            ) from None
     return sources
 
 
@@ -55,8 +57,9 @@ def bundled_sources() -> list[Source]:
     return read_sources(sorted(p for p in folder.iterdir() if p.suffix in DEFINITION_SUFFIXES))
 
 
-def load_apps(sources: Iterable[Source], types: FieldTypes,
-              actions: Collection[str] = BUILTIN_ACTIONS) -> AppSet:
+def load_apps(
+    sources: Iterable[Source], types: FieldTypes, actions: Collection[str] = BUILTIN_ACTIONS
+) -> AppSet:
     """Every app of ``sources``, checked together; raises DefinitionError listing all problems.
     ``actions`` are those rules may take (see action_checks)."""
     problems: list[Problem] = []
@@ -67,9 +70,14 @@ def load_apps(sources: Iterable[Source], types: FieldTypes,
             problems.extend(found)
             continue
         if app.name in apps:
-            problems.append(Problem(source.file, "app", app.line(("app",)),
-                                    f"the app '{app.name}' is also defined in "
-                                    f"{apps[app.name].file}"))
+            problems.append(
+                Problem(
+                    source.file,
+                    "app",
+                    app.line(("app",)),
+                    f"the app '{app.name}' is also defined in {apps[app.name].file}",
+                )
+            )
             continue
         apps[app.name] = app
     if problems:
@@ -81,13 +89,15 @@ def load_apps(sources: Iterable[Source], types: FieldTypes,
 
 
 @lru_cache(maxsize=128)
-def _read_app(file: str, text: str, type_names: tuple[str, ...]
-              ) -> tuple[App | None, tuple[Problem, ...]]:
+def _read_app(
+    file: str, text: str, type_names: tuple[str, ...]
+) -> tuple[App | None, tuple[Problem, ...]]:
     """One source read, schema-checked and built; kept, since every worker and every apply
     reads the same texts again (the model is frozen, so sharing it is safe)."""
     doc = read_document(file, text)
-    found = doc.problems + (schema_problems(doc.data, file, doc.lines, type_names)
-                            if doc.data is not None else [])
+    found = doc.problems + (
+        schema_problems(doc.data, file, doc.lines, type_names) if doc.data is not None else []
+    )
     if found:
         return None, tuple(found)
     return parse_app(doc.data, file, text, doc.lines), ()

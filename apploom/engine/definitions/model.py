@@ -1,4 +1,5 @@
 """App definitions as frozen dataclasses. Nothing downstream reads raw dicts."""
+
 from __future__ import annotations
 
 import builtins
@@ -87,16 +88,16 @@ class Field:
     pattern: str | None = None
     options: tuple[Option, ...] = ()
     formula: str | None = None
-    to: str | None = None          # ref: qualified entity name, "app.entity"
-    of: str | None = None          # table: qualified child entity name
-    format: str | None = None      # autonumber: naming series pattern
+    to: str | None = None  # ref: qualified entity name, "app.entity"
+    of: str | None = None  # table: qualified child entity name
+    format: str | None = None  # autonumber: naming series pattern
     scale: int | None = None
     precision: int | None = None
     min_rows: int = 0
     max_rows: int | None = None
-    max_size: int | None = None    # attachment: bytes
-    related: Related = Related()   # ref: the panel on the target's page
-    settings: frozenset[str] = frozenset()   # the settings written in the definition
+    max_size: int | None = None  # attachment: bytes
+    related: Related = Related()  # ref: the panel on the target's page
+    settings: frozenset[str] = frozenset()  # the settings written in the definition
 
     @property
     def option_values(self) -> tuple[str, ...]:
@@ -151,11 +152,11 @@ class Entity:
     # role -> action -> "all" | "own"; empty means "use the app's permissions"
     permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
     indexes: tuple[tuple[str, ...], ...] = ()
-    unique: tuple[tuple[str, ...], ...] = ()   # field combinations no two records share
-    parent: str | None = None      # qualified name of the entity whose table field holds us
-    workflow: Workflow | None = None   # when the entity has one
-    rules: tuple[Rule, ...] = ()       # in the order they run
-    balances: tuple[Balance, ...] = ()   # kept over this entity as a ledger
+    unique: tuple[tuple[str, ...], ...] = ()  # field combinations no two records share
+    parent: str | None = None  # qualified name of the entity whose table field holds us
+    workflow: Workflow | None = None  # when the entity has one
+    rules: tuple[Rule, ...] = ()  # in the order they run
+    balances: tuple[Balance, ...] = ()  # kept over this entity as a ledger
 
     @property
     def qualified(self) -> str:
@@ -185,8 +186,8 @@ class App:
     permissions: Mapping[str, Mapping[str, str]] = dc_field(default_factory=lambda: frozen_map({}))
     entities: Mapping[str, Entity] = dc_field(default_factory=lambda: frozen_map({}))
     lines: Mapping[KeyPath, int] = dc_field(default_factory=lambda: frozen_map({}), repr=False)
-    reports: tuple[Report, ...] = ()   # in the order defined
-    dashboard: Dashboard | None = None   # shown on the app's home
+    reports: tuple[Report, ...] = ()  # in the order defined
+    dashboard: Dashboard | None = None  # shown on the app's home
 
     def line(self, path: KeyPath) -> int | None:
         """The line of ``path`` in the source, or of its nearest located ancestor."""

@@ -3,6 +3,7 @@
 YAML is read with 1.2-style scalars: only true/false are booleans (so ``on``,
 ``no`` and ``yes`` stay words) and dates stay text until a field type reads them.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import yaml
 
 from apploom.engine.errors import Problem
 
-KeyPath = tuple[str | int, ...]   # keys and list positions from the document's root to a value
+KeyPath = tuple[str | int, ...]  # keys and list positions from the document's root to a value
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -22,12 +23,16 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
-                              re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 class Dumper(yaml.SafeDumper):
@@ -68,6 +73,7 @@ def read_document(file: str, text: str) -> Document:
 
 def _read_json(doc: Document) -> None:
     """JSON is parsed as JSON; its lines are read through YAML when it also parses as YAML."""
+
     def no_duplicates(pairs: list) -> dict:
         keys = [k for k, _ in pairs]
         for key in {k for k in keys if keys.count(k) > 1}:
@@ -109,10 +115,14 @@ class _Builder:
             for key_node, value_node in node.value:
                 key = str(self.constructor.construct_object(key_node))
                 if key in seen:
-                    self.doc.problems.append(Problem(
-                        self.doc.file, ".".join(map(str, path + (key,))),
-                        key_node.start_mark.line + 1,
-                        f"'{key}' is written twice (first on line {seen[key]}); keep one"))
+                    self.doc.problems.append(
+                        Problem(
+                            self.doc.file,
+                            ".".join(map(str, path + (key,))),
+                            key_node.start_mark.line + 1,
+                            f"'{key}' is written twice (first on line {seen[key]}); keep one",
+                        )
+                    )
                 seen[key] = key_node.start_mark.line + 1
                 result[key] = self.build(value_node, path + (key,))
             return result

@@ -1,5 +1,6 @@
 """Expressions in definitions (formulas, conditions, transition guards): checked once,
 compiled once, evaluated in the sandbox."""
+
 from __future__ import annotations
 
 import ast
@@ -20,8 +21,8 @@ __all__ = ["Expression", "ExpressionError", "FUNCTIONS", "Row", "compile_express
 @dataclass(frozen=True)
 class Expression:
     source: str
-    names: frozenset[str]          # free names it reads (fields and functions)
-    attributes: frozenset[str]     # attribute names it reads (fields of rows, methods)
+    names: frozenset[str]  # free names it reads (fields and functions)
+    attributes: frozenset[str]  # attribute names it reads (fields of rows, methods)
 
     def evaluate(self, names: Mapping[str, Any]) -> Any:
         return sandbox.evaluate(self.source, names)
@@ -39,5 +40,6 @@ def compile_expression(source: str) -> Expression:
             (bound if isinstance(node.ctx, ast.Store) else free).add(node.id)
         elif isinstance(node, ast.Attribute):
             attributes.add(node.attr)
-    return Expression(source=source, names=frozenset(free - bound),
-                      attributes=frozenset(attributes))
+    return Expression(
+        source=source, names=frozenset(free - bound), attributes=frozenset(attributes)
+    )

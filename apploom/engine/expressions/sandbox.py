@@ -17,6 +17,7 @@ Expressions run in the calling process. Scripts run in a child process from a
 fork server, under ``RLIMIT_CPU`` and ``RLIMIT_AS`` and a wall-clock watchdog in
 the parent, so a runaway script never holds a web worker.
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,12 +39,12 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 from apploom.engine import clock
 from apploom.engine.errors import SandboxError
 
-MAX_EXPRESSION = 2_000          # characters
+MAX_EXPRESSION = 2_000  # characters
 MAX_SCRIPT = 20_000
-MAX_NESTING = 60                # brackets and blocks
-MAX_STEPS = 200_000             # iterations per run
-MAX_SIZE = 100_000              # items or characters one operation may build
-MAX_INT_BITS = 4_000            # about 1,200 digits
+MAX_NESTING = 60  # brackets and blocks
+MAX_STEPS = 200_000  # iterations per run
+MAX_SIZE = 100_000  # items or characters one operation may build
+MAX_INT_BITS = 4_000  # about 1,200 digits
 EXPRESSION_SECONDS = 1.0
 SCRIPT_SECONDS = 1.0
 SCRIPT_MEMORY = 100 * 1024 * 1024
@@ -72,18 +73,73 @@ class Row(Mapping):
 # ---- static checks --------------------------------------------------------------------------
 
 _EXPRESSION_NODES = (
-    ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call,
-    ast.Name, ast.Load, ast.Store, ast.Constant, ast.Attribute, ast.Subscript, ast.Slice,
-    ast.GeneratorExp, ast.ListComp, ast.DictComp, ast.SetComp, ast.comprehension, ast.List,
-    ast.Tuple, ast.Dict, ast.Set, ast.JoinedStr, ast.FormattedValue, ast.keyword,
-    ast.And, ast.Or, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.FloorDiv, ast.Pow,
-    ast.USub, ast.UAdd, ast.Not, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In,
-    ast.NotIn, ast.Is, ast.IsNot,
+    ast.Expression,
+    ast.BoolOp,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Call,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Constant,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Slice,
+    ast.GeneratorExp,
+    ast.ListComp,
+    ast.DictComp,
+    ast.SetComp,
+    ast.comprehension,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.Set,
+    ast.JoinedStr,
+    ast.FormattedValue,
+    ast.keyword,
+    ast.And,
+    ast.Or,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.Mod,
+    ast.FloorDiv,
+    ast.Pow,
+    ast.USub,
+    ast.UAdd,
+    ast.Not,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
 )
 _SCRIPT_NODES = _EXPRESSION_NODES + (
-    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.If, ast.For, ast.While, ast.Break,
-    ast.Continue, ast.Pass, ast.FunctionDef, ast.arguments, ast.arg, ast.Return, ast.Lambda,
-    ast.Delete, ast.Del,
+    ast.Module,
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.If,
+    ast.For,
+    ast.While,
+    ast.Break,
+    ast.Continue,
+    ast.Pass,
+    ast.FunctionDef,
+    ast.arguments,
+    ast.arg,
+    ast.Return,
+    ast.Lambda,
+    ast.Delete,
+    ast.Del,
 )
 
 
@@ -99,8 +155,9 @@ def _nesting(source: str) -> int:
 
 
 def _check(source: str, mode: str) -> ast.AST:
-    limit, allowed = ((MAX_EXPRESSION, _EXPRESSION_NODES) if mode == "eval"
-                      else (MAX_SCRIPT, _SCRIPT_NODES))
+    limit, allowed = (
+        (MAX_EXPRESSION, _EXPRESSION_NODES) if mode == "eval" else (MAX_SCRIPT, _SCRIPT_NODES)
+    )
     if not isinstance(source, str):
         raise SandboxError("the code must be text")
     if len(source) > limit:
@@ -115,14 +172,19 @@ def _check(source: str, mode: str) -> ast.AST:
     except (RecursionError, MemoryError, ValueError):
         raise SandboxError("the code is too deeply nested or too large") from None
     for node in ast.walk(tree):
-        name = getattr(node, "id", None) or getattr(node, "attr", None) \
-            or getattr(node, "name", None) or getattr(node, "arg", None)
+        name = (
+            getattr(node, "id", None)
+            or getattr(node, "attr", None)
+            or getattr(node, "name", None)
+            or getattr(node, "arg", None)
+        )
         if isinstance(name, str) and name.startswith("_"):
             raise SandboxError(f"'{name}': names starting with _ are not allowed")
         if not isinstance(node, allowed):
             raise SandboxError(f"uses {type(node).__name__}, which is not allowed here")
-        if isinstance(node, ast.FormattedValue) and (node.format_spec is not None
-                                                     or node.conversion != -1):
+        if isinstance(node, ast.FormattedValue) and (
+            node.format_spec is not None or node.conversion != -1
+        ):
             raise SandboxError("format specifications are not allowed; use round() or str()")
         if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
             raise SandboxError("bytes are not allowed; use text")
@@ -138,26 +200,30 @@ class _Policy(RestrictingNodeTransformer):
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         visited = super().visit_BinOp(node)
-        if not isinstance(visited, ast.BinOp):   # RestrictedPython hands the node back
+        if not isinstance(visited, ast.BinOp):  # RestrictedPython hands the node back
             raise SandboxError("is not allowed: an operator was rewritten unexpectedly")
         node = visited
         symbol = self._CHECKED.get(type(node.op))
         if symbol is None:
             return node
-        call = ast.Call(func=ast.Name("_binop_", ast.Load()),
-                        args=[ast.Constant(symbol), node.left, node.right], keywords=[])
+        call = ast.Call(
+            func=ast.Name("_binop_", ast.Load()),
+            args=[ast.Constant(symbol), node.left, node.right],
+            keywords=[],
+        )
         return ast.fix_missing_locations(ast.copy_location(call, node))
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         """Decimal literals stay exact: 0.1 means Decimal('0.1'), as money needs."""
         visited = super().visit_Constant(node)
-        if not isinstance(visited, ast.Constant):   # RestrictedPython hands the node back
+        if not isinstance(visited, ast.Constant):  # RestrictedPython hands the node back
             raise SandboxError("is not allowed: a constant was rewritten unexpectedly")
         node = visited
         if not isinstance(node.value, float):
             return node
-        call = ast.Call(func=ast.Name("Decimal", ast.Load()), args=[ast.Constant(repr(node.value))],
-                        keywords=[])
+        call = ast.Call(
+            func=ast.Name("Decimal", ast.Load()), args=[ast.Constant(repr(node.value))], keywords=[]
+        )
         return ast.fix_missing_locations(ast.copy_location(call, node))
 
 
@@ -165,8 +231,9 @@ class _Policy(RestrictingNodeTransformer):
 def _compile(source: str, mode: Literal["eval", "exec"]):
     _check(source, mode)
     try:
-        return compile_restricted(source.strip() if mode == "eval" else source,
-                                  "<sandbox>", mode, policy=_Policy)
+        return compile_restricted(
+            source.strip() if mode == "eval" else source, "<sandbox>", mode, policy=_Policy
+        )
     except SyntaxError as exc:
         raise SandboxError(f"is not allowed: {exc}") from None
 
@@ -184,11 +251,12 @@ def check_script(source: str) -> None:
 # ---- the guards a run uses ------------------------------------------------------------------
 
 _METHODS: dict[type, frozenset[str]] = {
-    str: frozenset("capitalize casefold center count endswith find isalnum isalpha isdigit "
-                   "islower isnumeric isspace istitle isupper join ljust lower lstrip "
-                   "partition removeprefix removesuffix replace rfind rjust rpartition rsplit "
-                   "rstrip split splitlines startswith strip swapcase title upper zfill"
-                   .split()),
+    str: frozenset(
+        "capitalize casefold center count endswith find isalnum isalpha isdigit "
+        "islower isnumeric isspace istitle isupper join ljust lower lstrip "
+        "partition removeprefix removesuffix replace rfind rjust rpartition rsplit "
+        "rstrip split splitlines startswith strip swapcase title upper zfill".split()
+    ),
     list: frozenset("append count extend index insert pop remove reverse sort".split()),
     dict: frozenset("get items keys values pop setdefault update".split()),
     tuple: frozenset("count index".split()),
@@ -198,6 +266,7 @@ _METHODS: dict[type, frozenset[str]] = {
     timedelta: frozenset("days seconds total_seconds".split()),
 }
 _PLAIN = (type(None), bool, int, float, Decimal, str, date, datetime, timedelta)
+
 
 class _Run:
     """The step budget and deadline of one evaluation or script run."""
@@ -266,6 +335,7 @@ def _sized(text: str, name: str, method: Any) -> Any:
             raise SandboxError(f"the result would be longer than {MAX_SIZE}")
         _spend(size)
         return method(*args)
+
     return checked
 
 
@@ -297,7 +367,7 @@ def _binop(symbol: str, left: Any, right: Any) -> Any:
                 _spend(len(seq) * count)
         return left * right
     if symbol == "**":
-        return left ** right
+        return left**right
     if symbol == "<<":
         return left << right
     return left % right
@@ -307,8 +377,12 @@ def _inplace(op: str, left: Any, right: Any) -> Any:
     symbol = op.rstrip("=")
     if symbol in ("*", "**", "<<", "%"):
         return _binop(symbol, left, right)
-    operations = {"+": lambda: left + right, "-": lambda: left - right,
-                  "/": lambda: left / right, "//": lambda: left // right}
+    operations = {
+        "+": lambda: left + right,
+        "-": lambda: left - right,
+        "/": lambda: left / right,
+        "//": lambda: left // right,
+    }
     if symbol not in operations:
         raise SandboxError(f"'{op}' is not allowed")
     result = operations[symbol]()
@@ -334,8 +408,19 @@ class _Budgeted:
 # What code may loop over: plain containers, and generators it made itself (their own
 # loops are budgeted; no generator comes from outside, and gi_frame is out of reach).
 _ITERABLE: tuple[type, ...] = (
-    list, tuple, dict, str, range, set, frozenset, GeneratorType, _Budgeted,
-    type({}.items()), type({}.keys()), type({}.values()))
+    list,
+    tuple,
+    dict,
+    str,
+    range,
+    set,
+    frozenset,
+    GeneratorType,
+    _Budgeted,
+    type({}.items()),
+    type({}.keys()),
+    type({}.values()),
+)
 
 
 def _one_or_many(values: tuple) -> Iterable:
@@ -378,6 +463,7 @@ def _whole(function: Any) -> Any:
     def checked(value: Any) -> int:
         _check_magnitude(value)
         return function(value)
+
     return checked
 
 
@@ -412,11 +498,17 @@ def _check_size(symbol: str, left: Any, right: Any) -> None:
         raise SandboxError("%-formatting of text is not allowed; use + or str()")
     if symbol == "*":
         for seq, count in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
-                    and len(seq) * count > MAX_SIZE:
+            if (
+                isinstance(seq, (str, list, tuple))
+                and isinstance(count, int)
+                and len(seq) * count > MAX_SIZE
+            ):
                 raise SandboxError(f"the result would be longer than {MAX_SIZE}")
-        if isinstance(left, int) and isinstance(right, int) \
-                and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and left.bit_length() + right.bit_length() > MAX_INT_BITS
+        ):
             raise SandboxError("the number would be too large")
     if symbol == "**" and isinstance(right, (int, Decimal)) and not isinstance(right, bool):
         base: int | Decimal = 2
@@ -452,15 +544,24 @@ def _hours_between(start: Any, end: Any) -> Decimal | None:
 
 
 BUILTINS: dict[str, Any] = {
-    "None": None, "True": True, "False": False,
-    "abs": abs, "bool": bool, "int": _to_int, "str": _to_str, "Decimal": _to_decimal,
-    "len": len, "round": _round, "sum": _sum,
+    "None": None,
+    "True": True,
+    "False": False,
+    "abs": abs,
+    "bool": bool,
+    "int": _to_int,
+    "str": _to_str,
+    "Decimal": _to_decimal,
+    "len": len,
+    "round": _round,
+    "sum": _sum,
     "min": lambda *values, **kw: min(_present(_budgeted(_one_or_many(values))), **kw),
     "max": lambda *values, **kw: max(_present(_budgeted(_one_or_many(values))), **kw),
     "any": lambda values: any(_budgeted(values)),
     "all": lambda values: all(_budgeted(values)),
-    "sorted": lambda values, key=None, reverse=False: sorted(_budgeted(values), key=key,
-                                                              reverse=reverse),
+    "sorted": lambda values, key=None, reverse=False: sorted(
+        _budgeted(values), key=key, reverse=reverse
+    ),
     "list": lambda values=(): _budgeted(values),
     "tuple": lambda values=(): tuple(_budgeted(values)),
     "dict": lambda *args, **kw: dict(*(_budgeted(a) for a in args), **kw),
@@ -472,12 +573,21 @@ BUILTINS: dict[str, Any] = {
     "now": clock.now,
     "days": lambda n: timedelta(days=n),
     "hours_between": _hours_between,
-    "date": date, "floor": _whole(math.floor), "ceil": _whole(math.ceil),
+    "date": date,
+    "floor": _whole(math.floor),
+    "ceil": _whole(math.ceil),
 }
-_GUARDS = {"__builtins__": BUILTINS, "_getattr_": _getattr, "_getitem_": _getitem,
-           "_getiter_": _iterate, "_write_": _write, "_binop_": _binop,
-           "_inplacevar_": _inplace, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-           "_unpack_sequence_": guarded_unpack_sequence}
+_GUARDS = {
+    "__builtins__": BUILTINS,
+    "_getattr_": _getattr,
+    "_getitem_": _getitem,
+    "_getiter_": _iterate,
+    "_write_": _write,
+    "_binop_": _binop,
+    "_inplacevar_": _inplace,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+}
 
 
 def _run(code: Any, names: Mapping[str, Any], seconds: float, mode: str) -> dict:
@@ -515,13 +625,24 @@ def plain(value: Any) -> Any:
         if isinstance(item, dict):
             return {str(k): copy(v, depth + 1) for k, v in item.items()}
         raise SandboxError(f"returned a {type(item).__name__}, which is not plain data")
+
     return copy(value, 0)
 
 
 # ---- running --------------------------------------------------------------------------------
 
-_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError, NameError, AttributeError,
-           RecursionError, MemoryError, AssertionError, UnboundLocalError)
+_ERRORS = (
+    ArithmeticError,
+    LookupError,
+    TypeError,
+    ValueError,
+    NameError,
+    AttributeError,
+    RecursionError,
+    MemoryError,
+    AssertionError,
+    UnboundLocalError,
+)
 
 
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
@@ -573,15 +694,18 @@ def execute(source: str, names: Mapping[str, Any]) -> dict[str, Any]:
 
 def _child(source: str, data: dict, connection) -> None:
     """In the child process: limit ourselves, run, send back plain data or an error text."""
-    resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(SCRIPT_SECONDS), math.ceil(SCRIPT_SECONDS)
-                                             + 1))
+    resource.setrlimit(
+        resource.RLIMIT_CPU, (math.ceil(SCRIPT_SECONDS), math.ceil(SCRIPT_SECONDS) + 1)
+    )
     resource.setrlimit(resource.RLIMIT_AS, (_address_space() + SCRIPT_MEMORY,) * 2)
     names = {k: Row(v) if isinstance(v, dict) else v for k, v in data.items()}
     try:
         scope = _run(_compile(source, "exec"), names, SCRIPT_SECONDS, "exec")
-        result = {k: plain(v) for k, v in scope.items()
-                  if k not in _GUARDS and (k not in names or v is not names[k])
-                  and not callable(v)}
+        result = {
+            k: plain(v)
+            for k, v in scope.items()
+            if k not in _GUARDS and (k not in names or v is not names[k]) and not callable(v)
+        }
         connection.send(("ok", result))
     except SandboxError as exc:
         connection.send(("error", str(exc)))

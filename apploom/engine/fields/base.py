@@ -1,5 +1,6 @@
 """What every field type is: the FieldType base that built-in and plugin types extend,
 the refusal of a value (Invalid), and the integers that numbers and ids share."""
+
 from __future__ import annotations
 
 import re
@@ -17,10 +18,33 @@ class Invalid(ValueError):
     """A single value was refused; the message is meant for the person who typed it."""
 
 
-COMMON_SETTINGS = frozenset({"type", "label", "help", "required", "readonly", "default",
-                             "index", "unique", "formula", "returns"})
-TEXT_OPS = ("eq", "ne", "in", "not_in", "contains", "startswith", "is_null", "lt", "lte",
-            "gt", "gte")
+COMMON_SETTINGS = frozenset(
+    {
+        "type",
+        "label",
+        "help",
+        "required",
+        "readonly",
+        "default",
+        "index",
+        "unique",
+        "formula",
+        "returns",
+    }
+)
+TEXT_OPS = (
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "contains",
+    "startswith",
+    "is_null",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+)
 ORDERED_OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between", "is_null")
 EQUALITY_OPS = ("eq", "ne", "in", "not_in", "is_null")
 
@@ -34,27 +58,27 @@ class FieldType:
     """
 
     name = ""
-    settings: frozenset[str] = frozenset()      # type-specific definition settings
-    ops: tuple[str, ...] = EQUALITY_OPS          # query operators this type supports
+    settings: frozenset[str] = frozenset()  # type-specific definition settings
+    ops: tuple[str, ...] = EQUALITY_OPS  # query operators this type supports
     has_column = True
-    numbered = False                             # the system numbers it from its series
-    searchable = False                           # usable in full-text search
-    sortable = True                              # its column has an order
-    indexable = True                             # a B-tree index fits its values
-    numeric = False                              # a number, summed in panels and reports
-    dated = False                                # falls on a day: groups by week, month...
-    timed = False                                # a moment (in UTC), not only a day
-    has_options = False                          # its values are chosen from ``options``
-    holds_list = False                           # a value is a list (of options)
-    is_reference = False                         # ids of records of the entity ``to``
-    is_user = False                              # ids of users
-    holds_file = False                           # ids of uploaded files
-    import_key = False                           # unique ones find a ref's record on import
-    names_record = False                         # the first such field titles a record
-    dynamic_defaults: tuple[str, ...] = ()       # defaults resolved on each new record
-    widget = "input"                             # the form control (records/_inputs.html)
-    input_type = "text"                          # an "input" widget's HTML type
-    input_mode: str | None = None                # its inputmode (the keyboard phones show)
+    numbered = False  # the system numbers it from its series
+    searchable = False  # usable in full-text search
+    sortable = True  # its column has an order
+    indexable = True  # a B-tree index fits its values
+    numeric = False  # a number, summed in panels and reports
+    dated = False  # falls on a day: groups by week, month...
+    timed = False  # a moment (in UTC), not only a day
+    has_options = False  # its values are chosen from ``options``
+    holds_list = False  # a value is a list (of options)
+    is_reference = False  # ids of records of the entity ``to``
+    is_user = False  # ids of users
+    holds_file = False  # ids of uploaded files
+    import_key = False  # unique ones find a ref's record on import
+    names_record = False  # the first such field titles a record
+    dynamic_defaults: tuple[str, ...] = ()  # defaults resolved on each new record
+    widget = "input"  # the form control (records/_inputs.html)
+    input_type = "text"  # an "input" widget's HTML type
+    input_mode: str | None = None  # its inputmode (the keyboard phones show)
 
     def column_type(self, field: Field) -> TypeEngine:
         raise NotImplementedError
@@ -106,7 +130,7 @@ class FieldType:
         return str(value)
 
 
-MAX_INT = 2 ** 63 - 1  # the range of a BIGINT column
+MAX_INT = 2**63 - 1  # the range of a BIGINT column
 ASCII_INT = re.compile(r"\s*([-+]?[0-9]{1,19})\s*")
 
 

@@ -1,4 +1,5 @@
 """Choices: yes or no, one option, several options."""
+
 from __future__ import annotations
 
 import re
@@ -39,7 +40,7 @@ class BooleanType(FieldType):
         return self._words[bool(value)].get(lang)
 
 
-CELL_LIST = re.compile(r"[,，;；]")   # what separates the options in one cell
+CELL_LIST = re.compile(r"[,，;；]")  # what separates the options in one cell
 
 
 def plain(text: str) -> str:
@@ -66,8 +67,9 @@ class SelectType(FieldType):
 
     def check(self, field, value):
         if value not in field.option_values:
-            raise Invalid(f"'{value}' is not an option; choose one of: "
-                          + ", ".join(field.option_values))
+            raise Invalid(
+                f"'{value}' is not an option; choose one of: " + ", ".join(field.option_values)
+            )
 
     def json_schema(self, field):
         return {"type": "string", "enum": list(field.option_values)}
@@ -87,8 +89,9 @@ class SelectType(FieldType):
     @staticmethod
     def _option(field: Field, text: str) -> str:
         """The option a cell means, by its value or its label in any language."""
-        labels = {plain(v): o.value for o in field.options
-                  for v in (o.value, o.label.en, o.label.zh) if v}
+        labels = {
+            plain(v): o.value for o in field.options for v in (o.value, o.label.en, o.label.zh) if v
+        }
         return labels.get(plain(text), text)
 
 
@@ -118,8 +121,11 @@ class MultiSelectType(SelectType):
             super().check(field, item)
 
     def json_schema(self, field):
-        return {"type": "array", "items": {"type": "string", "enum": list(field.option_values)},
-                "uniqueItems": True}
+        return {
+            "type": "array",
+            "items": {"type": "string", "enum": list(field.option_values)},
+            "uniqueItems": True,
+        }
 
     def parse_text(self, field, text):
         return [self._option(field, p) for p in (p.strip() for p in CELL_LIST.split(text)) if p]

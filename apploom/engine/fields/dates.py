@@ -1,4 +1,5 @@
 """Days and moments: dates, and date-times kept in UTC."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timezone

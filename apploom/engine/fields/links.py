@@ -1,4 +1,5 @@
 """Fields that point at other rows: records (refs), users, uploaded files, child rows."""
+
 from __future__ import annotations
 
 import re

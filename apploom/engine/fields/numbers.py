@@ -1,4 +1,5 @@
 """Number types: whole numbers, and decimals exact to their scale (money, percentages)."""
+
 from __future__ import annotations
 
 import re
@@ -89,9 +90,12 @@ class DecimalType(RangedType):
         return None if value is None else str(value)
 
     def json_schema(self, field):
-        return {"type": "string", "format": "decimal",
-                "pattern": rf"^-?\d+(\.\d{{1,{self.scale(field)}}})?$",
-                "description": "A decimal number sent as a string (a JSON number is accepted too)."}
+        return {
+            "type": "string",
+            "format": "decimal",
+            "pattern": rf"^-?\d+(\.\d{{1,{self.scale(field)}}})?$",
+            "description": "A decimal number sent as a string (a JSON number is accepted too).",
+        }
 
 
 class MoneyType(DecimalType):

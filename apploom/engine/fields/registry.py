@@ -1,4 +1,5 @@
 """The field types one running engine knows: the built-in ones and the plugins'."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,10 +20,28 @@ from apploom.engine.fields.text import (
     UrlType,
 )
 
-BUILTIN_TYPES = (TextType, LongTextType, RichTextType, IntegerType, DecimalType, MoneyType,
-                 PercentType, BooleanType, DateType, DateTimeType, SelectType, MultiSelectType,
-                 EmailType, PhoneType, UrlType, RefType, TableType, UserType, AttachmentType,
-                 AutoNumberType)
+BUILTIN_TYPES = (
+    TextType,
+    LongTextType,
+    RichTextType,
+    IntegerType,
+    DecimalType,
+    MoneyType,
+    PercentType,
+    BooleanType,
+    DateType,
+    DateTimeType,
+    SelectType,
+    MultiSelectType,
+    EmailType,
+    PhoneType,
+    UrlType,
+    RefType,
+    TableType,
+    UserType,
+    AttachmentType,
+    AutoNumberType,
+)
 # Types a formula may produce.
 FORMULA_RESULTS = ("text", "integer", "decimal", "money", "percent", "boolean", "date")
 

@@ -1,5 +1,6 @@
 """Text types: plain, long and rich text, emails, phones, web addresses, and the
 numbers a naming series gives."""
+
 from __future__ import annotations
 
 import re
@@ -161,9 +162,11 @@ class AutoNumberType(FieldType):
 
     def definition_problems(self, field):
         if not field.format:
-            return [("format", "an autonumber field needs a 'format' such as "
-                               "'SO-{YYYY}{MM}-{#####}'")]
-        if "format" not in field.settings:   # made from the entity's naming, checked there
+            return [
+                ("format", "an autonumber field needs a 'format' such as 'SO-{YYYY}{MM}-{#####}'")
+            ]
+        if "format" not in field.settings:  # made from the entity's naming, checked there
             return []
-        return [("format", f"'{field.format}' {message}")
-                for message in format_problems(field.format)]
+        return [
+            ("format", f"'{field.format}' {message}") for message in format_problems(field.format)
+        ]

@@ -4,6 +4,7 @@ where any worker serving the progress page can read them. The import runs on a t
 of the process that started it; each batch writes its progress in its own transaction,
 so if that process dies, the outbox worker takes the job up after the last batch that
 committed, and no record is created twice."""
+
 from __future__ import annotations
 
 import logging
@@ -27,9 +28,9 @@ from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_import
 
 SAMPLE_ROWS = 3
-STALE = timedelta(minutes=2)     # a running import silent this long died with its process
-                                 # (or is so slow that another runner may take it over)
-KEPT = timedelta(days=7)         # how long uploaded files are kept for re-runs
+STALE = timedelta(minutes=2)  # a running import silent this long died with its process
+# (or is so slow that another runner may take it over)
+KEPT = timedelta(days=7)  # how long uploaded files are kept for re-runs
 log = logging.getLogger(__name__)
 
 
@@ -44,22 +45,29 @@ class Committer:
 
     def __init__(self, job_id: int, done: int):
         self.job_id = job_id
-        self.done = done        # as this runner last wrote it
+        self.done = done  # as this runner last wrote it
 
     def __call__(self, conn: Connection, report: ImportReport) -> None:
-        moved = conn.execute(update(sys_import).where(
-            sys_import.c.id == self.job_id, sys_import.c.status == "running",
-            sys_import.c.done == self.done).values(
-            done=report.done, total=report.total, report=report.as_dict(),
-            beat_at=clock.now())).rowcount
+        moved = conn.execute(
+            update(sys_import)
+            .where(
+                sys_import.c.id == self.job_id,
+                sys_import.c.status == "running",
+                sys_import.c.done == self.done,
+            )
+            .values(
+                done=report.done, total=report.total, report=report.as_dict(), beat_at=clock.now()
+            )
+        ).rowcount
         if not moved:
             raise TakenOver(self.job_id)
         self.done = report.done
 
 
 class ImportJobs:
-    def __init__(self, db: Database, folder: Path, importer: Importer, max_bytes: int,
-                 users: Users):
+    def __init__(
+        self, db: Database, folder: Path, importer: Importer, max_bytes: int, users: Users
+    ):
         self.db = db
         self.folder = folder
         self.importer = importer
@@ -72,49 +80,79 @@ class ImportJobs:
         permissions.require(self.importer.records.apps, user, entity, "create")
         data = stream.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
-            raise ValidationFailed({"file": f"is larger than the limit of {self.max_bytes} "
-                                            "bytes"})
+            raise ValidationFailed({"file": f"is larger than the limit of {self.max_bytes} bytes"})
         header, rows = read_table(name, data)
         stored_as = uuid.uuid4().hex + Path(name).suffix.lower()
         self.folder.mkdir(parents=True, exist_ok=True)
         self._forget_old_files()
         (self.folder / stored_as).write_bytes(data)
         with self.db.write() as conn:
-            job_id = inserted_id(conn, sys_import.insert().values(
-                entity=entity.qualified, file_name=name[:255], stored_as=stored_as,
-                header=header, sample=rows[:SAMPLE_ROWS], rows=len(rows), status="uploaded",
-                user_id=user.id, created_at=clock.now()))
+            job_id = inserted_id(
+                conn,
+                sys_import.insert().values(
+                    entity=entity.qualified,
+                    file_name=name[:255],
+                    stored_as=stored_as,
+                    header=header,
+                    sample=rows[:SAMPLE_ROWS],
+                    rows=len(rows),
+                    status="uploaded",
+                    user_id=user.id,
+                    created_at=clock.now(),
+                ),
+            )
         return self.get(user, job_id)
 
     def get(self, user: User, job_id: int) -> dict:
         with self.db.read() as conn:
-            job = conn.execute(select(sys_import).where(sys_import.c.id == job_id)
-                               ).mappings().first()
+            job = (
+                conn.execute(select(sys_import).where(sys_import.c.id == job_id)).mappings().first()
+            )
         if job is None:
             raise NotFound(f"There is no import {job_id}")
         if job["user_id"] != user.id and ADMIN_ROLE not in user.roles:
             raise Forbidden("This import belongs to someone else")
         return dict(job)
 
-    def start(self, user: User, job_id: int, mapping: dict[str, str], *, dry_run: bool,
-              then: str | None = None, wait: bool = False) -> dict:
+    def start(
+        self,
+        user: User,
+        job_id: int,
+        mapping: dict[str, str],
+        *,
+        dry_run: bool,
+        then: str | None = None,
+        wait: bool = False,
+    ) -> dict:
         """Check the mapping, then run the import on a thread (or here, with ``wait``)."""
         job = self.get(user, job_id)
         entity = self.importer.records.entity(job["entity"])
         self.importer.check_mapping(entity, job["header"], mapping)
-        with self.db.write() as conn:   # one claim: a double click starts one run
-            claimed = conn.execute(update(sys_import).where(
-                sys_import.c.id == job_id, sys_import.c.status != "running").values(
-                mapping=mapping, then=then, dry_run=dry_run, status="running", done=0,
-                total=0, report=None, message=None, finished_at=None,
-                beat_at=clock.now())).rowcount
+        with self.db.write() as conn:  # one claim: a double click starts one run
+            claimed = conn.execute(
+                update(sys_import)
+                .where(sys_import.c.id == job_id, sys_import.c.status != "running")
+                .values(
+                    mapping=mapping,
+                    then=then,
+                    dry_run=dry_run,
+                    status="running",
+                    done=0,
+                    total=0,
+                    report=None,
+                    message=None,
+                    finished_at=None,
+                    beat_at=clock.now(),
+                )
+            ).rowcount
         if not claimed:
             raise ValidationFailed({"import": "is running already"})
         if wait:
             self._run(user, job_id)
         else:
-            threading.Thread(target=self._run, args=(user, job_id), daemon=True,
-                             name=f"apploom-import-{job_id}").start()
+            threading.Thread(
+                target=self._run, args=(user, job_id), daemon=True, name=f"apploom-import-{job_id}"
+            ).start()
         return self.get(user, job_id)
 
     def resume_stale(self, wait: bool = False) -> int:
@@ -123,27 +161,35 @@ class ImportJobs:
         were taken up."""
         silent = sys_import.c.beat_at < clock.now() - STALE
         with self.db.read() as conn:
-            stalled = conn.execute(select(sys_import.c.id, sys_import.c.user_id).where(
-                sys_import.c.status == "running", silent)).all()
+            stalled = conn.execute(
+                select(sys_import.c.id, sys_import.c.user_id).where(
+                    sys_import.c.status == "running", silent
+                )
+            ).all()
         resumed = 0
         for job_id, user_id in stalled:
             with self.db.write() as conn:
-                claimed = conn.execute(update(sys_import).where(
-                    sys_import.c.id == job_id, sys_import.c.status == "running", silent)
-                    .values(beat_at=clock.now())).rowcount
+                claimed = conn.execute(
+                    update(sys_import)
+                    .where(sys_import.c.id == job_id, sys_import.c.status == "running", silent)
+                    .values(beat_at=clock.now())
+                ).rowcount
             if not claimed:
-                continue    # another worker took it up first
+                continue  # another worker took it up first
             user = self.users.active(user_id) if user_id is not None else None
             if user is None:
-                self._end(job_id, {"status": "failed", "message": "its user is no longer "
-                                                                  "active"})
+                self._end(job_id, {"status": "failed", "message": "its user is no longer active"})
                 continue
             log.warning("taking up import %s after its runner fell silent", job_id)
             if wait:
                 self._run(user, job_id)
             else:
-                threading.Thread(target=self._run, args=(user, job_id), daemon=True,
-                                 name=f"apploom-import-{job_id}").start()
+                threading.Thread(
+                    target=self._run,
+                    args=(user, job_id),
+                    daemon=True,
+                    name=f"apploom-import-{job_id}",
+                ).start()
             resumed += 1
         return resumed
 
@@ -155,38 +201,57 @@ class ImportJobs:
         outcome: dict[str, Any]
         committed = Committer(job_id, report.done)
         try:
-            header, rows = read_table(job["file_name"],
-                                      (self.folder / job["stored_as"]).read_bytes())
+            header, rows = read_table(
+                job["file_name"], (self.folder / job["stored_as"]).read_bytes()
+            )
             self.importer.run(
-                user, job["entity"], header, rows, job["mapping"], dry_run=job["dry_run"],
-                then=job["then"], report=report,
+                user,
+                job["entity"],
+                header,
+                rows,
+                job["mapping"],
+                dry_run=job["dry_run"],
+                then=job["then"],
+                report=report,
                 progress=self._progress(job_id) if job["dry_run"] else lambda *_: None,
-                committed=committed)
+                committed=committed,
+            )
             outcome = {"status": "done"}
         except TakenOver:
-            return      # another runner goes on with the job and will finish it
+            return  # another runner goes on with the job and will finish it
         except AppLoomError as exc:
             outcome = {"status": "failed", "message": str(exc)}
         except Exception as exc:  # a thread has no one to raise to: record it, log it
             log.exception("import %s failed", job_id)
             outcome = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"}
-        self._end(job_id, {**outcome, "report": report.as_dict()},
-                  None if job["dry_run"] else committed.done)
+        self._end(
+            job_id,
+            {**outcome, "report": report.as_dict()},
+            None if job["dry_run"] else committed.done,
+        )
 
     def _end(self, job_id: int, outcome: dict, done: int | None = None) -> None:
         """The job's outcome; given ``done``, only if no other runner moved it on since
         (then that one ends it)."""
         mine = [sys_import.c.done == done] if done is not None else []
         with self.db.write() as conn:
-            conn.execute(update(sys_import).where(sys_import.c.id == job_id, *mine).values(
-                **outcome, finished_at=clock.now()))
+            conn.execute(
+                update(sys_import)
+                .where(sys_import.c.id == job_id, *mine)
+                .values(**outcome, finished_at=clock.now())
+            )
 
     def _progress(self, job_id: int):
         """A dry run's progress, written as it goes (its batches never commit)."""
+
         def progress(done: int, total: int) -> None:
             with self.db.write() as conn:
-                conn.execute(update(sys_import).where(sys_import.c.id == job_id)
-                             .values(done=done, total=total, beat_at=clock.now()))
+                conn.execute(
+                    update(sys_import)
+                    .where(sys_import.c.id == job_id)
+                    .values(done=done, total=total, beat_at=clock.now())
+                )
+
         return progress
 
     def _forget_old_files(self) -> None:

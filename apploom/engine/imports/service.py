@@ -10,6 +10,7 @@ counted and skipped, so importing a file twice never duplicates. A dry run does 
 of it, rules included, and rolls every batch back. A run taken up again after its
 process died starts after the last row its committed batches held.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -47,16 +48,23 @@ class ImportReport:
     records: int = 0
     created: int = 0
     existing: int = 0
-    errors: list[dict] = field(default_factory=list)   # {row, column, message}
+    errors: list[dict] = field(default_factory=list)  # {row, column, message}
     dry_run: bool = False
-    after_row: int = 0      # the last file row the committed batches held
-    done: int = 0           # records handled so far, of ``total``
+    after_row: int = 0  # the last file row the committed batches held
+    done: int = 0  # records handled so far, of ``total``
     total: int = 0
 
     def as_dict(self) -> dict:
-        return {"records": self.records, "created": self.created, "existing": self.existing,
-                "errors": self.errors, "dry_run": self.dry_run, "after_row": self.after_row,
-                "done": self.done, "total": self.total}
+        return {
+            "records": self.records,
+            "created": self.created,
+            "existing": self.existing,
+            "errors": self.errors,
+            "dry_run": self.dry_run,
+            "after_row": self.after_row,
+            "done": self.done,
+            "total": self.total,
+        }
 
     @classmethod
     def of(cls, saved: Mapping) -> ImportReport:
@@ -70,9 +78,9 @@ Committed = Callable[[Connection, ImportReport], None]
 
 @dataclass
 class _Record:
-    rows: list[int]                              # row numbers in the file (header is 1)
+    rows: list[int]  # row numbers in the file (header is 1)
     values: dict[str, str]
-    children: list[dict[str, str]]               # one per row: its child targets' cells
+    children: list[dict[str, str]]  # one per row: its child targets' cells
     data: dict = field(default_factory=dict)
     problems: list[dict] = field(default_factory=list)
 
@@ -111,20 +119,36 @@ class Importer:
         target = self.records.apps.entity(fld.target)
         keys = [f for f in target.fields.values() if f.unique and types[f.type].import_key]
         return [(fld.name, _joined(fld.label, Label("id", "id")))] + [
-            (f"{fld.name}.{k.name}", _joined(fld.label, k.label)) for k in keys]
+            (f"{fld.name}.{k.name}", _joined(fld.label, k.label)) for k in keys
+        ]
 
     def _writable(self, entity: Entity) -> list[Field]:
         state = entity.workflow.field if entity.workflow else None
         types = self.records.types
-        return [f for f in entity.fields.values() if not types.computed(f) and not f.readonly
-                and f.name != state and not types[f.type].holds_file]
+        return [
+            f
+            for f in entity.fields.values()
+            if not types.computed(f)
+            and not f.readonly
+            and f.name != state
+            and not types[f.type].holds_file
+        ]
 
     # ---- the import -------------------------------------------------------------------
-    def run(self, user: User, ref: str, header: list[str], rows: list[list[str]],
-            mapping: Mapping[str, str], *, dry_run: bool = False, then: str | None = None,
-            progress: Callable[[int, int], None] = lambda done, total: None,
-            report: ImportReport | None = None,
-            committed: Committed | None = None) -> ImportReport:
+    def run(
+        self,
+        user: User,
+        ref: str,
+        header: list[str],
+        rows: list[list[str]],
+        mapping: Mapping[str, str],
+        *,
+        dry_run: bool = False,
+        then: str | None = None,
+        progress: Callable[[int, int], None] = lambda done, total: None,
+        report: ImportReport | None = None,
+        committed: Committed | None = None,
+    ) -> ImportReport:
         """Import ``rows`` (cells in ``header`` order) with ``mapping`` (column -> target);
         ``then`` names a transition to take on each new record (say, confirm an order).
         ``report`` is filled as batches commit, so a caller keeps it if a later one fails;
@@ -142,19 +166,28 @@ class Importer:
             report.records = len(grouped)
         report.dry_run = dry_run
         self._resolve(user, entity, targets, batch)
-        counted = ImportReport() if report.after_row else report   # resumed: counted before
+        counted = ImportReport() if report.after_row else report  # resumed: counted before
         pending = self._skip_existing(user, entity, targets, batch, counted)
         report.total = report.done + len(pending)
         progress(report.done, report.total)
         for start in range(0, len(pending), BATCH):
-            self._write(user, entity, pending[start:start + BATCH], targets, then, dry_run,
-                        report, committed)
+            self._write(
+                user,
+                entity,
+                pending[start : start + BATCH],
+                targets,
+                then,
+                dry_run,
+                report,
+                committed,
+            )
             progress(report.done, report.total)
         report.errors.sort(key=lambda e: e["row"])
         return report
 
-    def check_mapping(self, entity: Entity, header: list[str],
-                      mapping: Mapping[str, str]) -> dict[str, Target]:
+    def check_mapping(
+        self, entity: Entity, header: list[str], mapping: Mapping[str, str]
+    ) -> dict[str, Target]:
         """{column: target} for a mapping, or ValidationFailed naming each bad column."""
         known = self.targets(entity)
         problems = {}
@@ -184,15 +217,18 @@ class Importer:
         for column, target in targets.items():
             if target.key is not None:
                 found = self.records.apps.entity(
-                    _field_of(entity, target, self.records.apps).target)
+                    _field_of(entity, target, self.records.apps).target
+                )
                 if permissions.scope(self.records.apps, user, found, "read") is None:
-                    problems[column] = f"you may not read {found.label.en} records, so " \
-                                       "they cannot be looked up"
+                    problems[column] = (
+                        f"you may not read {found.label.en} records, so they cannot be looked up"
+                    )
         if problems:
             raise ValidationFailed(problems)
 
-    def _group(self, targets: dict[str, Target], header: list[str],
-               rows: list[list[str]]) -> list[_Record]:
+    def _group(
+        self, targets: dict[str, Target], header: list[str], rows: list[list[str]]
+    ) -> list[_Record]:
         index = {column: header.index(column) for column in targets}
         own = [c for c, t in targets.items() if t.child is None]
         child = [c for c, t in targets.items() if t.child is not None]
@@ -208,8 +244,9 @@ class Importer:
             record.children.append({c: row[index[c]].strip() for c in child})
         return found
 
-    def _resolve(self, user: User, entity: Entity, targets: dict[str, Target],
-                 batch: list[_Record]) -> None:
+    def _resolve(
+        self, user: User, entity: Entity, targets: dict[str, Target], batch: list[_Record]
+    ) -> None:
         """Turn each record's text into the data the record service reads: refs looked
         up by key in one query per column, select labels to values."""
         apps = self.records.apps
@@ -220,19 +257,36 @@ class Importer:
                     continue
                 found = apps.entity(_field_of(entity, target, apps).target)
                 table = self.records.tables[found.table]
-                wanted = {cells.get(column) for record in batch
-                          for cells in [record.values, *record.children]} - {None, ""}
+                wanted = {
+                    cells.get(column)
+                    for record in batch
+                    for cells in [record.values, *record.children]
+                } - {None, ""}
                 query = select(table.c[target.key], table.c.id).where(
-                    table.c[target.key].in_(sorted(wanted)))
-                lookups[column] = dict(conn.execute(_visible(
-                    query, self.records.compiler.visible(user, found))).all()) if wanted else {}
+                    table.c[target.key].in_(sorted(wanted))
+                )
+                lookups[column] = (
+                    dict(
+                        conn.execute(
+                            _visible(query, self.records.compiler.visible(user, found))
+                        ).all()
+                    )
+                    if wanted
+                    else {}
+                )
         for record in batch:
             record.data = {}
             for column, target in targets.items():
                 if target.child is None:
                     record.data[target.field] = self._value(
-                        entity, target, column, record.values[column], lookups, record,
-                        record.rows[0])
+                        entity,
+                        target,
+                        column,
+                        record.values[column],
+                        lookups,
+                        record,
+                        record.rows[0],
+                    )
             tables = {t.field for t in targets.values() if t.child is not None}
             for name in tables:
                 record.data[name] = []
@@ -241,12 +295,21 @@ class Importer:
                 for column, value in cells.items():
                     target = targets[column]
                     rows_by_table[target.field][target.child] = self._value(
-                        entity, target, column, value, lookups, record, number)
+                        entity, target, column, value, lookups, record, number
+                    )
                 for name, row in rows_by_table.items():
                     record.data[name].append(row)
 
-    def _value(self, entity: Entity, target: Target, column: str, text: str,
-               lookups: dict, record: _Record, row: int):
+    def _value(
+        self,
+        entity: Entity,
+        target: Target,
+        column: str,
+        text: str,
+        lookups: dict,
+        record: _Record,
+        row: int,
+    ):
         if text == "":
             return None
         fld = _field_of(entity, target, self.records.apps)
@@ -254,18 +317,32 @@ class Importer:
             found = lookups[column].get(text)
             if found is None:
                 what = self.records.apps.entity(fld.target)
-                record.problems.append({"row": row, "column": column, "message": (
-                    f"there is no {what.label.en} with {target.key} '{text}'")})
+                record.problems.append(
+                    {
+                        "row": row,
+                        "column": column,
+                        "message": (f"there is no {what.label.en} with {target.key} '{text}'"),
+                    }
+                )
             return found
         return self.records.types[fld.type].parse_text(fld, text)
 
-    def _skip_existing(self, user: User, entity: Entity, targets: dict[str, Target],
-                       batch: list[_Record], report: ImportReport) -> list[_Record]:
+    def _skip_existing(
+        self,
+        user: User,
+        entity: Entity,
+        targets: dict[str, Target],
+        batch: list[_Record],
+        report: ImportReport,
+    ) -> list[_Record]:
         """Records already there by a unique key (a field, or a combination) are counted
         and left alone."""
         direct = {t.field for t in targets.values() if t.child is None and t.key is None}
-        keys = [names for names in (*entity.unique, *((f.name,) for f in entity.fields.values()
-                                                      if f.unique)) if set(names) <= direct]
+        keys = [
+            names
+            for names in (*entity.unique, *((f.name,) for f in entity.fields.values() if f.unique))
+            if set(names) <= direct
+        ]
         visible = self.records.compiler.visible(user, entity)
         table = self.records.tables[entity.table]
         existing: set[tuple] = set()
@@ -276,13 +353,17 @@ class Importer:
                 for start in range(0, len(wanted), 500):
                     columns = tuple_(*(table.c[n] for n in names))
                     query = select(*(table.c[n] for n in names)).where(
-                        columns.in_(wanted[start:start + 500]))
-                    existing |= {(names, tuple(str(v) for v in row))
-                                 for row in conn.execute(_visible(query, visible)).all()}
+                        columns.in_(wanted[start : start + 500])
+                    )
+                    existing |= {
+                        (names, tuple(str(v) for v in row))
+                        for row in conn.execute(_visible(query, visible)).all()
+                    }
         pending = []
         for record in batch:
-            if any((names, tuple(str(record.data.get(n)) for n in names)) in existing
-                   for names in keys):
+            if any(
+                (names, tuple(str(record.data.get(n)) for n in names)) in existing for names in keys
+            ):
                 report.existing += 1
             elif record.problems:
                 report.errors += record.problems
@@ -290,9 +371,17 @@ class Importer:
                 pending.append(record)
         return pending
 
-    def _write(self, user: User, entity: Entity, batch: list[_Record],
-               targets: dict[str, Target], then: str | None, dry_run: bool,
-               report: ImportReport, committed: Committed | None) -> None:
+    def _write(
+        self,
+        user: User,
+        entity: Entity,
+        batch: list[_Record],
+        targets: dict[str, Target],
+        then: str | None,
+        dry_run: bool,
+        report: ImportReport,
+        committed: Committed | None,
+    ) -> None:
         created, errors = 0, []
         try:
             with self.records.transaction() as conn:
@@ -305,9 +394,13 @@ class Importer:
                         created += 1
                     except AppLoomError as exc:
                         errors += _errors(record, targets, exc)
-                after = replace(report, created=report.created + created,
-                                errors=report.errors + errors, done=report.done + len(batch),
-                                after_row=report.after_row if dry_run else batch[-1].rows[-1])
+                after = replace(
+                    report,
+                    created=report.created + created,
+                    errors=report.errors + errors,
+                    done=report.done + len(batch),
+                    after_row=report.after_row if dry_run else batch[-1].rows[-1],
+                )
                 if dry_run:
                     raise _RolledBack
                 if committed is not None:
@@ -330,18 +423,18 @@ def _errors(record: _Record, targets: dict[str, Target], exc: AppLoomError) -> l
     """The error of one record, per field, at the row and column it came from."""
     if not isinstance(exc, ValidationFailed):
         return [{"row": record.rows[0], "column": None, "message": str(exc)}]
-    by_path = {t.path.removesuffix(f".{t.key}") if t.key else t.path: c
-               for c, t in targets.items()}
+    by_path = {t.path.removesuffix(f".{t.key}") if t.key else t.path: c for c, t in targets.items()}
     found = []
     for key, message in exc.fields.items():
         parts = key.split(".")
-        if len(parts) >= 3 and parts[1].isdigit():   # lines.2.qty: the third child row
+        if len(parts) >= 3 and parts[1].isdigit():  # lines.2.qty: the third child row
             row = record.rows[min(int(parts[1]), len(record.rows) - 1)]
             column = by_path.get(f"{parts[0]}.{parts[2]}")
         else:
             row, column = record.rows[0], by_path.get(parts[0])
-        found.append({"row": row, "column": column,
-                      "message": message if column else f"{key}: {message}"})
+        found.append(
+            {"row": row, "column": column, "message": message if column else f"{key}: {message}"}
+        )
     return found
 
 
@@ -359,5 +452,4 @@ def _field_of(entity: Entity, target: Target, apps) -> Field:
 
 
 def _joined(first: Label, second: Label) -> Label:
-    return Label(f"{first.en} › {second.en}",
-                 f"{first.zh or first.en} › {second.zh or second.en}")
+    return Label(f"{first.en} › {second.en}", f"{first.zh or first.en} › {second.zh or second.en}")

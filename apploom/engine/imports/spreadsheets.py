@@ -1,4 +1,5 @@
 """Reading a spreadsheet a user uploads (CSV or Excel) into a header and rows of text."""
+
 from __future__ import annotations
 
 import csv
@@ -53,7 +54,7 @@ def _xlsx_rows(data: bytes) -> list[list[str]]:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ValidationFailed({"file": f"is not a readable Excel file ({exc})"}) from None
-    try:   # stop reading past the limit: a small compressed file can hold many rows
+    try:  # stop reading past the limit: a small compressed file can hold many rows
         cells = book.worksheets[0].iter_rows(values_only=True)
         return [[_cell_text(v) for v in row] for row in islice(cells, MAX_ROWS + 2)]
     finally:
@@ -64,8 +65,9 @@ def _cell_text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() \
-            else value.isoformat()
+        return (
+            value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+        )
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():

@@ -8,6 +8,7 @@ comparisons first bring both sides to the finer factor, so they stay exact. Each
 allows the operators that make sense for it: a balance's check only adds, subtracts and
 compares whole numbers, so the database can enforce it in one conditional UPDATE.
 """
+
 from __future__ import annotations
 
 import ast
@@ -23,8 +24,14 @@ ARITHMETIC = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub})
 COMPARISONS = frozenset({ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq})
 LOGIC = frozenset({ast.And, ast.Or, ast.Not})
 EVERYTHING = ARITHMETIC | COMPARISONS | LOGIC
-_COMPARE = {ast.Lt: "__lt__", ast.LtE: "__le__", ast.Gt: "__gt__", ast.GtE: "__ge__",
-            ast.Eq: "__eq__", ast.NotEq: "__ne__"}
+_COMPARE = {
+    ast.Lt: "__lt__",
+    ast.LtE: "__le__",
+    ast.Gt: "__gt__",
+    ast.GtE: "__ge__",
+    ast.Eq: "__eq__",
+    ast.NotEq: "__ne__",
+}
 
 
 @dataclass(frozen=True)
@@ -40,16 +47,22 @@ class Term:
 Resolve = Callable[[str], Term]
 
 
-def compile_sql(source: str, resolve: Resolve, *, allowed: frozenset = EVERYTHING,
-                refusal: str = "may not be used here") -> Term:
+def compile_sql(
+    source: str,
+    resolve: Resolve,
+    *,
+    allowed: frozenset = EVERYTHING,
+    refusal: str = "may not be used here",
+) -> Term:
     """The SQL of ``source``; a name is given to ``resolve`` (a dotted path for
     ``item.cost``); anything outside ``allowed`` raises BadQuery, worded by ``refusal``
     ("may only add ...") and naming the part refused."""
     try:
         tree = ast.parse(source, mode="eval").body
     except SyntaxError as exc:
-        raise BadQuery(f"'{source}' is not an expression: {exc.msg}",
-                       {"expression": source}) from None
+        raise BadQuery(
+            f"'{source}' is not an expression: {exc.msg}", {"expression": source}
+        ) from None
     return _Builder(resolve, allowed, refusal).build(tree)
 
 
@@ -67,8 +80,11 @@ class _Builder:
         self.resolve, self.allowed, self.refusal = resolve, allowed, refusal
 
     def build(self, node: ast.AST) -> Term:
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
-                and not isinstance(node.value, bool):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+        ):
             return Term(literal(node.value), 1, 0 if isinstance(node.value, int) else None)
         if isinstance(node, (ast.Name, ast.Attribute)):
             return self.resolve(dotted(node))
@@ -79,27 +95,36 @@ class _Builder:
             if isinstance(node.op, ast.USub):
                 return Term(-inner.sql, inner.factor, inner.places)
             return Term(not_(inner.sql))
-        elif isinstance(node, ast.Compare) and len(node.ops) == 1 \
-                and type(node.ops[0]) in self.allowed:
+        elif (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and type(node.ops[0]) in self.allowed
+        ):
             left, right = _aligned(self.build(node.left), self.build(node.comparators[0]))
             return Term(getattr(left, _COMPARE[type(node.ops[0])])(right))
         elif isinstance(node, ast.BoolOp) and type(node.op) in self.allowed:
             parts = [self.build(value).sql for value in node.values]
             return Term(and_(*parts) if isinstance(node.op, ast.And) else or_(*parts))
-        raise BadQuery(f"{self.refusal} (not '{ast.unparse(node)}')",
-                       {"expression": ast.unparse(node)})
+        raise BadQuery(
+            f"{self.refusal} (not '{ast.unparse(node)}')", {"expression": ast.unparse(node)}
+        )
 
     @staticmethod
     def _arithmetic(op: ast.operator, left: Term, right: Term) -> Term:
         if isinstance(op, ast.Mult):
-            return Term(left.sql * right.sql, left.factor * right.factor,
-                        _places(left, right, operator.add))
+            return Term(
+                left.sql * right.sql, left.factor * right.factor, _places(left, right, operator.add)
+            )
         if isinstance(op, ast.Div):
-            return Term(cast(left.sql, Float) / func.nullif(right.sql, 0),
-                        left.factor / right.factor, None)
+            return Term(
+                cast(left.sql, Float) / func.nullif(right.sql, 0), left.factor / right.factor, None
+            )
         a, b = _aligned(left, right)
-        return Term(a + b if isinstance(op, ast.Add) else a - b,
-                    max(left.factor, right.factor), _places(left, right, max))
+        return Term(
+            a + b if isinstance(op, ast.Add) else a - b,
+            max(left.factor, right.factor),
+            _places(left, right, max),
+        )
 
 
 def _places(left: Term, right: Term, combine: Callable[[int, int], int]) -> int | None:

@@ -4,6 +4,7 @@ SQLAlchemy expressions with every name checked against the definition.
 API parameters (``status__in=a,b``), definition filters (``{status: [a, b]}``)
 and, later, report and rule filters all become :class:`Condition` objects here.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,20 @@ from apploom.engine.errors import BadQuery
 from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.registry import FieldTypes
 
-OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "startswith",
-       "between", "is_null")
+OPS = (
+    "eq",
+    "ne",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+    "in",
+    "not_in",
+    "contains",
+    "startswith",
+    "between",
+    "is_null",
+)
 RESERVED_PARAMS = ("sort", "limit", "offset", "fields", "q")
 MAX_LIMIT = 500
 MAX_OFFSET = 10_000_000
@@ -43,7 +56,7 @@ AUDIT_FIELDS = ("created_at", "created_by", "updated_at", "updated_by")
 
 @dataclass(frozen=True)
 class Condition:
-    path: str        # "status" or "customer.city"
+    path: str  # "status" or "customer.city"
     op: str
     value: Any
 
@@ -100,8 +113,10 @@ def _int_param(params: Mapping[str, str], name: str) -> int | None:
     if raw in (None, ""):
         return None
     if not re.fullmatch(r"[0-9]{1,8}", str(raw)) or int(raw) > MAX_OFFSET:
-        raise BadQuery(f"'{name}' must be a whole number up to {MAX_OFFSET}",
-                       {name: f"must be a whole number up to {MAX_OFFSET}"})
+        raise BadQuery(
+            f"'{name}' must be a whole number up to {MAX_OFFSET}",
+            {name: f"must be a whole number up to {MAX_OFFSET}"},
+        )
     return int(raw)
 
 
@@ -123,8 +138,10 @@ class QueryCompiler:
         found = entity.fields.get(name) or (None if entity.is_child else SYSTEM_FIELDS.get(name))
         if found is None or not self.types[found.type].has_column:
             known = [n for n, f in entity.fields.items() if self.types[f.type].has_column]
-            raise BadQuery(f"'{name}' is not a field of {entity.name}",
-                           {name: "unknown field; known fields: " + ", ".join(known)})
+            raise BadQuery(
+                f"'{name}' is not a field of {entity.name}",
+                {name: "unknown field; known fields: " + ", ".join(known)},
+            )
         return found
 
     def visible(self, user: User, entity: Entity) -> ColumnElement | None:
@@ -143,8 +160,10 @@ class QueryCompiler:
     def _ref(self, entity: Entity, head: str, path: str) -> tuple[Field, Entity]:
         fld = self.field(entity, head)
         if not self.types[fld.type].is_reference:
-            raise BadQuery(f"'{path}': only a ref's own fields can follow a dot",
-                           {path: "follow a ref one level, like customer.city"})
+            raise BadQuery(
+                f"'{path}': only a ref's own fields can follow a dot",
+                {path: "follow a ref one level, like customer.city"},
+            )
         return fld, self.apps.entity(fld.target)
 
     def condition(self, user: User, entity: Entity, cond: Condition) -> ColumnElement:
@@ -155,11 +174,14 @@ class QueryCompiler:
             return self.compare(table.c[head], fld, cond)
         fld, target = self._ref(entity, head, cond.path)
         if "." in rest:
-            raise BadQuery(f"'{cond.path}': refs can be followed one level only",
-                           {cond.path: "follow a ref one level, like customer.city"})
+            raise BadQuery(
+                f"'{cond.path}': refs can be followed one level only",
+                {cond.path: "follow a ref one level, like customer.city"},
+            )
         target_field = self.field(target, rest)
-        inner = self.compare(self.tables[target.table].c[rest], target_field,
-                              Condition(rest, cond.op, cond.value))
+        inner = self.compare(
+            self.tables[target.table].c[rest], target_field, Condition(rest, cond.op, cond.value)
+        )
         return table.c[head].in_(self._target_ids(user, fld, inner))
 
     def compare(self, column: ColumnElement, fld: Field, cond: Condition) -> ColumnElement:
@@ -168,8 +190,10 @@ class QueryCompiler:
         ``not_in`` keeps the rows without a value (SQL's NOT IN would drop them)."""
         ftype = self.types[fld.type]
         if cond.op not in ftype.ops:
-            raise BadQuery(f"'{cond.op}' does not work on {fld.name}",
-                           {cond.path: f"{fld.type} fields support: {', '.join(ftype.ops)}"})
+            raise BadQuery(
+                f"'{cond.op}' does not work on {fld.name}",
+                {cond.path: f"{fld.type} fields support: {', '.join(ftype.ops)}"},
+            )
         op, raw = cond.op, cond.value
         if op == "is_null":
             wanted = _truth(raw, cond.path)
@@ -177,28 +201,41 @@ class QueryCompiler:
         if op in ("in", "not_in", "between"):
             items = raw if isinstance(raw, (list, tuple)) else _split(str(raw))
             if len(items) > MAX_IN:
-                raise BadQuery(f"'{cond.path}': at most {MAX_IN} values",
-                               {cond.path: f"at most {MAX_IN} values"})
+                raise BadQuery(
+                    f"'{cond.path}': at most {MAX_IN} values",
+                    {cond.path: f"at most {MAX_IN} values"},
+                )
             values = [self._value(fld, item, cond.path) for item in items]
             if op == "between":
                 if len(values) != 2:
-                    raise BadQuery(f"'{cond.path}': between takes two values",
-                                   {cond.path: "between takes two values: low,high"})
+                    raise BadQuery(
+                        f"'{cond.path}': between takes two values",
+                        {cond.path: "between takes two values: low,high"},
+                    )
                 return column.between(values[0], values[1])
-            return column.in_(values) if op == "in" else or_(column.is_(None),
-                                                              column.not_in(values))
+            return (
+                column.in_(values) if op == "in" else or_(column.is_(None), column.not_in(values))
+            )
         if op in ("contains", "startswith") and not ftype.holds_list:
             text = self._value(self.SEARCH_TEXT, raw, cond.path)
             return (column.icontains if op == "contains" else column.istartswith)(
-                text, autoescape=True)
+                text, autoescape=True
+            )
         value = self._value(fld, raw, cond.path)
         if op == "contains" and ftype.holds_list:
             if len(value) != 1:
-                raise BadQuery(f"'{cond.path}': name one option",
-                               {cond.path: "contains takes one option"})
+                raise BadQuery(
+                    f"'{cond.path}': name one option", {cond.path: "contains takes one option"}
+                )
             return cast(column, String).contains(json.dumps(value[0]), autoescape=True)
-        return {"eq": column.__eq__, "ne": column.__ne__, "lt": column.__lt__,
-                "lte": column.__le__, "gt": column.__gt__, "gte": column.__ge__}[op](value)
+        return {
+            "eq": column.__eq__,
+            "ne": column.__ne__,
+            "lt": column.__lt__,
+            "lte": column.__le__,
+            "gt": column.__gt__,
+            "gte": column.__ge__,
+        }[op](value)
 
     def _value(self, fld: Field, raw: Any, path: str) -> Any:
         ftype = self.types[fld.type]
@@ -241,20 +278,26 @@ class QueryCompiler:
                 fld, target = self._ref(entity, head, name)
                 column_field = self.field(target, rest)
                 inner = self.tables[target.table]
-                column = (self._target_ids(user, fld, inner.c.id == table.c[head])
-                          .with_only_columns(inner.c[rest]).scalar_subquery())
+                column = (
+                    self._target_ids(user, fld, inner.c.id == table.c[head])
+                    .with_only_columns(inner.c[rest])
+                    .scalar_subquery()
+                )
             else:
                 column_field = self.field(entity, name)
                 column = table.c[name]
             if not self.types[column_field.type].sortable:
-                raise BadQuery(f"cannot sort by '{name}'",
-                               {"sort": f"{column_field.type} fields cannot be sorted"})
+                raise BadQuery(
+                    f"cannot sort by '{name}'",
+                    {"sort": f"{column_field.type} fields cannot be sorted"},
+                )
             order.append(column.desc() if descending else column.asc())
         order.append(table.c.id.desc() if sort[0].startswith("-") else table.c.id)
         return order
 
-    def apply(self, user: User, entity: Entity, query: Query,
-              base: Select) -> tuple[Select, Select]:
+    def apply(
+        self, user: User, entity: Entity, query: Query, base: Select
+    ) -> tuple[Select, Select]:
         """(page query, count query) for ``query`` on top of ``base``, as ``user`` sees it."""
         where = [self.condition(user, entity, c) for c in query.conditions]
         if query.search:
@@ -266,8 +309,11 @@ class QueryCompiler:
             where.append(row_filter)
         filtered = base.where(*where)
         limit = min(query.limit or entity.list.page_size, MAX_LIMIT)
-        page = filtered.order_by(*self.order_by(user, entity, query.sort)).limit(limit) \
+        page = (
+            filtered.order_by(*self.order_by(user, entity, query.sort))
+            .limit(limit)
             .offset(query.offset)
+        )
         return page, filtered
 
 

@@ -1,5 +1,6 @@
 """Attachments: files stored under the instance folder, their metadata in
 ``sys_attachment``. Size is limited while the upload streams in."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,10 +41,12 @@ class Attachments:
 
     def store(self, user: User, stream: IO[bytes], name: str, content_type: str | None) -> dict:
         """Save an upload; only users who may fill in some attachment field may upload."""
-        if not any(permissions.scope(self.records.apps, user, entity, action)
-                   for entity in self._holders() for action in ("create", "update")):
-            raise Forbidden("You may not upload files: none of your roles may fill in a file "
-                            "field")
+        if not any(
+            permissions.scope(self.records.apps, user, entity, action)
+            for entity in self._holders()
+            for action in ("create", "update")
+        ):
+            raise Forbidden("You may not upload files: none of your roles may fill in a file field")
         attachment_id = uuid.uuid4().hex
         target = self.path(attachment_id)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -54,16 +57,24 @@ class Attachments:
                 while chunk := stream.read(CHUNK):
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise ValidationFailed({"file": f"is larger than the limit of "
-                                                        f"{self.max_bytes} bytes"})
+                        raise ValidationFailed(
+                            {"file": f"is larger than the limit of {self.max_bytes} bytes"}
+                        )
                     digest.update(chunk)
                     out.write(chunk)
-            meta = {"id": attachment_id, "name": _safe_name(name),
-                    "content_type": content_type or "application/octet-stream", "size": size,
-                    "sha256": digest.hexdigest()}
+            meta = {
+                "id": attachment_id,
+                "name": _safe_name(name),
+                "content_type": content_type or "application/octet-stream",
+                "size": size,
+                "sha256": digest.hexdigest(),
+            }
             with self.db.write() as conn:
-                conn.execute(sys_attachment.insert().values(
-                    **meta, created_by=user.id, created_at=datetime.now(timezone.utc)))
+                conn.execute(
+                    sys_attachment.insert().values(
+                        **meta, created_by=user.id, created_at=datetime.now(timezone.utc)
+                    )
+                )
             partial.rename(target)
         finally:
             partial.unlink(missing_ok=True)
@@ -72,12 +83,18 @@ class Attachments:
     def open(self, user: User, attachment_id: str) -> tuple[dict, Path]:
         """Metadata and path of a file the user may see: theirs, or on a record they may read."""
         with self.db.read() as conn:
-            row = conn.execute(select(sys_attachment).where(
-                sys_attachment.c.id == attachment_id)).mappings().first()
+            row = (
+                conn.execute(select(sys_attachment).where(sys_attachment.c.id == attachment_id))
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise NotFound(f"There is no file {attachment_id}")
-            if not (user.is_admin or row["created_by"] == user.id
-                    or self._readable_anywhere(conn, user, attachment_id)):
+            if not (
+                user.is_admin
+                or row["created_by"] == user.id
+                or self._readable_anywhere(conn, user, attachment_id)
+            ):
                 raise Forbidden("You may not see this file")
         meta = {k: row[k] for k in ("id", "name", "content_type", "size", "sha256")}
         return meta, self.path(attachment_id)
@@ -85,8 +102,11 @@ class Attachments:
     def _holders(self) -> list[Entity]:
         """Entities with an attachment field of their own."""
         types = self.records.types
-        return [e for e in self.records.apps.entities() if not e.is_child
-                and any(types[f.type].holds_file for f in e.fields.values())]
+        return [
+            e
+            for e in self.records.apps.entities()
+            if not e.is_child and any(types[f.type].holds_file for f in e.fields.values())
+        ]
 
     def _readable_anywhere(self, conn, user: User, attachment_id: str) -> bool:
         records = self.records

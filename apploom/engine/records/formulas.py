@@ -1,4 +1,5 @@
 """Formula fields: computed on save, in dependency order, and stored."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,9 +32,13 @@ def formula_order(entity: Entity) -> tuple[list[Field], list[str]]:
     return ordered, []
 
 
-def compute_formulas(entity: Entity, ordered: list[Field], values: dict[str, Any],
-                     types: FieldTypes, rows: dict[str, list[dict]] | None = None
-                     ) -> dict[str, str]:
+def compute_formulas(
+    entity: Entity,
+    ordered: list[Field],
+    values: dict[str, Any],
+    types: FieldTypes,
+    rows: dict[str, list[dict]] | None = None,
+) -> dict[str, str]:
     """Fill the formula fields of ``values`` in place, in the ``ordered`` sequence that
     :func:`formula_order` gives; returns per-field errors."""
     names = {**types.functions, **{name: values.get(name) for name in entity.fields}}

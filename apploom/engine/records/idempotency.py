@@ -3,6 +3,7 @@
 The key is stored in the same transaction as the record it created, so a
 retried request either finds the finished record or creates it itself.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -23,9 +24,11 @@ def check_key(key: str) -> None:
 
 
 def recall(conn: Connection, user: User, key: str, entity: Entity) -> dict | None:
-    row = conn.execute(select(sys_idempotency.c.entity, sys_idempotency.c.response)
-                       .where(sys_idempotency.c.user_id == user.id,
-                              sys_idempotency.c.key == key)).first()
+    row = conn.execute(
+        select(sys_idempotency.c.entity, sys_idempotency.c.response).where(
+            sys_idempotency.c.user_id == user.id, sys_idempotency.c.key == key
+        )
+    ).first()
     if row is None:
         return None
     if row.entity != entity.qualified:
@@ -33,8 +36,16 @@ def recall(conn: Connection, user: User, key: str, entity: Entity) -> dict | Non
     return row.response
 
 
-def remember(conn: Connection, user: User, key: str, entity: Entity, response: dict,
-             now: datetime) -> None:
-    conn.execute(sys_idempotency.insert().values(
-        user_id=user.id, key=key, entity=entity.qualified, status=201, response=response,
-        created_at=now))
+def remember(
+    conn: Connection, user: User, key: str, entity: Entity, response: dict, now: datetime
+) -> None:
+    conn.execute(
+        sys_idempotency.insert().values(
+            user_id=user.id,
+            key=key,
+            entity=entity.qualified,
+            status=201,
+            response=response,
+            created_at=now,
+        )
+    )

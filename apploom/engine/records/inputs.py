@@ -1,5 +1,6 @@
 """Reading a record's input: every value coerced and checked by its field type,
 every problem collected under the field's name (``lines.0.qty`` for child rows)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,8 +30,15 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
-               prefix: str = "", *, by_rule: bool = False) -> Input:
+def read_input(
+    entity: Entity,
+    data: Any,
+    apps: AppSet,
+    types: FieldTypes,
+    prefix: str = "",
+    *,
+    by_rule: bool = False,
+) -> Input:
     """``by_rule``: a rule is writing, which may set read-only fields (they are read-only
     to people, kept by the app's rules)."""
     result = Input()
@@ -41,15 +49,19 @@ def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
         key = prefix + str(name)
         fld = entity.fields.get(name)
         if fld is None:
-            result.errors[key] = ("is set by the system" if name in SYSTEM_COLUMNS
-                                  else f"is not a field of {entity.name}")
+            result.errors[key] = (
+                "is set by the system"
+                if name in SYSTEM_COLUMNS
+                else f"is not a field of {entity.name}"
+            )
             continue
         if types.computed(fld):
             result.errors[key] = "is computed and cannot be set"
             continue
         if entity.workflow is not None and name == entity.workflow.field:
-            result.errors[key] = ("changes only through the workflow's transitions: "
-                                  + ", ".join(entity.workflow.transitions))
+            result.errors[key] = "changes only through the workflow's transitions: " + ", ".join(
+                entity.workflow.transitions
+            )
             continue
         if fld.readonly and not by_rule:
             result.errors[key] = "is read-only"
@@ -71,8 +83,9 @@ def read_input(entity: Entity, data: Any, apps: AppSet, types: FieldTypes,
     return result
 
 
-def _read_rows(child: Entity, raw: Any, apps: AppSet, types: FieldTypes, key: str,
-               parent: Input) -> list[RowInput]:
+def _read_rows(
+    child: Entity, raw: Any, apps: AppSet, types: FieldTypes, key: str, parent: Input
+) -> list[RowInput]:
     if raw is None:
         return []
     if not isinstance(raw, list):

@@ -4,6 +4,7 @@ The counter lives in ``sys_series`` and is bumped with one UPDATE in the
 record's own transaction: the row lock serialises concurrent creates, and a
 rolled-back create gives its number back.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,15 +17,22 @@ from apploom.engine.storage.system_tables import sys_series
 
 TOKEN = re.compile(r"\{([^{}]*)\}")
 DATE_TOKENS = {"YYYY": "%Y", "YY": "%y", "MM": "%m", "DD": "%d"}
-_BUMP = (update(sys_series).where(sys_series.c.key == bindparam("series"))
-         .values(last=sys_series.c.last + 1).returning(sys_series.c.last))
+_BUMP = (
+    update(sys_series)
+    .where(sys_series.c.key == bindparam("series"))
+    .values(last=sys_series.c.last + 1)
+    .returning(sys_series.c.last)
+)
 
 
 def format_problems(pattern: str) -> list[str]:
     tokens = TOKEN.findall(pattern)
-    problems = [f"'{{{t}}}' is not a numbering token; use {{YYYY}}, {{YY}}, {{MM}}, {{DD}} "
-                f"or {{#####}} (one # per digit)"
-                for t in tokens if t not in DATE_TOKENS and not re.fullmatch(r"#+", t)]
+    problems = [
+        f"'{{{t}}}' is not a numbering token; use {{YYYY}}, {{YY}}, {{MM}}, {{DD}} "
+        f"or {{#####}} (one # per digit)"
+        for t in tokens
+        if t not in DATE_TOKENS and not re.fullmatch(r"#+", t)
+    ]
     counters = [t for t in tokens if t.startswith("#")]
     if len(counters) != 1:
         problems.append("needs exactly one counter such as {#####}")
@@ -42,7 +50,7 @@ def series_prefix(pattern: str, now: datetime) -> str:
 def next_number(conn, series: str, pattern: str, now: datetime) -> str:
     prefix = series_prefix(pattern, now)
     key = f"{series}:{prefix}"
-    width = pattern[pattern.index("{#") + 1: -1].count("#")
+    width = pattern[pattern.index("{#") + 1 : -1].count("#")
     value = conn.execute(_BUMP, {"series": key}).scalar()
     if value is None:
         insert_ignore(conn, sys_series, {"key": key, "last": 0})

@@ -15,6 +15,7 @@ it may read and write through the record service; raising rolls back the whole u
 action; it returns True when it may have changed the record, so the service reads the
 record again before answering.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
@@ -34,8 +35,10 @@ class ChangePipeline:
 
     def attach(self, name: str, stage: Stage) -> None:
         if name not in STAGES:
-            raise ValueError(f"'{name}' is not a stage of the change pipeline; "
-                             f"the stages are: {', '.join(STAGES)}")
+            raise ValueError(
+                f"'{name}' is not a stage of the change pipeline; "
+                f"the stages are: {', '.join(STAGES)}"
+            )
         if name in self._stages:
             raise ValueError(f"the change pipeline's '{name}' stage is attached already")
         self._stages[name] = stage

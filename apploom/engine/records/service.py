@@ -6,6 +6,7 @@ values, number the record, write the row, its child rows and its history entry.
 Reads apply the same permissions. Screens, the API, imports and (later) rules
 all come through here.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -73,7 +74,7 @@ class Draft:
 class Change:
     """What just happened to a record, for the change pipeline's stages to act on."""
 
-    trigger: str                      # created | updated | transition | deleted
+    trigger: str  # created | updated | transition | deleted
     entity: Entity
     record_id: int
     before: Draft | None
@@ -81,10 +82,10 @@ class Change:
     user: User
     transition: str | None = None
     changed: frozenset[str] = frozenset()
-    payload: Any = None               # an inbound webhook's body
+    payload: Any = None  # an inbound webhook's body
 
 
-RETRYABLE = {"40P01", "40001"}   # PostgreSQL: deadlock detected, serialization failure
+RETRYABLE = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
 
 
 def _now() -> datetime:
@@ -100,9 +101,10 @@ class RecordService:
         self.compiler = QueryCompiler(apps, types, self.tables)
         self.title_lookup = Titles(apps, types, self.tables)
         self.pipeline = ChangePipeline()
-        self._column_fields = {e.qualified: [f for f in e.fields.values()
-                                             if types[f.type].has_column]
-                               for e in apps.entities()}
+        self._column_fields = {
+            e.qualified: [f for f in e.fields.values() if types[f.type].has_column]
+            for e in apps.entities()
+        }
         self._formulas = {e.qualified: formula_order(e)[0] for e in apps.entities()}
         self._referrers: dict[str, list[tuple[Entity, Field]]] = {}
         for entity in apps.entities():
@@ -148,12 +150,23 @@ class RecordService:
         with self.db.read() as conn:
             rows = conn.execute(page).mappings().all()
             total = conn.execute(select(func.count()).select_from(filtered.subquery())).scalar()
-            children = self._children(conn, entity, [r["id"] for r in rows],
-                                      [f for f in fields or entity.fields.values()
-                                       if f.holds_rows])
-        data = [self.dump(entity, Draft(dict(r), {name: by_parent.get(r["id"], [])
-                                                  for name, by_parent in children.items()}),
-                          fields) for r in rows]
+            children = self._children(
+                conn,
+                entity,
+                [r["id"] for r in rows],
+                [f for f in fields or entity.fields.values() if f.holds_rows],
+            )
+        data = [
+            self.dump(
+                entity,
+                Draft(
+                    dict(r),
+                    {name: by_parent.get(r["id"], []) for name, by_parent in children.items()},
+                ),
+                fields,
+            )
+            for r in rows
+        ]
         return Page(data, total or 0)
 
     # ``list`` is the method above from here on, so annotations spell out the builtin
@@ -184,16 +197,21 @@ class RecordService:
         with self.db.read() as conn:
             return self.title_lookup.of(conn, user, self.apps.entity(ref), ids, lang)
 
-    def _selected(self, entity: Entity, names: tuple[str, ...] | None
-                  ) -> builtins.list[Field] | None:
+    def _selected(
+        self, entity: Entity, names: tuple[str, ...] | None
+    ) -> builtins.list[Field] | None:
         """The fields asked for with ``fields=``, or None for all of them."""
         if names is None:
             return None
-        return [entity.fields[n] if n in entity.fields else self.compiler.field(entity, n)
-                for n in names if n not in ("id", "version")]
+        return [
+            entity.fields[n] if n in entity.fields else self.compiler.field(entity, n)
+            for n in names
+            if n not in ("id", "version")
+        ]
 
-    def load(self, conn: Connection, entity: Entity, ids: builtins.list[int],
-             row_filter=None) -> dict[int, Draft]:
+    def load(
+        self, conn: Connection, entity: Entity, ids: builtins.list[int], row_filter=None
+    ) -> dict[int, Draft]:
         """The stored records of ``ids`` (with their rows), keyed by id; no permission check."""
         table = self.tables[entity.table]
         query = select(table).where(table.c.id.in_(ids))
@@ -201,29 +219,40 @@ class RecordService:
             query = query.where(row_filter)
         rows = conn.execute(query).mappings().all()
         children = self._children(conn, entity, [r["id"] for r in rows], entity.table_fields())
-        return {r["id"]: Draft(dict(r), {name: by_parent.get(r["id"], [])
-                                         for name, by_parent in children.items()})
-                for r in rows}
+        return {
+            r["id"]: Draft(
+                dict(r), {name: by_parent.get(r["id"], []) for name, by_parent in children.items()}
+            )
+            for r in rows
+        }
 
-    def _children(self, conn: Connection, entity: Entity, parent_ids: builtins.list[int],
-                  table_fields: builtins.list[Field]
-                  ) -> dict[str, dict[int, builtins.list[dict]]]:
+    def _children(
+        self,
+        conn: Connection,
+        entity: Entity,
+        parent_ids: builtins.list[int],
+        table_fields: builtins.list[Field],
+    ) -> dict[str, dict[int, builtins.list[dict]]]:
         result: dict[str, dict[int, builtins.list[dict]]] = {}
         for fld in table_fields:
             result[fld.name] = {}
             if not parent_ids:
                 continue
             child = self.tables[self.apps.entity(fld.child).table]
-            rows = conn.execute(select(child).where(child.c.parent_id.in_(parent_ids))
-                                .order_by(child.c.parent_id, child.c.position)).mappings()
+            rows = conn.execute(
+                select(child)
+                .where(child.c.parent_id.in_(parent_ids))
+                .order_by(child.c.parent_id, child.c.position)
+            ).mappings()
             for row in rows:
                 result[fld.name].setdefault(row["parent_id"], []).append(dict(row))
         return result
 
     # ---- the JSON form ------------------------------------------------------------------
 
-    def dump(self, entity: Entity, draft: Draft,
-             fields: builtins.list[Field] | None = None) -> dict:
+    def dump(
+        self, entity: Entity, draft: Draft, fields: builtins.list[Field] | None = None
+    ) -> dict:
         """The JSON form of a record: every field (or the ``fields`` asked for), rows nested."""
         out = {"id": draft.values.get("id")}
         if not entity.is_child:
@@ -235,16 +264,18 @@ class RecordService:
         for fld in fields:
             if fld.holds_rows:
                 child = self.apps.entity(fld.child)
-                out[fld.name] = [self.dump(child, Draft(row, {}))
-                                 for row in draft.rows.get(fld.name, [])]
+                out[fld.name] = [
+                    self.dump(child, Draft(row, {})) for row in draft.rows.get(fld.name, [])
+                ]
             else:
                 out[fld.name] = self.types[fld.type].dump(fld, draft.values.get(fld.name))
         return out
 
     # ---- writing ------------------------------------------------------------------------
 
-    def create(self, user: User, ref: str, data: Any, *,
-               idempotency_key: str | None = None) -> dict:
+    def create(
+        self, user: User, ref: str, data: Any, *, idempotency_key: str | None = None
+    ) -> dict:
         entity = self.entity(ref)
         permissions.require(self.apps, user, entity, "create")
         if idempotency_key is not None:
@@ -289,14 +320,23 @@ class RecordService:
             record = self._insert(conn, entity, draft, user, now)
         except IntegrityError:
             raise self._integrity_error(entity, draft, None) from None
-        write_history(conn, entity, record["id"], 1, "create", user, now,
-                      {k: [None, v] for k, v in record.items()
-                       if k in entity.fields and v not in (None, [])})
+        write_history(
+            conn,
+            entity,
+            record["id"],
+            1,
+            "create",
+            user,
+            now,
+            {k: [None, v] for k, v in record.items() if k in entity.fields and v not in (None, [])},
+        )
         if entity.workflow is not None:
-            log_transition(conn, entity, record["id"], None, None, entity.workflow.initial,
-                           user, now)
-        return self._changed(conn, Change("created", entity, record["id"], None, draft, user),
-                             record)
+            log_transition(
+                conn, entity, record["id"], None, None, entity.workflow.initial, user, now
+            )
+        return self._changed(
+            conn, Change("created", entity, record["id"], None, draft, user), record
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -314,37 +354,59 @@ class RecordService:
         except DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
                 raise
-            raise Conflict("This could not be saved because of a change made at the same "
-                           "time; please try again") from None
+            raise Conflict(
+                "This could not be saved because of a change made at the same "
+                "time; please try again"
+            ) from None
 
     def _changed(self, conn: Connection, change: Change, record: dict) -> dict:
         """Run the change pipeline; returns the record as it is once its stages acted."""
         if not self.pipeline.run(conn, change):
             return record
-        return self.dump(change.entity, self.load(conn, change.entity, [record["id"]])[
-            record["id"]])
+        return self.dump(
+            change.entity, self.load(conn, change.entity, [record["id"]])[record["id"]]
+        )
 
-    def update(self, user: User, ref: str, record_id: int, data: Any, *,
-               version: int | None) -> dict:
+    def update(
+        self, user: User, ref: str, record_id: int, data: Any, *, version: int | None
+    ) -> dict:
         entity = self.entity(ref)
         permissions.require(self.apps, user, entity, "update")
         if version is None:
-            raise ValidationFailed({"version": "send the version you read, so that a change "
-                                               "made meanwhile is not overwritten"})
+            raise ValidationFailed(
+                {
+                    "version": "send the version you read, so that a change "
+                    "made meanwhile is not overwritten"
+                }
+            )
         given = read_input(entity, data, self.apps, self.types)
         with self.transaction() as conn:
             stored = self.stored(conn, user, entity, record_id, "update")
             if stored.values["version"] != version:
-                raise Conflict(f"This {entity.label.en} was changed by someone else "
-                               f"(version {stored.values['version']}, you edited version "
-                               f"{version})", current=self.dump(entity, stored), yours=data)
+                raise Conflict(
+                    f"This {entity.label.en} was changed by someone else "
+                    f"(version {stored.values['version']}, you edited version "
+                    f"{version})",
+                    current=self.dump(entity, stored),
+                    yours=data,
+                )
             return self.change(conn, user, entity, stored, given, yours=data)
 
-    def change(self, conn: Connection, user: User, entity: Entity, stored: Draft, given: Input,
-               *, forced: dict | None = None, forced_rows: dict | None = None,
-               check: Callable[[Draft, dict], None] | None = None,
-               transition: str | None = None, note: str | None = None,
-               yours: Any = None) -> dict:
+    def change(
+        self,
+        conn: Connection,
+        user: User,
+        entity: Entity,
+        stored: Draft,
+        given: Input,
+        *,
+        forced: dict | None = None,
+        forced_rows: dict | None = None,
+        check: Callable[[Draft, dict], None] | None = None,
+        transition: str | None = None,
+        note: str | None = None,
+        yours: Any = None,
+    ) -> dict:
         """Apply ``given`` (and the ``forced`` values only the engine or a plugin may set,
         read-only ones included; ``forced_rows`` is table -> row id -> values) to a stored
         record, inside the caller's transaction: merge rows, recompute, check (``check`` may
@@ -353,11 +415,14 @@ class RecordService:
         record_id, version = stored.values["id"], stored.values["version"]
         errors = dict(given.errors)
         before = self.dump(entity, stored)
-        draft = Draft({**stored.values, **given.values, **(forced or {})},
-                      {name: [dict(r) for r in rows] for name, rows in stored.rows.items()})
+        draft = Draft(
+            {**stored.values, **given.values, **(forced or {})},
+            {name: [dict(r) for r in rows] for name, rows in stored.rows.items()},
+        )
         for name, rows in given.tables.items():
-            draft.rows[name] = self._merge_rows(entity, name, stored.rows[name], rows,
-                                                user, now, errors)
+            draft.rows[name] = self._merge_rows(
+                entity, name, stored.rows[name], rows, user, now, errors
+            )
         for name, by_id in (forced_rows or {}).items():
             for row in draft.rows[name]:
                 row.update(by_id.get(row["id"], {}))
@@ -366,28 +431,58 @@ class RecordService:
             check(draft, errors)
         after = self.dump(entity, draft)
         changes = {k: [before[k], after[k]] for k in entity.fields if before[k] != after[k]}
-        self._refuse_locked(entity, stored, set(changes) - set(forced or {}) - set(
-            forced_rows or {}) - set(given.values if transition else ()), errors)
+        self._refuse_locked(
+            entity,
+            stored,
+            set(changes)
+            - set(forced or {})
+            - set(forced_rows or {})
+            - set(given.values if transition else ()),
+            errors,
+        )
         if not changes and not errors:
             return before
         try:
-            self._check_stored(conn, entity, draft, errors, record_id, only=set(changes),
-                               refs=bool(errors))
+            self._check_stored(
+                conn, entity, draft, errors, record_id, only=set(changes), refs=bool(errors)
+            )
             if errors:
                 raise ValidationFailed(errors)
-            record = self._write_update(conn, entity, record_id, version, draft, stored,
-                                        user, now, yours)
+            record = self._write_update(
+                conn, entity, record_id, version, draft, stored, user, now, yours
+            )
         except IntegrityError:
             raise self._integrity_error(entity, draft, record_id) from None
-        write_history(conn, entity, record_id, version + 1,
-                      "transition" if transition else "update", user, now, changes,
-                      transition=transition, note=note)
-        return self._changed(conn, Change("transition" if transition else "updated", entity,
-                                          record_id, stored, draft, user, transition,
-                                          frozenset(changes)), record)
+        write_history(
+            conn,
+            entity,
+            record_id,
+            version + 1,
+            "transition" if transition else "update",
+            user,
+            now,
+            changes,
+            transition=transition,
+            note=note,
+        )
+        return self._changed(
+            conn,
+            Change(
+                "transition" if transition else "updated",
+                entity,
+                record_id,
+                stored,
+                draft,
+                user,
+                transition,
+                frozenset(changes),
+            ),
+            record,
+        )
 
-    def _refuse_locked(self, entity: Entity, stored: Draft, changed: set[str],
-                       errors: dict) -> None:
+    def _refuse_locked(
+        self, entity: Entity, stored: Draft, changed: set[str], errors: dict
+    ) -> None:
         """Fields the workflow makes read-only in the record's current state stay as they are."""
         if entity.workflow is None:
             return
@@ -396,14 +491,16 @@ class RecordService:
         if state is None:
             return
         for name in sorted(changed & set(state.readonly)):
-            errors.setdefault(name, f"cannot change while the {entity.label.en} is "
-                                    f"{state.label.en}")
+            errors.setdefault(
+                name, f"cannot change while the {entity.label.en} is {state.label.en}"
+            )
 
     def delete(self, user: User, ref: str, record_id: int, *, version: int | None = None) -> None:
         self.delete_many(user, ref, [record_id], version=version)
 
-    def delete_many(self, user: User, ref: str, record_ids: builtins.list[int], *,
-                    version: int | None = None) -> int:
+    def delete_many(
+        self, user: User, ref: str, record_ids: builtins.list[int], *, version: int | None = None
+    ) -> int:
         """Delete every record of ``record_ids`` or, if one cannot go, none of them."""
         entity = self.entity(ref)
         permissions.require(self.apps, user, entity, "delete")
@@ -412,26 +509,39 @@ class RecordService:
                 for record_id in record_ids:
                     self._delete(conn, user, entity, record_id, version)
         except IntegrityError:
-            raise Conflict(f"This {entity.label.en} cannot be deleted: other records (some "
-                           "perhaps archived fields) still refer to it") from None
+            raise Conflict(
+                f"This {entity.label.en} cannot be deleted: other records (some "
+                "perhaps archived fields) still refer to it"
+            ) from None
         return len(record_ids)
 
-    def _delete(self, conn: Connection, user: User, entity: Entity, record_id: int,
-                version: int | None) -> None:
+    def _delete(
+        self, conn: Connection, user: User, entity: Entity, record_id: int, version: int | None
+    ) -> None:
         stored = self.stored(conn, user, entity, record_id, "delete")
         before = self.dump(entity, stored)
         if version is not None and stored.values["version"] != version:
-            raise Conflict(f"This {entity.label.en} was changed by someone else",
-                           current=before, yours={"version": version})
+            raise Conflict(
+                f"This {entity.label.en} was changed by someone else",
+                current=before,
+                yours={"version": version},
+            )
         self._refuse_if_referenced(conn, entity, record_id)
         for fld in entity.table_fields():
             child = self.tables[self.apps.entity(fld.child).table]
             conn.execute(delete(child).where(child.c.parent_id == record_id))
         table = self.tables[entity.table]
         conn.execute(delete(table).where(table.c.id == record_id))
-        write_history(conn, entity, record_id, stored.values["version"], "delete", user,
-                      _now(), {k: [v, None] for k, v in before.items()
-                               if k in entity.fields and v not in (None, [])})
+        write_history(
+            conn,
+            entity,
+            record_id,
+            stored.values["version"],
+            "delete",
+            user,
+            _now(),
+            {k: [v, None] for k, v in before.items() if k in entity.fields and v not in (None, [])},
+        )
         self.pipeline.run(conn, Change("deleted", entity, record_id, stored, None, user))
 
     def preview(self, user: User, ref: str, data: Any, record_id: int | None = None) -> dict:
@@ -450,13 +560,16 @@ class RecordService:
             permissions.require(self.apps, user, entity, "create")
         for fld in entity.table_fields():
             child = self.apps.entity(fld.child)
-            draft.rows[fld.name] = [self._with_defaults(child, row.values, user, now)
-                                    for row in given.tables.get(fld.name, [])]
+            draft.rows[fld.name] = [
+                self._with_defaults(child, row.values, user, now)
+                for row in given.tables.get(fld.name, [])
+            ]
         self._complete(entity, draft, errors)
         return {"record": self.dump(entity, draft), "errors": errors}
 
-    def stored(self, conn: Connection, user: User, entity: Entity, record_id: int,
-                action: str) -> Draft:
+    def stored(
+        self, conn: Connection, user: User, entity: Entity, record_id: int, action: str
+    ) -> Draft:
         """The stored record, if ``user`` may see it and take ``action`` on it."""
         visible = self.compiler.visible(user, entity)
         stored = self.load(conn, entity, [record_id], visible).get(record_id)
@@ -479,9 +592,16 @@ class RecordService:
         values.update(given)
         return values
 
-    def _merge_rows(self, entity: Entity, name: str, stored: builtins.list[dict],
-                    given: builtins.list[RowInput], user: User, now: datetime,
-                    errors: dict) -> builtins.list[dict]:
+    def _merge_rows(
+        self,
+        entity: Entity,
+        name: str,
+        stored: builtins.list[dict],
+        given: builtins.list[RowInput],
+        user: User,
+        now: datetime,
+        errors: dict,
+    ) -> builtins.list[dict]:
         child = self.apps.entity(entity.fields[name].child)
         by_id = {row["id"]: row for row in stored}
         merged = []
@@ -504,8 +624,9 @@ class RecordService:
             child = self.apps.entity(fld.child)
             rows = draft.rows.get(fld.name, [])
             for i, row in enumerate(rows):
-                row_errors = compute_formulas(child, self._formulas[child.qualified], row,
-                                              self.types)
+                row_errors = compute_formulas(
+                    child, self._formulas[child.qualified], row, self.types
+                )
                 row_errors.update(_missing(child, row, self.types))
                 for key, message in row_errors.items():
                     errors.setdefault(f"{fld.name}.{i}.{key}", message)
@@ -513,8 +634,9 @@ class RecordService:
                 errors.setdefault(fld.name, f"needs at least {max(fld.min_rows, 1)} row(s)")
             elif fld.max_rows is not None and len(rows) > fld.max_rows:
                 errors.setdefault(fld.name, f"may have at most {fld.max_rows} rows")
-        own_errors = compute_formulas(entity, self._formulas[entity.qualified], draft.values,
-                                      self.types, draft.rows)
+        own_errors = compute_formulas(
+            entity, self._formulas[entity.qualified], draft.values, self.types, draft.rows
+        )
         own_errors.update(_missing(entity, draft.values, self.types))
         for key, message in own_errors.items():
             errors.setdefault(key, message)
@@ -528,9 +650,16 @@ class RecordService:
                 for fld in self._columns(child):
                     yield f"{table_field.name}.{i}.{fld.name}", fld, row.get(fld.name)
 
-    def _check_stored(self, conn: Connection, entity: Entity, draft: Draft, errors: dict,
-                      record_id: int | None = None, only: set[str] | None = None,
-                      refs: bool = True) -> None:
+    def _check_stored(
+        self,
+        conn: Connection,
+        entity: Entity,
+        draft: Draft,
+        errors: dict,
+        record_id: int | None = None,
+        only: set[str] | None = None,
+        refs: bool = True,
+    ) -> None:
         """Checks that need the database: refs exist, files exist, unique values are free.
 
         Foreign keys guard refs and users on every write, so a save that is otherwise
@@ -539,8 +668,11 @@ class RecordService:
         """
         wanted: dict[Table, list[tuple[str, Field, Any]]] = {}
         for key, fld, value in self._each_value(entity, draft):
-            if value is None or key in errors or (only is not None
-                                                  and key.split(".")[0] not in only):
+            if (
+                value is None
+                or key in errors
+                or (only is not None and key.split(".")[0] not in only)
+            ):
                 continue
             target = self._id_table(fld) if refs or self.types[fld.type].holds_file else None
             if target is not None:
@@ -551,44 +683,60 @@ class RecordService:
                 if record_id is not None:
                     clash = clash.where(table.c.id != record_id)
                 if conn.execute(clash.limit(1)).first():
-                    errors[key] = f"'{self.types[fld.type].dump(fld, value)}' is already used " \
-                                  f"by another {entity.label.en}"
+                    errors[key] = (
+                        f"'{self.types[fld.type].dump(fld, value)}' is already used "
+                        f"by another {entity.label.en}"
+                    )
         for combination in entity.unique:
-            self._check_unique_together(conn, entity, draft, combination, errors, record_id,
-                                        only)
+            self._check_unique_together(conn, entity, draft, combination, errors, record_id, only)
         for table, items in wanted.items():
-            found = dict(conn.execute(_existing_ids(table),
-                                      {"ids": list({value for _, _, value in items})}).all())
+            found = dict(
+                conn.execute(
+                    _existing_ids(table), {"ids": list({value for _, _, value in items})}
+                ).all()
+            )
             for key, fld, value in items:
                 ftype = self.types[fld.type]
                 if value not in found:
-                    what = (self.apps.entity(fld.target).label.en if ftype.is_reference
-                            else fld.type)
+                    what = self.apps.entity(fld.target).label.en if ftype.is_reference else fld.type
                     errors[key] = f"there is no {what} with id {value}"
                 elif ftype.holds_file and fld.max_size and found[value] > fld.max_size:
                     errors[key] = f"the file is larger than {fld.max_size} bytes"
 
-    def _check_unique_together(self, conn: Connection, entity: Entity, draft: Draft,
-                               names: tuple[str, ...], errors: dict, record_id: int | None,
-                               only: set[str] | None) -> None:
+    def _check_unique_together(
+        self,
+        conn: Connection,
+        entity: Entity,
+        draft: Draft,
+        names: tuple[str, ...],
+        errors: dict,
+        record_id: int | None,
+        only: set[str] | None,
+    ) -> None:
         """A combination no two records may share (an empty value never clashes, as in SQL);
         the error goes on the combination's last field, naming the others' values."""
         values = [draft.values.get(n) for n in names]
-        if None in values or (only is not None and not only & set(names)) or any(
-                n in errors for n in names):
+        if (
+            None in values
+            or (only is not None and not only & set(names))
+            or any(n in errors for n in names)
+        ):
             return
         table = self.tables[entity.table]
-        clash = select(table.c.id).where(*(table.c[n] == v for n, v in zip(names, values,
-                                                                            strict=True)))
+        clash = select(table.c.id).where(
+            *(table.c[n] == v for n, v in zip(names, values, strict=True))
+        )
         if record_id is not None:
             clash = clash.where(table.c.id != record_id)
         if conn.execute(clash.limit(1)).first():
-            shown = [self.types[entity.fields[n].type].dump(entity.fields[n], v)
-                     for n, v in zip(names, values, strict=True)]
-            others = ", ".join(f"{n} '{v}'" for n, v in zip(names[:-1], shown[:-1],
-                                                               strict=True))
-            errors[names[-1]] = f"'{shown[-1]}' is already used by another " \
-                                f"{entity.label.en}" + (f" with {others}" if others else "")
+            shown = [
+                self.types[entity.fields[n].type].dump(entity.fields[n], v)
+                for n, v in zip(names, values, strict=True)
+            ]
+            others = ", ".join(f"{n} '{v}'" for n, v in zip(names[:-1], shown[:-1], strict=True))
+            errors[names[-1]] = f"'{shown[-1]}' is already used by another {entity.label.en}" + (
+                f" with {others}" if others else ""
+            )
 
     def _id_table(self, fld: Field) -> Table | None:
         """The table whose ids a field's values are, if any."""
@@ -599,57 +747,89 @@ class RecordService:
             return sys_user
         return sys_attachment if ftype.holds_file else None
 
-    def _insert(self, conn: Connection, entity: Entity, draft: Draft, user: User,
-                now: datetime) -> dict:
+    def _insert(
+        self, conn: Connection, entity: Entity, draft: Draft, user: User, now: datetime
+    ) -> dict:
         for fld in entity.fields.values():
             if self.types[fld.type].numbered:
-                assert fld.format is not None   # loading ensures a numbered field has one
-                draft.values[fld.name] = next_number(conn, f"{entity.qualified}.{fld.name}",
-                                                     fld.format, now)
-        draft.values.update(version=1, created_at=now, updated_at=now, created_by=user.id,
-                            updated_by=user.id)
+                assert fld.format is not None  # loading ensures a numbered field has one
+                draft.values[fld.name] = next_number(
+                    conn, f"{entity.qualified}.{fld.name}", fld.format, now
+                )
+        draft.values.update(
+            version=1, created_at=now, updated_at=now, created_by=user.id, updated_by=user.id
+        )
         table = self.tables[entity.table]
         row = {f.name: draft.values.get(f.name) for f in self._columns(entity)}
-        row.update({k: draft.values[k] for k in ("version", "created_at", "updated_at",
-                                                 "created_by", "updated_by")})
+        row.update(
+            {
+                k: draft.values[k]
+                for k in ("version", "created_at", "updated_at", "created_by", "updated_by")
+            }
+        )
         draft.values["id"] = inserted_id(conn, table.insert(), row)
         for fld in entity.table_fields():
             self._insert_rows(conn, fld, draft.values["id"], list(enumerate(draft.rows[fld.name])))
         return self.dump(entity, draft)
 
-    def _insert_rows(self, conn: Connection, fld: Field, parent_id: int,
-                     rows: builtins.list[tuple[int, dict]]) -> None:
+    def _insert_rows(
+        self, conn: Connection, fld: Field, parent_id: int, rows: builtins.list[tuple[int, dict]]
+    ) -> None:
         if not rows:
             return
         child = self.apps.entity(fld.child)
         table = self.tables[child.table]
-        params = [{**{f.name: row.get(f.name) for f in self._columns(child)},
-                   "parent_id": parent_id, "position": position} for position, row in rows]
+        params = [
+            {
+                **{f.name: row.get(f.name) for f in self._columns(child)},
+                "parent_id": parent_id,
+                "position": position,
+            }
+            for position, row in rows
+        ]
         ids = conn.execute(_insert_rows(table), params).scalars().all()
         for (_, row), new_id in zip(rows, ids, strict=True):
             row.update(id=new_id, parent_id=parent_id)
 
-    def _write_update(self, conn: Connection, entity: Entity, record_id: int, version: int,
-                      draft: Draft, stored: Draft, user: User, now: datetime,
-                      yours: Any) -> dict:
+    def _write_update(
+        self,
+        conn: Connection,
+        entity: Entity,
+        record_id: int,
+        version: int,
+        draft: Draft,
+        stored: Draft,
+        user: User,
+        now: datetime,
+        yours: Any,
+    ) -> dict:
         table = self.tables[entity.table]
         draft.values.update(version=version + 1, updated_at=now, updated_by=user.id)
         row = {f.name: draft.values.get(f.name) for f in self._columns(entity)}
-        done = conn.execute(update(table).where(table.c.id == record_id,
-                                                table.c.version == version)
-                            .values(**row, version=version + 1, updated_at=now,
-                                    updated_by=user.id))
+        done = conn.execute(
+            update(table)
+            .where(table.c.id == record_id, table.c.version == version)
+            .values(**row, version=version + 1, updated_at=now, updated_by=user.id)
+        )
         if done.rowcount != 1:
             current = self.load(conn, entity, [record_id]).get(record_id)
-            raise Conflict(f"This {entity.label.en} was changed by someone else just now",
-                           current=None if current is None else self.dump(entity, current),
-                           yours=yours)
+            raise Conflict(
+                f"This {entity.label.en} was changed by someone else just now",
+                current=None if current is None else self.dump(entity, current),
+                yours=yours,
+            )
         for fld in entity.table_fields():
             self._sync_rows(conn, fld, record_id, stored.rows[fld.name], draft.rows[fld.name])
         return self.dump(entity, draft)
 
-    def _sync_rows(self, conn: Connection, fld: Field, parent_id: int, old: builtins.list[dict],
-                   new: builtins.list[dict]) -> None:
+    def _sync_rows(
+        self,
+        conn: Connection,
+        fld: Field,
+        parent_id: int,
+        old: builtins.list[dict],
+        new: builtins.list[dict],
+    ) -> None:
         child = self.apps.entity(fld.child)
         table = self.tables[child.table]
         kept = {row["id"] for row in new if row.get("id") is not None}
@@ -664,22 +844,27 @@ class RecordService:
                 continue
             values = {f.name: row.get(f.name) for f in self._columns(child)}
             previous = before[row["id"]]
-            if position != previous["position"] or any(previous.get(k) != v
-                                                        for k, v in values.items()):
-                conn.execute(update(table).where(table.c.id == row["id"])
-                             .values(**values, position=position))
+            if position != previous["position"] or any(
+                previous.get(k) != v for k, v in values.items()
+            ):
+                conn.execute(
+                    update(table).where(table.c.id == row["id"]).values(**values, position=position)
+                )
             row["position"] = position
         self._insert_rows(conn, fld, parent_id, fresh)
 
     def _refuse_if_referenced(self, conn: Connection, entity: Entity, record_id: int) -> None:
         for referrer, fld in self._referrers.get(entity.qualified, []):
             table = self.tables[referrer.table]
-            count = conn.execute(select(func.count()).select_from(table)
-                                 .where(table.c[fld.name] == record_id)).scalar()
+            count = conn.execute(
+                select(func.count()).select_from(table).where(table.c[fld.name] == record_id)
+            ).scalar()
             if count:
                 holder = self.apps.entity(referrer.parent) if referrer.parent else referrer
-                raise Conflict(f"This {entity.label.en} cannot be deleted: {count} "
-                               f"{holder.label.en} record(s) refer to it ({fld.name})")
+                raise Conflict(
+                    f"This {entity.label.en} cannot be deleted: {count} "
+                    f"{holder.label.en} record(s) refer to it ({fld.name})"
+                )
 
     def _integrity_error(self, entity: Entity, draft: Draft, record_id: int | None) -> Exception:
         """A constraint caught what our checks missed (a concurrent write): say which."""
@@ -688,8 +873,10 @@ class RecordService:
             self._check_stored(conn, entity, draft, errors, record_id)
         if errors:
             return ValidationFailed(errors)
-        return Conflict(f"This {entity.label.en} could not be saved because of a change made "
-                        "at the same time; please try again")
+        return Conflict(
+            f"This {entity.label.en} could not be saved because of a change made "
+            "at the same time; please try again"
+        )
 
 
 @lru_cache(maxsize=None)
@@ -705,7 +892,11 @@ def _insert_rows(table: Table) -> Insert:
 
 
 def _missing(entity: Entity, values: dict, types: FieldTypes) -> dict[str, str]:
-    return {f.name: "is required" for f in entity.fields.values()
-            if f.required and not f.holds_rows and not types[f.type].numbered
-            and values.get(f.name) is None}
-
+    return {
+        f.name: "is required"
+        for f in entity.fields.values()
+        if f.required
+        and not f.holds_rows
+        and not types[f.type].numbered
+        and values.get(f.name) is None
+    }

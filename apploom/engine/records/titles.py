@@ -1,5 +1,6 @@
 """Records' human names, from each entity's ``title`` template, fetched in batches so
 a list of refs costs one query per referenced entity, never one per row."""
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,15 @@ class Titles:
         self.types = types
         self.tables = tables
 
-    def of(self, conn: Connection, user: User, entity: Entity, ids: set[int],
-           lang: str = "en", follow_refs: bool = True) -> dict[int, str]:
+    def of(
+        self,
+        conn: Connection,
+        user: User,
+        entity: Entity,
+        ids: set[int],
+        lang: str = "en",
+        follow_refs: bool = True,
+    ) -> dict[int, str]:
         """{id: title} for the records of ``ids`` the user may read ('#id' for the rest)."""
         ids = {i for i in ids if i is not None}
         titles = {i: f"#{i}" for i in ids}
@@ -41,11 +49,11 @@ class Titles:
         if not ids or scope is None:
             return titles
         template = title_template(entity, self.types)
-        tokens = [t for t in TOKEN.findall(template)
-                  if t in entity.fields or t in SYSTEM_COLUMNS]
+        tokens = [t for t in TOKEN.findall(template) if t in entity.fields or t in SYSTEM_COLUMNS]
         table = self.tables[entity.table]
-        query = select(table.c.id, *(table.c[t] for t in tokens if t != "id")) \
-            .where(table.c.id.in_(ids))
+        query = select(table.c.id, *(table.c[t] for t in tokens if t != "id")).where(
+            table.c.id.in_(ids)
+        )
         if scope == "own":
             query = query.where(table.c.created_by == user.id)
         rows = [dict(r._mapping) for r in conn.execute(query)]
@@ -54,16 +62,26 @@ class Titles:
             fld = entity.fields.get(token)
             if fld is not None and self.types[fld.type].is_reference:
                 target_ids = {r[token] for r in rows}
-                nested[token] = (self.of(conn, user, self.apps.entity(fld.target), target_ids, lang,
-                                         follow_refs=False)
-                                 if follow_refs else {i: f"#{i}" for i in target_ids if i})
+                nested[token] = (
+                    self.of(
+                        conn,
+                        user,
+                        self.apps.entity(fld.target),
+                        target_ids,
+                        lang,
+                        follow_refs=False,
+                    )
+                    if follow_refs
+                    else {i: f"#{i}" for i in target_ids if i}
+                )
         for row in rows:
             titles[row["id"]] = self._fill(entity, template, row, nested, lang)
         return titles
 
     def _fill(self, entity: Entity, template: str, row: dict, nested: dict, lang: str) -> str:
-        return TOKEN.sub(lambda m: self._text(entity, m.group(1), row, nested, lang),
-                         template).strip()
+        return TOKEN.sub(
+            lambda m: self._text(entity, m.group(1), row, nested, lang), template
+        ).strip()
 
     def _text(self, entity: Entity, token: str, row: dict, nested: dict, lang: str) -> str:
         value = row.get(token)

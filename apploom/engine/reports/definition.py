@@ -18,6 +18,7 @@ dashboards of them. This module parses and checks definitions; reporting.py runs
         limit: 12
         chart: line                        # table, bar, stacked_bar, line, pie, number
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,9 +42,9 @@ class Measure:
     name: str
     label: Label
     kind: str
-    source: str | None = None                  # an expression over paths; None: rows
-    of: tuple[str, ...] = ()                   # ratio: (numerator, denominator)
-    where: Mapping[str, Any] = field(default_factory=dict)   # only these rows count
+    source: str | None = None  # an expression over paths; None: rows
+    of: tuple[str, ...] = ()  # ratio: (numerator, denominator)
+    where: Mapping[str, Any] = field(default_factory=dict)  # only these rows count
     format: str | None = None
 
 
@@ -52,7 +53,7 @@ class Report:
     app: str
     name: str
     label: Label
-    entity: str | None                          # "app.entity", or None for a balance
+    entity: str | None  # "app.entity", or None for a balance
     balance: str | None = None
     where: Mapping[str, Any] = field(default_factory=dict)
     filters: tuple[str, ...] = ()
@@ -81,7 +82,7 @@ class Tile:
 @dataclass(frozen=True)
 class Dashboard:
     tiles: tuple[Tile, ...] = ()
-    date_range: str = "last_12_months"        # the shared date filter's default
+    date_range: str = "last_12_months"  # the shared date filter's default
 
 
 def parse_reports(app: str, raw: Mapping | None) -> tuple[Report, ...]:
@@ -90,36 +91,53 @@ def parse_reports(app: str, raw: Mapping | None) -> tuple[Report, ...]:
         entity = spec.get("entity")
         if entity and "." not in entity:
             entity = f"{app}.{entity}"
-        reports.append(Report(
-            app=app, name=name, label=Label.parse(spec.get("label"), name), entity=entity,
-            balance=spec.get("balance"), where=dict(spec.get("where") or {}),
-            filters=tuple(spec.get("filters") or ()), rows=tuple(spec.get("rows") or ()),
-            columns=tuple(spec.get("columns") or ()),
-            measures=tuple(_measure(n, m) for n, m in spec["measures"].items()),
-            having=spec.get("having"), sort=tuple(spec.get("sort") or ()),
-            limit=spec.get("limit"), chart=spec.get("chart", "table")))
+        reports.append(
+            Report(
+                app=app,
+                name=name,
+                label=Label.parse(spec.get("label"), name),
+                entity=entity,
+                balance=spec.get("balance"),
+                where=dict(spec.get("where") or {}),
+                filters=tuple(spec.get("filters") or ()),
+                rows=tuple(spec.get("rows") or ()),
+                columns=tuple(spec.get("columns") or ()),
+                measures=tuple(_measure(n, m) for n, m in spec["measures"].items()),
+                having=spec.get("having"),
+                sort=tuple(spec.get("sort") or ()),
+                limit=spec.get("limit"),
+                chart=spec.get("chart", "table"),
+            )
+        )
     return tuple(reports)
 
 
 def parse_dashboard(raw: Mapping | None) -> Dashboard:
     raw = raw or {}
-    return Dashboard(tiles=tuple(Tile(t["report"], t.get("width", 1))
-                                 for t in raw.get("tiles") or ()),
-                     date_range=raw.get("date_range", "last_12_months"))
+    return Dashboard(
+        tiles=tuple(Tile(t["report"], t.get("width", 1)) for t in raw.get("tiles") or ()),
+        date_range=raw.get("date_range", "last_12_months"),
+    )
 
 
 def _measure(name: str, spec: Mapping) -> Measure:
     kind = next(k for k in KINDS if k in spec)
     value = spec[kind]
-    return Measure(name=name, label=Label.parse(spec.get("label"), name), kind=kind,
-                   source=None if kind == "ratio" or value == "*" else str(value),
-                   of=tuple(value) if kind == "ratio" else (),
-                   where=dict(spec.get("where") or {}), format=spec.get("format"))
+    return Measure(
+        name=name,
+        label=Label.parse(spec.get("label"), name),
+        kind=kind,
+        source=None if kind == "ratio" or value == "*" else str(value),
+        of=tuple(value) if kind == "ratio" else (),
+        where=dict(spec.get("where") or {}),
+        format=spec.get("format"),
+    )
 
 
 MEASURE_OPERATORS = ARITHMETIC
-MEASURE_REFUSAL = "may only add, subtract, multiply and divide fields and numbers, like " \
-                  "'qty * price'"
+MEASURE_REFUSAL = (
+    "may only add, subtract, multiply and divide fields and numbers, like 'qty * price'"
+)
 HAVING_OPERATORS = COMPARISONS | LOGIC
 HAVING_REFUSAL = "may only compare measures and numbers, like 'orders > 10'"
 
@@ -135,9 +153,11 @@ def expression_paths(source: str) -> list[str]:
 
 def _recorder(found: list[str]) -> Callable[[str], Term]:
     """A resolver that notes each name and stands in a number for it."""
+
     def note(name: str) -> Term:
         found.append(name)
         return Term(literal(0))
+
     return note
 
 
@@ -189,12 +209,12 @@ def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]
     if report.having:
         named: list[str] = []
         try:
-            compile_sql(report.having, _recorder(named), allowed=HAVING_OPERATORS,
-                        refusal=HAVING_REFUSAL)
+            compile_sql(
+                report.having, _recorder(named), allowed=HAVING_OPERATORS, refusal=HAVING_REFUSAL
+            )
         except BadQuery as exc:
             problems.append((("having",), str(exc)))
-        problems += [(("having",), f"'{n}' is not a measure")
-                     for n in sorted(set(named) - names)]
+        problems += [(("having",), f"'{n}' is not a measure") for n in sorted(set(named) - names)]
     if report.chart not in CHARTS:
         problems.append((("chart",), f"'{report.chart}' is not a chart: {', '.join(CHARTS)}"))
     return problems
@@ -205,6 +225,7 @@ def _base_fields(report: Report, app, apps) -> tuple[Any, dict]:
     from apploom.engine.query.filters import (
         SYSTEM_FIELDS,  # query needs the model, not the other way round
     )
+
     if report.entity:
         app_name, _, name = report.entity.partition(".")
         if app_name not in apps.apps or name not in apps.apps[app_name].entities:
@@ -214,9 +235,10 @@ def _base_fields(report: Report, app, apps) -> tuple[Any, dict]:
     for entity in app.entities.values():
         for balance in entity.balances:
             if balance.name == report.balance:
-                return None, {**{k: entity.fields[k] for k in balance.by},
-                              **{c: Field(c, "integer", Label(c, c))
-                                 for c in (*balance.sums, *balance.show)}}
+                return None, {
+                    **{k: entity.fields[k] for k in balance.by},
+                    **{c: Field(c, "integer", Label(c, c)) for c in (*balance.sums, *balance.show)},
+                }
     raise ValueError(f"'{report.balance}' is not a balance of {app.name}")
 
 
@@ -240,6 +262,7 @@ def _field_at(base: tuple, report: Report, path: str, apps, types, buckets: bool
     if fld is None or fld.holds_rows:
         raise ValueError(f"'{path}' is not a field")
     if bucketed and not types[fld.type].dated:
-        raise ValueError(f"'{path}': only dates and times group by day, week, month, "
-                         "quarter or year")
+        raise ValueError(
+            f"'{path}': only dates and times group by day, week, month, quarter or year"
+        )
     return fld

@@ -7,6 +7,7 @@ form (2026-11, 2026-Q4, 2026-11-23 for the Monday of a week). Money on SQLite is
 scaled integer, so each expression carries its scale and values are divided back
 exactly. The viewer needs read access to every entity a report reads through.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,20 +59,20 @@ class Group:
     field: Field
     bucket: str | None
     sql: ColumnElement
-    timed: bool = False           # a moment: its bucket's span ends before the next day
+    timed: bool = False  # a moment: its bucket's span ends before the next day
 
 
 @dataclass
 class Result:
     report: Report
-    groups: list[Group]                     # rows first, then pivot columns
-    rows: list[dict]                        # {"keys": [...], "labels": [...], "values": {}}
+    groups: list[Group]  # rows first, then pivot columns
+    rows: list[dict]  # {"keys": [...], "labels": [...], "values": {}}
     totals: dict[str, Any]
-    columns: list[tuple] = field(default_factory=list)   # pivot keys, in order
+    columns: list[tuple] = field(default_factory=list)  # pivot keys, in order
     column_labels: list[str] = field(default_factory=list)
-    date_filter: str | None = None          # the filter ``from``/``to`` set
-    timed_filter: bool = False              # that filter holds times, not dates
-    drillable: bool = False                 # a list can show the records behind a cell
+    date_filter: str | None = None  # the filter ``from``/``to`` set
+    timed_filter: bool = False  # that filter holds times, not dates
+    drillable: bool = False  # a list can show the records behind a cell
 
     def as_dict(self) -> dict:
         """The answer as the API sends it."""
@@ -80,19 +81,25 @@ class Result:
         for row in self.rows:
             found = {"keys": row["keys"], "labels": row["labels"]}
             if self.columns:
-                found["columns"] = {self.column_labels[i]: values
-                                    for i, values in sorted(row["cells"].items())}
+                found["columns"] = {
+                    self.column_labels[i]: values for i, values in sorted(row["cells"].items())
+                }
             else:
                 found["values"] = row["values"]
             rows.append(found)
-        return {"report": report.qualified, "label": _label(report.label),
-                "rows_by": [{"path": g.path, "label": _label(g.label)}
-                            for g in self.groups[:split]],
-                "columns_by": [{"path": g.path, "label": _label(g.label)}
-                               for g in self.groups[split:]],
-                "measures": [{"name": m.name, "label": _label(m.label), "format": m.format}
-                             for m in report.measures],
-                "columns": self.column_labels, "rows": rows, "totals": self.totals}
+        return {
+            "report": report.qualified,
+            "label": _label(report.label),
+            "rows_by": [{"path": g.path, "label": _label(g.label)} for g in self.groups[:split]],
+            "columns_by": [{"path": g.path, "label": _label(g.label)} for g in self.groups[split:]],
+            "measures": [
+                {"name": m.name, "label": _label(m.label), "format": m.format}
+                for m in report.measures
+            ],
+            "columns": self.column_labels,
+            "rows": rows,
+            "totals": self.totals,
+        }
 
 
 class ReportRunner:
@@ -107,8 +114,7 @@ class ReportRunner:
             raise BadQuery(f"There is no report '{app}.{name}'", {"report": "unknown"})
         return report
 
-    def run(self, user: User, report: Report, params: Mapping[str, str] | None = None
-            ) -> Result:
+    def run(self, user: User, report: Report, params: Mapping[str, str] | None = None) -> Result:
         """The report as ``user`` may see it, with the viewer's filters ``params``.
 
         One query: the groups' measures, and the totals over every group as window
@@ -122,9 +128,11 @@ class ReportRunner:
         parts = {m.name: query.total_parts(m) for m in report.measures} if groups else {}
         windows = [p for found in parts.values() for p in found or ()]
         summed = groups and all(found is not None for found in parts.values())
-        statement = select(*(g.sql.label(f"g{i}") for i, g in enumerate(groups)),
-                           *(m[0].label(f"m_{n}") for n, m in measures.items()),
-                           *(windows if summed else ()))
+        statement = select(
+            *(g.sql.label(f"g{i}") for i, g in enumerate(groups)),
+            *(m[0].label(f"m_{n}") for n, m in measures.items()),
+            *(windows if summed else ()),
+        )
         statement = query.from_(statement).where(*where)
         if groups:
             statement = statement.group_by(*(g.sql for g in groups))
@@ -136,23 +144,39 @@ class ReportRunner:
         with self.records.db.read() as conn:
             found = conn.execute(statement).all()
             if groups and not summed:
-                total_raw = list(conn.execute(query.from_(select(*(
-                    m[0] for m in measures.values()))).where(*where)).one())
+                total_raw = list(
+                    conn.execute(
+                        query.from_(select(*(m[0] for m in measures.values()))).where(*where)
+                    ).one()
+                )
         width = len(groups) + len(measures)
         if not groups:
             total_raw = list(found[0][:width]) if found else [None] * len(measures)
         elif summed:
             total_raw = _totals(report, parts, found[0][width:] if found else None)
-        values = [(tuple(r[:len(groups)]), {n: _value(r[len(groups) + i], measures[n],
-                                                       report.measure(n))
-                                            for i, n in enumerate(measures)}) for r in found]
-        result = Result(report, groups, [], {n: _value(total_raw[i], measures[n],
-                                                       report.measure(n))
-                                             for i, n in enumerate(measures)},
-                        date_filter=query.date_filter,
-                        timed_filter=query.date_filter is not None and query.type_of(
-                            query.resolve(query.date_filter)[1]).timed,
-                        drillable=query.entity is not None and not query.entity.is_child)
+        values = [
+            (
+                tuple(r[: len(groups)]),
+                {
+                    n: _value(r[len(groups) + i], measures[n], report.measure(n))
+                    for i, n in enumerate(measures)
+                },
+            )
+            for r in found
+        ]
+        result = Result(
+            report,
+            groups,
+            [],
+            {
+                n: _value(total_raw[i], measures[n], report.measure(n))
+                for i, n in enumerate(measures)
+            },
+            date_filter=query.date_filter,
+            timed_filter=query.date_filter is not None
+            and query.type_of(query.resolve(query.date_filter)[1]).timed,
+            drillable=query.entity is not None and not query.entity.is_child,
+        )
         _shape(self, user, result, values)
         return result
 
@@ -165,14 +189,22 @@ def time_bucket(dialect: str, column, bucket: str, utc: bool) -> ColumnElement:
         if bucket == "week":
             return func.strftime("%Y-%m-%d", column, "weekday 0", "-6 days")
         if bucket == "quarter":
-            return func.printf("%s-Q%d", func.strftime("%Y", column),
-                               (cast(func.strftime("%m", column), Integer) + 2) // 3)
+            return func.printf(
+                "%s-Q%d",
+                func.strftime("%Y", column),
+                (cast(func.strftime("%m", column), Integer) + 2) // 3,
+            )
         return func.strftime(formats[bucket], column)
     moment = func.timezone("UTC", column) if utc else column
     if bucket == "week":
         moment = func.date_trunc("week", moment)
-    patterns = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "YYYY-MM",
-                "quarter": 'YYYY-"Q"Q', "year": "YYYY"}
+    patterns = {
+        "day": "YYYY-MM-DD",
+        "week": "YYYY-MM-DD",
+        "month": "YYYY-MM",
+        "quarter": 'YYYY-"Q"Q',
+        "year": "YYYY",
+    }
     return func.to_char(moment, patterns[bucket])
 
 
@@ -182,8 +214,9 @@ def _totals(report: Report, parts: dict, window_row) -> list:
     position = 0
     for m in report.measures:
         count = len(parts[m.name])
-        values: list[Any] = list(window_row[position:position + count]) if window_row \
-            else [None] * count
+        values: list[Any] = (
+            list(window_row[position : position + count]) if window_row else [None] * count
+        )
         position += count
         if m.kind == "avg":
             raw[m.name] = None if not values[1] else float(values[0]) / float(values[1])
@@ -213,17 +246,24 @@ class _Query:
             balance = runner.balances.get(report.balance, report.app)
             ledger = records.apps.entity(balance.ledger)
             if permissions.require(records.apps, user, ledger, "read") != "all":
-                raise Forbidden(f"The {report.label.en} report sums every "
-                                f"{ledger.label.en} record; you may read only your own")
+                raise Forbidden(
+                    f"The {report.label.en} report sums every "
+                    f"{ledger.label.en} record; you may read only your own"
+                )
             self.entity = None
             self.base = runner.balances.tables[balance.table_name()]
-            self.fields = {**{k: ledger.fields[k] for k in balance.by},
-                           **{c: Field(c, "integer", balance.label_of(c))
-                              for c in (*balance.sums, *balance.show)}}
-            self.shown = dict(balance.show)   # figures computed from the sums
+            self.fields = {
+                **{k: ledger.fields[k] for k in balance.by},
+                **{
+                    c: Field(c, "integer", balance.label_of(c))
+                    for c in (*balance.sums, *balance.show)
+                },
+            }
+            self.shown = dict(balance.show)  # figures computed from the sums
         self.joins: dict[str, tuple[Any, Entity, ColumnElement]] = {}
-        self.date_filter = next((p for p in report.filters
-                                 if self.type_of(self.resolve(p)[1]).dated), None)
+        self.date_filter = next(
+            (p for p in report.filters if self.type_of(self.resolve(p)[1]).dated), None
+        )
         self.filters: list[ColumnElement] = []
         if self.entity is not None:
             self.filters += self._visible_rows(self.entity)
@@ -266,7 +306,8 @@ class _Query:
             if prefix not in self.joins:
                 self._require(target)
                 alias = self.runner.records.tables[target.table].alias(
-                    "j_" + prefix.replace(".", "_"))
+                    "j_" + prefix.replace(".", "_")
+                )
                 condition = table.c[link] == alias.c.id
                 visible = self.runner.records.compiler.visible(self.user, target)
                 if visible is not None:
@@ -280,13 +321,20 @@ class _Query:
         if name not in fields or name not in table.c:
             raise BadQuery(f"'{path}' is not a field", {"path": path})
         column, fld = table.c[name], fields[name]
-        factor = 10 ** column.type.scale if isinstance(column.type, ExactDecimal) and \
-            self.dialect == "sqlite" else 1
+        factor = (
+            10**column.type.scale
+            if isinstance(column.type, ExactDecimal) and self.dialect == "sqlite"
+            else 1
+        )
         if bucket is not None:
             if not self.type_of(fld).dated:
                 raise BadQuery(f"'{path}': only dates group by {bucket}", {"path": path})
-            return time_bucket(self.dialect, column, bucket, self.type_of(fld).timed), fld, 1, \
-                bucket
+            return (
+                time_bucket(self.dialect, column, bucket, self.type_of(fld).timed),
+                fld,
+                1,
+                bucket,
+            )
         return column, fld, factor, None
 
     def from_(self, statement: Select) -> Select:
@@ -299,11 +347,13 @@ class _Query:
     def expression(self, source: str) -> tuple[ColumnElement, Any, int | None]:
         """SQL for ``qty * item.cost`` as raw numbers, with the factor they are scaled by
         on this database and the decimal places of the result (None after a division)."""
+
         def path(name: str) -> Term:
             column, fld, factor, _ = self.resolve(name)
-            if isinstance(column.type, ExactDecimal):   # raw: scaled ints or NUMERIC
+            if isinstance(column.type, ExactDecimal):  # raw: scaled ints or NUMERIC
                 column = type_coerce(column, BigInteger() if factor > 1 else Numeric())
             return Term(column, factor, self.type_of(fld).scale(fld))
+
         term = compile_sql(source, path, allowed=MEASURE_OPERATORS, refusal=MEASURE_REFUSAL)
         return term.sql, term.factor, term.places
 
@@ -327,8 +377,11 @@ class _Query:
                 if low:
                     found.append(self.condition(path, "gte", low))
                 if high:
-                    found.append(self.condition(path, "lt", _day_after(high))
-                                 if self.type_of(fld).timed else self.condition(path, "lte", high))
+                    found.append(
+                        self.condition(path, "lt", _day_after(high))
+                        if self.type_of(fld).timed
+                        else self.condition(path, "lte", high)
+                    )
             elif params.get(path):
                 found.append(self.condition(path, "in", params[path]))
         return found
@@ -344,9 +397,8 @@ class _Query:
             bottom, bottom_f, _ = self.measure(self.report.measure(measure.of[1]))
             return cast(top, Float) / func.nullif(bottom, 0), top_f / bottom_f, None
         only = and_(*self.conditions(parse_where(measure.where))) if measure.where else None
-        if measure.source is None:   # count of rows
-            return (func.count() if only is None else func.sum(case((only, 1), else_=0)),
-                    1, 0)
+        if measure.source is None:  # count of rows
+            return (func.count() if only is None else func.sum(case((only, 1), else_=0)), 1, 0)
         sql, factor, places = self.expression(measure.source)
         if only is not None:
             sql = case((only, sql), else_=null())
@@ -355,8 +407,7 @@ class _Query:
         if measure.kind == "count_distinct":
             return func.count(sql.distinct()), 1, 0
         if measure.kind == "avg":
-            return func.avg(cast(sql, Float) if self.dialect == "sqlite" else sql), \
-                factor, None
+            return func.avg(cast(sql, Float) if self.dialect == "sqlite" else sql), factor, None
         return getattr(func, measure.kind)(sql), factor, places
 
     def total_parts(self, measure: Measure) -> list[ColumnElement] | None:
@@ -371,7 +422,7 @@ class _Query:
             return [getattr(func, measure.kind)(grouped).over()]
         if measure.kind != "avg":
             return [func.sum(grouped).over()]
-        assert measure.source is not None   # an average is of something (definitions check)
+        assert measure.source is not None  # an average is of something (definitions check)
         sql, _, _ = self.expression(measure.source)
         if measure.where:
             sql = case((and_(*self.conditions(parse_where(measure.where))), sql), else_=null())
@@ -382,15 +433,18 @@ class _Query:
             if name not in measures:
                 raise BadQuery(f"having: '{name}' is not a measure", {"having": source})
             return Term(*measures[name])
-        return compile_sql(source, measure, allowed=HAVING_OPERATORS,
-                           refusal=HAVING_REFUSAL).sql
+
+        return compile_sql(source, measure, allowed=HAVING_OPERATORS, refusal=HAVING_REFUSAL).sql
 
     def order(self, report: Report, groups: list[Group], measures: dict) -> list:
         found = []
         for key in report.sort:
             name = key.lstrip("-")
-            target = measures[name][0] if name in measures else next(
-                (g.sql for g in groups if g.path == name), None)
+            target = (
+                measures[name][0]
+                if name in measures
+                else next((g.sql for g in groups if g.path == name), None)
+            )
             if target is None:
                 raise BadQuery(f"sort: '{name}' is not a group or measure", {"sort": key})
             found.append(target.desc() if key.startswith("-") else target.asc())
@@ -429,8 +483,13 @@ def _day_after(text: str) -> str:
 def _path_label(fld: Field, bucket: str | None) -> Label:
     if bucket is None:
         return fld.label
-    words = {"day": ("day", "日"), "week": ("week", "周"), "month": ("month", "月"),
-             "quarter": ("quarter", "季度"), "year": ("year", "年")}[bucket]
+    words = {
+        "day": ("day", "日"),
+        "week": ("week", "周"),
+        "month": ("month", "月"),
+        "quarter": ("quarter", "季度"),
+        "year": ("year", "年"),
+    }[bucket]
     return Label(f"{fld.label.en} ({words[0]})", f"{fld.label.zh}（{words[1]}）")
 
 
@@ -440,8 +499,7 @@ def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> No
     groups, records = result.groups, runner.records
     titles: dict[int, dict] = {}
     for i, g in enumerate(groups):
-        if g.field is not None and records.types[g.field.type].is_reference \
-                and g.bucket is None:
+        if g.field is not None and records.types[g.field.type].is_reference and g.bucket is None:
             ids = {keys[i] for keys, _ in values if keys[i] is not None}
             titles[i] = records.titles(user, g.field.target, ids)
 
@@ -460,26 +518,36 @@ def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> No
     by_row: dict[tuple, dict] = {}
     for keys, measures in values:
         row_keys, column_keys = keys[:split], keys[split:]
-        row = by_row.setdefault(row_keys, {"keys": list(row_keys), "labels": [
-            label(i, k) for i, k in enumerate(row_keys)], "values": {}, "cells": {}})
+        row = by_row.setdefault(
+            row_keys,
+            {
+                "keys": list(row_keys),
+                "labels": [label(i, k) for i, k in enumerate(row_keys)],
+                "values": {},
+                "cells": {},
+            },
+        )
         if column_keys:
             if column_keys not in result.columns:
                 result.columns.append(column_keys)
-                result.column_labels.append(" · ".join(
-                    label(split + i, k) for i, k in enumerate(column_keys)))
+                result.column_labels.append(
+                    " · ".join(label(split + i, k) for i, k in enumerate(column_keys))
+                )
             row["cells"][result.columns.index(column_keys)] = measures
         else:
             row["values"] = measures
     result.rows = list(by_row.values())
-    if result.columns:   # pivot columns in the order of their values, empty ones last
-        order = sorted(range(len(result.columns)), key=lambda i: [
-            (k is None, str(k)) for k in result.columns[i]])
+    if result.columns:  # pivot columns in the order of their values, empty ones last
+        order = sorted(
+            range(len(result.columns)),
+            key=lambda i: [(k is None, str(k)) for k in result.columns[i]],
+        )
         result.columns = [result.columns[i] for i in order]
         result.column_labels = [result.column_labels[i] for i in order]
         for row in result.rows:
             row["cells"] = {order.index(i): cells for i, cells in row["cells"].items()}
     if result.report.columns and result.report.limit:
-        result.rows = result.rows[:result.report.limit]
+        result.rows = result.rows[: result.report.limit]
 
 
 def _label(text: Label) -> dict:
@@ -491,8 +559,7 @@ def date_range(preset: str, today: date) -> dict[str, str]:
     if preset == "last_30_days":
         return {"from": (today - timedelta(days=29)).isoformat(), "to": today.isoformat()}
     if preset == "last_12_months":
-        start = date(today.year - 1, today.month, 1) if today.month < 12 else \
-            date(today.year, 1, 1)
+        start = date(today.year - 1, today.month, 1) if today.month < 12 else date(today.year, 1, 1)
         return {"from": start.isoformat(), "to": today.isoformat()}
     if preset == "this_year":
         return {"from": date(today.year, 1, 1).isoformat(), "to": today.isoformat()}
@@ -516,9 +583,12 @@ def drill_params(result: Result, keys: list, params: Mapping[str, str]) -> dict 
             high = params.get(f"{path}__lte") or params.get("to")
             if low:
                 found[f"{path}__gte"] = low
-            if high:   # a time on the last day is still within it
-                found.update({f"{path}__lt": _day_after(high)} if result.timed_filter
-                             else {f"{path}__lte": high})
+            if high:  # a time on the last day is still within it
+                found.update(
+                    {f"{path}__lt": _day_after(high)}
+                    if result.timed_filter
+                    else {f"{path}__lte": high}
+                )
         elif params.get(path):
             found[f"{path}__in"] = params[path]
     for group, key in zip(result.groups, keys, strict=True):
@@ -528,8 +598,7 @@ def drill_params(result: Result, keys: list, params: Mapping[str, str]) -> dict 
         elif group.bucket:
             start, end = _bucket_span(group.bucket, str(key))
             found[f"{name}__gte"] = start
-            found.update({f"{name}__lt": _day_after(end)} if group.timed
-                         else {f"{name}__lte": end})
+            found.update({f"{name}__lt": _day_after(end)} if group.timed else {f"{name}__lte": end})
         else:
             found[name] = key.isoformat() if hasattr(key, "isoformat") else str(key)
     return found
@@ -546,9 +615,9 @@ def _bucket_span(bucket: str, key: str) -> tuple[str, str]:
         start = date(int(key[:4]), int(key[5:7]), 1)
     else:
         start = date.fromisoformat(key)
-        return start.isoformat(), (start + timedelta(days=6 if bucket == "week" else 0)
-                                   ).isoformat()
+        return start.isoformat(), (start + timedelta(days=6 if bucket == "week" else 0)).isoformat()
     months = 3 if bucket == "quarter" else 1
-    following = date(start.year + (start.month + months - 1) // 12,
-                     (start.month + months - 1) % 12 + 1, 1)
+    following = date(
+        start.year + (start.month + months - 1) // 12, (start.month + months - 1) % 12 + 1, 1
+    )
     return start.isoformat(), (following - timedelta(days=1)).isoformat()

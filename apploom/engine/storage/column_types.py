@@ -1,4 +1,5 @@
 """Column types that keep values exact on every database we support."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ class ExactDecimal(TypeDecorator):
         self.precision = precision
         self.scale = scale
         self._quantum = Decimal(1).scaleb(-scale)
-        self._factor = 10 ** scale
+        self._factor = 10**scale
 
     def load_dialect_impl(self, dialect):
         if dialect.name == "sqlite":

@@ -4,6 +4,7 @@ Writes go through :meth:`Database.write`, one transaction per user action. On
 SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so two writers queue
 on the lock instead of failing halfway with "database is locked".
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -20,8 +21,9 @@ class Database:
     def __init__(self, url: str):
         self.url = make_url(url)
         if self.is_sqlite:
-            self.engine = create_engine(url, connect_args={"check_same_thread": False,
-                                                           "timeout": 30})
+            self.engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}
+            )
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
@@ -55,15 +57,18 @@ class Database:
 def _sqlite_connect(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see _sqlite_begin
     cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                   "busy_timeout=30000"):
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        "busy_timeout=30000",
+    ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE)
-                         else "BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
 
 def insert_ignore(conn: Connection, table: Table, values: dict) -> None:
@@ -75,6 +80,6 @@ def insert_ignore(conn: Connection, table: Table, values: dict) -> None:
 def inserted_id(conn: Connection, statement: Insert, values: dict | None = None) -> int:
     """Run a one-row INSERT; the id the database gave the new row."""
     key = conn.execute(statement, values).inserted_primary_key
-    if key is None:   # SQLAlchemy's word for "no key came back"
+    if key is None:  # SQLAlchemy's word for "no key came back"
         raise ValueError("the INSERT returned no primary key")
     return key[0]

@@ -1,5 +1,6 @@
 """SQLAlchemy tables built from the definitions: one per entity and per child table,
 typed columns, foreign keys for refs, indexes derived from the definition."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,7 @@ def index_name(prefix: str, table: str, columns: tuple[str, ...]) -> str:
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{name[:MAX_NAME - 9]}_{digest}"
+    return f"{name[: MAX_NAME - 9]}_{digest}"
 
 
 def build_metadata(apps: AppSet, types: FieldTypes) -> MetaData:
@@ -40,17 +41,25 @@ def build_metadata(apps: AppSet, types: FieldTypes) -> MetaData:
 def entity_table(metadata: MetaData, entity: Entity, apps: AppSet, types: FieldTypes) -> Table:
     if entity.parent is not None:
         parent = apps.entity(entity.parent)
-        system = [Column("id", ID, primary_key=True),
-                  Column("parent_id", ID, ForeignKey(f"{parent.table}.id", ondelete="CASCADE"),
-                         nullable=False),
-                  Column("position", Integer, nullable=False)]
+        system = [
+            Column("id", ID, primary_key=True),
+            Column(
+                "parent_id",
+                ID,
+                ForeignKey(f"{parent.table}.id", ondelete="CASCADE"),
+                nullable=False,
+            ),
+            Column("position", Integer, nullable=False),
+        ]
     else:
-        system = [Column("id", ID, primary_key=True),
-                  Column("version", Integer, nullable=False),
-                  Column("created_at", UTCDateTime, nullable=False),
-                  Column("created_by", ID, ForeignKey("sys_user.id")),
-                  Column("updated_at", UTCDateTime, nullable=False),
-                  Column("updated_by", ID, ForeignKey("sys_user.id"))]
+        system = [
+            Column("id", ID, primary_key=True),
+            Column("version", Integer, nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("created_by", ID, ForeignKey("sys_user.id")),
+            Column("updated_at", UTCDateTime, nullable=False),
+            Column("updated_by", ID, ForeignKey("sys_user.id")),
+        ]
     columns = []
     for field in entity.fields.values():
         ftype = types[field.type]
@@ -63,8 +72,11 @@ def entity_table(metadata: MetaData, entity: Entity, apps: AppSet, types: FieldT
         columns.append(Column(field.name, ftype.column_type(field), *args, nullable=True))
     table = Table(entity.table, metadata, *system, *columns)
     for columns_, unique in _derived_indexes(entity, types):
-        Index(index_name("uq" if unique else "ix", entity.table, columns_),
-              *(table.c[c] for c in columns_), unique=unique)
+        Index(
+            index_name("uq" if unique else "ix", entity.table, columns_),
+            *(table.c[c] for c in columns_),
+            unique=unique,
+        )
     return table
 
 
@@ -88,7 +100,7 @@ def _derived_indexes(entity: Entity, types: FieldTypes) -> list[tuple[tuple[str,
     for name in (*entity.list.filters, *(s.lstrip("-") for s in entity.list.sort)):
         listed = entity.fields.get(name)
         if listed is not None and types[listed.type].has_column and types[listed.type].sortable:
-            want((name,))   # a filter or a sort on it: an index, if its values have an order
+            want((name,))  # a filter or a sort on it: an index, if its values have an order
     for columns in entity.indexes:
         want(tuple(columns))
     for columns in entity.unique:

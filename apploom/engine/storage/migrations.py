@@ -6,6 +6,7 @@ Adding is free; widening a type is allowed; a removed field is archived, its
 column and data kept, so it can come back. Anything that could lose data is
 refused with a reason.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,10 +47,15 @@ class Step:
 
     def __str__(self) -> str:
         target = f"{self.table}.{self.column}" if self.column else self.table
-        words = {"create_table": "create table", "add_column": "add column",
-                 "widen": "widen column", "archive": "archive column (data kept)",
-                 "restore": "restore archived column", "add_index": "add index",
-                 "drop_index": "drop index"}
+        words = {
+            "create_table": "create table",
+            "add_column": "add column",
+            "widen": "widen column",
+            "archive": "archive column (data kept)",
+            "restore": "restore archived column",
+            "add_index": "add index",
+            "drop_index": "drop index",
+        }
         extra = f" {_key_words(self.old)} -> {_key_words(self.new)}" if self.kind == "widen" else ""
         return f"{words[self.kind]} {target}{extra}"
 
@@ -72,8 +78,12 @@ def _key_words(key: tuple) -> str:
 def _column_fields(apps: AppSet | None, types: FieldTypes) -> dict[tuple[str, str], Field]:
     if apps is None:
         return {}
-    return {(e.table, f.name): f for e in apps.entities() for f in e.fields.values()
-            if types[f.type].has_column}
+    return {
+        (e.table, f.name): f
+        for e in apps.entities()
+        for f in e.fields.values()
+        if types[f.type].has_column
+    }
 
 
 def widening(old: tuple, new: tuple) -> str | None:
@@ -90,17 +100,23 @@ def widening(old: tuple, new: tuple) -> str | None:
     return None
 
 
-def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
-                   types: FieldTypes) -> Plan:
+def plan_migration(conn: Connection, new: AppSet, old: AppSet | None, types: FieldTypes) -> Plan:
     desired = build_metadata(new, types)
     plan = Plan(metadata=desired)
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())
     archived: dict[tuple[str, str], tuple | None] = {}
     if sys_archived_field.name in existing:
-        archived = {(t, c): tuple(storage) if storage else None for t, c, storage in conn.execute(
-            select(sys_archived_field.c.table_name, sys_archived_field.c.column_name,
-                   sys_archived_field.c.storage))}
+        archived = {
+            (t, c): tuple(storage) if storage else None
+            for t, c, storage in conn.execute(
+                select(
+                    sys_archived_field.c.table_name,
+                    sys_archived_field.c.column_name,
+                    sys_archived_field.c.storage,
+                )
+            )
+        }
     old_fields = _column_fields(old, types)
     new_fields = _column_fields(new, types)
     for table in desired.sorted_tables:
@@ -116,8 +132,11 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
             if key in archived:
                 plan.steps.append(Step("restore", table.name, column.name))
             before, after = old_fields.get(key), new_fields.get(key)
-            old_key = archived.get(key) if key in archived else (
-                None if before is None else types[before.type].storage_key(before))
+            old_key = (
+                archived.get(key)
+                if key in archived
+                else (None if before is None else types[before.type].storage_key(before))
+            )
             if old_key is None or after is None:
                 continue
             new_key = types[after.type].storage_key(after)
@@ -128,20 +147,35 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None,
             else:
                 plan.refused.append(
                     f"{table.name}.{column.name}: changing it from {_key_words(old_key)} to "
-                    f"{_key_words(new_key)} could lose data; add a new field instead")
+                    f"{_key_words(new_key)} could lose data; add a new field instead"
+                )
         for name in sorted(in_db - {c.name for c in table.columns}):
             if (table.name, name) not in archived:
                 removed = old_fields.get((table.name, name))
-                plan.steps.append(Step("archive", table.name, name, old=(
-                    types[removed.type].storage_key(removed) if removed else ())))
-        in_db_indexes = {ix["name"] for ix in inspector.get_indexes(table.name)
-                         if ix["name"] and not ix.get("duplicates_constraint")}
-        wanted = {ix.name for ix in table.indexes} | {c.name for c in table.constraints
-                                                      if c.name}
-        plan.steps += [Step("add_index", table.name, ix.name) for ix in table.indexes
-                       if ix.name and ix.name not in in_db_indexes]
-        plan.steps += [Step("drop_index", table.name, name) for name in sorted(in_db_indexes)
-                       if name not in wanted and name.startswith(("ix_", "uq_"))]
+                plan.steps.append(
+                    Step(
+                        "archive",
+                        table.name,
+                        name,
+                        old=(types[removed.type].storage_key(removed) if removed else ()),
+                    )
+                )
+        in_db_indexes = {
+            ix["name"]
+            for ix in inspector.get_indexes(table.name)
+            if ix["name"] and not ix.get("duplicates_constraint")
+        }
+        wanted = {ix.name for ix in table.indexes} | {c.name for c in table.constraints if c.name}
+        plan.steps += [
+            Step("add_index", table.name, ix.name)
+            for ix in table.indexes
+            if ix.name and ix.name not in in_db_indexes
+        ]
+        plan.steps += [
+            Step("drop_index", table.name, name)
+            for name in sorted(in_db_indexes)
+            if name not in wanted and name.startswith(("ix_", "uq_"))
+        ]
     return plan
 
 
@@ -153,7 +187,7 @@ def apply_plan(conn: Connection, plan: Plan) -> None:
     tables = plan.metadata.tables
     now = datetime.now(timezone.utc)
     for step in plan.steps:
-        table = tables[step.table]   # every step is on a table of the plan's metadata
+        table = tables[step.table]  # every step is on a table of the plan's metadata
         if step.kind == "create_table":
             table.create(conn)
         elif step.kind == "add_column":
@@ -161,13 +195,21 @@ def apply_plan(conn: Connection, plan: Plan) -> None:
         elif step.kind == "widen":
             _widen(conn, ops, table, step)
         elif step.kind == "archive":
-            conn.execute(sys_archived_field.insert().values(
-                table_name=step.table, column_name=step.column, archived_at=now,
-                storage=list(step.old) or None))
+            conn.execute(
+                sys_archived_field.insert().values(
+                    table_name=step.table,
+                    column_name=step.column,
+                    archived_at=now,
+                    storage=list(step.old) or None,
+                )
+            )
         elif step.kind == "restore":
-            conn.execute(delete(sys_archived_field).where(
-                sys_archived_field.c.table_name == step.table,
-                sys_archived_field.c.column_name == step.column))
+            conn.execute(
+                delete(sys_archived_field).where(
+                    sys_archived_field.c.table_name == step.table,
+                    sys_archived_field.c.column_name == step.column,
+                )
+            )
         elif step.kind == "add_index":
             index = next(ix for ix in table.indexes if ix.name == step.column)
             if index.unique:
@@ -179,12 +221,15 @@ def apply_plan(conn: Connection, plan: Plan) -> None:
 
 def _refuse_duplicates(conn: Connection, table: Table, index: Index) -> None:
     columns = list(index.columns)
-    clash = conn.execute(select(*columns, func.count()).group_by(*columns)
-                         .having(func.count() > 1).limit(1)).first()
+    clash = conn.execute(
+        select(*columns, func.count()).group_by(*columns).having(func.count() > 1).limit(1)
+    ).first()
     if clash is not None:
         names = ", ".join(c.name for c in columns)
-        raise MigrationRefused(f"{table.name}.{names} cannot be made unique: the value "
-                               f"{tuple(clash)[:-1]} is used {clash[-1]} times")
+        raise MigrationRefused(
+            f"{table.name}.{names} cannot be made unique: the value "
+            f"{tuple(clash)[:-1]} is used {clash[-1]} times"
+        )
 
 
 def _add_column(conn: Connection, ops: Operations, table: Table, column: Column) -> None:
@@ -199,7 +244,8 @@ def _add_column(conn: Connection, ops: Operations, table: Table, column: Column)
     column_type = column.type.compile(conn.dialect)
     conn.exec_driver_sql(
         f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {column_type} "
-        f"REFERENCES {quote(ref_table)}({quote(ref_column)})")
+        f"REFERENCES {quote(ref_table)}({quote(ref_column)})"
+    )
 
 
 def _widen(conn: Connection, ops: Operations, table: Table, step: Step) -> None:

@@ -1,5 +1,6 @@
 """The platform's own tables (``sys_*``): users, tokens, definition versions,
 history, naming series, idempotency keys, attachments and archived fields."""
+
 from __future__ import annotations
 
 from sqlalchemy import (
@@ -28,7 +29,8 @@ def _user_fk(name: str, **kw) -> Column:
 
 
 sys_user = Table(
-    "sys_user", metadata,
+    "sys_user",
+    metadata,
     Column("id", ID, primary_key=True),
     Column("username", String(64), nullable=False, unique=True),
     Column("display_name", String(128)),
@@ -37,11 +39,12 @@ sys_user = Table(
     Column("roles", JSON, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
-    Column("session_epoch", Integer),   # bumped to end every signed-in session of the user
+    Column("session_epoch", Integer),  # bumped to end every signed-in session of the user
 )
 
 sys_token = Table(
-    "sys_token", metadata,
+    "sys_token",
+    metadata,
     Column("id", ID, primary_key=True),
     _user_fk("user_id", nullable=False),
     Column("name", String(128)),
@@ -50,14 +53,15 @@ sys_token = Table(
 )
 
 sys_app_version = Table(
-    "sys_app_version", metadata,
+    "sys_app_version",
+    metadata,
     Column("id", ID, primary_key=True),
     Column("app", String(40), nullable=False),
     Column("version", Integer, nullable=False),
     Column("file", String(255), nullable=False),
     Column("source", Text, nullable=False),
     Column("hash", String(64), nullable=False),
-    Column("base", Text),        # the bundled definition this version builds on, if any
+    Column("base", Text),  # the bundled definition this version builds on, if any
     Column("comment", Text),
     _user_fk("created_by"),
     Column("created_at", UTCDateTime, nullable=False),
@@ -66,7 +70,8 @@ sys_app_version = Table(
 )
 
 sys_history = Table(
-    "sys_history", metadata,
+    "sys_history",
+    metadata,
     Column("id", ID, primary_key=True),
     Column("entity", String(100), nullable=False),
     Column("record_id", ID, nullable=False),
@@ -75,19 +80,21 @@ sys_history = Table(
     _user_fk("user_id"),
     Column("at", UTCDateTime, nullable=False),
     Column("changes", JSON, nullable=False),
-    Column("transition", String(40)),   # for action "transition": which one
-    Column("note", Text),               # the comment given with a transition
+    Column("transition", String(40)),  # for action "transition": which one
+    Column("note", Text),  # the comment given with a transition
     Index("ix_sys_history_record", "entity", "record_id"),
 )
 
 sys_series = Table(
-    "sys_series", metadata,
+    "sys_series",
+    metadata,
     Column("key", String(200), primary_key=True),
     Column("last", BigInteger, nullable=False),
 )
 
 sys_idempotency = Table(
-    "sys_idempotency", metadata,
+    "sys_idempotency",
+    metadata,
     _user_fk("user_id", primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("entity", String(100), nullable=False),
@@ -97,7 +104,8 @@ sys_idempotency = Table(
 )
 
 sys_attachment = Table(
-    "sys_attachment", metadata,
+    "sys_attachment",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("name", String(255), nullable=False),
     Column("content_type", String(255), nullable=False),
@@ -108,7 +116,8 @@ sys_attachment = Table(
 )
 
 sys_archived_field = Table(
-    "sys_archived_field", metadata,
+    "sys_archived_field",
+    metadata,
     Column("table_name", String(100), primary_key=True),
     Column("column_name", String(100), primary_key=True),
     Column("archived_at", UTCDateTime, nullable=False),
@@ -116,21 +125,22 @@ sys_archived_field = Table(
 )
 
 sys_import = Table(
-    "sys_import", metadata,
+    "sys_import",
+    metadata,
     Column("id", ID, primary_key=True),
     Column("entity", String(100), nullable=False),
-    Column("file_name", String(255), nullable=False),     # as uploaded
-    Column("stored_as", String(64), nullable=False),      # in the instance's imports folder
+    Column("file_name", String(255), nullable=False),  # as uploaded
+    Column("stored_as", String(64), nullable=False),  # in the instance's imports folder
     Column("header", JSON, nullable=False),
-    Column("sample", JSON, nullable=False),               # the first rows, for the mapping
+    Column("sample", JSON, nullable=False),  # the first rows, for the mapping
     Column("rows", Integer, nullable=False),
     Column("mapping", JSON),
     Column("then", String(40)),
     Column("dry_run", Boolean, nullable=False, default=False),
-    Column("status", String(16), nullable=False),       # uploaded | running | done | failed
+    Column("status", String(16), nullable=False),  # uploaded | running | done | failed
     Column("done", Integer, nullable=False, default=0),
     Column("total", Integer, nullable=False, default=0),
-    Column("beat_at", UTCDateTime),                      # a running import's last sign of life
+    Column("beat_at", UTCDateTime),  # a running import's last sign of life
     Column("report", JSON),
     Column("message", Text),
     _user_fk("user_id"),
@@ -139,13 +149,15 @@ sys_import = Table(
 )
 
 sys_meta = Table(
-    "sys_meta", metadata,
+    "sys_meta",
+    metadata,
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
 )
 
 sys_comment = Table(
-    "sys_comment", metadata,
+    "sys_comment",
+    metadata,
     Column("id", ID, primary_key=True),
     Column("entity", String(100), nullable=False),
     Column("record_id", ID, nullable=False),
@@ -156,11 +168,12 @@ sys_comment = Table(
 )
 
 sys_transition = Table(
-    "sys_transition", metadata,
+    "sys_transition",
+    metadata,
     Column("id", ID, primary_key=True),
     Column("entity", String(100), nullable=False),
     Column("record_id", ID, nullable=False),
-    Column("transition", String(40)),   # NULL for the record entering its initial state
+    Column("transition", String(40)),  # NULL for the record entering its initial state
     Column("from_state", String(64)),
     Column("to_state", String(64), nullable=False),
     _user_fk("user_id"),
@@ -170,13 +183,14 @@ sys_transition = Table(
 )
 
 sys_rule_run = Table(
-    "sys_rule_run", metadata,
+    "sys_rule_run",
+    metadata,
     Column("id", ID, primary_key=True),
     Column("entity", String(100), nullable=False),
     Column("record_id", ID, nullable=False),
     Column("rule", String(64), nullable=False),
     Column("trigger", String(64), nullable=False),
-    Column("condition", Boolean),            # NULL: the rule has no condition
+    Column("condition", Boolean),  # NULL: the rule has no condition
     Column("actions", JSON, nullable=False),  # what each action did
     Column("outcome", String(16), nullable=False),  # done | skipped | failed
     Column("error", Text),
@@ -187,11 +201,12 @@ sys_rule_run = Table(
 )
 
 sys_outbox = Table(
-    "sys_outbox", metadata,
+    "sys_outbox",
+    metadata,
     Column("id", ID, primary_key=True),
-    Column("kind", String(40), nullable=False),       # email | webhook | a plugin's kind
+    Column("kind", String(40), nullable=False),  # email | webhook | a plugin's kind
     Column("payload", JSON, nullable=False),
-    Column("status", String(16), nullable=False),     # pending | sent | dead
+    Column("status", String(16), nullable=False),  # pending | sent | dead
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("last_error", Text),
@@ -201,7 +216,8 @@ sys_outbox = Table(
 )
 
 sys_notification = Table(
-    "sys_notification", metadata,
+    "sys_notification",
+    metadata,
     Column("id", ID, primary_key=True),
     _user_fk("user_id", nullable=False),
     Column("message", Text, nullable=False),
@@ -212,7 +228,8 @@ sys_notification = Table(
 )
 
 sys_schedule = Table(
-    "sys_schedule", metadata,
-    Column("key", String(200), primary_key=True),   # app.entity.rule
+    "sys_schedule",
+    metadata,
+    Column("key", String(200), primary_key=True),  # app.entity.rule
     Column("last_run_at", UTCDateTime, nullable=False),
 )

@@ -5,6 +5,7 @@ version that makes a field required, or adds a required one, asks what to fill t
 empty rows with. Answers are applied in the same transaction as the schema change and
 the new version, so all of it lands or none of it does.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,11 +40,11 @@ from apploom.engine.storage.system_tables import ID, sys_history, sys_transition
 
 @dataclass(frozen=True)
 class Question:
-    kind: str          # "move": records in a removed state; "fill": empty required field
-    entity: str        # "app.entity"
-    name: str          # the state, or the field
+    kind: str  # "move": records in a removed state; "fill": empty required field
+    entity: str  # "app.entity"
+    name: str  # the state, or the field
     count: int
-    choices: tuple[str, ...] = ()    # a move's possible states
+    choices: tuple[str, ...] = ()  # a move's possible states
 
     @property
     def key(self) -> str:
@@ -51,15 +52,20 @@ class Question:
 
     def __str__(self) -> str:
         if self.kind == "move":
-            return (f"{self.count} {self.entity} record(s) are in state '{self.name}', which "
-                    f"this version removes: choose a state to move them to "
-                    f"({', '.join(self.choices)})")
-        return (f"{self.count} {self.entity} record(s) have no value for '{self.name}', which "
-                "this version requires: choose a value to fill in")
+            return (
+                f"{self.count} {self.entity} record(s) are in state '{self.name}', which "
+                f"this version removes: choose a state to move them to "
+                f"({', '.join(self.choices)})"
+            )
+        return (
+            f"{self.count} {self.entity} record(s) have no value for '{self.name}', which "
+            "this version requires: choose a value to fill in"
+        )
 
 
-def questions(conn: Connection, new: AppSet, old: AppSet | None,
-              types: FieldTypes) -> list[Question]:
+def questions(
+    conn: Connection, new: AppSet, old: AppSet | None, types: FieldTypes
+) -> list[Question]:
     """What the data needs answered before ``new`` can replace ``old``."""
     if old is None:
         return []
@@ -71,23 +77,38 @@ def questions(conn: Connection, new: AppSet, old: AppSet | None,
         before = old.apps.get(app) and old.apps[app].entities.get(name)
         if not before or entity.table not in tables:
             continue
-        gone = sorted(set(before.workflow.states) - set(entity.workflow.states)) \
-            if entity.workflow and before.workflow else []
-        required = [fld for fld in entity.fields.values()
-                    if fld.required and not types.computed(fld) and not fld.holds_rows
-                    and not getattr(before.fields.get(fld.name), "required", False)]
+        gone = (
+            sorted(set(before.workflow.states) - set(entity.workflow.states))
+            if entity.workflow and before.workflow
+            else []
+        )
+        required = [
+            fld
+            for fld in entity.fields.values()
+            if fld.required
+            and not types.computed(fld)
+            and not fld.holds_rows
+            and not getattr(before.fields.get(fld.name), "required", False)
+        ]
         if not gone and not required:
-            continue   # nothing to ask: the table's columns need not be read
+            continue  # nothing to ask: the table's columns need not be read
         columns = {c["name"] for c in inspector.get_columns(entity.table)}
         table = sql_table(entity.table, *(sql_column(n) for n in columns))
         if gone and entity.workflow and entity.workflow.field in columns:
             column = table.c[entity.workflow.field]
-            counts: dict[str, int] = dict(conn.execute(select(column, func.count()).where(
-                column.in_(gone)).group_by(column)).all())
-            found += [Question("move", entity.qualified, state, counts[state],
-                               tuple(entity.workflow.states))
-                      for state in gone if counts.get(state)]
-        for fld in required:   # a new column is empty in every row
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(column, func.count()).where(column.in_(gone)).group_by(column)
+                ).all()
+            )
+            found += [
+                Question(
+                    "move", entity.qualified, state, counts[state], tuple(entity.workflow.states)
+                )
+                for state in gone
+                if counts.get(state)
+            ]
+        for fld in required:  # a new column is empty in every row
             rows = select(func.count()).select_from(table)
             if fld.name in columns:
                 rows = rows.where(table.c[fld.name].is_(None))
@@ -97,17 +118,26 @@ def questions(conn: Connection, new: AppSet, old: AppSet | None,
     return found
 
 
-def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
-           fills: Mapping[str, Any], new: AppSet, metadata: MetaData,
-           types: FieldTypes, user_id: int | None = None, note: str | None = None) -> None:
+def answer(
+    conn: Connection,
+    asked: list[Question],
+    moves: Mapping[str, str],
+    fills: Mapping[str, Any],
+    new: AppSet,
+    metadata: MetaData,
+    types: FieldTypes,
+    user_id: int | None = None,
+    note: str | None = None,
+) -> None:
     """Apply the answers (``moves``/``fills`` keyed ``app.entity:name``), refusing the
     whole change if any question is left open or answered with something invalid. Each
     record changed gets a history entry (and a move, a transition log entry) by
     ``user_id``, with ``note``."""
     open_ones = [str(q) for q in asked if q.key not in (moves if q.kind == "move" else fills)]
     if open_ones:
-        raise MigrationRefused("This version needs answers about existing data: "
-                               + "; ".join(open_ones))
+        raise MigrationRefused(
+            "This version needs answers about existing data: " + "; ".join(open_ones)
+        )
     log = _Log(conn, user_id, note)
     for q in asked:
         entity = new.entity(q.entity)
@@ -119,8 +149,9 @@ def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
             column = table.c[entity.workflow.field]
             log.changed(entity, table, column == q.name, {column.name: [q.name, target]})
             log.moved(entity, table, column == q.name, q.name, target)
-            conn.execute(update(table).where(column == q.name).values(
-                {column: target, **_bumped(table)}))
+            conn.execute(
+                update(table).where(column == q.name).values({column: target, **_bumped(table)})
+            )
             continue
         fld = entity.fields[q.name]
         try:
@@ -130,8 +161,7 @@ def answer(conn: Connection, asked: list[Question], moves: Mapping[str, str],
             raise MigrationRefused(f"{q.entity}.{q.name}: {exc}") from None
         empty = table.c[q.name].is_(None)
         log.changed(entity, table, empty, {q.name: [None, types[fld.type].dump(fld, value)]})
-        conn.execute(update(table).where(empty).values({table.c[q.name]: value,
-                                                        **_bumped(table)}))
+        conn.execute(update(table).where(empty).values({table.c[q.name]: value, **_bumped(table)}))
 
 
 class _Log:
@@ -144,24 +174,63 @@ class _Log:
         self.note = literal(note, Text) if note else null()
 
     def changed(self, entity: Entity, table: Table, where, changes: dict) -> None:
-        if entity.is_child:    # a child row's changes are its parent's business
+        if entity.is_child:  # a child row's changes are its parent's business
             return
         text = literal(json.dumps(changes), Text)
-        rows = select(literal(entity.qualified, Text), table.c.id, table.c.version + 1,
-                      literal("update", Text), self.user, literal(self.now, UTCDateTime),
-                      cast(text, JSON) if self.conn.dialect.name == "postgresql" else text,
-                      null(), self.note).where(where)
-        self.conn.execute(sys_history.insert().from_select(
-            ["entity", "record_id", "version", "action", "user_id", "at", "changes",
-             "transition", "note"], rows))
+        rows = select(
+            literal(entity.qualified, Text),
+            table.c.id,
+            table.c.version + 1,
+            literal("update", Text),
+            self.user,
+            literal(self.now, UTCDateTime),
+            cast(text, JSON) if self.conn.dialect.name == "postgresql" else text,
+            null(),
+            self.note,
+        ).where(where)
+        self.conn.execute(
+            sys_history.insert().from_select(
+                [
+                    "entity",
+                    "record_id",
+                    "version",
+                    "action",
+                    "user_id",
+                    "at",
+                    "changes",
+                    "transition",
+                    "note",
+                ],
+                rows,
+            )
+        )
 
     def moved(self, entity: Entity, table: Table, where, source: str, target: str) -> None:
-        rows = select(literal(entity.qualified, Text), table.c.id, null(),
-                      literal(source, Text), literal(target, Text), self.user,
-                      literal(self.now, UTCDateTime), self.note).where(where)
-        self.conn.execute(sys_transition.insert().from_select(
-            ["entity", "record_id", "transition", "from_state", "to_state", "user_id", "at",
-             "comment"], rows))
+        rows = select(
+            literal(entity.qualified, Text),
+            table.c.id,
+            null(),
+            literal(source, Text),
+            literal(target, Text),
+            self.user,
+            literal(self.now, UTCDateTime),
+            self.note,
+        ).where(where)
+        self.conn.execute(
+            sys_transition.insert().from_select(
+                [
+                    "entity",
+                    "record_id",
+                    "transition",
+                    "from_state",
+                    "to_state",
+                    "user_id",
+                    "at",
+                    "comment",
+                ],
+                rows,
+            )
+        )
 
 
 def _bumped(table) -> dict:

@@ -1,5 +1,6 @@
 """Applying definitions to a database: validate, plan the schema change, apply it
 and record the new versions, all in one transaction."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from apploom.engine.versions.data_moves import Question, answer, questions
 class ApplyResult:
     plan: Plan
     apps: AppSet
-    versions: dict[str, int] = field(default_factory=dict)   # app -> new version number
+    versions: dict[str, int] = field(default_factory=dict)  # app -> new version number
     questions: list[Question] = field(default_factory=list)  # what the data needs answered
 
 
@@ -34,13 +35,19 @@ class _DryRun(Exception):
         self.result = result
 
 
-def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
-                      user_id: int | None = None, comment: str | None = None,
-                      dry_run: bool = False,
-                      actions: Collection[str] = BUILTIN_ACTIONS,
-                      moves: Mapping[str, str] | None = None,
-                      fills: Mapping[str, Any] | None = None,
-                      bases: Mapping[str, str] | None = None) -> ApplyResult:
+def apply_definitions(
+    db: Database,
+    sources: list[Source],
+    types: FieldTypes,
+    *,
+    user_id: int | None = None,
+    comment: str | None = None,
+    dry_run: bool = False,
+    actions: Collection[str] = BUILTIN_ACTIONS,
+    moves: Mapping[str, str] | None = None,
+    fills: Mapping[str, Any] | None = None,
+    bases: Mapping[str, str] | None = None,
+) -> ApplyResult:
     """Make ``sources`` (replacing the live apps of the same names) the live definitions:
     the schema change, the answers to what the data needs (``moves`` of records out of
     removed states, ``fills`` of newly required fields, keyed 'app.entity:name') and the
@@ -58,14 +65,24 @@ def apply_definitions(db: Database, sources: list[Source], types: FieldTypes, *,
             if dry_run:
                 raise _DryRun(result)
             apply_plan(conn, plan)
-            answer(conn, result.questions, moves or {}, fills or {}, new, plan.metadata, types,
-                   user_id, comment)
+            answer(
+                conn,
+                result.questions,
+                moves or {},
+                fills or {},
+                new,
+                plan.metadata,
+                types,
+                user_id,
+                comment,
+            )
             hashes = active_hashes(conn)
             for app in new.ordered():
                 source = Source(Path(app.file).name, app.source)
                 if hashes.get(app.name) != source.hash:
                     result.versions[app.name] = record_version(
-                        conn, app.name, source, user_id, comment, (bases or {}).get(app.name))
+                        conn, app.name, source, user_id, comment, (bases or {}).get(app.name)
+                    )
     except _DryRun as stop:
         return stop.result
     return result
@@ -89,16 +106,21 @@ def effects(db: Database, plan: Plan) -> list[str]:
         for step in plan.steps:
             if step.kind not in ("archive", "add_column") or step.table not in existing:
                 continue
-            table = sql_table(step.table, column(step.column))   # no reflection needed
+            table = sql_table(step.table, column(step.column))  # no reflection needed
             total = conn.execute(select(func.count()).select_from(table)).scalar()
             if step.kind == "add_column":
                 if total:
-                    found.append(f"{step.column} is added to {step.table}: its {total} "
-                                 "existing row(s) start empty")
+                    found.append(
+                        f"{step.column} is added to {step.table}: its {total} "
+                        "existing row(s) start empty"
+                    )
                 continue
-            filled = conn.execute(select(func.count()).select_from(table).where(
-                table.c[step.column].is_not(None))).scalar()
-            found.append(f"{filled} of {total} row(s) of {step.table} have a value in "
-                         f"{step.column}; the column is archived with them, and comes back "
-                         "with them if the field is added again")
+            filled = conn.execute(
+                select(func.count()).select_from(table).where(table.c[step.column].is_not(None))
+            ).scalar()
+            found.append(
+                f"{filled} of {total} row(s) of {step.table} have a value in "
+                f"{step.column}; the column is archived with them, and comes back "
+                "with them if the field is added again"
+            )
     return found

@@ -7,6 +7,7 @@ kept, and where both changed the same setting differently the business's choice 
 kept and the place is reported as a conflict for the admin to decide. Nothing of theirs
 is lost silently.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,9 +33,11 @@ class Conflict:
     theirs: Any
 
     def __str__(self) -> str:
-        return (f"{self.path}: the release changed {_shown(self.base)} to "
-                f"{_shown(self.theirs)}, you had changed it to {_shown(self.mine)}; "
-                "yours is kept")
+        return (
+            f"{self.path}: the release changed {_shown(self.base)} to "
+            f"{_shown(self.theirs)}, you had changed it to {_shown(self.mine)}; "
+            "yours is kept"
+        )
 
 
 def merge(base: str, mine: str, theirs: str) -> tuple[str, list[Conflict]]:
@@ -49,7 +52,7 @@ def merge(base: str, mine: str, theirs: str) -> tuple[str, list[Conflict]]:
         if _data(text) == merged:
             return text, conflicts
     except ValidationFailed:
-        pass   # written in a way line edits cannot follow: the whole text anew
+        pass  # written in a way line edits cannot follow: the whole text anew
     return yaml.safe_dump(merged, allow_unicode=True, sort_keys=False, width=100), conflicts
 
 
@@ -62,8 +65,11 @@ def _written_into(text: str, own: dict, merged: dict, path: tuple) -> str:
         before = own.get(key, MISSING)
         if before == value:
             continue
-        if isinstance(before, dict) and isinstance(value, dict) and _written_as_block(
-                text, (*path, key)):
+        if (
+            isinstance(before, dict)
+            and isinstance(value, dict)
+            and _written_as_block(text, (*path, key))
+        ):
             text = _written_into(text, before, value, (*path, key))
         else:
             text = text_edits.set_block(text, (*path, key), value)
@@ -82,13 +88,21 @@ def _merge(base: Any, mine: Any, theirs: Any, path: tuple, conflicts: list) -> A
         return mine
     if mine == base:
         return theirs
-    if isinstance(mine, dict) and isinstance(theirs, dict) and (base is MISSING
-                                                               or isinstance(base, dict)):
+    if (
+        isinstance(mine, dict)
+        and isinstance(theirs, dict)
+        and (base is MISSING or isinstance(base, dict))
+    ):
         found = {}
         base = base if isinstance(base, dict) else {}
         for key in [*mine, *(k for k in theirs if k not in mine)]:
-            value = _merge(base.get(key, MISSING), mine.get(key, MISSING),
-                           theirs.get(key, MISSING), path + (key,), conflicts)
+            value = _merge(
+                base.get(key, MISSING),
+                mine.get(key, MISSING),
+                theirs.get(key, MISSING),
+                path + (key,),
+                conflicts,
+            )
             if value is not MISSING:
                 found[key] = value
         return found
@@ -99,16 +113,21 @@ def _merge(base: Any, mine: Any, theirs: Any, path: tuple, conflicts: list) -> A
 def _data(text: str) -> dict:
     doc = read_document("layer.yaml", text)
     if doc.problems or not isinstance(doc.data, dict):
-        raise ValidationFailed({"text": str(doc.problems[0]) if doc.problems
-                                else "a definition must be a mapping"})
+        raise ValidationFailed(
+            {"text": str(doc.problems[0]) if doc.problems else "a definition must be a mapping"}
+        )
     return doc.data
 
 
 def _shown(value: Any) -> str:
     if value is MISSING:
         return "(nothing)"
-    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True,
-                          width=100_000).strip().removesuffix("...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=100_000)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
 
 
 @dataclass(frozen=True)
@@ -117,8 +136,8 @@ class Upgrade:
 
     app: str
     live: Source
-    base: str                  # the bundled text the live version builds on
-    new_base: Source           # the bundled text now
+    base: str  # the bundled text the live version builds on
+    new_base: Source  # the bundled text now
 
     @property
     def edited(self) -> bool:
@@ -135,11 +154,11 @@ def upgrades(conn: Connection, bundled: list[Source]) -> list[Upgrade]:
     for source in bundled:
         app = app_name(source)
         if app is None:
-            continue   # not an app definition the loader could name
+            continue  # not an app definition the loader could name
         try:
             live = source_of(conn, app)
         except NotFound:
-            continue   # not installed: a plain install, not an upgrade
+            continue  # not installed: a plain install, not an upgrade
         # versions from before bases were kept build on the first, installed from the bundle
         base = base_of(conn, app) or source_of(conn, app, 1).text
         if base != source.text:

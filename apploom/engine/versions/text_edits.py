@@ -3,6 +3,7 @@ relabel it, make it required, retire it, add a status) edit the YAML in place, l
 line, so comments, order and layout stay as the admin left them, and the diff shows
 only what changed. Every edit then goes through the same check, preview and apply as
 a hand edit."""
+
 from __future__ import annotations
 
 import re
@@ -50,7 +51,7 @@ def add_entity(text: str, name: str, spec: dict) -> str:
 
 def change_entity(text: str, name: str, changes: dict) -> str:
     """The entity's own settings (its label, its icon) written anew, each in its place."""
-    spec = _mapping(text, ("entities", name))   # names an entity that is not there
+    spec = _mapping(text, ("entities", name))  # names an entity that is not there
     for key, value in _merged(spec, changes).items():
         text = set_block(text, ("entities", name, key), value)
     return text
@@ -58,8 +59,10 @@ def change_entity(text: str, name: str, changes: dict) -> str:
 
 def _merged(spec: dict, changes: dict) -> dict:
     """``changes``, where a label gives some languages, keeping the label's others."""
-    return {key: {**spec[key], **value} if key == "label" and isinstance(spec.get(key), dict)
-            else value for key, value in changes.items()}
+    return {
+        key: {**spec[key], **value} if key == "label" and isinstance(spec.get(key), dict) else value
+        for key, value in changes.items()
+    }
 
 
 LAYOUT_KEYS = ("rows:", "columns:", "filters:", "search:", "sort:", "[", "- [")
@@ -78,34 +81,44 @@ def retire_field(text: str, entity: str, name: str) -> str:
     for i in range(first, last):
         if lines[i].lstrip().startswith(LAYOUT_KEYS):
             lines[i] = _tidy(mention.sub("", lines[i]))
-            if lines[i].strip() == "- []":   # a form row written as a list item, now empty
+            if lines[i].strip() == "- []":  # a form row written as a list item, now empty
                 lines[i] = ""
     return "".join(lines)
 
 
 def _tidy(line: str) -> str:
     """A flow list with an item taken out: no stray commas, no empty form rows."""
-    for old, new in ((r",\s*,", ","), (r"\[\s*,\s*", "["), (r",\s*\]", "]"),
-                     (r"\[\s*\],\s*", ""), (r",\s*\[\s*\]", "")):
+    for old, new in (
+        (r",\s*,", ","),
+        (r"\[\s*,\s*", "["),
+        (r",\s*\]", "]"),
+        (r"\[\s*\],\s*", ""),
+        (r",\s*\[\s*\]", ""),
+    ):
         line = re.sub(old, new, line)
     return line
 
 
-def add_state(text: str, entity: str, name: str, spec: dict,
-              transitions: dict[str, dict]) -> str:
+def add_state(text: str, entity: str, name: str, spec: dict, transitions: dict[str, dict]) -> str:
     """One more workflow state, with the transitions that lead into and out of it."""
     states = _mapping(text, ("entities", entity, "workflow", "states"))
     if name in states:
         raise ValidationFailed({"name": f"{entity} already has a state '{name}'"})
-    text = _insert_after(text, ("entities", entity, "workflow", "states", list(states)[-1]),
-                         name, spec)
+    text = _insert_after(
+        text, ("entities", entity, "workflow", "states", list(states)[-1]), name, spec
+    )
     for transition, settings in transitions.items():
         known = _mapping(text, ("entities", entity, "workflow", "transitions"))
         if transition in known:
-            raise ValidationFailed({"transition": f"{entity} already has a transition "
-                                                  f"'{transition}'"})
-        text = _insert_after(text, ("entities", entity, "workflow", "transitions",
-                                    list(known)[-1]), transition, settings)
+            raise ValidationFailed(
+                {"transition": f"{entity} already has a transition '{transition}'"}
+            )
+        text = _insert_after(
+            text,
+            ("entities", entity, "workflow", "transitions", list(known)[-1]),
+            transition,
+            settings,
+        )
     return text
 
 
@@ -125,7 +138,7 @@ def add_rule(text: str, entity: str, rule: dict) -> str:
         return set_block(text, path, [*rules, rule])
     lines = text.splitlines(keepends=True)
     start, end = _span(text, path)
-    item = next(line for line in lines[start + 1:end] if line.lstrip().startswith("- "))
+    item = next(line for line in lines[start + 1 : end] if line.lstrip().startswith("- "))
     if lines and not lines[end - 1].endswith("\n"):
         lines[end - 1] += "\n"
     lines.insert(end, f"{' ' * _indent(item)}- {flow(rule)}\n")
@@ -143,17 +156,23 @@ def change_rule(text: str, entity: str, index: int, rule: dict | None) -> str:
         return remove_block(text, path)
     lines = text.splitlines(keepends=True)
     start = read_document("edit.yaml", text).lines[(*path, index)] - 1
-    if not lines[start].lstrip().startswith("- "):   # a list written in one line
-        return set_block(text, path, [r for i, r in enumerate(rules) if i != index]
-                         if rule is None else [*rules[:index], rule, *rules[index + 1:]])
+    if not lines[start].lstrip().startswith("- "):  # a list written in one line
+        return set_block(
+            text,
+            path,
+            [r for i, r in enumerate(rules) if i != index]
+            if rule is None
+            else [*rules[:index], rule, *rules[index + 1 :]],
+        )
     dash, end = _indent(lines[start]), start + 1
     while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > dash):
         end += 1
     end = _trimmed(lines, start, end)
     if end == len(lines) and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    lines[start:end] = [] if rule is None else [
-        " " * dash + line + "\n" for line in _block([rule]).splitlines()]
+    lines[start:end] = (
+        [] if rule is None else [" " * dash + line + "\n" for line in _block([rule]).splitlines()]
+    )
     return "".join(lines)
 
 
@@ -162,8 +181,11 @@ def add_report(text: str, name: str, report: dict, on_dashboard: bool) -> str:
     reports = _mapping(text, ()).get("reports") or {}
     if name in reports:
         raise ValidationFailed({"name": f"there is already a report '{name}'"})
-    text = _insert_after(text, ("reports", list(reports)[-1]), name, report) if reports \
+    text = (
+        _insert_after(text, ("reports", list(reports)[-1]), name, report)
+        if reports
         else set_block(text, ("reports",), {name: report})
+    )
     return show_on_dashboard(text, name, on_dashboard)
 
 
@@ -206,7 +228,7 @@ def set_block(text: str, path: tuple, value: Any) -> str:
     if path in doc.lines:
         start, end = _span(text, path)
         indent = len(lines[start]) - len(lines[start].lstrip())
-    elif len(path) == 1:   # a top-level setting not there yet: at the end of the file
+    elif len(path) == 1:  # a top-level setting not there yet: at the end of the file
         start = end = len(lines)
         indent = 0
     else:
@@ -240,8 +262,9 @@ def _mapping(text: str, path: tuple) -> dict:
         return found
     for key in path:
         if not isinstance(found, dict) or key not in found:
-            raise ValidationFailed({path[-2] if len(path) > 1 else "text":
-                                    f"the definition has no {'.'.join(path)}"})
+            raise ValidationFailed(
+                {path[-2] if len(path) > 1 else "text": f"the definition has no {'.'.join(path)}"}
+            )
         found = found[key]
     if not isinstance(found, dict) or not found:
         raise ValidationFailed({"text": f"{'.'.join(path)} is not a list of names"})
@@ -253,22 +276,33 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
     lines = text.splitlines()
     start = read_document("edit.yaml", text).lines[path] - 1
     key = f"{path[-1]}:"
-    if not lines[start].lstrip().startswith(key):   # a block value: its key is above it
+    if not lines[start].lstrip().startswith(key):  # a block value: its key is above it
         inner = _indent(lines[start]) + lines[start].lstrip().startswith("- ")  # a list may
-        above = next((i for i in range(start - 1, -1, -1)            # sit at its key's indent
-                      if lines[i].lstrip().startswith(key) and _indent(lines[i]) < inner),
-                     None)
+        above = next(
+            (
+                i
+                for i in range(start - 1, -1, -1)  # sit at its key's indent
+                if lines[i].lstrip().startswith(key) and _indent(lines[i]) < inner
+            ),
+            None,
+        )
         if above is None:
-            raise ValidationFailed({"text": f"{'.'.join(path)} is written in a way the "
-                                            "forms cannot edit; change it in the text"})
+            raise ValidationFailed(
+                {
+                    "text": f"{'.'.join(path)} is written in a way the "
+                    "forms cannot edit; change it in the text"
+                }
+            )
         start = above
     indent = _indent(lines[start])
-    block_list = lines[start].rstrip().endswith(":")   # its items may sit at its indent
+    block_list = lines[start].rstrip().endswith(":")  # its items may sit at its indent
     end = start + 1
-    while end < len(lines) and (not lines[end].strip() or lines[end].lstrip().startswith("#")
-                                or _indent(lines[end]) > indent
-                                or (block_list and _indent(lines[end]) == indent
-                                    and lines[end].lstrip().startswith("- "))):
+    while end < len(lines) and (
+        not lines[end].strip()
+        or lines[end].lstrip().startswith("#")
+        or _indent(lines[end]) > indent
+        or (block_list and _indent(lines[end]) == indent and lines[end].lstrip().startswith("- "))
+    ):
         end += 1
     return start, _trimmed(lines, start, end)
 
@@ -278,8 +312,10 @@ def _trimmed(lines: list[str], start: int, end: int) -> int:
     before the next key, and stay with it. A line indented deeper than the block's key
     may be text (a ``|`` block's last line may start with #), so it stays in."""
     key = _indent(lines[start])
-    while end > start + 1 and (not lines[end - 1].strip() or (
-            lines[end - 1].lstrip().startswith("#") and _indent(lines[end - 1]) <= key)):
+    while end > start + 1 and (
+        not lines[end - 1].strip()
+        or (lines[end - 1].lstrip().startswith("#") and _indent(lines[end - 1]) <= key)
+    ):
         end -= 1
     return end
 
@@ -319,10 +355,12 @@ def _short(value: Any) -> bool:
 
 
 MAP, SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
-_Dumper.add_representer(_Setting, lambda dumper, data: dumper.represent_mapping(
-    MAP, data, flow_style=False))
-_Dumper.add_representer(dict, lambda dumper, data: dumper.represent_mapping(
-    MAP, data, flow_style=_short(data)))
+_Dumper.add_representer(
+    _Setting, lambda dumper, data: dumper.represent_mapping(MAP, data, flow_style=False)
+)
+_Dumper.add_representer(
+    dict, lambda dumper, data: dumper.represent_mapping(MAP, data, flow_style=_short(data))
+)
 
 
 def _represent_list(dumper: _Dumper, data: list) -> yaml.Node:
@@ -330,9 +368,14 @@ def _represent_list(dumper: _Dumper, data: list) -> yaml.Node:
     than a few plain values (a form section, a rule) as a block."""
     if _short(data) or _plain(data):
         return dumper.represent_sequence(SEQ, data, flow_style=True)
-    return dumper.represent_sequence(SEQ, [
-        v if not isinstance(v, dict) or (_short(v) and _plain(v.values())) else _Setting(v)
-        for v in data], flow_style=False)
+    return dumper.represent_sequence(
+        SEQ,
+        [
+            v if not isinstance(v, dict) or (_short(v) and _plain(v.values())) else _Setting(v)
+            for v in data
+        ],
+        flow_style=False,
+    )
 
 
 def _plain(values) -> bool:
@@ -346,11 +389,18 @@ def _block(value: dict | list) -> str:
     """``value`` (a setting, or a list of rules) written as block YAML."""
     if isinstance(value, list):
         return "".join("- " + _block(item).replace("\n", "\n  ")[:-2] for item in value)
-    return yaml.dump(_Setting(value), Dumper=_Dumper, allow_unicode=True, sort_keys=False,
-                     width=100)
+    return yaml.dump(
+        _Setting(value), Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100
+    )
 
 
 def flow(value: Any) -> str:
     """``value`` as YAML on one line."""
-    return yaml.dump(value, Dumper=Dumper, default_flow_style=True, allow_unicode=True,
-                     sort_keys=False, width=100_000).strip()
+    return yaml.dump(
+        value,
+        Dumper=Dumper,
+        default_flow_style=True,
+        allow_unicode=True,
+        sort_keys=False,
+        width=100_000,
+    ).strip()

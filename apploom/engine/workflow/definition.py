@@ -1,5 +1,6 @@
 """Workflows: the states of one status field and the transitions between them, as
 defined, and the checks that find mistakes in them before they load."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,14 +19,14 @@ class State:
     label: Label
     colour: str = "grey"
     final: bool = False
-    readonly: tuple[str, ...] = ()      # fields that cannot change while in this state
+    readonly: tuple[str, ...] = ()  # fields that cannot change while in this state
 
 
 @dataclass(frozen=True)
 class Transition:
     name: str
     label: Label
-    sources: tuple[str, ...]            # ("any",) for every state
+    sources: tuple[str, ...]  # ("any",) for every state
     target: str
     roles: tuple[str, ...] | None = None  # None: whoever may update the record
     guard: str | None = None
@@ -45,9 +46,15 @@ class Workflow:
 
     def status_field(self) -> Field:
         """The select field the workflow governs; only transitions change it."""
-        return Field(name=self.field, type="select", label=Label("Status", "状态"),
-                     options=tuple(Option(s.name, s.label) for s in self.states.values()),
-                     default=self.initial, readonly=True, index=True)
+        return Field(
+            name=self.field,
+            type="select",
+            label=Label("Status", "状态"),
+            options=tuple(Option(s.name, s.label) for s in self.states.values()),
+            default=self.initial,
+            readonly=True,
+            index=True,
+        )
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -57,25 +64,43 @@ def _names(value: Any) -> tuple[str, ...]:
 
 
 def parse_workflow(raw: Mapping[str, Any]) -> Workflow:
-    states = {name: State(name=name, label=Label.parse((spec or {}).get("label"), name),
-                          colour=(spec or {}).get("colour", "grey"),
-                          final=(spec or {}).get("final", False),
-                          readonly=_names((spec or {}).get("readonly")))
-              for name, spec in raw["states"].items()}
+    states = {
+        name: State(
+            name=name,
+            label=Label.parse((spec or {}).get("label"), name),
+            colour=(spec or {}).get("colour", "grey"),
+            final=(spec or {}).get("final", False),
+            readonly=_names((spec or {}).get("readonly")),
+        )
+        for name, spec in raw["states"].items()
+    }
     transitions = {
-        name: Transition(name=name, label=Label.parse(spec.get("label"), name),
-                         sources=_names(spec["from"]), target=spec["to"],
-                         roles=_names(spec["roles"]) if "roles" in spec else None,
-                         guard=spec.get("if"), require=_names(spec.get("require")),
-                         confirm=Label.parse(spec["confirm"], "") if spec.get("confirm") else None)
-        for name, spec in (raw.get("transitions") or {}).items()}
-    return Workflow(field=raw.get("field", "status"), initial=raw["initial"],
-                    states=frozen_map(states), transitions=frozen_map(transitions))
+        name: Transition(
+            name=name,
+            label=Label.parse(spec.get("label"), name),
+            sources=_names(spec["from"]),
+            target=spec["to"],
+            roles=_names(spec["roles"]) if "roles" in spec else None,
+            guard=spec.get("if"),
+            require=_names(spec.get("require")),
+            confirm=Label.parse(spec["confirm"], "") if spec.get("confirm") else None,
+        )
+        for name, spec in (raw.get("transitions") or {}).items()
+    }
+    return Workflow(
+        field=raw.get("field", "status"),
+        initial=raw["initial"],
+        states=frozen_map(states),
+        transitions=frozen_map(transitions),
+    )
 
 
-def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str],
-         functions: AbstractSet[str] = frozenset()
-         ) -> tuple[list[tuple[tuple, str]], list[tuple[tuple, str]]]:
+def lint(
+    workflow: Workflow,
+    fields: Mapping[str, Field],
+    roles: set[str],
+    functions: AbstractSet[str] = frozenset(),
+) -> tuple[list[tuple[tuple, str]], list[tuple[tuple, str]]]:
     """(errors, warnings) as (path inside the workflow block, message) pairs."""
     errors: list[tuple[tuple, str]] = []
     warnings: list[tuple[tuple, str]] = []
@@ -86,8 +111,9 @@ def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str],
     for state in states.values():
         for name in state.readonly:
             if name not in fields:
-                errors.append((("states", state.name, "readonly"),
-                               f"'{name}' is not a field of this entity"))
+                errors.append(
+                    (("states", state.name, "readonly"), f"'{name}' is not a field of this entity")
+                )
     for t in workflow.transitions.values():
         path = ("transitions", t.name)
         for source in t.sources:
@@ -96,9 +122,14 @@ def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str],
         if t.target not in states:
             errors.append((path + ("to",), f"'{t.target}' is not one of the states ({known})"))
         if t.roles is not None and not set(t.roles) & roles:
-            errors.append((path + ("roles",), "no role may take this transition: "
-                                              f"{', '.join(t.roles) or 'the list is empty'}; "
-                                              f"known roles: {', '.join(sorted(roles))}"))
+            errors.append(
+                (
+                    path + ("roles",),
+                    "no role may take this transition: "
+                    f"{', '.join(t.roles) or 'the list is empty'}; "
+                    f"known roles: {', '.join(sorted(roles))}",
+                )
+            )
         for name in t.require:
             if name not in fields or name == workflow.field:
                 errors.append((path + ("require",), f"'{name}' is not a field it can ask for"))
@@ -109,20 +140,35 @@ def lint(workflow: Workflow, fields: Mapping[str, Field], roles: set[str],
                 errors.append((path + ("if",), f"the condition {exc}"))
                 used = frozenset()
             for name in sorted(used - set(fields)):
-                errors.append((path + ("if",), f"the condition uses '{name}', which is not a "
-                                               "field of this entity"))
+                errors.append(
+                    (
+                        path + ("if",),
+                        f"the condition uses '{name}', which is not a field of this entity",
+                    )
+                )
     if errors:
         return errors, warnings
     reachable = _reachable(workflow)
     for state in states.values():
         if state.name not in reachable:
-            warnings.append((("states", state.name), f"'{state.name}' cannot be reached from "
-                                                     f"'{workflow.initial}'"))
-        leaving = [t for t in workflow.transitions.values()
-                   if t.leaves(state.name) and t.target != state.name]
+            warnings.append(
+                (
+                    ("states", state.name),
+                    f"'{state.name}' cannot be reached from '{workflow.initial}'",
+                )
+            )
+        leaving = [
+            t
+            for t in workflow.transitions.values()
+            if t.leaves(state.name) and t.target != state.name
+        ]
         if not state.final and not leaving:
-            warnings.append((("states", state.name), f"'{state.name}' has no way out and is not "
-                                                     "marked final: true"))
+            warnings.append(
+                (
+                    ("states", state.name),
+                    f"'{state.name}' has no way out and is not marked final: true",
+                )
+            )
     return errors, warnings
 
 

@@ -5,6 +5,7 @@ visibility and role checks, the state it may leave from, the fields it asks for,
 its condition, then the change itself (with the record's version check, so two
 people taking transitions at once cannot both win) and a row in the log.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -38,81 +39,140 @@ class Transitions:
             raise NotFound(f"{entity.label.en} has no workflow")
         return entity, entity.workflow
 
-    def take(self, user: User, ref: str, record_id: int, name: str, data: Any = None, *,
-             comment: str | None = None, version: int | None = None) -> dict:
+    def take(
+        self,
+        user: User,
+        ref: str,
+        record_id: int,
+        name: str,
+        data: Any = None,
+        *,
+        comment: str | None = None,
+        version: int | None = None,
+    ) -> dict:
         """Take transition ``name``; ``data`` fills in the fields it requires."""
-        return self.take_many(user, ref, [record_id], name, data, comment=comment,
-                              version=version)[0]
+        return self.take_many(user, ref, [record_id], name, data, comment=comment, version=version)[
+            0
+        ]
 
-    def take_many(self, user: User, ref: str, record_ids: list[int], name: str,
-                  data: Any = None, *, comment: str | None = None,
-                  version: int | None = None) -> list[dict]:
+    def take_many(
+        self,
+        user: User,
+        ref: str,
+        record_ids: list[int],
+        name: str,
+        data: Any = None,
+        *,
+        comment: str | None = None,
+        version: int | None = None,
+    ) -> list[dict]:
         """Take ``name`` on every record of ``record_ids``, or on none if one refuses."""
         entity, workflow = self._workflow(ref)
         transition = workflow.transitions.get(name)
         if transition is None:
-            raise NotFound(f"{entity.label.en} has no transition '{name}'; it has: "
-                           + ", ".join(workflow.transitions))
+            raise NotFound(
+                f"{entity.label.en} has no transition '{name}'; it has: "
+                + ", ".join(workflow.transitions)
+            )
         data = data or {}
         extra = sorted(set(data) - set(transition.require)) if isinstance(data, dict) else []
         if extra:
             raise ValidationFailed({k: f"is not asked for by '{name}'" for k in extra})
         if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
-            raise ValidationFailed({"comment": f"must be text of at most {MAX_COMMENT} "
-                                               "characters"})
+            raise ValidationFailed({"comment": f"must be text of at most {MAX_COMMENT} characters"})
         if not self._may(user, entity, transition):
-            raise Forbidden(f"Your roles ({', '.join(sorted(user.roles)) or 'none'}) may "
-                            f"not take '{transition.label.en}'; it is for: "
-                            f"{', '.join(transition.roles or ['whoever may update'])}")
+            raise Forbidden(
+                f"Your roles ({', '.join(sorted(user.roles)) or 'none'}) may "
+                f"not take '{transition.label.en}'; it is for: "
+                f"{', '.join(transition.roles or ['whoever may update'])}"
+            )
         given = read_input(entity, data, self.records.apps, self.records.types)
         with self.records.transaction() as conn:
-            return [self._take(conn, user, entity, workflow, transition, record_id, given,
-                               comment, version) for record_id in record_ids]
+            return [
+                self._take(
+                    conn, user, entity, workflow, transition, record_id, given, comment, version
+                )
+                for record_id in record_ids
+            ]
 
-    def take_in(self, conn: Connection, user: User, entity: Entity, name: str,
-                record_id: int) -> dict:
+    def take_in(
+        self, conn: Connection, user: User, entity: Entity, name: str, record_id: int
+    ) -> dict:
         """Take a transition inside the caller's transaction (for rules and plugins)."""
         workflow = entity.workflow
         transition = workflow.transitions.get(name) if workflow is not None else None
         if workflow is None or transition is None:
             raise NotFound(f"{entity.label.en} has no transition '{name}'")
-        return self._take(conn, user, entity, workflow, transition, record_id, Input(), None,
-                          None)
+        return self._take(conn, user, entity, workflow, transition, record_id, Input(), None, None)
 
-    def _take(self, conn, user: User, entity: Entity, workflow: Workflow, transition: Transition,
-              record_id: int, given, comment: str | None, version: int | None) -> dict:
+    def _take(
+        self,
+        conn,
+        user: User,
+        entity: Entity,
+        workflow: Workflow,
+        transition: Transition,
+        record_id: int,
+        given,
+        comment: str | None,
+        version: int | None,
+    ) -> dict:
         stored = self.records.stored(conn, user, entity, record_id, "read")
         if version is not None and stored.values["version"] != version:
-            raise Conflict(f"This {entity.label.en} was changed by someone else",
-                           current=self.records.dump(entity, stored), yours={"version": version})
+            raise Conflict(
+                f"This {entity.label.en} was changed by someone else",
+                current=self.records.dump(entity, stored),
+                yours={"version": version},
+            )
         state = stored.values[workflow.field]
         if transition.target == state:
-            raise Conflict(f"The {entity.label.en} is already "
-                           f"{_state_label(workflow, state)}",
-                           current=self.records.dump(entity, stored),
-                           yours={"transition": transition.name})
+            raise Conflict(
+                f"The {entity.label.en} is already {_state_label(workflow, state)}",
+                current=self.records.dump(entity, stored),
+                yours={"transition": transition.name},
+            )
         if not transition.leaves(state):
             raise Conflict(
                 f"'{transition.label.en}' cannot be taken while the {entity.label.en} is "
                 f"{_state_label(workflow, state)}; it leaves from: "
                 f"{', '.join(_state_label(workflow, s) for s in transition.sources)}",
-                current=self.records.dump(entity, stored), yours={"transition": transition.name})
+                current=self.records.dump(entity, stored),
+                yours={"transition": transition.name},
+            )
 
         def check(draft: Draft, errors: dict) -> None:
             for field in transition.require:
                 if draft.values.get(field) in (None, "", []):
                     errors.setdefault(field, f"is needed to take '{transition.label.en}'")
             if not errors and not guard_holds(transition, draft, self.records.types.functions):
-                errors[workflow.field] = (f"'{transition.label.en}' needs "
-                                          f"{transition.guard}, which does not hold")
+                errors[workflow.field] = (
+                    f"'{transition.label.en}' needs {transition.guard}, which does not hold"
+                )
 
         # logged first: transitions the rules take in turn come after it in the log
-        log_transition(conn, entity, record_id, transition.name, state, transition.target, user,
-                       clock.now(), comment)
-        return self.records.change(conn, user, entity, stored, given,
-                                   forced={workflow.field: transition.target}, check=check,
-                                   transition=transition.name, note=comment,
-                                   yours={"transition": transition.name})
+        log_transition(
+            conn,
+            entity,
+            record_id,
+            transition.name,
+            state,
+            transition.target,
+            user,
+            clock.now(),
+            comment,
+        )
+        return self.records.change(
+            conn,
+            user,
+            entity,
+            stored,
+            given,
+            forced={workflow.field: transition.target},
+            check=check,
+            transition=transition.name,
+            note=comment,
+            yours={"transition": transition.name},
+        )
 
     def may(self, user: User, ref: str, name: str) -> bool:
         """Whether ``user``'s roles allow taking ``name`` at all (states aside)."""
@@ -133,20 +193,31 @@ class Transitions:
         with self.records.db.read() as conn:
             draft = self.records.stored(conn, user, entity, record_id, "read")
         state = draft.values[workflow.field]
-        return [{"name": t.name, "label": {"en": t.label.en, "zh": t.label.zh}, "to": t.target,
-                 "require": list(t.require),
-                 "confirm": {"en": t.confirm.en, "zh": t.confirm.zh} if t.confirm else None}
-                for t in workflow.transitions.values()
-                if t.leaves(state) and self._may(user, entity, t)
-                and guard_holds(t, draft, self.records.types.functions)]
+        return [
+            {
+                "name": t.name,
+                "label": {"en": t.label.en, "zh": t.label.zh},
+                "to": t.target,
+                "require": list(t.require),
+                "confirm": {"en": t.confirm.en, "zh": t.confirm.zh} if t.confirm else None,
+            }
+            for t in workflow.transitions.values()
+            if t.leaves(state)
+            and self._may(user, entity, t)
+            and guard_holds(t, draft, self.records.types.functions)
+        ]
 
     def steps(self, conn: Connection, ref: str, record_id: int) -> list[engine.Row]:
         """The states a record entered (``to_state``) and when (``at``), oldest first; no
         permission check."""
         log = sys_transition.c
-        return list(conn.execute(
-            select(log.to_state, log.at).where(log.entity == ref, log.record_id == record_id)
-            .order_by(log.at, log.id)))
+        return list(
+            conn.execute(
+                select(log.to_state, log.at)
+                .where(log.entity == ref, log.record_id == record_id)
+                .order_by(log.at, log.id)
+            )
+        )
 
     def stats(self, user: User, ref: str, now: datetime | None = None) -> dict:
         """Per state: how many records are in it now, and the time they spent in it (in
@@ -155,18 +226,21 @@ class Transitions:
         visible = self.records.compiler.visible(user, entity)
         table = self.records.tables[entity.table]
         now = now or datetime.now(timezone.utc)
-        query = (select(sys_transition.c.record_id, sys_transition.c.to_state,
-                        sys_transition.c.at)
-                 .where(sys_transition.c.entity == entity.qualified)
-                 .order_by(sys_transition.c.record_id, sys_transition.c.at, sys_transition.c.id))
+        query = (
+            select(sys_transition.c.record_id, sys_transition.c.to_state, sys_transition.c.at)
+            .where(sys_transition.c.entity == entity.qualified)
+            .order_by(sys_transition.c.record_id, sys_transition.c.at, sys_transition.c.id)
+        )
         if visible is not None:
-            query = query.where(sys_transition.c.record_id.in_(select(table.c.id)
-                                                                .where(visible)))
+            query = query.where(sys_transition.c.record_id.in_(select(table.c.id).where(visible)))
         with self.records.db.read() as conn:
-            counts: dict[str, int] = dict(conn.execute(
-                select(table.c[workflow.field], func.count()).where(
-                    *(() if visible is None else (visible,)))
-                .group_by(table.c[workflow.field])).all())
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    select(table.c[workflow.field], func.count())
+                    .where(*(() if visible is None else (visible,)))
+                    .group_by(table.c[workflow.field])
+                ).all()
+            )
             log = conn.execute(query).all()
         per_record = time_in_states(log, now)
         totals: dict[str, float] = defaultdict(float)
@@ -177,11 +251,14 @@ class Transitions:
                 records[state] += 1
         return {
             "counts": {s: counts.get(s, 0) for s in workflow.states},
-            "time_in_state": {s: {"total_seconds": round(totals[s], 3),
-                                  "records": records[s],
-                                  "average_seconds": round(totals[s] / records[s], 3)
-                                  if records[s] else None}
-                              for s in workflow.states},
+            "time_in_state": {
+                s: {
+                    "total_seconds": round(totals[s], 3),
+                    "records": records[s],
+                    "average_seconds": round(totals[s] / records[s], 3) if records[s] else None,
+                }
+                for s in workflow.states
+            },
             "per_record": per_record,
         }
 
@@ -200,8 +277,11 @@ def time_in_states(log: Sequence[Sequence[Any]], now: datetime) -> dict[int, dic
 def guard_holds(transition: Transition, draft: Draft, functions: dict | None = None) -> bool:
     if not transition.guard:
         return True
-    names = {**(functions or {}), **draft.values,
-             **{k: [Row(r) for r in rows] for k, rows in draft.rows.items()}}
+    names = {
+        **(functions or {}),
+        **draft.values,
+        **{k: [Row(r) for r in rows] for k, rows in draft.rows.items()},
+    }
     try:
         return bool(compile_expression(transition.guard).evaluate(names))
     except (ArithmeticError, ExpressionError, LookupError, NameError, TypeError, ValueError):
@@ -211,4 +291,3 @@ def guard_holds(transition: Transition, draft: Draft, functions: dict | None = N
 def _state_label(workflow: Workflow, state: str) -> str:
     found = workflow.states.get(state)
     return found.label.en if found else state
-

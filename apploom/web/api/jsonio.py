@@ -1,4 +1,5 @@
 """JSON in and out: numbers with a fraction arrive as Decimal, never float."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The REST API under /api/v1: every entity of every app, through the record service."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,6 @@ RECORD = f"/<app>/<entity>/<int(max={MAX_INT}):record_id>"
 PUBLIC = {"api.openapi"}
 
 
-
 @bp.before_request
 def authenticate() -> None:
     if request.endpoint in PUBLIC:
@@ -27,16 +27,20 @@ def authenticate() -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     user = runtime().users.for_token(token.strip()) if scheme.lower() == "bearer" else None
     if user is None:
-        raise Unauthenticated("Send a valid API token: 'Authorization: Bearer <token>' "
-                              "(create one with 'apploom token create USERNAME')")
+        raise Unauthenticated(
+            "Send a valid API token: 'Authorization: Bearer <token>' "
+            "(create one with 'apploom token create USERNAME')"
+        )
     g.user = user
 
 
 def _body() -> Any:
     data = request.get_json(silent=True)
     if data is None:
-        raise BadQuery("The body must be a JSON object sent with Content-Type: application/json",
-                       {"body": "must be JSON"})
+        raise BadQuery(
+            "The body must be a JSON object sent with Content-Type: application/json",
+            {"body": "must be JSON"},
+        )
     return data
 
 
@@ -59,15 +63,30 @@ def index():
     apps = []
     for app in rt.apps.ordered():
         entities = [
-            {"name": e.name, "label": {"en": e.label.en, "zh": e.label.zh},
-             "url": url_for("api.collection", app=app.name, entity=e.name)}
+            {
+                "name": e.name,
+                "label": {"en": e.label.en, "zh": e.label.zh},
+                "url": url_for("api.collection", app=app.name, entity=e.name),
+            }
             for e in app.entities.values()
-            if not e.is_child and permissions.scope(rt.apps, g.user, e, "read")]
+            if not e.is_child and permissions.scope(rt.apps, g.user, e, "read")
+        ]
         if entities:
-            apps.append({"name": app.name, "label": {"en": app.label.en, "zh": app.label.zh},
-                         "entities": entities})
-    return jsonify({"user": g.user.username, "roles": sorted(g.user.roles), "apps": apps,
-                    "openapi": url_for("api.openapi")})
+            apps.append(
+                {
+                    "name": app.name,
+                    "label": {"en": app.label.en, "zh": app.label.zh},
+                    "entities": entities,
+                }
+            )
+    return jsonify(
+        {
+            "user": g.user.username,
+            "roles": sorted(g.user.roles),
+            "apps": apps,
+            "openapi": url_for("api.openapi"),
+        }
+    )
 
 
 @bp.get("/openapi.json")
@@ -83,12 +102,14 @@ def collection(app: str, entity: str):
 
 @bp.post("/<app>/<entity>")
 def create(app: str, entity: str):
-    record = runtime().records.create(g.user, f"{app}.{entity}", _body(),
-                                      idempotency_key=request.headers.get("Idempotency-Key"))
+    record = runtime().records.create(
+        g.user, f"{app}.{entity}", _body(), idempotency_key=request.headers.get("Idempotency-Key")
+    )
     response = jsonify(record)
     response.status_code = 201
-    response.headers["Location"] = url_for("api.item", app=app, entity=entity,
-                                           record_id=record["id"])
+    response.headers["Location"] = url_for(
+        "api.item", app=app, entity=entity, record_id=record["id"]
+    )
     return response
 
 
@@ -96,8 +117,7 @@ def create(app: str, entity: str):
 def flow(app: str, entity: str):
     """Workflow analytics: records per state, hours spent in each (average, 90th
     percentile), finished per period, and the records waiting longer than stuck_hours."""
-    return jsonify(runtime().flow.analyse(g.user, f"{app}.{entity}",
-                                          **flow_options(request.args)))
+    return jsonify(runtime().flow.analyse(g.user, f"{app}.{entity}", **flow_options(request.args)))
 
 
 @bp.get("/reports/<app>/<name>")
@@ -117,10 +137,19 @@ def import_file(app: str, entity: str):
         raise ValidationFailed({"file": "send the file as multipart/form-data 'file'"})
     jobs = runtime().imports
     job = jobs.upload(g.user, f"{app}.{entity}", upload.filename or "", upload.stream)
-    mapping = _json_field("mapping") if request.form.get("mapping") else \
-        jobs.importer.guess(runtime().records.entity(job["entity"]), job["header"])
-    done = jobs.start(g.user, job["id"], mapping, dry_run=request.form.get("dry_run") in (
-        "1", "true", "yes"), then=request.form.get("then") or None, wait=True)
+    mapping = (
+        _json_field("mapping")
+        if request.form.get("mapping")
+        else jobs.importer.guess(runtime().records.entity(job["entity"]), job["header"])
+    )
+    done = jobs.start(
+        g.user,
+        job["id"],
+        mapping,
+        dry_run=request.form.get("dry_run") in ("1", "true", "yes"),
+        then=request.form.get("then") or None,
+        wait=True,
+    )
     if done["status"] != "done":
         raise ValidationFailed({"file": done["message"]})
     return jsonify({"mapping": mapping, **done["report"]})
@@ -137,8 +166,9 @@ def _json_field(name: str) -> Any:
 def item(app: str, entity: str, record_id: int):
     ref = f"{app}.{entity}"
     record = runtime().records.get(g.user, ref, record_id)
-    return jsonify({**record, "_meta": {
-        "transitions": runtime().transitions.allowed(g.user, ref, record_id)}})
+    return jsonify(
+        {**record, "_meta": {"transitions": runtime().transitions.allowed(g.user, ref, record_id)}}
+    )
 
 
 @bp.post(RECORD + "/transitions/<name>")
@@ -149,8 +179,9 @@ def transition(app: str, entity: str, record_id: int, name: str):
         raise ValidationFailed({"body": "must be a JSON object"})
     comment = data.pop("comment", None)
     version = _version(data)
-    record = runtime().transitions.take(g.user, f"{app}.{entity}", record_id, name, data,
-                                        comment=comment, version=version)
+    record = runtime().transitions.take(
+        g.user, f"{app}.{entity}", record_id, name, data, comment=comment, version=version
+    )
     return jsonify(record)
 
 
@@ -158,8 +189,9 @@ def transition(app: str, entity: str, record_id: int, name: str):
 def patch(app: str, entity: str, record_id: int):
     data = _body()
     version = _version(data)
-    return jsonify(runtime().records.update(g.user, f"{app}.{entity}", record_id, data,
-                                            version=version))
+    return jsonify(
+        runtime().records.update(g.user, f"{app}.{entity}", record_id, data, version=version)
+    )
 
 
 @bp.delete(RECORD)
@@ -177,8 +209,9 @@ def history(app: str, entity: str, record_id: int):
 def webhook(app: str, entity: str, record_id: int, name: str):
     """An inbound webhook: runs the record's rules on {webhook: name} with the JSON body."""
     payload = _body() if request.content_length else {}
-    return jsonify(runtime().automation.call_webhook(g.user, f"{app}.{entity}", record_id,
-                                                     name, payload))
+    return jsonify(
+        runtime().automation.call_webhook(g.user, f"{app}.{entity}", record_id, name, payload)
+    )
 
 
 @bp.post("/attachments")
@@ -186,8 +219,9 @@ def upload():
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed({"file": "send the file as multipart/form-data field 'file'"})
-    meta = runtime().attachments.store(g.user, upload.stream, upload.filename or "file",
-                                       upload.mimetype)
+    meta = runtime().attachments.store(
+        g.user, upload.stream, upload.filename or "file", upload.mimetype
+    )
     response = jsonify(meta)
     response.status_code = 201
     return response
@@ -196,5 +230,6 @@ def upload():
 @bp.get("/attachments/<attachment_id>")
 def download(attachment_id: str):
     meta, path = runtime().attachments.open(g.user, attachment_id)
-    return send_file(path, mimetype=meta["content_type"], as_attachment=True,
-                     download_name=meta["name"])
+    return send_file(
+        path, mimetype=meta["content_type"], as_attachment=True, download_name=meta["name"]
+    )

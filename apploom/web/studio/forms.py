@@ -1,6 +1,7 @@
 """The studio's forms, read into pieces of a definition: a field, a state, a rule, a
 report, the dashboard. Each function takes the submitted form (and what is there now) and
 returns what the definition should say; ``ValidationFailed`` names the input at fault."""
+
 from __future__ import annotations
 
 import re
@@ -43,9 +44,12 @@ def edited_text(form, text: str) -> str:
         return text_edits.change_field(text, entity, field, changes)
     if kind == "add_entity":
         name, first = _name(form, "entity_name"), _name(form, "entity_first_field")
-        spec = {"label": _label(form, "entity_label_en", "entity_label_zh", name),
-                "icon": form.get("entity_icon", "").strip() or None, "title": f"{{{first}}}",
-                "fields": {first: {"type": "text", "required": True}}}
+        spec = {
+            "label": _label(form, "entity_label_en", "entity_label_zh", name),
+            "icon": form.get("entity_icon", "").strip() or None,
+            "title": f"{{{first}}}",
+            "fields": {first: {"type": "text", "required": True}},
+        }
         return text_edits.add_entity(text, name, {k: v for k, v in spec.items() if v})
     if kind == "change_entity":
         entity, changes = form.get("entity_entry", ""), {}
@@ -63,20 +67,36 @@ def edited_text(form, text: str) -> str:
         state, into = _name(form, "state_name"), _name(form, "transition")
         label = _label(form, "state_label_en", "state_label_zh", state)
         roles = _list(form.get("roles", ""))
-        moves = {into: {"label": {"en": form.get("transition_label") or into,
-                                  "zh": form.get("transition_label") or into},
-                        "from": form.get("from", ""), "to": state, **(
-                            {"roles": roles} if roles else {})}}
+        moves = {
+            into: {
+                "label": {
+                    "en": form.get("transition_label") or into,
+                    "zh": form.get("transition_label") or into,
+                },
+                "from": form.get("from", ""),
+                "to": state,
+                **({"roles": roles} if roles else {}),
+            }
+        }
         if form.get("then_to"):
-            moves[f"{state}_done"] = {"from": state, "to": form["then_to"],
-                                      **({"roles": roles} if roles else {})}
-        return text_edits.add_state(text, form.get("state_entity", ""), state,
-                                 {"label": label, "colour": form.get("colour", "grey")}, moves)
+            moves[f"{state}_done"] = {
+                "from": state,
+                "to": form["then_to"],
+                **({"roles": roles} if roles else {}),
+            }
+        return text_edits.add_state(
+            text,
+            form.get("state_entity", ""),
+            state,
+            {"label": label, "colour": form.get("colour", "grey")},
+            moves,
+        )
     if kind == "add_rule":
         return text_edits.add_rule(text, form.get("rule_entity", ""), _rule(form))
     if kind == "add_report":
-        return text_edits.add_report(text, _name(form, "report_name"), _report(form),
-                                  bool(form.get("report_dashboard")))
+        return text_edits.add_report(
+            text, _name(form, "report_name"), _report(form), bool(form.get("report_dashboard"))
+        )
     raise ValidationFailed({"edit": f"'{kind}' is not a change the studio makes"})
 
 
@@ -117,8 +137,11 @@ def _trigger(form) -> str | dict:
         return {"updated": _list(detail)}
     if trigger in ("schedule", "webhook"):
         if not detail:
-            needed = "a cron expression such as 0 8 * * *" if trigger == "schedule" \
+            needed = (
+                "a cron expression such as 0 8 * * *"
+                if trigger == "schedule"
                 else "the webhook's name"
+            )
             raise ValidationFailed({"rule_on_detail": f"a {trigger} rule needs {needed}"})
         return {trigger: detail}
     return trigger
@@ -130,8 +153,12 @@ def _new_action(form) -> dict | None:
     if action == "set":
         return {"set": {_name(form, "set_field"): form.get("set_value", "")}}
     if action == "notify":
-        return {"notify": {"roles": _list(form.get("notify_roles", "")),
-                           "message": form.get("notify_message", "")}}
+        return {
+            "notify": {
+                "roles": _list(form.get("notify_roles", "")),
+                "message": form.get("notify_message", ""),
+            }
+        }
     if action == "email":
         return {"email": {k: form.get(f"email_{k}", "") for k in ("to", "subject", "body")}}
     if action == "transition":
@@ -141,47 +168,62 @@ def _new_action(form) -> dict | None:
 
 def _report(form) -> dict:
     """A report from the form: what to count or sum, grouped how, drawn how."""
-    report = {"label": _label(form, "report_label_en", "report_label_zh",
-                              form.get("report_name", "")),
-              "entity": form.get("report_entity", ""),
-              **_report_layout(form),
-              "measures": {"value": _measure(form, "measure", form.get("measure_kind", ""))}}
+    report = {
+        "label": _label(form, "report_label_en", "report_label_zh", form.get("report_name", "")),
+        "entity": form.get("report_entity", ""),
+        **_report_layout(form),
+        "measures": {"value": _measure(form, "measure", form.get("measure_kind", ""))},
+    }
     return {k: v for k, v in report.items() if v not in ([], "")}
 
 
 def changed_report(form, report: dict) -> dict:
     """The report with the form's changes. Its source (an entity or a balance) stays; each
     measure is changed or dropped, and a new one added if it was named."""
-    changed = {"label": _label(form, "report_label_en", "report_label_zh", ""),
-               **{k: report[k] for k in ("entity", "balance") if k in report}}
+    changed = {
+        "label": _label(form, "report_label_en", "report_label_zh", ""),
+        **{k: report[k] for k in ("entity", "balance") if k in report},
+    }
     where = _filter(form, "report_where")
-    measures = {name: _measure(form, f"m_{name}", name) for name in report["measures"]
-                if not form.get(f"m_{name}_remove")}
+    measures = {
+        name: _measure(form, f"m_{name}", name)
+        for name in report["measures"]
+        if not form.get(f"m_{name}_remove")
+    }
     if form.get("m_new_name", "").strip():
         new = _name(form, "m_new_name")
         if new in measures:
             raise ValidationFailed({"m_new_name": f"there is already a measure '{new}'"})
         measures[new] = _measure(form, "m_new", new)
     if not measures:
-        raise ValidationFailed({"measures": "a report needs a measure; remove the report "
-                                            "instead"})
+        raise ValidationFailed({"measures": "a report needs a measure; remove the report instead"})
     layout = _report_layout(form)
     limit = form.get("report_limit", "").strip()
     if limit and not (limit.isdigit() and 1 <= int(limit) <= 1000):
         raise ValidationFailed({"report_limit": f"'{limit}' is not a number from 1 to 1000"})
-    changed.update({"where": where, "filters": layout["filters"], "rows": layout["rows"],
-                    "columns": layout["columns"], "measures": measures,
-                    "having": form.get("report_having", "").strip(),
-                    "sort": _list(form.get("report_sort", "")),
-                    "limit": int(limit) if limit else None, "chart": layout["chart"]})
+    changed.update(
+        {
+            "where": where,
+            "filters": layout["filters"],
+            "rows": layout["rows"],
+            "columns": layout["columns"],
+            "measures": measures,
+            "having": form.get("report_having", "").strip(),
+            "sort": _list(form.get("report_sort", "")),
+            "limit": int(limit) if limit else None,
+            "chart": layout["chart"],
+        }
+    )
     return {k: v for k, v in changed.items() if v not in ([], "", None)}
 
 
 def _report_layout(form) -> dict:
-    return {"rows": _list(form.get("report_rows", "")),
-            "columns": _list(form.get("report_columns", "")),
-            "filters": _list(form.get("report_filters", "")),
-            "chart": form.get("report_chart", "table")}
+    return {
+        "rows": _list(form.get("report_rows", "")),
+        "columns": _list(form.get("report_columns", "")),
+        "filters": _list(form.get("report_filters", "")),
+        "chart": form.get("report_chart", "table"),
+    }
 
 
 def _measure(form, prefix: str, name: str) -> dict:
@@ -189,11 +231,12 @@ def _measure(form, prefix: str, name: str) -> dict:
     ratio), label, format and its own filter."""
     kind = form.get(f"{prefix}_kind", "count")
     if kind not in KINDS:
-        raise ValidationFailed({f"{prefix}_kind": f"'{kind}' is not one of "
-                                                  f"{', '.join(KINDS)}"})
+        raise ValidationFailed({f"{prefix}_kind": f"'{kind}' is not one of {', '.join(KINDS)}"})
     of = form.get(f"{prefix}_of", "").strip()
-    measure: dict = {kind: _list(of) if kind == "ratio" else of or "*",
-                     "label": _label(form, f"{prefix}_label_en", f"{prefix}_label_zh", name)}
+    measure: dict = {
+        kind: _list(of) if kind == "ratio" else of or "*",
+        "label": _label(form, f"{prefix}_label_en", f"{prefix}_label_zh", name),
+    }
     where = _filter(form, f"{prefix}_where")
     if where:
         measure["where"] = where
@@ -209,8 +252,9 @@ def _filter(form, key: str) -> dict | None:
         return None
     doc = read_document(key, typed)
     if doc.problems or not isinstance(doc.data, dict):
-        raise ValidationFailed({key: f"'{typed}' is not a filter such as "
-                                     "{status: {not_in: [draft, cancelled]}}"})
+        raise ValidationFailed(
+            {key: f"'{typed}' is not a filter such as {{status: {{not_in: [draft, cancelled]}}}}"}
+        )
     return doc.data
 
 
@@ -222,22 +266,35 @@ def changed_dashboard(form, dashboard: dict, reports: list[str]) -> dict:
             continue
         place = form.get(f"t{i}_place", "").strip()
         width = form.get(f"t{i}_width", "1")
-        tiles.append((int(place) if place.isdecimal() else i + 1, i, {
-            "report": tile["report"], **({"width": int(width)} if width in ("2", "3") else {})}))
+        tiles.append(
+            (
+                int(place) if place.isdecimal() else i + 1,
+                i,
+                {
+                    "report": tile["report"],
+                    **({"width": int(width)} if width in ("2", "3") else {}),
+                },
+            )
+        )
     added = form.get("tile_report", "")
     if added:
         if added not in reports:
             raise ValidationFailed({"tile_report": f"there is no report '{added}'"})
         tiles.append((len(tiles) + 1000, len(tiles), {"report": added}))
     chosen = form.get("date_range") or dashboard.get("date_range")
-    return {**({"date_range": chosen} if chosen else {}),
-            "tiles": [tile for _, _, tile in sorted(tiles, key=lambda t: t[:2])]}
+    return {
+        **({"date_range": chosen} if chosen else {}),
+        "tiles": [tile for _, _, tile in sorted(tiles, key=lambda t: t[:2])],
+    }
 
 
 def _relabel(form, key: str) -> dict:
     """The languages a relabel form gives; the others keep their label."""
-    return {lang: form[f"{key}_relabel_{lang}"].strip() for lang in ("en", "zh")
-            if form.get(f"{key}_relabel_{lang}", "").strip()}
+    return {
+        lang: form[f"{key}_relabel_{lang}"].strip()
+        for lang in ("en", "zh")
+        if form.get(f"{key}_relabel_{lang}", "").strip()
+    }
 
 
 def _list(text: str) -> list[str]:
@@ -276,9 +333,12 @@ def changed_rule(form, rule: dict) -> dict:
         changed["where"] = rule["where"]
     if not form.get("rule_enabled"):
         changed["enabled"] = False
-    actions = [{kind: _edited(form, f"a{i}", params)}
-               for i, action in enumerate(rule.get("do") or [])
-               if not form.get(f"a{i}:remove") for kind, params in action.items()]
+    actions = [
+        {kind: _edited(form, f"a{i}", params)}
+        for i, action in enumerate(rule.get("do") or [])
+        if not form.get(f"a{i}:remove")
+        for kind, params in action.items()
+    ]
     added = _new_action(form)
     actions += [added] if added else []
     if not actions:
@@ -293,7 +353,7 @@ def _edited(form, key: str, value):
         return {k: _edited(form, f"{key}.{k}", v) for k, v in value.items()}
     if key not in form:
         return value
-    if isinstance(value, str) and "\n" in value:   # a text area: its lines as they are
+    if isinstance(value, str) and "\n" in value:  # a text area: its lines as they are
         return form[key].replace("\r\n", "\n")
     typed = form[key].strip()
     if isinstance(value, list):

@@ -4,6 +4,7 @@ it (fields, form layout, list, states, rules, reports, permissions); preview wha
 applying it does to the schema and the data, and answer what it asks; apply it (one
 transaction: definition, schema change, data moves and version); compare any version
 with the live one, roll back to it, or merge a new release with the business's changes."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,12 @@ def home():
     with runtime().db.read() as conn:
         found = applied.history(conn)
     live = {row["app"]: row for row in found if row["active"]}
-    return render_template("studio/index.html", apps=runtime().apps.ordered(), live=live,
-                           counts={a: sum(1 for r in found if r["app"] == a) for a in live})
+    return render_template(
+        "studio/index.html",
+        apps=runtime().apps.ordered(),
+        live=live,
+        counts={a: sum(1 for r in found if r["app"] == a) for a in live},
+    )
 
 
 @bp.get("/<app>")
@@ -66,8 +71,16 @@ def app_page(app: str):
     with runtime().db.read() as conn:
         source = applied.source_of(conn, app)
         history = applied.history(conn, app)
-    return render_template("studio/app.html", app=app, text=source.text, history=history,
-                           problems=None, plan=None, upgrade=_upgrade(app), **_choices(app))
+    return render_template(
+        "studio/app.html",
+        app=app,
+        text=source.text,
+        history=history,
+        problems=None,
+        plan=None,
+        upgrade=_upgrade(app),
+        **_choices(app),
+    )
 
 
 @bp.post("/<app>/upgrade")
@@ -78,21 +91,22 @@ def upgrade(app: str):
         flash(translate("Up to date with this release."), "ok")
         return redirect(url_for("studio.app_page", app=app), code=303)
     merged, conflicts = pending.merged()
-    return _preview(app, Source(pending.live.file, merged), conflicts=conflicts,
-                    release=True)
+    return _preview(app, Source(pending.live.file, merged), conflicts=conflicts, release=True)
 
 
 def _upgrade(app: str):
     with runtime().db.read() as conn:
-        return next((u for u in layers.upgrades(conn, bundled_sources()) if u.app == app),
-                    None)
+        return next((u for u in layers.upgrades(conn, bundled_sources()) if u.app == app), None)
 
 
 def _choices(app: str) -> dict:
     """What the studio's forms offer: the app's entities, fields, states and the types."""
     rt = runtime()
-    return {"definition": rt.apps.apps.get(app), "type_names": rt.types.names(),
-            "targets": sorted(e.qualified for e in rt.apps.entities() if not e.is_child)}
+    return {
+        "definition": rt.apps.apps.get(app),
+        "type_names": rt.types.names(),
+        "targets": sorted(e.qualified for e in rt.apps.entities() if not e.is_child),
+    }
 
 
 @bp.post("/<app>/check")
@@ -124,11 +138,17 @@ def form_layout(app: str, entity: str):
     """The form's sections, rows and fields, to rearrange by dragging."""
     found = _app(app).entities.get(entity) or abort(404)
     names = list(found.fields)
-    sections = found.form or (Section(found.label, tuple(
-        tuple(names[i:i + 2]) for i in range(0, len(names), 2))),)
+    sections = found.form or (
+        Section(found.label, tuple(tuple(names[i : i + 2]) for i in range(0, len(names), 2))),
+    )
     placed = {name for section in sections for row in section.rows for name in row}
-    return render_template("studio/form.html", app=app, entity=found, sections=sections,
-                           unplaced=[f for f in found.fields.values() if f.name not in placed])
+    return render_template(
+        "studio/form.html",
+        app=app,
+        entity=found,
+        sections=sections,
+        unplaced=[f for f in found.fields.values() if f.name not in placed],
+    )
 
 
 @bp.post("/<app>/<entity>/form")
@@ -137,9 +157,14 @@ def save_form_layout(app: str, entity: str):
     source = _live(app)
     try:
         sections = json.loads(request.form.get("layout", ""))
-        layout = [{"section": {"en": s["en"] or s["zh"] or "", "zh": s["zh"] or s["en"] or ""},
-                   "rows": [list(map(str, row)) for row in s["rows"] if row]}
-                  for s in sections if any(s["rows"])]
+        layout = [
+            {
+                "section": {"en": s["en"] or s["zh"] or "", "zh": s["zh"] or s["en"] or ""},
+                "rows": [list(map(str, row)) for row in s["rows"] if row],
+            }
+            for s in sections
+            if any(s["rows"])
+        ]
     except (ValueError, KeyError, TypeError):
         return _preview(app, source, "The layout could not be read; try again."), 422
     text = text_edits.set_block(source.text, ("entities", entity, "form"), layout)
@@ -156,10 +181,13 @@ def list_settings(app: str, entity: str):
 def save_list_settings(app: str, entity: str):
     """The list's columns, filters, search and sort, written into the definition."""
     source = _live(app)
-    chosen = {key: [n.strip() for n in request.form.get(key, "").split(",") if n.strip()]
-              for key in ("columns", "filters", "search", "sort")}
-    text = text_edits.set_block(source.text, ("entities", entity, "list"),
-                             {k: v for k, v in chosen.items() if v})
+    chosen = {
+        key: [n.strip() for n in request.form.get(key, "").split(",") if n.strip()]
+        for key in ("columns", "filters", "search", "sort")
+    }
+    text = text_edits.set_block(
+        source.text, ("entities", entity, "list"), {k: v for k, v in chosen.items() if v}
+    )
     return _preview(app, Source(source.file, text))
 
 
@@ -168,9 +196,15 @@ def rule_settings(app: str, entity: str, index: int):
     """One rule as a form: when it runs, its condition, each action's settings."""
     found = _app(app).entities.get(entity) or abort(404)
     rule = _rule_at(_live(app).text, entity, index)
-    return render_template("studio/rule.html", app=app, entity=found, index=index, rule=rule,
-                           on=forms.trigger_choice(rule.get("on", "created")),
-                           flows=[found] if found.workflow else [])
+    return render_template(
+        "studio/rule.html",
+        app=app,
+        entity=found,
+        index=index,
+        rule=rule,
+        on=forms.trigger_choice(rule.get("on", "created")),
+        flows=[found] if found.workflow else [],
+    )
 
 
 @bp.post("/<app>/<entity>/rules/<int:index>")
@@ -207,9 +241,16 @@ def report_settings(app: str, name: str):
     """One report as a form: title, grouping, filters, each measure, the chart."""
     definition = _app(app)
     report = _report_at(_live(app).text, name)
-    return render_template("studio/report.html", app=app, name=name, report=report,
-                           definition=definition, kinds=KINDS, charts=CHARTS,
-                           tiled=name in {t.report for t in definition.dashboard.tiles})
+    return render_template(
+        "studio/report.html",
+        app=app,
+        name=name,
+        report=report,
+        definition=definition,
+        kinds=KINDS,
+        charts=CHARTS,
+        tiled=name in {t.report for t in definition.dashboard.tiles},
+    )
 
 
 @bp.post("/<app>/reports/<name>")
@@ -217,27 +258,34 @@ def save_report(app: str, name: str):
     """The report rewritten from its form (or removed, with its tile), for the preview."""
     source, form = _live(app), request.form
     try:
-        report = None if form.get("remove") else forms.changed_report(
-            form, _report_at(source.text, name))
-        text = text_edits.change_report(source.text, name, report,
-                                     bool(form.get("report_dashboard")))
+        report = (
+            None
+            if form.get("remove")
+            else forms.changed_report(form, _report_at(source.text, name))
+        )
+        text = text_edits.change_report(
+            source.text, name, report, bool(form.get("report_dashboard"))
+        )
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
     return _preview(app, Source(source.file, text))
 
 
 def _report_at(text: str, name: str) -> dict:
-    return (read_document("live.yaml", text).data.get("reports") or {}).get(name) \
-        or abort(404)
+    return (read_document("live.yaml", text).data.get("reports") or {}).get(name) or abort(404)
 
 
 @bp.get("/<app>/dashboard")
 def dashboard_settings(app: str):
     """The dashboard's tiles in order, with their widths, and the shared date filter."""
     definition = _app(app)
-    return render_template("studio/dashboard.html", app=app, definition=definition,
-                           reports={r.name: r for r in definition.reports},
-                           ranges=RANGE_NAMES)
+    return render_template(
+        "studio/dashboard.html",
+        app=app,
+        definition=definition,
+        reports={r.name: r for r in definition.reports},
+        ranges=RANGE_NAMES,
+    )
 
 
 @bp.post("/<app>/dashboard")
@@ -245,8 +293,9 @@ def save_dashboard(app: str):
     source = _live(app)
     doc = read_document("live.yaml", source.text).data
     try:
-        dashboard = forms.changed_dashboard(request.form, doc.get("dashboard") or {},
-                                            list(doc.get("reports") or {}))
+        dashboard = forms.changed_dashboard(
+            request.form, doc.get("dashboard") or {}, list(doc.get("reports") or {})
+        )
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
     return _preview(app, Source(source.file, text_edits.set_dashboard(source.text, dashboard)))
@@ -258,8 +307,14 @@ def permission_settings(app: str):
     found = _app(app)
     entity = found.entities.get(request.args.get("entity", ""))
     given = entity.permissions if entity else found.permissions
-    return render_template("studio/permissions.html", app=found, actions=ACTIONS,
-                           entity=entity, given=given, roles=_roles(found))
+    return render_template(
+        "studio/permissions.html",
+        app=found,
+        actions=ACTIONS,
+        entity=entity,
+        given=given,
+        roles=_roles(found),
+    )
 
 
 @bp.post("/<app>/permissions")
@@ -276,13 +331,20 @@ def save_permission_settings(app: str):
     granted = {}
     for role in _roles(found):
         scopes = {a: request.form.get(f"{role}:{a}") for a in ACTIONS}
-        chosen = [a if scope == "all" else f"{a}:own" for a, scope in scopes.items()
-                  if scope in ("all", "own")]
+        chosen = [
+            a if scope == "all" else f"{a}:own"
+            for a, scope in scopes.items()
+            if scope in ("all", "own")
+        ]
         if chosen:
             granted[role] = "all" if chosen == list(ACTIONS) else chosen
-    if entity and not granted:   # an empty matrix would read as "as the app says"
-        return _preview(app, source, f"Nobody may do anything with {entity}: give some "
-                                     "role a right, or use the app's permissions"), 422
+    if entity and not granted:  # an empty matrix would read as "as the app says"
+        return _preview(
+            app,
+            source,
+            f"Nobody may do anything with {entity}: give some "
+            "role a right, or use the app's permissions",
+        ), 422
     text = text_edits.set_block(source.text, path, granted)
     return _preview(app, Source(source.file, text))
 
@@ -307,11 +369,15 @@ def apply(app: str):
     source = edited(app)
     pending = _upgrade(app) if request.form.get("base") == "release" else None
     try:
-        result = install_definitions(runtime().db, [source], runtime().settings,
-                                     user_id=g.user.id,
-                                     comment=request.form.get("comment") or None,
-                                     bases={app: pending.new_base.text} if pending else None,
-                                     **answers())
+        result = install_definitions(
+            runtime().db,
+            [source],
+            runtime().settings,
+            user_id=g.user.id,
+            comment=request.form.get("comment") or None,
+            bases={app: pending.new_base.text} if pending else None,
+            **answers(),
+        )
     except AppLoomError as exc:
         return _preview(app, source, str(exc)), 422
     done = result.versions.get(app)
@@ -333,9 +399,14 @@ def rollback(app: str, version: int):
     with runtime().db.read() as conn:
         old = applied.source_of(conn, app, version)
     try:
-        result = install_definitions(runtime().db, [old], runtime().settings,
-                                     user_id=g.user.id, comment=f"rollback to v{version}",
-                                     **answers())
+        result = install_definitions(
+            runtime().db,
+            [old],
+            runtime().settings,
+            user_id=g.user.id,
+            comment=f"rollback to v{version}",
+            **answers(),
+        )
     except AppLoomError as exc:
         return _preview(app, old, str(exc), version=version), 422
     flash(translate("Saved.") + f" v{result.versions.get(app, version)}", "ok")
@@ -344,9 +415,14 @@ def rollback(app: str, version: int):
 
 def answers() -> dict:
     """The admin's answers to the preview's questions about existing data."""
-    chosen = {kind: {key.split(":", 1)[1]: value for key, value in request.form.items()
-                     if key.startswith(f"{kind}:") and value != ""}
-              for kind in ("move", "fill")}
+    chosen = {
+        kind: {
+            key.split(":", 1)[1]: value
+            for key, value in request.form.items()
+            if key.startswith(f"{kind}:") and value != ""
+        }
+        for kind in ("move", "fill")
+    }
     return {"moves": chosen["move"], "fills": chosen["fill"]}
 
 
@@ -358,7 +434,7 @@ def edited(app: str) -> Source:
 
 def problems_of(app: str, source: Source) -> list:
     """Every problem of the edited definition, read with the other live apps."""
-    rt = runtime()   # it already knows every plugin's field types and actions
+    rt = runtime()  # it already knows every plugin's field types and actions
     with rt.db.read() as conn:
         live = applied.active_sources(conn)
     try:
@@ -366,14 +442,27 @@ def problems_of(app: str, source: Source) -> list:
     except DefinitionError as exc:
         return list(exc.problems)
     if app not in apps.apps or app_name(source) != app:
-        return [Problem(source.file, "app", 1, f"this is the studio of '{app}': the "
-                                               f"definition must say 'app: {app}'")]
+        return [
+            Problem(
+                source.file,
+                "app",
+                1,
+                f"this is the studio of '{app}': the definition must say 'app: {app}'",
+            )
+        ]
     return list(apps.warnings)
 
 
-def _preview(app: str, source: Source, error: str | None = None, *, diff: str | None = None,
-             version: int | None = None, conflicts: list | None = None,
-             release: bool = False):
+def _preview(
+    app: str,
+    source: Source,
+    error: str | None = None,
+    *,
+    diff: str | None = None,
+    version: int | None = None,
+    conflicts: list | None = None,
+    release: bool = False,
+):
     rt = runtime()
     problems = problems_of(app, source)
     plan, changes, asked = None, [], []
@@ -384,7 +473,19 @@ def _preview(app: str, source: Source, error: str | None = None, *, diff: str | 
         error = error or str(exc)
     with rt.db.read() as conn:
         history = applied.history(conn, app)
-    return render_template("studio/app.html", app=app, text=source.text, history=history,
-                           problems=problems, plan=plan, changes=changes, error=error,
-                           diff=diff, version=version, questions=asked,
-                           conflicts=conflicts or [], release=release, **_choices(app))
+    return render_template(
+        "studio/app.html",
+        app=app,
+        text=source.text,
+        history=history,
+        problems=problems,
+        plan=plan,
+        changes=changes,
+        error=error,
+        diff=diff,
+        version=version,
+        questions=asked,
+        conflicts=conflicts or [],
+        release=release,
+        **_choices(app),
+    )
