@@ -164,3 +164,26 @@ def test_spreadsheet_text_finds_options_by_label_and_defaults_resolve_per_record
     me = parse_field("shop", "by", {"type": "user", "default": "me"})
     assert TYPES["date"].default(today, 5, now) == date(2026, 3, 1)
     assert TYPES["user"].default(me, 5, now) == 5
+
+
+def test_no_code_outside_the_field_types_switches_on_a_built_in_types_name():
+    """The engine and the screens ask a field's type what it can do, so a plugin type
+    behaves like a built-in one; a comparison of ``.type`` with a built-in name breaks that."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "apploom"
+    names = set(FieldTypes().names())
+    found = []
+    for path in package.rglob("*.py"):
+        if "fields" in path.relative_to(package).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            reads_type = any(isinstance(s, ast.Attribute) and s.attr == "type" for s in sides)
+            constants = {c.value for s in sides for c in ast.walk(s) if isinstance(c, ast.Constant)}
+            if reads_type and constants & names:
+                found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert found == []
