@@ -13,8 +13,9 @@ import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import outbox
+from apploom.engine.errors import ValidationFailed
 from apploom.web import create_app
-from tests.helpers import Api
+from tests.helpers import Api, browser
 
 ROLES = {
     "sales": ["sales"],
@@ -518,3 +519,24 @@ def test_a_backordered_orders_lines_are_locked(shop):
         in refused.json["error"]["fields"]["lines"]
     )
     assert shop.stock(shop.tea) == (4, 4)
+
+
+@pytest.mark.parametrize("kind", ["reserve", "release", "ship"])
+def test_only_the_apps_rules_post_reservations_releases_and_shipments(shop, kind):
+    """A hand-made release would free stock a confirmed order still holds."""
+    shop.purchase(shop.tea, 5)
+    order = shop.order((shop.tea, 2))
+    shop.take("sales", "oms/order", order, "confirm")
+    move = {"item": shop.tea, "warehouse": shop.east, "kind": kind, "qty": 2}
+    refused = shop.api["warehouse"].post("/api/v1/wms/stock_move", json=move)
+    assert refused.status_code == 422
+    assert "recorded by the app's rules only" in refused.json["error"]["fields"]["kind"]
+    with pytest.raises(ValidationFailed):
+        shop.rt.records.create(SYSTEM_USER, "wms.stock_move", move)  # not even an admin
+    assert shop.stock(shop.tea) == (5, 2)
+    form = browser(create_app(runtime=shop.rt), "warehouse").get("/a/wms/stock_move/new")
+    assert 'value="receipt"' in form.get_data(as_text=True)
+    assert f'value="{kind}"' not in form.get_data(as_text=True)
+    shop.take("warehouse", "oms/order", order, "pick")
+    shop.take("warehouse", "oms/order", order, "ship", carrier="sf")
+    assert shop.stock(shop.tea) == (3, 0)

@@ -99,7 +99,7 @@ def _create(context: ActionContext, spec: Mapping) -> str:
     data = sandbox.plain(_values(context, spec.get("values") or {}))
     for table, source in (spec.get("rows") or {}).items():
         data[table] = sandbox.plain(context.evaluate(source))
-    record = records.create_in(context.conn, context.actor, target, data)
+    record = records.create_in(context.conn, context.actor, target, data, by_rule=True)
     context.publish("created", record["id"])  # for the rule's later actions
     return f"created {target.qualified} #{record['id']}"
 

@@ -102,7 +102,7 @@ class ActionContext:
     def create(self, ref: str, data: dict) -> dict:
         """Create a record in this transaction, as the triggering user with the rule's rights."""
         records = self.automation.records
-        return records.create_in(self.conn, self.actor, records.entity(ref), data)
+        return records.create_in(self.conn, self.actor, records.entity(ref), data, by_rule=True)
 
     def force(
         self, ref: str, record_id: int, values: dict | None = None, rows: dict | None = None

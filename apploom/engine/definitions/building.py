@@ -54,7 +54,9 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
     options = tuple(
         Option(o, Label.parse(None, o))
         if isinstance(o, str)
-        else Option(str(o["value"]), Label.parse(o.get("label"), str(o["value"])))
+        else Option(
+            str(o["value"]), Label.parse(o.get("label"), str(o["value"])), bool(o.get("system"))
+        )
         for o in raw.get("options", ())
     )
     to = raw.get("to")

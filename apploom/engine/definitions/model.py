@@ -58,6 +58,7 @@ class Label:
 class Option:
     value: str
     label: Label
+    system: bool = False   # only the app's rules and plugins choose it (a reservation)
 
 
 @dataclass(frozen=True)

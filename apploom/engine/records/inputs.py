@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity
+from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity, Field, Option
 from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.registry import FieldTypes
 
@@ -39,8 +39,8 @@ def read_input(
     *,
     by_rule: bool = False,
 ) -> Input:
-    """``by_rule``: a rule is writing, which may set read-only fields (they are read-only
-    to people, kept by the app's rules)."""
+    """``by_rule``: a rule or a plugin is writing, which may set read-only fields and
+    choose ``system`` options (they are the app's rules' to keep, not people's)."""
     result = Input()
     if not isinstance(data, Mapping):
         result.errors[prefix.rstrip(".") or "body"] = "must be an object of field: value pairs"
@@ -67,7 +67,9 @@ def read_input(
             result.errors[key] = "is read-only"
             continue
         if fld.holds_rows:
-            result.tables[name] = _read_rows(apps.entity(fld.child), raw, apps, types, key, result)
+            result.tables[name] = _read_rows(
+                apps.entity(fld.child), raw, apps, types, key, result, by_rule
+            )
             continue
         if is_blank(raw):
             result.values[name] = None
@@ -79,12 +81,31 @@ def read_input(
         except Invalid as exc:
             result.errors[key] = str(exc)
             continue
+        chosen = _system_options(fld, value)
+        if chosen and not by_rule:
+            result.errors[key] = (
+                f"'{chosen[0].label.en}' is recorded by the app's rules only; "
+                f"choose one of: {', '.join(o.value for o in fld.options if not o.system)}"
+            )
+            continue
         result.values[name] = value
     return result
 
 
+def _system_options(fld: Field, value: Any) -> list[Option]:
+    """The ``system`` options a value chooses (one for a select, any of a multi-select)."""
+    chosen = set(value) if isinstance(value, list) else {value}
+    return [o for o in fld.options if o.system and o.value in chosen]
+
+
 def _read_rows(
-    child: Entity, raw: Any, apps: AppSet, types: FieldTypes, key: str, parent: Input
+    child: Entity,
+    raw: Any,
+    apps: AppSet,
+    types: FieldTypes,
+    key: str,
+    parent: Input,
+    by_rule: bool,
 ) -> list[RowInput]:
     if raw is None:
         return []
@@ -100,7 +121,7 @@ def _read_rows(
             if row_id is not None and (not isinstance(row_id, int) or isinstance(row_id, bool)):
                 parent.errors[f"{key}.{i}.id"] = "must be the id of an existing row"
                 continue
-        read = read_input(child, row, apps, types, prefix=f"{key}.{i}.")
+        read = read_input(child, row, apps, types, prefix=f"{key}.{i}.", by_rule=by_rule)
         parent.errors.update(read.errors)
         rows.append(RowInput(row_id, read.values))
     return rows
