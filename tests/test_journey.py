@@ -13,7 +13,8 @@ import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import outbox
-from apploom.engine.errors import ValidationFailed
+from apploom.engine.errors import Conflict, ValidationFailed
+from apploom.engine.query.filters import Query
 from apploom.web import create_app
 from tests.helpers import Api, browser
 
@@ -540,3 +541,20 @@ def test_only_the_apps_rules_post_reservations_releases_and_shipments(shop, kind
     shop.take("warehouse", "oms/order", order, "pick")
     shop.take("warehouse", "oms/order", order, "ship", carrier="sf")
     assert shop.stock(shop.tea) == (3, 0)
+
+
+def test_documents_that_touched_stock_are_cancelled_not_deleted(shop):
+    """Deleting a confirmed order left its reservations behind for good."""
+    shop.purchase(shop.tea, 5)
+    draft = shop.order((shop.tea, 1))
+    confirmed = shop.order((shop.tea, 2))
+    shop.take("sales", "oms/order", confirmed, "confirm")
+    with pytest.raises(Conflict, match="only Draft ones can be deleted; to end it, take Cancel"):
+        shop.rt.records.delete(SYSTEM_USER, "oms.order", confirmed["id"])
+    assert shop.stock(shop.tea) == (5, 2)
+    shop.rt.records.delete(SYSTEM_USER, "oms.order", draft["id"])
+    move = shop.rt.records.list(SYSTEM_USER, "wms.stock_move", Query(limit=1)).data[0]
+    with pytest.raises(Conflict, match="Stock move records are kept"):
+        shop.rt.records.delete(SYSTEM_USER, "wms.stock_move", move["id"])
+    shop.take("sales", "oms/order", confirmed, "cancel")
+    assert shop.stock(shop.tea) == (5, 0)

@@ -226,7 +226,7 @@ def view(app: str, entity: str, record_id: int):
         sections=layout(found),
         titles=all_titles(found, record),
         show=show,
-        can=allowed(found),
+        can={**allowed(found), "delete": allowed(found)["delete"] and not found.kept(record)},
         transitions=transitions,
         panels=[
             {

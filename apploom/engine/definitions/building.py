@@ -160,7 +160,12 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
         workflow=workflow,
         rules=parse_rules(raw.get("rules")),
         balances=parse_balances(app, name, raw.get("balances")),
+        deletable=_deletable(raw.get("deletable", True)),
     )
+
+
+def _deletable(raw: bool | list[str]) -> bool | tuple[str, ...]:
+    return raw if isinstance(raw, bool) else tuple(raw)
 
 
 def parse_app(raw: Mapping[str, Any], file: str, source: str, lines: Mapping[tuple, int]) -> App:

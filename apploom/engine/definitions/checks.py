@@ -196,6 +196,15 @@ def _check_entity(
                 elif name in placed:
                     report(path, f"'{name}' is on the form twice")
                 placed[name] = s
+    if isinstance(entity.deletable, tuple):
+        states = entity.workflow.states if entity.workflow else {}
+        for state in entity.deletable:
+            if state not in states:
+                report(
+                    base + ("deletable",),
+                    f"'{state}' is not a state of {entity.name}'s workflow"
+                    + (f"; its states are: {', '.join(states)}" if states else ""),
+                )
     for key in ("indexes", "unique"):
         for i, index in enumerate(getattr(entity, key)):
             for name in index:

@@ -58,7 +58,7 @@ class Label:
 class Option:
     value: str
     label: Label
-    system: bool = False   # only the app's rules and plugins choose it (a reservation)
+    system: bool = False  # only the app's rules and plugins choose it (a reservation)
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,9 @@ class Entity:
     workflow: Workflow | None = None  # when the entity has one
     rules: tuple[Rule, ...] = ()  # in the order they run
     balances: tuple[Balance, ...] = ()  # kept over this entity as a ledger
+    # True, False (a ledger: never), or the states a record may be deleted in (a draft);
+    # documents past them have touched stock or money and are cancelled instead
+    deletable: bool | tuple[str, ...] = True
 
     @property
     def qualified(self) -> str:
@@ -170,6 +173,12 @@ class Entity:
     @property
     def is_child(self) -> bool:
         return self.parent is not None
+
+    def kept(self, values: Mapping[str, Any]) -> bool:
+        """Whether a record holding ``values`` is past deleting (see ``deletable``)."""
+        if isinstance(self.deletable, bool):
+            return not self.deletable
+        return self.workflow is not None and values.get(self.workflow.field) not in self.deletable
 
     # ``list`` above is the entity's list view, so the builtin is spelled out here
     def table_fields(self) -> builtins.list[Field]:

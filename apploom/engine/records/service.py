@@ -522,6 +522,7 @@ class RecordService:
         self, conn: Connection, user: User, entity: Entity, record_id: int, version: int | None
     ) -> None:
         stored = self.stored(conn, user, entity, record_id, "delete")
+        _refuse_kept(entity, stored)
         before = self.dump(entity, stored)
         if version is not None and stored.values["version"] != version:
             raise Conflict(
@@ -903,3 +904,20 @@ def _missing(entity: Entity, values: dict, types: FieldTypes) -> dict[str, str]:
         and not types[f.type].numbered
         and values.get(f.name) is None
     }
+
+
+def _refuse_kept(entity: Entity, stored: Draft) -> None:
+    """A document past the states it may be deleted in has touched stock or money: it is
+    kept (and cancelled instead), so the ledger and the books still add up."""
+    if not entity.kept(stored.values):
+        return
+    label, workflow = entity.label.en, entity.workflow
+    if isinstance(entity.deletable, bool) or workflow is None:
+        raise Conflict(f"{label} records are kept: they cannot be deleted")
+    state = stored.values[workflow.field]
+    kept = ", ".join(workflow.states[s].label.en for s in entity.deletable)
+    endings = ", ".join(t.label.en for t in workflow.endings(state))
+    raise Conflict(
+        f"This {label} is {workflow.states[state].label.en}: only {kept} ones can be deleted"
+        + (f"; to end it, take {endings}" if endings else "")
+    )

@@ -44,6 +44,12 @@ class Workflow:
     states: Mapping[str, State]
     transitions: Mapping[str, Transition]
 
+    def endings(self, state: str) -> list[Transition]:
+        """The transitions that take a record in ``state`` to a final one (a cancel)."""
+        return [
+            t for t in self.transitions.values() if t.leaves(state) and self.states[t.target].final
+        ]
+
     def status_field(self) -> Field:
         """The select field the workflow governs; only transitions change it."""
         return Field(
