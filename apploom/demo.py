@@ -430,7 +430,8 @@ class Year:
                 ],
             },
         )
-        refund = f"{Decimal(line['amount']):.2f}"
+        paid = order["payment_status"] != "unpaid"  # nothing to refund on an unpaid order
+        refund = f"{Decimal(line['amount']) if paid else Decimal(0):.2f}"
         self.later(at, self.rng.uniform(48, 120), "rma:receive", rma["id"])
         self.rt.records.update(
             self.admin, "oms.return", rma["id"], {"refund_amount": refund}, version=rma["version"]

@@ -17,7 +17,9 @@ to change. What it offers:
   ``take_in``, ``may``, ``steps``), ``users`` (``get``), ``settings`` and ``apps``.
 - Field types to register or subclass: ``FieldType`` and the built-in ones.
 - Errors the engine turns into clear answers: ``ValidationFailed`` (field → message),
-  ``Invalid`` (one value), ``Forbidden``, ``NotFound``, ``BalanceRefused``.
+  ``RecordRefused`` (an action refusing the record that triggered it, field → message,
+  shown next to those fields), ``Invalid`` (one value), ``Forbidden``, ``NotFound``,
+  ``BalanceRefused``.
 - Helpers: ``clock`` (``now()``, ``today()``, as replays set them), ``require_permission``,
   ``signature`` / ``signature_ok`` (HMAC-SHA256 of a body), ``secret_key``, ``Query``
   and ``show`` (a value as screens show it).
@@ -35,6 +37,7 @@ from apploom.engine.errors import (
     BalanceRefused,
     Forbidden,
     NotFound,
+    RecordRefused,
     ValidationFailed,
 )
 from apploom.engine.fields.base import FieldType, Invalid
@@ -61,6 +64,7 @@ __all__ = [
     "MoneyType",
     "NotFound",
     "Query",
+    "RecordRefused",
     "Runtime",
     "SelectType",
     "Settings",

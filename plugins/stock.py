@@ -12,11 +12,12 @@ the whole confirmation. Each action is named in a rule of apps/oms.yaml or apps/
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 
 from sqlalchemy import and_, func, select
 
-from apploom.plugin import BalanceRefused, clock, hookimpl
+from apploom.plugin import BalanceRefused, RecordRefused, clock, hookimpl
 
 MOVES, ORDERS, ITEMS = "wms.stock_move", "oms.order", "wms.item"
 PURCHASES = "wms.purchase_order"
@@ -313,6 +314,61 @@ def receive_purchase(context, params) -> str:
     return f"received {len(due)} line(s)"
 
 
+def check_receipt(context, params) -> str:
+    """Refuse receipt lines for items not on the purchase order, or more than it still
+    expects of them (plus the item's tolerance); a receipt saved without lines starts
+    from everything the order still expects."""
+    receipt = context.load("wms.goods_receipt")
+    po = context.load(PURCHASES, receipt.values["purchase_order"])
+    number = po.values["number"]
+    if po.values["status"] not in ("ordered", "partly_received"):
+        raise RecordRefused(
+            {
+                "purchase_order": f"{number} is {po.values['status']}: goods are "
+                "received only against an ordered purchase order"
+            }
+        )
+    expected = _expected(po)
+    if not receipt.rows["lines"]:
+        context.set({"lines": [{"item": i, "qty": q} for i, q in expected.items() if q > 0]})
+        return f"started from what {number} still expects"
+    taken: Counter = Counter()
+    errors = {}
+    for i, line in enumerate(receipt.rows["lines"]):
+        item = line["item"]
+        if item not in expected:
+            errors[f"lines.{i}.item"] = f"is not on {number}"
+            continue
+        taken[item] += line["qty"]
+        allowed = expected[item] + _tolerance(context, po, item)
+        if taken[item] > allowed:
+            errors[f"lines.{i}.qty"] = f"{number} still expects {max(expected[item], 0)}" + (
+                f" (with the item's tolerance, up to {allowed})" if allowed > expected[item] else ""
+            )
+    if errors:
+        raise RecordRefused(errors)
+    return f"within what {number} expects"
+
+
+def _expected(po) -> Counter:
+    """What a purchase order still expects, by item."""
+    expected: Counter = Counter()
+    for line in po.rows["lines"]:
+        expected[line["item"]] += line["qty"] - (line["received"] or 0)
+    return expected
+
+
+def _tolerance(context, po, item: int) -> int:
+    """How many more than ordered may arrive of an item: its over-receipt tolerance, a
+    percentage of what the purchase order ordered of it."""
+    items = context.table(ITEMS)
+    percent = context.conn.execute(
+        select(items.c.receipt_tolerance).where(items.c.id == item)
+    ).scalar()
+    ordered = sum(line["qty"] for line in po.rows["lines"] if line["item"] == item)
+    return ordered * (percent or 0) // 100
+
+
 def post_goods_receipt(context, params) -> str:
     """Part of a purchase order arrived: each receipt line is posted into the order's
     warehouse and counted on the order's lines of that item, and the order becomes
@@ -333,24 +389,24 @@ def post_goods_receipt(context, params) -> str:
     received = {line["id"]: line["received"] or 0 for line in po.rows["lines"]}
     for line in receipt.rows["lines"]:
         left = line["qty"]
-        for ordered in po.rows["lines"]:
-            if ordered["item"] == line["item"] and left:
-                taken = min(left, ordered["qty"] - received[ordered["id"]])
-                received[ordered["id"]] += taken
-                left -= taken
-        if left:
+        ordered = [o for o in po.rows["lines"] if o["item"] == line["item"]]
+        for row in ordered:
+            taken = max(min(left, row["qty"] - received[row["id"]]), 0)
+            received[row["id"]] += taken
+            left -= taken
+        over = sum(received[o["id"]] - o["qty"] for o in ordered)
+        if not ordered or left > _tolerance(context, po, line["item"]) - over:
             raise ValueError(
                 f"line {line['position'] + 1}: {left} more than {number} still expects of this item"
             )
+        if left:
+            received[ordered[-1]["id"]] += left  # more than ordered, within the tolerance
+    # counted first: the arrivals' rules ask what is still due
     context.force(
         PURCHASES,
         po_id,
-        rows={
-            "lines": {  # first: the arrivals' rules ask
-                line_id: {"received": qty} for line_id, qty in received.items()
-            }
-        },
-    )  # what is due
+        rows={"lines": {line_id: {"received": qty} for line_id, qty in received.items()}},
+    )
     for line in _in_lock_order(receipt.rows["lines"]):
         _move(
             context,
@@ -452,6 +508,7 @@ def apploom_actions():
         "restock": restock,
         "receive_purchase": receive_purchase,
         "post_goods_receipt": post_goods_receipt,
+        "check_receipt": check_receipt,
         "post_transfer": post_transfer,
         "propose_purchase": propose_purchase,
     }

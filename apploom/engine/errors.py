@@ -52,6 +52,12 @@ class ValidationFailed(AppLoomError):
         super().__init__(message)
 
 
+class RecordRefused(ValidationFailed):
+    """A rule's action refused the record that triggered it, naming that record's fields
+    (a return of more than was shipped): answered like the record's own input errors,
+    next to the fields, not as a failed rule."""
+
+
 class BalanceRefused(ValidationFailed):
     """A ledger write would break its balance's check (more reserved than on hand)."""
 

@@ -34,7 +34,13 @@ from apploom.engine.automation.actions import (
 )
 from apploom.engine.automation.definition import Action, Rule
 from apploom.engine.definitions.model import ADMIN_ROLE, Entity
-from apploom.engine.errors import AppLoomError, NotFound, RuleError, ValidationFailed
+from apploom.engine.errors import (
+    AppLoomError,
+    NotFound,
+    RecordRefused,
+    RuleError,
+    ValidationFailed,
+)
 from apploom.engine.expressions import sandbox
 from apploom.engine.expressions.sandbox import Row
 from apploom.engine.query.filters import Query, parse_where
@@ -267,7 +273,7 @@ class Automation:
                 for number, action in enumerate(rule.actions, 1):
                     stage = f"action {number} ({action.kind})"
                     done.append(self._act(context, action))
-        except RuleError:
+        except (RuleError, RecordRefused):
             raise
         except (AppLoomError, LookupError, TypeError, ValueError) as exc:
             reason = (

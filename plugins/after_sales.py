@@ -1,0 +1,93 @@
+"""After-sales bounds: a return (RMA) brings back only what its order shipped, less what
+earlier returns brought back, and refunds at most what those goods were sold for; a
+refund sets the order's payment status to refunded or partially refunded, never on an
+order nobody paid. Each action is named in a rule of apps/oms.yaml.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from apploom.plugin import RecordRefused, hookimpl
+
+ORDERS, RETURNS = "oms.order", "oms.return"
+SHIPPED = ("shipped", "delivered", "completed")
+PAID = ("paid", "partially_paid", "partially_refunded")
+
+
+def check_return(context, params) -> str:
+    """Refuse return lines for items the order did not ship, or more than is left of
+    them, and a refund beyond what the returned goods were sold for."""
+    rma = context.load(RETURNS)
+    order = context.load(ORDERS, rma.values["order"])
+    number = order.values["number"]
+    shipped: Counter = Counter()
+    price: dict[int, Decimal] = {}
+    if order.values["status"] in SHIPPED:
+        for line in order.rows["lines"]:
+            shipped[line["item"]] += line["qty"]
+            price[line["item"]] = max(price.get(line["item"], Decimal(0)), line["price"])
+    left = shipped - _returned_before(context, order.values["id"], rma.values["id"])
+    errors, value = {}, Decimal(0)
+    for i, line in enumerate(rma.rows["lines"]):
+        item, qty = line["item"], line["qty"]
+        if not shipped[item]:
+            errors[f"lines.{i}.item"] = f"{number} shipped none of this item"
+        elif qty > left[item]:
+            errors[f"lines.{i}.qty"] = (
+                f"at most {left[item]} can come back: {number} shipped {shipped[item]}, "
+                f"and {shipped[item] - left[item]} came back already"
+            )
+        else:
+            left[item] -= qty
+            value += qty * price[item]
+    refund = rma.values["refund_amount"]
+    if not errors and refund is not None and refund > value:
+        errors["refund_amount"] = f"may be at most {value:.2f}, what the goods were sold for"
+    if errors:
+        raise RecordRefused(errors)
+    return f"within what {number} shipped"
+
+
+def _returned_before(context, order_id: int, rma_id: int) -> Counter:
+    """What the order's other returns (but rejected ones) bring back, by item."""
+    returns, lines = context.table(RETURNS), context.table("oms.return_line")
+    rows = context.conn.execute(
+        select(lines.c.item, func.sum(lines.c.qty))
+        .join(returns, lines.c.parent_id == returns.c.id)
+        .where(returns.c.order == order_id, returns.c.id != rma_id, returns.c.status != "rejected")
+        .group_by(lines.c.item)
+    ).all()
+    return Counter(dict(rows))
+
+
+def record_refund(context, params) -> str:
+    """The order is refunded once its returns' refunds reach its total, partly before."""
+    rma = context.load(RETURNS)
+    order = context.load(ORDERS, rma.values["order"])
+    status = order.values["payment_status"]
+    if rma.values["refund_amount"] and status not in PAID:
+        number = order.values["number"]
+        raise RecordRefused({"refund_amount": f"{number} is {status}: no payment to refund"})
+    returns = context.table(RETURNS)
+    refunded = context.conn.execute(
+        select(func.coalesce(func.sum(returns.c.refund_amount), 0)).where(
+            returns.c.order == order.values["id"], returns.c.status == "refunded"
+        )
+    ).scalar()
+    if not refunded:
+        return "nothing refunded"
+    status = "refunded" if refunded >= order.values["total"] else "partially_refunded"
+    context.force(ORDERS, order.values["id"], values={"payment_status": status})
+    return f"{order.values['number']} {status.replace('_', ' ')}"
+
+
+@hookimpl
+def apploom_actions():
+    return {
+        "check_return": check_return,
+        "record_refund": record_refund,
+    }
