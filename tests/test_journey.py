@@ -16,7 +16,7 @@ from apploom.engine.automation import outbox
 from apploom.engine.errors import Conflict, ValidationFailed
 from apploom.engine.query.filters import Query
 from apploom.web import create_app
-from tests.helpers import Api, browser
+from tests.helpers import Api, browser, bundled_with, reopen
 
 ROLES = {
     "sales": ["sales"],
@@ -620,3 +620,49 @@ def test_documents_that_touched_stock_are_cancelled_not_deleted(shop):
         shop.rt.records.delete(SYSTEM_USER, "wms.stock_move", move["id"])
     shop.take("sales", "oms/order", confirmed, "cancel")
     assert shop.stock(shop.tea) == (5, 0)
+
+
+def test_a_reserved_line_keeps_its_item_and_quantity_in_any_state(shop):
+    """A status added without read-only fields let a reserved line grow from 1 to 7."""
+    rt = reopen(
+        shop.rt,
+        bundled_with(
+            "oms.yaml",
+            "confirmed:   {label: {en: Confirmed, zh: 已确认}, colour: blue, readonly: [customer, lines]}",
+            "confirmed:   {label: {en: Confirmed, zh: 已确认}, colour: blue}",
+        ),
+    )
+    shop.purchase(shop.tea, 5)
+    shop.purchase(shop.cup, 5)
+    order = rt.transitions.take(
+        SYSTEM_USER, "oms.order", shop.order((shop.tea, 1), (shop.cup, 1))["id"], "confirm"
+    )
+    tea, cup = order["lines"]
+
+    def change(lines):
+        with pytest.raises(ValidationFailed) as refused:
+            rt.records.update(
+                SYSTEM_USER, "oms.order", order["id"], {"lines": lines}, version=order["version"]
+            )
+        return refused.value.fields
+
+    assert change([{"id": tea["id"], "qty": 7}, {"id": cup["id"]}]) == {
+        "lines.0.qty": "cannot change while reserved is 1"
+    }
+    assert change([{"id": tea["id"], "item": shop.cup}, {"id": cup["id"]}]) == {
+        "lines.0.item": "cannot change while reserved is 1"
+    }
+    assert change([{"id": tea["id"]}]) == {"lines.1": "cannot be removed while its reserved is 1"}
+    cheaper = rt.records.update(
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {"lines": [{"id": tea["id"], "price": "18.00"}, {"id": cup["id"]}]},
+        version=order["version"],
+    )
+    assert cheaper["total"] == "38.00"
+    assert shop.stock(shop.tea) == (5, 1)
+    rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "pick")
+    shipped = rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "ship", {"carrier": "sf"})
+    assert shipped["status"] == "shipped" and shop.stock(shop.tea) == (4, 0)
+    rt.close()

@@ -190,6 +190,23 @@ def test_the_studio_forms_add_a_field_and_a_status_for_preview(runtime, studio):
     ).get_data(as_text=True)
     assert "negotiating: {label: {en: Negotiating, zh: Negotiating}, colour: amber}" in status
     assert "No problems." in status
+    between = boss.post(
+        "/studio/oms/edit",
+        data={
+            "text": live_text(runtime, "oms"),
+            "edit": "add_state",
+            "state_entity": "order",
+            "state_name": "checked",
+            "state_label_en": "Checked",
+            "transition": "check",
+            "from": "confirmed",
+            "then_to": "picking",
+        },
+    ).get_data(as_text=True)
+    assert (
+        "checked: {label: {en: Checked, zh: Checked}, colour: grey, readonly: [customer, lines]}"
+        in between
+    )
     bad = boss.post(
         "/studio/crm/edit",
         data={

@@ -117,6 +117,10 @@ ZH = {
     "Add the field": "添加字段",
     "Add a status": "添加状态",
     "Add the status": "添加状态",
+    "read-only fields (empty: as the statuses it sits between; - for none)": (
+        "只读字段（留空：与前后状态相同；- 表示无）"
+    ),
+    "Read-only fields": "只读字段",
     "Change or retire a field": "修改或停用字段",
     "Change the field": "修改字段",
     "Retire the field (its data is kept)": "停用字段（数据保留）",

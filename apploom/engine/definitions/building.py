@@ -90,6 +90,7 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         max_rows=raw.get("max_rows"),
         max_size=raw.get("max_size"),
         related=_related(raw.get("related")),
+        locks=_names(raw.get("locks")),
         settings=frozenset(raw),
     )
 

@@ -303,6 +303,9 @@ def _check_field(
                 f"'{field.child.split('.')[-1]}' is not an entity of "
                 f"{app.name}; rows must be an entity of the same app",
             )
+    for name in field.locks:
+        if name not in entity.fields:
+            report(path + ("locks",), f"'{name}' is not a field of {entity.name}")
     if field.formula:
         _check_formula(entity, field, apps, types, report, path)
 

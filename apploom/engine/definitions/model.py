@@ -98,6 +98,7 @@ class Field:
     max_rows: int | None = None
     max_size: int | None = None  # attachment: bytes
     related: Related = Related()  # ref: the panel on the target's page
+    locks: tuple[str, ...] = ()  # fields of its record that cannot change while it is set
     settings: frozenset[str] = frozenset()  # the settings written in the definition
 
     @property

@@ -30,6 +30,7 @@ COMMON_SETTINGS = frozenset(
         "unique",
         "formula",
         "returns",
+        "locks",
     }
 )
 TEXT_OPS = (

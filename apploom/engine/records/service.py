@@ -426,6 +426,7 @@ class RecordService:
             draft.rows[name] = self._merge_rows(
                 entity, name, stored.rows[name], rows, user, now, errors
             )
+        _refuse_unlocked(entity, self.apps, stored, given, draft, errors)
         for name, by_id in (forced_rows or {}).items():
             for row in draft.rows[name]:
                 row.update(by_id.get(row["id"], {}))
@@ -921,3 +922,41 @@ def _refuse_kept(entity: Entity, stored: Draft) -> None:
         f"This {label} is {workflow.states[state].label.en}: only {kept} ones can be deleted"
         + (f"; to end it, take {endings}" if endings else "")
     )
+
+
+def _refuse_unlocked(
+    entity: Entity, apps: AppSet, stored: Draft, given: Input, draft: Draft, errors: dict
+) -> None:
+    """A field with ``locks`` holds the fields it names while it has a value, against
+    what people send (rules and plugins keep it in step themselves): a line's reserved
+    quantity keeps its item and quantity, and the line itself."""
+    _refuse_changed(entity, stored.values, draft.values, set(given.values), "", errors)
+    for fld in entity.table_fields():
+        if fld.name not in given.tables:
+            continue
+        child = apps.entity(fld.child)
+        kept = {row.get("id"): (i, row) for i, row in enumerate(draft.rows[fld.name])}
+        for i, row in enumerate(stored.rows[fld.name]):
+            if row["id"] not in kept:
+                held = [f for f in child.fields.values() if f.locks and row.get(f.name)]
+                if held:
+                    errors[f"{fld.name}.{i}"] = (
+                        f"cannot be removed while its {held[0].label.en.lower()} is "
+                        f"{row[held[0].name]}"
+                    )
+                continue
+            position, new = kept[row["id"]]
+            _refuse_changed(child, row, new, set(new), f"{fld.name}.{position}.", errors)
+
+
+def _refuse_changed(
+    entity: Entity, before: dict, after: dict, sent: set[str], prefix: str, errors: dict
+) -> None:
+    for locker in entity.fields.values():
+        if not locker.locks or not before.get(locker.name):
+            continue
+        for name in locker.locks:
+            if name in sent and after.get(name) != before.get(name):
+                errors[prefix + name] = (
+                    f"cannot change while {locker.label.en.lower()} is {before[locker.name]}"
+                )

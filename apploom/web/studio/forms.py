@@ -84,12 +84,18 @@ def edited_text(form, text: str) -> str:
                 "to": form["then_to"],
                 **({"roles": roles} if roles else {}),
             }
+        entity = form.get("state_entity", "")
+        typed = form.get("state_readonly", "").strip()
+        readonly = (
+            _list(typed)
+            if typed and typed != "-"
+            else []
+            if typed
+            else _readonly_between(text, entity, form.get("from", ""), form.get("then_to", ""))
+        )
+        spec = {"label": label, "colour": form.get("colour", "grey")}
         return text_edits.add_state(
-            text,
-            form.get("state_entity", ""),
-            state,
-            {"label": label, "colour": form.get("colour", "grey")},
-            moves,
+            text, entity, state, {**spec, **({"readonly": readonly} if readonly else {})}, moves
         )
     if kind == "add_rule":
         return text_edits.add_rule(text, form.get("rule_entity", ""), _rule(form))
@@ -295,6 +301,20 @@ def _relabel(form, key: str) -> dict:
         for lang in ("en", "zh")
         if form.get(f"{key}_relabel_{lang}", "").strip()
     }
+
+
+def _readonly_between(text: str, entity: str, before: str, after: str) -> list[str]:
+    """The fields read-only in both states a new one sits between (or in the one it
+    comes from): a state between Confirmed and Picking keeps an order's lines as they do."""
+    data = read_document("edit.yaml", text).data or {}
+    states = ((data.get("entities") or {}).get(entity) or {}).get("workflow", {}).get("states", {})
+    held = [
+        set((states.get(name) or {}).get("readonly") or ())
+        for name in (before.strip(), after.strip())
+        if name
+    ]
+    kept = set.intersection(*held) if held else set()
+    return sorted(kept)
 
 
 def _list(text: str) -> list[str]:
