@@ -152,35 +152,74 @@ def _allocate(context, order_id: int) -> tuple[int, int]:
     """Reserve every unreserved line of an order; record what is short and when it is
     expected. Returns (lines reserved now, lines still short)."""
     order = context.load(ORDERS, order_id)
-    today = clock.today()
-    titles = context.titles(ITEMS, {line["item"] for line in order.rows["lines"]})
-    changes, shortage, reserved_now = {}, [], 0
+    changes, short = {}, []
     for line in _in_lock_order(order.rows["lines"]):
         if line["reserved"]:
             continue
         warehouse = _reserve(context, line, order)
-        if warehouse is not None:
-            changes[line["id"]] = {
-                "reserved": line["qty"],
-                "warehouse": warehouse,
-                "expected_date": None,
-            }
-            reserved_now += 1
+        if warehouse is None:
+            short.append(line)
             continue
-        expected = _expected_arrival(context, line, order, today)
-        changes[line["id"]] = {"expected_date": expected}
-        shortage.append((expected, f"{line['qty']} x {titles[line['item']]}"))
+        changes[line["id"]] = {
+            "reserved": line["qty"],
+            "warehouse": warehouse,
+            "expected_date": None,
+        }
+    values, dates = _promise(context, order, short)
     context.force(
         ORDERS,
         order_id,
-        values={
-            "shortage": "\n".join(f"{text} ({day.isoformat()})" for day, text in shortage) or None,
-            "expected_date": max((day for day, _ in shortage), default=None),
-            **({"was_backordered": True} if shortage else {}),
-        },
-        rows={"lines": changes},
+        values={**values, **({"was_backordered": True} if short else {})},
+        rows={"lines": {**changes, **dates}},
     )
-    return reserved_now, len(shortage)
+    counted = order.values["status"] == "backordered"  # else its lines are not yet waiting
+    for line in short:
+        _propose(context, line["item"], order.values["warehouse"], 0 if counted else line["qty"])
+    return len(changes), len(short)
+
+
+def _promise(context, order, short: list[dict]) -> tuple[dict, dict]:
+    """When each short line is expected, and the order's shortage and expected date:
+    (the order's values, the lines' values by id)."""
+    today = clock.today()
+    titles = context.titles(ITEMS, {line["item"] for line in short})
+    dates = {line["id"]: _expected_arrival(context, line, order, today) for line in short}
+    shortage = "\n".join(
+        f"{line['qty']} x {titles[line['item']]} ({dates[line['id']].isoformat()})"
+        for line in short
+    )
+    values = {"shortage": shortage or None, "expected_date": max(dates.values(), default=None)}
+    return values, {line_id: {"expected_date": day} for line_id, day in dates.items()}
+
+
+def redate_backorders(context, params) -> str:
+    """A purchase order was placed, re-dated, received or cancelled: the backordered
+    orders waiting for its items are told again when to expect them (a rule emails the
+    customer when the date moves later)."""
+    if not context.defines(ORDERS):
+        return "no order app: nothing to re-date"
+    items = {line["item"] for line in context.load(PURCHASES).rows["lines"]}
+    orders, lines = context.table(ORDERS), context.table("oms.order_line")
+    waiting = (
+        context.conn.execute(
+            select(orders.c.id)
+            .join(lines, lines.c.parent_id == orders.c.id)
+            .where(orders.c.status == "backordered", lines.c.item.in_(items), lines.c.reserved == 0)
+            .group_by(orders.c.id, orders.c.order_date)
+            .order_by(orders.c.order_date, orders.c.id)
+        )
+        .scalars()
+        .all()
+    )
+    moved = 0
+    for order_id in waiting:
+        order = context.load(ORDERS, order_id)
+        short = [line for line in order.rows["lines"] if not line["reserved"]]
+        values, dates = _promise(context, order, short)
+        if values["expected_date"] != order.values["expected_date"]:
+            context.force(ORDERS, order_id, values=values, rows={"lines": dates})
+            moved += 1
+    return f"re-dated {moved} of {len(waiting)} backordered order(s)"
 
 
 def reserve_stock(context, params) -> str:
@@ -452,17 +491,22 @@ def post_transfer(context, params) -> str:
 
 
 def propose_purchase(context, params) -> str:
-    """An item fell below its reorder point, counting what open purchase orders bring:
-    draft a purchase order for its preferred supplier (a rule tells purchasing)."""
-    item_id, conn = context.names["item"], context.conn
+    """A stock move lowered an item's free stock: propose a purchase if it ran low."""
+    return _propose(context, context.names["item"], context.names["warehouse"])
+
+
+def _propose(context, item_id: int, warehouse: int | None, wanted: int = 0) -> str:
+    """Draft a purchase order for the item's preferred supplier (a rule tells purchasing)
+    when what is free, less what backorders wait for, plus what open purchase orders
+    bring, is below its reorder point, or below zero: back up to twice the reorder point,
+    and at least what the backorders need (``wanted``: a line about to wait too)."""
+    conn = context.conn
     items = context.table(ITEMS)
     # Locked (already, by a move through _move), so concurrent moves of the item from
     # other warehouses, whose balances do not lock each other, count each other's
     # proposals instead of proposing twice.
     _lock_item(context, item_id)
     item = conn.execute(select(items).where(items.c.id == item_id)).mappings().one()
-    if not item["reorder_point"]:
-        return "no reorder point"
     stock = context.balance("wms.stock")
     free = conn.execute(
         select(func.coalesce(func.sum(stock.c.on_hand - stock.c.reserved), 0)).where(
@@ -480,14 +524,19 @@ def propose_purchase(context, params) -> str:
         )
         .where(pl.c.item == item_id)
     ).scalar()
-    if free + incoming >= item["reorder_point"]:
+    position = free - _backordered(context, item_id) - wanted + incoming
+    point = item["reorder_point"] or 0
+    if position >= point and position >= 0:
         return "stock is sufficient"
-    qty = 2 * item["reorder_point"] - free - incoming
+    qty = max(2 * point - position, -position)
+    if warehouse is None:  # an order without a Ship from: the first warehouse
+        houses = context.table("wms.warehouse")
+        warehouse = conn.execute(select(func.min(houses.c.id))).scalar()
     order = context.create(
         PURCHASES,
         {
             "supplier": item["preferred_supplier"] or "?",
-            "warehouse": context.names["warehouse"],
+            "warehouse": warehouse,
             "origin": "reorder",
             "expected_date": (
                 clock.today() + timedelta(days=item["lead_time_days"] or 0)
@@ -496,6 +545,18 @@ def propose_purchase(context, params) -> str:
         },
     )
     return f"proposed {order['number']} for {qty}"
+
+
+def _backordered(context, item: int) -> int:
+    """How much of ``item`` backordered orders wait for."""
+    if not context.defines(ORDERS):
+        return 0
+    orders, lines = context.table(ORDERS), context.table("oms.order_line")
+    return context.conn.execute(
+        select(func.coalesce(func.sum(lines.c.qty), 0))
+        .join(orders, lines.c.parent_id == orders.c.id)
+        .where(orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
+    ).scalar()
 
 
 @hookimpl
@@ -511,4 +572,5 @@ def apploom_actions():
         "check_receipt": check_receipt,
         "post_transfer": post_transfer,
         "propose_purchase": propose_purchase,
+        "redate_backorders": redate_backorders,
     }

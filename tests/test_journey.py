@@ -666,3 +666,35 @@ def test_a_reserved_line_keeps_its_item_and_quantity_in_any_state(shop):
     shipped = rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "ship", {"carrier": "sf"})
     assert shipped["status"] == "shipped" and shop.stock(shop.tea) == (4, 0)
     rt.close()
+
+
+def test_backordered_customers_are_told_when_their_date_moves_later(shop):
+    """A new or re-dated purchase order did not change the date a backorder was told."""
+    soon, later = (date.today() + timedelta(days=d) for d in (4, 15))
+    po = shop.purchase(shop.tea, 3, expected=soon.isoformat(), receive=False)
+    order = shop.take("sales", "oms/order", shop.order((shop.tea, 2)), "confirm")
+    assert order["expected_date"] == soon.isoformat()
+    po = shop.get("wms/purchase_order", po)
+    shop.call(
+        "buyer",
+        "patch",
+        f"/api/v1/wms/purchase_order/{po['id']}",
+        json={"expected_date": later.isoformat(), "version": po["version"]},
+    )
+    assert shop.get("oms/order", order)["expected_date"] == later.isoformat()
+    told = [e for e in shop.emails() if "new date" in e["subject"]]
+    assert len(told) == 1 and later.isoformat() in told[0]["body"]
+    shop.take("buyer", "wms/purchase_order", po, "cancel")
+    lead = date.today() + timedelta(days=10)  # nothing is coming: the tea's lead time
+    assert shop.get("oms/order", order)["expected_date"] == lead.isoformat()
+
+
+def test_an_item_out_of_stock_with_nothing_coming_is_proposed_at_once(shop):
+    """An item at zero with no purchase order open got no proposal: a reorder point of 0."""
+    order = shop.take("sales", "oms/order", shop.order((shop.cup, 4)), "confirm")
+    assert order["status"] == "backordered"
+    proposals = shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder")["data"]
+    assert [p["lines"][0]["qty"] for p in proposals] == [4]
+    shop.take("sales", "oms/order", shop.order((shop.cup, 1)), "confirm")
+    proposals = shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder")["data"]
+    assert sorted(p["lines"][0]["qty"] for p in proposals) == [1, 4]  # one more for the next
