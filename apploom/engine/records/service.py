@@ -10,11 +10,10 @@ all come through here.
 from __future__ import annotations
 
 import builtins
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -28,7 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from apploom.engine import clock
 from apploom.engine.access import permissions
@@ -53,6 +52,7 @@ from apploom.engine.records.pipeline import ChangePipeline
 from apploom.engine.records.titles import Titles
 from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.entity_tables import build_metadata
+from apploom.engine.storage.retries import retrying
 from apploom.engine.storage.system_tables import sys_attachment, sys_rule_run, sys_user
 
 
@@ -85,7 +85,7 @@ class Change:
     payload: Any = None  # an inbound webhook's body
 
 
-RETRYABLE = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -189,8 +189,11 @@ class RecordService:
             raise ValidationFailed({"comment": "write something first"})
         if len(body) > MAX_COMMENT:
             raise ValidationFailed({"comment": f"may have at most {MAX_COMMENT} characters"})
-        with self.db.write() as conn:
-            write_comment(conn, self.entity(ref), record_id, user, _now(), body.strip())
+        self.transaction(
+            lambda conn: write_comment(
+                conn, self.entity(ref), record_id, user, _now(), body.strip()
+            )
+        )
 
     def titles(self, user: User, ref: str, ids: set[int], lang: str = "en") -> dict[int, str]:
         """{id: title} of records the user may read; '#id' for the others."""
@@ -280,15 +283,19 @@ class RecordService:
         permissions.require(self.apps, user, entity, "create")
         if idempotency_key is not None:
             idempotency.check_key(idempotency_key)
+
+        def work(conn: Connection) -> dict:
+            if idempotency_key is not None:
+                earlier = idempotency.recall(conn, user, idempotency_key, entity)
+                if earlier is not None:
+                    return earlier
+            record = self.create_in(conn, user, entity, data)
+            if idempotency_key is not None:
+                idempotency.remember(conn, user, idempotency_key, entity, record, _now())
+            return record
+
         try:
-            with self.transaction() as conn:
-                if idempotency_key is not None:
-                    earlier = idempotency.recall(conn, user, idempotency_key, entity)
-                    if earlier is not None:
-                        return earlier
-                record = self.create_in(conn, user, entity, data)
-                if idempotency_key is not None:
-                    idempotency.remember(conn, user, idempotency_key, entity, record, _now())
+            return self.transaction(work)
         except IntegrityError:  # the same key, committed meanwhile by a concurrent request
             if idempotency_key is None:
                 raise
@@ -297,7 +304,6 @@ class RecordService:
             if earlier is None:
                 raise
             return earlier
-        return record
 
     def create_in(self, conn: Connection, user: User, entity: Entity, data: Any) -> dict:
         """Create a record inside the caller's transaction (rules use this directly)."""
@@ -338,26 +344,25 @@ class RecordService:
             conn, Change("created", entity, record["id"], None, draft, user), record
         )
 
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One write transaction; a rule that failed in it is logged after the rollback.
-        PostgreSQL ending it to break a deadlock (two orders locking the same stock rows
-        in turn) is a conflict the user may simply retry."""
-        try:
+    def transaction(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in one write transaction, the unit every user action's writes
+        make. PostgreSQL ending it over a lock conflict (an arrival and an order locking
+        the same stock rows in turn) runs it again from the start, so the user never hears
+        of it (see storage.retries); ``work`` must therefore keep its state in the
+        database, or start it afresh each time it is called. A rule that failed in it is
+        logged after the rollback."""
+
+        def attempt() -> T:
             with self.db.write() as conn:
-                yield conn
+                return work(conn)
+
+        try:
+            return retrying(attempt)
         except RuleError as exc:
             if exc.run is not None:
                 with self.db.write() as conn:
                     conn.execute(sys_rule_run.insert().values(**exc.run))
             raise
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
-                raise
-            raise Conflict(
-                "This could not be saved because of a change made at the same "
-                "time; please try again"
-            ) from None
 
     def _changed(self, conn: Connection, change: Change, record: dict) -> dict:
         """Run the change pipeline; returns the record as it is once its stages acted."""
@@ -380,7 +385,8 @@ class RecordService:
                 }
             )
         given = read_input(entity, data, self.apps, self.types)
-        with self.transaction() as conn:
+
+        def work(conn: Connection) -> dict:
             stored = self.stored(conn, user, entity, record_id, "update")
             if stored.values["version"] != version:
                 raise Conflict(
@@ -391,6 +397,8 @@ class RecordService:
                     yours=data,
                 )
             return self.change(conn, user, entity, stored, given, yours=data)
+
+        return self.transaction(work)
 
     def change(
         self,
@@ -504,10 +512,13 @@ class RecordService:
         """Delete every record of ``record_ids`` or, if one cannot go, none of them."""
         entity = self.entity(ref)
         permissions.require(self.apps, user, entity, "delete")
+
+        def work(conn: Connection) -> None:
+            for record_id in record_ids:
+                self._delete(conn, user, entity, record_id, version)
+
         try:
-            with self.transaction() as conn:
-                for record_id in record_ids:
-                    self._delete(conn, user, entity, record_id, version)
+            self.transaction(work)
         except IntegrityError:
             raise Conflict(
                 f"This {entity.label.en} cannot be deleted: other records (some "
