@@ -1,6 +1,6 @@
-"""Lock conflicts (a deadlock, a serialization failure) are retried by the engine: the
-whole user action runs again, and a user hears of one only when a few attempts have all
-lost."""
+"""Lock conflicts (a deadlock, a serialization failure, a record changed between a read and
+a write) are retried by the engine: the whole user action runs again, and a user hears of
+one only when a few attempts have all lost."""
 
 from __future__ import annotations
 
@@ -44,9 +44,10 @@ def flaky(failures: int, error=deadlock):
     return work
 
 
-def test_work_that_loses_a_lock_conflict_runs_again(monkeypatch):
+@pytest.mark.parametrize("error", [deadlock, retries.ConcurrentUpdate])
+def test_work_that_loses_a_lock_conflict_runs_again(error, monkeypatch):
     monkeypatch.setattr(retries.time, "sleep", lambda seconds: None)
-    work = flaky(2)
+    work = flaky(2, error)
     assert retries.retrying(work) == "done"
     assert work.calls == 3
 
@@ -177,3 +178,34 @@ def test_two_actions_locking_two_records_in_turn_both_go_through(pg_shop):
         list(pool.map(in_turn, ids, ids[::-1]))
     assert sorted(attempts.values()) == [1, 2]
     assert [rt.records.get(SYSTEM_USER, "crm.customer", i)["version"] for i in ids] == [3, 3]
+
+
+@needs_pg
+def test_a_transition_that_loses_a_race_with_a_commit_runs_again(pg_shop, monkeypatch):
+    """Someone changes the order between the transition's read and its write: the write's
+    version check finds out, and the transition runs again on the order as it is now."""
+    shop = pg_shop
+    order = shop.order((shop.tea, 1))
+    records, orders = shop.rt.records, shop.rt.records.table("oms.order")
+    stored, reads = records.stored, []
+
+    def read_then_changed_elsewhere(conn, *args):
+        found = stored(conn, *args)
+        reads.append(found.values["version"])
+        if len(reads) == 1:
+            with shop.rt.db.write() as other:
+                other.execute(
+                    update(orders)
+                    .where(orders.c.id == order["id"])
+                    .values(note="call first", version=orders.c.version + 1)
+                )
+        return found
+
+    monkeypatch.setattr(records, "stored", read_then_changed_elsewhere)
+    cancelled = shop.take("sales", "oms/order", order, "cancel")
+    assert reads == [1, 2]
+    assert (cancelled["status"], cancelled["note"], cancelled["version"]) == (
+        "cancelled",
+        "call first",
+        3,
+    )

@@ -52,7 +52,7 @@ from apploom.engine.records.pipeline import ChangePipeline
 from apploom.engine.records.titles import Titles
 from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.entity_tables import build_metadata
-from apploom.engine.storage.retries import retrying
+from apploom.engine.storage.retries import ConcurrentUpdate, retrying
 from apploom.engine.storage.system_tables import sys_attachment, sys_rule_run, sys_user
 
 
@@ -396,7 +396,7 @@ class RecordService:
                     current=self.dump(entity, stored),
                     yours=data,
                 )
-            return self.change(conn, user, entity, stored, given, yours=data)
+            return self.change(conn, user, entity, stored, given)
 
         return self.transaction(work)
 
@@ -413,7 +413,6 @@ class RecordService:
         check: Callable[[Draft, dict], None] | None = None,
         transition: str | None = None,
         note: str | None = None,
-        yours: Any = None,
     ) -> dict:
         """Apply ``given`` (and the ``forced`` values only the engine or a plugin may set,
         read-only ones included; ``forced_rows`` is table -> row id -> values) to a stored
@@ -456,9 +455,7 @@ class RecordService:
             )
             if errors:
                 raise ValidationFailed(errors)
-            record = self._write_update(
-                conn, entity, record_id, version, draft, stored, user, now, yours
-            )
+            record = self._write_update(conn, entity, record_id, version, draft, stored, user, now)
         except IntegrityError:
             raise self._integrity_error(entity, draft, record_id) from None
         write_history(
@@ -812,7 +809,6 @@ class RecordService:
         stored: Draft,
         user: User,
         now: datetime,
-        yours: Any,
     ) -> dict:
         table = self.tables[entity.table]
         draft.values.update(version=version + 1, updated_at=now, updated_by=user.id)
@@ -822,13 +818,8 @@ class RecordService:
             .where(table.c.id == record_id, table.c.version == version)
             .values(**row, version=version + 1, updated_at=now, updated_by=user.id)
         )
-        if done.rowcount != 1:
-            current = self.load(conn, entity, [record_id]).get(record_id)
-            raise Conflict(
-                f"This {entity.label.en} was changed by someone else just now",
-                current=None if current is None else self.dump(entity, current),
-                yours=yours,
-            )
+        if done.rowcount != 1:  # changed (or deleted) by a commit since this one read it
+            raise ConcurrentUpdate(f"{entity.qualified} {record_id} is no longer version {version}")
         for fld in entity.table_fields():
             self._sync_rows(conn, fld, record_id, stored.rows[fld.name], draft.rows[fld.name])
         return self.dump(entity, draft)

@@ -27,11 +27,19 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def lock_conflict(exc: BaseException | None) -> DBAPIError | None:
+class ConcurrentUpdate(Exception):
+    """A row this transaction read was changed since by one that committed (its version
+    check found out): what PostgreSQL reports as a serialization failure at stricter
+    isolation levels, and retried like one."""
+
+
+def lock_conflict(exc: BaseException | None) -> BaseException | None:
     """The lock conflict ``exc`` is, or was raised because of (a rule action or a
     savepoint may have turned it into an error of its own); None if there is none."""
     while exc is not None:
-        if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in LOCK_CONFLICTS:
+        if isinstance(exc, ConcurrentUpdate) or (
+            isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in LOCK_CONFLICTS
+        ):
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
@@ -47,11 +55,12 @@ def retrying(work: Callable[[], T], attempts: int = ATTEMPTS, pause: float = PAU
             conflict = lock_conflict(exc)
             if conflict is None:
                 raise
+            cause = conflict.orig if isinstance(conflict, DBAPIError) else conflict
             log.info(
                 "attempt %d of %d lost a lock conflict (%s)",
                 attempt + 1,
                 attempts,
-                type(conflict.orig).__name__,
+                type(cause).__name__,
             )
         if attempt + 1 < attempts:
             time.sleep(random.uniform(0, min(pause * 2**attempt, LONGEST)))

@@ -172,7 +172,6 @@ class Transitions:
             check=check,
             transition=transition.name,
             note=comment,
-            yours={"transition": transition.name},
         )
 
     def may(self, user: User, ref: str, name: str) -> bool:
