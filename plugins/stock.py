@@ -199,18 +199,11 @@ def allocate_backorders(context, params) -> str:
     if not context.defines(ORDERS):
         return "no order app: nothing to allocate"
     item = context.names["item"]
-    orders, lines = context.table(ORDERS), context.table("oms.order_line")
-    waiting = (
-        context.conn.execute(
-            select(orders.c.id)
-            .join(lines, lines.c.parent_id == orders.c.id)
-            .where(orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
-            .group_by(orders.c.id, orders.c.order_date)
-            .order_by(orders.c.order_date, orders.c.id)
-        )
-        .scalars()
-        .all()
-    )
+    waiting = _backorders(context, item)
+    if waiting:  # asked again under the item's lock: another arrival may have served them
+        _lock_item(context, item)
+        waiting = _backorders(context, item)
+    lines = context.table("oms.order_line")
     served = []
     for order_id in waiting:
         _, short = _allocate(context, order_id)
@@ -225,6 +218,22 @@ def allocate_backorders(context, params) -> str:
         if still_waiting:
             break
     return f"allocated {len(served)} backordered order(s)"
+
+
+def _backorders(context, item: int) -> list[int]:
+    """The backordered orders waiting for ``item``, oldest first."""
+    orders, lines = context.table(ORDERS), context.table("oms.order_line")
+    return (
+        context.conn.execute(
+            select(orders.c.id)
+            .join(lines, lines.c.parent_id == orders.c.id)
+            .where(orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
+            .group_by(orders.c.id, orders.c.order_date)
+            .order_by(orders.c.order_date, orders.c.id)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def release_stock(context, params) -> str:

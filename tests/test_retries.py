@@ -147,6 +147,20 @@ def pg_shop(pg_database_url, tmp_path):
     rt.close()
 
 
+def receive(shop, warehouse):
+    """One tea arriving, posted as the warehouse does: (status, answer)."""
+    answer = shop.api["warehouse"].post(
+        "/api/v1/wms/stock_move",
+        json={"item": shop.tea, "warehouse": warehouse, "kind": "receipt", "qty": 1},
+    )
+    return answer.status_code, answer.json
+
+
+def orders_by_status(shop):
+    found = shop.call("sales", "get", "/api/v1/oms/order?limit=100")["data"]
+    return sorted(o["status"] for o in found)
+
+
 @needs_pg
 def test_two_actions_locking_two_records_in_turn_both_go_through(pg_shop):
     """A real deadlock: each holds one record and waits for the other's. PostgreSQL ends
@@ -209,3 +223,18 @@ def test_a_transition_that_loses_a_race_with_a_commit_runs_again(pg_shop, monkey
         "call first",
         3,
     )
+
+
+@needs_pg
+def test_simultaneous_arrivals_in_two_warehouses_all_serve_the_backorders(pg_shop):
+    """Arrivals in different warehouses do not lock each other's stock, so each looks for
+    the orders waiting under the item's lock: one never serves an order another served."""
+    shop = pg_shop
+    for _ in range(10):
+        order = shop.order((shop.tea, 1))
+        assert shop.take("sales", "oms/order", order, "confirm")["status"] == "backordered"
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda i: receive(shop, (shop.east, shop.west)[i % 2]), range(10)))
+    assert [status for status, _ in answers] == [201] * 10, answers
+    assert orders_by_status(shop) == ["confirmed"] * 10
+    assert [shop.stock(shop.tea, w) for w in (shop.east, shop.west)] == [(5, 5), (5, 5)]
