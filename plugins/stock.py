@@ -25,10 +25,9 @@ PURCHASES = "wms.purchase_order"
 def _move(
     context, kind: str, item: int, warehouse: int, qty: int, document: str, line: int | None = None
 ) -> None:
-    """A ledger row. The item's row is locked first, so every transaction moving an item
-    takes its locks in one order (the item, then its balances): a transfer and an order
-    meeting on one item wait for each other instead of deadlocking."""
-    _lock_item(context, item)
+    """A ledger row. Its balance locks the item's row before the item's stock, so every
+    transaction moving an item takes its locks in one order: a transfer, an order and an
+    arrival meeting on one item wait for each other instead of deadlocking."""
     context.create(
         MOVES,
         {
@@ -409,8 +408,8 @@ def propose_purchase(context, params) -> str:
     draft a purchase order for its preferred supplier (a rule tells purchasing)."""
     item_id, conn = context.names["item"], context.conn
     items = context.table(ITEMS)
-    # Locked (already, by a move through _move), so concurrent moves of the item from
-    # other warehouses, whose balances do not lock each other, count each other's
+    # Locked (already, by the move's balance), so concurrent moves of the item from
+    # other warehouses, whose stock rows do not lock each other, count each other's
     # proposals instead of proposing twice.
     _lock_item(context, item_id)
     item = conn.execute(select(items).where(items.c.id == item_id)).mappings().one()

@@ -238,3 +238,29 @@ def test_simultaneous_arrivals_in_two_warehouses_all_serve_the_backorders(pg_sho
     assert [status for status, _ in answers] == [201] * 10, answers
     assert orders_by_status(shop) == ["confirmed"] * 10
     assert [shop.stock(shop.tea, w) for w in (shop.east, shop.west)] == [(5, 5), (5, 5)]
+
+
+@needs_pg
+def test_arrivals_and_cancellations_at_once_all_go_through(pg_shop):
+    """Arrivals serve the backorders while cancellations release stock to them, all of one
+    item in one warehouse: every move locks the item before its stock, so they queue on
+    it, and none is refused."""
+    shop = pg_shop
+    shop.purchase(shop.tea, 10)
+    orders = [shop.order((shop.tea, 1)) for _ in range(20)]
+    held = [shop.take("sales", "oms/order", order, "confirm") for order in orders]
+    assert [order["status"] for order in held] == ["confirmed"] * 10 + ["backordered"] * 10
+
+    def cancel(order):
+        answer = shop.api["sales"].post(f"/api/v1/oms/order/{order['id']}/transitions/cancel")
+        return answer.status_code, answer.json
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        arrivals = [pool.submit(receive, shop, shop.east) for _ in range(10)]
+        cancellations = [pool.submit(cancel, order) for order in held[:10]]
+        answers = [f.result() for f in arrivals + cancellations]
+    assert [status for status, _ in answers] == [201] * 10 + [200] * 10, answers
+    assert orders_by_status(shop) == ["cancelled"] * 10 + ["confirmed"] * 10
+    assert shop.stock(shop.tea) == (20, 10)
+    assert shop.rt.balances.rebuild("stock") == 1
+    assert shop.stock(shop.tea) == (20, 10)
