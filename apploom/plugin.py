@@ -13,8 +13,9 @@ to change. What it offers:
   ``defines``, ``table``, ``balance``, ``load``, ``titles``, ``evaluate``, ``render``.
 - ``Runtime`` is what routes and the start-up hook get (``runtime()`` inside a
   request): ``records`` (the record service: ``get``, ``list``, ``create``,
-  ``update``, ``transaction``, ``create_in``, ``table``), ``transitions`` (``take``,
-  ``take_in``, ``may``, ``steps``), ``users`` (``get``), ``settings`` and ``apps``.
+  ``update``, ``transaction`` (runs ``work(conn)`` in one transaction, again on a lock
+  conflict), ``create_in``, ``table``), ``transitions`` (``take``, ``take_in``,
+  ``may``, ``steps``), ``users`` (``get``), ``settings`` and ``apps``.
 - Field types to register or subclass: ``FieldType`` and the built-in ones.
 - Errors the engine turns into clear answers: ``ValidationFailed`` (field → message),
   ``RecordRefused`` (an action refusing the record that triggered it, field → message,

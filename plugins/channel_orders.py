@@ -61,23 +61,24 @@ def receive(channel: str):
     earlier = _existing(rt, channel, body["external_id"])
     if earlier is not None:
         return jsonify(earlier), 200
+
+    def confirmed(conn) -> dict:
+        order = rt.records.create_in(
+            conn,
+            user,
+            rt.records.entity(ORDERS),
+            {
+                "channel": channel,
+                "external_id": body["external_id"],
+                "customer": _customer(rt, conn, user, body.get("customer")),
+                "lines": _lines(rt, conn, body.get("lines")),
+                **{k: body[k] for k in ("order_date", "payment_status", "note") if k in body},
+            },
+        )
+        return rt.transitions.take_in(conn, user, rt.records.entity(ORDERS), "confirm", order["id"])
+
     try:
-        with rt.records.transaction() as conn:
-            order = rt.records.create_in(
-                conn,
-                user,
-                rt.records.entity(ORDERS),
-                {
-                    "channel": channel,
-                    "external_id": body["external_id"],
-                    "customer": _customer(rt, conn, user, body.get("customer")),
-                    "lines": _lines(rt, conn, body.get("lines")),
-                    **{k: body[k] for k in ("order_date", "payment_status", "note") if k in body},
-                },
-            )
-            order = rt.transitions.take_in(
-                conn, user, rt.records.entity(ORDERS), "confirm", order["id"]
-            )
+        order = rt.records.transaction(confirmed)
     except ValidationFailed as exc:
         earlier = _existing(rt, channel, body["external_id"])
         if "external_id" in exc.fields and earlier is not None:  # sent twice at once

@@ -26,10 +26,9 @@ PURCHASES = "wms.purchase_order"
 def _move(
     context, kind: str, item: int, warehouse: int, qty: int, document: str, line: int | None = None
 ) -> None:
-    """A ledger row. The item's row is locked first, so every transaction moving an item
-    takes its locks in one order (the item, then its balances): a transfer and an order
-    meeting on one item wait for each other instead of deadlocking."""
-    _lock_item(context, item)
+    """A ledger row. Its balance locks the item's row before the item's stock, so every
+    transaction moving an item takes its locks in one order: a transfer, an order and an
+    arrival meeting on one item wait for each other instead of deadlocking."""
     context.create(
         MOVES,
         {
@@ -239,18 +238,11 @@ def allocate_backorders(context, params) -> str:
     if not context.defines(ORDERS):
         return "no order app: nothing to allocate"
     item = context.names["item"]
-    orders, lines = context.table(ORDERS), context.table("oms.order_line")
-    waiting = (
-        context.conn.execute(
-            select(orders.c.id)
-            .join(lines, lines.c.parent_id == orders.c.id)
-            .where(orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
-            .group_by(orders.c.id, orders.c.order_date)
-            .order_by(orders.c.order_date, orders.c.id)
-        )
-        .scalars()
-        .all()
-    )
+    waiting = _backorders(context, item)
+    if waiting:  # asked again under the item's lock: another arrival may have served them
+        _lock_item(context, item)
+        waiting = _backorders(context, item)
+    lines = context.table("oms.order_line")
     served = []
     for order_id in waiting:
         _, short = _allocate(context, order_id)
@@ -265,6 +257,22 @@ def allocate_backorders(context, params) -> str:
         if still_waiting:
             break
     return f"allocated {len(served)} backordered order(s)"
+
+
+def _backorders(context, item: int) -> list[int]:
+    """The backordered orders waiting for ``item``, oldest first."""
+    orders, lines = context.table(ORDERS), context.table("oms.order_line")
+    return (
+        context.conn.execute(
+            select(orders.c.id)
+            .join(lines, lines.c.parent_id == orders.c.id)
+            .where(orders.c.status == "backordered", lines.c.item == item, lines.c.reserved == 0)
+            .group_by(orders.c.id, orders.c.order_date)
+            .order_by(orders.c.order_date, orders.c.id)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def release_stock(context, params) -> str:
@@ -502,8 +510,8 @@ def _propose(context, item_id: int, warehouse: int | None, wanted: int = 0) -> s
     and at least what the backorders need (``wanted``: a line about to wait too)."""
     conn = context.conn
     items = context.table(ITEMS)
-    # Locked (already, by a move through _move), so concurrent moves of the item from
-    # other warehouses, whose balances do not lock each other, count each other's
+    # Locked (already, by the move's balance), so concurrent moves of the item from
+    # other warehouses, whose stock rows do not lock each other, count each other's
     # proposals instead of proposing twice.
     _lock_item(context, item_id)
     item = conn.execute(select(items).where(items.c.id == item_id)).mappings().one()

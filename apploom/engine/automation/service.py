@@ -47,6 +47,7 @@ from apploom.engine.query.filters import Query, parse_where
 from apploom.engine.records.inputs import Input, read_input
 from apploom.engine.records.service import Change, Draft, RecordService
 from apploom.engine.storage.database import insert_ignore
+from apploom.engine.storage.retries import lock_conflict
 from apploom.engine.storage.system_tables import sys_rule_run, sys_schedule
 from apploom.engine.workflow.service import Transitions
 
@@ -236,7 +237,8 @@ class Automation:
         rules = [r for r in entity.rules if r.trigger == "webhook" and r.hook == name and r.enabled]
         if not rules:
             raise NotFound(f"{entity.label.en} has no webhook '{name}'")
-        with records.transaction() as conn:
+
+        def work(conn: Connection) -> dict:
             stored = records.stored(conn, user, entity, record_id, "update")
             change = Change(
                 "webhook", entity, record_id, stored, stored, user, payload=sandbox.plain(payload)
@@ -245,16 +247,18 @@ class Automation:
                 self._run(conn, rule, change)
             return records.dump(entity, records.load(conn, entity, [record_id])[record_id])
 
+        return records.transaction(work)
+
     def _run_scheduled(self, entity: Entity, rule: Rule, record_id: int) -> int:
+        def work(conn: Connection) -> None:
+            stored = self.records.load(conn, entity, [record_id]).get(record_id)
+            if stored is not None:
+                self._run(
+                    conn, rule, Change("schedule", entity, record_id, stored, stored, _acting(None))
+                )
+
         try:
-            with self.records.transaction() as conn:
-                stored = self.records.load(conn, entity, [record_id]).get(record_id)
-                if stored is not None:
-                    self._run(
-                        conn,
-                        rule,
-                        Change("schedule", entity, record_id, stored, stored, _acting(None)),
-                    )
+            self.records.transaction(work)
         except RuleError as exc:  # logged with the run; the other records still get theirs
             log.warning("%s", exc)
         return 1
@@ -276,6 +280,9 @@ class Automation:
         except (RuleError, RecordRefused):
             raise
         except (AppLoomError, LookupError, TypeError, ValueError) as exc:
+            conflict = lock_conflict(exc)
+            if conflict is not None:  # not the rule's failure: the user's action runs again
+                raise conflict from None
             reason = (
                 "; ".join(f"{k} {v}" for k, v in exc.fields.items())
                 if isinstance(exc, ValidationFailed)

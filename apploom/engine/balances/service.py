@@ -14,7 +14,10 @@ as each ledger write, with a declared check enforced atomically.
 Each write adds the change in every sum to its balance row with one conditional
 ``UPDATE ... SET on_hand = on_hand + :d WHERE <key> AND <check on the new values>``;
 no row updated means the check would fail, so the write is refused. Nothing is read
-and then written in Python, so concurrent writers cannot oversell.
+and then written in Python, so concurrent writers cannot oversell. On PostgreSQL a write
+first locks the record its first key refers to (the item), then its rows in key order:
+transactions touching one item's stock in several warehouses, or in turn with rules
+that move more of it, queue on the item instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -50,9 +53,13 @@ class Balances:
         self.tables = tables
         self.by_ledger: dict[str, list[Balance]] = {}
         self._statements: dict[str, tuple[Update, Table]] = {}
+        self._first_key_table: dict[str, Table] = {}
         for entity in records.apps.entities():
             for balance in entity.balances:
                 self.by_ledger.setdefault(entity.qualified, []).append(balance)
+                first = entity.fields[balance.by[0]]
+                if records.types[first.type].is_reference:
+                    self._first_key_table[balance.table_name()] = records.table(first.target)
 
     def on_change(self, conn: Connection, change: Change) -> bool:
         for balance in self.by_ledger.get(change.entity.qualified, ()):
@@ -66,10 +73,24 @@ class Balances:
                 totals = moves.setdefault(key, dict.fromkeys(balance.sums, 0))
                 for column, source in balance.sums.items():
                     totals[column] += sign * int(sandbox.evaluate(source, draft.values) or 0)
-            for key, deltas in moves.items():
-                if any(deltas.values()):
-                    self._add(conn, balance, key, deltas)
+            moved = sorted(key for key, deltas in moves.items() if any(deltas.values()))
+            self._lock_first_keys(conn, balance, {key[0] for key in moved})
+            for key in moved:
+                self._add(conn, balance, key, moves[key])
         return False
+
+    def _lock_first_keys(self, conn: Connection, balance: Balance, ids: set) -> None:
+        """FOR NO KEY UPDATE, which the ledger rows' own key-share locks on the records do
+        not block. SQLite's writers queue on the database already."""
+        target = self._first_key_table.get(balance.table_name())
+        if target is None or not ids or self.records.db.is_sqlite:
+            return
+        conn.execute(
+            select(target.c.id)
+            .where(target.c.id.in_(sorted(ids)))
+            .order_by(target.c.id)
+            .with_for_update(key_share=True)
+        )
 
     def _add(self, conn: Connection, balance: Balance, key: tuple, deltas: dict) -> None:
         change, table = self._statement(balance)

@@ -382,37 +382,44 @@ class Importer:
         report: ImportReport,
         committed: Committed | None,
     ) -> None:
-        created, errors = 0, []
+
+        def work(conn: Connection) -> ImportReport:
+            created, errors = 0, []
+            for record in batch:
+                try:
+                    with conn.begin_nested():
+                        made = self.records.create_in(conn, user, entity, record.data)
+                        if then is not None:
+                            self.transitions.take_in(conn, user, entity, then, made["id"])
+                    created += 1
+                except AppLoomError as exc:
+                    errors += _errors(record, targets, exc)
+            after = replace(
+                report,
+                created=report.created + created,
+                errors=report.errors + errors,
+                done=report.done + len(batch),
+                after_row=report.after_row if dry_run else batch[-1].rows[-1],
+            )
+            if dry_run:
+                raise _RolledBack(after)
+            if committed is not None:
+                committed(conn, after)
+            return after
+
         try:
-            with self.records.transaction() as conn:
-                for record in batch:
-                    try:
-                        with conn.begin_nested():
-                            made = self.records.create_in(conn, user, entity, record.data)
-                            if then is not None:
-                                self.transitions.take_in(conn, user, entity, then, made["id"])
-                        created += 1
-                    except AppLoomError as exc:
-                        errors += _errors(record, targets, exc)
-                after = replace(
-                    report,
-                    created=report.created + created,
-                    errors=report.errors + errors,
-                    done=report.done + len(batch),
-                    after_row=report.after_row if dry_run else batch[-1].rows[-1],
-                )
-                if dry_run:
-                    raise _RolledBack
-                if committed is not None:
-                    committed(conn, after)
-        except _RolledBack:
-            pass
+            after = self.records.transaction(work)
+        except _RolledBack as rolled_back:
+            after = rolled_back.report
         for name in ("created", "errors", "done", "after_row"):
             setattr(report, name, getattr(after, name))
 
 
 class _RolledBack(Exception):
-    """Ends a dry run's batch: its transaction rolls back."""
+    """Ends a dry run's batch: its transaction rolls back; ``report`` is what it did."""
+
+    def __init__(self, report: ImportReport):
+        self.report = report
 
 
 def _visible(query, row_filter):

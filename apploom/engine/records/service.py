@@ -10,11 +10,10 @@ all come through here.
 from __future__ import annotations
 
 import builtins
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -28,7 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from apploom.engine import clock
 from apploom.engine.access import permissions
@@ -53,6 +52,7 @@ from apploom.engine.records.pipeline import ChangePipeline
 from apploom.engine.records.titles import Titles
 from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.entity_tables import build_metadata
+from apploom.engine.storage.retries import ConcurrentUpdate, retrying
 from apploom.engine.storage.system_tables import sys_attachment, sys_rule_run, sys_user
 
 
@@ -85,7 +85,7 @@ class Change:
     payload: Any = None  # an inbound webhook's body
 
 
-RETRYABLE = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -189,8 +189,11 @@ class RecordService:
             raise ValidationFailed({"comment": "write something first"})
         if len(body) > MAX_COMMENT:
             raise ValidationFailed({"comment": f"may have at most {MAX_COMMENT} characters"})
-        with self.db.write() as conn:
-            write_comment(conn, self.entity(ref), record_id, user, _now(), body.strip())
+        self.transaction(
+            lambda conn: write_comment(
+                conn, self.entity(ref), record_id, user, _now(), body.strip()
+            )
+        )
 
     def titles(self, user: User, ref: str, ids: set[int], lang: str = "en") -> dict[int, str]:
         """{id: title} of records the user may read; '#id' for the others."""
@@ -280,15 +283,19 @@ class RecordService:
         permissions.require(self.apps, user, entity, "create")
         if idempotency_key is not None:
             idempotency.check_key(idempotency_key)
+
+        def work(conn: Connection) -> dict:
+            if idempotency_key is not None:
+                earlier = idempotency.recall(conn, user, idempotency_key, entity)
+                if earlier is not None:
+                    return earlier
+            record = self.create_in(conn, user, entity, data)
+            if idempotency_key is not None:
+                idempotency.remember(conn, user, idempotency_key, entity, record, _now())
+            return record
+
         try:
-            with self.transaction() as conn:
-                if idempotency_key is not None:
-                    earlier = idempotency.recall(conn, user, idempotency_key, entity)
-                    if earlier is not None:
-                        return earlier
-                record = self.create_in(conn, user, entity, data)
-                if idempotency_key is not None:
-                    idempotency.remember(conn, user, idempotency_key, entity, record, _now())
+            return self.transaction(work)
         except IntegrityError:  # the same key, committed meanwhile by a concurrent request
             if idempotency_key is None:
                 raise
@@ -297,7 +304,6 @@ class RecordService:
             if earlier is None:
                 raise
             return earlier
-        return record
 
     def create_in(
         self, conn: Connection, user: User, entity: Entity, data: Any, *, by_rule: bool = False
@@ -341,26 +347,25 @@ class RecordService:
             conn, Change("created", entity, record["id"], None, draft, user), record
         )
 
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One write transaction; a rule that failed in it is logged after the rollback.
-        PostgreSQL ending it to break a deadlock (two orders locking the same stock rows
-        in turn) is a conflict the user may simply retry."""
-        try:
+    def transaction(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in one write transaction, the unit every user action's writes
+        make. PostgreSQL ending it over a lock conflict (an arrival and an order locking
+        the same stock rows in turn) runs it again from the start, so the user never hears
+        of it (see storage.retries); ``work`` must therefore keep its state in the
+        database, or start it afresh each time it is called. A rule that failed in it is
+        logged after the rollback."""
+
+        def attempt() -> T:
             with self.db.write() as conn:
-                yield conn
+                return work(conn)
+
+        try:
+            return retrying(attempt)
         except RuleError as exc:
             if exc.run is not None:
                 with self.db.write() as conn:
                     conn.execute(sys_rule_run.insert().values(**exc.run))
             raise
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE:
-                raise
-            raise Conflict(
-                "This could not be saved because of a change made at the same "
-                "time; please try again"
-            ) from None
 
     def _changed(self, conn: Connection, change: Change, record: dict) -> dict:
         """Run the change pipeline; returns the record as it is once its stages acted."""
@@ -383,7 +388,8 @@ class RecordService:
                 }
             )
         given = read_input(entity, data, self.apps, self.types)
-        with self.transaction() as conn:
+
+        def work(conn: Connection) -> dict:
             stored = self.stored(conn, user, entity, record_id, "update")
             if stored.values["version"] != version:
                 raise Conflict(
@@ -393,7 +399,9 @@ class RecordService:
                     current=self.dump(entity, stored),
                     yours=data,
                 )
-            return self.change(conn, user, entity, stored, given, yours=data)
+            return self.change(conn, user, entity, stored, given)
+
+        return self.transaction(work)
 
     def change(
         self,
@@ -408,7 +416,6 @@ class RecordService:
         check: Callable[[Draft, dict], None] | None = None,
         transition: str | None = None,
         note: str | None = None,
-        yours: Any = None,
     ) -> dict:
         """Apply ``given`` (and the ``forced`` values only the engine or a plugin may set,
         read-only ones included; ``forced_rows`` is table -> row id -> values) to a stored
@@ -452,9 +459,7 @@ class RecordService:
             )
             if errors:
                 raise ValidationFailed(errors)
-            record = self._write_update(
-                conn, entity, record_id, version, draft, stored, user, now, yours
-            )
+            record = self._write_update(conn, entity, record_id, version, draft, stored, user, now)
         except IntegrityError:
             raise self._integrity_error(entity, draft, record_id) from None
         write_history(
@@ -508,10 +513,13 @@ class RecordService:
         """Delete every record of ``record_ids`` or, if one cannot go, none of them."""
         entity = self.entity(ref)
         permissions.require(self.apps, user, entity, "delete")
+
+        def work(conn: Connection) -> None:
+            for record_id in record_ids:
+                self._delete(conn, user, entity, record_id, version)
+
         try:
-            with self.transaction() as conn:
-                for record_id in record_ids:
-                    self._delete(conn, user, entity, record_id, version)
+            self.transaction(work)
         except IntegrityError:
             raise Conflict(
                 f"This {entity.label.en} cannot be deleted: other records (some "
@@ -806,7 +814,6 @@ class RecordService:
         stored: Draft,
         user: User,
         now: datetime,
-        yours: Any,
     ) -> dict:
         table = self.tables[entity.table]
         draft.values.update(version=version + 1, updated_at=now, updated_by=user.id)
@@ -816,13 +823,8 @@ class RecordService:
             .where(table.c.id == record_id, table.c.version == version)
             .values(**row, version=version + 1, updated_at=now, updated_by=user.id)
         )
-        if done.rowcount != 1:
-            current = self.load(conn, entity, [record_id]).get(record_id)
-            raise Conflict(
-                f"This {entity.label.en} was changed by someone else just now",
-                current=None if current is None else self.dump(entity, current),
-                yours=yours,
-            )
+        if done.rowcount != 1:  # changed (or deleted) by a commit since this one read it
+            raise ConcurrentUpdate(f"{entity.qualified} {record_id} is no longer version {version}")
         for fld in entity.table_fields():
             self._sync_rows(conn, fld, record_id, stored.rows[fld.name], draft.rows[fld.name])
         return self.dump(entity, draft)

@@ -87,13 +87,14 @@ class Transitions:
                 f"{', '.join(transition.roles or ['whoever may update'])}"
             )
         given = read_input(entity, data, self.records.apps, self.records.types)
-        with self.records.transaction() as conn:
-            return [
+        return self.records.transaction(
+            lambda conn: [
                 self._take(
                     conn, user, entity, workflow, transition, record_id, given, comment, version
                 )
                 for record_id in record_ids
             ]
+        )
 
     def take_in(
         self, conn: Connection, user: User, entity: Entity, name: str, record_id: int
@@ -171,7 +172,6 @@ class Transitions:
             check=check,
             transition=transition.name,
             note=comment,
-            yours={"transition": transition.name},
         )
 
     def may(self, user: User, ref: str, name: str) -> bool:
