@@ -120,7 +120,8 @@ def test_expression_attacks_are_refused_or_stopped(attack):
 
 
 SCRIPT_ATTACKS = [
-    ("while True:\n    pass", "used too much time"),
+    # stopped by its CPU limit, or by the wall clock on a machine too busy to give it 1 s
+    ("while True:\n    pass", "used too much time|ran longer than"),
     ("x = []\nwhile True:\n    x.append('a' * 99999)", "memory|loops too long"),
     ("def f(n):\n    return f(n + 1)\nf(0)", "calls itself too deeply"),
     ("try:\n    y = 1\nexcept BaseException:\n    pass", "Try"),
