@@ -42,7 +42,7 @@ class _Context:
 
     def database(self) -> Database:
         self.settings.instance_path.mkdir(parents=True, exist_ok=True)
-        return Database(self.settings.database_url)
+        return Database(self.settings.database_url, self.settings.db_pool_size)
 
     def extensions(self) -> Extensions:
         """What the plugins add (field types, actions, functions, senders)."""

@@ -41,7 +41,7 @@ from apploom.engine.errors import AppLoomError
 from apploom.engine.runtime import Runtime
 
 STOCK = 12  # of each item in each warehouse at the start: scarce for the orders to come
-OPEN = ("confirmed", "backordered", "picking")
+OPEN = ("confirmed", "backordered", "picking", "partly_shipped")
 REFUSED = re.compile(r"cannot be taken while|is already ")  # the order's state says no
 MIX = {"confirm": 4, "cancel": 1, "ship": 3, "arrive": 2}  # more asked for than arrives
 

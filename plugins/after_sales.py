@@ -1,6 +1,6 @@
-"""After-sales bounds: a return (RMA) brings back only what its order shipped, less what
-earlier returns brought back, and refunds at most what those goods were sold for; a
-refund sets the order's payment status to refunded or partially refunded, never on an
+"""After-sales bounds: a return (RMA) brings back only what its order's parcels shipped,
+less what earlier returns brought back, and refunds at most what those goods were sold
+for; a refund sets the order's payment status to refunded or partially refunded, never on an
 order nobody paid. Each action is named in a rule of apps/oms.yaml.
 """
 
@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from apploom.plugin import RecordRefused, hookimpl
 
 ORDERS, RETURNS = "oms.order", "oms.return"
-SHIPPED = ("shipped", "delivered", "completed")
 PAID = ("paid", "partially_paid", "partially_refunded")
 
 
@@ -26,9 +25,9 @@ def check_return(context, params) -> str:
     number = order.values["number"]
     shipped: Counter = Counter()
     price: dict[int, Decimal] = {}
-    if order.values["status"] in SHIPPED:
-        for line in order.rows["lines"]:
-            shipped[line["item"]] += line["qty"]
+    for line in order.rows["lines"]:
+        if line["shipped"]:
+            shipped[line["item"]] += line["shipped"]
             price[line["item"]] = max(price.get(line["item"], Decimal(0)), line["price"])
     left = shipped - _returned_before(context, order.values["id"], rma.values["id"])
     errors, value = {}, Decimal(0)

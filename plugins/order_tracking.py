@@ -3,8 +3,10 @@
 The token is an HMAC of the order number under the instance's secret key, so only a
 link the shop sent opens the page, and order numbers cannot be guessed from one
 another: a wrong token and an unknown number get the same 404. The page shows the
-order's status timeline, carrier, tracking number and expected arrival, nothing else.
-A rule's ``tracking_link`` action offers ``{tracking_link}`` to the email after it.
+order's status timeline, expected arrival and its parcels (carrier, tracking number,
+contents), nothing else. A rule's ``tracking_link`` action offers ``{tracking_link}`` to
+the email after it: the link of the record's order, or with ``{of: field}`` of the order
+a ref field names (a parcel's, say).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from sqlalchemy import select
 
 from apploom.plugin import Settings, hookimpl, runtime, secret_key, show
 
-ORDERS = "oms.order"
-SHOWN = ("status", "carrier", "tracking_number", "expected_date", "order_date")
+ORDERS, PARCELS = "oms.order", "oms.shipment"
+SHOWN = ("status", "expected_date", "order_date")
+PARCEL_SHOWN = ("number", "carrier", "tracking_number", "shipped_at", "contents")
 pages = Blueprint("order_tracking", __name__)
 _settings: list[Settings] = []  # this instance's settings, set when it starts
 
@@ -34,6 +37,9 @@ def link(settings: Settings, number: str) -> str:
 
 def tracking_link(context, params) -> str:
     number = context.names["record"]["number"]
+    if params.get("of"):
+        order = context.load(ORDERS, context.names["record"][params["of"]])
+        number = order.values["number"]
     context.publish("tracking_link", link(_settings[-1], number))
     return "made the tracking link"
 
@@ -56,14 +62,22 @@ def track(number: str):
         if found is None:
             abort(404)
         steps = rt.transitions.steps(conn, ORDERS, found["id"])
-    return render_template(
-        "tracking/track.html",
-        entity=rt.records.entity(ORDERS),
-        number=number,
-        order=found,
-        steps=steps,
-        show=show,
-    )
+        parcels = rt.records.table(PARCELS)
+        sent = conn.execute(
+            select(*(parcels.c[n] for n in PARCEL_SHOWN))
+            .where(parcels.c.order == found["id"], parcels.c.status == "shipped")
+            .order_by(parcels.c.shipped_at, parcels.c.id)
+        ).mappings()
+        return render_template(
+            "tracking/track.html",
+            entity=rt.records.entity(ORDERS),
+            parcel=rt.records.entity(PARCELS),
+            number=number,
+            order=found,
+            steps=steps,
+            parcels=list(sent),
+            show=show,
+        )
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """Stock for orders: reserve on confirm or backorder with the expected arrival, allocate
-arrivals to backorders first come first served, release on cancel, issue on shipping,
-restock returns, post purchase receipts and transfers, and propose a purchase order when
-an item runs low.
+arrivals to backorders first come first served, release on cancel, restock returns, post
+purchase receipts and transfers, and propose a purchase order when an item runs low
+(parcels issue what orders reserved: plugins/shipments.py).
 
 Every quantity moves through the ledger ``wms.stock_move``; its ``stock`` balance (on
 hand and reserved per item and warehouse) refuses any move that would leave
@@ -245,6 +245,8 @@ def allocate_backorders(context, params) -> str:
     lines = context.table("oms.order_line")
     served = []
     for order_id in waiting:
+        if not _still_backordered(context, order_id):
+            continue  # cancelled meanwhile: what it would take goes to the next
         _, short = _allocate(context, order_id)
         still_waiting = context.conn.execute(
             select(lines.c.id).where(
@@ -257,6 +259,16 @@ def allocate_backorders(context, params) -> str:
         if still_waiting:
             break
     return f"allocated {len(served)} backordered order(s)"
+
+
+def _still_backordered(context, order_id: int) -> bool:
+    """Lock the order (a cancellation waits for the arrival, or the arrival for it) and
+    say whether it still waits."""
+    orders = context.table(ORDERS)
+    status = context.conn.execute(
+        select(orders.c.status).where(orders.c.id == order_id).with_for_update(key_share=True)
+    ).scalar()
+    return status == "backordered"
 
 
 def _backorders(context, item: int) -> list[int]:
@@ -294,26 +306,6 @@ def release_stock(context, params) -> str:
     if changes:
         context.force(ORDERS, context.record_id, rows={"lines": changes})
     return f"released {len(changes)} line(s)"
-
-
-def issue_stock(context, params) -> str:
-    """On shipping: the reserved goods leave the warehouse (a ``ship`` move lowers both
-    on hand and reserved); a line not yet reserved is reserved first, or the shipment
-    is refused."""
-    order = context.load(ORDERS)
-    number, changes = order.values["number"], {}
-    for line in _in_lock_order(order.rows["lines"]):
-        warehouse = line["warehouse"]
-        if not line["reserved"]:
-            warehouse = _reserve(context, line, order)
-            if warehouse is None:
-                raise ValueError(
-                    f"line {line['position'] + 1} cannot ship: its item is not in stock"
-                )
-        _move(context, "ship", line["item"], warehouse, line["qty"], number, line["id"])
-        changes[line["id"]] = {"reserved": 0, "warehouse": warehouse}
-    context.force(ORDERS, context.record_id, rows={"lines": changes})
-    return f"shipped {len(changes)} line(s)"
 
 
 def restock(context, params) -> str:
@@ -573,7 +565,6 @@ def apploom_actions():
         "reserve_stock": reserve_stock,
         "allocate_backorders": allocate_backorders,
         "release_stock": release_stock,
-        "issue_stock": issue_stock,
         "restock": restock,
         "receive_purchase": receive_purchase,
         "post_goods_receipt": post_goods_receipt,

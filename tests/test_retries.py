@@ -17,9 +17,11 @@ from apploom.engine.automation import outbox
 from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.errors import Conflict
 from apploom.engine.runtime import Runtime
+from apploom.engine.settings import Settings
 from apploom.engine.storage import retries
+from apploom.engine.storage.database import Database
 from apploom.engine.storage.system_tables import sys_rule_run
-from tests.helpers import app_text, bundled_plugins, install, make_runtime, needs_pg
+from tests.helpers import PG_URL, app_text, bundled_plugins, install, make_runtime, needs_pg
 from tests.test_journey import Shop
 
 
@@ -264,3 +266,19 @@ def test_arrivals_and_cancellations_at_once_all_go_through(pg_shop):
     assert shop.stock(shop.tea) == (20, 10)
     assert shop.rt.balances.rebuild("stock") == 1
     assert shop.stock(shop.tea) == (20, 10)
+
+
+@needs_pg
+def test_each_process_keeps_the_connections_its_setting_asks_for(tmp_path):
+    """Fifty threads on the default pool (ten, and ten more in a burst) waited for one."""
+    environ = {"DATABASE_URL": PG_URL, "APPLOOM_DB_POOL_SIZE": "25"}
+    settings = Settings.load({"instance_path": str(tmp_path)}, environ=environ)
+    assert settings.db_pool_size == 25
+    db = Database(settings.database_url, settings.db_pool_size)
+    try:
+        held = [db.engine.connect() for _ in range(50)]  # 25 kept and 25 more at once
+        assert db.engine.pool.size() == 25 and len(held) == 50
+        for conn in held:
+            conn.close()
+    finally:
+        db.dispose()

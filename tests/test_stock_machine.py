@@ -2,7 +2,8 @@
 
 Hypothesis plays random sequences of what the business does — orders created, confirmed,
 edited, cancelled, deleted, picked and shipped; returns received and refunded; purchase
-orders received whole or in parts; transfers, stock counts and moves posted by hand —
+orders received whole or in parts; parcels packed, shortened, cancelled and shipped one
+by one or all at once; transfers, stock counts and moves posted by hand —
 over two warehouses and three items, each step as one of the demo roles through the
 record service and the workflows. After every step it checks the stock invariants:
 
@@ -11,9 +12,9 @@ record service and the workflows. After every step it checks the stock invariant
 * what is reserved is what open orders' lines hold, line by line, and no draft,
   cancelled, shipped, delivered, completed or deleted order holds anything;
 * no figure is negative;
-* a line holds all its quantity or nothing (a confirmed order's lines all of it);
-  nothing is shipped twice, returned beyond what was shipped, or refunded beyond what
-  the order cost;
+* a line holds all it has not shipped or nothing (a confirmed order's lines all of it);
+  open parcels carry no more than their order holds; nothing is shipped twice, returned
+  beyond what its parcels carried, or refunded beyond what the order cost;
 * purchase orders receive no more than they ordered and goods receipts only what they
   ordered;
 * reservations, releases and shipments are written by the engine's own actions only: a
@@ -25,9 +26,6 @@ a legitimate outcome, but it must leave every business table as it was.
 The machine runs on the bundled apps with the read-only fields taken off the Picking
 status: stock must stay right whatever a definition's states lock, so an app someone
 changed in the studio is as safe as the bundled one.
-
-Shipping is whole-order today (pick, then ship); ``StockMachine._ship`` takes the
-quantities to ship, so a rule for partial shipments adds itself beside ``ship``.
 
 ``bench/stock_properties.py`` runs the same machine for thousands of examples.
 """
@@ -86,16 +84,17 @@ OPENING = {  # (sku, warehouse): on hand
     ("POT", "WEST"): 3,
 }
 
-ORDER, RETURN, PURCHASE = "oms.order", "oms.return", "wms.purchase_order"
+ORDER, RETURN, PURCHASE, PARCEL = "oms.order", "oms.return", "wms.purchase_order", "oms.shipment"
 RECEIPT, TRANSFER = "wms.goods_receipt", "wms.stock_transfer"
 
 DRAFT, CONFIRMED, PICKING = frozenset({"draft"}), frozenset({"confirmed"}), frozenset({"picking"})
+SHIPPING = frozenset({"picking", "partly_shipped"})  # orders with parcels still to leave
 SHIPPED, DELIVERED = frozenset({"shipped"}), frozenset({"delivered"})
 REQUESTED, RECEIVED = frozenset({"requested"}), frozenset({"received"})
 CANCELLABLE = frozenset({"draft", "confirmed", "backordered"})
 RECEIVABLE = frozenset({"ordered", "partly_received"})
 CANCELLABLE_PO = RECEIVABLE | {"draft"}
-OPEN = frozenset({"confirmed", "backordered", "picking"})  # orders that may hold stock
+OPEN = frozenset({"confirmed", "backordered", "picking", "partly_shipped"})  # may hold stock
 SENT = frozenset({"shipped", "delivered", "completed"})  # the goods left
 ANY_ORDER = DRAFT | OPEN | SENT | {"cancelled"}
 ENGINE_ONLY = frozenset({"reserve", "release", "ship"})  # moves only the engine writes
@@ -107,6 +106,8 @@ GOODS_BACK = frozenset({"received", "refunded"})  # returns whose goods came bac
 BUSINESS = (
     "oms_return_line",
     "oms_return",
+    "oms_shipment_line",
+    "oms_shipment",
     "oms_order_line",
     "oms_order",
     "wms_receipt_line",
@@ -147,6 +148,8 @@ RETURNED = st.one_of(
 )
 TRANSITIONS = [  # every transition of the documents the machine makes
     *((ORDER, name) for name in ("confirm", "backorder", "allocate", "pick", "ship")),
+    *((ORDER, name) for name in ("ship_part", "ship_last")),
+    *((PARCEL, name) for name in ("ship", "cancel")),
     *((ORDER, name) for name in ("deliver", "complete", "cancel")),
     *((RETURN, name) for name in ("receive", "refund", "reject")),
     *((PURCHASE, name) for name in ("place", "receive_part", "receive", "cancel")),
@@ -262,7 +265,7 @@ class View:
         self.moves = self.rows["wms_stock_move"]
         self.records = {
             ref: {r["id"]: r for r in self.rows[ref.replace(".", "_")]}
-            for ref in (ORDER, RETURN, PURCHASE, RECEIPT, TRANSFER)
+            for ref in (ORDER, RETURN, PURCHASE, RECEIPT, TRANSFER, PARCEL)
         }
         self.orders, self.returns = self.records[ORDER], self.records[RETURN]
         self.purchases, self.receipts = self.records[PURCHASE], self.records[RECEIPT]
@@ -270,6 +273,8 @@ class View:
         self.return_lines = self._children("oms_return_line")
         self.purchase_lines = self._children("wms_purchase_line")
         self.receipt_lines = self._children("wms_receipt_line")
+        self.parcels = self.records[PARCEL]
+        self.parcel_lines = self._children("oms_shipment_line")
 
     def _children(self, name: str) -> dict[int, list[dict]]:
         rows = defaultdict(list)
@@ -281,10 +286,11 @@ class View:
         return {name: comparable(name, rows) for name, rows in self.rows.items()}
 
     def ledger_reserved(self) -> Counter:
-        """Net reservation per (document, line, item, warehouse) from the ledger."""
+        """Net reservation per (order line, item, warehouse) from the ledger: reserved and
+        released by the order, shipped by its parcels."""
         net: Counter = Counter()
         for m in self.moves:
-            key = (m["document"], m["line"], m["item"], m["warehouse"])
+            key = (m["line"], m["item"], m["warehouse"])
             if m["kind"] == "reserve":
                 net[key] += m["qty"]
             elif m["kind"] in ("release", "ship"):
@@ -380,12 +386,6 @@ class StockMachine(RuleBasedStateMachine):
     def lines(self, lines: list[tuple[str, int]], **more) -> list[dict]:
         return [{"item": self.shop.items[sku], "qty": qty, **more} for sku, qty in lines]
 
-    def _ship(self, who: str, order: int, quantities: dict[int, int] | None = None) -> None:
-        """Ship an order: today always all of it (``quantities`` None); a partial shipment
-        will pass {line id: qty}."""
-        assert quantities is None, "partial shipments do not exist yet"
-        self.take(who, ORDER, order, "ship", {"carrier": "sf"})
-
     # ---- the opening ------------------------------------------------------------------
 
     @initialize(orders=st.lists(LINES, max_size=3))
@@ -464,10 +464,49 @@ class StockMachine(RuleBasedStateMachine):
     def pick_goods(self, pick, who):
         self.take(who, ORDER, self.choose(ORDER, pick, CONFIRMED), "pick")
 
-    @acting_on(ORDER, PICKING)
+    @acting_on(ORDER, SHIPPING)
     @rule(pick=PICK, who=role("warehouse", "manager"))
     def ship(self, pick, who):
-        self._ship(who, self.choose(ORDER, pick, PICKING))
+        """Ship all that is left of an order: its open parcels and one for the rest."""
+        self.take(who, ORDER, self.choose(ORDER, pick, SHIPPING), "ship", {"carrier": "sf"})
+
+    @acting_on(ORDER, SHIPPING)
+    @rule(
+        pick=PICK,
+        who=role("warehouse", "manager"),
+        place=PLACES,
+        lines=st.just("the rest") | st.lists(st.tuples(SKUS, st.integers(1, 4)), max_size=2),
+    )
+    def pack(self, pick, who, place, lines):
+        """A parcel by hand: what is left in a warehouse (no lines), or any items and
+        quantities (perhaps more than the order holds)."""
+        order = self.choose(ORDER, pick, SHIPPING)
+        given = [] if lines == "the rest" else self.lines(lines)
+        data = {"order": order, "warehouse": self.shop.warehouses[place], "lines": given}
+        self.create(who, PARCEL, data)
+
+    @acting_on(PARCEL, PICKING)
+    @rule(pick=PICK, who=role("warehouse", "manager"), qty=st.integers(0, 4))
+    def shorten_parcel(self, pick, who, qty):
+        """Change the quantity of a parcel's first line (0: take it out)."""
+        parcel = self.choose(PARCEL, pick, PICKING)
+        first, *others = [{"id": line["id"]} for line in self.view().parcel_lines[parcel]]
+        lines = ([{**first, "qty": qty}] if qty else []) + others
+        version = self.view().parcels[parcel]["version"]
+        with self.step(f"{who} sets {self.title(PARCEL, parcel)}'s first line to {qty}"):
+            self.rt.records.update(
+                self.user(who), PARCEL, parcel, {"lines": lines}, version=version
+            )
+
+    @acting_on(PARCEL, PICKING)
+    @rule(pick=PICK, who=role("warehouse", "manager"), carrier=st.sampled_from(["sf", "jd"]))
+    def ship_parcel(self, pick, who, carrier):
+        self.take(who, PARCEL, self.choose(PARCEL, pick, PICKING), "ship", {"carrier": carrier})
+
+    @acting_on(PARCEL, PICKING)
+    @rule(pick=PICK, who=role("warehouse", "manager"))
+    def cancel_parcel(self, pick, who):
+        self.take(who, PARCEL, self.choose(PARCEL, pick, PICKING), "cancel")
 
     @acting_on(ORDER, SHIPPED)
     @rule(pick=PICK, who=role("warehouse", "service"))
@@ -677,16 +716,14 @@ class StockMachine(RuleBasedStateMachine):
         nothing."""
         view = self.view()
         holds: Counter = Counter()
-        for order_id, order in view.orders.items():
-            for line in view.lines[order_id]:
+        for lines in view.lines.values():
+            for line in lines:
                 if line["reserved"]:
-                    holds[(order["number"], line["id"], line["item"], line["warehouse"])] += line[
-                        "reserved"
-                    ]
+                    holds[(line["id"], line["item"], line["warehouse"])] += line["reserved"]
         net = view.ledger_reserved()
         for key in set(net) | set(holds):
             assert net[key] == holds[key], (
-                f"{key[0]} line {key[1]} ({self.where(key[2:])}): the ledger holds "
+                f"order line {key[0]} ({self.where(key[1:])}): the ledger holds "
                 f"{net[key]} for it, the line {holds[key]}"
             )
 
@@ -700,31 +737,57 @@ class StockMachine(RuleBasedStateMachine):
                 assert not any(held), f"{order['number']} is {order['status']} and holds {held}"
 
     @invariant()
-    def a_line_holds_all_its_quantity_or_nothing(self):
-        """A reservation is for a line's whole quantity: an open order's line holds
-        none or all of it (so what holds can ship), a confirmed order every line."""
+    def a_line_holds_all_it_has_not_shipped_or_nothing(self):
+        """A reservation is for all a line has not shipped: an open order's line holds
+        none or all of it (so what holds can ship), a confirmed order's every line all of
+        it."""
         view = self.view()
         for order_id, order in view.orders.items():
             for line in view.lines[order_id]:
-                reserved, qty = line["reserved"], line["qty"]
-                whole = (qty,) if order["status"] == "confirmed" else (0, qty)
+                reserved, left = line["reserved"], line["qty"] - line["shipped"]
+                whole = (left,) if order["status"] == "confirmed" else (0, left)
                 assert order["status"] not in OPEN or reserved in whole, (
                     f"{order['number']} ({order['status']}) line {line['id']}: "
-                    f"{reserved} of {qty} held"
+                    f"{reserved} held, {left} not shipped"
                 )
 
     @invariant()
+    def open_parcels_carry_no_more_than_their_order_holds(self):
+        """Per order, item and warehouse: the parcels still being picked carry at most
+        what the order's lines hold there."""
+        view = self.view()
+        packed: Counter = Counter()
+        for parcel_id, parcel in view.parcels.items():
+            if parcel["status"] == "picking":
+                for line in view.parcel_lines[parcel_id]:
+                    packed[(parcel["order"], line["item"], parcel["warehouse"])] += line["qty"]
+        held: Counter = Counter()
+        for order_id, lines in view.lines.items():
+            for line in lines:
+                held[(order_id, line["item"], line["warehouse"])] += line["reserved"]
+        for key, qty in packed.items():
+            assert qty <= held[key], (
+                f"{self.title(ORDER, key[0])}: parcels carry {qty} {self.where(key[1:])}, "
+                f"the order holds {held[key]}"
+            )
+
+    @invariant()
     def nothing_ships_twice_and_shipped_orders_shipped_whole(self):
-        """No line ships more than its quantity; a shipped order shipped every line."""
+        """No line ships more than its quantity, its shipped count is what its parcels'
+        moves issued, and a shipped order shipped every line."""
         view = self.view()
         shipped: Counter = Counter()
         for m in view.moves:
             if m["kind"] == "ship":
-                shipped[(m["document"], m["line"])] += m["qty"]
+                shipped[m["line"]] += m["qty"]
         for order_id, order in view.orders.items():
             for line in view.lines[order_id]:
-                out = shipped[(order["number"], line["id"])]
+                out = shipped[line["id"]]
                 assert out <= line["qty"], f"{order['number']} line {line['id']} shipped {out}"
+                assert out == line["shipped"], (
+                    f"{order['number']} line {line['id']} counts {line['shipped']} shipped, "
+                    f"its parcels issued {out}"
+                )
                 if order["status"] in SENT:
                     assert out == line["qty"], (
                         f"{order['number']} is {order['status']}: line {line['id']} "
@@ -737,7 +800,7 @@ class StockMachine(RuleBasedStateMachine):
         shipped of them."""
         view = self.view()
         shipped: Counter = Counter()
-        numbers = {order["number"]: order_id for order_id, order in view.orders.items()}
+        numbers = {parcel["number"]: parcel["order"] for parcel in view.parcels.values()}
         for m in view.moves:
             if m["kind"] == "ship" and m["document"] in numbers:
                 shipped[(numbers[m["document"]], m["item"])] += m["qty"]

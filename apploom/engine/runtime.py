@@ -85,7 +85,7 @@ class Runtime:
         ``types``, ``actions`` and ``senders`` are what plugins add."""
         types = types or FieldTypes()
         settings.instance_path.mkdir(parents=True, exist_ok=True)
-        db = db or Database(settings.database_url)
+        db = db or Database(settings.database_url, settings.db_pool_size)
         with db.read() as conn:  # the mark first: a version applied meanwhile shows later
             mark = definitions_mark(conn) if inspect(conn).has_table("sys_app_version") else None
             sources = active_sources(conn)

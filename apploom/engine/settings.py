@@ -21,6 +21,7 @@ class Settings:
     webhook_user: str = ""  # whose rights incoming webhooks act with
     plugin_path: str = ""  # more plugin folders, separated by os.pathsep
     base_url: str = "http://127.0.0.1:5000"  # where links in emails point
+    db_pool_size: int = 10  # PostgreSQL connections per process, as many again in a burst
 
     @property
     def attachments_path(self) -> Path:
@@ -41,9 +42,9 @@ class Settings:
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         instance = Path(values.get("instance_path", cls.instance_path))
         values["instance_path"] = instance
-        values["max_attachment_bytes"] = int(
-            values.get("max_attachment_bytes", cls.max_attachment_bytes)
-        )
+        for f in fields(cls):
+            if f.type == "int" and f.name in values:
+                values[f.name] = int(values[f.name])
         if not values.get("database_url"):
             values["database_url"] = f"sqlite:///{(instance / 'apploom.db').resolve()}"
         return cls(**values)

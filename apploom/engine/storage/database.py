@@ -18,7 +18,9 @@ _WRITE = "apploom_write"
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, pool_size: int = 10):
+        """``pool_size``: PostgreSQL connections kept open (as many again may be opened
+        for a burst): at least the threads one process serves at once."""
         self.url = make_url(url)
         if self.is_sqlite:
             self.engine = create_engine(
@@ -27,7 +29,9 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.engine = create_engine(
+                url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
+            )
 
     @property
     def dialect(self) -> str:
