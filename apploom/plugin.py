@@ -22,7 +22,8 @@ to change. What it offers:
   shown next to those fields), ``Invalid`` (one value), ``Forbidden``, ``NotFound``,
   ``BalanceRefused``.
 - Helpers: ``clock`` (``now()``, ``today()``, as replays set them), ``require_permission``,
-  ``signature`` / ``signature_ok`` (HMAC-SHA256 of a body), ``secret_key``, ``Query``
+  ``signature`` / ``accept_delivery`` (a webhook call signed with its time, path and
+  body, taken once), ``secret_key``, ``Query``
   and ``show`` (a value as screens show it).
 """
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 from apploom.engine import clock
 from apploom.engine.access.permissions import User
 from apploom.engine.access.permissions import require as require_permission
-from apploom.engine.access.signatures import signature, signature_ok
+from apploom.engine.access.signatures import accept_delivery, signature
 from apploom.engine.automation.service import ActionContext
 from apploom.engine.errors import (
     AppLoomError,
@@ -79,5 +80,5 @@ __all__ = [
     "secret_key",
     "show",
     "signature",
-    "signature_ok",
+    "accept_delivery",
 ]

@@ -1,6 +1,7 @@
 """Orders from sales channels: each channel (web shop, marketplace, ...) POSTs its orders
-to /hooks/orders/<channel>, signed with HMAC-SHA256 of the body under that channel's
-own secret (X-AppLoom-Signature: sha256=<hex>). Secrets are set per channel in
+to /hooks/orders/<channel>, signed under that channel's own secret with the call's time,
+path and body (X-AppLoom-Signature: t=<unix time>,v1=<hex>; stale or replayed calls are
+refused). Secrets are set per channel in
 APPLOOM_CHANNEL_SECRETS ("web=secret1,marketplace=secret2"); a channel without one gets
 404. Orders are created as APPLOOM_WEBHOOK_USER and confirmed at once, so stock is
 reserved (or the order backordered) on arrival.
@@ -26,10 +27,10 @@ from apploom.plugin import (
     Forbidden,
     Invalid,
     ValidationFailed,
+    accept_delivery,
     hookimpl,
     require_permission,
     runtime,
-    signature_ok,
 )
 
 ORDERS = "oms.order"
@@ -47,8 +48,10 @@ def receive(channel: str):
     secret = channel_secrets().get(channel)
     if not secret or not rt.settings.webhook_user:
         abort(404)
-    if not signature_ok(secret, request.get_data(), request.headers.get("X-AppLoom-Signature", "")):
-        abort(401, "The signature does not match the body.")
+    signed = request.headers.get("X-AppLoom-Signature", "")
+    refused = accept_delivery(rt.db, secret, request.path, request.get_data(), signed)
+    if refused:
+        abort(401, refused)
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not body.get("external_id"):
         raise ValidationFailed({"external_id": "is needed: the order's id in the channel"})

@@ -1,13 +1,14 @@
 """An example inbound webhook: shops and marketplaces POST records to
-/hooks/<app>/<entity>, signed with HMAC-SHA256 of the body under APPLOOM_WEBHOOK_SECRET
-(header X-AppLoom-Signature: sha256=<hex>). Records are created as the user named by
-APPLOOM_WEBHOOK_USER, so that user's roles decide what a webhook may create. Unsigned or
-wrongly signed calls get 401; an Idempotency-Key header makes a repeated delivery return
-the first result."""
+/hooks/<app>/<entity>, signed under APPLOOM_WEBHOOK_SECRET with the call's time, path and
+body (header X-AppLoom-Signature: t=<unix time>,v1=<hex>, see
+apploom/engine/access/signatures.py). Records are created as the user named by
+APPLOOM_WEBHOOK_USER, so that user's roles decide what a webhook may create. Unsigned,
+wrongly signed, stale or replayed calls get 401; an Idempotency-Key header makes a
+delivery signed anew return the first result."""
 
 from flask import Blueprint, abort, jsonify, request
 
-from apploom.plugin import hookimpl, runtime, signature_ok
+from apploom.plugin import accept_delivery, hookimpl, runtime
 
 hooks = Blueprint("signed_webhooks", __name__)
 
@@ -18,8 +19,10 @@ def receive(app: str, entity: str):
     secret, username = rt.settings.webhook_secret, rt.settings.webhook_user
     if not secret or not username:
         abort(404)
-    if not signature_ok(secret, request.get_data(), request.headers.get("X-AppLoom-Signature", "")):
-        abort(401, "The signature does not match the body.")
+    signed = request.headers.get("X-AppLoom-Signature", "")
+    refused = accept_delivery(rt.db, secret, request.path, request.get_data(), signed)
+    if refused:
+        abort(401, refused)
     data = request.get_json(silent=True)
     record = rt.records.create(
         rt.users.get(username),

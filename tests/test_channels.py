@@ -4,6 +4,7 @@ items by SKU, confirmed on arrival, and never twice for the same external id."""
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -35,14 +36,15 @@ def shop(database_url, tmp_path, monkeypatch):
     rt.close()
 
 
-def deliver(shop, body, channel="marketplace", secret=SECRET):
+def deliver(shop, body, channel="marketplace", secret=SECRET, at=None):
+    """POST an order signed now (or at ``at``, a unix time): each call signed anew."""
     data = json.dumps(body).encode()
     return shop.client.post(
         f"/hooks/orders/{channel}",
         data=data,
         headers={
             "Content-Type": "application/json",
-            "X-AppLoom-Signature": signature(secret, data),
+            "X-AppLoom-Signature": signature(secret, f"/hooks/orders/{channel}", data, at),
         },
     )
 
@@ -62,12 +64,15 @@ def test_a_signed_order_is_created_confirmed_and_its_customer_made(shop):
 
 
 def test_a_delivery_sent_twice_makes_one_order(shop):
-    first, second = deliver(shop, ORDER), deliver(shop, ORDER)
+    now = int(time.time())
+    first, second = deliver(shop, ORDER, at=now), deliver(shop, ORDER, at=now - 1)
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json["id"] == first.json["id"]
     with ThreadPoolExecutor(max_workers=4) as pool:
         answers = list(
-            pool.map(lambda _: deliver(shop, {**ORDER, "external_id": "TB-2"}), range(4))
+            pool.map(
+                lambda n: deliver(shop, {**ORDER, "external_id": "TB-2"}, at=now - 2 - n), range(4)
+            )
         )
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
     assert len({a.json["id"] for a in answers}) == 1

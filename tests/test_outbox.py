@@ -3,8 +3,6 @@ and several workers never delivering one message twice."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import socket
 import threading
@@ -16,6 +14,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
+from apploom.engine.access.signatures import signature as sign
+from apploom.engine.access.signatures import signature_problem
 from apploom.engine.automation import outbox
 from apploom.engine.errors import NotFound
 from apploom.engine.storage.database import Database
@@ -107,7 +107,9 @@ def test_webhooks_are_posted_and_signed(sqlite_runtime):
     [(signature, delivery, body)] = received
     assert delivery.isdigit()
     assert json.loads(body) == {"id": 7, "status": "shipped"}
-    assert signature == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    at = int(dict(part.split("=") for part in signature.split(","))["t"])
+    assert signature == sign("s3cret", "/hook", body, at, direction="outbound")
+    assert signature_problem("s3cret", "/hook", body, signature)  # not good for calling us
 
 
 def test_failures_back_off_then_go_to_the_dead_letter_list_and_can_be_retried(sqlite_runtime):

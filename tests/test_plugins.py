@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import ast
 import csv
-import hashlib
-import hmac
 import io
 import json
 import re
 import textwrap
+import time
 from pathlib import Path
 
 import pluggy
@@ -17,6 +16,7 @@ import pytest
 
 from apploom import hookspecs
 from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.access.signatures import signature
 from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.definitions.model import ADMIN_ROLE
@@ -230,23 +230,27 @@ def test_the_bundled_signed_webhook_checks_the_signature(tmp_path, sqlite_url):
     shop = Shop(rt)
     client = create_app(runtime=rt).test_client()
     body = json.dumps(shop.order(channel="marketplace", external_id="TM-1")).encode()
-    good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     headers = {"Content-Type": "application/json", "Idempotency-Key": "tm-1"}
-    assert (
-        client.post(
-            "/hooks/oms/order",
-            data=body,
-            headers={**headers, "X-AppLoom-Signature": "sha256=forged"},
-        ).status_code
-        == 401
-    )
-    first = client.post(
-        "/hooks/oms/order", data=body, headers={**headers, "X-AppLoom-Signature": good}
-    )
-    again = client.post(
-        "/hooks/oms/order", data=body, headers={**headers, "X-AppLoom-Signature": good}
-    )
-    assert first.status_code == again.status_code == 201 and first.json == again.json
+
+    def post(signed, path="/hooks/oms/order"):
+        return client.post(path, data=body, headers={**headers, "X-AppLoom-Signature": signed})
+
+    good = signature("s3cret", "/hooks/oms/order", body)
+    mac = good.partition(",v1=")[2]
+    now = int(time.time())
+    assert post(f"t={now},v1=" + "0" * 64).status_code == 401
+    assert post("sha256=" + mac).json["error"]["message"].startswith("The signature has no time")
+    stale = signature("s3cret", "/hooks/oms/order", body, now - 301)
+    assert "seconds from ours" in post(stale).json["error"]["message"]
+    elsewhere = post(good, "/hooks/crm/customer")  # the signature names the order path
+    assert elsewhere.json["error"]["message"] == "The signature does not match the call."
+    first = post(good)
+    replayed = post(good)
+    assert first.status_code == 201 and replayed.status_code == 401
+    assert replayed.json["error"]["message"].startswith("This call was delivered before")
+    assert post(good + ",x=1").status_code == 401  # the same signature, dressed up
+    again = post(signature("s3cret", "/hooks/oms/order", body, now + 1))  # a retry, signed anew
+    assert again.status_code == 201 and first.json == again.json
     assert first.json["created_by"] == rt.users.get("shopify").id
     assert rt.records.list(SYSTEM_USER, "oms.order").total == 1
     rt.close()

@@ -193,7 +193,8 @@ def smtp_sender(url: str, sender_address: str) -> Sender:
 
 
 def webhook_sender(secret: str | None) -> Sender:
-    """POST the payload's body as JSON; with a secret, sign it (X-AppLoom-Signature)."""
+    """POST the payload's body as JSON; with a secret, sign it (X-AppLoom-Signature, with
+    the key for calls we send)."""
 
     def send(payload: dict) -> None:
         body = json.dumps(payload["body"], ensure_ascii=False, default=str).encode()
@@ -207,7 +208,10 @@ def webhook_sender(secret: str | None) -> Sender:
             },
         )
         if secret:
-            request.add_header("X-AppLoom-Signature", signature(secret, body))
+            path = urlsplit(payload["url"]).path or "/"
+            request.add_header(
+                "X-AppLoom-Signature", signature(secret, path, body, direction="outbound")
+            )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             if response.status >= 300:
                 raise RuntimeError(f"the webhook answered {response.status}")

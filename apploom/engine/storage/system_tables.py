@@ -103,6 +103,13 @@ sys_idempotency = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+sys_webhook_delivery = Table(  # signed calls received lately: each is taken once
+    "sys_webhook_delivery",
+    metadata,
+    Column("mac", String(64), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
 sys_attachment = Table(
     "sys_attachment",
     metadata,
