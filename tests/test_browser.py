@@ -42,12 +42,20 @@ def server(sqlite_runtime):
 
 @pytest.fixture
 def page():
+    """A Chromium page; the test fails if any page broke the Content-Security-Policy
+    (every screen must work under it: no inline script or style)."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(10_000)
+        refused: list[str] = []
+        page.on(
+            "console",
+            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         yield page
         browser.close()
+        assert not refused, refused
 
 
 def shot(page, name: str) -> None:
@@ -58,7 +66,7 @@ def shot(page, name: str) -> None:
 
 def settled(page) -> None:
     """Wait until htmx has finished adding new content (and listening to it)."""
-    page.wait_for_function("!document.querySelector('.htmx-added, .htmx-settling')")
+    page.wait_for_function("() => !document.querySelector('.htmx-added, .htmx-settling')")
 
 
 def pick(page, picker_input: str, text: str) -> None:
@@ -264,14 +272,14 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
     page.goto(server + "/a/oms")
     expect(page.locator(".tile .number-card .big").first).to_have_text("60.00")
     expect(page.locator(".tile canvas").first).to_be_visible()
-    page.wait_for_function("document.querySelector('.tile canvas').chart !== undefined")
+    page.wait_for_function("() => document.querySelector('.tile canvas').chart !== undefined")
     page.locator(".tile header a", has_text="Sales by month").click()
     expect(page.locator(".report-table tbody tr")).to_have_count(1)
     page.locator(".report-table tbody a").first.click()
     expect(page.locator("#results tbody tr")).to_have_count(3)  # the three store orders
     assert "channel=store" in page.url and "status__not_in=draft" in page.url
     page.go_back()
-    page.wait_for_function("document.querySelector('.report canvas').chart !== undefined")
+    page.wait_for_function("() => document.querySelector('.report canvas').chart !== undefined")
     bar = page.evaluate("""() => {                      // where the chart drew the bar
         const canvas = document.querySelector('.report canvas');
         const box = canvas.getBoundingClientRect();

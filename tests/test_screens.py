@@ -75,6 +75,24 @@ def test_login_redirects_only_to_local_pages_and_sets_a_safe_cookie(app):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+def test_no_other_site_may_frame_a_page_or_run_script_on_it(app, shop, sqlite_runtime):
+    """A same-site page framed an order page with its Delete button."""
+    b = browser(app, "max")
+    lines = [{"item": shop.cup["id"], "qty": 1, "price": "12.50"}]
+    order = sqlite_runtime.records.create(
+        SYSTEM_USER, "oms.order", {"customer": shop.customer["id"], "lines": lines}
+    )
+    for url in ("/login", f"/a/oms/order/{order['id']}", "/api/v1/oms/order", "/static/app.js"):
+        with b.client.get(url) as response:
+            headers = response.headers
+        policy = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self';" in policy
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+
+
 def test_posts_without_the_csrf_token_are_refused(app, shop, sqlite_runtime):
     b = browser(app, "sue")
     data = order_form(shop)

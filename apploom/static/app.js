@@ -1,5 +1,7 @@
 // Small behaviours the screens need beyond htmx: picking a ref suggestion,
-// removing a child row, selecting every row of a list.
+// removing a child row, selecting every row of a list, submitting a filter as it
+// changes. Here rather than in attributes: the Content-Security-Policy runs no
+// inline script.
 document.addEventListener("click", (event) => {
   const pick = event.target.closest("[data-pick]");
   if (pick) {
@@ -19,6 +21,9 @@ document.addEventListener("click", (event) => {
 });
 
 document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-autosubmit]")) {
+    event.target.form.requestSubmit();
+  }
   if (event.target.matches("[data-select-all]")) {
     const table = event.target.closest("table");
     table.querySelectorAll("input[name=ids]").forEach((box) => { box.checked = event.target.checked; });
@@ -26,6 +31,13 @@ document.addEventListener("change", (event) => {
   if (event.target.matches("[data-ref-text]") && event.target.value === "") {
     const hidden = event.target.closest("[data-ref-picker]").querySelector("input[type=hidden]");
     hidden.value = "";
+  }
+});
+
+// A form sent by htmx is emptied once it went through (the timeline's comment box).
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.successful && event.detail.elt.matches("form[data-reset-on-success]")) {
+    event.detail.elt.reset();
   }
 });
 
@@ -111,6 +123,14 @@ function drawCharts(root) {
 }
 document.addEventListener("DOMContentLoaded", () => drawCharts(document));
 document.addEventListener("htmx:load", (event) => drawCharts(event.detail.elt));
+// The page htmx keeps for the Back button holds the canvases as Chart.js sized them, in
+// style attributes the Content-Security-Policy refuses: kept without, drawn again.
+document.addEventListener("htmx:beforeHistorySave", () => {
+  document.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
+    canvas.chart?.destroy();
+    canvas.removeAttribute("style");
+  });
+});
 
 // The studio: a problem's line link selects that line of the definition.
 document.addEventListener("click", (event) => {

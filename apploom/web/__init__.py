@@ -13,7 +13,18 @@ from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings, secret_key
 from apploom.engine.versions.applied import definitions_mark
 from apploom.plugins import open_runtime
-from apploom.web import api, errors, home, imports, lists, records, reports, session, studio
+from apploom.web import (
+    api,
+    errors,
+    home,
+    imports,
+    lists,
+    records,
+    reports,
+    security_headers,
+    session,
+    studio,
+)
 from apploom.web.api.jsonio import AppLoomJSON
 from apploom.web.context import runtime
 from apploom.web.i18n import current_language, label, translate
@@ -43,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
         SESSION_COOKIE_NAME="apploom_session",
     )
     errors.init_app(app)
+    security_headers.init_app(app)
     app.before_request(_follow_definitions)
     session.init_app(app)
     app.register_blueprint(api.bp)
