@@ -46,7 +46,8 @@ def _raw_schema() -> dict:
 
 @lru_cache(maxsize=8)
 def app_schema(type_names: tuple[str, ...]) -> dict:
-    """The schema with the field types of the running registry filled in."""
+    """The schema with the field types of the running registry (the shipped file lists
+    the built-in ones; plugins add theirs)."""
     schema = copy.deepcopy(_raw_schema())
     schema["$defs"]["field"]["properties"]["type"]["enum"] = sorted({*type_names, "formula"})
     return schema
