@@ -114,6 +114,10 @@ def test_bad_queries_are_400_and_unknown_things_404(sales):
     bad = sales.get("/api/v1/oms/order?colour=red")
     assert bad.status_code == 400 and "colour" in bad.json["error"]["fields"]
     assert sales.get("/api/v1/oms/order?limit=-1").status_code == 400
+    too_many = sales.get("/api/v1/oms/order?limit=1000")  # was quietly cut to 500
+    assert too_many.status_code == 400
+    assert too_many.json["error"]["fields"] == {"limit": "must be a whole number up to 500"}
+    assert sales.get("/api/v1/oms/order?limit=500").status_code == 200
     assert sales.get("/api/v1/oms/nothing").status_code == 404
     assert sales.get("/api/v1/oms/order/999").status_code == 404
     assert sales.get("/api/v1/oms/order_line").status_code == 404

@@ -85,8 +85,8 @@ def parse_params(params: Mapping[str, str]) -> Query:
         conditions=tuple(conditions),
         search=params.get("q") or None,
         sort=_split(params.get("sort")),
-        limit=_int_param(params, "limit"),
-        offset=_int_param(params, "offset") or 0,
+        limit=_int_param(params, "limit", MAX_LIMIT),
+        offset=_int_param(params, "offset", MAX_OFFSET) or 0,
         fields=_split(params.get("fields")) or None,
     )
 
@@ -108,14 +108,15 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
-def _int_param(params: Mapping[str, str], name: str) -> int | None:
+def _int_param(params: Mapping[str, str], name: str, most: int) -> int | None:
+    """A whole number up to ``most``; more is refused, not quietly cut to it."""
     raw = params.get(name)
     if raw in (None, ""):
         return None
-    if not re.fullmatch(r"[0-9]{1,8}", str(raw)) or int(raw) > MAX_OFFSET:
+    if not re.fullmatch(r"[0-9]{1,8}", str(raw)) or int(raw) > most:
         raise BadQuery(
-            f"'{name}' must be a whole number up to {MAX_OFFSET}",
-            {name: f"must be a whole number up to {MAX_OFFSET}"},
+            f"'{name}' must be a whole number up to {most}",
+            {name: f"must be a whole number up to {most}"},
         )
     return int(raw)
 
