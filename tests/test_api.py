@@ -141,6 +141,20 @@ def test_stale_patch_is_409_with_both_values(sales, shop):
     assert missing.status_code == 422 and "version" in missing.json["error"]["fields"]
 
 
+def test_records_carry_an_etag_and_a_stale_if_match_is_412(sales, shop):
+    """HTTP's way: If-Match with the ETag read; a stale one is a failed precondition."""
+    url = f"/api/v1/oms/order/{sales.post('/api/v1/oms/order', json=shop.order()).json['id']}"
+    read = sales.get(url)
+    assert read.headers["ETag"] == '"1"'
+    patched = sales.patch(url, json={"note": "a"}, headers={"If-Match": read.headers["ETag"]})
+    assert patched.status_code == 200 and patched.headers["ETag"] == '"2"'
+    stale = sales.patch(url, json={"note": "b"}, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412 and stale.json["error"]["current"]["note"] == "a"
+    taken = sales.post(url + "/transitions/confirm", headers={"If-Match": '"1"'})
+    assert taken.status_code == 412
+    assert sales.get(url).json["note"] == "a"
+
+
 def test_idempotency_key_returns_the_first_result(sales, shop, sqlite_runtime):
     headers = {"Idempotency-Key": "shop-42"}
     first = sales.post("/api/v1/oms/order", json=shop.order(), headers=headers)

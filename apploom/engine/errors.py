@@ -85,7 +85,8 @@ class Unauthenticated(AppLoomError):
 
 
 class Conflict(AppLoomError):
-    """A stale write: ``current`` is what is stored now, ``yours`` what was sent."""
+    """A write the record's state refuses: ``current`` is what is stored now, ``yours``
+    what was sent; ``stale`` when the version the writer read is not the record's."""
 
     code = "conflict"
 
@@ -94,9 +95,11 @@ class Conflict(AppLoomError):
         message: str,
         current: dict[str, Any] | None = None,
         yours: dict[str, Any] | None = None,
+        stale: bool = False,
     ):
         self.current = current
         self.yours = yours
+        self.stale = stale
         super().__init__(message)
 
 

@@ -3,7 +3,7 @@ an HTML page for the screens."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from apploom.engine import errors as engine
@@ -46,6 +46,8 @@ def _engine_error(exc: engine.AppLoomError):
         extra["fields"] = fields
     if isinstance(exc, engine.Conflict):
         extra.update(current=exc.current, yours=exc.yours)
+        if exc.stale and g.get("precondition"):
+            status = 412  # the If-Match header named a version that is not the record's
     if isinstance(exc, engine.DefinitionError):
         extra["problems"] = [str(p) for p in exc.problems]
     response = jsonify(error_body(exc.code, str(exc), **extra))

@@ -398,6 +398,7 @@ class RecordService:
                     f"{version})",
                     current=self.dump(entity, stored),
                     yours=data,
+                    stale=True,
                 )
             return self.change(conn, user, entity, stored, given)
 
@@ -538,6 +539,7 @@ class RecordService:
                 f"This {entity.label.en} was changed by someone else",
                 current=before,
                 yours={"version": version},
+                stale=True,
             )
         self._refuse_if_referenced(conn, entity, record_id)
         for fld in entity.table_fields():

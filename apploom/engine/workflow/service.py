@@ -124,6 +124,7 @@ class Transitions:
                 f"This {entity.label.en} was changed by someone else",
                 current=self.records.dump(entity, stored),
                 yours={"version": version},
+                stale=True,
             )
         state = stored.values[workflow.field]
         if transition.target == state:

@@ -7,6 +7,7 @@ from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.query.filters import RESERVED_PARAMS
 
 ERROR = {"$ref": "#/components/responses/Error"}
+ETAG = "The record's version: send it as If-Match to change it only if nobody did since"
 
 
 def _schema_name(entity: Entity) -> str:
@@ -18,7 +19,8 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
     if not entity.is_child:
         properties["version"] = {
             "type": "integer",
-            "description": "Send it back on PATCH; a stale one gets 409.",
+            "description": "Send it back on PATCH (or as If-Match, the ETag); a stale one "
+            "gets 409 (412 as If-Match).",
         }
     for fld in entity.fields.values():
         ftype = types[fld.type]
@@ -186,6 +188,7 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
         one = {
             "200": {
                 "description": entity.label.en,
+                "headers": {"ETag": {"schema": {"type": "string"}, "description": ETAG}},
                 "content": {"application/json": {"schema": ref}},
             },
             "default": ERROR,

@@ -45,10 +45,14 @@ def _body() -> Any:
 
 
 def _version(data: Any) -> int | None:
-    """The version the client read: from the body's 'version' or an If-Match header."""
+    """The version the client read: from the body's 'version' or an If-Match header (the
+    record's ETag). A stale If-Match answers 412, as HTTP has it; a stale body 409."""
     raw = data.pop("version", None) if isinstance(data, dict) else None
+    if raw is None and request.headers.get("If-Match"):
+        g.precondition = True
+        raw = request.headers["If-Match"].removeprefix("W/").strip('"')
     if raw is None:
-        raw = (request.headers.get("If-Match") or request.args.get("version") or "").strip('"')
+        raw = request.args.get("version")
     if raw in (None, ""):
         return None
     version = parse_int(raw)
@@ -166,9 +170,16 @@ def _json_field(name: str) -> Any:
 def item(app: str, entity: str, record_id: int):
     ref = f"{app}.{entity}"
     record = runtime().records.get(g.user, ref, record_id)
-    return jsonify(
+    return _tagged(
         {**record, "_meta": {"transitions": runtime().transitions.allowed(g.user, ref, record_id)}}
     )
+
+
+def _tagged(record: dict):
+    """A record's answer with its version as the ETag, for If-Match on the next write."""
+    response = jsonify(record)
+    response.headers["ETag"] = f'"{record["version"]}"'
+    return response
 
 
 @bp.post(RECORD + "/transitions/<name>")
@@ -189,7 +200,7 @@ def transition(app: str, entity: str, record_id: int, name: str):
 def patch(app: str, entity: str, record_id: int):
     data = _body()
     version = _version(data)
-    return jsonify(
+    return _tagged(
         runtime().records.update(g.user, f"{app}.{entity}", record_id, data, version=version)
     )
 
