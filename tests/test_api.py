@@ -164,6 +164,11 @@ def test_idempotency_key_returns_the_first_result(sales, shop, sqlite_runtime):
     assert sales.get("/api/v1/oms/order").json["total"] == 1
     other = sales.post("/api/v1/crm/customer", json={"name": "x"}, headers=headers)
     assert other.status_code == 422 and "Idempotency-Key" in other.json["error"]["fields"]
+    changed = sales.post("/api/v1/oms/order", json=shop.order(note="another"), headers=headers)
+    assert changed.status_code == 422  # was answered with the first order, silently
+    assert changed.json["error"]["fields"] == {
+        "Idempotency-Key": "was already used with another request: send a new key"
+    }
 
 
 def test_openapi_document_is_valid_3_1_and_describes_every_entity(app):

@@ -39,6 +39,19 @@ def test_first_apply_creates_tables_indexes_and_versions(runtime):
     assert sorted(versions) == [("crm", 1), ("oms", 1), ("wms", 1)]
 
 
+def test_a_database_made_by_an_older_release_gains_the_new_system_columns(runtime):
+    """A system table's new column was missing in databases made before it existed (the
+    next write to it failed); one that lacks a system table gets it too."""
+    with runtime.db.write() as conn:
+        conn.exec_driver_sql("ALTER TABLE sys_idempotency DROP COLUMN request_hash")
+        conn.exec_driver_sql("DROP TABLE sys_webhook_delivery")
+    install(runtime.db, bundled_sources())
+    with runtime.db.read() as conn:
+        inspector = inspect(conn)
+        columns = {c["name"] for c in inspector.get_columns("sys_idempotency")}
+        assert "request_hash" in columns and inspector.has_table("sys_webhook_delivery")
+
+
 def test_reapplying_the_same_definitions_changes_nothing(runtime):
     result = install(runtime.db, bundled_sources())
     assert result.plan.empty and result.versions == {}

@@ -286,12 +286,12 @@ class RecordService:
 
         def work(conn: Connection) -> dict:
             if idempotency_key is not None:
-                earlier = idempotency.recall(conn, user, idempotency_key, entity)
+                earlier = idempotency.recall(conn, user, idempotency_key, entity, data)
                 if earlier is not None:
                     return earlier
             record = self.create_in(conn, user, entity, data)
             if idempotency_key is not None:
-                idempotency.remember(conn, user, idempotency_key, entity, record, _now())
+                idempotency.remember(conn, user, idempotency_key, entity, data, record, _now())
             return record
 
         try:
@@ -300,7 +300,7 @@ class RecordService:
             if idempotency_key is None:
                 raise
             with self.db.read() as conn:
-                earlier = idempotency.recall(conn, user, idempotency_key, entity)
+                earlier = idempotency.recall(conn, user, idempotency_key, entity, data)
             if earlier is None:
                 raise
             return earlier

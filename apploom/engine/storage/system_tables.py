@@ -98,6 +98,7 @@ sys_idempotency = Table(
     _user_fk("user_id", primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("entity", String(100), nullable=False),
+    Column("request_hash", String(64)),  # of the body: a key reused with another is refused
     Column("status", Integer, nullable=False),
     Column("response", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
