@@ -85,7 +85,31 @@ def test_required_fields_and_min_rows(runtime, shop):
 def test_unique_values_are_refused_with_a_clear_message(runtime, shop):
     with pytest.raises(ValidationFailed) as caught:
         runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "CUP-1", "name": "x", "price": "1"})
-    assert caught.value.fields == {"sku": "'CUP-1' is already used by another Item"}
+    assert caught.value.fields == {"sku": "is already used by another Item"}
+
+
+def test_a_unique_clash_repeats_no_value_of_a_record_the_user_cannot_read(runtime, shop):
+    """The error says the value is taken, neither by which record nor with what."""
+    rt = reopen(
+        runtime,
+        bundled_with(
+            "crm.yaml", "  sales: [read, create, update]", '  sales: [create, "read:own", update]'
+        ),
+    )
+    sue = rt.users.create("sue", ["sales"], "password123")
+    with pytest.raises(ValidationFailed) as caught:
+        rt.records.create(sue, "crm.customer", {"name": "Zhang", "email": "zs@example.com"})
+    assert caught.value.fields == {"email": "is already used by another Customer"}
+    rt.records.create(
+        SYSTEM_USER, "oms.order", shop.order(channel="marketplace", external_id="TB-7")
+    )
+    mine = rt.records.create(sue, "oms.order", shop.order(external_id="TB-7"))
+    with pytest.raises(ValidationFailed) as caught:
+        rt.records.update(sue, "oms.order", mine["id"], {"channel": "marketplace"}, version=1)
+    assert caught.value.fields == {
+        "external_id": "is already used by another Sales order with the same channel"
+    }
+    rt.close()
 
 
 def test_pattern_and_length_checks(runtime):

@@ -705,10 +705,7 @@ class RecordService:
                 if record_id is not None:
                     clash = clash.where(table.c.id != record_id)
                 if conn.execute(clash.limit(1)).first():
-                    errors[key] = (
-                        f"'{self.types[fld.type].dump(fld, value)}' is already used "
-                        f"by another {entity.label.en}"
-                    )
+                    errors[key] = _taken(entity)
         for combination in entity.unique:
             self._check_unique_together(conn, entity, draft, combination, errors, record_id, only)
         for table, items in wanted.items():
@@ -778,7 +775,7 @@ class RecordService:
         only: set[str] | None,
     ) -> None:
         """A combination no two records may share (an empty value never clashes, as in SQL);
-        the error goes on the combination's last field, naming the others' values."""
+        the error goes on the combination's last field, naming the others."""
         values = [draft.values.get(n) for n in names]
         if (
             None in values
@@ -793,14 +790,7 @@ class RecordService:
         if record_id is not None:
             clash = clash.where(table.c.id != record_id)
         if conn.execute(clash.limit(1)).first():
-            shown = [
-                self.types[entity.fields[n].type].dump(entity.fields[n], v)
-                for n, v in zip(names, values, strict=True)
-            ]
-            others = ", ".join(f"{n} '{v}'" for n, v in zip(names[:-1], shown[:-1], strict=True))
-            errors[names[-1]] = f"'{shown[-1]}' is already used by another {entity.label.en}" + (
-                f" with {others}" if others else ""
-            )
+            errors[names[-1]] = _taken(entity, names[:-1])
 
     def _id_table(self, fld: Field) -> Table | None:
         """The table whose ids a field's values are, if any."""
@@ -952,6 +942,15 @@ def _existing_ids(table: Table) -> Select:
 @lru_cache(maxsize=None)
 def _insert_rows(table: Table) -> Insert:
     return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+def _taken(entity: Entity, others: tuple[str, ...] = ()) -> str:
+    """The error of a unique value already used. It names neither the other record nor any
+    value: the user may not be allowed to read that record, and the clash alone is all
+    they need to hear."""
+    return f"is already used by another {entity.label.en}" + (
+        f" with the same {', '.join(others)}" if others else ""
+    )
 
 
 def _missing(entity: Entity, values: dict, types: FieldTypes) -> dict[str, str]:
