@@ -397,3 +397,31 @@ def test_a_file_is_linked_only_by_whoever_may_read_where_it_is(runtime):
     assert rt.attachments.open(ada, fresh)[0]["id"] == fresh  # on a record ada may read
     assert rt.records.create(SYSTEM_USER, "vault.doc", {"file": secret})["file"] == secret
     rt.close()
+
+
+def test_a_deleted_records_id_is_never_given_again(runtime, shop):
+    """A new record must not take over a deleted one's id, and so its history."""
+    newest = runtime.records.create(SYSTEM_USER, "wms.warehouse", {"code": "GO", "name": "Gone"})
+    runtime.records.delete(SYSTEM_USER, "wms.warehouse", newest["id"])
+    fresh = runtime.records.create(SYSTEM_USER, "wms.warehouse", {"code": "NEW", "name": "New"})
+    assert fresh["id"] > newest["id"]
+    history = runtime.records.history(SYSTEM_USER, "wms.warehouse", fresh["id"])
+    assert [(e["action"], e["changes"]["name"][1]) for e in history] == [("create", "New")]
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    last = order["lines"][-1]["id"]
+    kept = runtime.records.update(
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {"lines": [{"id": line["id"]} for line in order["lines"][:-1]]},
+        version=1,
+    )["lines"]
+    added = {"item": shop.cup["id"], "qty": 1, "price": "1.00"}
+    lines = runtime.records.update(
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {"lines": [*({"id": line["id"]} for line in kept), added]},
+        version=2,
+    )["lines"]
+    assert lines[-1]["id"] > last  # rows too
