@@ -3,6 +3,8 @@ and several workers never delivering one message twice."""
 
 from __future__ import annotations
 
+import email
+import email.utils
 import json
 import socket
 import threading
@@ -203,3 +205,25 @@ def test_the_worker_survives_a_failing_round(tmp_path, caplog):
     worker.stop()
     assert alive
     assert caplog.text.count("The outbox worker failed") >= 2
+
+
+def test_emails_carry_a_message_id_kept_across_retries_and_a_date(sqlite_runtime, smtp):
+    """Receivers drop a repeat (a worker that died mid-send) by its Message-ID."""
+    url, inbox = smtp
+    enqueue(sqlite_runtime, "email", {"to": ["li@example.cn", "desk@example.com"], "subject": "Hi"})
+    senders = {"email": outbox.smtp_sender(url, "shop@example.com")}
+    outbox.deliver_due(sqlite_runtime.db, senders)
+    with sqlite_runtime.db.write() as conn:
+        conn.execute(
+            update(sys_outbox).values(status="pending", next_attempt_at=sys_outbox.c.created_at)
+        )
+    outbox.deliver_due(sqlite_runtime.db, senders)
+    [(to, first), (_, again)] = inbox.messages
+    assert to == ["li@example.cn", "desk@example.com"]
+    headers = [email.message_from_string(m) for m in (first, again)]
+    assert headers[0]["Message-ID"] == headers[1]["Message-ID"]
+    assert headers[0]["Message-ID"].endswith("@example.com>")
+    assert email.utils.parsedate_to_datetime(headers[0]["Date"]).tzinfo is not None
+    enqueue(sqlite_runtime, "email", {"to": "a@example.com, spy@evil.example", "subject": "Hi"})
+    outbox.deliver_due(sqlite_runtime.db, senders)
+    assert len(inbox.messages) == 2  # refused, not sent to both

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.definitions.loading import Source
 from apploom.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from apploom.engine.query.filters import parse_params
 from apploom.engine.storage.system_tables import sys_history
@@ -83,7 +85,31 @@ def test_required_fields_and_min_rows(runtime, shop):
 def test_unique_values_are_refused_with_a_clear_message(runtime, shop):
     with pytest.raises(ValidationFailed) as caught:
         runtime.records.create(SYSTEM_USER, "wms.item", {"sku": "CUP-1", "name": "x", "price": "1"})
-    assert caught.value.fields == {"sku": "'CUP-1' is already used by another Item"}
+    assert caught.value.fields == {"sku": "is already used by another Item"}
+
+
+def test_a_unique_clash_repeats_no_value_of_a_record_the_user_cannot_read(runtime, shop):
+    """The error says the value is taken, neither by which record nor with what."""
+    rt = reopen(
+        runtime,
+        bundled_with(
+            "crm.yaml", "  sales: [read, create, update]", '  sales: [create, "read:own", update]'
+        ),
+    )
+    sue = rt.users.create("sue", ["sales"], "password123")
+    with pytest.raises(ValidationFailed) as caught:
+        rt.records.create(sue, "crm.customer", {"name": "Zhang", "email": "zs@example.com"})
+    assert caught.value.fields == {"email": "is already used by another Customer"}
+    rt.records.create(
+        SYSTEM_USER, "oms.order", shop.order(channel="marketplace", external_id="TB-7")
+    )
+    mine = rt.records.create(sue, "oms.order", shop.order(external_id="TB-7"))
+    with pytest.raises(ValidationFailed) as caught:
+        rt.records.update(sue, "oms.order", mine["id"], {"channel": "marketplace"}, version=1)
+    assert caught.value.fields == {
+        "external_id": "is already used by another Sales order with the same channel"
+    }
+    rt.close()
 
 
 def test_pattern_and_length_checks(runtime):
@@ -318,3 +344,84 @@ def test_concurrent_creates_with_one_idempotency_key_make_one_record(runtime, sh
         ids = set(pool.map(create, range(12)))
     assert len(ids) == 1
     assert runtime.records.list(sales, "oms.order").total == 1
+
+
+VAULT = """\
+app: vault
+roles: [staff, auditor]
+permissions: {staff: [create, "read:own", "update:own"], auditor: [read]}
+entities:
+  doc:
+    fields:
+      title: {type: text}
+      file:  {type: attachment}
+      pages: {type: table, of: page}
+  page:
+    fields:
+      scan: {type: attachment}
+"""
+
+
+def test_a_file_is_linked_only_by_whoever_may_read_where_it_is(runtime):
+    """Knowing a file's id is not enough to attach it to one's own record and so read it:
+    it must be one's own upload not yet attached, or on a record one may read."""
+    rt = reopen(runtime, [Source("vault.yaml", VAULT)])
+    ann = rt.users.create("ann", ["staff"], "password123")
+    ben = rt.users.create("ben", ["staff"], "password123")
+    ada = rt.users.create("ada", ["auditor"], "password123")
+
+    def upload(user):
+        return rt.attachments.store(user, io.BytesIO(b"secret"), "a.pdf", None)["id"]
+
+    secret = upload(ann)
+    rt.records.create(ann, "vault.doc", {"title": "Ann's", "file": secret})
+    refused = "you may attach only files you uploaded and have not attached yet, or can see"
+    with pytest.raises(ValidationFailed) as caught:
+        rt.records.create(ben, "vault.doc", {"file": secret})
+    assert caught.value.fields == {"file": refused}
+    with pytest.raises(ValidationFailed) as caught:
+        rt.records.create(ben, "vault.doc", {"pages": [{"scan": secret}]})
+    assert caught.value.fields == {"pages.0.scan": refused}
+    bens = rt.records.create(ben, "vault.doc", {"title": "Ben's"})
+    with pytest.raises(ValidationFailed):
+        rt.records.update(ben, "vault.doc", bens["id"], {"file": secret}, version=1)
+    with pytest.raises(Forbidden):
+        rt.attachments.open(ben, secret)
+
+    fresh = upload(ben)
+    with pytest.raises(ValidationFailed):  # not ann's upload, and on no record yet
+        rt.records.create(ann, "vault.doc", {"file": fresh})
+    rt.records.create(ben, "vault.doc", {"file": fresh, "pages": [{"scan": fresh}]})
+    again = rt.records.create(ann, "vault.doc", {"pages": [{"scan": secret}]})
+    assert again["pages"][0]["scan"] == secret  # ann may read where it already is
+    assert rt.attachments.open(ada, fresh)[0]["id"] == fresh  # on a record ada may read
+    assert rt.records.create(SYSTEM_USER, "vault.doc", {"file": secret})["file"] == secret
+    rt.close()
+
+
+def test_a_deleted_records_id_is_never_given_again(runtime, shop):
+    """A new record must not take over a deleted one's id, and so its history."""
+    newest = runtime.records.create(SYSTEM_USER, "wms.warehouse", {"code": "GO", "name": "Gone"})
+    runtime.records.delete(SYSTEM_USER, "wms.warehouse", newest["id"])
+    fresh = runtime.records.create(SYSTEM_USER, "wms.warehouse", {"code": "NEW", "name": "New"})
+    assert fresh["id"] > newest["id"]
+    history = runtime.records.history(SYSTEM_USER, "wms.warehouse", fresh["id"])
+    assert [(e["action"], e["changes"]["name"][1]) for e in history] == [("create", "New")]
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    last = order["lines"][-1]["id"]
+    kept = runtime.records.update(
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {"lines": [{"id": line["id"]} for line in order["lines"][:-1]]},
+        version=1,
+    )["lines"]
+    added = {"item": shop.cup["id"], "qty": 1, "price": "1.00"}
+    lines = runtime.records.update(
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {"lines": [*({"id": line["id"]} for line in kept), added]},
+        version=2,
+    )["lines"]
+    assert lines[-1]["id"] > last  # rows too

@@ -67,6 +67,7 @@ def test_created_rules_set_fields_notify_and_queue_email(desk):
     assert desk.notifications.unread(desk.agent) == 0
     [email] = queued(desk)
     assert email["kind"] == "email" and email["status"] == "pending"
+    assert len(email["payload"].pop("message_id")) == 32
     assert email["payload"] == {
         "to": "li@example.cn",
         "subject": "We got 'Printer on fire'",
@@ -380,3 +381,31 @@ def test_deleted_trigger_and_update_action(desk):
     desk.records.delete(desk.lead, "desk.ticket", lonely["id"])
     assert desk.notifications.latest(desk.lead)[0]["message"] == "Ticket Cable was deleted"
     assert runs(desk, "gone")[0]["trigger"] == "deleted"
+
+
+def test_an_email_goes_to_exactly_the_addresses_the_rule_names(desk):
+    """A value with a comma, semicolon or line break would add recipients of its own
+    choosing: it is not sent to; a rule may name a list of addresses."""
+    rt = reopen(
+        desk,
+        bundled_sources()
+        + [Source("desk.yaml", DESK.replace('to: "{email}"', 'to: ["{email}", "{note}"]'))],
+    )
+    for email, note in [
+        ("li,spy@evil.example", "desk@example.com"),
+        ("li@example.cn", "a@example.com; spy@evil.example"),
+        ("li@example.cn", "a@example.com\nBcc: spy@evil.example"),
+    ]:
+        rt.records.create(
+            SYSTEM_USER, "desk.ticket", {"subject": "x", "email": email, "note": note}
+        )
+    assert [m["payload"]["to"] for m in queued(rt)] == [
+        ["desk@example.com"],
+        ["li@example.cn"],
+        ["li@example.cn"],
+    ]
+    assert runs(rt, "welcome")[0]["actions"] == [
+        "not one email address, left out: 'li,spy@evil.example'; queued an email to "
+        "desk@example.com"
+    ]
+    rt.close()

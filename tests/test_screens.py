@@ -11,9 +11,10 @@ from sqlalchemy import update
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import notifications, outbox
+from apploom.engine.definitions.loading import Source
 from apploom.engine.storage.system_tables import sys_outbox
 from apploom.web import create_app
-from tests.helpers import Browser, Shop, browser
+from tests.helpers import Browser, Shop, browser, bundled_with, reopen
 
 
 @pytest.fixture
@@ -282,6 +283,44 @@ def test_exports_keep_formula_like_text_inert(app, sqlite_runtime):
     assert rows[1][1] == '\'=HYPERLINK("http://evil.example","x")'
     sheet = load_workbook(io.BytesIO(b.get("/a/crm/customer/export.xlsx").data)).active
     assert sheet.cell(2, 2).data_type == "s"
+
+
+def test_export_headers_are_inert_too_and_numbers_stay_numbers(sqlite_runtime):
+    """A header is text a spreadsheet would run like any other cell: a label, or a report's
+    column named by the values it groups (a customer's city here)."""
+    sources = bundled_with(
+        "crm.yaml", "label: {en: Name, zh: 名称}", 'label: {en: "=Name", zh: 名称}'
+    )
+    sources = [
+        Source(
+            s.file,
+            s.text.replace(
+                "    rows: [created_at.month]\n",
+                "    rows: [created_at.month]\n    columns: [city]\n",
+            ),
+        )
+        if s.file.endswith("crm.yaml")
+        else s
+        for s in sources
+    ]
+    rt = reopen(sqlite_runtime, sources)
+    rt.users.create("max", ["manager"], "password123")
+    rt.records.create(SYSTEM_USER, "crm.customer", {"name": "x", "city": "@SUM(1+1)"})
+    b = browser(create_app(runtime=rt), "max")
+    rows = list(
+        csv.reader(io.StringIO(b.get("/a/crm/customer/export.csv").data.decode("utf-8-sig")))
+    )
+    assert rows[0][1] == "'=Name"
+    sheet = load_workbook(io.BytesIO(b.get("/a/crm/customer/export.xlsx").data)).active
+    assert sheet.cell(1, 2).value == "'=Name"
+    report = list(
+        csv.reader(io.StringIO(b.get("/a/crm/reports/new_customers.csv").data.decode("utf-8-sig")))
+    )
+    assert report[0][1:] == ["'@SUM(1+1)"]
+    sheet = load_workbook(io.BytesIO(b.get("/a/crm/reports/new_customers.xlsx").data)).active
+    assert sheet.cell(1, 2).value == "'@SUM(1+1)"
+    assert sheet.cell(2, 2).value == 1 and sheet.cell(2, 2).data_type == "n"
+    rt.close()
 
 
 def test_screens_refuse_odd_input_with_4xx(app, shop, sqlite_runtime):

@@ -22,7 +22,7 @@ from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.system_tables import sys_transition
 from apploom.engine.workflow.service import time_in_states
 from apploom.web import create_app
-from tests.helpers import Shop, app_text, browser, bundled_actions, reopen
+from tests.helpers import Shop, app_text, browser, bundled_actions, bundled_with, reopen
 
 TICKETS = app_text("tickets")
 
@@ -446,3 +446,70 @@ def test_bulk_transition_from_the_list_is_all_or_nothing(sqlite_runtime):
     b.post("/a/oms/order/bulk", {"action": "transition", "transition": "confirm", "ids": ids[:2]})
     states = [sqlite_runtime.records.get(SYSTEM_USER, "oms.order", i)["status"] for i in ids]
     assert states == ["confirmed", "confirmed", "cancelled"]
+
+
+def test_update_own_limits_transitions_to_records_the_user_created(sqlite_runtime):
+    """A role that may update only its own records takes transitions only on those, by the
+    engine, the API and the list's bulk action; the buttons shown say the same."""
+    rt = reopen(
+        sqlite_runtime,
+        bundled_with(
+            "oms.yaml",
+            "  sales: [read, create, update]",
+            '  sales: [read, create, "update:own"]',
+        ),
+    )
+    shop = Shop(rt)
+    alice = rt.users.create("alice", ["sales"], "password123")
+    bob = rt.users.create("bob", ["sales"], "password123")
+    mine = rt.records.create(alice, "oms.order", shop.order())
+    theirs = rt.records.create(bob, "oms.order", shop.order())
+    assert rt.transitions.allowed(alice, "oms.order", theirs["id"]) == []
+    with pytest.raises(Forbidden, match="only take 'Confirm' on Sales order records you created"):
+        rt.transitions.take(alice, "oms.order", theirs["id"], "confirm")
+    app = create_app(runtime=rt)
+    client = app.test_client()
+    token = {"Authorization": "Bearer " + rt.users.create_token("alice")}
+    url = f"/api/v1/oms/order/{theirs['id']}"
+    assert client.get(url, headers=token).json["_meta"]["transitions"] == []
+    assert client.post(url + "/transitions/cancel", headers=token).status_code == 403
+    b = browser(app, "alice")
+    page = b.get(f"/a/oms/order/{theirs['id']}").get_data(as_text=True)
+    assert "/transitions/confirm" not in page
+    refused = b.post(
+        "/a/oms/order/bulk",
+        {"action": "transition", "transition": "confirm", "ids": [mine["id"], theirs["id"]]},
+        follow_redirects=True,
+    )
+    assert "records you created" in refused.get_data(as_text=True)
+    states = [rt.records.get(SYSTEM_USER, "oms.order", o["id"])["status"] for o in (mine, theirs)]
+    assert states == ["draft", "draft"]
+    assert [t["name"] for t in rt.transitions.allowed(alice, "oms.order", mine["id"])] == [
+        "confirm",
+        "cancel",
+    ]
+    assert rt.transitions.take(alice, "oms.order", mine["id"], "confirm")["status"] == "confirmed"
+    rt.close()
+
+
+def test_transitions_open_to_whoever_may_update_follow_update_own(runtime):
+    rt = reopen(
+        runtime,
+        bundled_sources()
+        + [
+            Source(
+                "desk.yaml",
+                app_text("desk").replace(
+                    "agent: [read, create, update]", 'agent: [read, create, "update:own"]'
+                ),
+            )
+        ],
+    )
+    ann = rt.users.create("ann", ["agent"], "password123")
+    ben = rt.users.create("ben", ["agent"], "password123")
+    theirs = rt.records.create(ben, "desk.ticket", {"subject": "Printer"})
+    assert rt.transitions.allowed(ann, "desk.ticket", theirs["id"]) == []
+    with pytest.raises(Forbidden, match="only take 'Answer' on Ticket records you created"):
+        rt.transitions.take(ann, "desk.ticket", theirs["id"], "answer")
+    assert rt.transitions.take(ben, "desk.ticket", theirs["id"], "answer")["status"] == "answered"
+    rt.close()

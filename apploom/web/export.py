@@ -44,12 +44,15 @@ def _rows(entity: Entity, query: Query):
 def _cell(fld, value, titles):
     if value is not None and runtime().types[fld.type].numeric:
         return Decimal(value)  # a number the spreadsheet can sum
-    return safe_text(show(fld, value, titles))
+    return show(fld, value, titles)
 
 
-def safe_text(text: str) -> str:
-    """A cell starting like a formula would run as one in a spreadsheet: keep it text."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+def _inert(cell):
+    """A text cell starting like a formula would run as one in a spreadsheet (OWASP's CSV
+    injection): a quote in front keeps it text. Numbers stay numbers."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 def download(entity: Entity, query: Query, fmt: str) -> Response:
@@ -57,7 +60,9 @@ def download(entity: Entity, query: Query, fmt: str) -> Response:
 
 
 def send_table(name: str, rows: Iterable[list], fmt: str) -> Response:
-    """Rows (the header first) as a CSV or Excel download named ``name``."""
+    """Rows (the header first) as a CSV or Excel download named ``name``; every text cell,
+    headers included, is made :func:`_inert` here, so no export can miss one."""
+    rows = ([_inert(cell) for cell in row] for row in rows)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)

@@ -14,7 +14,7 @@ from apploom.engine.fields.base import parse_int
 from apploom.engine.reports.definition import Report
 from apploom.engine.reports.service import RANGES, Result, date_range, drill_params
 from apploom.web.context import runtime
-from apploom.web.export import safe_text, send_table
+from apploom.web.export import send_table
 from apploom.web.i18n import label
 from apploom.web.session import login_required
 
@@ -61,7 +61,7 @@ def download(app: str, name: str, fmt: str):
     result = runtime().reports.run(g.user, report, viewer_params(report))
     grid = table(result, {})
     rows = [grid["header"]] + [
-        [safe_text(c["text"]) if c["number"] is None else c["number"] for c in row["cells"]]
+        [c["text"] if c["number"] is None else c["number"] for c in row["cells"]]
         for row in grid["rows"]
     ]
     return send_table(f"{app}-{name}", rows, fmt)

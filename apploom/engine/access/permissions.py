@@ -27,17 +27,21 @@ def scope(apps: AppSet, user: User, entity: Entity, action: str) -> str | None:
     """'all', 'own' (rows the user created) or None, the widest any of the user's roles grants."""
     if user.is_admin:
         return "all"
-    if entity.parent is not None:
-        entity = apps.entity(entity.parent)
-    app = apps.apps[entity.app]
     granted = None
     for role in user.roles:
-        grants = entity.permissions.get(role, app.permissions.get(role, {}))
-        found = grants.get(action)
+        found = grant(apps, role, entity, action)
         if found == "all":
             return "all"
         granted = granted or found
     return granted
+
+
+def grant(apps: AppSet, role: str, entity: Entity, action: str) -> str | None:
+    """'all', 'own' or None: what one role's grants (the entity's, else its app's) allow."""
+    if entity.parent is not None:
+        entity = apps.entity(entity.parent)
+    grants = entity.permissions.get(role, apps.apps[entity.app].permissions.get(role, {}))
+    return grants.get(action)
 
 
 def require(apps: AppSet, user: User, entity: Entity, action: str) -> str:

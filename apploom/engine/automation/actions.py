@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 from sqlalchemy import select
 
-from apploom.engine.automation import notifications
+from apploom.engine.automation import notifications, outbox
 from apploom.engine.automation.definition import ActionCheck, CheckContext
 from apploom.engine.errors import RuleError, SandboxError
 from apploom.engine.expressions import sandbox
@@ -190,23 +190,34 @@ def _check_notify(context: CheckContext, params: Any) -> list[str]:
 
 # ---- email: to, subject, body: templates such as '{customer.email}' or 'Order {number}' -
 def _email(context: ActionContext, spec: Mapping) -> str:
-    address = context.render(spec["to"]).strip()
-    if not address:
-        return "no email address: nothing sent"
+    """``to`` is one template or a list of them; each must render to exactly one address,
+    since a value like 'a@x.com, b@y.com' from a record would choose recipients itself."""
+    named = spec["to"] if isinstance(spec["to"], list) else [spec["to"]]
+    rendered = [context.render(t).strip() for t in named]
+    addresses = [a for a in rendered if outbox.one_address(a)]
+    refused = [a for a in rendered if a and not outbox.one_address(a)]
+    said = [f"not one email address, left out: {', '.join(map(repr, refused))}"] if refused else []
+    if not addresses:
+        return "; ".join(said + ["no email address: nothing sent"])
     context.enqueue(
         "email",
         {
-            "to": str(address),
+            "to": addresses if isinstance(spec["to"], list) else addresses[0],
             "subject": context.render(spec["subject"]),
             "body": context.render(spec.get("body", "")),
         },
     )
-    return f"queued an email to {address}"
+    return "; ".join(said + [f"queued an email to {', '.join(addresses)}"])
 
 
 def _check_email(context: CheckContext, params: Any) -> list[str]:
     if not isinstance(params, Mapping) or not params.get("to") or not params.get("subject"):
         return ["email: 'to' and 'subject' are needed"]
+    to = params["to"]
+    if not isinstance(to, str) and not (
+        isinstance(to, list) and all(isinstance(t, str) and t for t in to)
+    ):
+        return ["email: 'to' is an address (or template) or a list of them"]
     return []
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import smtplib
 import threading
 import urllib.request
+import uuid
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
@@ -30,14 +33,26 @@ MAX_ATTEMPTS = 6
 LEASE = timedelta(minutes=5)  # how long a claimed message is left to its worker
 Sender = Callable[[dict], None]
 log = logging.getLogger(__name__)
+# one address: no separator or line break that would add a recipient or a header
+_ADDRESS_PART = r"[^@\s,;:<>()\[\]\\\"]+"
+_ONE_ADDRESS = re.compile(rf"{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}")
 
 
 def _now() -> datetime:
     return clock.now()
 
 
+def one_address(text: str) -> bool:
+    """Whether ``text`` is exactly one email address."""
+    return bool(_ONE_ADDRESS.fullmatch(text))
+
+
 def enqueue(conn: Connection, kind: str, payload: dict) -> int:
+    """Queue a message; an email gets the token of its Message-ID now, so that every
+    attempt to send it carries the same one."""
     now = _now()
+    if kind == "email":
+        payload = {"message_id": uuid.uuid4().hex, **payload}
     return inserted_id(
         conn,
         sys_outbox.insert().values(
@@ -173,14 +188,23 @@ class Worker:
 
 
 def smtp_sender(url: str, sender_address: str) -> Sender:
-    """Email through the SMTP server at ``url`` (smtp://user:password@host:port)."""
+    """Email through the SMTP server at ``url`` (smtp://user:password@host:port), to the
+    payload's ``to`` (one address or a list), each exactly one address."""
     parts = urlsplit(url)
+    domain = sender_address.rpartition("@")[2] or "localhost"
 
     def send(payload: dict) -> None:
+        to = [payload["to"]] if isinstance(payload["to"], str) else list(payload["to"])
+        wrong = [a for a in to if not isinstance(a, str) or not one_address(a)]
+        if wrong or not to:
+            raise ValueError(f"'to' must be one email address each, not {wrong or to!r}")
+        token = payload.get("message_id") or f"outbox-{payload['delivery_id']}"
         message = EmailMessage()
         message["From"] = sender_address
-        message["To"] = payload["to"]
+        message["To"] = ", ".join(to)
         message["Subject"] = payload["subject"]
+        message["Date"] = format_datetime(_now())
+        message["Message-ID"] = f"<{token}@{domain}>"
         message.set_content(payload.get("body", ""))
         with smtplib.SMTP(parts.hostname or "127.0.0.1", parts.port or 25, timeout=10) as smtp:
             if parts.scheme == "smtp+starttls":

@@ -93,7 +93,7 @@ class Attachments:
             if not (
                 user.is_admin
                 or row["created_by"] == user.id
-                or self._readable_anywhere(conn, user, attachment_id)
+                or self.records.file_places(conn, user, attachment_id)[1]
             ):
                 raise Forbidden("You may not see this file")
         meta = {k: row[k] for k in ("id", "name", "content_type", "size", "sha256")}
@@ -107,20 +107,3 @@ class Attachments:
             for e in self.records.apps.entities()
             if not e.is_child and any(types[f.type].holds_file for f in e.fields.values())
         ]
-
-    def _readable_anywhere(self, conn, user: User, attachment_id: str) -> bool:
-        records = self.records
-        for entity in self._holders():
-            scope = permissions.scope(records.apps, user, entity, "read")
-            if scope is None:
-                continue
-            table = records.tables[entity.table]
-            for fld in entity.fields.values():
-                if not records.types[fld.type].holds_file:
-                    continue
-                query = select(table.c.id).where(table.c[fld.name] == attachment_id)
-                if scope == "own":
-                    query = query.where(table.c.created_by == user.id)
-                if conn.execute(query.limit(1)).first():
-                    return True
-        return False

@@ -106,6 +106,13 @@ class RecordService:
             for e in apps.entities()
         }
         self._formulas = {e.qualified: formula_order(e)[0] for e in apps.entities()}
+        # (the record's entity, the entity holding the field, the field) of each file field
+        self._file_fields = [
+            (apps.entity(e.parent) if e.parent else e, e, f)
+            for e in apps.entities()
+            for f in e.fields.values()
+            if types[f.type].holds_file
+        ]
         self._referrers: dict[str, list[tuple[Entity, Field]]] = {}
         for entity in apps.entities():
             for fld in entity.fields.values():
@@ -323,12 +330,12 @@ class RecordService:
                 draft.rows[fld.name].append(self._with_defaults(child, row.values, user, now))
         self._complete(entity, draft, errors)
         try:
-            self._check_stored(conn, entity, draft, errors, refs=bool(errors))
+            self._check_stored(conn, user, entity, draft, errors, refs=bool(errors))
             if errors:
                 raise ValidationFailed(errors)
             record = self._insert(conn, entity, draft, user, now)
         except IntegrityError:
-            raise self._integrity_error(entity, draft, None) from None
+            raise self._integrity_error(user, entity, draft, None) from None
         write_history(
             conn,
             entity,
@@ -456,13 +463,13 @@ class RecordService:
             return before
         try:
             self._check_stored(
-                conn, entity, draft, errors, record_id, only=set(changes), refs=bool(errors)
+                conn, user, entity, draft, errors, record_id, only=set(changes), refs=bool(errors)
             )
             if errors:
                 raise ValidationFailed(errors)
             record = self._write_update(conn, entity, record_id, version, draft, stored, user, now)
         except IntegrityError:
-            raise self._integrity_error(entity, draft, record_id) from None
+            raise self._integrity_error(user, entity, draft, record_id) from None
         write_history(
             conn,
             entity,
@@ -668,6 +675,7 @@ class RecordService:
     def _check_stored(
         self,
         conn: Connection,
+        user: User,
         entity: Entity,
         draft: Draft,
         errors: dict,
@@ -675,7 +683,8 @@ class RecordService:
         only: set[str] | None = None,
         refs: bool = True,
     ) -> None:
-        """Checks that need the database: refs exist, files exist, unique values are free.
+        """Checks that need the database: refs exist, files exist and ``user`` may attach
+        them, unique values are free.
 
         Foreign keys guard refs and users on every write, so a save that is otherwise
         valid skips those look-ups (``refs=False``); when a constraint fails, or other
@@ -698,25 +707,64 @@ class RecordService:
                 if record_id is not None:
                     clash = clash.where(table.c.id != record_id)
                 if conn.execute(clash.limit(1)).first():
-                    errors[key] = (
-                        f"'{self.types[fld.type].dump(fld, value)}' is already used "
-                        f"by another {entity.label.en}"
-                    )
+                    errors[key] = _taken(entity)
         for combination in entity.unique:
             self._check_unique_together(conn, entity, draft, combination, errors, record_id, only)
         for table, items in wanted.items():
-            found = dict(
-                conn.execute(
+            found = {
+                row[0]: row
+                for row in conn.execute(
                     _existing_ids(table), {"ids": list({value for _, _, value in items})}
-                ).all()
-            )
+                )
+            }
+            attachable: dict[str, bool] = {}
             for key, fld, value in items:
                 ftype = self.types[fld.type]
                 if value not in found:
                     what = self.apps.entity(fld.target).label.en if ftype.is_reference else fld.type
                     errors[key] = f"there is no {what} with id {value}"
-                elif ftype.holds_file and fld.max_size and found[value] > fld.max_size:
-                    errors[key] = f"the file is larger than {fld.max_size} bytes"
+                elif ftype.holds_file:
+                    if value not in attachable:
+                        attachable[value] = self._may_attach(
+                            conn, user, value, found[value].created_by
+                        )
+                    if not attachable[value]:
+                        errors[key] = (
+                            "you may attach only files you uploaded and have not attached "
+                            "yet, or can see"
+                        )
+                    elif fld.max_size and found[value].size > fld.max_size:
+                        errors[key] = f"the file is larger than {fld.max_size} bytes"
+
+    def _may_attach(
+        self, conn: Connection, user: User, attachment_id: str, uploader: int | None
+    ) -> bool:
+        """Whether ``user`` may put a file into a record: an id alone must not let anyone
+        attach (and then read) a file they cannot see. Their own upload not yet attached,
+        or a file on a record they may read."""
+        if user.is_admin:
+            return True
+        attached, readable = self.file_places(conn, user, attachment_id)
+        return readable or (not attached and uploader == user.id)
+
+    def file_places(self, conn: Connection, user: User, attachment_id: str) -> tuple[bool, bool]:
+        """Whether a file is attached to any record (in a field of its own or of one of its
+        rows), and whether to one ``user`` may read."""
+        attached = False
+        for holder, entity, fld in self._file_fields:
+            table = self.tables[entity.table]
+            records = self.tables[holder.table]
+            ids = select(table.c.parent_id if entity.is_child else table.c.id).where(
+                table.c[fld.name] == attachment_id
+            )
+            scope = permissions.scope(self.apps, user, holder, "read")
+            for created_by in conn.execute(
+                select(records.c.created_by).where(records.c.id.in_(ids))
+            ).scalars():
+                attached = True
+                if scope == "all" or (scope == "own" and created_by == user.id):
+                    return True, True
+        return attached, False
 
     def _check_unique_together(
         self,
@@ -729,7 +777,7 @@ class RecordService:
         only: set[str] | None,
     ) -> None:
         """A combination no two records may share (an empty value never clashes, as in SQL);
-        the error goes on the combination's last field, naming the others' values."""
+        the error goes on the combination's last field, naming the others."""
         values = [draft.values.get(n) for n in names]
         if (
             None in values
@@ -744,14 +792,7 @@ class RecordService:
         if record_id is not None:
             clash = clash.where(table.c.id != record_id)
         if conn.execute(clash.limit(1)).first():
-            shown = [
-                self.types[entity.fields[n].type].dump(entity.fields[n], v)
-                for n, v in zip(names, values, strict=True)
-            ]
-            others = ", ".join(f"{n} '{v}'" for n, v in zip(names[:-1], shown[:-1], strict=True))
-            errors[names[-1]] = f"'{shown[-1]}' is already used by another {entity.label.en}" + (
-                f" with {others}" if others else ""
-            )
+            errors[names[-1]] = _taken(entity, names[:-1])
 
     def _id_table(self, fld: Field) -> Table | None:
         """The table whose ids a field's values are, if any."""
@@ -875,11 +916,13 @@ class RecordService:
                     f"{holder.label.en} record(s) refer to it ({fld.name})"
                 )
 
-    def _integrity_error(self, entity: Entity, draft: Draft, record_id: int | None) -> Exception:
+    def _integrity_error(
+        self, user: User, entity: Entity, draft: Draft, record_id: int | None
+    ) -> Exception:
         """A constraint caught what our checks missed (a concurrent write): say which."""
         errors: dict[str, str] = {}
         with self.db.read() as conn:
-            self._check_stored(conn, entity, draft, errors, record_id)
+            self._check_stored(conn, user, entity, draft, errors, record_id)
         if errors:
             return ValidationFailed(errors)
         return Conflict(
@@ -890,14 +933,26 @@ class RecordService:
 
 @lru_cache(maxsize=None)
 def _existing_ids(table: Table) -> Select:
-    """Which of :ids exist in ``table`` (with each file's size, for attachments)."""
-    size = table.c.size if table is sys_attachment else table.c.id
-    return select(table.c.id, size).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    """Which of :ids exist in ``table`` (with each file's size and uploader, for
+    attachments)."""
+    columns = [table.c.id]
+    if table is sys_attachment:
+        columns += [table.c.size, table.c.created_by]
+    return select(*columns).where(table.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @lru_cache(maxsize=None)
 def _insert_rows(table: Table) -> Insert:
     return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+def _taken(entity: Entity, others: tuple[str, ...] = ()) -> str:
+    """The error of a unique value already used. It names neither the other record nor any
+    value: the user may not be allowed to read that record, and the clash alone is all
+    they need to hear."""
+    return f"is already used by another {entity.label.en}" + (
+        f" with the same {', '.join(others)}" if others else ""
+    )
 
 
 def _missing(entity: Entity, values: dict, types: FieldTypes) -> dict[str, str]:

@@ -70,7 +70,9 @@ def entity_table(metadata: MetaData, entity: Entity, apps: AppSet, types: FieldT
         # Required is enforced by the record service, so that adding a required
         # field to a table that already has rows never fails halfway.
         columns.append(Column(field.name, ftype.column_type(field), *args, nullable=True))
-    table = Table(entity.table, metadata, *system, *columns)
+    # SQLite without AUTOINCREMENT gives the newest row's id again once it is deleted, and
+    # with it the deleted record's history, comments and transition log
+    table = Table(entity.table, metadata, *system, *columns, sqlite_autoincrement=True)
     for columns_, unique in _derived_indexes(entity, types):
         Index(
             index_name("uq" if unique else "ix", entity.table, columns_),

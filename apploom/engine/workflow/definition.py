@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import AbstractSet, Any, Mapping
 
-from apploom.engine.definitions.model import ADMIN_ROLE, Field, Label, Option, frozen_map
+from apploom.engine.definitions.model import Field, Label, Option, frozen_map
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
 
 ANY = "any"
@@ -188,12 +188,3 @@ def _reachable(workflow: Workflow) -> set[str]:
                 seen.add(t.target)
                 frontier.append(t.target)
     return seen
-
-
-def may_take(transition: Transition, roles: frozenset[str], may_update: bool) -> bool:
-    """Whether a user with ``roles`` may take ``transition`` (admins always may)."""
-    if ADMIN_ROLE in roles:
-        return True
-    if transition.roles is None:
-        return may_update
-    return bool(set(transition.roles) & roles)

@@ -24,7 +24,7 @@ from apploom.engine.records.history import log_transition
 from apploom.engine.records.inputs import Input, read_input
 from apploom.engine.records.service import Draft, RecordService
 from apploom.engine.storage.system_tables import sys_transition
-from apploom.engine.workflow.definition import Transition, Workflow, may_take
+from apploom.engine.workflow.definition import Transition, Workflow
 
 MAX_COMMENT = 2000
 
@@ -80,7 +80,8 @@ class Transitions:
             raise ValidationFailed({k: f"is not asked for by '{name}'" for k in extra})
         if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
             raise ValidationFailed({"comment": f"must be text of at most {MAX_COMMENT} characters"})
-        if not self._may(user, entity, transition):
+        scope = self._scope(user, entity, transition)
+        if scope is None:
             raise Forbidden(
                 f"Your roles ({', '.join(sorted(user.roles)) or 'none'}) may "
                 f"not take '{transition.label.en}'; it is for: "
@@ -90,7 +91,16 @@ class Transitions:
         return self.records.transaction(
             lambda conn: [
                 self._take(
-                    conn, user, entity, workflow, transition, record_id, given, comment, version
+                    conn,
+                    user,
+                    entity,
+                    workflow,
+                    transition,
+                    record_id,
+                    given,
+                    comment,
+                    version,
+                    scope,
                 )
                 for record_id in record_ids
             ]
@@ -99,12 +109,15 @@ class Transitions:
     def take_in(
         self, conn: Connection, user: User, entity: Entity, name: str, record_id: int
     ) -> dict:
-        """Take a transition inside the caller's transaction (for rules and plugins)."""
+        """Take a transition inside the caller's transaction (for rules and plugins, which
+        act with their own rights: no role or record check)."""
         workflow = entity.workflow
         transition = workflow.transitions.get(name) if workflow is not None else None
         if workflow is None or transition is None:
             raise NotFound(f"{entity.label.en} has no transition '{name}'")
-        return self._take(conn, user, entity, workflow, transition, record_id, Input(), None, None)
+        return self._take(
+            conn, user, entity, workflow, transition, record_id, Input(), None, None, "all"
+        )
 
     def _take(
         self,
@@ -117,8 +130,15 @@ class Transitions:
         given,
         comment: str | None,
         version: int | None,
+        scope: str,
     ) -> dict:
+        """``scope`` is :meth:`_scope`'s answer: with 'own', only a record ``user`` created."""
         stored = self.records.stored(conn, user, entity, record_id, "read")
+        if scope == "own" and stored.values["created_by"] != user.id:
+            raise Forbidden(
+                f"You may only take '{transition.label.en}' on {entity.label.en} records "
+                "you created"
+            )
         if version is not None and stored.values["version"] != version:
             raise Conflict(
                 f"This {entity.label.en} was changed by someone else",
@@ -179,14 +199,27 @@ class Transitions:
         """Whether ``user``'s roles allow taking ``name`` at all (states aside)."""
         entity = self.records.entity(ref)
         transition = entity.workflow.transitions.get(name) if entity.workflow else None
-        return transition is not None and self._may(user, entity, transition)
+        return transition is not None and self._scope(user, entity, transition) is not None
 
-    def _may(self, user: User, entity: Entity, transition: Transition) -> bool:
-        may_update = permissions.scope(self.records.apps, user, entity, "update") is not None
-        return may_take(transition, user.roles, may_update)
+    def _scope(self, user: User, entity: Entity, transition: Transition) -> str | None:
+        """On which records ``user`` may take ``transition``: 'all', 'own' (those they
+        created) or None. Left without ``roles`` it is an update, so it follows the user's
+        update grant; a role it names may take it on whatever that role sees, unless the
+        role may update only its own records (then on those only)."""
+        if transition.roles is None:
+            return permissions.scope(self.records.apps, user, entity, "update")
+        if user.is_admin:
+            return "all"
+        granted = None
+        for role in user.roles & set(transition.roles):
+            if permissions.grant(self.records.apps, role, entity, "update") != "own":
+                return "all"
+            granted = "own"
+        return granted
 
     def allowed(self, user: User, ref: str, record_id: int) -> list[dict]:
-        """The transitions ``user`` may take on a record now (state, role and condition)."""
+        """The transitions ``user`` may take on a record now (state, role, the record's
+        creator where the user may update only their own, and condition)."""
         entity = self.records.entity(ref)
         workflow = entity.workflow
         if workflow is None:
@@ -204,7 +237,8 @@ class Transitions:
             }
             for t in workflow.transitions.values()
             if t.leaves(state)
-            and self._may(user, entity, t)
+            and (scope := self._scope(user, entity, t)) is not None
+            and (scope == "all" or draft.values["created_by"] == user.id)
             and guard_holds(t, draft, self.records.types.functions)
         ]
 
