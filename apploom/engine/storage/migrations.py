@@ -279,4 +279,3 @@ def upgrade_system_tables(conn: Connection, tables: Iterable[Table]) -> list[str
                 _add_column(conn, Operations(MigrationContext.configure(conn)), table, column)
                 added.append(f"{table.name}.{column.name}")
     return added
-
