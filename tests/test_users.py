@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
+from apploom.engine import clock
 from apploom.engine.access.users import check_password, hash_password
 from apploom.engine.storage.system_tables import sys_token, sys_user
+from apploom.plugins import open_runtime
+from apploom.web import create_app
 
 
 def test_passwords_are_salted_scrypt_hashes():
@@ -28,3 +33,63 @@ def test_authenticate_and_tokens_store_only_hashes(runtime):
         stored = conn.execute(select(sys_token.c.token_hash)).scalar()
         password = conn.execute(select(sys_user.c.password_hash)).scalar()
     assert token not in stored and "password123" not in password
+
+
+def sign_in(app, username: str, password: str, address: str = "10.0.0.1"):
+    client = app.test_client()
+    client.get("/login", environ_base={"REMOTE_ADDR": address})
+    with client.session_transaction() as session:
+        csrf = session["csrf"]
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_failed_sign_ins_lock_the_username_and_the_address_in_every_process(runtime):
+    runtime.users.create("lily", ["sales"], "password1234")
+    runtime.users.create("sue", ["sales"], "password1234")
+    other = open_runtime(runtime.settings)  # another worker process on the same database
+    one, two = create_app(runtime=runtime), create_app(runtime=other)
+    for attempt in range(5):
+        assert sign_in(one if attempt % 2 else two, "lily", "guess").status_code == 401
+    locked = sign_in(two, "lily", "password1234")
+    assert locked.status_code == 429 and 0 < int(locked.headers["Retry-After"]) <= 15 * 60
+    assert "Too many failed sign-ins; try again in 15 min." in locked.get_data(as_text=True)
+    assert sign_in(one, "lily", "password1234", address="10.0.0.2").status_code == 429
+    assert sign_in(one, "sue", "password1234").status_code == 429  # the same address
+    assert sign_in(one, "sue", "password1234", address="10.0.0.2").status_code == 303
+    with clock.at(clock.now() + timedelta(minutes=16)):
+        assert sign_in(one, "lily", "password1234").status_code == 303
+    other.close()
+
+
+def test_a_sign_in_clears_the_usernames_failures(runtime):
+    runtime.users.create("lily", ["sales"], "password1234")
+    for _ in range(4):
+        assert runtime.users.authenticate("lily", "guess", "10.0.0.1") is None
+    assert runtime.users.authenticate("lily", "password1234", "10.0.0.2")
+    for _ in range(4):
+        assert runtime.users.authenticate("lily", "guess", "10.0.0.2") is None
+    assert runtime.users.authenticate("lily", "password1234", "10.0.0.3")
+
+
+def test_wrong_api_tokens_lock_the_address(runtime):
+    runtime.users.create("lily", ["sales"], "password1234")
+    token = runtime.users.create_token("lily")
+    client = create_app(runtime=runtime).test_client()
+
+    def call(sent: str, address: str = "10.0.0.1"):
+        return client.get(
+            "/api/v1/",
+            headers={"Authorization": f"Bearer {sent}"},
+            environ_base={"REMOTE_ADDR": address},
+        )
+
+    for _ in range(5):
+        assert call("alt_guess").status_code == 401
+    locked = call(token)
+    assert locked.status_code == 429 and locked.json["error"]["code"] == "too_many_attempts"
+    assert int(locked.headers["Retry-After"]) > 0
+    assert call(token, address="10.0.0.2").status_code == 200

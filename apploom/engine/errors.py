@@ -84,6 +84,19 @@ class Unauthenticated(AppLoomError):
     code = "unauthenticated"
 
 
+class TooManyAttempts(AppLoomError):
+    """Sign-ins or tokens failed too often for a user or client address: refused, without
+    checking, for ``retry_after`` seconds."""
+
+    code = "too_many_attempts"
+    MESSAGE = "Too many failed sign-ins; try again in {minutes} min."
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        self.minutes = max(1, -(-retry_after // 60))
+        super().__init__(self.MESSAGE.format(minutes=self.minutes))
+
+
 class Conflict(AppLoomError):
     """A stale write: ``current`` is what is stored now, ``yours`` what was sent."""
 

@@ -22,6 +22,8 @@ class Settings:
     plugin_path: str = ""  # more plugin folders, separated by os.pathsep
     base_url: str = "http://127.0.0.1:5000"  # where links in emails point
     db_pool_size: int = 10  # PostgreSQL connections per process, as many again in a burst
+    sign_in_attempts: int = 5  # failures of a user or address within the window lock it
+    sign_in_window_minutes: int = 15
 
     @property
     def attachments_path(self) -> Path:

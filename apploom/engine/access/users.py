@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select, update
 
 from apploom.engine.access.permissions import User
+from apploom.engine.access.throttle import Throttle, address_key, user_key
 from apploom.engine.errors import NotFound, ValidationFailed
 from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_token, sys_user
@@ -59,9 +60,10 @@ def _user(row) -> User:
 
 
 class Users:
-    def __init__(self, db: Database, known_roles: set[str]):
+    def __init__(self, db: Database, known_roles: set[str], throttle: Throttle):
         self.db = db
         self.known_roles = known_roles
+        self.throttle = throttle
 
     def create(
         self,
@@ -158,13 +160,19 @@ class Users:
             )
             return {r.id: r.display_name or r.username for r in rows}
 
-    def authenticate(self, username: str, password: str) -> User | None:
+    def authenticate(self, username: str, password: str, address: str = "") -> User | None:
+        """The user, if the password is theirs; raises TooManyAttempts once the username
+        or the client ``address`` failed too often."""
+        keys = [user_key(username)] + ([address_key(address)] if address else [])
+        self.throttle.check(*keys)
         with self.db.read() as conn:
             row = conn.execute(
                 select(sys_user).where(sys_user.c.username == username, sys_user.c.active)
             ).first()
         if row is None or not check_password(row.password_hash, password):
+            self.throttle.failed(*keys)
             return None
+        self.throttle.clear(keys[0])
         return _user(row)
 
     def create_token(self, username: str, name: str | None = None) -> str:
@@ -181,7 +189,11 @@ class Users:
             )
         return token
 
-    def for_token(self, token: str) -> User | None:
+    def for_token(self, token: str, address: str = "") -> User | None:
+        """The token's user; a client ``address`` sending wrong tokens too often is
+        refused with TooManyAttempts, as for passwords."""
+        keys = [address_key(address)] if address else []
+        self.throttle.check(*keys)
         query = (
             select(sys_user)
             .join(sys_token, sys_token.c.user_id == sys_user.c.id)
@@ -189,4 +201,8 @@ class Users:
         )
         with self.db.read() as conn:
             row = conn.execute(query).first()
-        return _user(row) if row else None
+        if row is None:
+            if keys:
+                self.throttle.failed(*keys)
+            return None
+        return _user(row)
