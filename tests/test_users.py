@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from apploom.engine import clock
+from apploom.engine.access import users as users_module
 from apploom.engine.access.users import check_password, hash_password
 from apploom.engine.storage.system_tables import sys_token, sys_user
 from apploom.plugins import open_runtime
@@ -93,3 +94,19 @@ def test_wrong_api_tokens_lock_the_address(runtime):
     assert locked.status_code == 429 and locked.json["error"]["code"] == "too_many_attempts"
     assert int(locked.headers["Retry-After"]) > 0
     assert call(token, address="10.0.0.2").status_code == 200
+
+
+def test_unknown_users_take_as_long_to_refuse_as_wrong_passwords(runtime, monkeypatch):
+    checked = []
+
+    def counting(stored, password):
+        checked.append(stored)
+        return check_password(stored, password)
+
+    monkeypatch.setattr(users_module, "check_password", counting)
+    runtime.users.create("lily", ["sales"], "password1234")
+    runtime.users.create("sync", ["sales"])  # signs in with tokens only
+    for username in ("lily", "ghost", "sync"):
+        assert runtime.users.authenticate(username, "password1234x") is None
+    assert len(checked) == 3 and len({h.rsplit("$", 2)[0] for h in checked}) == 1
+    assert all(h.startswith("scrypt$16384$8$1$") for h in checked)

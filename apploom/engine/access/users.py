@@ -4,6 +4,7 @@ shown once and only its SHA-256 is stored."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -44,6 +45,13 @@ def check_password(stored: str | None, password: str) -> bool:
         password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
     )
     return hmac.compare_digest(actual, base64.b64decode(digest))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What a password is checked against when there is no user (or no password) to
+    check it against: refusing then takes as long, so it does not tell who exists."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _token_hash(token: str) -> str:
@@ -169,7 +177,9 @@ class Users:
             row = conn.execute(
                 select(sys_user).where(sys_user.c.username == username, sys_user.c.active)
             ).first()
-        if row is None or not check_password(row.password_hash, password):
+        stored = row.password_hash if row is not None else None
+        matches = check_password(stored or _dummy_hash(), password)
+        if not (stored and matches):
             self.throttle.failed(*keys)
             return None
         self.throttle.clear(keys[0])
