@@ -175,7 +175,11 @@ def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> N
     from apploom.web import create_app
 
     runtime = obj.runtime()
-    app = create_app(runtime=runtime)
+    try:
+        app = create_app(runtime=runtime)
+    except AppLoomError as exc:
+        runtime.close()
+        _fail(exc)
     worker = runtime.worker().start() if deliver else None
     click.echo(f"AppLoom on http://{host}:{port}/  (API: http://{host}:{port}/api/v1/)")
     try:

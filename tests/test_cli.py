@@ -81,6 +81,14 @@ def test_user_errors_are_clear(cli):
     assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output
 
 
+def test_serve_refuses_a_short_secret_key(cli, monkeypatch):
+    cli("init")
+    monkeypatch.setenv("APPLOOM_SECRET_KEY", "x")
+    refused = cli("serve", "--port", "0", "--no-deliver")
+    assert refused.exit_code == 1
+    assert "APPLOOM_SECRET_KEY is too short (1 characters; at least 32)" in refused.output
+
+
 def test_history_diff_export_and_rollback_keep_the_data(cli, tmp_path):
     cli("init")
     crm = (bundled_apps_dir() / "crm.yaml").read_text()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import secrets
 
 import pytest
 from openpyxl import load_workbook
@@ -11,6 +13,7 @@ from sqlalchemy import update
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import notifications, outbox
+from apploom.engine.errors import BadSetting
 from apploom.engine.storage.system_tables import sys_outbox
 from apploom.web import create_app
 from tests.helpers import Browser, Shop, browser
@@ -334,3 +337,24 @@ def test_admins_retry_dead_letters_from_the_outbox_page(app, sqlite_runtime):
     assert "x@example.com" in page and "refused" in page
     assert admin.post(f"/admin/outbox/{message_id}/retry").status_code == 303
     assert outbox.messages(sqlite_runtime.db, "pending")[0]["id"] == message_id
+
+
+def test_a_guessable_secret_key_refuses_to_start(sqlite_runtime):
+    config = {
+        "instance_path": str(sqlite_runtime.settings.instance_path),
+        "database_url": sqlite_runtime.settings.database_url,
+    }
+    guessable = {
+        "x": "too short (1 characters; at least 32)",
+        "a-31-character-key-a-31-charact": "too short",
+        "x" * 40: "placeholder",
+        "change-me-to-something-long-and-random": "placeholder",
+        "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf": "published",
+    }
+    for key, reason in guessable.items():
+        with pytest.raises(BadSetting, match=re.escape(reason)):
+            create_app({**config, "secret_key": key})
+    key = secrets.token_hex(32)
+    app = create_app({**config, "secret_key": key})
+    assert app.secret_key == key
+    app.extensions["apploom"].close()

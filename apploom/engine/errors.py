@@ -80,6 +80,12 @@ class Forbidden(AppLoomError):
     code = "forbidden"
 
 
+class BadSetting(AppLoomError):
+    """A setting that would make the instance unsafe or unable to run; it refuses to start."""
+
+    code = "bad_setting"
+
+
 class Unauthenticated(AppLoomError):
     code = "unauthenticated"
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from apploom.engine.errors import BadSetting
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -52,9 +54,20 @@ class Settings:
         return cls(**values)
 
 
+MIN_SECRET_KEY = 32
+# Keys copied from documentation: anyone who read it could sign a session.
+_PUBLISHED_KEYS = {
+    "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf",  # Flask's quickstart
+}
+_PLACEHOLDERS = ("changeme", "changethis", "yoursecret", "secretkey", "replaceme", "example")
+
+
 def secret_key(settings: Settings) -> str:
-    """APPLOOM_SECRET_KEY, or a key made once and kept in the instance folder."""
+    """APPLOOM_SECRET_KEY, or a key made once and kept in the instance folder. A set key
+    that can be guessed is refused: it signs the session cookies, so whoever guesses
+    it can sign in as anyone."""
     if settings.secret_key:
+        _check_secret_key(settings.secret_key)
         return settings.secret_key
     path = settings.instance_path / "secret_key"
     if not path.exists():
@@ -62,3 +75,19 @@ def secret_key(settings: Settings) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _check_secret_key(key: str) -> None:
+    advice = "use a random one, e.g. from 'openssl rand -hex 32'"
+    if len(key) < MIN_SECRET_KEY:
+        raise BadSetting(
+            f"APPLOOM_SECRET_KEY is too short ({len(key)} characters; at least "
+            f"{MIN_SECRET_KEY}): {advice}"
+        )
+    letters = "".join(c for c in key.lower() if c.isalnum())
+    if (
+        key in _PUBLISHED_KEYS
+        or len(set(key)) < 8
+        or any(word in letters for word in _PLACEHOLDERS)
+    ):
+        raise BadSetting(f"APPLOOM_SECRET_KEY is a placeholder or a published example: {advice}")
