@@ -14,6 +14,7 @@ from sqlalchemy import update
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import notifications, outbox
 from apploom.engine.errors import BadSetting
+from apploom.engine.settings import Settings
 from apploom.engine.storage.system_tables import sys_outbox
 from apploom.web import create_app
 from tests.helpers import Browser, Shop, browser
@@ -76,6 +77,27 @@ def test_login_redirects_only_to_local_pages_and_sets_a_safe_cookie(app):
     assert response.headers["Location"] == "/"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_cookies_are_sent_only_over_https_when_it_is_served_so(app, sqlite_runtime):
+    def cookie(**config) -> str:
+        served = create_app(
+            {
+                "instance_path": str(sqlite_runtime.settings.instance_path),
+                "database_url": sqlite_runtime.settings.database_url,
+                **config,
+            }
+        )
+        b = Browser(served)
+        b.get("/login")
+        response = b.post("/login", {"username": "sue", "password": "password123"})
+        served.extensions["apploom"].close()
+        return response.headers["Set-Cookie"]
+
+    for secure in (cookie(base_url="https://shop.example.com"), cookie(secure_cookies="1")):
+        assert "Secure" in secure and "HttpOnly" in secure and "SameSite=Lax" in secure
+    assert "Secure" not in cookie(secure_cookies="0")
+    assert Settings.load(environ={"APPLOOM_SECURE_COOKIES": "1"}).secure_cookies is True
 
 
 def test_posts_without_the_csrf_token_are_refused(app, shop, sqlite_runtime):

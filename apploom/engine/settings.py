@@ -23,9 +23,14 @@ class Settings:
     webhook_user: str = ""  # whose rights incoming webhooks act with
     plugin_path: str = ""  # more plugin folders, separated by os.pathsep
     base_url: str = "http://127.0.0.1:5000"  # where links in emails point
+    secure_cookies: bool = False  # cookies only over HTTPS; always so when base_url is https
     db_pool_size: int = 10  # PostgreSQL connections per process, as many again in a burst
     sign_in_attempts: int = 5  # failures of a user or address within the window lock it
     sign_in_window_minutes: int = 15
+
+    @property
+    def https_only_cookies(self) -> bool:
+        return self.secure_cookies or self.base_url.lower().startswith("https://")
 
     @property
     def attachments_path(self) -> Path:
@@ -49,6 +54,8 @@ class Settings:
         for f in fields(cls):
             if f.type == "int" and f.name in values:
                 values[f.name] = int(values[f.name])
+            if f.type == "bool" and isinstance(values.get(f.name), str):
+                values[f.name] = values[f.name].strip().lower() in ("1", "true", "yes", "on")
         if not values.get("database_url"):
             values["database_url"] = f"sqlite:///{(instance / 'apploom.db').resolve()}"
         return cls(**values)

@@ -42,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
         MAX_CONTENT_LENGTH=runtime.settings.max_attachment_bytes + 64 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=runtime.settings.https_only_cookies,
         SESSION_COOKIE_NAME="apploom_session",
     )
     errors.init_app(app)
