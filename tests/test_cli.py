@@ -60,7 +60,7 @@ def test_init_demo_users_tokens_and_apply(cli, tmp_path):
     assert "Demo admin" in again.output
     listed = cli("apps", "list")
     assert "oms" in listed.output and "order" in listed.output
-    created = cli("users", "create", "lily", "--role", "sales", input="s3cret-pass\ns3cret-pass\n")
+    created = cli("users", "create", "lily", "--role", "sales", input="s3cret-passw0rd\n" * 2)
     assert created.exit_code == 0 and "Created user lily" in created.output
     token = cli("token", "create", "lily")
     assert token.exit_code == 0 and token.output.startswith("alt_")
@@ -76,7 +76,7 @@ def test_user_errors_are_clear(cli):
     bad = cli("users", "create", "Bad Name", "--role", "wizard", "--password", "x")
     assert bad.exit_code == 1
     assert "username:" in bad.output and "unknown role wizard" in bad.output
-    assert "password: must be at least 8" in bad.output
+    assert "password: must be at least 12" in bad.output
     missing = cli("token", "create", "ghost")
     assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output
 

@@ -23,7 +23,7 @@ from tests.helpers import Browser, Shop, browser
 @pytest.fixture
 def app(sqlite_runtime):
     for name, roles in {"sue": ["sales"], "wes": ["warehouse"], "max": ["manager"]}.items():
-        sqlite_runtime.users.create(name, roles, "password123", display_name=name.title())
+        sqlite_runtime.users.create(name, roles, "password1234", display_name=name.title())
     return create_app(runtime=sqlite_runtime)
 
 
@@ -72,7 +72,7 @@ def test_login_redirects_only_to_local_pages_and_sets_a_safe_cookie(app):
     b = Browser(app)
     b.get("/login")
     response = b.post(
-        "/login", {"username": "sue", "password": "password123", "next": "//evil.example/steal"}
+        "/login", {"username": "sue", "password": "password1234", "next": "//evil.example/steal"}
     )
     assert response.headers["Location"] == "/"
     cookie = response.headers["Set-Cookie"]
@@ -90,7 +90,7 @@ def test_cookies_are_sent_only_over_https_when_it_is_served_so(app, sqlite_runti
         )
         b = Browser(served)
         b.get("/login")
-        response = b.post("/login", {"username": "sue", "password": "password123"})
+        response = b.post("/login", {"username": "sue", "password": "password1234"})
         served.extensions["apploom"].close()
         return response.headers["Set-Cookie"]
 
@@ -108,7 +108,7 @@ def test_posts_without_the_csrf_token_are_refused(app, shop, sqlite_runtime):
     assert missing.status_code == wrong.status_code == 400
     assert "The form expired" in missing.get_data(as_text=True)
     assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0
-    login = app.test_client().post("/login", data={"username": "sue", "password": "password123"})
+    login = app.test_client().post("/login", data={"username": "sue", "password": "password1234"})
     assert login.status_code == 400
     via_header = b.client.post("/a/oms/order/new", data=data, headers={"X-CSRF-Token": b.token})
     assert via_header.status_code == 303
@@ -349,7 +349,7 @@ def test_notifications_bell_and_page(app, sqlite_runtime):
 
 
 def test_admins_retry_dead_letters_from_the_outbox_page(app, sqlite_runtime):
-    sqlite_runtime.users.create("ada", ["admin"], "password123")
+    sqlite_runtime.users.create("ada", ["admin"], "password1234")
     with sqlite_runtime.db.write() as conn:
         message_id = outbox.enqueue(conn, "email", {"to": "x@example.com", "subject": "s"})
         conn.execute(update(sys_outbox).values(status="dead", attempts=6, last_error="refused"))

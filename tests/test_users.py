@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from apploom.engine import clock
 from apploom.engine.access import users as users_module
 from apploom.engine.access.users import check_password, hash_password
+from apploom.engine.errors import ValidationFailed
 from apploom.engine.storage.system_tables import sys_token, sys_user
 from apploom.plugins import open_runtime
 from apploom.web import create_app
@@ -23,17 +25,17 @@ def test_passwords_are_salted_scrypt_hashes():
 
 
 def test_authenticate_and_tokens_store_only_hashes(runtime):
-    runtime.users.create("lily", ["sales"], "password123", display_name="Lily")
-    assert runtime.users.authenticate("lily", "password123").roles == {"sales"}
+    runtime.users.create("lily", ["sales"], "password1234", display_name="Lily")
+    assert runtime.users.authenticate("lily", "password1234").roles == {"sales"}
     assert runtime.users.authenticate("lily", "nope") is None
-    assert runtime.users.authenticate("ghost", "password123") is None
+    assert runtime.users.authenticate("ghost", "password1234") is None
     token = runtime.users.create_token("lily", "shop sync")
     assert runtime.users.for_token(token).username == "lily"
     assert runtime.users.for_token(token + "x") is None
     with runtime.db.read() as conn:
         stored = conn.execute(select(sys_token.c.token_hash)).scalar()
         password = conn.execute(select(sys_user.c.password_hash)).scalar()
-    assert token not in stored and "password123" not in password
+    assert token not in stored and "password1234" not in password
 
 
 def sign_in(app, username: str, password: str, address: str = "10.0.0.1"):
@@ -110,3 +112,10 @@ def test_unknown_users_take_as_long_to_refuse_as_wrong_passwords(runtime, monkey
         assert runtime.users.authenticate(username, "password1234x") is None
     assert len(checked) == 3 and len({h.rsplit("$", 2)[0] for h in checked}) == 1
     assert all(h.startswith("scrypt$16384$8$1$") for h in checked)
+
+
+def test_passwords_need_at_least_12_characters(runtime):
+    with pytest.raises(ValidationFailed) as refused:
+        runtime.users.create("lily", ["sales"], "elevenchars")
+    assert refused.value.fields == {"password": "must be at least 12 characters"}
+    assert runtime.users.create("lily", ["sales"], "password1234").username == "lily"

@@ -20,7 +20,7 @@ from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_token, sys_user
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{1,63}")
-MIN_PASSWORD = 8
+MIN_PASSWORD = 12
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
