@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime, timezone
 
 import click
 from sqlalchemy.engine import make_url
 
 from apploom.demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
+from apploom.engine.access.users import TOKEN_DAYS
 from apploom.engine.automation import outbox
 from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import (
@@ -477,10 +479,51 @@ def token() -> None:
 @token.command("create")
 @click.argument("username")
 @click.option("--name", help="What the token is for.")
+@click.option(
+    "--days",
+    default=TOKEN_DAYS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How long it works.",
+)
 @click.pass_obj
-def token_create(obj: _Context, username: str, name: str | None) -> None:
+def token_create(obj: _Context, username: str, name: str | None, days: int) -> None:
     """Print a new API token for USERNAME (only its hash is stored)."""
     try:
-        click.echo(obj.runtime().users.create_token(username, name))
+        click.echo(obj.runtime().users.create_token(username, name, days))
     except AppLoomError as exc:
         _fail(exc)
+
+
+@token.command("list")
+@click.argument("username", required=False)
+@click.pass_obj
+def token_list(obj: _Context, username: str | None) -> None:
+    """The tokens (of USERNAME): id, user, name and dates, never the token itself."""
+    try:
+        found = obj.runtime().users.tokens(username)
+    except AppLoomError as exc:
+        _fail(exc)
+    now = datetime.now(timezone.utc)
+    for t in found:
+        used = f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "never"
+        expiry = "expired" if t["expires_at"] <= now else "expires"
+        click.echo(
+            f"{t['id']:>5} {t['username']:12} {t['name'] or '-':20} "
+            f"created {t['created_at']:%Y-%m-%d}  last used {used:16}  "
+            f"{expiry} {t['expires_at']:%Y-%m-%d}"
+        )
+    if not found:
+        click.echo("No tokens.")
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@click.pass_obj
+def token_revoke(obj: _Context, token_id: int) -> None:
+    """Stop token ID (from 'apploom token list') working, at once."""
+    try:
+        obj.runtime().users.revoke_token(token_id)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Revoked token {token_id}.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from click.testing import CliRunner
 
@@ -79,6 +81,28 @@ def test_user_errors_are_clear(cli):
     assert "password: must be at least 12" in bad.output
     missing = cli("token", "create", "ghost")
     assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output
+
+
+def test_tokens_are_listed_with_their_expiry_and_revoked(cli):
+    cli("init")
+    cli("users", "create", "lily", "--role", "sales", "--password", "password1234")
+    cli("users", "create", "sue", "--role", "sales", "--password", "password1234")
+    token = cli("token", "create", "lily", "--name", "shop sync", "--days", "7").output.strip()
+    cli("token", "create", "sue")
+    listed = cli("token", "list", "lily")
+    assert listed.exit_code == 0 and token not in listed.output
+    (line,) = listed.output.splitlines()
+    today = datetime.now(timezone.utc)
+    assert "lily" in line and "shop sync" in line and "last used never" in line
+    assert f"expires {today + timedelta(days=7):%Y-%m-%d}" in line
+    everyone = cli("token", "list").output
+    assert "sue" in everyone and f"expires {today + timedelta(days=90):%Y-%m-%d}" in everyone
+    assert cli("token", "create", "lily", "--days", "0").exit_code == 2
+    token_id = line.split()[0]
+    assert cli("token", "revoke", token_id).output == f"Revoked token {token_id}.\n"
+    assert cli("token", "list", "lily").output == "No tokens.\n"
+    again = cli("token", "revoke", token_id)
+    assert again.exit_code == 1 and f"There is no token {token_id}" in again.output
 
 
 def test_serve_refuses_a_short_secret_key(cli, monkeypatch):

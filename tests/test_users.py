@@ -10,10 +10,12 @@ from sqlalchemy import select
 from apploom.engine import clock
 from apploom.engine.access import users as users_module
 from apploom.engine.access.users import check_password, hash_password
-from apploom.engine.errors import ValidationFailed
+from apploom.engine.definitions.loading import bundled_sources
+from apploom.engine.errors import NotFound, ValidationFailed
 from apploom.engine.storage.system_tables import sys_token, sys_user
 from apploom.plugins import open_runtime
 from apploom.web import create_app
+from tests.helpers import install
 
 
 def test_passwords_are_salted_scrypt_hashes():
@@ -119,3 +121,46 @@ def test_passwords_need_at_least_12_characters(runtime):
         runtime.users.create("lily", ["sales"], "elevenchars")
     assert refused.value.fields == {"password": "must be at least 12 characters"}
     assert runtime.users.create("lily", ["sales"], "password1234").username == "lily"
+
+
+def api_status(client, token: str):
+    response = client.get("/api/v1/", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code, response.json
+
+
+def test_tokens_expire_and_can_be_listed_and_revoked(runtime):
+    runtime.users.create("lily", ["sales"], "password1234")
+    short = runtime.users.create_token("lily", "shop sync", days=1)
+    default = runtime.users.create_token("lily")
+    client = create_app(runtime=runtime).test_client()
+    assert api_status(client, short)[0] == 200
+    listed = runtime.users.tokens("lily")
+    assert [(t["username"], t["name"]) for t in listed] == [("lily", "shop sync"), ("lily", None)]
+    assert listed[1]["expires_at"] - listed[1]["created_at"] == timedelta(days=90)
+    assert listed[0]["last_used_at"] is not None and listed[1]["last_used_at"] is None
+    assert not any(short in str(t) or default in str(t) for t in listed)
+    with clock.at(clock.now() + timedelta(days=2)):
+        status, body = api_status(client, short)
+        assert status == 401 and "This API token expired on " in body["error"]["message"]
+        assert api_status(client, default)[0] == 200
+    runtime.users.revoke_token(listed[1]["id"])
+    assert api_status(client, default)[0] == 401
+    assert [t["id"] for t in runtime.users.tokens()] == [listed[0]["id"]]
+    with pytest.raises(NotFound, match="There is no token"):
+        runtime.users.revoke_token(listed[1]["id"])
+    with pytest.raises(ValidationFailed, match="days"):
+        runtime.users.create_token("lily", days=0)
+
+
+def test_tokens_made_before_tokens_expired_last_90_days(runtime):
+    runtime.users.create("lily", ["sales"], "password1234")
+    token = runtime.users.create_token("lily")
+    with runtime.db.write() as conn:  # the table as it was
+        for column in ("expires_at", "last_used_at"):
+            conn.exec_driver_sql(f"ALTER TABLE sys_token DROP COLUMN {column}")
+    install(runtime.db, bundled_sources())  # what 'apploom init' does with a new release
+    client = create_app(runtime=runtime).test_client()
+    with clock.at(clock.now() + timedelta(days=89)):
+        assert api_status(client, token)[0] == 200
+    with clock.at(clock.now() + timedelta(days=91)):
+        assert api_status(client, token)[0] == 401

@@ -9,18 +9,21 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
+from apploom.engine import clock
 from apploom.engine.access.permissions import User
 from apploom.engine.access.throttle import Throttle, address_key, user_key
-from apploom.engine.errors import NotFound, ValidationFailed
+from apploom.engine.errors import NotFound, Unauthenticated, ValidationFailed
 from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_token, sys_user
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{1,63}")
 MIN_PASSWORD = 12
+TOKEN_DAYS = 90  # how long a new API token works unless told otherwise
+_USE_STAMPED_EVERY = timedelta(hours=1)  # a token's last use, without a write per request
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -185,16 +188,21 @@ class Users:
         self.throttle.clear(keys[0])
         return _user(row)
 
-    def create_token(self, username: str, name: str | None = None) -> str:
+    def create_token(self, username: str, name: str | None = None, days: int = TOKEN_DAYS) -> str:
+        """A new token for ``username``, valid for ``days``; only its hash is kept."""
+        if days < 1:
+            raise ValidationFailed({"days": "must be at least 1"})
         user = self.get(username)
         token = "alt_" + secrets.token_urlsafe(32)
+        now = clock.now()
         with self.db.write() as conn:
             conn.execute(
                 sys_token.insert().values(
                     user_id=user.id,
                     name=name,
                     token_hash=_token_hash(token),
-                    created_at=datetime.now(timezone.utc),
+                    created_at=now,
+                    expires_at=now + timedelta(days=days),
                 )
             )
         return token
@@ -204,10 +212,12 @@ class Users:
         refused with TooManyAttempts, as for passwords."""
         keys = [address_key(address)] if address else []
         self.throttle.check(*keys)
+        t = sys_token.c
         query = (
-            select(sys_user)
-            .join(sys_token, sys_token.c.user_id == sys_user.c.id)
-            .where(sys_token.c.token_hash == _token_hash(token), sys_user.c.active)
+            select(sys_user, t.id.label("token_id"), t.created_at.label("token_created_at"))
+            .add_columns(t.expires_at, t.last_used_at)
+            .join(sys_token, t.user_id == sys_user.c.id)
+            .where(t.token_hash == _token_hash(token), sys_user.c.active)
         )
         with self.db.read() as conn:
             row = conn.execute(query).first()
@@ -215,4 +225,40 @@ class Users:
             if keys:
                 self.throttle.failed(*keys)
             return None
+        now = clock.now()
+        expires = _expiry(row.token_created_at, row.expires_at)
+        if expires <= now:
+            raise Unauthenticated(
+                f"This API token expired on {expires:%Y-%m-%d %H:%M} UTC: make a new one "
+                f"with 'apploom token create {row.username}'"
+            )
+        if row.last_used_at is None or now - row.last_used_at >= _USE_STAMPED_EVERY:
+            with self.db.write() as conn:
+                conn.execute(update(sys_token).where(t.id == row.token_id).values(last_used_at=now))
         return _user(row)
+
+    def tokens(self, username: str | None = None) -> list[dict]:
+        """Every token (of ``username``) with its name and dates; never the token itself."""
+        t = sys_token.c
+        query = (
+            select(t.id, sys_user.c.username, t.name, t.created_at, t.expires_at, t.last_used_at)
+            .join(sys_user, t.user_id == sys_user.c.id)
+            .order_by(t.id)
+        )
+        if username is not None:
+            query = query.where(sys_user.c.id == self.get(username).id)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            {**row._asdict(), "expires_at": _expiry(row.created_at, row.expires_at)} for row in rows
+        ]
+
+    def revoke_token(self, token_id: int) -> None:
+        with self.db.write() as conn:
+            if not conn.execute(delete(sys_token).where(sys_token.c.id == token_id)).rowcount:
+                raise NotFound(f"There is no token {token_id} (see 'apploom token list')")
+
+
+def _expiry(created_at: datetime, expires_at: datetime | None) -> datetime:
+    """Tokens made before tokens expired last as long as new ones do by default."""
+    return expires_at or created_at + timedelta(days=TOKEN_DAYS)

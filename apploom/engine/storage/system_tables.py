@@ -50,6 +50,8 @@ sys_token = Table(
     Column("name", String(128)),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),  # NULL: made before tokens expired (see users.py)
+    Column("last_used_at", UTCDateTime),  # to the hour
 )
 
 sys_auth_failure = Table(
