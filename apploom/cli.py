@@ -471,6 +471,47 @@ def users_create(
     click.echo(f"Created user {user.username} with roles {', '.join(sorted(user.roles))}")
 
 
+@users.command("disable")
+@click.argument("username")
+@click.pass_obj
+def users_disable(obj: _Context, username: str) -> None:
+    """USERNAME can no longer sign in; their sessions and tokens stop working at once."""
+    try:
+        obj.runtime().users.disable(username)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Disabled {username}: signed out, and their tokens refused.")
+
+
+@users.command("enable")
+@click.argument("username")
+@click.pass_obj
+def users_enable(obj: _Context, username: str) -> None:
+    """USERNAME can sign in again, and their tokens work again."""
+    try:
+        obj.runtime().users.enable(username)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Enabled {username}.")
+
+
+@users.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_obj
+def users_password(obj: _Context, username: str, password_stdin: bool) -> None:
+    """Set USERNAME's password (prompted for twice); signs them out everywhere."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        obj.runtime().users.set_password(username, password)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Changed the password of {username}; they are signed out everywhere.")
+
+
 @main.group()
 def token() -> None:
     """Manage API tokens."""

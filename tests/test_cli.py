@@ -83,6 +83,26 @@ def test_user_errors_are_clear(cli):
     assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output
 
 
+def test_users_are_disabled_enabled_and_given_new_passwords(cli, tmp_path):
+    cli("init")
+    cli("users", "create", "lily", "--role", "sales", "--password", "password1234")
+    runtime = open_runtime(Settings.load({"instance_path": str(tmp_path / "instance")}, environ={}))
+    assert cli("users", "disable", "lily").exit_code == 0
+    assert runtime.users.authenticate("lily", "password1234") is None
+    assert cli("users", "enable", "lily").output == "Enabled lily.\n"
+    prompted = cli("users", "password", "lily", input="new-passphrase-1\nnew-passphrase-1\n")
+    assert prompted.exit_code == 0 and "signed out everywhere" in prompted.output
+    assert runtime.users.authenticate("lily", "new-passphrase-1").username == "lily"
+    piped = cli("users", "password", "lily", "--password-stdin", input="piped-passphrase\n")
+    assert piped.exit_code == 0 and "New password" not in piped.output
+    assert runtime.users.authenticate("lily", "piped-passphrase").username == "lily"
+    short = cli("users", "password", "lily", "--password-stdin", input="short\n")
+    assert short.exit_code == 1 and "password: must be at least 12 characters" in short.output
+    missing = cli("users", "disable", "ghost")
+    assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output
+    runtime.close()
+
+
 def test_tokens_are_listed_with_their_expiry_and_revoked(cli):
     cli("init")
     cli("users", "create", "lily", "--role", "sales", "--password", "password1234")

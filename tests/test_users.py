@@ -15,7 +15,7 @@ from apploom.engine.errors import NotFound, ValidationFailed
 from apploom.engine.storage.system_tables import sys_token, sys_user
 from apploom.plugins import open_runtime
 from apploom.web import create_app
-from tests.helpers import install
+from tests.helpers import browser, install
 
 
 def test_passwords_are_salted_scrypt_hashes():
@@ -110,9 +110,11 @@ def test_unknown_users_take_as_long_to_refuse_as_wrong_passwords(runtime, monkey
     monkeypatch.setattr(users_module, "check_password", counting)
     runtime.users.create("lily", ["sales"], "password1234")
     runtime.users.create("sync", ["sales"])  # signs in with tokens only
-    for username in ("lily", "ghost", "sync"):
+    runtime.users.create("gone", ["sales"], "password1234")
+    runtime.users.disable("gone")
+    for username in ("lily", "ghost", "sync", "gone"):
         assert runtime.users.authenticate(username, "password1234x") is None
-    assert len(checked) == 3 and len({h.rsplit("$", 2)[0] for h in checked}) == 1
+    assert len(checked) == 4 and len({h.rsplit("$", 2)[0] for h in checked}) == 1
     assert all(h.startswith("scrypt$16384$8$1$") for h in checked)
 
 
@@ -164,3 +166,35 @@ def test_tokens_made_before_tokens_expired_last_90_days(runtime):
         assert api_status(client, token)[0] == 200
     with clock.at(clock.now() + timedelta(days=91)):
         assert api_status(client, token)[0] == 401
+
+
+def test_a_disabled_user_is_signed_out_and_their_tokens_refused_at_once(runtime):
+    runtime.users.create("lily", ["sales"], "password1234")
+    token = runtime.users.create_token("lily")
+    app = create_app(runtime=runtime)
+    signed_in, api = browser(app, "lily"), app.test_client()
+    assert signed_in.get("/").status_code == 200
+    runtime.users.disable("lily")
+    assert signed_in.get("/").status_code == 302
+    assert api_status(api, token)[0] == 401
+    assert sign_in(app, "lily", "password1234").status_code == 401
+    runtime.users.enable("lily")
+    assert signed_in.get("/").status_code == 302  # that session stays ended
+    assert api_status(api, token)[0] == 200
+    assert sign_in(app, "lily", "password1234").status_code == 303
+    with pytest.raises(NotFound, match="There is no user 'ghost'"):
+        runtime.users.disable("ghost")
+
+
+def test_a_new_password_signs_the_user_out_everywhere(runtime):
+    runtime.users.create("lily", ["sales"], "password1234")
+    signed_in = browser(create_app(runtime=runtime), "lily")
+    with pytest.raises(ValidationFailed, match="password"):
+        runtime.users.set_password("lily", "too-short")
+    assert signed_in.get("/").status_code == 200
+    for _ in range(5):  # locked out, as a forgotten password may leave one
+        runtime.users.authenticate("lily", "guess")
+    runtime.users.set_password("lily", "a-longer-passphrase")
+    assert signed_in.get("/").status_code == 302
+    assert runtime.users.authenticate("lily", "a-longer-passphrase").username == "lily"
+    assert runtime.users.authenticate("lily", "password1234") is None

@@ -61,6 +61,12 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _password_errors(password: str) -> dict[str, str]:
+    if len(password) < MIN_PASSWORD:
+        return {"password": f"must be at least {MIN_PASSWORD} characters"}
+    return {}
+
+
 def _user(row) -> User:
     return User(
         id=row.id,
@@ -95,8 +101,8 @@ class Users:
                 f"unknown role {', '.join(unknown)}; known roles: "
                 f"{', '.join(sorted(self.known_roles))}"
             )
-        if password is not None and len(password) < MIN_PASSWORD:
-            errors["password"] = f"must be at least {MIN_PASSWORD} characters"
+        if password is not None:
+            errors.update(_password_errors(password))
         if errors:
             raise ValidationFailed(errors)
         with self.db.write() as conn:
@@ -158,6 +164,34 @@ class Users:
                 .where(sys_user.c.id == user_id)
                 .values(session_epoch=func.coalesce(sys_user.c.session_epoch, 0) + 1)
             )
+
+    def disable(self, username: str) -> None:
+        """The user can no longer sign in, and their sessions and tokens stop working."""
+        self._change(username, active=False)
+
+    def enable(self, username: str) -> None:
+        """Sign-ins and tokens work again; sessions from before the disabling do not."""
+        self._change(username, active=True)
+
+    def set_password(self, username: str, password: str) -> None:
+        """A new password, which signs the user out everywhere."""
+        errors = _password_errors(password)
+        if errors:
+            raise ValidationFailed(errors)
+        self._change(username, password_hash=hash_password(password))
+        self.throttle.clear(user_key(username))
+
+    def _change(self, username: str, **values) -> None:
+        """Change the user and end every session of theirs (see end_sessions)."""
+        epoch = func.coalesce(sys_user.c.session_epoch, 0) + 1
+        with self.db.write() as conn:
+            changed = conn.execute(
+                update(sys_user)
+                .where(sys_user.c.username == username)
+                .values(session_epoch=epoch, **values)
+            ).rowcount
+        if not changed:
+            raise NotFound(f"There is no user '{username}'")
 
     def names(self, ids: set[int]) -> dict[int, str]:
         """{id: display name} for showing who did what."""
