@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime, timezone
 
 import click
 from sqlalchemy.engine import make_url
 
 from apploom.demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
+from apploom.engine.access.users import TOKEN_DAYS
 from apploom.engine.automation import outbox
 from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import (
@@ -175,7 +177,11 @@ def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> N
     from apploom.web import create_app
 
     runtime = obj.runtime()
-    app = create_app(runtime=runtime)
+    try:
+        app = create_app(runtime=runtime)
+    except AppLoomError as exc:
+        runtime.close()
+        _fail(exc)
     worker = runtime.worker().start() if deliver else None
     click.echo(f"AppLoom on http://{host}:{port}/  (API: http://{host}:{port}/api/v1/)")
     try:
@@ -465,6 +471,47 @@ def users_create(
     click.echo(f"Created user {user.username} with roles {', '.join(sorted(user.roles))}")
 
 
+@users.command("disable")
+@click.argument("username")
+@click.pass_obj
+def users_disable(obj: _Context, username: str) -> None:
+    """USERNAME can no longer sign in; their sessions and tokens stop working at once."""
+    try:
+        obj.runtime().users.disable(username)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Disabled {username}: signed out, and their tokens refused.")
+
+
+@users.command("enable")
+@click.argument("username")
+@click.pass_obj
+def users_enable(obj: _Context, username: str) -> None:
+    """USERNAME can sign in again, and their tokens work again."""
+    try:
+        obj.runtime().users.enable(username)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Enabled {username}.")
+
+
+@users.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_obj
+def users_password(obj: _Context, username: str, password_stdin: bool) -> None:
+    """Set USERNAME's password (prompted for twice); signs them out everywhere."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        obj.runtime().users.set_password(username, password)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Changed the password of {username}; they are signed out everywhere.")
+
+
 @main.group()
 def token() -> None:
     """Manage API tokens."""
@@ -473,10 +520,51 @@ def token() -> None:
 @token.command("create")
 @click.argument("username")
 @click.option("--name", help="What the token is for.")
+@click.option(
+    "--days",
+    default=TOKEN_DAYS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How long it works.",
+)
 @click.pass_obj
-def token_create(obj: _Context, username: str, name: str | None) -> None:
+def token_create(obj: _Context, username: str, name: str | None, days: int) -> None:
     """Print a new API token for USERNAME (only its hash is stored)."""
     try:
-        click.echo(obj.runtime().users.create_token(username, name))
+        click.echo(obj.runtime().users.create_token(username, name, days))
     except AppLoomError as exc:
         _fail(exc)
+
+
+@token.command("list")
+@click.argument("username", required=False)
+@click.pass_obj
+def token_list(obj: _Context, username: str | None) -> None:
+    """The tokens (of USERNAME): id, user, name and dates, never the token itself."""
+    try:
+        found = obj.runtime().users.tokens(username)
+    except AppLoomError as exc:
+        _fail(exc)
+    now = datetime.now(timezone.utc)
+    for t in found:
+        used = f"{t['last_used_at']:%Y-%m-%d %H:%M}" if t["last_used_at"] else "never"
+        expiry = "expired" if t["expires_at"] <= now else "expires"
+        click.echo(
+            f"{t['id']:>5} {t['username']:12} {t['name'] or '-':20} "
+            f"created {t['created_at']:%Y-%m-%d}  last used {used:16}  "
+            f"{expiry} {t['expires_at']:%Y-%m-%d}"
+        )
+    if not found:
+        click.echo("No tokens.")
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@click.pass_obj
+def token_revoke(obj: _Context, token_id: int) -> None:
+    """Stop token ID (from 'apploom token list') working, at once."""
+    try:
+        obj.runtime().users.revoke_token(token_id)
+    except AppLoomError as exc:
+        _fail(exc)
+    click.echo(f"Revoked token {token_id}.")

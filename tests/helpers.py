@@ -196,7 +196,7 @@ class Browser:
     def post(self, url, data=None, **kwargs):
         return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
 
-    def login(self, username, password="password123"):
+    def login(self, username, password="password1234"):
         """Sign in, then load a page: signing in gives the session a new CSRF token."""
         self.get("/login")
         response = self.post("/login", {"username": username, "password": password})

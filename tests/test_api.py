@@ -22,7 +22,7 @@ def shop(sqlite_runtime):
 
 
 def make_api(app, runtime, username: str, roles: list[str]) -> Api:
-    runtime.users.create(username, roles, "password123")
+    runtime.users.create(username, roles, "password1234")
     return Api(app.test_client(), runtime.users.create_token(username))
 
 

@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def server(sqlite_runtime):
     Shop(sqlite_runtime)
-    sqlite_runtime.users.create("sue", ["sales"], "password123", display_name="Sue")
+    sqlite_runtime.users.create("sue", ["sales"], "password1234", display_name="Sue")
     with serving(sqlite_runtime) as url:
         yield url
 
@@ -79,7 +79,7 @@ def pick(page, picker_input: str, text: str) -> None:
     suggestion.click()
 
 
-def sign_in(page, server: str, username: str, password: str = "password123") -> None:
+def sign_in(page, server: str, username: str, password: str = "password1234") -> None:
     page.goto(server + "/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
@@ -101,7 +101,7 @@ def test_order_journey_through_the_screens(server, page):
     page.fill("input[name=password]", "wrong")
     page.click("button[type=submit]")
     expect(page.locator(".flash.error")).to_contain_text("Wrong username or password")
-    page.fill("input[name=password]", "password123")
+    page.fill("input[name=password]", "password1234")
     page.click("button[type=submit]")
     expect(page.locator(".topbar")).to_contain_text("Sue")
 
@@ -169,7 +169,7 @@ def test_a_validation_error_is_shown_next_to_the_field(server, page):
 
 def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime):
     expect = playwright.expect
-    sqlite_runtime.users.create("max", ["manager"], "password123")
+    sqlite_runtime.users.create("max", ["manager"], "password1234")
     shop_user = sqlite_runtime.users.get("sue")
     customer = next(
         c for c in sqlite_runtime.records.list(shop_user, "crm.customer").data if c["email"]
@@ -292,7 +292,7 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
 
 def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page, sqlite_runtime):
     expect = playwright.expect
-    sqlite_runtime.users.create("boss", ["admin"], "password123")
+    sqlite_runtime.users.create("boss", ["admin"], "password1234")
     sign_in(page, server, "boss")
     page.goto(server + "/studio/oms")
     text = page.locator("#definition").input_value()
@@ -343,7 +343,7 @@ def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page, sq
 
 def test_an_admin_drags_a_field_off_the_form(server, page, sqlite_runtime):
     expect = playwright.expect
-    sqlite_runtime.users.create("boss", ["admin"], "password123")
+    sqlite_runtime.users.create("boss", ["admin"], "password1234")
     sign_in(page, server, "boss")
     page.set_viewport_size({"width": 1280, "height": 1600})  # the form and the tray in view
     page.goto(server + "/studio/crm/customer/form")
@@ -369,7 +369,7 @@ def test_an_admin_drags_a_field_off_the_form(server, page, sqlite_runtime):
 
 def test_an_admin_drags_a_dashboard_tile_to_the_top(server, page, sqlite_runtime):
     expect = playwright.expect
-    sqlite_runtime.users.create("boss", ["admin"], "password123")
+    sqlite_runtime.users.create("boss", ["admin"], "password1234")
     sign_in(page, server, "boss")
     page.goto(server + "/studio/oms/dashboard")
     rows = page.locator("[data-tiles] tr")

@@ -29,7 +29,7 @@ ORDER = {
 def shop(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("APPLOOM_CHANNEL_SECRETS", f"marketplace={SECRET}, web=other")
     rt = make_runtime(database_url, tmp_path / "instance", webhook_user="shopbot")
-    rt.users.create("shopbot", ["sales"], "password123")
+    rt.users.create("shopbot", ["sales"], "password1234")
     shop = Shop(rt)
     shop.rt, shop.client = rt, create_app(runtime=rt).test_client()
     yield shop
@@ -106,7 +106,7 @@ def test_a_bad_order_is_refused_with_the_field_named_and_nothing_kept(shop):
 
 
 def test_the_webhook_user_needs_the_right_to_confirm(shop):
-    shop.rt.users.create("reader", ["service"], "password123")
+    shop.rt.users.create("reader", ["service"], "password1234")
     shop.rt.settings = replace(shop.rt.settings, webhook_user="reader")  # service: no confirm
     refused = deliver(shop, ORDER)
     assert refused.status_code == 403

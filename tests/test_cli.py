@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from click.testing import CliRunner
 
@@ -60,7 +62,7 @@ def test_init_demo_users_tokens_and_apply(cli, tmp_path):
     assert "Demo admin" in again.output
     listed = cli("apps", "list")
     assert "oms" in listed.output and "order" in listed.output
-    created = cli("users", "create", "lily", "--role", "sales", input="s3cret-pass\ns3cret-pass\n")
+    created = cli("users", "create", "lily", "--role", "sales", input="s3cret-passw0rd\n" * 2)
     assert created.exit_code == 0 and "Created user lily" in created.output
     token = cli("token", "create", "lily")
     assert token.exit_code == 0 and token.output.startswith("alt_")
@@ -76,9 +78,59 @@ def test_user_errors_are_clear(cli):
     bad = cli("users", "create", "Bad Name", "--role", "wizard", "--password", "x")
     assert bad.exit_code == 1
     assert "username:" in bad.output and "unknown role wizard" in bad.output
-    assert "password: must be at least 8" in bad.output
+    assert "password: must be at least 12" in bad.output
     missing = cli("token", "create", "ghost")
     assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output
+
+
+def test_users_are_disabled_enabled_and_given_new_passwords(cli, tmp_path):
+    cli("init")
+    cli("users", "create", "lily", "--role", "sales", "--password", "password1234")
+    runtime = open_runtime(Settings.load({"instance_path": str(tmp_path / "instance")}, environ={}))
+    assert cli("users", "disable", "lily").exit_code == 0
+    assert runtime.users.authenticate("lily", "password1234") is None
+    assert cli("users", "enable", "lily").output == "Enabled lily.\n"
+    prompted = cli("users", "password", "lily", input="new-passphrase-1\nnew-passphrase-1\n")
+    assert prompted.exit_code == 0 and "signed out everywhere" in prompted.output
+    assert runtime.users.authenticate("lily", "new-passphrase-1").username == "lily"
+    piped = cli("users", "password", "lily", "--password-stdin", input="piped-passphrase\n")
+    assert piped.exit_code == 0 and "New password" not in piped.output
+    assert runtime.users.authenticate("lily", "piped-passphrase").username == "lily"
+    short = cli("users", "password", "lily", "--password-stdin", input="short\n")
+    assert short.exit_code == 1 and "password: must be at least 12 characters" in short.output
+    missing = cli("users", "disable", "ghost")
+    assert missing.exit_code == 1 and "There is no user 'ghost'" in missing.output
+    runtime.close()
+
+
+def test_tokens_are_listed_with_their_expiry_and_revoked(cli):
+    cli("init")
+    cli("users", "create", "lily", "--role", "sales", "--password", "password1234")
+    cli("users", "create", "sue", "--role", "sales", "--password", "password1234")
+    token = cli("token", "create", "lily", "--name", "shop sync", "--days", "7").output.strip()
+    cli("token", "create", "sue")
+    listed = cli("token", "list", "lily")
+    assert listed.exit_code == 0 and token not in listed.output
+    (line,) = listed.output.splitlines()
+    today = datetime.now(timezone.utc)
+    assert "lily" in line and "shop sync" in line and "last used never" in line
+    assert f"expires {today + timedelta(days=7):%Y-%m-%d}" in line
+    everyone = cli("token", "list").output
+    assert "sue" in everyone and f"expires {today + timedelta(days=90):%Y-%m-%d}" in everyone
+    assert cli("token", "create", "lily", "--days", "0").exit_code == 2
+    token_id = line.split()[0]
+    assert cli("token", "revoke", token_id).output == f"Revoked token {token_id}.\n"
+    assert cli("token", "list", "lily").output == "No tokens.\n"
+    again = cli("token", "revoke", token_id)
+    assert again.exit_code == 1 and f"There is no token {token_id}" in again.output
+
+
+def test_serve_refuses_a_short_secret_key(cli, monkeypatch):
+    cli("init")
+    monkeypatch.setenv("APPLOOM_SECRET_KEY", "x")
+    refused = cli("serve", "--port", "0", "--no-deliver")
+    assert refused.exit_code == 1
+    assert "APPLOOM_SECRET_KEY is too short (1 characters; at least 32)" in refused.output
 
 
 def test_history_diff_export_and_rollback_keep_the_data(cli, tmp_path):

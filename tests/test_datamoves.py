@@ -113,7 +113,7 @@ def test_a_failure_midway_leaves_schema_data_and_versions_as_they_were(desk, mon
 
 
 def test_the_studio_asks_and_applies_the_answers(desk):
-    desk.users.create("boss", ["admin"], "password123")
+    desk.users.create("boss", ["admin"], "password1234")
     boss = browser(create_app(runtime=desk), "boss")
     page = boss.post("/studio/desk/preview", data={"text": WITHOUT_WAITING}).get_data(as_text=True)
     assert "which this version removes" in page and 'name="move:desk.ticket:waiting"' in page

@@ -78,7 +78,7 @@ def test_time_in_many_records_has_a_90th_percentile(runtime, shop):
 
 def test_the_flow_page_and_api(runtime, shop):
     order(runtime, shop, [(1, "confirm")])
-    runtime.users.create("sue", ["sales"], "password123")
+    runtime.users.create("sue", ["sales"], "password1234")
     app = create_app(runtime=runtime)
     page = browser(app, "sue").get("/a/oms/order/flow?period=week&stuck_hours=24")
     assert page.status_code == 200 and "Where records are" in page.get_data(as_text=True)

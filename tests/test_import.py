@@ -177,7 +177,7 @@ def wait_for(jobs, job_id):
 
 
 def test_the_import_screens_map_dry_run_then_import(runtime, shop):
-    runtime.users.create("sue", ["sales"], "password123")
+    runtime.users.create("sue", ["sales"], "password1234")
     screens = browser(create_app(runtime=runtime), "sue")
     assert "/a/oms/order/import" in screens.get("/a/oms/order").get_data(as_text=True)
     refused = screens.post(
@@ -220,7 +220,7 @@ def test_the_import_screens_map_dry_run_then_import(runtime, shop):
 
 
 def test_a_record_without_child_rows_is_one_row_each(runtime):
-    runtime.users.create("sue", ["sales"], "password123")
+    runtime.users.create("sue", ["sales"], "password1234")
     api = Api(create_app(runtime=runtime).test_client(), runtime.users.create_token("sue"))
     text = "联系人,公司,城市\n王五,杭州茶庄,杭州\n王五,杭州茶庄,杭州\n李四,,上海\n"
     sent = api.post(
@@ -239,7 +239,7 @@ def test_a_record_without_child_rows_is_one_row_each(runtime):
 
 
 def test_the_api_imports_a_file_with_the_guessed_mapping(runtime, shop):
-    runtime.users.create("sue", ["sales"], "password123")
+    runtime.users.create("sue", ["sales"], "password1234")
     api = Api(create_app(runtime=runtime).test_client(), runtime.users.create_token("sue"))
     text = (
         "External order id,Channel,Customer › Email,Items › Item › SKU,Items › Quantity,"
@@ -291,7 +291,7 @@ def test_an_import_whose_process_died_is_taken_up_after_its_last_batch(runtime, 
     text = "Name,City,Source\n" + "".join(
         f"Lead {n},上海,{'fax' if n == 200 else 'web'}\n" for n in range(250)
     )
-    jobs, ann = runtime.imports, runtime.users.create("ann", ["sales"], "password123")
+    jobs, ann = runtime.imports, runtime.users.create("ann", ["sales"], "password1234")
     job = jobs.upload(ann, "crm.lead", "leads.csv", io.BytesIO(text.encode()))
     create_in, made = runtime.records.create_in, []
 

@@ -34,7 +34,7 @@ class Shop:
         app = create_app(runtime=rt)
         self.api = {}
         for name, roles in ROLES.items():
-            rt.users.create(name, roles, "password123")
+            rt.users.create(name, roles, "password1234")
             self.api[name] = Api(app.test_client(), rt.users.create_token(name))
         create = rt.records.create
         self.east = create(SYSTEM_USER, "wms.warehouse", {"code": "E1", "name": "East"})["id"]

@@ -158,7 +158,7 @@ def test_the_studio_previews_and_applies_the_merge(runtime, monkeypatch):
         runtime.db,
         [Source(crm.file, crm.text.replace("{en: City, zh: 城市}", "{en: Town, zh: 城镇}"))],
     )
-    runtime.users.create("boss", ["admin"], "password123")
+    runtime.users.create("boss", ["admin"], "password1234")
     boss = browser(create_app(runtime=runtime), "boss")
     assert "Preview the merge" in boss.get("/studio/crm").get_data(as_text=True)
     preview = boss.post("/studio/crm/upgrade").get_data(as_text=True)

@@ -48,7 +48,7 @@ def test_a_customers_purchase_history_counts_what_they_bought(runtime, shop):
 
 def test_a_user_sees_only_panels_of_what_they_may_read(runtime, shop):
     order(runtime, shop, 1, "2026-11-01")
-    clerk = runtime.users.create("wes", ["warehouse"], "password123")
+    clerk = runtime.users.create("wes", ["warehouse"], "password1234")
     customer = runtime.records.entity("crm.customer")
     seen = {
         p.entity.qualified
@@ -59,7 +59,7 @@ def test_a_user_sees_only_panels_of_what_they_may_read(runtime, shop):
 
 def test_record_pages_show_history_stock_and_the_balance_list(runtime, shop):
     order(runtime, shop, 4, "2026-11-01")
-    runtime.users.create("max", ["manager"], "password123")
+    runtime.users.create("max", ["manager"], "password1234")
     screens = browser(create_app(runtime=runtime), "max")
     customer_page = screens.get(f"/a/crm/customer/{shop.customer['id']}").get_data(as_text=True)
     assert "Purchase history" in customer_page and "Lifetime value: <strong>40.00" in customer_page
@@ -105,7 +105,7 @@ def test_a_balance_key_that_is_not_a_ref_shows_its_value(sqlite_runtime):
     rt = reopen(sqlite_runtime, bundled_sources() + [Source("bins.yaml", BINS)])
     bolt = rt.records.create(SYSTEM_USER, "bins.part", {"name": "Bolt"})
     rt.records.create(SYSTEM_USER, "bins.move", {"part": bolt["id"], "bin": "b", "qty": 3})
-    rt.users.create("cleo", ["clerk"], "password123")
+    rt.users.create("cleo", ["clerk"], "password1234")
     screens = browser(create_app(runtime=rt), "cleo")
     listing = screens.get("/a/bins/balances/level")
     assert listing.status_code == 200

@@ -137,7 +137,7 @@ def test_a_plugin_field_type_is_shown_imported_filtered_and_exported_like_a_buil
         ("moss", "#8a9a5b"),
         ("sky", "#87ceeb"),
     ]
-    rt.users.create("ada", [ADMIN_ROLE], "password123")
+    rt.users.create("ada", [ADMIN_ROLE], "password1234")
     b = browser(create_app(runtime=rt), "ada")
     listed = b.get("/a/paint/swatch?colour__contains=ff").get_data(as_text=True)
     assert "#FF0000" in listed and "#87CEEB" not in listed
@@ -226,7 +226,7 @@ def test_the_bundled_signed_webhook_checks_the_signature(tmp_path, sqlite_url):
     )
     runtime.close()
     rt = open_runtime(runtime.settings)
-    rt.users.create("shopify", ["sales"], "password123")
+    rt.users.create("shopify", ["sales"], "password1234")
     shop = Shop(rt)
     client = create_app(runtime=rt).test_client()
     body = json.dumps(shop.order(channel="marketplace", external_id="TM-1")).encode()

@@ -187,7 +187,7 @@ def test_a_row_of_another_record_cannot_be_edited(runtime, shop):
 
 
 def test_history_records_who_what_when_old_and_new(runtime, shop):
-    sales = runtime.users.create("sue", ["sales"], "password123")
+    sales = runtime.users.create("sue", ["sales"], "password1234")
     order = runtime.records.create(sales, "oms.order", shop.order())
     runtime.records.update(sales, "oms.order", order["id"], {"channel": "phone"}, version=1)
     entries = runtime.records.history(sales, "oms.order", order["id"])
@@ -239,11 +239,11 @@ def test_delete_with_a_stale_version_is_refused(runtime, shop):
 
 
 def test_permissions_are_enforced_in_the_engine(runtime, shop):
-    warehouse = runtime.users.create("wes", ["warehouse"], "password123")
+    warehouse = runtime.users.create("wes", ["warehouse"], "password1234")
     with pytest.raises(Forbidden, match="may not create Sales order"):
         runtime.records.create(warehouse, "oms.order", shop.order())
     assert runtime.records.list(warehouse, "oms.order").total == 0
-    sales = runtime.users.create("sam", ["sales"], "password123")
+    sales = runtime.users.create("sam", ["sales"], "password1234")
     order = runtime.records.create(sales, "oms.order", shop.order())
     with pytest.raises(Forbidden, match="may not delete"):
         runtime.records.delete(sales, "oms.order", order["id"])
@@ -260,8 +260,8 @@ def test_own_grants_limit_reads_and_writes_to_rows_the_user_created(runtime, sho
             '  sales: [create, "read:own", "update:own"]',
         ),
     )
-    alice = rt.users.create("alice", ["sales"], "password123")
-    bob = rt.users.create("bob", ["sales"], "password123")
+    alice = rt.users.create("alice", ["sales"], "password1234")
+    bob = rt.users.create("bob", ["sales"], "password1234")
     mine = rt.records.create(alice, "oms.order", shop.order())
     theirs = rt.records.create(bob, "oms.order", shop.order())
     assert [o["id"] for o in rt.records.list(alice, "oms.order").data] == [mine["id"]]
@@ -280,8 +280,8 @@ def test_update_own_with_read_all_names_the_rule(runtime, shop):
             "oms.yaml", "  sales: [read, create, update]", '  sales: [read, create, "update:own"]'
         ),
     )
-    alice = rt.users.create("alice", ["sales"], "password123")
-    bob = rt.users.create("bob", ["sales"], "password123")
+    alice = rt.users.create("alice", ["sales"], "password1234")
+    bob = rt.users.create("bob", ["sales"], "password1234")
     theirs = rt.records.create(bob, "oms.order", shop.order())
     assert rt.records.get(alice, "oms.order", theirs["id"])["id"] == theirs["id"]
     with pytest.raises(Forbidden, match="only update Sales order records you created"):
@@ -291,7 +291,7 @@ def test_update_own_with_read_all_names_the_rule(runtime, shop):
 
 def test_filters_through_a_ref_see_only_what_the_user_may_read(runtime, shop):
     runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
-    outsider = runtime.users.create("ola", ["warehouse"], "password123")
+    outsider = runtime.users.create("ola", ["warehouse"], "password1234")
     with pytest.raises(Forbidden, match="may not read Customer"):
         runtime.records.list(
             outsider, "oms.order", parse_params({"customer.email": "zs@example.com"})
@@ -305,7 +305,7 @@ def test_filters_through_a_ref_see_only_what_the_user_may_read(runtime, shop):
             "crm.yaml", "  sales: [read, create, update]", '  sales: [create, "read:own", update]'
         ),
     )
-    sue = rt.users.create("sue", ["sales"], "password123")
+    sue = rt.users.create("sue", ["sales"], "password1234")
     orders = rt.records.list(sue, "oms.order", parse_params({"customer.city": "上海"}))
     assert orders.total == 0  # the customer exists, but sue did not create it
     assert (
@@ -333,7 +333,7 @@ def test_multiselect_values_are_coerced_and_checked(runtime):
 
 
 def test_concurrent_creates_with_one_idempotency_key_make_one_record(runtime, shop):
-    sales = runtime.users.create("sue", ["sales"], "password123")
+    sales = runtime.users.create("sue", ["sales"], "password1234")
 
     def create(_):
         return runtime.records.create(sales, "oms.order", shop.order(), idempotency_key="import-7")[

@@ -260,7 +260,7 @@ def test_time_buckets_read_alike_on_every_database(business):
 
 def test_the_api_answers_a_report_with_the_viewers_filters(sqlite_runtime):
     load_demo(sqlite_runtime, orders=40, days=30)
-    sqlite_runtime.users.create("sue2", ["sales"], "password123")
+    sqlite_runtime.users.create("sue2", ["sales"], "password1234")
     app = create_app(runtime=sqlite_runtime)
     api = Api(app.test_client(), sqlite_runtime.users.create_token("sue2"))
     answer = api.get("/api/v1/reports/oms/top_customers?channel=web")

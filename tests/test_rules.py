@@ -26,8 +26,8 @@ DESK = app_text("desk")
 @pytest.fixture
 def desk(runtime):
     rt = reopen(runtime, bundled_sources() + [Source("desk.yaml", DESK)])
-    rt.agent = rt.users.create("ann", ["agent"], "password123")
-    rt.lead = rt.users.create("leo", ["lead"], "password123")
+    rt.agent = rt.users.create("ann", ["agent"], "password1234")
+    rt.lead = rt.users.create("leo", ["lead"], "password1234")
     rt.shop = Shop(rt)
     yield rt
     rt.close()
@@ -289,7 +289,7 @@ def test_a_runaway_script_in_a_rule_is_stopped_and_the_server_keeps_answering(sq
         "      - name: welcome\n",
     )
     rt = reopen(sqlite_runtime, bundled_sources() + [Source("desk.yaml", text)])
-    rt.users.create("ann", ["agent"], "password123")
+    rt.users.create("ann", ["agent"], "password1234")
     client = create_app(runtime=rt).test_client()
     auth = {"Authorization": "Bearer " + rt.users.create_token("ann")}
     started = time.monotonic()
@@ -306,7 +306,7 @@ ONCE = app_text("lab")
 
 def test_rules_that_settle_are_not_loops_and_callers_see_their_changes(desk):
     rt = reopen(desk, bundled_sources() + [Source("lab.yaml", ONCE)])
-    admin = rt.users.create("admin", ["admin"], "password123")
+    admin = rt.users.create("admin", ["admin"], "password1234")
     rt.types.functions["shout"] = str.upper  # a plugin function must not reach scripts
     quiet = rt.records.create(admin, "lab.ticket", {"tags": ["vip", "late"]})
     assert quiet["summary"] is None  # an empty priority makes the condition false, not an error

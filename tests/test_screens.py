@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import secrets
 
 import pytest
 from openpyxl import load_workbook
@@ -12,6 +14,8 @@ from sqlalchemy import update
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import notifications, outbox
 from apploom.engine.definitions.loading import Source
+from apploom.engine.errors import BadSetting
+from apploom.engine.settings import Settings
 from apploom.engine.storage.system_tables import sys_outbox
 from apploom.web import create_app
 from tests.helpers import Browser, Shop, browser, bundled_with, reopen
@@ -20,7 +24,7 @@ from tests.helpers import Browser, Shop, browser, bundled_with, reopen
 @pytest.fixture
 def app(sqlite_runtime):
     for name, roles in {"sue": ["sales"], "wes": ["warehouse"], "max": ["manager"]}.items():
-        sqlite_runtime.users.create(name, roles, "password123", display_name=name.title())
+        sqlite_runtime.users.create(name, roles, "password1234", display_name=name.title())
     return create_app(runtime=sqlite_runtime)
 
 
@@ -69,7 +73,7 @@ def test_login_redirects_only_to_local_pages_and_sets_a_safe_cookie(app):
     b = Browser(app)
     b.get("/login")
     response = b.post(
-        "/login", {"username": "sue", "password": "password123", "next": "//evil.example/steal"}
+        "/login", {"username": "sue", "password": "password1234", "next": "//evil.example/steal"}
     )
     assert response.headers["Location"] == "/"
     cookie = response.headers["Set-Cookie"]
@@ -94,6 +98,27 @@ def test_no_other_site_may_frame_a_page_or_run_script_on_it(app, shop, sqlite_ru
         assert headers["Referrer-Policy"] == "same-origin"
 
 
+def test_cookies_are_sent_only_over_https_when_it_is_served_so(app, sqlite_runtime):
+    def cookie(**config) -> str:
+        served = create_app(
+            {
+                "instance_path": str(sqlite_runtime.settings.instance_path),
+                "database_url": sqlite_runtime.settings.database_url,
+                **config,
+            }
+        )
+        b = Browser(served)
+        b.get("/login")
+        response = b.post("/login", {"username": "sue", "password": "password1234"})
+        served.extensions["apploom"].close()
+        return response.headers["Set-Cookie"]
+
+    for secure in (cookie(base_url="https://shop.example.com"), cookie(secure_cookies="1")):
+        assert "Secure" in secure and "HttpOnly" in secure and "SameSite=Lax" in secure
+    assert "Secure" not in cookie(secure_cookies="0")
+    assert Settings.load(environ={"APPLOOM_SECURE_COOKIES": "1"}).secure_cookies is True
+
+
 def test_posts_without_the_csrf_token_are_refused(app, shop, sqlite_runtime):
     b = browser(app, "sue")
     data = order_form(shop)
@@ -102,7 +127,7 @@ def test_posts_without_the_csrf_token_are_refused(app, shop, sqlite_runtime):
     assert missing.status_code == wrong.status_code == 400
     assert "The form expired" in missing.get_data(as_text=True)
     assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0
-    login = app.test_client().post("/login", data={"username": "sue", "password": "password123"})
+    login = app.test_client().post("/login", data={"username": "sue", "password": "password1234"})
     assert login.status_code == 400
     via_header = b.client.post("/a/oms/order/new", data=data, headers={"X-CSRF-Token": b.token})
     assert via_header.status_code == 303
@@ -381,7 +406,7 @@ def test_notifications_bell_and_page(app, sqlite_runtime):
 
 
 def test_admins_retry_dead_letters_from_the_outbox_page(app, sqlite_runtime):
-    sqlite_runtime.users.create("ada", ["admin"], "password123")
+    sqlite_runtime.users.create("ada", ["admin"], "password1234")
     with sqlite_runtime.db.write() as conn:
         message_id = outbox.enqueue(conn, "email", {"to": "x@example.com", "subject": "s"})
         conn.execute(update(sys_outbox).values(status="dead", attempts=6, last_error="refused"))
@@ -391,3 +416,24 @@ def test_admins_retry_dead_letters_from_the_outbox_page(app, sqlite_runtime):
     assert "x@example.com" in page and "refused" in page
     assert admin.post(f"/admin/outbox/{message_id}/retry").status_code == 303
     assert outbox.messages(sqlite_runtime.db, "pending")[0]["id"] == message_id
+
+
+def test_a_guessable_secret_key_refuses_to_start(sqlite_runtime):
+    config = {
+        "instance_path": str(sqlite_runtime.settings.instance_path),
+        "database_url": sqlite_runtime.settings.database_url,
+    }
+    guessable = {
+        "x": "too short (1 characters; at least 32)",
+        "a-31-character-key-a-31-charact": "too short",
+        "x" * 40: "placeholder",
+        "change-me-to-something-long-and-random": "placeholder",
+        "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf": "published",
+    }
+    for key, reason in guessable.items():
+        with pytest.raises(BadSetting, match=re.escape(reason)):
+            create_app({**config, "secret_key": key})
+    key = secrets.token_hex(32)
+    app = create_app({**config, "secret_key": key})
+    assert app.secret_key == key
+    app.extensions["apploom"].close()

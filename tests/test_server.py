@@ -39,7 +39,7 @@ def call(url: str, token: str, method: str = "GET", body=None, headers=None):
 
 def test_orders_over_http(server, sqlite_runtime):
     shop = Shop(sqlite_runtime)
-    sqlite_runtime.users.create("sue", ["sales"], "password123")
+    sqlite_runtime.users.create("sue", ["sales"], "password1234")
     token = sqlite_runtime.users.create_token("sue")
     status, order = call(f"{server}/api/v1/oms/order", token, "POST", shop.order())
     assert status == 201 and order["total"] == "293.00"
@@ -54,7 +54,7 @@ def test_orders_over_http(server, sqlite_runtime):
 
 def test_concurrent_creates_over_http_with_one_idempotency_key(server, sqlite_runtime):
     shop = Shop(sqlite_runtime)
-    sqlite_runtime.users.create("sue", ["sales"], "password123")
+    sqlite_runtime.users.create("sue", ["sales"], "password1234")
     token = sqlite_runtime.users.create_token("sue")
 
     def create(i):

@@ -202,7 +202,7 @@ class Shop:
         self.rt = rt
         self.users = {}
         for name in ROLES:
-            rt.users.create(name, DEMO_USERS[name], "password123")
+            rt.users.create(name, DEMO_USERS[name], "password1234")
             self.users[name] = rt.users.get(name)
         create = rt.records.create
         self.warehouses = {

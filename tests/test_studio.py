@@ -21,8 +21,8 @@ REGION = CITY + "      region:   {type: text, label: {en: Region, zh: 区域}, l
 
 @pytest.fixture
 def studio(runtime):
-    runtime.users.create("boss", ["admin"], "password123")
-    runtime.users.create("sue", ["sales"], "password123")
+    runtime.users.create("boss", ["admin"], "password1234")
+    runtime.users.create("sue", ["sales"], "password1234")
     app = create_app(runtime=runtime)
     return app, browser(app, "boss")
 
@@ -340,7 +340,7 @@ def test_rules_and_reports_are_forms_too(runtime, studio):
     )
     boss.get("/studio/")
     rt = app.extensions["apploom"]
-    rt.users.create("max", ["manager"], "password123")
+    rt.users.create("max", ["manager"], "password1234")
     rt.records.create(rt.users.get("boss"), "crm.customer", {"name": "Big", "tier": "vip"})
     assert any("New VIP Big" in n["message"] for n in rt.notifications.latest(rt.users.get("max")))
     assert "Customers by tier" in boss.get("/a/crm").get_data(as_text=True)

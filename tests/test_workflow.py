@@ -30,8 +30,8 @@ TICKETS = app_text("tickets")
 @pytest.fixture
 def desk(runtime):
     rt = reopen(runtime, bundled_sources() + [Source("desk.yaml", TICKETS)])
-    rt.agent = rt.users.create("ann", ["agent"], "password123")
-    rt.lead = rt.users.create("leo", ["lead"], "password123")
+    rt.agent = rt.users.create("ann", ["agent"], "password1234")
+    rt.lead = rt.users.create("leo", ["lead"], "password1234")
     yield rt
     rt.close()
 
@@ -231,9 +231,9 @@ def test_time_in_states_adds_up_visits():
 
 
 def test_bundled_order_journey(runtime, shop):
-    warehouse = runtime.users.create("wes", ["warehouse"], "password123")
-    sales = runtime.users.create("sue", ["sales"], "password123")
-    manager = runtime.users.create("max", ["manager"], "password123")
+    warehouse = runtime.users.create("wes", ["warehouse"], "password1234")
+    sales = runtime.users.create("sue", ["sales"], "password1234")
+    manager = runtime.users.create("max", ["manager"], "password1234")
     order = runtime.records.create(sales, "oms.order", shop.order())
     assert order["status"] == "draft"
     confirmed = runtime.transitions.take(sales, "oms.order", order["id"], "confirm")
@@ -389,8 +389,8 @@ def test_bundled_workflows_are_clean():
 
 def test_transitions_over_the_api(sqlite_runtime):
     shop = Shop(sqlite_runtime)
-    sqlite_runtime.users.create("sue", ["sales"], "password123")
-    sqlite_runtime.users.create("wes", ["warehouse"], "password123")
+    sqlite_runtime.users.create("sue", ["sales"], "password1234")
+    sqlite_runtime.users.create("wes", ["warehouse"], "password1234")
     client = create_app(runtime=sqlite_runtime).test_client()
     sue = {"Authorization": "Bearer " + sqlite_runtime.users.create_token("sue")}
     wes = {"Authorization": "Bearer " + sqlite_runtime.users.create_token("wes")}
@@ -427,7 +427,7 @@ def test_transitions_over_the_api(sqlite_runtime):
 
 def test_bulk_transition_from_the_list_is_all_or_nothing(sqlite_runtime):
     shop = Shop(sqlite_runtime)
-    sqlite_runtime.users.create("sue", ["sales"], "password123")
+    sqlite_runtime.users.create("sue", ["sales"], "password1234")
     app = create_app(runtime=sqlite_runtime)
     ids = [
         sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())["id"]

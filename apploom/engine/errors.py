@@ -80,8 +80,27 @@ class Forbidden(AppLoomError):
     code = "forbidden"
 
 
+class BadSetting(AppLoomError):
+    """A setting that would make the instance unsafe or unable to run; it refuses to start."""
+
+    code = "bad_setting"
+
+
 class Unauthenticated(AppLoomError):
     code = "unauthenticated"
+
+
+class TooManyAttempts(AppLoomError):
+    """Sign-ins or tokens failed too often for a user or client address: refused, without
+    checking, for ``retry_after`` seconds."""
+
+    code = "too_many_attempts"
+    MESSAGE = "Too many failed sign-ins; try again in {minutes} min."
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        self.minutes = max(1, -(-retry_after // 60))
+        super().__init__(self.MESSAGE.format(minutes=self.minutes))
 
 
 class Conflict(AppLoomError):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Mapping
 
 from sqlalchemy import inspect
 
+from apploom.engine.access.throttle import Throttle
 from apploom.engine.access.users import Users
 from apploom.engine.automation import outbox
 from apploom.engine.automation.actions import BUILTIN_ACTIONS, ActionFunction, RuleAction
@@ -57,7 +59,13 @@ class Runtime:
             "webhook": outbox.webhook_sender(settings.webhook_secret or None),
             **(senders or {}),
         }
-        self.users = Users(db, apps.roles())
+        self.users = Users(
+            db,
+            apps.roles(),
+            Throttle(
+                db, settings.sign_in_attempts, timedelta(minutes=settings.sign_in_window_minutes)
+            ),
+        )
         self.attachments = Attachments(
             db, settings.attachments_path, settings.max_attachment_bytes, self.records
         )

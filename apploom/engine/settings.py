@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from apploom.engine.errors import BadSetting
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -21,7 +23,14 @@ class Settings:
     webhook_user: str = ""  # whose rights incoming webhooks act with
     plugin_path: str = ""  # more plugin folders, separated by os.pathsep
     base_url: str = "http://127.0.0.1:5000"  # where links in emails point
+    secure_cookies: bool = False  # cookies only over HTTPS; always so when base_url is https
     db_pool_size: int = 10  # PostgreSQL connections per process, as many again in a burst
+    sign_in_attempts: int = 5  # failures of a user or address within the window lock it
+    sign_in_window_minutes: int = 15
+
+    @property
+    def https_only_cookies(self) -> bool:
+        return self.secure_cookies or self.base_url.lower().startswith("https://")
 
     @property
     def attachments_path(self) -> Path:
@@ -45,14 +54,27 @@ class Settings:
         for f in fields(cls):
             if f.type == "int" and f.name in values:
                 values[f.name] = int(values[f.name])
+            if f.type == "bool" and isinstance(values.get(f.name), str):
+                values[f.name] = values[f.name].strip().lower() in ("1", "true", "yes", "on")
         if not values.get("database_url"):
             values["database_url"] = f"sqlite:///{(instance / 'apploom.db').resolve()}"
         return cls(**values)
 
 
+MIN_SECRET_KEY = 32
+# Keys copied from documentation: anyone who read it could sign a session.
+_PUBLISHED_KEYS = {
+    "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf",  # Flask's quickstart
+}
+_PLACEHOLDERS = ("changeme", "changethis", "yoursecret", "secretkey", "replaceme", "example")
+
+
 def secret_key(settings: Settings) -> str:
-    """APPLOOM_SECRET_KEY, or a key made once and kept in the instance folder."""
+    """APPLOOM_SECRET_KEY, or a key made once and kept in the instance folder. A set key
+    that can be guessed is refused: it signs the session cookies, so whoever guesses
+    it can sign in as anyone."""
     if settings.secret_key:
+        _check_secret_key(settings.secret_key)
         return settings.secret_key
     path = settings.instance_path / "secret_key"
     if not path.exists():
@@ -60,3 +82,19 @@ def secret_key(settings: Settings) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _check_secret_key(key: str) -> None:
+    advice = "use a random one, e.g. from 'openssl rand -hex 32'"
+    if len(key) < MIN_SECRET_KEY:
+        raise BadSetting(
+            f"APPLOOM_SECRET_KEY is too short ({len(key)} characters; at least "
+            f"{MIN_SECRET_KEY}): {advice}"
+        )
+    letters = "".join(c for c in key.lower() if c.isalnum())
+    if (
+        key in _PUBLISHED_KEYS
+        or len(set(key)) < 8
+        or any(word in letters for word in _PLACEHOLDERS)
+    ):
+        raise BadSetting(f"APPLOOM_SECRET_KEY is a placeholder or a published example: {advice}")

@@ -44,13 +44,16 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
         __name__, template_folder=str(templates_dir()), static_folder=str(_PACKAGE / "static")
     )
     app.json = AppLoomJSON(app)
-    runtime = runtime or open_runtime(Settings.load(config))
+    settings = runtime.settings if runtime else Settings.load(config)
+    key = secret_key(settings)  # before connecting: a bad key refuses to start
+    runtime = runtime or open_runtime(settings)
     app.extensions["apploom"] = runtime
     app.config.update(
-        SECRET_KEY=secret_key(runtime.settings),
+        SECRET_KEY=key,
         MAX_CONTENT_LENGTH=runtime.settings.max_attachment_bytes + 64 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=runtime.settings.https_only_cookies,
         SESSION_COOKIE_NAME="apploom_session",
     )
     errors.init_app(app)

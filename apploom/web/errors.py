@@ -14,6 +14,7 @@ STATUS = {
     engine.DefinitionError: 422,
     engine.BadQuery: 400,
     engine.Unauthenticated: 401,
+    engine.TooManyAttempts: 429,
     engine.Forbidden: 403,
     engine.NotFound: 404,
     engine.Conflict: 409,
@@ -40,7 +41,8 @@ def _engine_error(exc: engine.AppLoomError):
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     fields = getattr(exc, "fields", None) or {}
     if not _wants_json():
-        return _page(str(exc), status, [f"{k}: {v}" for k, v in fields.items()])
+        page = _page(str(exc), status, [f"{k}: {v}" for k, v in fields.items()])
+        return (*page, _retry_after(exc))
     extra = {}
     if fields:
         extra["fields"] = fields
@@ -54,7 +56,15 @@ def _engine_error(exc: engine.AppLoomError):
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="apploom"'
+    response.headers.update(_retry_after(exc))
     return response
+
+
+def _retry_after(exc: engine.AppLoomError) -> dict[str, str]:
+    """When a client refused for too many failures may try again."""
+    if isinstance(exc, engine.TooManyAttempts):
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
 
 
 def _http_error(exc: HTTPException):

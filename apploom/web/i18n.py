@@ -15,6 +15,7 @@ ZH = {
     "Username": "用户名",
     "Password": "密码",
     "Wrong username or password.": "用户名或密码不正确。",
+    "Too many failed sign-ins; try again in {minutes} min.": "登录失败次数过多，请 {minutes} 分钟后再试。",
     "Apps": "应用",
     "Home": "首页",
     "Search": "搜索",

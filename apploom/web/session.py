@@ -21,6 +21,7 @@ from flask import (
 )
 from markupsafe import Markup
 
+from apploom.engine.errors import TooManyAttempts
 from apploom.web.context import runtime
 from apploom.web.i18n import LANGUAGES, translate
 
@@ -88,12 +89,17 @@ def safe_next(target: str | None, fallback: str | None = None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    failed = False
     if request.method == "POST":
         users = current_app.extensions["apploom"].users
-        user = users.authenticate(
-            request.form.get("username", "").strip(), request.form.get("password", "")
-        )
+        try:
+            user = users.authenticate(
+                request.form.get("username", "").strip(),
+                request.form.get("password", ""),
+                request.remote_addr or "",
+            )
+        except TooManyAttempts as exc:
+            message = translate(exc.MESSAGE).format(minutes=exc.minutes)
+            return _login_page(message, 429, {"Retry-After": str(exc.retry_after)})
         if user is not None:
             lang = session.get("lang")
             session.clear()
@@ -104,13 +110,21 @@ def login():
                 epoch=users.session_epoch(user.id),
             )
             return redirect(safe_next(request.form.get("next")), code=303)
-        failed = True
-    return render_template(
-        "login.html",
-        failed=failed,
-        next=request.values.get("next", ""),
-        username=request.form.get("username", ""),
-    ), (401 if failed else 200)
+        return _login_page(translate("Wrong username or password."), 401)
+    return _login_page("", 200)
+
+
+def _login_page(error: str, status: int, headers: dict[str, str] | None = None):
+    return (
+        render_template(
+            "login.html",
+            error=error,
+            next=request.values.get("next", ""),
+            username=request.form.get("username", ""),
+        ),
+        status,
+        headers or {},
+    )
 
 
 @bp.post("/logout")

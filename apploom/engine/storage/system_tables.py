@@ -1,4 +1,4 @@
-"""The platform's own tables (``sys_*``): users, tokens, definition versions,
+"""The platform's own tables (``sys_*``): users, tokens, failed sign-ins, definition versions,
 history, naming series, idempotency keys, attachments and archived fields."""
 
 from __future__ import annotations
@@ -50,6 +50,17 @@ sys_token = Table(
     Column("name", String(128)),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),  # NULL: made before tokens expired (see users.py)
+    Column("last_used_at", UTCDateTime),  # to the hour
+)
+
+sys_auth_failure = Table(
+    "sys_auth_failure",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("key", String(200), nullable=False),  # user:<username> or address:<client>
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_sys_auth_failure_key", "key", "at"),
 )
 
 sys_app_version = Table(

@@ -25,7 +25,11 @@ def authenticate() -> None:
     if request.endpoint in PUBLIC:
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    user = runtime().users.for_token(token.strip()) if scheme.lower() == "bearer" else None
+    user = (
+        runtime().users.for_token(token.strip(), request.remote_addr or "")
+        if scheme.lower() == "bearer"
+        else None
+    )
     if user is None:
         raise Unauthenticated(
             "Send a valid API token: 'Authorization: Bearer <token>' "
