@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
@@ -261,21 +260,3 @@ def _widen(conn: Connection, ops: Operations, table: Table, step: Step) -> None:
         # untyped: multiply the stored integers themselves
         raw: ColumnClause[int] = sql_column(column.name)
         conn.execute(update(sql_table(table.name, raw)).values({raw: raw * 10 ** shift[how]()}))
-
-
-def upgrade_system_tables(conn: Connection, tables: Iterable[Table]) -> list[str]:
-    """Create the system tables a database lacks and add the columns a newer release gave
-    them (new system columns are nullable, so older rows stay valid); the added ones'
-    names."""
-    inspector = inspect(conn)
-    added = []
-    for table in tables:
-        if not inspector.has_table(table.name):
-            table.create(conn)
-            continue
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in have:
-                _add_column(conn, Operations(MigrationContext.configure(conn)), table, column)
-                added.append(f"{table.name}.{column.name}")
-    return added
