@@ -96,7 +96,7 @@ def test_a_unique_clash_repeats_no_value_of_a_record_the_user_cannot_read(runtim
             "crm.yaml", "  sales: [read, create, update]", '  sales: [create, "read:own", update]'
         ),
     )
-    sue = rt.users.create("sue", ["sales"], "password123")
+    sue = rt.users.create("sue", ["sales"], "password1234")
     with pytest.raises(ValidationFailed) as caught:
         rt.records.create(sue, "crm.customer", {"name": "Zhang", "email": "zs@example.com"})
     assert caught.value.fields == {"email": "is already used by another Customer"}
@@ -366,9 +366,9 @@ def test_a_file_is_linked_only_by_whoever_may_read_where_it_is(runtime):
     """Knowing a file's id is not enough to attach it to one's own record and so read it:
     it must be one's own upload not yet attached, or on a record one may read."""
     rt = reopen(runtime, [Source("vault.yaml", VAULT)])
-    ann = rt.users.create("ann", ["staff"], "password123")
-    ben = rt.users.create("ben", ["staff"], "password123")
-    ada = rt.users.create("ada", ["auditor"], "password123")
+    ann = rt.users.create("ann", ["staff"], "password1234")
+    ben = rt.users.create("ben", ["staff"], "password1234")
+    ada = rt.users.create("ada", ["auditor"], "password1234")
 
     def upload(user):
         return rt.attachments.store(user, io.BytesIO(b"secret"), "a.pdf", None)["id"]

@@ -329,7 +329,7 @@ def test_export_headers_are_inert_too_and_numbers_stay_numbers(sqlite_runtime):
         for s in sources
     ]
     rt = reopen(sqlite_runtime, sources)
-    rt.users.create("max", ["manager"], "password123")
+    rt.users.create("max", ["manager"], "password1234")
     rt.records.create(SYSTEM_USER, "crm.customer", {"name": "x", "city": "@SUM(1+1)"})
     b = browser(create_app(runtime=rt), "max")
     rows = list(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -68,6 +69,37 @@ def test_failed_sign_ins_lock_the_username_and_the_address_in_every_process(runt
     with clock.at(clock.now() + timedelta(minutes=16)):
         assert sign_in(one, "lily", "password1234").status_code == 303
     other.close()
+
+
+def test_behind_a_trusted_proxy_each_client_is_counted_by_its_own_address(runtime, tmp_path):
+    """Behind a proxy every client had the proxy's address: five failures anywhere
+    locked everyone out. Without a trusted proxy, X-Forwarded-For is not believed (a
+    client cannot name a fresh address for each guess)."""
+    runtime.users.create("lily", ["sales"], "password1234")
+    runtime.users.create("sue", ["sales"], "password1234")
+    behind = open_runtime(replace(runtime.settings, trusted_proxies=1))
+    proxied = create_app(runtime=behind)
+
+    def from_client(app, client: str, username: str, password: str):
+        forwarded = {"HTTP_X_FORWARDED_FOR": client}
+        browser = app.test_client()
+        browser.get("/login", environ_base={"REMOTE_ADDR": "127.0.0.1", **forwarded})
+        with browser.session_transaction() as session:
+            csrf = session["csrf"]
+        return browser.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": csrf},
+            environ_base={"REMOTE_ADDR": "127.0.0.1", **forwarded},
+        )
+
+    for _ in range(5):
+        assert from_client(proxied, "203.0.113.7", "lily", "guess").status_code == 401
+    assert from_client(proxied, "198.51.100.2", "sue", "password1234").status_code == 303
+    direct = create_app(runtime=runtime)
+    for n in range(5):  # five names, each from "another" address: one address to us
+        assert from_client(direct, f"203.0.113.{n}", f"user{n}", "guess").status_code == 401
+    assert from_client(direct, "198.51.100.3", "sue", "password1234").status_code == 429
+    behind.close()
 
 
 def test_a_sign_in_clears_the_usernames_failures(runtime):

@@ -460,8 +460,8 @@ def test_update_own_limits_transitions_to_records_the_user_created(sqlite_runtim
         ),
     )
     shop = Shop(rt)
-    alice = rt.users.create("alice", ["sales"], "password123")
-    bob = rt.users.create("bob", ["sales"], "password123")
+    alice = rt.users.create("alice", ["sales"], "password1234")
+    bob = rt.users.create("bob", ["sales"], "password1234")
     mine = rt.records.create(alice, "oms.order", shop.order())
     theirs = rt.records.create(bob, "oms.order", shop.order())
     assert rt.transitions.allowed(alice, "oms.order", theirs["id"]) == []
@@ -505,8 +505,8 @@ def test_transitions_open_to_whoever_may_update_follow_update_own(runtime):
             )
         ],
     )
-    ann = rt.users.create("ann", ["agent"], "password123")
-    ben = rt.users.create("ben", ["agent"], "password123")
+    ann = rt.users.create("ann", ["agent"], "password1234")
+    ben = rt.users.create("ben", ["agent"], "password1234")
     theirs = rt.records.create(ben, "desk.ticket", {"subject": "Printer"})
     assert rt.transitions.allowed(ann, "desk.ticket", theirs["id"]) == []
     with pytest.raises(Forbidden, match="only take 'Answer' on Ticket records you created"):

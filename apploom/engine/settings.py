@@ -25,6 +25,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"  # where links in emails point
     secure_cookies: bool = False  # cookies only over HTTPS; always so when base_url is https
     db_pool_size: int = 10  # PostgreSQL connections per process, as many again in a burst
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers count
     sign_in_attempts: int = 5  # failures of a user or address within the window lock it
     sign_in_window_minutes: int = 15
 

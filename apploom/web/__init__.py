@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask, current_app, g, request, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from apploom.engine.access import permissions
 from apploom.engine.runtime import Runtime
@@ -56,6 +57,10 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
         SESSION_COOKIE_SECURE=runtime.settings.https_only_cookies,
         SESSION_COOKIE_NAME="apploom_session",
     )
+    hops = runtime.settings.trusted_proxies
+    if hops:  # the client's address, scheme and host as the proxies in front saw them
+        proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     errors.init_app(app)
     security_headers.init_app(app)
     app.before_request(_follow_definitions)
