@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select, update
 
 from apploom.engine.access.signatures import signature as sign
@@ -75,6 +76,33 @@ def test_email_is_delivered_through_smtp(sqlite_runtime, smtp):
     assert to == ["li@example.cn"] and "Tracking SF123" in content
     assert message(sqlite_runtime, message_id)["status"] == "sent"
     assert outbox.deliver_due(sqlite_runtime.db, senders) == 0
+
+
+def test_smtp_credentials_are_percent_decoded_from_the_url(sqlite_runtime):
+    """A password with '@' or '/' must be percent-encoded in the URL; it was sent encoded."""
+    inbox, logins = Inbox(), []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=True)
+
+    port = free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        enqueue(sqlite_runtime, "email", {"to": "li@example.cn", "subject": "s", "body": "b"})
+        url = f"smtp://shop%40example.com:p%40ss%2Fword@127.0.0.1:{port}"
+        senders = {"email": outbox.smtp_sender(url, "shop@example.com")}
+        assert outbox.deliver_due(sqlite_runtime.db, senders) == 1
+    finally:
+        controller.stop()
+    assert logins == [("shop@example.com", "p@ss/word")] and len(inbox.messages) == 1
 
 
 def test_webhooks_are_posted_and_signed(sqlite_runtime):

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, select, update
 
@@ -209,8 +209,8 @@ def smtp_sender(url: str, sender_address: str) -> Sender:
         with smtplib.SMTP(parts.hostname or "127.0.0.1", parts.port or 25, timeout=10) as smtp:
             if parts.scheme == "smtp+starttls":
                 smtp.starttls()
-            if parts.username:
-                smtp.login(parts.username, parts.password or "")
+            if parts.username:  # percent-encoded in the URL, as a password with @ or / must be
+                smtp.login(unquote(parts.username), unquote(parts.password or ""))
             smtp.send_message(message)
 
     return send
