@@ -9,7 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.exc import OperationalError
 
 from apploom.engine.access.permissions import SYSTEM_USER
@@ -282,3 +282,27 @@ def test_each_process_keeps_the_connections_its_setting_asks_for(tmp_path):
             conn.close()
     finally:
         db.dispose()
+
+
+def test_a_sqlite_write_lock_held_past_the_busy_timeout_is_waited_out(tmp_path):
+    """On SQLite a writer that waited its busy timeout for another's lock (a rule script
+    holding it) got "database is locked" as a 500."""
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    holder = create_engine(url).connect()
+    holder.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    holder.commit()
+    impatient = create_engine(url, connect_args={"timeout": 0})
+    holder.exec_driver_sql("BEGIN IMMEDIATE")
+    threading.Timer(0.2, holder.rollback).start()  # the long script ends
+
+    def write():
+        with impatient.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+
+    work = flaky(0, error=deadlock)  # counts attempts
+    retries.retrying(lambda: (work(), write()), attempts=12, pause=0.05)
+    assert work.calls > 1  # it was locked out, then got through
+    with impatient.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+    holder.close()
+    impatient.dispose()

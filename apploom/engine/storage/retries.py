@@ -1,5 +1,6 @@
 """Lock conflicts, retried: PostgreSQL ends one transaction of a deadlock, or one it could
-not serialize, and the same work run again from the start almost always goes through.
+not serialize, SQLite gives up on a write lock held longer than its busy timeout (a long
+rule script, say), and the same work run again from the start almost always goes through.
 
 A unit of work is a whole transaction: a failed attempt rolled back everything it wrote
 (numbers, history, outbox messages), so running it again is safe. Only when a few
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from apploom.engine.errors import Conflict
 
 LOCK_CONFLICTS = {"40P01", "40001"}  # deadlock detected, serialization failure
+SQLITE_BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}  # "database is locked"
 ATTEMPTS = 8
 PAUSE = 0.02  # seconds: the first pause's upper bound, doubled after each attempt
 LONGEST = 1.0  # seconds, the bound the pauses' bound stops doubling at
@@ -38,7 +40,11 @@ def lock_conflict(exc: BaseException | None) -> BaseException | None:
     savepoint may have turned it into an error of its own); None if there is none."""
     while exc is not None:
         if isinstance(exc, ConcurrentUpdate) or (
-            isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in LOCK_CONFLICTS
+            isinstance(exc, DBAPIError)
+            and (
+                getattr(exc.orig, "sqlstate", None) in LOCK_CONFLICTS
+                or getattr(exc.orig, "sqlite_errorname", None) in SQLITE_BUSY
+            )
         ):
             return exc
         exc = exc.__cause__ or exc.__context__
