@@ -182,6 +182,19 @@ def test_openapi_document_is_valid_3_1_and_describes_every_entity(app):
     assert "customer" in order["required"]
 
 
+def test_openapi_patch_bodies_carry_no_defaults_and_enums_admit_null(app):
+    """A client generated from the document filled PATCH bodies with the defaults (a
+    PATCH of city reset kind and tier) and crashed listing a select left empty."""
+    schemas = app.test_client().get("/api/v1/openapi.json").json["components"]["schemas"]
+    changes = schemas["oms_order_changes"]["properties"]
+    assert not [name for name, prop in changes.items() if "default" in prop]
+    assert changes["lines"]["items"] == {"$ref": "#/components/schemas/oms_order_line_changes"}
+    assert "default" not in schemas["oms_order_line_changes"]["properties"]["qty"]
+    assert schemas["oms_order"]["properties"]["channel"]["default"] == "web"  # still shown
+    carrier = schemas["oms_order"]["properties"]["carrier"]
+    assert carrier["type"] == ["string", "null"] and None in carrier["enum"]
+
+
 def download(api: Api, attachment_id: str) -> tuple[int, bytes]:
     with api.get(f"/api/v1/attachments/{attachment_id}") as response:
         return response.status_code, response.data

@@ -27,6 +27,8 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
         schema = dict(ftype.json_schema(fld))
         if not fld.holds_rows and "type" in schema:
             schema["type"] = [schema["type"], "null"]
+            if "enum" in schema:  # a client checks the value against the list, null too
+                schema["enum"] = [*schema["enum"], None]
         schema["title"] = fld.label.en
         if fld.help:
             schema["description"] = fld.help.en
@@ -53,14 +55,22 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
     return schema
 
 
-def changes_schema(schema: dict) -> dict:
-    """A PATCH body: any of the fields, plus the version the client read."""
-    return {
+def changes_schema(schema: dict, child: bool = False) -> dict:
+    """A PATCH body: any of the fields (child rows as their changes, by id), plus the
+    version the client read. Without the defaults: a generated client fills those in,
+    and a PATCH of one field reset others."""
+    properties = {}
+    for name, prop in schema["properties"].items():
+        prop = {k: v for k, v in prop.items() if k != "default"}
+        if "$ref" in prop.get("items", {}):
+            prop["items"] = {"$ref": prop["items"]["$ref"] + "_changes"}
+        properties[name] = prop
+    changes = {
         "type": "object",
         "title": f"Changes to a {schema['title']}",
-        "properties": schema["properties"],
-        "required": ["version"],
+        "properties": properties,
     }
+    return changes if child else {**changes, "required": ["version"]}
 
 
 def _list_parameters(entity: Entity, types: FieldTypes) -> list[dict]:
@@ -181,9 +191,9 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
     for entity in apps.entities():
         name = _schema_name(entity)
         schemas[name] = entity_schema(entity, types)
+        schemas[name + "_changes"] = changes_schema(schemas[name], entity.is_child)
         if entity.is_child:
             continue
-        schemas[name + "_changes"] = changes_schema(schemas[name])
         ref = {"$ref": f"#/components/schemas/{name}"}
         one = {
             "200": {
