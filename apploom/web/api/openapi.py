@@ -70,7 +70,10 @@ def changes_schema(schema: dict, child: bool = False) -> dict:
         "title": f"Changes to a {schema['title']}",
         "properties": properties,
     }
-    return changes if child else {**changes, "required": ["version"]}
+    if not child:
+        return {**changes, "required": ["version"]}
+    properties["id"] = {"type": "integer", "description": "The row to change; none for a new row"}
+    return changes
 
 
 def _list_parameters(entity: Entity, types: FieldTypes) -> list[dict]:
