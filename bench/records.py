@@ -44,10 +44,12 @@ from apploom.plugins import install_definitions, open_runtime  # noqa: E402
 from apploom.web import create_app  # noqa: E402
 
 
-def fresh_runtime(url: str, instance: Path, sources=None) -> tuple[Runtime, dict]:
+def fresh_runtime(url: str, instance: Path, sources=None, **more) -> tuple[Runtime, dict]:
     """A runtime on empty tables (of ``sources``, by default the bundled apps), with a
-    sales user, a customer and three items."""
-    settings = Settings.load({"database_url": url, "instance_path": str(instance)}, environ={})
+    sales user, a customer and three items; ``more`` settings (db_pool_size, say)."""
+    settings = Settings.load(
+        {"database_url": url, "instance_path": str(instance), **more}, environ={}
+    )
     db = Database(url)
     install_definitions(db, sources or bundled_sources(), settings)
     db.dispose()

@@ -139,14 +139,14 @@ OUTCOMES = ("done", "refused", "error", "no order yet")
 
 
 class Retries(logging.Handler):
-    """Counts the lock conflicts the engine retried (it logs each)."""
+    """Counts the lock conflicts the engine retried (it logs each), by kind."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.count = 0
+        self.kinds: Counter = Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
+        self.kinds[record.args[-1] if record.args else "?"] += 1
 
 
 def run_clients(shop: Shop, clients: int, seconds: float) -> dict:
@@ -259,7 +259,8 @@ def figures(runtime: Runtime) -> dict:
 
 def measure(url: str, clients: int, seconds: float) -> dict:
     with tempfile.TemporaryDirectory() as instance:
-        runtime, data = fresh_runtime(url, Path(instance))
+        # a connection for each client, as APPLOOM_DB_POOL_SIZE gives a server's threads
+        runtime, data = fresh_runtime(url, Path(instance), db_pool_size=clients)
         shop = Shop(runtime, data)
         retries = Retries()
         logging.getLogger("apploom.engine.storage.retries").addHandler(retries)
@@ -267,7 +268,7 @@ def measure(url: str, clients: int, seconds: float) -> dict:
             result = run_clients(shop, clients, seconds)
         finally:
             logging.getLogger("apploom.engine.storage.retries").removeHandler(retries)
-        result["lock_conflicts_retried"] = retries.count
+        result["lock_conflicts_retried"] = dict(retries.kinds)
         result.update(figures(runtime))
         runtime.close()
     return result

@@ -122,6 +122,7 @@ def ship_order(context, params) -> str:
         .where(parcels.c.order == context.record_id, parcels.c.status == "picking")
         .order_by(parcels.c.id)
     ).all()
+    context.lock(ITEMS, (line["item"] for line in order.rows["lines"]))  # before any parcel's
     typed = order.values["tracking_number"] if len(waiting) == 1 else None
     for parcel in waiting:
         given = {"carrier": parcel.carrier or order.values["carrier"]}
@@ -140,10 +141,7 @@ def issue_shipment(context, params) -> str:
     warehouse, counted as shipped on them, and the order moves on."""
     parcel = context.load(SHIPMENTS)
     order_id, warehouse = parcel.values["order"], parcel.values["warehouse"]
-    orders = context.table(ORDERS)  # two parcels of one order count in turn
-    context.conn.execute(
-        select(orders.c.id).where(orders.c.id == order_id).with_for_update(key_share=True)
-    )
+    context.lock(ORDERS, [order_id])  # two parcels of one order count in turn
     order = context.load(ORDERS, order_id)
     number, status = order.values["number"], order.values["status"]
     if status not in SHIPPING:

@@ -42,14 +42,6 @@ def _move(
     )
 
 
-def _lock_item(context, item: int) -> None:
-    """FOR NO KEY UPDATE: the moves' own key-share locks on the item must not block it."""
-    items = context.table(ITEMS)
-    context.conn.execute(
-        select(items.c.id).where(items.c.id == item).with_for_update(key_share=True)
-    )
-
-
 def _waiting_before(context, item: int, order) -> int:
     """How much of ``item`` backordered orders older than ``order`` still wait for."""
     orders, lines = context.table(ORDERS), context.table("oms.order_line")
@@ -147,13 +139,19 @@ def _expected_arrival(context, line: dict, order, today: date) -> date:
     return today + timedelta(days=lead or 0)
 
 
-def _allocate(context, order_id: int) -> tuple[int, int]:
-    """Reserve every unreserved line of an order; record what is short and when it is
-    expected. Returns (lines reserved now, lines still short)."""
+def _allocate(context, order_id: int, arrived: int | None = None) -> tuple[int, int]:
+    """Reserve every unreserved line of an order, or only those of the item that
+    ``arrived`` (whose lock the arrival holds: the other items' own arrivals serve
+    theirs); record what is short and when it is expected. Returns (lines reserved now,
+    lines still short)."""
     order = context.load(ORDERS, order_id)
+    waiting = [line for line in _in_lock_order(order.rows["lines"]) if not line["reserved"]]
+    if arrived is None:  # all its items locked first: proposals below lock them again
+        context.lock(ITEMS, (line["item"] for line in waiting))
     changes, short = {}, []
-    for line in _in_lock_order(order.rows["lines"]):
-        if line["reserved"]:
+    for line in waiting:
+        if arrived is not None and line["item"] != arrived:
+            short.append(line)
             continue
         warehouse = _reserve(context, line, order)
         if warehouse is None:
@@ -171,9 +169,9 @@ def _allocate(context, order_id: int) -> tuple[int, int]:
         values={**values, **({"was_backordered": True} if short else {})},
         rows={"lines": {**changes, **dates}},
     )
-    counted = order.values["status"] == "backordered"  # else its lines are not yet waiting
-    for line in short:
-        _propose(context, line["item"], order.values["warehouse"], 0 if counted else line["qty"])
+    if arrived is None:  # a backorder's short lines were proposed for when it was made
+        for line in short:
+            _propose(context, line["item"], order.values["warehouse"], line["qty"])
     return len(changes), len(short)
 
 
@@ -240,14 +238,14 @@ def allocate_backorders(context, params) -> str:
     item = context.names["item"]
     waiting = _backorders(context, item)
     if waiting:  # asked again under the item's lock: another arrival may have served them
-        _lock_item(context, item)
+        context.lock(ITEMS, [item])
         waiting = _backorders(context, item)
     lines = context.table("oms.order_line")
     served = []
     for order_id in waiting:
         if not _still_backordered(context, order_id):
             continue  # cancelled meanwhile: what it would take goes to the next
-        _, short = _allocate(context, order_id)
+        _, short = _allocate(context, order_id, arrived=item)
         still_waiting = context.conn.execute(
             select(lines.c.id).where(
                 lines.c.parent_id == order_id, lines.c.item == item, lines.c.reserved == 0
@@ -262,11 +260,15 @@ def allocate_backorders(context, params) -> str:
 
 
 def _still_backordered(context, order_id: int) -> bool:
-    """Lock the order (a cancellation waits for the arrival, or the arrival for it) and
-    say whether it still waits."""
+    """Lock the order and say whether it still waits. The arrival holds the item's lock
+    and a cancellation takes the order's first, then the item's: rather than wait for
+    it (a deadlock), the arrival gives way at once and runs again (NOWAIT: a lock
+    conflict, retried)."""
     orders = context.table(ORDERS)
     status = context.conn.execute(
-        select(orders.c.status).where(orders.c.id == order_id).with_for_update(key_share=True)
+        select(orders.c.status)
+        .where(orders.c.id == order_id)
+        .with_for_update(key_share=True, nowait=True)
     ).scalar()
     return status == "backordered"
 
@@ -414,10 +416,7 @@ def post_goods_receipt(context, params) -> str:
     partly or wholly received. More than the order still expects is refused."""
     receipt = context.load("wms.goods_receipt")
     po_id = receipt.values["purchase_order"]
-    orders = context.table(PURCHASES)  # two receipts for one order count in turn
-    context.conn.execute(
-        select(orders.c.id).where(orders.c.id == po_id).with_for_update(key_share=True)
-    )
+    context.lock(PURCHASES, [po_id])  # two receipts for one order count in turn
     po = context.load(PURCHASES, po_id)
     number = po.values["number"]
     if po.values["status"] not in ("ordered", "partly_received"):
@@ -505,7 +504,7 @@ def _propose(context, item_id: int, warehouse: int | None, wanted: int = 0) -> s
     # Locked (already, by the move's balance), so concurrent moves of the item from
     # other warehouses, whose stock rows do not lock each other, count each other's
     # proposals instead of proposing twice.
-    _lock_item(context, item_id)
+    context.lock(ITEMS, [item_id])
     item = conn.execute(select(items).where(items.c.id == item_id)).mappings().one()
     stock = context.balance("wms.stock")
     free = conn.execute(

@@ -140,6 +140,19 @@ class ActionContext:
         alone, and the rest of the transaction goes on (``with context.attempt(): ...``)."""
         return self.conn.begin_nested()
 
+    def lock(self, ref: str, ids: Iterable[int]) -> None:
+        """Lock records of ``ref`` until the transaction ends, in id order (FOR NO KEY
+        UPDATE on PostgreSQL, so rows referring to them may still be written).
+        Transactions that lock what they will change up front, in one order, never wait
+        for each other in a circle."""
+        table = self.table(ref)
+        self.conn.execute(
+            select(table.c.id)
+            .where(table.c.id.in_(sorted(set(ids))))
+            .order_by(table.c.id)
+            .with_for_update(key_share=True)
+        )
+
     def defines(self, ref: str) -> bool:
         """Whether the loaded apps have the entity ``ref`` (an app may be left out)."""
         return self.automation.records.apps.find(ref) is not None

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from apploom.engine.errors import Conflict
 
-LOCK_CONFLICTS = {"40P01", "40001"}  # deadlock detected, serialization failure
+LOCK_CONFLICTS = {"40P01", "40001", "55P03"}  # deadlock, serialization failure, NOWAIT
 SQLITE_BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}  # "database is locked"
 ATTEMPTS = 8
 PAUSE = 0.02  # seconds: the first pause's upper bound, doubled after each attempt
