@@ -261,6 +261,13 @@ BROKEN = [
         5,
     ),
     (
+        "backreference pattern",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, pattern: '(a)\\1'}\n",
+        "entities.a.fields.x.pattern",
+        "is not a valid pattern: invalid escape sequence",
+        5,
+    ),
+    (
         "naming without counter",
         "app: shop\nentities:\n  a:\n    naming: 'SO-{YYYY}'\n    fields:\n      x: {type: text}\n",
         "entities.a.naming",
