@@ -232,6 +232,15 @@ BROKEN = [
         5,
     ),
     (
+        "formula nested too deeply",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, formula: '"
+        + "1+" * 300
+        + "1'}\n",
+        "entities.a.fields.x.formula",
+        "nested more than 100 levels deep",
+        5,
+    ),
+    (
         "formula cycle",
         "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, formula:"
         " 'y + 1'}\n      y: {type: decimal, formula: 'x + 1'}\n",

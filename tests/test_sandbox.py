@@ -207,3 +207,17 @@ def test_guarded_operations_keep_their_meaning():
         "l.sort(reverse=True)\nl.extend(range(2))\nx = 'a b c'.split(maxsplit=1)",
         {},
     ) == {"d": {"a": 1, "b": 2, "c": 3}, "l": [3, 2, 1, 0, 1], "x": ["a", "b c"]}
+
+
+# Within the length limit, each of these nests a few hundred levels: compiling them
+# recursed past Python's stack and escaped as a RecursionError.
+DEEP = ["1+" * 999 + "1", "-" * 1999 + "1", "not " * 499 + "x", "x" + ".a" * 990, "x" + "[1]" * 495]
+
+
+@pytest.mark.parametrize("source", DEEP, ids=[d[:12] for d in DEEP])
+def test_deeply_nested_code_is_refused_when_compiled(source):
+    with pytest.raises(SandboxError, match="nested more than 100 levels deep \\(line 1\\)"):
+        evaluate(source, {"x": 1})
+    with pytest.raises(SandboxError, match="nested more than 100 levels deep \\(line 2\\)"):
+        execute("y = 1\ny = " + source, {"x": 1})
+    assert evaluate("+".join(["x"] * 90), {"x": 1}) == 90

@@ -48,6 +48,7 @@ from apploom.engine.errors import SandboxError
 MAX_EXPRESSION = 2_000  # characters
 MAX_SCRIPT = 20_000
 MAX_NESTING = 60  # brackets and blocks
+MAX_DEPTH = 100  # levels of the parsed code: operators, calls and brackets one in another
 MAX_STEPS = 200_000  # iterations per run
 MAX_SIZE = 100_000  # items or characters one operation may build
 MAX_INT_BITS = 4_000  # about 1,200 digits
@@ -177,6 +178,7 @@ def _check(source: str, mode: str) -> ast.AST:
         raise SandboxError(f"is not a valid {what} ({exc.msg}, line {exc.lineno})") from None
     except (RecursionError, MemoryError, ValueError):
         raise SandboxError("the code is too deeply nested or too large") from None
+    _check_depth(tree)
     for node in ast.walk(tree):
         name = (
             getattr(node, "id", None)
@@ -214,6 +216,21 @@ def _thunk(value: ast.expr) -> ast.expr:
         posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
     )
     return ast.copy_location(ast.Lambda(args=arguments, body=value), value)
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """Refuse code nested deeper than MAX_DEPTH (``1+1+1...``, ``not not ...``, ``x.a.a...``):
+    compiling walks the tree recursively and would overflow Python's stack."""
+    stack = [(tree, 1, 1)]
+    while stack:
+        node, depth, line = stack.pop()
+        line = getattr(node, "lineno", line)
+        if depth > MAX_DEPTH:
+            raise SandboxError(
+                f"the code is nested more than {MAX_DEPTH} levels deep (line {line}); "
+                "split it into smaller parts"
+            )
+        stack.extend((child, depth + 1, line) for child in ast.iter_child_nodes(node))
 
 
 class _Policy(RestrictingNodeTransformer):
@@ -310,6 +327,8 @@ def _compile(source: str, mode: Literal["eval", "exec"]):
         )
     except SyntaxError as exc:
         raise SandboxError(f"is not allowed: {exc}") from None
+    except RecursionError:  # within MAX_DEPTH, but called from a deep stack
+        raise SandboxError("the code is too deeply nested to compile here") from None
 
 
 def check_expression(source: str) -> ast.Expression:
