@@ -337,6 +337,22 @@ BROKEN = [
         5,
     ),
     (
+        "table rows past the ceiling",
+        "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of: line,"
+        " max_rows: 50000}\n  line:\n    fields: {x: {type: text}}\n",
+        "entities.a.fields.rows.max_rows",
+        "50000 is too large; it must be at most 10000",
+        5,
+    ),
+    (
+        "table needing more rows than it holds",
+        "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of: line,"
+        " min_rows: 2000}\n  line:\n    fields: {x: {type: text}}\n",
+        "entities.a.fields.rows.min_rows",
+        "min_rows (2000) is greater than the most rows the table may hold (1000)",
+        5,
+    ),
+    (
         "ref to child rows",
         "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of:"
         " line}\n  line:\n    fields: {x: {type: text}}\n  b:\n    fields:\n"

@@ -393,3 +393,10 @@ def test_rows_are_not_padded_to_the_width_a_sheet_claims():
         ["sku", "qty", "note"],
         [["S-1"], ["S-2", "3"]],
     )
+
+
+def test_an_imported_record_with_more_rows_than_its_table_holds_is_refused(runtime, shop):
+    line = "TB-9,Web shop,zs@example.com,2026-11-01,CUP-1,1,12.50\n"
+    report = run(runtime, ORDERS_CSV.splitlines()[0] + "\n" + line * 501)
+    assert (report.records, report.created) == (1, 0)
+    assert [e["message"] for e in report.errors] == ["lines: has 501 rows; at most 500 are allowed"]

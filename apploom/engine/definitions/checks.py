@@ -321,6 +321,12 @@ def _check_bounds(field: Field, ftype, report: _Reporter, path: tuple) -> None:
             report(path + (setting,), f"'{raw}' is not a valid {field.type} value")
     if len(bounds) == 2 and bounds["min"] > bounds["max"]:
         report(path, f"min ({field.min}) is greater than max ({field.max})")
+    if field.holds_rows and field.min_rows > field.row_limit:
+        report(
+            path + ("min_rows",),
+            f"min_rows ({field.min_rows}) is greater than the most rows the table may hold"
+            f" ({field.row_limit})",
+        )
 
 
 def _check_default(field: Field, ftype, report: _Reporter, path: tuple) -> None:
