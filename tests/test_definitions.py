@@ -238,6 +238,15 @@ BROKEN = [
         5,
     ),
     (
+        "formula nested too deeply",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, formula: '"
+        + "1+" * 300
+        + "1'}\n",
+        "entities.a.fields.x.formula",
+        "nested more than 100 levels deep",
+        5,
+    ),
+    (
         "formula cycle",
         "app: shop\nentities:\n  a:\n    fields:\n      x: {type: decimal, formula:"
         " 'y + 1'}\n      y: {type: decimal, formula: 'x + 1'}\n",
@@ -264,6 +273,13 @@ BROKEN = [
         "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, pattern: '[a-'}\n",
         "entities.a.fields.x.pattern",
         "is not a valid pattern",
+        5,
+    ),
+    (
+        "backreference pattern",
+        "app: shop\nentities:\n  a:\n    fields:\n      x: {type: text, pattern: '(a)\\1'}\n",
+        "entities.a.fields.x.pattern",
+        "is not a valid pattern: invalid escape sequence",
         5,
     ),
     (
@@ -324,6 +340,22 @@ BROKEN = [
         "{type: table}\n      total: {type: decimal, formula: 'sum(rows.x)'}\n",
         "entities.a.fields.rows.of",
         "a table field needs 'of'",
+        5,
+    ),
+    (
+        "table rows past the ceiling",
+        "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of: line,"
+        " max_rows: 50000}\n  line:\n    fields: {x: {type: text}}\n",
+        "entities.a.fields.rows.max_rows",
+        "50000 is too large; it must be at most 10000",
+        5,
+    ),
+    (
+        "table needing more rows than it holds",
+        "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of: line,"
+        " min_rows: 2000}\n  line:\n    fields: {x: {type: text}}\n",
+        "entities.a.fields.rows.min_rows",
+        "min_rows (2000) is greater than the most rows the table may hold (1000)",
         5,
     ),
     (

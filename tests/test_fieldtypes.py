@@ -99,6 +99,17 @@ def test_refusals(spec, raw, message):
         coerce(spec, raw)
 
 
+@pytest.mark.parametrize(
+    "pattern, bad, good",
+    [("(a+)+", "a" * 200 + "b", "a" * 200), ("(x+x+)+y", "x" * 250, "x" * 249 + "y")],
+)
+def test_patterns_match_in_linear_time(pattern, bad, good):
+    """A backtracking engine would take exponential time on ``bad``; RE2 answers at once."""
+    with pytest.raises(Invalid, match="does not match"):
+        coerce({"type": "text", "pattern": pattern}, bad)
+    assert coerce({"type": "text", "pattern": pattern}, good) == good
+
+
 def test_every_type_has_a_valid_json_schema_and_a_column_unless_table():
     for name in TYPES.names():
         spec = {

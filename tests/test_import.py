@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,7 +16,7 @@ from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.imports.jobs import Committer, TakenOver
 from apploom.engine.imports.service import ImportReport
-from apploom.engine.imports.spreadsheets import read_table
+from apploom.engine.imports.spreadsheets import MAX_COLUMNS, read_table
 from apploom.engine.query.filters import Query
 from apploom.engine.storage.system_tables import sys_import
 from apploom.web import create_app
@@ -347,3 +348,55 @@ def test_a_runner_thought_dead_stops_when_another_took_the_import_over(runtime):
         taker(conn, ImportReport(done=100, total=200, after_row=101))
     with pytest.raises(TakenOver), runtime.db.write() as conn:
         slow(conn, ImportReport(done=100, total=200, after_row=101))
+
+
+def test_a_file_wider_than_the_column_limit_is_refused_in_bounded_memory():
+    wide = (",".join(f"c{i}" for i in range(20_000)) + "\n" + "1\n" * 20_000).encode()
+    book = Workbook()
+    book.active.append([f"c{i}" for i in range(MAX_COLUMNS + 50)])
+    xlsx = io.BytesIO()
+    book.save(xlsx)
+    for name, data in (("wide.csv", wide), ("wide.xlsx", xlsx.getvalue())):
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValidationFailed) as caught:
+                read_table(name, data)
+            assert tracemalloc.get_traced_memory()[1] < 20 * 1024 * 1024
+        finally:
+            tracemalloc.stop()
+        assert caught.value.fields == {
+            "file": "has more than 200 columns; at most 200 can be imported"
+        }
+
+
+def test_rows_are_not_padded_to_the_width_a_sheet_claims():
+    """A few cells, but a sheet whose last cell is in column XFD: openpyxl pads each row it
+    streams to that width, and padding 5,000 rows used to take gigabytes."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["sku", "qty"])
+    for number in range(5_000):
+        sheet.append([f"S-{number}"])
+    sheet.cell(row=3, column=16_384).value = " "
+    data = io.BytesIO()
+    book.save(data)
+    tracemalloc.start()
+    try:
+        header, rows = read_table("stock.xlsx", data.getvalue())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert header == ["sku", "qty"] and len(rows) == 5_000
+    assert rows[0] == ["S-0", ""] and max(len(row) for row in rows) == 2
+    assert peak < 50 * 1024 * 1024
+    assert read_table("short.csv", b"sku,qty,note\nS-1\nS-2,3\n") == (
+        ["sku", "qty", "note"],
+        [["S-1"], ["S-2", "3"]],
+    )
+
+
+def test_an_imported_record_with_more_rows_than_its_table_holds_is_refused(runtime, shop):
+    line = "TB-9,Web shop,zs@example.com,2026-11-01,CUP-1,1,12.50\n"
+    report = run(runtime, ORDERS_CSV.splitlines()[0] + "\n" + line * 501)
+    assert (report.records, report.created) == (1, 0)
+    assert [e["message"] for e in report.errors] == ["lines: has 501 rows; at most 500 are allowed"]

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.definitions.loading import Source
+from apploom.engine.definitions.model import MAX_TABLE_ROWS
 from apploom.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from apploom.engine.query.filters import parse_params
 from apploom.engine.storage.system_tables import sys_history
@@ -425,3 +426,30 @@ def test_a_deleted_records_id_is_never_given_again(runtime, shop):
         version=2,
     )["lines"]
     assert lines[-1]["id"] > last  # rows too
+
+
+def test_a_table_holds_at_most_its_max_rows_or_the_engine_cap(runtime, shop):
+    """Refused before any row is read: no row's values are checked, so the work is bounded
+    by the limit, not by what was sent."""
+    for lines in (50_000, 501):
+        with pytest.raises(ValidationFailed) as caught:
+            runtime.records.create(
+                SYSTEM_USER, "oms.order", shop.order(lines=[{"item": "nothing"}] * lines)
+            )
+        assert caught.value.fields == {"lines": f"has {lines} rows; at most 500 are allowed"}
+    order = runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.update(
+            SYSTEM_USER,
+            "oms.order",
+            order["id"],
+            {"lines": order["lines"] * 251},
+            version=order["version"],
+        )
+    assert caught.value.fields == {"lines": "has 502 rows; at most 500 are allowed"}
+    purchase = {"supplier": "Acme", "warehouse": shop.warehouse["id"]}
+    with pytest.raises(ValidationFailed) as caught:
+        runtime.records.create(
+            SYSTEM_USER, "wms.purchase_order", {**purchase, "lines": [{}] * (MAX_TABLE_ROWS + 1)}
+        )
+    assert caught.value.fields == {"lines": "has 1001 rows; at most 1000 are allowed"}

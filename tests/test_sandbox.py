@@ -4,6 +4,8 @@ attempts that must each be refused or stopped while the process stays healthy.""
 from __future__ import annotations
 
 import time
+import tracemalloc
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -150,3 +152,72 @@ def test_the_corpus_is_large_enough_and_the_process_stays_healthy():
     assert len(ATTACKS) + len(SCRIPT_ATTACKS) >= 40
     assert evaluate("1 + 1", {}) == 2
     assert execute("y = 2 * 21", {}) == {"y": 42}
+
+
+# A list repeated 99,999 times costs 99,999 steps to build but holds 10**10 items to
+# compare, sort, hash or write out; texts and sets copied in a loop cost a copy each.
+REPEATED = "[[1] * 99999] * 99999"
+WORK_ATTACKS = [
+    (f"sorted({REPEATED})", "too large to sort"),
+    ("sorted([[1] * 10**5] * 10**3)", "too large to sort"),
+    ("sorted([[1] * 10**6] * 10**3)", "longer than"),
+    (f"max({REPEATED})", "too large to compare"),
+    ("max([[1] * 99999] * 1000)", "too large to compare"),
+    (f"{REPEATED} == {REPEATED}", "too large to compare"),
+    (f"{REPEATED} < {REPEATED}", "too large to compare"),
+    (f"{REPEATED} in [{REPEATED}]", "too large to compare"),
+    (f"({REPEATED}).count([1] * 99999)", "too large to compare"),
+    ("len(set([tuple([tuple([1] * 9999)] * 99999)]))", "too large to hash"),
+    (f"f'{{{REPEATED}}}'", "an f-string shows text, numbers and dates, not a list"),
+    ("f'{s}{s}'", "longer than"),
+    ("[t + t for t in ['x' * 49999] * 50000]", "loops too long"),
+    ("[t.upper() for t in ['x' * 99999] * 50000]", "loops too long"),
+    ("[t[1:] for t in ['x' * 99999] * 50000]", "loops too long"),
+    ("[l.extend(b) for l in [[]] for b in [[1] * 99999] * 1000]", "loops too long"),
+    ("[a - set() for a in [set(range(50000))] for i in range(90000)]", "loops too long"),
+    ("[dict(**d) for d in [dict(zip(range(9999), range(9999)))] for i in range(9999)]", "\\*\\*"),
+    ("Decimal((0, (1,) * 99999, 0))", "Decimal\\(\\) of a tuple"),
+]
+
+
+@pytest.mark.parametrize("source, message", WORK_ATTACKS, ids=[s[0][:50] for s in WORK_ATTACKS])
+def test_work_that_grows_with_nested_values_is_refused_before_it_runs(source, message):
+    tracemalloc.start()
+    try:
+        with pytest.raises(SandboxError, match=message):
+            evaluate(source, {"s": "y" * 60000})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 1024 * 1024
+
+
+def test_guarded_operations_keep_their_meaning():
+    names = {"x": 5, "when": date(2024, 1, 2), "price": Decimal("1.50")}
+    assert evaluate("0 < x <= 10", names) is True
+    assert evaluate("1 < x < 3", names) is False
+    assert evaluate("1 > x < nowhere", names) is False  # a chain stops at the first false
+    assert evaluate("x in {'a': 1} or (1, 2) in {(1, 2): 3}", names) is True
+    assert evaluate("sorted([[2, 1], [1, 2]]) == [[1, 2], [2, 1]]", names) is True
+    assert evaluate("max([(1, 'a'), (2, 'b')])", names) == [2, "b"]
+    assert evaluate("f'{x} on {when} at {price} {None}'", names) == "5 on 2024-01-02 at 1.50 None"
+    assert evaluate("sorted(range(99999))[-1] + max(range(99999))", names) == 2 * 99998
+    assert execute(
+        "d = {}\nd.update({'a': 1})\nd.update([('b', 2)], c=3)\nl = [3, 1, 2]\n"
+        "l.sort(reverse=True)\nl.extend(range(2))\nx = 'a b c'.split(maxsplit=1)",
+        {},
+    ) == {"d": {"a": 1, "b": 2, "c": 3}, "l": [3, 2, 1, 0, 1], "x": ["a", "b c"]}
+
+
+# Within the length limit, each of these nests a few hundred levels: compiling them
+# recursed past Python's stack and escaped as a RecursionError.
+DEEP = ["1+" * 999 + "1", "-" * 1999 + "1", "not " * 499 + "x", "x" + ".a" * 990, "x" + "[1]" * 495]
+
+
+@pytest.mark.parametrize("source", DEEP, ids=[d[:12] for d in DEEP])
+def test_deeply_nested_code_is_refused_when_compiled(source):
+    with pytest.raises(SandboxError, match="nested more than 100 levels deep \\(line 1\\)"):
+        evaluate(source, {"x": 1})
+    with pytest.raises(SandboxError, match="nested more than 100 levels deep \\(line 2\\)"):
+        execute("y = 1\ny = " + source, {"x": 1})
+    assert evaluate("+".join(["x"] * 90), {"x": 1}) == 90

@@ -21,6 +21,7 @@ from apploom.engine.errors import Problem
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
 from apploom.engine.fields.base import COMMON_SETTINGS, Invalid
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.fields.text import pattern_problem
 from apploom.engine.records.formulas import formula_order
 from apploom.engine.records.naming import format_problems
 from apploom.engine.reports.definition import report_problems
@@ -286,11 +287,9 @@ def _check_field(
     values = field.option_values
     for value in {v for v in values if values.count(v) > 1}:
         report(path + ("options",), f"the option '{value}' is listed more than once")
-    if field.pattern:
-        try:
-            re.compile(field.pattern)
-        except re.error as exc:
-            report(path + ("pattern",), f"is not a valid pattern: {exc}")
+    problem = pattern_problem(field.pattern) if field.pattern else None
+    if problem:
+        report(path + ("pattern",), problem)
     _check_bounds(field, ftype, report, path)
     _check_default(field, ftype, report, path)
     if ftype.is_reference and field.to:
@@ -322,6 +321,12 @@ def _check_bounds(field: Field, ftype, report: _Reporter, path: tuple) -> None:
             report(path + (setting,), f"'{raw}' is not a valid {field.type} value")
     if len(bounds) == 2 and bounds["min"] > bounds["max"]:
         report(path, f"min ({field.min}) is greater than max ({field.max})")
+    if field.holds_rows and field.min_rows > field.row_limit:
+        report(
+            path + ("min_rows",),
+            f"min_rows ({field.min_rows}) is greater than the most rows the table may hold"
+            f" ({field.row_limit})",
+        )
 
 
 def _check_default(field: Field, ftype, report: _Reporter, path: tuple) -> None:

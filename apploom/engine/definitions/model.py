@@ -22,6 +22,9 @@ CHILD_SYSTEM_COLUMNS = ("id", "parent_id", "position")
 RESERVED_NAMES = frozenset(SYSTEM_COLUMNS + CHILD_SYSTEM_COLUMNS)
 ACTIONS = ("read", "create", "update", "delete")
 ADMIN_ROLE = "admin"
+# The most rows a table field holds unless its max_rows says otherwise: every record's
+# rows, and the formulas and rules that loop over them, stay bounded.
+MAX_TABLE_ROWS = 1_000
 
 
 K = TypeVar("K")
@@ -110,6 +113,11 @@ class Field:
         """A table: its rows are records of the entity ``of`` names (a setting only field
         types holding rows take)."""
         return self.of is not None
+
+    @property
+    def row_limit(self) -> int:
+        """The most rows this table may hold: its ``max_rows``, else MAX_TABLE_ROWS."""
+        return self.max_rows if self.max_rows is not None else MAX_TABLE_ROWS
 
     @property
     def target(self) -> str:

@@ -9,8 +9,13 @@ specifications. The guards:
 * iteration: a step budget (and a deadline) shared by loops, comprehensions and
   every curated function that iterates, so ``sorted``/``tuple``/``zip`` cannot
   loop in C past it;
-* arithmetic: ``*``, ``**``, ``<<`` and ``%`` check the size of what they would
-  build before building it, so one C call cannot run away;
+* arithmetic, f-strings and text methods: ``+``, ``-``, ``*``, ``**``, ``<<``, ``%``,
+  f-strings and slices check the size of what they would build before building it,
+  and are charged for it, so one C call cannot run away;
+* work that grows with nested data: comparing, sorting, ``min``/``max``, ``in``,
+  ``count``/``index`` and hashing tuples are charged for every item they may touch,
+  counting a list once for each place it appears (``[[1] * 99999] * 99999`` holds
+  10**10 items to compare, not 99,999);
 * results: plain data only (numbers, text, dates, lists and dicts of them).
 
 Expressions run in the calling process. Scripts run in a child process from a
@@ -23,6 +28,7 @@ from __future__ import annotations
 import ast
 import math
 import multiprocessing
+import operator
 import resource
 import time
 from contextvars import ContextVar
@@ -42,6 +48,7 @@ from apploom.engine.errors import SandboxError
 MAX_EXPRESSION = 2_000  # characters
 MAX_SCRIPT = 20_000
 MAX_NESTING = 60  # brackets and blocks
+MAX_DEPTH = 100  # levels of the parsed code: operators, calls and brackets one in another
 MAX_STEPS = 200_000  # iterations per run
 MAX_SIZE = 100_000  # items or characters one operation may build
 MAX_INT_BITS = 4_000  # about 1,200 digits
@@ -171,6 +178,7 @@ def _check(source: str, mode: str) -> ast.AST:
         raise SandboxError(f"is not a valid {what} ({exc.msg}, line {exc.lineno})") from None
     except (RecursionError, MemoryError, ValueError):
         raise SandboxError("the code is too deeply nested or too large") from None
+    _check_depth(tree)
     for node in ast.walk(tree):
         name = (
             getattr(node, "id", None)
@@ -190,41 +198,124 @@ def _check(source: str, mode: str) -> ast.AST:
             raise SandboxError("bytes are not allowed; use text")
         if isinstance(node, ast.FunctionDef) and node.decorator_list:
             raise SandboxError("decorators are not allowed")
+        if (isinstance(node, ast.Dict) and None in node.keys) or (
+            isinstance(node, ast.keyword) and node.arg is None
+        ):
+            raise SandboxError("unpacking with ** is not allowed")
     return tree
 
 
-class _Policy(RestrictingNodeTransformer):
-    """RestrictedPython's rewriting, plus size checks on the operators that can explode."""
+def _call(name: str, node: ast.AST, *args: ast.expr) -> ast.expr:
+    call = ast.Call(func=ast.Name(name, ast.Load()), args=list(args), keywords=[])
+    return ast.fix_missing_locations(ast.copy_location(call, node))
 
-    _CHECKED = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
+
+def _thunk(value: ast.expr) -> ast.expr:
+    """``lambda: value``: a later operand of a chained comparison, evaluated only if needed."""
+    arguments = ast.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
+    )
+    return ast.copy_location(ast.Lambda(args=arguments, body=value), value)
+
+
+def _check_depth(tree: ast.AST) -> None:
+    """Refuse code nested deeper than MAX_DEPTH (``1+1+1...``, ``not not ...``, ``x.a.a...``):
+    compiling walks the tree recursively and would overflow Python's stack."""
+    stack = [(tree, 1, 1)]
+    while stack:
+        node, depth, line = stack.pop()
+        line = getattr(node, "lineno", line)
+        if depth > MAX_DEPTH:
+            raise SandboxError(
+                f"the code is nested more than {MAX_DEPTH} levels deep (line {line}); "
+                "split it into smaller parts"
+            )
+        stack.extend((child, depth + 1, line) for child in ast.iter_child_nodes(node))
+
+
+class _Policy(RestrictingNodeTransformer):
+    """RestrictedPython's rewriting, plus calls to our guards where Python would do work
+    in C that grows with its operands: operators, comparisons, f-strings, hashed keys."""
+
+    _CHECKED = {
+        ast.Add: "+",
+        ast.Sub: "-",
+        ast.Mult: "*",
+        ast.Pow: "**",
+        ast.LShift: "<<",
+        ast.Mod: "%",
+    }
+    _COMPARED = {
+        ast.Eq: "==",
+        ast.NotEq: "!=",
+        ast.Lt: "<",
+        ast.LtE: "<=",
+        ast.Gt: ">",
+        ast.GtE: ">=",
+        ast.In: "in",
+        ast.NotIn: "not in",
+        ast.Is: "is",
+        ast.IsNot: "is not",
+    }
+
+    def _visited(self, node: ast.AST, kind: type) -> Any:
+        """RestrictedPython's rewriting of ``node``, which must hand back a ``kind``."""
+        visited = getattr(super(), f"visit_{type(node).__name__}")(node)
+        if not isinstance(visited, kind):
+            raise SandboxError(f"is not allowed: a {kind.__name__} was rewritten unexpectedly")
+        return visited
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        visited = super().visit_BinOp(node)
-        if not isinstance(visited, ast.BinOp):  # RestrictedPython hands the node back
-            raise SandboxError("is not allowed: an operator was rewritten unexpectedly")
-        node = visited
+        node = self._visited(node, ast.BinOp)
         symbol = self._CHECKED.get(type(node.op))
         if symbol is None:
             return node
-        call = ast.Call(
-            func=ast.Name("_binop_", ast.Load()),
-            args=[ast.Constant(symbol), node.left, node.right],
-            keywords=[],
-        )
-        return ast.fix_missing_locations(ast.copy_location(call, node))
+        return _call("_binop_", node, ast.Constant(symbol), node.left, node.right)
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        node = self._visited(node, ast.Compare)
+        ops = [ast.Constant(self._COMPARED[type(op)]) for op in node.ops]
+        if len(ops) == 1 and isinstance(node.ops[0], (ast.Is, ast.IsNot)):
+            return node  # identity: no work to bound
+        if len(ops) == 1:
+            return _call("_compare_", node, ops[0], node.left, node.comparators[0])
+        later = [
+            ast.Tuple([op, _thunk(c)], ast.Load())
+            for op, c in zip(ops, node.comparators, strict=True)
+        ]
+        return _call("_chain_", node, node.left, *later)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        node = self._visited(node, ast.JoinedStr)
+        parts = [p.value if isinstance(p, ast.FormattedValue) else p for p in node.values]
+        return _call("_fstring_", node, *parts)
+
+    def visit_Dict(self, node: ast.Dict) -> ast.AST:
+        node = self._visited(node, ast.Dict)
+        node.keys = [_call("_key_", k, k) if k is not None else None for k in node.keys]
+        return node
+
+    def visit_Set(self, node: ast.Set) -> ast.AST:
+        node = self._visited(node, ast.Set)
+        node.elts = [_call("_key_", e, e) for e in node.elts]
+        return node
+
+    def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
+        node = self._visited(node, ast.DictComp)
+        node.key = _call("_key_", node.key, node.key)
+        return node
+
+    def visit_SetComp(self, node: ast.SetComp) -> ast.AST:
+        node = self._visited(node, ast.SetComp)
+        node.elt = _call("_key_", node.elt, node.elt)
+        return node
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         """Decimal literals stay exact: 0.1 means Decimal('0.1'), as money needs."""
-        visited = super().visit_Constant(node)
-        if not isinstance(visited, ast.Constant):  # RestrictedPython hands the node back
-            raise SandboxError("is not allowed: a constant was rewritten unexpectedly")
-        node = visited
+        node = self._visited(node, ast.Constant)
         if not isinstance(node.value, float):
             return node
-        call = ast.Call(
-            func=ast.Name("Decimal", ast.Load()), args=[ast.Constant(repr(node.value))], keywords=[]
-        )
-        return ast.fix_missing_locations(ast.copy_location(call, node))
+        return _call("Decimal", node, ast.Constant(repr(node.value)))
 
 
 @lru_cache(maxsize=4096)
@@ -236,6 +327,8 @@ def _compile(source: str, mode: Literal["eval", "exec"]):
         )
     except SyntaxError as exc:
         raise SandboxError(f"is not allowed: {exc}") from None
+    except RecursionError:  # within MAX_DEPTH, but called from a deep stack
+        raise SandboxError("the code is too deeply nested to compile here") from None
 
 
 def check_expression(source: str) -> ast.Expression:
@@ -311,8 +404,10 @@ def _getattr(obj: Any, name: str) -> Any:
     if name not in allowed:
         raise SandboxError(f"'.{name}' is not allowed on {type(obj).__name__}")
     method = getattr(obj, name)
-    if isinstance(obj, str) and name in _SIZED_TEXT:
-        return _sized(obj, name, method)
+    if isinstance(obj, str):
+        return _text_method(obj, name, method)
+    if isinstance(obj, (list, tuple, dict)):
+        return _container_method(obj, name, method)
     return method
 
 
@@ -320,8 +415,11 @@ def _getattr(obj: Any, name: str) -> Any:
 _SIZED_TEXT = frozenset({"center", "ljust", "rjust", "zfill", "replace", "join"})
 
 
-def _sized(text: str, name: str, method: Any) -> Any:
-    def checked(*args: Any) -> Any:
+def _text_method(text: str, name: str, method: Any) -> Any:
+    """Every text method reads or copies the whole text: each call is charged for it, and
+    those that can build far more than they read are refused before they run."""
+
+    def checked(*args: Any, **options: Any) -> Any:
         if name == "join":
             parts = _budgeted(args[0])
             size = sum(len(p) for p in parts if isinstance(p, str)) + len(text) * len(parts)
@@ -329,12 +427,39 @@ def _sized(text: str, name: str, method: Any) -> Any:
         elif name == "replace":
             old, new = str(args[0]), str(args[1])
             size = len(text) + (text.count(old) if old else len(text) + 1) * len(new)
-        else:
+        elif name in _SIZED_TEXT:
             size = args[0] if args and isinstance(args[0], int) else 0
+        else:
+            _spend(len(text) + sum(len(a) for a in args if isinstance(a, str)))
+            return method(*args, **options)
         if size > MAX_SIZE:
             raise SandboxError(f"the result would be longer than {MAX_SIZE}")
         _spend(size)
-        return method(*args)
+        return method(*args, **options)
+
+    return checked
+
+
+def _container_method(obj: list | tuple | dict, name: str, method: Any) -> Any:
+    """List, tuple and dict methods, charged for the items they copy, move or compare."""
+
+    def checked(*args: Any, **options: Any) -> Any:
+        if name in ("count", "index", "remove"):
+            _touch(obj, *args[:1])
+        elif name == "sort" and isinstance(obj, list):
+            _touch_sorting(obj)
+        elif name == "extend" and args:
+            args = (_budgeted(args[0]),)
+        elif name == "update" and args:
+            other = args[0] if isinstance(args[0], dict) else _dict(args[0])
+            _spend(len(other))
+            _hashing(other)
+            args = (other,)
+        elif name in ("get", "setdefault") or (name == "pop" and isinstance(obj, dict)):
+            _hashing(args[:1])
+        elif name in ("insert", "pop", "reverse"):
+            _spend(len(obj))
+        return method(*args, **options)
 
     return checked
 
@@ -345,11 +470,130 @@ def _spend(size: int) -> None:
         _current.get().tick(size // 10)
 
 
+# What comparing is cheap for: values with no items inside (text is compared in C at
+# memory speed, and weighs a unit more per 100 characters).
+_FLAT = frozenset({type(None), bool, int, float, Decimal, str, date, datetime, timedelta})
+_VIEWS: tuple[type, ...] = (type({}.items()), type({}.keys()), type({}.values()))
+
+
+def _weight(values: Iterable) -> int:
+    """How many items comparing, sorting or hashing ``values`` may touch: each item of each
+    container, counted every time it appears, so a list repeated 99,999 times weighs
+    99,999 times its own weight. Stops counting (and is MAX_SIZE + 1) past MAX_SIZE, so
+    weighing costs no more than the work it allows."""
+    total = 0
+    stack = list(values)
+    if len(stack) > MAX_SIZE:
+        return MAX_SIZE + 1
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        total += 1 + len(item) // 100 if kind is str else 1
+        if kind in _FLAT:
+            continue
+        if isinstance(item, Row):
+            children: Any = item.values()
+        elif kind is dict:
+            children = [*item, *item.values()]
+        elif isinstance(item, (list, tuple, set, frozenset, *_VIEWS)):
+            children = item
+        else:
+            continue
+        if total + len(children) > MAX_SIZE:
+            return MAX_SIZE + 1
+        stack.extend(children)
+    return total
+
+
+def _touch(*values: Any, doing: str = "compare") -> int:
+    """Charge the run for an operation that may touch every item of ``values`` (comparing
+    them, counting in them); refused if that would be more than MAX_SIZE items."""
+    weight = _weight(values)
+    if weight > MAX_SIZE:
+        raise SandboxError(f"the values are too large to {doing}: more than {MAX_SIZE} items")
+    _spend(weight)
+    return weight
+
+
+def _touch_sorting(values: list) -> None:
+    """Sorting compares each value about log2(n) times; flat values cost their step each."""
+    nested = [v for v in values if type(v) not in _FLAT]
+    if nested:
+        _spend(_touch(*nested, doing="sort") * len(values).bit_length())
+
+
+def _hashing(keys: Iterable) -> None:
+    """Charge for hashing keys: a tuple is hashed item by item, every time."""
+    for key in keys:
+        if type(key) is tuple:
+            _touch(key, doing="hash")
+
+
+def _key(key: Any) -> Any:
+    _hashing((key,))
+    return key
+
+
+_COMPARISONS: dict[str, Any] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "in": lambda a, b: a in b,
+    "not in": lambda a, b: a not in b,
+    "is": operator.is_,
+    "is not": operator.is_not,
+}
+
+
+def _compare(symbol: str, left: Any, right: Any) -> Any:
+    if type(left) not in _FLAT or type(right) not in _FLAT:
+        if symbol in ("in", "not in") and isinstance(right, (dict, set, frozenset, Row)):
+            _hashing((left,))  # a lookup, not a scan
+        elif symbol not in ("is", "is not"):
+            _touch(left, right)
+    return _COMPARISONS[symbol](left, right)
+
+
+def _chain(left: Any, *later: tuple[str, Any]) -> Any:
+    """``a < b < c``: each comparison checked, each operand evaluated once and only if needed."""
+    result: Any = True
+    for symbol, operand in later:
+        right = operand()
+        result = _compare(symbol, left, right)
+        if not result:
+            return result
+        left = right
+    return result
+
+
+def _fstring(*parts: Any) -> str:
+    """An f-string shows values as ``str()`` does, checked for size before it is built."""
+    for part in parts:
+        if not isinstance(part, _PLAIN):
+            raise SandboxError(
+                f"an f-string shows text, numbers and dates, not a {type(part).__name__}"
+            )
+    texts = [_to_str(p) for p in parts]
+    size = sum(len(t) for t in texts)
+    if size > MAX_SIZE:
+        raise SandboxError(f"the result would be longer than {MAX_SIZE}")
+    _spend(size)
+    return "".join(texts)
+
+
 def _getitem(obj: Any, key: Any) -> Any:
     if not isinstance(obj, (list, tuple, dict, str, Row)):
         raise SandboxError(f"cannot index {type(obj).__name__}")
-    if isinstance(key, slice) and key.step is not None and key.step == 0:
-        raise SandboxError("a slice step cannot be zero")
+    if isinstance(key, slice):
+        if key.step is not None and key.step == 0:
+            raise SandboxError("a slice step cannot be zero")
+        if not isinstance(obj, (dict, Row)):
+            _spend(len(range(*key.indices(len(obj)))))
+    elif isinstance(obj, dict):
+        _hashing((key,))
     return obj[key]
 
 
@@ -359,8 +603,19 @@ def _write(obj: Any) -> Any:
     raise SandboxError(f"cannot change a {type(obj).__name__}")
 
 
+_SEQUENCES = (str, list, tuple)
+
+
 def _binop(symbol: str, left: Any, right: Any) -> Any:
     _check_size(symbol, left, right)
+    if symbol == "+":
+        if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+            _spend(len(left) + len(right))
+        return left + right
+    if symbol == "-":
+        if isinstance(left, set):
+            _spend(len(left))
+        return left - right
     if symbol == "*":
         for seq, count in ((left, right), (right, left)):
             if isinstance(seq, (str, list, tuple)) and isinstance(count, int):
@@ -375,19 +630,15 @@ def _binop(symbol: str, left: Any, right: Any) -> Any:
 
 def _inplace(op: str, left: Any, right: Any) -> Any:
     symbol = op.rstrip("=")
-    if symbol in ("*", "**", "<<", "%"):
+    if symbol in ("+", "-", "*", "**", "<<", "%"):
         return _binop(symbol, left, right)
     operations = {
-        "+": lambda: left + right,
-        "-": lambda: left - right,
         "/": lambda: left / right,
         "//": lambda: left // right,
     }
     if symbol not in operations:
         raise SandboxError(f"'{op}' is not allowed")
-    result = operations[symbol]()
-    _check_result_size(result)
-    return result
+    return operations[symbol]()
 
 
 class _Budgeted:
@@ -480,6 +731,8 @@ def _sum(values: Iterable, start: Any = 0) -> Any:
 
 
 def _to_str(value: Any = "") -> str:
+    if isinstance(value, str):
+        return value
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise SandboxError("the number is too large to write out")
     if not isinstance(value, _PLAIN):
@@ -488,14 +741,21 @@ def _to_str(value: Any = "") -> str:
 
 
 def _to_decimal(value: Any = 0) -> Decimal:
+    """A Decimal from text, a number or a Decimal; not from a tuple of digits, which could
+    make one of any length."""
     if isinstance(value, str) and len(value) > 60:
         raise SandboxError("Decimal() takes at most 60 characters here")
+    if not isinstance(value, (str, int, float, Decimal)):
+        raise SandboxError(f"Decimal() of a {type(value).__name__} is not allowed")
     return Decimal(str(value)) if isinstance(value, float) else Decimal(value)
 
 
 def _check_size(symbol: str, left: Any, right: Any) -> None:
     if symbol == "%" and isinstance(left, str):
         raise SandboxError("%-formatting of text is not allowed; use + or str()")
+    if symbol == "+" and isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+        if len(left) + len(right) > MAX_SIZE:
+            raise SandboxError(f"the result would be longer than {MAX_SIZE}")
     if symbol == "*":
         for seq, count in ((left, right), (right, left)):
             if (
@@ -536,6 +796,36 @@ def _range(*args: int) -> range:
     return numbers
 
 
+def _sorted(values: Iterable, key: Any = None, reverse: bool = False) -> list:
+    items = _budgeted(values)
+    _touch_sorting(items)
+    return sorted(items, key=key, reverse=reverse)
+
+
+def _extreme(function: Any) -> Any:
+    """``min`` or ``max``: one comparison per value, each charged for what it holds."""
+
+    def checked(*values: Any, **options: Any) -> Any:
+        items = _present(_budgeted(_one_or_many(values)))
+        _touch(*(v for v in items if type(v) not in _FLAT))
+        return function(items, **options)
+
+    return checked
+
+
+def _set(values: Iterable = ()) -> set:
+    items = _budgeted(values)
+    _hashing(items)
+    return set(items)
+
+
+def _dict(*args: Any, **names: Any) -> dict:
+    pairs = [_budgeted(a) for a in args]
+    for group in pairs:
+        _hashing(p[0] for p in group if isinstance(p, (list, tuple)) and p)
+    return dict(*pairs, **names)
+
+
 def _hours_between(start: Any, end: Any) -> Decimal | None:
     """Hours from ``start`` to ``end`` (two datetimes), to the hundredth; empty if one is."""
     if start is None or end is None:
@@ -555,17 +845,15 @@ BUILTINS: dict[str, Any] = {
     "len": len,
     "round": _round,
     "sum": _sum,
-    "min": lambda *values, **kw: min(_present(_budgeted(_one_or_many(values))), **kw),
-    "max": lambda *values, **kw: max(_present(_budgeted(_one_or_many(values))), **kw),
+    "min": _extreme(min),
+    "max": _extreme(max),
     "any": lambda values: any(_budgeted(values)),
     "all": lambda values: all(_budgeted(values)),
-    "sorted": lambda values, key=None, reverse=False: sorted(
-        _budgeted(values), key=key, reverse=reverse
-    ),
+    "sorted": _sorted,
     "list": lambda values=(): _budgeted(values),
     "tuple": lambda values=(): tuple(_budgeted(values)),
-    "dict": lambda *args, **kw: dict(*(_budgeted(a) for a in args), **kw),
-    "set": lambda values=(): set(_budgeted(values)),
+    "dict": _dict,
+    "set": _set,
     "enumerate": lambda values, start=0: list(enumerate(_budgeted(values), start)),
     "zip": lambda *values: list(zip(*(_budgeted(v) for v in values), strict=False)),
     "range": _range,
@@ -584,6 +872,10 @@ _GUARDS = {
     "_getiter_": _iterate,
     "_write_": _write,
     "_binop_": _binop,
+    "_compare_": _compare,
+    "_chain_": _chain,
+    "_fstring_": _fstring,
+    "_key_": _key,
     "_inplacevar_": _inplace,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_unpack_sequence_": guarded_unpack_sequence,

@@ -81,8 +81,7 @@ class TableType(FieldType):
         schema: dict[str, Any] = {"type": "array", "items": {"$ref": child_schema}}
         if field.min_rows:
             schema["minItems"] = field.min_rows
-        if field.max_rows is not None:
-            schema["maxItems"] = field.max_rows
+        schema["maxItems"] = field.row_limit
         return schema
 
     def definition_problems(self, field):

@@ -4,9 +4,12 @@ numbers a naming series gives."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 import nh3
+import re2
 from sqlalchemy import String, Text
 
 from apploom.engine.definitions.model import Field
@@ -49,7 +52,7 @@ class TextType(FieldType):
         limit = self.length(field)
         if len(value) > limit:
             raise Invalid(f"is {len(value)} characters long; at most {limit} are allowed")
-        if field.pattern and not re.fullmatch(field.pattern, value):
+        if field.pattern and not compiled_pattern(field.pattern).fullmatch(value):
             raise Invalid(f"does not match the expected format ({field.pattern})")
 
     def json_schema(self, field):
@@ -57,6 +60,30 @@ class TextType(FieldType):
         if field.pattern:
             schema["pattern"] = f"^(?:{field.pattern})$"
         return schema
+
+
+_RE2 = re2.Options()
+_RE2.log_errors = False
+
+
+@lru_cache(maxsize=1024)
+def compiled_pattern(pattern: str) -> Any:
+    """A field's pattern compiled by RE2, which matches in time linear in the text, so no
+    pattern (``(a+)+``) can backtrack for seconds; raises re2.error if RE2 refuses it."""
+    return re2.compile(pattern, _RE2)
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why RE2 refuses ``pattern`` (backreferences, lookarounds, huge repeats), or None."""
+    try:
+        compiled_pattern(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        return (
+            f"is not a valid pattern: {reason} (patterns are RE2 expressions, matched in"
+            " linear time: no backreferences or lookarounds)"
+        )
+    return None
 
 
 class LongTextType(TextType):

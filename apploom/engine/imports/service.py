@@ -234,14 +234,14 @@ class Importer:
         child = [c for c, t in targets.items() if t.child is not None]
         found: list[_Record] = []
         for number, row in enumerate(rows, start=2):
-            values = {c: row[index[c]].strip() for c in own}
+            values = {c: _cell(row, index[c]) for c in own}
             if child and found and found[-1].values == values:
                 record = found[-1]
             else:
                 record = _Record([], values, [])
                 found.append(record)
             record.rows.append(number)
-            record.children.append({c: row[index[c]].strip() for c in child})
+            record.children.append({c: _cell(row, index[c]) for c in child})
         return found
 
     def _resolve(
@@ -460,3 +460,8 @@ def _field_of(entity: Entity, target: Target, apps) -> Field:
 
 def _joined(first: Label, second: Label) -> Label:
     return Label(f"{first.en} › {second.en}", f"{first.zh or first.en} › {second.zh or second.en}")
+
+
+def _cell(row: list[str], column: int) -> str:
+    """A cell's text; rows are not padded to the header, so a missing cell is empty."""
+    return row[column].strip() if column < len(row) else ""

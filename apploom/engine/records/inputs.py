@@ -67,9 +67,7 @@ def read_input(
             result.errors[key] = "is read-only"
             continue
         if fld.holds_rows:
-            result.tables[name] = _read_rows(
-                apps.entity(fld.child), raw, apps, types, key, result, by_rule
-            )
+            result.tables[name] = _read_rows(fld, raw, apps, types, key, result, by_rule)
             continue
         if is_blank(raw):
             result.values[name] = None
@@ -99,7 +97,7 @@ def _system_options(fld: Field, value: Any) -> list[Option]:
 
 
 def _read_rows(
-    child: Entity,
+    fld: Field,
     raw: Any,
     apps: AppSet,
     types: FieldTypes,
@@ -112,6 +110,10 @@ def _read_rows(
     if not isinstance(raw, list):
         parent.errors[key] = "must be a list of rows"
         return []
+    if len(raw) > fld.row_limit:  # refused before any row is read
+        parent.errors[key] = f"has {len(raw)} rows; at most {fld.row_limit} are allowed"
+        return []
+    child = apps.entity(fld.child)
     rows = []
     for i, row in enumerate(raw):
         row_id = None

@@ -654,8 +654,8 @@ class RecordService:
                     errors.setdefault(f"{fld.name}.{i}.{key}", message)
             if fld.required and not rows or len(rows) < fld.min_rows:
                 errors.setdefault(fld.name, f"needs at least {max(fld.min_rows, 1)} row(s)")
-            elif fld.max_rows is not None and len(rows) > fld.max_rows:
-                errors.setdefault(fld.name, f"may have at most {fld.max_rows} rows")
+            elif len(rows) > fld.row_limit:
+                errors.setdefault(fld.name, f"may have at most {fld.row_limit} rows")
         own_errors = compute_formulas(
             entity, self._formulas[entity.qualified], draft.values, self.types, draft.rows
         )
