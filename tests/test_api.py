@@ -290,3 +290,88 @@ def test_hostile_input_gets_a_clear_4xx(app, sqlite_runtime, shop, method, url, 
     response = getattr(manager, method)(url, **kwargs)
     assert 400 <= response.status_code < 500, response.get_data(as_text=True)[:300]
     assert response.json["error"]["message"]
+
+
+@pytest.mark.parametrize("hours", ["-1", "", "abc", "99999999999999"])
+def test_flow_refuses_a_stuck_hours_that_is_no_hours(sales, hours):
+    """A huge stuck_hours answered 500 (the date it names does not exist), and a
+    negative one was taken as given."""
+    response = sales.get(f"/api/v1/oms/order/flow?stuck_hours={hours}")
+    assert response.status_code == 400
+    assert "stuck_hours" in response.json["error"]["fields"]
+    assert sales.get("/api/v1/oms/order/flow?stuck_hours=876000").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "form, field",
+    [
+        ({"mapping": "[1, 2]"}, "mapping"),  # was a 500: a list has no columns
+        ({"mapping": '{"SKU": ["sku"]}'}, "mapping"),
+        ({"mapping": "not json"}, "mapping"),
+        ({"dry_run": "perhaps"}, "dry_run"),  # was taken for no, and the import ran
+        ({"then": "fly"}, "then"),  # was a 403 saying it may not be taken
+    ],
+)
+def test_import_form_fields_are_checked_before_anything_runs(app, sqlite_runtime, form, field):
+    admin = make_api(app, sqlite_runtime, "ada", ["admin"])
+    response = admin.post(
+        "/api/v1/wms/item/import" if field != "then" else "/api/v1/oms/order/import",
+        data={"file": (io.BytesIO(b"SKU,Name,Price\nX-1,x,1.00\n"), "items.csv"), **form},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422, response.json
+    assert field in response.json["error"]["fields"]
+    assert admin.get("/api/v1/wms/item").json["total"] == 0
+
+
+def test_a_405_names_the_methods_allowed(sales):
+    response = sales.put("/api/v1/oms/order/1")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "PATCH", "DELETE"}
+
+
+def test_a_malformed_if_match_or_a_null_version_is_refused(sales, shop):
+    """Both were ignored: the write went through without the check the client asked for."""
+    url = f"/api/v1/oms/order/{sales.post('/api/v1/oms/order', json=shop.order()).json['id']}"
+    bad_tag = sales.patch(url, json={"version": 1, "note": "a"}, headers={"If-Match": "Yu"})
+    assert bad_tag.status_code == 422 and "If-Match" in bad_tag.json["error"]["fields"]
+    null = sales.post(url + "/transitions/confirm", json={"version": None})
+    assert null.status_code == 422 and "version" in null.json["error"]["fields"]
+    assert sales.get(url).json["version"] == 1
+
+
+def test_openapi_documents_every_route_with_its_body_and_errors(app):
+    """Transitions, imports, attachments and the index were missing from the document."""
+    doc = app.test_client().get("/api/v1/openapi.json").json
+    validate(doc)
+    paths = doc["paths"]
+    confirm = paths["/oms/order/{id}/transitions/confirm"]["post"]
+    assert set(confirm["responses"]) >= {"200", "401", "404", "409", "412", "422"}
+    ship = paths["/oms/order/{id}/transitions/ship"]["post"]["requestBody"]
+    confirm_body = ship["content"]["application/json"]["schema"]
+    assert set(confirm_body["properties"]) == {"comment", "version", "carrier"}
+    form = paths["/oms/order/import"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert (
+        form["schema"]["required"] == ["file"]
+        and "confirm" in form["schema"]["properties"]["then"]["enum"]
+    )
+    assert "post" in paths["/attachments"] and "get" in paths["/attachments/{attachment_id}"]
+    assert "/" in paths
+    order = doc["components"]["schemas"]["oms_order"]
+    assert order["properties"]["version"]["readOnly"] is True  # a create that sent it got 422
+    assert order["properties"]["customer"]["type"] == "integer"  # required: never null
+    changes = doc["components"]["schemas"]["oms_order_changes"]["properties"]
+    assert "readOnly" not in changes["version"]
+
+
+def test_openapi_list_and_report_parameters_say_what_the_server_takes(app):
+    """Every filter was any string: a select's '' or a ref's 'x' was documented as fine
+    and refused; a report's date filter was documented as a comma list and ignored."""
+    paths = app.test_client().get("/api/v1/openapi.json").json["paths"]
+    params = {p["name"]: p["schema"] for p in paths["/crm/customer"]["get"]["parameters"]}
+    assert params["kind"]["enum"] == ["person", "company"]
+    assert "tags" not in params and params["tags__contains"]["enum"]  # no equals on a list
+    assert params["q"]["maxLength"] == 200
+    report = {p["name"]: p["schema"] for p in paths["/reports/oms/revenue"]["get"]["parameters"]}
+    assert report["from"]["format"] == "date" and "order_date" not in report
+    assert report["order_date__gte"]["format"] == "date"

@@ -72,6 +72,8 @@ def _http_error(exc: HTTPException):
         return _page(exc.description or exc.name, exc.code or 500)
     response = jsonify(error_body(exc.name.lower().replace(" ", "_"), exc.description or exc.name))
     response.status_code = exc.code or 500
+    # What the exception says beyond its body: a 405's Allow, a 401's WWW-Authenticate.
+    response.headers.update((k, v) for k, v in exc.get_headers() if k != "Content-Type")
     return response
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from flask import Blueprint, g, render_template, request, url_for
 
 from apploom.engine import clock
-from apploom.engine.errors import Forbidden
+from apploom.engine.errors import BadQuery, Forbidden
 from apploom.engine.fields.base import parse_int
 from apploom.engine.reports.definition import Report
 from apploom.engine.reports.service import RANGES, Result, date_range, drill_params
@@ -99,13 +99,19 @@ def flow(app: str, entity: str):
     )
 
 
+MAX_STUCK_HOURS = 24 * 366 * 100  # a century: beyond it the date it names does not exist
+
+
 def flow_options(args) -> dict:
     """The analysis's period and waiting threshold, as the page and the API take them."""
-    hours = parse_int(args.get("stuck_hours"))
-    return {
-        "period": args.get("period") or "month",
-        "stuck_after": timedelta(hours=hours if hours is not None else 48),
-    }
+    raw = args.get("stuck_hours")
+    hours = 48 if raw is None else parse_int(raw)
+    if hours is None or not 0 <= hours <= MAX_STUCK_HOURS:
+        raise BadQuery(
+            f"'stuck_hours' must be a whole number of hours from 0 to {MAX_STUCK_HOURS}",
+            {"stuck_hours": f"must be a whole number from 0 to {MAX_STUCK_HOURS}"},
+        )
+    return {"period": args.get("period") or "month", "stuck_after": timedelta(hours=hours)}
 
 
 def dashboard(app) -> list[dict]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String
 
-from apploom.engine.fields.base import FieldType, Invalid, parse_int, reject_bool
+from apploom.engine.fields.base import MAX_INT, FieldType, Invalid, parse_int, reject_bool
 
 
 class _IdType(FieldType):
@@ -26,7 +26,7 @@ class _IdType(FieldType):
         return number
 
     def json_schema(self, field):
-        return {"type": "integer", "minimum": 1}
+        return {"type": "integer", "minimum": 1, "maximum": MAX_INT}
 
     def display(self, field, value, lang, titles):
         return titles.get(parse_int(value), f"#{value}")
@@ -47,7 +47,12 @@ class RefType(_IdType):
         return ForeignKey(field.to.replace(".", "_") + ".id")
 
     def json_schema(self, field):
-        return {"type": "integer", "minimum": 1, "description": f"Id of a {field.to} record."}
+        return {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_INT,
+            "description": f"Id of a {field.to} record.",
+        }
 
     def definition_problems(self, field):
         return [] if field.to else [("to", "a ref field needs 'to': the entity it points at")]
@@ -108,4 +113,8 @@ class AttachmentType(FieldType):
         raise Invalid("must be the id of an uploaded file")
 
     def json_schema(self, field):
-        return {"type": "string", "description": "Id returned by POST /api/v1/attachments."}
+        return {
+            "type": "string",
+            "pattern": f"^{self._id.pattern}$",
+            "description": "Id returned by POST /api/v1/attachments.",
+        }

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from sqlalchemy import BigInteger, Integer
 
 from apploom.engine.definitions.model import Field
-from apploom.engine.fields.base import Invalid, RangedType, parse_int, reject_bool
+from apploom.engine.fields.base import MAX_INT, Invalid, RangedType, parse_int, reject_bool
 from apploom.engine.storage.column_types import ExactDecimal
 
 
@@ -34,7 +34,7 @@ class IntegerType(RangedType):
         return self.coerce(field, result)
 
     def json_schema(self, field):
-        return {"type": "integer", **_bounds(field)}
+        return {"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT, **_bounds(field)}
 
 
 THOUSANDS = re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
@@ -89,11 +89,18 @@ class DecimalType(RangedType):
     def dump(self, field, value):
         return None if value is None else str(value)
 
+    def _pattern(self, field: Field) -> str:
+        """The digits it keeps, and a sign only if it may be negative."""
+        scale = self.scale(field)
+        sign = "" if field.min is not None and field.min >= 0 else "-?"
+        whole = f"[0-9]{{1,{self.precision(field) - scale}}}"
+        return f"^{sign}{whole}" + (f"(\\.[0-9]{{1,{scale}}})?$" if scale else "$")
+
     def json_schema(self, field):
         return {
             "type": "string",
             "format": "decimal",
-            "pattern": rf"^-?\d+(\.\d{{1,{self.scale(field)}}})?$",
+            "pattern": self._pattern(field),
             "description": "A decimal number sent as a string (a JSON number is accepted too).",
         }
 

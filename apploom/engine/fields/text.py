@@ -142,7 +142,12 @@ class EmailType(_PatternText):
         return bool(self._shape.fullmatch(value))
 
     def json_schema(self, field):
-        return {"type": "string", "format": "email", "maxLength": 254}
+        return {
+            "type": "string",
+            "format": "email",
+            "pattern": f"^{self._shape.pattern}$",
+            "maxLength": 254,
+        }
 
 
 class PhoneType(_PatternText):
@@ -154,6 +159,10 @@ class PhoneType(_PatternText):
 
     def valid(self, value):
         return bool(self._shape.fullmatch(value))
+
+    def json_schema(self, field):
+        # as stored: no space at either end
+        return {"type": "string", "pattern": r"^\+?[0-9][0-9 ()\-.]{2,29}[0-9()\-.]$"}
 
 
 class UrlType(_PatternText):

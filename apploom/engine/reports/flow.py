@@ -41,7 +41,10 @@ class FlowAnalytics:
         if workflow is None:
             raise BadQuery(f"{entity.label.en} has no workflow", {"entity": ref})
         if period not in BUCKETS:
-            raise BadQuery(f"'{period}' is not a period: {', '.join(BUCKETS)}", {"period": period})
+            raise BadQuery(
+                f"'{period}' is not a period: {', '.join(BUCKETS)}",
+                {"period": f"choose one of: {', '.join(BUCKETS)}"},
+            )
         now = now or clock.now()
         table = self.records.tables[entity.table]
         visible = self.records.compiler.visible(user, entity)  # also checks read access

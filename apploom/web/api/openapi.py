@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
-from apploom.engine.definitions.model import AppSet, Entity
-from apploom.engine.fields.registry import FieldTypes
-from apploom.engine.query.filters import RESERVED_PARAMS
+import re
 
-ERROR = {"$ref": "#/components/responses/Error"}
+from apploom.engine.definitions.model import AppSet, Entity, Field
+from apploom.engine.fields.base import MAX_INT
+from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.query.filters import (
+    MAX_LIMIT,
+    MAX_OFFSET,
+    MAX_SEARCH,
+    RESERVED_PARAMS,
+    SYSTEM_FIELDS,
+)
+from apploom.engine.reports.definition import BUCKETS
+from apploom.engine.workflow.service import MAX_COMMENT
+from apploom.web.reports import MAX_STUCK_HOURS
+
+ERRORS = {
+    "400": "A bad query parameter or body, named in fields",
+    "401": "No valid API token",
+    "403": "Your roles may not do this",
+    "404": "No such record, transition or file",
+    "409": "The record changed since you read it, or is in a state that does not allow this",
+    "412": "The If-Match version is not the record's",
+    "422": "Invalid input, each field at fault named in fields",
+    "429": "Too many attempts: wait Retry-After seconds",
+}
+
+
+def _errors(*codes: str) -> dict:
+    """The error answers an operation can give; every one needs a token, and a client
+    whose sign-ins keep failing is refused for a while."""
+    return {c: {"$ref": f"#/components/responses/E{c}"} for c in sorted({"401", "429", *codes})}
+
+
+READ_ERRORS = _errors("400", "403", "404")
+WRITE_ERRORS = _errors("400", "403", "404", "409", "412", "422")
 ETAG = "The record's version: send it as If-Match to change it only if nobody did since"
 
 
@@ -19,16 +50,22 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
     if not entity.is_child:
         properties["version"] = {
             "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_INT,
+            "readOnly": True,
             "description": "Send it back on PATCH (or as If-Match, the ETag); a stale one "
             "gets 409 (412 as If-Match).",
         }
     for fld in entity.fields.values():
         ftype = types[fld.type]
         schema = dict(ftype.json_schema(fld))
-        if not fld.holds_rows and "type" in schema:
+        # A required field is never empty: sending null for one is refused.
+        if not fld.holds_rows and "type" in schema and not fld.required:
             schema["type"] = [schema["type"], "null"]
             if "enum" in schema:  # a client checks the value against the list, null too
                 schema["enum"] = [*schema["enum"], None]
+        if fld.required and schema.get("type") == "string" and "enum" not in schema:
+            schema["minLength"] = 1  # an empty text is no value
         schema["title"] = fld.label.en
         if fld.help:
             schema["description"] = fld.help.en
@@ -65,6 +102,8 @@ def changes_schema(schema: dict, child: bool = False) -> dict:
         if "$ref" in prop.get("items", {}):
             prop["items"] = {"$ref": prop["items"]["$ref"] + "_changes"}
         properties[name] = prop
+    if "version" in properties:  # the one system field a PATCH sends
+        properties["version"] = {k: v for k, v in properties["version"].items() if k != "readOnly"}
     changes = {
         "type": "object",
         "title": f"Changes to a {schema['title']}",
@@ -76,43 +115,72 @@ def changes_schema(schema: dict, child: bool = False) -> dict:
     return changes
 
 
+def _value_schema(fld: Field, types: FieldTypes) -> dict:
+    """What a query parameter compares a field with: one of its values, as text."""
+    keep = ("type", "enum", "format", "pattern", "minimum", "maximum")  # any length matches
+    schema = {k: v for k, v in types[fld.type].json_schema(fld).items() if k in keep}
+    if types[fld.type].holds_list:  # 'contains' takes one option
+        return dict(types[fld.type].json_schema(fld)["items"])
+    return schema
+
+
+def _names_pattern(names: list[str], descending: bool = False) -> str:
+    """A comma list of ``names`` (each maybe after a '-'); empty is the default."""
+    one = ("-?" if descending else "") + "(?:" + "|".join(names) + ")"
+    return f"^(?:{one}(?:,{one})*)?$"
+
+
 def _list_parameters(entity: Entity, types: FieldTypes) -> list[dict]:
+    columns = {n: f for n, f in entity.fields.items() if types[f.type].has_column}
+    sortable = [n for n, f in columns.items() if types[f.type].sortable]
+    system = ["id", "version", "created_at", "updated_at", "created_by", "updated_by"]
     params = [
         {
             "name": "q",
             "in": "query",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "maxLength": MAX_SEARCH},
             "description": "Search in: " + (", ".join(entity.list.search) or "nothing"),
         },
         {
             "name": "sort",
             "in": "query",
-            "schema": {"type": "string"},
-            "description": "Comma list of fields, '-' for descending, e.g. -created_at,number",
+            "schema": {"type": "string", "pattern": _names_pattern(sortable + system, True)},
+            "description": "Comma list of fields, '-' for descending, e.g. -created_at,number; "
+            "a ref's field sorts by it too: customer.name",
         },
         {
             "name": "limit",
             "in": "query",
-            "schema": {"type": "integer", "minimum": 0, "maximum": 500},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT},
         },
-        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {
+            "name": "offset",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+        },
         {
             "name": "fields",
             "in": "query",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": _names_pattern([*columns, *system])},
             "description": "Comma list of the fields to return",
         },
     ]
-    for fld in entity.fields.values():
+    for fld in columns.values():
         ops = types[fld.type].ops
-        if not ops or fld.name in RESERVED_PARAMS:
+        if fld.name in RESERVED_PARAMS:
+            continue
+        if "eq" in ops:
+            name, description = fld.name, "Equals"
+        elif "contains" in ops:
+            name, description = f"{fld.name}__contains", "Holds this option"
+        else:
             continue
         params.append(
             {
-                "name": fld.name,
+                "name": name,
                 "in": "query",
-                "schema": {"type": "string"},
-                "description": f"Equals. Other operators: {fld.name}__<op> with op in "
+                "schema": _value_schema(fld, types),
+                "description": f"{description}. Other operators: {fld.name}__<op> with op in "
                 f"{', '.join(ops)}",
             }
         )
@@ -146,91 +214,208 @@ REPORT_SCHEMA = {
 }
 
 
-def _report_parameters(report) -> list[dict]:
-    """The viewer's filters: the date range, and a comma list per other filter."""
-    text = {"type": "string"}
-    found = [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "schema": text,
-            "description": f"{name} date (YYYY-MM-DD) of the first date filter",
-        }
-        for name in ("from", "to")
-    ]
-    found += [
-        {
-            "name": path,
-            "in": "query",
-            "required": False,
-            "schema": text,
-            "description": "values, separated by commas",
-        }
-        for path in report.filters
-    ]
+def _report_entity(apps: AppSet, report) -> Entity | None:
+    """The entity whose fields a report filters: its own, or its balance's ledger."""
+    if report.entity is not None:
+        return apps.entity(report.entity)
+    for entity in apps.entities():
+        if any(b.name == report.balance for b in entity.balances):
+            return entity
+    return None
+
+
+def _report_field(apps: AppSet, report, path: str) -> Field | None:
+    """The field a report's filter path ends at (through refs and 'parent')."""
+    entity = _report_entity(apps, report)
+    *refs, name = path.split(".")
+    for part in refs:
+        if entity is None:
+            return None
+        fld = entity.fields.get(part)
+        if part == "parent" and entity.parent is not None:
+            entity = apps.entity(entity.parent)
+        elif fld is not None and fld.target:
+            entity = apps.entity(fld.target)
+        else:
+            return None
+    return None if entity is None else {**SYSTEM_FIELDS, **entity.fields}.get(name)
+
+
+def _report_parameters(apps: AppSet, types: FieldTypes, report) -> list[dict]:
+    """The viewer's filters: from/to for the first date filter, path__gte/__lte for every
+    date filter, and a comma list of values for each other filter."""
+    day = {"type": "string", "format": "date"}
+    found: list[dict] = []
+    dated = []
+    for path in report.filters:
+        fld = _report_field(apps, report, path)
+        if fld is not None and types[fld.type].dated:
+            dated.append(path)
+            found += [
+                {
+                    "name": f"{path}__{op}",
+                    "in": "query",
+                    "schema": day,
+                    "description": f"{path} {word} this day (YYYY-MM-DD)",
+                }
+                for op, word in (("gte", "on or after"), ("lte", "on or before"))
+            ]
+            continue
+        found.append(
+            {
+                "name": path,
+                "in": "query",
+                "schema": _comma_list(fld, types),
+                "description": "values, separated by commas",
+            }
+        )
+    if dated:
+        found[:0] = [
+            {
+                "name": name,
+                "in": "query",
+                "schema": day,
+                "description": f"{name} this day (YYYY-MM-DD), on {dated[0]}",
+            }
+            for name in ("from", "to")
+        ]
     return found
 
 
-def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
-    schemas: dict = {
-        "Error": {
+def _comma_list(fld: Field | None, types: FieldTypes) -> dict:
+    """A comma list of a field's values: options or ids spelled out, else any text."""
+    one = {} if fld is None else types[fld.type].json_schema(fld)
+    if "enum" in one:
+        words = "(?:" + "|".join(map(re.escape, one["enum"])) + ")"
+    elif one.get("type") == "integer":
+        words = "[1-9][0-9]{0,17}"
+    else:
+        return {"type": "string"}
+    return {"type": "string", "pattern": f"^{words}(?:,{words})*$"}
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
             "type": "object",
-            "required": ["error"],
+            "required": ["code", "message"],
             "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string"},
-                        "message": {"type": "string"},
-                        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                }
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                "current": {"type": "object", "description": "409/412: the record as stored"},
+                "yours": {"type": "object", "description": "409/412: what you sent"},
+                "problems": {"type": "array", "items": {"type": "string"}},
             },
         }
+    },
+}
+ATTACHMENT_SCHEMA = {
+    "type": "object",
+    "required": ["id", "name", "content_type", "size", "sha256"],
+    "properties": {
+        "id": {"type": "string", "description": "Put it in an attachment field"},
+        "name": {"type": "string"},
+        "content_type": {"type": "string"},
+        "size": {"type": "integer"},
+        "sha256": {"type": "string"},
+    },
+}
+IMPORT_REPORT_SCHEMA = {
+    "type": "object",
+    "required": ["mapping", "records", "created", "existing", "errors", "dry_run"],
+    "properties": {
+        "mapping": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+        "records": {"type": "integer"},
+        "created": {"type": "integer"},
+        "existing": {"type": "integer", "description": "Already imported (same external id)"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "row": {"type": "integer"},
+                    "column": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+        "dry_run": {"type": "boolean"},
+        "after_row": {"type": "integer"},
+        "done": {"type": "integer"},
+        "total": {"type": "integer"},
+    },
+}
+FLOW_SCHEMA = {
+    "type": "object",
+    "required": ["states", "throughput", "stuck", "period", "stuck_after_hours"],
+    "properties": {
+        "states": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "state": {"type": "string"},
+                    "label": {"type": "object"},
+                    "final": {"type": "boolean"},
+                    "now": {"type": "integer", "description": "Records in it now"},
+                    "records": {"type": "integer", "description": "Records that were in it"},
+                    "average_hours": {"type": ["number", "null"]},
+                    "p90_hours": {"type": ["number", "null"]},
+                },
+            },
+        },
+        "throughput": {"type": "array", "items": {"type": "object"}},
+        "stuck": {"type": "array", "items": {"type": "object"}},
+        "period": {"type": "string"},
+        "stuck_after_hours": {"type": "number"},
+    },
+}
+BOOLEAN_FORM = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _record_paths(entity: Entity, types: FieldTypes) -> dict:
+    """The collection, one record, its history; its workflow's flow and transitions;
+    its imports and its inbound webhooks."""
+    name = _schema_name(entity)
+    ref = _ref(name)
+    one = {
+        "description": entity.label.en,
+        "headers": {"ETag": {"schema": {"type": "string"}, "description": ETAG}},
+        "content": _json(ref),
     }
-    paths: dict = {}
-    for entity in apps.entities():
-        name = _schema_name(entity)
-        schemas[name] = entity_schema(entity, types)
-        schemas[name + "_changes"] = changes_schema(schemas[name], entity.is_child)
-        if entity.is_child:
-            continue
-        ref = {"$ref": f"#/components/schemas/{name}"}
-        one = {
-            "200": {
-                "description": entity.label.en,
-                "headers": {"ETag": {"schema": {"type": "string"}, "description": ETAG}},
-                "content": {"application/json": {"schema": ref}},
-            },
-            "default": ERROR,
-        }
-        base = f"/{entity.app}/{entity.name}"
-        tag = [entity.app]
-        record_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-        paths[base] = {
+    base = f"/{entity.app}/{entity.name}"
+    tag = [entity.app]
+    record_id = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+    }
+    page = {
+        "type": "object",
+        "properties": {"data": {"type": "array", "items": ref}, "total": {"type": "integer"}},
+    }
+    paths: dict = {
+        base: {
             "get": {
                 "tags": tag,
                 "summary": f"List {entity.label.en}",
                 "operationId": f"list_{name}",
                 "parameters": _list_parameters(entity, types),
                 "responses": {
-                    "200": {
-                        "description": "A page of records",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "data": {"type": "array", "items": ref},
-                                        "total": {"type": "integer"},
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "default": ERROR,
+                    "200": {"description": "A page of records", "content": _json(page)},
+                    **READ_ERRORS,
                 },
             },
             "post": {
@@ -245,79 +430,284 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
                         "description": "A repeated key returns the first result.",
                     }
                 ],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}},
-                "responses": {"201": one["200"], "default": ERROR},
+                "requestBody": {"required": True, "content": _json(ref)},
+                "responses": {"201": one, **_errors("400", "403", "409", "422")},
             },
-        }
-        paths[base + "/{id}"] = {
+        },
+        base + "/{id}": {
             "parameters": [record_id],
             "get": {
                 "tags": tag,
                 "summary": f"Read a {entity.label.en}",
                 "operationId": f"get_{name}",
-                "responses": one,
+                "responses": {"200": one, **READ_ERRORS},
             },
             "patch": {
                 "tags": tag,
                 "summary": f"Change a {entity.label.en}",
                 "operationId": f"update_{name}",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": f"#/components/schemas/{name}_changes"}
-                        }
-                    },
-                },
-                "responses": one,
+                "parameters": [IF_MATCH],
+                "requestBody": {"required": True, "content": _json(_ref(name + "_changes"))},
+                "responses": {"200": one, **WRITE_ERRORS},
             },
             "delete": {
                 "tags": tag,
                 "summary": f"Delete a {entity.label.en}",
                 "operationId": f"delete_{name}",
-                "responses": {"204": {"description": "Deleted"}, "default": ERROR},
+                "parameters": [IF_MATCH],
+                "responses": {"204": {"description": "Deleted"}, **WRITE_ERRORS},
             },
-        }
-        if entity.workflow is not None:
-            paths[base + "/flow"] = {
-                "get": {
-                    "tags": tag,
-                    "summary": f"How {entity.label.en} records move through their workflow",
-                    "operationId": f"flow_{name}",
-                    "parameters": [
-                        {
-                            "name": "period",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"enum": ["day", "week", "month", "quarter", "year"]},
-                        },
-                        {
-                            "name": "stuck_hours",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "minimum": 0},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Records per state, hours in each "
-                            "(average, 90th percentile), finished "
-                            "per period, records waiting"
-                        },
-                        "default": ERROR,
-                    },
-                }
-            }
-        paths[base + "/{id}/history"] = {
+        },
+        base + "/{id}/history": {
             "parameters": [record_id],
             "get": {
                 "tags": tag,
                 "summary": "Who changed what, when",
                 "operationId": f"history_{name}",
-                "responses": {"200": {"description": "History entries"}, "default": ERROR},
+                "responses": {
+                    "200": {
+                        "description": "History entries, oldest first",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "properties": {"data": {"type": "array", "items": {}}},
+                            }
+                        ),
+                    },
+                    **READ_ERRORS,
+                },
+            },
+        },
+        base + "/import": {
+            "post": {
+                "tags": tag,
+                "summary": f"Import {entity.label.en} records from a CSV or XLSX file",
+                "operationId": f"import_{name}",
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": _import_form(entity)}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "What was (or, on a dry run, would be) imported, and "
+                        "every bad row with its reason",
+                        "content": _json(_ref("ImportReport")),
+                    },
+                    **_errors("400", "403", "422"),
+                },
+            }
+        },
+    }
+    if entity.workflow is not None:
+        paths[base + "/flow"] = {
+            "get": {
+                "tags": tag,
+                "summary": f"How {entity.label.en} records move through their workflow",
+                "operationId": f"flow_{name}",
+                "parameters": [
+                    {
+                        "name": "period",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": list(BUCKETS)},
+                    },
+                    {
+                        "name": "stuck_hours",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_STUCK_HOURS},
+                        "description": "Records waiting longer than this are listed (48)",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Records per state, hours in each (average, 90th "
+                        "percentile), finished per period, records waiting",
+                        "content": _json(_ref("Flow")),
+                    },
+                    **READ_ERRORS,
+                },
+            }
+        }
+        for transition in entity.workflow.transitions.values():
+            paths[f"{base}/{{id}}/transitions/{transition.name}"] = {
+                "parameters": [record_id],
+                "post": {
+                    "tags": tag,
+                    "summary": f"{transition.label.en} ({', '.join(transition.sources)} → "
+                    f"{transition.target})",
+                    "operationId": f"transition_{name}_{transition.name}",
+                    "parameters": [IF_MATCH],
+                    "requestBody": {
+                        "required": False,
+                        "content": _json(_transition_body(entity, transition.require, types)),
+                    },
+                    "responses": {
+                        "200": {
+                            "description": f"The {entity.label.en} after the transition",
+                            "content": _json(ref),
+                        },
+                        **WRITE_ERRORS,
+                    },
+                },
+            }
+    for hook in sorted({r.hook for r in entity.rules if r.trigger == "webhook" and r.hook}):
+        paths[f"{base}/{{id}}/webhooks/{hook}"] = {
+            "parameters": [record_id],
+            "post": {
+                "tags": tag,
+                "summary": f"Run the rules on webhook '{hook}' with the JSON body as payload",
+                "operationId": f"webhook_{name}_{hook}",
+                "requestBody": {"required": False, "content": _json({})},
+                "responses": {
+                    "200": {"description": "The record after the rules", "content": _json(ref)},
+                    **WRITE_ERRORS,
+                },
             },
         }
-    schemas["Report"] = REPORT_SCHEMA
+    return paths
+
+
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "schema": {"type": "string", "pattern": r'^(W/)?"?[1-9][0-9]{0,17}"?$'},
+    "description": "The ETag read: refused with 412 if the record changed since",
+}
+
+
+def _transition_body(entity: Entity, require: tuple[str, ...], types: FieldTypes) -> dict:
+    """A comment, the version read, and the fields the transition asks for."""
+    fields = entity_schema(entity, types)["properties"]
+    properties: dict = {
+        "comment": {"type": "string", "maxLength": MAX_COMMENT},
+        "version": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+    }
+    for name in require:
+        properties[name] = {k: v for k, v in fields[name].items() if k != "readOnly"}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def _import_form(entity: Entity) -> dict:
+    form: dict = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "CSV or XLSX"},
+            "mapping": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "description": "A JSON object: column -> field path (null or '' skips the "
+                "column); the default is guessed from the header",
+            },
+            "dry_run": {**BOOLEAN_FORM, "description": "Check everything, write nothing"},
+        },
+    }
+    if entity.workflow is not None:
+        form["properties"]["then"] = {
+            "type": "string",
+            "enum": list(entity.workflow.transitions),
+            "description": "A transition to take on each new record",
+        }
+    return form
+
+
+def _app_paths() -> dict:
+    """The index, the attachments and the document itself."""
+    return {
+        "/": {
+            "get": {
+                "summary": "The apps and entities you may read",
+                "operationId": "index",
+                "responses": {
+                    "200": {
+                        "description": "You, your roles, and the apps",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["user", "roles", "apps"],
+                                "properties": {
+                                    "user": {"type": "string"},
+                                    "roles": {"type": "array", "items": {"type": "string"}},
+                                    "apps": {"type": "array", "items": {"type": "object"}},
+                                    "openapi": {"type": "string"},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "security": [],
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
+                },
+            }
+        },
+        "/attachments": {
+            "post": {
+                "summary": "Upload a file, for an attachment field",
+                "operationId": "upload_attachment",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {"description": "Stored", "content": _json(_ref("Attachment"))},
+                    **_errors("403", "422"),
+                },
+            }
+        },
+        "/attachments/{attachment_id}": {
+            "get": {
+                "summary": "Download a file: yours, or on a record you may read",
+                "operationId": "download_attachment",
+                "parameters": [
+                    {
+                        "name": "attachment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The file, with its content type",
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **_errors("403", "404"),
+                },
+            }
+        },
+    }
+
+
+def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
+    schemas: dict = {
+        "Error": ERROR_SCHEMA,
+        "Attachment": ATTACHMENT_SCHEMA,
+        "ImportReport": IMPORT_REPORT_SCHEMA,
+        "Flow": FLOW_SCHEMA,
+        "Report": REPORT_SCHEMA,
+    }
+    paths: dict = _app_paths()
+    for entity in apps.entities():
+        name = _schema_name(entity)
+        schemas[name] = entity_schema(entity, types)
+        schemas[name + "_changes"] = changes_schema(schemas[name], entity.is_child)
+        if not entity.is_child:
+            paths.update(_record_paths(entity, types))
     for app in apps.ordered():
         for report in app.reports:
             paths[f"/reports/{app.name}/{report.name}"] = {
@@ -325,17 +715,10 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
                     "tags": [app.name],
                     "summary": report.label.en,
                     "operationId": f"report_{app.name}_{report.name}",
-                    "parameters": _report_parameters(report),
+                    "parameters": _report_parameters(apps, types, report),
                     "responses": {
-                        "200": {
-                            "description": report.label.en,
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Report"}
-                                }
-                            },
-                        },
-                        "default": ERROR,
+                        "200": {"description": report.label.en, "content": _json(_ref("Report"))},
+                        **READ_ERRORS,
                     },
                 }
             }
@@ -354,12 +737,8 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "responses": {
-                "Error": {
-                    "description": "An error",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
+                f"E{code}": {"description": description, "content": _json(_ref("Error"))}
+                for code, description in ERRORS.items()
             },
         },
     }

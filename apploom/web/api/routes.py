@@ -51,10 +51,17 @@ def _body() -> Any:
 def _version(data: Any) -> int | None:
     """The version the client read: from the body's 'version' or an If-Match header (the
     record's ETag). A stale If-Match answers 412, as HTTP has it; a stale body 409."""
+    if isinstance(data, dict) and "version" in data and data["version"] is None:
+        raise ValidationFailed({"version": "must be a whole number; leave it out to send none"})
     raw = data.pop("version", None) if isinstance(data, dict) else None
-    if raw is None and request.headers.get("If-Match"):
-        g.precondition = True
-        raw = request.headers["If-Match"].removeprefix("W/").strip('"')
+    etag = request.headers.get("If-Match")
+    if etag:
+        tag = etag.removeprefix("W/").strip('"')
+        if not (parse_int(tag) or 0) >= 1:
+            raise ValidationFailed({"If-Match": 'must be the ETag read, like "3"'})
+        if raw is None:
+            g.precondition = True
+            raw = tag
     if raw is None:
         raw = request.args.get("version")
     if raw in (None, ""):
@@ -143,19 +150,30 @@ def import_file(app: str, entity: str):
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed({"file": "send the file as multipart/form-data 'file'"})
+    given = _mapping() if request.form.get("mapping") else None
+    dry_run = _flag("dry_run")
+    then = request.form.get("then") or None
+    workflow = runtime().records.entity(f"{app}.{entity}").workflow
+    if then is not None and (workflow is None or then not in workflow.transitions):
+        raise ValidationFailed(
+            {
+                "then": f"'{then}' is not a transition; choose one of: "
+                + ", ".join(workflow.transitions if workflow else [])
+            }
+        )
     jobs = runtime().imports
     job = jobs.upload(g.user, f"{app}.{entity}", upload.filename or "", upload.stream)
     mapping = (
-        _json_field("mapping")
-        if request.form.get("mapping")
+        given
+        if given is not None
         else jobs.importer.guess(runtime().records.entity(job["entity"]), job["header"])
     )
     done = jobs.start(
         g.user,
         job["id"],
         mapping,
-        dry_run=request.form.get("dry_run") in ("1", "true", "yes"),
-        then=request.form.get("then") or None,
+        dry_run=dry_run,
+        then=then,
         wait=True,
     )
     if done["status"] != "done":
@@ -163,11 +181,27 @@ def import_file(app: str, entity: str):
     return jsonify({"mapping": mapping, **done["report"]})
 
 
-def _json_field(name: str) -> Any:
+def _flag(name: str) -> bool:
+    """A yes/no form field; anything but these words is refused, not taken for no."""
+    word = request.form.get(name, "").strip().lower()
+    if word not in ("", "1", "0", "true", "false", "yes", "no"):
+        raise ValidationFailed({name: "must be true or false"})
+    return word in ("1", "true", "yes")
+
+
+def _mapping() -> dict[str, str]:
+    """The form's ``mapping``: a JSON object from column names to field paths."""
     try:
-        return json.loads(request.form[name])
+        mapping = json.loads(request.form["mapping"])
     except ValueError:
-        raise ValidationFailed({name: "must be JSON"}) from None
+        mapping = None
+    if not isinstance(mapping, dict) or not all(
+        v is None or isinstance(v, str) for v in mapping.values()
+    ):
+        raise ValidationFailed(
+            {"mapping": 'must be a JSON object of column -> field, like {"SKU": "sku"}'}
+        )
+    return mapping
 
 
 @bp.get(RECORD)
