@@ -133,6 +133,29 @@ def test_posts_without_the_csrf_token_are_refused(app, shop, sqlite_runtime):
     assert via_header.status_code == 303
 
 
+def test_the_warehouse_sees_the_customers_name_on_an_order_without_reading_customers(
+    app, shop, sqlite_runtime
+):
+    """Warehouse staff saw the customer as "#37": they may read orders, not customers."""
+    lines = [{"item": shop.cup["id"], "qty": 1, "price": "12.50"}]
+    order = sqlite_runtime.records.create(
+        SYSTEM_USER, "oms.order", {"customer": shop.customer["id"], "lines": lines}
+    )
+    wes = browser(app, "wes")
+    page = wes.get(f"/a/oms/order/{order['id']}").get_data(as_text=True)
+    assert "张三" in page and f"#{shop.customer['id']}" not in page
+    assert "张三" in wes.get("/a/oms/order").get_data(as_text=True)  # the list too
+    assert wes.get(f"/a/crm/customer/{shop.customer['id']}").status_code == 403
+    other = shop.other["id"]  # no order of Emma's: naming her id shows no name
+    titles = sqlite_runtime.records.titles(
+        sqlite_runtime.users.get("wes"),
+        "crm.customer",
+        {shop.customer["id"], other},
+        via=("oms.order", "customer"),
+    )
+    assert titles == {shop.customer["id"]: "张三", other: f"#{other}"}
+
+
 def test_launcher_shows_only_the_apps_a_user_may_read(app):
     sales = browser(app, "sue").get("/").get_data(as_text=True)
     warehouse = browser(app, "wes").get("/").get_data(as_text=True)

@@ -22,7 +22,9 @@ def ref_titles(entity: Entity, records: list[dict]) -> dict[str, dict[int, str]]
         ftype = rt.types[fld.type]
         if ftype.is_reference:
             ids = {i for r in records if (i := parse_int(r.get(fld.name))) is not None}
-            result[fld.name] = rt.records.titles(g.user, fld.target, ids, current_language())
+            result[fld.name] = rt.records.titles(
+                g.user, fld.target, ids, current_language(), via=(entity.qualified, fld.name)
+            )
         elif ftype.is_user:
             users.append(fld.name)
     names = rt.users.names(

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from apploom.engine import clock
 from apploom.engine.access import permissions
-from apploom.engine.access.permissions import User
+from apploom.engine.access.permissions import SYSTEM_USER, User
 from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.errors import Conflict, NotFound, RuleError, ValidationFailed
 from apploom.engine.fields.registry import FieldTypes
@@ -202,10 +202,46 @@ class RecordService:
             )
         )
 
-    def titles(self, user: User, ref: str, ids: set[int], lang: str = "en") -> dict[int, str]:
-        """{id: title} of records the user may read; '#id' for the others."""
+    def titles(
+        self,
+        user: User,
+        ref: str,
+        ids: set[int],
+        lang: str = "en",
+        via: tuple[str, str] | None = None,
+    ) -> dict[int, str]:
+        """{id: title} of records the user may read; '#id' for the others. With ``via``
+        (an entity and its ref field), also of records the user may not read that a
+        record of that entity they may read refers to: the warehouse sees the customer's
+        name on an order without reading customers. The engine looks the reference up,
+        so an id that no readable record refers to stays '#id'."""
+        target = self.apps.entity(ref)
         with self.db.read() as conn:
-            return self.title_lookup.of(conn, user, self.apps.entity(ref), ids, lang)
+            if via is None or permissions.scope(self.apps, user, target, "read") is not None:
+                return self.title_lookup.of(conn, user, target, ids, lang)
+            shown = self._referred_to(conn, user, via, ids)
+            seen = self.title_lookup.of(conn, SYSTEM_USER, target, shown, lang)
+            return {i: seen.get(i, f"#{i}") for i in ids if i is not None}
+
+    def _referred_to(
+        self, conn: Connection, user: User, via: tuple[str, str], ids: set[int]
+    ) -> set[int]:
+        """Those of ``ids`` that a record of ``via``'s entity the user may read refers to
+        in ``via``'s field (for a child entity, a row of a record they may read)."""
+        holder = self.apps.entity(via[0])
+        owner = self.apps.entity(holder.parent) if holder.parent else holder
+        if not ids or permissions.scope(self.apps, user, owner, "read") is None:
+            return set()
+        table = self.tables[holder.table]
+        column = table.c[via[1]]
+        query = select(column).where(column.in_(ids)).distinct()
+        row_filter = self.compiler.visible(user, owner)
+        if row_filter is not None:
+            if holder.parent:
+                parents = self.tables[owner.table]
+                query = query.join(parents, table.c.parent_id == parents.c.id)
+            query = query.where(row_filter)
+        return set(conn.execute(query).scalars())
 
     def _selected(
         self, entity: Entity, names: tuple[str, ...] | None

@@ -9,7 +9,7 @@ from typing import Mapping
 from sqlalchemy import Connection, select
 
 from apploom.engine.access import permissions
-from apploom.engine.access.permissions import User
+from apploom.engine.access.permissions import SYSTEM_USER, User
 from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity
 from apploom.engine.fields.registry import FieldTypes
 
@@ -42,7 +42,9 @@ class Titles:
         lang: str = "en",
         follow_refs: bool = True,
     ) -> dict[int, str]:
-        """{id: title} for the records of ``ids`` the user may read ('#id' for the rest)."""
+        """{id: title} for the records of ``ids`` the user may read ('#id' for the rest).
+        A title naming a ref (an order's customer) shows the ref's title even when the
+        user may not read that record: they may read the one whose title it is."""
         ids = {i for i in ids if i is not None}
         titles = {i: f"#{i}" for i in ids}
         scope = permissions.scope(self.apps, user, entity, "read")
@@ -65,7 +67,7 @@ class Titles:
                 nested[token] = (
                     self.of(
                         conn,
-                        user,
+                        SYSTEM_USER,  # refs of rows the user may read, as on their page
                         self.apps.entity(fld.target),
                         target_ids,
                         lang,
