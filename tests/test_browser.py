@@ -109,15 +109,21 @@ def test_order_journey_through_the_screens(server, page):
     pick(page, "#customer ~ input[data-ref-text]", "张")
     rows = page.locator("#rows-lines tbody tr")
     first = rows.nth(0)
+    pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "POT")
+    price = first.locator("input[name$='-price']")
+    expect(price).to_have_value("268.00")  # the item's price, as it is picked
     pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
+    expect(price).to_have_value("12.50")  # another item: its price
     first.locator("input[name$='-qty']").fill("2")
-    first.locator("input[name$='-price']").fill("12.50")
-    expect(first.locator("output")).to_have_text("25.00")
+    expect(first.locator("output.computed")).to_have_text("25.00")
     page.click("text=+ Add row")
     expect(rows).to_have_count(2)
     pick(page, "#rows-lines tbody tr:nth-child(2) [data-ref-text]", "POT")
     second = rows.nth(1)
+    expect(second.locator("input[name$='-price']")).to_have_value("268.00")
+    second.locator("input[name$='-price']").fill("260")  # typed: kept from now on
     second.locator("input[name$='-qty']").fill("1")
+    expect(page.locator("#calc-total")).to_have_text("285.00")
     second.locator("input[name$='-price']").fill("268")
     expect(page.locator("#calc-total")).to_have_text("293.00")
     shot(page, "form")

@@ -61,6 +61,20 @@ def test_rows_become_orders_with_lines_refs_found_by_key(runtime, shop):
     assert by_id["TB-2"]["channel"] == "web"
 
 
+def test_a_line_without_a_price_takes_its_items(runtime, shop):
+    """The price came only from the file; an empty cell now takes the item's price."""
+    text = (
+        "外部单号,客户邮箱,SKU,数量,单价\n"
+        "TB-9,zs@example.com,POT-1,1,\n"  # no price: the item's
+        "TB-9,zs@example.com,CUP-1,2,9.90\n"
+    )
+    mapping = {k: MAPPING[k] for k in ("外部单号", "客户邮箱", "SKU", "数量", "单价")}
+    report = run(runtime, text, mapping)
+    assert (report.created, report.errors) == (1, [])
+    order = runtime.records.get(SYSTEM_USER, "oms.order", orders(runtime)[0]["id"])
+    assert [line["price"] for line in order["lines"]] == ["268.00", "9.90"]
+
+
 def test_a_dry_run_checks_everything_and_writes_nothing(runtime, shop):
     report = run(runtime, ORDERS_CSV, dry_run=True, then="confirm")
     assert (report.created, report.errors, report.dry_run) == (2, [], True)

@@ -453,3 +453,42 @@ def test_a_table_holds_at_most_its_max_rows_or_the_engine_cap(runtime, shop):
             SYSTEM_USER, "wms.purchase_order", {**purchase, "lines": [{}] * (MAX_TABLE_ROWS + 1)}
         )
     assert caught.value.fields == {"lines": "has 1001 rows; at most 1000 are allowed"}
+
+
+def test_a_line_takes_its_items_price_until_one_is_typed(runtime, shop):
+    """88.00 was typed for an item priced 115.50, with nothing offered: a price left out
+    is now the item's, and follows the item when it changes, unless it is given."""
+    create, update = runtime.records.create, runtime.records.update
+    lines = [{"item": shop.cup["id"], "qty": 1}, {"item": shop.pot["id"], "qty": 1, "price": "99"}]
+    order = create(SYSTEM_USER, "oms.order", {"customer": shop.customer["id"], "lines": lines})
+    assert [line["price"] for line in order["lines"]] == ["12.50", "99.00"]
+    first, second = order["lines"]
+    swapped = update(
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {"lines": [{"id": first["id"], "item": shop.pot["id"]}, {"id": second["id"]}]},
+        version=order["version"],
+    )
+    assert [line["price"] for line in swapped["lines"]] == ["268.00", "99.00"]
+    typed = update(
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {
+            "lines": [
+                {"id": first["id"], "item": shop.cup["id"], "price": "11"},
+                {"id": second["id"]},
+            ]
+        },
+        version=swapped["version"],
+    )
+    assert typed["lines"][0]["price"] == "11.00"
+    noted = update(SYSTEM_USER, "oms.order", order["id"], {"note": "x"}, version=typed["version"])
+    assert noted["lines"][0]["price"] == "11.00"  # the item did not change: the price stays
+    preview = runtime.records.preview(
+        SYSTEM_USER,
+        "oms.order",
+        {"customer": shop.customer["id"], "lines": [{"item": shop.pot["id"]}]},
+    )
+    assert preview["record"]["lines"][0]["price"] == "268.00"  # as the form shows it

@@ -34,6 +34,27 @@ document.addEventListener("change", (event) => {
   }
 });
 
+// A field that takes its value from a ref (an order line's price from its item) is
+// filled as the ref is picked, unless the user typed one; picking another ref fills
+// it again. The form's preview answers each such field's value in an <output id=fill-…>.
+document.addEventListener("change", (event) => {  // capturing: before the preview is asked
+  document.querySelectorAll(`[data-from="${event.target.name}"]`).forEach((input) => {
+    if (input.dataset.auto) input.value = "";
+  });
+}, true);
+document.addEventListener("input", (event) => {
+  if (event.target.matches("[data-from]")) delete event.target.dataset.auto;
+});
+document.addEventListener("htmx:afterSettle", () => {
+  document.querySelectorAll("output[id^='fill-']").forEach((fill) => {
+    const input = document.getElementById(fill.id.slice(5));
+    if (input && fill.textContent && (input.value === "" || input.dataset.auto)) {
+      input.value = fill.textContent;
+      input.dataset.auto = "1";
+    }
+  });
+});
+
 // A form sent by htmx is emptied once it went through (the timeline's comment box).
 document.addEventListener("htmx:afterRequest", (event) => {
   if (event.detail.successful && event.detail.elt.matches("form[data-reset-on-success]")) {

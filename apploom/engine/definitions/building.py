@@ -91,6 +91,7 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         max_size=raw.get("max_size"),
         related=_related(raw.get("related")),
         locks=_names(raw.get("locks")),
+        default_from=raw.get("default_from"),
         settings=frozenset(raw),
     )
 

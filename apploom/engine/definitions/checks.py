@@ -305,8 +305,23 @@ def _check_field(
     for name in field.locks:
         if name not in entity.fields:
             report(path + ("locks",), f"'{name}' is not a field of {entity.name}")
+    if field.default_from:
+        _check_default_from(entity, field, apps, types, report, path)
     if field.formula:
         _check_formula(entity, field, apps, types, report, path)
+
+
+def _check_default_from(entity, field: Field, apps, types, report: _Reporter, path) -> None:
+    """``ref.field``: a ref of the same record or row, and a plain field of its target."""
+    head, _, tail = (field.default_from or "").partition(".")
+    ref = entity.fields.get(head)
+    if ref is None or not types[ref.type].is_reference or not ref.to:
+        report(path + ("default_from",), f"'{head}' is not a ref field of {entity.name}")
+        return
+    target = apps.find(ref.target)
+    source = target.fields.get(tail) if target is not None else None
+    if source is None or source.holds_rows:
+        report(path + ("default_from",), f"'{tail}' is not a field of {ref.target}")
 
 
 def _check_bounds(field: Field, ftype, report: _Reporter, path: tuple) -> None:

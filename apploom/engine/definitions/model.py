@@ -86,6 +86,7 @@ class Field:
     index: bool = False
     readonly: bool = False
     default: Any = None
+    default_from: str | None = None  # "ref.field": the referenced record's value, until typed
     min: Any = None
     max: Any = None
     length: int | None = None

@@ -31,6 +31,7 @@ COMMON_SETTINGS = frozenset(
         "formula",
         "returns",
         "locks",
+        "default_from",
     }
 )
 TEXT_OPS = (

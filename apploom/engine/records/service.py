@@ -364,6 +364,7 @@ class RecordService:
                 if row.id is not None:
                     errors[f"{fld.name}.{i}.id"] = "a new record's rows have no id yet"
                 draft.rows[fld.name].append(self._with_defaults(child, row.values, user, now))
+        self._from_refs(conn, entity, draft, given, None)
         self._complete(entity, draft, errors)
         try:
             self._check_stored(conn, user, entity, draft, errors, refs=bool(errors))
@@ -478,6 +479,7 @@ class RecordService:
                 entity, name, stored.rows[name], rows, user, now, errors
             )
         _refuse_unlocked(entity, self.apps, stored, given, draft, errors)
+        self._from_refs(conn, entity, draft, given, stored)
         for name, by_id in (forced_rows or {}).items():
             for row in draft.rows[name]:
                 row.update(by_id.get(row["id"], {}))
@@ -622,6 +624,8 @@ class RecordService:
                 self._with_defaults(child, row.values, user, now)
                 for row in given.tables.get(fld.name, [])
             ]
+        with self.db.read() as conn:
+            self._from_refs(conn, entity, draft, given, None)
         self._complete(entity, draft, errors)
         return {"record": self.dump(entity, draft), "errors": errors}
 
@@ -637,6 +641,47 @@ class RecordService:
         return stored
 
     # ---- the steps of a write -----------------------------------------------------------
+
+    def _from_refs(
+        self, conn: Connection, entity: Entity, draft: Draft, given: Input, stored: Draft | None
+    ) -> None:
+        """Fields with ``default_from`` (``item.price``) take the referenced record's value
+        when their ref is set (a new record or row) or changed, and they were not given:
+        the price follows the item picked, unless typed. One query per source field."""
+        due: builtins.list[tuple[dict, Field, str, str, str]] = []  # values, field, source
+
+        def collect(ent: Entity, values: dict, typed: dict, before: dict | None) -> None:
+            for fld in ent.fields.values():
+                if not fld.default_from or typed.get(fld.name) is not None:
+                    continue
+                head, _, tail = fld.default_from.partition(".")
+                if values.get(head) is None:
+                    continue
+                if before is not None and before.get(head) == values.get(head):
+                    continue  # the ref did not change: what is there stays
+                due.append((values, fld, ent.fields[head].target, tail, head))
+
+        collect(entity, draft.values, given.values, stored.values if stored else None)
+        for table in entity.table_fields():
+            child = self.apps.entity(table.child)
+            earlier = {r["id"]: r for r in stored.rows.get(table.name, [])} if stored else {}
+            given_rows = given.tables.get(table.name, [])
+            # merged in the order given (a row refused for its id is left out, and the
+            # whole change refused, so a shorter list fills nothing that is kept)
+            for row_input, row in zip(given_rows, draft.rows[table.name], strict=False):
+                collect(child, row, row_input.values, earlier.get(row_input.id))
+        wanted: dict[tuple[str, str], set] = {}
+        for values, _, target, tail, head in due:
+            wanted.setdefault((target, tail), set()).add(values[head])
+        found: dict[tuple[str, str], dict] = {}
+        for (target, tail), ids in wanted.items():
+            source = self.tables[self.apps.entity(target).table]
+            rows = conn.execute(select(source.c.id, source.c[tail]).where(source.c.id.in_(ids)))
+            found[(target, tail)] = {row[0]: row[1] for row in rows}
+        for values, fld, target, tail, head in due:
+            value = found[(target, tail)].get(values[head])
+            if value is not None:
+                values[fld.name] = self.types[fld.type].coerce(fld, value)
 
     def _with_defaults(self, entity: Entity, given: dict, user: User, now: datetime) -> dict:
         values = {}
