@@ -359,6 +359,23 @@ BROKEN = [
         5,
     ),
     (
+        "default_from without a ref",
+        "app: shop\nentities:\n  a:\n    fields:\n      name: {type: text}\n"
+        "      price: {type: money, default_from: name.price}\n",
+        "entities.a.fields.price.default_from",
+        "'name' is not a ref field of a",
+        6,
+    ),
+    (
+        "default_from a field the target lacks",
+        "app: shop\nentities:\n  item:\n    fields: {sku: {type: text}}\n  a:\n"
+        "    fields:\n      item: {type: ref, to: item}\n"
+        "      price: {type: money, default_from: item.price}\n",
+        "entities.a.fields.price.default_from",
+        "'price' is not a field of shop.item",
+        8,
+    ),
+    (
         "ref to child rows",
         "app: shop\nentities:\n  a:\n    fields:\n      rows: {type: table, of:"
         " line}\n  line:\n    fields: {x: {type: text}}\n  b:\n    fields:\n"
