@@ -76,6 +76,7 @@ def _fail(exc: AppLoomError) -> None:
 
 
 @click.group()
+@click.version_option(package_name="apploom", prog_name="apploom")
 @click.option(
     "--instance",
     envvar="APPLOOM_INSTANCE_PATH",

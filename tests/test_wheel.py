@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -71,6 +72,8 @@ def test_the_installed_wheel_creates_and_serves_its_demo(installed, tmp_path):
     assert where.startswith(str(installed.parent)), where
     probe = "import importlib.util as u; print(u.find_spec('psycopg'))"
     assert run(installed / "python", "-c", probe, **outside).strip() == "None"  # SQLite only
+    release = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert run(installed / "apploom", "--version", **outside) == f"apploom, version {release}\n"
 
     out = run(installed / "apploom", "init", "--demo", "--demo-orders", "20", **outside)
     assert "Loaded demo data." in out
