@@ -96,6 +96,8 @@ def test_the_installed_wheel_creates_and_serves_its_demo(installed, tmp_path):
         login = wait_for(browser, f"{base}/login", server)
         assert 'name="password"' in login
 
+        with urllib.request.urlopen(f"{base}/readyz", timeout=10) as response:
+            assert json.load(response) == {"status": "ready"}
         with urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=10) as response:
             assert json.load(response)["openapi"].startswith("3.1")
 

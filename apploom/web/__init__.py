@@ -17,6 +17,7 @@ from apploom.plugins import open_runtime
 from apploom.web import (
     api,
     errors,
+    health,
     home,
     imports,
     lists,
@@ -65,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     security_headers.init_app(app)
     app.before_request(_follow_definitions)
     session.init_app(app)
+    app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(lists.bp)
@@ -85,8 +87,8 @@ def _follow_definitions() -> None:
     """Definitions applied elsewhere (the studio in another worker, 'apploom apps apply')
     are served from the next request on: one cheap query tells, and the apps are loaded
     again only when it changed."""
-    if request.endpoint == "static":
-        return
+    if request.endpoint == "static" or request.blueprint == health.bp.name:
+        return  # probes answer even when the database does not
     runtime = current_app.extensions["apploom"]
     with runtime.db.read() as conn:
         mark = definitions_mark(conn)
