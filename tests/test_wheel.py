@@ -98,6 +98,7 @@ def test_the_installed_wheel_creates_and_serves_its_demo(installed, tmp_path):
 
         with urllib.request.urlopen(f"{base}/readyz", timeout=10) as response:
             assert json.load(response) == {"status": "ready"}
+            ready_id = response.headers["X-Request-Id"]
         with urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=10) as response:
             assert json.load(response)["openapi"].startswith("3.1")
 
@@ -118,6 +119,7 @@ def test_the_installed_wheel_creates_and_serves_its_demo(installed, tmp_path):
         server.terminate()
         _, errors = server.communicate(timeout=30)
     assert "Traceback" not in errors, errors
+    assert "GET /readyz 200 " in errors and f"request_id={ready_id}" in errors  # access log
 
 
 def wait_for(opener, url: str, server: subprocess.Popen, seconds: float = 60) -> str:

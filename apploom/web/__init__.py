@@ -23,6 +23,7 @@ from apploom.web import (
     lists,
     records,
     reports,
+    request_log,
     security_headers,
     session,
     studio,
@@ -62,6 +63,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     if hops:  # the client's address, scheme and host as the proxies in front saw them
         proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
         app.wsgi_app = proxied  # type: ignore[method-assign]
+    request_log.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
     app.before_request(_follow_definitions)
