@@ -2,29 +2,37 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Running needs only the package; tests also need their tools and the PostgreSQL driver.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint bench clean
 
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(VENV):
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(VENV)
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(VENV)
+	$(BIN)/pip install --quiet -e '.[test,postgres]'
+	touch $(TEST_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/apploom init --demo
 	$(BIN)/apploom serve --host 127.0.0.1 --port 5000
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
-lint: $(STAMP)
-	$(BIN)/ruff check apploom plugins tests bench
-	$(BIN)/ruff format --check apploom plugins tests bench
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check apploom tests bench
+	$(BIN)/ruff format --check apploom tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	cd bench && ../$(BIN)/python records.py
 	cd bench && ../$(BIN)/python workflow.py
 	cd bench && ../$(BIN)/python rules.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from datetime import datetime, timezone
@@ -76,6 +77,7 @@ def _fail(exc: AppLoomError) -> None:
 
 
 @click.group()
+@click.version_option(package_name="apploom", prog_name="apploom")
 @click.option(
     "--instance",
     envvar="APPLOOM_INSTANCE_PATH",
@@ -171,11 +173,15 @@ def _upgrade_unchanged_apps(obj: _Context) -> None:
 )
 @click.pass_obj
 def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> None:
-    """Serve the app and its API (waitress, a production WSGI server)."""
+    """Serve the app and its API (waitress, a production WSGI server); logs, an access
+    line per request among them, go to stderr."""
     from waitress import serve as waitress_serve
 
     from apploom.web import create_app
 
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     runtime = obj.runtime()
     try:
         app = create_app(runtime=runtime)

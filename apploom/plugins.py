@@ -1,7 +1,7 @@
 """Finding plugins and gathering what they add.
 
 Plugins come from the ``apploom`` entry-point group (installed packages) and from
-plugin folders (``plugins/`` of the repository, and any named by
+plugin folders (the bundled apps' ``bundled_plugins/``, and any named by
 APPLOOM_PLUGIN_PATH). A misspelt hook is an error, not silence.
 """
 
@@ -24,7 +24,8 @@ from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database
 from apploom.engine.versions.install import ApplyResult, apply_definitions
 
-BUNDLED = Path(__file__).resolve().parents[1] / "plugins"
+# Inside the package, so a wheel carries the actions its bundled apps name.
+BUNDLED = Path(__file__).resolve().parent / "bundled_plugins"
 
 
 @dataclass

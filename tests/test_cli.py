@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from importlib.metadata import version
 
 import pytest
 from click.testing import CliRunner
@@ -192,3 +193,8 @@ def test_apply_asks_about_existing_data_and_takes_the_answers(cli, tmp_path):
     assert done.exit_code == 0 and "Applied desk as version 2" in done.output
     bad = cli("apps", "apply", str(desk), "--fill", "nonsense")
     assert bad.exit_code == 2 and "APP.ENTITY:NAME=VALUE" in bad.output
+
+
+def test_version_comes_from_the_package_metadata(cli):
+    result = cli("--version")
+    assert result.exit_code == 0 and result.output == f"apploom, version {version('apploom')}\n"

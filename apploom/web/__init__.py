@@ -17,11 +17,13 @@ from apploom.plugins import open_runtime
 from apploom.web import (
     api,
     errors,
+    health,
     home,
     imports,
     lists,
     records,
     reports,
+    request_log,
     security_headers,
     session,
     studio,
@@ -61,10 +63,12 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     if hops:  # the client's address, scheme and host as the proxies in front saw them
         proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
         app.wsgi_app = proxied  # type: ignore[method-assign]
+    request_log.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
     app.before_request(_follow_definitions)
     session.init_app(app)
+    app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(lists.bp)
@@ -85,8 +89,8 @@ def _follow_definitions() -> None:
     """Definitions applied elsewhere (the studio in another worker, 'apploom apps apply')
     are served from the next request on: one cheap query tells, and the apps are loaded
     again only when it changed."""
-    if request.endpoint == "static":
-        return
+    if request.endpoint == "static" or request.blueprint == health.bp.name:
+        return  # probes answer even when the database does not
     runtime = current_app.extensions["apploom"]
     with runtime.db.read() as conn:
         mark = definitions_mark(conn)

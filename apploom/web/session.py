@@ -55,7 +55,7 @@ bp.before_request(check_csrf)
 
 def load_user() -> None:
     g.user = None
-    if request.endpoint == "static":  # files need no user, and no query for one
+    if request.endpoint == "static" or request.blueprint == "health":  # need no user, no query
         return
     user_id = session.get("user_id")
     if user_id is not None:

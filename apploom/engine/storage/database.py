@@ -29,9 +29,16 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_engine(
-                url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
-            )
+            try:
+                self.engine = create_engine(
+                    url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
+                )
+            except ModuleNotFoundError as exc:  # drivers are extras: say which to install
+                raise ModuleNotFoundError(
+                    f"{self.url.drivername} needs the {exc.name} package, which is not "
+                    "installed; for PostgreSQL: pip install 'apploom[postgres]'",
+                    name=exc.name,
+                ) from exc
 
     @property
     def dialect(self) -> str:

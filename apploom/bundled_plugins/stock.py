@@ -1,7 +1,7 @@
 """Stock for orders: reserve on confirm or backorder with the expected arrival, allocate
 arrivals to backorders first come first served, release on cancel, restock returns, post
 purchase receipts and transfers, and propose a purchase order when an item runs low
-(parcels issue what orders reserved: plugins/shipments.py).
+(parcels issue what orders reserved: shipments.py).
 
 Every quantity moves through the ledger ``wms.stock_move``; its ``stock`` balance (on
 hand and reserved per item and warehouse) refuses any move that would leave

@@ -1,0 +1,58 @@
+"""An access log line per request, and a request id that ties it to the error logs.
+
+Every answer carries the id as ``X-Request-Id``. Behind trusted proxies a well-formed id
+the proxy sent is kept, so its log and ours name the same request; otherwise a client
+could write what it likes into our logs. Paths are logged without their query string:
+queries carry searches and the tracking page's token.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, current_app, g, request
+
+access = logging.getLogger("apploom.access")
+_SENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id() -> str:
+    return g.get("request_id", "-")
+
+
+def _start() -> None:
+    sent = request.headers.get("X-Request-Id", "")
+    trusted = current_app.extensions["apploom"].settings.trusted_proxies
+    g.request_id = sent if trusted and _SENT_ID.fullmatch(sent) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    """Timed until the answer is ready; a streamed body's sending is not counted."""
+    took = (time.perf_counter() - g.request_started) * 1000
+    response.headers["X-Request-Id"] = g.request_id
+    access.info(
+        "%s %s %s %.1fms request_id=%s",
+        request.method,
+        request.path,
+        response.status_code,
+        took,
+        g.request_id,
+        extra={
+            "request_id": g.request_id,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(took, 1),
+        },
+    )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Before any other hook, so even a request refused early has its id and its line."""
+    app.before_request(_start)
+    app.after_request(_finish)
