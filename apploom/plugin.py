@@ -23,8 +23,8 @@ to change. What it offers:
   ``BalanceRefused``.
 - Helpers: ``clock`` (``now()``, ``today()``, as replays set them), ``require_permission``,
   ``signature`` / ``accept_delivery`` (a webhook call signed with its time, path and
-  body, taken once), ``secret_key``, ``Query``
-  and ``show`` (a value as screens show it).
+  body, taken once; ``require_signed_call`` answers 401 for the request that is not),
+  ``secret_key``, ``Query`` and ``show`` (a value as screens show it).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from apploom.engine.query.filters import Query
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings, secret_key
 from apploom.hookspecs import hookimpl
-from apploom.web.context import runtime
+from apploom.web.context import require_signed_call, runtime
 from apploom.web.display import show
 
 __all__ = [
@@ -81,4 +81,5 @@ __all__ = [
     "show",
     "signature",
     "accept_delivery",
+    "require_signed_call",
 ]

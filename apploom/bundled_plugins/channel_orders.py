@@ -27,9 +27,9 @@ from apploom.plugin import (
     Forbidden,
     Invalid,
     ValidationFailed,
-    accept_delivery,
     hookimpl,
     require_permission,
+    require_signed_call,
     runtime,
 )
 
@@ -48,10 +48,7 @@ def receive(channel: str):
     secret = channel_secrets().get(channel)
     if not secret or not rt.settings.webhook_user:
         abort(404)
-    signed = request.headers.get("X-AppLoom-Signature", "")
-    refused = accept_delivery(rt.db, secret, request.path, request.get_data(), signed)
-    if refused:
-        abort(401, refused)
+    require_signed_call(secret)
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not body.get("external_id"):
         raise ValidationFailed({"external_id": "is needed: the order's id in the channel"})

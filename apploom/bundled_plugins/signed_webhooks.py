@@ -8,7 +8,7 @@ delivery signed anew return the first result."""
 
 from flask import Blueprint, abort, jsonify, request
 
-from apploom.plugin import accept_delivery, hookimpl, runtime
+from apploom.plugin import hookimpl, require_signed_call, runtime
 
 hooks = Blueprint("signed_webhooks", __name__)
 
@@ -19,10 +19,7 @@ def receive(app: str, entity: str):
     secret, username = rt.settings.webhook_secret, rt.settings.webhook_user
     if not secret or not username:
         abort(404)
-    signed = request.headers.get("X-AppLoom-Signature", "")
-    refused = accept_delivery(rt.db, secret, request.path, request.get_data(), signed)
-    if refused:
-        abort(401, refused)
+    require_signed_call(secret)
     data = request.get_json(silent=True)
     record = rt.records.create(
         rt.users.get(username),
