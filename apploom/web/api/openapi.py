@@ -14,6 +14,7 @@ from apploom.engine.query.filters import (
     RESERVED_PARAMS,
     SYSTEM_FIELDS,
 )
+from apploom.engine.records.idempotency import MAX_KEY
 from apploom.engine.reports.definition import BUCKETS
 from apploom.engine.workflow.service import MAX_COMMENT
 from apploom.web.reports import MAX_STUCK_HOURS
@@ -84,9 +85,22 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
     required = [
         f.name
         for f in entity.fields.values()
-        if f.required and not types.computed(f) and f.default is None
+        if (f.required or f.min_rows) and not types.computed(f) and f.default is None
     ]
-    schema = {"type": "object", "title": entity.label.en, "properties": properties}
+    if not entity.is_child:
+        properties["_meta"] = {
+            "type": "object",
+            "readOnly": True,
+            "description": "On a read: the transitions you may take now",
+            "properties": {"transitions": {"type": "array", "items": {"type": "string"}}},
+        }
+    # Any other name is refused with 422 "is not a field of ...".
+    schema = {
+        "type": "object",
+        "title": entity.label.en,
+        "properties": properties,
+        "additionalProperties": False,
+    }
     if required:
         schema["required"] = required
     return schema
@@ -108,6 +122,7 @@ def changes_schema(schema: dict, child: bool = False) -> dict:
         "type": "object",
         "title": f"Changes to a {schema['title']}",
         "properties": properties,
+        "additionalProperties": False,
     }
     if not child:
         return {**changes, "required": ["version"]}
@@ -117,7 +132,7 @@ def changes_schema(schema: dict, child: bool = False) -> dict:
 
 def _value_schema(fld: Field, types: FieldTypes) -> dict:
     """What a query parameter compares a field with: one of its values, as text."""
-    keep = ("type", "enum", "format", "pattern", "minimum", "maximum")  # any length matches
+    keep = ("type", "enum", "format", "pattern", "not", "minimum", "maximum")  # any length
     schema = {k: v for k, v in types[fld.type].json_schema(fld).items() if k in keep}
     if types[fld.type].holds_list:  # 'contains' takes one option
         return dict(types[fld.type].json_schema(fld)["items"])
@@ -241,7 +256,7 @@ def _report_field(apps: AppSet, report, path: str) -> Field | None:
     return None if entity is None else {**SYSTEM_FIELDS, **entity.fields}.get(name)
 
 
-def _report_parameters(apps: AppSet, types: FieldTypes, report) -> list[dict]:
+def report_parameters(apps: AppSet, types: FieldTypes, report) -> list[dict]:
     """The viewer's filters: from/to for the first date filter, path__gte/__lte for every
     date filter, and a comma list of values for each other filter."""
     day = {"type": "string", "format": "date"}
@@ -426,7 +441,7 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
-                        "schema": {"type": "string", "maxLength": 200},
+                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
                         "description": "A repeated key returns the first result.",
                     }
                 ],
@@ -485,7 +500,12 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                 "operationId": f"import_{name}",
                 "requestBody": {
                     "required": True,
-                    "content": {"multipart/form-data": {"schema": _import_form(entity)}},
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": _import_form(entity),
+                            "encoding": {"mapping": {"contentType": "application/json"}},
+                        }
+                    },
                 },
                 "responses": {
                     "200": {
@@ -593,8 +613,8 @@ def _import_form(entity: Entity) -> dict:
         "properties": {
             "file": {"type": "string", "format": "binary", "description": "CSV or XLSX"},
             "mapping": {
-                "type": "string",
-                "contentMediaType": "application/json",
+                "type": "object",
+                "additionalProperties": {"type": ["string", "null"]},
                 "description": "A JSON object: column -> field path (null or '' skips the "
                 "column); the default is guessed from the header",
             },
@@ -715,7 +735,7 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
                     "tags": [app.name],
                     "summary": report.label.en,
                     "operationId": f"report_{app.name}_{report.name}",
-                    "parameters": _report_parameters(apps, types, report),
+                    "parameters": report_parameters(apps, types, report),
                     "responses": {
                         "200": {"description": report.label.en, "content": _json(_ref("Report"))},
                         **READ_ERRORS,
