@@ -493,3 +493,17 @@ def test_flow_and_reports_refuse_parameters_they_do_not_take(sales, url, name):
     response = sales.get(url)
     assert response.status_code == 400, response.json
     assert name in response.json["error"]["fields"]
+
+
+def test_openapi_filters_admit_what_the_server_compares(app, sales):
+    """A filter past a field's bounds matches no record and an empty report filter is
+    none; the document refused both, though the server answers 200."""
+    paths = app.test_client().get("/api/v1/openapi.json").json["paths"]
+    items = {p["name"]: p["schema"] for p in paths["/wms/item"]["get"]["parameters"]}
+    assert Draft202012Validator(items["receipt_tolerance"]).is_valid(-276)
+    assert sales.get("/api/v1/wms/item?receipt_tolerance=-276").status_code == 200
+    report = paths["/reports/wms/stock_value"]["get"]["parameters"]
+    warehouse = next(p["schema"] for p in report if p["name"] == "warehouse")
+    assert Draft202012Validator(warehouse).is_valid("")
+    assert not Draft202012Validator(warehouse).is_valid("x")
+    assert sales.get("/api/v1/reports/wms/stock_value?warehouse=").status_code == 200

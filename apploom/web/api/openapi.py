@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.fields.base import MAX_INT
@@ -131,9 +132,11 @@ def changes_schema(schema: dict, child: bool = False) -> dict:
 
 
 def _value_schema(fld: Field, types: FieldTypes) -> dict:
-    """What a query parameter compares a field with: one of its values, as text."""
-    keep = ("type", "enum", "format", "pattern", "not", "minimum", "maximum")  # any length
-    schema = {k: v for k, v in types[fld.type].json_schema(fld).items() if k in keep}
+    """What a query parameter compares a field with: a value of its type, as text; any
+    length and, past its min and max, any value matches (no record)."""
+    keep = ("type", "enum", "format", "pattern", "not", "minimum", "maximum")
+    unbounded = replace(fld, min=None, max=None)
+    schema = {k: v for k, v in types[fld.type].json_schema(unbounded).items() if k in keep}
     if types[fld.type].holds_list:  # 'contains' takes one option
         return dict(types[fld.type].json_schema(fld)["items"])
     return schema
@@ -298,7 +301,8 @@ def report_parameters(apps: AppSet, types: FieldTypes, report) -> list[dict]:
 
 
 def _comma_list(fld: Field | None, types: FieldTypes) -> dict:
-    """A comma list of a field's values: options or ids spelled out, else any text."""
+    """A comma list of a field's values: options or ids spelled out, else any text;
+    empty is no filter, as the viewer's form sends it."""
     one = {} if fld is None else types[fld.type].json_schema(fld)
     if "enum" in one:
         words = "(?:" + "|".join(map(re.escape, one["enum"])) + ")"
@@ -306,7 +310,7 @@ def _comma_list(fld: Field | None, types: FieldTypes) -> dict:
         words = "[1-9][0-9]{0,17}"
     else:
         return {"type": "string"}
-    return {"type": "string", "pattern": f"^{words}(?:,{words})*$"}
+    return {"type": "string", "pattern": f"^(?:{words}(?:,{words})*)?$"}
 
 
 ERROR_SCHEMA = {
