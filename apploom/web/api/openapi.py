@@ -211,17 +211,17 @@ REPORT_SCHEMA = {
     "properties": {
         "report": {"type": "string"},
         "label": {"type": "object"},
-        "rows_by": {"type": "array"},
-        "columns_by": {"type": "array"},
-        "measures": {"type": "array"},
+        "rows_by": {"type": "array", "items": {"type": "object"}},
+        "columns_by": {"type": "array", "items": {"type": "object"}},
+        "measures": {"type": "array", "items": {"type": "object"}},
         "columns": {"type": "array", "items": {"type": "string"}},
         "rows": {
             "type": "array",
             "items": {
                 "type": "object",
                 "properties": {
-                    "keys": {"type": "array"},
-                    "labels": {"type": "array"},
+                    "keys": {"type": "array", "items": {}},
+                    "labels": {"type": "array", "items": {}},
                     "values": {"type": "object"},
                     "columns": {"type": "object"},
                 },
