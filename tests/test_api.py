@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from openpyxl import Workbook
 
 from apploom.web import create_app
 from tests.helpers import Api, Shop, make_runtime
@@ -375,3 +377,133 @@ def test_openapi_list_and_report_parameters_say_what_the_server_takes(app):
     report = {p["name"]: p["schema"] for p in paths["/reports/oms/revenue"]["get"]["parameters"]}
     assert report["from"]["format"] == "date" and "order_date" not in report
     assert report["order_date__gte"]["format"] == "date"
+
+
+def test_text_fields_refuse_json_numbers(sales, shop):
+    """``"note": 0`` was stored as the text "0" while the document says string; a number
+    is more likely a client's mistake (a column shifted) than text it meant."""
+    url = f"/api/v1/oms/order/{sales.post('/api/v1/oms/order', json=shop.order()).json['id']}"
+    for value in (0, 1.5):
+        response = sales.patch(url, json={"version": 1, "note": value})
+        assert response.status_code == 422
+        assert response.json["error"]["fields"] == {
+            "note": "must be text: send it as a JSON string, in quotes"
+        }
+    created = sales.post("/api/v1/crm/customer", json={"name": 42})
+    assert created.status_code == 422 and "name" in created.json["error"]["fields"]
+    assert sales.patch(url, json={"version": 1, "note": "0"}).json["note"] == "0"
+
+
+def test_spreadsheet_numbers_still_import_into_text_fields(app, sqlite_runtime):
+    """An XLSX cell holding 1001 is a number; imported into a text field it is text."""
+    book = Workbook()
+    book.active.append(["SKU", "Name", "Price"])
+    book.active.append([1001, 2002, 1.5])
+    data = io.BytesIO()
+    book.save(data)
+    admin = make_api(app, sqlite_runtime, "ada", ["admin"])
+    response = admin.post(
+        "/api/v1/wms/item/import",
+        data={"file": (io.BytesIO(data.getvalue()), "items.xlsx")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200 and response.json["created"] == 1, response.json
+    item = admin.get("/api/v1/wms/item").json["data"][0]
+    assert (item["sku"], item["name"]) == ("1001", "2002")
+
+
+def _schemas(app) -> dict:
+    return app.test_client().get("/api/v1/openapi.json").json["components"]["schemas"]
+
+
+def test_openapi_bodies_admit_only_the_entitys_fields(app, sales, shop):
+    """Other names are refused with 422, but the document let any through; a read's
+    ``_meta`` was in no schema, so a strict client refused the answer."""
+    schemas = _schemas(app)
+    for name in ("oms_order", "oms_order_changes", "oms_order_line", "oms_order_line_changes"):
+        assert schemas[name]["additionalProperties"] is False
+    order = sales.post("/api/v1/oms/order", json=shop.order()).json
+    read = sales.get(f"/api/v1/oms/order/{order['id']}").json
+    assert set(read) <= set(schemas["oms_order"]["properties"])
+    assert schemas["oms_order"]["properties"]["_meta"]["readOnly"] is True
+
+
+def test_openapi_says_an_order_needs_a_line_and_a_key_a_character(app):
+    """An order without lines, or an empty Idempotency-Key, matched the document and got
+    422."""
+    order = _schemas(app)["oms_order"]
+    assert "lines" in order["required"] and order["properties"]["lines"]["minItems"] == 1
+    create = app.test_client().get("/api/v1/openapi.json").json["paths"]["/oms/order"]["post"]
+    key = next(p for p in create["parameters"] if p["name"] == "Idempotency-Key")
+    assert key["schema"]["minLength"] == 1
+
+
+def test_openapi_text_schemas_refuse_nul_characters(app):
+    """The server refuses text holding NUL (no database stores it); the document said any
+    string, for bodies and for list filters."""
+    name = _schemas(app)["crm_customer"]["properties"]["name"]
+    assert Draft202012Validator(name).is_valid("张三")
+    assert not Draft202012Validator(name).is_valid("a\x00b")
+    doc = app.test_client().get("/api/v1/openapi.json").json
+    params = doc["paths"]["/crm/customer"]["get"]["parameters"]
+    city = next(p["schema"] for p in params if p["name"] == "city")
+    assert not Draft202012Validator(city).is_valid("\x00")
+
+
+def test_openapi_import_mapping_is_a_json_object_part(app):
+    """The mapping was documented as any string; the server takes a JSON object only."""
+    doc = app.test_client().get("/api/v1/openapi.json").json
+    form = doc["paths"]["/wms/item/import"]["post"]["requestBody"]["content"]
+    part = form["multipart/form-data"]
+    assert part["schema"]["properties"]["mapping"]["type"] == "object"
+    assert part["encoding"]["mapping"]["contentType"] == "application/json"
+
+
+def test_a_refused_delete_answers_an_error_the_document_describes(app, sqlite_runtime, shop):
+    """Deleting a customer an order refers to answered ``current: null``, which the
+    document's object type refused."""
+    admin = make_api(app, sqlite_runtime, "ada", ["admin"])
+    admin.post("/api/v1/oms/order", json=shop.order())
+    response = admin.delete(f"/api/v1/crm/customer/{shop.customer['id']}")
+    assert response.status_code == 409
+    error_schema = _schemas(app)["Error"]["properties"]["error"]
+    assert Draft202012Validator(error_schema).is_valid(response.json["error"]), response.json
+
+
+def test_an_id_too_large_for_a_record_is_404(sales):
+    """It was 405 for PATCH and DELETE: no route matched, but others of the path did."""
+    for method in ("get", "patch", "delete"):
+        response = getattr(sales, method)("/api/v1/crm/customer/99999999999999999999", json={})
+        assert response.status_code == 404, (method, response.json)
+        assert response.json["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "url, name",
+    [
+        ("/api/v1/oms/order/flow?perod=week", "perod"),
+        ("/api/v1/reports/oms/revenue?form=2026-01-01", "form"),
+        ("/api/v1/reports/oms/revenue?order_date__gte=2026-01-01&from=soon", "from"),
+        ("/api/v1/reports/oms/revenue?to=2026-02-30", "to"),
+    ],
+)
+def test_flow_and_reports_refuse_parameters_they_do_not_take(sales, url, name):
+    """A misspelt parameter, or a bad ``from`` beside the filter that overrides it, was
+    ignored: the answer covered every record without saying so."""
+    response = sales.get(url)
+    assert response.status_code == 400, response.json
+    assert name in response.json["error"]["fields"]
+
+
+def test_openapi_filters_admit_what_the_server_compares(app, sales):
+    """A filter past a field's bounds matches no record and an empty report filter is
+    none; the document refused both, though the server answers 200."""
+    paths = app.test_client().get("/api/v1/openapi.json").json["paths"]
+    items = {p["name"]: p["schema"] for p in paths["/wms/item"]["get"]["parameters"]}
+    assert Draft202012Validator(items["receipt_tolerance"]).is_valid(-276)
+    assert sales.get("/api/v1/wms/item?receipt_tolerance=-276").status_code == 200
+    report = paths["/reports/wms/stock_value"]["get"]["parameters"]
+    warehouse = next(p["schema"] for p in report if p["name"] == "warehouse")
+    assert Draft202012Validator(warehouse).is_valid("")
+    assert not Draft202012Validator(warehouse).is_valid("x")
+    assert sales.get("/api/v1/reports/wms/stock_value?warehouse=").status_code == 200

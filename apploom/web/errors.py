@@ -48,7 +48,10 @@ def _engine_error(exc: engine.AppLoomError):
     if fields:
         extra["fields"] = fields
     if isinstance(exc, engine.Conflict):
-        extra.update(current=exc.current, yours=exc.yours)
+        # A refusal of the record's state (a delete others refer to) has neither.
+        extra.update(
+            (k, v) for k, v in (("current", exc.current), ("yours", exc.yours)) if v is not None
+        )
         if exc.stale and g.get("precondition"):
             status = 412  # the If-Match header named a version that is not the record's
     if isinstance(exc, engine.DefinitionError):

@@ -77,6 +77,7 @@ class FieldType:
     holds_file = False  # ids of uploaded files
     import_key = False  # unique ones find a ref's record on import
     names_record = False  # the first such field titles a record
+    text_only = False  # people send it as a string; a JSON number is refused
     dynamic_defaults: tuple[str, ...] = ()  # defaults resolved on each new record
     widget = "input"  # the form control (records/_inputs.html)
     input_type = "text"  # an "input" widget's HTML type

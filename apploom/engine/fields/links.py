@@ -84,8 +84,9 @@ class TableType(FieldType):
     def json_schema(self, field):
         child_schema = "#/components/schemas/" + field.of.replace(".", "_")
         schema: dict[str, Any] = {"type": "array", "items": {"$ref": child_schema}}
-        if field.min_rows:
-            schema["minItems"] = field.min_rows
+        least = max(field.min_rows, 1 if field.required else 0)  # required: one row at least
+        if least:
+            schema["minItems"] = least
         schema["maxItems"] = field.row_limit
         return schema
 

@@ -16,6 +16,10 @@ from apploom.engine.definitions.model import Field
 from apploom.engine.fields.base import TEXT_OPS, FieldType, Invalid
 from apploom.engine.records.naming import format_problems
 
+# A NUL character is refused (a database cannot store it in text); as `not`, since
+# a pattern for it makes generating valid strings slow.
+NO_NUL = {"not": {"type": "string", "pattern": "\\u0000"}}
+
 
 class TextType(FieldType):
     name = "text"
@@ -24,6 +28,7 @@ class TextType(FieldType):
     searchable = True
     import_key = True
     names_record = True
+    text_only = True
     default_length = 255
 
     def length(self, field: Field) -> int:
@@ -56,7 +61,7 @@ class TextType(FieldType):
             raise Invalid(f"does not match the expected format ({field.pattern})")
 
     def json_schema(self, field):
-        schema = {"type": "string", "maxLength": self.length(field)}
+        schema = {"type": "string", "maxLength": self.length(field), **NO_NUL}
         if field.pattern:
             schema["pattern"] = f"^(?:{field.pattern})$"
         return schema
@@ -111,7 +116,7 @@ class RichTextType(LongTextType):
         return nh3.clean(super().coerce(field, value))
 
     def json_schema(self, field):
-        return {"type": "string", "contentMediaType": "text/html"}
+        return {"type": "string", "contentMediaType": "text/html", **NO_NUL}
 
 
 class _PatternText(TextType):

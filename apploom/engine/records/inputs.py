@@ -4,6 +4,7 @@ every problem collected under the field's name (``lines.0.qty`` for child rows).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Mapping
 
 from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity, Field, Option
@@ -73,6 +74,10 @@ def read_input(
             result.values[name] = None
             continue
         ftype = types[fld.type]
+        if ftype.text_only and not by_rule and _is_number(raw):
+            # Not turned into text: 1e3 or 0.10 would be stored as someone else's text.
+            result.errors[key] = "must be text: send it as a JSON string, in quotes"
+            continue
         try:
             value = ftype.coerce(fld, raw)
             ftype.check(fld, value)
@@ -88,6 +93,10 @@ def read_input(
             continue
         result.values[name] = value
     return result
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
 
 
 def _system_options(fld: Field, value: Any) -> list[Option]:

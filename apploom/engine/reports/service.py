@@ -10,6 +10,7 @@ exactly. The viewer needs read access to every entity a report reads through.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -371,6 +372,9 @@ class _Query:
         for path in self.report.filters:
             fld = self.resolve(path)[1]
             shared = path == self.date_filter
+            if self.type_of(fld).dated:
+                for name in (f"{path}__gte", f"{path}__lte", *(("from", "to") if shared else ())):
+                    _check_day(name, params.get(name))
             low = params.get(f"{path}__gte") or (params.get("from") if shared else None)
             high = params.get(f"{path}__lte") or (params.get("to") if shared else None)
             if self.type_of(fld).dated:
@@ -471,6 +475,21 @@ def _scaled(sql: ColumnElement, by: float) -> ColumnElement:
     if by == 1:
         return sql
     return sql * (int(by) if float(by).is_integer() else by)
+
+
+def _check_day(name: str, value: str | None) -> None:
+    """Every date the viewer sent is checked, also one a more precise filter overrides."""
+    if not value:
+        return
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
+        date.fromisoformat(value)
+    except ValueError:
+        raise BadQuery(
+            f"'{name}' must be a day (YYYY-MM-DD), not '{value}'",
+            {name: "must be a day (YYYY-MM-DD)"},
+        ) from None
 
 
 def _day_after(text: str) -> str:

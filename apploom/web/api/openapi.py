@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.fields.base import MAX_INT
@@ -14,6 +15,7 @@ from apploom.engine.query.filters import (
     RESERVED_PARAMS,
     SYSTEM_FIELDS,
 )
+from apploom.engine.records.idempotency import MAX_KEY
 from apploom.engine.reports.definition import BUCKETS
 from apploom.engine.workflow.service import MAX_COMMENT
 from apploom.web.reports import MAX_STUCK_HOURS
@@ -84,9 +86,22 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
     required = [
         f.name
         for f in entity.fields.values()
-        if f.required and not types.computed(f) and f.default is None
+        if (f.required or f.min_rows) and not types.computed(f) and f.default is None
     ]
-    schema = {"type": "object", "title": entity.label.en, "properties": properties}
+    if not entity.is_child:
+        properties["_meta"] = {
+            "type": "object",
+            "readOnly": True,
+            "description": "On a read: the transitions you may take now",
+            "properties": {"transitions": {"type": "array", "items": {"type": "string"}}},
+        }
+    # Any other name is refused with 422 "is not a field of ...".
+    schema = {
+        "type": "object",
+        "title": entity.label.en,
+        "properties": properties,
+        "additionalProperties": False,
+    }
     if required:
         schema["required"] = required
     return schema
@@ -108,6 +123,7 @@ def changes_schema(schema: dict, child: bool = False) -> dict:
         "type": "object",
         "title": f"Changes to a {schema['title']}",
         "properties": properties,
+        "additionalProperties": False,
     }
     if not child:
         return {**changes, "required": ["version"]}
@@ -116,9 +132,11 @@ def changes_schema(schema: dict, child: bool = False) -> dict:
 
 
 def _value_schema(fld: Field, types: FieldTypes) -> dict:
-    """What a query parameter compares a field with: one of its values, as text."""
-    keep = ("type", "enum", "format", "pattern", "minimum", "maximum")  # any length matches
-    schema = {k: v for k, v in types[fld.type].json_schema(fld).items() if k in keep}
+    """What a query parameter compares a field with: a value of its type, as text; any
+    length and, past its min and max, any value matches (no record)."""
+    keep = ("type", "enum", "format", "pattern", "not", "minimum", "maximum")
+    unbounded = replace(fld, min=None, max=None)
+    schema = {k: v for k, v in types[fld.type].json_schema(unbounded).items() if k in keep}
     if types[fld.type].holds_list:  # 'contains' takes one option
         return dict(types[fld.type].json_schema(fld)["items"])
     return schema
@@ -193,17 +211,17 @@ REPORT_SCHEMA = {
     "properties": {
         "report": {"type": "string"},
         "label": {"type": "object"},
-        "rows_by": {"type": "array"},
-        "columns_by": {"type": "array"},
-        "measures": {"type": "array"},
+        "rows_by": {"type": "array", "items": {"type": "object"}},
+        "columns_by": {"type": "array", "items": {"type": "object"}},
+        "measures": {"type": "array", "items": {"type": "object"}},
         "columns": {"type": "array", "items": {"type": "string"}},
         "rows": {
             "type": "array",
             "items": {
                 "type": "object",
                 "properties": {
-                    "keys": {"type": "array"},
-                    "labels": {"type": "array"},
+                    "keys": {"type": "array", "items": {}},
+                    "labels": {"type": "array", "items": {}},
                     "values": {"type": "object"},
                     "columns": {"type": "object"},
                 },
@@ -241,7 +259,7 @@ def _report_field(apps: AppSet, report, path: str) -> Field | None:
     return None if entity is None else {**SYSTEM_FIELDS, **entity.fields}.get(name)
 
 
-def _report_parameters(apps: AppSet, types: FieldTypes, report) -> list[dict]:
+def report_parameters(apps: AppSet, types: FieldTypes, report) -> list[dict]:
     """The viewer's filters: from/to for the first date filter, path__gte/__lte for every
     date filter, and a comma list of values for each other filter."""
     day = {"type": "string", "format": "date"}
@@ -283,7 +301,8 @@ def _report_parameters(apps: AppSet, types: FieldTypes, report) -> list[dict]:
 
 
 def _comma_list(fld: Field | None, types: FieldTypes) -> dict:
-    """A comma list of a field's values: options or ids spelled out, else any text."""
+    """A comma list of a field's values: options or ids spelled out, else any text;
+    empty is no filter, as the viewer's form sends it."""
     one = {} if fld is None else types[fld.type].json_schema(fld)
     if "enum" in one:
         words = "(?:" + "|".join(map(re.escape, one["enum"])) + ")"
@@ -291,7 +310,7 @@ def _comma_list(fld: Field | None, types: FieldTypes) -> dict:
         words = "[1-9][0-9]{0,17}"
     else:
         return {"type": "string"}
-    return {"type": "string", "pattern": f"^{words}(?:,{words})*$"}
+    return {"type": "string", "pattern": f"^(?:{words}(?:,{words})*)?$"}
 
 
 ERROR_SCHEMA = {
@@ -426,7 +445,7 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
-                        "schema": {"type": "string", "maxLength": 200},
+                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
                         "description": "A repeated key returns the first result.",
                     }
                 ],
@@ -485,7 +504,12 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                 "operationId": f"import_{name}",
                 "requestBody": {
                     "required": True,
-                    "content": {"multipart/form-data": {"schema": _import_form(entity)}},
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": _import_form(entity),
+                            "encoding": {"mapping": {"contentType": "application/json"}},
+                        }
+                    },
                 },
                 "responses": {
                     "200": {
@@ -593,8 +617,8 @@ def _import_form(entity: Entity) -> dict:
         "properties": {
             "file": {"type": "string", "format": "binary", "description": "CSV or XLSX"},
             "mapping": {
-                "type": "string",
-                "contentMediaType": "application/json",
+                "type": "object",
+                "additionalProperties": {"type": ["string", "null"]},
                 "description": "A JSON object: column -> field path (null or '' skips the "
                 "column); the default is guessed from the header",
             },
@@ -715,7 +739,7 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
                     "tags": [app.name],
                     "summary": report.label.en,
                     "operationId": f"report_{app.name}_{report.name}",
-                    "parameters": _report_parameters(apps, types, report),
+                    "parameters": report_parameters(apps, types, report),
                     "responses": {
                         "200": {"description": report.label.en, "content": _json(_ref("Report"))},
                         **READ_ERRORS,

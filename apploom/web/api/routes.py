@@ -8,16 +8,24 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, send_file, url_for
 
 from apploom.engine.access import permissions
-from apploom.engine.errors import BadQuery, Unauthenticated, ValidationFailed
+from apploom.engine.errors import BadQuery, NotFound, Unauthenticated, ValidationFailed
 from apploom.engine.fields.base import MAX_INT, parse_int
 from apploom.engine.query.filters import parse_params
-from apploom.web.api.openapi import openapi_document
+from apploom.web.api.openapi import openapi_document, report_parameters
 from apploom.web.context import runtime
 from apploom.web.reports import flow_options
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-RECORD = f"/<app>/<entity>/<int(max={MAX_INT}):record_id>"
+RECORD = "/<app>/<entity>/<int:record_id>"
 PUBLIC = {"api.openapi"}
+
+
+@bp.url_value_preprocessor
+def record_exists(endpoint: str | None, values: dict | None) -> None:
+    """An id past the largest one a record can have names no record: 404, not a 405
+    from the routes that did not match."""
+    if values and values.get("record_id", 0) > MAX_INT:
+        raise NotFound(f"There is no record with id {values['record_id']}")
 
 
 @bp.before_request
@@ -132,6 +140,7 @@ def create(app: str, entity: str):
 def flow(app: str, entity: str):
     """Workflow analytics: records per state, hours spent in each (average, 90th
     percentile), finished per period, and the records waiting longer than stuck_hours."""
+    _known_parameters({"period", "stuck_hours"})
     return jsonify(runtime().flow.analyse(g.user, f"{app}.{entity}", **flow_options(request.args)))
 
 
@@ -140,7 +149,21 @@ def report(app: str, name: str):
     """A report's rows and totals; the viewer's filters are parameters: from, to (the
     first date filter), <filter>=a,b, <date filter>__gte / __lte."""
     found = runtime().reports.find(app, name)
+    _known_parameters(
+        {p["name"] for p in report_parameters(runtime().apps, runtime().types, found)}
+    )
     return jsonify(runtime().reports.run(g.user, found, request.args).as_dict())
+
+
+def _known_parameters(known: set[str]) -> None:
+    """A parameter the operation does not take is refused, not ignored: a misspelt
+    filter would otherwise answer for every record."""
+    unknown = sorted(set(request.args) - known)
+    if unknown:
+        raise BadQuery(
+            f"'{unknown[0]}' is not a parameter here; known: {', '.join(sorted(known)) or 'none'}",
+            {name: "is not a parameter here" for name in unknown},
+        )
 
 
 @bp.post("/<app>/<entity>/import")
