@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, request_started
 
 access = logging.getLogger("apploom.access")
 _SENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -23,7 +23,7 @@ def request_id() -> str:
     return g.get("request_id", "-")
 
 
-def _start() -> None:
+def _start(app: Flask, **_) -> None:
     sent = request.headers.get("X-Request-Id", "")
     trusted = current_app.extensions["apploom"].settings.trusted_proxies
     g.request_id = sent if trusted and _SENT_ID.fullmatch(sent) else uuid.uuid4().hex
@@ -53,6 +53,7 @@ def _finish(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Before any other hook, so even a request refused early has its id and its line."""
-    app.before_request(_start)
+    """Started when the request is (Flask's request_started, before any URL preprocessor
+    or before_request hook), so even a request refused early has its id and its line."""
+    request_started.connect(_start, app)
     app.after_request(_finish)
