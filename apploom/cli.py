@@ -98,7 +98,7 @@ def main(ctx: click.Context, instance: str | None, database_url: str | None) -> 
 @click.option("--demo", is_flag=True, help="Also load demo users and data (once).")
 @click.option(
     "--demo-orders",
-    default=5000,
+    default=2000,
     show_default=True,
     help="How many orders the demo's year of history holds.",
 )
@@ -125,7 +125,7 @@ def init(obj: _Context, demo: bool, demo_orders: int) -> None:
         if not demo_loaded(runtime):
             click.echo(
                 f"Loading a year of demo history ({demo_orders} orders); this takes "
-                "a minute or two, once."
+                "two or three minutes, once."
             )
             load_demo(runtime, orders=demo_orders, progress=click.echo)
             click.echo("Loaded demo data.")

@@ -1,5 +1,5 @@
 """Demo users and a year of believable history for the bundled apps: 200 customers,
-300 items in 3 warehouses, 5,000 orders across every channel and state, purchase orders,
+300 items in 3 warehouses, 2,000 orders across every channel and state, purchase orders,
 receipts and returns. Seeded, so the same day gives the same data.
 
 The year is replayed day by day through the record service and the workflows, under
@@ -121,7 +121,7 @@ def demo_loaded(runtime: Runtime) -> bool:
 def load_demo(
     runtime: Runtime,
     seed: int = 7,
-    orders: int = 5000,
+    orders: int = 2000,
     days: int = 365,
     progress: Callable[[str], None] = lambda _: None,
 ) -> User:
