@@ -106,6 +106,11 @@ class RecordService:
             for e in apps.entities()
         }
         self._formulas = {e.qualified: formula_order(e)[0] for e in apps.entities()}
+        # the fields that take their value from a ref, by entity: most have none, and every
+        # change of every record asks
+        self._ref_defaults = {
+            e.qualified: [f for f in e.fields.values() if f.default_from] for e in apps.entities()
+        }
         # (the record's entity, the entity holding the field, the field) of each file field
         self._file_fields = [
             (apps.entity(e.parent) if e.parent else e, e, f)
@@ -648,13 +653,16 @@ class RecordService:
         """Fields with ``default_from`` (``item.price``) take the referenced record's value
         when their ref is set (a new record or row) or changed, and they were not given:
         the price follows the item picked, unless typed. One query per source field."""
+        tables = [t for t in entity.table_fields() if self._ref_defaults[t.child]]
+        if not self._ref_defaults[entity.qualified] and not tables:
+            return
         due: builtins.list[tuple[dict, Field, str, str, str]] = []  # values, field, source
 
         def collect(ent: Entity, values: dict, typed: dict, before: dict | None) -> None:
-            for fld in ent.fields.values():
-                if not fld.default_from or typed.get(fld.name) is not None:
+            for fld in self._ref_defaults[ent.qualified]:
+                if typed.get(fld.name) is not None:
                     continue
-                head, _, tail = fld.default_from.partition(".")
+                head, _, tail = (fld.default_from or "").partition(".")
                 if values.get(head) is None:
                     continue
                 if before is not None and before.get(head) == values.get(head):
@@ -662,7 +670,7 @@ class RecordService:
                 due.append((values, fld, ent.fields[head].target, tail, head))
 
         collect(entity, draft.values, given.values, stored.values if stored else None)
-        for table in entity.table_fields():
+        for table in tables:
             child = self.apps.entity(table.child)
             earlier = {r["id"]: r for r in stored.rows.get(table.name, [])} if stored else {}
             given_rows = given.tables.get(table.name, [])
