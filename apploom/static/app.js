@@ -36,7 +36,9 @@ document.addEventListener("change", (event) => {
 
 // A field that takes its value from a ref (an order line's price from its item) is
 // filled as the ref is picked, unless the user typed one; picking another ref fills
-// it again. The form's preview answers each such field's value in an <output id=fill-…>.
+// it again. The form's preview answers each such field's value in an <output id=fill-…>;
+// a field the user is in is left alone, so an answer that arrives mid-typing cannot
+// merge with what they type.
 document.addEventListener("change", (event) => {  // capturing: before the preview is asked
   document.querySelectorAll(`[data-from="${event.target.name}"]`).forEach((input) => {
     if (input.dataset.auto) input.value = "";
@@ -48,7 +50,8 @@ document.addEventListener("input", (event) => {
 document.addEventListener("htmx:afterSettle", () => {
   document.querySelectorAll("output[id^='fill-']").forEach((fill) => {
     const input = document.getElementById(fill.id.slice(5));
-    if (input && fill.textContent && (input.value === "" || input.dataset.auto)) {
+    if (!input || input === document.activeElement || !fill.textContent) return;
+    if (input.value === "" || input.dataset.auto) {
       input.value = fill.textContent;
       input.dataset.auto = "1";
     }
