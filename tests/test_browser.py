@@ -48,6 +48,9 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(10_000)
+        # A full page sent while the suite loads both cores can take more than
+        # expect()'s 5 s to come back; waiting longer makes no passing test slower.
+        playwright.expect.set_options(timeout=15_000)
         refused: list[str] = []
         page.on(
             "console",
