@@ -320,7 +320,7 @@ class Year:
                 "external_id": f"{channel[:2].upper()}-{self.seq + 100000}"
                 if channel in ("web", "marketplace")
                 else None,
-                "order_date": at.date().isoformat(),
+                "ordered_at": at.isoformat(),
                 "warehouse": rng.choice(self.warehouses),
                 "payment_status": "paid"
                 if channel in ("web", "marketplace")

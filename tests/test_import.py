@@ -22,16 +22,16 @@ from apploom.engine.storage.system_tables import sys_import
 from apploom.web import create_app
 from tests.helpers import Api, browser
 
-ORDERS_CSV = """外部单号,渠道,客户邮箱,下单日期,SKU,数量,单价
-TB-1,电商平台,zs@example.com,2026-11-01,CUP-1,2,12.50
-TB-1,电商平台,zs@example.com,2026-11-01,POT-1,1,268.00
-TB-2,Web shop,zs@example.com,2026-11-02,CUP-1,1,12.50
+ORDERS_CSV = """外部单号,渠道,客户邮箱,下单时间,SKU,数量,单价
+TB-1,电商平台,zs@example.com,2026-11-01 09:30,CUP-1,2,12.50
+TB-1,电商平台,zs@example.com,2026-11-01 09:30,POT-1,1,268.00
+TB-2,Web shop,zs@example.com,2026-11-02 00:15,CUP-1,1,12.50
 """
 MAPPING = {
     "外部单号": "external_id",
     "渠道": "channel",
     "客户邮箱": "customer.email",
-    "下单日期": "order_date",
+    "下单时间": "ordered_at",
     "SKU": "lines.item.sku",
     "数量": "lines.qty",
     "单价": "lines.price",
@@ -113,7 +113,7 @@ def test_bad_rows_are_listed_with_row_column_and_reason_and_the_rest_imported(ru
 
 def test_a_rule_refusing_a_record_is_reported_for_its_row(runtime, shop):
     text = "外部单号,渠道,客户邮箱,SKU,数量,单价\nTB-8,web,zs@example.com,CUP-1,1,1\n"
-    mapping = {k: v for k, v in MAPPING.items() if k != "下单日期"}
+    mapping = {k: v for k, v in MAPPING.items() if k != "下单时间"}
     report = run(runtime, text, mapping, then="pick")  # picking needs a confirmed order
     assert report.created == 0
     assert report.errors[0]["row"] == 2 and "cannot be taken while" in report.errors[0]["message"]

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apploom.engine.errors import BadSetting
 
@@ -28,6 +29,7 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers count
     sign_in_attempts: int = 5  # failures of a user or address within the window lock it
     sign_in_window_minutes: int = 15
+    time_zone: str = "Asia/Shanghai"  # the business's: what day it is, how times read
 
     @property
     def https_only_cookies(self) -> bool:
@@ -59,7 +61,17 @@ class Settings:
                 values[f.name] = values[f.name].strip().lower() in ("1", "true", "yes", "on")
         if not values.get("database_url"):
             values["database_url"] = f"sqlite:///{(instance / 'apploom.db').resolve()}"
+        _check_time_zone(values.get("time_zone", cls.time_zone))
         return cls(**values)
+
+
+def _check_time_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadSetting(
+            f"APPLOOM_TIME_ZONE: '{name}' is not a time zone; use a name like Asia/Shanghai"
+        ) from None
 
 
 MIN_SECRET_KEY = 32

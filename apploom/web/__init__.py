@@ -10,6 +10,7 @@ from flask import Flask, current_app, g, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from apploom.engine.access import permissions
+from apploom.engine.fields.dates import local_time
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings, secret_key
 from apploom.engine.versions.applied import definitions_mark
@@ -77,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(reports.bp)
     app.register_blueprint(studio.bp)
     app.context_processor(_template_helpers)
+    app.add_template_filter(local_time)  # moments as the business's clock reads them
     if runtime.plugins is not None:
         runtime.plugins.hook.apploom_routes(app=app)
     return app

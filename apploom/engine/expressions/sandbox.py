@@ -722,6 +722,16 @@ def _round_half_up(value: Any, digits: int = 0) -> Any:
     return number.quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
 
 
+def _local_date(moment: Any) -> date | None:
+    """The day a moment falls on in the business's time zone (an order placed at 01:00
+    in Hangzhou is placed that day, not the day before as UTC has it)."""
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        raise SandboxError("local_date() takes a date and time")
+    return clock.local(moment).date()
+
+
 def _whole(function: Any) -> Any:
     def checked(value: Any) -> int:
         _check_magnitude(value)
@@ -871,6 +881,7 @@ BUILTINS: dict[str, Any] = {
     "zip": lambda *values: list(zip(*(_budgeted(v) for v in values), strict=False)),
     "range": _range,
     "today": clock.today,
+    "local_date": _local_date,
     "now": clock.now,
     "days": lambda n: timedelta(days=n),
     "hours_between": _hours_between,
