@@ -10,6 +10,8 @@ from typing import Any, Mapping
 
 from apploom.engine.errors import BadSetting
 
+LOG_FORMATS = ("text", "json")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -28,6 +30,13 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers count
     sign_in_attempts: int = 5  # failures of a user or address within the window lock it
     sign_in_window_minutes: int = 15
+    log_format: str = "text"  # text, or json: one JSON object a line
+
+    def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise BadSetting(
+                f"APPLOOM_LOG_FORMAT is '{self.log_format}': use one of {', '.join(LOG_FORMATS)}"
+            )
 
     @property
     def https_only_cookies(self) -> bool:

@@ -12,8 +12,11 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
-from flask import Flask, Response, current_app, g, request, request_started
+from flask import Flask, Response, current_app, g, has_request_context, request, request_started
+
+from apploom import logs
 
 access = logging.getLogger("apploom.access")
 _SENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -21,6 +24,20 @@ _SENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 def request_id() -> str:
     return g.get("request_id", "-")
+
+
+def fields() -> dict[str, Any]:
+    """What a log line says of the request being served: its id, method, path and who
+    sent it (None before sign-in); nothing outside a request."""
+    if not has_request_context():
+        return {}
+    user = g.get("user")
+    return {
+        "request_id": request_id(),
+        "method": request.method,
+        "path": request.path,
+        "user": user.username if user is not None else None,
+    }
 
 
 def _start(app: Flask, **_) -> None:
@@ -41,19 +58,16 @@ def _finish(response: Response) -> Response:
         response.status_code,
         took,
         g.request_id,
-        extra={
-            "request_id": g.request_id,
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round(took, 1),
-        },
+        extra={**fields(), "status": response.status_code, "duration_ms": round(took, 1)},
     )
     return response
 
 
 def init_app(app: Flask) -> None:
     """Started when the request is (Flask's request_started, before any URL preprocessor
-    or before_request hook), so even a request refused early has its id and its line."""
+    or before_request hook), so even a request refused early has its id and its line.
+    Logging is set up here unless the process did it itself (a WSGI server loads the
+    app with nothing set up), so every line of a request names it."""
+    logs.configure(app.extensions["apploom"].settings.log_format, fields)
     request_started.connect(_start, app)
     app.after_request(_finish)
