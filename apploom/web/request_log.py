@@ -47,9 +47,14 @@ def _start(app: Flask, **_) -> None:
     g.request_started = time.perf_counter()
 
 
+def elapsed() -> float:
+    """Seconds since the request started, until its answer is ready (a streamed body's
+    sending is not counted)."""
+    return time.perf_counter() - g.request_started
+
+
 def _finish(response: Response) -> Response:
-    """Timed until the answer is ready; a streamed body's sending is not counted."""
-    took = (time.perf_counter() - g.request_started) * 1000
+    took = elapsed() * 1000
     response.headers["X-Request-Id"] = g.request_id
     access.info(
         "%s %s %s %.1fms request_id=%s",
