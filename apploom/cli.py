@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from datetime import datetime, timezone
@@ -10,6 +9,7 @@ from datetime import datetime, timezone
 import click
 from sqlalchemy.engine import make_url
 
+from apploom import logs
 from apploom.demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
 from apploom.engine.access.users import TOKEN_DAYS
 from apploom.engine.automation import outbox
@@ -174,14 +174,11 @@ def _upgrade_unchanged_apps(obj: _Context) -> None:
 @click.pass_obj
 def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> None:
     """Serve the app and its API (waitress, a production WSGI server); logs, an access
-    line per request among them, go to stderr."""
+    line per request among them, go to stderr (see APPLOOM_LOG_FORMAT)."""
     from waitress import serve as waitress_serve
 
     from apploom.web import create_app
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     runtime = obj.runtime()
     try:
         app = create_app(runtime=runtime)
@@ -202,6 +199,7 @@ def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> N
 @click.pass_obj
 def worker(obj: _Context, interval: float) -> None:
     """Deliver the outbox (emails, webhooks) until stopped; run as many as you like."""
+    logs.configure(obj.settings.log_format)
     runtime = obj.runtime()
     click.echo(f"Delivering the outbox every {interval:g} s; Ctrl+C stops.")
     delivering = runtime.worker(interval).start()

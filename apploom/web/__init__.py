@@ -22,6 +22,7 @@ from apploom.web import (
     home,
     imports,
     lists,
+    metrics,
     records,
     reports,
     request_log,
@@ -30,7 +31,7 @@ from apploom.web import (
     studio,
 )
 from apploom.web.api.jsonio import AppLoomJSON
-from apploom.web.context import runtime
+from apploom.web.context import MACHINE_FACING, runtime
 from apploom.web.i18n import current_language, label, translate
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -65,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
         proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
         app.wsgi_app = proxied  # type: ignore[method-assign]
     request_log.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
     app.before_request(_follow_definitions)
@@ -91,8 +93,8 @@ def _follow_definitions() -> None:
     """Definitions applied elsewhere (the studio in another worker, 'apploom apps apply')
     are served from the next request on: one cheap query tells, and the apps are loaded
     again only when it changed."""
-    if request.endpoint == "static" or request.blueprint == health.bp.name:
-        return  # probes answer even when the database does not
+    if request.endpoint == "static" or request.blueprint in MACHINE_FACING:
+        return
     runtime = current_app.extensions["apploom"]
     with runtime.db.read() as conn:
         mark = definitions_mark(conn)
