@@ -147,18 +147,27 @@ def _upgrade_unchanged_apps(obj: _Context) -> None:
                 f"own changes: see 'apploom apps upgrade {upgrade.app} --dry-run' (or "
                 "the studio)"
             )
-            continue
-        try:
-            done = obj.apply(
-                [upgrade.new_base],
-                comment="upgraded with the release",
-                bases={upgrade.app: upgrade.new_base.text},
-            )
-        except AppLoomError as exc:  # the old definition stays live
-            click.echo(f"{upgrade.app}: not upgraded to this release: {exc}")
-            continue
-        for app, version in done.versions.items():
-            click.echo(f"Upgraded {app} to this release's definition (version {version})")
+    ready = [upgrade for upgrade in pending if not upgrade.edited]
+    if not ready:
+        return
+    try:  # together first: one app's new version may need another's (an order's item tax)
+        _upgrade(obj, ready)
+    except AppLoomError:
+        for upgrade in ready:  # then one by one, so one that cannot go holds back no other
+            try:
+                _upgrade(obj, [upgrade])
+            except AppLoomError as exc:  # the old definition stays live
+                click.echo(f"{upgrade.app}: not upgraded to this release: {exc}")
+
+
+def _upgrade(obj: _Context, upgrades: list) -> None:
+    done = obj.apply(
+        [upgrade.new_base for upgrade in upgrades],
+        comment="upgraded with the release",
+        bases={upgrade.app: upgrade.new_base.text for upgrade in upgrades},
+    )
+    for app, version in done.versions.items():
+        click.echo(f"Upgraded {app} to this release's definition (version {version})")
 
 
 @main.command()

@@ -115,6 +115,7 @@ def test_order_journey_through_the_screens(server, page):
     pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "POT")
     price = first.locator("input[name$='-price']")
     expect(price).to_have_value("268.00")  # the item's price, as it is picked
+    expect(first.locator("input[name$='-tax_rate']")).to_have_value("13.00")  # and its VAT
     pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
     expect(price).to_have_value("12.50")  # another item: its price
     first.locator("input[name$='-qty']").fill("2")
@@ -129,6 +130,7 @@ def test_order_journey_through_the_screens(server, page):
     expect(page.locator("#calc-total")).to_have_text("285.00")
     second.locator("input[name$='-price']").fill("268")
     expect(page.locator("#calc-total")).to_have_text("293.00")
+    expect(page.locator("#calc-tax")).to_have_text("33.71")  # 2.88 + 30.83, inside the prices
     shot(page, "form")
     page.click("button:text('Save')")
     expect(page.locator("h1")).to_contain_text("SO-")

@@ -92,6 +92,7 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         related=_related(raw.get("related")),
         locks=_names(raw.get("locks")),
         default_from=raw.get("default_from"),
+        fill=raw.get("fill"),
         settings=frozenset(raw),
     )
 

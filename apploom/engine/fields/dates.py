@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 
 from sqlalchemy import Date
 
@@ -55,6 +55,8 @@ class DateTimeType(RangedType):
         return UTCDateTime()
 
     def coerce(self, field, value):
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime.combine(value, time())  # a day alone: its start
         if isinstance(value, str):
             try:
                 value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))

@@ -19,6 +19,7 @@ from apploom.engine.storage import system_tables
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.migrations import Plan, apply_plan, plan_migration
 from apploom.engine.versions.applied import active_hashes, active_sources, record_version
+from apploom.engine.versions.backfill import backfill
 from apploom.engine.versions.data_moves import Question, answer, questions
 
 
@@ -76,6 +77,7 @@ def apply_definitions(
                 user_id,
                 comment,
             )
+            backfill(conn, new, previous, plan, types)
             hashes = active_hashes(conn)
             for app in new.ordered():
                 source = Source(Path(app.file).name, app.source)
