@@ -739,6 +739,8 @@ class RecordService:
             child = self.apps.entity(fld.child)
             rows = draft.rows.get(fld.name, [])
             for i, row in enumerate(rows):
+                for name in child.fields:  # a field no one gave reads as empty in formulas
+                    row.setdefault(name, None)
                 row_errors = compute_formulas(
                     child, self._formulas[child.qualified], row, self.types
                 )
