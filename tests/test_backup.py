@@ -1,0 +1,298 @@
+"""Backups and restores: a round trip keeps every row and every file, ids carry on where
+they stopped, and a restore never writes over an instance."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from contextlib import ExitStack
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Text, cast, create_engine, func, inspect, select, table
+from sqlalchemy import column as sql_column
+
+from apploom.cli import main
+from apploom.engine.access.permissions import SYSTEM_USER
+from apploom.engine.definitions.loading import Source
+from apploom.engine.runtime import Runtime
+from apploom.engine.settings import Settings
+from apploom.engine.storage.entity_tables import build_metadata
+from apploom.engine.versions import applied
+from apploom.plugins import open_runtime
+from apploom.web import create_app
+from tests.helpers import PG_URL, Shop, browser, bundled_with, needs_pg, pg_schema, reopen
+
+EVIL = '=HYPERLINK("http://evil.example","x")'
+
+
+def apploom(runtime_or_settings: Runtime | Settings, *args: str):
+    """Run the apploom command on an instance; fails the test if it fails."""
+    result = run(runtime_or_settings, *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def run(runtime_or_settings: Runtime | Settings, *args: str):
+    settings = getattr(runtime_or_settings, "settings", runtime_or_settings)
+    return CliRunner().invoke(
+        main,
+        [
+            "--instance",
+            str(settings.instance_path),
+            "--database-url",
+            settings.database_url,
+            *args,
+        ],
+    )
+
+
+def fill(rt: Runtime) -> dict:
+    """A little of everything: records and child rows, a transition with its reservation
+    and history, a comment, an attachment, a user with a token, an import waiting for
+    its mapping (JSON columns still NULL), a formula-like text, and a deleted newest
+    warehouse (so the next id is past the highest one left)."""
+    shop = Shop(rt)
+    order = rt.records.create(SYSTEM_USER, "oms.order", shop.order())
+    rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "confirm")
+    rt.records.comment(SYSTEM_USER, "oms.order", order["id"], "Gift wrap, please")
+    photo = rt.attachments.store(SYSTEM_USER, io.BytesIO(b"\x89PNG cup"), "cup.png", "image/png")
+    rt.records.update(SYSTEM_USER, "wms.item", shop.cup["id"], {"photo": photo["id"]}, version=1)
+    rt.records.create(SYSTEM_USER, "crm.customer", {"name": EVIL, "tags": ["retail", "online"]})
+    gone = rt.records.create(SYSTEM_USER, "wms.warehouse", {"code": "GZ", "name": "Guangzhou"})
+    rt.records.delete(SYSTEM_USER, "wms.warehouse", gone["id"])
+    rt.users.create("lily", ["sales"], "password1234")
+    rt.users.create_token("lily", "shop sync")
+    upload = rt.imports.upload(SYSTEM_USER, "crm.customer", "more.csv", io.BytesIO(b"name\nWu\n"))
+    return {"shop": shop, "order": order, "gone": gone, "photo": photo["id"], "upload": upload}
+
+
+@pytest.fixture
+def empty(tmp_path):
+    """Settings of a new, empty instance on the given kind of database."""
+    with ExitStack() as stack:
+
+        def make(kind: str, name: str = "restored") -> Settings:
+            folder = tmp_path / name
+            url = (
+                stack.enter_context(pg_schema(PG_URL))
+                if kind == "postgresql"
+                else f"sqlite:///{folder / 'apploom.db'}"
+            )
+            return Settings.load({"instance_path": str(folder), "database_url": url}, environ={})
+
+        yield make
+
+
+def raw_rows(url: str) -> dict[str, list[tuple]]:
+    """Every table's rows as the database stores them, columns by name, in key order: on
+    SQLite the stored values themselves, on PostgreSQL each as its text (so a JSON null
+    and an SQL NULL differ)."""
+    engine = create_engine(url)
+    found = {}
+    try:
+        with engine.connect() as conn:
+            inspector = inspect(conn)
+            for name in inspector.get_table_names():
+                names = sorted(c["name"] for c in inspector.get_columns(name))
+                keys = inspector.get_pk_constraint(name)["constrained_columns"]
+                t = table(name, *(sql_column(n) for n in names))
+                picked = [
+                    t.c[n] if conn.dialect.name == "sqlite" else cast(t.c[n], Text) for n in names
+                ]
+                query = select(*picked).order_by(*(t.c[k] for k in keys))
+                found[name] = [(names, tuple(row)) for row in conn.execute(query)]
+    finally:
+        engine.dispose()
+    return found
+
+
+def typed_rows(rt: Runtime) -> dict[str, list[tuple]]:
+    """Every table's rows as the engine reads them (Decimals, UTC times), whatever the
+    database."""
+    metadata = build_metadata(rt.apps, rt.types)
+    with rt.db.read() as conn:
+        return {
+            t.name: list(conn.execute(select(t).order_by(*t.primary_key.columns)))
+            for t in metadata.sorted_tables
+        }
+
+
+def files(settings: Settings) -> dict[str, bytes]:
+    root = settings.instance_path
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith("apploom.db")
+    }
+
+
+def next_ids(rt: Runtime, shop: Shop) -> dict[str, int]:
+    """The ids the next warehouse, customer, order and order line get."""
+    warehouse = rt.records.create(SYSTEM_USER, "wms.warehouse", {"code": "BJ", "name": "Beijing"})
+    customer = rt.records.create(SYSTEM_USER, "crm.customer", {"name": "Next"})
+    order = rt.records.create(SYSTEM_USER, "oms.order", shop.order())
+    return {
+        "warehouse": warehouse["id"],
+        "customer": customer["id"],
+        "order": order["id"],
+        "line": order["lines"][0]["id"],
+    }
+
+
+def test_a_round_trip_keeps_every_row_and_file_and_ids_carry_on(runtime, empty, tmp_path):
+    made = fill(runtime)
+    backup = tmp_path / "shop.zip"
+    assert "and 2 file(s)" in apploom(runtime, "backup", str(backup)).output
+    target = empty(runtime.db.dialect)
+    assert "Restored 40 tables" in apploom(target, "restore", str(backup)).output
+
+    assert raw_rows(target.database_url) == raw_rows(runtime.settings.database_url)
+    assert files(target) == files(runtime.settings)
+    assert sorted(files(target)) == [
+        f"attachments/{made['photo'][:2]}/{made['photo']}",
+        f"imports/{made['upload']['stored_as']}",
+    ]
+    restored = open_runtime(target)
+    try:
+        ids = next_ids(restored, made["shop"])
+        assert ids["warehouse"] == made["gone"]["id"] + 1  # the deleted one's is not reused
+        assert ids == next_ids(runtime, made["shop"])  # as the old instance would go on
+        app = create_app(runtime=restored)
+        page = browser(app, "lily").get(f"/a/oms/order/{made['order']['id']}")
+        assert page.status_code == 200 and made["order"]["number"] in page.get_data(as_text=True)
+    finally:
+        restored.close()
+
+
+@needs_pg
+def test_a_backup_of_sqlite_restores_into_postgresql(sqlite_runtime, empty, tmp_path):
+    made = fill(sqlite_runtime)
+    backup = tmp_path / "shop.zip"
+    apploom(sqlite_runtime, "backup", str(backup))
+    target = empty("postgresql")
+    apploom(target, "restore", str(backup))
+    restored = open_runtime(target)
+    try:
+        assert typed_rows(restored) == typed_rows(sqlite_runtime)
+        assert next_ids(restored, made["shop"]) == next_ids(sqlite_runtime, made["shop"])
+    finally:
+        restored.close()
+
+
+def without_preferences() -> list[Source]:
+    """The bundled apps with the customer's preferences field (and its form section)
+    removed: its column is archived."""
+    section = "      - section: {en: Preferences, zh: 偏好}\n        rows: [[preferences]]\n"
+    field = "      preferences: {type: long_text, label: {en: Preferences, zh: 偏好}}\n"
+    return [
+        Source(s.file, s.text.replace(section, "")) if s.file.endswith("crm.yaml") else s
+        for s in bundled_with("crm.yaml", field, "")
+    ]
+
+
+def test_an_archived_field_comes_back_with_its_data_after_a_restore(runtime, empty, tmp_path):
+    """A removed field's column is kept (archived); a backup carries it, and a rollback
+    in the restored instance brings the field back with its values."""
+    kept = runtime.records.create(
+        SYSTEM_USER, "crm.customer", {"name": "Wu", "preferences": "Green tea only"}
+    )
+    rt = reopen(runtime, without_preferences())
+    try:
+        backup = tmp_path / "shop.zip"
+        apploom(rt, "backup", str(backup))
+        manifest = json.loads(zipfile.ZipFile(backup).read("manifest.json"))
+        undescribed = manifest["database"]["tables"]["crm_customer"]["undescribed"]
+        assert list(undescribed) == ["preferences"]
+        target = empty(rt.db.dialect)
+        apploom(target, "restore", str(backup))
+        assert raw_rows(target.database_url) == raw_rows(rt.settings.database_url)
+        restored = open_runtime(target)
+        try:
+            with restored.db.read() as conn:
+                first = applied.source_of(conn, "crm", 1)
+            restored = reopen(restored, [first])  # a rollback to version 1
+            back = restored.records.get(SYSTEM_USER, "crm.customer", kept["id"])
+            assert back["preferences"] == "Green tea only"
+        finally:
+            restored.close()
+    finally:
+        rt.close()
+
+
+@needs_pg
+def test_archived_data_goes_back_only_into_the_kind_of_database_it_came_from(
+    sqlite_runtime, empty, tmp_path
+):
+    rt = reopen(sqlite_runtime, without_preferences())
+    try:
+        backup = tmp_path / "shop.zip"
+        apploom(rt, "backup", str(backup))
+    finally:
+        rt.close()
+    refused = run(empty("postgresql"), "restore", str(backup))
+    assert refused.exit_code == 1
+    assert "comes from sqlite" in refused.output and "crm_customer.preferences" in refused.output
+
+
+def test_restore_refuses_a_database_that_holds_an_instance(runtime, empty, tmp_path):
+    fill(runtime)
+    backup = tmp_path / "shop.zip"
+    apploom(runtime, "backup", str(backup))
+    before = raw_rows(runtime.settings.database_url)
+    refused = run(runtime, "restore", str(backup))
+    assert refused.exit_code == 1 and "already holds AppLoom tables" in refused.output
+    assert raw_rows(runtime.settings.database_url) == before
+
+
+def test_restore_refuses_an_instance_folder_that_holds_files(sqlite_runtime, empty, tmp_path):
+    fill(sqlite_runtime)
+    backup = tmp_path / "shop.zip"
+    apploom(sqlite_runtime, "backup", str(backup))
+    target = empty("sqlite")
+    (target.instance_path / "imports").mkdir(parents=True)
+    (target.instance_path / "imports" / "orders.csv").write_text("sku,qty\n")
+    refused = run(target, "restore", str(backup))
+    assert refused.exit_code == 1
+    assert "already holds files (imports/orders.csv)" in refused.output
+    assert raw_rows(target.database_url) == {}
+
+
+@pytest.mark.parametrize("damage", [b'"Shenzhen"', b'"Shang'], ids=["changed", "cut"])
+def test_a_damaged_backup_is_refused_and_leaves_the_target_empty(
+    sqlite_runtime, empty, tmp_path, damage
+):
+    fill(sqlite_runtime)
+    backup, damaged = tmp_path / "shop.zip", tmp_path / "damaged.zip"
+    apploom(sqlite_runtime, "backup", str(backup))
+    with zipfile.ZipFile(backup) as good, zipfile.ZipFile(damaged, "w") as bad:
+        for info in good.infolist():  # a table's rows changed, its checksum not
+            data = good.read(info)
+            if info.filename == "database/wms_warehouse.jsonl":
+                data = data.replace(b'"Shanghai"', damage)
+            bad.writestr(info, data)
+    target = empty("sqlite")
+    refused = run(target, "restore", str(damaged))
+    assert refused.exit_code == 1
+    assert "wms_warehouse.jsonl is damaged" in refused.output
+    assert raw_rows(target.database_url) == {} and files(target) == {}
+
+
+def test_a_backup_sees_one_moment_while_others_write(runtime):
+    shop = Shop(runtime)
+    customers = runtime.records.table("crm.customer")
+    with runtime.db.snapshot() as conn:
+        before = conn.execute(select(func.count()).select_from(customers)).scalar()
+        runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+        runtime.records.create(SYSTEM_USER, "crm.customer", {"name": "Meanwhile"})
+        assert conn.execute(select(func.count()).select_from(customers)).scalar() == before
+    with runtime.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(customers)).scalar() == before + 1
+
+
+def test_backup_refuses_to_write_over_a_file(sqlite_runtime, tmp_path):
+    (tmp_path / "shop.zip").write_bytes(b"last week's backup")
+    refused = run(sqlite_runtime, "backup", str(tmp_path / "shop.zip"))
+    assert refused.exit_code == 1 and "already exists" in refused.output
+    assert (tmp_path / "shop.zip").read_bytes() == b"last week's backup"
