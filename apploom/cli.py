@@ -1,4 +1,4 @@
-"""The ``apploom`` command: init, serve, apps, users, tokens and backups."""
+"""The ``apploom`` command: init, serve, apps, users, tokens, backups and exports."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from apploom.engine.definitions.loading import (
     with_companions,
 )
 from apploom.engine.errors import AppLoomError, DefinitionError
+from apploom.engine.exports.folder import FORMATS, export_data
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database
@@ -272,6 +273,25 @@ def _contents(manifest: dict) -> str:
     rows = sum(t["rows"] for t in tables.values())
     files = sum(name.startswith("files/") for name in manifest["members"])
     return f"{len(tables)} tables ({rows:,} rows) and {files} file(s)"
+
+
+@main.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.pass_obj
+def export_command(obj: _Context, folder: Path, fmt: str) -> None:
+    """Write every app's data to FOLDER (new or empty) in open formats: a file per entity
+    (CSV with a header row, JSON, or one Excel workbook with a sheet each), child rows
+    and balances too, the users, the uploaded files, the definitions (YAML) and a
+    README.txt saying what each file holds."""
+    runtime = obj.runtime()
+    try:
+        counts = export_data(runtime, folder, fmt)
+    except AppLoomError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    click.echo(f"Exported {len(counts)} tables ({sum(counts.values()):,} rows) to {folder}")
 
 
 @main.group("outbox")

@@ -1,15 +1,18 @@
-"""Backups and restores: a round trip keeps every row and every file, ids carry on where
-they stopped, and a restore never writes over an instance."""
+"""Backups, restores and the full export: a round trip keeps every row and every file,
+ids carry on where they stopped, and a restore never writes over an instance."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
 import zipfile
 from contextlib import ExitStack
 
 import pytest
 from click.testing import CliRunner
+from openpyxl import load_workbook
 from sqlalchemy import Text, cast, create_engine, func, inspect, select, table
 from sqlalchemy import column as sql_column
 
@@ -296,3 +299,62 @@ def test_backup_refuses_to_write_over_a_file(sqlite_runtime, tmp_path):
     refused = run(sqlite_runtime, "backup", str(tmp_path / "shop.zip"))
     assert refused.exit_code == 1 and "already exists" in refused.output
     assert (tmp_path / "shop.zip").read_bytes() == b"last week's backup"
+
+
+def counts(rt: Runtime) -> dict[str, int]:
+    with rt.db.read() as conn:
+        return {
+            e.qualified: conn.execute(
+                select(func.count()).select_from(rt.records.tables[e.table])
+            ).scalar()
+            for e in rt.apps.entities()
+        }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_the_full_export_holds_every_entity_its_definitions_and_an_index(runtime, tmp_path, fmt):
+    fill(runtime)
+    folder = tmp_path / "export"
+    apploom(runtime, "export", str(folder), "--format", fmt)
+    expected = counts(runtime)
+    assert {"order_line", "shipment_line", "address"} <= {q.split(".")[1] for q in expected}
+    if fmt == "xlsx":
+        book = load_workbook(folder / "data.xlsx", read_only=True)
+        found = {name: list(book[name].values) for name in book.sheetnames}
+    elif fmt == "csv":
+        found = {}
+        for path in (folder / "data").glob("*.csv"):
+            with path.open(encoding="utf-8-sig", newline="") as f:
+                found[path.stem] = list(csv.reader(f))
+    else:
+        found = {
+            p.stem: [None, *json.loads(p.read_text("utf-8"))]  # no header row
+            for p in (folder / "data").glob("*.json")
+        }
+    index = (folder / "README.txt").read_text("utf-8")
+
+    def place(name: str) -> str:
+        return f"data.xlsx, sheet {name}" if fmt == "xlsx" else f"data/{name}.{fmt}"
+
+    for entity, rows in expected.items():
+        assert len(found[entity]) == rows + 1, entity
+        assert re.search(rf"^{re.escape(place(entity))}: .*, {rows} rows$", index, re.M), entity
+    assert re.search(
+        rf"^  customer +Customer \(客户\): ref -> id in {place('crm.customer')}$", index, re.M
+    )
+    assert len(found["users"]) == 1 + 1 and len(found["files"]) == 1 + 1
+    header, *rows = found["crm.customer"]
+    names = {r["name"] if fmt == "json" else r[header.index("name")] for r in rows}
+    assert (EVIL if fmt == "json" else "'" + EVIL) in names  # inert where a sheet would run it
+    if fmt == "xlsx":  # numbers a spreadsheet can sum
+        header, order = found["oms.order"]
+        assert order[header.index("total")] == 293
+    assert {p.name for p in (folder / "apps").iterdir()} == {"crm.yaml", "oms.yaml", "wms.yaml"}
+    assert len(list((folder / "files").iterdir())) == 1
+
+
+def test_an_export_never_mixes_with_files_already_there(sqlite_runtime, tmp_path):
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "notes.txt").write_text("mine")
+    refused = run(sqlite_runtime, "export", str(tmp_path / "export"))
+    assert refused.exit_code == 1 and "is not an empty folder" in refused.output
