@@ -22,6 +22,7 @@ from apploom.engine.storage.system_tables import sys_attachment
 from apploom.engine.versions.applied import definitions_mark, history
 
 BATCH = 2000
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 FOLDERS = ("attachments", "imports")  # of the instance folder
 KEPT_FILES = ("secret_key",)  # it signs the tracking links customers were sent
 
@@ -86,7 +87,7 @@ def _dump_database(runtime: Runtime, writer: ArchiveWriter) -> dict[str, Any]:
 
 def _dump_table(conn: Connection, table: Table, writer: ArchiveWriter) -> int:
     """One JSON array per row, in primary key order; returns how many."""
-    encode = [values.encoder(c.type) for c in table.columns]
+    convert = values.row_encoder([c.type for c in table.columns])
     query = select(*(values.read_expression(c) for c in table.columns))
     if table.primary_key.columns:
         query = query.order_by(*table.primary_key.columns)
@@ -94,12 +95,7 @@ def _dump_table(conn: Connection, table: Table, writer: ArchiveWriter) -> int:
     with writer.member(f"database/{table.name}.jsonl") as write:
         result = conn.execution_options(yield_per=BATCH).execute(query)
         for rows in result.partitions():
-            lines = [
-                json.dumps([e(v) for e, v in zip(encode, row, strict=True)], ensure_ascii=False)
-                + "\n"
-                for row in rows
-            ]
-            write("".join(lines).encode("utf-8"))
+            write("".join([_JSON(convert(row)) + "\n" for row in rows]).encode("utf-8"))
             count += len(rows)
     return count
 

@@ -180,12 +180,11 @@ def _rows(
             f"{reader.path}: {table.name} holds columns this release does not know "
             f"({', '.join(unknown)}); restore it with the release that made it"
         )
-    keys = [key(n) for n in names]
-    decode = [values.decoder(table.c[n].type) for n in names]
+    decode = values.row_decoder([table.c[n].type for n in names], [key(n) for n in names])
     member = f"database/{table.name}.jsonl"
     for line in reader.lines(member):
         try:
-            yield {k: d(v) for k, d, v in zip(keys, decode, json.loads(line), strict=True)}
+            yield decode(json.loads(line.decode("utf-8")))
         except (ValueError, TypeError, ArithmeticError) as exc:  # unreadable, so changed
             raise BackupError(f"{reader.path}: {member} is damaged: {exc}") from None
 

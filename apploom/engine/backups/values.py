@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import JSON, BindParameter, Column, ColumnElement, Text, bindparam, cast
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -39,6 +39,21 @@ def bound_name(column: str) -> str:
     return f"b_{column}"
 
 
+def row_encoder(types: Sequence[TypeEngine]) -> Callable[[Sequence[Any]], list[Any]]:
+    """A row's values (as selected by :func:`read_expression`) in their JSON form; only
+    the columns that need it are converted."""
+    each = [(i, encoder(t)) for i, t in enumerate(types)]
+    converting = [(i, convert_one) for i, convert_one in each if convert_one is not _same]
+
+    def convert(row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for i, convert_one in converting:
+            values[i] = convert_one(values[i])
+        return values
+
+    return convert
+
+
 def encoder(type_: TypeEngine) -> Convert:
     """A column's value (as selected by :func:`read_expression`) in its JSON form."""
     python = _python_type(type_)
@@ -49,6 +64,23 @@ def encoder(type_: TypeEngine) -> Convert:
     if python is bytes:
         return _keep_none(lambda v: base64.b64encode(v).decode("ascii"))
     return _same
+
+
+def row_decoder(
+    types: Sequence[TypeEngine], keys: Sequence[str]
+) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """The inverse of :func:`row_encoder`, keyed by ``keys``; a row of another length is
+    refused (ValueError)."""
+    each = [(key, decoder(t)) for key, t in zip(keys, types, strict=True)]
+    converting = [(key, convert_one) for key, convert_one in each if convert_one is not _same]
+
+    def convert(values: Sequence[Any]) -> dict[str, Any]:
+        row = dict(zip(keys, values, strict=True))
+        for key, convert_one in converting:
+            row[key] = convert_one(row[key])
+        return row
+
+    return convert
 
 
 def decoder(type_: TypeEngine) -> Convert:
