@@ -148,6 +148,7 @@ def test_a_round_trip_keeps_every_row_and_file_and_ids_carry_on(runtime, empty, 
     made = fill(runtime)
     backup = tmp_path / "shop.zip"
     assert "and 2 file(s)" in apploom(runtime, "backup", str(backup)).output
+    assert backup.stat().st_mode & 0o777 == 0o600  # only its owner may read it
     target = empty(runtime.db.dialect)
     assert "Restored 40 tables" in apploom(target, "restore", str(backup)).output
 

@@ -28,6 +28,8 @@ class ArchiveWriter:
     member's size and checksum."""
 
     def __init__(self, path: Path):
+        path.touch(mode=0o600)  # it holds password hashes and the secret key
+        path.chmod(0o600)
         self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
         self.members: dict[str, dict[str, Any]] = {}
 
