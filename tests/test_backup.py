@@ -4,6 +4,7 @@ ids carry on where they stopped, and a restore never writes over an instance."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -263,24 +264,62 @@ def test_restore_refuses_an_instance_folder_that_holds_files(sqlite_runtime, emp
     assert raw_rows(target.database_url) == {}
 
 
+def tampered(backup, copy, member: str, change, *, rows: int = 0, checksum: bool = False):
+    """A copy of ``backup`` with ``member`` changed by ``change``; ``rows`` more of them
+    and its new checksum in the manifest if asked, as if the backup had been made so."""
+    with zipfile.ZipFile(backup) as good:
+        manifest = json.loads(good.read("manifest.json"))
+        data = change(good.read(member))
+        if checksum:
+            manifest["members"][member] = {
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        manifest["database"]["tables"][member.split("/")[1][: -len(".jsonl")]]["rows"] += rows
+        with zipfile.ZipFile(copy, "w") as bad:
+            for info in good.infolist():
+                if info.filename == "manifest.json":
+                    bad.writestr(info, json.dumps(manifest))
+                else:
+                    bad.writestr(info, data if info.filename == member else good.read(info))
+    return copy
+
+
 @pytest.mark.parametrize("damage", [b'"Shenzhen"', b'"Shang'], ids=["changed", "cut"])
 def test_a_damaged_backup_is_refused_and_leaves_the_target_empty(
     sqlite_runtime, empty, tmp_path, damage
 ):
     fill(sqlite_runtime)
-    backup, damaged = tmp_path / "shop.zip", tmp_path / "damaged.zip"
+    backup = tmp_path / "shop.zip"
     apploom(sqlite_runtime, "backup", str(backup))
-    with zipfile.ZipFile(backup) as good, zipfile.ZipFile(damaged, "w") as bad:
-        for info in good.infolist():  # a table's rows changed, its checksum not
-            data = good.read(info)
-            if info.filename == "database/wms_warehouse.jsonl":
-                data = data.replace(b'"Shanghai"', damage)
-            bad.writestr(info, data)
+    member = "database/wms_warehouse.jsonl"
+    damaged = tampered(
+        backup, tmp_path / "damaged.zip", member, lambda d: d.replace(b'"Shanghai"', damage)
+    )
     target = empty("sqlite")
     refused = run(target, "restore", str(damaged))
     assert refused.exit_code == 1
     assert "wms_warehouse.jsonl is damaged" in refused.output
     assert raw_rows(target.database_url) == {} and files(target) == {}
+
+
+def test_rows_the_database_refuses_end_the_restore_with_its_reason(runtime, empty, tmp_path):
+    runtime.records.create(SYSTEM_USER, "wms.warehouse", {"code": "SH", "name": "Shanghai"})
+    backup = tmp_path / "shop.zip"
+    apploom(runtime, "backup", str(backup))
+    twice = tampered(  # the same row twice, checksum and count to match: a made-up backup
+        backup,
+        tmp_path / "twice.zip",
+        "database/wms_warehouse.jsonl",
+        lambda data: data + data,
+        rows=1,
+        checksum=True,
+    )
+    target = empty(runtime.db.dialect)
+    refused = run(target, "restore", str(twice))
+    assert refused.exit_code == 1, refused.output
+    assert "The database refused the backup's rows" in refused.output
+    assert raw_rows(target.database_url) == {}
 
 
 def test_a_backup_sees_one_moment_while_others_write(runtime):

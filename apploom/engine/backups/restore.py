@@ -1,7 +1,8 @@
 """Putting a backup back, into an empty database and an empty instance folder.
 
 The schema comes from the backed-up definitions (as ``apploom init`` would build it),
-then every table's rows, in one transaction; foreign keys are checked once all rows
+then every table's rows, handed straight to the driver (SQLite's executemany,
+PostgreSQL's COPY), in one transaction; indexes and foreign keys follow once all rows
 are in, so the order rows come in does not matter. The files go in first and are
 taken out again if the database part fails, so a failed restore leaves the target as
 empty as it was."""
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Collection, Iterator
+from typing import Any, Collection, Iterator
 
-from sqlalchemy import Connection, MetaData, Table, insert, inspect
+from sqlalchemy import Column, Connection, MetaData, Table, insert, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
@@ -55,9 +56,10 @@ def restore(
         try:
             with db.write() as conn:
                 _load(conn, reader, metadata, tables)
-        except DBAPIError as exc:
+        except (DBAPIError, db.engine.dialect.loaded_dbapi.Error) as exc:  # COPY's are raw
             _remove(written)
-            raise BackupError(f"The database refused the backup's rows: {exc.orig}") from exc
+            reason = exc.orig if isinstance(exc, DBAPIError) else exc
+            raise BackupError(f"The database refused the backup's rows: {reason}") from exc
         except BaseException:
             _remove(written)
             raise
@@ -107,7 +109,9 @@ def _refuse_other_kind(db: Database, manifest: dict) -> None:
 
 def _definitions(reader: ArchiveReader, tables: dict) -> list[Source]:
     """The live definitions as the backup's version table holds them."""
-    versions = [dict(row) for row in _rows(reader, sys_app_version, tables[sys_app_version.name])]
+    entry = tables[sys_app_version.name]
+    rows = _rows(reader, sys_app_version, entry)
+    versions = [dict(zip(entry["columns"], row, strict=True)) for row in rows]
     return [Source(v["file"], v["source"]) for v in versions if v["active"]]
 
 
@@ -151,13 +155,10 @@ def _load(conn: Connection, reader: ArchiveReader, metadata: MetaData, tables: d
         conn.execute(CreateTable(table, include_foreign_key_constraints=None if sqlite else []))
     for name, entry in tables.items():
         table = metadata.tables[name]
-        statement = insert(table).values(
-            {c: values.write_expression(table.c[c], conn.dialect.name) for c in entry["columns"]}
-        )
-        count = 0
-        for batch in _batches(_rows(reader, table, entry, values.bound_name)):
-            conn.execute(statement, batch)
-            count += len(batch)
+        columns = [table.c[n] for n in entry["columns"]]
+        bind = values.row_binder(columns, conn.dialect)
+        rows = (bind(row) for row in _rows(reader, table, entry))
+        count = (_insert if sqlite else _copy)(conn, table, columns, rows)
         if count != entry["rows"]:
             raise BackupError(f"{reader.path}: {name} holds {count} rows, not {entry['rows']}")
     for table in created:
@@ -169,10 +170,34 @@ def _load(conn: Connection, reader: ArchiveReader, metadata: MetaData, tables: d
     continue_ids(conn, created, {n: e["last_id"] for n, e in tables.items() if "last_id" in e})
 
 
-def _rows(
-    reader: ArchiveReader, table: Table, entry: dict, key: Callable[[str], str] = str
-) -> Iterator[dict[str, Any]]:
-    """The rows of ``table``'s member, decoded, keyed by ``key`` of each column's name."""
+def _insert(conn: Connection, table: Table, columns: list[Column], rows: Iterator[tuple]) -> int:
+    """Rows handed to SQLite's executemany, a batch at a time; returns how many."""
+    statement = str(
+        insert(table).compile(dialect=conn.dialect, column_keys=[c.name for c in columns])
+    )
+    count = 0
+    for batch in _batches(rows):
+        conn.exec_driver_sql(statement, batch)
+        count += len(batch)
+    return count
+
+
+def _copy(conn: Connection, table: Table, columns: list[Column], rows: Iterator[tuple]) -> int:
+    """Rows streamed by PostgreSQL's COPY, as pg_restore loads them; returns how many."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c.name) for c in columns)
+    count = 0
+    psycopg: Any = conn.connection.driver_connection
+    with psycopg.cursor() as cursor:
+        with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+    return count
+
+
+def _rows(reader: ArchiveReader, table: Table, entry: dict) -> Iterator[tuple]:
+    """The decoded values of each row of ``table``'s member, in ``entry``'s column order."""
     names = entry["columns"]
     unknown = [n for n in names if n not in table.c]
     if unknown:
@@ -180,7 +205,7 @@ def _rows(
             f"{reader.path}: {table.name} holds columns this release does not know "
             f"({', '.join(unknown)}); restore it with the release that made it"
         )
-    decode = values.row_decoder([table.c[n].type for n in names], [key(n) for n in names])
+    decode = values.row_decoder([table.c[n].type for n in names])
     member = f"database/{table.name}.jsonl"
     for line in reader.lines(member):
         try:
@@ -189,8 +214,8 @@ def _rows(
             raise BackupError(f"{reader.path}: {member} is damaged: {exc}") from None
 
 
-def _batches(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
+def _batches(rows: Iterator[tuple]) -> Iterator[list[tuple]]:
+    batch: list[tuple] = []
     for row in rows:
         batch.append(row)
         if len(batch) == BATCH:

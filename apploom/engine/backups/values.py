@@ -1,5 +1,6 @@
 """Column values as JSON and back, exactly: decimals and dates as text, bytes as base64,
-and JSON columns as the very text stored, so a JSON null stays apart from SQL NULL."""
+and JSON columns as the very text stored, so a JSON null stays apart from SQL NULL.
+Then as the driver takes them, for a restore that hands rows straight to it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import JSON, BindParameter, Column, ColumnElement, Text, bindparam, cast
+from sqlalchemy import JSON, Column, ColumnElement, Dialect, Text, cast
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 Convert = Callable[[Any], Any]
+Row = Callable[[Sequence[Any]], tuple]
 
 
 def is_json(type_: TypeEngine) -> bool:
@@ -25,67 +27,42 @@ def read_expression(column: Column) -> ColumnElement:
     return column
 
 
-def write_expression(column: Column, dialect: str) -> BindParameter | ColumnElement:
-    """The bound value inserted into ``column``, named by :func:`bound_name`; JSON text is
-    cast where the database wants it (PostgreSQL's json columns take no text)."""
-    if not is_json(column.type):
-        return bindparam(bound_name(column.name), type_=column.type)
-    value = bindparam(bound_name(column.name), type_=Text())
-    return value if dialect == "sqlite" else cast(value, column.type)
+def row_encoder(types: Sequence[TypeEngine]) -> Row:
+    """A row's values (as selected by :func:`read_expression`) in their JSON form."""
+    return _each([encoder(t) for t in types])
 
 
-def bound_name(column: str) -> str:
-    """A parameter's name for ``column`` (SQLAlchemy keeps the column's own for itself)."""
-    return f"b_{column}"
+def row_decoder(types: Sequence[TypeEngine]) -> Row:
+    """The inverse of :func:`row_encoder`; a row of another length is refused
+    (ValueError)."""
+    return _each([decoder(t) for t in types])
 
 
-def row_encoder(types: Sequence[TypeEngine]) -> Callable[[Sequence[Any]], list[Any]]:
-    """A row's values (as selected by :func:`read_expression`) in their JSON form; only
-    the columns that need it are converted."""
-    each = [(i, encoder(t)) for i, t in enumerate(types)]
-    converting = [(i, convert_one) for i, convert_one in each if convert_one is not _same]
-
-    def convert(row: Sequence[Any]) -> list[Any]:
-        values = list(row)
-        for i, convert_one in converting:
-            values[i] = convert_one(values[i])
-        return values
-
-    return convert
+def row_binder(columns: Sequence[Column], dialect: Dialect) -> Row:
+    """Decoded values as the driver takes them, converted the way SQLAlchemy would bind
+    them (SQLite's dates as text, its decimals as scaled integers); JSON text as it is."""
+    return _each(
+        [
+            None if is_json(c.type) else c.type.dialect_impl(dialect).bind_processor(dialect)
+            for c in columns
+        ]
+    )
 
 
-def encoder(type_: TypeEngine) -> Convert:
-    """A column's value (as selected by :func:`read_expression`) in its JSON form."""
+def encoder(type_: TypeEngine) -> Convert | None:
+    """How a column's value (as selected) takes its JSON form; None: as it is."""
     python = _python_type(type_)
     if python is Decimal:
-        return _keep_none(str)
+        return str
     if python in (datetime, date, time):
-        return _keep_none(lambda v: v.isoformat())
+        return lambda v: v.isoformat()
     if python is bytes:
-        return _keep_none(lambda v: base64.b64encode(v).decode("ascii"))
-    return _same
+        return lambda v: base64.b64encode(v).decode("ascii")
+    return None
 
 
-def row_decoder(
-    types: Sequence[TypeEngine], keys: Sequence[str]
-) -> Callable[[Sequence[Any]], dict[str, Any]]:
-    """The inverse of :func:`row_encoder`, keyed by ``keys``; a row of another length is
-    refused (ValueError)."""
-    each = [(key, decoder(t)) for key, t in zip(keys, types, strict=True)]
-    converting = [(key, convert_one) for key, convert_one in each if convert_one is not _same]
-
-    def convert(values: Sequence[Any]) -> dict[str, Any]:
-        row = dict(zip(keys, values, strict=True))
-        for key, convert_one in converting:
-            row[key] = convert_one(row[key])
-        return row
-
-    return convert
-
-
-def decoder(type_: TypeEngine) -> Convert:
+def decoder(type_: TypeEngine) -> Convert | None:
     """The inverse of :func:`encoder`."""
-    python = _python_type(type_)
     parse: dict[type, Convert] = {
         Decimal: Decimal,
         datetime: datetime.fromisoformat,
@@ -93,7 +70,25 @@ def decoder(type_: TypeEngine) -> Convert:
         time: time.fromisoformat,
         bytes: base64.b64decode,
     }
-    return _keep_none(parse[python]) if python in parse else _same
+    return parse.get(_python_type(type_))
+
+
+def _each(converters: Sequence[Convert | None]) -> Row:
+    """Apply each column's converter (None: none) to its value, leaving NULL alone; only
+    the columns that have one are touched."""
+    width = len(converters)
+    converting = [(i, c) for i, c in enumerate(converters) if c is not None]
+
+    def convert(row: Sequence[Any]) -> tuple:
+        if len(row) != width:
+            raise ValueError(f"a row of {len(row)} values, not {width}")
+        values = list(row)
+        for i, convert_one in converting:
+            if values[i] is not None:
+                values[i] = convert_one(values[i])
+        return tuple(values)
+
+    return convert
 
 
 def _base(type_: TypeEngine) -> TypeEngine:
@@ -107,11 +102,3 @@ def _python_type(type_: TypeEngine) -> type:
         return _base(type_).python_type
     except NotImplementedError:  # a type that names no Python class
         return object
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _keep_none(convert: Convert) -> Convert:
-    return lambda value: None if value is None else convert(value)
