@@ -69,6 +69,19 @@ class Database:
         with self.engine.connect() as conn:
             yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only connection whose every query sees the database as it was at its
+        first one, while others go on writing: a backup or an export is one moment.
+        (SQLite's WAL gives a reader that view; PostgreSQL's REPEATABLE READ does.)"""
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                if not self.is_sqlite:
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                yield conn
+
     def dispose(self) -> None:
         self.engine.dispose()
 
