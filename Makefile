@@ -39,6 +39,7 @@ bench: $(TEST_STAMP)
 	cd bench && ../$(BIN)/python stock.py
 	cd bench && ../$(BIN)/python reports.py
 	cd bench && ../$(BIN)/python studio.py
+	cd bench && ../$(BIN)/python backup.py
 
 clean:
 	rm -rf $(VENV) instance .mypy_cache .ruff_cache
