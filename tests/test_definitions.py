@@ -201,6 +201,24 @@ BROKEN = [
     ),
     ("requires cycle", None, "requires", "apps require each other in a circle", 2),
     (
+        "unknown filter operator",
+        "app: shop\nentities: {a: {fields: {d: {type: date}}}}\n"
+        "reports:\n  r:\n    entity: a\n    where: {d: {older_than: 30}}\n"
+        "    measures: {n: {count: '*'}}\n",
+        "reports.r.where.d.older_than",
+        "'older_than' is not a known setting; known settings here: between, contains",
+        6,
+    ),
+    (
+        "age in days below zero",
+        "app: shop\nentities: {a: {fields: {d: {type: date}}}}\n"
+        "reports:\n  r:\n    entity: a\n"
+        "    measures: {n: {count: '*', where: {d: {not_older_than_days: -1}}}}\n",
+        "reports.r.measures.n.where.d.not_older_than_days",
+        "-1 is too small; it must be at least 0",
+        6,
+    ),
+    (
         "reserved field name",
         "app: shop\nentities:\n  a:\n    fields:\n      version: {type: integer}\n",
         "entities.a.fields.version",

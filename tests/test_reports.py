@@ -291,6 +291,7 @@ reports:
     measures:
       total: {sum: "amount * note2"}
       share: {ratio: [total, nothing]}
+      old: {count: "*", where: {note: {older_than_days: 30}, amount: {contains: "1"}}}
     sort: [-size]
     having: "total > limit"
 """
@@ -307,6 +308,8 @@ def test_report_definitions_are_checked():
         "'nothing' is not another measure",
         "'size' is not a group or a measure",
         "'limit' is not a measure",
+        "'note': 'older_than_days' does not work on text fields",
+        "'amount': 'contains' does not work on money fields",
     ):
         assert message in text
     assert load_apps(
