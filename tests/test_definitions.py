@@ -219,6 +219,14 @@ BROKEN = [
         6,
     ),
     (
+        "panel link off the site",
+        "app: shop\nentities:\n  a:\n    fields:\n      b: {type: ref, to: a, "
+        "related: {link: {to: 'https://example.com/{id}'}}}\n",
+        "entities.a.fields.b.related.link.to",
+        "must be a path on this site with {id} for the record's id",
+        5,
+    ),
+    (
         "reserved field name",
         "app: shop\nentities:\n  a:\n    fields:\n      version: {type: integer}\n",
         "entities.a.fields.version",
