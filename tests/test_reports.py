@@ -164,6 +164,32 @@ def test_processing_time_by_month(business):
         assert abs(row["values"]["hours"] - sum(spent) / len(spent)) <= FOUR
 
 
+def test_the_demo_pays_its_orders(business):
+    """Most orders paid in full, some open and a few in part; refunded returns paid back
+    by a payment bound to them; each order's figures are its payments'."""
+    rt, user = business
+    paid: dict = defaultdict(Decimal)
+    refunded: dict = defaultdict(Decimal)
+    bound: dict = defaultdict(Decimal)
+    for p in everything(rt, user, "oms.payment"):
+        amount = Decimal(p["amount"])
+        paid[p["order"]] += amount
+        if amount < 0:
+            refunded[p["order"]] -= amount
+        if p["rma"] is not None:
+            bound[p["rma"]] -= amount
+    status = defaultdict(int)
+    for o in everything(rt, user, "oms.order"):
+        assert Decimal(o["paid"]) == paid[o["id"]], o["number"]
+        status[o["payment_status"]] += 1
+        if refunded[o["id"]]:
+            assert o["payment_status"] in ("partially_refunded", "refunded"), o["number"]
+    assert status["paid"] > status["unpaid"] > 0 and status["partially_paid"] > 0
+    for rma in everything(rt, user, "oms.return"):
+        if rma["status"] == "refunded":
+            assert bound[rma["id"]] == Decimal(rma["refund_amount"]), rma["number"]
+
+
 def stock_rows(rt, user):
     return rt.balances.rows(user, "stock", limit=100_000)[0]
 

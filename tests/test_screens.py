@@ -38,7 +38,6 @@ def order_form(shop, **overrides):
         "customer": str(shop.customer["id"]),
         "channel": "web",
         "order_date": "2026-11-20",
-        "payment_status": "unpaid",
         "lines-0-item": str(shop.cup["id"]),
         "lines-0-qty": "2",
         "lines-0-price": "12.50",
