@@ -1,15 +1,19 @@
-"""Payments: an order's payment status follows its payments, never typed, through all
-five states; a refund takes back at most what was paid, also when two are sent at once;
-a wrong payment is voided, never edited; a return's refund is paid out as a payment
-bound to it; who may do what; the API's document. On SQLite and PostgreSQL."""
+"""Payments and receivables: an order's payment status follows its payments, never
+typed, through all five states; a refund takes back at most what was paid, also when
+two are sent at once; a wrong payment is voided, never edited; a return's refund is
+paid out as a payment bound to it; receivables aged by order date match the same
+figures computed here; who may do what; the API's document. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
+from apploom.engine import clock
 from apploom.engine.access.permissions import SYSTEM_USER as ADMIN
 from apploom.engine.errors import Conflict, Forbidden, ValidationFailed
 from apploom.engine.query.filters import Query, parse_where
@@ -245,6 +249,63 @@ def test_who_may_record_void_and_read_payments(runtime, shop, staff):
     assert (seen["payment_status"], seen["paid"]) == ("partially_refunded", "80.00")
 
 
+def age_bucket(age: int) -> str:
+    if age <= 30:
+        return "days_0_30"
+    if age <= 60:
+        return "days_31_60"
+    return "days_61_90" if age <= 90 else "over_90"
+
+
+def test_receivables_age_by_order_date_as_computed_here(runtime, shop):
+    """Orders at the edges of every bucket, for two customers; paid, refunded, draft and
+    cancelled ones owe nothing; the report against the same rows summed in Python."""
+    rt = runtime
+    with clock.at(datetime(2026, 6, 30, 12, tzinfo=timezone.utc)):
+        for n, age in enumerate([0, 30, 31, 60, 61, 90, 91, 200]):
+            for customer in (shop.customer, shop.other):
+                data = shop.order(
+                    customer=customer["id"],
+                    order_date=(TODAY - timedelta(days=age)).isoformat(),
+                    lines=[{"item": shop.cup["id"], "qty": n + 1, "price": "12.50"}],
+                )
+                order = rt.records.create(ADMIN, ORDER, data)
+                if customer is shop.other and n % 3 == 0:
+                    continue  # a draft owes nothing yet
+                order = rt.transitions.take(ADMIN, ORDER, order["id"], "confirm")
+                if n % 2:
+                    pay(rt, order, "5.00")  # partly paid
+                if n == 2:
+                    pay(rt, order, order["total"])  # paid up
+                if n == 5 and customer is shop.customer:
+                    pay(rt, order, "-5.00")  # refunded
+                if n == 7 and customer is shop.other:
+                    rt.transitions.take(ADMIN, ORDER, order["id"], "cancel")
+        by_customer = rt.reports.run(ADMIN, rt.reports.find("oms", "receivables_by_customer"), {})
+        overall = rt.reports.run(ADMIN, rt.reports.find("oms", "receivables"), {})
+    expected: dict = defaultdict(lambda: defaultdict(Decimal))
+    for order in rt.records.list(ADMIN, ORDER, Query(limit=500)).data:
+        if order["status"] in ("draft", "cancelled"):
+            continue
+        if order["payment_status"] not in ("unpaid", "partially_paid"):
+            continue
+        owed = Decimal(order["total"]) - Decimal(order["paid"])
+        figures = expected[order["customer"]]
+        figures["outstanding"] += owed
+        figures[age_bucket((TODAY - date.fromisoformat(order["order_date"])).days)] += owed
+        figures["orders"] += 1
+    got = {
+        row["keys"][0]: {name: value for name, value in row["values"].items() if value is not None}
+        for row in by_customer.rows
+    }
+    assert got == {customer: dict(figures) for customer, figures in expected.items()}
+    assert len(got[shop.customer["id"]]) == 6  # every bucket, outstanding and orders
+    outstanding = [row["values"]["outstanding"] for row in by_customer.rows]
+    assert outstanding == sorted(outstanding, reverse=True)
+    for name, total in overall.totals.items():
+        assert total == sum(figures.get(name, 0) for figures in expected.values())
+
+
 def test_the_api_documents_payments_and_refuses_the_warehouse(runtime, staff):
     client = create_app(runtime=runtime).test_client()
     doc = client.get("/api/v1/openapi.json").json
@@ -255,6 +316,8 @@ def test_the_api_documents_payments_and_refuses_the_warehouse(runtime, staff):
     assert order["paid"]["readOnly"] is True and order["payment_status"]["readOnly"] is True
     for path in ("/oms/payment", "/oms/payment/{id}/transitions/void"):
         assert path in doc["paths"]
+    for name in ("receivables", "receivables_by_customer", "payments_by_method"):
+        assert f"/reports/oms/{name}" in doc["paths"]
     warehouse = Api(client, runtime.users.create_token("warehouse"))
     answer = warehouse.post("/api/v1/oms/payment", json={"order": 1, "amount": "1.00"})
     assert answer.status_code == 403
