@@ -2,7 +2,8 @@
 typed, through all five states; a refund takes back at most what was paid, also when
 two are sent at once; a wrong payment is voided, never edited; a return's refund is
 paid out as a payment bound to it; receivables aged by order date match the same
-figures computed here; who may do what; the API's document. On SQLite and PostgreSQL."""
+figures computed here; the customer statement's running balance; who may do what; the
+API's document. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 
@@ -18,7 +20,7 @@ from apploom.engine.access.permissions import SYSTEM_USER as ADMIN
 from apploom.engine.errors import Conflict, Forbidden, ValidationFailed
 from apploom.engine.query.filters import Query, parse_where
 from apploom.web import create_app
-from tests.helpers import Api
+from tests.helpers import Api, browser
 
 ORDER, PAYMENT, RETURN = "oms.order", "oms.payment", "oms.return"
 ROLES = ("sales", "service", "warehouse", "manager")
@@ -304,6 +306,92 @@ def test_receivables_age_by_order_date_as_computed_here(runtime, shop):
     assert outstanding == sorted(outstanding, reverse=True)
     for name, total in overall.totals.items():
         assert total == sum(figures.get(name, 0) for figures in expected.values())
+
+
+class Rows(HTMLParser):
+    """The cells of a page's statement table, row by row, as text."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.inside = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.inside = "statement" in (dict(attrs).get("class") or "")
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.rows[-1].append("")
+
+    def handle_data(self, data):
+        if self.inside and self.rows and self.rows[-1]:
+            self.rows[-1][-1] += data.strip()
+
+
+def on(day: int):
+    """The engine's clock at noon on a day of June 2026."""
+    return clock.at(datetime(2026, 6, day, 12, tzinfo=timezone.utc))
+
+
+def test_the_customer_statement_runs_the_balance_over_orders_returns_and_payments(
+    runtime, shop, staff
+):
+    rt = runtime
+    with on(1):
+        first = delivered(rt, shop)
+    with on(10):
+        rma = back(rt, shop, first, shop.cup)
+        rt.transitions.take(ADMIN, RETURN, rma["id"], "refund", {"refund_amount": "12.50"})
+    two_cups = [{"item": shop.cup["id"], "qty": 2, "price": "12.50"}]
+    with on(20):
+        second = rt.records.create(ADMIN, ORDER, shop.order(lines=two_cups))
+        rt.transitions.take(ADMIN, ORDER, second["id"], "confirm")
+    with on(25):
+        pay(rt, second, "10.00", "bank_transfer", reference="BT-0625")
+    with on(26):
+        rt.records.create(ADMIN, ORDER, shop.order())  # a draft: not charged yet
+        cancelled = rt.records.create(ADMIN, ORDER, shop.order(lines=two_cups))
+        pay(rt, cancelled, "5.00", "cash")
+        rt.transitions.take(ADMIN, ORDER, cancelled["id"], "cancel")
+        pay(rt, cancelled, "-5.00", "cash")  # its deposit back
+    app = create_app(runtime=rt)
+    sales = browser(app, "sales")
+    customer = shop.customer["id"]
+    page = sales.get(f"/a/crm/customer/{customer}").get_data(as_text=True)
+    assert f'href="/a/oms/statement/{customer}"' in page
+    never_paid = sales.get(f"/a/crm/customer/{shop.other['id']}").get_data(as_text=True)
+    assert f'href="/a/oms/statement/{shop.other["id"]}"' in never_paid  # the panel shows anyway
+
+    def statement(**period) -> list[list[str]]:
+        response = sales.get(f"/a/oms/statement/{customer}", query_string=period)
+        assert response.status_code == 200
+        return Rows(response.get_data(as_text=True)).rows
+
+    payments = {p["amount"]: p["number"] for p in rt.records.list(ADMIN, PAYMENT).data}
+    head, opening, *lines, closing = statement(**{"from": "2026-06-01", "to": "2026-06-30"})
+    assert opening[-1] == "0.00"
+    assert [(row[0], row[1], row[4], row[5], row[6]) for row in lines] == [
+        ("2026-06-01", first["number"], "293.00", "", "293.00"),
+        ("2026-06-01", payments["293.00"], "", "293.00", "0.00"),
+        ("2026-06-10", rma["number"], "-12.50", "", "-12.50"),  # the goods back
+        ("2026-06-10", payments["-12.50"], "", "-12.50", "0.00"),  # the money back
+        ("2026-06-20", second["number"], "25.00", "", "25.00"),
+        ("2026-06-25", payments["10.00"], "", "10.00", "15.00"),
+        ("2026-06-26", payments["5.00"], "", "5.00", "10.00"),
+        ("2026-06-26", payments["-5.00"], "", "-5.00", "15.00"),
+    ]
+    assert closing[-3:] == ["305.50", "290.50", "15.00"]
+    with on(30):
+        owed = rt.reports.run(ADMIN, rt.reports.find("oms", "receivables"), {})
+    assert owed.totals["outstanding"] == Decimal("15.00")  # what the statement ends on
+    _, opening, *lines, closing = statement(**{"from": "2026-06-22", "to": "2026-06-25"})
+    assert (opening[-1], len(lines), closing[-1]) == ("25.00", 1, "15.00")
+    bad = sales.get(f"/a/oms/statement/{customer}?from=June")
+    assert bad.status_code == 422 and "from: must be a day (YYYY-MM-DD)" in bad.get_data(True)
+    warehouse = browser(app, "warehouse").get(f"/a/oms/statement/{customer}")
+    assert warehouse.status_code == 403  # payments are not theirs to read
 
 
 def test_the_api_documents_payments_and_refuses_the_warehouse(runtime, staff):
