@@ -394,6 +394,22 @@ def test_the_customer_statement_runs_the_balance_over_orders_returns_and_payment
     assert warehouse.status_code == 403  # payments are not theirs to read
 
 
+def test_the_orders_home_shows_receivables_and_links_the_other_reports(runtime, shop, staff):
+    order = runtime.records.create(ADMIN, ORDER, shop.order())
+    runtime.transitions.take(ADMIN, ORDER, order["id"], "confirm")
+    pay(runtime, order, "93.00")
+    app = create_app(runtime=runtime)
+    sales = browser(app, "sales").get("/a/oms").get_data(as_text=True)
+    assert "Receivables" in sales and "200.00" in sales  # the tile: what is still owed
+    for name in ("receivables_by_customer", "payments_by_method"):
+        assert f'href="/a/oms/reports/{name}"' in sales
+    warehouse = browser(app, "warehouse").get("/a/oms").get_data(as_text=True)
+    assert 'href="/a/oms/reports/receivables_by_customer"' in warehouse
+    assert "payments_by_method" not in warehouse  # payments are not theirs to read
+    page = browser(app, "sales").get("/a/oms/reports/receivables_by_customer")
+    assert page.status_code == 200 and "张三" in page.get_data(as_text=True)
+
+
 def test_the_api_documents_payments_and_refuses_the_warehouse(runtime, staff):
     client = create_app(runtime=runtime).test_client()
     doc = client.get("/api/v1/openapi.json").json
