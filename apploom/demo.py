@@ -1,6 +1,6 @@
 """Demo users and a year of believable history for the bundled apps: 200 customers,
-300 items in 3 warehouses, 2,000 orders across every channel and state, purchase orders,
-receipts and returns. Seeded, so the same day gives the same data.
+300 items in 3 warehouses, 2,000 orders across every channel and state, their payments,
+purchase orders, receipts and returns. Seeded, so the same day gives the same data.
 
 The year is replayed day by day through the record service and the workflows, under
 the engine's clock (``clock.at``), so stock moves, reservations, backorders, low-stock
@@ -35,6 +35,7 @@ DEMO_USERS = {
     "purchasing": ["purchasing"],
 }
 _FLAG = "demo_loaded"
+CENT = Decimal("0.01")
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "婷", "强", "军", "杰", "丽", "涛", "超", "霞"]
@@ -112,6 +113,11 @@ SUPPLIERS = [
     "Ningbo Homeware Ltd.",
 ]
 CHANNELS = ["web"] * 5 + ["marketplace"] * 3 + ["store"] * 2 + ["phone", "email"]
+PAID_UP_FRONT = {  # channel: how its orders are paid when placed, and how often each way
+    "web": (["alipay", "wechat_pay", "card"], [5, 4, 1]),
+    "marketplace": (["alipay", "wechat_pay"], [6, 4]),
+    "store": (["wechat_pay", "alipay", "cash", "card"], [4, 3, 2, 1]),
+}  # phone and email orders are paid later, by bank transfer
 CARRIERS = ["sf", "zto", "yto", "jd", "ems"]
 RETURN_REASONS = ["damaged", "wrong_item", "not_as_described", "changed_mind"]
 OPPORTUNITY_PATHS = [
@@ -163,6 +169,7 @@ class Year:
         self.days = days
         self.due: list[tuple[datetime, int, str, int]] = []  # (when, seq, step, record)
         self.seq = 0
+        self.methods: dict[int, str] = {}  # order: how it was last paid
 
     def replay(self, orders: int, progress: Callable[[str], None]) -> None:
         self.orders_per_day = orders / self.days
@@ -322,9 +329,6 @@ class Year:
                 else None,
                 "ordered_at": at.isoformat(),
                 "warehouse": rng.choice(self.warehouses),
-                "payment_status": "paid"
-                if channel in ("web", "marketplace")
-                else rng.choice(["unpaid", "paid", "partially_paid"]),
                 "shipping_fee": SHIPPING_FEE if posted else "0",
                 "discount": rng.choice(["5.00", "10.00"])
                 if goods > 200 and rng.random() < 0.2
@@ -332,10 +336,52 @@ class Year:
                 "lines": lines,  # at the catalogue's prices
             },
         )
+        if channel in PAID_UP_FRONT:
+            methods, weights = PAID_UP_FRONT[channel]
+            self.pay(order, Decimal(order["total"]), rng.choices(methods, weights)[0])
+        else:
+            self.on_account(order, at)
         if rng.random() < 0.03:
             self.later(at, rng.uniform(0.5, 24), "cancel", order["id"])
         else:
             self.later(at, rng.uniform(0.2, 6), "confirm", order["id"])
+
+    def on_account(self, order: dict, at: datetime) -> None:
+        """Phone and email orders are paid by bank transfer within about two months, a
+        few after a deposit, some never (the recent ones are still open, of course)."""
+        rng = self.rng
+        if rng.random() < 0.15:
+            share = Decimal(rng.choice(["0.3", "0.5"]))
+            self.pay(order, (Decimal(order["total"]) * share).quantize(CENT), "bank_transfer")
+        if rng.random() < 0.92:
+            self.later(at, rng.uniform(2, 75) * 24, "pay", order["id"])
+
+    def pay(self, order: dict, amount: Decimal, method: str) -> None:
+        """A payment of the order, with the bank's or platform's number for it."""
+        if method == "cash":
+            reference = None
+        elif method == "bank_transfer":
+            reference = f"BT{clock.today():%Y%m%d}{self.rng.randint(10**5, 10**6 - 1)}"
+        else:
+            reference = f"{clock.today():%Y%m%d}{self.rng.randint(10**17, 10**18 - 1)}"
+        self.methods[order["id"]] = method
+        self.rt.records.create(
+            self.admin,
+            "oms.payment",
+            {
+                "order": order["id"],
+                "amount": f"{amount:.2f}",
+                "method": method,
+                "reference": reference,
+            },
+        )
+
+    def settle(self, order_id: int) -> None:
+        """The rest of an order on account arrives (not for a cancelled one)."""
+        order = self.rt.records.get(self.admin, "oms.order", order_id)
+        rest = Decimal(order["total"]) - Decimal(order["paid"])
+        if order["status"] != "cancelled" and rest > 0:
+            self.pay(order, rest, "bank_transfer")
 
     def buy_in(self, today: datetime) -> None:
         """Purchasing places the low-stock proposals; goods arrive on their expected day."""
@@ -404,6 +450,9 @@ class Year:
         if step.startswith("rma:"):
             self.take("oms.return", record_id, step[4:])
             return
+        if step == "pay":
+            self.settle(record_id)
+            return
         try:
             order = self.rt.transitions.take(
                 self.admin,
@@ -421,6 +470,8 @@ class Year:
             "ship": ("deliver", 24, 96),
             "deliver": ("complete", 72, 240),
         }
+        if step == "cancel" and Decimal(order["paid"]) > 0:  # the money goes back
+            self.pay(order, -Decimal(order["paid"]), self.methods[record_id])
         if order["status"] == "backordered":
             self.later(at, 24, "pick", record_id)  # looks again once stock may be back
         elif step in following:
@@ -447,8 +498,7 @@ class Year:
                 ],
             },
         )
-        paid = order["payment_status"] != "unpaid"  # nothing to refund on an unpaid order
-        refund = f"{Decimal(line['amount']) if paid else Decimal(0):.2f}"
+        refund = f"{min(Decimal(line['amount']), Decimal(order['paid'])):.2f}"  # what was paid
         self.later(at, self.rng.uniform(48, 120), "rma:receive", rma["id"])
         self.rt.records.update(
             self.admin, "oms.return", rma["id"], {"refund_amount": refund}, version=rma["version"]

@@ -21,6 +21,8 @@ to change. What it offers:
   ``RecordRefused`` (an action refusing the record that triggered it, field → message,
   shown next to those fields), ``Invalid`` (one value), ``Forbidden``, ``NotFound``,
   ``BalanceRefused``.
+- For pages: ``login_required`` (a route for signed-in staff: ``flask.g.user`` is who),
+  ``Label`` (a definition's text in English and Chinese: ``label.get(lang)``).
 - Helpers: ``clock`` (``now()``, ``today()``, as replays set them), ``require_permission``,
   ``signature`` / ``accept_delivery`` (a webhook call signed with its time, path and
   body, taken once; ``require_signed_call`` answers 401 for the request that is not),
@@ -34,6 +36,7 @@ from apploom.engine.access.permissions import User
 from apploom.engine.access.permissions import require as require_permission
 from apploom.engine.access.signatures import accept_delivery, signature
 from apploom.engine.automation.service import ActionContext
+from apploom.engine.definitions.model import Label
 from apploom.engine.errors import (
     AppLoomError,
     BalanceRefused,
@@ -52,6 +55,7 @@ from apploom.engine.settings import Settings, secret_key
 from apploom.hookspecs import hookimpl
 from apploom.web.context import require_signed_call, runtime
 from apploom.web.display import show
+from apploom.web.session import login_required
 
 __all__ = [
     "ActionContext",
@@ -63,6 +67,7 @@ __all__ = [
     "Forbidden",
     "IntegerType",
     "Invalid",
+    "Label",
     "MoneyType",
     "NotFound",
     "Query",
@@ -75,6 +80,7 @@ __all__ = [
     "ValidationFailed",
     "clock",
     "hookimpl",
+    "login_required",
     "require_permission",
     "runtime",
     "secret_key",

@@ -19,7 +19,7 @@ SECRET = "mk-s3cret"
 ORDER = {
     "external_id": "TB-1001",
     "order_date": "2026-11-27",
-    "payment_status": "paid",
+    "payment": {"method": "alipay", "reference": "2026112722001"},
     "customer": {"email": "new@example.com", "name": "李雷"},
     "lines": [{"sku": "CUP-1", "qty": 2, "price": "12.50"}],
 }
@@ -55,6 +55,9 @@ def test_a_signed_order_is_created_confirmed_and_its_customer_made(shop):
     order = made.json
     assert order["channel"] == "marketplace" and order["status"] == "confirmed"
     assert order["lines"][0]["reserved"] == 2 and order["payment_status"] == "paid"
+    assert order["paid"] == order["total"] == "25.00"
+    [payment] = shop.rt.records.list(SYSTEM_USER, "oms.payment").data
+    assert (payment["method"], payment["reference"]) == ("alipay", "2026112722001")
     customer = shop.rt.records.get(SYSTEM_USER, "crm.customer", order["customer"])
     assert (customer["name"], customer["email"]) == ("李雷", "new@example.com")
     again = deliver(
@@ -102,7 +105,17 @@ def test_a_bad_order_is_refused_with_the_field_named_and_nothing_kept(shop):
     assert bad.json["error"]["fields"] == {"lines.1.sku": "there is no item with SKU 'NOPE'"}
     no_id = deliver(shop, {**ORDER, "external_id": ""})
     assert no_id.json["error"]["fields"]["external_id"].startswith("is needed")
+    unpaid = deliver(shop, {**ORDER, "payment": {"method": "wire"}})
+    assert unpaid.json["error"]["fields"] == {
+        "payment.method": "'wire' is not an option; choose one of: "
+        "cash, bank_transfer, alipay, wechat_pay, card"
+    }
+    typed = deliver(shop, {**ORDER, "payment": None, "payment_status": "paid"})
+    assert typed.json["error"]["fields"] == {
+        "payment_status": "follows the order's payments: send payment: {method, reference}"
+    }
     assert shop.rt.records.list(SYSTEM_USER, "crm.customer").total == 2  # none made
+    assert shop.rt.records.list(SYSTEM_USER, "oms.payment").total == 0
 
 
 def test_the_webhook_user_needs_the_right_to_confirm(shop):

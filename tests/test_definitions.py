@@ -201,6 +201,32 @@ BROKEN = [
     ),
     ("requires cycle", None, "requires", "apps require each other in a circle", 2),
     (
+        "unknown filter operator",
+        "app: shop\nentities: {a: {fields: {d: {type: date}}}}\n"
+        "reports:\n  r:\n    entity: a\n    where: {d: {older_than: 30}}\n"
+        "    measures: {n: {count: '*'}}\n",
+        "reports.r.where.d.older_than",
+        "'older_than' is not a known setting; known settings here: between, contains",
+        6,
+    ),
+    (
+        "age in days below zero",
+        "app: shop\nentities: {a: {fields: {d: {type: date}}}}\n"
+        "reports:\n  r:\n    entity: a\n"
+        "    measures: {n: {count: '*', where: {d: {not_older_than_days: -1}}}}\n",
+        "reports.r.measures.n.where.d.not_older_than_days",
+        "-1 is too small; it must be at least 0",
+        6,
+    ),
+    (
+        "panel link off the site",
+        "app: shop\nentities:\n  a:\n    fields:\n      b: {type: ref, to: a, "
+        "related: {link: {to: 'https://example.com/{id}'}}}\n",
+        "entities.a.fields.b.related.link.to",
+        "must be a path on this site with {id} for the record's id",
+        5,
+    ),
+    (
         "reserved field name",
         "app: shop\nentities:\n  a:\n    fields:\n      version: {type: integer}\n",
         "entities.a.fields.version",

@@ -113,3 +113,16 @@ def test_a_balance_key_that_is_not_a_ref_shows_its_value(sqlite_runtime):
     part_page = screens.get(f"/a/bins/part/{bolt['id']}")
     assert part_page.status_code == 200 and "Shelf B" in part_page.get_data(as_text=True)
     rt.close()
+
+
+def test_a_panel_links_to_a_page_about_the_record_even_while_empty(sqlite_runtime):
+    linked = BINS.replace(
+        "part: {type: ref, to: part}",
+        "part: {type: ref, to: part, related: {link: {label: Labels, to: '/labels/{id}'}}}",
+    )
+    rt = reopen(sqlite_runtime, bundled_sources() + [Source("bins.yaml", linked)])
+    bolt = rt.records.create(SYSTEM_USER, "bins.part", {"name": "Bolt"})
+    rt.users.create("cleo", ["clerk"], "password1234")
+    page = browser(create_app(runtime=rt), "cleo").get(f"/a/bins/part/{bolt['id']}")
+    assert f'<a href="/labels/{bolt["id"]}">Labels →</a>' in page.get_data(as_text=True)
+    rt.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from apploom.engine import clock
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import BadQuery
 from apploom.engine.query.filters import Condition, Query, parse_params, parse_where
@@ -104,6 +106,10 @@ def test_definition_filters_share_the_language(runtime, orders):
         ({"limit": "ten"}, "limit"),
         ({"total__between": "1"}, "total"),
         ({"external_id__is_null": "maybe"}, "external_id"),
+        ({"order_date__older_than_days": "-1"}, "order_date"),
+        ({"order_date__older_than_days": "36501"}, "order_date"),
+        ({"created_at__not_older_than_days": "a week"}, "created_at"),
+        ({"total__older_than_days": "3"}, "total"),
     ],
 )
 def test_bad_queries_name_the_parameter(runtime, orders, params, field):
@@ -137,3 +143,31 @@ def test_a_report_reads_a_filter_as_a_list_does(runtime, orders, where):
     report = replace(runtime.reports.find("oms", "revenue"), where=where)
     counted = runtime.reports.run(SYSTEM_USER, report, {}).totals["orders"]
     assert listed.total == counted > 0
+
+
+def test_dates_and_times_filter_by_their_age_in_days(runtime, shop):
+    """A day's age is today minus that day, today being the business's (Asia/Shanghai
+    here): a time late on the 30th there is 0 days old that day, and 1 day old just after
+    its midnight."""
+    late = datetime(2026, 6, 30, 15, 30, tzinfo=timezone.utc)  # 23:30 in Shanghai
+    with clock.at(late):
+        for age in (0, 30, 31):
+            day = (date(2026, 6, 30) - timedelta(days=age)).isoformat()
+            runtime.records.create(
+                SYSTEM_USER, "oms.order", shop.order(ordered_at=day, external_id=f"AGE-{age}")
+            )
+        assert set(numbers(runtime, order_date__older_than_days="30")) == {"AGE-31"}
+        assert set(numbers(runtime, order_date__not_older_than_days="30")) == {"AGE-0", "AGE-30"}
+        assert numbers(runtime, order_date__not_older_than_days="0") == ["AGE-0"]
+        assert numbers(runtime, created_at__older_than_days="0") == []
+        assert len(numbers(runtime, created_at__not_older_than_days="0")) == 3
+    with clock.at(late + timedelta(hours=1)):
+        assert len(numbers(runtime, created_at__older_than_days="0")) == 3
+        assert numbers(runtime, created_at__older_than_days="1") == []
+    report = replace(
+        runtime.reports.find("oms", "revenue"),
+        where={"order_date": {"older_than_days": 30}},
+        filters=(),
+    )
+    with clock.at(late):
+        assert runtime.reports.run(SYSTEM_USER, report, {}).totals["orders"] == 1  # AGE-31

@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from openapi_spec_validator import validate
 
 from apploom.demo import load_demo
+from apploom.engine import clock
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError
 from apploom.engine.query.filters import Query, parse_params
@@ -24,6 +25,7 @@ from tests.helpers import BACKENDS, PG_URL, Api, bundled_plugins, make_runtime, 
 
 SOLD = ("draft", "cancelled")
 FOUR = Decimal("0.0001")
+AGES = [("days_0_30", 30), ("days_31_60", 60), ("days_61_90", 90), ("over_90", 10**6)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -164,6 +166,80 @@ def test_processing_time_by_month(business):
         assert abs(row["values"]["hours"] - sum(spent) / len(spent)) <= FOUR
 
 
+def test_receivables_by_customer_and_age(business):
+    """What each customer owes on orders unpaid or partly paid, by the age of the order
+    date: 0-30, 31-60, 61-90 and more than 90 days."""
+    rt, user = business
+    now = datetime.now(timezone.utc)
+    owed: dict = defaultdict(lambda: defaultdict(Decimal))
+    for o in sold(rt, user):
+        if o["payment_status"] in ("unpaid", "partially_paid"):
+            age = (clock.local(now).date() - date.fromisoformat(o["order_date"])).days
+            bucket = next(n for n, top in AGES if age <= top)
+            for name in ("outstanding", bucket):
+                owed[o["customer"]][name] += Decimal(o["total"]) - Decimal(o["paid"])
+            owed[o["customer"]]["orders"] += 1
+    assert len({name for figures in owed.values() for name in figures}) > 3  # of two ages
+    with clock.at(now):
+        found = run(rt, user, "oms.receivables_by_customer")
+        overall = run(rt, user, "oms.receivables")
+    assert {
+        row["keys"][0]: {k: v for k, v in row["values"].items() if v is not None}
+        for row in found.rows
+    } == {customer: dict(figures) for customer, figures in owed.items()}
+    assert found.totals == overall.totals
+    assert overall.totals["outstanding"] == sum(f["outstanding"] for f in owed.values())
+
+
+def test_payments_by_method(business):
+    rt, user = business
+    expected: dict = defaultdict(lambda: defaultdict(Decimal))
+    for p in everything(rt, user, "oms.payment"):
+        if p["status"] == "recorded":
+            amount = Decimal(p["amount"])
+            figures = expected[p["method"]]
+            figures["received" if amount > 0 else "refunded"] += amount
+            figures["net"] += amount
+            figures["payments"] += 1
+    found = run(rt, user, "oms.payments_by_method")
+    assert {
+        row["keys"][0]: {k: v for k, v in row["values"].items() if v is not None}
+        for row in found.rows
+    } == {method: dict(figures) for method, figures in expected.items()}
+    received = [row["values"]["received"] for row in found.rows]
+    assert received == sorted(received, reverse=True)
+    assert [row["keys"][0] for row in found.rows][:2] in (
+        ["alipay", "wechat_pay"],
+        ["wechat_pay", "alipay"],
+    )  # how most customers pay
+
+
+def test_the_demo_pays_its_orders(business):
+    """Most orders paid in full, some open and a few in part; refunded returns paid back
+    by a payment bound to them; each order's figures are its payments'."""
+    rt, user = business
+    paid: dict = defaultdict(Decimal)
+    refunded: dict = defaultdict(Decimal)
+    bound: dict = defaultdict(Decimal)
+    for p in everything(rt, user, "oms.payment"):
+        amount = Decimal(p["amount"])
+        paid[p["order"]] += amount
+        if amount < 0:
+            refunded[p["order"]] -= amount
+        if p["rma"] is not None:
+            bound[p["rma"]] -= amount
+    status = defaultdict(int)
+    for o in everything(rt, user, "oms.order"):
+        assert Decimal(o["paid"]) == paid[o["id"]], o["number"]
+        status[o["payment_status"]] += 1
+        if refunded[o["id"]]:
+            assert o["payment_status"] in ("partially_refunded", "refunded"), o["number"]
+    assert status["paid"] > status["unpaid"] > 0 and status["partially_paid"] > 0
+    for rma in everything(rt, user, "oms.return"):
+        if rma["status"] == "refunded":
+            assert bound[rma["id"]] == Decimal(rma["refund_amount"]), rma["number"]
+
+
 def stock_rows(rt, user):
     return rt.balances.rows(user, "stock", limit=100_000)[0]
 
@@ -291,6 +367,7 @@ reports:
     measures:
       total: {sum: "amount * note2"}
       share: {ratio: [total, nothing]}
+      old: {count: "*", where: {note: {older_than_days: 30}, amount: {contains: "1"}}}
     sort: [-size]
     having: "total > limit"
 """
@@ -307,6 +384,8 @@ def test_report_definitions_are_checked():
         "'nothing' is not another measure",
         "'size' is not a group or a measure",
         "'limit' is not a measure",
+        "'note': 'older_than_days' does not work on text fields",
+        "'amount': 'contains' does not work on money fields",
     ):
         assert message in text
     assert load_apps(

@@ -38,7 +38,6 @@ def order_form(shop, **overrides):
         "customer": str(shop.customer["id"]),
         "channel": "web",
         "ordered_at": "2026-11-20T10:00",
-        "payment_status": "unpaid",
         "lines-0-item": str(shop.cup["id"]),
         "lines-0-qty": "2",
         "lines-0-price": "12.50",

@@ -17,6 +17,8 @@ record service and the workflows. After every step it checks the stock invariant
   beyond what its parcels carried, or refunded beyond what the order cost;
 * purchase orders receive no more than they ordered and goods receipts only what they
   ordered;
+* an order's paid figure is the sum of its payments not void, its payment status follows
+  from it, refunds never take back more than was paid, nor more than a return refunds;
 * reservations, releases and shipments are written by the engine's own actions only: a
   role posting one by hand is refused.
 
@@ -85,6 +87,7 @@ OPENING = {  # (sku, warehouse): on hand
 }
 
 ORDER, RETURN, PURCHASE, PARCEL = "oms.order", "oms.return", "wms.purchase_order", "oms.shipment"
+PAYMENT = "oms.payment"
 RECEIPT, TRANSFER = "wms.goods_receipt", "wms.stock_transfer"
 
 DRAFT, CONFIRMED, PICKING = frozenset({"draft"}), frozenset({"confirmed"}), frozenset({"picking"})
@@ -101,9 +104,11 @@ ENGINE_ONLY = frozenset({"reserve", "release", "ship"})  # moves only the engine
 ON_HAND_IN = frozenset({"receipt", "transfer_in", "adjust_in", "return"})
 ON_HAND_OUT = frozenset({"issue", "ship", "transfer_out", "adjust_out"})
 GOODS_BACK = frozenset({"received", "refunded"})  # returns whose goods came back
+RECORDED = frozenset({"recorded"})  # payments that count
 
 # The business tables, children before parents: cleared before every example.
 BUSINESS = (
+    "oms_payment",
     "oms_return_line",
     "oms_return",
     "oms_shipment_line",
@@ -152,9 +157,16 @@ TRANSITIONS = [  # every transition of the documents the machine makes
     *((PARCEL, name) for name in ("ship", "cancel")),
     *((ORDER, name) for name in ("deliver", "complete", "cancel")),
     *((RETURN, name) for name in ("receive", "refund", "reject")),
+    (PAYMENT, "void"),
     *((PURCHASE, name) for name in ("place", "receive_part", "receive", "cancel")),
 ]
-ASKED = {"ship": {"carrier": "sf"}, "refund": {"refund_amount": "1.00"}}
+ASKED = {
+    "ship": {"carrier": "sf"},
+    "refund": {"refund_amount": "1.00"},
+    "void": {"void_reason": "typed in error"},
+}
+PAID = ("the rest", "half", "refund half", "refund all", "refund more")  # of an order
+CENT = Decimal("0.01")
 REFUNDS = {"half": Decimal("0.5"), "all": Decimal(1), "more": Decimal("1.5")}
 MOVE_KINDS = ("receipt", "issue", "adjust_in", "adjust_out", *sorted(ENGINE_ONLY))
 
@@ -265,7 +277,7 @@ class View:
         self.moves = self.rows["wms_stock_move"]
         self.records = {
             ref: {r["id"]: r for r in self.rows[ref.replace(".", "_")]}
-            for ref in (ORDER, RETURN, PURCHASE, RECEIPT, TRANSFER, PARCEL)
+            for ref in (ORDER, RETURN, PURCHASE, RECEIPT, TRANSFER, PARCEL, PAYMENT)
         }
         self.orders, self.returns = self.records[ORDER], self.records[RETURN]
         self.purchases, self.receipts = self.records[PURCHASE], self.records[RECEIPT]
@@ -566,6 +578,30 @@ class StockMachine(RuleBasedStateMachine):
     def reject_return(self, pick, who):
         self.take(who, RETURN, self.choose(RETURN, pick, REQUESTED), "reject")
 
+    # ---- payments -----------------------------------------------------------------------
+
+    @acting_on(ORDER, ANY_ORDER)
+    @rule(pick=PICK, who=role(*ROLES), how=st.sampled_from(PAID))
+    def pay(self, pick, who, how):
+        """A payment of what an order has left to pay or of half its total, or a refund
+        of half of what it paid, all of it or more; by any role."""
+        order = self.view().orders[self.choose(ORDER, pick, ANY_ORDER)]
+        total, paid = Decimal(order["total"] or 0), Decimal(order["paid"])
+        amount = {
+            "the rest": total - paid,
+            "half": total / 2,
+            "refund half": -paid / 2,
+            "refund all": -paid,
+            "refund more": -paid - 1,
+        }[how]
+        data = {"order": order["id"], "amount": f"{amount.quantize(CENT)}", "method": "cash"}
+        self.create(who, PAYMENT, data)
+
+    @acting_on(PAYMENT, RECORDED)
+    @rule(pick=PICK, who=role("manager", "sales"))
+    def void_payment(self, pick, who):
+        self.take(who, PAYMENT, self.choose(PAYMENT, pick, RECORDED), "void", ASKED["void"])
+
     # ---- purchases, transfers, counts ---------------------------------------------------
 
     @rule(who=role("purchasing"), lines=LINES, to=PLACES)
@@ -826,6 +862,36 @@ class StockMachine(RuleBasedStateMachine):
         for order_id, amount in refunded.items():
             total = Decimal(view.orders[order_id]["total"] or 0)
             assert amount <= total, f"{self.title(ORDER, order_id)} of {total} refunded {amount}"
+
+    @invariant()
+    def payments_add_up(self):
+        """Each order's paid figure is the sum of its payments not void, never below
+        zero, and its payment status follows from it; a return's refunds stay within
+        its refund amount."""
+        view = self.view()
+        paid: dict[int, Decimal] = defaultdict(Decimal)
+        refunded: dict[int, Decimal] = defaultdict(Decimal)
+        for_return: dict[int, Decimal] = defaultdict(Decimal)
+        for payment in view.records[PAYMENT].values():
+            if payment["status"] in RECORDED:
+                paid[payment["order"]] += payment["amount"]
+                refunded[payment["order"]] -= min(payment["amount"], Decimal(0))
+                if payment["rma"] is not None:
+                    for_return[payment["rma"]] -= payment["amount"]
+        for order_id, order in view.orders.items():
+            money, back = paid[order_id], refunded[order_id]
+            if back:
+                expected = "partially_refunded" if money > 0 else "refunded"
+            elif not money:
+                expected = "unpaid"
+            else:
+                expected = "paid" if money >= (order["total"] or 0) else "partially_paid"
+            title = self.title(ORDER, order_id)
+            assert order["paid"] == money >= 0, f"{title} paid {order['paid']}, payments {money}"
+            assert order["payment_status"] == expected, f"{title} {order['payment_status']}"
+        for rma_id, amount in for_return.items():
+            rma = view.returns[rma_id]
+            assert amount <= (rma["refund_amount"] or 0), f"{rma['number']} refunded {amount}"
 
     @invariant()
     def purchases_receive_only_what_they_ordered(self):

@@ -1,7 +1,7 @@
 """After-sales bounds: a return (RMA) brings back only what its order's parcels shipped,
 less what earlier returns brought back, and refunds at most what those goods were sold
-for; a refund sets the order's payment status to refunded or partially refunded, never on an
-order nobody paid. Each action is named in a rule of apps/oms.yaml.
+for (payments.py pays the refund out, within what the order has paid). The action is
+named in a rule of apps/oms.yaml.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from apploom.plugin import RecordRefused, hookimpl
 
 ORDERS, RETURNS = "oms.order", "oms.return"
-PAID = ("paid", "partially_paid", "partially_refunded")
 
 
 def check_return(context, params) -> str:
@@ -63,30 +62,8 @@ def _returned_before(context, order_id: int, rma_id: int) -> Counter:
     return Counter(dict(rows))
 
 
-def record_refund(context, params) -> str:
-    """The order is refunded once its returns' refunds reach its total, partly before."""
-    rma = context.load(RETURNS)
-    order = context.load(ORDERS, rma.values["order"])
-    status = order.values["payment_status"]
-    if rma.values["refund_amount"] and status not in PAID:
-        number = order.values["number"]
-        raise RecordRefused({"refund_amount": f"{number} is {status}: no payment to refund"})
-    returns = context.table(RETURNS)
-    refunded = context.conn.execute(
-        select(func.coalesce(func.sum(returns.c.refund_amount), 0)).where(
-            returns.c.order == order.values["id"], returns.c.status == "refunded"
-        )
-    ).scalar()
-    if not refunded:
-        return "nothing refunded"
-    status = "refunded" if refunded >= order.values["total"] else "partially_refunded"
-    context.force(ORDERS, order.values["id"], values={"payment_status": status})
-    return f"{order.values['number']} {status.replace('_', ' ')}"
-
-
 @hookimpl
 def apploom_actions():
     return {
         "check_return": check_return,
-        "record_refund": record_refund,
     }

@@ -10,11 +10,13 @@ reserved (or the order backordered) on arrival.
      "customer": {"email": "zs@example.com", "name": "张三", "phone": "+86 138 0000 0000"},
      "lines": [{"sku": "LJ-STD", "qty": 2, "price": "88.00"}],
      "shipping_fee": "8.00", "ship_name": "张三", "ship_city": "杭州市",
-     "payment_status": "paid", "note": "gift wrap"}
+     "payment": {"method": "alipay", "reference": "2026112722001"}, "note": "gift wrap"}
 
 The customer is found by email, or created; items are found by SKU. The order's own
 fields (money, ship-to, note) pass as they are named; a channel that sends only the day
-("order_date": "2026-11-27") places the order at that day's start. The channel's
+("order_date": "2026-11-27") places the order at that day's start. ``payment``, when the
+channel collected the money, records it (its amount the order's total unless given, and
+``paid_at`` now unless given); the payment status follows from it. The channel's
 external id is unique, so a delivery sent twice answers 200 with the order it made the
 first time (201 the first time), and never makes a second order.
 """
@@ -36,7 +38,8 @@ from apploom.plugin import (
     runtime,
 )
 
-ORDERS = "oms.order"
+ORDERS, PAYMENTS = "oms.order", "oms.payment"
+PAYMENT_KEYS = ("method", "reference", "amount", "paid_at")
 hooks = Blueprint("channel_orders", __name__)
 
 
@@ -55,8 +58,15 @@ def receive(channel: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not body.get("external_id"):
         raise ValidationFailed({"external_id": "is needed: the order's id in the channel"})
+    if "payment_status" in body:
+        raise ValidationFailed(
+            {"payment_status": "follows the order's payments: send payment: {method, reference}"}
+        )
+    payment = _payment(body.get("payment"))
     user = rt.users.get(rt.settings.webhook_user)
     require_permission(rt.apps, user, rt.records.entity(ORDERS), "create")
+    if payment is not None:
+        require_permission(rt.apps, user, rt.records.entity(PAYMENTS), "create")
     if not rt.transitions.may(user, ORDERS, "confirm"):
         raise Forbidden(
             f"{user.username} may not confirm orders; give the webhook user a role that may"
@@ -78,7 +88,14 @@ def receive(channel: str):
                 **_order_fields(body),
             },
         )
-        return rt.transitions.take_in(conn, user, rt.records.entity(ORDERS), "confirm", order["id"])
+        confirmed = rt.transitions.take_in(
+            conn, user, rt.records.entity(ORDERS), "confirm", order["id"]
+        )
+        if payment is None:
+            return confirmed
+        _record_payment(rt, conn, user, confirmed, payment)
+        entity = rt.records.entity(ORDERS)
+        return rt.records.dump(entity, rt.records.load(conn, entity, [order["id"]])[order["id"]])
 
     try:
         order = rt.records.transaction(confirmed)
@@ -91,7 +108,7 @@ def receive(channel: str):
 
 
 PASSED = (
-    "ordered_at", "payment_status", "note", "currency", "prices_include_tax", "discount",
+    "ordered_at", "note", "currency", "prices_include_tax", "discount",
     "shipping_fee", "ship_name", "ship_phone", "ship_province", "ship_city", "ship_district",
     "ship_address", "ship_postcode", "ship_country",
 )  # fmt: skip
@@ -118,6 +135,35 @@ def _existing(rt, channel: str, external_id: str) -> dict | None:
         if found is None
         else records.get(rt.users.get(rt.settings.webhook_user), ORDERS, found)
     )
+
+
+def _payment(given) -> dict | None:
+    """The payment the channel collected, as sent: its keys checked here, its values by
+    the record service."""
+    if given is None:
+        return None
+    if not isinstance(given, dict):
+        raise ValidationFailed(
+            {"payment": "must be an object: {method, reference, amount, paid_at}"}
+        )
+    unknown = sorted(set(given) - set(PAYMENT_KEYS))
+    if unknown:
+        raise ValidationFailed(
+            {f"payment.{unknown[0]}": f"is not known; send {', '.join(PAYMENT_KEYS)}"}
+        )
+    return given
+
+
+def _record_payment(rt, conn, user, order: dict, given: dict) -> None:
+    try:
+        rt.records.create_in(
+            conn,
+            user,
+            rt.records.entity(PAYMENTS),
+            {"amount": order["total"], **given, "order": order["id"]},
+        )
+    except ValidationFailed as exc:
+        raise ValidationFailed({f"payment.{k}": v for k, v in exc.fields.items()}) from None
 
 
 def _customer(rt, conn, user, given) -> int:

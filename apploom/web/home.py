@@ -49,6 +49,7 @@ def app_home(app: str):
         counts=counts,
         balances=balances,
         tiles=reports.dashboard(found),
+        listed=reports.listed(found),
         ranges=reports.RANGE_NAMES,
     )
 

@@ -273,6 +273,15 @@ ZH = {
     "Last error": "最近错误",
     "Send again": "重新发送",
     "emails and webhooks waiting or given up on": "待发送或发送失败的邮件与回调",
+    "Reports": "报表",
+    "Statement": "对账单",
+    "Date": "日期",
+    "Document": "单据",
+    "Charged": "应收",
+    "Received": "已收",
+    "Balance": "余额",
+    "Opening balance": "期初余额",
+    "Closing balance": "期末余额",
 }
 
 

@@ -1,6 +1,7 @@
 """Reports on screen: a report's page (filters, chart, table with totals, drill-down to
-the records behind a cell, CSV and Excel), the app home's dashboard, and the JSON the
-API and the charts read. The engine computes; this module lays it out."""
+the records behind a cell, CSV and Excel), the app home's dashboard and its links to the
+other reports, and the JSON the API and the charts read. The engine computes; this
+module lays it out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import timedelta
 from flask import Blueprint, g, render_template, request, url_for
 
 from apploom.engine import clock
+from apploom.engine.access import permissions
 from apploom.engine.errors import BadQuery, Forbidden
 from apploom.engine.fields.base import parse_int
 from apploom.engine.reports.definition import Report
@@ -112,6 +114,26 @@ def flow_options(args) -> dict:
             {"stuck_hours": f"must be a whole number from 0 to {MAX_STUCK_HOURS}"},
         )
     return {"period": args.get("period") or "month", "stuck_after": timedelta(hours=hours)}
+
+
+def listed(app) -> list[Report]:
+    """The app's reports that are not on its dashboard, for its home to link to: those
+    whose records the user may read (a balance's: every ledger record)."""
+    rt = runtime()
+    on_dashboard = {t.report for t in app.dashboard.tiles} if app.dashboard else set()
+    found = []
+    for report in app.reports:
+        if report.name in on_dashboard:
+            continue
+        wanted: tuple[str, ...]
+        if report.entity is not None:
+            entity, wanted = rt.apps.entity(report.entity), ("all", "own")
+        else:
+            balance = rt.balances.get(str(report.balance), report.app)
+            entity, wanted = rt.apps.entity(balance.ledger), ("all",)
+        if permissions.scope(rt.apps, g.user, entity, "read") in wanted:
+            found.append(report)
+    return found
 
 
 def dashboard(app) -> list[dict]:

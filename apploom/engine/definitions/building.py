@@ -16,6 +16,7 @@ from apploom.engine.definitions.model import (
     Label,
     ListSpec,
     Option,
+    PageLink,
     Related,
     Section,
     frozen_map,
@@ -106,6 +107,9 @@ def _related(raw: Any) -> Related:
         where=frozen_map(raw.get("where") or {}),
         sums=frozen_map({k: Label.parse(v, k) for k, v in (raw.get("sum") or {}).items()}),
         latest=frozen_map({k: Label.parse(v, k) for k, v in (raw.get("latest") or {}).items()}),
+        link=PageLink(Label.parse(raw["link"].get("label"), "link"), raw["link"]["to"])
+        if raw.get("link")
+        else None,
     )
 
 

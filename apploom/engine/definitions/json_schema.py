@@ -28,6 +28,8 @@ _PATTERN_WORDS = {
     "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?$": "must name an entity, like 'customer' or "
     "'crm.customer'",
     "^[a-z][a-z0-9_]*$": "must name an entity of this app, like 'order_line'",
+    "^/(?!/)[^{}]*\\{id\\}[^{}]*$": "must be a path on this site with {id} for the record's "
+    "id, like /a/oms/statement/{id}",
 }
 _TYPE_WORDS = {
     "string": "text",

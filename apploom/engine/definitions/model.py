@@ -65,6 +65,18 @@ class Option:
 
 
 @dataclass(frozen=True)
+class PageLink:
+    """A page about one record, on this site: ``to`` is its path with ``{id}`` for the
+    record's id (a customer's statement, /a/oms/statement/{id})."""
+
+    label: Label
+    to: str
+
+    def path(self, record_id: int) -> str:
+        return self.to.replace("{id}", str(record_id))
+
+
+@dataclass(frozen=True)
 class Related:
     """How records holding a ref show on the page of the record they point at."""
 
@@ -73,6 +85,7 @@ class Related:
     sums: Mapping[str, Label] = dc_field(default_factory=lambda: frozen_map({}))
     latest: Mapping[str, Label] = dc_field(default_factory=lambda: frozen_map({}))
     shown: bool = True
+    link: PageLink | None = None  # shown on the panel, which then shows even while empty
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ TEXT_OPS = (
 )
 ORDERED_OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "between", "is_null")
 EQUALITY_OPS = ("eq", "ne", "in", "not_in", "is_null")
+# a day's age, today - the day, in whole days: older_than_days: 30 is more than 30 days ago
+AGE_OPS = ("older_than_days", "not_older_than_days")
+DATED_OPS = ORDERED_OPS + AGE_OPS
 
 
 class FieldType:
@@ -162,7 +165,7 @@ def parse_int(value: Any) -> int | None:
 class RangedType(FieldType):
     """Types with min/max."""
 
-    ops = ORDERED_OPS
+    ops: tuple[str, ...] = ORDERED_OPS
 
     def check(self, field, value):
         if field.min is not None and value < self.coerce(field, field.min):

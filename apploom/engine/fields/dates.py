@@ -7,13 +7,14 @@ from datetime import date, datetime, time, timezone
 from sqlalchemy import Date
 
 from apploom.engine import clock
-from apploom.engine.fields.base import Invalid, RangedType
+from apploom.engine.fields.base import DATED_OPS, Invalid, RangedType
 from apploom.engine.storage.column_types import UTCDateTime
 
 
 class DateType(RangedType):
     name = "date"
     settings = frozenset({"min", "max"})
+    ops = DATED_OPS
     dated = True
     dynamic_defaults = ("today",)
     input_type = "date"
@@ -46,6 +47,7 @@ class DateType(RangedType):
 class DateTimeType(RangedType):
     name = "datetime"
     settings = frozenset({"min", "max"})
+    ops = DATED_OPS
     dated = True
     timed = True
     dynamic_defaults = ("now",)

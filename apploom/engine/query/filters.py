@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any, Mapping
 
 from sqlalchemy import ColumnElement, String, cast, or_, select
 from sqlalchemy.sql.expression import Select
 
+from apploom.engine import clock
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import AppSet, Entity, Field, Label
 from apploom.engine.errors import BadQuery
-from apploom.engine.fields.base import Invalid
+from apploom.engine.fields.base import AGE_OPS, FieldType, Invalid
 from apploom.engine.fields.registry import FieldTypes
 
 OPS = (
@@ -35,7 +37,9 @@ OPS = (
     "startswith",
     "between",
     "is_null",
+    *AGE_OPS,
 )
+MAX_AGE_DAYS = 36_500  # a century: beyond it a date falls off the calendar
 RESERVED_PARAMS = ("sort", "limit", "offset", "fields", "q")
 MAX_LIMIT = 500
 MAX_OFFSET = 10_000_000
@@ -199,6 +203,9 @@ class QueryCompiler:
         if op == "is_null":
             wanted = _truth(raw, cond.path)
             return column.is_(None) if wanted else column.is_not(None)
+        if op in AGE_OPS:
+            first = _first_day(ftype.timed, age_days(raw, cond.path))
+            return column < first if op == "older_than_days" else column >= first
         if op in ("in", "not_in", "between"):
             items = raw if isinstance(raw, (list, tuple)) else _split(str(raw))
             if len(items) > MAX_IN:
@@ -316,6 +323,39 @@ class QueryCompiler:
             .offset(query.offset)
         )
         return page, filtered
+
+
+def condition_problem(fld: Field, ftype: FieldType, cond: Condition) -> str | None:
+    """What is wrong with a definition's condition on ``fld``, of type ``ftype`` (None:
+    nothing), found when definitions load rather than when a report first runs."""
+    if cond.op not in ftype.ops:
+        return f"'{cond.op}' does not work on {fld.type} fields; they take: {', '.join(ftype.ops)}"
+    if cond.op in AGE_OPS:
+        try:
+            age_days(cond.value, cond.path)
+        except BadQuery as exc:
+            return str(exc)
+    return None
+
+
+def age_days(raw: Any, path: str) -> int:
+    """The whole number of days an age operator takes, 0 to MAX_AGE_DAYS."""
+    days = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if isinstance(raw, str) and re.fullmatch(r"[0-9]{1,5}", raw.strip()):
+        days = int(raw)
+    if days is None or not 0 <= days <= MAX_AGE_DAYS:
+        raise BadQuery(
+            f"'{path}' takes a whole number of days from 0 to {MAX_AGE_DAYS}",
+            {path: f"must be a whole number of days from 0 to {MAX_AGE_DAYS}"},
+        )
+    return days
+
+
+def _first_day(timed: bool, days: int) -> date | datetime:
+    """The first day (a moment: its start in the business's time zone) no more than
+    ``days`` days old: a day's age is today minus that day, today being the business's."""
+    day = clock.today() - timedelta(days=days)
+    return datetime.combine(day, time(), clock.zone()) if timed else day
 
 
 def _truth(raw: Any, path: str) -> bool:

@@ -1,8 +1,8 @@
 """What points at a record, for its page: the records of other entities whose ref field
 names it (a customer's orders, an item's stock moves), each as a panel with the count,
 the latest few, and the sums and dates the ref field's ``related`` asks for (a
-customer's lifetime value and last order). Every figure is computed in SQL, as the
-user may see it."""
+customer's lifetime value and last order), and the page about the record its ``link``
+names (a customer's statement). Every figure is computed in SQL, as the user may see it."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _panel(
     page = records.list(
         user, holder.qualified, Query(conditions=conditions, limit=SHOWN, sort=holder.list.sort)
     )
-    if not page.total:
+    if not page.total and spec.link is None:  # a panel linking to a page shows even so
         return None
     figures = []
     wanted = [(label, name, func.sum) for name, label in spec.sums.items()] + [

@@ -13,6 +13,7 @@ dashboards of them. This module parses and checks definitions; reporting.py runs
           revenue: {sum: total, label: {en: Revenue, zh: 销售额}}
           orders:  {count: "*"}
           average: {ratio: [revenue, orders], format: money}
+          older:   {sum: total, where: {order_date: {older_than_days: 30}}}   # days before today
         having: "orders > 10"
         sort: [order_date.month]           # group paths or measures, "-" descending
         limit: 12
@@ -29,7 +30,7 @@ from sqlalchemy import literal
 from apploom.engine.definitions.model import Field, Label
 from apploom.engine.errors import BadQuery
 from apploom.engine.query.expressions import ARITHMETIC, COMPARISONS, LOGIC, Term, compile_sql
-from apploom.engine.query.filters import SYSTEM_FIELDS
+from apploom.engine.query.filters import SYSTEM_FIELDS, condition_problem, parse_where
 
 BUCKETS = ("day", "week", "month", "quarter", "year")
 KINDS = ("count", "count_distinct", "sum", "avg", "min", "max", "ratio")
@@ -169,23 +170,31 @@ def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]
         return [(("entity" if report.entity else "balance",), str(exc))]
     problems: list[tuple[tuple, str]] = []
 
-    def check(path_in: tuple, path: str, buckets: bool = True) -> None:
+    def check(path_in: tuple, path: str, buckets: bool = True) -> Field | None:
         try:
-            _field_at(base, report, path, apps, types, buckets)
+            return _field_at(base, report, path, apps, types, buckets)
         except ValueError as exc:
             problems.append((path_in, str(exc)))
+            return None
 
-    for key in ("where",):
-        for path in report.where:
-            check((key,), path, buckets=False)
+    def check_where(path_in: tuple, where: Mapping[str, Any]) -> None:
+        for path, spec in where.items():
+            fld = check(path_in, path, buckets=False)
+            if fld is None:
+                continue
+            for condition in parse_where({path: spec}):
+                problem = condition_problem(fld, types[fld.type], condition)
+                if problem:
+                    problems.append((path_in, f"'{path}': {problem}"))
+
+    check_where(("where",), report.where)
     for key in ("filters", "rows", "columns"):
         for path in getattr(report, key):
             check((key,), path, buckets=key != "filters")
     names = {m.name for m in report.measures}
     for m in report.measures:
         at = ("measures", m.name)
-        for path in m.where:
-            check(at + ("where",), path, buckets=False)
+        check_where(at + ("where",), m.where)
         if m.kind == "ratio":
             for other in m.of:
                 if other not in names or other == m.name:
