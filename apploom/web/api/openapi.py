@@ -78,6 +78,9 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
             schema["description"] = f"Defaults to {fld.default}."
         elif fld.default is not None and not types.computed(fld):
             schema["default"] = ftype.dump(fld, ftype.coerce(fld, fld.default))
+        if fld.editable_by:
+            only = f"Only {' or '.join(fld.editable_by)} (and admins) may set or change it."
+            schema["description"] = " ".join(filter(None, (schema.get("description"), only)))
         properties[fld.name] = schema
     if not entity.is_child:
         for name in ("created_at", "updated_at"):
