@@ -1,19 +1,23 @@
-"""The ``apploom`` command: init, serve, apps, users and tokens."""
+"""The ``apploom`` command: init, serve, apps, users, tokens, backups and exports."""
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
 
 import click
 from sqlalchemy.engine import make_url
 
+from apploom import logs
 from apploom.demo import DEMO_PASSWORD, DEMO_USERS, demo_loaded, load_demo
 from apploom.engine.access.users import TOKEN_DAYS
 from apploom.engine.automation import outbox
 from apploom.engine.automation.actions import BUILTIN_ACTIONS
+from apploom.engine.backups.backup import back_up
+from apploom.engine.backups.restore import restore as restore_backup
 from apploom.engine.definitions.loading import (
     Source,
     app_name,
@@ -23,6 +27,7 @@ from apploom.engine.definitions.loading import (
     with_companions,
 )
 from apploom.engine.errors import AppLoomError, DefinitionError
+from apploom.engine.exports.folder import FORMATS, export_data
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database
@@ -147,18 +152,27 @@ def _upgrade_unchanged_apps(obj: _Context) -> None:
                 f"own changes: see 'apploom apps upgrade {upgrade.app} --dry-run' (or "
                 "the studio)"
             )
-            continue
-        try:
-            done = obj.apply(
-                [upgrade.new_base],
-                comment="upgraded with the release",
-                bases={upgrade.app: upgrade.new_base.text},
-            )
-        except AppLoomError as exc:  # the old definition stays live
-            click.echo(f"{upgrade.app}: not upgraded to this release: {exc}")
-            continue
-        for app, version in done.versions.items():
-            click.echo(f"Upgraded {app} to this release's definition (version {version})")
+    ready = [upgrade for upgrade in pending if not upgrade.edited]
+    if not ready:
+        return
+    try:  # together first: one app's new version may need another's (an order's item tax)
+        _upgrade(obj, ready)
+    except AppLoomError:
+        for upgrade in ready:  # then one by one, so one that cannot go holds back no other
+            try:
+                _upgrade(obj, [upgrade])
+            except AppLoomError as exc:  # the old definition stays live
+                click.echo(f"{upgrade.app}: not upgraded to this release: {exc}")
+
+
+def _upgrade(obj: _Context, upgrades: list) -> None:
+    done = obj.apply(
+        [upgrade.new_base for upgrade in upgrades],
+        comment="upgraded with the release",
+        bases={upgrade.app: upgrade.new_base.text for upgrade in upgrades},
+    )
+    for app, version in done.versions.items():
+        click.echo(f"Upgraded {app} to this release's definition (version {version})")
 
 
 @main.command()
@@ -174,14 +188,11 @@ def _upgrade_unchanged_apps(obj: _Context) -> None:
 @click.pass_obj
 def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> None:
     """Serve the app and its API (waitress, a production WSGI server); logs, an access
-    line per request among them, go to stderr."""
+    line per request among them, go to stderr (see APPLOOM_LOG_FORMAT)."""
     from waitress import serve as waitress_serve
 
     from apploom.web import create_app
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     runtime = obj.runtime()
     try:
         app = create_app(runtime=runtime)
@@ -202,6 +213,7 @@ def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> N
 @click.pass_obj
 def worker(obj: _Context, interval: float) -> None:
     """Deliver the outbox (emails, webhooks) until stopped; run as many as you like."""
+    logs.configure(obj.settings.log_format)
     runtime = obj.runtime()
     click.echo(f"Delivering the outbox every {interval:g} s; Ctrl+C stops.")
     delivering = runtime.worker(interval).start()
@@ -210,6 +222,83 @@ def worker(obj: _Context, interval: float) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         delivering.stop()
+
+
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def backup_command(obj: _Context, file: Path) -> None:
+    """Write a backup to FILE (a zip): the database, the instance's files (attachments,
+    imports, its secret key) and the live definitions, with a manifest of row counts and
+    checksums. Safe while the server runs: the database is read at one moment."""
+    runtime = obj.runtime()
+    started = time.monotonic()
+    try:
+        manifest = back_up(runtime, file)
+    except AppLoomError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    click.echo(
+        f"Backed up {_contents(manifest)} to {file} ({file.stat().st_size:,} bytes) in "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    for missing in manifest["missing_files"]:
+        click.echo(f"warning: the file {missing} is recorded but not in the instance", err=True)
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def restore_command(obj: _Context, file: Path) -> None:
+    """Restore the backup FILE into this instance, whose database and folder must be
+    empty (restore into a new one, then switch over). A backup from SQLite restores into
+    PostgreSQL and the other way round."""
+    found = obj.extensions()
+    db = obj.database()
+    try:
+        manifest = restore_backup(
+            db, obj.settings, found.types, {**BUILTIN_ACTIONS, **found.actions}, file
+        )
+    except AppLoomError as exc:
+        _fail(exc)
+    finally:
+        db.dispose()
+    click.echo(
+        f"Restored {_contents(manifest)}, backed up on {manifest['database']['kind']} at "
+        f"{manifest['created_at']}"
+    )
+    if manifest["apploom_version"] != metadata.version("apploom"):
+        click.echo(
+            f"It was made by AppLoom {manifest['apploom_version']}: run 'apploom init' to "
+            "bring it to this release before serving it."
+        )
+
+
+def _contents(manifest: dict) -> str:
+    tables = manifest["database"]["tables"]
+    rows = sum(t["rows"] for t in tables.values())
+    files = sum(name.startswith("files/") for name in manifest["members"])
+    return f"{len(tables)} tables ({rows:,} rows) and {files} file(s)"
+
+
+@main.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
+@click.pass_obj
+def export_command(obj: _Context, folder: Path, fmt: str) -> None:
+    """Write every app's data to FOLDER (new or empty) in open formats: a file per entity
+    (CSV with a header row, JSON, or one Excel workbook with a sheet each), child rows
+    and balances too, the users, the uploaded files, the definitions (YAML) and a
+    README.txt saying what each file holds."""
+    runtime = obj.runtime()
+    try:
+        counts = export_data(runtime, folder, fmt)
+    except AppLoomError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    click.echo(f"Exported {len(counts)} tables ({sum(counts.values()):,} rows) to {folder}")
 
 
 @main.group("outbox")

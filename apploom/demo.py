@@ -56,7 +56,20 @@ COMPANY = [
     "Green Leaf",
 ]
 COMPANY_KIND = ["有限公司", "商行", " Trading Ltd.", " Retail Co."]
-CITIES = ["上海", "北京", "杭州", "深圳", "成都", "广州", "南京", "武汉", "London", "Singapore"]
+ADDRESSES = [  # province, city, district, street, postcode, country
+    ("上海市", "上海市", "黄浦区", "南京东路", "200001", "CN"),
+    ("北京市", "北京市", "朝阳区", "建国路", "100022", "CN"),
+    ("浙江省", "杭州市", "西湖区", "文三路", "310012", "CN"),
+    ("广东省", "深圳市", "南山区", "科技园路", "518057", "CN"),
+    ("四川省", "成都市", "武侯区", "人民南路", "610041", "CN"),
+    ("广东省", "广州市", "天河区", "天河路", "510620", "CN"),
+    ("江苏省", "南京市", "鼓楼区", "中山路", "210008", "CN"),
+    ("湖北省", "武汉市", "江汉区", "解放大道", "430022", "CN"),
+    ("England", "London", "Camden", "High Holborn", "WC1V 6RL", "GB"),
+    ("", "Singapore", "Orchard", "Orchard Road", "238801", "SG"),
+]
+FREE_SHIPPING_FROM = 99  # 满99包邮: web and marketplace orders below this pay the fee
+SHIPPING_FEE = "8.00"
 PRODUCTS = [  # code, name, unit, price
     ("LJ", "龙井绿茶 Longjing tea", "box", "88.00"),
     ("PE", "普洱熟茶 Pu'er tea", "box", "128.00"),
@@ -271,7 +284,7 @@ class Year:
             name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(["", *GIVEN])
         else:
             name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        city = rng.choice(CITIES)
+        province, city, district, street, postcode, country = rng.choice(ADDRESSES)
         return self.rt.records.create(
             self.admin,
             "crm.customer",
@@ -280,19 +293,17 @@ class Year:
                 "kind": "company" if company else "person",
                 "tier": rng.choice(["standard"] * 5 + ["silver", "silver", "gold", "vip"]),
                 "email": f"customer{i + 1}@example.com",
+                "recipient": rng.choice(SURNAMES) + rng.choice(GIVEN) if company else name,
+                "province": province,
                 "city": city,
+                "district": district,
+                "address": f"{street} {rng.randint(1, 999)} 号",
+                "postcode": postcode,
+                "country": country,
                 "phone": f"+86 138 {1000 + i:04d} {rng.randint(0, 9999):04d}",
                 "tags": rng.sample(
                     ["wholesale", "retail", "online", "returning"], 2 if company else 1
                 ),
-                "addresses": [
-                    {
-                        "recipient": name,
-                        "city": city,
-                        "is_default": True,
-                        "line1": f"{rng.randint(1, 999)} 南京路 Nanjing Rd",
-                    }
-                ],
             },
         )
 
@@ -304,6 +315,11 @@ class Year:
             for it in rng.choices(self.items, self.weights, k=rng.choice([1, 1, 2, 2, 3, 4]))
         }
         channel = rng.choice(CHANNELS)
+        lines = [
+            {"item": it["id"], "qty": rng.choice([1, 1, 1, 2, 2, 3])} for it in picked.values()
+        ]
+        goods = sum(Decimal(picked[line["item"]]["price"]) * line["qty"] for line in lines)
+        posted = channel in ("web", "marketplace") and goods < FREE_SHIPPING_FROM
         order = self.rt.records.create(
             self.admin,
             "oms.order",
@@ -313,15 +329,16 @@ class Year:
                 "external_id": f"{channel[:2].upper()}-{self.seq + 100000}"
                 if channel in ("web", "marketplace")
                 else None,
-                "order_date": at.date().isoformat(),
+                "ordered_at": at.isoformat(),
                 "warehouse": rng.choice(self.warehouses),
                 "payment_status": "paid"
                 if channel in ("web", "marketplace")
                 else rng.choice(["unpaid", "paid", "partially_paid"]),
-                "lines": [
-                    {"item": it["id"], "qty": rng.choice([1, 1, 1, 2, 2, 3]), "price": it["price"]}
-                    for it in picked.values()
-                ],
+                "shipping_fee": SHIPPING_FEE if posted else "0",
+                "discount": rng.choice(["5.00", "10.00"])
+                if goods > 200 and rng.random() < 0.2
+                else "0",
+                "lines": lines,  # at the catalogue's prices
             },
         )
         if rng.random() < 0.03:

@@ -232,7 +232,7 @@ def test_a_manager_reassigns_on_the_form_and_the_timeline_names_both(office):
     form = {
         "customer": str(office.shop.customer["id"]),
         "channel": "web",
-        "order_date": order["order_date"],
+        "ordered_at": "2026-11-20T10:00",
         "payment_status": "unpaid",
         "owner": str(ann.id),
         "version": "2",

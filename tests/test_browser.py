@@ -48,6 +48,9 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(10_000)
+        # A full page sent while the suite loads both cores can take more than
+        # expect()'s 5 s to come back; waiting longer makes no passing test slower.
+        playwright.expect.set_options(timeout=15_000)
         refused: list[str] = []
         page.on(
             "console",
@@ -112,6 +115,7 @@ def test_order_journey_through_the_screens(server, page):
     pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "POT")
     price = first.locator("input[name$='-price']")
     expect(price).to_have_value("268.00")  # the item's price, as it is picked
+    expect(first.locator("input[name$='-tax_rate']")).to_have_value("13.00")  # and its VAT
     pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
     expect(price).to_have_value("12.50")  # another item: its price
     first.locator("input[name$='-qty']").fill("2")
@@ -126,6 +130,7 @@ def test_order_journey_through_the_screens(server, page):
     expect(page.locator("#calc-total")).to_have_text("285.00")
     second.locator("input[name$='-price']").fill("268")
     expect(page.locator("#calc-total")).to_have_text("293.00")
+    expect(page.locator("#calc-tax")).to_have_text("33.71")  # 2.88 + 30.83, inside the prices
     shot(page, "form")
     page.click("button:text('Save')")
     expect(page.locator("h1")).to_contain_text("SO-")

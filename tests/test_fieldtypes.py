@@ -142,7 +142,7 @@ def test_plugins_can_register_a_type_and_names_stay_unique():
         ({"type": "money"}, "1234.5", "en", "1,234.50"),
         ({"type": "percent"}, "12.50", "en", "12.50 %"),
         ({"type": "boolean"}, True, "zh", "是"),
-        ({"type": "datetime"}, "2026-01-31T14:30:00Z", "en", "2026-01-31 14:30"),
+        ({"type": "datetime"}, "2026-01-31T14:30:00Z", "en", "2026-01-31 22:30"),  # Shanghai
         (
             {"type": "select", "options": [{"value": "a", "label": {"en": "A", "zh": "甲"}}]},
             "a",
@@ -173,7 +173,7 @@ def test_spreadsheet_text_finds_options_by_label_and_defaults_resolve_per_record
     now = datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc)
     today = parse_field("shop", "on", {"type": "date", "default": "today"})
     me = parse_field("shop", "by", {"type": "user", "default": "me"})
-    assert TYPES["date"].default(today, 5, now) == date(2026, 3, 1)
+    assert TYPES["date"].default(today, 5, now) == date(2026, 3, 2)  # 07:30 in Shanghai
     assert TYPES["user"].default(me, 5, now) == 5
 
 

@@ -54,8 +54,10 @@ REFUSALS = [
     # An option only the app's rules record (a stock move's 'release'): answers hold it,
     # so the record's schema lists it, but people may not choose it.
     (422, "validation_failed", r"'.+' is recorded by the app's rules only; choose one of: .+"),
-    # A formula's result (a line's qty x price) past what a money field holds.
+    # A formula's result (a line's qty x price) past what a money field holds, or below
+    # its min: a discount larger than the line or the order it comes off.
     (422, "validation_failed", r"could not be computed: is too large"),
+    (422, "validation_failed", r"must be at least 0"),
     # A unique field's value another record holds.
     (422, "validation_failed", r"is already used by another .+"),
     # The apps' own rules (a ship date before the order date, stock to reserve).

@@ -22,16 +22,16 @@ from apploom.engine.storage.system_tables import sys_import
 from apploom.web import create_app
 from tests.helpers import Api, browser
 
-ORDERS_CSV = """外部单号,渠道,客户邮箱,下单日期,SKU,数量,单价
-TB-1,电商平台,zs@example.com,2026-11-01,CUP-1,2,12.50
-TB-1,电商平台,zs@example.com,2026-11-01,POT-1,1,268.00
-TB-2,Web shop,zs@example.com,2026-11-02,CUP-1,1,12.50
+ORDERS_CSV = """外部单号,渠道,客户邮箱,下单时间,SKU,数量,单价
+TB-1,电商平台,zs@example.com,2026-11-01 09:30,CUP-1,2,12.50
+TB-1,电商平台,zs@example.com,2026-11-01 09:30,POT-1,1,268.00
+TB-2,Web shop,zs@example.com,2026-11-02 00:15,CUP-1,1,12.50
 """
 MAPPING = {
     "外部单号": "external_id",
     "渠道": "channel",
     "客户邮箱": "customer.email",
-    "下单日期": "order_date",
+    "下单时间": "ordered_at",
     "SKU": "lines.item.sku",
     "数量": "lines.qty",
     "单价": "lines.price",
@@ -113,7 +113,7 @@ def test_bad_rows_are_listed_with_row_column_and_reason_and_the_rest_imported(ru
 
 def test_a_rule_refusing_a_record_is_reported_for_its_row(runtime, shop):
     text = "外部单号,渠道,客户邮箱,SKU,数量,单价\nTB-8,web,zs@example.com,CUP-1,1,1\n"
-    mapping = {k: v for k, v in MAPPING.items() if k != "下单日期"}
+    mapping = {k: v for k, v in MAPPING.items() if k != "下单时间"}
     report = run(runtime, text, mapping, then="pick")  # picking needs a confirmed order
     assert report.created == 0
     assert report.errors[0]["row"] == 2 and "cannot be taken while" in report.errors[0]["message"]
@@ -414,3 +414,42 @@ def test_an_imported_record_with_more_rows_than_its_table_holds_is_refused(runti
     report = run(runtime, ORDERS_CSV.splitlines()[0] + "\n" + line * 501)
     assert (report.records, report.created) == (1, 0)
     assert [e["message"] for e in report.errors] == ["lines: has 501 rows; at most 500 are allowed"]
+
+
+def test_a_shops_export_brings_its_ship_to_and_money_under_chinese_headers(runtime, shop):
+    """A web shop's order export with Chinese headers: the whole mapping is guessed from
+    the labels, the address and fees come in, prices from the catalogue, tax inside."""
+    text = (
+        "外部单号,客户邮箱,收货人,收货电话,省份,城市,区县,详细地址,运费,整单优惠,商品编码,数量,优惠\n"
+        "TB-9,zs@example.com,李四,13900001111,浙江省,杭州市,余杭区,文一西路 969 号,8.00,5.00,"
+        "CUP-1,2,1.00\n"
+        "TB-9,zs@example.com,李四,13900001111,浙江省,杭州市,余杭区,文一西路 969 号,8.00,5.00,"
+        "POT-1,1,\n"
+    )
+    header, rows = read_table("export.csv", text.encode())
+    guessed = runtime.imports.importer.guess(runtime.records.entity("oms.order"), header)
+    assert guessed == {
+        "外部单号": "external_id",
+        "客户邮箱": "customer.email",
+        "收货人": "ship_name",
+        "收货电话": "ship_phone",
+        "省份": "ship_province",
+        "城市": "ship_city",
+        "区县": "ship_district",
+        "详细地址": "ship_address",
+        "运费": "shipping_fee",
+        "整单优惠": "discount",
+        "数量": "lines.qty",
+        "商品编码": "lines.item.sku",
+        "优惠": "lines.discount",
+    }
+    assert run(runtime, text, guessed).created == 1
+    [order] = orders(runtime)
+    order = runtime.records.get(SYSTEM_USER, "oms.order", order["id"])
+    assert (order["ship_name"], order["ship_city"], order["ship_district"]) == (
+        "李四",
+        "杭州市",
+        "余杭区",
+    )
+    assert str(order["subtotal"]) == "292.00"  # 2 × 12.50 − 1.00 + 268.00, catalogue prices
+    assert str(order["total"]) == "295.00"  # less 5.00 off, plus 8.00 shipping, tax inside

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
+from apploom.engine import clock
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import outbox
 from apploom.engine.errors import Conflict, ValidationFailed
@@ -128,13 +129,13 @@ def test_an_order_in_stock_is_reserved_shipped_with_tracking_and_issued(shop):
 
 
 def test_an_order_out_of_stock_is_backordered_and_the_customer_told_the_date(shop):
-    arriving = date.today() + timedelta(days=5)
+    arriving = clock.today() + timedelta(days=5)
     shop.purchase(shop.tea, 20, expected=arriving.isoformat(), receive=False)
     order = shop.take("sales", "oms/order", shop.order((shop.tea, 2), (shop.cup, 1)), "confirm")
     assert order["status"] == "backordered"
     assert order["expected_date"] == arriving.isoformat()  # the open purchase order's date
     by_item = {line["item"]: line for line in order["lines"]}
-    assert by_item[shop.cup]["expected_date"] == (date.today() + timedelta(days=3)).isoformat()
+    assert by_item[shop.cup]["expected_date"] == (clock.today() + timedelta(days=3)).isoformat()
     assert "2 x TEA Longjing tea" in order["shortage"]
     email = shop.emails()[-1]
     assert email["to"] == "zs@example.com" and "out of stock" in email["subject"]
@@ -143,7 +144,7 @@ def test_an_order_out_of_stock_is_backordered_and_the_customer_told_the_date(sho
 
 
 def test_the_expected_date_counts_what_older_backorders_will_take(shop):
-    soon, later = (date.today() + timedelta(days=d) for d in (5, 12))
+    soon, later = (clock.today() + timedelta(days=d) for d in (5, 12))
     shop.purchase(shop.tea, 5, expected=later.isoformat(), receive=False)
     shop.purchase(shop.tea, 5, expected=soon.isoformat(), receive=False)
 
@@ -155,7 +156,7 @@ def test_the_expected_date_counts_what_older_backorders_will_take(shop):
     assert expected(4) == soon.isoformat()  # 4 of the 5 arriving soon
     assert expected(1) == soon.isoformat()  # the fifth
     assert expected(3) == later.isoformat()  # the next 5 are needed
-    assert expected(3) == (date.today() + timedelta(days=10)).isoformat()  # lead time
+    assert expected(3) == (clock.today() + timedelta(days=10)).isoformat()  # lead time
 
 
 def test_arrivals_serve_backorders_first_come_first_served(shop):
@@ -405,7 +406,7 @@ def test_a_purchase_order_arrives_in_parts_through_goods_receipts(shop):
 
 def test_after_a_partial_receipt_the_next_backorder_is_told_the_lead_time(shop):
     po = shop.purchase(
-        shop.tea, 10, receive=False, expected=(date.today() + timedelta(days=5)).isoformat()
+        shop.tea, 10, receive=False, expected=(clock.today() + timedelta(days=5)).isoformat()
     )
     first, second = (
         shop.take("sales", "oms/order", shop.order((shop.tea, 10)), "confirm") for _ in range(2)
@@ -419,7 +420,7 @@ def test_after_a_partial_receipt_the_next_backorder_is_told_the_lead_time(shop):
     shop.take("warehouse", "wms/goods_receipt", receipt, "post")
     assert shop.get("oms/order", first)["status"] == "confirmed"
     waiting = shop.get("oms/order", second)  # nothing more is coming: buy, lead time
-    assert waiting["expected_date"] == (date.today() + timedelta(days=10)).isoformat()
+    assert waiting["expected_date"] == (clock.today() + timedelta(days=10)).isoformat()
 
 
 def test_low_stock_proposes_a_purchase_order_and_tells_purchasing(shop):
@@ -666,7 +667,7 @@ def test_a_reserved_line_keeps_its_item_and_quantity_in_any_state(shop):
 
 def test_backordered_customers_are_told_when_their_date_moves_later(shop):
     """A new or re-dated purchase order did not change the date a backorder was told."""
-    soon, later = (date.today() + timedelta(days=d) for d in (4, 15))
+    soon, later = (clock.today() + timedelta(days=d) for d in (4, 15))
     po = shop.purchase(shop.tea, 3, expected=soon.isoformat(), receive=False)
     order = shop.take("sales", "oms/order", shop.order((shop.tea, 2)), "confirm")
     assert order["expected_date"] == soon.isoformat()
@@ -681,7 +682,7 @@ def test_backordered_customers_are_told_when_their_date_moves_later(shop):
     told = [e for e in shop.emails() if "new date" in e["subject"]]
     assert len(told) == 1 and later.isoformat() in told[0]["body"]
     shop.take("buyer", "wms/purchase_order", po, "cancel")
-    lead = date.today() + timedelta(days=10)  # nothing is coming: the tea's lead time
+    lead = clock.today() + timedelta(days=10)  # nothing is coming: the tea's lead time
     assert shop.get("oms/order", order)["expected_date"] == lead.isoformat()
 
 

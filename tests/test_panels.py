@@ -17,7 +17,7 @@ def order(rt, shop, total_qty, day, then=("confirm",)):
         SYSTEM_USER,
         "oms.order",
         shop.order(
-            order_date=day, lines=[{"item": shop.cup["id"], "qty": total_qty, "price": "10.00"}]
+            ordered_at=day, lines=[{"item": shop.cup["id"], "qty": total_qty, "price": "10.00"}]
         ),
     )
     for step in then:

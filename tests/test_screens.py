@@ -37,7 +37,7 @@ def order_form(shop, **overrides):
     data = {
         "customer": str(shop.customer["id"]),
         "channel": "web",
-        "order_date": "2026-11-20",
+        "ordered_at": "2026-11-20T10:00",
         "payment_status": "unpaid",
         "lines-0-item": str(shop.cup["id"]),
         "lines-0-qty": "2",

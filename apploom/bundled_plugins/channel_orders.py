@@ -6,12 +6,15 @@ APPLOOM_CHANNEL_SECRETS ("web=secret1,marketplace=secret2"); a channel without o
 404. Orders are created as APPLOOM_WEBHOOK_USER and confirmed at once, so stock is
 reserved (or the order backordered) on arrival.
 
-    {"external_id": "TB-20261127-001", "order_date": "2026-11-27",
+    {"external_id": "TB-20261127-001", "ordered_at": "2026-11-27T10:23:00+08:00",
      "customer": {"email": "zs@example.com", "name": "张三", "phone": "+86 138 0000 0000"},
      "lines": [{"sku": "LJ-STD", "qty": 2, "price": "88.00"}],
+     "shipping_fee": "8.00", "ship_name": "张三", "ship_city": "杭州市",
      "payment_status": "paid", "note": "gift wrap"}
 
-The customer is found by email, or created; items are found by SKU. The channel's
+The customer is found by email, or created; items are found by SKU. The order's own
+fields (money, ship-to, note) pass as they are named; a channel that sends only the day
+("order_date": "2026-11-27") places the order at that day's start. The channel's
 external id is unique, so a delivery sent twice answers 200 with the order it made the
 first time (201 the first time), and never makes a second order.
 """
@@ -72,7 +75,7 @@ def receive(channel: str):
                 "external_id": body["external_id"],
                 "customer": _customer(rt, conn, user, body.get("customer")),
                 "lines": _lines(rt, conn, body.get("lines")),
-                **{k: body[k] for k in ("order_date", "payment_status", "note") if k in body},
+                **_order_fields(body),
             },
         )
         return rt.transitions.take_in(conn, user, rt.records.entity(ORDERS), "confirm", order["id"])
@@ -85,6 +88,20 @@ def receive(channel: str):
             return jsonify(earlier), 200
         raise
     return jsonify(order), 201
+
+
+PASSED = (
+    "ordered_at", "payment_status", "note", "currency", "prices_include_tax", "discount",
+    "shipping_fee", "ship_name", "ship_phone", "ship_province", "ship_city", "ship_district",
+    "ship_address", "ship_postcode", "ship_country",
+)  # fmt: skip
+
+
+def _order_fields(body: dict) -> dict:
+    fields = {k: body[k] for k in PASSED if k in body}
+    if "order_date" in body and "ordered_at" not in body:
+        fields["ordered_at"] = body["order_date"]  # the day only: placed at its start
+    return fields
 
 
 def _existing(rt, channel: str, external_id: str) -> dict | None:

@@ -3,10 +3,11 @@
 The token is an HMAC of the order number under the instance's secret key, so only a
 link the shop sent opens the page, and order numbers cannot be guessed from one
 another: a wrong token and an unknown number get the same 404. The page shows the
-order's status timeline, expected arrival and its parcels (carrier, tracking number,
-contents), nothing else. A rule's ``tracking_link`` action offers ``{tracking_link}`` to
-the email after it: the link of the record's order, or with ``{of: field}`` of the order
-a ref field names (a parcel's, say).
+order's status timeline, expected arrival, the region it ships to with the recipient's
+name masked (a forwarded link shows no street or phone), and its parcels (carrier,
+tracking number, contents), nothing else. A rule's ``tracking_link`` action offers
+``{tracking_link}`` to the email after it: the link of the record's order, or with
+``{of: field}`` of the order a ref field names (a parcel's, say).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sqlalchemy import select
 from apploom.plugin import Settings, hookimpl, runtime, secret_key, show
 
 ORDERS, PARCELS = "oms.order", "oms.shipment"
-SHOWN = ("status", "expected_date", "order_date")
+SHOWN = ("status", "expected_date", "order_date", "ship_name")
+REGION = ("ship_province", "ship_city", "ship_district")
 PARCEL_SHOWN = ("number", "carrier", "tracking_number", "shipped_at", "contents")
 pages = Blueprint("order_tracking", __name__)
 _settings: list[Settings] = []  # this instance's settings, set when it starts
@@ -44,6 +46,11 @@ def tracking_link(context, params) -> str:
     return "made the tracking link"
 
 
+def masked(name: str | None) -> str:
+    """张三丰 as 张**, Bob Norman as B*********: enough for the customer to know it is theirs."""
+    return name[0] + "*" * (len(name) - 1) if name else ""
+
+
 @pages.get("/track/<number>")
 def track(number: str):
     rt = runtime()
@@ -54,7 +61,9 @@ def track(number: str):
     with rt.db.read() as conn:
         found = (
             conn.execute(
-                select(table.c.id, *(table.c[n] for n in SHOWN)).where(table.c.number == number)
+                select(table.c.id, *(table.c[n] for n in SHOWN + REGION)).where(
+                    table.c.number == number
+                )
             )
             .mappings()
             .first()
@@ -76,6 +85,9 @@ def track(number: str):
             order=found,
             steps=steps,
             parcels=list(sent),
+            ships_to=" ".join(
+                filter(None, [*(found[n] for n in REGION), masked(found["ship_name"])])
+            ),
             show=show,
         )
 

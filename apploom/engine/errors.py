@@ -128,6 +128,13 @@ class MigrationRefused(AppLoomError):
     code = "migration_refused"
 
 
+class BackupError(AppLoomError):
+    """A backup that cannot be made, read, or restored where it was asked to; nothing was
+    written. The message says why."""
+
+    code = "backup"
+
+
 class SandboxError(AppLoomError):
     """Code refused before it ran, or stopped while running; the message says why."""
 

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from sqlalchemy import inspect
 
+from apploom.engine import clock
 from apploom.engine.access.throttle import Throttle
 from apploom.engine.access.users import Users
 from apploom.engine.automation import outbox
@@ -42,6 +43,7 @@ class Runtime:
         plugins: Any = None,
     ):
         self.settings = settings
+        clock.use_zone(settings.time_zone)
         self.plugins = plugins  # the plugin manager, for hooks the web layer calls
         self.definitions_mark: int | None = None  # which applied versions it serves
         self.db = db

@@ -7,8 +7,11 @@ import secrets
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apploom.engine.errors import BadSetting
+
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,16 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers count
     sign_in_attempts: int = 5  # failures of a user or address within the window lock it
     sign_in_window_minutes: int = 15
+    time_zone: str = "Asia/Shanghai"  # the business's: what day it is, how times read
+    log_format: str = "text"  # text, or json: one JSON object a line
+    metrics_token: str = ""  # the bearer token /metrics asks for; unset, /metrics is off
+
+    def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise BadSetting(
+                f"APPLOOM_LOG_FORMAT is '{self.log_format}': use one of {', '.join(LOG_FORMATS)}"
+            )
+        _check_time_zone(self.time_zone)
 
     @property
     def https_only_cookies(self) -> bool:
@@ -62,6 +75,15 @@ class Settings:
         return cls(**values)
 
 
+def _check_time_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadSetting(
+            f"APPLOOM_TIME_ZONE: '{name}' is not a time zone; use a name like Asia/Shanghai"
+        ) from None
+
+
 MIN_SECRET_KEY = 32
 # Keys copied from documentation: anyone who read it could sign a session.
 _PUBLISHED_KEYS = {
@@ -75,7 +97,7 @@ def secret_key(settings: Settings) -> str:
     that can be guessed is refused: it signs the session cookies, so whoever guesses
     it can sign in as anyone."""
     if settings.secret_key:
-        _check_secret_key(settings.secret_key)
+        check_key("APPLOOM_SECRET_KEY", settings.secret_key)
         return settings.secret_key
     path = settings.instance_path / "secret_key"
     if not path.exists():
@@ -85,12 +107,12 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def _check_secret_key(key: str) -> None:
+def check_key(setting: str, key: str) -> None:
+    """Refuse a key set in ``setting`` that is short, or a placeholder or published one."""
     advice = "use a random one, e.g. from 'openssl rand -hex 32'"
     if len(key) < MIN_SECRET_KEY:
         raise BadSetting(
-            f"APPLOOM_SECRET_KEY is too short ({len(key)} characters; at least "
-            f"{MIN_SECRET_KEY}): {advice}"
+            f"{setting} is too short ({len(key)} characters; at least {MIN_SECRET_KEY}): {advice}"
         )
     letters = "".join(c for c in key.lower() if c.isalnum())
     if (
@@ -98,4 +120,4 @@ def _check_secret_key(key: str) -> None:
         or len(set(key)) < 8
         or any(word in letters for word in _PLACEHOLDERS)
     ):
-        raise BadSetting(f"APPLOOM_SECRET_KEY is a placeholder or a published example: {advice}")
+        raise BadSetting(f"{setting} is a placeholder or a published example: {advice}")

@@ -10,6 +10,7 @@ from flask import Flask, current_app, g, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from apploom.engine.access import permissions
+from apploom.engine.fields.dates import local_time
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings, secret_key
 from apploom.engine.versions.applied import definitions_mark
@@ -22,6 +23,7 @@ from apploom.web import (
     home,
     imports,
     lists,
+    metrics,
     records,
     reports,
     request_log,
@@ -30,7 +32,7 @@ from apploom.web import (
     studio,
 )
 from apploom.web.api.jsonio import AppLoomJSON
-from apploom.web.context import runtime
+from apploom.web.context import MACHINE_FACING, runtime
 from apploom.web.i18n import current_language, label, translate
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -65,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
         proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
         app.wsgi_app = proxied  # type: ignore[method-assign]
     request_log.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
     app.before_request(_follow_definitions)
@@ -78,6 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(reports.bp)
     app.register_blueprint(studio.bp)
     app.context_processor(_template_helpers)
+    app.add_template_filter(local_time)  # moments as the business's clock reads them
     if runtime.plugins is not None:
         runtime.plugins.hook.apploom_routes(app=app)
     return app
@@ -90,8 +94,8 @@ def _follow_definitions() -> None:
     """Definitions applied elsewhere (the studio in another worker, 'apploom apps apply')
     are served from the next request on: one cheap query tells, and the apps are loaded
     again only when it changed."""
-    if request.endpoint == "static" or request.blueprint == health.bp.name:
-        return  # probes answer even when the database does not
+    if request.endpoint == "static" or request.blueprint in MACHINE_FACING:
+        return
     runtime = current_app.extensions["apploom"]
     with runtime.db.read() as conn:
         mark = definitions_mark(conn)

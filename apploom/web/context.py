@@ -7,6 +7,10 @@ from flask import abort, current_app, g, request
 from apploom.engine.access.signatures import accept_delivery
 from apploom.engine.runtime import Runtime
 
+# Blueprints that answer machines (probes, /metrics): no user to load, and no reload of
+# definitions, so they answer even when the database does not.
+MACHINE_FACING = frozenset({"health", "metrics"})
+
 
 def runtime() -> Runtime:
     """Pinned when the request starts, so definitions reloaded by another thread meanwhile

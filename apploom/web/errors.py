@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from apploom.engine import errors as engine
 from apploom.web.i18n import translate
-from apploom.web.request_log import request_id
+from apploom.web.request_log import fields, request_id
 
 STATUS = {
     engine.ValidationFailed: 422,
@@ -82,15 +82,15 @@ def _http_error(exc: HTTPException):
 
 
 def _unexpected(exc: Exception):
-    """A bug, not bad input: log it with its traceback and the request's id and path (the
-    access line of the same id follows), answer without one."""
+    """A bug, not bad input: log it with its traceback and the request's id, method, path
+    and user (the access line of the same id follows), answer without one."""
     current_app.logger.exception(
         "Unexpected error in %s %s request_id=%s",
         request.method,
         request.path,
         request_id(),
         exc_info=exc,
-        extra={"request_id": request_id(), "method": request.method, "path": request.path},
+        extra=fields(),
     )
     message = "Something went wrong on our side; the error has been logged."
     if not _wants_json():

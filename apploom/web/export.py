@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import replace
 from decimal import Decimal
 from typing import Iterable
 
 from flask import Response, abort, g
-from openpyxl import Workbook
 
 from apploom.engine.definitions.model import Entity
+from apploom.engine.exports.spreadsheets import write_csv, write_xlsx
 from apploom.engine.query.filters import SYSTEM_FIELDS, Query
 from apploom.web.context import runtime
 from apploom.web.display import ref_titles, show
@@ -19,7 +18,6 @@ from apploom.web.i18n import label
 
 PAGE = 500
 MAX_ROWS = 100_000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _rows(entity: Entity, query: Query):
@@ -47,36 +45,20 @@ def _cell(fld, value, titles):
     return show(fld, value, titles)
 
 
-def _inert(cell):
-    """A text cell starting like a formula would run as one in a spreadsheet (OWASP's CSV
-    injection): a quote in front keeps it text. Numbers stay numbers."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
-    return cell
-
-
 def download(entity: Entity, query: Query, fmt: str) -> Response:
     return send_table(f"{entity.app}-{entity.name}", _rows(entity, query), fmt)
 
 
 def send_table(name: str, rows: Iterable[list], fmt: str) -> Response:
-    """Rows (the header first) as a CSV or Excel download named ``name``; every text cell,
-    headers included, is made :func:`_inert` here, so no export can miss one."""
-    rows = ([_inert(cell) for cell in row] for row in rows)
+    """Rows (the header first) as a CSV or Excel download named ``name``; the writers make
+    formula-like text inert."""
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out)
-        for row in rows:
-            writer.writerow(row)
-        body = "\ufeff" + out.getvalue()  # the BOM tells Excel the file is UTF-8
-        return _attachment(body.encode(), f"{name}.csv", "text/csv; charset=utf-8")
+        write_csv(out, rows)
+        return _attachment(out.getvalue().encode(), f"{name}.csv", "text/csv; charset=utf-8")
     if fmt == "xlsx":
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet(name[:31])
-        for row in rows:
-            sheet.append(row)
         data = io.BytesIO()
-        book.save(data)
+        write_xlsx(data, [(name, rows)])
         return _attachment(
             data.getvalue(),
             f"{name}.xlsx",

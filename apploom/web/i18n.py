@@ -64,6 +64,7 @@ ZH = {
     "Deleted.": "已删除。",
     "Order": "订单",
     "History": "进度",
+    "Ships to": "收货地区",
     "Total": "合计",
     "Dates": "日期",
     "Studio": "应用工作室",

@@ -12,8 +12,11 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
-from flask import Flask, Response, current_app, g, request, request_started
+from flask import Flask, Response, current_app, g, has_request_context, request, request_started
+
+from apploom import logs
 
 access = logging.getLogger("apploom.access")
 _SENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -23,6 +26,20 @@ def request_id() -> str:
     return g.get("request_id", "-")
 
 
+def fields() -> dict[str, Any]:
+    """What a log line says of the request being served: its id, method, path and who
+    sent it (None before sign-in); nothing outside a request."""
+    if not has_request_context():
+        return {}
+    user = g.get("user")
+    return {
+        "request_id": request_id(),
+        "method": request.method,
+        "path": request.path,
+        "user": user.username if user is not None else None,
+    }
+
+
 def _start(app: Flask, **_) -> None:
     sent = request.headers.get("X-Request-Id", "")
     trusted = current_app.extensions["apploom"].settings.trusted_proxies
@@ -30,9 +47,14 @@ def _start(app: Flask, **_) -> None:
     g.request_started = time.perf_counter()
 
 
+def elapsed() -> float:
+    """Seconds since the request started, until its answer is ready (a streamed body's
+    sending is not counted)."""
+    return time.perf_counter() - g.request_started
+
+
 def _finish(response: Response) -> Response:
-    """Timed until the answer is ready; a streamed body's sending is not counted."""
-    took = (time.perf_counter() - g.request_started) * 1000
+    took = elapsed() * 1000
     response.headers["X-Request-Id"] = g.request_id
     access.info(
         "%s %s %s %.1fms request_id=%s",
@@ -41,19 +63,16 @@ def _finish(response: Response) -> Response:
         response.status_code,
         took,
         g.request_id,
-        extra={
-            "request_id": g.request_id,
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round(took, 1),
-        },
+        extra={**fields(), "status": response.status_code, "duration_ms": round(took, 1)},
     )
     return response
 
 
 def init_app(app: Flask) -> None:
     """Started when the request is (Flask's request_started, before any URL preprocessor
-    or before_request hook), so even a request refused early has its id and its line."""
+    or before_request hook), so even a request refused early has its id and its line.
+    Logging is set up here unless the process did it itself (a WSGI server loads the
+    app with nothing set up), so every line of a request names it."""
+    logs.configure(app.extensions["apploom"].settings.log_format, fields)
     request_started.connect(_start, app)
     app.after_request(_finish)

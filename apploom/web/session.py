@@ -22,7 +22,7 @@ from flask import (
 from markupsafe import Markup
 
 from apploom.engine.errors import TooManyAttempts
-from apploom.web.context import runtime
+from apploom.web.context import MACHINE_FACING, runtime
 from apploom.web.i18n import LANGUAGES, translate
 
 bp = Blueprint("session", __name__)
@@ -55,7 +55,7 @@ bp.before_request(check_csrf)
 
 def load_user() -> None:
     g.user = None
-    if request.endpoint == "static" or request.blueprint == "health":  # need no user, no query
+    if request.endpoint == "static" or request.blueprint in MACHINE_FACING:
         return
     user_id = session.get("user_id")
     if user_id is not None:

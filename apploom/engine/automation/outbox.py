@@ -113,6 +113,16 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
             "next_attempt_at": _now() + backoff(attempts),
             "last_error": f"{type(exc).__name__}: {exc}"[:2000],
         }
+        log.log(
+            logging.ERROR if dead else logging.WARNING,
+            "outbox message %s (%s) failed, attempt %d of %d%s: %s",
+            message["id"],
+            message["kind"],
+            attempts,
+            MAX_ATTEMPTS,
+            ": now a dead letter" if dead else "",
+            outcome["last_error"],
+        )
     else:
         outcome = {"status": "sent", "sent_at": _now(), "last_error": None}
     with db.write() as conn:

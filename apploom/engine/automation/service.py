@@ -11,9 +11,9 @@ run is logged for the record's timeline.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
+from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -54,7 +54,6 @@ from apploom.engine.storage.system_tables import sys_rule_run, sys_schedule
 from apploom.engine.workflow.service import Transitions
 
 MAX_CHAIN = 8
-log = logging.getLogger(__name__)
 _chain: ContextVar[tuple[tuple[str, int], ...]] = ContextVar("apploom_rule_chain", default=())
 
 
@@ -303,10 +302,8 @@ class Automation:
                     conn, rule, Change("schedule", entity, record_id, stored, stored, _acting(None))
                 )
 
-        try:
+        with suppress(RuleError):  # logged and recorded; the other records still get theirs
             self.records.transaction(work)
-        except RuleError as exc:  # logged with the run; the other records still get theirs
-            log.warning("%s", exc)
         return 1
 
     def _run(self, conn: Connection, rule: Rule, change: Change) -> bool:

@@ -94,6 +94,7 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         editable_by=_names(raw.get("editable_by")),
         notify=raw.get("notify"),
         default_from=raw.get("default_from"),
+        fill=raw.get("fill"),
         settings=frozenset(raw),
     )
 

@@ -310,7 +310,9 @@ def _check_field(
     if field.default_from:
         _check_default_from(entity, field, apps, types, report, path)
     if field.formula:
-        _check_formula(entity, field, apps, types, report, path)
+        _check_formula(entity, field.formula, apps, types, report, path + ("formula",))
+    if field.fill:
+        _check_formula(entity, field.fill, apps, types, report, path + ("fill",))
 
 
 def _check_who(entity: Entity, field: Field, roles: set[str], report: _Reporter, path) -> None:
@@ -396,27 +398,22 @@ def _check_ref(app: App, field: Field, apps: AppSet, report: _Reporter, path: tu
 
 
 def _check_formula(
-    entity: Entity, field: Field, apps: AppSet, types: FieldTypes, report: _Reporter, path: tuple
+    entity: Entity, source: str, apps: AppSet, types: FieldTypes, report: _Reporter, path: tuple
 ) -> None:
+    """A formula (or a fill, at ``path``): it compiles and reads fields the entity has."""
     try:
-        expression = compile_expression(field.formula)
+        expression = compile_expression(source)
     except ExpressionError as exc:
-        report(path + ("formula",), f"the formula {exc}")
+        report(path, f"the formula {exc}")
         return
     for name in sorted(expression.names - set(FUNCTIONS) - set(types.functions)):
         if name not in entity.fields:
-            report(
-                path + ("formula",),
-                f"the formula uses '{name}', which is not a field of {entity.name}",
-            )
+            report(path, f"the formula uses '{name}', which is not a field of {entity.name}")
     # a table without 'of' is reported by its field type
     children = [apps.find(f.of) for f in entity.table_fields() if f.of]
     row_fields = {n for child in children if child is not None for n in child.fields}
     for name in sorted(expression.attributes - row_fields):
-        report(
-            path + ("formula",),
-            f"the formula reads '.{name}', which no table row of {entity.name} has",
-        )
+        report(path, f"the formula reads '.{name}', which no table row of {entity.name} has")
 
 
 def _check_formula_cycles(entity: Entity, report: _Reporter, base: tuple) -> None:

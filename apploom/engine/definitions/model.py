@@ -87,6 +87,7 @@ class Field:
     readonly: bool = False
     default: Any = None
     default_from: str | None = None  # "ref.field": the referenced record's value, until typed
+    fill: str | None = None  # added by a version: what the records already there take
     min: Any = None
     max: Any = None
     length: int | None = None

@@ -33,6 +33,7 @@ COMMON_SETTINGS = frozenset(
         "locks",
         "default_from",
         "editable_by",
+        "fill",
     }
 )
 TEXT_OPS = (

@@ -1,11 +1,12 @@
-"""Days and moments: dates, and date-times kept in UTC."""
+"""Days and moments: dates, and date-times kept in UTC and read in the business's zone."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 
 from sqlalchemy import Date
 
+from apploom.engine import clock
 from apploom.engine.fields.base import Invalid, RangedType
 from apploom.engine.storage.column_types import UTCDateTime
 
@@ -39,7 +40,7 @@ class DateType(RangedType):
         return {"type": "string", "format": "date"}
 
     def default(self, field, user_id, now):
-        return now.astimezone(timezone.utc).date() if field.default == "today" else field.default
+        return clock.local(now).date() if field.default == "today" else field.default
 
 
 class DateTimeType(RangedType):
@@ -54,6 +55,8 @@ class DateTimeType(RangedType):
         return UTCDateTime()
 
     def coerce(self, field, value):
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime.combine(value, time())  # a day alone: its start
         if isinstance(value, str):
             try:
                 value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -61,8 +64,8 @@ class DateTimeType(RangedType):
                 raise Invalid("must be a date and time like 2026-01-31T14:30:00Z") from None
         if not isinstance(value, datetime):
             raise Invalid("must be a date and time like 2026-01-31T14:30:00Z")
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None:  # as a clock in the shop reads: the business's zone
+            value = value.replace(tzinfo=clock.zone())
         try:
             return value.astimezone(timezone.utc)
         except OverflowError:
@@ -78,4 +81,13 @@ class DateTimeType(RangedType):
         return now if field.default == "now" else field.default
 
     def display(self, field, value, lang, titles):
-        return value.replace("T", " ")[:16]
+        return local_time(value)
+
+
+def local_time(value: datetime | str | None, form: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored moment (or its ISO text) as the business's clock reads it."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return clock.local(value).strftime(form)

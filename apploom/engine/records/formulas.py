@@ -48,6 +48,9 @@ def compute_formulas(
     for field in ordered:
         try:
             value = _as_type(field, compile_expression(field.formula).evaluate(names), types)
+        except OutOfRange as exc:
+            errors[field.name] = str(exc)  # a total below its min: told as such
+            value = None
         except (ExpressionError, Invalid, ArithmeticError, ValueError) as exc:
             # An empty input leaves the result empty; any other failure is told.
             if "NoneType" not in str(exc):
@@ -57,5 +60,17 @@ def compute_formulas(
     return errors
 
 
+class OutOfRange(Invalid):
+    """A formula's result outside the min or max its field declares."""
+
+
 def _as_type(field: Field, result: Any, types: FieldTypes) -> Any:
-    return None if result is None else types[field.type].from_formula(field, result)
+    if result is None:
+        return None
+    ftype = types[field.type]
+    value = ftype.from_formula(field, result)
+    try:
+        ftype.check(field, value)
+    except Invalid as exc:
+        raise OutOfRange(str(exc)) from None
+    return value

@@ -10,6 +10,7 @@ all come through here.
 from __future__ import annotations
 
 import builtins
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -54,6 +55,8 @@ from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.entity_tables import build_metadata
 from apploom.engine.storage.retries import ConcurrentUpdate, retrying
 from apploom.engine.storage.system_tables import sys_attachment, sys_rule_run, sys_user
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -411,7 +414,7 @@ class RecordService:
         the same stock rows in turn) runs it again from the start, so the user never hears
         of it (see storage.retries); ``work`` must therefore keep its state in the
         database, or start it afresh each time it is called. A rule that failed in it is
-        logged after the rollback."""
+        logged, and its run recorded after the rollback."""
 
         def attempt() -> T:
             with self.db.write() as conn:
@@ -420,6 +423,7 @@ class RecordService:
         try:
             return retrying(attempt)
         except RuleError as exc:
+            log.warning("%s", exc)
             if exc.run is not None:
                 with self.db.write() as conn:
                     conn.execute(sys_rule_run.insert().values(**exc.run))
@@ -748,6 +752,8 @@ class RecordService:
             child = self.apps.entity(fld.child)
             rows = draft.rows.get(fld.name, [])
             for i, row in enumerate(rows):
+                for name in child.fields:  # a field no one gave reads as empty in formulas
+                    row.setdefault(name, None)
                 row_errors = compute_formulas(
                     child, self._formulas[child.qualified], row, self.types
                 )

@@ -3,10 +3,16 @@
 Writes go through :meth:`Database.write`, one transaction per user action. On
 SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so two writers queue
 on the lock instead of failing halfway with "database is locked".
+
+A process forked from one that holds a database (gunicorn's workers under ``--preload``)
+starts with empty pools of its own: two processes talking over one inherited connection
+mix up each other's answers.
 """
 
 from __future__ import annotations
 
+import os
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -15,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 _WRITE = "apploom_write"
+_opened: weakref.WeakSet[Database] = weakref.WeakSet()  # this process's, for after a fork
 
 
 class Database:
@@ -39,6 +46,7 @@ class Database:
                     "installed; for PostgreSQL: pip install 'apploom[postgres]'",
                     name=exc.name,
                 ) from exc
+        _opened.add(self)
 
     @property
     def dialect(self) -> str:
@@ -61,8 +69,31 @@ class Database:
         with self.engine.connect() as conn:
             yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only connection whose every query sees the database as it was at its
+        first one, while others go on writing: a backup or an export is one moment.
+        (SQLite's WAL gives a reader that view; PostgreSQL's REPEATABLE READ does.)"""
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                if not self.is_sqlite:
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                yield conn
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _forget_inherited_pools() -> None:
+    """In a forked child: new, empty pools, leaving the parent's connections untouched
+    (closing them would end the parent's sessions too), as SQLAlchemy advises."""
+    for db in list(_opened):
+        db.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_pools)
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:

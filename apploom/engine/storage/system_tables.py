@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     ForeignKey,
     Index,
     Integer,
@@ -17,12 +18,22 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from apploom.engine.storage.column_types import UTCDateTime
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
 metadata = MetaData()
+
+
+def create(conn: Connection) -> None:
+    """The system tables a database lacks, and the indexes a release added to those it
+    has (``create_all`` leaves an existing table as it is)."""
+    metadata.create_all(conn)
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def _user_fk(name: str, **kw) -> Column:
@@ -218,6 +229,14 @@ sys_rule_run = Table(
     _user_fk("user_id"),
     Column("at", UTCDateTime, nullable=False),
     Index("ix_sys_rule_run_record", "entity", "record_id"),
+    # failed runs alone, so counting them (for /metrics) stays cheap however many ran
+    Index(
+        "ix_sys_rule_run_failed",
+        "entity",
+        "rule",
+        postgresql_where=text("outcome = 'failed'"),
+        sqlite_where=text("outcome = 'failed'"),
+    ),
 )
 
 sys_outbox = Table(

@@ -88,6 +88,7 @@ def questions(
             if fld.required
             and not types.computed(fld)
             and not fld.holds_rows
+            and not fld.fill  # the definition says what old records take
             and not getattr(before.fields.get(fld.name), "required", False)
         ]
         if not gone and not required:

@@ -15,10 +15,11 @@ from apploom.engine.definitions.loading import Source, load_apps, with_companion
 from apploom.engine.definitions.model import AppSet
 from apploom.engine.errors import DefinitionError
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.storage import system_tables
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.migrations import Plan, apply_plan, plan_migration
-from apploom.engine.storage.system_tables import metadata as system_metadata
 from apploom.engine.versions.applied import active_hashes, active_sources, record_version
+from apploom.engine.versions.backfill import backfill
 from apploom.engine.versions.data_moves import Question, answer, questions
 
 
@@ -55,7 +56,7 @@ def apply_definitions(
     version builds on (by default, the one its live version builds on)."""
     try:
         with db.write() as conn:
-            system_metadata.create_all(conn)
+            system_tables.create(conn)
             live = active_sources(conn)
             new = load_apps(with_companions(sources, live), types, actions)
             previous = _previous(live, types, actions)
@@ -76,6 +77,7 @@ def apply_definitions(
                 user_id,
                 comment,
             )
+            backfill(conn, new, previous, plan, types)
             hashes = active_hashes(conn)
             for app in new.ordered():
                 source = Source(Path(app.file).name, app.source)

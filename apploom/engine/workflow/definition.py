@@ -32,6 +32,7 @@ class Transition:
     guard: str | None = None
     require: tuple[str, ...] = ()
     confirm: Label | None = None
+    refusal: Label | None = None  # what the user is told when its condition does not hold
 
     def leaves(self, state: str) -> bool:
         return ANY in self.sources or state in self.sources
@@ -90,6 +91,7 @@ def parse_workflow(raw: Mapping[str, Any]) -> Workflow:
             guard=spec.get("if"),
             require=_names(spec.get("require")),
             confirm=Label.parse(spec["confirm"], "") if spec.get("confirm") else None,
+            refusal=Label.parse(spec["refusal"], "") if spec.get("refusal") else None,
         )
         for name, spec in (raw.get("transitions") or {}).items()
     }

@@ -168,7 +168,9 @@ class Transitions:
                     errors.setdefault(field, f"is needed to take '{transition.label.en}'")
             if not errors and not guard_holds(transition, draft, self.records.types.functions):
                 errors[workflow.field] = (
-                    f"'{transition.label.en}' needs {transition.guard}, which does not hold"
+                    transition.refusal.en
+                    if transition.refusal
+                    else f"'{transition.label.en}' needs {transition.guard}, which does not hold"
                 )
 
         # logged first: transitions the rules take in turn come after it in the log
