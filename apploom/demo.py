@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from apploom.engine import clock
 from apploom.engine.access.permissions import User
@@ -23,17 +23,20 @@ from apploom.engine.errors import AppLoomError
 from apploom.engine.query.filters import Query, parse_where
 from apploom.engine.runtime import Runtime
 from apploom.engine.storage.database import insert_ignore
-from apploom.engine.storage.system_tables import sys_meta, sys_outbox
+from apploom.engine.storage.system_tables import sys_meta, sys_notification, sys_outbox
 
 DEMO_PASSWORD = "apploom-demo"
 DEMO_USERS = {
     "admin": ["admin"],
     "sales": ["sales"],
+    "li.na": ["sales"],  # the sales team takes turns at the orders that come in
+    "wang.wei": ["sales"],
     "warehouse": ["warehouse"],
     "service": ["service"],
     "manager": ["manager"],
     "purchasing": ["purchasing"],
 }
+DEMO_NAMES = {"li.na": "李娜 Li Na", "wang.wei": "王伟 Wang Wei"}
 _FLAG = "demo_loaded"
 CENT = Decimal("0.01")
 
@@ -146,13 +149,19 @@ def load_demo(
 ) -> User:
     """Create the demo users and replay a year of business once; returns the demo admin."""
     for username, roles in DEMO_USERS.items():
-        runtime.users.create(username, roles, DEMO_PASSWORD, display_name=username.title())
+        name = DEMO_NAMES.get(username, username.title())
+        runtime.users.create(username, roles, DEMO_PASSWORD, display_name=name)
     year = Year(runtime, runtime.users.get("admin"), random.Random(seed), days)
     year.replay(orders, progress)
     with runtime.db.write() as conn:
-        # The past's emails went out long ago: keep only the last two days' in the outbox.
+        # The past's emails went out long ago, and its notifications were read: keep only
+        # the last two days' waiting.
+        recent = year.end - timedelta(days=2)
+        conn.execute(delete(sys_outbox).where(sys_outbox.c.created_at < recent))
         conn.execute(
-            delete(sys_outbox).where(sys_outbox.c.created_at < year.end - timedelta(days=2))
+            update(sys_notification)
+            .where(sys_notification.c.created_at < recent, sys_notification.c.read_at.is_(None))
+            .values(read_at=recent)
         )
         insert_ignore(conn, sys_meta, {"key": _FLAG, "value": "1"})
     return year.admin

@@ -270,7 +270,9 @@ def test_own_grants_limit_reads_and_writes_to_rows_the_user_created(runtime, sho
         rt.records.get(alice, "oms.order", theirs["id"])
     with pytest.raises(NotFound):  # not "forbidden": that would tell it exists
         rt.records.update(alice, "oms.order", theirs["id"], {"note": "x"}, version=1)
-    assert rt.records.update(alice, "oms.order", mine["id"], {"note": "x"}, version=1)["note"]
+    assert rt.records.update(
+        alice, "oms.order", mine["id"], {"note": "x"}, version=mine["version"]
+    )["note"]
     rt.close()
 
 

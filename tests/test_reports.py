@@ -391,5 +391,6 @@ def test_report_definitions_are_checked():
     assert load_apps(
         bundled_sources(),
         bundled_plugins().types,
-        frozenset(bundled_plugins().actions) | {"set", "email", "create", "update", "notify"},
+        frozenset(bundled_plugins().actions)
+        | {"set", "email", "create", "update", "notify", "assign"},
     )

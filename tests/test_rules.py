@@ -192,7 +192,7 @@ RULE_LINT = [
         "notify nobody",
         "- {on: created, do: [{notify: {message: hi}}]}",
         "rules.0.do.0",
-        "name the roles or users",
+        "name the roles, users or user fields",
     ),
     (
         "bad webhook url",

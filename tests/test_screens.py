@@ -229,21 +229,22 @@ def test_preview_recomputes_formulas_out_of_band(app, shop):
 
 def test_edit_and_a_stale_edit_shows_both_values(app, shop, sqlite_runtime):
     order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
+    read = order["version"]  # 2: the rule assign_owner gave it to sue
     b = browser(app, "sue")
     form = b.get(f"/a/oms/order/{order['id']}/edit").get_data(as_text=True)
-    assert 'name="version" value="1"' in form
+    assert f'name="version" value="{read}"' in form
     lines = {f"lines-{i}-id": str(line["id"]) for i, line in enumerate(order["lines"])}
-    data = {**order_form(shop, note="mine"), **lines, "version": "1"}
+    data = {**order_form(shop, note="mine"), **lines, "version": str(read)}
     sqlite_runtime.records.update(
-        SYSTEM_USER, "oms.order", order["id"], {"note": "theirs"}, version=1
+        SYSTEM_USER, "oms.order", order["id"], {"note": "theirs"}, version=read
     )
     stale = b.post(f"/a/oms/order/{order['id']}/edit", data)
     assert stale.status_code == 409
     page = stale.get_data(as_text=True)
     assert "Someone else changed this record" in page
     assert "Theirs: <strong>theirs</strong>" in page and ">mine</textarea>" in page
-    assert 'name="version" value="2"' in page
-    saved = b.post(f"/a/oms/order/{order['id']}/edit", {**data, "version": "2"})
+    assert f'name="version" value="{read + 1}"' in page
+    saved = b.post(f"/a/oms/order/{order['id']}/edit", {**data, "version": str(read + 1)})
     assert saved.status_code == 303
     assert sqlite_runtime.records.get(SYSTEM_USER, "oms.order", order["id"])["note"] == "mine"
 
@@ -251,7 +252,7 @@ def test_edit_and_a_stale_edit_shows_both_values(app, shop, sqlite_runtime):
 def test_record_page_timeline_and_comments(app, shop, sqlite_runtime):
     order = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order())
     sqlite_runtime.records.update(
-        SYSTEM_USER, "oms.order", order["id"], {"channel": "phone"}, version=1
+        SYSTEM_USER, "oms.order", order["id"], {"channel": "phone"}, version=order["version"]
     )
     b = browser(app, "sue")
     page = b.get(f"/a/oms/order/{order['id']}").get_data(as_text=True)
@@ -379,7 +380,8 @@ def test_screens_refuse_odd_input_with_4xx(app, shop, sqlite_runtime):
     odd_token = b.client.post("/a/oms/order/new", data={"csrf_token": "é"})
     assert odd_token.status_code == 400
     unicode_row = b.post(
-        f"/a/oms/order/{order['id']}/edit", {**order_form(shop), "lines-0-id": "²", "version": "1"}
+        f"/a/oms/order/{order['id']}/edit",
+        {**order_form(shop), "lines-0-id": "²", "version": str(order["version"])},
     )
     assert unicode_row.status_code in (303, 422)
     back = b.post(

@@ -17,6 +17,7 @@ from apploom.engine.versions.applied import definitions_mark
 from apploom.plugins import open_runtime
 from apploom.web import (
     api,
+    display,
     errors,
     health,
     home,
@@ -164,6 +165,7 @@ def _template_helpers() -> dict:
         "unread": unread,
         "label_of": label_of,
         "field_type": lambda fld: types[fld.type],
+        "user_choices": display.user_choices,
         "is_computed": types.computed,
         "csrf_token": session.csrf_token,
         "csrf_input": session.csrf_input,

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import g
 
+from apploom.engine.access import permissions
 from apploom.engine.definitions.model import Entity, Field
 from apploom.engine.fields.base import parse_int
 from apploom.web.context import runtime
@@ -50,3 +51,30 @@ def show(fld: Field, value: Any, titles: dict[str, dict[int, str]] | None = None
         .types[fld.type]
         .display(fld, value, current_language(), (titles or {}).get(fld.name, {}))
     )
+
+
+def user_choices(entity: Entity, current: Any = None) -> list[tuple[int, str]]:
+    """(id, name) of the active users who may read ``entity``, for a user field's select;
+    the user it holds now comes too, disabled or not, so saving keeps them."""
+    rt = runtime()
+    choices = [
+        (u.id, u.display_name)
+        for u in rt.users.everyone_active()
+        if u.id is not None and permissions.scope(rt.apps, u, entity, "read") is not None
+    ]
+    held = parse_int(current)
+    if held is not None and held not in {i for i, _ in choices}:
+        choices.insert(0, (held, rt.users.names({held}).get(held, f"#{held}")))
+    return choices
+
+
+def change_titles(entity: Entity, timeline: list[dict]) -> dict[str, dict[int, str]]:
+    """Titles of the records and users a timeline's changes name, before and after."""
+    values = [
+        {name: change[side]}
+        for entry in timeline
+        for name, change in (entry.get("changes") or {}).items()
+        if isinstance(change, list) and len(change) == 2
+        for side in (0, 1)
+    ]
+    return ref_titles(entity, values)

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict, MultiDict
 
+from apploom.engine.access import permissions
+from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.fields.base import parse_int
 from apploom.engine.fields.registry import FieldTypes
@@ -21,8 +23,15 @@ ROW_KEY = re.compile(r"([a-z][a-z0-9_]*)-([0-9]{1,20})-([a-z][a-z0-9_]*)")
 StoreFile = Callable[[FileStorage], str | None]  # the stored file's id; None: not kept
 
 
-def editable(entity: Entity, types: FieldTypes) -> list[Field]:
-    return [f for f in entity.fields.values() if not types.computed(f) and not f.readonly]
+def editable(entity: Entity, types: FieldTypes, user: User | None = None) -> list[Field]:
+    """The fields a form lets ``user`` type in (a row's fields: ``user`` left out)."""
+    return [
+        f
+        for f in entity.fields.values()
+        if not types.computed(f)
+        and not f.readonly
+        and (user is None or permissions.may_set(user, f))
+    ]
 
 
 @dataclass
@@ -35,12 +44,13 @@ def read_form(
     entity: Entity,
     apps: AppSet,
     types: FieldTypes,
+    user: User,
     form: MultiDict,
     files: ImmutableMultiDict,
     store_file: StoreFile,
 ) -> FormInput:
     result = FormInput({}, {})
-    for fld in editable(entity, types):
+    for fld in editable(entity, types, user):
         if fld.holds_rows:
             numbered = _rows(apps.entity(fld.child), types, fld.name, form, files, store_file)
             result.data[fld.name] = [row for _, row in numbered]

@@ -85,6 +85,7 @@ def entity_list(app: str, entity: str):
         params = {}
         page = rt.records.list(g.user, found.qualified, Query())
     columns = [found.fields.get(c) or SYSTEM_FIELDS[c] for c in found.list.columns]
+    filters = [found.fields.get(f) or SYSTEM_FIELDS[f] for f in found.list.filters]
     context = dict(
         entity=found,
         page=page,
@@ -94,7 +95,8 @@ def entity_list(app: str, entity: str):
         titles=ref_titles(found, page.data),
         can=allowed(found),
         show=show,
-        filters=[found.fields.get(f) or SYSTEM_FIELDS[f] for f in found.list.filters],
+        filters=filters,
+        mine=[f for f in filters if rt.types[f.type].is_user],  # "Mine" chips: field=me
         limit=min(parse_params(params).limit or found.list.page_size, 500),
     )
     response = partial("lists/_results.html", "lists/list.html", **context)

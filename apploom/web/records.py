@@ -14,7 +14,7 @@ from apploom.engine.fields.base import MAX_INT, parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS
 from apploom.engine.records.related import related_panels
 from apploom.web.context import runtime
-from apploom.web.display import key_titles, ref_titles, show
+from apploom.web.display import change_titles, key_titles, ref_titles, show
 from apploom.web.formdata import FormInput, editable, read_form
 from apploom.web.i18n import translate
 from apploom.web.lists import allowed
@@ -69,7 +69,7 @@ def render_form(
         version=version,
         conflict=conflict,
         sections=layout(entity),
-        editable={f.name for f in editable(entity, runtime().types)},
+        editable={f.name for f in editable(entity, runtime().types, g.user)},
         titles=all_titles(entity, {**values, **rows}),
         show=show,
         children={f.name: runtime().apps.entity(f.child) for f in entity.table_fields()},
@@ -88,7 +88,7 @@ def _form_input(entity: Entity, store: bool = True) -> FormInput:
         )
 
     return read_form(
-        entity, runtime().apps, runtime().types, request.form, request.files, store_file
+        entity, runtime().apps, runtime().types, g.user, request.form, request.files, store_file
     )
 
 
@@ -223,6 +223,7 @@ def view(app: str, entity: str, record_id: int):
         entity=found,
         record=record,
         timeline=timeline,
+        timeline_titles=change_titles(found, timeline),
         sections=layout(found),
         titles=all_titles(found, record),
         show=show,
@@ -333,7 +334,12 @@ def comment(app: str, entity: str, record_id: int):
         )
     timeline = rt.records.timeline(g.user, found.qualified, record_id)
     return render_template(
-        "records/_timeline.html", entity=found, timeline=timeline, show=show, error=error
+        "records/_timeline.html",
+        entity=found,
+        timeline=timeline,
+        timeline_titles=change_titles(found, timeline),
+        show=show,
+        error=error,
     ), 422 if error else 200
 
 

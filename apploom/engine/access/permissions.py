@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
-from apploom.engine.definitions.model import ADMIN_ROLE, AppSet, Entity
+from apploom.engine.definitions.model import ADMIN_ROLE, AppSet, Entity, Field
 from apploom.engine.errors import Forbidden
 
 
@@ -65,3 +66,26 @@ def require_row(
     """Like :func:`require`, for one existing row the user can see (checks 'own' grants)."""
     if require(apps, user, entity, action) == "own" and created_by != user.id:
         raise Forbidden(f"You may only {action} {entity.label.en} records you created")
+
+
+def may_set(user: User, fld: Field) -> bool:
+    """Whether ``user`` may give ``fld`` a value: a field with ``editable_by`` is for those
+    roles (and admins) alone; rules act as admins, so they always may."""
+    return not fld.editable_by or user.is_admin or bool(user.roles & set(fld.editable_by))
+
+
+def refuse_unpermitted(
+    user: User,
+    entity: Entity,
+    sent: Iterable[str],
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """An error for each field of ``sent`` the user may not set whose value would differ
+    from ``before`` (the stored record, or a new one's defaults): sending it unchanged is
+    fine, as a form does."""
+    for name in sent:
+        fld = entity.fields.get(name)
+        if fld is not None and not may_set(user, fld) and after.get(name) != before.get(name):
+            errors.setdefault(name, f"only {' or '.join(fld.editable_by)} may change it")

@@ -205,6 +205,12 @@ class Users:
             )
             return {r.id: r.display_name or r.username for r in rows}
 
+    def everyone_active(self) -> list[User]:
+        """Every active user, by display name: whom a user field may be set to."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(sys_user).where(sys_user.c.active)).all()
+        return sorted(map(_user, rows), key=lambda u: (u.display_name.casefold(), u.id or 0))
+
     def authenticate(self, username: str, password: str, address: str = "") -> User | None:
         """The user, if the password is theirs; raises TooManyAttempts once the username
         or the client ``address`` failed too often."""

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 from sqlalchemy import select
 
 from apploom.engine.automation import notifications, outbox
-from apploom.engine.automation.definition import ActionCheck, CheckContext
+from apploom.engine.automation.assignment import assign, check_assign
+from apploom.engine.automation.definition import TEMPLATE, ActionCheck, CheckContext
 from apploom.engine.errors import RuleError, SandboxError
 from apploom.engine.expressions import sandbox
+from apploom.engine.fields.base import parse_int
 from apploom.engine.query.filters import Query, parse_where
 from apploom.engine.storage.system_tables import sys_user
 
@@ -165,27 +167,62 @@ def _check_transition(context: CheckContext, params: Any) -> list[str]:
     return []
 
 
-# ---- notify: users or roles, message (a template such as 'Order {number}') --------------
+# ---- notify: users, roles or user fields (to), message (a template such as 'Order {number}')
 def _notify(context: ActionContext, spec: Mapping) -> str:
+    """``to`` names user fields as templates, '{owner}' or '{order.owner}' (the owner of
+    the record a ref points at): each renders to the id of the user it holds, if any."""
     roles = set(spec.get("roles") or ())
     usernames = set(spec.get("users") or ())
+    held = {parse_int(context.render(template)) for template in _listed(spec.get("to"))}
     rows = context.conn.execute(
         select(sys_user.c.id, sys_user.c.username, sys_user.c.roles).where(sys_user.c.active)
     ).all()
-    targets = [r.id for r in rows if r.username in usernames or roles & set(r.roles)]
+    targets = [
+        r.id for r in rows if r.username in usernames or roles & set(r.roles) or r.id in held
+    ]
     notifications.send(
         context.conn,
         targets,
         context.render(spec["message"]),
-        f"/a/{context.entity.app}/{context.entity.name}/{context.record_id}",
+        notifications.record_link(context.entity, context.record_id),
     )
     return f"notified {len(targets)} user(s)"
 
 
+def _listed(value: Any) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
 def _check_notify(context: CheckContext, params: Any) -> list[str]:
-    if not isinstance(params, Mapping) or not (params.get("roles") or params.get("users")):
-        return ["notify: name the roles or users to tell"]
-    return [] if params.get("message") else ["notify: write a message"]
+    """The schema holds the settings' shapes; this, whom they name."""
+    if not any(params.get(k) for k in ("roles", "users", "to")):
+        return ["notify: name the roles, users or user fields (to) to tell"]
+    problems = [
+        f"notify: '{role}' is not a role; known roles: {', '.join(sorted(context.roles))}"
+        for role in _listed(params.get("roles"))
+        if role not in context.roles
+    ]
+    problems += [
+        f"notify to: '{t}' must name a user field, like '{{owner}}' or '{{order.owner}}'"
+        for t in _listed(params.get("to"))
+        if not _names_user_field(context, t)
+    ]
+    return problems
+
+
+def _names_user_field(context: CheckContext, template: str) -> bool:
+    """Whether ``template`` ({field} or {ref.field}, as the schema holds) names a user field."""
+    match = TEMPLATE.fullmatch(template)
+    if match is None:
+        return False
+    head, tail = match.groups()
+    found = context.entity.fields.get(head)
+    if found is not None and tail and context.types[found.type].is_reference:
+        target = context.entities.get(found.to or "")
+        found = target.fields.get(tail) if target is not None else None
+    elif tail:
+        found = None
+    return found is not None and context.types[found.type].is_user
 
 
 # ---- email: to, subject, body: templates such as '{customer.email}' or 'Order {number}' -
@@ -279,6 +316,7 @@ BUILTIN_ACTIONS: Mapping[str, RuleAction] = MappingProxyType(
         "update": RuleAction(_update, _check_update),
         "transition": RuleAction(_transition, _check_transition),
         "notify": RuleAction(_notify, _check_notify),
+        "assign": RuleAction(assign, check_assign),
         "email": RuleAction(_email, _check_email),
         "webhook": RuleAction(_webhook, _check_webhook),
         "script": RuleAction(_script, _check_script),

@@ -12,11 +12,13 @@ and the checks that find mistakes in them before they load.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import AbstractSet, Any, Callable, Mapping
 
 from croniter import croniter
 
+from apploom.engine.automation.follow import follow_problems
 from apploom.engine.definitions.model import Entity
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
 from apploom.engine.fields.registry import FieldTypes
@@ -24,6 +26,8 @@ from apploom.engine.fields.registry import FieldTypes
 TRIGGERS = ("created", "updated", "deleted", "transition", "schedule", "webhook")
 # beyond the fields; ``created`` is the id of the record the rule's last create made
 RULE_NAMES = frozenset({"id", "old", "user", "record", "payload", "created"})
+# what a message template fills in: {field}, or {ref.field} of the record a ref points at
+TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -49,16 +53,20 @@ class Rule:
 @dataclass(frozen=True)
 class CheckContext:
     """What an action's check works with: the rule's entity, the entities a rule may
-    create or update (by qualified name), the names its expressions may read and the
-    field types."""
+    create or update (by qualified name), the names its expressions may read, the
+    field types and the roles the apps declare."""
 
     entity: Entity
     entities: Mapping[str, Entity]
     names: set[str]
     types: FieldTypes
+    roles: AbstractSet[str] = frozenset()
 
     def expression_problems(self, source: Any) -> list[str]:
-        return _expression_problems(source, self.names)
+        problems = _expression_problems(source, self.names)
+        if problems:
+            return problems
+        return follow_problems(self.entity, self.entities, self.types, source)
 
 
 # An action's check: the mistakes in the settings a rule gives it (context, params).
@@ -95,12 +103,13 @@ def lint(
     actions: Mapping[str, ActionCheck],
     types: FieldTypes,
     functions: AbstractSet[str] = frozenset(),
+    roles: AbstractSet[str] = frozenset(),
 ) -> list[tuple[tuple, str]]:
     """(path inside the rules list, message) for each mistake; ``actions`` are the
     actions rules may take, each with its check."""
     problems: list[tuple[tuple, str]] = []
     names = set(entity.fields) | RULE_NAMES | set(FUNCTIONS) | functions
-    context = CheckContext(entity, entities, names, types)
+    context = CheckContext(entity, entities, names, types, roles)
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.name in seen:
@@ -126,7 +135,7 @@ def lint(
                 problems.append(((i, "where"), f"'{name}' is not a field of {entity.name}"))
         if rule.condition:
             problems += [
-                ((i, "if"), message) for message in _expression_problems(rule.condition, names)
+                ((i, "if"), message) for message in context.expression_problems(rule.condition)
             ]
         for j, action in enumerate(rule.actions):
             path = (i, "do", j)

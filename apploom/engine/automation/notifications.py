@@ -8,6 +8,7 @@ from sqlalchemy import Connection, func, select, update
 
 from apploom.engine import clock
 from apploom.engine.access.permissions import User
+from apploom.engine.definitions.model import Entity
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.system_tables import sys_notification
 
@@ -23,6 +24,11 @@ def send(conn: Connection, user_ids: list[int], message: str, link: str | None) 
                 for user_id in user_ids
             ],
         )
+
+
+def record_link(entity: Entity, record_id: int) -> str:
+    """The page a notification about a record opens."""
+    return f"/a/{entity.app}/{entity.name}/{record_id}"
 
 
 class Notifications:

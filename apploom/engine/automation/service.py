@@ -32,7 +32,9 @@ from apploom.engine.automation.actions import (
     RuleAction,
     rule_action,
 )
-from apploom.engine.automation.definition import Action, Rule
+from apploom.engine.automation.definition import TEMPLATE, Action, Rule
+from apploom.engine.automation.follow import followed
+from apploom.engine.automation.handover import tell_new_holders
 from apploom.engine.definitions.model import ADMIN_ROLE, Entity
 from apploom.engine.errors import (
     AppLoomError,
@@ -52,7 +54,6 @@ from apploom.engine.storage.system_tables import sys_rule_run, sys_schedule
 from apploom.engine.workflow.service import Transitions
 
 MAX_CHAIN = 8
-TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
 _chain: ContextVar[tuple[tuple[str, int], ...]] = ContextVar("apploom_rule_chain", default=())
 
 
@@ -77,8 +78,38 @@ class ActionContext:
 
     def evaluate(self, expression: Any) -> Any:
         return (
-            sandbox.evaluate(expression, self.names) if isinstance(expression, str) else expression
+            sandbox.evaluate(expression, self.scope(expression))
+            if isinstance(expression, str)
+            else expression
         )
+
+    def holds(self, condition: str) -> bool:
+        """A condition's truth; one that fails on an empty field is false, as a guard is."""
+        try:
+            return bool(self.evaluate(condition))
+        except sandbox.SandboxError as exc:
+            if "NoneType" in str(exc):
+                return False
+            raise
+
+    def scope(self, expression: str) -> dict[str, Any]:
+        """The names ``expression`` reads: each ref it reads fields of (``customer.city``)
+        is the record it points at, as stored now (see automation.follow)."""
+        records = self.automation.records
+        refs = followed(self.entity, records.types, expression)
+        if not refs:
+            return self.names
+        scope = dict(self.names)
+        for name in refs:
+            record_id = self.names["record"].get(name)
+            table = self.table(self.entity.fields[name].target)
+            found = (
+                None
+                if record_id is None
+                else self.conn.execute(select(table).where(table.c.id == record_id)).first()
+            )
+            scope[name] = None if found is None else Row(found._asdict())
+        return scope
 
     def render(self, template: str) -> str:
         return self.automation.render(
@@ -193,7 +224,9 @@ class Automation:
         }
 
     def on_change(self, conn: Connection, change: Change) -> bool:
-        """Run the rules the change triggers; True if any of them took actions."""
+        """Tell users the records handed to them, then run the rules the change
+        triggers; True if any of them took actions."""
+        tell_new_holders(self, conn, change)
         acted = False
         for rule in change.entity.rules:
             if _matches(rule, change):
@@ -281,7 +314,7 @@ class Automation:
         condition, done, stage, token = None, [], "its condition", None
         try:
             if rule.condition:
-                condition = _holds(rule.condition, context.names)
+                condition = context.holds(rule.condition)
             if condition is not False:
                 token = self._enter_chain(rule, change)
                 for number, action in enumerate(rule.actions, 1):
@@ -453,16 +486,6 @@ def _schedule_due(conn: Connection, key: str, cron: str, now: datetime) -> bool:
         .values(last_run_at=now)
     )
     return claimed.rowcount == 1
-
-
-def _holds(condition: str, names: dict) -> bool:
-    """A condition's truth; one that fails on an empty field is false, as a guard is."""
-    try:
-        return bool(sandbox.evaluate(condition, names))
-    except sandbox.SandboxError as exc:
-        if "NoneType" in str(exc):
-            return False
-        raise
 
 
 def _matches(rule: Rule, change: Change) -> bool:

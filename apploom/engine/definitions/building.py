@@ -92,6 +92,8 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         max_size=raw.get("max_size"),
         related=_related(raw.get("related")),
         locks=_names(raw.get("locks")),
+        editable_by=_names(raw.get("editable_by")),
+        notify=raw.get("notify"),
         default_from=raw.get("default_from"),
         fill=raw.get("fill"),
         settings=frozenset(raw),

@@ -7,6 +7,7 @@ import re
 from typing import Collection
 
 from apploom.engine.automation.actions import BUILTIN_ACTIONS, action_checks
+from apploom.engine.automation.definition import TEMPLATE
 from apploom.engine.automation.definition import lint as lint_rules
 from apploom.engine.balances.definition import check_problems
 from apploom.engine.definitions.model import (
@@ -70,7 +71,7 @@ def semantic_problems(
                     report(path + sub, message)
             entities = {e.qualified: e for e in apps.entities() if not e.is_child}
             for path, message in lint_rules(
-                entity, entity.rules, entities, checks, types, set(types.functions)
+                entity, entity.rules, entities, checks, types, set(types.functions), roles
             ):
                 report(("entities", entity.name, "rules") + path, message)
         for found in app.reports:
@@ -164,6 +165,7 @@ def _check_entity(
             report(base + ("naming",), f"'{entity.naming}' {message}")
     for name, field in entity.fields.items():
         _check_field(app, entity, field, apps, types, report, base + ("fields", name))
+        _check_who(entity, field, roles, report, base + ("fields", name))
     _check_formula_cycles(entity, report, base)
     names = set(entity.fields)
     if entity.title:
@@ -311,6 +313,27 @@ def _check_field(
         _check_formula(entity, field.formula, apps, types, report, path + ("formula",))
     if field.fill:
         _check_formula(entity, field.fill, apps, types, report, path + ("fill",))
+
+
+def _check_who(entity: Entity, field: Field, roles: set[str], report: _Reporter, path) -> None:
+    """``editable_by`` names declared roles; ``notify`` fills in fields of the record. Both
+    are about the record's own fields, not a table's rows."""
+    for setting in ("editable_by", "notify"):
+        if entity.is_child and getattr(field, setting):
+            report(
+                path + (setting,),
+                f"{entity.name} holds the rows of a table; '{setting}' does not apply to "
+                "row fields",
+            )
+    for role in field.editable_by:
+        if role not in roles:
+            report(
+                path + ("editable_by",),
+                f"'{role}' is not a role; known roles: {', '.join(sorted(roles))}",
+            )
+    for name, _ in TEMPLATE.findall(field.notify or ""):
+        if name not in entity.fields and name != "id":
+            report(path + ("notify",), f"'{{{name}}}' is not a field of {entity.name}")
 
 
 def _check_default_from(entity, field: Field, apps, types, report: _Reporter, path) -> None:

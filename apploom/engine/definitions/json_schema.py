@@ -30,6 +30,9 @@ _PATTERN_WORDS = {
     "^[a-z][a-z0-9_]*$": "must name an entity of this app, like 'order_line'",
     "^/(?!/)[^{}]*\\{id\\}[^{}]*$": "must be a path on this site with {id} for the record's "
     "id, like /a/oms/statement/{id}",
+    "^[a-z0-9][a-z0-9_.@-]{1,63}$": "must be a username, or me",
+    "^\\{[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?\\}$": "must name a user field, like '{owner}' "
+    "or '{order.owner}'",
 }
 _TYPE_WORDS = {
     "string": "text",

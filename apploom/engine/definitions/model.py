@@ -117,6 +117,8 @@ class Field:
     max_size: int | None = None  # attachment: bytes
     related: Related = Related()  # ref: the panel on the target's page
     locks: tuple[str, ...] = ()  # fields of its record that cannot change while it is set
+    editable_by: tuple[str, ...] = ()  # the roles alone (and admins) who may set it; () all
+    notify: str | None = None  # user field: the message its new user gets (a template)
     settings: frozenset[str] = frozenset()  # the settings written in the definition
 
     @property

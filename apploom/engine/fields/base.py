@@ -32,6 +32,7 @@ COMMON_SETTINGS = frozenset(
         "returns",
         "locks",
         "default_from",
+        "editable_by",
         "fill",
     }
 )

@@ -9,6 +9,8 @@ from sqlalchemy import BigInteger, ForeignKey, Integer, String
 
 from apploom.engine.fields.base import MAX_INT, FieldType, Invalid, parse_int, reject_bool
 
+ME = "me"  # a user field's word for the user acting: a default, a filter, an assignment
+
 
 class _IdType(FieldType):
     """Integer ids of other rows."""
@@ -60,14 +62,16 @@ class RefType(_IdType):
 
 class UserType(_IdType):
     name = "user"
+    settings = frozenset({"notify"})  # the message a user gets when the field comes to name them
     is_user = True
-    dynamic_defaults = ("me",)
+    dynamic_defaults = (ME,)
+    widget = "user"
 
     def foreign_key(self, field):
         return ForeignKey("sys_user.id")
 
     def default(self, field, user_id, now):
-        return user_id if field.default == "me" else field.default
+        return user_id if field.default == ME else field.default
 
 
 class TableType(FieldType):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Mapping
 
@@ -22,6 +22,7 @@ from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import AppSet, Entity, Field, Label
 from apploom.engine.errors import BadQuery
 from apploom.engine.fields.base import AGE_OPS, FieldType, Invalid
+from apploom.engine.fields.links import ME
 from apploom.engine.fields.registry import FieldTypes
 
 OPS = (
@@ -176,7 +177,7 @@ class QueryCompiler:
         head, _, rest = cond.path.partition(".")
         if not rest:
             fld = self.field(entity, head)
-            return self.compare(table.c[head], fld, cond)
+            return self.compare(table.c[head], fld, self._mine(user, fld, cond))
         fld, target = self._ref(entity, head, cond.path)
         if "." in rest:
             raise BadQuery(
@@ -185,9 +186,29 @@ class QueryCompiler:
             )
         target_field = self.field(target, rest)
         inner = self.compare(
-            self.tables[target.table].c[rest], target_field, Condition(rest, cond.op, cond.value)
+            self.tables[target.table].c[rest],
+            target_field,
+            self._mine(user, target_field, Condition(rest, cond.op, cond.value)),
         )
         return table.c[head].in_(self._target_ids(user, fld, inner))
+
+    def _mine(self, user: User, fld: Field, cond: Condition) -> Condition:
+        """``me`` in a user field's filter is the user the query runs for: owner=me,
+        owner__in=me,7."""
+        listed = cond.op in ("in", "not_in")
+        raw = cond.value
+        items = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+        if listed and not isinstance(raw, (list, tuple)):
+            items = list(_split(str(raw)))
+        if not self.types[fld.type].is_user or ME not in items:
+            return cond
+        if user.id is None:
+            raise BadQuery(
+                f"'{cond.path}': '{ME}' is the signed-in user, and there is none",
+                {cond.path: f"'{ME}' needs a signed-in user"},
+            )
+        mine = [user.id if item == ME else item for item in items]
+        return replace(cond, value=mine if listed else mine[0])
 
     def compare(self, column: ColumnElement, fld: Field, cond: Condition) -> ColumnElement:
         """``cond`` on ``column``, which holds ``fld``'s values: the one place a filter

@@ -109,6 +109,10 @@ class RecordService:
             for e in apps.entities()
         }
         self._formulas = {e.qualified: formula_order(e)[0] for e in apps.entities()}
+        # whether an entity has fields only some roles may set (editable_by)
+        self._guarded = {
+            e.qualified: any(f.editable_by for f in e.fields.values()) for e in apps.entities()
+        }
         # the fields that take their value from a ref, by entity: most have none, and every
         # change of every record asks
         self._ref_defaults = {
@@ -365,6 +369,11 @@ class RecordService:
         given = read_input(entity, data, self.apps, self.types, by_rule=by_rule)
         errors = dict(given.errors)
         draft = Draft(self._with_defaults(entity, given.values, user, now), {})
+        if self._guarded[entity.qualified]:
+            defaults = self._with_defaults(entity, {}, user, now)
+            permissions.refuse_unpermitted(
+                user, entity, given.values, defaults, draft.values, errors
+            )
         for fld in entity.table_fields():
             child = self.apps.entity(fld.child)
             draft.rows[fld.name] = []
@@ -488,6 +497,10 @@ class RecordService:
                 entity, name, stored.rows[name], rows, user, now, errors
             )
         _refuse_unlocked(entity, self.apps, stored, given, draft, errors)
+        if self._guarded[entity.qualified]:
+            permissions.refuse_unpermitted(
+                user, entity, given.values, stored.values, draft.values, errors
+            )
         self._from_refs(conn, entity, draft, given, stored)
         for name, by_id in (forced_rows or {}).items():
             for row in draft.rows[name]:

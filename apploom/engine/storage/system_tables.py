@@ -1,5 +1,6 @@
 """The platform's own tables (``sys_*``): users, tokens, failed sign-ins, definition versions,
-history, naming series, idempotency keys, attachments and archived fields."""
+history, naming series, idempotency keys, attachments, archived fields and the turns of
+assignment rules."""
 
 from __future__ import annotations
 
@@ -270,4 +271,12 @@ sys_schedule = Table(
     metadata,
     Column("key", String(200), primary_key=True),  # app.entity.rule
     Column("last_run_at", UTCDateTime, nullable=False),
+)
+
+sys_rotation = Table(  # whose turn it is, for assignment rules whose role's users take turns
+    "sys_rotation",
+    metadata,
+    Column("key", String(200), primary_key=True),  # app.entity.field:role
+    Column("last_user_id", ID, nullable=False),  # who took the last turn (0: nobody yet)
+    Column("turns", BigInteger, nullable=False),  # how many turns were taken
 )

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.fields.base import MAX_INT
+from apploom.engine.fields.links import ME
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.query.filters import (
     MAX_LIMIT,
@@ -77,6 +78,9 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
             schema["description"] = f"Defaults to {fld.default}."
         elif fld.default is not None and not types.computed(fld):
             schema["default"] = ftype.dump(fld, ftype.coerce(fld, fld.default))
+        if fld.editable_by:
+            only = f"Only {' or '.join(fld.editable_by)} (and admins) may set or change it."
+            schema["description"] = " ".join(filter(None, (schema.get("description"), only)))
         properties[fld.name] = schema
     if not entity.is_child:
         for name in ("created_at", "updated_at"):
@@ -139,6 +143,8 @@ def _value_schema(fld: Field, types: FieldTypes) -> dict:
     schema = {k: v for k, v in types[fld.type].json_schema(unbounded).items() if k in keep}
     if types[fld.type].holds_list:  # 'contains' takes one option
         return dict(types[fld.type].json_schema(fld)["items"])
+    if types[fld.type].is_user:
+        return {"anyOf": [schema, {"const": ME, "description": "The signed-in user"}]}
     return schema
 
 
