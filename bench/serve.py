@@ -21,8 +21,10 @@ earlier in the same run: as many threads creating orders through the record serv
 a confirmed order, not a backordered one) and a single error fails the run.
 
 Prints a table (on stderr) and JSON: per worker count, requests/s overall and per kind,
-p50 and p99 latency per kind, the requests each worker served, the errors, and the HTTP
-order creates/s as a ratio to the record service's; and the load average around the run.
+p50 and p99 latency per kind, the requests each worker served, the CPU the workers used
+in the mix and in creates alone (cores kept busy, ms per request: the figure a loaded
+machine disturbs least), the errors, and the HTTP order creates/s as a ratio to the
+record service's; and the load average around the run.
 
     python bench/serve.py [--clients 8] [--seconds 30] [--create-seconds 10]
         [--threads T] [--pg URL]
@@ -211,9 +213,11 @@ def drive(clients: list, mix: dict[Callable, int], shop: Shop, seconds: float) -
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - began
+    requests = sum(map(len, took.values()))
     return {
         "seconds": round(elapsed, 1),
-        "requests_per_s": round(sum(map(len, took.values())) / elapsed, 1),
+        "requests": requests,
+        "requests_per_s": round(requests / elapsed, 1),
         "kinds": {name: rates(times, elapsed) for name, times in took.items()},
         "errors": dict(errors.most_common(5)),
     }
@@ -249,17 +253,41 @@ def served(log: Path, since: int) -> list[int]:
     return sorted(pids.values(), reverse=True)
 
 
+def cpu_seconds(pids: set[int]) -> float:
+    """The CPU time (user and system) these processes have used so far, from Linux's
+    /proc/<pid>/stat: its 14th and 15th fields, in clock ticks."""
+    ticks = 0
+    for pid in pids:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(after_name[11]) + int(after_name[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def on_cpu(pids: set[int], clients: list, mix: dict[Callable, int], shop: Shop, seconds):
+    """``drive`` against the server whose workers are ``pids``, with the CPU they used:
+    how many cores they kept busy (on a shared machine, fewer than they could), and the
+    ms per request (the figure a loaded machine disturbs least)."""
+    before = cpu_seconds(pids)
+    result = checked(drive(clients, mix, shop, seconds))
+    used = cpu_seconds(pids) - before
+    result["workers_cpu"] = {
+        "cores": round(used / result["seconds"], 2),
+        "ms_per_request": round(used * 1000 / result["requests"], 1),
+    }
+    return result
+
+
 def serve(url: str, instance: Path, workers: int, args, token: str, shop: Shop) -> dict:
     """The mixed workload, then creates alone, against gunicorn with ``workers`` workers."""
     log = instance.parent / f"gunicorn-{workers}.log"
-    with gunicorn(url, instance, log, workers, args.threads) as (base, _):
+    with gunicorn(url, instance, log, workers, args.threads) as (base, pids):
         clients = [Http(base, token) for _ in range(args.clients)]
         checked(drive(clients, MIX, shop, WARM_UP))
         since = log.stat().st_size
-        mixed = checked(drive(clients, MIX, shop, args.seconds))
+        mixed = on_cpu(pids, clients, MIX, shop, args.seconds)
         mixed["served_by_each_worker"] = served(log, since)
-        creates = checked(drive(clients, {create: 1}, shop, args.create_seconds))
-    mixed["creates_alone"] = creates["kinds"]["create"]
+        creates = on_cpu(pids, clients, {create: 1}, shop, args.create_seconds)
+    mixed["creates_alone"] = {**creates["kinds"]["create"], "workers_cpu": creates["workers_cpu"]}
     return mixed
 
 
@@ -295,8 +323,15 @@ def table(results: dict) -> str:
             "each worker",
             (alone("/".join(map(str, p["served_by_each_worker"]))) for p in phases),
         ),
+        line("cores busy", (alone(p["workers_cpu"]["cores"]) for p in phases)),
+        line("CPU ms/req", (alone(p["workers_cpu"]["ms_per_request"]) for p in phases)),
         line("creates alone", (figures(p["creates_alone"]) for p in phases)),
         line("  / service", (alone(p["http_over_service"]) for p in phases)),
+        line("  cores busy", (alone(p["creates_alone"]["workers_cpu"]["cores"]) for p in phases)),
+        line(
+            "  CPU ms/req",
+            (alone(p["creates_alone"]["workers_cpu"]["ms_per_request"]) for p in phases),
+        ),
     ]
     service, load = results["record_service_creates"], results["load_average"]
     lines.append(
