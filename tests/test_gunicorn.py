@@ -60,11 +60,11 @@ class Client:
             with error:
                 return error.code, error.headers, error.read().decode()
 
-    def sign_in(self, username: str) -> None:
+    def sign_in(self, username: str, password: str = "password1234") -> None:
         _, headers, page = self.call("/login")
         self._keep_session(headers)
         self.csrf = TOKEN.search(page).group(1)
-        form = {"username": username, "password": "password1234"}
+        form = {"username": username, "password": password}
         status, headers, _ = self.call("/login", "POST", form=form)
         assert status == 303, status
         self._keep_session(headers)
@@ -99,11 +99,15 @@ def instance(pg_database_url, tmp_path):
 
 
 @contextmanager
-def gunicorn(database_url: str, instance: Path, log: Path) -> Iterator[tuple[str, set[int]]]:
-    """gunicorn with the deployment's settings, two workers, --preload, on a free port;
-    yields its URL and its workers' PIDs, and stops it (by its PID) afterwards."""
+def gunicorn(
+    database_url: str, instance: Path, log: Path, workers: int = 2, threads: int | None = None
+) -> Iterator[tuple[str, set[int]]]:
+    """gunicorn with the deployment's settings, ``workers`` workers (of ``threads`` each,
+    with a database connection each: by default the settings' threads and pool),
+    --preload, on a free port; yields its URL and its workers' PIDs, and stops it (by
+    its PID) afterwards."""
     metrics = instance / "metrics"
-    metrics.mkdir(parents=True)
+    metrics.mkdir(parents=True, exist_ok=True)  # gunicorn.conf.py empties it at each start
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLOOM_")}
     env.update(
         DATABASE_URL=database_url,
@@ -114,14 +118,17 @@ def gunicorn(database_url: str, instance: Path, log: Path) -> Iterator[tuple[str
         PYTHONPATH=str(ROOT),
     )
     command = [sys.executable, "-m", "gunicorn", "-c", str(CONFIG)]
-    command += ["--workers", "2", "--preload", "--bind", "127.0.0.1:0"]
+    command += ["--workers", str(workers), "--preload", "--bind", "127.0.0.1:0"]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+        env["APPLOOM_DB_POOL_SIZE"] = str(threads)
     with log.open("w") as stderr:
         server = subprocess.Popen(
             [*command, "apploom.web:create_app()"], env=env, stderr=stderr, cwd=instance
         )
     try:
-        url, workers = _started(server, log)
-        yield url, workers
+        url, pids = _started(server, log, workers)
+        yield url, pids
     finally:
         server.send_signal(signal.SIGTERM)  # gunicorn's graceful stop
         try:
@@ -131,13 +138,13 @@ def gunicorn(database_url: str, instance: Path, log: Path) -> Iterator[tuple[str
             server.wait()
 
 
-def _started(server: subprocess.Popen, log: Path) -> tuple[str, set[int]]:
+def _started(server: subprocess.Popen, log: Path, count: int) -> tuple[str, set[int]]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         text = log.read_text()
         port = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
         workers = {int(p) for p in re.findall(r"Booting worker with pid: (\d+)", text)}
-        if port and len(workers) == 2:
+        if port and len(workers) == count:
             return f"http://127.0.0.1:{port.group(1)}", workers
         assert server.poll() is None, f"gunicorn stopped:\n{text}"
         time.sleep(0.1)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.definitions.loading import Source
@@ -455,6 +456,28 @@ def test_a_table_holds_at_most_its_max_rows_or_the_engine_cap(runtime, shop):
             SYSTEM_USER, "wms.purchase_order", {**purchase, "lines": [{}] * (MAX_TABLE_ROWS + 1)}
         )
     assert caught.value.fields == {"lines": "has 1001 rows; at most 1000 are allowed"}
+
+
+def test_what_a_record_takes_from_each_ref_is_read_in_one_query(runtime, shop):
+    """An order takes eight ship-to fields from its customer and each line its price and
+    tax rate from its item: one query for the customer, one for the items, not one for
+    each field."""
+    read: Counter = Counter()
+
+    def seen(conn, cursor, statement, *args) -> None:
+        read.update(table for table in ("crm_customer", "wms_item") if f"FROM {table}" in statement)
+
+    lines = [{"item": shop.cup["id"], "qty": 1}, {"item": shop.pot["id"], "qty": 2}]
+    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        order = runtime.records.create(
+            SYSTEM_USER, "oms.order", {"customer": shop.customer["id"], "lines": lines}
+        )
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    assert order["ship_city"] == "上海"
+    assert [line["price"] for line in order["lines"]] == ["12.50", "268.00"]
+    assert read == {"crm_customer": 1, "wms_item": 1}
 
 
 def test_a_line_takes_its_items_price_until_one_is_typed(runtime, shop):

@@ -669,7 +669,8 @@ class RecordService:
     ) -> None:
         """Fields with ``default_from`` (``item.price``) take the referenced record's value
         when their ref is set (a new record or row) or changed, and they were not given:
-        the price follows the item picked, unless typed. One query per source field."""
+        the price follows the item picked, unless typed. One query per entity referred
+        to, for all its fields wanted (an order's ship-to: eight of its customer's)."""
         tables = [t for t in entity.table_fields() if self._ref_defaults[t.child]]
         if not self._ref_defaults[entity.qualified] and not tables:
             return
@@ -695,18 +696,21 @@ class RecordService:
             # whole change refused, so a shorter list fills nothing that is kept)
             for row_input, row in zip(given_rows, draft.rows[table.name], strict=False):
                 collect(child, row, row_input.values, earlier.get(row_input.id))
-        wanted: dict[tuple[str, str], set] = {}
+        wanted: dict[str, tuple[set[str], set]] = {}  # target -> (its fields, its ids)
         for values, _, target, tail, head in due:
-            wanted.setdefault((target, tail), set()).add(values[head])
-        found: dict[tuple[str, str], dict] = {}
-        for (target, tail), ids in wanted.items():
+            fields, ids = wanted.setdefault(target, (set(), set()))
+            fields.add(tail)
+            ids.add(values[head])
+        found: dict[str, dict] = {}  # target -> id -> its row
+        for target, (fields, ids) in wanted.items():
             source = self.tables[self.apps.entity(target).table]
-            rows = conn.execute(select(source.c.id, source.c[tail]).where(source.c.id.in_(ids)))
-            found[(target, tail)] = {row[0]: row[1] for row in rows}
+            columns = [source.c[name] for name in sorted(fields)]
+            rows = conn.execute(select(source.c.id, *columns).where(source.c.id.in_(ids)))
+            found[target] = {r.id: r._mapping for r in rows}
         for values, fld, target, tail, head in due:
-            value = found[(target, tail)].get(values[head])
-            if value is not None:
-                values[fld.name] = self.types[fld.type].coerce(fld, value)
+            referred = found[target].get(values[head])
+            if referred is not None and referred[tail] is not None:
+                values[fld.name] = self.types[fld.type].coerce(fld, referred[tail])
 
     def _with_defaults(self, entity: Entity, given: dict, user: User, now: datetime) -> dict:
         values = {}
