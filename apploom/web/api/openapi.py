@@ -9,6 +9,7 @@ from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.fields.base import MAX_INT
 from apploom.engine.fields.links import ME
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.fields.text import NO_NUL
 from apploom.engine.query.filters import (
     MAX_LIMIT,
     MAX_OFFSET,
@@ -162,7 +163,7 @@ def _list_parameters(entity: Entity, types: FieldTypes) -> list[dict]:
         {
             "name": "q",
             "in": "query",
-            "schema": {"type": "string", "maxLength": MAX_SEARCH},
+            "schema": {"type": "string", "maxLength": MAX_SEARCH, **NO_NUL},
             "description": "Search in: " + (", ".join(entity.list.search) or "nothing"),
         },
         {
