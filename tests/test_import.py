@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 import tracemalloc
+import zipfile
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -16,7 +17,7 @@ from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.imports.jobs import Committer, TakenOver
 from apploom.engine.imports.service import ImportReport
-from apploom.engine.imports.spreadsheets import MAX_COLUMNS, read_table
+from apploom.engine.imports.spreadsheets import MAX_COLUMNS, read_head, read_table
 from apploom.engine.query.filters import Query
 from apploom.engine.storage.system_tables import sys_import
 from apploom.web import create_app
@@ -407,6 +408,32 @@ def test_rows_are_not_padded_to_the_width_a_sheet_claims():
         ["sku", "qty", "note"],
         [["S-1"], ["S-2", "3"]],
     )
+
+
+def test_a_workbook_that_does_not_state_its_size_is_checked_by_its_first_rows_alone():
+    """openpyxl read such a sheet through to its end just to open it (20 s for a 10 MB
+    file, while the upload waited). Past the first rows this one is damaged: the check
+    by the header never reads that far; the import reads it all, and says so."""
+    book = Workbook(write_only=True)  # writes no <dimension>, as some exporters do
+    sheet = book.create_sheet()
+    for number in range(50):
+        sheet.append(["sku", "qty"] if number == 0 else [f"S-{number}", number])
+    written = io.BytesIO()
+    book.save(written)
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(damaged, "w") as copy:
+        for name in source.namelist():
+            part = source.read(name)
+            if name.startswith("xl/worksheets/"):
+                part = part.replace(b'<row r="40"', b'<row r="40"<')
+            copy.writestr(name, part)
+    assert read_head("stock.xlsx", damaged.getvalue(), 3) == (
+        ["sku", "qty"],
+        [["S-1", "1"], ["S-2", "2"], ["S-3", "3"]],
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        read_table("stock.xlsx", damaged.getvalue())
+    assert caught.value.fields["file"].startswith("is not a readable Excel file")
 
 
 def test_an_imported_record_with_more_rows_than_its_table_holds_is_refused(runtime, shop):
