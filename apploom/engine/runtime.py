@@ -29,6 +29,7 @@ from apploom.engine.reports.service import ReportRunner
 from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database
 from apploom.engine.versions.applied import active_sources, definitions_mark
+from apploom.engine.workflow.bulk import BulkTransitions
 from apploom.engine.workflow.service import Transitions
 
 
@@ -81,6 +82,7 @@ class Runtime:
             Importer(self.records, self.transitions),
             settings.max_attachment_bytes,
         )
+        self.bulk = BulkTransitions(self.transitions, self.jobs)
 
     @classmethod
     def open(

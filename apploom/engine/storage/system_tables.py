@@ -174,6 +174,16 @@ sys_job = Table(  # work a user started that runs off the request: an import, a 
     Index("ix_sys_job_status", "status", "beat_at"),
 )
 
+sys_job_refusal = Table(  # a record a bulk action could not act on, and why
+    "sys_job_refusal",
+    metadata,
+    Column("job_id", ID, ForeignKey("sys_job.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),  # in the job's list of ids
+    Column("record_id", ID, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("fields", JSON),  # field -> message, when the record's fields were at fault
+)
+
 sys_meta = Table(
     "sys_meta",
     metadata,
