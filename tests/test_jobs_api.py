@@ -98,6 +98,24 @@ def test_what_the_header_tells_is_refused_at_once_and_nothing_is_kept(runtime, s
     assert not folder.exists() or not any(folder.iterdir())
 
 
+def test_a_file_refused_once_its_rows_are_read_fails_its_job_saying_why(sqlite_runtime):
+    """Only the job reads every row, so a file too long is its refusal to give."""
+    sue = api_as(sqlite_runtime, "sue", ["sales"])
+    # 400 kB: a larger body the test client spills to a file it leaves open
+    text = "Name\n" + "L\n" * 200_001
+    sent = sue.post(
+        "/api/v1/crm/lead/import",
+        data={"file": (io.BytesIO(text.encode()), "leads.csv")},
+        content_type="multipart/form-data",
+    )
+    job = finished(sue, sent)
+    assert (job["status"], job["message"]) == (
+        "failed",
+        "file: has more than 200000 rows; split it",
+    )
+    assert job["outcome"] is None
+
+
 def test_a_large_import_does_not_hold_its_request(runtime, shop):
     """The request keeps the file and queues the job; the rows are the job's. The times
     are printed, not asserted: how long a machine takes is the benchmarks' to say."""

@@ -177,7 +177,7 @@ class Jobs:
         except TakenOver:
             return  # another runner goes on with the job and will finish it
         except AppLoomError as exc:
-            outcome = {"status": "failed", "message": str(exc)}
+            outcome = {"status": "failed", "message": _reason(exc)}
         except Exception as exc:  # a thread has no one to raise to: record it, log it
             log.exception("job %s failed", job_id)
             outcome = {"status": "failed", "message": f"{type(exc).__name__}: {exc}"}
@@ -198,6 +198,15 @@ class Jobs:
         with self.db.read() as conn:
             row = conn.execute(_joined().where(sys_job.c.id == job_id)).mappings().first()
         return None if row is None else dict(row)
+
+
+def _reason(exc: AppLoomError) -> str:
+    """Why a job failed, naming each field at fault: its reader has no form to show
+    them beside."""
+    fields = getattr(exc, "fields", None)
+    return (
+        "; ".join(f"{name}: {message}" for name, message in fields.items()) if fields else str(exc)
+    )
 
 
 def _joined():
