@@ -5,22 +5,25 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, bundled_sources
+from apploom.engine.jobs.service import ACTIVE
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database
+from apploom.engine.storage.system_tables import sys_job
 from apploom.engine.versions.install import ApplyResult
 from apploom.plugins import (
     BUNDLED,
@@ -137,6 +140,28 @@ class Api:
             )
 
         return call
+
+
+def finished(api: Api, accepted, timeout: float = 120) -> dict:
+    """The job a 202 answer names, polled at its Location until it ends."""
+    assert accepted.status_code == 202, accepted.get_data(as_text=True)
+    deadline = time.monotonic() + timeout
+    while (job := api.get(accepted.headers["Location"]).json)["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    return job
+
+
+def settled(runtime: Runtime, timeout: float = 120) -> None:
+    """Wait until no job of the runtime's database is queued or running."""
+    deadline = time.monotonic() + timeout
+    active = select(func.count()).where(sys_job.c.status.in_(ACTIVE))
+    while True:
+        with runtime.db.read() as conn:
+            if not conn.execute(active).scalar():
+                return
+        assert time.monotonic() < deadline, "jobs still running"
+        time.sleep(0.05)
 
 
 class Shop:

@@ -4,9 +4,11 @@ customer of the API gets from `openapi-python-client generate`."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import subprocess
 import sys
+import time
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.web import create_app
@@ -51,6 +53,7 @@ def test_a_generated_client_lists_creates_patches_and_transitions(tmp_path, monk
         return importlib.import_module(f"{PACKAGE}.api.{path}")
 
     models = importlib.import_module(f"{PACKAGE}.models")
+    File = importlib.import_module(f"{PACKAGE}.types").File
     with serving(rt) as url:
         client = importlib.import_module(PACKAGE).AuthenticatedClient(
             base_url=url + "/api/v1", token=token, raise_on_unexpected_status=True
@@ -76,4 +79,42 @@ def test_a_generated_client_lists_creates_patches_and_transitions(tmp_path, monk
         confirmed = api("oms.transition_oms_order_confirm").sync(id=order["id"], client=client)
         assert isinstance(confirmed, models.SalesOrder), confirmed
         assert confirmed.status == "confirmed"
+
+        def finished(job):
+            """The job polled until it ends, as the client reads it."""
+            deadline = time.monotonic() + 60
+            while job.status in (models.JobStatus.QUEUED, models.JobStatus.RUNNING):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.05)
+                job = api("default.get_job").sync(job_id=job.id, client=client)
+            assert isinstance(job, models.Job), job
+            return job
+
+        csv = "External order id,Customer › Email,Items › Item › SKU,Items › Quantity\n"
+        imported = api("oms.import_oms_order").sync(
+            client=client,
+            body=models.ImportOmsOrderBody(
+                file=File(
+                    payload=io.BytesIO(f"{csv}TB-1,zs@example.com,CUP-1,2\n".encode()),
+                    file_name="orders.csv",
+                ),
+                then=models.ImportOmsOrderBodyThen.CONFIRM,
+            ),
+        )
+        assert isinstance(imported, models.Job), imported
+        report = finished(imported).outcome
+        assert isinstance(report, models.ImportReport) and report.created == 1, report
+        new = api("oms.list_oms_order").sync(client=client, sort="-id", limit=1).data[0]
+
+        picking = api("oms.bulk_transition_oms_order_pick").sync(
+            client=client,
+            body=models.BulkTransitionOmsOrderPickBody(ids=[order["id"], new.id, 999]),
+        )
+        assert isinstance(picking, models.Job), picking
+        outcome = finished(picking).outcome
+        assert isinstance(outcome, models.BulkTransitionOutcome), outcome
+        assert outcome.taken == [order["id"], new.id]
+        assert [r.id for r in outcome.refused] == [999]
+        listed = api("default.list_jobs").sync(client=client)
+        assert [job.id for job in listed.data] == [picking.id, imported.id]
     rt.close()

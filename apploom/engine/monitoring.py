@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from apploom.engine import clock
+from apploom.engine.imports.jobs import KIND as IMPORT
+from apploom.engine.jobs.service import STATUSES
 from apploom.engine.storage.database import Database
-from apploom.engine.storage.system_tables import sys_import, sys_outbox, sys_rule_run
+from apploom.engine.storage.system_tables import sys_job, sys_outbox, sys_rule_run
 
 WAITING = ("pending", "sending")  # an outbox message not yet delivered nor given up
-IMPORT_STATUSES = ("uploaded", "running", "done", "failed")
 
 
 _OUTBOX = (
@@ -23,7 +24,11 @@ _OUTBOX = (
     .where(sys_outbox.c.status.in_((*WAITING, "dead")))  # from the (status, ...) index
     .group_by(sys_outbox.c.status, sys_outbox.c.kind)
 )
-_IMPORTS = select(sys_import.c.status, func.count()).group_by(sys_import.c.status)
+_IMPORTS = (
+    select(sys_job.c.status, func.count())
+    .where(sys_job.c.kind == IMPORT)
+    .group_by(sys_job.c.status)
+)
 _RULE_FAILURES = (  # from the index of failed runs alone
     select(sys_rule_run.c.entity, sys_rule_run.c.rule, func.count())
     .where(sys_rule_run.c.outcome == "failed")
@@ -52,7 +57,7 @@ def figures(db: Database) -> Figures:
             else:
                 waiting[kind] += count
                 oldest = min(oldest, first)
-        imports = Counter(dict.fromkeys(IMPORT_STATUSES, 0))
+        imports = Counter(dict.fromkeys(STATUSES, 0))
         imports.update({status: n for status, n in conn.execute(_IMPORTS)})
         failures = Counter({(e, r): n for e, r, n in conn.execute(_RULE_FAILURES)})
     return Figures(waiting, max(0.0, (now - oldest).total_seconds()), dead, imports, failures)

@@ -21,6 +21,7 @@ from apploom.engine.definitions.model import AppSet
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.imports.jobs import ImportJobs
 from apploom.engine.imports.service import Importer
+from apploom.engine.jobs.service import Jobs
 from apploom.engine.records.attachments import Attachments
 from apploom.engine.records.service import RecordService
 from apploom.engine.reports.flow import FlowAnalytics
@@ -28,6 +29,7 @@ from apploom.engine.reports.service import ReportRunner
 from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database
 from apploom.engine.versions.applied import active_sources, definitions_mark
+from apploom.engine.workflow.bulk import BulkTransitions
 from apploom.engine.workflow.service import Transitions
 
 
@@ -73,13 +75,14 @@ class Runtime:
         )
         self.reports = ReportRunner(self.records, self.balances)
         self.flow = FlowAnalytics(self.records)
+        self.jobs = Jobs(db, self.users)
         self.imports = ImportJobs(
-            db,
+            self.jobs,
             settings.instance_path / "imports",
             Importer(self.records, self.transitions),
             settings.max_attachment_bytes,
-            self.users,
         )
+        self.bulk = BulkTransitions(self.transitions, self.jobs)
 
     @classmethod
     def open(
@@ -106,13 +109,14 @@ class Runtime:
         return runtime
 
     def worker(self, interval: float = 2.0) -> outbox.Worker:
-        """A thread delivering the outbox, running scheduled rules and taking up imports
-        whose process died; call .start() and, at the end, .stop()."""
+        """A thread delivering the outbox, running scheduled rules and taking up jobs
+        (imports, bulk transitions) whose process died; call .start() and, at the end,
+        .stop()."""
         return outbox.Worker(self.db, self.senders, interval, self._background_round)
 
     def _background_round(self) -> None:
         self.automation.run_schedules()
-        self.imports.resume_stale()
+        self.jobs.resume_stale()
 
     def close(self) -> None:
         self.db.dispose()

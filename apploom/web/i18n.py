@@ -172,7 +172,6 @@ ZH = {
     "Child rows (an order's lines) go one per row, repeating the record's own columns.": (
         "明细行（如订单行）每行一条，并重复填写单据本身的列。"
     ),
-    "rows": "行",
     "would be created": "条将被创建",
     "already there": "条已存在",
     "problems": "个问题",

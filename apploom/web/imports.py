@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.fields.base import MAX_INT
+from apploom.engine.jobs.service import ACTIVE
 from apploom.web.context import runtime
 from apploom.web.session import check_csrf, login_required
 
@@ -68,7 +69,7 @@ def start(job_id: int):
 def status(job_id: int):
     """The progress bar, polled while the import runs; the whole page once it is done."""
     found = runtime().imports.get(g.user, job_id)
-    if found["status"] == "running":
+    if found["status"] in ACTIVE:
         return render_template("imports/_progress.html", job=found)
     response = current_app.make_response("")
     response.headers["HX-Refresh"] = "true"

@@ -174,7 +174,7 @@ class Worker:
         self.db = db
         self.senders = senders
         self.interval = interval
-        self.also = also  # more work for each round (schedules, stalled imports)
+        self.also = also  # more work for each round (schedules, stalled jobs)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="apploom-outbox", daemon=True)
 

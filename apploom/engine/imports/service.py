@@ -154,11 +154,7 @@ class Importer:
         ``report`` is filled as batches commit, so a caller keeps it if a later one fails;
         one from an earlier run of the same file resumes after its ``after_row``."""
         entity = self.records.entity(ref)
-        permissions.require(self.records.apps, user, entity, "create")
-        if then is not None and not self.transitions.may(user, ref, then):
-            raise Forbidden(f"You may not take '{then}' on {entity.label.en} records")
-        targets = self.check_mapping(entity, header, mapping)
-        self._check_lookups(user, entity, targets)
+        targets = self.check(user, entity, header, mapping, then)
         report = report or ImportReport()
         grouped = self._group(targets, header, rows)
         batch = [r for r in grouped if r.rows[0] > report.after_row]
@@ -184,6 +180,31 @@ class Importer:
             progress(report.done, report.total)
         report.errors.sort(key=lambda e: e["row"])
         return report
+
+    def check(
+        self,
+        user: User,
+        entity: Entity,
+        header: list[str],
+        mapping: Mapping[str, str],
+        then: str | None,
+    ) -> dict[str, Target]:
+        """Everything about an import that the file's header tells, before any row is
+        read: the user's rights, the transition to take, the mapping; {column: target}."""
+        permissions.require(self.records.apps, user, entity, "create")
+        workflow = entity.workflow
+        if then is not None and (workflow is None or then not in workflow.transitions):
+            raise ValidationFailed(
+                {
+                    "then": f"'{then}' is not a transition; choose one of: "
+                    + ", ".join(workflow.transitions if workflow else [])
+                }
+            )
+        if then is not None and not self.transitions.may(user, entity.qualified, then):
+            raise Forbidden(f"You may not take '{then}' on {entity.label.en} records")
+        targets = self.check_mapping(entity, header, mapping)
+        self._check_lookups(user, entity, targets)
+        return targets
 
     def check_mapping(
         self, entity: Entity, header: list[str], mapping: Mapping[str, str]

@@ -1,6 +1,6 @@
 """The platform's own tables (``sys_*``): users, tokens, failed sign-ins, definition versions,
-history, naming series, idempotency keys, attachments, archived fields and the turns of
-assignment rules."""
+history, naming series, idempotency keys, attachments, archived fields, the turns of
+assignment rules and jobs."""
 
 from __future__ import annotations
 
@@ -155,28 +155,34 @@ sys_archived_field = Table(
     Column("storage", JSON),  # the field's storage key, to check a later restore
 )
 
-sys_import = Table(
-    "sys_import",
+sys_job = Table(  # work a user started that runs off the request: an import, a bulk action
+    "sys_job",
     metadata,
     Column("id", ID, primary_key=True),
+    Column("kind", String(32), nullable=False),  # import | transition
     Column("entity", String(100), nullable=False),
-    Column("file_name", String(255), nullable=False),  # as uploaded
-    Column("stored_as", String(64), nullable=False),  # in the instance's imports folder
-    Column("header", JSON, nullable=False),
-    Column("sample", JSON, nullable=False),  # the first rows, for the mapping
-    Column("rows", Integer, nullable=False),
-    Column("mapping", JSON),
-    Column("then", String(40)),
-    Column("dry_run", Boolean, nullable=False, default=False),
-    Column("status", String(16), nullable=False),  # uploaded | running | done | failed
+    Column("params", JSON, nullable=False),  # what it was asked to do, as its kind reads it
+    Column("status", String(16), nullable=False),  # uploaded | queued | running | done | failed
     Column("done", Integer, nullable=False, default=0),
     Column("total", Integer, nullable=False, default=0),
-    Column("beat_at", UTCDateTime),  # a running import's last sign of life
-    Column("report", JSON),
-    Column("message", Text),
+    Column("beat_at", UTCDateTime),  # a queued or running job's last sign of life
+    Column("report", JSON),  # what it did, as its work committed
+    Column("message", Text),  # why it failed
     _user_fk("user_id"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    Index("ix_sys_job_user", "user_id", "created_at"),
+    Index("ix_sys_job_status", "status", "beat_at"),
+)
+
+sys_job_refusal = Table(  # a record a bulk action could not act on, and why
+    "sys_job_refusal",
+    metadata,
+    Column("job_id", ID, ForeignKey("sys_job.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),  # in the job's list of ids
+    Column("record_id", ID, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("fields", JSON),  # field -> message, when the record's fields were at fault
 )
 
 sys_meta = Table(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import Connection, engine, func, select
 
@@ -67,6 +67,17 @@ class Transitions:
         version: int | None = None,
     ) -> list[dict]:
         """Take ``name`` on every record of ``record_ids``, or on none if one refuses."""
+        take = self.prepare(user, ref, name, data, comment=comment)
+        return self.records.transaction(
+            lambda conn: [take(conn, record_id, version) for record_id in record_ids]
+        )
+
+    def prepare(
+        self, user: User, ref: str, name: str, data: Any = None, *, comment: str | None = None
+    ) -> Callable[[Connection, int, int | None], dict]:
+        """Check what taking ``name`` asks apart from any record (that it exists, the
+        fields and comment given, the user's roles), and return what takes it on one
+        record, in the caller's transaction: (conn, record_id, version) -> the record."""
         entity, workflow = self._workflow(ref)
         transition = workflow.transitions.get(name)
         if transition is None:
@@ -88,23 +99,13 @@ class Transitions:
                 f"{', '.join(transition.roles or ['whoever may update'])}"
             )
         given = read_input(entity, data, self.records.apps, self.records.types)
-        return self.records.transaction(
-            lambda conn: [
-                self._take(
-                    conn,
-                    user,
-                    entity,
-                    workflow,
-                    transition,
-                    record_id,
-                    given,
-                    comment,
-                    version,
-                    scope,
-                )
-                for record_id in record_ids
-            ]
-        )
+
+        def take(conn: Connection, record_id: int, version: int | None = None) -> dict:
+            return self._take(
+                conn, user, entity, workflow, transition, record_id, given, comment, version, scope
+            )
+
+        return take
 
     def take_in(
         self, conn: Connection, user: User, entity: Entity, name: str, record_id: int

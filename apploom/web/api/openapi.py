@@ -10,6 +10,8 @@ from apploom.engine.fields.base import MAX_INT
 from apploom.engine.fields.links import ME
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.fields.text import NO_NUL
+from apploom.engine.imports.jobs import KIND as IMPORT
+from apploom.engine.jobs.service import RECENT, STATUSES
 from apploom.engine.query.filters import (
     MAX_LIMIT,
     MAX_OFFSET,
@@ -19,8 +21,19 @@ from apploom.engine.query.filters import (
 )
 from apploom.engine.records.idempotency import MAX_KEY
 from apploom.engine.reports.definition import BUCKETS
+from apploom.engine.workflow.bulk import KIND as TRANSITION
+from apploom.engine.workflow.bulk import MAX_IDS
 from apploom.engine.workflow.service import MAX_COMMENT
 from apploom.web.reports import MAX_STUCK_HOURS
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
 
 ERRORS = {
     "400": "A bad query parameter or body, named in fields",
@@ -374,6 +387,69 @@ IMPORT_REPORT_SCHEMA = {
         "total": {"type": "integer"},
     },
 }
+BULK_OUTCOME_SCHEMA = {
+    "type": "object",
+    "required": ["transition", "taken", "refused"],
+    "properties": {
+        "transition": {"type": "string"},
+        "taken": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "The records it was taken on",
+        },
+        "refused": {
+            "type": "array",
+            "description": "The records it was not taken on, each with the reason",
+            "items": {
+                "type": "object",
+                "required": ["id", "message", "fields"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "message": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+JOB_SCHEMA = {
+    "type": "object",
+    "required": ["id", "kind", "entity", "status", "url", "progress", "user", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "kind": {"type": "string", "enum": [IMPORT, TRANSITION]},
+        "entity": {"type": "string", "description": "app.entity"},
+        "status": {
+            "type": "string",
+            "enum": list(STATUSES),
+            "description": "queued or running: poll again; done or failed: it ended "
+            "(uploaded: an import started on the screens, waiting for its mapping)",
+        },
+        "url": {"type": "string", "description": "This job's address"},
+        "progress": {
+            "type": "object",
+            "required": ["done", "total"],
+            "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}},
+            "description": "Records done, of those to do (0 until counted)",
+        },
+        "user": {"type": ["string", "null"], "description": "Who started it"},
+        "message": {"type": ["string", "null"], "description": "Why it failed"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "outcome": {
+            "anyOf": [_ref("ImportReport"), _ref("BulkTransitionOutcome"), {"type": "null"}],
+            "description": "What it did so far, all of it once done; null before anything "
+            "committed (a dry run: until it ends). Not in the list of jobs",
+        },
+    },
+}
+JOB_LOCATION = {
+    "Location": {
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The job's URL: GET it for its progress and, once done, its outcome",
+    }
+}
 FLOW_SCHEMA = {
     "type": "object",
     "required": ["states", "throughput", "stuck", "period", "stuck_after_hours"],
@@ -402,17 +478,9 @@ FLOW_SCHEMA = {
 BOOLEAN_FORM = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 
 
-def _json(schema: dict) -> dict:
-    return {"application/json": {"schema": schema}}
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 def _record_paths(entity: Entity, types: FieldTypes) -> dict:
-    """The collection, one record, its history; its workflow's flow and transitions;
-    its imports and its inbound webhooks."""
+    """The collection, one record, its history; its workflow's flow and transitions (on
+    one record, and on many); its imports and its inbound webhooks."""
     name = _schema_name(entity)
     ref = _ref(name)
     one = {
@@ -519,10 +587,13 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                     },
                 },
                 "responses": {
-                    "200": {
-                        "description": "What was (or, on a dry run, would be) imported, and "
-                        "every bad row with its reason",
-                        "content": _json(_ref("ImportReport")),
+                    "202": {
+                        "description": "The file is kept and its header, mapping and "
+                        "options checked; the job at Location imports the rows (or, on a "
+                        "dry run, checks them), its outcome the report of what was (or "
+                        "would be) imported with every bad row and its reason",
+                        "headers": JOB_LOCATION,
+                        "content": _json(_ref("Job")),
                     },
                     **_errors("400", "403", "422"),
                 },
@@ -559,6 +630,27 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
             }
         }
         for transition in entity.workflow.transitions.values():
+            paths[f"{base}/bulk/transitions/{transition.name}"] = {
+                "post": {
+                    "tags": tag,
+                    "summary": f"{transition.label.en} on many {entity.label.en} records",
+                    "operationId": f"bulk_transition_{name}_{transition.name}",
+                    "requestBody": {
+                        "required": True,
+                        "content": _json(_bulk_body(entity, transition.require, types)),
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "Queued; the job at Location takes it on each "
+                            "record in a transaction of its own, and its outcome lists the "
+                            "records taken and those refused, each with the reason",
+                            "headers": JOB_LOCATION,
+                            "content": _json(_ref("Job")),
+                        },
+                        **_errors("400", "403", "404", "422"),
+                    },
+                }
+            }
             paths[f"{base}/{{id}}/transitions/{transition.name}"] = {
                 "parameters": [record_id],
                 "post": {
@@ -617,6 +709,20 @@ def _transition_body(entity: Entity, require: tuple[str, ...], types: FieldTypes
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
+def _bulk_body(entity: Entity, require: tuple[str, ...], types: FieldTypes) -> dict:
+    """The records, a comment, and the fields the transition asks for, alike for each."""
+    body = _transition_body(entity, require, types)
+    properties = {k: v for k, v in body["properties"].items() if k != "version"}
+    properties["ids"] = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_IDS,
+        "items": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+        "description": "The records, in order; an id sent twice is taken once",
+    }
+    return {**body, "properties": properties, "required": ["ids"]}
+
+
 def _import_form(entity: Entity) -> dict:
     form: dict = {
         "type": "object",
@@ -642,7 +748,7 @@ def _import_form(entity: Entity) -> dict:
 
 
 def _app_paths() -> dict:
-    """The index, the attachments and the document itself."""
+    """The index, the jobs, the attachments and the document itself."""
     return {
         "/": {
             "get": {
@@ -675,6 +781,43 @@ def _app_paths() -> dict:
                 "security": [],
                 "responses": {
                     "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
+                },
+            }
+        },
+        "/jobs": {
+            "get": {
+                "summary": "Your latest jobs (imports, bulk transitions), newest first",
+                "operationId": "list_jobs",
+                "responses": {
+                    "200": {
+                        "description": f"At most {RECENT} jobs, each without its outcome",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["data"],
+                                "properties": {"data": {"type": "array", "items": _ref("Job")}},
+                            }
+                        ),
+                    },
+                    **_errors("400"),
+                },
+            }
+        },
+        "/jobs/{job_id}": {
+            "get": {
+                "summary": "A job's status, progress and outcome (yours; an admin's: any)",
+                "operationId": "get_job",
+                "parameters": [
+                    {
+                        "name": "job_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "The job", "content": _json(_ref("Job"))},
+                    **_errors("404"),
                 },
             }
         },
@@ -729,6 +872,8 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
         "Error": ERROR_SCHEMA,
         "Attachment": ATTACHMENT_SCHEMA,
         "ImportReport": IMPORT_REPORT_SCHEMA,
+        "BulkTransitionOutcome": BULK_OUTCOME_SCHEMA,
+        "Job": JOB_SCHEMA,
         "Flow": FLOW_SCHEMA,
         "Report": REPORT_SCHEMA,
     }

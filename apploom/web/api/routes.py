@@ -168,40 +168,61 @@ def _known_parameters(known: set[str]) -> None:
 
 @bp.post("/<app>/<entity>/import")
 def import_file(app: str, entity: str):
-    """Import a CSV or XLSX file (multipart ``file``) and answer with the report; the
-    ``mapping`` (JSON, column -> field) defaults to the guess from the header."""
+    """Import a CSV or XLSX file (multipart ``file``) as a job: answered 202 once the file
+    is kept and its header, ``mapping`` (JSON, column -> field; the guess from the header
+    by default), ``dry_run`` and ``then`` are checked; the rows are the job's."""
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed({"file": "send the file as multipart/form-data 'file'"})
-    given = _mapping() if request.form.get("mapping") else None
-    dry_run = _flag("dry_run")
-    then = request.form.get("then") or None
-    workflow = runtime().records.entity(f"{app}.{entity}").workflow
-    if then is not None and (workflow is None or then not in workflow.transitions):
-        raise ValidationFailed(
-            {
-                "then": f"'{then}' is not a transition; choose one of: "
-                + ", ".join(workflow.transitions if workflow else [])
-            }
-        )
-    jobs = runtime().imports
-    job = jobs.upload(g.user, f"{app}.{entity}", upload.filename or "", upload.stream)
-    mapping = (
-        given
-        if given is not None
-        else jobs.importer.guess(runtime().records.entity(job["entity"]), job["header"])
-    )
-    done = jobs.start(
+    job = runtime().imports.submit(
         g.user,
-        job["id"],
-        mapping,
-        dry_run=dry_run,
-        then=then,
-        wait=True,
+        f"{app}.{entity}",
+        upload.filename or "",
+        upload.stream,
+        _mapping() if request.form.get("mapping") else None,
+        dry_run=_flag("dry_run"),
+        then=request.form.get("then") or None,
     )
-    if done["status"] != "done":
-        raise ValidationFailed({"file": done["message"]})
-    return jsonify({"mapping": mapping, **done["report"]})
+    return _accepted(job)
+
+
+@bp.post("/<app>/<entity>/bulk/transitions/<name>")
+def bulk_transition(app: str, entity: str, name: str):
+    """Take a transition on many records as a job: ``ids``, a comment and the fields it
+    asks for (the same for each); each record is taken or refused on its own."""
+    data = _body()
+    if not isinstance(data, dict):
+        raise ValidationFailed({"body": "must be a JSON object"})
+    ids, comment = data.pop("ids", None), data.pop("comment", None)
+    return _accepted(
+        runtime().bulk.start(g.user, f"{app}.{entity}", name, ids, data, comment=comment)
+    )
+
+
+def _accepted(job: dict):
+    """202: the work is queued; its job's URL (Location, and ``url``) says how it goes."""
+    located = _located(job)
+    response = jsonify(located)
+    response.status_code = 202
+    response.headers["Location"] = located["url"]
+    return response
+
+
+def _located(job: dict) -> dict:
+    return {**job, "url": url_for("api.job", job_id=job["id"])}
+
+
+@bp.get("/jobs")
+def jobs():
+    """Your latest jobs, newest first; each one's outcome is at its URL."""
+    _known_parameters(set())
+    return jsonify({"data": [_located(job) for job in runtime().jobs.recent(g.user)]})
+
+
+@bp.get(f"/jobs/<int(max={MAX_INT}):job_id>")
+def job(job_id: int):
+    """A job's status, progress and outcome: to whoever started it, and to admins."""
+    return jsonify(_located(runtime().jobs.view(g.user, job_id)))
 
 
 def _flag(name: str) -> bool:
