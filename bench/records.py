@@ -184,6 +184,18 @@ def measure(make_url_for, count: int) -> dict:
     }
 
 
+def run_together(threads: list, start) -> float:
+    """Start ``threads`` (each waits on the barrier ``start`` before its first step), let
+    them go at once, and return the seconds until the last one is done."""
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.monotonic()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - began
+
+
 def sqlite_urls():
     def make():
         folder = tempfile.mkdtemp()

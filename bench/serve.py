@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from records import fresh_runtime, pg_urls
+from records import fresh_runtime, pg_urls, run_together
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -206,13 +206,7 @@ def drive(clients: list, mix: dict[Callable, int], shop: Shop, seconds: float) -
             errors.update(failed)
 
     threads = [threading.Thread(target=run, args=(c, n)) for n, c in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.monotonic()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - began
+    elapsed = run_together(threads, start)
     requests = sum(map(len, took.values()))
     return {
         "seconds": round(elapsed, 1),

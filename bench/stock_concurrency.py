@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from records import fresh_runtime, pg_urls
+from records import fresh_runtime, pg_urls, run_together
 from sqlalchemy import func, select
 
 from apploom.engine.errors import AppLoomError
@@ -176,13 +176,7 @@ def run_clients(shop: Shop, clients: int, seconds: float) -> dict:
             errors.update(my_errors)
 
     threads = [threading.Thread(target=client, args=(seed,)) for seed in range(clients)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.monotonic()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - began
+    elapsed = run_together(threads, start)
     done = sum(n for (_, outcome), n in outcomes.items() if outcome in ("done", "refused"))
     return {
         "clients": clients,

@@ -8,11 +8,12 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
@@ -234,3 +235,14 @@ def browser(app, username: str) -> Browser:
     b = Browser(app)
     assert b.login(username).status_code == 303
     return b
+
+
+def silence(runtime: Runtime, job_id: int) -> None:
+    """Make a running job look as if its process died five minutes ago, as the worker
+    finds one to take up."""
+    with runtime.db.write() as conn:
+        conn.execute(
+            update(sys_job)
+            .where(sys_job.c.id == job_id)
+            .values(beat_at=datetime.now(timezone.utc) - timedelta(minutes=5))
+        )

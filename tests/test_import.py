@@ -7,7 +7,7 @@ import io
 import time
 import tracemalloc
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from openpyxl import Workbook
@@ -21,7 +21,7 @@ from apploom.engine.jobs.service import ACTIVE
 from apploom.engine.query.filters import Query
 from apploom.engine.storage.system_tables import sys_job
 from apploom.web import create_app
-from tests.helpers import Api, browser, finished
+from tests.helpers import Api, browser, finished, silence
 
 ORDERS_CSV = """外部单号,渠道,客户邮箱,下单时间,SKU,数量,单价
 TB-1,电商平台,zs@example.com,2026-11-01 09:30,CUP-1,2,12.50
@@ -336,12 +336,7 @@ def test_an_import_whose_process_died_is_taken_up_after_its_last_batch(runtime, 
         101,
     )  # the first batch committed, not the 2nd
     assert runtime.jobs.resume_stale() == 0  # silent, but not for long yet
-    with runtime.db.write() as conn:
-        conn.execute(
-            update(sys_job)
-            .where(sys_job.c.id == job["id"])
-            .values(beat_at=datetime.now(timezone.utc) - timedelta(minutes=5))
-        )
+    silence(runtime, job["id"])
     assert runtime.jobs.resume_stale(wait=True) == 1
     finished = jobs.get(ann, job["id"])
     assert finished["status"] == "done" and finished["report"]["created"] == 249

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from apploom.engine.access.permissions import SYSTEM_USER
-from apploom.engine.storage.system_tables import sys_job, sys_transition
+from apploom.engine.storage.system_tables import sys_transition
 from apploom.web import create_app
-from tests.helpers import Api, Shop, browser, bundled_with, finished, reopen
+from tests.helpers import Api, Shop, browser, bundled_with, finished, reopen, silence
 
 HEADER = "外部单号,渠道,客户邮箱,SKU,数量,单价\n"
 MAPPING = (
@@ -273,12 +272,7 @@ def test_a_bulk_job_whose_process_died_is_finished_by_the_worker(runtime, shop, 
     [job] = sue.get("/api/v1/jobs").json["data"]
     assert (job["status"], job["progress"]) == ("running", {"done": 2, "total": 5})
     assert runtime.jobs.resume_stale() == 0  # silent, but not for long yet
-    with runtime.db.write() as conn:
-        conn.execute(
-            update(sys_job)
-            .where(sys_job.c.id == job["id"])
-            .values(beat_at=datetime.now(timezone.utc) - timedelta(minutes=5))
-        )
+    silence(runtime, job["id"])
     worker = runtime.worker(interval=0.05).start()
     try:
         deadline = time.monotonic() + 60
