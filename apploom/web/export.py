@@ -28,15 +28,17 @@ def _rows(entity: Entity, query: Query):
         SYSTEM_FIELDS["updated_at"],
     ]
     yield [label(f.label) for f in fields]
-    offset = 0
-    while offset < MAX_ROWS:
-        page = records.list(g.user, entity.qualified, replace(query, limit=PAGE, offset=offset))
+    wanted = replace(query, limit=PAGE, offset=0, after=None, fields=tuple(f.name for f in fields))
+    exported = 0
+    while exported < MAX_ROWS:
+        page = records.list(g.user, entity.qualified, wanted)
         titles = ref_titles(entity, page.data)
         for record in page.data:
             yield [_cell(f, record.get(f.name), titles) for f in fields]
-        offset += PAGE
-        if offset >= page.total:
+        exported += len(page.data)
+        if page.next is None:
             break
+        wanted = replace(wanted, after=page.next)  # a cursor: page 200 as fast as page 1
 
 
 def _cell(fld, value, titles):

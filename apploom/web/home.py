@@ -38,9 +38,8 @@ def app_home(app: str):
     )
     if not entities:
         return render_template("error.html", message=translate("Not found")), 404
-    counts = {
-        e.name: runtime().records.list(g.user, e.qualified, Query(limit=1)).total for e in entities
-    }
+    pages = {e.name: runtime().records.list(g.user, e.qualified, Query(limit=1)) for e in entities}
+    counts = {name: f"{p.total}{'' if p.total_exact else '+'}" for name, p in pages.items()}
     balances = [b for e in entities for b in e.balances]
     return render_template(
         "home/app.html",

@@ -27,6 +27,7 @@ from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.settings import Settings
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.entity_tables import build_metadata
+from apploom.engine.storage.search_indexes import trigram_ops
 from apploom.engine.storage.system_tables import sys_app_version
 
 BATCH = 1000
@@ -44,7 +45,10 @@ def restore(
         tables = manifest["database"]["tables"]
         _refuse_unless_empty(db, settings, tables)
         _refuse_other_kind(db, manifest)
-        metadata = build_metadata(load_apps(_definitions(reader, tables), types, actions), types)
+        with db.write() as conn:
+            search_ops = trigram_ops(conn)
+        apps = load_apps(_definitions(reader, tables), types, actions)
+        metadata = build_metadata(apps, types, search_ops)
         for name, entry in tables.items():
             if "undescribed" in entry:
                 describe(metadata, name, entry["undescribed"])

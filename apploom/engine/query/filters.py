@@ -7,13 +7,15 @@ and, later, report and rule filters all become :class:`Condition` objects here.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Mapping
 
-from sqlalchemy import ColumnElement, String, cast, or_, select
+from sqlalchemy import ColumnElement, String, Table, and_, cast, false, or_, select, union
 from sqlalchemy.sql.expression import Select
 
 from apploom.engine import clock
@@ -41,11 +43,12 @@ OPS = (
     *AGE_OPS,
 )
 MAX_AGE_DAYS = 36_500  # a century: beyond it a date falls off the calendar
-RESERVED_PARAMS = ("sort", "limit", "offset", "fields", "q")
+RESERVED_PARAMS = ("sort", "limit", "offset", "after", "fields", "q")
 MAX_LIMIT = 500
 MAX_OFFSET = 10_000_000
 MAX_IN = 1000
 MAX_SEARCH = 200
+MAX_CURSOR = 2000
 
 # System columns queried like fields.
 SYSTEM_FIELDS = {
@@ -73,7 +76,21 @@ class Query:
     sort: tuple[str, ...] = ()
     limit: int | None = None
     offset: int = 0
+    after: str | None = None  # the cursor of the page before: where this page starts
     fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One of the values rows are ordered by, and the field that reads it back from a
+    cursor."""
+
+    column: ColumnElement
+    descending: bool
+    field: Field
+
+    def ordering(self) -> ColumnElement:
+        return self.column.desc() if self.descending else self.column.asc()
 
 
 def parse_params(params: Mapping[str, str]) -> Query:
@@ -92,6 +109,7 @@ def parse_params(params: Mapping[str, str]) -> Query:
         sort=_split(params.get("sort")),
         limit=_int_param(params, "limit", MAX_LIMIT),
         offset=_int_param(params, "offset", MAX_OFFSET) or 0,
+        after=params.get("after") or None,
         fields=_split(params.get("fields")) or None,
     )
 
@@ -135,10 +153,14 @@ class QueryCompiler:
 
     SEARCH_TEXT = Field("text", "text", Label("Text", "文本"), length=MAX_SEARCH)
 
-    def __init__(self, apps: AppSet, types: FieldTypes, tables: Mapping):
+    def __init__(self, apps: AppSet, types: FieldTypes, tables: Mapping, dialect: str = "sqlite"):
         self.apps = apps
         self.types = types
         self.tables = tables
+        self.nulls_sort_last = dialect == "postgresql"  # SQLite sorts them first
+        # PostgreSQL answers each part of a search from its own (trigram) index when the
+        # parts are a union of ids; SQLite scans, once for all parts when they are ORed
+        self.search_by_union = dialect == "postgresql"
 
     def field(self, entity: Entity, name: str) -> Field:
         found = entity.fields.get(name) or (None if entity.is_child else SYSTEM_FIELDS.get(name))
@@ -150,10 +172,15 @@ class QueryCompiler:
             )
         return found
 
-    def visible(self, user: User, entity: Entity) -> ColumnElement | None:
-        """The row filter for what ``user`` may read of ``entity`` (None: every row)."""
+    def visible(
+        self, user: User, entity: Entity, table: Table | None = None
+    ) -> ColumnElement | None:
+        """The row filter for what ``user`` may read of ``entity`` (None: every row), on
+        its table or on ``table``, an alias of it."""
         if permissions.require(self.apps, user, entity, "read") == "own":
-            return self.tables[entity.table].c.created_by == user.id
+            return (
+                table if table is not None else self.tables[entity.table]
+            ).c.created_by == user.id
         return None
 
     def _target_ids(self, user: User, fld: Field, where: ColumnElement) -> Select:
@@ -293,41 +320,115 @@ class QueryCompiler:
             inner = self.search(user, target, text, follow_refs=False)
             if inner is not None:
                 clauses.append(table.c[name].in_(self._target_ids(user, fld, inner)))
-        return or_(*clauses) if clauses else None
+        if not clauses:
+            return None
+        if self.search_by_union and len(clauses) > 1:
+            return table.c.id.in_(union(*(select(table.c.id).where(c) for c in clauses)))
+        return or_(*clauses)
 
-    def order_by(self, user: User, entity: Entity, sort: tuple[str, ...]) -> list:
+    def sort_keys(
+        self, user: User, entity: Entity, sort: tuple[str, ...], query: Select
+    ) -> tuple[Select, list[SortKey]]:
+        """The keys ``sort`` (else the list's own sort) orders rows by, the id last so that
+        the order is total, and ``query`` joined to each ref whose field a key follows.
+        A join, not a subquery per row: the database can then walk an index of the
+        target's field instead of sorting every row."""
         table = self.tables[entity.table]
-        order = []
+        keys = []
         sort = sort or entity.list.sort
-        for item in sort:
+        for n, item in enumerate(sort):
             descending = item.startswith("-")
             name = item.lstrip("-")
             head, _, rest = name.partition(".")
             if rest:
                 fld, target = self._ref(entity, head, name)
-                column_field = self.field(target, rest)
-                inner = self.tables[target.table]
-                column = (
-                    self._target_ids(user, fld, inner.c.id == table.c[head])
-                    .with_only_columns(inner.c[rest])
-                    .scalar_subquery()
-                )
+                key_field = self.field(target, rest)
+                joined = self.tables[target.table].alias(f"sort_{n}")
+                on = joined.c.id == table.c[head]
+                row_filter = self.visible(user, target, joined)
+                query = query.outerjoin(joined, on if row_filter is None else and_(on, row_filter))
+                column = joined.c[rest]
             else:
-                column_field = self.field(entity, name)
+                key_field = self.field(entity, name)
                 column = table.c[name]
-            if not self.types[column_field.type].sortable:
+            if not self.types[key_field.type].sortable:
                 raise BadQuery(
                     f"cannot sort by '{name}'",
-                    {"sort": f"{column_field.type} fields cannot be sorted"},
+                    {"sort": f"{key_field.type} fields cannot be sorted"},
                 )
-            order.append(column.desc() if descending else column.asc())
-        order.append(table.c.id.desc() if sort[0].startswith("-") else table.c.id)
-        return order
+            keys.append(SortKey(column, descending, key_field))
+        newest_first = bool(sort) and sort[0].startswith("-")
+        keys.append(SortKey(table.c.id, newest_first, SYSTEM_FIELDS["id"]))
+        return query, keys
+
+    def cursor(self, keys: list[SortKey], row: Mapping[str, Any]) -> str:
+        """The cursor of the page after ``row``: its sort keys (read as ``key_0``…) as JSON
+        in URL-safe base64."""
+        values = [
+            self.types[k.field.type].dump(k.field, row[f"key_{n}"]) for n, k in enumerate(keys)
+        ]
+        return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+    def _after(self, keys: list[SortKey], cursor: str) -> ColumnElement:
+        """Rows sorting after the row ``cursor`` names: the page after it, found by the
+        index of the first key however deep (an offset counts every row before it)."""
+        values = self._read_cursor(keys, cursor)
+        later = []
+        for n, key in enumerate(keys):
+            ties = [_equal(k.column, v) for k, v in zip(keys[:n], values[:n], strict=True)]
+            later.append(and_(*ties, self._beyond(key, values[n])))
+        condition = or_(*later)
+        first, value = keys[0], values[0]
+        if value is not None and not self._nulls_later(first):
+            # the same rows, bounded by the first key alone so that its index starts there
+            bound = first.column <= value if first.descending else first.column >= value
+            condition = and_(bound, condition)
+        return condition
+
+    def _nulls_later(self, key: SortKey) -> bool:
+        return self.nulls_sort_last != key.descending
+
+    def _beyond(self, key: SortKey, value: Any) -> ColumnElement:
+        """Rows whose ``key`` comes strictly after ``value`` in the order."""
+        nulls_later = self._nulls_later(key)
+        if value is None:
+            return false() if nulls_later else key.column.is_not(None)
+        beyond = key.column < value if key.descending else key.column > value
+        return or_(beyond, key.column.is_(None)) if nulls_later else beyond
+
+    def _read_cursor(self, keys: list[SortKey], cursor: str) -> list[Any]:
+        refusal = BadQuery(
+            "'after' is not the cursor of a page of this list in this order",
+            {"after": "pass the 'next' of the page before, with the same sort"},
+        )
+        if len(cursor) > MAX_CURSOR:
+            raise refusal
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        except (binascii.Error, ValueError):
+            raise refusal from None
+        if not isinstance(raw, list) or len(raw) != len(keys) or raw[-1] is None:
+            raise refusal
+        try:
+            return [
+                None if v is None else self.types[k.field.type].coerce(k.field, v)
+                for k, v in zip(keys, raw, strict=True)
+            ]
+        except (Invalid, TypeError, ValueError):
+            raise refusal from None
 
     def apply(
         self, user: User, entity: Entity, query: Query, base: Select
     ) -> tuple[Select, Select]:
         """(page query, count query) for ``query`` on top of ``base``, as ``user`` sees it."""
+        page, filtered, _ = self.paged(user, entity, query, base)
+        return page, filtered
+
+    def paged(
+        self, user: User, entity: Entity, query: Query, base: Select, extra: int = 0
+    ) -> tuple[Select, Select, list[SortKey]]:
+        """:meth:`apply`, with ``extra`` rows more than the page (to tell whether a page
+        follows) and the keys it is sorted by (for that page's cursor)."""
         where = [self.condition(user, entity, c) for c in query.conditions]
         if query.search:
             found = self.search(user, entity, query.search)
@@ -337,13 +438,20 @@ class QueryCompiler:
         if row_filter is not None:
             where.append(row_filter)
         filtered = base.where(*where)
+        ordered, keys = self.sort_keys(user, entity, query.sort, filtered)
+        if query.after:
+            ordered = ordered.where(self._after(keys, query.after))
         limit = min(query.limit or entity.list.page_size, MAX_LIMIT)
         page = (
-            filtered.order_by(*self.order_by(user, entity, query.sort))
-            .limit(limit)
+            ordered.order_by(*(k.ordering() for k in keys))
+            .limit(limit + extra)
             .offset(query.offset)
         )
-        return page, filtered
+        return page, filtered, keys
+
+
+def _equal(column: ColumnElement, value: Any) -> ColumnElement:
+    return column.is_(None) if value is None else column == value
 
 
 def condition_problem(fld: Field, ftype: FieldType, cond: Condition) -> str | None:

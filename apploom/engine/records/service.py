@@ -13,12 +13,13 @@ import builtins
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import (
     Connection,
     Insert,
+    Result,
     Select,
     Table,
     bindparam,
@@ -35,8 +36,15 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import SYSTEM_USER, User
 from apploom.engine.definitions.model import AppSet, Entity, Field
 from apploom.engine.errors import Conflict, NotFound, RuleError, ValidationFailed
+from apploom.engine.fields.base import FieldType
 from apploom.engine.fields.registry import FieldTypes
-from apploom.engine.query.filters import AUDIT_FIELDS, SYSTEM_FIELDS, Query, QueryCompiler
+from apploom.engine.query.filters import (
+    AUDIT_FIELDS,
+    MAX_LIMIT,
+    SYSTEM_FIELDS,
+    Query,
+    QueryCompiler,
+)
 from apploom.engine.records import idempotency
 from apploom.engine.records.formulas import compute_formulas, formula_order
 from apploom.engine.records.history import (
@@ -57,12 +65,15 @@ from apploom.engine.storage.retries import ConcurrentUpdate, retrying
 from apploom.engine.storage.system_tables import sys_attachment, sys_rule_run, sys_user
 
 log = logging.getLogger(__name__)
+COUNT_LIMIT = 10_000  # a list counts its matches up to this many; more show as "10,000+"
 
 
 @dataclass(frozen=True)
 class Page:
     data: list[dict]
-    total: int
+    total: int  # the rows that match, counted up to COUNT_LIMIT
+    total_exact: bool = True  # False: more than ``total`` match
+    next: str | None = None  # the cursor of the page after this one, when one follows
 
 
 @dataclass
@@ -101,7 +112,7 @@ class RecordService:
         self.apps = apps
         self.types = types
         self.tables = build_metadata(apps, types).tables
-        self.compiler = QueryCompiler(apps, types, self.tables)
+        self.compiler = QueryCompiler(apps, types, self.tables, db.dialect)
         self.title_lookup = Titles(apps, types, self.tables)
         self.pipeline = ChangePipeline()
         self._column_fields = {
@@ -125,6 +136,7 @@ class RecordService:
             for f in e.fields.values()
             if types[f.type].holds_file
         ]
+        self._dump_plans: dict[str, list] = {}
         self._referrers: dict[str, list[tuple[Entity, Field]]] = {}
         for entity in apps.entities():
             for fld in entity.fields.values():
@@ -161,14 +173,23 @@ class RecordService:
         return self.dump(entity, drafts[record_id])
 
     def list(self, user: User, ref: str, query: Query | None = None) -> Page:
+        """A page of the records ``query`` finds, as ``user`` sees them; their count up to
+        COUNT_LIMIT (counting a million rows costs more than the page), and the cursor of
+        the page after it."""
         entity = self.entity(ref)
         query = query or Query()
         table = self.tables[entity.table]
         fields = self._selected(entity, query.fields)
-        page, filtered = self.compiler.apply(user, entity, query, select(table))
+        page, filtered, keys = self.compiler.paged(user, entity, query, select(table), extra=1)
+        page = page.add_columns(*(k.column.label(f"key_{n}") for n, k in enumerate(keys)))
+        limit = min(query.limit or entity.list.page_size, MAX_LIMIT)
+        counted = select(func.count()).select_from(
+            filtered.with_only_columns(table.c.id).limit(COUNT_LIMIT + 1).subquery()
+        )
         with self.db.read() as conn:
-            rows = conn.execute(page).mappings().all()
-            total = conn.execute(select(func.count()).select_from(filtered.subquery())).scalar()
+            rows = _dicts(conn.execute(page))
+            total = conn.execute(counted).scalar() or 0
+            more, rows = len(rows) > limit, rows[:limit]
             children = self._children(
                 conn,
                 entity,
@@ -179,27 +200,44 @@ class RecordService:
             self.dump(
                 entity,
                 Draft(
-                    dict(r),
+                    r,
                     {name: by_parent.get(r["id"], []) for name, by_parent in children.items()},
                 ),
                 fields,
             )
             for r in rows
         ]
-        return Page(data, total or 0)
+        return Page(
+            data,
+            min(total, COUNT_LIMIT),
+            total_exact=total <= COUNT_LIMIT,
+            next=self.compiler.cursor(keys, rows[-1]) if more else None,
+        )
 
     # ``list`` is the method above from here on, so annotations spell out the builtin
 
     def history(self, user: User, ref: str, record_id: int) -> builtins.list[dict]:
-        self.get(user, ref, record_id)  # the same permission and existence checks
+        entity = self.entity(ref)
         with self.db.read() as conn:
-            return read_history(conn, self.entity(ref), record_id)
+            self._check_readable(conn, user, entity, record_id)
+            return read_history(conn, entity, record_id)
 
     def timeline(self, user: User, ref: str, record_id: int) -> builtins.list[dict]:
         """History and comments, newest first."""
-        self.get(user, ref, record_id)
+        entity = self.entity(ref)
         with self.db.read() as conn:
-            return read_timeline(conn, self.entity(ref), record_id)
+            self._check_readable(conn, user, entity, record_id)
+            return read_timeline(conn, entity, record_id)
+
+    def _check_readable(self, conn: Connection, user: User, entity: Entity, record_id: int) -> None:
+        """The permission and existence checks of :meth:`get`, without reading the record."""
+        table = self.tables[entity.table]
+        query = select(table.c.id).where(table.c.id == record_id)
+        row_filter = self.compiler.visible(user, entity)
+        if row_filter is not None:
+            query = query.where(row_filter)
+        if conn.execute(query).first() is None:
+            raise NotFound(f"There is no {entity.label.en} with id {record_id}")
 
     def comment(self, user: User, ref: str, record_id: int, body: Any) -> None:
         """Anyone who may read a record may comment on it."""
@@ -297,13 +335,15 @@ class RecordService:
             if not parent_ids:
                 continue
             child = self.tables[self.apps.entity(fld.child).table]
-            rows = conn.execute(
-                select(child)
-                .where(child.c.parent_id.in_(parent_ids))
-                .order_by(child.c.parent_id, child.c.position)
-            ).mappings()
+            rows = _dicts(
+                conn.execute(
+                    select(child)
+                    .where(child.c.parent_id.in_(parent_ids))
+                    .order_by(child.c.parent_id, child.c.position)
+                )
+            )
             for row in rows:
-                result[fld.name].setdefault(row["parent_id"], []).append(dict(row))
+                result[fld.name].setdefault(row["parent_id"], []).append(row)
         return result
 
     # ---- the JSON form ------------------------------------------------------------------
@@ -312,22 +352,39 @@ class RecordService:
         self, entity: Entity, draft: Draft, fields: builtins.list[Field] | None = None
     ) -> dict:
         """The JSON form of a record: every field (or the ``fields`` asked for), rows nested."""
-        out = {"id": draft.values.get("id")}
+        values = draft.values
+        out = {"id": values.get("id")}
         if not entity.is_child:
-            out["version"] = draft.values.get("version")
-        if fields is None:
-            fields = list(entity.fields.values())
-            if not entity.is_child:
-                fields += [SYSTEM_FIELDS[n] for n in AUDIT_FIELDS]
-        for fld in fields:
-            if fld.holds_rows:
-                child = self.apps.entity(fld.child)
-                out[fld.name] = [
-                    self.dump(child, Draft(row, {})) for row in draft.rows.get(fld.name, [])
-                ]
+            out["version"] = values.get("version")
+        for name, dumper, child in self._dumpers(entity, fields):
+            if child is not None:
+                out[name] = [self.dump(child, Draft(row, {})) for row in draft.rows.get(name, [])]
             else:
-                out[fld.name] = self.types[fld.type].dump(fld, draft.values.get(fld.name))
+                out[name] = values.get(name) if dumper is None else dumper(values.get(name))
         return out
+
+    def _dumpers(self, entity: Entity, fields: builtins.list[Field] | None) -> builtins.list:
+        """(name, how its value is dumped or None when as stored, the child entity of a
+        table) for each field dumped: a list dumps thousands of values, each asking."""
+        key = entity.qualified
+        if fields is None and key in self._dump_plans:
+            return self._dump_plans[key]
+        chosen = fields
+        if chosen is None:
+            chosen = list(entity.fields.values())
+            if not entity.is_child:
+                chosen += [SYSTEM_FIELDS[n] for n in AUDIT_FIELDS]
+        plan: builtins.list[tuple[str, Callable | None, Entity | None]] = []
+        for fld in chosen:
+            if fld.holds_rows:
+                plan.append((fld.name, None, self.apps.entity(fld.child)))
+                continue
+            ftype = self.types[fld.type]
+            as_stored = type(ftype).dump is FieldType.dump
+            plan.append((fld.name, None if as_stored else partial(ftype.dump, fld), None))
+        if fields is None:
+            self._dump_plans[key] = plan
+        return plan
 
     # ---- writing ------------------------------------------------------------------------
 
@@ -1044,6 +1101,13 @@ class RecordService:
 
 
 @lru_cache(maxsize=None)
+def _dicts(result: Result) -> builtins.list[dict]:
+    """The rows as plain dicts, without a mapping view of each on the way (lists read
+    thousands)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 def _existing_ids(table: Table) -> Select:
     """Which of :ids exist in ``table`` (with each file's size and uploader, for
     attachments)."""

@@ -12,6 +12,7 @@ from apploom.engine.definitions.model import AppSet, Entity
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage import system_tables
 from apploom.engine.storage.column_types import UTCDateTime
+from apploom.engine.storage.search_indexes import PREFIX, searched_text
 from apploom.engine.storage.system_tables import ID
 
 MAX_NAME = 60  # PostgreSQL truncates identifiers at 63 bytes
@@ -25,13 +26,21 @@ def index_name(prefix: str, table: str, columns: tuple[str, ...]) -> str:
     return f"{name[: MAX_NAME - 9]}_{digest}"
 
 
-def build_metadata(apps: AppSet, types: FieldTypes) -> MetaData:
-    """A fresh MetaData with the system tables and every entity's table."""
+def build_metadata(apps: AppSet, types: FieldTypes, trigram_ops: str | None = None) -> MetaData:
+    """A fresh MetaData with the system tables and every entity's table; with
+    ``trigram_ops`` (PostgreSQL's, see search_indexes), an index for each searched text."""
     metadata = MetaData()
     for table in system_tables.metadata.sorted_tables:
         table.to_metadata(metadata)
     for entity in apps.entities():
-        entity_table(metadata, entity, apps, types)
+        table = entity_table(metadata, entity, apps, types)
+        for name in searched_text(entity, types) if trigram_ops else ():
+            Index(
+                index_name(PREFIX, entity.table, (name,)),
+                table.c[name],
+                postgresql_using="gin",
+                postgresql_ops={name: trigram_ops},
+            )
     for entity in apps.entities():
         for balance in entity.balances:
             balance_table(metadata, balance, entity, types)

@@ -34,6 +34,8 @@ from apploom.engine.definitions.model import AppSet, Field
 from apploom.engine.errors import MigrationRefused
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.storage.entity_tables import build_metadata
+from apploom.engine.storage.search_indexes import PREFIX as SEARCH_PREFIX
+from apploom.engine.storage.search_indexes import trigram_ops
 from apploom.engine.storage.system_tables import sys_archived_field
 
 
@@ -101,7 +103,7 @@ def widening(old: tuple, new: tuple) -> str | None:
 
 
 def plan_migration(conn: Connection, new: AppSet, old: AppSet | None, types: FieldTypes) -> Plan:
-    desired = build_metadata(new, types)
+    desired = build_metadata(new, types, trigram_ops(conn))
     plan = Plan(metadata=desired)
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())
@@ -174,7 +176,7 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None, types: Fie
         plan.steps += [
             Step("drop_index", table.name, name)
             for name in sorted(in_db_indexes)
-            if name not in wanted and name.startswith(("ix_", "uq_"))
+            if name not in wanted and name.startswith(("ix_", "uq_", f"{SEARCH_PREFIX}_"))
         ]
     return plan
 

@@ -13,6 +13,7 @@ from apploom.engine.fields.text import NO_NUL
 from apploom.engine.imports.jobs import KIND as IMPORT
 from apploom.engine.jobs.service import RECENT, STATUSES
 from apploom.engine.query.filters import (
+    MAX_CURSOR,
     MAX_LIMIT,
     MAX_OFFSET,
     MAX_SEARCH,
@@ -20,6 +21,7 @@ from apploom.engine.query.filters import (
     SYSTEM_FIELDS,
 )
 from apploom.engine.records.idempotency import MAX_KEY
+from apploom.engine.records.service import COUNT_LIMIT
 from apploom.engine.reports.definition import BUCKETS
 from apploom.engine.workflow.bulk import KIND as TRANSITION
 from apploom.engine.workflow.bulk import MAX_IDS
@@ -195,6 +197,13 @@ def _list_parameters(entity: Entity, types: FieldTypes) -> list[dict]:
             "name": "offset",
             "in": "query",
             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+        },
+        {
+            "name": "after",
+            "in": "query",
+            "schema": {"type": "string", "maxLength": MAX_CURSOR, "pattern": "^[A-Za-z0-9_-]*$"},
+            "description": "The 'next' of the page before (with the same sort and filters): "
+            "the page after it, as fast however deep",
         },
         {
             "name": "fields",
@@ -498,7 +507,16 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
     }
     page = {
         "type": "object",
-        "properties": {"data": {"type": "array", "items": ref}, "total": {"type": "integer"}},
+        "required": ["data", "total", "total_exact", "next"],
+        "properties": {
+            "data": {"type": "array", "items": ref},
+            "total": {"type": "integer", "description": f"Matches, counted up to {COUNT_LIMIT}"},
+            "total_exact": {"type": "boolean", "description": "False: more than 'total' match"},
+            "next": {
+                "type": ["string", "null"],
+                "description": "Pass as 'after' for the page after this one; null on the last",
+            },
+        },
     }
     paths: dict = {
         base: {

@@ -120,7 +120,9 @@ def openapi():
 @bp.get("/<app>/<entity>")
 def collection(app: str, entity: str):
     page = runtime().records.list(g.user, f"{app}.{entity}", parse_params(request.args))
-    return jsonify({"data": page.data, "total": page.total})
+    return jsonify(
+        {"data": page.data, "total": page.total, "total_exact": page.total_exact, "next": page.next}
+    )
 
 
 @bp.post("/<app>/<entity>")
