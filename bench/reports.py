@@ -93,8 +93,11 @@ def hand_written(dialect: str) -> dict[str, str]:
     }
 
 
-def generate(runtime, orders: int, seed: int = 11) -> None:
-    """A year of orders with their lines, written in bulk."""
+def generate(
+    runtime, orders: int, seed: int = 11, lines_each: int = LINES, customers_count: int = 2000
+) -> None:
+    """A year of orders with their lines, written in bulk; shipped ones carry a tracking
+    number."""
     rng = random.Random(seed)
     tables, engine = runtime.records.tables, runtime.db.engine
     now = datetime.now(timezone.utc)
@@ -118,7 +121,7 @@ def generate(runtime, orders: int, seed: int = 11) -> None:
                     **{k: v for k, v in stamp.items() if k != "created_at"},
                 )
             ).inserted_primary_key[0]
-            for n in range(2000)
+            for n in range(customers_count)
         ]
         items = [
             (
@@ -172,7 +175,7 @@ def generate(runtime, orders: int, seed: int = 11) -> None:
         batch, lines, payments = [], [], []
         for n in range(start, min(start + 5000, orders)):
             day = now - timedelta(days=rng.randint(0, 364), hours=rng.randint(0, 23))
-            chosen = [rng.choice(items) for _ in range(LINES)]
+            chosen = [rng.choice(items) for _ in range(lines_each)]
             qty = [rng.randint(1, 5) for _ in chosen]
             total = sum((price * q for (_, price), q in zip(chosen, qty, strict=True)), Decimal(0))
             status = rng.choice(states)
@@ -201,10 +204,13 @@ def generate(runtime, orders: int, seed: int = 11) -> None:
                     "was_backordered": rng.random() < 0.05,
                     "confirmed_at": day,
                     "shipped_at": shipped,
+                    "tracking_number": None if shipped is None else f"SF{n:010d}",
                     "hours_to_ship": None
                     if shipped is None
                     else Decimal(round((shipped - day).total_seconds() / 3600, 2)),
                     **stamp,
+                    "created_at": day,
+                    "ordered_at": day,
                 }
             )
             lines += [
