@@ -26,25 +26,12 @@ from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import AppLoomError, Forbidden, ValidationFailed
 from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.choices import plain
+from apploom.engine.imports.layout import Record, Target, errors_at, group
 from apploom.engine.imports.lookups import Column, Lookups, Missing, lookup_keys, naming_fields
 from apploom.engine.records.service import RecordService
 from apploom.engine.workflow.service import Transitions
 
 BATCH = 100
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a column goes: ``field``, ``table.field`` (child rows), each optionally
-    ``.key`` for a ref found by one of its target's unique fields."""
-
-    field: str
-    child: str | None = None
-    key: str | None = None
-
-    @property
-    def path(self) -> str:
-        return ".".join(p for p in (self.field, self.child, self.key) if p)
 
 
 @dataclass
@@ -98,16 +85,6 @@ class Options:
         create: Iterable[str] = (),
     ) -> Options:
         return cls(then, dict(constants or {}), frozenset(create or ()))
-
-
-@dataclass
-class _Record:
-    rows: list[int]  # row numbers in the file (header is 1)
-    values: dict[str, str]
-    children: list[dict[str, str]]  # one per row: its child targets' cells
-    data: dict = field(default_factory=dict)
-    problems: list[dict] = field(default_factory=list)
-    missing: dict[str, Missing] = field(default_factory=dict)  # ref field -> to create
 
 
 class Importer:
@@ -220,7 +197,7 @@ class Importer:
         options = Options.of(then, constants, create)
         targets = self.check(user, entity, header, mapping, options)
         report = report or ImportReport()
-        grouped = self._group(entity, targets, header, rows)
+        grouped = group(entity, targets, header, rows)
         batch = [r for r in grouped if r.rows[0] > report.after_row]
         if not report.after_row:
             report.records = len(grouped)
@@ -381,40 +358,13 @@ class Importer:
         if problems:
             raise ValidationFailed(problems)
 
-    def _group(
-        self, entity: Entity, targets: dict[str, Target], header: list[str], rows: list[list[str]]
-    ) -> list[_Record]:
-        """Rows into records. With child rows mapped, a row continues the record above
-        when its key cells (external_id, say) are blank or the same as that record's and
-        its other record cells are blank or agree: the second and later lines of an
-        order, as shops' exports write them."""
-        index = {column: header.index(column) for column in targets}
-        own = [c for c, t in targets.items() if t.child is None]
-        child = [c for c, t in targets.items() if t.child is not None]
-        keys = _key_columns(entity, targets)
-        found: list[_Record] = []
-        for number, row in enumerate(rows, start=2):
-            values = {c: _cell(row, index[c]) for c in own}
-            above = found[-1] if child and found else None
-            if above is not None and _continues(above, values, keys):
-                above.problems += _disagreements(above, values, number)
-                for column, text in values.items():
-                    above.values[column] = above.values[column] or text
-                record = above
-            else:
-                record = _Record([], values, [])
-                found.append(record)
-            record.rows.append(number)
-            record.children.append({c: _cell(row, index[c]) for c in child})
-        return found
-
     def _resolve(
         self,
         user: User,
         entity: Entity,
         targets: dict[str, Target],
         options: Options,
-        batch: list[_Record],
+        batch: list[Record],
     ) -> None:
         """Turn each record's text into the data the record service reads: constants
         first, refs looked up by key in one query per column, select labels to values."""
@@ -476,7 +426,7 @@ class Importer:
         lookups: Lookups,
         ref: Field,
         columns: list[Column],
-        record: _Record,
+        record: Record,
         cells: Mapping[str, str],
         row: int,
         create: bool,
@@ -504,9 +454,9 @@ class Importer:
         entity: Entity,
         targets: dict[str, Target],
         options: Options,
-        batch: list[_Record],
+        batch: list[Record],
         report: ImportReport,
-    ) -> list[_Record]:
+    ) -> list[Record]:
         """Records already there by a unique key (a field, or a combination) are counted
         and left alone."""
         direct = {t.field for t in targets.values() if t.child is None and t.key is None}
@@ -548,7 +498,7 @@ class Importer:
         self,
         user: User,
         entity: Entity,
-        batch: list[_Record],
+        batch: list[Record],
         targets: dict[str, Target],
         then: str | None,
         dry_run: bool,
@@ -572,7 +522,7 @@ class Importer:
                     created += 1
                     now_made.update(new)
                 except AppLoomError as exc:
-                    errors += _errors(record, targets, exc)
+                    errors += errors_at(record, targets, exc)
             after = replace(
                 report,
                 created=report.created + created,
@@ -595,7 +545,7 @@ class Importer:
             setattr(report, name, getattr(after, name))
 
     def _with_refs(
-        self, conn: Connection, user: User, record: _Record, made: dict[tuple, int]
+        self, conn: Connection, user: User, record: Record, made: dict[tuple, int]
     ) -> tuple[dict, dict[tuple, int]]:
         """The record's data with the refs it names that were missing: created, or
         taken from an earlier row of the file that created them."""
@@ -627,58 +577,6 @@ def _visible(query, row_filter):
     return query if row_filter is None else query.where(row_filter)
 
 
-def _errors(record: _Record, targets: dict[str, Target], exc: AppLoomError) -> list[dict]:
-    """The error of one record, per field, at the row and column it came from."""
-    if not isinstance(exc, ValidationFailed):
-        return [{"row": record.rows[0], "column": None, "message": str(exc)}]
-    by_path = {t.path.removesuffix(f".{t.key}") if t.key else t.path: c for c, t in targets.items()}
-    exact = {t.path: c for c, t in targets.items()}
-    found = []
-    for key, message in exc.fields.items():
-        parts = key.split(".")
-        column: str | None
-        if key in exact:  # customer.name: a new customer's
-            row, column = record.rows[0], exact[key]
-        elif len(parts) >= 3 and parts[1].isdigit():  # lines.2.qty: the third child row
-            row = record.rows[min(int(parts[1]), len(record.rows) - 1)]
-            column = by_path.get(f"{parts[0]}.{parts[2]}")
-        else:
-            row, column = record.rows[0], by_path.get(parts[0])
-        found.append(
-            {"row": row, "column": column, "message": message if column else f"{key}: {message}"}
-        )
-    return found
-
-
-def _key_columns(entity: Entity, targets: dict[str, Target]) -> list[str]:
-    """The record's own columns that hold a unique key's fields (its external id)."""
-    keyed = {n for names in entity.unique for n in names}
-    keyed |= {f.name for f in entity.fields.values() if f.unique}
-    return [c for c, t in targets.items() if t.child is None and t.key is None and t.field in keyed]
-
-
-def _continues(above: _Record, values: dict[str, str], keys: list[str]) -> bool:
-    """Whether a row with these record cells is another row of the record above."""
-    if any(values[c] for c in keys):
-        return all(values[c] in ("", above.values[c]) for c in keys)
-    return all(text in ("", above.values[c]) for c, text in values.items())
-
-
-def _disagreements(above: _Record, values: dict[str, str], row: int) -> list[dict]:
-    """A later row of a record that gives one of its cells another value: which wins
-    cannot be guessed."""
-    return [
-        {
-            "row": row,
-            "column": column,
-            "message": f"is '{text}' here but '{above.values[column]}' in row "
-            f"{above.rows[0]} of the same record",
-        }
-        for column, text in values.items()
-        if text and above.values[column] and text != above.values[column]
-    ]
-
-
 def _target(entity: Entity, path: str) -> Target:
     parts = path.split(".")
     fld = entity.fields[parts[0]]
@@ -694,8 +592,3 @@ def _field_of(entity: Entity, target: Target, apps) -> Field:
 
 def _joined(first: Label, second: Label) -> Label:
     return Label(f"{first.en} › {second.en}", f"{first.zh or first.en} › {second.zh or second.en}")
-
-
-def _cell(row: list[str], column: int) -> str:
-    """A cell's text; rows are not padded to the header, so a missing cell is empty."""
-    return row[column].strip() if column < len(row) else ""
