@@ -879,3 +879,29 @@ def test_a_template_per_entity_is_headed_in_the_readers_language(runtime):
     assert "/a/oms/order/import/template.xlsx" in page
     csv_header, _ = read_table("t.csv", screens.get("/a/oms/order/import/template.csv").data)
     assert csv_header == template_header(importer, order, "en")
+
+
+def test_the_mapping_screen_sets_constants_and_shows_a_bad_one_at_its_field(runtime, shop):
+    runtime.users.create("sue", ["sales"], "password1234")
+    screens = browser(create_app(runtime=runtime), "sue")
+    text = "外部单号,客户邮箱,SKU\nS-1,zs@example.com,CUP-1\n,,POT-1\n"
+    job_url = screens.post(
+        "/a/oms/order/import",
+        {"file": (io.BytesIO(text.encode()), "o.csv")},
+        content_type="multipart/form-data",
+    ).headers["Location"]
+    form = {"map-0": "external_id", "map-1": "customer.email", "map-2": "lines.item.sku"}
+    bad = screens.post(
+        job_url, {**form, "constant-0": "currency", "constant-value-0": "XXX", "run": "import"}
+    )
+    page = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Currency: &#39;XXX&#39; is not an option" in page
+    assert 'name="constant-value-0" value="XXX"' in page  # kept for correcting
+    done = screens.post(
+        job_url, {**form, "constant-0": "currency", "constant-value-0": "美元", "run": "import"}
+    )
+    assert done.status_code == 303
+    job = wait_for(runtime.imports, int(job_url.rsplit("/", 1)[1]))
+    assert (job["report"]["created"], job["report"]["errors"]) == (1, [])
+    [order] = orders(runtime)
+    assert order["currency"] == "USD" and len(full(runtime, order)["lines"]) == 2
