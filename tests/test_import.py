@@ -732,8 +732,8 @@ def test_creating_missing_customers_takes_a_key_a_name_and_the_right(runtime, sh
             {**base, "姓名": "customer.name"},
             ["customer"],
             {
-                "create.customer": "map a column to one of Customer's keys (number, email, phone) "
-                "to find them, or create the missing ones"
+                "create.customer": "map a column to one of Customer's keys (number, email, phone): "
+                "a new one is made when it finds none"
             },
         ),
         (

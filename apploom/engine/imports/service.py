@@ -346,8 +346,8 @@ class Importer:
             needed = [f.name for f in naming_fields(self.records, found)]
             if not given & set(keys):
                 problems[at] = (
-                    f"map a column to one of {found.label.en}'s keys ({', '.join(keys)}) "
-                    "to find them, or create the missing ones"
+                    f"map a column to one of {found.label.en}'s keys ({', '.join(keys)}): "
+                    "a new one is made when it finds none"
                 )
             elif missing := [n for n in needed if n not in given]:
                 problems[at] = f"new {found.label.en} records need a column for: " + ", ".join(
