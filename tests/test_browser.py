@@ -14,6 +14,7 @@ from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import outbox
 from apploom.engine.query.filters import Query
 from tests.helpers import Shop, serving
+from tests.test_import import SHOPIFY_MAPPING
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -262,6 +263,44 @@ def test_import_orders_from_a_file_with_a_dry_run_and_a_progress_bar(server, pag
     orders = sqlite_runtime.records.list(SYSTEM_USER, "oms.order", Query(limit=500)).data
     statuses = [o["status"] for o in orders]  # 100 cups in stock: the rest wait
     assert (statuses.count("confirmed"), statuses.count("backordered")) == (100, 300)
+
+
+def test_import_a_shopify_export_whose_orders_run_over_several_rows(server, page, sqlite_runtime):
+    """Shopify's export as it comes: the later rows of an order leave its cells blank.
+    Mapped once on the screen, with the channel set for the whole file and new buyers
+    created; the next file of its shape is offered the same."""
+    expect = playwright.expect
+    sample = Path(__file__).parent / "samples" / "shopify-orders-export.csv"
+    header = sample.read_text().splitlines()[0].split(",")
+    sign_in(page, server, "sue")
+    page.goto(server + "/a/oms/order/import")
+    expect(page.locator("a:text('Excel template')")).to_be_visible()
+    page.set_input_files("input[type=file]", str(sample))
+    page.click("button:text('Next')")
+    for column, path in SHOPIFY_MAPPING.items():
+        page.select_option(f"select[name=map-{header.index(column)}]", path)
+    page.select_option("select[name=constant-0]", "channel")
+    page.fill("input[name=constant-value-0]", "线上商城")
+    page.check("input[name=create][value=customer]")
+    page.click("button:text('Import')")
+    expect(page.locator("#import-report h2")).to_have_text("Imported", timeout=60_000)
+    expect(page.locator("#import-report")).to_contain_text("3 created")
+    orders = sqlite_runtime.records.list(SYSTEM_USER, "oms.order").data
+    assert sorted((o["external_id"], o["channel"], o["total"]) for o in orders) == [
+        ("#1001", "web", "303.00"),
+        ("#1002", "web", "32.50"),
+        ("#1003", "web", "290.50"),
+    ]
+    page.goto(server + "/a/oms/order/import")
+    page.set_input_files("input[type=file]", str(sample))
+    page.click("button:text('Next')")
+    expect(page.locator("#import-remembered")).to_be_visible()
+    expect(page.locator(f"select[name=map-{header.index('Lineitem sku')}]")).to_have_value(
+        "lines.item.sku"
+    )
+    expect(page.locator("input[name=constant-value-0]")).to_have_value("线上商城")
+    page.click("button:text('Dry run')")
+    expect(page.locator("#import-report")).to_contain_text("3 already there", timeout=60_000)
 
 
 def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, page, sqlite_runtime):

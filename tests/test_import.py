@@ -4,10 +4,12 @@ reasons, no duplicates on a second import, jobs with progress."""
 from __future__ import annotations
 
 import io
+import json
 import time
 import tracemalloc
 import zipfile
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -15,7 +17,9 @@ from sqlalchemy import update
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.imports.service import Options
 from apploom.engine.imports.spreadsheets import MAX_COLUMNS, read_head, read_table
+from apploom.engine.imports.templates import template_header
 from apploom.engine.jobs.progress import Progress, TakenOver
 from apploom.engine.jobs.service import ACTIVE
 from apploom.engine.query.filters import Query
@@ -475,3 +479,429 @@ def test_a_shops_export_brings_its_ship_to_and_money_under_chinese_headers(runti
     )
     assert str(order["subtotal"]) == "292.00"  # 2 × 12.50 − 1.00 + 268.00, catalogue prices
     assert str(order["total"]) == "295.00"  # less 5.00 off, plus 8.00 shipping, tax inside
+
+
+SAMPLES = Path(__file__).parent / "samples"
+SHOPIFY_MAPPING = {
+    "Name": "external_id",
+    "Email": "customer.email",
+    "Billing Name": "customer.name",
+    "Created at": "ordered_at",
+    "Currency": "currency",
+    "Shipping": "shipping_fee",
+    "Discount Amount": "discount",
+    "Lineitem quantity": "lines.qty",
+    "Lineitem price": "lines.price",
+    "Lineitem sku": "lines.item.sku",
+    "Lineitem discount": "lines.discount",
+    "Shipping Name": "ship_name",
+    "Shipping Address1": "ship_address",
+    "Shipping City": "ship_city",
+    "Shipping Zip": "ship_postcode",
+    "Shipping Province Name": "ship_province",
+    "Shipping Country": "ship_country",
+    "Shipping Phone": "ship_phone",
+}
+
+
+def full(rt, order):
+    return rt.records.get(SYSTEM_USER, "oms.order", order["id"])
+
+
+def test_a_shopify_export_with_continuation_rows_is_one_order_per_order_id(runtime, shop):
+    """Shopify's own export: an order's later rows repeat only Name and Email with the
+    line cells. Customers are found by email in any case, or created from Billing Name;
+    the totals come out as the file's Total column says."""
+    data = (SAMPLES / "shopify-orders-export.csv").read_bytes()
+    header, rows = read_table("orders_export.csv", data)
+    assert len(header) == 79 and len(rows) == 5
+    report = run(
+        runtime,
+        data,
+        SHOPIFY_MAPPING,
+        constants={"channel": "线上商城"},
+        create=["customer"],
+    )
+    assert (report.records, report.created, report.errors) == (3, 3, [])
+    by_id = {o["external_id"]: full(runtime, o) for o in orders(runtime)}
+    assert sorted(by_id) == ["#1001", "#1002", "#1003"]
+    first = by_id["#1001"]
+    assert first["customer"] == shop.customer["id"]  # ZS@Example.com
+    assert [(line["item"], line["qty"]) for line in first["lines"]] == [
+        (shop.cup["id"], 2),
+        (shop.pot["id"], 1),
+    ]
+    assert (first["channel"], first["ordered_at"]) == ("web", "2024-05-01T04:30:00Z")
+    assert (first["ship_city"], first["ship_province"], first["ship_phone"]) == (
+        "上海市",
+        "Shanghai",
+        "+86 139 0000 1111",
+    )
+    totals = {name: (o["total"], len(o["lines"])) for name, o in by_id.items()}
+    assert totals == {"#1001": ("303.00", 2), "#1002": ("32.50", 1), "#1003": ("290.50", 2)}
+    new = runtime.records.get(SYSTEM_USER, "crm.customer", by_id["#1002"]["customer"])
+    assert (new["name"], new["email"]) == ("李四", "li.si@example.com")
+    assert by_id["#1003"]["customer"] == shop.customer["id"]
+    assert runtime.records.list(SYSTEM_USER, "crm.customer").total == 3
+    again = run(runtime, data, SHOPIFY_MAPPING, constants={"channel": "web"}, create=["customer"])
+    assert (again.created, again.existing) == (0, 3)  # channel + Name: already there
+
+
+TAOBAO_MAPPING = {
+    "订单编号": "external_id",
+    "买家会员名": "customer.name",
+    "联系手机": "customer.phone",
+    "收货人姓名": "ship_name",
+    "收货地址": "ship_address",
+    "订单付款时间": "ordered_at",
+    "买家应付邮费": "shipping_fee",
+    "商家编码": "lines.item.sku",
+    "价格": "lines.price",
+    "购买数量": "lines.qty",
+}
+
+
+def test_a_taobao_export_finds_buyers_by_phone_and_creates_the_missing_ones(runtime, shop):
+    """Taobao's order report (GB18030), one row per line: buyers are found by their
+    phone however it was typed, or created under their member name."""
+    runtime.records.update(
+        SYSTEM_USER, "crm.customer", shop.customer["id"], {"phone": "139 0000-1111"}, version=1
+    )
+    data = (SAMPLES / "taobao-orders-export.csv").read_bytes()
+    report = run(
+        runtime,
+        data,
+        TAOBAO_MAPPING,
+        name="ExportOrderList202405.csv",
+        constants={"channel": "marketplace"},
+        create=["customer"],
+        then="confirm",
+    )
+    assert (report.records, report.created, report.errors) == (2, 2, [])
+    by_id = {o["external_id"]: full(runtime, o) for o in orders(runtime)}
+    first, second = by_id["3858412233016547321"], by_id["3861127745082219003"]
+    assert first["customer"] == shop.customer["id"]
+    assert (first["total"], first["status"], first["channel"]) == (
+        "293.00",
+        "confirmed",
+        "marketplace",
+    )
+    assert first["ordered_at"] == "2024-05-01T04:30:41Z"  # Beijing time, stored in UTC
+    buyer = runtime.records.get(SYSTEM_USER, "crm.customer", second["customer"])
+    assert (buyer["name"], buyer["phone"]) == ("晴天小雨", "13700003333")
+    assert (second["total"], second["ship_name"], second["ship_phone"]) == (
+        "276.00",
+        "王五",
+        "13700003333",
+    )
+
+
+def test_a_later_row_that_disagrees_with_its_record_is_reported(runtime, shop):
+    text = (
+        "外部单号,客户邮箱,下单时间,SKU,数量\n"
+        "TB-1,zs@example.com,2024-05-01 12:30,CUP-1,1\n"
+        ",,,POT-1,1\n"  # blank: the same order
+        "TB-1,other@example.com,,CUP-1,3\n"  # its key: the same order, but another customer
+        "TB-2,zs@example.com,2024-05-02,POT-1,1\n"
+    )
+    mapping = {k: MAPPING[k] for k in ("外部单号", "客户邮箱", "下单时间", "SKU", "数量")}
+    report = run(runtime, text, mapping)
+    assert (report.records, report.created) == (2, 1)
+    assert report.errors == [
+        {
+            "row": 4,
+            "column": "客户邮箱",
+            "message": "is 'other@example.com' here but 'zs@example.com' in row 2 "
+            "of the same record",
+        }
+    ]
+    assert [o["external_id"] for o in orders(runtime)] == ["TB-2"]
+
+
+@pytest.mark.parametrize(
+    "text, moment",
+    [
+        ("2024/05/01 12:30:00", "2024-05-01T04:30:00Z"),
+        ("2024-05-01 12:30", "2024-05-01T04:30:00Z"),
+        ("2024-05-01T12:30:00+08:00", "2024-05-01T04:30:00Z"),
+        ("2024-05-01T04:30:00Z", "2024-05-01T04:30:00Z"),
+        ("2024-05-01 12:30:00 -0400", "2024-05-01T16:30:00Z"),
+        ("2024年5月1日", "2024-04-30T16:00:00Z"),
+        ("2024年5月1日 9:05", "2024-05-01T01:05:00Z"),
+        ("20240501", "2024-04-30T16:00:00Z"),
+        ("2024.5.1", "2024-04-30T16:00:00Z"),
+    ],
+)
+def test_date_times_as_shops_write_them_are_on_the_business_clock(runtime, shop, text, moment):
+    csv_text = f'外部单号,客户邮箱,下单时间,SKU\nTB-1,zs@example.com,"{text}",CUP-1\n'
+    mapping = {k: MAPPING[k] for k in ("外部单号", "客户邮箱", "下单时间", "SKU")}
+    assert run(runtime, csv_text, mapping).errors == []
+    assert orders(runtime)[0]["ordered_at"] == moment
+
+
+def test_days_and_amounts_as_shops_write_them(runtime, shop):
+    """Amounts with their currency (in both the order's and the lines' cells), days of
+    every common shape, and the cell a bad one is in."""
+    text = (
+        "外部单号,客户邮箱,下单时间,运费,整单优惠,SKU,数量,单价\n"
+        'TB-1,zs@example.com,2024/05/01,￥10.00,¥5,CUP-1,2,"￥1,088.00"\n'
+        "TB-1,,,,,POT-1,1,1088.00 CNY\n"
+        "TB-2,zs@example.com,2024-05-02,$12.50,0,CUP-1,1,99元\n"
+        "TB-3,zs@example.com,2024/13/01,0,0,CUP-1,1,1\n"
+        'TB-4,zs@example.com,2024-05-04,0,0,CUP-1,1,"12,50"\n'
+    )
+    mapping = {
+        **{k: MAPPING[k] for k in ("外部单号", "客户邮箱", "下单时间", "SKU", "数量", "单价")},
+        "运费": "shipping_fee",
+        "整单优惠": "discount",
+    }
+    report = run(runtime, text, mapping)
+    assert report.created == 2
+    problems = {(e["row"], e["column"]): e["message"] for e in report.errors}
+    assert problems == {
+        (5, "下单时间"): "must be a date and time like 2026-01-31T14:30:00Z",
+        (6, "单价"): "must be a number",
+    }
+    by_id = {o["external_id"]: full(runtime, o) for o in orders(runtime)}
+    first = by_id["TB-1"]
+    assert [line["price"] for line in first["lines"]] == ["1088.00", "1088.00"]
+    assert (first["shipping_fee"], first["discount"], first["total"]) == (
+        "10.00",
+        "5.00",
+        "3269.00",
+    )
+    assert (by_id["TB-2"]["shipping_fee"], by_id["TB-2"]["lines"][0]["price"]) == ("12.50", "99.00")
+    assert first["ordered_at"] == "2024-04-30T16:00:00Z"  # the day's start, in Shanghai
+
+
+def test_excel_date_and_date_time_cells_import_as_the_moments_they_show(runtime, shop):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["外部单号", "客户邮箱", "下单时间", "SKU", "单价"])
+    sheet.append(["X-1", "zs@example.com", datetime(2024, 5, 1, 12, 30), "CUP-1", 1088])
+    sheet.append(["X-2", "zs@example.com", date(2024, 5, 2), "CUP-1", 12.5])
+    sheet["C3"].number_format = "yyyy/m/d"
+    data = io.BytesIO()
+    book.save(data)
+    mapping = {k: MAPPING[k] for k in ("外部单号", "客户邮箱", "下单时间", "SKU", "单价")}
+    report = run(runtime, data.getvalue(), mapping, name="orders.xlsx")
+    assert (report.created, report.errors) == (2, [])
+    by_id = {o["external_id"]: full(runtime, o) for o in orders(runtime)}
+    assert by_id["X-1"]["ordered_at"] == "2024-05-01T04:30:00Z"
+    assert by_id["X-2"]["ordered_at"] == "2024-05-01T16:00:00Z"
+    assert (by_id["X-1"]["lines"][0]["price"], by_id["X-2"]["lines"][0]["price"]) == (
+        "1088.00",
+        "12.50",
+    )
+
+
+def test_constants_are_checked_before_any_row_is_read(runtime, shop):
+    with pytest.raises(ValidationFailed) as caught:
+        run(
+            runtime,
+            ORDERS_CSV,
+            MAPPING,
+            constants={"channel": "web", "currency": "XXX", "lines": "1", "note": "", "nope": "x"},
+        )
+    assert caught.value.fields == {
+        "constants.channel": "is filled by a column of the file too; skip one of them",
+        "constants.currency": "'XXX' is not an option; choose one of: CNY, HKD, USD, EUR, JPY",
+        "constants.lines": "is not a field of the record itself that a column could fill",
+        "constants.note": "give the value as text",
+        "constants.nope": "is not a field of the record itself that a column could fill",
+    }
+    mapping = {k: v for k, v in MAPPING.items() if k != "渠道"}
+    report = run(runtime, ORDERS_CSV, mapping, constants={"channel": "门店", "currency": "USD"})
+    assert report.created == 2
+    assert {(o["channel"], o["currency"]) for o in orders(runtime)} == {("store", "USD")}
+
+
+def test_creating_missing_customers_takes_a_key_a_name_and_the_right(runtime, shop):
+    runtime.users.create("wes", ["warehouse"], "password1234")
+    order = runtime.records.entity("oms.order")
+    importer = runtime.imports.importer
+    header = ["单号", "邮箱", "姓名", "SKU"]
+    base = {"单号": "external_id", "SKU": "lines.item.sku"}
+    for mapping, create, problems in [
+        (
+            {**base, "邮箱": "customer.email"},
+            ["customer"],
+            {"create.customer": "new Customer records need a column for: customer.name"},
+        ),
+        (
+            {**base, "姓名": "customer.name"},
+            ["customer"],
+            {
+                "create.customer": "map a column to one of Customer's keys (number, email, phone): "
+                "a new one is made when it finds none"
+            },
+        ),
+        (
+            {**base, "邮箱": "customer.email", "姓名": "customer.name"},
+            [],
+            {"姓名": "'customer.name' only names new records: choose to create the missing ones"},
+        ),
+        (
+            {**base, "邮箱": "customer.email"},
+            ["channel", "lines"],
+            {
+                "create.channel": "is not a reference field of the record itself found by a key",
+                "create.lines": "is not a reference field of the record itself found by a key",
+            },
+        ),
+    ]:
+        with pytest.raises(ValidationFailed) as caught:
+            importer.check(SYSTEM_USER, order, header, mapping, Options.of(create=create))
+        assert caught.value.fields == problems
+
+
+def test_a_phone_two_customers_share_finds_neither(runtime, shop):
+    for customer in (shop.customer, shop.other):
+        runtime.records.update(
+            SYSTEM_USER, "crm.customer", customer["id"], {"phone": "13900001111"}, version=1
+        )
+    text = "单号,手机,SKU\nT-1,139 0000 1111,CUP-1\n"
+    mapping = {"单号": "external_id", "手机": "customer.phone", "SKU": "lines.item.sku"}
+    report = run(runtime, text, mapping)
+    assert report.errors == [
+        {
+            "row": 2,
+            "column": "手机",
+            "message": "2 Customer records have phone '139 0000 1111'; use a column that finds one",
+        }
+    ]
+
+
+def test_the_mapping_is_remembered_for_the_next_file_of_its_shape(runtime, shop):
+    """Once a file of Taobao's shape has been imported with channel = marketplace, the
+    next one is offered the same on the screens, and the API takes it unasked."""
+    sue = runtime.users.create("sue", ["sales"], "password1234")
+    data = (SAMPLES / "taobao-orders-export.csv").read_bytes()
+    jobs = runtime.imports
+    job = jobs.upload(sue, "oms.order", "a.csv", io.BytesIO(data))
+    assert job["remembered"] is None
+    options = Options.of(None, {"channel": "marketplace"}, ["customer"])
+    jobs.start(sue, job["id"], TAOBAO_MAPPING, dry_run=True, options=options, wait=True)
+    assert jobs.upload(sue, "oms.order", "b.csv", io.BytesIO(data))["remembered"] is None
+    jobs.start(sue, job["id"], TAOBAO_MAPPING, dry_run=False, options=options, wait=True)
+    later = jobs.upload(sue, "oms.order", "c.csv", io.BytesIO(data))
+    assert later["remembered"] == {
+        "mapping": TAOBAO_MAPPING,
+        "then": None,
+        "constants": {"channel": "marketplace"},
+        "create": ["customer"],
+    }
+    screens = browser(create_app(runtime=runtime), "sue")
+    page = screens.get(f"/imports/{later['id']}").get_data(as_text=True)
+    assert 'id="import-remembered"' in page and 'value="customer.phone" selected' in page
+    assert 'name="constant-value-0" value="marketplace"' in page
+    assert 'name="create" value="customer" checked' in page
+    other = jobs.upload(sue, "oms.order", "o.csv", io.BytesIO(ORDERS_CSV.encode()))
+    assert other["remembered"] is None  # another shape
+    runtime.records.delete(SYSTEM_USER, "oms.order", orders(runtime)[0]["id"])
+    api = Api(create_app(runtime=runtime).test_client(), runtime.users.create_token("sue"))
+    sent = api.post(
+        "/api/v1/oms/order/import",
+        data={"file": (io.BytesIO(data), "d.csv")},
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 202
+    outcome = finished(api, sent)["outcome"]
+    assert (outcome["constants"], outcome["create"]) == ({"channel": "marketplace"}, ["customer"])
+    assert (outcome["created"], outcome["existing"]) == (1, 1)
+
+
+def test_the_api_sets_constants_and_creates_missing_customers(runtime, shop):
+    runtime.users.create("sue", ["sales"], "password1234")
+    api = Api(create_app(runtime=runtime).test_client(), runtime.users.create_token("sue"))
+    text = "Order,Email,Buyer,SKU\nW-1,new@example.com,New Buyer,CUP-1\n"
+    mapping = json.dumps(
+        {
+            "Order": "external_id",
+            "Email": "customer.email",
+            "Buyer": "customer.name",
+            "SKU": "lines.item.sku",
+        }
+    )
+    sent = api.post(
+        "/api/v1/oms/order/import",
+        data={
+            "file": (io.BytesIO(text.encode()), "o.csv"),
+            "mapping": mapping,
+            "constants": '{"channel": "电话"}',
+            "create": "customer",
+        },
+        content_type="multipart/form-data",
+    )
+    assert finished(api, sent)["outcome"]["created"] == 1
+    [order] = orders(runtime)
+    assert order["channel"] == "phone"
+    assert (
+        runtime.records.get(SYSTEM_USER, "crm.customer", order["customer"])["name"] == "New Buyer"
+    )
+    for form, field in [
+        ({"constants": '{"channel": 3}'}, "constants"),
+        ({"constants": '{"currency": "XXX"}'}, "constants.currency"),
+        ({"create": "lines"}, "create.lines"),
+    ]:
+        refused = api.post(
+            "/api/v1/oms/order/import",
+            data={"file": (io.BytesIO(text.encode()), "o.csv"), "mapping": mapping, **form},
+            content_type="multipart/form-data",
+        )
+        assert refused.status_code == 422 and field in refused.json["error"]["fields"]
+
+
+def test_a_template_per_entity_is_headed_in_the_readers_language(runtime):
+    """The Chinese workbook's headers guess back to every field a column can fill."""
+    runtime.users.create("sue", ["sales"], "password1234")
+    api = Api(create_app(runtime=runtime).test_client(), runtime.users.create_token("sue"))
+    got = api.get("/api/v1/oms/order/import/template?lang=zh")
+    assert got.status_code == 200 and got.headers["Content-Disposition"].endswith(
+        "oms-order-import.xlsx"
+    )
+    header, rows = read_table("t.xlsx", got.data)
+    assert rows == [] and "外部单号" in header and "订单明细 › 商品 › 商品编码" in header
+    order = runtime.records.entity("oms.order")
+    importer = runtime.imports.importer
+    guessed = importer.guess(order, header)
+    assert len(guessed) == len(header)
+    assert set(guessed.values()) == set(importer.targets(order)) - {
+        "customer",
+        "lines.item",
+        "warehouse",
+    }
+    csv_file = api.get("/api/v1/crm/lead/import/template?format=csv")
+    assert csv_file.data.startswith("\ufeff".encode()) and b"Contact name,Company" in csv_file.data
+    assert api.get("/api/v1/crm/lead/import/template?format=pdf").status_code == 422
+    screens = browser(create_app(runtime=runtime), "sue")
+    page = screens.get("/a/oms/order/import").get_data(as_text=True)
+    assert "/a/oms/order/import/template.xlsx" in page
+    csv_header, _ = read_table("t.csv", screens.get("/a/oms/order/import/template.csv").data)
+    assert csv_header == template_header(importer, order, "en")
+
+
+def test_the_mapping_screen_sets_constants_and_shows_a_bad_one_at_its_field(runtime, shop):
+    runtime.users.create("sue", ["sales"], "password1234")
+    screens = browser(create_app(runtime=runtime), "sue")
+    text = "外部单号,客户邮箱,SKU\nS-1,zs@example.com,CUP-1\n,,POT-1\n"
+    job_url = screens.post(
+        "/a/oms/order/import",
+        {"file": (io.BytesIO(text.encode()), "o.csv")},
+        content_type="multipart/form-data",
+    ).headers["Location"]
+    form = {"map-0": "external_id", "map-1": "customer.email", "map-2": "lines.item.sku"}
+    bad = screens.post(
+        job_url, {**form, "constant-0": "currency", "constant-value-0": "XXX", "run": "import"}
+    )
+    page = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Currency: &#39;XXX&#39; is not an option" in page
+    assert 'name="constant-value-0" value="XXX"' in page  # kept for correcting
+    done = screens.post(
+        job_url, {**form, "constant-0": "currency", "constant-value-0": "美元", "run": "import"}
+    )
+    assert done.status_code == 303
+    job = wait_for(runtime.imports, int(job_url.rsplit("/", 1)[1]))
+    assert (job["report"]["created"], job["report"]["errors"]) == (1, [])
+    [order] = orders(runtime)
+    assert order["currency"] == "USD" and len(full(runtime, order)["lines"]) == 2

@@ -169,9 +169,19 @@ ZH = {
     "Imported": "已导入",
     "Dry run": "试运行",
     "A CSV or Excel (.xlsx) file, with a header row": "CSV 或 Excel (.xlsx) 文件，首行为表头",
-    "Child rows (an order's lines) go one per row, repeating the record's own columns.": (
-        "明细行（如订单行）每行一条，并重复填写单据本身的列。"
+    "Child rows (an order's lines) go one per row; the record's own columns are repeated or "
+    "left blank on its later rows, as shops' exports do.": (
+        "明细行（如订单行）每行一条；单据本身的列在后续行中可重复填写或留空，与店铺导出的文件一致。"
     ),
+    "A blank file to fill:": "空白模板：",
+    "Excel template": "Excel 模板",
+    "CSV template": "CSV 模板",
+    "The mapping of the last import of a file with these columns.": "已沿用上次导入同样列的文件时的对应关系。",
+    "The same value for every record": "每条记录填相同的值",
+    "Field": "字段",
+    "Value": "值",
+    "(none)": "（无）",
+    "Create the missing ones:": "找不到时新建：",
     "would be created": "条将被创建",
     "already there": "条已存在",
     "problems": "个问题",

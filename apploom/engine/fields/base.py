@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
-from sqlalchemy import ForeignKey
+from sqlalchemy import ColumnElement, ForeignKey
 from sqlalchemy.types import TypeEngine
 
 from apploom.engine.definitions.model import Field
@@ -81,6 +81,7 @@ class FieldType:
     is_user = False  # ids of users
     holds_file = False  # ids of uploaded files
     import_key = False  # unique ones find a ref's record on import
+    finds_record = False  # finds a ref's record on import though not unique (a phone)
     names_record = False  # the first such field titles a record
     text_only = False  # people send it as a string; a JSON number is refused
     dynamic_defaults: tuple[str, ...] = ()  # defaults resolved on each new record
@@ -127,6 +128,14 @@ class FieldType:
     def default(self, field: Field, user_id: int | None, now: datetime) -> Any:
         """The raw default of a new record's value (still to be coerced)."""
         return field.default
+
+    def lookup_text(self, text: str) -> str:
+        """A cell as an import compares it with stored values (see ``lookup_column``)."""
+        return text
+
+    def lookup_column(self, column: ColumnElement) -> ColumnElement:
+        """The stored value as an import compares it: Email ignores case, say."""
+        return column
 
     def parse_text(self, field: Field, text: str) -> Any:
         """The input for text typed in a spreadsheet cell (never empty); coerce does the rest."""

@@ -38,6 +38,12 @@ class IntegerType(RangedType):
 
 
 THOUSANDS = re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
+# An amount as shops write it: a currency sign or code before or after the number
+# (￥1,088.00, ¥1,088, 1,088.00 CNY, $12.50, HK$ 99, -￥5.00, 88元).
+AMOUNT = re.compile(
+    r"(?P<sign>-)?\s*(?:[A-Z]{3}|[A-Z]{0,2}[$¥￥€£]|RMB)?\s*"
+    r"(?P<number>-?[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:[A-Z]{3}|元|RMB)?"
+)
 
 
 class DecimalType(RangedType):
@@ -85,6 +91,13 @@ class DecimalType(RangedType):
         if isinstance(result, (int, Decimal)) and not isinstance(result, bool):
             result = Decimal(result).quantize(_quantum(self.scale(field)), ROUND_HALF_UP)
         return self.coerce(field, result)
+
+    def parse_text(self, field, text):
+        """The number in an amount a shop's file writes with its currency."""
+        found = AMOUNT.fullmatch(text.strip())
+        if found is None or (found["sign"] and found["number"].startswith("-")):
+            return text
+        return (found["sign"] or "") + found["number"]
 
     def dump(self, field, value):
         return None if value is None else str(value)

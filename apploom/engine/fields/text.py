@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import nh3
 import re2
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, func
 
 from apploom.engine.definitions.model import Field
 from apploom.engine.fields.base import TEXT_OPS, FieldType, Invalid
@@ -141,10 +141,17 @@ class EmailType(_PatternText):
     default_length = 254
     input_type = "email"
     expected = "email address"
+    finds_record = True
     _shape = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
     def valid(self, value):
         return bool(self._shape.fullmatch(value))
+
+    def lookup_text(self, text):
+        return text.strip().lower()
+
+    def lookup_column(self, column):
+        return func.lower(column)
 
     def json_schema(self, field):
         return {
@@ -160,10 +167,20 @@ class PhoneType(_PatternText):
     default_length = 32
     input_type = "tel"
     expected = "phone number (digits, spaces, + - ( ) only)"
+    finds_record = True
     _shape = re.compile(r"\+?[0-9][0-9 ()\-.]{3,30}")
+    _spacing = " ()-."  # 139 0000-1111 and 13900001111 are one number
 
     def valid(self, value):
         return bool(self._shape.fullmatch(value))
+
+    def lookup_text(self, text):
+        return text.strip().translate({ord(c): None for c in self._spacing})
+
+    def lookup_column(self, column):
+        for mark in self._spacing:
+            column = func.replace(column, mark, "")
+        return column
 
     def json_schema(self, field):
         # as stored: no space at either end

@@ -16,8 +16,10 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import ValidationFailed
-from apploom.engine.imports.service import Importer, ImportReport
+from apploom.engine.imports.remembered import Remembered
+from apploom.engine.imports.service import Importer, ImportReport, Options
 from apploom.engine.imports.spreadsheets import read_head, read_table
+from apploom.engine.imports.templates import KINDS, template_file, template_header
 from apploom.engine.jobs.progress import Progress
 from apploom.engine.jobs.service import Jobs
 
@@ -32,6 +34,7 @@ class ImportJobs:
         self.folder = folder
         self.importer = importer
         self.max_bytes = max_bytes
+        self.remembered = Remembered(jobs.db)
         jobs.kinds[KIND] = self
 
     def upload(self, user: User, ref: str, name: str, stream: IO[bytes]) -> dict:
@@ -39,6 +42,7 @@ class ImportJobs:
         (the screens); check that its header reads."""
         entity = self._entity(user, ref)
         data, params = self._opened(name, stream)
+        params["remembered"] = self.remembered.recall(entity.qualified, params["header"])
         params["stored_as"] = self._store(name, data)
         return self.get(user, self.jobs.create(user, KIND, entity.qualified, params, "uploaded"))
 
@@ -51,18 +55,31 @@ class ImportJobs:
         mapping: dict[str, str] | None,
         *,
         dry_run: bool,
-        then: str | None = None,
+        options: Options | None = None,
     ) -> dict:
         """Import a file in one call (the API): its header and the options are checked
         here, and nothing is kept if they are refused; the rows are the job's, queued to
-        run at once. ``mapping`` defaults to the guess from the header. Returns the job
-        as queued."""
+        run at once. Without a ``mapping``, the last import of a file of this shape
+        lends its mapping and options (those given win), or the header's guess is the
+        mapping. Returns the job as queued."""
         entity = self._entity(user, ref)
         data, params = self._opened(name, stream)
+        options = options or Options()
         if mapping is None:
-            mapping = self.importer.guess(entity, params["header"])
-        self.importer.check(user, entity, params["header"], mapping, then)
-        params.update(mapping=mapping, then=then, dry_run=dry_run)
+            earlier = self.remembered.recall(entity.qualified, params["header"])
+            if earlier is None:
+                mapping = self.importer.guess(entity, params["header"])
+            else:
+                mapping = earlier["mapping"]
+                options = Options.of(
+                    options.then or earlier["then"],
+                    options.constants or earlier["constants"],
+                    options.create or earlier["create"],
+                )
+        self.importer.check(user, entity, params["header"], mapping, options)
+        params.update(mapping=mapping, dry_run=dry_run, **_settings(options))
+        if not dry_run:
+            self.remembered.keep(entity.qualified, params["header"], _kept(params))
         params["stored_as"] = self._store(name, data)
         job_id = self.jobs.create(user, KIND, entity.qualified, params)
         queued = self.jobs.view(user, job_id)
@@ -81,15 +98,19 @@ class ImportJobs:
         mapping: dict[str, str],
         *,
         dry_run: bool,
-        then: str | None = None,
+        options: Options | None = None,
         wait: bool = False,
     ) -> dict:
-        """Check the mapping, then run the import on a thread (or here, with ``wait``)."""
+        """Check the mapping, then run the import on a thread (or here, with ``wait``);
+        an import (not a dry run) is remembered for the next file of its shape."""
         job = self.jobs.get(user, job_id, KIND)
         entity = self.importer.records.entity(job["entity"])
-        self.importer.check(user, entity, job["params"]["header"], mapping, then)
-        params = {**job["params"], "mapping": mapping, "then": then, "dry_run": dry_run}
+        options = options or Options()
+        self.importer.check(user, entity, job["params"]["header"], mapping, options)
+        params = {**job["params"], "mapping": mapping, "dry_run": dry_run, **_settings(options)}
         self.jobs.requeue(job_id, KIND, params)
+        if not dry_run:
+            self.remembered.keep(entity.qualified, params["header"], _kept(params))
         self.jobs.launch(user, job_id, wait=wait)
         return self.get(user, job_id)
 
@@ -109,6 +130,8 @@ class ImportJobs:
             params["mapping"],
             dry_run=dry_run,
             then=params["then"],
+            constants=params.get("constants"),
+            create=params.get("create", ()),
             report=report,
             progress=progress.note if dry_run else lambda *_: None,
             committed=lambda conn, now: progress.commit(conn, now.done, now.total, now.as_dict()),
@@ -116,10 +139,25 @@ class ImportJobs:
         return done.as_dict()
 
     def outcome(self, job: dict) -> dict | None:
-        """The import's report, with the mapping it ran with."""
+        """The import's report, with the mapping and constants it ran with."""
         if job["report"] is None:
             return None
-        return {"mapping": job["params"].get("mapping"), **job["report"]}
+        params = job["params"]
+        return {
+            "mapping": params.get("mapping"),
+            "constants": params.get("constants") or {},
+            "create": params.get("create") or [],
+            **job["report"],
+        }
+
+    def template(self, user: User, ref: str, kind: str, lang: str) -> tuple[str, bytes]:
+        """(file name, bytes) of a blank file to fill for importing into ``ref``."""
+        entity = self._entity(user, ref)
+        if kind not in KINDS:
+            raise ValidationFailed({"format": "choose one of: " + ", ".join(KINDS)})
+        header = template_header(self.importer, entity, lang)
+        data = template_file(header, kind, entity.label.get(lang))
+        return f"{entity.app}-{entity.name}-import.{kind}", data
 
     def _entity(self, user: User, ref: str) -> Entity:
         entity = self.importer.records.entity(ref)
@@ -138,6 +176,8 @@ class ImportJobs:
             "sample": sample,
             "mapping": None,
             "then": None,
+            "constants": {},
+            "create": [],
             "dry_run": False,
         }
 
@@ -152,3 +192,17 @@ class ImportJobs:
                 path.unlink(missing_ok=True)
         (self.folder / stored_as).write_bytes(data)
         return stored_as
+
+
+def _settings(options: Options) -> dict:
+    """An import's options as its job's params keep them."""
+    return {
+        "then": options.then,
+        "constants": dict(options.constants),
+        "create": sorted(options.create),
+    }
+
+
+def _kept(params: dict) -> dict:
+    """What is remembered of an import for the next file of its shape."""
+    return {k: params[k] for k in ("mapping", "then", "constants", "create")}

@@ -1,7 +1,9 @@
 """Importing records from a spreadsheet: columns mapped to fields, one record per row (or,
-when child rows are mapped, one per run of rows repeating the same record columns, as
-an order with its lines), refs found by a unique key (an item by SKU, a customer by
-email), select values by value or label.
+when child rows are mapped, one per run of rows of the same record, as an order with its
+lines: a row whose record cells are blank, or repeat the record's key, continues the one
+above, as shops' exports write them), refs found by a key (an item by SKU, a customer by
+email or phone) and optionally created when missing, select values by value or label,
+and constants (channel = marketplace) for fields the file does not hold.
 
 Each record is created in its own savepoint, so a bad row is reported, with its row
 number, column and reason, and the rest go on; records commit in batches of 100. A
@@ -14,7 +16,7 @@ process died starts after the last row its committed batches held.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from sqlalchemy import Connection, select, tuple_
 
@@ -22,25 +24,14 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import AppLoomError, Forbidden, ValidationFailed
+from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.choices import plain
+from apploom.engine.imports.layout import Record, Target, errors_at, group
+from apploom.engine.imports.lookups import Column, Lookups, Missing, lookup_keys, naming_fields
 from apploom.engine.records.service import RecordService
 from apploom.engine.workflow.service import Transitions
 
 BATCH = 100
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a column goes: ``field``, ``table.field`` (child rows), each optionally
-    ``.key`` for a ref found by one of its target's unique fields."""
-
-    field: str
-    child: str | None = None
-    key: str | None = None
-
-    @property
-    def path(self) -> str:
-        return ".".join(p for p in (self.field, self.child, self.key) if p)
 
 
 @dataclass
@@ -76,13 +67,24 @@ class ImportReport:
 Committed = Callable[[Connection, ImportReport], None]
 
 
-@dataclass
-class _Record:
-    rows: list[int]  # row numbers in the file (header is 1)
-    values: dict[str, str]
-    children: list[dict[str, str]]  # one per row: its child targets' cells
-    data: dict = field(default_factory=dict)
-    problems: list[dict] = field(default_factory=list)
+@dataclass(frozen=True)
+class Options:
+    """What an import does beyond its mapping: ``then`` a transition to take on each new
+    record; ``constants`` {field: text} for every record (read as a cell would be);
+    ``create`` the ref fields whose missing records are created (a new customer)."""
+
+    then: str | None = None
+    constants: Mapping[str, str] = field(default_factory=dict)
+    create: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        then: str | None = None,
+        constants: Mapping[str, str] | None = None,
+        create: Iterable[str] = (),
+    ) -> Options:
+        return cls(then, dict(constants or {}), frozenset(create or ()))
 
 
 class Importer:
@@ -102,6 +104,41 @@ class Importer:
                         found[f"{fld.name}.{path}"] = _joined(fld.label, text)
             else:
                 found.update(self._field_targets(fld))
+        found.update(self._naming_targets(entity))  # last: a guess prefers the others
+        return found
+
+    def constant_targets(self, entity: Entity) -> dict[str, Label]:
+        """The fields a constant may fill: the record's own, but refs."""
+        types = self.records.types
+        return {
+            f.name: f.label
+            for f in self._writable(entity)
+            if not f.holds_rows and not types[f.type].is_reference
+        }
+
+    def creatable(self, entity: Entity) -> dict[str, Label]:
+        """The record's own ref fields whose missing records an import may create (those
+        whose target a naming field titles, its keys finding them): {field: label}."""
+        types, apps = self.records.types, self.records.apps
+        return {
+            f.name: f.label
+            for f in self._writable(entity)
+            if types[f.type].is_reference
+            and not f.holds_rows
+            and lookup_keys(self.records, apps.entity(f.target))
+        }
+
+    def _naming_targets(self, entity: Entity) -> dict[str, Label]:
+        """What names a new record of a ref (a customer's name), for imports that create
+        the missing ones."""
+        types, apps = self.records.types, self.records.apps
+        found = {}
+        for fld in self._writable(entity):
+            if types[fld.type].is_reference and not fld.holds_rows:
+                for sub in naming_fields(self.records, apps.entity(fld.target)):
+                    found[f"{fld.name}.{sub.name}"] = _joined(
+                        fld.label, Label(f"{sub.label.en} (new ones)", f"{sub.label.zh}（新建时）")
+                    )
         return found
 
     def guess(self, entity: Entity, header: list[str]) -> dict[str, str]:
@@ -116,8 +153,7 @@ class Importer:
         types = self.records.types
         if not types[fld.type].is_reference:
             return [(fld.name, fld.label)]
-        target = self.records.apps.entity(fld.target)
-        keys = [f for f in target.fields.values() if f.unique and types[f.type].import_key]
+        keys = lookup_keys(self.records, self.records.apps.entity(fld.target))
         return [(fld.name, _joined(fld.label, Label("id", "id")))] + [
             (f"{fld.name}.{k.name}", _joined(fld.label, k.label)) for k in keys
         ]
@@ -145,37 +181,44 @@ class Importer:
         *,
         dry_run: bool = False,
         then: str | None = None,
+        constants: Mapping[str, str] | None = None,
+        create: Iterable[str] = (),
         progress: Callable[[int, int], None] = lambda done, total: None,
         report: ImportReport | None = None,
         committed: Committed | None = None,
     ) -> ImportReport:
         """Import ``rows`` (cells in ``header`` order) with ``mapping`` (column -> target);
-        ``then`` names a transition to take on each new record (say, confirm an order).
-        ``report`` is filled as batches commit, so a caller keeps it if a later one fails;
-        one from an earlier run of the same file resumes after its ``after_row``."""
+        ``then`` names a transition to take on each new record (say, confirm an order),
+        ``constants`` fill fields for every record, ``create`` names the ref fields whose
+        missing records are created. ``report`` is filled as batches commit, so a caller
+        keeps it if a later one fails; one from an earlier run of the same file resumes
+        after its ``after_row``."""
         entity = self.records.entity(ref)
-        targets = self.check(user, entity, header, mapping, then)
+        options = Options.of(then, constants, create)
+        targets = self.check(user, entity, header, mapping, options)
         report = report or ImportReport()
-        grouped = self._group(targets, header, rows)
+        grouped = group(entity, targets, header, rows)
         batch = [r for r in grouped if r.rows[0] > report.after_row]
         if not report.after_row:
             report.records = len(grouped)
         report.dry_run = dry_run
-        self._resolve(user, entity, targets, batch)
+        self._resolve(user, entity, targets, options, batch)
         counted = ImportReport() if report.after_row else report  # resumed: counted before
-        pending = self._skip_existing(user, entity, targets, batch, counted)
+        pending = self._skip_existing(user, entity, targets, options, batch, counted)
         report.total = report.done + len(pending)
         progress(report.done, report.total)
+        made: dict[tuple, int] = {}  # records created for refs, by what they are known by
         for start in range(0, len(pending), BATCH):
             self._write(
                 user,
                 entity,
                 pending[start : start + BATCH],
                 targets,
-                then,
+                options.then,
                 dry_run,
                 report,
                 committed,
+                made,
             )
             progress(report.done, report.total)
         report.errors.sort(key=lambda e: e["row"])
@@ -187,12 +230,14 @@ class Importer:
         entity: Entity,
         header: list[str],
         mapping: Mapping[str, str],
-        then: str | None,
+        options: Options | None = None,
     ) -> dict[str, Target]:
         """Everything about an import that the file's header tells, before any row is
-        read: the user's rights, the transition to take, the mapping; {column: target}."""
+        read: the user's rights, the transition to take, the mapping, the constants and
+        the refs to create; {column: target}."""
+        options = options or Options()
         permissions.require(self.records.apps, user, entity, "create")
-        workflow = entity.workflow
+        then, workflow = options.then, entity.workflow
         if then is not None and (workflow is None or then not in workflow.transitions):
             raise ValidationFailed(
                 {
@@ -203,6 +248,8 @@ class Importer:
         if then is not None and not self.transitions.may(user, entity.qualified, then):
             raise Forbidden(f"You may not take '{then}' on {entity.label.en} records")
         targets = self.check_mapping(entity, header, mapping)
+        self._constants(entity, targets, options.constants)
+        self._check_create(user, entity, targets, options.create)
         self._check_lookups(user, entity, targets)
         return targets
 
@@ -247,105 +294,158 @@ class Importer:
         if problems:
             raise ValidationFailed(problems)
 
-    def _group(
-        self, targets: dict[str, Target], header: list[str], rows: list[list[str]]
-    ) -> list[_Record]:
-        index = {column: header.index(column) for column in targets}
-        own = [c for c, t in targets.items() if t.child is None]
-        child = [c for c, t in targets.items() if t.child is not None]
-        found: list[_Record] = []
-        for number, row in enumerate(rows, start=2):
-            values = {c: _cell(row, index[c]) for c in own}
-            if child and found and found[-1].values == values:
-                record = found[-1]
+    def _constants(
+        self, entity: Entity, targets: dict[str, Target], constants: Mapping[str, str]
+    ) -> dict:
+        """{field: value} of the constants, each read and checked as its field's cell
+        would be; ValidationFailed naming ``constants.<field>`` for a bad one."""
+        known, types = self.constant_targets(entity), self.records.types
+        mapped = {t.field for t in targets.values() if t.child is None}
+        values, problems = {}, {}
+        for path, text in constants.items():
+            at = f"constants.{path}"
+            text = (text or "").strip() if isinstance(text, str) else text
+            if path not in known:
+                problems[at] = "is not a field of the record itself that a column could fill"
+            elif not isinstance(text, str) or not text:
+                problems[at] = "give the value as text"
+            elif path in mapped:
+                problems[at] = "is filled by a column of the file too; skip one of them"
             else:
-                record = _Record([], values, [])
-                found.append(record)
-            record.rows.append(number)
-            record.children.append({c: _cell(row, index[c]) for c in child})
-        return found
+                fld = entity.fields[path]
+                kind = types[fld.type]
+                try:
+                    values[path] = kind.parse_text(fld, text)
+                    kind.check(fld, kind.coerce(fld, values[path]))
+                except Invalid as exc:
+                    problems[at] = str(exc)
+        if problems:
+            raise ValidationFailed(problems)
+        return values
+
+    def _check_create(
+        self, user: User, entity: Entity, targets: dict[str, Target], create: frozenset[str]
+    ) -> None:
+        """Creating the missing records of a ref takes a column that finds them, the
+        columns a new one needs, and the right to create them."""
+        apps, problems = self.records.apps, {}
+        naming = set(self._naming_targets(entity))
+        for column, target in targets.items():
+            if target.path in naming and target.field not in create:
+                problems[column] = (
+                    f"'{target.path}' only names new records: choose to create the missing ones"
+                )
+        for name in sorted(create):
+            at = f"create.{name}"
+            if name not in self.creatable(entity):
+                problems[at] = "is not a reference field of the record itself found by a key"
+                continue
+            found = apps.entity(entity.fields[name].target)
+            given = {t.key for t in targets.values() if t.field == name and t.child is None}
+            keys = [f.name for f in lookup_keys(self.records, found)]
+            needed = [f.name for f in naming_fields(self.records, found)]
+            if not given & set(keys):
+                problems[at] = (
+                    f"map a column to one of {found.label.en}'s keys ({', '.join(keys)}): "
+                    "a new one is made when it finds none"
+                )
+            elif missing := [n for n in needed if n not in given]:
+                problems[at] = f"new {found.label.en} records need a column for: " + ", ".join(
+                    f"{name}.{n}" for n in missing
+                )
+            elif permissions.scope(apps, user, found, "create") is None:
+                problems[at] = f"you may not create {found.label.en} records"
+        if problems:
+            raise ValidationFailed(problems)
 
     def _resolve(
-        self, user: User, entity: Entity, targets: dict[str, Target], batch: list[_Record]
+        self,
+        user: User,
+        entity: Entity,
+        targets: dict[str, Target],
+        options: Options,
+        batch: list[Record],
     ) -> None:
-        """Turn each record's text into the data the record service reads: refs looked
-        up by key in one query per column, select labels to values."""
+        """Turn each record's text into the data the record service reads: constants
+        first, refs looked up by key in one query per column, select labels to values."""
         apps = self.records.apps
-        lookups: dict[str, dict[str, int]] = {}
-        with self.records.db.read() as conn:
-            for column, target in targets.items():
-                if target.key is None:
-                    continue
-                found = apps.entity(_field_of(entity, target, apps).target)
-                table = self.records.tables[found.table]
-                wanted = {
-                    cells.get(column)
-                    for record in batch
-                    for cells in [record.values, *record.children]
-                } - {None, ""}
-                query = select(table.c[target.key], table.c.id).where(
-                    table.c[target.key].in_(sorted(wanted))
-                )
-                lookups[column] = (
-                    dict(
-                        conn.execute(
-                            _visible(query, self.records.compiler.visible(user, found))
-                        ).all()
-                    )
-                    if wanted
-                    else {}
-                )
+        constants = self._constants(entity, targets, options.constants)
+        lookups = Lookups(self.records, user)
+        by_ref: dict[tuple[str, str | None], tuple[Field, list[Column]]] = {}
+        for column, target in targets.items():
+            if target.key is None:
+                continue
+            ref = _field_of(entity, target, apps)
+            found = apps.entity(ref.target)
+            finds = target.key in {f.name for f in lookup_keys(self.records, found)}
+            looked_up = Column(column, target.key, finds)
+            by_ref.setdefault((target.field, target.child), (ref, []))[1].append(looked_up)
+            lookups.load(
+                looked_up,
+                found,
+                {cells.get(column, "") for r in batch for cells in [r.values, *r.children]},
+            )
         for record in batch:
-            record.data = {}
-            for column, target in targets.items():
-                if target.child is None:
-                    record.data[target.field] = self._value(
-                        entity,
-                        target,
-                        column,
-                        record.values[column],
-                        lookups,
-                        record,
-                        record.rows[0],
-                    )
+            record.data = dict(constants)
+            record.missing = {}
             tables = {t.field for t in targets.values() if t.child is not None}
+            for column, target in targets.items():
+                if target.child is None and target.key is None:
+                    record.data[target.field] = self._value(entity, target, record.values[column])
+            for (name, child), (ref, columns) in by_ref.items():
+                if child is None:
+                    record.data[name] = self._find(
+                        lookups,
+                        ref,
+                        columns,
+                        record,
+                        record.values,
+                        record.rows[0],
+                        name in options.create,
+                    )
             for name in tables:
                 record.data[name] = []
             for number, cells in zip(record.rows, record.children, strict=True):
                 rows_by_table: dict[str, dict] = {name: {} for name in tables}
                 for column, value in cells.items():
                     target = targets[column]
-                    rows_by_table[target.field][target.child] = self._value(
-                        entity, target, column, value, lookups, record, number
-                    )
+                    if target.key is None:
+                        rows_by_table[target.field][target.child] = self._value(
+                            entity, target, value
+                        )
+                for (name, child), (ref, columns) in by_ref.items():
+                    if child is not None:
+                        rows_by_table[name][child] = self._find(
+                            lookups, ref, columns, record, cells, number, False
+                        )
                 for name, row in rows_by_table.items():
                     record.data[name].append(row)
 
-    def _value(
+    def _find(
         self,
-        entity: Entity,
-        target: Target,
-        column: str,
-        text: str,
-        lookups: dict,
-        record: _Record,
+        lookups: Lookups,
+        ref: Field,
+        columns: list[Column],
+        record: Record,
+        cells: Mapping[str, str],
         row: int,
-    ):
+        create: bool,
+    ) -> int | None:
+        """The id of the record ``ref``'s columns name in ``cells``; a record to create
+        is kept aside (the record's ``missing``), problems with the record's."""
+        found, problems = lookups.find(
+            self.records.apps.entity(ref.target), columns, cells, row, create
+        )
+        record.problems += problems
+        if isinstance(found, Missing):
+            record.missing[ref.name] = found
+            return None
+        return found
+
+    def _value(self, entity: Entity, target: Target, text: str):
         if text == "":
             return None
         fld = _field_of(entity, target, self.records.apps)
-        if target.key is not None:
-            found = lookups[column].get(text)
-            if found is None:
-                what = self.records.apps.entity(fld.target)
-                record.problems.append(
-                    {
-                        "row": row,
-                        "column": column,
-                        "message": (f"there is no {what.label.en} with {target.key} '{text}'"),
-                    }
-                )
-            return found
         return self.records.types[fld.type].parse_text(fld, text)
 
     def _skip_existing(
@@ -353,12 +453,14 @@ class Importer:
         user: User,
         entity: Entity,
         targets: dict[str, Target],
-        batch: list[_Record],
+        options: Options,
+        batch: list[Record],
         report: ImportReport,
-    ) -> list[_Record]:
+    ) -> list[Record]:
         """Records already there by a unique key (a field, or a combination) are counted
         and left alone."""
         direct = {t.field for t in targets.values() if t.child is None and t.key is None}
+        direct |= set(options.constants)
         keys = [
             names
             for names in (*entity.unique, *((f.name,) for f in entity.fields.values() if f.unique))
@@ -396,25 +498,31 @@ class Importer:
         self,
         user: User,
         entity: Entity,
-        batch: list[_Record],
+        batch: list[Record],
         targets: dict[str, Target],
         then: str | None,
         dry_run: bool,
         report: ImportReport,
         committed: Committed | None,
+        made: dict[tuple, int],
     ) -> None:
+        """One batch in one transaction, each record in its savepoint with the refs it
+        creates; ``made`` (the refs created by batches that committed) grows with those
+        this one created once it commits."""
 
-        def work(conn: Connection) -> ImportReport:
-            created, errors = 0, []
+        def work(conn: Connection) -> tuple[ImportReport, dict[tuple, int]]:
+            created, errors, now_made = 0, [], dict(made)
             for record in batch:
                 try:
                     with conn.begin_nested():
-                        made = self.records.create_in(conn, user, entity, record.data)
+                        data, new = self._with_refs(conn, user, record, now_made)
+                        done = self.records.create_in(conn, user, entity, data)
                         if then is not None:
-                            self.transitions.take_in(conn, user, entity, then, made["id"])
+                            self.transitions.take_in(conn, user, entity, then, done["id"])
                     created += 1
+                    now_made.update(new)
                 except AppLoomError as exc:
-                    errors += _errors(record, targets, exc)
+                    errors += errors_at(record, targets, exc)
             after = replace(
                 report,
                 created=report.created + created,
@@ -426,14 +534,36 @@ class Importer:
                 raise _RolledBack(after)
             if committed is not None:
                 committed(conn, after)
-            return after
+            return after, now_made
 
         try:
-            after = self.records.transaction(work)
+            after, now_made = self.records.transaction(work)
+            made.update(now_made)
         except _RolledBack as rolled_back:
             after = rolled_back.report
         for name in ("created", "errors", "done", "after_row"):
             setattr(report, name, getattr(after, name))
+
+    def _with_refs(
+        self, conn: Connection, user: User, record: Record, made: dict[tuple, int]
+    ) -> tuple[dict, dict[tuple, int]]:
+        """The record's data with the refs it names that were missing: created, or
+        taken from an earlier row of the file that created them."""
+        data, new = dict(record.data), {}
+        for name, missing in record.missing.items():
+            if missing.known_by in made:
+                data[name] = made[missing.known_by]
+                continue
+            try:
+                data[name] = self.records.create_in(conn, user, missing.entity, missing.values)[
+                    "id"
+                ]
+            except ValidationFailed as exc:
+                raise ValidationFailed(
+                    {f"{name}.{key}": message for key, message in exc.fields.items()}
+                ) from None
+            new[missing.known_by] = data[name]
+        return data, new
 
 
 class _RolledBack(Exception):
@@ -445,25 +575,6 @@ class _RolledBack(Exception):
 
 def _visible(query, row_filter):
     return query if row_filter is None else query.where(row_filter)
-
-
-def _errors(record: _Record, targets: dict[str, Target], exc: AppLoomError) -> list[dict]:
-    """The error of one record, per field, at the row and column it came from."""
-    if not isinstance(exc, ValidationFailed):
-        return [{"row": record.rows[0], "column": None, "message": str(exc)}]
-    by_path = {t.path.removesuffix(f".{t.key}") if t.key else t.path: c for c, t in targets.items()}
-    found = []
-    for key, message in exc.fields.items():
-        parts = key.split(".")
-        if len(parts) >= 3 and parts[1].isdigit():  # lines.2.qty: the third child row
-            row = record.rows[min(int(parts[1]), len(record.rows) - 1)]
-            column = by_path.get(f"{parts[0]}.{parts[2]}")
-        else:
-            row, column = record.rows[0], by_path.get(parts[0])
-        found.append(
-            {"row": row, "column": column, "message": message if column else f"{key}: {message}"}
-        )
-    return found
 
 
 def _target(entity: Entity, path: str) -> Target:
@@ -481,8 +592,3 @@ def _field_of(entity: Entity, target: Target, apps) -> Field:
 
 def _joined(first: Label, second: Label) -> Label:
     return Label(f"{first.en} › {second.en}", f"{first.zh or first.en} › {second.zh or second.en}")
-
-
-def _cell(row: list[str], column: int) -> str:
-    """A cell's text; rows are not padded to the header, so a missing cell is empty."""
-    return row[column].strip() if column < len(row) else ""

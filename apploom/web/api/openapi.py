@@ -11,6 +11,7 @@ from apploom.engine.fields.links import ME
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.fields.text import NO_NUL
 from apploom.engine.imports.jobs import KIND as IMPORT
+from apploom.engine.imports.templates import TEMPLATE_TYPES
 from apploom.engine.jobs.service import RECENT, STATUSES
 from apploom.engine.query.filters import (
     MAX_CURSOR,
@@ -376,6 +377,8 @@ IMPORT_REPORT_SCHEMA = {
     "required": ["mapping", "records", "created", "existing", "errors", "dry_run"],
     "properties": {
         "mapping": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+        "constants": {"type": "object", "additionalProperties": {"type": "string"}},
+        "create": {"type": "array", "items": {"type": "string"}},
         "records": {"type": "integer"},
         "created": {"type": "integer"},
         "existing": {"type": "integer", "description": "Already imported (same external id)"},
@@ -600,7 +603,10 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                     "content": {
                         "multipart/form-data": {
                             "schema": _import_form(entity),
-                            "encoding": {"mapping": {"contentType": "application/json"}},
+                            "encoding": {
+                                "mapping": {"contentType": "application/json"},
+                                "constants": {"contentType": "application/json"},
+                            },
                         }
                     },
                 },
@@ -617,6 +623,37 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                 },
             }
         },
+    }
+    paths[base + "/import/template"] = {
+        "get": {
+            "tags": tag,
+            "summary": f"A blank file to fill for importing {entity.label.en} records",
+            "operationId": f"import_template_{name}",
+            "parameters": [
+                {
+                    "name": "format",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": list(TEMPLATE_TYPES), "default": "xlsx"},
+                },
+                {
+                    "name": "lang",
+                    "in": "query",
+                    "description": "The language of the headers",
+                    "schema": {"type": "string", "enum": ["en", "zh"], "default": "en"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The header row of every column an import can fill, "
+                    "headed by the fields' labels",
+                    "content": {
+                        kind: {"schema": {"type": "string", "format": "binary"}}
+                        for kind in TEMPLATE_TYPES.values()
+                    },
+                },
+                **_errors("403", "422"),
+            },
+        }
     }
     if entity.workflow is not None:
         paths[base + "/flow"] = {
@@ -751,7 +788,21 @@ def _import_form(entity: Entity) -> dict:
                 "type": "object",
                 "additionalProperties": {"type": ["string", "null"]},
                 "description": "A JSON object: column -> field path (null or '' skips the "
-                "column); the default is guessed from the header",
+                "column); the default is the last import's of a file with this header "
+                "(with its constants and create, where those are not sent), else the "
+                "guess from the header",
+            },
+            "constants": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "A JSON object: field -> the value (as text, read as a "
+                'cell) for every record the file brings, e.g. {"channel": "web"}',
+            },
+            "create": {
+                "type": "string",
+                "description": "Reference fields, comma-separated, whose records are "
+                "created from the row when its key columns find none (e.g. customer, "
+                "from customer.email or customer.phone and customer.name)",
             },
             "dry_run": {**BOOLEAN_FORM, "description": "Check everything, write nothing"},
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -10,6 +11,8 @@ from flask import Blueprint, g, jsonify, request, send_file, url_for
 from apploom.engine.access import permissions
 from apploom.engine.errors import BadQuery, NotFound, Unauthenticated, ValidationFailed
 from apploom.engine.fields.base import MAX_INT, parse_int
+from apploom.engine.imports.service import Options
+from apploom.engine.imports.templates import TEMPLATE_TYPES
 from apploom.engine.query.filters import parse_params
 from apploom.web.api.openapi import openapi_document, report_parameters
 from apploom.web.context import runtime
@@ -171,8 +174,10 @@ def _known_parameters(known: set[str]) -> None:
 @bp.post("/<app>/<entity>/import")
 def import_file(app: str, entity: str):
     """Import a CSV or XLSX file (multipart ``file``) as a job: answered 202 once the file
-    is kept and its header, ``mapping`` (JSON, column -> field; the guess from the header
-    by default), ``dry_run`` and ``then`` are checked; the rows are the job's."""
+    is kept and its header, ``mapping`` (JSON, column -> field; by default the last
+    import's of a file with this header, else the guess from it), ``constants`` (JSON,
+    field -> value for every record), ``create`` (ref fields whose missing records are
+    created), ``dry_run`` and ``then`` are checked; the rows are the job's."""
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed({"file": "send the file as multipart/form-data 'file'"})
@@ -183,9 +188,31 @@ def import_file(app: str, entity: str):
         upload.stream,
         _mapping() if request.form.get("mapping") else None,
         dry_run=_flag("dry_run"),
-        then=request.form.get("then") or None,
+        options=Options.of(
+            request.form.get("then") or None,
+            _constants() if request.form.get("constants") else None,
+            [n.strip() for n in request.form.get("create", "").split(",") if n.strip()],
+        ),
     )
     return _accepted(job)
+
+
+@bp.get("/<app>/<entity>/import/template")
+def import_template(app: str, entity: str):
+    """A blank file to fill for an import: ``format`` xlsx (the default) or csv, headed in
+    ``lang`` (en or zh; English by default)."""
+    lang = request.args.get("lang", "en")
+    if lang not in ("en", "zh"):
+        raise ValidationFailed({"lang": "must be en or zh"})
+    name, data = runtime().imports.template(
+        g.user, f"{app}.{entity}", request.args.get("format", "xlsx"), lang
+    )
+    return send_file(
+        io.BytesIO(data),
+        mimetype=TEMPLATE_TYPES[name.rsplit(".", 1)[1]],
+        as_attachment=True,
+        download_name=name,
+    )
 
 
 @bp.post("/<app>/<entity>/bulk/transitions/<name>")
@@ -233,6 +260,19 @@ def _flag(name: str) -> bool:
     if word not in ("", "1", "0", "true", "false", "yes", "no"):
         raise ValidationFailed({name: "must be true or false"})
     return word in ("1", "true", "yes")
+
+
+def _constants() -> dict[str, str]:
+    """The form's ``constants``: a JSON object from field names to values as text."""
+    try:
+        constants = json.loads(request.form["constants"])
+    except ValueError:
+        constants = None
+    if not isinstance(constants, dict) or not all(isinstance(v, str) for v in constants.values()):
+        raise ValidationFailed(
+            {"constants": 'must be a JSON object of field -> value, like {"channel": "web"}'}
+        )
+    return constants
 
 
 def _mapping() -> dict[str, str]:
