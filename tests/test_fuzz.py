@@ -40,6 +40,8 @@ REFUSALS = [
     # A ref, a path id or an attachment names one that does not exist (random ids don't).
     (422, "validation_failed", r"there is no .+ with id \w+"),
     (404, "not_found", r".*"),
+    # A page's cursor ('after') is one a page gave: a made-up one names no row.
+    (400, "bad_query", r"pass the 'next' of the page before, with the same sort"),
     # The record's state refuses the write: "cannot change while Shipped", a record
     # others still refer to, a version read earlier (409; 412 as If-Match).
     (409, "conflict", r".*"),
