@@ -352,10 +352,13 @@ def robots_set(
     roles: tuple[str, ...],
 ) -> None:
     """Add robot NAME or change it (what you leave out stays as it was)."""
+    runtime = obj.runtime()
     try:
-        obj.runtime().robots.save(name, kind, url, secret, roles or None)
+        runtime.robots.save(name, kind, url, secret, roles or None)
     except AppLoomError as exc:
         _fail(exc)
+    finally:
+        runtime.close()
     click.echo(f"Robot {name} is set.")
 
 
@@ -363,7 +366,10 @@ def robots_set(
 @click.pass_obj
 def robots_list(obj: _Context) -> None:
     """The robots, with their host and roles (never their address or secret)."""
-    for robot in obj.runtime().robots.listing():
+    runtime = obj.runtime()
+    listed = runtime.robots.listing()
+    runtime.close()
+    for robot in listed:
         signed = "signed" if robot["signed"] else "unsigned"
         click.echo(
             f"{robot['name']:20} {robot['kind']:10} {robot['host']:28} {signed:9} "
@@ -376,10 +382,13 @@ def robots_list(obj: _Context) -> None:
 @click.pass_obj
 def robots_remove(obj: _Context, name: str) -> None:
     """Remove robot NAME; posts still waiting for it become dead letters."""
+    runtime = obj.runtime()
     try:
-        obj.runtime().robots.remove(name)
+        runtime.robots.remove(name)
     except AppLoomError as exc:
         _fail(exc)
+    finally:
+        runtime.close()
     click.echo(f"Robot {name} is removed.")
 
 
