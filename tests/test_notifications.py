@@ -34,7 +34,9 @@ def desk(runtime):
 
 def urgent(rt, subject="打印机着火"):
     return rt.records.create(
-        rt.agent, "desk.ticket", {"subject": subject, "priority": 5, "customer": rt.shop.customer["id"]}
+        rt.agent,
+        "desk.ticket",
+        {"subject": subject, "priority": 5, "customer": rt.shop.customer["id"]},
     )
 
 
@@ -109,9 +111,7 @@ def test_other_kinds_and_old_notifications_do_not_fold(desk):
     for i in range(notifications.DIGEST_AFTER):
         urgent(desk, f"工单{i}")
     with desk.db.write() as conn:  # a day and more ago
-        conn.execute(
-            update(sys_notification).values(created_at=clock.now() - timedelta(hours=25))
-        )
+        conn.execute(update(sys_notification).values(created_at=clock.now() - timedelta(hours=25)))
     urgent(desk, "新的")
     desk.records.delete(desk.lead, "desk.ticket", urgent(desk, "删掉")["id"])  # 'gone' rule
     assert [i["folded"] for i in desk.notifications.latest(desk.lead)[:3]] == [None] * 3

@@ -269,7 +269,9 @@ def test_a_robot_removed_before_its_post_went_out_fails_saying_so(desk, robot_se
     desk.robots.remove("desk-group")
     outbox.deliver_due(desk.db, desk.senders)
     [failed] = [m for m in outbox.messages(desk.db) if m["kind"] == "wecom"]
-    assert failed["status"] == "pending" and "There is no robot 'desk-group'" in failed["last_error"]
+    assert (
+        failed["status"] == "pending" and "There is no robot 'desk-group'" in failed["last_error"]
+    )
 
 
 def test_a_rule_naming_a_robot_not_set_up_says_so_in_its_run(desk):

@@ -22,7 +22,6 @@ from urllib.parse import quote_plus
 
 from apploom.plugin import Settings, hookimpl
 
-
 OPEN = "打开 Open"  # the link's words, in both languages: a group may hold either
 
 

@@ -10,9 +10,8 @@ from sqlalchemy import inspect
 from apploom.engine import clock
 from apploom.engine.access.throttle import Throttle
 from apploom.engine.access.users import Users
-from apploom.engine.automation import outbox
+from apploom.engine.automation import notifications, outbox
 from apploom.engine.automation.actions import BUILTIN_ACTIONS, ActionFunction, RuleAction
-from apploom.engine.automation import notifications
 from apploom.engine.automation.notifications import Notifications
 from apploom.engine.automation.outbox import Sender
 from apploom.engine.automation.robots import Robots

@@ -1,5 +1,6 @@
-"""The outbox: messages (emails, webhooks, robot posts) written in the same transaction as the change
-that caused them, then delivered by workers with retries, backoff and a dead-letter list.
+"""The outbox: messages (emails, webhooks, robot posts) written in the same transaction
+as the change that caused them, then delivered by workers with retries, backoff and a
+dead-letter list.
 
 A worker claims one due message at a time with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL (SQLite serialises writers anyway), delivers it while holding the claim and

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    inspect,
     BigInteger,
     Boolean,
     Column,
@@ -20,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     text,
 )
 
