@@ -4,6 +4,7 @@ choice of where theirs go, and, for admins, the group robots they may post to.""
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from apploom.engine.access import permissions
 from apploom.engine.automation import choices
@@ -57,7 +58,7 @@ def settings():
 
 @bp.route("/admin/robots", methods=["GET", "POST"])
 @login_required
-def robots() -> tuple[str, int]:
+def robots() -> ResponseReturnValue:
     """The group robots: added or changed (an address or secret left empty stays as it
     was) and removed; never shown back but for their host."""
     permissions.require_admin(g.user, "set up robots")
