@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from apploom.engine.access import permissions
 from apploom.engine.definitions.model import Entity
-from apploom.engine.errors import BadQuery, Conflict, Forbidden, ValidationFailed
+from apploom.engine.errors import BadQuery, Conflict, ValidationFailed
 from apploom.engine.fields.base import parse_int
 from apploom.engine.query.filters import SYSTEM_FIELDS, Query, parse_params
 from apploom.web import export
@@ -121,7 +121,7 @@ def bulk(app: str, entity: str):
         elif action == "transition" and ids and request.form.get("transition"):
             done = runtime().transitions.take_many(g.user, ref, ids, request.form["transition"])
             flash(f"{translate('Saved.')} ({len(done)})", "ok")
-    except (ValidationFailed, Conflict, Forbidden) as exc:
+    except (ValidationFailed, Conflict) as exc:  # a refusal of rights is the error page
         flash(refusal(exc), "error")
     return redirect(
         safe_next(request.form.get("back"), url_for("lists.entity_list", app=app, entity=entity)),
