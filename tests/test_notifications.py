@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, text, update
 
 from apploom.engine import clock
 from apploom.engine.automation import choices, notifications
 from apploom.engine.automation.choices import Choice
 from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.engine.errors import NotFound
+from apploom.engine.storage import system_tables
 from apploom.engine.storage.system_tables import (
     sys_notification,
     sys_outbox,
@@ -127,3 +128,14 @@ def test_opening_a_notification_marks_it_read_and_mark_all_reads_the_rest(desk):
     desk.notifications.mark_read(desk.lead)
     assert desk.notifications.unread(desk.lead) == 0
     assert second["id"] != first["id"]
+
+
+def test_a_database_from_before_digests_gets_their_columns(runtime):
+    with runtime.db.write() as conn:
+        conn.execute(text("DROP INDEX ix_sys_notification_kind"))
+        for column in ("kind", "folded", "mailed"):
+            conn.execute(text(f"ALTER TABLE sys_notification DROP COLUMN {column}"))
+        system_tables.create(conn)
+        columns = {c["name"] for c in inspect(conn).get_columns("sys_notification")}
+        indexes = {i["name"] for i in inspect(conn).get_indexes("sys_notification")}
+    assert {"kind", "folded", "mailed"} <= columns and "ix_sys_notification_kind" in indexes
