@@ -317,6 +317,8 @@ ZH = {
         "群机器人要求签名时填写（钉钉“加签”、飞书“签名校验”）。"
     ),
     "Roles whose notifications it posts": "推送这些角色的通知",
+    "email": "邮件",
+    "webhook": "回调",
     "wecom": "企业微信",
     "dingtalk": "钉钉",
     "feishu": "飞书",
