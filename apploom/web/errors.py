@@ -51,10 +51,10 @@ def refusal(exc: engine.AppLoomError) -> str:
     first, in their language."""
     fields = getattr(exc, "fields", None) or {}
     said = "; ".join(f"{k}: {v}" for k, v in fields.items()) if fields else str(exc)
-    return f"{translate(NOT_ALLOWED)} {said}" if isinstance(exc, engine.Forbidden) else said
+    return f"{translate(NOT_ALLOWED)}: {said}" if isinstance(exc, engine.Forbidden) else said
 
 
-NOT_ALLOWED = "You may not do this:"
+NOT_ALLOWED = "You may not do this"
 
 
 def _engine_error(exc: engine.AppLoomError):
@@ -63,7 +63,7 @@ def _engine_error(exc: engine.AppLoomError):
     if not _wants_json():
         lines = [f"{k}: {v}" for k, v in fields.items()]
         if isinstance(exc, engine.Forbidden):
-            return _page(NOT_ALLOWED.rstrip(":"), status, [str(exc), *lines], _retry_after(exc))
+            return _page(NOT_ALLOWED, status, [str(exc), *lines], _retry_after(exc))
         return _page(str(exc), status, lines, _retry_after(exc))
     extra = {}
     if fields:

@@ -283,7 +283,6 @@ ZH = {
     "Balance": "余额",
     "Opening balance": "期初余额",
     "Closing balance": "期末余额",
-    "You may not do this:": "你无权执行此操作：",
     "You may not do this": "你无权执行此操作",
     "My notifications": "我的通知设置",
     "Where my notifications go": "通知方式设置",

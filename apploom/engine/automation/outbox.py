@@ -5,7 +5,7 @@ dead-letter list.
 A worker claims one due message at a time with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL (SQLite serialises writers anyway), delivers it while holding the claim and
 marks it sent, so several workers never deliver the same message twice. A message for a
-group robot names it; its address and secret are read as it is claimed (robots.py).
+group robot names it; its address and secret are read as it is sent (robots.py).
 """
 
 from __future__ import annotations
@@ -102,21 +102,14 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
             .where(sys_outbox.c.id == message["id"])
             .values(status="sending", next_attempt_at=_now() + LEASE)
         )
-        robot = message["payload"].get("robot")
-        try:
-            address = robots.address(conn, robot) if robot else {}
-        except NotFound as exc:
-            address = {"missing": str(exc)}
     attempts = message["attempts"] + 1
     outcome: dict[str, Any]
     try:
         sender = senders.get(message["kind"])
         if sender is None:
             raise RuntimeError(f"nothing delivers '{message['kind']}' messages")
-        if "missing" in address:
-            raise LookupError(address["missing"])
-        address.pop("kind", None)
-        sender({**message["payload"], **address, "delivery_id": message["id"]})
+        payload = message["payload"]
+        sender({**payload, **_robot(db, payload), "delivery_id": message["id"]})
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
         dead = attempts >= MAX_ATTEMPTS
         outcome = {
@@ -143,6 +136,15 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
             .values(attempts=attempts, **outcome)
         )
     return True
+
+
+def _robot(db: Database, payload: dict) -> dict:
+    """The url and secret of the robot a message names, read now (none named: nothing)."""
+    if not payload.get("robot"):
+        return {}
+    with db.read() as conn:
+        found = robots.address(conn, payload["robot"])
+    return {"url": found["url"], "secret": found["secret"]}
 
 
 def deliver_due(db: Database, senders: Mapping[str, Sender], limit: int = 100) -> int:
