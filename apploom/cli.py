@@ -331,6 +331,67 @@ def outbox_retry(obj: _Context, message_id: int) -> None:
     click.echo(f"Message {message_id} will be sent again.")
 
 
+@main.group("robots")
+def robots_group() -> None:
+    """Set up the group robots (WeCom, DingTalk, Feishu) notifications post to."""
+
+
+@robots_group.command("set")
+@click.argument("name")
+@click.option("--kind", required=True, help="wecom, dingtalk or feishu (or a plugin's).")
+@click.option("--url", help="The robot's webhook address (kept, never shown).")
+@click.option("--secret", help="Its signing secret, if the group asks for signed posts.")
+@click.option("--role", "roles", multiple=True, help="A role whose notifications it posts.")
+@click.pass_obj
+def robots_set(
+    obj: _Context,
+    name: str,
+    kind: str,
+    url: str | None,
+    secret: str | None,
+    roles: tuple[str, ...],
+) -> None:
+    """Add robot NAME or change it (what you leave out stays as it was)."""
+    runtime = obj.runtime()
+    try:
+        runtime.robots.save(name, kind, url, secret, roles or None)
+    except AppLoomError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    click.echo(f"Robot {name} is set.")
+
+
+@robots_group.command("list")
+@click.pass_obj
+def robots_list(obj: _Context) -> None:
+    """The robots, with their host and roles (never their address or secret)."""
+    runtime = obj.runtime()
+    listed = runtime.robots.listing()
+    runtime.close()
+    for robot in listed:
+        signed = "signed" if robot["signed"] else "unsigned"
+        click.echo(
+            f"{robot['name']:20} {robot['kind']:10} {robot['host']:28} {signed:9} "
+            f"roles={','.join(robot['roles']) or '-'}"
+        )
+
+
+@robots_group.command("remove")
+@click.argument("name")
+@click.pass_obj
+def robots_remove(obj: _Context, name: str) -> None:
+    """Remove robot NAME; posts still waiting for it become dead letters."""
+    runtime = obj.runtime()
+    try:
+        runtime.robots.remove(name)
+    except AppLoomError as exc:
+        _fail(exc)
+    finally:
+        runtime.close()
+    click.echo(f"Robot {name} is removed.")
+
+
 @main.group()
 def apps() -> None:
     """Validate, apply and list app definitions."""

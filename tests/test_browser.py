@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
-from apploom.engine.automation import outbox
+from apploom.engine.automation import notifications, outbox
 from apploom.engine.query.filters import Query
 from tests.helpers import Shop, serving
 from tests.test_import import SHOPIFY_MAPPING
@@ -436,3 +436,66 @@ def test_an_admin_drags_a_dashboard_tile_to_the_top(server, page, sqlite_runtime
     expect(page.locator("#studio-check")).to_contain_text("No problems")
     text = page.locator("#definition").input_value()
     assert text.index("{report: receivables}") < text.index("{report: revenue}")
+
+
+def an_order(runtime) -> dict:
+    """An order of the server fixture's shop, created by sales."""
+    sue = runtime.users.get("sue")
+    customer = runtime.records.list(sue, "crm.customer").data[0]
+    item = runtime.records.list(sue, "wms.item").data[0]
+    lines = [{"item": item["id"], "qty": 1, "price": "12.50"}]
+    return runtime.records.create(sue, "oms.order", {"customer": customer["id"], "lines": lines})
+
+
+def test_the_bell_marks_one_read_when_opened_and_all_with_mark_all_read(
+    server, page, sqlite_runtime
+):
+    expect = playwright.expect
+    sue = sqlite_runtime.users.get("sue")
+    order = an_order(sqlite_runtime)
+    with sqlite_runtime.db.write() as conn:
+        for text in ("订单一已确认", "订单二已确认", "订单三已确认"):
+            notifications.send(conn, [sue.id], text, f"/a/oms/order/{order['id']}")
+    sign_in(page, server, "sue")
+    page.click("a:text('中文')")
+    bell = page.locator(".topbar .bell")
+    expect(bell.locator(".count")).to_have_text("3")
+    bell.click()
+    expect(page.locator("h1")).to_have_text("通知")
+    expect(page.locator(".notifications li.unread")).to_have_count(3)
+    page.click("a:text('订单一已确认')")
+    expect(page).to_have_url(re.compile(rf"/a/oms/order/{order['id']}$"))
+    expect(bell.locator(".count")).to_have_text("2")
+    bell.click()
+    expect(page.locator(".notifications li.unread")).to_have_count(2)
+    page.click("button:text('全部标为已读')")
+    expect(page.locator(".notifications li.unread")).to_have_count(0)
+    expect(bell.locator(".count")).to_have_count(0)
+    assert sqlite_runtime.notifications.unread(sue) == 0
+
+
+def test_an_action_the_user_may_not_take_says_why_instead_of_doing_nothing(
+    server, page, sqlite_runtime
+):
+    expect = playwright.expect
+    an_order(sqlite_runtime)
+    sign_in(page, server, "sue")
+    page.click("a:text('中文')")
+    page.goto(server + "/a/oms/order")
+    settled(page)
+    page.locator("#results input[name=ids]").first.check()
+    page.select_option("select[name=transition]", "ship")  # for the warehouse
+    page.click("button:text('应用到所选')")
+    refusal = page.locator("article.problem")  # the page htmx swapped in, not silence
+    expect(refusal.locator("h1")).to_have_text("你无权执行此操作")
+    expect(refusal).to_contain_text("it is for: warehouse, manager")
+
+
+def test_an_htmx_request_refused_shows_its_reason_on_the_page(server, page):
+    expect = playwright.expect
+    sign_in(page, server, "sue")
+    page.click("a:text('中文')")
+    page.evaluate("htmx.ajax('GET', '/admin/outbox', {target: 'main', swap: 'innerHTML'})")
+    alert = page.locator("#alerts [role=alert]")
+    expect(alert).to_contain_text("你无权执行此操作")
+    expect(alert).to_contain_text("Only admins may see the outbox")

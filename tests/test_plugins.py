@@ -94,7 +94,8 @@ def paint_runtime(tmp_path, sqlite_url):
     manager = plugin_manager([BUNDLED, folder])
     found = gather(manager, None)
     found.types.functions.update(found.functions)
-    assert "colour" in found.types.names() and set(found.senders) == {"pigeon"}
+    assert "colour" in found.types.names()
+    assert set(found.senders) == {"pigeon", "wecom", "dingtalk", "feishu"}  # and the robots
     runtime = make_runtime(sqlite_url, tmp_path / "instance")
     apply_definitions(
         runtime.db,

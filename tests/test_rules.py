@@ -192,7 +192,7 @@ RULE_LINT = [
         "notify nobody",
         "- {on: created, do: [{notify: {message: hi}}]}",
         "rules.0.do.0",
-        "name the roles, users or user fields",
+        "name the roles, users, user fields (to) or robots",
     ),
     (
         "bad webhook url",

@@ -10,10 +10,11 @@ from sqlalchemy import inspect
 from apploom.engine import clock
 from apploom.engine.access.throttle import Throttle
 from apploom.engine.access.users import Users
-from apploom.engine.automation import outbox
+from apploom.engine.automation import notifications, outbox
 from apploom.engine.automation.actions import BUILTIN_ACTIONS, ActionFunction, RuleAction
 from apploom.engine.automation.notifications import Notifications
 from apploom.engine.automation.outbox import Sender
+from apploom.engine.automation.robots import Robots
 from apploom.engine.automation.service import Automation
 from apploom.engine.balances.service import Balances
 from apploom.engine.definitions.loading import load_apps
@@ -59,10 +60,12 @@ class Runtime:
         self.records.pipeline.attach("rules", self.automation.on_change)
         self.notifications = Notifications(db)
         self.senders: dict[str, Sender] = {
-            "email": outbox.smtp_sender(settings.smtp_url, settings.mail_from),
+            "email": outbox.smtp_sender(settings.smtp_url, settings.mail_from, settings.base_url),
             "webhook": outbox.webhook_sender(settings.webhook_secret or None),
             **(senders or {}),
         }
+        # every sender but email's and webhooks' posts to group robots
+        self.robots = Robots(db, set(self.senders) - {"email", "webhook"}, apps.roles())
         self.users = Users(
             db,
             apps.roles(),
@@ -109,13 +112,14 @@ class Runtime:
         return runtime
 
     def worker(self, interval: float = 2.0) -> outbox.Worker:
-        """A thread delivering the outbox, running scheduled rules and taking up jobs
-        (imports, bulk transitions) whose process died; call .start() and, at the end,
-        .stop()."""
+        """A thread delivering the outbox, running scheduled rules, mailing notification
+        digests and taking up jobs (imports, bulk transitions) whose process died; call
+        .start() and, at the end, .stop()."""
         return outbox.Worker(self.db, self.senders, interval, self._background_round)
 
     def _background_round(self) -> None:
         self.automation.run_schedules()
+        notifications.mail_digests(self.db, self.settings.base_url)
         self.jobs.resume_stale()
 
     def close(self) -> None:

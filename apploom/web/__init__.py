@@ -24,6 +24,7 @@ from apploom.web import (
     imports,
     lists,
     metrics,
+    notifying,
     records,
     reports,
     request_log,
@@ -75,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(notifying.bp)
     app.register_blueprint(lists.bp)
     app.register_blueprint(records.bp)
     app.register_blueprint(imports.bp)

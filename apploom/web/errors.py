@@ -34,16 +34,37 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.is_json
 
 
-def _page(message: str, status: int, details: list[str] | None = None):
-    return render_template("error.html", message=translate(message), details=details), status
+def _page(message: str, status: int, details: list[str] | None = None, headers: dict | None = None):
+    """The error page; to an htmx request that swaps a part of a page (not a boosted
+    link or form, which shows the whole page), its message in the page's alerts, so a
+    refused click never looks like one that did nothing."""
+    if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+        fragment = render_template("_alert.html", message=translate(message), details=details)
+        alert = {"HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"}
+        return fragment, status, {**alert, **(headers or {})}
+    page = render_template("error.html", message=translate(message), details=details)
+    return page, status, headers or {}
+
+
+def refusal(exc: engine.AppLoomError) -> str:
+    """What a screen tells a user the engine refused: a refusal of their rights says so
+    first, in their language."""
+    fields = getattr(exc, "fields", None) or {}
+    said = "; ".join(f"{k}: {v}" for k, v in fields.items()) if fields else str(exc)
+    return f"{translate(NOT_ALLOWED)}: {said}" if isinstance(exc, engine.Forbidden) else said
+
+
+NOT_ALLOWED = "You may not do this"
 
 
 def _engine_error(exc: engine.AppLoomError):
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     fields = getattr(exc, "fields", None) or {}
     if not _wants_json():
-        page = _page(str(exc), status, [f"{k}: {v}" for k, v in fields.items()])
-        return (*page, _retry_after(exc))
+        lines = [f"{k}: {v}" for k, v in fields.items()]
+        if isinstance(exc, engine.Forbidden):
+            return _page(NOT_ALLOWED, status, [str(exc), *lines], _retry_after(exc))
+        return _page(str(exc), status, lines, _retry_after(exc))
     extra = {}
     if fields:
         extra["fields"] = fields

@@ -1,5 +1,5 @@
-"""Where staff start: the launcher, each app's home with its dashboard, the
-notifications and, for admins, the outbox."""
+"""Where staff start: the launcher, each app's home with its dashboard and, for admins,
+the outbox, with a notice when emails are not going out."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def launcher():
         entities = [e for e in app.entities.values() if not e.is_child and readable(e)]
         if entities:
             apps.append((app, entities))
-    return render_template("home/launcher.html", apps=apps)
+    return render_template("home/launcher.html", apps=apps, email_trouble=_email_trouble())
 
 
 @bp.get("/a/<app>")
@@ -53,19 +53,6 @@ def app_home(app: str):
     )
 
 
-@bp.get("/notifications")
-@login_required
-def notifications():
-    return render_template("home/notifications.html", items=runtime().notifications.latest(g.user))
-
-
-@bp.post("/notifications/read")
-@login_required
-def notifications_read():
-    runtime().notifications.mark_read(g.user)
-    return redirect(url_for("home.notifications"), code=303)
-
-
 @bp.get("/admin/outbox")
 @login_required
 def outbox_page():
@@ -73,8 +60,16 @@ def outbox_page():
     permissions.require_admin(g.user, "see the outbox")
     status = request.args.get("status", "dead")
     return render_template(
-        "home/outbox.html", status=status, items=outbox.messages(runtime().db, status or None)
+        "home/outbox.html",
+        status=status,
+        items=outbox.messages(runtime().db, status or None),
+        email_trouble=_email_trouble(),
     )
+
+
+def _email_trouble() -> dict | None:
+    """For admins: emails failing to go out (no mail server set, or none answering)."""
+    return outbox.email_trouble(runtime().db) if g.user.is_admin else None
 
 
 @bp.post("/admin/outbox/<int(max=9223372036854775807):message_id>/retry")

@@ -293,6 +293,49 @@ ZH = {
     "Balance": "余额",
     "Opening balance": "期初余额",
     "Closing balance": "期末余额",
+    "You may not do this": "你无权执行此操作",
+    "My notifications": "我的通知设置",
+    "Where my notifications go": "通知方式设置",
+    "and {count} more like it": "另有 {count} 条同类通知",
+    "Tell me about what rules notify me of": "规则通知我时，通过以下方式告诉我",
+    "In the bell": "站内通知（铃铛）",
+    "By email": "电子邮件",
+    "you have no email address; an admin can add one": "你还没有邮箱地址，可请管理员添加",
+    "On my roles' group robots (WeCom, DingTalk, Feishu)": "我所属角色的群机器人（企业微信、钉钉、飞书）",
+    "Many notifications of one kind in a day fold into one digest, emailed once an hour.": (
+        "一天内同类通知过多时会合并为一条摘要，摘要邮件每小时发送一次。"
+    ),
+    "Robots": "群机器人",
+    "Group robots notifications post to: a rule names one, or a role has its own.": (
+        "通知可推送到的群机器人：由规则指定，或按角色配置。"
+    ),
+    "the WeCom, DingTalk and Feishu group robots notifications post to": (
+        "通知推送到的企业微信、钉钉、飞书群机器人"
+    ),
+    "Name": "名称",
+    "Host": "主机",
+    "Signed": "已加签",
+    "Remove this robot?": "确定移除此机器人？",
+    "Add or change a robot": "添加或修改机器人",
+    "Webhook address": "Webhook 地址",
+    "Kept and never shown again; left empty, a robot keeps its address.": (
+        "保存后不再显示；留空则保留原地址。"
+    ),
+    "Signing secret": "签名密钥",
+    "If the group asks for signed posts (DingTalk 加签, Feishu 签名校验).": (
+        "群机器人要求签名时填写（钉钉“加签”、飞书“签名校验”）。"
+    ),
+    "Roles whose notifications it posts": "推送这些角色的通知",
+    "email": "邮件",
+    "webhook": "回调",
+    "wecom": "企业微信",
+    "dingtalk": "钉钉",
+    "feishu": "飞书",
+    "Emails are not going out: {count} waiting or given up on.": (
+        "邮件未能发出：{count} 封待发送或已放弃。"
+    ),
+    "Set APPLOOM_SMTP_URL to your mail server and restart, then send them again from the "
+    "outbox.": "请将 APPLOOM_SMTP_URL 设为你的邮件服务器并重启，然后在发件箱中重新发送。",
 }
 
 

@@ -25,6 +25,7 @@ from apploom.engine.query.filters import SYSTEM_FIELDS, Query, parse_params
 from apploom.web import export
 from apploom.web.context import runtime
 from apploom.web.display import key_titles, ref_titles, show
+from apploom.web.errors import refusal
 from apploom.web.i18n import current_language, label, translate
 from apploom.web.session import check_csrf, login_required, safe_next
 
@@ -120,9 +121,8 @@ def bulk(app: str, entity: str):
         elif action == "transition" and ids and request.form.get("transition"):
             done = runtime().transitions.take_many(g.user, ref, ids, request.form["transition"])
             flash(f"{translate('Saved.')} ({len(done)})", "ok")
-    except (ValidationFailed, Conflict) as exc:
-        details = getattr(exc, "fields", None) or {}
-        flash("; ".join(details.values()) if details else str(exc), "error")
+    except (ValidationFailed, Conflict) as exc:  # a refusal of rights is the error page
+        flash(refusal(exc), "error")
     return redirect(
         safe_next(request.form.get("back"), url_for("lists.entity_list", app=app, entity=entity)),
         code=303,

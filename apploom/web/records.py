@@ -15,6 +15,7 @@ from apploom.engine.query.filters import SYSTEM_FIELDS
 from apploom.engine.records.related import related_panels
 from apploom.web.context import runtime
 from apploom.web.display import change_titles, key_titles, ref_titles, show
+from apploom.web.errors import refusal
 from apploom.web.formdata import FormInput, editable, read_form
 from apploom.web.i18n import translate
 from apploom.web.lists import allowed
@@ -299,10 +300,7 @@ def transition(app: str, entity: str, record_id: int, name: str):
         )
         flash(translate("Saved."), "ok")
     except (ValidationFailed, Conflict, Forbidden) as exc:
-        details = getattr(exc, "fields", None) or {}
-        flash(
-            str(exc) if not details else "; ".join(f"{k}: {v}" for k, v in details.items()), "error"
-        )
+        flash(refusal(exc), "error")
     return redirect(url_for("records.view", app=app, entity=entity, record_id=record_id), code=303)
 
 

@@ -193,6 +193,13 @@ class Users:
         if not changed:
             raise NotFound(f"There is no user '{username}'")
 
+    def email(self, user_id: int) -> str | None:
+        """The address the user's notification emails go to, if they have one."""
+        with self.db.read() as conn:
+            return conn.execute(
+                select(sys_user.c.email).where(sys_user.c.id == user_id)
+            ).scalar_one_or_none()
+
     def names(self, ids: set[int]) -> dict[int, str]:
         """{id: display name} for showing who did what."""
         if not ids:

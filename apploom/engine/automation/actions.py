@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 from sqlalchemy import select
 
-from apploom.engine.automation import notifications, outbox
+from apploom.engine.automation import notifications, outbox, robots
 from apploom.engine.automation.assignment import assign, check_assign
 from apploom.engine.automation.definition import TEMPLATE, ActionCheck, CheckContext
 from apploom.engine.errors import RuleError, SandboxError
@@ -167,10 +167,13 @@ def _check_transition(context: CheckContext, params: Any) -> list[str]:
     return []
 
 
-# ---- notify: users, roles or user fields (to), message (a template such as 'Order {number}')
+# ---- notify: users, roles or user fields (to), message (a template such as 'Order {number}'),
+# and the group robots (robot) to post it to
 def _notify(context: ActionContext, spec: Mapping) -> str:
     """``to`` names user fields as templates, '{owner}' or '{order.owner}' (the owner of
-    the record a ref points at): each renders to the id of the user it holds, if any."""
+    the record a ref points at): each renders to the id of the user it holds, if any.
+    Each user is told where they chose; ``robot`` names robots to post to whatever they
+    chose. A robot not set up (yet) is left out, and the rule's run says so."""
     roles = set(spec.get("roles") or ())
     usernames = set(spec.get("users") or ())
     held = {parse_int(context.render(template)) for template in _listed(spec.get("to"))}
@@ -180,13 +183,23 @@ def _notify(context: ActionContext, spec: Mapping) -> str:
     targets = [
         r.id for r in rows if r.username in usernames or roles & set(r.roles) or r.id in held
     ]
-    notifications.send(
+    named = _listed(spec.get("robot"))
+    known = robots.names(context.conn)
+    posted = notifications.send(
         context.conn,
         targets,
         context.render(spec["message"]),
         notifications.record_link(context.entity, context.record_id),
+        kind=f"{context.entity.qualified}.{context.rule.name}",
+        robots_named=[name for name in named if name in known],
     )
-    return f"notified {len(targets)} user(s)"
+    said = [f"notified {len(targets)} user(s)"]
+    if posted:
+        said.append(f"posted to {', '.join(posted)}")
+    missing = [name for name in named if name not in known]
+    if missing:
+        said.append(f"no robot {', '.join(missing)} is set up: not posted there")
+    return "; ".join(said)
 
 
 def _listed(value: Any) -> list:
@@ -195,8 +208,8 @@ def _listed(value: Any) -> list:
 
 def _check_notify(context: CheckContext, params: Any) -> list[str]:
     """The schema holds the settings' shapes; this, whom they name."""
-    if not any(params.get(k) for k in ("roles", "users", "to")):
-        return ["notify: name the roles, users or user fields (to) to tell"]
+    if not any(params.get(k) for k in ("roles", "users", "to", "robot")):
+        return ["notify: name the roles, users, user fields (to) or robots to tell"]
     problems = [
         f"notify: '{role}' is not a role; known roles: {', '.join(sorted(context.roles))}"
         for role in _listed(params.get("roles"))

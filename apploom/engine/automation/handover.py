@@ -37,4 +37,5 @@ def tell_new_holders(automation: Automation, conn: Connection, change: Change) -
         if active is not None:
             message = automation.render(conn, change.entity, Row(after), fld.notify)
             link = notifications.record_link(change.entity, change.record_id)
-            notifications.send(conn, [user_id], message, link)
+            kind = f"{change.entity.qualified}.{fld.name}"
+            notifications.send(conn, [user_id], message, link, kind)

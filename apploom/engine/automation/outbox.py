@@ -1,9 +1,11 @@
-"""The outbox: messages (emails, webhooks) written in the same transaction as the change
-that caused them, then delivered by workers with retries, backoff and a dead-letter list.
+"""The outbox: messages (emails, webhooks, robot posts) written in the same transaction
+as the change that caused them, then delivered by workers with retries, backoff and a
+dead-letter list.
 
 A worker claims one due message at a time with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL (SQLite serialises writers anyway), delivers it while holding the claim and
-marks it sent, so several workers never deliver the same message twice.
+marks it sent, so several workers never deliver the same message twice. A message for a
+group robot names it; its address and secret are read as it is sent (robots.py).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from email.utils import format_datetime
 from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from apploom.engine import clock
 from apploom.engine.access.signatures import signature
+from apploom.engine.automation import robots
 from apploom.engine.errors import NotFound
 from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_outbox
@@ -105,7 +108,8 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
         sender = senders.get(message["kind"])
         if sender is None:
             raise RuntimeError(f"nothing delivers '{message['kind']}' messages")
-        sender({**message["payload"], "delivery_id": message["id"]})
+        payload = message["payload"]
+        sender({**payload, **_robot(db, payload), "delivery_id": message["id"]})
     except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
         dead = attempts >= MAX_ATTEMPTS
         outcome = {
@@ -134,6 +138,15 @@ def deliver_one(db: Database, senders: Mapping[str, Sender]) -> bool:
     return True
 
 
+def _robot(db: Database, payload: dict) -> dict:
+    """The url and secret of the robot a message names, read now (none named: nothing)."""
+    if not payload.get("robot"):
+        return {}
+    with db.read() as conn:
+        found = robots.address(conn, payload["robot"])
+    return {"url": found["url"], "secret": found["secret"]}
+
+
 def deliver_due(db: Database, senders: Mapping[str, Sender], limit: int = 100) -> int:
     delivered = 0
     while delivered < limit and deliver_one(db, senders):
@@ -151,6 +164,25 @@ def retry(db: Database, message_id: int) -> None:
         )
         if done.rowcount != 1:
             raise NotFound(f"There is no undelivered message {message_id}")
+
+
+def email_trouble(db: Database) -> dict | None:
+    """Emails that failed to go out and wait to be tried again or were given up on: how
+    many, and the latest error (the mail server is unset or unreachable, say); None when
+    every email tried went out."""
+    failing = (sys_outbox.c.kind == "email", sys_outbox.c.last_error.is_not(None))
+    undelivered = sys_outbox.c.status.in_(("pending", "sending", "dead"))
+    with db.read() as conn:
+        count = conn.execute(select(func.count()).where(*failing, undelivered)).scalar_one()
+        if not count:
+            return None
+        error = conn.execute(
+            select(sys_outbox.c.last_error)
+            .where(*failing, undelivered)
+            .order_by(sys_outbox.c.id.desc())
+            .limit(1)
+        ).scalar_one()
+    return {"count": count, "error": error}
 
 
 def messages(db: Database, status: str | None = None, limit: int = 100) -> list[dict]:
@@ -197,9 +229,10 @@ class Worker:
             self._stop.wait(self.interval)
 
 
-def smtp_sender(url: str, sender_address: str) -> Sender:
+def smtp_sender(url: str, sender_address: str, base_url: str = "") -> Sender:
     """Email through the SMTP server at ``url`` (smtp://user:password@host:port), to the
-    payload's ``to`` (one address or a list), each exactly one address."""
+    payload's ``to`` (one address or a list), each exactly one address; a payload's
+    ``link`` (a page's path) ends the body, under ``base_url``."""
     parts = urlsplit(url)
     domain = sender_address.rpartition("@")[2] or "localhost"
 
@@ -215,7 +248,8 @@ def smtp_sender(url: str, sender_address: str) -> Sender:
         message["Subject"] = payload["subject"]
         message["Date"] = format_datetime(_now())
         message["Message-ID"] = f"<{token}@{domain}>"
-        message.set_content(payload.get("body", ""))
+        link = f"\n\n{base_url.rstrip('/')}{payload['link']}" if payload.get("link") else ""
+        message.set_content(payload.get("body", "") + link)
         with smtplib.SMTP(parts.hostname or "127.0.0.1", parts.port or 25, timeout=10) as smtp:
             if parts.scheme == "smtp+starttls":
                 smtp.starttls()

@@ -1,6 +1,7 @@
 """The platform's own tables (``sys_*``): users, tokens, failed sign-ins, definition versions,
 history, naming series, idempotency keys, attachments, archived fields, the turns of
-assignment rules and jobs."""
+assignment rules, jobs, notifications with each user's choice of where they go, and the
+group robots they may go to."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     text,
 )
 
@@ -28,12 +30,22 @@ metadata = MetaData()
 
 
 def create(conn: Connection) -> None:
-    """The system tables a database lacks, and the indexes a release added to those it
-    has (``create_all`` leaves an existing table as it is)."""
+    """The system tables a database lacks, and the nullable columns and indexes a release
+    added to those it has (``create_all`` leaves an existing table as it is)."""
     metadata.create_all(conn)
     for table in metadata.sorted_tables:
+        _add_columns(conn, table)
         for index in table.indexes:
             index.create(conn, checkfirst=True)
+
+
+def _add_columns(conn: Connection, table: Table) -> None:
+    """Columns a release added to a table; only nullable ones, so old rows stay valid."""
+    have = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    for column in table.columns:
+        if column.name not in have and column.nullable:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _user_fk(name: str, **kw) -> Column:
@@ -269,7 +281,33 @@ sys_notification = Table(
     Column("link", String(300)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("read_at", UTCDateTime),
+    # what told it (app.entity.rule, or app.entity.field for a new holder): the same kind
+    # piling up folds into one digest entry
+    Column("kind", String(200)),
+    Column("folded", Integer),  # a digest entry: how many notifications it stands for
+    Column("mailed", Integer),  # of those, how many the user's last digest email told
     Index("ix_sys_notification_user", "user_id", "read_at"),
+    Index("ix_sys_notification_kind", "user_id", "kind", "created_at"),
+)
+
+sys_notification_choice = Table(  # where a user's notifications go; no row: the defaults
+    "sys_notification_choice",
+    metadata,
+    _user_fk("user_id", primary_key=True),
+    Column("bell", Boolean, nullable=False),
+    Column("email", Boolean, nullable=False),
+    Column("robot", Boolean, nullable=False),
+)
+
+sys_robot = Table(  # a group chat's robot (WeCom, DingTalk, Feishu) notifications post to
+    "sys_robot",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(40), nullable=False),  # the outbox sender that posts to it
+    Column("url", Text, nullable=False),  # its webhook address: holds its key, never shown
+    Column("secret", Text),  # signs each post, for robots set up to ask for a signature
+    Column("roles", JSON, nullable=False),  # the roles whose notifications it posts
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 sys_schedule = Table(
