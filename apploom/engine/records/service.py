@@ -38,6 +38,7 @@ from apploom.engine.errors import Conflict, NotFound, RuleError, ValidationFaile
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.query.filters import AUDIT_FIELDS, SYSTEM_FIELDS, Query, QueryCompiler
 from apploom.engine.records import idempotency
+from apploom.engine.records.conditions import FieldState, field_conditions, field_states
 from apploom.engine.records.formulas import compute_formulas, formula_order
 from apploom.engine.records.history import (
     MAX_COMMENT,
@@ -109,6 +110,7 @@ class RecordService:
             for e in apps.entities()
         }
         self._formulas = {e.qualified: formula_order(e)[0] for e in apps.entities()}
+        self._conditions = {e.qualified: field_conditions(e) for e in apps.entities()}
         # whether an entity has fields only some roles may set (editable_by)
         self._guarded = {
             e.qualified: any(f.editable_by for f in e.fields.values()) for e in apps.entities()
@@ -382,7 +384,8 @@ class RecordService:
                     errors[f"{fld.name}.{i}.id"] = "a new record's rows have no id yet"
                 draft.rows[fld.name].append(self._with_defaults(child, row.values, user, now))
         self._from_refs(conn, entity, draft, given, None)
-        self._complete(entity, draft, errors)
+        states = self._complete(entity, draft, errors)
+        self._refuse_readonly_if(entity, states, None, given, draft, user, now, errors)
         try:
             self._check_stored(conn, user, entity, draft, errors, refs=bool(errors))
             if errors:
@@ -505,7 +508,8 @@ class RecordService:
         for name, by_id in (forced_rows or {}).items():
             for row in draft.rows[name]:
                 row.update(by_id.get(row["id"], {}))
-        self._complete(entity, draft, errors)
+        states = self._complete(entity, draft, errors)
+        self._refuse_readonly_if(entity, states, stored, given, draft, user, now, errors)
         if check is not None:
             check(draft, errors)
         after = self.dump(entity, draft)
@@ -648,8 +652,12 @@ class RecordService:
             ]
         with self.db.read() as conn:
             self._from_refs(conn, entity, draft, given, None)
-        self._complete(entity, draft, errors)
-        return {"record": self.dump(entity, draft), "errors": errors}
+        states = self._complete(entity, draft, errors)
+        return {
+            "record": self.dump(entity, draft),
+            "errors": errors,
+            "states": {key: state.as_dict() for key, state in states.items()},
+        }
 
     def stored(
         self, conn: Connection, user: User, entity: Entity, record_id: int, action: str
@@ -750,8 +758,11 @@ class RecordService:
                 errors[f"{name}.{i}.id"] = f"{row.id} is not a row of this {entity.label.en}"
         return merged
 
-    def _complete(self, entity: Entity, draft: Draft, errors: dict) -> None:
-        """Formulas (rows first, then the record) and the required and row-count checks."""
+    def _complete(self, entity: Entity, draft: Draft, errors: dict) -> dict[str, FieldState]:
+        """Formulas (rows first, then the record), the fields' conditions, and the required
+        and row-count checks; returns the state of each conditioned field, keyed as errors
+        are (``lines.0.qty`` for a row's)."""
+        states: dict[str, FieldState] = {}
         for fld in entity.table_fields():
             child = self.apps.entity(fld.child)
             rows = draft.rows.get(fld.name, [])
@@ -761,19 +772,54 @@ class RecordService:
                 row_errors = compute_formulas(
                     child, self._formulas[child.qualified], row, self.types
                 )
-                row_errors.update(_missing(child, row, self.types))
+                row_states = self._states(child, row, {})
+                row_errors.update(_missing(child, row, {}, self.types, row_states))
                 for key, message in row_errors.items():
                     errors.setdefault(f"{fld.name}.{i}.{key}", message)
-            if fld.required and not rows or len(rows) < fld.min_rows:
-                errors.setdefault(fld.name, f"needs at least {max(fld.min_rows, 1)} row(s)")
-            elif len(rows) > fld.row_limit:
+                states.update({f"{fld.name}.{i}.{k}": s for k, s in row_states.items()})
+            if len(rows) > fld.row_limit:
                 errors.setdefault(fld.name, f"may have at most {fld.row_limit} rows")
         own_errors = compute_formulas(
             entity, self._formulas[entity.qualified], draft.values, self.types, draft.rows
         )
-        own_errors.update(_missing(entity, draft.values, self.types))
+        own_states = self._states(entity, draft.values, draft.rows)
+        own_errors.update(_missing(entity, draft.values, draft.rows, self.types, own_states))
         for key, message in own_errors.items():
             errors.setdefault(key, message)
+        return {**own_states, **states}
+
+    def _states(self, entity: Entity, values: dict, rows: dict) -> dict[str, FieldState]:
+        conditions = self._conditions[entity.qualified]
+        return field_states(entity, conditions, values, rows, self.types.functions)
+
+    def _refuse_readonly_if(
+        self,
+        entity: Entity,
+        states: dict[str, FieldState],
+        stored: Draft | None,
+        given: Input,
+        draft: Draft,
+        user: User,
+        now: datetime,
+        errors: dict,
+    ) -> None:
+        """People cannot change a field while its ``readonly_if`` holds on the record as it
+        will be: a value sent is refused unless it is what the field holds already (its
+        default, for a new record or row). Rules and plugins keep such fields themselves."""
+        if given.by_rule or not any(s.readonly for s in states.values()):
+            return
+        earlier = stored.values if stored else self._with_defaults(entity, {}, user, now)
+        _refuse_held(entity, states, "", set(given.values), earlier, draft.values, errors)
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.child)
+            blank = self._with_defaults(child, {}, user, now)
+            by_id = {r["id"]: r for r in stored.rows.get(fld.name, [])} if stored else {}
+            for i, (sent, row) in enumerate(
+                zip(given.tables.get(fld.name, []), draft.rows[fld.name], strict=False)
+            ):
+                before = by_id.get(sent.id, blank)
+                prefix = f"{fld.name}.{i}."
+                _refuse_held(child, states, prefix, set(sent.values), before, row, errors)
 
     def _each_value(self, entity: Entity, draft: Draft) -> Iterator[tuple[str, Field, Any]]:
         for fld in self._columns(entity):
@@ -1067,15 +1113,36 @@ def _taken(entity: Entity, others: tuple[str, ...] = ()) -> str:
     )
 
 
-def _missing(entity: Entity, values: dict, types: FieldTypes) -> dict[str, str]:
-    return {
-        f.name: "is required"
-        for f in entity.fields.values()
-        if f.required
-        and not f.holds_rows
-        and not types[f.type].numbered
-        and values.get(f.name) is None
-    }
+def _missing(
+    entity: Entity, values: dict, rows: dict, types: FieldTypes, states: dict[str, FieldState]
+) -> dict[str, str]:
+    """The required fields left empty: ``required``, or under a ``required_if`` that holds;
+    a field hidden by its ``visible_if`` never is."""
+    missing = {}
+    for f in entity.fields.values():
+        required = states[f.name].required if f.name in states else f.required
+        if f.holds_rows:
+            count = len(rows.get(f.name, []))
+            if required and not count or count < f.min_rows:
+                missing[f.name] = f"needs at least {max(f.min_rows, 1)} row(s)"
+        elif required and not types[f.type].numbered and values.get(f.name) is None:
+            missing[f.name] = "is required"
+    return missing
+
+
+def _refuse_held(
+    entity: Entity,
+    states: dict[str, FieldState],
+    prefix: str,
+    sent: set[str],
+    before: dict,
+    after: dict,
+    errors: dict,
+) -> None:
+    for name in sorted(sent & set(entity.fields)):
+        state = states.get(prefix + name)
+        if state is not None and state.readonly and after.get(name) != before.get(name):
+            errors.setdefault(prefix + name, "cannot be changed now")
 
 
 def _refuse_kept(entity: Entity, stored: Draft) -> None:
