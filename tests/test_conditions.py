@@ -3,6 +3,9 @@ enforced by the record service on every path, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import textwrap
 
 import pytest
@@ -13,7 +16,7 @@ from apploom.engine.errors import DefinitionError, RuleError, ValidationFailed
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.imports.spreadsheets import read_table
 from apploom.web import create_app
-from tests.helpers import Api, Shop, app_text, make_runtime
+from tests.helpers import Api, Shop, app_text, browser, make_runtime
 
 CLAIM = "desk.claim"
 
@@ -252,3 +255,59 @@ def test_an_import_row_missing_a_required_if_field_is_reported_for_its_row(runti
     report = runtime.imports.importer.run(SYSTEM_USER, "oms.order", header, rows, mapping)
     assert report.created == 2
     assert [(e["row"], e["message"]) for e in report.errors] == [(3, "is required")]
+
+
+# ---- the form ---------------------------------------------------------------------------
+
+
+def order_form(shop, **overrides) -> dict:
+    return {
+        "customer": str(shop.customer["id"]),
+        "channel": "web",
+        "ordered_at": "2026-11-20T10:00",
+        "lines-0-item": str(shop.cup["id"]),
+        "lines-0-qty": "2",
+        "lines-0-price": "12.50",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def sue(sqlite_runtime):
+    sqlite_runtime.users.create("sue", ["sales"], "password1234")
+    return browser(create_app(runtime=sqlite_runtime), "sue")
+
+
+def test_the_form_shows_each_conditioned_fields_state_as_it_loads(sue, sqlite_runtime):
+    shop = Shop(sqlite_runtime)
+    page = sue.get("/a/oms/order/new").get_data(as_text=True)
+    assert re.search(r'<div class="field [^"]*" data-state="external_id" data-hidden>', page)
+    order = sqlite_runtime.records.create(
+        SYSTEM_USER, "oms.order", shop.order(channel="marketplace", external_id="TB-1")
+    )
+    page = sue.get(f"/a/oms/order/{order['id']}/edit").get_data(as_text=True)
+    assert re.search(
+        r'data-state="external_id">\s*<label for="external_id">[^<]*'
+        r'<span class="req" >\*</span>',
+        page,
+    )
+
+
+def test_the_preview_answers_the_states_by_the_forms_names(sue, sqlite_runtime):
+    shop = Shop(sqlite_runtime)
+    sue.get("/a/oms/order/new")
+    page = sue.post("/a/oms/order/preview", order_form(shop, channel="marketplace"))
+    found = re.search(r"id=\"field-states\"[^>]*data-states='([^']*)'", page.get_data(as_text=True))
+    states = json.loads(html.unescape(found.group(1)))
+    assert states["external_id"] == {"visible": True, "required": True, "readonly": False}
+
+
+def test_the_form_refuses_a_missing_required_if_field_in_the_users_language(sue, sqlite_runtime):
+    shop = Shop(sqlite_runtime)
+    sue.get("/lang/zh?next=/a/oms/order")
+    answer = sue.post("/a/oms/order/new", order_form(shop, channel="marketplace"))
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    assert 'id="external_id-error">为必填项' in page
+    assert re.search(r'data-state="external_id">', page)  # shown, since it is asked for
+    assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0

@@ -282,6 +282,15 @@ ZH = {
     "Received": "已收",
     "Balance": "余额",
     "Opening balance": "期初余额",
+    "is required": "为必填项",
+    "cannot be changed now": "当前不可修改",
+    "shown only if, e.g.": "满足条件才显示，例如",
+    "required if, e.g.": "满足条件时必填，例如",
+    "read-only if, e.g.": "满足条件时只读，例如",
+    "Shown only if": "显示条件",
+    "Required if": "必填条件",
+    "Read-only if": "只读条件",
+    "empty: keep it; - removes it": "留空不变；填 - 则删除",
     "Closing balance": "期末余额",
 }
 

@@ -759,38 +759,59 @@ class RecordService:
         return merged
 
     def _complete(self, entity: Entity, draft: Draft, errors: dict) -> dict[str, FieldState]:
-        """Formulas (rows first, then the record), the fields' conditions, and the required
-        and row-count checks; returns the state of each conditioned field, keyed as errors
-        are (``lines.0.qty`` for a row's)."""
-        states: dict[str, FieldState] = {}
+        """Formulas (rows first, then the record), then the fields' conditions, then the
+        required and row-count checks; returns the states of the conditioned fields (see
+        field_states)."""
+        found: dict[str, dict] = {}  # the errors of each row, by its key's prefix
         for fld in entity.table_fields():
             child = self.apps.entity(fld.child)
             rows = draft.rows.get(fld.name, [])
             for i, row in enumerate(rows):
                 for name in child.fields:  # a field no one gave reads as empty in formulas
                     row.setdefault(name, None)
-                row_errors = compute_formulas(
+                found[f"{fld.name}.{i}."] = compute_formulas(
                     child, self._formulas[child.qualified], row, self.types
                 )
-                row_states = self._states(child, row, {})
-                row_errors.update(_missing(child, row, {}, self.types, row_states))
-                for key, message in row_errors.items():
-                    errors.setdefault(f"{fld.name}.{i}.{key}", message)
-                states.update({f"{fld.name}.{i}.{k}": s for k, s in row_states.items()})
             if len(rows) > fld.row_limit:
                 errors.setdefault(fld.name, f"may have at most {fld.row_limit} rows")
         own_errors = compute_formulas(
             entity, self._formulas[entity.qualified], draft.values, self.types, draft.rows
         )
-        own_states = self._states(entity, draft.values, draft.rows)
-        own_errors.update(_missing(entity, draft.values, draft.rows, self.types, own_states))
+        states = self.field_states(entity, draft)
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.child)
+            for i, row in enumerate(draft.rows.get(fld.name, [])):
+                prefix = f"{fld.name}.{i}."
+                row_errors = found[prefix]
+                row_errors.update(_missing(child, row, {}, self.types, states, prefix))
+                for key, message in row_errors.items():
+                    errors.setdefault(prefix + key, message)
+        own_errors.update(_missing(entity, draft.values, draft.rows, self.types, states))
         for key, message in own_errors.items():
             errors.setdefault(key, message)
-        return {**own_states, **states}
+        return states
 
-    def _states(self, entity: Entity, values: dict, rows: dict) -> dict[str, FieldState]:
-        conditions = self._conditions[entity.qualified]
-        return field_states(entity, conditions, values, rows, self.types.functions)
+    def field_states(self, entity: Entity, draft: Draft) -> dict[str, FieldState]:
+        """The state of each conditioned field of a record and of its rows, keyed as errors
+        are (``lines.0.serial`` for a row's); formulas must be computed already."""
+        functions = self.types.functions
+        states = field_states(
+            entity, self._conditions[entity.qualified], draft.values, draft.rows, functions
+        )
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.child)
+            conditions = self._conditions[child.qualified]
+            for i, row in enumerate(draft.rows.get(fld.name, []) if conditions else ()):
+                for name, state in field_states(child, conditions, row, {}, functions).items():
+                    states[f"{fld.name}.{i}.{name}"] = state
+        return states
+
+    def states_of(self, user: User, ref: str, record_id: int) -> dict[str, dict[str, bool]]:
+        """The conditioned fields' states of a stored record, for its edit form."""
+        entity = self.entity(ref)
+        with self.db.read() as conn:
+            stored = self.stored(conn, user, entity, record_id, "read")
+        return {key: s.as_dict() for key, s in self.field_states(entity, stored).items()}
 
     def _refuse_readonly_if(
         self,
@@ -1114,13 +1135,19 @@ def _taken(entity: Entity, others: tuple[str, ...] = ()) -> str:
 
 
 def _missing(
-    entity: Entity, values: dict, rows: dict, types: FieldTypes, states: dict[str, FieldState]
+    entity: Entity,
+    values: dict,
+    rows: dict,
+    types: FieldTypes,
+    states: dict[str, FieldState],
+    prefix: str = "",
 ) -> dict[str, str]:
     """The required fields left empty: ``required``, or under a ``required_if`` that holds;
-    a field hidden by its ``visible_if`` never is."""
+    a field hidden by its ``visible_if`` never is (``states`` keyed by ``prefix`` + name)."""
     missing = {}
     for f in entity.fields.values():
-        required = states[f.name].required if f.name in states else f.required
+        state = states.get(prefix + f.name)
+        required = f.required if state is None else state.required
         if f.holds_rows:
             count = len(rows.get(f.name, []))
             if required and not count or count < f.min_rows:
