@@ -311,3 +311,14 @@ def test_the_form_refuses_a_missing_required_if_field_in_the_users_language(sue,
     assert 'id="external_id-error">为必填项' in page
     assert re.search(r'data-state="external_id">', page)  # shown, since it is asked for
     assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0
+
+
+def test_the_openapi_document_tells_each_fields_conditions(sue, sqlite_runtime):
+    document = sue.get("/api/v1/openapi.json").json
+    schemas = document["components"]["schemas"]
+    external = schemas["oms_order"]["properties"]["external_id"]["description"]
+    assert "Shown on forms only while `channel == 'marketplace'`" in external
+    assert "Required while `channel == 'marketplace'`" in external
+    ship_name = schemas["oms_order"]["properties"]["ship_name"]["description"]
+    assert ship_name.startswith("Cannot be changed while `status in ('shipped'")
+    assert "external_id" not in schemas["oms_order"].get("required", [])

@@ -82,20 +82,21 @@ def field_states(
         **{name: values.get(name) for name in entity.fields},
         **{name: [Row(r) for r in table] for name, table in rows.items()},
     }
+    found: dict[str, bool] = {}  # a section's condition is evaluated once for its fields
+
+    def holds(expression: Expression) -> bool:
+        if expression.source not in found:
+            try:
+                found[expression.source] = bool(expression.evaluate(names))
+            except ExpressionError:
+                found[expression.source] = False
+        return found[expression.source]
+
     states = {}
     for name, condition in conditions.items():
-        visible = all(holds(e, names) for e in condition.visible)
+        visible = all(holds(e) for e in condition.visible)
         required = visible and (
-            entity.fields[name].required or any(holds(e, names) for e in condition.required)
+            entity.fields[name].required or any(holds(e) for e in condition.required)
         )
-        states[name] = FieldState(
-            visible, required, any(holds(e, names) for e in condition.readonly)
-        )
+        states[name] = FieldState(visible, required, any(holds(e) for e in condition.readonly))
     return states
-
-
-def holds(expression: Expression, names: Mapping[str, Any]) -> bool:
-    try:
-        return bool(expression.evaluate(names))
-    except ExpressionError:
-        return False
