@@ -322,3 +322,14 @@ def test_the_openapi_document_tells_each_fields_conditions(sue, sqlite_runtime):
     ship_name = schemas["oms_order"]["properties"]["ship_name"]["description"]
     assert ship_name.startswith("Cannot be changed while `status in ('shipped'")
     assert "external_id" not in schemas["oms_order"].get("required", [])
+
+
+def test_the_record_page_leaves_out_a_hidden_empty_field(sue, sqlite_runtime):
+    shop = Shop(sqlite_runtime)
+    store = sqlite_runtime.records.create(SYSTEM_USER, "oms.order", shop.order(channel="store"))
+    market = sqlite_runtime.records.create(
+        SYSTEM_USER, "oms.order", shop.order(channel="marketplace", external_id="TB-3")
+    )
+    assert "External order id" not in sue.get(f"/a/oms/order/{store['id']}").get_data(True)
+    page = sue.get(f"/a/oms/order/{market['id']}").get_data(as_text=True)
+    assert "External order id" in page and "TB-3" in page

@@ -252,8 +252,10 @@ def view(app: str, entity: str, record_id: int):
     record = rt.records.get(g.user, found.qualified, record_id)
     timeline = rt.records.timeline(g.user, found.qualified, record_id)
     transitions = rt.transitions.allowed(g.user, found.qualified, record_id)
+    states = rt.records.states_of(g.user, found.qualified, record_id)
     return render_template(
         "records/record.html",
+        hidden={name for name, state in states.items() if not state["visible"]},
         entity=found,
         record=record,
         timeline=timeline,

@@ -807,8 +807,11 @@ class RecordService:
         return states
 
     def states_of(self, user: User, ref: str, record_id: int) -> dict[str, dict[str, bool]]:
-        """The conditioned fields' states of a stored record, for its edit form."""
+        """The conditioned fields' states of a stored record, for its page and edit form."""
         entity = self.entity(ref)
+        held = [entity.qualified, *(f.child for f in entity.table_fields())]
+        if not any(self._conditions[name] for name in held):
+            return {}
         with self.db.read() as conn:
             stored = self.stored(conn, user, entity, record_id, "read")
         return {key: s.as_dict() for key, s in self.field_states(entity, stored).items()}
