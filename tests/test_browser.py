@@ -180,6 +180,39 @@ def test_a_validation_error_is_shown_next_to_the_field(server, page):
     expect(page.locator("td.invalid")).to_contain_text("must be at least 1")
 
 
+def test_the_external_id_shows_and_is_required_only_for_marketplace_orders(
+    server, page, sqlite_runtime
+):
+    expect = playwright.expect
+    sign_in(page, server, "sue")
+    page.goto(server + "/a/oms/order/new")
+    external = page.locator(".field[data-state=external_id]")
+    expect(external).to_be_hidden()  # a web order: the default channel
+    pick(page, "#customer ~ input[data-ref-text]", "张")
+    pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
+    expect(page.locator("input[name$='-price']")).to_have_value("12.50")
+    page.select_option("select[name=channel]", "store")
+    page.locator("input[name$='-qty']").fill("1")
+    expect(page.locator("#calc-total")).to_have_text("12.50")  # the preview answered
+    expect(external).to_be_hidden()
+    page.select_option("select[name=channel]", "marketplace")
+    expect(external).to_be_visible()
+    expect(external.locator(".req")).to_be_visible()  # marked required as it shows
+    expect(page.locator("input[name=external_id]")).to_have_attribute("aria-required", "true")
+    page.click("button:text('Save')")
+    expect(page.locator(".flash.error")).to_contain_text("Please correct the fields")
+    expect(page.locator(".field.invalid[data-state=external_id]")).to_contain_text("is required")
+    assert sqlite_runtime.records.list(SYSTEM_USER, "oms.order").total == 0
+    page.select_option("select[name=channel]", "phone")
+    expect(external).to_be_hidden()  # gone again for a phone order
+    page.select_option("select[name=channel]", "marketplace")
+    expect(external).to_be_visible()
+    page.fill("input[name=external_id]", "TB-20261201-7")
+    page.click("button:text('Save')")
+    expect(page.locator("h1")).to_contain_text("SO-")
+    expect(page.locator(".record-fields")).to_contain_text("TB-20261201-7")
+
+
 def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime):
     expect = playwright.expect
     sqlite_runtime.users.create("max", ["manager"], "password1234")

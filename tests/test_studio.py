@@ -572,3 +572,49 @@ def test_entities_states_transitions_and_field_settings_are_forms_too(runtime, s
     )
     assert "default: silver" in page and "No problems." in page
     assert "tier: {type: select, label: {en: Level, zh: 客户等级}" in page
+
+
+def test_a_condition_set_in_the_field_form_is_applied_and_enforced(runtime, studio):
+    app, boss = studio
+    page = boss.post(
+        "/studio/oms/edit",
+        data={
+            "text": live_text(runtime, "oms"),
+            "edit": "change_field",
+            "field": "order.note",
+            "field_required_if": "discount > 0",
+            "field_visible_if": "-",  # nothing to remove: nothing changes
+        },
+    ).get_data(as_text=True)
+    text = html.unescape(re.search(r'id="definition"[^>]*>(.*?)</textarea>', page, re.S).group(1))
+    assert "note: {type: long_text, label: {en: Note, zh: 备注}, required_if: discount > 0}" in text
+    assert "No problems." in page
+    bad = boss.post(
+        "/studio/oms/edit",
+        data={
+            "text": text,
+            "edit": "change_field",
+            "field": "order.note",
+            "field_readonly_if": "discout > 0",
+        },
+    ).get_data(as_text=True)
+    assert (
+        "readonly_if of &#39;note&#39; uses &#39;discout&#39;, which is not a field of order" in bad
+    )
+    done = boss.post("/studio/oms/apply", data={"text": text, "comment": "why a discount"})
+    assert done.status_code == 303
+    form = boss.get("/a/oms/order/new").get_data(as_text=True)  # served from the next request
+    assert 'data-state="note"' in form
+    rt = app.extensions["apploom"]
+    boss_user = rt.users.get("boss")
+    customer = rt.records.create(boss_user, "crm.customer", {"name": "Zhang", "email": "z@x.cn"})
+    item = rt.records.create(boss_user, "wms.item", {"sku": "CUP-1", "name": "Cup", "price": "5"})
+    order = {
+        "customer": customer["id"],
+        "discount": "1",
+        "lines": [{"item": item["id"], "qty": 2, "price": "5"}],
+    }
+    with pytest.raises(ValidationFailed) as caught:
+        rt.records.create(boss_user, "oms.order", order)
+    assert caught.value.fields == {"note": "is required"}
+    assert rt.records.create(boss_user, "oms.order", {**order, "note": "loyal"})["note"] == "loyal"

@@ -58,6 +58,33 @@ document.addEventListener("htmx:afterSettle", () => {
   });
 });
 
+// Conditional fields: the form's preview answers, in <output id=field-states>, the state
+// of each conditioned field (shown, required, read-only) as the server evaluated it on
+// what is typed; the page shows those states. The server evaluates the conditions, in the
+// formulas' language, so the browser never holds a second copy of them to drift apart;
+// it stays the judge on save. A section none of whose fields shows is hidden too.
+function showStates(states) {
+  Object.entries(states).forEach(([name, state]) => {
+    const holder = document.querySelector(`[data-state="${CSS.escape(name)}"]`);
+    if (!holder) return;
+    holder.toggleAttribute("data-hidden", !state.visible);
+    holder.toggleAttribute("data-readonly", state.readonly);
+    holder.inert = state.readonly;
+    holder.querySelectorAll(".req").forEach((mark) => { mark.hidden = !state.required; });
+    holder.querySelectorAll("input:not([type=hidden]), select, textarea").forEach((control) => {
+      control.setAttribute("aria-required", String(state.required));
+    });
+  });
+  document.querySelectorAll(".record-form .form-section").forEach((section) => {
+    const fields = [...section.querySelectorAll(".field")];
+    section.toggleAttribute("data-hidden", fields.length > 0 && fields.every((f) => f.hasAttribute("data-hidden")));
+  });
+}
+document.addEventListener("htmx:afterSettle", () => {
+  const answer = document.getElementById("field-states");
+  if (answer && answer.dataset.states) showStates(JSON.parse(answer.dataset.states));
+});
+
 // A form sent by htmx is emptied once it went through (the timeline's comment box).
 document.addEventListener("htmx:afterRequest", (event) => {
   if (event.detail.successful && event.detail.elt.matches("form[data-reset-on-success]")) {

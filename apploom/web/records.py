@@ -53,8 +53,11 @@ def render_form(
     record_id: int | None = None,
     version: int | None = None,
     conflict: dict | None = None,
+    states: dict | None = None,
     status: int = 200,
 ):
+    """``states``: the conditioned fields' states as the record service tells them
+    (``lines.0.serial`` for a row's), shown as the page loads; the preview keeps them."""
     rows = {f.name: list(values.get(f.name) or []) for f in entity.table_fields()}
     for fld in entity.table_fields():
         if not rows[fld.name] and (fld.required or fld.min_rows):
@@ -75,6 +78,8 @@ def render_form(
         show=show,
         children={f.name: runtime().apps.entity(f.child) for f in entity.table_fields()},
         row_number=lambda: time.time_ns(),
+        states=states or {},
+        hidden={key for key, state in (states or {}).items() if not state["visible"]},
     ), status
 
 
@@ -105,14 +110,22 @@ def new(app: str, entity: str):
         blank_rows: dict[str, list[dict]] = {
             f.name: [{}] for f in found.table_fields() if f.required or f.min_rows
         }
-        draft = rt.records.preview(g.user, found.qualified, blank_rows)["record"]
-        return render_form(found, draft, computed=draft)
+        preview = rt.records.preview(g.user, found.qualified, blank_rows)
+        draft = preview["record"]
+        return render_form(found, draft, computed=draft, states=preview["states"])
     given = _form_input(found)
     try:
         record = rt.records.create(g.user, found.qualified, given.data)
     except ValidationFailed as exc:
-        computed = rt.records.preview(g.user, found.qualified, given.data)["record"]
-        return render_form(found, given.data, computed=computed, errors=exc.fields, status=422)
+        preview = rt.records.preview(g.user, found.qualified, given.data)
+        return render_form(
+            found,
+            given.data,
+            computed=preview["record"],
+            errors=exc.fields,
+            states=preview["states"],
+            status=422,
+        )
     flash(translate("Saved."), "ok")
     return redirect(
         url_for("records.view", app=app, entity=entity, record_id=record["id"]), code=303
@@ -128,21 +141,27 @@ def edit(app: str, entity: str, record_id: int):
         permissions.require(rt.apps, g.user, found, "update")
         record = rt.records.get(g.user, found.qualified, record_id)
         return render_form(
-            found, record, computed=record, record_id=record_id, version=record["version"]
+            found,
+            record,
+            computed=record,
+            record_id=record_id,
+            version=record["version"],
+            states=rt.records.states_of(g.user, found.qualified, record_id),
         )
     given = _form_input(found)
     version = parse_int(request.form.get("version"))
     try:
         rt.records.update(g.user, found.qualified, record_id, given.data, version=version)
     except ValidationFailed as exc:
-        computed = rt.records.preview(g.user, found.qualified, given.data, record_id)["record"]
+        preview = rt.records.preview(g.user, found.qualified, given.data, record_id)
         return render_form(
             found,
             given.data,
-            computed=computed,
+            computed=preview["record"],
             errors=exc.fields,
             record_id=record_id,
             version=version,
+            states=preview["states"],
             status=422,
         )
     except Conflict as exc:
@@ -171,7 +190,8 @@ def edit(app: str, entity: str, record_id: int):
 @bp.post("/a/<app>/<entity>/preview")
 @login_required
 def preview(app: str, entity: str):
-    """Formula fields recomputed from the form as typed, swapped in out of band."""
+    """Formula fields recomputed from the form as typed, swapped in out of band, and the
+    conditioned fields' states (shown, required, read-only) for app.js to show."""
     rt = runtime()
     found = rt.records.entity(f"{app}.{entity}")
     given = _form_input(found, store=False)
@@ -182,9 +202,23 @@ def preview(app: str, entity: str):
         entity=found,
         record=result["record"],
         numbers=given.row_numbers,
+        states=form_states(result["states"], given.row_numbers),
         show=show,
         children={f.name: rt.apps.entity(f.child) for f in found.table_fields()},
     )
+
+
+def form_states(states: dict, numbers: dict[str, list[int]]) -> dict:
+    """The record service's states keyed by the form's input names: a row's
+    ``lines.0.serial`` is ``lines-<its number on the form>-serial``."""
+    named = {}
+    for key, state in states.items():
+        table, _, rest = key.partition(".")
+        if rest:
+            position, _, name = rest.partition(".")
+            key = f"{table}-{numbers[table][int(position)]}-{name}"
+        named[key] = state
+    return named
 
 
 @bp.get("/a/<app>/<entity>/row/<table>")
@@ -219,8 +253,10 @@ def view(app: str, entity: str, record_id: int):
     record = rt.records.get(g.user, found.qualified, record_id)
     timeline = rt.records.timeline(g.user, found.qualified, record_id)
     transitions = rt.transitions.allowed(g.user, found.qualified, record_id)
+    states = rt.records.states_of(g.user, found.qualified, record_id)
     return render_template(
         "records/record.html",
+        hidden={name for name, state in states.items() if not state["visible"]},
         entity=found,
         record=record,
         timeline=timeline,

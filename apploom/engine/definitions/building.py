@@ -75,6 +75,9 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         unique=raw.get("unique", False),
         index=raw.get("index", False),
         readonly=raw.get("readonly", False),
+        visible_if=raw.get("visible_if"),
+        required_if=raw.get("required_if"),
+        readonly_if=raw.get("readonly_if"),
         default=raw.get("default"),
         min=_number(raw.get("min")),
         max=_number(raw.get("max")),
@@ -148,7 +151,13 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
         page_size=raw_list.get("page_size", 50),
     )
     form = tuple(
-        Section(Label.parse(s.get("section"), ""), tuple(tuple(_names(r)) for r in s["rows"]))
+        Section(
+            Label.parse(s.get("section"), ""),
+            tuple(tuple(_names(r)) for r in s["rows"]),
+            visible_if=s.get("visible_if"),
+            required_if=s.get("required_if"),
+            readonly_if=s.get("readonly_if"),
+        )
         for s in raw.get("form", ())
     )
     workflow = parse_workflow(raw["workflow"]) if raw.get("workflow") else None

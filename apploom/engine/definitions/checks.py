@@ -23,6 +23,7 @@ from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, comp
 from apploom.engine.fields.base import COMMON_SETTINGS, Invalid
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.fields.text import pattern_problem
+from apploom.engine.records.conditions import CONDITIONS
 from apploom.engine.records.formulas import formula_order
 from apploom.engine.records.naming import format_problems
 from apploom.engine.reports.definition import report_problems
@@ -199,6 +200,13 @@ def _check_entity(
                 elif name in placed:
                     report(path, f"'{name}' is on the form twice")
                 placed[name] = s
+        for setting in CONDITIONS:
+            if getattr(section, setting):
+                what = f"{setting} of the section '{section.label.en}'"
+                source = getattr(section, setting)
+                _check_formula(
+                    entity, source, apps, types, report, base + ("form", s, setting), what
+                )
     if isinstance(entity.deletable, tuple):
         states = entity.workflow.states if entity.workflow else {}
         for state in entity.deletable:
@@ -313,6 +321,12 @@ def _check_field(
         _check_formula(entity, field.formula, apps, types, report, path + ("formula",))
     if field.fill:
         _check_formula(entity, field.fill, apps, types, report, path + ("fill",))
+    for setting in CONDITIONS:
+        if getattr(field, setting):
+            what = f"{setting} of '{field.name}'"
+            _check_formula(
+                entity, getattr(field, setting), apps, types, report, path + (setting,), what
+            )
 
 
 def _check_who(entity: Entity, field: Field, roles: set[str], report: _Reporter, path) -> None:
@@ -398,22 +412,29 @@ def _check_ref(app: App, field: Field, apps: AppSet, report: _Reporter, path: tu
 
 
 def _check_formula(
-    entity: Entity, source: str, apps: AppSet, types: FieldTypes, report: _Reporter, path: tuple
+    entity: Entity,
+    source: str,
+    apps: AppSet,
+    types: FieldTypes,
+    report: _Reporter,
+    path: tuple,
+    what: str = "the formula",
 ) -> None:
-    """A formula (or a fill, at ``path``): it compiles and reads fields the entity has."""
+    """A formula (or a fill or a condition, ``what`` at ``path``): it compiles and reads
+    fields the entity has."""
     try:
         expression = compile_expression(source)
     except ExpressionError as exc:
-        report(path, f"the formula {exc}")
+        report(path, f"{what} {exc}")
         return
     for name in sorted(expression.names - set(FUNCTIONS) - set(types.functions)):
         if name not in entity.fields:
-            report(path, f"the formula uses '{name}', which is not a field of {entity.name}")
+            report(path, f"{what} uses '{name}', which is not a field of {entity.name}")
     # a table without 'of' is reported by its field type
     children = [apps.find(f.of) for f in entity.table_fields() if f.of]
     row_fields = {n for child in children if child is not None for n in child.fields}
     for name in sorted(expression.attributes - row_fields):
-        report(path, f"the formula reads '.{name}', which no table row of {entity.name} has")
+        report(path, f"{what} reads '.{name}', which no table row of {entity.name} has")
 
 
 def _check_formula_cycles(entity: Entity, report: _Reporter, base: tuple) -> None:

@@ -98,6 +98,10 @@ class Field:
     unique: bool = False
     index: bool = False
     readonly: bool = False
+    # expressions over the record (a row field: its row), see records/conditions.py
+    visible_if: str | None = None
+    required_if: str | None = None
+    readonly_if: str | None = None
     default: Any = None
     default_from: str | None = None  # "ref.field": the referenced record's value, until typed
     fill: str | None = None  # added by a version: what the records already there take
@@ -164,6 +168,14 @@ class ListSpec:
 class Section:
     label: Label
     rows: tuple[tuple[str, ...], ...]
+    # conditions on every field of the section, beside each field's own
+    visible_if: str | None = None
+    required_if: str | None = None
+    readonly_if: str | None = None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(name for row in self.rows for name in row)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ class Input:
     values: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, list[RowInput]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    by_rule: bool = False  # read for a rule or a plugin (see read_input)
 
 
 def is_blank(value: Any) -> bool:
@@ -42,7 +43,7 @@ def read_input(
 ) -> Input:
     """``by_rule``: a rule or a plugin is writing, which may set read-only fields and
     choose ``system`` options (they are the app's rules' to keep, not people's)."""
-    result = Input()
+    result = Input(by_rule=by_rule)
     if not isinstance(data, Mapping):
         result.errors[prefix.rstrip(".") or "body"] = "must be an object of field: value pairs"
         return result

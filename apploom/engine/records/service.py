@@ -46,6 +46,7 @@ from apploom.engine.query.filters import (
     QueryCompiler,
 )
 from apploom.engine.records import idempotency
+from apploom.engine.records.conditions import FieldState, field_conditions, field_states
 from apploom.engine.records.formulas import compute_formulas, formula_order
 from apploom.engine.records.history import (
     MAX_COMMENT,
@@ -120,6 +121,7 @@ class RecordService:
             for e in apps.entities()
         }
         self._formulas = {e.qualified: formula_order(e)[0] for e in apps.entities()}
+        self._conditions = {e.qualified: field_conditions(e) for e in apps.entities()}
         # whether an entity has fields only some roles may set (editable_by)
         self._guarded = {
             e.qualified: any(f.editable_by for f in e.fields.values()) for e in apps.entities()
@@ -439,7 +441,8 @@ class RecordService:
                     errors[f"{fld.name}.{i}.id"] = "a new record's rows have no id yet"
                 draft.rows[fld.name].append(self._with_defaults(child, row.values, user, now))
         self._from_refs(conn, entity, draft, given, None)
-        self._complete(entity, draft, errors)
+        states = self._complete(entity, draft, errors)
+        self._refuse_readonly_if(entity, states, None, given, draft, user, now, errors)
         try:
             self._check_stored(conn, user, entity, draft, errors, refs=bool(errors))
             if errors:
@@ -562,7 +565,8 @@ class RecordService:
         for name, by_id in (forced_rows or {}).items():
             for row in draft.rows[name]:
                 row.update(by_id.get(row["id"], {}))
-        self._complete(entity, draft, errors)
+        states = self._complete(entity, draft, errors)
+        self._refuse_readonly_if(entity, states, stored, given, draft, user, now, errors)
         if check is not None:
             check(draft, errors)
         after = self.dump(entity, draft)
@@ -705,8 +709,12 @@ class RecordService:
             ]
         with self.db.read() as conn:
             self._from_refs(conn, entity, draft, given, None)
-        self._complete(entity, draft, errors)
-        return {"record": self.dump(entity, draft), "errors": errors}
+        states = self._complete(entity, draft, errors)
+        return {
+            "record": self.dump(entity, draft),
+            "errors": errors,
+            "states": {key: state.as_dict() for key, state in states.items()},
+        }
 
     def stored(
         self, conn: Connection, user: User, entity: Entity, record_id: int, action: str
@@ -807,30 +815,92 @@ class RecordService:
                 errors[f"{name}.{i}.id"] = f"{row.id} is not a row of this {entity.label.en}"
         return merged
 
-    def _complete(self, entity: Entity, draft: Draft, errors: dict) -> None:
-        """Formulas (rows first, then the record) and the required and row-count checks."""
+    def _complete(self, entity: Entity, draft: Draft, errors: dict) -> dict[str, FieldState]:
+        """Formulas (rows first, then the record), then the fields' conditions, then the
+        required and row-count checks; returns the states of the conditioned fields (see
+        field_states)."""
+        found: dict[str, dict] = {}  # the errors of each row, by its key's prefix
         for fld in entity.table_fields():
             child = self.apps.entity(fld.child)
             rows = draft.rows.get(fld.name, [])
             for i, row in enumerate(rows):
                 for name in child.fields:  # a field no one gave reads as empty in formulas
                     row.setdefault(name, None)
-                row_errors = compute_formulas(
+                found[f"{fld.name}.{i}."] = compute_formulas(
                     child, self._formulas[child.qualified], row, self.types
                 )
-                row_errors.update(_missing(child, row, self.types))
-                for key, message in row_errors.items():
-                    errors.setdefault(f"{fld.name}.{i}.{key}", message)
-            if fld.required and not rows or len(rows) < fld.min_rows:
-                errors.setdefault(fld.name, f"needs at least {max(fld.min_rows, 1)} row(s)")
-            elif len(rows) > fld.row_limit:
+            if len(rows) > fld.row_limit:
                 errors.setdefault(fld.name, f"may have at most {fld.row_limit} rows")
         own_errors = compute_formulas(
             entity, self._formulas[entity.qualified], draft.values, self.types, draft.rows
         )
-        own_errors.update(_missing(entity, draft.values, self.types))
+        states = self.field_states(entity, draft)
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.child)
+            for i, row in enumerate(draft.rows.get(fld.name, [])):
+                prefix = f"{fld.name}.{i}."
+                row_errors = found[prefix]
+                row_errors.update(_missing(child, row, {}, self.types, states, prefix))
+                for key, message in row_errors.items():
+                    errors.setdefault(prefix + key, message)
+        own_errors.update(_missing(entity, draft.values, draft.rows, self.types, states))
         for key, message in own_errors.items():
             errors.setdefault(key, message)
+        return states
+
+    def field_states(self, entity: Entity, draft: Draft) -> dict[str, FieldState]:
+        """The state of each conditioned field of a record and of its rows, keyed as errors
+        are (``lines.0.serial`` for a row's); formulas must be computed already."""
+        functions = self.types.functions
+        states = field_states(
+            entity, self._conditions[entity.qualified], draft.values, draft.rows, functions
+        )
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.child)
+            conditions = self._conditions[child.qualified]
+            for i, row in enumerate(draft.rows.get(fld.name, []) if conditions else ()):
+                for name, state in field_states(child, conditions, row, {}, functions).items():
+                    states[f"{fld.name}.{i}.{name}"] = state
+        return states
+
+    def states_of(self, user: User, ref: str, record_id: int) -> dict[str, dict[str, bool]]:
+        """The conditioned fields' states of a stored record, for its page and edit form."""
+        entity = self.entity(ref)
+        held = [entity.qualified, *(f.child for f in entity.table_fields())]
+        if not any(self._conditions[name] for name in held):
+            return {}
+        with self.db.read() as conn:
+            stored = self.stored(conn, user, entity, record_id, "read")
+        return {key: s.as_dict() for key, s in self.field_states(entity, stored).items()}
+
+    def _refuse_readonly_if(
+        self,
+        entity: Entity,
+        states: dict[str, FieldState],
+        stored: Draft | None,
+        given: Input,
+        draft: Draft,
+        user: User,
+        now: datetime,
+        errors: dict,
+    ) -> None:
+        """People cannot change a field while its ``readonly_if`` holds on the record as it
+        will be: a value sent is refused unless it is what the field holds already (its
+        default, for a new record or row). Rules and plugins keep such fields themselves."""
+        if given.by_rule or not any(s.readonly for s in states.values()):
+            return
+        earlier = stored.values if stored else self._with_defaults(entity, {}, user, now)
+        _refuse_held(entity, states, "", set(given.values), earlier, draft.values, errors)
+        for fld in entity.table_fields():
+            child = self.apps.entity(fld.child)
+            blank = self._with_defaults(child, {}, user, now)
+            by_id = {r["id"]: r for r in stored.rows.get(fld.name, [])} if stored else {}
+            for i, (sent, row) in enumerate(
+                zip(given.tables.get(fld.name, []), draft.rows[fld.name], strict=False)
+            ):
+                before = by_id.get(sent.id, blank)
+                prefix = f"{fld.name}.{i}."
+                _refuse_held(child, states, prefix, set(sent.values), before, row, errors)
 
     def _each_value(self, entity: Entity, draft: Draft) -> Iterator[tuple[str, Field, Any]]:
         for fld in self._columns(entity):
@@ -1131,15 +1201,42 @@ def _taken(entity: Entity, others: tuple[str, ...] = ()) -> str:
     )
 
 
-def _missing(entity: Entity, values: dict, types: FieldTypes) -> dict[str, str]:
-    return {
-        f.name: "is required"
-        for f in entity.fields.values()
-        if f.required
-        and not f.holds_rows
-        and not types[f.type].numbered
-        and values.get(f.name) is None
-    }
+def _missing(
+    entity: Entity,
+    values: dict,
+    rows: dict,
+    types: FieldTypes,
+    states: dict[str, FieldState],
+    prefix: str = "",
+) -> dict[str, str]:
+    """The required fields left empty: ``required``, or under a ``required_if`` that holds;
+    a field hidden by its ``visible_if`` never is (``states`` keyed by ``prefix`` + name)."""
+    missing = {}
+    for f in entity.fields.values():
+        state = states.get(prefix + f.name)
+        required = f.required if state is None else state.required
+        if f.holds_rows:
+            count = len(rows.get(f.name, []))
+            if required and not count or count < f.min_rows:
+                missing[f.name] = f"needs at least {max(f.min_rows, 1)} row(s)"
+        elif required and not types[f.type].numbered and values.get(f.name) is None:
+            missing[f.name] = "is required"
+    return missing
+
+
+def _refuse_held(
+    entity: Entity,
+    states: dict[str, FieldState],
+    prefix: str,
+    sent: set[str],
+    before: dict,
+    after: dict,
+    errors: dict,
+) -> None:
+    for name in sorted(sent & set(entity.fields)):
+        state = states.get(prefix + name)
+        if state is not None and state.readonly and after.get(name) != before.get(name):
+            errors.setdefault(prefix + name, "cannot be changed now")
 
 
 def _refuse_kept(entity: Entity, stored: Draft) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from apploom.engine.definitions.model import AppSet, Entity, Field
+from apploom.engine.definitions.model import AppSet, Entity, Field, Section
 from apploom.engine.fields.base import MAX_INT
 from apploom.engine.fields.links import ME
 from apploom.engine.fields.registry import FieldTypes
@@ -76,6 +76,7 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
             "description": "Send it back on PATCH (or as If-Match, the ETag); a stale one "
             "gets 409 (412 as If-Match).",
         }
+    sections = {name: section for section in entity.form for name in section.fields}
     for fld in entity.fields.values():
         ftype = types[fld.type]
         schema = dict(ftype.json_schema(fld))
@@ -98,6 +99,9 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
         if fld.editable_by:
             only = f"Only {' or '.join(fld.editable_by)} (and admins) may set or change it."
             schema["description"] = " ".join(filter(None, (schema.get("description"), only)))
+        when = _conditions_words(fld, sections.get(fld.name))
+        if when:
+            schema["description"] = " ".join(filter(None, (schema.get("description"), when)))
         properties[fld.name] = schema
     if not entity.is_child:
         for name in ("created_at", "updated_at"):
@@ -126,6 +130,28 @@ def entity_schema(entity: Entity, types: FieldTypes) -> dict:
     if required:
         schema["required"] = required
     return schema
+
+
+def _conditions_words(fld: Field, section: Section | None) -> str:
+    """The field's conditions (its own and its form section's), which no JSON Schema
+    keyword can say: each is an expression over the record as it will be after the write
+    (a row's fields, for a row field)."""
+    words = []
+    for setting, told in (
+        (
+            "visible_if",
+            "Shown on forms only while {}; while hidden it is never required, and a "
+            "value sent for it is kept.",
+        ),
+        ("required_if", "Required while {}: a create or change leaving it empty then gets 422."),
+        ("readonly_if", "Cannot be changed while {} (422)."),
+    ):
+        sources = [getattr(holder, setting) for holder in (fld, section) if holder is not None]
+        sources = [source for source in sources if source]
+        if sources:
+            joined = " and " if setting == "visible_if" else " or "  # all must show it
+            words.append(told.format(joined.join(f"`{source}`" for source in sources)))
+    return " ".join(words)
 
 
 def changes_schema(schema: dict, child: bool = False) -> dict:

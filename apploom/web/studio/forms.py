@@ -10,6 +10,7 @@ import yaml
 
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.records.conditions import CONDITIONS
 from apploom.engine.reports.definition import KINDS
 from apploom.engine.versions import text_edits
 
@@ -27,6 +28,7 @@ def edited_text(form, text: str) -> str:
             spec["options"] = options
         if form.get("to"):
             spec["to"] = form["to"]
+        spec.update(_conditions(form, ""))
         return text_edits.add_field(text, form.get("entity", ""), _name(form, "name"), spec)
     entity, _, field = form.get("field", "").partition(".")
     if kind == "retire_field":
@@ -41,6 +43,7 @@ def edited_text(form, text: str) -> str:
             changes["default"] = form["field_default"].strip()
         if form.get("field_options", "").strip():
             changes["options"] = _list(form["field_options"])
+        changes.update(_conditions(form, "field_"))
         return text_edits.change_field(text, entity, field, changes)
     if kind == "add_entity":
         name, first = _name(form, "entity_name"), _name(form, "entity_first_field")
@@ -104,6 +107,17 @@ def edited_text(form, text: str) -> str:
             text, _name(form, "report_name"), _report(form), bool(form.get("report_dashboard"))
         )
     raise ValidationFailed({"edit": f"'{kind}' is not a change the studio makes"})
+
+
+def _conditions(form, prefix: str) -> dict:
+    """The conditions typed (``visible_if`` and its kin, as expressions); an empty input
+    keeps what is there, a lone ``-`` removes it."""
+    found: dict = {}
+    for setting in CONDITIONS:
+        typed = form.get(prefix + setting, "").strip()
+        if typed:
+            found[setting] = None if typed == "-" else typed
+    return found
 
 
 def _entry_changes(form, key: str) -> dict:
