@@ -160,14 +160,14 @@ class PhoneType(_PatternText):
     default_length = 32
     input_type = "tel"
     expected = "phone number (digits, spaces, + - ( ) only)"
-    _shape = re.compile(r"\+?[0-9][0-9 ()\-.]{3,30}")
+    _shape = re.compile(r"\+?[0-9(][0-9 ()\-.]{3,30}")
 
     def valid(self, value):
         return bool(self._shape.fullmatch(value))
 
     def json_schema(self, field):
         # as stored: no space at either end
-        return {"type": "string", "pattern": r"^\+?[0-9][0-9 ()\-.]{2,29}[0-9()\-.]$"}
+        return {"type": "string", "pattern": r"^\+?[0-9(][0-9 ()\-.]{2,29}[0-9()\-.]$"}
 
 
 class UrlType(_PatternText):
