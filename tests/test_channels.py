@@ -5,14 +5,18 @@ events applied once and in order, and what cannot go in kept in the inbox."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.access.signatures import signature
+from apploom.engine.automation import outbox
 from apploom.engine.channels.auth import body_hmac, md5_signature
 from apploom.engine.definitions.loading import Source, bundled_sources
 from apploom.web import create_app
@@ -364,3 +368,95 @@ def test_the_engine_hmac_still_signs_a_channel(database_url, tmp_path):
         assert post(shop, "woocommerce", raw, {}).status_code == 401
     finally:
         shop.rt.close()
+
+
+@pytest.fixture
+def platform():
+    """A real HTTP server standing in for the platforms' APIs; keeps what it is sent."""
+    received = []
+
+    class Api(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, dict(self.headers), body.decode()))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", received
+    server.shutdown()
+    server.server_close()
+
+
+def ship(shop, order: dict, tracking: str) -> None:
+    rt = shop.rt
+    rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "pick")
+    stored = rt.records.get(SYSTEM_USER, "oms.order", order["id"])
+    rt.records.update(
+        SYSTEM_USER,
+        "oms.order",
+        order["id"],
+        {"tracking_number": tracking},
+        version=stored["version"],
+    )
+    rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "ship", {"carrier": "sf"})
+
+
+def test_the_bundled_rules_report_each_shipment_to_its_platform(shop, platform):
+    url, received = platform
+    secrets = shop.rt.channel_secrets
+    secrets.set("woocommerce", url, "shop_url")
+    secrets.set("woocommerce", "Y2tfMTpjc18x", "api_key")
+    secrets.set("youzan", url, "api_url")
+    secrets.set("youzan", "tok/en+1", "access_token")
+    woo_order = woo(shop, sample("woocommerce_order_727.json")).json["order"]
+    yz_order = youzan(shop, sample("youzan_trade_push.json")).json["order"]
+    ship(shop, woo_order, "SF1001")
+    ship(shop, yz_order, "SF2002")
+    outbox.deliver_due(shop.rt.db, {"webhook": shop.rt.senders["webhook"]})
+    by_path = {path.partition("?")[0]: (path, headers, body) for path, headers, body in received}
+    path, headers, body = by_path["/wp-json/wc-shipment-tracking/v3/orders/727/shipment-trackings"]
+    assert headers["Authorization"] == "Basic Y2tfMTpjc18x"
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"tracking_provider": "SF Express", "tracking_number": "SF1001"}
+    path, headers, body = by_path["/api/youzan.logistics.online.confirm/3.0.0"]
+    assert path.endswith("?access_token=tok%2Fen%2B1")
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert urllib.parse.parse_qs(body) == {
+        "tid": ["E20261127102300012300001"],
+        "out_stype": ["7"],
+        "out_sid": ["SF2002"],
+    }
+    queued = [m["payload"] for m in outbox.messages(shop.rt.db) if m["kind"] == "webhook"]
+    assert queued and not any("Y2tfMTpjc18x" in json.dumps(m) for m in queued)  # never stored
+
+
+def test_an_admin_sets_a_secret_on_the_channels_page_and_never_sees_it(shop):
+    shop.rt.users.create("root", ["admin"], "password1234")
+    shop.rt.users.create("sam", ["sales"], "password1234")
+    admin = Browser(create_app(runtime=shop.rt))
+    admin.login("root")
+    page = admin.get("/admin/channels").get_data(as_text=True)
+    assert "POST /hooks/orders/woocommerce" in page and SECRET not in page
+    done = admin.post("/admin/channels/woocommerce/secret", {"value": "from-the-page"})
+    assert done.status_code == 303
+    assert shop.rt.channel_secrets.get("woocommerce") == "from-the-page"
+    assert "from-the-page" not in admin.get("/admin/channels").get_data(as_text=True)
+    sales = Browser(create_app(runtime=shop.rt))
+    sales.login("sam")
+    assert sales.get("/admin/channels").status_code == 403
+    assert sales.post("/admin/channels/woocommerce/secret", {"value": "x"}).status_code == 403
+
+
+def test_the_same_order_sent_four_times_at_once_makes_one(shop):
+    body = sample("woocommerce_order_727.json")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda n: woo(shop, body, delivery=f"d{n}"), range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    assert {a.json["order"]["id"] for a in answers} == {orders(shop)[0]["id"]}
+    assert len(orders(shop)) == 1 and len(payments(shop)) == 1
+    assert shop.rt.channels.inbox.list() == []

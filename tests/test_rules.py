@@ -458,8 +458,8 @@ def test_a_webhook_without_body_sends_the_record_with_iso_dates_to_a_templated_u
     finally:
         server.shutdown()
         server.server_close()
-    hooks = [(p, h, b) for p, h, b in received]
-    [(path, header, body)] = hooks
+        rt.close()
+    [(path, header, body)] = received
     assert path == "/tickets/Lost%20parcel" and header == f"ticket {ticket['id']}"
     assert body["id"] == ticket["id"] and body["status"] == "answered"
     assert datetime.fromisoformat(body["created_at"].replace("Z", "+00:00")).year >= 2026

@@ -9,16 +9,19 @@ with 422 naming the path, and kept in the inbox (/admin/channels) to fix and rep
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, cast
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 
 from apploom.engine.access.permissions import require_admin
-from apploom.plugin import AppLoomError, hookimpl, runtime
+from apploom.engine.channels.secrets import SIGNING
+from apploom.plugin import AppLoomError, NotFound, ValidationFailed, hookimpl, runtime
 from apploom.web.i18n import translate
 from apploom.web.session import check_csrf, login_required
 
 ID = "<int(max=9223372036854775807):entry_id>"
+SECRET_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 hooks = Blueprint("channel_orders", __name__)
 admin = Blueprint("channel_inbox", __name__)
 admin.before_request(check_csrf)
@@ -28,7 +31,7 @@ admin.before_request(check_csrf)
 def receive(channel: str):
     rt = runtime()
     if not rt.settings.webhook_user:
-        abort(404, "Set APPLOOM_WEBHOOK_USER: the user channels' orders are made as.")
+        raise NotFound("Set APPLOOM_WEBHOOK_USER: the user channels' orders are made as.")
     done = rt.channels.receive(
         rt.users.get(rt.settings.webhook_user),
         channel,
@@ -82,6 +85,26 @@ def replay(entry_id: int):
         fields = getattr(exc, "fields", None) or {}
         reason = "; ".join(f"{k}: {v}" for k, v in fields.items()) or str(exc)
         return entry(entry_id, body, reason), 422
+    flash(translate("Saved."), "ok")
+    return redirect(url_for("channel_inbox.inbox"), code=303)
+
+
+@admin.post("/admin/channels/<channel>/secret")
+@login_required
+def set_secret(channel: str):
+    """Set (or replace) one of the channel's secrets; it applies to the next call, and is
+    never shown again."""
+    _admin_only()
+    rt = runtime()
+    rt.channels.find(channel)
+    name = request.form.get("name") or SIGNING
+    value = request.form.get("value", "")
+    if not SECRET_NAME.fullmatch(name) or not value.strip():
+        raise ValidationFailed({"value" if SECRET_NAME.fullmatch(name) else "name": (
+            "give the secret's value" if SECRET_NAME.fullmatch(name)
+            else "a-z, 0-9 and _, starting with a letter"
+        )})  # fmt: skip
+    rt.channel_secrets.set(channel, value, name)
     flash(translate("Saved."), "ok")
     return redirect(url_for("channel_inbox.inbox"), code=303)
 

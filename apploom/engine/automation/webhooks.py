@@ -3,7 +3,7 @@
     - webhook:
         channel: shopify                  # its secrets fill {secret:NAME}, its carriers map carrier
         sign: false                       # true (the default): sign as the channel signs
-        url: "https://{secret:shop}/admin/api/2024-01/orders/{order.external_id}/fulfillments.json"
+        url: "{secret:shop_url}/admin/api/2024-01/orders/{order.external_id}/fulfillments.json"
         method: POST                      # or PUT, PATCH
         headers: {X-Shopify-Access-Token: "{secret:access_token}"}
         format: json                      # or form (application/x-www-form-urlencoded)
@@ -14,7 +14,8 @@
 
 ``{field}`` and ``{ref.field}`` in the URL and headers are filled from the record when
 the rule runs (the URL's percent-encoded); ``{secret:NAME}`` only when the message is
-sent, so no secret is ever written to the outbox. Without ``body`` the record is sent as
+sent, so no secret is ever written to the outbox. A URL may start with a secret holding
+the platform's address (a shop's own domain). Without ``body`` the record is sent as
 the API shows it (dates as ISO text).
 """
 
@@ -123,8 +124,13 @@ def check(context: CheckContext, params: Any) -> list[str]:
         if k not in KEYS
     ]
     url = params.get("url", "")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        problems.append("webhook: 'url' must start with http:// or https://")
+    if not isinstance(url, str) or not (
+        url.startswith(("http://", "https://")) or SECRET.match(url)
+    ):
+        problems.append(
+            "webhook: 'url' must start with http:// or https://, or with the channel's "
+            "{secret:NAME} holding the platform's address"
+        )
     if params.get("method", "POST") not in METHODS:
         problems.append(f"webhook: 'method' must be one of {', '.join(METHODS)}")
     if params.get("format", "json") not in FORMATS:
@@ -160,7 +166,7 @@ def webhook_sender(engine_secret: str | None, secrets: SecretLookup) -> Sender:
                 raise RuntimeError(f"the channel {channel} has no secret '{match[1]}'")
             return value
 
-        url = SECRET.sub(lambda m: quote(secret(m), safe=".:"), payload["url"])
+        url = _filled_url(payload["url"], secret)
         form = payload.get("format") == "form"
         body = (
             urlencode(_flat(payload["body"])).encode()
@@ -189,6 +195,18 @@ def webhook_sender(engine_secret: str | None, secrets: SecretLookup) -> Sender:
                 raise RuntimeError(f"the webhook answered {response.status}")
 
     return send
+
+
+def _filled_url(url: str, secret: Callable[[re.Match], str]) -> str:
+    """The URL with its secrets: one it starts with is the platform's base address, put
+    as it is; any other is percent-encoded (a token in the query)."""
+    start = SECRET.match(url)
+    head = secret(start) if start else ""
+    rest = SECRET.sub(lambda m: quote(secret(m), safe=""), url[start.end() if start else 0 :])
+    filled = head.rstrip("/") + rest if start else rest
+    if not filled.startswith(("http://", "https://")):
+        raise RuntimeError("the webhook's URL does not start with http:// or https://")
+    return filled
 
 
 def _signed(signing: Mapping, secret: str | None, path: str, body: bytes) -> dict[str, str]:

@@ -6,10 +6,27 @@ from __future__ import annotations
 from typing import Iterator
 
 from apploom.engine.channels.definition import STATUS_ACTIONS, Channel, paths_of
-from apploom.engine.definitions.model import App
+from apploom.engine.definitions.model import App, AppSet
 
 ORDER, PAYMENT = "order", "payment"
 NEEDED_FIELDS = ("customer", "channel", "external_id", "lines")
+
+
+def webhook_channel_problems(app: App, apps: AppSet) -> Iterator[tuple[tuple, str]]:
+    """Webhook actions naming a channel no app declares."""
+    known = {name for each in apps.apps.values() for name in each.channels}
+    for entity in app.entities.values():
+        for i, rule in enumerate(entity.rules):
+            for j, action in enumerate(rule.actions):
+                named = action.params.get("channel") if isinstance(action.params, dict) else None
+                if action.kind == "webhook" and named and named not in known:
+                    yield (
+                        ("entities", entity.name, "rules", i, "do", j),
+                        (
+                            f"webhook: '{named}' is not a channel; known channels: "
+                            f"{', '.join(sorted(known)) or 'none'}"
+                        ),
+                    )
 
 
 def channel_problems(app: App) -> Iterator[tuple[tuple, str]]:

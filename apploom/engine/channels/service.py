@@ -123,7 +123,11 @@ class Channels:
         try:
             try:
                 return self.records.transaction(work)
-            except IntegrityError:  # the same delivery, or order, arriving twice at once
+            except (IntegrityError, ValidationFailed) as exc:
+                if isinstance(exc, ValidationFailed) and not _raced(exc):
+                    raise
+                # the same delivery, order or customer arriving twice at once: the other
+                # one won, and taking this one again finds what it made
                 return self.records.transaction(work)
         except (ValidationFailed, RuleError) as exc:
             if kept is None:
@@ -401,6 +405,11 @@ def _check_figures(incoming: Incoming, order: Mapping[str, Any]) -> None:
             )
     if errors:
         raise ValidationFailed(errors)
+
+
+def _raced(exc: ValidationFailed) -> bool:
+    """Whether the refusal is a unique value another transaction wrote meanwhile."""
+    return any(message.startswith("is already used by another") for message in exc.fields.values())
 
 
 def _json(body: bytes) -> Any:
