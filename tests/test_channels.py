@@ -259,6 +259,12 @@ def test_a_payload_the_mapping_cannot_read_gets_422_naming_the_path_and_is_kept(
         "channels.woocommerce.map.lines.each": "'line_items' found \"none\"; it must give "
         "a list of at least one line"
     }
+    names = {**sample("woocommerce_order_727.json"), "id": 8, "billing": {"first_name": 1}}
+    assert woo(shop, names, delivery="3").json["error"]["fields"] == {
+        "channels.woocommerce.map.customer.name": "'join(' ', [billing.first_name, "
+        "billing.last_name][?@])' failed: In function join(), invalid type for value: 1, "
+        "expected one of: ['array-string'], received: \"int\""
+    }
     no_item = {**sample("woocommerce_order_727.json"), "id": 9, "line_items": [
         {**sample("woocommerce_order_727.json")["line_items"][0], "product_id": 5}]}  # fmt: skip
     assert woo(shop, no_item, delivery="2").json["error"]["fields"] == {
@@ -266,6 +272,7 @@ def test_a_payload_the_mapping_cannot_read_gets_422_naming_the_path_and_is_kept(
     }
     assert [e["path"] for e in shop.rt.channels.inbox.list()] == [
         "lines.0.sku",
+        "channels.woocommerce.map.customer.name",
         "channels.woocommerce.map.lines.each",
     ]
     assert orders(shop) == []

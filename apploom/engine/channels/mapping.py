@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 from urllib.parse import unquote_plus
 
+from jmespath.exceptions import JMESPathError
+
 from apploom.engine import clock
 from apploom.engine.channels.definition import Channel, Path
 from apploom.engine.errors import ValidationFailed
@@ -77,7 +79,7 @@ def read(channel: Channel, data: Any) -> Incoming:
 def _lines(channel: Channel, data: Any) -> list[dict[str, Any]]:
     assert channel.lines is not None  # the schema requires lines
     each = channel.lines.each
-    found = each.read(data)
+    found = _search(each, data)
     if not isinstance(found, list) or not found:
         raise ValidationFailed({each.at: _missing(each, "a list of at least one line", found)})
     lines = []
@@ -94,8 +96,17 @@ def _lines(channel: Channel, data: Any) -> list[dict[str, Any]]:
     return lines
 
 
+def _search(path: Path, data: Any, index: str = "") -> Any:
+    """What the path finds; one that fails on this payload (a function given the wrong
+    type) is refused naming it."""
+    try:
+        return path.read(data)
+    except JMESPathError as exc:
+        raise ValidationFailed({f"{path.at}{index}": f"'{path.source}' failed: {exc}"}) from None
+
+
 def _value(key: str, path: Path, data: Any, index: str = "") -> Any:
-    found = path.read(data)
+    found = _search(path, data, index)
     if found is None or found == "" and key not in ("sku", "note"):
         return None
     try:
