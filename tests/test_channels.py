@@ -447,6 +447,7 @@ def test_an_admin_sets_a_secret_on_the_channels_page_and_never_sees_it(shop):
     shop.rt.users.create("sam", ["sales"], "password1234")
     admin = Browser(create_app(runtime=shop.rt))
     admin.login("root")
+    assert 'href="/admin/channels"' in admin.get("/").get_data(as_text=True)
     page = admin.get("/admin/channels").get_data(as_text=True)
     assert "POST /hooks/orders/woocommerce" in page and SECRET not in page
     done = admin.post("/admin/channels/woocommerce/secret", {"value": "from-the-page"})
