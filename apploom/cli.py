@@ -18,6 +18,7 @@ from apploom.engine.automation import outbox
 from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.backups.backup import back_up
 from apploom.engine.backups.restore import restore as restore_backup
+from apploom.engine.channels.secrets import SIGNING
 from apploom.engine.definitions.loading import (
     Source,
     app_name,
@@ -26,7 +27,7 @@ from apploom.engine.definitions.loading import (
     read_sources,
     with_companions,
 )
-from apploom.engine.errors import AppLoomError, DefinitionError
+from apploom.engine.errors import AppLoomError, DefinitionError, NotFound
 from apploom.engine.exports.folder import FORMATS, export_data
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings
@@ -390,6 +391,31 @@ def robots_remove(obj: _Context, name: str) -> None:
     finally:
         runtime.close()
     click.echo(f"Robot {name} is removed.")
+
+
+@main.group("channels")
+def channels_group() -> None:
+    """Sales channels: their secrets (set, never shown)."""
+
+
+@channels_group.command("secret")
+@click.argument("channel")
+@click.argument("value")
+@click.option(
+    "--name",
+    default=SIGNING,
+    show_default=True,
+    help="Which secret: signing checks the platform's calls; others fill {secret:NAME} "
+    "in webhook actions.",
+)
+@click.pass_obj
+def channels_secret(obj: _Context, channel: str, value: str, name: str) -> None:
+    """Set CHANNEL's secret to VALUE; applied at once, without a restart."""
+    runtime = obj.runtime()
+    if runtime.apps.channel(channel) is None:
+        _fail(NotFound(f"There is no sales channel '{channel}'"))
+    runtime.channel_secrets.set(channel, value, name)
+    click.echo(f"The {name} secret of {channel} is set.")
 
 
 @main.group()

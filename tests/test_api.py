@@ -359,6 +359,11 @@ def test_openapi_documents_every_route_with_its_body_and_errors(app):
     )
     assert "post" in paths["/attachments"] and "get" in paths["/attachments/{attachment_id}"]
     assert "/" in paths
+    hook = paths["/hooks/orders/{channel}"]  # outside /api/v1, signed as each platform signs
+    assert hook["servers"] == [{"url": "/"}] and hook["post"]["security"] == []
+    assert hook["post"]["parameters"][0]["schema"]["enum"] == ["shopify", "woocommerce", "youzan"]
+    assert "X-Shopify-Hmac-Sha256" in hook["post"]["description"]
+    assert set(hook["post"]["responses"]) == {"200", "201", "401", "403", "404", "422"}
     order = doc["components"]["schemas"]["oms_order"]
     assert order["properties"]["version"]["readOnly"] is True  # a create that sent it got 422
     assert order["properties"]["customer"]["type"] == "integer"  # required: never null

@@ -198,3 +198,20 @@ def test_apply_asks_about_existing_data_and_takes_the_answers(cli, tmp_path):
 def test_version_comes_from_the_package_metadata(cli):
     result = cli("--version")
     assert result.exit_code == 0 and result.output == f"apploom, version {version('apploom')}\n"
+
+
+def test_channel_secrets_are_set_without_being_shown(cli, tmp_path):
+    assert cli("init").exit_code == 0
+    done = cli("channels", "secret", "shopify", "shpss_s3cret")
+    assert done.exit_code == 0 and "shpss_s3cret" not in done.output
+    assert (
+        cli("channels", "secret", "shopify", "shpat_t0ken", "--name", "access_token").exit_code == 0
+    )
+    unknown = cli("channels", "secret", "ebay", "x")
+    assert unknown.exit_code == 1 and "There is no sales channel 'ebay'" in unknown.output
+    rt = open_runtime(Settings.load({"instance_path": str(tmp_path / "instance")}, environ={}))
+    try:
+        assert rt.channel_secrets.get("shopify") == "shpss_s3cret"
+        assert rt.channel_secrets.names("shopify") == ["access_token", "signing"]
+    finally:
+        rt.close()

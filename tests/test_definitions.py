@@ -101,6 +101,27 @@ def test_several_problems_are_reported_together_and_nothing_loads():
     assert all(p.file == "app0.yaml" for p in problems)
 
 
+SHOP_ORDERS = """app: shop
+entities:
+  order:
+    fields:
+      customer: {type: text}
+      channel: {type: select, options: [web]}
+      external_id: {type: text}
+      lines: {type: table, of: line}
+    workflow: {initial: draft, states: {draft: {}, cancelled: {}},
+               transitions: {cancel: {from: draft, to: cancelled}}}
+  line:
+    fields: {item: {type: text}}
+channels:
+"""
+CHANNEL = """  web:
+    auth: {auth}
+    map:
+      external_id: {id}
+      lines: {{each: items, qty: n, price: p}}
+{more}"""
+
 # (case, definition, path, message fragment, line)
 BROKEN = [
     ("not yaml", "app: [shop\n", "", "not valid YAML", 2),
@@ -439,6 +460,43 @@ BROKEN = [
         "entities.a.list.search",
         "'x' cannot be searched",
         5,
+    ),
+    (
+        "channel path that is not JMESPath",
+        SHOP_ORDERS + CHANNEL.format(auth="{scheme: none}", id="'id['", more=""),
+        "channels.web.map.external_id",
+        "'id[' is not a JMESPath expression",
+        17,
+    ),
+    (
+        "channel that is not one of the order's",
+        SHOP_ORDERS
+        + CHANNEL.replace("  web:", "  kiosk:").format(auth="{scheme: none}", id="id", more=""),
+        "channels.kiosk",
+        "'kiosk' is not a channel of shop.order; add it to the options",
+        15,
+    ),
+    (
+        "channel status naming no transition",
+        SHOP_ORDERS
+        + CHANNEL.format(auth="{scheme: none}", id="id", more="    statuses: {paid: pay}\n"),
+        "channels.web.statuses.paid",
+        "'pay' is not a transition of order nor one of: cancel, payment, refund, none",
+        19,
+    ),
+    (
+        "channel signature without its header",
+        SHOP_ORDERS + CHANNEL.format(auth="{scheme: hmac_base64}", id="id", more=""),
+        "channels.web.auth",
+        "the hmac_base64 scheme needs the header the platform signs in",
+        15,
+    ),
+    (
+        "channel scheme unknown",
+        SHOP_ORDERS + CHANNEL.format(auth="{scheme: sha1}", id="id", more=""),
+        "channels.web.auth.scheme",
+        "'sha1' is not allowed; use one of: engine, hmac_base64",
+        15,
     ),
 ]
 

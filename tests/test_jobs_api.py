@@ -61,7 +61,12 @@ def test_an_import_answers_202_and_its_job_ends_with_the_report(runtime, shop):
     assert done["progress"] == {"done": 2, "total": 2}  # those left to write after lookups
     assert sorted((e["row"], e["column"], e["message"]) for e in report["errors"]) == [
         (4, "SKU", "there is no Item with sku 'NOPE-9'"),
-        (5, "渠道", "'fax' is not an option; choose one of: web, store, phone, email, marketplace"),
+        (
+            5,
+            "渠道",
+            "'fax' is not an option; choose one of: web, store, phone, email, marketplace, "
+            "shopify, woocommerce, youzan",
+        ),
         (6, "客户邮箱", "there is no Customer with email 'nobody@example.com'"),
     ]
     [order] = runtime.records.list(SYSTEM_USER, "oms.order").data

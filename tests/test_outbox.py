@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from apploom.engine.access.signatures import signature as sign
 from apploom.engine.access.signatures import signature_problem
 from apploom.engine.automation import outbox
+from apploom.engine.automation.webhooks import webhook_sender
 from apploom.engine.errors import NotFound
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.system_tables import sys_outbox
@@ -131,7 +132,8 @@ def test_webhooks_are_posted_and_signed(sqlite_runtime):
             "body": {"id": 7, "status": "shipped"},
         },
     )
-    outbox.deliver_due(sqlite_runtime.db, {"webhook": outbox.webhook_sender("s3cret")})
+    senders = {"webhook": webhook_sender("s3cret", lambda channel, name: None)}
+    outbox.deliver_due(sqlite_runtime.db, senders)
     server.shutdown()
     server.server_close()
     [(signature, delivery, body)] = received

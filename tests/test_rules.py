@@ -409,3 +409,57 @@ def test_an_email_goes_to_exactly_the_addresses_the_rule_names(desk):
         "desk@example.com"
     ]
     rt.close()
+
+
+def test_a_webhook_without_body_sends_the_record_with_iso_dates_to_a_templated_url(desk):
+    """It crashed the transition with a 500: the record's dates could not be queued."""
+    import json as json_module
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from apploom.engine.automation.webhooks import webhook_sender
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_PUT(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["X-Desk"], json_module.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rule = textwrap.indent(
+        textwrap.dedent(
+            f"""\
+            - name: tell_on_answer
+              on: {{transition: answer}}
+              do:
+                - webhook:
+                    url: "http://127.0.0.1:{server.server_port}/tickets/{{subject}}"
+                    method: PUT
+                    headers: {{X-Desk: "ticket {{id}}"}}
+            """
+        ),
+        "      ",
+    )
+    text = DESK.replace("    rules:\n", "    rules:\n" + rule, 1)
+    rt = reopen(desk, bundled_sources() + [Source("desk.yaml", text)])
+    try:
+        agent = rt.users.create("amy", ["agent"], "password1234")
+        ticket = rt.records.create(agent, "desk.ticket", {"subject": "Lost parcel"})
+        rt.transitions.take(agent, "desk.ticket", ticket["id"], "answer")
+        senders = {"webhook": webhook_sender(None, lambda channel, name: None)}
+        outbox.deliver_due(rt.db, senders)
+    finally:
+        server.shutdown()
+        server.server_close()
+        rt.close()
+    [(path, header, body)] = received
+    assert path == "/tickets/Lost%20parcel" and header == f"ticket {ticket['id']}"
+    assert body["id"] == ticket["id"] and body["status"] == "answered"
+    assert datetime.fromisoformat(body["created_at"].replace("Z", "+00:00")).year >= 2026

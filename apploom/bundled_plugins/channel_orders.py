@@ -1,218 +1,119 @@
-"""Orders from sales channels: each channel (web shop, marketplace, ...) POSTs its orders
-to /hooks/orders/<channel>, signed under that channel's own secret with the call's time,
-path and body (X-AppLoom-Signature: t=<unix time>,v1=<hex>; stale or replayed calls are
-refused). Secrets are set per channel in
-APPLOOM_CHANNEL_SECRETS ("web=secret1,marketplace=secret2"); a channel without one gets
-404. Orders are created as APPLOOM_WEBHOOK_USER and confirmed at once, so stock is
-reserved (or the order backordered) on arrival.
-
-    {"external_id": "TB-20261127-001", "ordered_at": "2026-11-27T10:23:00+08:00",
-     "customer": {"email": "zs@example.com", "name": "张三", "phone": "+86 138 0000 0000"},
-     "lines": [{"sku": "LJ-STD", "qty": 2, "price": "88.00"}],
-     "shipping_fee": "8.00", "ship_name": "张三", "ship_city": "杭州市",
-     "payment": {"method": "alipay", "reference": "2026112722001"}, "note": "gift wrap"}
-
-The customer is found by email, or created; items are found by SKU. The order's own
-fields (money, ship-to, note) pass as they are named; a channel that sends only the day
-("order_date": "2026-11-27") places the order at that day's start. ``payment``, when the
-channel collected the money, records it (its amount the order's total unless given, and
-``paid_at`` now unless given); the payment status follows from it. The channel's
-external id is unique, so a delivery sent twice answers 200 with the order it made the
-first time (201 the first time), and never makes a second order.
+"""Orders from sales channels: each channel the OMS definition declares (``channels:`` in
+apps/oms.yaml) takes its platform's order webhooks at POST /hooks/orders/<channel>, signed
+as that platform signs, under the secret set with `apploom channels secret` (applied at
+once, never shown). The order is made, or brought up to date, as APPLOOM_WEBHOOK_USER:
+201 with ``{"outcome": "created", "order": ...}`` the first time, 200 after (``updated``,
+``unchanged``, ``older`` or ``repeated``). A payload the mapping cannot read is refused
+with 422 naming the path, and kept in the inbox (/admin/channels) to fix and replay.
 """
 
 from __future__ import annotations
 
-import os
+import re
+from typing import Mapping, cast
 
-from flask import Blueprint, abort, jsonify, request
-from sqlalchemy import select
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 
-from apploom.plugin import (
-    Forbidden,
-    Invalid,
-    ValidationFailed,
-    hookimpl,
-    require_permission,
-    require_signed_call,
-    runtime,
-)
+from apploom.engine.access.permissions import require_admin
+from apploom.engine.channels.secrets import SIGNING
+from apploom.plugin import AppLoomError, NotFound, ValidationFailed, hookimpl, runtime
+from apploom.web.i18n import translate
+from apploom.web.session import check_csrf, login_required
 
-ORDERS, PAYMENTS = "oms.order", "oms.payment"
-PAYMENT_KEYS = ("method", "reference", "amount", "paid_at")
+ID = "<int(max=9223372036854775807):entry_id>"
+SECRET_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 hooks = Blueprint("channel_orders", __name__)
-
-
-def channel_secrets() -> dict[str, str]:
-    pairs = (p.partition("=") for p in os.environ.get("APPLOOM_CHANNEL_SECRETS", "").split(","))
-    return {name.strip(): secret.strip() for name, _, secret in pairs if name and secret}
+admin = Blueprint("channel_inbox", __name__)
+admin.before_request(check_csrf)
 
 
 @hooks.post("/hooks/orders/<channel>")
 def receive(channel: str):
     rt = runtime()
-    secret = channel_secrets().get(channel)
-    if not secret or not rt.settings.webhook_user:
-        abort(404)
-    require_signed_call(secret)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not body.get("external_id"):
-        raise ValidationFailed({"external_id": "is needed: the order's id in the channel"})
-    if "payment_status" in body:
-        raise ValidationFailed(
-            {"payment_status": "follows the order's payments: send payment: {method, reference}"}
-        )
-    payment = _payment(body.get("payment"))
-    user = rt.users.get(rt.settings.webhook_user)
-    require_permission(rt.apps, user, rt.records.entity(ORDERS), "create")
-    if payment is not None:
-        require_permission(rt.apps, user, rt.records.entity(PAYMENTS), "create")
-    if not rt.transitions.may(user, ORDERS, "confirm"):
-        raise Forbidden(
-            f"{user.username} may not confirm orders; give the webhook user a role that may"
-        )
-    earlier = _existing(rt, channel, body["external_id"])
-    if earlier is not None:
-        return jsonify(earlier), 200
-
-    def confirmed(conn) -> dict:
-        order = rt.records.create_in(
-            conn,
-            user,
-            rt.records.entity(ORDERS),
-            {
-                "channel": channel,
-                "external_id": body["external_id"],
-                "customer": _customer(rt, conn, user, body.get("customer")),
-                "lines": _lines(rt, conn, body.get("lines")),
-                **_order_fields(body),
-            },
-        )
-        confirmed = rt.transitions.take_in(
-            conn, user, rt.records.entity(ORDERS), "confirm", order["id"]
-        )
-        if payment is None:
-            return confirmed
-        _record_payment(rt, conn, user, confirmed, payment)
-        entity = rt.records.entity(ORDERS)
-        return rt.records.dump(entity, rt.records.load(conn, entity, [order["id"]])[order["id"]])
-
-    try:
-        order = rt.records.transaction(confirmed)
-    except ValidationFailed as exc:
-        earlier = _existing(rt, channel, body["external_id"])
-        if "external_id" in exc.fields and earlier is not None:  # sent twice at once
-            return jsonify(earlier), 200
-        raise
-    return jsonify(order), 201
+    if not rt.settings.webhook_user:
+        raise NotFound("Set APPLOOM_WEBHOOK_USER: the user channels' orders are made as.")
+    done = rt.channels.receive(
+        rt.users.get(rt.settings.webhook_user),
+        channel,
+        request.path,
+        cast(Mapping[str, str], request.headers),  # looked up in any case, as HTTP has it
+        request.get_data(),
+    )
+    answer = {"outcome": done.outcome, "order": done.order}
+    return jsonify(answer), 201 if done.outcome == "created" else 200
 
 
-PASSED = (
-    "ordered_at", "note", "currency", "prices_include_tax", "discount",
-    "shipping_fee", "ship_name", "ship_phone", "ship_province", "ship_city", "ship_district",
-    "ship_address", "ship_postcode", "ship_country",
-)  # fmt: skip
-
-
-def _order_fields(body: dict) -> dict:
-    fields = {k: body[k] for k in PASSED if k in body}
-    if "order_date" in body and "ordered_at" not in body:
-        fields["ordered_at"] = body["order_date"]  # the day only: placed at its start
-    return fields
-
-
-def _existing(rt, channel: str, external_id: str) -> dict | None:
-    records = rt.records
-    table = records.table(ORDERS)
-    with records.db.read() as conn:
-        found = conn.execute(
-            select(table.c.id).where(
-                table.c.channel == channel, table.c.external_id == str(external_id)
-            )
-        ).scalar()
-    return (
-        None
-        if found is None
-        else records.get(rt.users.get(rt.settings.webhook_user), ORDERS, found)
+@admin.get("/admin/channels")
+@login_required
+def inbox():
+    """The channels, which of them have their secret, and the payloads waiting."""
+    _admin_only()
+    rt = runtime()
+    channels = [
+        (name, channel, rt.channel_secrets.names(name))
+        for app in rt.apps.ordered()
+        for name, channel in app.channels.items()
+    ]
+    status = request.args.get("status", "waiting")
+    return render_template(
+        "channels/inbox.html",
+        channels=channels,
+        status=status,
+        entries=rt.channels.inbox.list(status or None),
     )
 
 
-def _payment(given) -> dict | None:
-    """The payment the channel collected, as sent: its keys checked here, its values by
-    the record service."""
-    if given is None:
-        return None
-    if not isinstance(given, dict):
-        raise ValidationFailed(
-            {"payment": "must be an object: {method, reference, amount, paid_at}"}
-        )
-    unknown = sorted(set(given) - set(PAYMENT_KEYS))
-    if unknown:
-        raise ValidationFailed(
-            {f"payment.{unknown[0]}": f"is not known; send {', '.join(PAYMENT_KEYS)}"}
-        )
-    return given
-
-
-def _record_payment(rt, conn, user, order: dict, given: dict) -> None:
-    try:
-        rt.records.create_in(
-            conn,
-            user,
-            rt.records.entity(PAYMENTS),
-            {"amount": order["total"], **given, "order": order["id"]},
-        )
-    except ValidationFailed as exc:
-        raise ValidationFailed({f"payment.{k}": v for k, v in exc.fields.items()}) from None
-
-
-def _customer(rt, conn, user, given) -> int:
-    if not isinstance(given, dict) or not given.get("email"):
-        raise ValidationFailed({"customer.email": "is needed to find or create the customer"})
-    records = rt.records
-    customers = records.entity("crm.customer")
-    table = records.table("crm.customer")
-    field = customers.fields["email"]
-    try:  # as the record service stores it, so the look-up finds it
-        email = records.types[field.type].coerce(field, given["email"])
-    except Invalid as exc:
-        raise ValidationFailed({"customer.email": str(exc)}) from None
-    found = conn.execute(select(table.c.id).where(table.c.email == email)).scalar()
-    if found is not None:
-        return found
-    require_permission(rt.apps, user, customers, "create")
-    return records.create_in(
-        conn,
-        user,
-        customers,
-        {"name": given.get("name") or email, "email": email, "phone": given.get("phone")},
-    )["id"]
-
-
-def _lines(rt, conn, given) -> list[dict]:
-    if not isinstance(given, list) or not given:
-        raise ValidationFailed({"lines": "needs at least one line"})
-    table = rt.records.table("wms.item")
-    skus = {line.get("sku") for line in given if isinstance(line, dict)}
-    ids = dict(
-        conn.execute(
-            select(table.c.sku, table.c.id).where(
-                table.c.sku.in_(sorted(s for s in skus if isinstance(s, str)))
-            )
-        ).all()
+@admin.get(f"/admin/channels/inbox/{ID}")
+@login_required
+def entry(entry_id: int, body: str | None = None, problem: str | None = None):
+    _admin_only()
+    found = runtime().channels.inbox.get(entry_id)
+    return render_template(
+        "channels/entry.html", entry=found, body=body or found["body"], problem=problem
     )
-    lines, errors = [], {}
-    for i, line in enumerate(given):
-        sku = line.get("sku") if isinstance(line, dict) else None
-        if sku not in ids:
-            errors[f"lines.{i}.sku"] = f"there is no item with SKU '{sku}'"
-            continue
-        lines.append({"item": ids[sku], "qty": line.get("qty"), "price": line.get("price")})
-    if errors:
-        raise ValidationFailed(errors)
-    return lines
+
+
+@admin.post(f"/admin/channels/inbox/{ID}/replay")
+@login_required
+def replay(entry_id: int):
+    """Take the payload again, as the admin fixed it: one transaction, as a delivery is."""
+    _admin_only()
+    body = request.form.get("body", "")
+    try:
+        runtime().channels.replay(g.user, entry_id, body)
+    except AppLoomError as exc:
+        fields = getattr(exc, "fields", None) or {}
+        reason = "; ".join(f"{k}: {v}" for k, v in fields.items()) or str(exc)
+        return entry(entry_id, body, reason), 422
+    flash(translate("Saved."), "ok")
+    return redirect(url_for("channel_inbox.inbox"), code=303)
+
+
+@admin.post("/admin/channels/<channel>/secret")
+@login_required
+def set_secret(channel: str):
+    """Set (or replace) one of the channel's secrets; it applies to the next call, and is
+    never shown again."""
+    _admin_only()
+    rt = runtime()
+    rt.channels.find(channel)
+    name = request.form.get("name") or SIGNING
+    value = request.form.get("value", "")
+    if not SECRET_NAME.fullmatch(name) or not value.strip():
+        raise ValidationFailed({"value" if SECRET_NAME.fullmatch(name) else "name": (
+            "give the secret's value" if SECRET_NAME.fullmatch(name)
+            else "a-z, 0-9 and _, starting with a letter"
+        )})  # fmt: skip
+    rt.channel_secrets.set(channel, value, name)
+    flash(translate("Saved."), "ok")
+    return redirect(url_for("channel_inbox.inbox"), code=303)
+
+
+def _admin_only() -> None:
+    require_admin(g.user, "see the channels' inbox")
 
 
 @hookimpl
 def apploom_routes(app):
     app.register_blueprint(hooks)
+    app.register_blueprint(admin)

@@ -16,7 +16,10 @@ from apploom.engine.automation.notifications import Notifications
 from apploom.engine.automation.outbox import Sender
 from apploom.engine.automation.robots import Robots
 from apploom.engine.automation.service import Automation
+from apploom.engine.automation.webhooks import webhook_sender
 from apploom.engine.balances.service import Balances
+from apploom.engine.channels.secrets import ChannelSecrets
+from apploom.engine.channels.service import Channels
 from apploom.engine.definitions.loading import load_apps
 from apploom.engine.definitions.model import AppSet
 from apploom.engine.fields.registry import FieldTypes
@@ -59,9 +62,11 @@ class Runtime:
         self.records.pipeline.attach("balances", self.balances.on_change)
         self.records.pipeline.attach("rules", self.automation.on_change)
         self.notifications = Notifications(db)
+        self.channel_secrets = ChannelSecrets(db)
+        self.channels = Channels(self.records, self.transitions, self.channel_secrets)
         self.senders: dict[str, Sender] = {
             "email": outbox.smtp_sender(settings.smtp_url, settings.mail_from, settings.base_url),
-            "webhook": outbox.webhook_sender(settings.webhook_secret or None),
+            "webhook": webhook_sender(settings.webhook_secret or None, self.channel_secrets.get),
             **(senders or {}),
         }
         # every sender but email's and webhooks' posts to group robots

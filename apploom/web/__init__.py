@@ -174,4 +174,5 @@ def _template_helpers() -> dict:
         "nav_apps": nav_apps,
         "list_url": list_url,
         "export_url": export_url,
+        "serves": lambda endpoint: endpoint in current_app.view_functions,  # a plugin's page
     }

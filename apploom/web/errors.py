@@ -30,8 +30,9 @@ def error_body(code: str, message: str, **extra) -> dict:
 
 
 def _wants_json() -> bool:
-    """The API and any call that sent JSON (a webhook) get JSON errors; browsers, pages."""
-    return request.path.startswith("/api/") or request.is_json
+    """The API, the hooks and any call that sent JSON (a webhook) get JSON errors;
+    browsers, pages."""
+    return request.path.startswith(("/api/", "/hooks/")) or request.is_json
 
 
 def _page(message: str, status: int, details: list[str] | None = None, headers: dict | None = None):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 from sqlalchemy import select
 
-from apploom.engine.automation import notifications, outbox, robots
+from apploom.engine.automation import notifications, outbox, robots, webhooks
 from apploom.engine.automation.assignment import assign, check_assign
 from apploom.engine.automation.definition import TEMPLATE, ActionCheck, CheckContext
 from apploom.engine.errors import RuleError, SandboxError
@@ -271,29 +271,6 @@ def _check_email(context: CheckContext, params: Any) -> list[str]:
     return []
 
 
-# ---- webhook: url, and optionally body (field: expression) ------------------------------
-def _webhook(context: ActionContext, spec: Mapping) -> str:
-    body = _values(context, spec["body"]) if spec.get("body") else dict(context.names["record"])
-    context.enqueue(
-        "webhook",
-        {
-            "url": spec["url"],
-            "body": sandbox.plain(body),
-            "event": context.change.trigger,
-            "entity": context.entity.qualified,
-            "record_id": context.record_id,
-        },
-    )
-    return f"queued a webhook to {spec['url']}"
-
-
-def _check_webhook(context: CheckContext, params: Any) -> list[str]:
-    url = params.get("url", "") if isinstance(params, Mapping) else ""
-    if not url.startswith(("http://", "https://")):
-        return ["webhook: 'url' must start with http:// or https://"]
-    return []
-
-
 # ---- script: the script's source --------------------------------------------------------
 def _script(context: ActionContext, source: str) -> str:
     names = {k: v for k, v in context.names.items() if k != "record" and not callable(v)}
@@ -331,7 +308,7 @@ BUILTIN_ACTIONS: Mapping[str, RuleAction] = MappingProxyType(
         "notify": RuleAction(_notify, _check_notify),
         "assign": RuleAction(assign, check_assign),
         "email": RuleAction(_email, _check_email),
-        "webhook": RuleAction(_webhook, _check_webhook),
+        "webhook": RuleAction(webhooks.run, webhooks.check),
         "script": RuleAction(_script, _check_script),
     }
 )

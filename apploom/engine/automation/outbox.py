@@ -10,12 +10,10 @@ group robot names it; its address and secret are read as it is sent (robots.py).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import smtplib
 import threading
-import urllib.request
 import uuid
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -26,7 +24,6 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import Connection, func, select, update
 
 from apploom.engine import clock
-from apploom.engine.access.signatures import signature
 from apploom.engine.automation import robots
 from apploom.engine.errors import NotFound
 from apploom.engine.storage.database import Database, inserted_id
@@ -256,32 +253,5 @@ def smtp_sender(url: str, sender_address: str, base_url: str = "") -> Sender:
             if parts.username:  # percent-encoded in the URL, as a password with @ or / must be
                 smtp.login(unquote(parts.username), unquote(parts.password or ""))
             smtp.send_message(message)
-
-    return send
-
-
-def webhook_sender(secret: str | None) -> Sender:
-    """POST the payload's body as JSON; with a secret, sign it (X-AppLoom-Signature, with
-    the key for calls we send)."""
-
-    def send(payload: dict) -> None:
-        body = json.dumps(payload["body"], ensure_ascii=False, default=str).encode()
-        request = urllib.request.Request(
-            payload["url"],
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-AppLoom-Delivery": str(payload.get("delivery_id", "")),
-            },
-        )
-        if secret:
-            path = urlsplit(payload["url"]).path or "/"
-            request.add_header(
-                "X-AppLoom-Signature", signature(secret, path, body, direction="outbound")
-            )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            if response.status >= 300:
-                raise RuntimeError(f"the webhook answered {response.status}")
 
     return send

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from apploom.engine.automation.definition import parse_rules
 from apploom.engine.balances.definition import parse_balances
+from apploom.engine.channels.definition import parse_channels
 from apploom.engine.definitions.model import (
     ACTIONS,
     App,
@@ -206,6 +207,7 @@ def parse_app(raw: Mapping[str, Any], file: str, source: str, lines: Mapping[tup
         lines=frozen_map(lines),
         reports=parse_reports(name, raw.get("reports")),
         dashboard=parse_dashboard(raw.get("dashboard")),
+        channels=parse_channels(raw.get("channels")),
     )
 
 

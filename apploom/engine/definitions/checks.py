@@ -10,6 +10,7 @@ from apploom.engine.automation.actions import BUILTIN_ACTIONS, action_checks
 from apploom.engine.automation.definition import TEMPLATE
 from apploom.engine.automation.definition import lint as lint_rules
 from apploom.engine.balances.definition import check_problems
+from apploom.engine.channels.checks import channel_problems, webhook_channel_problems
 from apploom.engine.definitions.model import (
     RESERVED_NAMES,
     SYSTEM_COLUMNS,
@@ -78,6 +79,8 @@ def semantic_problems(
         for found in app.reports:
             for path, message in report_problems(found, app, apps, types):
                 report(("reports", found.name) + path, message)
+        for path, message in [*channel_problems(app), *webhook_channel_problems(app, apps)]:
+            report(path, message)
         reports = {r.name for r in app.reports}
         for i, tile in enumerate(app.dashboard.tiles if app.dashboard else ()):
             if tile.report not in reports:

@@ -13,6 +13,7 @@ from apploom.engine.definitions.reading import KeyPath, line_of
 if TYPE_CHECKING:
     from apploom.engine.automation.definition import Rule
     from apploom.engine.balances.definition import Balance
+    from apploom.engine.channels.definition import Channel
     from apploom.engine.errors import Problem
     from apploom.engine.reports.definition import Dashboard, Report
     from apploom.engine.workflow.definition import Workflow
@@ -236,6 +237,8 @@ class App:
     lines: Mapping[KeyPath, int] = dc_field(default_factory=lambda: frozen_map({}), repr=False)
     reports: tuple[Report, ...] = ()  # in the order defined
     dashboard: Dashboard | None = None  # shown on the app's home
+    # sales channels posting orders to /hooks/orders/<name>, for the app's order entity
+    channels: Mapping[str, Channel] = dc_field(default_factory=lambda: frozen_map({}))
 
     def line(self, path: KeyPath) -> int | None:
         """The line of ``path`` in the source, or of its nearest located ancestor."""
@@ -259,6 +262,13 @@ class AppSet:
 
     def entities(self) -> list[Entity]:
         return [e for app in self.ordered() for e in app.entities.values()]
+
+    def channel(self, name: str) -> tuple[App, Channel] | None:
+        """The channel called ``name`` and the app defining it, if any app does."""
+        for app in self.ordered():
+            if name in app.channels:
+                return app, app.channels[name]
+        return None
 
     def roles(self) -> set[str]:
         return {ADMIN_ROLE} | {role for app in self.apps.values() for role in app.roles}

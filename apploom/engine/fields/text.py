@@ -168,7 +168,7 @@ class PhoneType(_PatternText):
     input_type = "tel"
     expected = "phone number (digits, spaces, + - ( ) only)"
     finds_record = True
-    _shape = re.compile(r"\+?[0-9][0-9 ()\-.]{3,30}")
+    _shape = re.compile(r"\+?[0-9(][0-9 ()\-.]{3,30}")
     _spacing = " ()-."  # 139 0000-1111 and 13900001111 are one number
 
     def valid(self, value):
@@ -184,7 +184,7 @@ class PhoneType(_PatternText):
 
     def json_schema(self, field):
         # as stored: no space at either end
-        return {"type": "string", "pattern": r"^\+?[0-9][0-9 ()\-.]{2,29}[0-9()\-.]$"}
+        return {"type": "string", "pattern": r"^\+?[0-9(][0-9 ()\-.]{2,29}[0-9()\-.]$"}
 
 
 class UrlType(_PatternText):

@@ -324,3 +324,53 @@ sys_rotation = Table(  # whose turn it is, for assignment rules whose role's use
     Column("last_user_id", ID, nullable=False),  # who took the last turn (0: nobody yet)
     Column("turns", BigInteger, nullable=False),  # how many turns were taken
 )
+
+# ---- sales channels: their secrets, the deliveries and orders they sent, their inbox ----
+sys_channel_secret = Table(  # set with `apploom channels secret`; never shown back
+    "sys_channel_secret",
+    metadata,
+    Column("channel", String(40), primary_key=True),
+    Column("name", String(40), primary_key=True),  # signing (checks calls), or one for headers
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sys_channel_delivery = Table(  # deliveries taken lately, by the id the platform gave them
+    "sys_channel_delivery",
+    metadata,
+    Column("channel", String(40), primary_key=True),
+    Column("delivery", String(200), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
+sys_channel_order = Table(  # which order a platform's order became, and as of when
+    "sys_channel_order",
+    metadata,
+    Column("channel", String(40), primary_key=True),
+    Column("external_id", String(64), primary_key=True),
+    Column("order_id", ID, nullable=False),
+    Column("platform_updated_at", UTCDateTime),  # the newest event applied, by its time
+    Column("payload_hash", String(64), nullable=False),  # of the last payload applied
+)
+
+sys_channel_customer = Table(  # a platform's buyer id, and the customer it is
+    "sys_channel_customer",
+    metadata,
+    Column("channel", String(40), primary_key=True),
+    Column("buyer_id", String(100), primary_key=True),
+    Column("customer_id", ID, nullable=False),
+)
+
+sys_channel_inbox = Table(  # payloads a channel sent that did not go in, and why
+    "sys_channel_inbox",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("channel", String(40), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("path", String(300)),  # the mapping's path (or the field) at fault
+    Column("status", String(16), nullable=False),  # waiting | replayed
+    Column("order_id", ID),  # the order its replay made or changed
+    Index("ix_sys_channel_inbox_status", "status", "id"),
+)

@@ -318,7 +318,8 @@ def _report_field(apps: AppSet, report, path: str) -> Field | None:
 def report_parameters(apps: AppSet, types: FieldTypes, report) -> list[dict]:
     """The viewer's filters: from/to for the first date filter, path__gte/__lte for every
     date filter, and a comma list of values for each other filter."""
-    day = {"type": "string", "format": "date"}
+    # blank is no filter, as a report form sends an empty date input
+    day = {"type": "string", "anyOf": [{"format": "date"}, {"maxLength": 0}]}
     found: list[dict] = []
     dated = []
     for path in report.filters:
@@ -962,6 +963,82 @@ def _app_paths() -> dict:
     }
 
 
+OUTCOMES = ("created", "updated", "unchanged", "older", "repeated")
+SCHEME_WORDS = {
+    "engine": "X-AppLoom-Signature: t=<unix time>,v1=<hex HMAC-SHA256>",
+    "hmac_base64": "the base64 HMAC-SHA256 of the raw body in {header}",
+    "hmac_hex": "the hex HMAC-SHA256 of the raw body in {header}",
+    "token": "the channel's secret in {header}",
+    "md5_in_body": "md5 of the body's {signed} then the secret, in its field {field}",
+    "none": "nothing (anyone may call)",
+}
+
+
+def _hook_paths(apps: AppSet) -> dict:
+    """POST /hooks/orders/{channel}, outside /api/v1 and signed as each platform signs
+    rather than with a token."""
+    channels = {name: ch for app in apps.ordered() for name, ch in app.channels.items()}
+    if not channels:
+        return {}
+    signed = "; ".join(
+        f"{name}: "
+        + SCHEME_WORDS[ch.auth.scheme].format(
+            header=ch.auth.header, field=ch.auth.field, signed=" + ".join(ch.auth.signed)
+        )
+        for name, ch in sorted(channels.items())
+    )
+    outcome = {
+        "type": "object",
+        "required": ["outcome", "order"],
+        "properties": {
+            "outcome": {"enum": list(OUTCOMES)},
+            "order": {"type": ["object", "null"], "description": "The order, as the API shows it"},
+        },
+    }
+    errors = {
+        code: {"description": text, "content": _json(_ref("Error"))}
+        for code, text in (
+            ("401", "Not signed as the channel signs, or outside its replay window"),
+            ("403", "The webhook user may not create and confirm orders"),
+            ("404", "No such channel, or no webhook user set"),
+            ("422", "The mapping cannot read the payload (fields name the JMESPath at fault),"
+             " or the order it describes is refused; kept in the channel's inbox"),
+        )
+    }  # fmt: skip
+    return {
+        "/hooks/orders/{channel}": {
+            "servers": [{"url": "/"}],
+            "post": {
+                "tags": ["channels"],
+                "summary": "An order from a sales channel, as its platform sends it",
+                "description": f"Signed with: {signed}.",
+                "operationId": "channel_order",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "channel",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": sorted(channels)},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": _json({"type": "object", "description": "The platform's payload"}),
+                },
+                "responses": {
+                    "201": {"description": "The order was made", "content": _json(outcome)},
+                    "200": {
+                        "description": "Updated, or already applied, older, or repeated",
+                        "content": _json(outcome),
+                    },
+                    **errors,
+                },
+            },
+        }
+    }
+
+
 def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
     schemas: dict = {
         "Error": ERROR_SCHEMA,
@@ -972,7 +1049,8 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
         "Flow": FLOW_SCHEMA,
         "Report": REPORT_SCHEMA,
     }
-    paths: dict = _app_paths()
+    hooks = _hook_paths(apps)
+    paths: dict = {**_app_paths(), **hooks}
     for entity in apps.entities():
         name = _schema_name(entity)
         schemas[name] = entity_schema(entity, types)
@@ -1002,7 +1080,8 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
-        "tags": [{"name": app.name, "description": app.label.en} for app in apps.ordered()],
+        "tags": [{"name": app.name, "description": app.label.en} for app in apps.ordered()]
+        + ([{"name": "channels", "description": "Sales channels' hooks"}] if hooks else []),
         "paths": paths,
         "components": {
             "schemas": schemas,
