@@ -218,3 +218,16 @@ document.addEventListener("DOMContentLoaded", () => {
     tiles.querySelectorAll("input[name$='_place']").forEach((input, i) => { input.value = i + 1; });
   } });
 });
+
+// Printing the ticked rows of a list opens one PDF of them in a new tab: a link, since
+// printing changes nothing (the bulk form around it posts its other actions).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-print-selected]");
+  if (!button) return;
+  const form = button.closest("form");
+  const ids = [...form.querySelectorAll("input[name=ids]:checked")].map((box) => box.value);
+  if (!ids.length) return;
+  const url = new URL(form.querySelector("[data-print-choice]").value, window.location.href);
+  ids.forEach((id) => url.searchParams.append("ids", id));
+  window.open(url, "_blank", "noopener");
+});

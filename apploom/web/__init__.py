@@ -24,6 +24,7 @@ from apploom.web import (
     imports,
     lists,
     metrics,
+    prints,
     records,
     reports,
     request_log,
@@ -77,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(home.bp)
     app.register_blueprint(lists.bp)
     app.register_blueprint(records.bp)
+    app.register_blueprint(prints.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(studio.bp)

@@ -283,6 +283,8 @@ ZH = {
     "Balance": "余额",
     "Opening balance": "期初余额",
     "Closing balance": "期末余额",
+    "Print": "打印",
+    "Print selected": "打印所选",
 }
 
 

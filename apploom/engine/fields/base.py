@@ -82,6 +82,7 @@ class FieldType:
     holds_file = False  # ids of uploaded files
     import_key = False  # unique ones find a ref's record on import
     names_record = False  # the first such field titles a record
+    barcode = False  # record pages show its value as a Code 128 barcode too
     text_only = False  # people send it as a string; a JSON number is refused
     dynamic_defaults: tuple[str, ...] = ()  # defaults resolved on each new record
     widget = "input"  # the form control (records/_inputs.html)
