@@ -337,3 +337,45 @@ def test_every_bundled_print_renders(sqlite_runtime, tmp_path):
                 html = printer.html(SYSTEM_USER, entity.qualified, spec.name, [first["id"]], lang)
                 assert "<section" in html or "sheet" in html, (entity.qualified, spec.name)
     assert printer.to_pdf(html).startswith(b"%PDF")
+
+
+def test_an_admin_edits_a_print_template_in_the_studio_beside_its_preview(sqlite_runtime, tmp_path):
+    shop = Shop(sqlite_runtime)
+    order = shop.order((shop.tea, 1), **SHIP_TO)
+    sqlite_runtime.users.create("ada", ["admin"], "password1234")
+    app = create_app(runtime=sqlite_runtime)
+    editor = "/studio/prints/oms/order/delivery_note"
+    assert browser(app, "sales").get(editor).status_code == 403
+    admin = browser(app, "ada")
+    assert editor in admin.get("/studio/oms").get_data(as_text=True)
+    page = admin.get(editor).get_data(as_text=True)
+    assert "{% extends &#34;prints/_page.html&#34; %}" in page and "the bundled one" in page
+
+    written = (
+        '{% extends "prints/_page.html" %}'
+        "{% block document %}<h1>新送货单 {{ record.number }}</h1>{% endblock %}"
+    )
+    preview = admin.post(editor + "/preview", {"source": written, "record": order["id"]})
+    assert preview.status_code == 200 and f"新送货单 {order['number']}" in preview.get_data(
+        as_text=True
+    )
+    policy = preview.headers["Content-Security-Policy"]
+    assert "sandbox" in policy and "script-src" not in policy and "default-src 'none'" in policy
+    broken = admin.post(editor + "/preview", {"source": "{% if %}", "record": order["id"]})
+    assert "line 1" in broken.get_data(as_text=True)
+
+    saved = sqlite_runtime.settings.instance_path / "templates" / "prints" / "delivery_note.html"
+    refused = admin.post(editor, {"source": "{% for %}", "record": order["id"]})
+    assert refused.status_code == 422 and "line 1" in refused.get_data(as_text=True)
+    assert "{% for %}" in refused.get_data(as_text=True) and not saved.exists()  # kept on screen
+    assert admin.post(editor, {"source": written, "record": order["id"]}).status_code == 303
+    assert saved.read_text() == written
+    text = pdf_text(
+        printed(shop, "sales", f"oms/order/{order['id']}/print/delivery_note"), tmp_path
+    )
+    assert f"新送货单 {order['number']}" in text
+    assert admin.post(editor, {"reset": "1"}).status_code == 303 and not saved.exists()
+    text = pdf_text(
+        printed(shop, "sales", f"oms/order/{order['id']}/print/delivery_note"), tmp_path
+    )
+    assert "新送货单" not in text and "Delivery note" in text

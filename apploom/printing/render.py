@@ -133,9 +133,29 @@ class Printer:
     def pdf(self, user: User, ref: str, name: str, ids: Iterable[int], lang: str) -> bytes:
         return self.to_pdf(self.html(user, ref, name, ids, lang))
 
-    def render(self, spec: Print, ref: str, records: list[Printed], lang: str) -> str:
+    def source(self, spec: Print) -> str:
+        """The text of the template ``spec`` prints with (the instance's, else bundled)."""
         try:
-            template = self.env.get_template(spec.path)
+            return self.env.loader.get_source(self.env, spec.path)[0]  # type: ignore[union-attr]
+        except TemplateNotFound:
+            raise NotFound(f"The print '{spec.name}' needs the template {spec.path}") from None
+
+    def check(self, spec: Print, source: str) -> None:
+        """Refuse a template text that does not parse, at its line."""
+        try:
+            self.env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise SandboxError(f"{spec.path}, line {exc.lineno}: {exc.message}") from None
+
+    def render(
+        self, spec: Print, ref: str, records: list[Printed], lang: str, source: str | None = None
+    ) -> str:
+        """The print's HTML; with ``source``, of that text instead of the template's file
+        (the studio's preview of a template being written)."""
+        try:
+            template = (
+                self.env.get_template(spec.path) if source is None else self.env.from_string(source)
+            )
         except TemplateNotFound:
             raise NotFound(f"The print '{spec.name}' needs the template {spec.path}") from None
         except TemplateSyntaxError as exc:

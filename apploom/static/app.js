@@ -231,3 +231,22 @@ document.addEventListener("click", (event) => {
   ids.forEach((id) => url.searchParams.append("ids", id));
   window.open(url, "_blank", "noopener");
 });
+
+// A print template in the studio previews itself as it is written: the form goes to
+// its preview frame a moment after the typing stops, and once as the page opens.
+let printPreviewTimer;
+function previewPrint(form) {
+  form.requestSubmit(form.querySelector("button[formaction*='/preview']"));
+}
+document.addEventListener("input", (event) => {
+  if (!event.target.matches("[data-autosubmit-preview]")) return;
+  clearTimeout(printPreviewTimer);
+  printPreviewTimer = setTimeout(() => previewPrint(event.target.form), 600);
+});
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit-preview]")) previewPrint(event.target.form);
+});
+document.addEventListener("htmx:load", (event) => {
+  const form = event.target.querySelector && event.target.querySelector("#print-template");
+  if (form) previewPrint(form);
+});
