@@ -94,9 +94,9 @@ def walk(rows: Iterable[Printed], warehouse: Printed | None = None) -> list[dict
             "bins": [
                 {
                     "bin": name,
-                    "rows": sorted(rows, key=lambda r: str((r.get("item") or {}).get("sku", ""))),
+                    "rows": sorted(picks, key=lambda r: str((r.get("item") or {}).get("sku", ""))),
                 }
-                for name, rows in sorted(groups[key][1].items(), key=lambda b: _bin_order(b[0]))
+                for name, picks in sorted(groups[key][1].items(), key=lambda b: _bin_order(b[0]))
             ],
         }
         for key in sorted(groups)
@@ -113,6 +113,8 @@ def _logo(settings: Settings) -> Markup:
 
 
 class Printer:
+    """One runtime's prints: its templates compiled once, rendered for each reader."""
+
     def __init__(self, runtime: Runtime, folders: list[Path] | None = None):
         self.runtime = runtime
         self.env = PrintSandbox(
