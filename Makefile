@@ -40,6 +40,7 @@ bench: $(TEST_STAMP)
 	cd bench && ../$(BIN)/python reports.py
 	cd bench && ../$(BIN)/python studio.py
 	cd bench && ../$(BIN)/python backup.py
+	cd bench && ../$(BIN)/python prints.py
 
 clean:
 	rm -rf $(VENV) instance .mypy_cache .ruff_cache

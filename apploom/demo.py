@@ -217,8 +217,8 @@ class Year:
         daily_units = self.orders_per_day * 2.3 * 1.7  # lines per order, units per line
         shares = iter(daily_units * w / sum(self.weights) for w in self.weights)
         self.items = []
-        for variant in VARIANTS:
-            for code, name, unit, list_price in PRODUCTS:
+        for rack, variant in enumerate(VARIANTS, 1):
+            for aisle, (code, name, unit, list_price) in enumerate(PRODUCTS):
                 price = Decimal(list_price) * (1 + Decimal(VARIANTS.index(variant)) / 20)
                 lead_time = rng.choice([5, 7, 10, 14])
                 self.items.append(
@@ -235,6 +235,8 @@ class Year:
                             "reorder_point": 3 + round(next(shares) * (lead_time + 2)),
                             "preferred_supplier": rng.choice(SUPPLIERS),
                             "barcode": f"69{rng.randint(10**10, 10**11 - 1)}",
+                            # aisles A-O, two products to an aisle; a variant to a rack
+                            "bin": f"{chr(65 + aisle // 2)}-{rack:02d}-{aisle % 2 + 1}",
                         },
                     )
                 )

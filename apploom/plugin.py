@@ -15,7 +15,9 @@ to change. What it offers:
   request): ``records`` (the record service: ``get``, ``list``, ``create``,
   ``update``, ``transaction`` (runs ``work(conn)`` in one transaction, again on a lock
   conflict), ``create_in``, ``table``), ``transitions`` (``take``, ``take_in``,
-  ``may``, ``steps``), ``users`` (``get``), ``settings`` and ``apps``.
+  ``may``, ``steps``), ``users`` (``get``), ``prints`` (``helpers``: functions print
+  templates may call, {name: function}, added from the start-up hook), ``settings``
+  and ``apps``.
 - Field types to register or subclass: ``FieldType`` and the built-in ones.
 - Errors the engine turns into clear answers: ``ValidationFailed`` (field → message),
   ``RecordRefused`` (an action refusing the record that triggered it, field → message,

@@ -7,7 +7,8 @@ order's status timeline, expected arrival, the region it ships to with the recip
 name masked (a forwarded link shows no street or phone), and its parcels (carrier,
 tracking number, contents), nothing else. A rule's ``tracking_link`` action offers
 ``{tracking_link}`` to the email after it: the link of the record's order, or with
-``{of: field}`` of the order a ref field names (a parcel's, say).
+``{of: field}`` of the order a ref field names (a parcel's, say); print templates
+call ``tracking_link(number)`` (the delivery note's QR code).
 """
 
 from __future__ import annotations
@@ -105,3 +106,4 @@ def apploom_routes(app):
 @hookimpl
 def apploom_startup(runtime):
     _settings[:] = [runtime.settings]  # each runtime loads its own copy of this module
+    runtime.prints.helpers["tracking_link"] = lambda number: link(runtime.settings, str(number))

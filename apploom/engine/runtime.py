@@ -26,6 +26,7 @@ from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.imports.jobs import ImportJobs
 from apploom.engine.imports.service import Importer
 from apploom.engine.jobs.service import Jobs
+from apploom.engine.prints.service import PrintDocuments
 from apploom.engine.records.attachments import Attachments
 from apploom.engine.records.service import RecordService
 from apploom.engine.reports.flow import FlowAnalytics
@@ -82,6 +83,7 @@ class Runtime:
             db, settings.attachments_path, settings.max_attachment_bytes, self.records
         )
         self.reports = ReportRunner(self.records, self.balances)
+        self.prints = PrintDocuments(self.records, self.users.names)
         self.flow = FlowAnalytics(self.records)
         self.jobs = Jobs(db, self.users)
         self.imports = ImportJobs(

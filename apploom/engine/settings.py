@@ -34,6 +34,11 @@ class Settings:
     time_zone: str = "Asia/Shanghai"  # the business's: what day it is, how times read
     log_format: str = "text"  # text, or json: one JSON object a line
     metrics_token: str = ""  # the bearer token /metrics asks for; unset, /metrics is off
+    # the letterhead of printed documents (delivery notes, invoices, purchase orders)
+    business_name: str = ""
+    business_address: str = ""
+    business_phone: str = ""
+    business_logo: str = ""  # an image file (PNG, JPEG or SVG); relative: in the instance folder
 
     def __post_init__(self) -> None:
         if self.log_format not in LOG_FORMATS:
@@ -41,6 +46,7 @@ class Settings:
                 f"APPLOOM_LOG_FORMAT is '{self.log_format}': use one of {', '.join(LOG_FORMATS)}"
             )
         _check_time_zone(self.time_zone)
+        _check_logo(self.business_logo_path)
 
     @property
     def https_only_cookies(self) -> bool:
@@ -49,6 +55,10 @@ class Settings:
     @property
     def attachments_path(self) -> Path:
         return self.instance_path / "attachments"
+
+    @property
+    def business_logo_path(self) -> Path | None:
+        return self.instance_path / self.business_logo if self.business_logo else None
 
     @classmethod
     def load(
@@ -82,6 +92,17 @@ def _check_time_zone(name: str) -> None:
         raise BadSetting(
             f"APPLOOM_TIME_ZONE: '{name}' is not a time zone; use a name like Asia/Shanghai"
         ) from None
+
+
+LOGO_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
+
+
+def _check_logo(path: Path | None) -> None:
+    if path is not None and (path.suffix.lower() not in LOGO_TYPES or not path.is_file()):
+        raise BadSetting(
+            f"APPLOOM_BUSINESS_LOGO: {path} is not an image file "
+            f"({', '.join(t.lstrip('.') for t in LOGO_TYPES)}) that can be read"
+        )
 
 
 MIN_SECRET_KEY = 32

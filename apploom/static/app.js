@@ -245,3 +245,35 @@ document.addEventListener("DOMContentLoaded", () => {
     tiles.querySelectorAll("input[name$='_place']").forEach((input, i) => { input.value = i + 1; });
   } });
 });
+
+// Printing the ticked rows of a list opens one PDF of them in a new tab: a link, since
+// printing changes nothing (the bulk form around it posts its other actions).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-print-selected]");
+  if (!button) return;
+  const form = button.closest("form");
+  const ids = [...form.querySelectorAll("input[name=ids]:checked")].map((box) => box.value);
+  if (!ids.length) return;
+  const url = new URL(form.querySelector("[data-print-choice]").value, window.location.href);
+  ids.forEach((id) => url.searchParams.append("ids", id));
+  window.open(url, "_blank", "noopener");
+});
+
+// A print template in the studio previews itself as it is written: the form goes to
+// its preview frame a moment after the typing stops, and once as the page opens.
+let printPreviewTimer;
+function previewPrint(form) {
+  form.requestSubmit(form.querySelector("button[formaction*='/preview']"));
+}
+document.addEventListener("input", (event) => {
+  if (!event.target.matches("[data-autosubmit-preview]")) return;
+  clearTimeout(printPreviewTimer);
+  printPreviewTimer = setTimeout(() => previewPrint(event.target.form), 600);
+});
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit-preview]")) previewPrint(event.target.form);
+});
+document.addEventListener("htmx:load", (event) => {
+  const form = event.target.querySelector && event.target.querySelector("#print-template");
+  if (form) previewPrint(form);
+});

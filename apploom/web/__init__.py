@@ -25,6 +25,7 @@ from apploom.web import (
     lists,
     metrics,
     notifying,
+    prints,
     records,
     reports,
     request_log,
@@ -35,6 +36,7 @@ from apploom.web import (
 from apploom.web.api.jsonio import AppLoomJSON
 from apploom.web.context import MACHINE_FACING, runtime
 from apploom.web.i18n import current_language, label, translate
+from apploom.web.studio import prints as studio_prints
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -79,9 +81,11 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(notifying.bp)
     app.register_blueprint(lists.bp)
     app.register_blueprint(records.bp)
+    app.register_blueprint(prints.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(studio.bp)
+    app.register_blueprint(studio_prints.bp)
     app.context_processor(_template_helpers)
     app.add_template_filter(local_time)  # moments as the business's clock reads them
     if runtime.plugins is not None:

@@ -363,6 +363,18 @@ ZH = {
     ),
     "Set APPLOOM_SMTP_URL to your mail server and restart, then send them again from the "
     "outbox.": "请将 APPLOOM_SMTP_URL 设为你的邮件服务器并重启，然后在发件箱中重新发送。",
+    "Print": "打印",
+    "Print selected": "打印所选",
+    "Print templates": "打印模板",
+    "Print template": "打印模板",
+    "80 mm receipt": "80 毫米小票",
+    "your own, in the instance folder": "自定义（保存在实例目录）",
+    "the bundled one": "内置模板",
+    "Template": "模板",
+    "Preview with": "预览所用记录",
+    "Back to the bundled template": "恢复内置模板",
+    "The bundled template prints again.": "已恢复使用内置模板。",
+    "Choose a record to preview it with.": "请选择一条记录用于预览。",
 }
 
 

@@ -22,6 +22,7 @@ from apploom.engine.definitions.model import (
     Section,
     frozen_map,
 )
+from apploom.engine.prints.definition import parse_prints
 from apploom.engine.reports.definition import parse_dashboard, parse_reports
 from apploom.engine.workflow.definition import parse_workflow
 
@@ -180,6 +181,7 @@ def parse_entity(app: str, name: str, raw: Mapping[str, Any]) -> Entity:
         rules=parse_rules(raw.get("rules")),
         balances=parse_balances(app, name, raw.get("balances")),
         deletable=_deletable(raw.get("deletable", True)),
+        prints=parse_prints(raw.get("prints")),
     )
 
 

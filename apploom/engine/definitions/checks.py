@@ -239,6 +239,12 @@ def _check_entity(
             )
         if entity.table_fields():
             report(base, f"{entity.name} is the rows of a table and cannot have tables itself")
+        if entity.prints:
+            report(
+                base + ("prints",),
+                f"{entity.name} is the rows of a table and prints with the record holding "
+                f"them ({', '.join(users)}): give the prints to that entity",
+            )
 
 
 def _check_listed(entity: Entity, name: str, path: tuple, report: _Reporter) -> None:

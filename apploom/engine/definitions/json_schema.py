@@ -28,6 +28,8 @@ _PATTERN_WORDS = {
     "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)?$": "must name an entity, like 'customer' or "
     "'crm.customer'",
     "^[a-z][a-z0-9_]*$": "must name an entity of this app, like 'order_line'",
+    "^[a-z][a-z0-9_]{0,59}$": "must name a template, prints/<name>.html, with a-z, 0-9 "
+    "and _ only, like 'delivery_note'",
     "^/(?!/)[^{}]*\\{id\\}[^{}]*$": "must be a path on this site with {id} for the record's "
     "id, like /a/oms/statement/{id}",
     "^[a-z0-9][a-z0-9_.@-]{1,63}$": "must be a username, or me",

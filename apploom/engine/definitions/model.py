@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from apploom.engine.balances.definition import Balance
     from apploom.engine.channels.definition import Channel
     from apploom.engine.errors import Problem
+    from apploom.engine.prints.definition import Print
     from apploom.engine.reports.definition import Dashboard, Report
     from apploom.engine.workflow.definition import Workflow
 
@@ -200,6 +201,7 @@ class Entity:
     # True, False (a ledger: never), or the states a record may be deleted in (a draft);
     # documents past them have touched stock or money and are cancelled instead
     deletable: bool | tuple[str, ...] = True
+    prints: Mapping[str, Print] = dc_field(default_factory=lambda: frozen_map({}))
 
     @property
     def qualified(self) -> str:

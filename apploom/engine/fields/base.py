@@ -86,6 +86,7 @@ class FieldType:
     import_key = False  # unique ones find a ref's record on import
     finds_record = False  # finds a ref's record on import though not unique (a phone)
     names_record = False  # the first such field titles a record
+    barcode = False  # record pages show its value as a Code 128 barcode too
     text_only = False  # people send it as a string; a JSON number is refused
     dynamic_defaults: tuple[str, ...] = ()  # defaults resolved on each new record
     widget = "input"  # the form control (records/_inputs.html)

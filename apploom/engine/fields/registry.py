@@ -12,6 +12,7 @@ from apploom.engine.fields.links import AttachmentType, RefType, TableType, User
 from apploom.engine.fields.numbers import DecimalType, IntegerType, MoneyType, PercentType
 from apploom.engine.fields.text import (
     AutoNumberType,
+    BarcodeType,
     EmailType,
     LongTextType,
     PhoneType,
@@ -41,6 +42,7 @@ BUILTIN_TYPES = (
     UserType,
     AttachmentType,
     AutoNumberType,
+    BarcodeType,
 )
 # Types a formula may produce.
 FORMULA_RESULTS = ("text", "integer", "decimal", "money", "percent", "boolean", "date")

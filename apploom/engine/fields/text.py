@@ -187,6 +187,26 @@ class PhoneType(_PatternText):
         return {"type": "string", "pattern": r"^\+?[0-9(][0-9 ()\-.]{2,29}[0-9()\-.]$"}
 
 
+class BarcodeType(TextType):
+    """A code printed as bars (an item's EAN or its own code): printable ASCII, which is
+    what Code 128 holds and a scanner types; record pages show its barcode."""
+
+    name = "barcode"
+    settings = frozenset({"length"})
+    names_record = False
+    barcode = True
+    default_length = 80
+
+    def coerce(self, field, value):
+        value = super().coerce(field, value).strip()
+        if not (value.isascii() and value.isprintable()):
+            raise Invalid("must be letters, digits and signs a barcode holds (ASCII, no tabs)")
+        return value
+
+    def json_schema(self, field):
+        return {"type": "string", "pattern": "^[!-~]([ -~]*[!-~])?$"}
+
+
 class UrlType(_PatternText):
     name = "url"
     default_length = 2048

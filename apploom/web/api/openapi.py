@@ -754,6 +754,7 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                     },
                 },
             }
+    paths.update(_print_paths(entity, record_id))
     for hook in sorted({r.hook for r in entity.rules if r.trigger == "webhook" and r.hook}):
         paths[f"{base}/{{id}}/webhooks/{hook}"] = {
             "parameters": [record_id],
@@ -769,6 +770,43 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
             },
         }
     return paths
+
+
+PRINT_LANGUAGE = {
+    "name": "lang",
+    "in": "query",
+    "schema": {"type": "string", "enum": ["en", "zh"]},
+    "description": "The document's language; without it, Accept-Language's (else English)",
+}
+
+
+def _print_paths(entity: Entity, record_id: dict) -> dict:
+    """The documents a record prints as (its ``prints``), each a PDF."""
+    name = _schema_name(entity)
+    return {
+        f"/{entity.app}/{entity.name}/{{id}}/print/{spec.name}": {
+            "parameters": [record_id],
+            "get": {
+                "tags": [entity.app],
+                "summary": f"The {entity.label.en}'s {spec.label.en} as PDF "
+                f"({'A4' if spec.page == 'a4' else '80 mm receipt'})",
+                "operationId": f"print_{name}_{spec.name}",
+                "parameters": [PRINT_LANGUAGE],
+                "responses": {
+                    "200": {
+                        "description": f"The {spec.label.en}, a PDF: to whoever may read "
+                        "the record, with the records its refs point at that they may read "
+                        "(the others by title)",
+                        "content": {
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **_errors("400", "403", "404", "422"),
+                },
+            },
+        }
+        for spec in entity.prints.values()
+    }
 
 
 IF_MATCH = {

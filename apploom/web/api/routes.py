@@ -16,6 +16,8 @@ from apploom.engine.imports.templates import TEMPLATE_TYPES
 from apploom.engine.query.filters import parse_params
 from apploom.web.api.openapi import openapi_document, report_parameters
 from apploom.web.context import runtime
+from apploom.web.i18n import LANGUAGES
+from apploom.web.prints import record_pdf
 from apploom.web.reports import flow_options
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -304,6 +306,14 @@ def _tagged(record: dict):
     response = jsonify(record)
     response.headers["ETag"] = f'"{record["version"]}"'
     return response
+
+
+@bp.get(RECORD + "/print/<name>")
+def print_record(app: str, entity: str, record_id: int, name: str):
+    _known_parameters({"lang"})
+    if request.args.get("lang", "en") not in LANGUAGES:
+        raise BadQuery("lang: use en or zh", {"lang": "must be en or zh"})
+    return record_pdf(app, entity, record_id, name)
 
 
 @bp.post(RECORD + "/transitions/<name>")
