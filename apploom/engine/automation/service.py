@@ -23,6 +23,7 @@ from croniter import croniter
 from sqlalchemy import Connection, Table, select, update
 
 from apploom.engine import clock
+from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.automation import outbox
 from apploom.engine.automation.actions import (
@@ -38,6 +39,7 @@ from apploom.engine.automation.handover import tell_new_holders
 from apploom.engine.definitions.model import ADMIN_ROLE, Entity
 from apploom.engine.errors import (
     AppLoomError,
+    Forbidden,
     NotFound,
     RecordRefused,
     RuleError,
@@ -183,6 +185,14 @@ class ActionContext:
             .with_for_update(key_share=True)
         )
 
+    def require(self, ref: str, action: str) -> None:
+        """Refuse (Forbidden) unless the user whose change triggered the rule may ``action``
+        records of ``ref``: rules act with full rights, so a plugin writing another record
+        on that user's behalf (a scan adding to a goods receipt) asks first."""
+        if self.change.user is not None:
+            records = self.automation.records
+            permissions.require(records.apps, self.change.user, records.entity(ref), action)
+
     def defines(self, ref: str) -> bool:
         """Whether the loaded apps have the entity ``ref`` (an app may be left out)."""
         return self.automation.records.apps.find(ref) is not None
@@ -320,7 +330,7 @@ class Automation:
                 for number, action in enumerate(rule.actions, 1):
                     stage = f"action {number} ({action.kind})"
                     done.append(self._act(context, action))
-        except (RuleError, RecordRefused):
+        except (RuleError, RecordRefused, Forbidden):  # Forbidden: see ActionContext.require
             raise
         except (AppLoomError, LookupError, TypeError, ValueError) as exc:
             conflict = lock_conflict(exc)
