@@ -12,8 +12,8 @@ screens and open to a handheld's own app through the API. Its payload is ``{"cod
   item; posting the count books each difference from the stock on hand as a count gain
   or loss.
 
-A refusal names the field ``code`` or ``qty`` and says why, in the words the screens
-show; the scan then changes nothing.
+A refusal names the field ``code`` or ``qty`` and says why, in English and Chinese
+(the screens show it in the user's language); the scan then changes nothing.
 """
 
 from __future__ import annotations
@@ -29,18 +29,24 @@ PURCHASES, RECEIPTS, COUNTS = "wms.purchase_order", "wms.goods_receipt", "wms.st
 MAX_QTY = 100_000  # more than any one scan can mean: a code typed into the quantity
 
 
+def _refuse(field: str, en: str, zh: str) -> RecordRefused:
+    return RecordRefused({field: en}, zh={field: zh})
+
+
 def _payload(context) -> tuple[str, int]:
     """The scanned code and quantity, checked."""
     given = context.names.get("payload")
     given = given if isinstance(given, dict) else {}
     code = given.get("code")
     if not isinstance(code, str) or not code.strip():
-        raise RecordRefused({"code": "scan or type a code"})
+        raise _refuse("code", "scan or type a code", "请扫描或输入条码")
     qty = given.get("qty", 1)
     if isinstance(qty, str) and qty.strip().isdigit():
         qty = int(qty)
     if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= MAX_QTY:
-        raise RecordRefused({"qty": f"must be a whole number from 1 to {MAX_QTY}"})
+        raise _refuse(
+            "qty", f"must be a whole number from 1 to {MAX_QTY}", f"数量须为 1 到 {MAX_QTY} 的整数"
+        )
     return code.strip(), qty
 
 
@@ -54,16 +60,21 @@ def _item(context, code: str) -> tuple[int, str]:
         .limit(1)
     ).scalar()
     if found is None:
-        raise RecordRefused({"code": f"no item has the SKU or barcode {code}"})
+        raise _refuse(
+            "code", f"no item has the SKU or barcode {code}", f"没有商品的编码或条码是 {code}"
+        )
     return found, context.titles(ITEMS, [found])[found]
 
 
-def _status(context, ref: str, allowed: tuple[str, ...], doing: str):
-    """This record as stored, refused unless in one of the ``allowed`` states."""
+def _status(context, ref: str, allowed: tuple[str, ...], doing: tuple[str, str]):
+    """This record as stored, refused unless in one of the ``allowed`` states; ``doing``
+    says which, in English and Chinese."""
     record = context.load(ref)
-    if record.values["status"] not in allowed:
-        raise RecordRefused(
-            {"code": f"{record.values['number']} is {record.values['status']}: {doing}"}
+    number, status = record.values["number"], record.values["status"]
+    if status not in allowed:
+        state = context.entity.workflow.states[status].label
+        raise _refuse(
+            "code", f"{number} is {state.en}: {doing[0]}", f"{number}{state.zh}：{doing[1]}"
         )
     return record
 
@@ -71,16 +82,23 @@ def _status(context, ref: str, allowed: tuple[str, ...], doing: str):
 def pick_scan(context, params) -> str:
     """One more of the scanned item is picked into the parcel."""
     code, qty = _payload(context)
-    parcel = _status(context, SHIPMENTS, ("picking",), "only a parcel being picked is scanned")
+    parcel = _status(
+        context,
+        SHIPMENTS,
+        ("picking",),
+        ("only a parcel being picked is scanned", "只有拣货中的包裹可以扫描"),
+    )
     item, title = _item(context, code)
     lines = [line for line in parcel.rows["lines"] if line["item"] == item]
     if not lines:
-        raise RecordRefused({"code": f"{title} is not in this parcel"})
+        raise _refuse("code", f"{title} is not in this parcel", f"{title} 不在此包裹中")
     wanted = sum(line["qty"] for line in lines)
     picked = sum(line["picked"] or 0 for line in lines)
     if picked + qty > wanted:
-        raise RecordRefused(
-            {"code": f"{title}: the parcel takes {wanted}, {picked} already scanned"}
+        raise _refuse(
+            "code",
+            f"{title}: the parcel takes {wanted}, {picked} already scanned",
+            f"{title}：包裹只需 {wanted} 件，已扫描 {picked} 件",
         )
     changes, left = {}, qty
     for line in lines:
@@ -99,11 +117,12 @@ def receive_scan(context, params) -> str:
         context,
         PURCHASES,
         ("ordered", "partly_received"),
-        "goods are received only against an ordered purchase order",
+        ("goods are received only against an ordered purchase order", "只有已下单的采购单可以收货"),
     )
     item, title = _item(context, code)
     if not any(line["item"] == item for line in po.rows["lines"]):
-        raise RecordRefused({"code": f"{title} is not on {po.values['number']}"})
+        number = po.values["number"]
+        raise _refuse("code", f"{title} is not on {number}", f"{title} 不在采购单 {number} 中")
     receipt_id = draft_receipt(context.conn, context.table(RECEIPTS), context.record_id)
     if receipt_id is None:
         context.require(RECEIPTS, "create")
@@ -143,7 +162,12 @@ def _added(rows: list[dict], column: str, item: int, qty: int) -> list[dict]:
 def count_scan(context, params) -> str:
     """The scanned quantity is added to what was counted of the item."""
     code, qty = _payload(context)
-    count = _status(context, COUNTS, ("draft",), "only a count in progress takes scans")
+    count = _status(
+        context,
+        COUNTS,
+        ("draft",),
+        ("only a count in progress takes scans", "只有盘点中的盘点单可以扫描"),
+    )
     item, title = _item(context, code)
     context.set({"lines": _added(count.rows["lines"], "counted", item, qty)})
     return f"counted {qty} x {title}"
