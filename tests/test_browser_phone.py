@@ -124,14 +124,12 @@ def test_a_warehouse_user_picks_a_parcel_by_scanning_and_ships_it(phone, floor_s
     page.click(f"button:text('{words['start']}')")  # the order was confirmed, not picked yet
     expect(page.locator(".floor-head h1")).to_contain_text("DN-")
     settled(page)
-    shot(page, f"phone-pick-{lang}")
     no_sideways_scroll(page)
 
     answer = page.locator("[data-scan-result]")
     scanner(page, "BAG-1")  # no order line holds it
     expect(answer).to_contain_text(words["not in"])
     expect(answer).to_have_attribute("data-sounded", "refused")
-    shot(page, f"phone-pick-refused-{lang}")
     scanner(page, "CUP-1")
     expect(answer).to_have_attribute("data-sounded", "ok")
     scanner(page, "pot-1")  # a SKU in any case
@@ -148,7 +146,8 @@ def test_a_warehouse_user_picks_a_parcel_by_scanning_and_ships_it(phone, floor_s
     ship = page.locator("form.floor-ship")
     ship.locator("select[name=carrier]").select_option("sf")
     on_screen(page, ship.locator("button, select"))
-    shot(page, f"phone-pick-done-{lang}")
+    if lang == "zh":
+        shot(page, "phone-pick")
     ship.locator("button").click()
     expect(page.locator(".tracking-number")).to_contain_text("SF")
     no_sideways_scroll(page)
@@ -212,24 +211,23 @@ def test_no_page_of_the_tour_scrolls_sideways_on_a_phone(phone, floor_shop, lang
         expect(page.locator("main")).to_be_visible()
         assert "/login" not in page.url, url
         no_sideways_scroll(page)
-        if url in floor:
-            shot(page, f"phone-floor-{floor[url]}-{lang}")
+        if floor.get(url) in ("receive", "count") and lang == "zh":
+            shot(page, f"phone-{floor[url]}")
     page.goto(page.server + "/a/oms/order")  # filters fold: the first record shows at once
     expect(page.locator(".filters .fold-toggle")).to_have_text(words := WORDS[lang]["filters"])
     first = page.locator("#results tbody tr").first.bounding_box()
     assert first and first["y"] < PHONE["height"] / 2, first
-    shot(page, f"phone-list-{lang}")
+    if lang == "zh":
+        shot(page, "phone-list")
     page.click(f"button:text('{words}')")
     expect(page.locator(".filters fieldset").first).to_be_visible()
     page.goto(page.server + f"/a/oms/shipment/{parcel['id']}")
     page.click(f"summary:text('{WORDS[lang]['ship']}')")  # the Ship form, on screen
     dialog = page.locator("details.transition[open] .transition-form")
     on_screen(page, dialog.locator("button, select, textarea"))
-    shot(page, f"phone-ship-dialog-{lang}")
     page.goto(page.server + "/")
     page.click("[data-menu-toggle]")
     on_screen(page, page.locator("#topnav a:visible, #topnav button:visible"))
-    shot(page, f"phone-menu-{lang}")
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ def receive_scan(context, params) -> str:
         context.require(RECEIPTS, "update")
         receipt = context.load(RECEIPTS, receipt_id)
         context.update(
-            context.automation.records.entity(RECEIPTS),
+            RECEIPTS,
             receipt_id,
             {"lines": _added(receipt.rows["lines"], "qty", item, qty)},
         )

@@ -385,7 +385,7 @@ def _count(record_id: int, answer: dict | None = None, status: int = 200):
         status,
         sheet=sheet,
         entity=rt.records.entity(COUNTS),
-        title=rt.records.titles(g.user, COUNTS, {record_id})[record_id],
+        title=rt.records.titles(g.user, WAREHOUSES, {sheet["warehouse"]})[sheet["warehouse"]],
         titles=rt.records.titles(g.user, ITEMS, {line["item"] for line in sheet["lines"]}),
         answer=answer,
     )

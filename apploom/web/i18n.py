@@ -293,6 +293,7 @@ ZH = {
     "The warehouse floor": "仓库作业",
     "Scan anything: an order, a parcel, a tracking number, an item": "扫描任意条码：订单、包裹、物流单号或商品",
     "Look up": "查询",
+    "Scan a code": "扫描条码",
     "Pick": "拣货",
     "Scan the order or the parcel": "扫描订单或包裹",
     "Start picking": "开始拣货",

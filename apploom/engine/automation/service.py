@@ -130,10 +130,12 @@ class ActionContext:
         """Change fields of the triggering record (through the record service)."""
         self.update(self.entity, self.record_id, values)
 
-    def update(self, entity: Entity, record_id: int, values: dict) -> None:
-        """Change fields of a record through the record service, read-only ones too (they
-        are the rules' to keep)."""
+    def update(self, entity: Entity | str, record_id: int, values: dict) -> None:
+        """Change fields of a record (of an entity, or its ``app.name``) through the record
+        service, read-only ones too (they are the rules' to keep)."""
         records = self.automation.records
+        if isinstance(entity, str):
+            entity = records.entity(entity)
         given = read_input(entity, values, records.apps, records.types, by_rule=True)
         stored = records.stored(self.conn, self.actor, entity, record_id, "update")
         records.change(self.conn, self.actor, entity, stored, given)
