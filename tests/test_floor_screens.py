@@ -4,6 +4,8 @@ user's language, and the pick, receive and count screens show what the engine ke
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from apploom.web import create_app
@@ -72,3 +74,17 @@ def test_receive_and_count_screens_show_what_was_scanned(shop, floor):
     assert floor.post(count_url + "/post").status_code == 303
     assert "Difference -1" in floor.get(count_url).get_data(as_text=True)
     assert shop.stock(shop.tea) == (1, 0)
+
+
+def test_the_app_installs_on_a_home_screen_from_its_manifest(floor):
+    page = floor.get("/floor/").get_data(as_text=True)
+    assert '<link rel="manifest" href="/static/manifest.webmanifest">' in page
+    with floor.client.get("/static/manifest.webmanifest") as answer:
+        assert answer.mimetype == "application/manifest+json"
+        manifest = json.loads(answer.get_data(as_text=True))
+    assert manifest["display"] == "standalone" and manifest["start_url"] == "../"
+    for icon in manifest["icons"]:
+        with floor.client.get(f"/static/{icon['src']}") as image:
+            assert image.mimetype == "image/png" and image.data.startswith(b"\x89PNG")
+            width = int.from_bytes(image.data[16:20], "big")  # the PNG header's width
+        assert f"{width}x{width}" == icon["sizes"]
