@@ -10,7 +10,8 @@ to change. What it offers:
   with the rule's rights (``actor``), and the ways to change things inside the same
   transaction: ``create``, ``set``, ``force``, ``take``, ``attempt`` (a savepoint),
   ``enqueue`` (the outbox), ``publish`` (a name for later templates); and to read:
-  ``defines``, ``table``, ``balance``, ``load``, ``titles``, ``evaluate``, ``render``.
+  ``defines``, ``table``, ``balance``, ``load``, ``titles``, ``evaluate``, ``render``;
+  ``require`` refuses unless the triggering user may act on another entity's records.
 - ``Runtime`` is what routes and the start-up hook get (``runtime()`` inside a
   request): ``records`` (the record service: ``get``, ``list``, ``create``,
   ``update``, ``transaction`` (runs ``work(conn)`` in one transaction, again on a lock
@@ -21,14 +22,16 @@ to change. What it offers:
 - Field types to register or subclass: ``FieldType`` and the built-in ones.
 - Errors the engine turns into clear answers: ``ValidationFailed`` (field → message),
   ``RecordRefused`` (an action refusing the record that triggered it, field → message,
-  shown next to those fields), ``Invalid`` (one value), ``Forbidden``, ``NotFound``,
-  ``BalanceRefused``.
+  shown next to those fields; ``zh=`` the messages in Chinese), ``Invalid`` (one
+  value), ``Forbidden``, ``NotFound``, ``BalanceRefused``.
 - For pages: ``login_required`` (a route for signed-in staff: ``flask.g.user`` is who),
+  ``check_csrf`` (a blueprint's ``before_request`` for forms that post),
   ``Label`` (a definition's text in English and Chinese: ``label.get(lang)``).
 - Helpers: ``clock`` (``now()``, ``today()``, as replays set them), ``require_permission``,
   ``signature`` / ``accept_delivery`` (a webhook call signed with its time, path and
   body, taken once; ``require_signed_call`` answers 401 for the request that is not),
-  ``secret_key``, ``Query`` and ``show`` (a value as screens show it).
+  ``secret_key``, ``Query`` (its ``Condition``: a field, an operator, a value) and
+  ``show`` (a value as screens show it).
 """
 
 from __future__ import annotations
@@ -51,19 +54,20 @@ from apploom.engine.fields.base import FieldType, Invalid
 from apploom.engine.fields.choices import BooleanType, SelectType
 from apploom.engine.fields.numbers import DecimalType, IntegerType, MoneyType
 from apploom.engine.fields.text import TextType
-from apploom.engine.query.filters import Query
+from apploom.engine.query.filters import Condition, Query
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings, secret_key
 from apploom.hookspecs import hookimpl
 from apploom.web.context import require_signed_call, runtime
 from apploom.web.display import show
-from apploom.web.session import login_required
+from apploom.web.session import check_csrf, login_required
 
 __all__ = [
     "ActionContext",
     "AppLoomError",
     "BalanceRefused",
     "BooleanType",
+    "Condition",
     "DecimalType",
     "FieldType",
     "Forbidden",
@@ -80,6 +84,7 @@ __all__ = [
     "TextType",
     "User",
     "ValidationFailed",
+    "check_csrf",
     "clock",
     "hookimpl",
     "login_required",

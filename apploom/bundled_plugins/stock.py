@@ -374,20 +374,25 @@ def check_receipt(context, params) -> str:
         context.set({"lines": [{"item": i, "qty": q} for i, q in expected.items() if q > 0]})
         return f"started from what {number} still expects"
     taken: Counter = Counter()
-    errors = {}
+    errors, zh = {}, {}
     for i, line in enumerate(receipt.rows["lines"]):
         item = line["item"]
         if item not in expected:
             errors[f"lines.{i}.item"] = f"is not on {number}"
+            zh[f"lines.{i}.item"] = f"不在采购单 {number} 中"
             continue
         taken[item] += line["qty"]
         allowed = expected[item] + _tolerance(context, po, item)
         if taken[item] > allowed:
-            errors[f"lines.{i}.qty"] = f"{number} still expects {max(expected[item], 0)}" + (
+            still = max(expected[item], 0)
+            errors[f"lines.{i}.qty"] = f"{number} still expects {still}" + (
                 f" (with the item's tolerance, up to {allowed})" if allowed > expected[item] else ""
             )
+            zh[f"lines.{i}.qty"] = f"采购单 {number} 尚待收货 {still} 件" + (
+                f"（含超收容差，最多 {allowed} 件）" if allowed > expected[item] else ""
+            )
     if errors:
-        raise RecordRefused(errors)
+        raise RecordRefused(errors, zh=zh)
     return f"within what {number} expects"
 
 

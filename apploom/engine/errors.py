@@ -55,7 +55,14 @@ class ValidationFailed(AppLoomError):
 class RecordRefused(ValidationFailed):
     """A rule's action refused the record that triggered it, naming that record's fields
     (a return of more than was shipped): answered like the record's own input errors,
-    next to the fields, not as a failed rule."""
+    next to the fields, not as a failed rule. ``zh`` may give the messages in Chinese,
+    for the screens that speak it."""
+
+    def __init__(
+        self, fields: dict[str, str], message: str | None = None, *, zh: dict | None = None
+    ):
+        super().__init__(fields, message)
+        self.zh: dict[str, str] = dict(zh or {})
 
 
 class BalanceRefused(ValidationFailed):

@@ -277,3 +277,125 @@ document.addEventListener("htmx:load", (event) => {
   const form = event.target.querySelector && event.target.querySelector("#print-template");
   if (form) previewPrint(form);
 });
+
+// The top bar on a phone: its links fold into a menu the Menu button opens.
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("[data-menu-toggle], [data-fold-toggle]");
+  if (!toggle) return;
+  const folded = toggle.matches("[data-menu-toggle]")
+    ? toggle.closest(".topbar") : document.getElementById(toggle.dataset.foldToggle);
+  const open = folded.classList.toggle("open");
+  toggle.setAttribute("aria-expanded", String(open));
+});
+
+// The warehouse floor. A scan's answer sounds: a short high beep when taken, a low
+// buzz when refused (Web Audio: no sound file to fetch). The answer notes which it
+// played in data-sounded.
+let floorAudio = null;
+function sound(ok) {
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return;
+  floorAudio = floorAudio || new Context();
+  const tone = floorAudio.createOscillator();
+  const volume = floorAudio.createGain();
+  tone.type = ok ? "sine" : "square";
+  tone.frequency.value = ok ? 1320 : 160;
+  volume.gain.value = 0.2;
+  tone.connect(volume).connect(floorAudio.destination);
+  const now = floorAudio.currentTime;
+  tone.start(now);
+  tone.stop(now + (ok ? 0.08 : 0.5));
+}
+function answerScan(root) {
+  const answer = root.querySelector && root.querySelector("[data-scan-result]:not([data-sounded])");
+  if (answer) {
+    sound(answer.dataset.scanResult === "ok");
+    answer.dataset.sounded = answer.dataset.scanResult;
+  }
+  const box = document.querySelector("[data-scan-input]");
+  if (box && !document.querySelector("[data-camera-view]:not([hidden])")) box.focus();
+}
+document.addEventListener("DOMContentLoaded", () => answerScan(document));
+document.addEventListener("htmx:load", (event) => answerScan(event.detail.elt));
+// A scan box sends one scan at a time: a scanner's next code waits for the answer.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.elt.matches(".scan-box")) event.detail.elt.querySelector("[data-scan-input]").readOnly = true;
+});
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.elt.matches(".scan-box")) event.detail.elt.querySelector("[data-scan-input]").readOnly = false;
+});
+
+// A scanner acting as a keyboard types a code fast and ends it with Enter. Typed where
+// no field has the focus, the code goes to the page's scan box, or else to the look-up.
+let wedge = { keys: "", last: 0 };
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+  const now = event.timeStamp;
+  if (now - wedge.last > 80) wedge.keys = "";  // slower than a scanner: someone typing
+  wedge.last = now;
+  if (event.key.length === 1) {
+    wedge.keys += event.key;
+    return;
+  }
+  if (event.key !== "Enter" || wedge.keys.length < 3) return;
+  const code = wedge.keys;
+  wedge.keys = "";
+  event.preventDefault();
+  const box = document.querySelector("[data-scan-input]");
+  if (box) {
+    box.value = code;
+    box.form.requestSubmit();
+  } else if (document.body.dataset.scanLookup) {
+    window.location.assign(document.body.dataset.scanLookup + "?code=" + encodeURIComponent(code));
+  }
+});
+
+// The phone's camera, through the vendored html5-qrcode, loaded the first time it is
+// asked for; a code it reads is sent like a typed one. Browsers open a camera only
+// on https (or localhost).
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    if (window.Html5Qrcode) { resolve(); return; }
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = reject;
+    document.head.append(script);
+  });
+}
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-camera]");
+  if (!button) return;
+  const form = button.closest("form");
+  const view = form.querySelector("[data-camera-view]");
+  if (view.scanner) {
+    await view.scanner.stop().catch(() => {});
+    view.scanner = null;
+    view.hidden = true;
+    button.textContent = button.dataset.start;
+    return;
+  }
+  if (!window.isSecureContext) {
+    view.hidden = false;
+    view.textContent = button.dataset.unsafe;
+    return;
+  }
+  await loadScript(button.dataset.camera);
+  view.id = view.id || "camera-" + Date.now();
+  view.hidden = false;
+  button.textContent = button.dataset.stop;
+  view.scanner = new window.Html5Qrcode(view.id);
+  view.scanner.start({ facingMode: "environment" }, { fps: 10, qrbox: { width: 260, height: 160 } },
+    async (text) => {
+      await view.scanner.stop().catch(() => {});
+      view.scanner = null;
+      view.hidden = true;
+      button.textContent = button.dataset.start;
+      form.querySelector("[data-scan-input]").value = text;
+      form.requestSubmit();
+    }).catch((error) => {
+      view.scanner = null;
+      view.textContent = String(error);
+    });
+});

@@ -23,6 +23,7 @@ from croniter import croniter
 from sqlalchemy import Connection, Table, select, update
 
 from apploom.engine import clock
+from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.automation import outbox
 from apploom.engine.automation.actions import (
@@ -38,6 +39,7 @@ from apploom.engine.automation.handover import tell_new_holders
 from apploom.engine.definitions.model import ADMIN_ROLE, Entity
 from apploom.engine.errors import (
     AppLoomError,
+    Forbidden,
     NotFound,
     RecordRefused,
     RuleError,
@@ -128,10 +130,12 @@ class ActionContext:
         """Change fields of the triggering record (through the record service)."""
         self.update(self.entity, self.record_id, values)
 
-    def update(self, entity: Entity, record_id: int, values: dict) -> None:
-        """Change fields of a record through the record service, read-only ones too (they
-        are the rules' to keep)."""
+    def update(self, entity: Entity | str, record_id: int, values: dict) -> None:
+        """Change fields of a record (of an entity, or its ``app.name``) through the record
+        service, read-only ones too (they are the rules' to keep)."""
         records = self.automation.records
+        if isinstance(entity, str):
+            entity = records.entity(entity)
         given = read_input(entity, values, records.apps, records.types, by_rule=True)
         stored = records.stored(self.conn, self.actor, entity, record_id, "update")
         records.change(self.conn, self.actor, entity, stored, given)
@@ -182,6 +186,14 @@ class ActionContext:
             .order_by(table.c.id)
             .with_for_update(key_share=True)
         )
+
+    def require(self, ref: str, action: str) -> None:
+        """Refuse (Forbidden) unless the user whose change triggered the rule may ``action``
+        records of ``ref``: rules act with full rights, so a plugin writing another record
+        on that user's behalf (a scan adding to a goods receipt) asks first."""
+        if self.change.user is not None:
+            records = self.automation.records
+            permissions.require(records.apps, self.change.user, records.entity(ref), action)
 
     def defines(self, ref: str) -> bool:
         """Whether the loaded apps have the entity ``ref`` (an app may be left out)."""
@@ -320,7 +332,7 @@ class Automation:
                 for number, action in enumerate(rule.actions, 1):
                     stage = f"action {number} ({action.kind})"
                     done.append(self._act(context, action))
-        except (RuleError, RecordRefused):
+        except (RuleError, RecordRefused, Forbidden):  # Forbidden: see ActionContext.require
             raise
         except (AppLoomError, LookupError, TypeError, ValueError) as exc:
             conflict = lock_conflict(exc)
