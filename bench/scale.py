@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from records import fresh_runtime, order_payload, run_on_both
-from reports import generate
+from reports import best, generate
 from sqlalchemy import text
 
 from apploom.engine import clock
@@ -70,16 +70,6 @@ def add_history(runtime) -> None:
                 )
             )
         conn.execute(text("ANALYZE"))
-
-
-def best(action, rounds: int = ROUNDS) -> float:
-    action()  # warm: the first run reads pages from disk and fills caches
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def fetch(runtime, *statements: str, **params) -> list[list[dict]]:
@@ -296,7 +286,7 @@ def measure(make_url_for, orders: int) -> dict:
         generated = time.perf_counter() - started
         results = {}
         for name, (ours, theirs) in cases(runtime, orders).items():
-            ours_s, theirs_s = best(ours), best(theirs)
+            ours_s, theirs_s = best(ours, ROUNDS), best(theirs, ROUNDS)
             results[name] = {
                 "ours_ms": round(ours_s * 1000, 1),
                 "hand_written_ms": round(theirs_s * 1000, 1),
