@@ -213,8 +213,9 @@ def serve(obj: _Context, host: str, port: int, threads: int, deliver: bool) -> N
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between rounds.")
 @click.pass_obj
 def worker(obj: _Context, interval: float) -> None:
-    """Deliver the outbox (emails, webhooks), run scheduled rules and take up the jobs
-    (imports, bulk transitions) whose process died, until stopped; run as many as you like."""
+    """Deliver the outbox (emails, webhooks), run scheduled rules, pull the polled sales
+    channels and take up the jobs (imports, bulk transitions) whose process died, until
+    stopped; run as many as you like."""
     logs.configure(obj.settings.log_format)
     runtime = obj.runtime()
     click.echo(f"Delivering the outbox every {interval:g} s; Ctrl+C stops.")
@@ -406,7 +407,7 @@ def channels_group() -> None:
     default=SIGNING,
     show_default=True,
     help="Which secret: signing checks the platform's calls; others fill {secret:NAME} "
-    "in webhook actions.",
+    "in webhook actions and pull URLs.",
 )
 @click.pass_obj
 def channels_secret(obj: _Context, channel: str, value: str, name: str) -> None:

@@ -35,6 +35,14 @@ def apploom_senders(settings):
 
 
 @hookspec
+def apploom_pullers():
+    """{kind: Puller(pull, check)}: fetchers of polled channels' orders (Taobao, JD style),
+    named by a channel's ``pull: {kind: ..., every: ...}``. pull(channel, secrets, cursor)
+    returns a Batch(payloads, cursor); check(settings) the mistakes in the channel's
+    other ``pull:`` keys, as text. A bare pull function is a Puller with no check."""
+
+
+@hookspec
 def apploom_routes(app):
     """Add routes or blueprints to the Flask app."""
 

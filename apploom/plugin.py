@@ -19,6 +19,9 @@ to change. What it offers:
   ``may``, ``steps``), ``users`` (``get``), ``prints`` (``helpers``: functions print
   templates may call, {name: function}, added from the start-up hook), ``settings``
   and ``apps``.
+- For polled channels (``apploom_pullers``): ``Puller`` (pull, check), the ``Batch``
+  a pull returns (payloads, cursor), and the ``Channel`` it is called with (its
+  ``name``, and ``pull.settings``: the channel's ``pull:`` keys beside kind and every).
 - Field types to register or subclass: ``FieldType`` and the built-in ones.
 - Errors the engine turns into clear answers: ``ValidationFailed`` (field → message),
   ``RecordRefused`` (an action refusing the record that triggered it, field → message,
@@ -41,6 +44,8 @@ from apploom.engine.access.permissions import User
 from apploom.engine.access.permissions import require as require_permission
 from apploom.engine.access.signatures import accept_delivery, signature
 from apploom.engine.automation.service import ActionContext
+from apploom.engine.channels.definition import Channel
+from apploom.engine.channels.pullers import Batch, Puller
 from apploom.engine.definitions.model import Label
 from apploom.engine.errors import (
     AppLoomError,
@@ -66,7 +71,9 @@ __all__ = [
     "ActionContext",
     "AppLoomError",
     "BalanceRefused",
+    "Batch",
     "BooleanType",
+    "Channel",
     "Condition",
     "DecimalType",
     "FieldType",
@@ -76,6 +83,7 @@ __all__ = [
     "Label",
     "MoneyType",
     "NotFound",
+    "Puller",
     "Query",
     "RecordRefused",
     "Runtime",

@@ -17,6 +17,7 @@ import pluggy
 
 from apploom import hookspecs
 from apploom.engine.automation.actions import BUILTIN_ACTIONS
+from apploom.engine.channels.pullers import as_puller
 from apploom.engine.definitions.loading import Source
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.runtime import Runtime
@@ -101,15 +102,21 @@ def gather(manager: pluggy.PluginManager, settings: Any) -> Extensions:
     for types in manager.hook.apploom_field_types():
         for field_type in types or ():
             found.types.register(field_type)
+    for added in manager.hook.apploom_pullers():
+        pullers = {kind: as_puller(given) for kind, given in (added or {}).items()}
+        _merge(found.types.pullers, pullers, "puller")
     for name, result in (
         ("actions", manager.hook.apploom_actions()),
         ("functions", manager.hook.apploom_functions()),
         ("senders", manager.hook.apploom_senders(settings=settings)),
     ):
-        target = getattr(found, name)
         for added in result:
-            clash = set(target) & set(added or {})
-            if clash:
-                raise ValueError(f"two plugins add the same {name[:-1]}: {', '.join(clash)}")
-            target.update(added or {})
+            _merge(getattr(found, name), added or {}, name[:-1])
     return found
+
+
+def _merge(target: dict, added: dict, what: str) -> None:
+    clash = set(target) & set(added)
+    if clash:
+        raise ValueError(f"two plugins add the same {what}: {', '.join(clash)}")
+    target.update(added)

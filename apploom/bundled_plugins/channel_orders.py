@@ -5,6 +5,8 @@ once, never shown). The order is made, or brought up to date, as APPLOOM_WEBHOOK
 201 with ``{"outcome": "created", "order": ...}`` the first time, 200 after (``updated``,
 ``unchanged``, ``older`` or ``repeated``). A payload the mapping cannot read is refused
 with 422 naming the path, and kept in the inbox (/admin/channels) to fix and replay.
+The page also shows how the polled channels' pulls go: when the next is due, how many
+failed in a row, and the last error.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def receive(channel: str):
 @admin.get("/admin/channels")
 @login_required
 def inbox():
-    """The channels, which of them have their secret, and the payloads waiting."""
+    """The channels, which of them have their secret, how the polled ones' pulls go,
+    and the payloads waiting."""
     _admin_only()
     rt = runtime()
     channels = [
@@ -58,6 +61,7 @@ def inbox():
     return render_template(
         "channels/inbox.html",
         channels=channels,
+        pulls=rt.pulls.states(),
         status=status,
         entries=rt.channels.inbox.list(status or None),
     )

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from sqlalchemy import inspect
 
 from apploom.engine import clock
+from apploom.engine.access.permissions import User
 from apploom.engine.access.throttle import Throttle
 from apploom.engine.access.users import Users
 from apploom.engine.automation import notifications, outbox
@@ -18,10 +19,12 @@ from apploom.engine.automation.robots import Robots
 from apploom.engine.automation.service import Automation
 from apploom.engine.automation.webhooks import webhook_sender
 from apploom.engine.balances.service import Balances
+from apploom.engine.channels.pulls import Pulls
 from apploom.engine.channels.secrets import ChannelSecrets
 from apploom.engine.channels.service import Channels
 from apploom.engine.definitions.loading import load_apps
 from apploom.engine.definitions.model import AppSet
+from apploom.engine.errors import NotFound
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.imports.jobs import ImportJobs
 from apploom.engine.imports.service import Importer
@@ -82,6 +85,7 @@ class Runtime:
         self.attachments = Attachments(
             db, settings.attachments_path, settings.max_attachment_bytes, self.records
         )
+        self.pulls = Pulls(self.channels, types.pullers, self._channels_user)
         self.reports = ReportRunner(self.records, self.balances)
         self.prints = PrintDocuments(self.records, self.users.names)
         self.flow = FlowAnalytics(self.records)
@@ -119,13 +123,19 @@ class Runtime:
         return runtime
 
     def worker(self, interval: float = 2.0) -> outbox.Worker:
-        """A thread delivering the outbox, running scheduled rules, mailing notification
-        digests and taking up jobs (imports, bulk transitions) whose process died; call
-        .start() and, at the end, .stop()."""
+        """A thread delivering the outbox, running scheduled rules, pulling the polled
+        channels, mailing notification digests and taking up jobs (imports, bulk
+        transitions) whose process died; call .start() and, at the end, .stop()."""
         return outbox.Worker(self.db, self.senders, interval, self._background_round)
+
+    def _channels_user(self) -> User:
+        if not self.settings.webhook_user:
+            raise NotFound("Set APPLOOM_WEBHOOK_USER: the user channels' orders are made as.")
+        return self.users.get(self.settings.webhook_user)
 
     def _background_round(self) -> None:
         self.automation.run_schedules()
+        self.pulls.run_due()
         notifications.mail_digests(self.db, self.settings.base_url)
         self.jobs.resume_stale()
 

@@ -1,11 +1,13 @@
 """What the schema cannot say about a channel: its paths compile, its name is one of the
-order's channels, its statuses name transitions, its scheme has what it needs."""
+order's channels, its statuses name transitions, its scheme has what it needs, a plugin
+pulls its kind of pull."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from apploom.engine.channels.definition import STATUS_ACTIONS, Channel, paths_of
+from apploom.engine.channels.pullers import Puller, pull_problems
 from apploom.engine.definitions.model import App, AppSet
 
 ORDER, PAYMENT = "order", "payment"
@@ -29,8 +31,9 @@ def webhook_channel_problems(app: App, apps: AppSet) -> Iterator[tuple[tuple, st
                     )
 
 
-def channel_problems(app: App) -> Iterator[tuple[tuple, str]]:
-    """(path inside the app, message) for each mistake in its channels."""
+def channel_problems(app: App, pullers: Mapping[str, Puller]) -> Iterator[tuple[tuple, str]]:
+    """(path inside the app, message) for each mistake in its channels; ``pullers`` are
+    the pull kinds the plugins provide."""
     if not app.channels:
         return
     order = app.entities.get(ORDER)
@@ -42,7 +45,7 @@ def channel_problems(app: App) -> Iterator[tuple[tuple, str]]:
         )
         return
     for name, channel in app.channels.items():
-        for path, message in _problems(app, channel):
+        for path, message in [*_problems(app, channel), *pull_problems(channel, pullers)]:
             yield ("channels", name, *path), message
 
 

@@ -11,6 +11,10 @@ an order (JMESPath expressions), and what its statuses mean.
           customer: {email: email, buyer_id: to_string(customer.id)}
           lines: {each: line_items, sku: sku, qty: quantity, price: price}
         statuses: {paid: payment, cancelled: cancel, refunded: refund}
+
+A platform that is polled rather than pushing names the plugin's puller that fetches
+its orders, and how often: ``pull: {kind: http_json, every: 300, url: ...}`` (seconds,
+or a cron expression); the rest of ``pull`` is the puller's own settings.
 """
 
 from __future__ import annotations
@@ -79,6 +83,16 @@ class Replay:
 
 
 @dataclass(frozen=True)
+class Pull:
+    """How a polled channel is fetched: the puller ``kind`` a plugin provides, ``every``
+    so many seconds or on a cron expression, with the puller's own ``settings``."""
+
+    kind: str
+    every: int | str
+    settings: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))
+
+
+@dataclass(frozen=True)
 class Lines:
     each: Path
     paths: Mapping[str, Path]
@@ -101,6 +115,7 @@ class Channel:
     products: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
     payment_method: str = ""  # how the platform's payments are recorded, by default
     carriers: Mapping[str, str] = field(default_factory=lambda: frozen_map({}))
+    pull: Pull | None = None
 
 
 def compile_path(at: str, raw: Any) -> Path:
@@ -125,6 +140,7 @@ def parse_channel(name: str, raw: Mapping[str, Any]) -> Channel:
     lines = mapping.get("lines")
     auth = raw.get("auth") or {}
     replay = raw.get("replay") or {}
+    pull = raw.get("pull")
     return Channel(
         name=name,
         label=Label.parse(raw.get("label"), name),
@@ -155,6 +171,13 @@ def parse_channel(name: str, raw: Mapping[str, Any]) -> Channel:
         products=frozen_map({str(k): str(v) for k, v in (raw.get("products") or {}).items()}),
         payment_method=raw.get("payment_method", ""),
         carriers=frozen_map({str(k): str(v) for k, v in (raw.get("carriers") or {}).items()}),
+        pull=Pull(
+            pull["kind"],
+            pull["every"],
+            frozen_map({k: v for k, v in pull.items() if k not in ("kind", "every")}),
+        )
+        if pull
+        else None,
     )
 
 

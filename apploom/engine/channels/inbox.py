@@ -3,7 +3,7 @@ reason and the path at fault, until an admin fixes it and replays it."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from apploom.engine import clock
 from apploom.engine.errors import NotFound, ValidationFailed
@@ -18,21 +18,26 @@ class Inbox:
         self.db = db
 
     def keep(self, channel: str, body: bytes, error: Exception) -> int:
+        with self.db.write() as conn:
+            return self.keep_in(conn, channel, body, error)
+
+    def keep_in(self, conn: Connection, channel: str, body: bytes, error: Exception) -> int:
+        """Keep it inside the caller's transaction (a pull's, which stores its cursor with
+        what the pull took in: a payload kept is then kept once)."""
         fields = error.fields if isinstance(error, ValidationFailed) else {}
         path = next(iter(fields), None)
         reason = "; ".join(f"{k}: {v}" for k, v in fields.items()) or str(error)
-        with self.db.write() as conn:
-            return inserted_id(
-                conn,
-                insert(sys_channel_inbox).values(
-                    channel=channel,
-                    received_at=clock.now(),
-                    body=body.decode("utf-8", "replace")[:MAX_BODY],
-                    reason=reason[:4000],
-                    path=path[:300] if path else None,
-                    status="waiting",
-                ),
-            )
+        return inserted_id(
+            conn,
+            insert(sys_channel_inbox).values(
+                channel=channel,
+                received_at=clock.now(),
+                body=body.decode("utf-8", "replace")[:MAX_BODY],
+                reason=reason[:4000],
+                path=path[:300] if path else None,
+                status="waiting",
+            ),
+        )
 
     def list(self, status: str | None = "waiting", limit: int = 100) -> list[dict]:
         query = select(sys_channel_inbox).order_by(sys_channel_inbox.c.id.desc()).limit(limit)

@@ -36,6 +36,16 @@ class ChannelSecrets:
                 select(table.c.value).where(table.c.channel == channel, table.c.name == name)
             ).scalar()
 
+    def values(self, channel: str) -> dict[str, str]:
+        """Every secret of the channel, {name: value}: for its puller, read at each pull."""
+        table = sys_channel_secret
+        with self.db.read() as conn:
+            return dict(
+                conn.execute(
+                    select(table.c.name, table.c.value).where(table.c.channel == channel)
+                ).all()
+            )
+
     def names(self, channel: str) -> list[str]:
         """Which secrets the channel has (their names only)."""
         table = sys_channel_secret

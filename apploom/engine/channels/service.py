@@ -79,7 +79,7 @@ class Channels:
         ) or auth.stale(channel, headers)
         if refused:
             raise Unauthenticated(refused)
-        return self._take(user, app, channel, body, data, headers)
+        return self._take(user, app, channel, body, headers)
 
     def replay(self, user: User, entry_id: int, body: str) -> Outcome:
         """An inbox entry taken again with its body as an admin fixed it (no signature:
@@ -88,23 +88,15 @@ class Channels:
         app, channel = self.find(entry["channel"])
         raw = body.encode()
         try:
-            outcome = self._take(user, app, channel, raw, _json(raw), {}, kept=entry_id)
+            outcome = self._take(user, app, channel, raw, {}, kept=entry_id)
         except (ValidationFailed, RuleError) as exc:
             self.inbox.refused_again(entry_id, body, exc)
             raise
         self.inbox.replayed(entry_id, body, outcome.order["id"] if outcome.order else None)
         return outcome
 
-    def _take(
-        self,
-        user: User,
-        app: App,
-        channel: Channel,
-        body: bytes,
-        data: Any,
-        headers: Mapping[str, str],
-        kept: int | None = None,
-    ) -> Outcome:
+    def require_taker(self, user: User, app: App) -> None:
+        """Refuse unless ``user`` may make the channels' orders, and confirm them."""
         orders = app.entities["order"]
         require_permission(self.records.apps, user, orders, "create")
         if not self.transitions.may(user, orders.qualified, "confirm"):
@@ -112,19 +104,39 @@ class Channels:
                 f"{user.username} may not confirm orders; give the webhook user a role that may"
             )
 
+    def take_in(
+        self, conn: Connection, user: User, app: App, channel: Channel, body: bytes
+    ) -> Outcome:
+        """One payload read through the channel's mapping into a new order, or the one it
+        made before brought up to date, inside the caller's transaction: the path pushed,
+        replayed and pulled payloads all take."""
+        data = _json(body)
+        if data is None:
+            raise ValidationFailed({"body": "is not JSON"})
+        incoming = mapping.read(channel, data)
+        return self._apply(conn, user, app, channel, incoming, _hash(body))
+
+    def _take(
+        self,
+        user: User,
+        app: App,
+        channel: Channel,
+        body: bytes,
+        headers: Mapping[str, str],
+        kept: int | None = None,
+    ) -> Outcome:
+        self.require_taker(user, app)
+
         def work(conn: Connection) -> Outcome:
             if auth.seen_before(conn, channel, headers):
                 return Outcome("repeated")
-            if data is None:
-                raise ValidationFailed({"body": "is not JSON"})
-            incoming = mapping.read(channel, data)
-            return self._apply(conn, user, app, channel, incoming, _hash(body))
+            return self.take_in(conn, user, app, channel, body)
 
         try:
             try:
                 return self.records.transaction(work)
             except (IntegrityError, ValidationFailed) as exc:
-                if isinstance(exc, ValidationFailed) and not _raced(exc):
+                if isinstance(exc, ValidationFailed) and not raced(exc):
                     raise
                 # the same delivery, order or customer arriving twice at once: the other
                 # one won, and taking this one again finds what it made
@@ -407,7 +419,7 @@ def _check_figures(incoming: Incoming, order: Mapping[str, Any]) -> None:
         raise ValidationFailed(errors)
 
 
-def _raced(exc: ValidationFailed) -> bool:
+def raced(exc: ValidationFailed) -> bool:
     """Whether the refusal is a unique value another transaction wrote meanwhile."""
     return any(message.startswith("is already used by another") for message in exc.fields.values())
 

@@ -79,7 +79,10 @@ def semantic_problems(
         for found in app.reports:
             for path, message in report_problems(found, app, apps, types):
                 report(("reports", found.name) + path, message)
-        for path, message in [*channel_problems(app), *webhook_channel_problems(app, apps)]:
+        for path, message in [
+            *channel_problems(app, types.pullers),
+            *webhook_channel_problems(app, apps),
+        ]:
             report(path, message)
         reports = {r.name for r in app.reports}
         for i, tile in enumerate(app.dashboard.tiles if app.dashboard else ()):

@@ -50,10 +50,12 @@ FORMULA_RESULTS = ("text", "integer", "decimal", "money", "percent", "boolean", 
 
 class FieldTypes:
     """The registry of field types known to one running engine, and of the functions
-    plugins add for expressions (``functions``), which definitions are checked against."""
+    plugins add for expressions (``functions``) and the pullers they add for polled
+    channels (``pullers``: kind -> Puller), which definitions are checked against."""
 
     def __init__(self, types: tuple[type[FieldType], ...] = BUILTIN_TYPES):
         self.functions: dict[str, Any] = {}
+        self.pullers: dict[str, Any] = {}
         self._types: dict[str, FieldType] = {}
         for cls in types:
             self.register(cls())

@@ -361,6 +361,18 @@ sys_channel_customer = Table(  # a platform's buyer id, and the customer it is
     Column("customer_id", ID, nullable=False),
 )
 
+sys_channel_pull = Table(  # where each polled channel's pulls have got to, and when the next is
+    "sys_channel_pull",
+    metadata,
+    Column("channel", String(40), primary_key=True),
+    Column("cursor", Text),  # what the puller returned last, to start the next pull from
+    Column("next_pull_at", UTCDateTime, nullable=False),  # also the lease of a pull under way
+    Column("claim", String(32)),  # the token of the worker pulling now
+    Column("failures", Integer, nullable=False),  # pulls failed in a row
+    Column("last_error", Text),
+    Column("last_pulled_at", UTCDateTime),  # the last pull that went through
+)
+
 sys_channel_inbox = Table(  # payloads a channel sent that did not go in, and why
     "sys_channel_inbox",
     metadata,
