@@ -28,24 +28,28 @@ to change. What it offers:
   shown next to those fields; ``zh=`` the messages in Chinese), ``Invalid`` (one
   value), ``Forbidden``, ``NotFound``, ``BalanceRefused``.
 - For pages: ``login_required`` (a route for signed-in staff: ``flask.g.user`` is who),
-  ``check_csrf`` (a blueprint's ``before_request`` for forms that post),
+  ``require_admin`` (refuses anyone else), ``check_csrf`` (a blueprint's
+  ``before_request`` for forms that post), ``translate`` (a screen's phrase in the
+  reader's language),
   ``Label`` (a definition's text in English and Chinese: ``label.get(lang)``).
 - Helpers: ``clock`` (``now()``, ``today()``, as replays set them), ``require_permission``,
   ``signature`` / ``accept_delivery`` (a webhook call signed with its time, path and
   body, taken once; ``require_signed_call`` answers 401 for the request that is not),
-  ``secret_key``, ``Query`` (its ``Condition``: a field, an operator, a value) and
+  ``secret_key``, ``SIGNING`` (the name of a channel's signing secret), ``Query``
+  (its ``Condition``: a field, an operator, a value) and
   ``show`` (a value as screens show it).
 """
 
 from __future__ import annotations
 
 from apploom.engine import clock
-from apploom.engine.access.permissions import User
+from apploom.engine.access.permissions import User, require_admin
 from apploom.engine.access.permissions import require as require_permission
 from apploom.engine.access.signatures import accept_delivery, signature
 from apploom.engine.automation.service import ActionContext
 from apploom.engine.channels.definition import Channel
 from apploom.engine.channels.pullers import Batch, Puller
+from apploom.engine.channels.secrets import SIGNING
 from apploom.engine.definitions.model import Label
 from apploom.engine.errors import (
     AppLoomError,
@@ -65,6 +69,7 @@ from apploom.engine.settings import Settings, secret_key
 from apploom.hookspecs import hookimpl
 from apploom.web.context import require_signed_call, runtime
 from apploom.web.display import show
+from apploom.web.i18n import translate
 from apploom.web.session import check_csrf, login_required
 
 __all__ = [
@@ -87,6 +92,7 @@ __all__ = [
     "Query",
     "RecordRefused",
     "Runtime",
+    "SIGNING",
     "SelectType",
     "Settings",
     "TextType",
@@ -96,10 +102,12 @@ __all__ = [
     "clock",
     "hookimpl",
     "login_required",
+    "require_admin",
     "require_permission",
     "runtime",
     "secret_key",
     "show",
+    "translate",
     "signature",
     "accept_delivery",
     "require_signed_call",

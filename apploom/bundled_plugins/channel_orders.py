@@ -16,11 +16,18 @@ from typing import Mapping, cast
 
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 
-from apploom.engine.access.permissions import require_admin
-from apploom.engine.channels.secrets import SIGNING
-from apploom.plugin import AppLoomError, NotFound, ValidationFailed, hookimpl, runtime
-from apploom.web.i18n import translate
-from apploom.web.session import check_csrf, login_required
+from apploom.plugin import (
+    SIGNING,
+    AppLoomError,
+    NotFound,
+    ValidationFailed,
+    check_csrf,
+    hookimpl,
+    login_required,
+    require_admin,
+    runtime,
+    translate,
+)
 
 ID = "<int(max=9223372036854775807):entry_id>"
 SECRET_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
