@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.errors import BadQuery
@@ -165,3 +165,26 @@ def test_a_search_on_postgresql_is_answered_from_trigram_indexes(runtime, many_o
     for field in ("number", "external_id", "tracking_number"):
         assert f"tg_oms_order_{field}" in plan
     assert "tg_crm_customer_name" in plan  # a ref searches its target's fields the same way
+
+
+def test_a_last_page_is_counted_by_its_rows_and_a_full_one_by_a_count(runtime, many_orders):
+    """A search finding a few orders needs no second pass over what it found; a page
+    that is full, or that starts after a cursor, still asks for the count."""
+    counts: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT COUNT("):
+            counts.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        few = runtime.records.list(SYSTEM_USER, "oms.order", Query(search="zhou"))
+        assert (few.total, len(few.data), counts) == (8, 8, [])
+        full = runtime.records.list(SYSTEM_USER, "oms.order", Query(limit=5))
+        assert (full.total, len(counts)) == (24, 1)
+        rest = runtime.records.list(SYSTEM_USER, "oms.order", Query(limit=50, after=full.next))
+        assert (rest.total, len(rest.data), len(counts)) == (24, 19, 2)
+        beyond = runtime.records.list(SYSTEM_USER, "oms.order", Query(offset=40))
+        assert (beyond.total, beyond.data, len(counts)) == (24, [], 3)
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", seen)
