@@ -69,6 +69,8 @@ def add_history(runtime) -> None:
                     f"'{after}', {user}, created_at FROM oms_order"
                 )
             )
+        if runtime.db.dialect == "postgresql":  # the orders came with their ids
+            conn.execute(text("SELECT setval('oms_order_id_seq', (SELECT max(id) FROM oms_order))"))
         conn.execute(text("ANALYZE"))
 
 
