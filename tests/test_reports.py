@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 
 from apploom.demo import load_demo
 from apploom.engine import clock
+from apploom.engine.automation.actions import BUILTIN_ACTIONS
 from apploom.engine.definitions.loading import Source, bundled_sources, load_apps
 from apploom.engine.errors import DefinitionError
 from apploom.engine.query.filters import Query, parse_params
@@ -391,6 +392,5 @@ def test_report_definitions_are_checked():
     assert load_apps(
         bundled_sources(),
         bundled_plugins().types,
-        frozenset(bundled_plugins().actions)
-        | {"set", "email", "create", "update", "notify", "assign"},
+        frozenset(bundled_plugins().actions) | frozenset(BUILTIN_ACTIONS),
     )

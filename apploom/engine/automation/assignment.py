@@ -34,7 +34,7 @@ from sqlalchemy import Row, bindparam, select, update
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.automation.definition import CheckContext
-from apploom.engine.errors import Forbidden, NotFound, RuleError
+from apploom.engine.errors import AppLoomError, NotFound, RuleError
 from apploom.engine.fields.links import ME
 from apploom.engine.storage.database import insert_ignore
 from apploom.engine.storage.system_tables import sys_rotation, sys_user
@@ -92,7 +92,7 @@ def _named(context: ActionContext, username: str, passed: list[str]) -> Row | No
         if username == ME:
             passed.append(refusal)
             return None
-        raise Forbidden(f"{refusal}, so cannot be assigned one (roles: {_roles(user)})")
+        raise AppLoomError(f"{refusal}, so cannot be assigned one (roles: {_roles(user)})")
     return found
 
 
@@ -100,7 +100,7 @@ def _next_turn(context: ActionContext, field: str, role: str, passed: list[str])
     """The active user of ``role`` after the one who took the rotation's last turn."""
     apps = context.automation.records.apps
     if permissions.scope(apps, User(None, role, frozenset({role})), context.entity, "read") is None:
-        raise Forbidden(
+        raise AppLoomError(
             f"the role {role} may not read {context.entity.label.en} records, so none of "
             "its users can be assigned one"
         )
