@@ -306,6 +306,7 @@ function sound(ok) {
   tone.start(now);
   tone.stop(now + (ok ? 0.08 : 0.5));
 }
+let wedge = { keys: "", last: 0 };  // keys typed to no field: a scanner's, see below
 function answerScan(root) {
   const answer = root.querySelector && root.querySelector("[data-scan-result]:not([data-sounded])");
   if (answer) {
@@ -314,10 +315,27 @@ function answerScan(root) {
   }
   const box = document.querySelector("[data-scan-input]");
   if (box && !document.querySelector("[data-camera-view]:not([hidden])")) box.focus();
+  // what the scanner typed while the last scan was answered: into the box on the way,
+  // or, as the box was swapped, to no field (the wedge's keys)
+  const typed = waiting.keys + wedge.keys;
+  if (box && typed) {
+    box.value = typed;
+    waiting.keys = wedge.keys = "";
+    if (waiting.entered) box.form.requestSubmit();
+    waiting.entered = false;
+  }
 }
+// Keys typed into the box while its scan is on the way are kept for the next box.
+const waiting = { keys: "", entered: false };
+document.addEventListener("keydown", (event) => {
+  if (!event.target.matches || !event.target.matches("[data-scan-input][readonly]")) return;
+  if (event.key === "Enter") waiting.entered = waiting.keys.length > 0;
+  else if (event.key.length === 1) waiting.keys += event.key;
+});
 document.addEventListener("DOMContentLoaded", () => answerScan(document));
 document.addEventListener("htmx:load", (event) => answerScan(event.detail.elt));
-// A scan box sends one scan at a time: a scanner's next code waits for the answer.
+// A scan box sends one scan at a time: a scanner's next code waits for the answer
+// (its keys kept, see above).
 document.addEventListener("htmx:beforeRequest", (event) => {
   if (event.detail.elt.matches(".scan-box")) event.detail.elt.querySelector("[data-scan-input]").readOnly = true;
 });
@@ -327,7 +345,6 @@ document.addEventListener("htmx:afterRequest", (event) => {
 
 // A scanner acting as a keyboard types a code fast and ends it with Enter. Typed where
 // no field has the focus, the code goes to the page's scan box, or else to the look-up.
-let wedge = { keys: "", last: 0 };
 document.addEventListener("keydown", (event) => {
   const target = event.target;
   if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
