@@ -55,6 +55,7 @@ def coerce(spec: dict, value):
         ({"type": "url"}, "https://example.com/a?b=1", "https://example.com/a?b=1"),
         ({"type": "ref", "to": "crm.customer"}, "7", 7),
         ({"type": "ref", "to": "crm.customer"}, {"id": 7}, 7),
+        ({"type": "ref", "to": "crm.customer"}, "7.0", 7),
         ({"type": "user"}, 3, 3),
         (
             {"type": "attachment"},
@@ -91,6 +92,7 @@ def test_coercion(spec, raw, expected):
         ({"type": "phone"}, "call me", "not a valid phone"),
         ({"type": "url"}, "javascript:alert(1)", "not a valid web address"),
         ({"type": "ref", "to": "crm.customer"}, -1, "must be the id of a record"),
+        ({"type": "ref", "to": "crm.customer"}, "7.5", "must be the id of a record"),
         ({"type": "attachment"}, "../../etc/passwd", "must be the id of an uploaded file"),
     ],
 )

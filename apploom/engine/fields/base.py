@@ -152,7 +152,8 @@ class FieldType:
 
 
 MAX_INT = 2**63 - 1  # the range of a BIGINT column
-ASCII_INT = re.compile(r"\s*([-+]?[0-9]{1,19})\s*")
+# "2.0" too: JSON Schema counts it an integer, and a query string writes one so
+ASCII_INT = re.compile(r"\s*([-+]?[0-9]{1,19})(?:\.0*)?\s*")
 
 
 def reject_bool(value: Any, what: str) -> None:

@@ -124,7 +124,7 @@ class MultiSelectType(SelectType):
         return {
             "type": "array",
             "items": {"type": "string", "enum": list(field.option_values)},
-            "uniqueItems": True,
+            "description": "Options; one given twice counts once",
         }
 
     def parse_text(self, field, text):

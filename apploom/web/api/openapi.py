@@ -154,6 +154,15 @@ def _conditions_words(fld: Field, section: Section | None) -> str:
     return " ".join(words)
 
 
+def listed_schema(schema: dict) -> dict:
+    """A record in a list: its fields, none of them required, as ``fields=`` may ask for
+    only a few."""
+    return {
+        **{k: v for k, v in schema.items() if k != "required"},
+        "title": f"{schema['title']} (listed)",
+    }
+
+
 def changes_schema(schema: dict, child: bool = False) -> dict:
     """A PATCH body: any of the fields (child rows as their changes, by id), plus the
     version the client read. Without the defaults: a generated client fills those in,
@@ -539,7 +548,7 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
         "type": "object",
         "required": ["data", "total", "total_exact", "next"],
         "properties": {
-            "data": {"type": "array", "items": ref},
+            "data": {"type": "array", "items": _ref(name + "_listed")},
             "total": {"type": "integer", "description": f"Matches, counted up to {COUNT_LIMIT}"},
             "total_exact": {"type": "boolean", "description": "False: more than 'total' match"},
             "next": {
@@ -762,7 +771,7 @@ def _record_paths(entity: Entity, types: FieldTypes) -> dict:
                 "tags": tag,
                 "summary": f"Run the rules on webhook '{hook}' with the JSON body as payload",
                 "operationId": f"webhook_{name}_{hook}",
-                "requestBody": {"required": False, "content": _json({})},
+                "requestBody": {"required": False, "content": _json({"type": "object"})},
                 "responses": {
                     "200": {"description": "The record after the rules", "content": _json(ref)},
                     **WRITE_ERRORS,
@@ -1093,6 +1102,7 @@ def openapi_document(apps: AppSet, types: FieldTypes) -> dict:
         name = _schema_name(entity)
         schemas[name] = entity_schema(entity, types)
         schemas[name + "_changes"] = changes_schema(schemas[name], entity.is_child)
+        schemas[name + "_listed"] = listed_schema(schemas[name])
         if not entity.is_child:
             paths.update(_record_paths(entity, types))
     for app in apps.ordered():
