@@ -121,7 +121,7 @@ def _sources(workflow: Workflow, t: Transition) -> list[str]:
 
 def _arrows(workflow: Workflow, boxes: dict[str, Box], middle: float) -> list[Arrow]:
     pairs: dict[frozenset, int] = {}  # arrows drawn so far between two boxes, either way
-    arrows = []
+    arrows: list[Arrow] = []
     for t in workflow.transitions.values():
         if t.target not in boxes:
             continue
@@ -129,42 +129,66 @@ def _arrows(workflow: Workflow, boxes: dict[str, Box], middle: float) -> list[Ar
             pair = frozenset((source, t.target))
             nth = pairs.get(pair, 0)
             pairs[pair] = nth + 1
-            arrows.append(_arrow(t.name, boxes[source], boxes[t.target], nth, middle))
+            a, b = boxes[source], boxes[t.target]
+            curve = _curve(a, b, nth, middle)
+            side = (nth + 1) // 2 * (1 if nth % 2 else -1)
+            taken = [(arrow.label_x, arrow.label_y) for arrow in arrows]
+            x, y = _label_place(curve, 0.5 + side * 0.18, taken)
+            p0, p1, p2, p3 = curve
+            d = "M {:.0f} {:.0f} C {:.0f} {:.0f}, {:.0f} {:.0f}, {:.0f} {:.0f}".format(
+                *p0, *p1, *p2, *p3
+            )
+            arrows.append(Arrow(t.name, source, t.target, d, x, y, (p1, p2)))
     return arrows
 
 
-def _arrow(name: str, a: Box, b: Box, nth: int, middle: float) -> Arrow:
-    """A curve from box ``a`` to box ``b``; the ``nth`` between them bends further out,
-    alternately to either side, so parallel arrows and their labels stay apart."""
-    side = (nth + 1) // 2 * (1 if nth % 2 else -1)
-    (ax, ay), (bx, by) = a.centre, b.centre
-    if a.state == b.state:  # a loop on the right of the box
-        x, y = a.x + BOX_W, ay
-        p0, p1, p2, p3 = (x, y - 8), (x + 46, y - 30), (x + 46, y + 30), (x, y + 8)
-    elif b.layer < a.layer and abs(ax - bx) < BOX_W:  # back up a column: round its side
-        outward = 1 if ax + bx >= 2 * middle else -1  # round the nearer edge
-        bend = outward * (BOX_W * 0.45 + nth * BEND / 2)  # the later, the wider
-        p0, p3 = (ax + outward * BOX_W / 4, a.y), (bx + outward * BOX_W / 4, b.y + BOX_H)
-        p1, p2 = (p0[0] + bend, p0[1] - ROW_GAP), (p3[0] + bend, p3[1] + ROW_GAP)
-    elif b.layer != a.layer:  # down (or up, across): from edge to facing edge
-        down = 1 if b.layer > a.layer else -1
-        p0 = (ax, ay + down * BOX_H / 2)
-        p3 = (bx, by - down * BOX_H / 2)
-        p1, p2 = _bent(p0, p3, (0, down * ROW_GAP / 2), side * BEND)
-    else:  # across one layer: side to side, curving over (or under) the row
-        towards = 1 if bx > ax else -1
-        p0, p3 = (ax + towards * BOX_W / 2, ay), (bx - towards * BOX_W / 2, by)
-        p1, p2 = _bent(p0, p3, (towards * 20, 0), side * BEND)
-    at = 0.5 + side * 0.18  # labels of parallel arrows at different heights too
-    label = [
+def _label_place(curve: tuple, preferred: float, taken: list) -> tuple[int, int]:
+    """Where on the curve its label goes: at ``preferred`` (a fraction of the way),
+    or nearer either end if another label is already there (two arrows that cross)."""
+    spots = [_at(curve, at) for at in (preferred, preferred - 0.2, preferred + 0.2)]
+    free = (s for s in spots if all(abs(s[0] - x) > 56 or abs(s[1] - y) > 16 for x, y in taken))
+    return next(free, spots[0])
+
+
+def _at(curve: tuple, at: float) -> tuple[int, int]:
+    """The point ``at`` of the way along a cubic curve."""
+    p0, p1, p2, p3 = curve
+    x, y = (
         (1 - at) ** 3 * p0[i]
         + 3 * (1 - at) ** 2 * at * p1[i]
         + 3 * (1 - at) * at**2 * p2[i]
         + at**3 * p3[i]
         for i in (0, 1)
-    ]
-    d = "M {:.0f} {:.0f} C {:.0f} {:.0f}, {:.0f} {:.0f}, {:.0f} {:.0f}".format(*p0, *p1, *p2, *p3)
-    return Arrow(name, a.state, b.state, d, round(label[0]), round(label[1]), (p1, p2))
+    )
+    return round(x), round(y)
+
+
+def _curve(a: Box, b: Box, nth: int, middle: float) -> tuple:
+    """The curve (start, two controls, end) from box ``a`` to box ``b``; the ``nth``
+    between them bends further out, alternately to either side, so parallel arrows
+    stay apart."""
+    side = (nth + 1) // 2 * (1 if nth % 2 else -1)
+    (ax, ay), (bx, by) = a.centre, b.centre
+    if a.state == b.state:  # a loop on the right of the box
+        x, y = a.x + BOX_W, ay
+        return (x, y - 8), (x + 46, y - 30), (x + 46, y + 30), (x, y + 8)
+    if b.layer < a.layer and abs(ax - bx) < BOX_W:  # back up a column: round its side
+        outward = 1 if ax + bx >= 2 * middle else -1  # round the nearer edge
+        bend = outward * (BOX_W * 0.45 + nth * BEND / 2)  # the later, the wider
+        p0, p3 = (ax + outward * BOX_W / 4, a.y), (bx + outward * BOX_W / 4, b.y + BOX_H)
+        return p0, (p0[0] + bend, p0[1] - ROW_GAP), (p3[0] + bend, p3[1] + ROW_GAP), p3
+    if b.layer != a.layer:  # down (or up, across): from edge to facing edge
+        down = 1 if b.layer > a.layer else -1
+        p0, p3 = (ax, ay + down * BOX_H / 2), (bx, by - down * BOX_H / 2)
+        return p0, *_bent(p0, p3, (0, down * ROW_GAP / 2), side * BEND), p3
+    towards = 1 if bx > ax else -1  # within one layer
+    if abs(bx - ax) > BOX_W + COL_GAP:  # boxes between: under them, bottom to bottom
+        p0 = (ax + towards * BOX_W / 4, a.y + BOX_H)
+        p3 = (bx - towards * BOX_W / 4, b.y + BOX_H)
+        low = ROW_GAP * 0.6 + abs(side) * BEND / 2
+        return p0, (p0[0], p0[1] + low), (p3[0], p3[1] + low), p3
+    p0, p3 = (ax + towards * BOX_W / 2, ay), (bx - towards * BOX_W / 2, by)  # side to side
+    return p0, *_bent(p0, p3, (towards * 20, 0), side * BEND), p3
 
 
 Point = tuple[float, float]
