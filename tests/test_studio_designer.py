@@ -153,10 +153,12 @@ def studio(runtime):
 
 
 def visible_text(page: str) -> str:
-    """The page's words a person reads: no tags, no script, no hover titles."""
+    """The page's words a person reads: no tags, no script, no hover titles; but the
+    hints shown in empty inputs."""
     body = re.split(r"<main[^>]*>", page, maxsplit=1)[-1]
     body = re.sub(r"<(script|style|title|textarea)\b.*?</\1>", " ", body, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+    hints = " ".join(re.findall(r'placeholder="([^"]*)"', body))
+    return html.unescape(re.sub(r"<[^>]+>", " ", body) + " " + hints)
 
 
 def test_the_studio_opens_on_the_designer_in_chinese(studio):
@@ -181,8 +183,11 @@ def test_the_studio_opens_on_the_designer_in_chinese(studio):
         *(s for e in definition.entities.values() if e.workflow for s in e.workflow.states),
         *definition.roles,
     }
-    english = set(re.findall(r"[A-Za-z][A-Za-z_]+", visible_text(page)))
-    assert english <= identifiers | {"YAML"}, english - identifiers
+    for panel in ("", "?state=confirmed", "?transition=pick", "?add=state", "?add=transition"):
+        shown = visible_text(boss.get("/studio/oms" + panel).get_data(as_text=True))
+        english = set(re.findall(r"[A-Za-z][A-Za-z_]+", shown))
+        names = identifiers | set(order.workflow.transitions) | {"YAML"}
+        assert english <= names, (panel, english - names)
     expert = boss.get("/studio/oms/yaml").get_data(as_text=True)
     assert 'id="definition"' in expert and "app: oms" in expert
 
@@ -233,6 +238,28 @@ def test_a_transition_added_on_the_diagram_reaches_the_workflow(studio):
     assert back.sources == ("confirmed", "backordered") and back.target == "draft"
     assert back.roles == ("manager",)
     assert 'data-transition="back_to_draft" data-from="backordered" data-to="draft"' in page
+
+
+def test_a_transition_changed_on_the_diagram_keeps_its_other_settings_and_its_note(studio):
+    _, boss = studio
+    changed = {
+        "edit": "transition",
+        "name": "ship",
+        "label_en": "Ship",
+        "label_zh": "出库",
+        "from": ["picking"],
+        "to": "shipped",
+        "roles": ["warehouse"],
+    }
+    shown = html.unescape(
+        boss.post("/studio/oms/order/workflow", data=changed).get_data(as_text=True)
+    )
+    assert (
+        "+        ship: {label: {en: Ship, zh: 出库}, from: picking, to: shipped, "
+        "roles: [warehouse], require: [carrier]}  "
+        "# every parcel still open, and one for what is left"
+    ) in shown
+    assert "-          require: [carrier]" in shown
 
 
 def test_a_status_added_on_the_diagram_sits_between_the_two_it_joins(studio):

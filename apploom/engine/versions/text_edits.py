@@ -38,7 +38,9 @@ def change_entry(text: str, path: tuple, changes: dict) -> str:
     spec = {k: v for k, v in spec.items() if v is not None}
     lines = text.splitlines(keepends=True)
     start, end = _span(text, path)
-    lines[start:end] = [f"{' ' * _indent(lines[start])}{path[-1]}: {flow(spec)}\n"]
+    said = re.match(r"\s*\S+:\s+(#.*)$", lines[start].rstrip("\n"))  # a block's key's note
+    note = f"  {said.group(1)}" if said else ""
+    lines[start:end] = [f"{' ' * _indent(lines[start])}{path[-1]}: {flow(spec)}{note}\n"]
     return "".join(lines)
 
 
