@@ -13,7 +13,7 @@ from apploom.engine.workflow.definition import ANY, COLOURS, Workflow
 from apploom.web.studio.diagram import draw
 
 
-def view(definition: App, args, roles: list[str]) -> dict:
+def view(definition: App, args, roles: list[str], language: str) -> dict:
     """What the designer page shows: the entities, the workflow chosen (the first one
     unless ``flow`` names another), its diagram, the panel the admin opened, and the
     roles a transition may be given (the app's, and any its transitions name)."""
@@ -25,7 +25,7 @@ def view(definition: App, args, roles: list[str]) -> dict:
         "entities": entities,
         "flows": flows,
         "flow": flow,
-        "diagram": draw(flow.workflow) if flow and flow.workflow else None,
+        "diagram": draw(flow.workflow, language) if flow and flow.workflow else None,
         "panel": panel,
         "chosen": chosen,
         "colours": COLOURS,

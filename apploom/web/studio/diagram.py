@@ -17,7 +17,8 @@ from apploom.engine.workflow.definition import (
 BOX_W, BOX_H = 128, 40
 COL_GAP, ROW_GAP = 84, 84  # the rows' gap leaves room for the arrows' labels
 MARGIN = 24
-LABEL_ROOM = 36  # beside an arrow's curve, for half its label
+LABEL_ROOM = 16  # beside a curve's controls, as a curve's label may sit past them
+LINE = 16  # a label's height, with room between two
 BEND = 40  # how far apart two arrows between the same pair of boxes curve
 
 
@@ -44,6 +45,7 @@ class Arrow:
     path: str  # an SVG path's d
     label_x: float
     label_y: float
+    label_width: float
     controls: tuple[tuple[float, float], ...] = ()  # the curve stays inside them and its ends
 
 
@@ -82,8 +84,9 @@ def layers(workflow: Workflow) -> list[list[str]]:
     return found + ([stranded] if stranded else [])
 
 
-def draw(workflow: Workflow) -> Diagram:
-    """Every state placed, every transition (from each of its sources) an arrow."""
+def draw(workflow: Workflow, language: str = "en") -> Diagram:
+    """Every state placed, every transition (from each of its sources) an arrow, its
+    label (in ``language``) where no other label is."""
     rows = layers(workflow)
     widest = max(len(row) for row in rows)
     width = 2 * MARGIN + widest * BOX_W + (widest - 1) * COL_GAP
@@ -104,9 +107,10 @@ def draw(workflow: Workflow) -> Diagram:
                 tuple(warned.get(state, ())),
             )
     height = 2 * MARGIN + len(rows) * BOX_H + (len(rows) - 1) * ROW_GAP
-    arrows = tuple(_arrows(workflow, boxes, width / 2))
+    arrows = tuple(_arrows(workflow, boxes, width / 2, language))
     xs = [0.0, width]
     xs += [x + side * LABEL_ROOM for a in arrows for x, _ in a.controls for side in (-1, 1)]
+    xs += [a.label_x + side * a.label_width / 2 for a in arrows for side in (-1, 1)]
     ys = [0.0, height] + [y for a in arrows for _, y in a.controls]
     left, top = min(xs), min(ys)
     return Diagram(boxes, arrows, left, top, max(xs) - left, max(ys) - top)
@@ -119,7 +123,7 @@ def _sources(workflow: Workflow, t: Transition) -> list[str]:
     return [s for s in t.sources if s in workflow.states]
 
 
-def _arrows(workflow: Workflow, boxes: dict[str, Box], middle: float) -> list[Arrow]:
+def _arrows(workflow: Workflow, boxes: dict[str, Box], middle: float, language: str) -> list[Arrow]:
     pairs: dict[frozenset, int] = {}  # arrows drawn so far between two boxes, either way
     arrows: list[Arrow] = []
     for t in workflow.transitions.values():
@@ -132,22 +136,36 @@ def _arrows(workflow: Workflow, boxes: dict[str, Box], middle: float) -> list[Ar
             a, b = boxes[source], boxes[t.target]
             curve = _curve(a, b, nth, middle)
             side = (nth + 1) // 2 * (1 if nth % 2 else -1)
-            taken = [(arrow.label_x, arrow.label_y) for arrow in arrows]
-            x, y = _label_place(curve, 0.5 + side * 0.18, taken)
+            width = _text_width(t.label.get(language))
+            x, y = _label_place(curve, 0.5 + side * 0.18, width, arrows)
             p0, p1, p2, p3 = curve
             d = "M {:.0f} {:.0f} C {:.0f} {:.0f}, {:.0f} {:.0f}, {:.0f} {:.0f}".format(
                 *p0, *p1, *p2, *p3
             )
-            arrows.append(Arrow(t.name, source, t.target, d, x, y, (p1, p2)))
+            arrows.append(Arrow(t.name, source, t.target, d, x, y, width, (p1, p2)))
     return arrows
 
 
-def _label_place(curve: tuple, preferred: float, taken: list) -> tuple[int, int]:
+def _label_place(
+    curve: tuple, preferred: float, width: float, placed: list[Arrow]
+) -> tuple[int, int]:
     """Where on the curve its label goes: at ``preferred`` (a fraction of the way),
     or nearer either end if another label is already there (two arrows that cross)."""
-    spots = [_at(curve, at) for at in (preferred, preferred - 0.2, preferred + 0.2)]
-    free = (s for s in spots if all(abs(s[0] - x) > 56 or abs(s[1] - y) > 16 for x, y in taken))
+    spots = [_at(curve, preferred + shift) for shift in (0, -0.2, 0.2, -0.3, 0.3)]
+    free = (
+        (x, y)
+        for x, y in spots
+        if all(
+            abs(x - a.label_x) > (width + a.label_width) / 2 or abs(y - a.label_y) > LINE
+            for a in placed
+        )
+    )
     return next(free, spots[0])
+
+
+def _text_width(text: str) -> float:
+    """About how wide a label is drawn at 12px: a Chinese character twice a Latin one."""
+    return sum(12.5 if ord(c) > 0x2E80 else 6.8 for c in text) + 6
 
 
 def _at(curve: tuple, at: float) -> tuple[int, int]:

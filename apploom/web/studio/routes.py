@@ -37,7 +37,7 @@ from apploom.engine.versions import applied, layers, text_edits
 from apploom.engine.versions.install import effects
 from apploom.plugins import install_definitions
 from apploom.web.context import runtime
-from apploom.web.i18n import translate
+from apploom.web.i18n import current_language, translate
 from apploom.web.reports import RANGE_NAMES
 from apploom.web.session import check_csrf, login_required
 from apploom.web.studio import designer
@@ -79,7 +79,7 @@ def app_page(app: str):
         definition=definition,
         history=history,
         upgrade=_upgrade(app),
-        **designer.view(definition, request.args, _roles(definition)),
+        **designer.view(definition, request.args, _roles(definition), current_language()),
     )
 
 
