@@ -74,6 +74,7 @@ def test_an_admin_renames_a_status_on_the_diagram(screen, confirmed_order):
     snap(page, "2-panel")
     panel.locator("button:text('预览修改')").click()
 
+    expect(page.locator(".designer-said")).to_have_text("状态“已确认”改名为“已接单 / Confirmed”")
     expect(page.locator("pre.diff")).to_contain_text("zh: 已接单")
     expect(page.locator(".plan")).to_contain_text("无结构变化")
     page.fill("input[name=comment]", "改名：已接单")

@@ -201,6 +201,11 @@ def test_a_state_relabelled_on_the_diagram_is_previewed_applied_and_shown(runtim
     shown = html.unescape(preview.get_data(as_text=True))
     assert preview.status_code == 200
     assert "+        confirmed: {label: {en: Confirmed, zh: 已接单}, colour: teal," in shown
+    said = re.search(r'<ul class="designer-said">(.*?)</ul>', shown, re.S).group(1)
+    assert re.findall(r"<li>(.*?)</li>", said) == [
+        "状态“已确认”改名为“已接单 / Confirmed”",
+        "状态“已接单”的颜色改为青色",
+    ]
     text = re.search(r'<textarea name="text" hidden>(.*?)</textarea>', shown, re.S).group(1)
     done = boss.post("/studio/oms/apply", data={"text": text, "comment": "接单"})
     assert done.status_code == 303 and done.headers["Location"].endswith("/studio/oms")
@@ -229,6 +234,7 @@ def test_a_transition_added_on_the_diagram_reaches_the_workflow(studio):
         "from: [confirmed, backordered], to: draft, roles: [manager]}"
     )
     assert "+" + line in shown
+    assert "<li>新增流转“退回草稿 / Back to draft”：从已确认、缺货待补到草稿</li>" in shown
     text = re.search(r'<textarea name="text" hidden>(.*?)</textarea>', shown, re.S).group(1)
     assert line in text.splitlines()
     assert boss.post("/studio/oms/apply", data={"text": text, "comment": "退回"}).status_code == 303
@@ -260,6 +266,9 @@ def test_a_transition_changed_on_the_diagram_keeps_its_other_settings_and_its_no
         "# every parcel still open, and one for what is left"
     ) in shown
     assert "-          require: [carrier]" in shown
+    assert "<li>流转“发货”改名为“出库 / Ship”</li>" in shown
+    assert "<li>流转“出库”改为从拣货中到已发货</li>" in shown
+    assert "<li>流转“出库”改由仓库操作</li>" in shown
 
 
 def test_a_status_added_on_the_diagram_sits_between_the_two_it_joins(studio):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 
-from apploom.engine.definitions.model import App, Entity
+from apploom.engine.definitions.model import App, Entity, Label
+from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.versions import text_edits
-from apploom.engine.workflow.definition import ANY, COLOURS, Workflow
+from apploom.engine.workflow.definition import ANY, COLOURS, Transition, Workflow, parse_workflow
+from apploom.web.i18n import label, translate
 from apploom.web.studio.diagram import draw
 
 
@@ -149,4 +151,62 @@ def _free(name: str, taken) -> str:
         candidate
         for candidate in (name, *(f"{name}_{n}" for n in range(2, len(taken) + 3)))
         if candidate not in taken
+    )
+
+
+def described(old: Workflow, text: str, entity: str) -> list[str]:
+    """What the changed text does to the workflow, in the admin's words and language:
+    the statuses and transitions added, renamed, recoloured, moved or given to others."""
+    data = read_document("changed.yaml", text).data
+    new = parse_workflow(data["entities"][entity]["workflow"])
+    said = []
+    for name, state in new.states.items():
+        before = old.states.get(name)
+        if before is None:
+            said.append(translate("New status: %s") % _names(state.label))
+            continue
+        if state.label != before.label:
+            said.append(
+                translate("Status %s is now called %s") % (label(before.label), _names(state.label))
+            )
+        if state.colour != before.colour:
+            said.append(
+                translate("Status %s is now %s") % (label(state.label), translate(state.colour))
+            )
+    for name, move in new.transitions.items():
+        was = old.transitions.get(name)
+        if was is None:
+            said.append(translate("New transition %s: %s") % (_names(move.label), _way(new, move)))
+            continue
+        if move.label != was.label:
+            said.append(
+                translate("Transition %s is now called %s") % (label(was.label), _names(move.label))
+            )
+        if (move.sources, move.target) != (was.sources, was.target):
+            said.append(
+                translate("Transition %s now goes %s") % (label(move.label), _way(new, move))
+            )
+        if move.roles != was.roles:
+            who = translate(", ").join(map(translate, move.roles)) if move.roles else None
+            said.append(
+                translate("Transition %s may now be taken by %s")
+                % (label(move.label), who or translate("whoever may edit the record"))
+            )
+    return said
+
+
+def _names(given: Label) -> str:
+    """A label in the admin's language, and in the other one if it differs."""
+    first, other = label(given), given.en if label(given) == given.zh else given.zh
+    return first if other == first else f"{first} / {other}"
+
+
+def _way(workflow: Workflow, move: Transition) -> str:
+    sources = [
+        translate("any status") if s == ANY else label(workflow.states[s].label)
+        for s in move.sources
+    ]
+    return translate("from %s to %s") % (
+        translate(", ").join(sources),
+        label(workflow.states[move.target].label),
     )

@@ -97,7 +97,8 @@ def save_workflow(app: str, entity: str):
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values()), designed=True), 422
     difference = applied.diff(source, changed, f"{app} (live)", f"{app} (changed)")
-    return _preview(app, changed, diff=difference, designed=True)
+    said = designer.described(found.workflow, text, entity)
+    return _preview(app, changed, diff=difference, designed=True, said=said)
 
 
 @bp.get("/<app>/yaml")
@@ -498,6 +499,7 @@ def _preview(
     conflicts: list | None = None,
     release: bool = False,
     designed: bool = False,
+    said: list[str] | None = None,
 ):
     rt = runtime()
     problems = problems_of(app, source)
@@ -524,5 +526,6 @@ def _preview(
         conflicts=conflicts or [],
         release=release,
         designed=designed,
+        said=said or [],
         **_choices(app),
     )
