@@ -378,7 +378,8 @@ def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page, sq
     expect = playwright.expect
     sqlite_runtime.users.create("boss", ["admin"], "password1234")
     sign_in(page, server, "boss")
-    page.goto(server + "/studio/oms")
+    page.goto(server + "/studio/oms")  # the designer; the YAML is the expert's tab
+    page.click(".studio-tabs a:text('YAML (for experts)')")
     text = page.locator("#definition").input_value()
     text = text.replace(
         "      note:     {type: long_text, label: {en: Note, zh: 备注}}\n",
