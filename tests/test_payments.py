@@ -371,23 +371,23 @@ def test_the_customer_statement_runs_the_balance_over_orders_returns_and_payment
 
     payments = {p["amount"]: p["number"] for p in rt.records.list(ADMIN, PAYMENT).data}
     head, opening, *lines, closing = statement(**{"from": "2026-06-01", "to": "2026-06-30"})
-    assert opening[-1] == "0.00"
+    assert opening[-1] == "CN¥0.00"
     assert [(row[0], row[1], row[4], row[5], row[6]) for row in lines] == [
-        ("2026-06-01", first["number"], "293.00", "", "293.00"),
-        ("2026-06-01", payments["293.00"], "", "293.00", "0.00"),
-        ("2026-06-10", rma["number"], "-12.50", "", "-12.50"),  # the goods back
-        ("2026-06-10", payments["-12.50"], "", "-12.50", "0.00"),  # the money back
-        ("2026-06-20", second["number"], "25.00", "", "25.00"),
-        ("2026-06-25", payments["10.00"], "", "10.00", "15.00"),
-        ("2026-06-26", payments["5.00"], "", "5.00", "10.00"),
-        ("2026-06-26", payments["-5.00"], "", "-5.00", "15.00"),
+        ("Jun 1, 2026", first["number"], "CN¥293.00", "", "CN¥293.00"),
+        ("Jun 1, 2026", payments["293.00"], "", "CN¥293.00", "CN¥0.00"),
+        ("Jun 10, 2026", rma["number"], "-CN¥12.50", "", "-CN¥12.50"),  # the goods back
+        ("Jun 10, 2026", payments["-12.50"], "", "-CN¥12.50", "CN¥0.00"),  # the money back
+        ("Jun 20, 2026", second["number"], "CN¥25.00", "", "CN¥25.00"),
+        ("Jun 25, 2026", payments["10.00"], "", "CN¥10.00", "CN¥15.00"),
+        ("Jun 26, 2026", payments["5.00"], "", "CN¥5.00", "CN¥10.00"),
+        ("Jun 26, 2026", payments["-5.00"], "", "-CN¥5.00", "CN¥15.00"),
     ]
-    assert closing[-3:] == ["305.50", "290.50", "15.00"]
+    assert closing[-3:] == ["CN¥305.50", "CN¥290.50", "CN¥15.00"]
     with on(30):
         owed = rt.reports.run(ADMIN, rt.reports.find("oms", "receivables"), {})
     assert owed.totals["outstanding"] == Decimal("15.00")  # what the statement ends on
     _, opening, *lines, closing = statement(**{"from": "2026-06-22", "to": "2026-06-25"})
-    assert (opening[-1], len(lines), closing[-1]) == ("25.00", 1, "15.00")
+    assert (opening[-1], len(lines), closing[-1]) == ("CN¥25.00", 1, "CN¥15.00")
     bad = sales.get(f"/a/oms/statement/{customer}?from=June")
     assert bad.status_code == 422 and "from: must be a day (YYYY-MM-DD)" in bad.get_data(True)
     warehouse = browser(app, "warehouse").get(f"/a/oms/statement/{customer}")

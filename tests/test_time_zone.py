@@ -59,7 +59,10 @@ def test_screens_show_times_on_the_business_clock(sqlite_runtime):
     sqlite_runtime.users.create("sue", ["sales"], "password1234")
     page = browser(create_app(runtime=sqlite_runtime), "sue").get(f"/a/oms/order/{order['id']}")
     text = page.get_data(as_text=True)
-    assert "2026-12-01 01:30" in text and "2026-11-30 17:30" not in text
+    assert "Dec 1, 2026, 1:30\u202fAM" in text and "Nov 30" not in text
+    sue = browser(create_app(runtime=sqlite_runtime), "sue")
+    chinese = sue.get(f"/lang/zh?next=/a/oms/order/{order['id']}", follow_redirects=True)
+    assert "2026年12月1日 01:30" in chinese.get_data(as_text=True)
     form = browser(create_app(runtime=sqlite_runtime), "sue").get(
         f"/a/oms/order/{order['id']}/edit"
     )

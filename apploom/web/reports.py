@@ -6,10 +6,11 @@ module lays it out."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from flask import Blueprint, g, render_template, request, url_for
 
-from apploom.engine import clock
+from apploom.engine import clock, formatting
 from apploom.engine.access import permissions
 from apploom.engine.errors import BadQuery, Forbidden
 from apploom.engine.fields.base import parse_int
@@ -17,7 +18,7 @@ from apploom.engine.reports.definition import Report
 from apploom.engine.reports.service import RANGES, Result, date_range, drill_params
 from apploom.web.context import runtime
 from apploom.web.export import send_table
-from apploom.web.i18n import label
+from apploom.web.i18n import current_language, label
 from apploom.web.session import login_required
 
 bp = Blueprint("reports", __name__)
@@ -89,6 +90,7 @@ def flow(app: str, entity: str):
             {"label": label(s.label), "data": [done.get((p, s.name), 0) for p in periods]}
             for s in finals
         ],
+        "figures": figures(),
     }
     titles = rt.records.titles(g.user, found.qualified, {r["id"] for r in analysis["stuck"]})
     return render_template(
@@ -238,7 +240,18 @@ def chart(result: Result, params: dict) -> dict:
             }
             for m in alike
         ]
-    return {"type": report.chart, "labels": labels, "series": series}
+    return {"type": report.chart, "labels": labels, "series": series, "figures": figures(first)}
+
+
+def figures(measure=None) -> dict:
+    """How a chart's axis and tooltips write its figures (Intl.NumberFormat's locale and
+    options), as the table beside it does."""
+    where = formatting.locale(current_language()).replace("_", "-")
+    if measure is not None and measure.format == "money":
+        return {"locale": where, "style": "currency", "currency": formatting.currency()}
+    if measure is not None and measure.format == "percent":
+        return {"locale": where, "style": "percent", "maximumFractionDigits": 1}
+    return {"locale": where}
 
 
 def filter_choices(report: Report) -> dict[str, tuple[str, list[tuple[str, str]]]]:
@@ -276,11 +289,14 @@ def _cell(measure, value, result: Result, keys: list, params: dict) -> dict:
 def _format(measure, value) -> str:
     if value is None:
         return "—"
-    if measure.format == "percent":
-        return f"{value * 100:.1f} %"
+    lang = current_language()
+    if measure.format == "percent":  # a ratio, to a tenth of a point
+        return formatting.percent(round(Decimal(value) * 100, 1), lang)
     if measure.format == "money":
-        return f"{value:,.2f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+        return formatting.money(round(Decimal(value), 2), lang)
+    if isinstance(value, float):  # an average
+        return formatting.number(round(Decimal(value), 2), lang)
+    return formatting.number(value, lang)
 
 
 def _number(value):
