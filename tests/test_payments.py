@@ -425,3 +425,22 @@ def test_the_api_documents_payments_and_refuses_the_warehouse(runtime, staff):
     warehouse = Api(client, runtime.users.create_token("warehouse"))
     answer = warehouse.post("/api/v1/oms/payment", json={"order": 1, "amount": "1.00"})
     assert answer.status_code == 403
+
+
+def test_a_payment_after_midnight_in_hangzhou_is_on_that_days_statement(runtime, shop, staff):
+    rt = runtime
+    with on(30):
+        order = rt.records.create(ADMIN, ORDER, shop.order())
+        rt.transitions.take(ADMIN, ORDER, order["id"], "confirm")
+    with clock.at(datetime(2026, 6, 30, 17, 0, tzinfo=timezone.utc)):  # 01:00 on 1 July there
+        pay(rt, order, "50.00", "bank_transfer")
+    sales = browser(create_app(runtime=rt), "sales")
+
+    def statement(since: str, until: str) -> list[list[str]]:
+        url = f"/a/oms/statement/{shop.customer['id']}?from={since}&to={until}"
+        return Rows(sales.get(url).get_data(as_text=True)).rows[2:-1]
+
+    june = statement("2026-06-01", "2026-06-30")
+    assert [(row[0], row[4], row[5]) for row in june] == [("Jun 30, 2026", "CN¥293.00", "")]
+    july = statement("2026-07-01", "2026-07-31")
+    assert [(row[0], row[4], row[5]) for row in july] == [("Jul 1, 2026", "", "CN¥50.00")]
