@@ -90,3 +90,18 @@ def test_moments_read_on_the_business_clock(zone):
     assert formatting.moment(evening, "zh") == "2026年3月1日 17:00"
     summer = datetime(2026, 7, 1, 17, 0)  # naive: UTC
     assert formatting.moment(summer, "en") == "Jul 1, 2026, 6:00\u202fPM"  # London keeps BST
+
+
+@pytest.mark.parametrize(
+    "key, bucket, zh, en",
+    [
+        ("2026-03-02", "day", "2026年3月2日", "Mar 2, 2026"),
+        ("2026-03-02", "week", "2026年3月2日", "Mar 2, 2026"),  # by its Monday
+        ("2026-03", "month", "2026年3月", "Mar 2026"),
+        ("2026-Q4", "quarter", "2026年第4季度", "Q4 2026"),
+        ("2026", "year", "2026年", "2026"),
+    ],
+)
+def test_report_buckets_name_their_period(key, bucket, zh, en):
+    assert formatting.period(key, bucket, "zh") == zh
+    assert formatting.period(key, bucket, "en") == en

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import json
 import re
 import secrets
 
@@ -331,6 +333,22 @@ def test_chinese_screens_show_yuan_and_chinese_dates_and_exports_stay_plain(
     assert cells["应付金额"] == "293.00" and cells["下单时间"] == "2026-11-20 10:00"
     english = b.get("/lang/en?next=/a/oms/order", follow_redirects=True).get_data(as_text=True)
     assert "CN¥293.00" in english and "Nov 20, 2026, 10:00\u202fAM" in english
+
+
+def test_a_chinese_report_names_its_months_and_writes_its_money_in_yuan(app, shop, sqlite_runtime):
+    order = sqlite_runtime.records.create(
+        SYSTEM_USER, "oms.order", shop.order(ordered_at="2026-03-02T10:00")
+    )
+    sqlite_runtime.transitions.take(SYSTEM_USER, "oms.order", order["id"], "confirm")
+    b = browser(app, "max")
+    page = b.get("/lang/zh?next=/a/oms/reports/sales_by_month", follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert '<td class="">2026年3月</td>' in text and "¥293.00" in text and "2026-03<" not in text
+    chart = json.loads(html.unescape(re.search(r'data-chart="([^"]*)"', text)[1]))
+    assert chart["labels"] == ["2026年3月"]
+    assert chart["figures"] == {"locale": "zh-CN", "style": "currency", "currency": "CNY"}
+    english = b.get("/lang/en?next=/a/oms/reports/sales_by_month", follow_redirects=True)
+    assert '<td class="">Mar 2026</td>' in english.get_data(as_text=True)
 
 
 def test_logout_ends_the_session(app):

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Final
 
-from babel.dates import format_date, format_time, get_datetime_format
+from babel.dates import format_date, format_skeleton, format_time, get_datetime_format
 from babel.numbers import format_currency, format_decimal, format_percent, is_currency
 
 from apploom.engine import clock
@@ -22,6 +22,7 @@ DEFAULT_CURRENCY = "CNY"
 LOCALES = {"zh": "zh_CN", "en": "en"}
 DAY_FORMAT: Final = "medium"  # 2026年12月2日, Dec 2, 2026: no doubt which is the month
 TIME_FORMAT: Final = "short"  # 10:30, 10:30 AM: minutes are what a shop reads
+PERIODS = {"month": "yMMM", "quarter": "yQQQ", "year": "y"}  # CLDR skeletons: 2026年3月
 _currency = [DEFAULT_CURRENCY]  # one business, one currency, per process
 
 
@@ -76,3 +77,13 @@ def moment(value: datetime | str, lang: str) -> str:
     return joined.replace("{1}", day(local.date(), lang)).replace(
         "{0}", format_time(local.time(), TIME_FORMAT, locale=where)
     )
+
+
+def period(key: str, bucket: str, lang: str) -> str:
+    """A report bucket's key (2026-03-02, 2026-03, 2026-Q1, 2026) as the language names
+    the period: 2026年3月, Mar 2026, Q1 2026; a week by the day it starts."""
+    if bucket in ("day", "week"):
+        return day(key, lang)
+    year, _, part = key.partition("-")
+    month = (int(part[1:]) - 1) * 3 + 1 if part.startswith("Q") else int(part or 1)
+    return format_skeleton(PERIODS[bucket], date(int(year), month, 1), locale=locale(lang))

@@ -85,7 +85,7 @@ def flow(app: str, entity: str):
     done = {(row["period"], row["state"]): row["records"] for row in analysis["throughput"]}
     chart_data = {
         "type": "line",
-        "labels": periods,
+        "labels": [formatting.period(p, options["period"], current_language()) for p in periods],
         "series": [
             {"label": label(s.label), "data": [done.get((p, s.name), 0) for p in periods]}
             for s in finals
@@ -173,14 +173,14 @@ def table(result: Result, params: dict) -> dict:
     if result.columns:
         header += [
             f"{text} · {label(m.label)}" if len(measures) > 1 else text
-            for text in result.column_labels
+            for text in column_texts(result)
             for m in measures
         ]
     else:
         header += [label(m.label) for m in measures]
     rows = []
     for row in result.rows:
-        cells = [{"text": text, "number": None, "link": None} for text in row["labels"]]
+        cells = [{"text": text, "number": None, "link": None} for text in row_texts(result, row)]
         if result.columns:
             for i, keys in enumerate(result.columns):
                 values = row["cells"].get(i, {})
@@ -214,7 +214,7 @@ def chart(result: Result, params: dict) -> dict:
     """What Chart.js draws: labels along the first row group, one series per pivot
     column (or per measure), and for each point the list of the records behind it."""
     report = result.report
-    labels = [" · ".join(row["labels"]) for row in result.rows]
+    labels = [" · ".join(row_texts(result, row)) for row in result.rows]
     first = report.measures[0]
     if result.columns:
         series = [
@@ -223,7 +223,7 @@ def chart(result: Result, params: dict) -> dict:
                 "data": [_number(row["cells"].get(i, {}).get(first.name)) for row in result.rows],
                 "links": [_link(result, row["keys"] + list(keys), params) for row in result.rows],
             }
-            for i, (keys, text) in enumerate(zip(result.columns, result.column_labels, strict=True))
+            for i, (keys, text) in enumerate(zip(result.columns, column_texts(result), strict=True))
         ]
     else:  # the measures alike to the first (a count beside money would flatten it)
         alike = [
@@ -241,6 +241,31 @@ def chart(result: Result, params: dict) -> dict:
             for m in alike
         ]
     return {"type": report.chart, "labels": labels, "series": series, "figures": figures(first)}
+
+
+def row_texts(result: Result, row: dict) -> list[str]:
+    """A row's group labels as the screen reads them: a date bucket names its period."""
+    return _texts(result.groups[: len(row["keys"])], row["keys"], row["labels"])
+
+
+def column_texts(result: Result) -> list[str]:
+    """The pivot columns' labels; when they are date buckets, their periods named."""
+    columns_by = result.groups[len(result.report.rows) :]
+    if not columns_by or not all(g.bucket for g in columns_by):
+        return result.column_labels
+    return [" · ".join(_texts(columns_by, list(keys), None)) for keys in result.columns]
+
+
+def _texts(groups: list, keys: list, labels: list[str] | None) -> list[str]:
+    lang = current_language()
+    return [
+        formatting.period(str(key), group.bucket, lang)
+        if group.bucket and key is not None
+        else labels[i]
+        if labels is not None
+        else "—"
+        for i, (group, key) in enumerate(zip(groups, keys, strict=True))
+    ]
 
 
 def figures(measure=None) -> dict:
