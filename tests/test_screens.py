@@ -347,6 +347,8 @@ def test_a_chinese_report_names_its_months_and_writes_its_money_in_yuan(app, sho
     chart = json.loads(html.unescape(re.search(r'data-chart="([^"]*)"', text)[1]))
     assert chart["labels"] == ["2026年3月"]
     assert chart["figures"] == {"locale": "zh-CN", "style": "currency", "currency": "CNY"}
+    download = b.get("/a/oms/reports/sales_by_month.csv").data.decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(download)))[1] == ["2026-03", "293.00"]  # plain
     english = b.get("/lang/en?next=/a/oms/reports/sales_by_month", follow_redirects=True)
     assert '<td class="">Mar 2026</td>' in english.get_data(as_text=True)
 

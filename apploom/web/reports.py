@@ -62,7 +62,7 @@ def page(app: str, name: str):
 def download(app: str, name: str, fmt: str):
     report = runtime().reports.find(app, name)
     result = runtime().reports.run(g.user, report, viewer_params(report))
-    grid = table(result, {})
+    grid = table(result, {}, periods_named=False)  # a spreadsheet keeps 2026-03, sortable
     rows = [grid["header"]] + [
         [c["text"] if c["number"] is None else c["number"] for c in row["cells"]]
         for row in grid["rows"]
@@ -164,23 +164,25 @@ def dashboard(app) -> list[dict]:
     return tiles
 
 
-def table(result: Result, params: dict) -> dict:
+def table(result: Result, params: dict, periods_named: bool = True) -> dict:
     """The report as a grid: header, rows of cells (text, number, drill-down link),
-    and the totals row."""
+    and the totals row; date buckets name their periods unless ``periods_named`` is
+    false (a download keeps their keys)."""
     report = result.report
     measures = report.measures
     header = [label(g.label) for g in result.groups[: len(report.rows)]]
     if result.columns:
         header += [
             f"{text} · {label(m.label)}" if len(measures) > 1 else text
-            for text in column_texts(result)
+            for text in (column_texts(result) if periods_named else result.column_labels)
             for m in measures
         ]
     else:
         header += [label(m.label) for m in measures]
     rows = []
     for row in result.rows:
-        cells = [{"text": text, "number": None, "link": None} for text in row_texts(result, row)]
+        texts = row_texts(result, row) if periods_named else row["labels"]
+        cells = [{"text": text, "number": None, "link": None} for text in texts]
         if result.columns:
             for i, keys in enumerate(result.columns):
                 values = row["cells"].get(i, {})
