@@ -91,6 +91,13 @@ def sign_in(page, server: str, username: str, password: str = "password1234") ->
     playwright.expect(page.locator(".topbar .who")).to_be_visible()  # signed in, not racing
 
 
+def speak_chinese(page) -> None:
+    """Switch the screens to Chinese, and wait for the page that says so: a request sent
+    before it would race the switch."""
+    page.click("a:text('中文')")
+    playwright.expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+
 def sign_out(page) -> None:
     """Sign out and wait for the login page, so the next page load does not race it for
     the fresh session (two concurrent loads would each mint a CSRF token)."""
@@ -161,7 +168,7 @@ def test_order_journey_through_the_screens(server, page):
     expect(page.locator("#timeline li").first).to_contain_text("customer called")
     shot(page, "record")
 
-    page.click("a:text('中文')")
+    speak_chinese(page)
     expect(page.locator("h1")).to_contain_text("销售订单")
     expect(page.locator(".record-fields")).to_contain_text("渠道")
     expect(page.locator(".topbar")).to_contain_text("退出")
@@ -496,7 +503,7 @@ def test_the_bell_marks_one_read_when_opened_and_all_with_mark_all_read(
         for text in ("订单一已确认", "订单二已确认", "订单三已确认"):
             notifications.send(conn, [sue.id], text, f"/a/oms/order/{order['id']}")
     sign_in(page, server, "sue")
-    page.click("a:text('中文')")
+    speak_chinese(page)
     bell = page.locator(".topbar .bell")
     expect(bell.locator(".count")).to_have_text("3")
     bell.click()
@@ -519,7 +526,7 @@ def test_an_action_the_user_may_not_take_says_why_instead_of_doing_nothing(
     expect = playwright.expect
     an_order(sqlite_runtime)
     sign_in(page, server, "sue")
-    page.click("a:text('中文')")
+    speak_chinese(page)
     page.goto(server + "/a/oms/order")
     settled(page)
     page.locator("#results input[name=ids]").first.check()
@@ -533,7 +540,7 @@ def test_an_action_the_user_may_not_take_says_why_instead_of_doing_nothing(
 def test_an_htmx_request_refused_shows_its_reason_on_the_page(server, page):
     expect = playwright.expect
     sign_in(page, server, "sue")
-    page.click("a:text('中文')")
+    speak_chinese(page)
     page.evaluate("htmx.ajax('GET', '/admin/outbox', {target: 'main', swap: 'innerHTML'})")
     alert = page.locator("#alerts [role=alert]")
     expect(alert).to_contain_text("你无权执行此操作")
