@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,13 +42,14 @@ def server(sqlite_runtime):
         yield url
 
 
-@pytest.fixture
-def page():
-    """A Chromium page; the test fails if any page broke the Content-Security-Policy
-    (every screen must work under it: no inline script or style)."""
+@contextmanager
+def checked_page(*, extra_args: tuple[str, ...] = (), **context):
+    """A Chromium page that fails its test if any page broke the Content-Security-Policy
+    (every screen must work under it: no inline script or style). ``context``: the
+    browser context's options (viewport, has_touch, permissions)."""
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [*extra_args])
+        page = browser.new_context(**context).new_page()
         page.set_default_timeout(10_000)
         # A full page sent while the suite loads both cores can take more than
         # expect()'s 5 s to come back; waiting longer makes no passing test slower.
@@ -60,6 +62,12 @@ def page():
         yield page
         browser.close()
         assert not refused, refused
+
+
+@pytest.fixture
+def page():
+    with checked_page(viewport={"width": 1280, "height": 800}) as page:
+        yield page
 
 
 def shot(page, name: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from tests.helpers import Shop, serving
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, playwright, settled, shot
+from tests.test_browser import CHROMIUM, checked_page, playwright, settled, shot
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM, reason="Chromium is not installed (.ci/run installs Debian's chromium)"
@@ -63,22 +63,11 @@ def floor_shop(sqlite_runtime):
 
 @pytest.fixture
 def phone(floor_shop):
-    with serving(floor_shop.rt) as url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        # not is_mobile: a mobile viewport widens itself to a page too wide for it, so
-        # innerWidth would grow with the page and nothing would ever scroll sideways
-        page = browser.new_page(viewport=PHONE, has_touch=True)
-        page.set_default_timeout(10_000)
-        playwright.expect.set_options(timeout=15_000)
-        refused: list[str] = []
-        page.on(
-            "console",
-            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-        )
+    # not is_mobile: a mobile viewport widens itself to a page too wide for it, so
+    # innerWidth would grow with the page and nothing would ever scroll sideways
+    with serving(floor_shop.rt) as url, checked_page(viewport=PHONE, has_touch=True) as page:
         page.server = url
         yield page
-        browser.close()
-        assert not refused, refused
 
 
 def sign_in(page, username: str, lang: str) -> None:
@@ -232,20 +221,14 @@ def test_no_page_of_the_tour_scrolls_sideways_on_a_phone(phone, floor_shop, lang
 def camera_phone(floor_shop):
     """A phone whose camera is Chromium's fake one (a moving test pattern)."""
     fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    with serving(floor_shop.rt) as url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake)
-        context = browser.new_context(viewport=PHONE, has_touch=True, permissions=["camera"])
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        refused: list[str] = []
-        page.on(
-            "console",
-            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-        )
+    with (
+        serving(floor_shop.rt) as url,
+        checked_page(
+            extra_args=fake, viewport=PHONE, has_touch=True, permissions=["camera"]
+        ) as page,
+    ):
         page.server = url
         yield page
-        browser.close()
-        assert not refused, refused
 
 
 def test_the_camera_opens_in_a_scan_box_from_the_vendored_library(camera_phone):

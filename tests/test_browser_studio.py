@@ -9,7 +9,7 @@ import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from tests.helpers import Shop, serving
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, playwright
+from tests.test_browser import CHROMIUM, checked_page, playwright
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM, reason="Chromium is not installed (.ci/run installs Debian's chromium)"
@@ -29,20 +29,13 @@ def confirmed_order(sqlite_runtime):
 @pytest.fixture(params=sorted(SIZES))
 def screen(request, sqlite_runtime, confirmed_order):
     """A Chromium page of the size, on a served shop; it fails on any CSP refusal."""
-    with serving(sqlite_runtime) as url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=SIZES[request.param], has_touch=request.param == "phone")
-        page.set_default_timeout(10_000)
-        playwright.expect.set_options(timeout=15_000)
-        refused: list[str] = []
-        page.on(
-            "console",
-            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-        )
+    size = SIZES[request.param]
+    with (
+        serving(sqlite_runtime) as url,
+        checked_page(viewport=size, has_touch=request.param == "phone") as page,
+    ):
         page.server, page.size = url, request.param
         yield page
-        browser.close()
-        assert not refused, refused
 
 
 def snap(page, step: str) -> None:
