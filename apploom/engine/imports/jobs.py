@@ -22,6 +22,7 @@ from apploom.engine.imports.spreadsheets import read_head, read_table
 from apploom.engine.imports.templates import KINDS, template_file, template_header
 from apploom.engine.jobs.progress import Progress
 from apploom.engine.jobs.service import Jobs
+from apploom.engine.messages import msg
 
 SAMPLE_ROWS = 3
 KEPT = timedelta(days=7)  # how long uploaded files are kept for re-runs
@@ -154,7 +155,9 @@ class ImportJobs:
         """(file name, bytes) of a blank file to fill for importing into ``ref``."""
         entity = self._entity(user, ref)
         if kind not in KINDS:
-            raise ValidationFailed({"format": "choose one of: " + ", ".join(KINDS)})
+            raise ValidationFailed(
+                {"format": msg("choose one of: {names}", names=", ".join(KINDS))}
+            )
         header = template_header(self.importer, entity, lang)
         data = template_file(header, kind, entity.label.get(lang))
         return f"{entity.app}-{entity.name}-import.{kind}", data
@@ -168,7 +171,9 @@ class ImportJobs:
         """The file's bytes, and the params of an import of it, checked by its header."""
         data = stream.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
-            raise ValidationFailed({"file": f"is larger than the limit of {self.max_bytes} bytes"})
+            raise ValidationFailed(
+                {"file": msg("is larger than the limit of {size} bytes", size=self.max_bytes)}
+            )
         header, sample = read_head(name, data, SAMPLE_ROWS)
         return data, {
             "file_name": name[:255],
