@@ -4,6 +4,7 @@ language, on the screens and over the API."""
 
 from __future__ import annotations
 
+import io
 import string
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from apploom.engine.errors import Forbidden
 from apploom.engine.messages import Message, from_label, message_of, msg
 from apploom.web import create_app
 from apploom.web.i18n import CATALOGS, in_language
-from tests.helpers import Api, browser
+from tests.helpers import Api, browser, finished
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = CATALOGS / "zh" / "LC_MESSAGES" / "messages.po"
@@ -134,3 +135,25 @@ def test_a_form_posted_in_chinese_shows_the_chinese_message(app):
     b.get("/lang/en")
     english = b.post("/a/crm/customer/new", {"name": ""}).get_data(as_text=True)
     assert "is required" in english
+
+
+def test_an_imports_row_problems_are_kept_to_be_read_in_either_language(app, sqlite_runtime):
+    api = Api(app.test_client(), sqlite_runtime.users.create_token("sue"))
+    text = "name,city\n,上海\nAmy,London\n"
+    sent = api.post(
+        "/api/v1/crm/customer/import",
+        data={
+            "file": (io.BytesIO(text.encode()), "c.csv"),
+            "mapping": '{"name": "name", "city": "city"}',
+            "dry_run": "true",
+        },
+        content_type="multipart/form-data",
+    )
+    job = finished(api, sent)
+    assert job["outcome"]["errors"] == [{"row": 2, "column": "name", "message": "is required"}]
+    chinese = api.get(f"/api/v1/jobs/{job['id']}", headers={"Accept-Language": "zh-CN"}).json
+    assert chinese["outcome"]["errors"] == [{"row": 2, "column": "name", "message": "为必填项"}]
+    b = browser(app, "sue")
+    b.get("/lang/zh")
+    page = b.get(f"/imports/{job['id']}").get_data(as_text=True)
+    assert "<td>为必填项</td>" in page

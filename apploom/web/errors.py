@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from apploom.engine import errors as engine
 from apploom.engine.messages import message_of, msg
-from apploom.web.i18n import LANGUAGES, in_language, translate
+from apploom.web.i18n import client_language, in_language, translate
 from apploom.web.request_log import fields, request_id
 
 STATUS = {
@@ -70,11 +70,6 @@ def _worded(said: object, words: Callable[[str], str]) -> object:
     return words(said) if isinstance(said, str) else said
 
 
-def _api_language() -> str:
-    """An API client's language: its Accept-Language (zh-CN, zh: Chinese), else English."""
-    return request.accept_languages.best_match(LANGUAGES, default="en") or "en"
-
-
 def _engine_error(exc: engine.AppLoomError):
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     fields = getattr(exc, "fields", None) or {}
@@ -84,7 +79,7 @@ def _engine_error(exc: engine.AppLoomError):
         if isinstance(exc, engine.Forbidden):
             return _page(NOT_ALLOWED, status, [translate(said), *lines], _retry_after(exc))
         return _page(said, status, lines, _retry_after(exc))
-    lang = _api_language()
+    lang = client_language()
     extra: dict[str, object] = {}
     if fields:
         extra["fields"] = {k: _worded(v, lambda s: in_language(s, lang)) for k, v in fields.items()}
@@ -136,7 +131,7 @@ def _unexpected(exc: Exception):
     message = msg("Something went wrong on our side; the error has been logged.")
     if not _wants_json():
         return _page(message, 500)
-    response = jsonify(error_body("internal_error", in_language(message, _api_language())))
+    response = jsonify(error_body("internal_error", in_language(message, client_language())))
     response.status_code = 500
     return response
 

@@ -24,6 +24,11 @@ def current_language() -> str:
     return request.accept_languages.best_match(LANGUAGES, default="en") or "en"
 
 
+def client_language() -> str:
+    """An API client's language: its Accept-Language (zh-CN, zh: Chinese), else English."""
+    return request.accept_languages.best_match(LANGUAGES, default="en") or "en"
+
+
 def translate(text: str) -> str:
     """The text in the reader's language; the text itself where the catalog has none."""
     return in_language(text, current_language())

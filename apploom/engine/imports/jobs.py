@@ -22,6 +22,7 @@ from apploom.engine.imports.spreadsheets import read_head, read_table
 from apploom.engine.imports.templates import KINDS, template_file, template_header
 from apploom.engine.jobs.progress import Progress
 from apploom.engine.jobs.service import Jobs
+from apploom.engine.kept_messages import restored
 from apploom.engine.messages import msg
 
 SAMPLE_ROWS = 3
@@ -90,7 +91,8 @@ class ImportJobs:
     def get(self, user: User, job_id: int) -> dict:
         """The import, its file's name, header, sample and options beside the job's own."""
         job = self.jobs.get(user, job_id, KIND)
-        return {**job, **job["params"]}
+        report = job["report"] and _readable(job["report"])
+        return {**job, **job["params"], "report": report}
 
     def start(
         self,
@@ -148,7 +150,7 @@ class ImportJobs:
             "mapping": params.get("mapping"),
             "constants": params.get("constants") or {},
             "create": params.get("create") or [],
-            **job["report"],
+            **_readable(job["report"]),
         }
 
     def template(self, user: User, ref: str, kind: str, lang: str) -> tuple[str, bytes]:
@@ -211,3 +213,9 @@ def _settings(options: Options) -> dict:
 def _kept(params: dict) -> dict:
     """What is remembered of an import for the next file of its shape."""
     return {k: params[k] for k in ("mapping", "then", "constants", "create")}
+
+
+def _readable(report: dict) -> dict:
+    """A stored report with its problems' messages as Messages again, to be worded in a
+    reader's language."""
+    return {**report, "errors": [restored(e) for e in report.get("errors", [])]}

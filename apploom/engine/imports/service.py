@@ -28,6 +28,7 @@ from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.choices import plain
 from apploom.engine.imports.layout import Record, Target, errors_at, group
 from apploom.engine.imports.lookups import Column, Lookups, Missing, lookup_keys, naming_fields
+from apploom.engine.kept_messages import kept, restored
 from apploom.engine.messages import msg
 from apploom.engine.records.service import RecordService
 from apploom.engine.workflow.service import Transitions
@@ -51,7 +52,7 @@ class ImportReport:
             "records": self.records,
             "created": self.created,
             "existing": self.existing,
-            "errors": self.errors,
+            "errors": [kept(e) for e in self.errors],
             "dry_run": self.dry_run,
             "after_row": self.after_row,
             "done": self.done,
@@ -60,7 +61,9 @@ class ImportReport:
 
     @classmethod
     def of(cls, saved: Mapping) -> ImportReport:
-        return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+        found = cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+        found.errors = [restored(e) for e in found.errors]
+        return found
 
 
 # Called inside each batch's transaction, with the report as it stands once the batch

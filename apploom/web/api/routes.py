@@ -16,7 +16,7 @@ from apploom.engine.imports.templates import TEMPLATE_TYPES
 from apploom.engine.query.filters import parse_params
 from apploom.web.api.openapi import openapi_document, report_parameters
 from apploom.web.context import runtime
-from apploom.web.i18n import LANGUAGES
+from apploom.web.i18n import LANGUAGES, client_language, in_language
 from apploom.web.prints import record_pdf
 from apploom.web.reports import flow_options
 
@@ -240,6 +240,12 @@ def _accepted(job: dict):
 
 
 def _located(job: dict) -> dict:
+    """A job with its URL; an import's problems worded in the client's language."""
+    outcome = job.get("outcome")
+    if outcome and "errors" in outcome:
+        lang = client_language()
+        errors = [{**e, "message": in_language(e["message"], lang)} for e in outcome["errors"]]
+        job = {**job, "outcome": {**outcome, "errors": errors}}
     return {**job, "url": url_for("api.job", job_id=job["id"])}
 
 
