@@ -62,7 +62,7 @@ def require(apps: AppSet, user: User, entity: Entity, action: str) -> str:
 
 def require_admin(user: User, what: str) -> None:
     if not user.is_admin:
-        raise Forbidden(f"Only admins may {what}")
+        raise Forbidden(msg("Only admins may {what}", what=what))
 
 
 def require_row(
