@@ -18,8 +18,7 @@ class Message(str):
     params: Mapping[str, Any]
 
     def __new__(cls, template: str, params: Mapping[str, Any]) -> Message:
-        text = template.format(**params) if params else template
-        made = super().__new__(cls, text)
+        made = super().__new__(cls, template.format(**params))
         made.template = template
         made.params = dict(params)
         return made
@@ -29,7 +28,8 @@ class Message(str):
 
 
 def msg(template: str, **params: Any) -> Message:
-    """A message for people; the template is the catalog's msgid."""
+    """A message for people; the template is the catalog's msgid, a format string (a
+    brace written ``{{``)."""
     return Message(template, params)
 
 

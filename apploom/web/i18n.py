@@ -39,8 +39,6 @@ def in_language(text: str, lang: str) -> str:
     Message or a Label among them too) filled in the same language."""
     if isinstance(text, Message):
         said = _catalog(lang).gettext(text.template)
-        if not text.params:
-            return said
         return said.format(**{k: _param(v, lang) for k, v in text.params.items()})
     return _catalog(lang).gettext(text)
 
