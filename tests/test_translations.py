@@ -5,7 +5,9 @@ language, on the screens and over the API."""
 from __future__ import annotations
 
 import io
+import json
 import string
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from babel.messages.pofile import read_po
 
 from apploom.engine.definitions.model import Label
 from apploom.engine.errors import Forbidden
+from apploom.engine.kept_messages import kept, restored
 from apploom.engine.messages import Message, from_label, message_of, msg
 from apploom.web import create_app
 from apploom.web.i18n import CATALOGS, in_language
@@ -157,3 +160,28 @@ def test_an_imports_row_problems_are_kept_to_be_read_in_either_language(app, sql
     b.get("/lang/zh")
     page = b.get(f"/imports/{job['id']}").get_data(as_text=True)
     assert "<td>为必填项</td>" in page
+
+
+def test_a_kept_message_comes_back_whole_from_json():
+    """An import's report is JSON in the database; a reader later gets it in their language."""
+    nested = {
+        "row": 3,
+        "column": "email",
+        "message": msg("is not a valid {expected}", expected=msg("email address")),
+    }
+    stored = json.loads(json.dumps(kept(nested)))
+    assert stored["message"] == "is not a valid email address"  # what it always was
+    back = _through_json(nested)
+    assert back == nested and back["message"].template == "is not a valid {expected}"
+    assert in_language(back["message"], "zh") == "不是有效的电子邮件地址"
+    labelled = {
+        "message": msg("This {entity} was changed by someone else", entity=Label("Order", "订单"))
+    }
+    assert in_language(_through_json(labelled)["message"], "zh") == "该订单已被其他人修改"
+    amount = _through_json({"message": msg("must be at least {min}", min=Decimal("1.50"))})
+    assert in_language(amount["message"], "zh") == "不能小于 1.50"
+    assert restored({"row": 1, "message": "as it was"}) == {"row": 1, "message": "as it was"}
+
+
+def _through_json(problem: dict) -> dict:
+    return restored(json.loads(json.dumps(kept(problem))))
