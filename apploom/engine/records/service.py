@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from apploom.engine import clock
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import SYSTEM_USER, User
-from apploom.engine.definitions.model import AppSet, Entity, Field
+from apploom.engine.definitions.model import AppSet, Entity, Field, Label
 from apploom.engine.errors import Conflict, NotFound, RuleError, ValidationFailed
 from apploom.engine.fields.base import FieldType
 from apploom.engine.fields.registry import FieldTypes
@@ -1280,11 +1280,20 @@ def _refuse_kept(entity: Entity, stored: Draft) -> None:
     if isinstance(entity.deletable, bool) or workflow is None:
         raise Conflict(msg("{entity} records are kept: they cannot be deleted", entity=label))
     state = stored.values[workflow.field]
-    kept = ", ".join(workflow.states[s].label.en for s in entity.deletable)
-    endings = ", ".join(t.label.en for t in workflow.endings(state))
+    said = {
+        "entity": label,
+        "state": workflow.states[state].label,
+        "kept": Label.listed([workflow.states[s].label for s in entity.deletable]),
+    }
+    endings = [t.label for t in workflow.endings(state)]
+    if not endings:
+        raise Conflict(msg("This {entity} is {state}: only {kept} ones can be deleted", **said))
     raise Conflict(
-        f"This {label} is {workflow.states[state].label.en}: only {kept} ones can be deleted"
-        + (f"; to end it, take {endings}" if endings else "")
+        msg(
+            "This {entity} is {state}: only {kept} ones can be deleted; to end it, take {endings}",
+            **said,
+            endings=Label.listed(endings),
+        )
     )
 
 

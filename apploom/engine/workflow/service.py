@@ -184,9 +184,7 @@ class Transitions:
                     transition=transition.label,
                     entity=entity.label,
                     state=_state_label(workflow, state),
-                    sources=Label(
-                        ", ".join(s.en for s in sources), "、".join(s.zh for s in sources)
-                    ),
+                    sources=Label.listed(sources),
                 ),
                 current=self.records.dump(entity, stored),
                 yours={"transition": transition.name},
