@@ -162,6 +162,16 @@ def test_an_imports_row_problems_are_kept_to_be_read_in_either_language(app, sql
     assert "<td>为必填项</td>" in page
 
 
+def test_a_bulk_transitions_refusals_are_worded_by_accept_language(app, sqlite_runtime):
+    api = Api(app.test_client(), sqlite_runtime.users.create_token("sue"))
+    sent = api.post("/api/v1/oms/order/bulk/transitions/confirm", json={"ids": [99_999]})
+    job = finished(api, sent)
+    [refused] = job["outcome"]["refused"]
+    assert refused["message"] == "There is no Sales order with id 99999"
+    chinese = api.get(f"/api/v1/jobs/{job['id']}", headers={"Accept-Language": "zh"}).json
+    assert chinese["outcome"]["refused"][0]["message"] == "没有 id 为 99999 的销售订单"
+
+
 def test_a_kept_message_comes_back_whole_from_json():
     """An import's report is JSON in the database; a reader later gets it in their language."""
     nested = {

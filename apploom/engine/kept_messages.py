@@ -1,6 +1,6 @@
-"""Messages kept in JSON to be read later: an import's report is written by its job and
-read by a screen or an API client in their own language. A kept problem holds the English
-text as ``message``, as it always did, and beside it, as ``said``, what the message was
+"""Messages kept in JSON to be read later: an import's report, a bulk action's refusals
+are written by their job and read by a screen or an API client in their own language.
+What is kept is the English text, as it always was, and beside it what the message was
 made of (its template; its parameters, a Label as both its languages)."""
 
 from __future__ import annotations
@@ -26,6 +26,26 @@ def restored(problem: Mapping[str, Any]) -> dict:
     if said is not None:
         found["message"] = _restored(said)
     return found
+
+
+def kept_refusal(message: str, fields: Mapping[str, Any]) -> dict | None:
+    """What a refusal's message and its fields' messages were made of; None if all are
+    plain text."""
+    made = {k: _kept(v) for k, v in fields.items() if isinstance(v, Message)}
+    if not isinstance(message, Message) and not made:
+        return None
+    return {"message": _kept(message) if isinstance(message, Message) else None, "fields": made}
+
+
+def restored_refusal(message: str, fields: Mapping[str, Any], said: Mapping | None) -> dict:
+    """{message, fields} of a kept refusal, as Messages again where they were."""
+    said = said or {"message": None, "fields": {}}
+    return {
+        "message": _restored(said["message"]) if said["message"] else message,
+        "fields": {
+            k: _restored(said["fields"][k]) if k in said["fields"] else v for k, v in fields.items()
+        },
+    }
 
 
 def _kept(said: Message) -> dict:

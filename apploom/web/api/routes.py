@@ -247,13 +247,29 @@ def _accepted(job: dict):
 
 
 def _located(job: dict) -> dict:
-    """A job with its URL; an import's problems worded in the client's language."""
-    outcome = job.get("outcome")
-    if outcome and "errors" in outcome:
-        lang = client_language()
-        errors = [{**e, "message": in_language(e["message"], lang)} for e in outcome["errors"]]
-        job = {**job, "outcome": {**outcome, "errors": errors}}
+    """A job with its URL; an import's problems and a bulk action's refusals worded in the
+    client's language."""
+    if job.get("outcome"):
+        job = {**job, "outcome": _worded(job["outcome"], client_language())}
     return {**job, "url": url_for("api.job", job_id=job["id"])}
+
+
+def _worded(outcome: dict, lang: str) -> dict:
+    """An outcome's problems (an import's errors, a bulk action's refusals) in ``lang``."""
+
+    def word(said: dict) -> dict:
+        worded = {**said, "message": in_language(said["message"], lang)}
+        if "fields" in said:
+            worded["fields"] = {
+                k: in_language(v, lang) if isinstance(v, str) else v
+                for k, v in said["fields"].items()
+            }
+        return worded
+
+    lists = {
+        key: [word(s) for s in outcome[key]] for key in ("errors", "refused") if key in outcome
+    }
+    return {**outcome, **lists}
 
 
 @bp.get("/jobs")
