@@ -120,7 +120,7 @@ def test_order_journey_through_the_screens(server, page):
     pick(page, "#rows-lines tbody tr:nth-child(1) [data-ref-text]", "CUP")
     expect(price).to_have_value("12.50")  # another item: its price
     first.locator("input[name$='-qty']").fill("2")
-    expect(first.locator("output.computed")).to_have_text("25.00")
+    expect(first.locator("output.computed")).to_have_text("CN¥25.00")
     page.click("text=+ Add row")
     expect(rows).to_have_count(2)
     pick(page, "#rows-lines tbody tr:nth-child(2) [data-ref-text]", "POT")
@@ -128,14 +128,14 @@ def test_order_journey_through_the_screens(server, page):
     expect(second.locator("input[name$='-price']")).to_have_value("268.00")
     second.locator("input[name$='-price']").fill("260")  # typed: kept from now on
     second.locator("input[name$='-qty']").fill("1")
-    expect(page.locator("#calc-total")).to_have_text("285.00")
+    expect(page.locator("#calc-total")).to_have_text("CN¥285.00")
     second.locator("input[name$='-price']").fill("268")
-    expect(page.locator("#calc-total")).to_have_text("293.00")
-    expect(page.locator("#calc-tax")).to_have_text("33.71")  # 2.88 + 30.83, inside the prices
+    expect(page.locator("#calc-total")).to_have_text("CN¥293.00")
+    expect(page.locator("#calc-tax")).to_have_text("CN¥33.71")  # 2.88 + 30.83, inside the prices
     shot(page, "form")
     page.click("button:text('Save')")
     expect(page.locator("h1")).to_contain_text("SO-")
-    expect(page.locator(".record-fields")).to_contain_text("293.00")
+    expect(page.locator(".record-fields")).to_contain_text("CN¥293.00")
     number = page.locator("h1").inner_text().split("· ")[1].split()[0]
 
     page.goto(server + "/a/oms/order")
@@ -193,7 +193,7 @@ def test_the_external_id_shows_and_is_required_only_for_marketplace_orders(
     expect(page.locator("input[name$='-price']")).to_have_value("12.50")
     page.select_option("select[name=channel]", "store")
     page.locator("input[name$='-qty']").fill("1")
-    expect(page.locator("#calc-total")).to_have_text("12.50")  # the preview answered
+    expect(page.locator("#calc-total")).to_have_text("CN¥12.50")  # the preview answered
     expect(external).to_be_hidden()
     page.select_option("select[name=channel]", "marketplace")
     expect(external).to_be_visible()
@@ -354,7 +354,7 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
         sqlite_runtime.transitions.take(shop_user, "oms.order", order["id"], "confirm")
     sign_in(page, server, "sue")
     page.goto(server + "/a/oms")
-    expect(page.locator(".tile .number-card .big").first).to_have_text("60.00")
+    expect(page.locator(".tile .number-card .big").first).to_have_text("CN¥60.00")
     expect(page.locator(".tile canvas").first).to_be_visible()
     page.wait_for_function("() => document.querySelector('.tile canvas').chart !== undefined")
     page.locator(".tile header a", has_text="Sales by month").click()
@@ -364,6 +364,11 @@ def test_a_dashboard_shows_charts_and_a_bar_drills_down_to_its_orders(server, pa
     assert "channel=store" in page.url and "status__not_in=draft" in page.url
     page.go_back()
     page.wait_for_function("() => document.querySelector('.report canvas').chart !== undefined")
+    axis = page.evaluate("""() => {               // the money axis writes yuan, as the table
+        const scale = document.querySelector('.report canvas').chart.scales.y;
+        return scale.ticks.map((tick) => tick.label);
+    }""")
+    assert axis and all(label.startswith("CN¥") for label in axis)
     bar = page.evaluate("""() => {                      // where the chart drew the bar
         const canvas = document.querySelector('.report canvas');
         const box = canvas.getBoundingClientRect();
@@ -378,7 +383,8 @@ def test_an_admin_adds_a_field_and_a_status_and_sales_uses_both(server, page, sq
     expect = playwright.expect
     sqlite_runtime.users.create("boss", ["admin"], "password1234")
     sign_in(page, server, "boss")
-    page.goto(server + "/studio/oms")
+    page.goto(server + "/studio/oms")  # the designer; the YAML is the expert's tab
+    page.click(".studio-tabs a:text('YAML (for experts)')")
     text = page.locator("#definition").input_value()
     text = text.replace(
         "      note:     {type: long_text, label: {en: Note, zh: 备注}}\n",

@@ -141,10 +141,19 @@ def test_plugins_can_register_a_type_and_names_stay_unique():
 @pytest.mark.parametrize(
     "spec, value, lang, expected",
     [
-        ({"type": "money"}, "1234.5", "en", "1,234.50"),
-        ({"type": "percent"}, "12.50", "en", "12.50 %"),
+        ({"type": "money"}, "1234.5", "zh", "¥1,234.50"),
+        ({"type": "money"}, "1234.5", "en", "CN¥1,234.50"),
+        ({"type": "money"}, "-2027705.51", "zh", "-¥2,027,705.51"),
+        ({"type": "decimal"}, "1234.5670", "zh", "1,234.567"),
+        ({"type": "integer"}, 1234567, "en", "1,234,567"),
+        ({"type": "percent"}, "12.50", "en", "12.5%"),
+        ({"type": "percent"}, "8.00", "zh", "8%"),
         ({"type": "boolean"}, True, "zh", "是"),
-        ({"type": "datetime"}, "2026-01-31T14:30:00Z", "en", "2026-01-31 22:30"),  # Shanghai
+        ({"type": "date"}, "2026-12-02", "zh", "2026年12月2日"),
+        ({"type": "date"}, "2026-12-02", "en", "Dec 2, 2026"),
+        # in Shanghai: the next day, 01:00
+        ({"type": "datetime"}, "2026-03-01T17:00:00Z", "zh", "2026年3月2日 01:00"),
+        ({"type": "datetime"}, "2026-01-31T14:30:00Z", "en", "Jan 31, 2026, 10:30\u202fPM"),
         (
             {"type": "select", "options": [{"value": "a", "label": {"en": "A", "zh": "甲"}}]},
             "a",

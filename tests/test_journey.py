@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -516,6 +516,21 @@ def test_the_tracking_page_opens_only_with_the_link_sent(shop):
         re.search("<main.*</main>", unknown.get_data(as_text=True), re.S)[0]
         == re.search("<main.*</main>", forged.get_data(as_text=True), re.S)[0]
     )
+
+
+def test_the_tracking_page_shows_times_on_the_business_clock_in_the_customers_language(shop):
+    shop.purchase(shop.tea, 5)
+    with clock.at(datetime(2026, 11, 30, 17, 30, tzinfo=timezone.utc)):  # 01:30 on 1 Dec there
+        order = shop.take("sales", "oms/order", shop.order((shop.tea, 1)), "confirm")
+        shop.take("warehouse", "oms/order", order, "pick")
+        shop.take("warehouse", "oms/order", order, "ship", carrier="jd")
+    link = tracking_url(shop, shop.emails()[-1])
+    customer = create_app(runtime=shop.rt).test_client()
+    chinese = customer.get(link, headers={"Accept-Language": "zh-CN,zh"}).get_data(as_text=True)
+    assert "<dd>2026年12月1日</dd>" in chinese  # the day it was ordered
+    assert 'datetime="2026-11-30T17:30:00+00:00">2026年12月1日 01:30</time>' in chinese
+    english = customer.get(link, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<dd>Dec 1, 2026</dd>" in english and ">Dec 1, 2026, 1:30\u202fAM</time>" in english
 
 
 def test_a_lead_converts_to_a_customer_with_an_opportunity(shop):

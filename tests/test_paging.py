@@ -167,6 +167,34 @@ def test_a_search_on_postgresql_is_answered_from_trigram_indexes(runtime, many_o
     assert "tg_crm_customer_name" in plan  # a ref searches its target's fields the same way
 
 
+def test_the_page_after_a_cursor_starts_at_the_index_of_its_first_key(runtime, many_orders):
+    """Created time and id are never NULL, so the cursor's condition is a range the index
+    of created_at starts at, on either database, however deep the page."""
+    cursor = runtime.records.list(SYSTEM_USER, "oms.order", Query(limit=5)).next
+    sent: list[tuple] = []
+
+    def seen(conn, cursor, statement, parameters, *args) -> None:
+        if "FROM oms_order \n" in statement and "ORDER BY" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        runtime.records.list(SYSTEM_USER, "oms.order", Query(after=cursor))
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    [(statement, parameters)] = sent
+    postgresql = runtime.db.dialect == "postgresql"
+    with runtime.db.engine.connect() as conn:
+        if postgresql:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # tiny tables: else it just scans
+        explain = "EXPLAIN" if postgresql else "EXPLAIN QUERY PLAN"
+        rows = conn.exec_driver_sql(f"{explain} {statement}", parameters)
+        plan = "\n".join(str(row[-1]) for row in rows)
+    assert "IS NULL" not in statement
+    assert "ix_oms_order_created_at" in plan
+    assert ("Index Cond: (created_at <=" if postgresql else "(created_at<?)") in plan
+
+
 def test_a_last_page_is_counted_by_its_rows_and_a_full_one_by_a_count(runtime, many_orders):
     """A search finding a few orders needs no second pass over what it found; a page
     that is full, or that starts after a cursor, still asks for the count."""

@@ -371,23 +371,23 @@ def test_the_customer_statement_runs_the_balance_over_orders_returns_and_payment
 
     payments = {p["amount"]: p["number"] for p in rt.records.list(ADMIN, PAYMENT).data}
     head, opening, *lines, closing = statement(**{"from": "2026-06-01", "to": "2026-06-30"})
-    assert opening[-1] == "0.00"
+    assert opening[-1] == "CN¥0.00"
     assert [(row[0], row[1], row[4], row[5], row[6]) for row in lines] == [
-        ("2026-06-01", first["number"], "293.00", "", "293.00"),
-        ("2026-06-01", payments["293.00"], "", "293.00", "0.00"),
-        ("2026-06-10", rma["number"], "-12.50", "", "-12.50"),  # the goods back
-        ("2026-06-10", payments["-12.50"], "", "-12.50", "0.00"),  # the money back
-        ("2026-06-20", second["number"], "25.00", "", "25.00"),
-        ("2026-06-25", payments["10.00"], "", "10.00", "15.00"),
-        ("2026-06-26", payments["5.00"], "", "5.00", "10.00"),
-        ("2026-06-26", payments["-5.00"], "", "-5.00", "15.00"),
+        ("Jun 1, 2026", first["number"], "CN¥293.00", "", "CN¥293.00"),
+        ("Jun 1, 2026", payments["293.00"], "", "CN¥293.00", "CN¥0.00"),
+        ("Jun 10, 2026", rma["number"], "-CN¥12.50", "", "-CN¥12.50"),  # the goods back
+        ("Jun 10, 2026", payments["-12.50"], "", "-CN¥12.50", "CN¥0.00"),  # the money back
+        ("Jun 20, 2026", second["number"], "CN¥25.00", "", "CN¥25.00"),
+        ("Jun 25, 2026", payments["10.00"], "", "CN¥10.00", "CN¥15.00"),
+        ("Jun 26, 2026", payments["5.00"], "", "CN¥5.00", "CN¥10.00"),
+        ("Jun 26, 2026", payments["-5.00"], "", "-CN¥5.00", "CN¥15.00"),
     ]
-    assert closing[-3:] == ["305.50", "290.50", "15.00"]
+    assert closing[-3:] == ["CN¥305.50", "CN¥290.50", "CN¥15.00"]
     with on(30):
         owed = rt.reports.run(ADMIN, rt.reports.find("oms", "receivables"), {})
     assert owed.totals["outstanding"] == Decimal("15.00")  # what the statement ends on
     _, opening, *lines, closing = statement(**{"from": "2026-06-22", "to": "2026-06-25"})
-    assert (opening[-1], len(lines), closing[-1]) == ("25.00", 1, "15.00")
+    assert (opening[-1], len(lines), closing[-1]) == ("CN¥25.00", 1, "CN¥15.00")
     bad = sales.get(f"/a/oms/statement/{customer}?from=June")
     assert bad.status_code == 422 and "from: must be a day (YYYY-MM-DD)" in bad.get_data(True)
     warehouse = browser(app, "warehouse").get(f"/a/oms/statement/{customer}")
@@ -425,3 +425,22 @@ def test_the_api_documents_payments_and_refuses_the_warehouse(runtime, staff):
     warehouse = Api(client, runtime.users.create_token("warehouse"))
     answer = warehouse.post("/api/v1/oms/payment", json={"order": 1, "amount": "1.00"})
     assert answer.status_code == 403
+
+
+def test_a_payment_after_midnight_in_hangzhou_is_on_that_days_statement(runtime, shop, staff):
+    rt = runtime
+    with on(30):
+        order = rt.records.create(ADMIN, ORDER, shop.order())
+        rt.transitions.take(ADMIN, ORDER, order["id"], "confirm")
+    with clock.at(datetime(2026, 6, 30, 17, 0, tzinfo=timezone.utc)):  # 01:00 on 1 July there
+        pay(rt, order, "50.00", "bank_transfer")
+    sales = browser(create_app(runtime=rt), "sales")
+
+    def statement(since: str, until: str) -> list[list[str]]:
+        url = f"/a/oms/statement/{shop.customer['id']}?from={since}&to={until}"
+        return Rows(sales.get(url).get_data(as_text=True)).rows[2:-1]
+
+    june = statement("2026-06-01", "2026-06-30")
+    assert [(row[0], row[4], row[5]) for row in june] == [("Jun 30, 2026", "CN¥293.00", "")]
+    july = statement("2026-07-01", "2026-07-31")
+    assert [(row[0], row[4], row[5]) for row in july] == [("Jul 1, 2026", "", "CN¥50.00")]

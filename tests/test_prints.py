@@ -156,12 +156,12 @@ def test_the_sales_order_prints_its_money_and_the_receipt_fits_an_80_mm_roll(sho
     pdf = printed(shop, "sales", f"oms/order/{order['id']}/print/sales_order", lang="zh")
     text = pdf_text(pdf, tmp_path)
     assert "销售单" in text and "zs@example.com" in text  # sales read customers
-    for figure in ("40.00", "−5.00", "8.00", order["tax"], order["total"]):
+    for figure in ("¥40.00", "−¥5.00", "¥8.00", f"¥{order['tax']}", f"¥{order['total']}"):
         assert figure in text
     assert pdf_pages(pdf, tmp_path)[1] == "595.276 x 841.89"  # A4
     receipt = printed(shop, "sales", f"oms/order/{order['id']}/print/receipt")
     assert pdf_pages(receipt, tmp_path)[1] == "226.772 x 841.89"  # 80 mm wide
-    assert order["total"] in pdf_text(receipt, tmp_path)
+    assert f"CN¥{order['total']}" in pdf_text(receipt, tmp_path)
 
 
 def test_a_purchase_order_and_a_label_sheet(shop, tmp_path):

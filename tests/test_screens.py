@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import json
 import re
 import secrets
 
@@ -312,6 +314,43 @@ def test_language_switch_changes_chrome_and_labels(app, shop):
     assert "Sign out" not in page
     english = b.get("/lang/en?next=/a/oms/order", follow_redirects=True)
     assert "Sales order" in english.get_data(as_text=True)
+
+
+def test_chinese_screens_show_yuan_and_chinese_dates_and_exports_stay_plain(
+    app, shop, sqlite_runtime
+):
+    order = sqlite_runtime.records.create(
+        SYSTEM_USER, "oms.order", shop.order(ordered_at="2026-11-20T10:00")
+    )
+    b = browser(app, "sue")
+    listing = b.get("/lang/zh?next=/a/oms/order", follow_redirects=True).get_data(as_text=True)
+    assert "¥293.00" in listing and "2026年11月20日 10:00" in listing
+    record = b.get(f"/a/oms/order/{order['id']}").get_data(as_text=True)
+    assert "¥293.00" in record and "¥12.50" in record  # the total and a line's price
+    assert "2026年11月20日 10:00" in record
+    rows = list(csv.reader(io.StringIO(b.get("/a/oms/order/export.csv").data.decode("utf-8-sig"))))
+    cells = dict(zip(rows[0], rows[1], strict=True))
+    assert cells["应付金额"] == "293.00" and cells["下单时间"] == "2026-11-20 10:00"
+    english = b.get("/lang/en?next=/a/oms/order", follow_redirects=True).get_data(as_text=True)
+    assert "CN¥293.00" in english and "Nov 20, 2026, 10:00\u202fAM" in english
+
+
+def test_a_chinese_report_names_its_months_and_writes_its_money_in_yuan(app, shop, sqlite_runtime):
+    order = sqlite_runtime.records.create(
+        SYSTEM_USER, "oms.order", shop.order(ordered_at="2026-03-02T10:00")
+    )
+    sqlite_runtime.transitions.take(SYSTEM_USER, "oms.order", order["id"], "confirm")
+    b = browser(app, "max")
+    page = b.get("/lang/zh?next=/a/oms/reports/sales_by_month", follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert '<td class="">2026年3月</td>' in text and "¥293.00" in text and "2026-03<" not in text
+    chart = json.loads(html.unescape(re.search(r'data-chart="([^"]*)"', text)[1]))
+    assert chart["labels"] == ["2026年3月"]
+    assert chart["figures"] == {"locale": "zh-CN", "style": "currency", "currency": "CNY"}
+    download = b.get("/a/oms/reports/sales_by_month.csv").data.decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(download)))[1] == ["2026-03", "293.00"]  # plain
+    english = b.get("/lang/en?next=/a/oms/reports/sales_by_month", follow_redirects=True)
+    assert '<td class="">Mar 2026</td>' in english.get_data(as_text=True)
 
 
 def test_logout_ends_the_session(app):

@@ -13,7 +13,7 @@ return and payment: the balance adds them all up.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -104,7 +104,9 @@ def _period() -> tuple[date, date]:
 
 
 def _start(day: date) -> datetime:
-    return datetime.combine(day, time(), timezone.utc)
+    """The moment ``day`` begins where the business is: a payment at 01:00 in Hangzhou
+    is one of that day, not of the day before as UTC has it."""
+    return datetime.combine(day, time(), clock.zone())
 
 
 def _owed_before(rt, conn, customer_id: int, since: date) -> Decimal:
@@ -170,7 +172,7 @@ def _payments(rt, conn, customer_id: int, since: date, until: date) -> list[Entr
     credit = rt.records.entity(RETURNS).label
     found = []
     for r in rows:
-        day = r.paid_at.astimezone(timezone.utc).date()
+        day = clock.local(r.paid_at).date()
         how = show(entity.fields["method"], r.method)
         detail = f"{r.order_number} · {how}" + (f" · {r.reference}" if r.reference else "")
         if r.rma is not None:  # the goods came back: the order is credited what is refunded

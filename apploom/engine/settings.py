@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apploom.engine import formatting
 from apploom.engine.errors import BadSetting
 
 LOG_FORMATS = ("text", "json")
@@ -32,6 +33,7 @@ class Settings:
     sign_in_attempts: int = 5  # failures of a user or address within the window lock it
     sign_in_window_minutes: int = 15
     time_zone: str = "Asia/Shanghai"  # the business's: what day it is, how times read
+    currency: str = formatting.DEFAULT_CURRENCY  # the ISO 4217 code amounts are shown in
     log_format: str = "text"  # text, or json: one JSON object a line
     metrics_token: str = ""  # the bearer token /metrics asks for; unset, /metrics is off
     # the letterhead of printed documents (delivery notes, invoices, purchase orders)
@@ -46,6 +48,7 @@ class Settings:
                 f"APPLOOM_LOG_FORMAT is '{self.log_format}': use one of {', '.join(LOG_FORMATS)}"
             )
         _check_time_zone(self.time_zone)
+        _check_currency(self.currency)
         _check_logo(self.business_logo_path)
 
     @property
@@ -92,6 +95,13 @@ def _check_time_zone(name: str) -> None:
         raise BadSetting(
             f"APPLOOM_TIME_ZONE: '{name}' is not a time zone; use a name like Asia/Shanghai"
         ) from None
+
+
+def _check_currency(code: str) -> None:
+    if not formatting.known_currency(code):
+        raise BadSetting(
+            f"APPLOOM_CURRENCY: '{code}' is not a currency code; use an ISO 4217 code like CNY"
+        )
 
 
 LOGO_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".svg")

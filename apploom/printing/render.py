@@ -22,7 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from weasyprint.urls import URLFetcher
 
-from apploom.engine import clock
+from apploom.engine import clock, formatting
 from apploom.engine.access.permissions import User
 from apploom.engine.errors import NotFound, SandboxError
 from apploom.engine.prints.definition import Print
@@ -178,7 +178,8 @@ class Printer:
                     "phone": settings.business_phone,
                     "logo": _logo(settings),
                 },
-                printed_at=clock.local(clock.now()).strftime("%Y-%m-%d %H:%M"),
+                printed_at=formatting.moment(clock.now(), lang),
+                money=lambda amount: formatting.money(amount, lang),
                 barcode=barcode_image,
                 qr=qr_image,
                 walk=walk,

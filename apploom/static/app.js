@@ -147,8 +147,8 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// Report charts: a canvas carries its data (labels, series and each point's drill-down
-// link) as JSON; Chart.js draws it.
+// Report charts: a canvas carries its data (labels, series, each point's drill-down
+// link, and how its figures read: ¥1,234.00, 12.5%) as JSON; Chart.js draws it.
 const CHART_TYPES = { bar: "bar", stacked_bar: "bar", line: "line", pie: "pie" };
 function drawCharts(root) {
   if (!window.Chart) return;
@@ -156,13 +156,24 @@ function drawCharts(root) {
     if (canvas.chart) return;
     const spec = JSON.parse(canvas.dataset.chart);
     const stacked = spec.type === "stacked_bar";
+    const { locale, ...shape } = spec.figures || {};
+    const figure = new Intl.NumberFormat(locale, shape);
+    const ticks = { callback: (value) => figure.format(value) };
+    const tooltip = {
+      callbacks: {
+        label: (item) => {
+          const value = typeof item.parsed === "object" ? item.parsed.y : item.parsed;
+          return `${item.dataset.label || item.label}: ${figure.format(value)}`;
+        },
+      },
+    };
     canvas.chart = new Chart(canvas, {
       type: CHART_TYPES[spec.type] || "bar",
       data: { labels: spec.labels, datasets: spec.series.map((s) => ({ label: s.label, data: s.data })) },
       options: {
-        responsive: true, maintainAspectRatio: false, animation: false,
-        scales: spec.type === "pie" ? {} : { x: { stacked }, y: { stacked, beginAtZero: true } },
-        plugins: { legend: { display: spec.series.length > 1 || spec.type === "pie" } },
+        responsive: true, maintainAspectRatio: false, animation: false, locale,
+        scales: spec.type === "pie" ? {} : { x: { stacked }, y: { stacked, beginAtZero: true, ticks } },
+        plugins: { legend: { display: spec.series.length > 1 || spec.type === "pie" }, tooltip },
         onClick: (_event, points) => {   // a bar or point opens the records behind it
           const point = points[0];
           const link = point && spec.series[point.datasetIndex].links?.[point.index];

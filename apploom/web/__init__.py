@@ -87,7 +87,8 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.register_blueprint(studio.bp)
     app.register_blueprint(studio_prints.bp)
     app.context_processor(_template_helpers)
-    app.add_template_filter(local_time)  # moments as the business's clock reads them
+    app.jinja_env.filters.update(display.FILTERS)  # figures and times people read
+    app.add_template_filter(local_time, "input_time")  # a datetime-local input's value
     if runtime.plugins is not None:
         runtime.plugins.hook.apploom_routes(app=app)
     return app

@@ -1,5 +1,6 @@
 """Values as people read them on screens, as their field types show them: option labels,
-money with two decimals, refs by their title (fetched once per list, not once per row)."""
+money in the instance's currency, refs by their title (fetched once per list, not once
+per row), and the template filters for figures and times that no field holds."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from flask import g
 
+from apploom.engine import formatting
 from apploom.engine.access import permissions
 from apploom.engine.definitions.model import Entity, Field
 from apploom.engine.fields.base import parse_int
@@ -51,6 +53,23 @@ def show(fld: Field, value: Any, titles: dict[str, dict[int, str]] | None = None
         .types[fld.type]
         .display(fld, value, current_language(), (titles or {}).get(fld.name, {}))
     )
+
+
+def local_time(value: Any) -> str:
+    """A moment (or its ISO text) on the business's clock, as the screen's language reads it."""
+    return "" if value in (None, "") else formatting.moment(value, current_language())
+
+
+def money(value: Any) -> str:
+    return "" if value in (None, "") else formatting.money(value, current_language())
+
+
+def day(value: Any) -> str:
+    """A day (or its ISO text) as the screen's language writes it."""
+    return "" if value in (None, "") else formatting.day(value, current_language())
+
+
+FILTERS = {"local_time": local_time, "money": money, "day": day}
 
 
 def user_choices(entity: Entity, current: Any = None) -> list[tuple[int, str]]:

@@ -11,6 +11,7 @@ from flask import Response, abort, g
 
 from apploom.engine.definitions.model import Entity
 from apploom.engine.exports.spreadsheets import write_csv, write_xlsx
+from apploom.engine.fields.dates import local_time
 from apploom.engine.query.filters import SYSTEM_FIELDS, Query
 from apploom.web.context import runtime
 from apploom.web.display import ref_titles, show
@@ -42,8 +43,13 @@ def _rows(entity: Entity, query: Query):
 
 
 def _cell(fld, value, titles):
-    if value is not None and runtime().types[fld.type].numeric:
+    ftype = runtime().types[fld.type]
+    if value is not None and ftype.numeric:
         return Decimal(value)  # a number the spreadsheet can sum
+    if value and ftype.timed:
+        return local_time(value)  # the business's clock, in a shape spreadsheets read
+    if value and ftype.dated:
+        return value  # ISO, as a spreadsheet reads a day
     return show(fld, value, titles)
 
 

@@ -6,10 +6,11 @@ module lays it out."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from flask import Blueprint, g, render_template, request, url_for
 
-from apploom.engine import clock
+from apploom.engine import clock, formatting
 from apploom.engine.access import permissions
 from apploom.engine.errors import BadQuery, Forbidden
 from apploom.engine.fields.base import parse_int
@@ -18,7 +19,7 @@ from apploom.engine.reports.definition import Report
 from apploom.engine.reports.service import RANGES, Result, date_range, drill_params
 from apploom.web.context import runtime
 from apploom.web.export import send_table
-from apploom.web.i18n import label
+from apploom.web.i18n import current_language, label
 from apploom.web.session import login_required
 
 bp = Blueprint("reports", __name__)
@@ -62,7 +63,7 @@ def page(app: str, name: str):
 def download(app: str, name: str, fmt: str):
     report = runtime().reports.find(app, name)
     result = runtime().reports.run(g.user, report, viewer_params(report))
-    grid = table(result, {})
+    grid = table(result, {}, periods_named=False)  # a spreadsheet keeps 2026-03, sortable
     rows = [grid["header"]] + [
         [c["text"] if c["number"] is None else c["number"] for c in row["cells"]]
         for row in grid["rows"]
@@ -85,11 +86,12 @@ def flow(app: str, entity: str):
     done = {(row["period"], row["state"]): row["records"] for row in analysis["throughput"]}
     chart_data = {
         "type": "line",
-        "labels": periods,
+        "labels": [formatting.period(p, options["period"], current_language()) for p in periods],
         "series": [
             {"label": label(s.label), "data": [done.get((p, s.name), 0) for p in periods]}
             for s in finals
         ],
+        "figures": figures(),
     }
     titles = rt.records.titles(g.user, found.qualified, {r["id"] for r in analysis["stuck"]})
     return render_template(
@@ -163,23 +165,25 @@ def dashboard(app) -> list[dict]:
     return tiles
 
 
-def table(result: Result, params: dict) -> dict:
+def table(result: Result, params: dict, periods_named: bool = True) -> dict:
     """The report as a grid: header, rows of cells (text, number, drill-down link),
-    and the totals row."""
+    and the totals row; date buckets name their periods unless ``periods_named`` is
+    false (a download keeps their keys)."""
     report = result.report
     measures = report.measures
     header = [label(g.label) for g in result.groups[: len(report.rows)]]
     if result.columns:
         header += [
             f"{text} · {label(m.label)}" if len(measures) > 1 else text
-            for text in result.column_labels
+            for text in (column_texts(result) if periods_named else result.column_labels)
             for m in measures
         ]
     else:
         header += [label(m.label) for m in measures]
     rows = []
     for row in result.rows:
-        cells = [{"text": text, "number": None, "link": None} for text in row["labels"]]
+        texts = row_texts(result, row) if periods_named else row["labels"]
+        cells = [{"text": text, "number": None, "link": None} for text in texts]
         if result.columns:
             for i, keys in enumerate(result.columns):
                 values = row["cells"].get(i, {})
@@ -213,7 +217,7 @@ def chart(result: Result, params: dict) -> dict:
     """What Chart.js draws: labels along the first row group, one series per pivot
     column (or per measure), and for each point the list of the records behind it."""
     report = result.report
-    labels = [" · ".join(row["labels"]) for row in result.rows]
+    labels = [" · ".join(row_texts(result, row)) for row in result.rows]
     first = report.measures[0]
     if result.columns:
         series = [
@@ -222,7 +226,7 @@ def chart(result: Result, params: dict) -> dict:
                 "data": [_number(row["cells"].get(i, {}).get(first.name)) for row in result.rows],
                 "links": [_link(result, row["keys"] + list(keys), params) for row in result.rows],
             }
-            for i, (keys, text) in enumerate(zip(result.columns, result.column_labels, strict=True))
+            for i, (keys, text) in enumerate(zip(result.columns, column_texts(result), strict=True))
         ]
     else:  # the measures alike to the first (a count beside money would flatten it)
         alike = [
@@ -239,7 +243,43 @@ def chart(result: Result, params: dict) -> dict:
             }
             for m in alike
         ]
-    return {"type": report.chart, "labels": labels, "series": series}
+    return {"type": report.chart, "labels": labels, "series": series, "figures": figures(first)}
+
+
+def row_texts(result: Result, row: dict) -> list[str]:
+    """A row's group labels as the screen reads them: a date bucket names its period."""
+    return _texts(result.groups[: len(row["keys"])], row["keys"], row["labels"])
+
+
+def column_texts(result: Result) -> list[str]:
+    """The pivot columns' labels; when they are date buckets, their periods named."""
+    columns_by = result.groups[len(result.report.rows) :]
+    if not columns_by or not all(g.bucket for g in columns_by):
+        return result.column_labels
+    return [" · ".join(_texts(columns_by, list(keys), None)) for keys in result.columns]
+
+
+def _texts(groups: list, keys: list, labels: list[str] | None) -> list[str]:
+    lang = current_language()
+    return [
+        formatting.period(str(key), group.bucket, lang)
+        if group.bucket and key is not None
+        else labels[i]
+        if labels is not None
+        else "—"
+        for i, (group, key) in enumerate(zip(groups, keys, strict=True))
+    ]
+
+
+def figures(measure=None) -> dict:
+    """How a chart's axis and tooltips write its figures (Intl.NumberFormat's locale and
+    options), as the table beside it does."""
+    where = formatting.locale(current_language()).replace("_", "-")
+    if measure is not None and measure.format == "money":
+        return {"locale": where, "style": "currency", "currency": formatting.currency()}
+    if measure is not None and measure.format == "percent":
+        return {"locale": where, "style": "percent", "maximumFractionDigits": 1}
+    return {"locale": where}
 
 
 def filter_choices(report: Report) -> dict[str, tuple[str, list[tuple[str, str]]]]:
@@ -277,11 +317,14 @@ def _cell(measure, value, result: Result, keys: list, params: dict) -> dict:
 def _format(measure, value) -> str:
     if value is None:
         return "—"
-    if measure.format == "percent":
-        return f"{value * 100:.1f} %"
+    lang = current_language()
+    if measure.format == "percent":  # a ratio, to a tenth of a point
+        return formatting.percent(round(Decimal(value) * 100, 1), lang)
     if measure.format == "money":
-        return f"{value:,.2f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+        return formatting.money(round(Decimal(value), 2), lang)
+    if isinstance(value, float):  # an average
+        return formatting.number(round(Decimal(value), 2), lang)
+    return formatting.number(value, lang)
 
 
 def _number(value):

@@ -272,7 +272,7 @@ class Automation:
         for entity, rule, cron in scheduled:
             key = f"{entity.qualified}.{rule.name}"
             last = last_runs.get(key)
-            if last is not None and croniter(cron, last).get_next(datetime) > now:
+            if last is not None and next_run(cron, last) > now:
                 continue  # not due: no write transaction, which would take SQLite's lock
             with records.db.write() as conn:
                 if not _schedule_due(conn, key, cron, now):
@@ -481,6 +481,12 @@ class Automation:
         return TEMPLATE.sub(fill, template)
 
 
+def next_run(cron: str, last: datetime) -> datetime:
+    """The first moment after ``last`` that ``cron`` names, read on the business's clock:
+    ``0 9 * * *`` is nine in the morning where the shop is, daylight saving included."""
+    return croniter(cron, clock.local(last)).get_next(datetime)
+
+
 def _schedule_due(conn: Connection, key: str, cron: str, now: datetime) -> bool:
     """Claim this round of a scheduled rule; only one worker wins it. The first time a
     rule is seen its clock starts, so a new rule does not fire for the past."""
@@ -490,7 +496,7 @@ def _schedule_due(conn: Connection, key: str, cron: str, now: datetime) -> bool:
     if last is None:
         insert_ignore(conn, sys_schedule, {"key": key, "last_run_at": now})
         return False
-    if croniter(cron, last).get_next(datetime) > now:
+    if next_run(cron, last) > now:
         return False
     claimed = conn.execute(
         update(sys_schedule)

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Date
 
-from apploom.engine import clock
+from apploom.engine import clock, formatting
 from apploom.engine.fields.base import DATED_OPS, Invalid, RangedType
 from apploom.engine.messages import msg
 from apploom.engine.storage.column_types import UTCDateTime
@@ -94,6 +94,9 @@ class DateType(RangedType):
     def json_schema(self, field):
         return {"type": "string", "format": "date"}
 
+    def display(self, field, value, lang, titles):
+        return formatting.day(value, lang)
+
     def default(self, field, user_id, now):
         return clock.local(now).date() if field.default == "today" else field.default
 
@@ -146,7 +149,7 @@ class DateTimeType(RangedType):
         return now if field.default == "now" else field.default
 
     def display(self, field, value, lang, titles):
-        return local_time(value)
+        return formatting.moment(value, lang)
 
 
 def local_time(value: datetime | str | None, form: str = "%Y-%m-%d %H:%M") -> str:

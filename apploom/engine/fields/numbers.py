@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from sqlalchemy import BigInteger, Integer
 
+from apploom.engine import formatting
 from apploom.engine.definitions.model import Field
 from apploom.engine.fields.base import MAX_INT, Invalid, RangedType, parse_int, reject_bool
 from apploom.engine.messages import msg
@@ -36,6 +37,9 @@ class IntegerType(RangedType):
 
     def json_schema(self, field):
         return {"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT, **_bounds(field)}
+
+    def display(self, field, value, lang, titles):
+        return formatting.number(value, lang)
 
 
 THOUSANDS = re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
@@ -118,13 +122,16 @@ class DecimalType(RangedType):
             "description": "A decimal number sent as a string (a JSON number is accepted too).",
         }
 
+    def display(self, field, value, lang, titles):
+        return formatting.number(value, lang)
+
 
 class MoneyType(DecimalType):
     name = "money"
     default_scale = 2
 
     def display(self, field, value, lang, titles):
-        return f"{Decimal(value):,.2f}"
+        return formatting.money(value, lang)
 
 
 class PercentType(DecimalType):
@@ -135,7 +142,7 @@ class PercentType(DecimalType):
     default_precision = 9
 
     def display(self, field, value, lang, titles):
-        return f"{value} %"
+        return formatting.percent(value, lang)
 
 
 def _quantum(scale: int) -> Decimal:

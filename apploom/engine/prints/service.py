@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping
 
+from apploom.engine import formatting
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import NotFound
-from apploom.engine.fields.dates import local_time
 from apploom.engine.prints.definition import Print
 from apploom.engine.records.service import RecordService
 
@@ -98,7 +98,7 @@ class PrintDocuments:
         types = self.records.types
         shown: list[dict[str, Any]] = [
             {"id": row.get("id")}
-            | {n: local_time(row[n]) for n in ("created_at", "updated_at") if n in row}
+            | {n: _moment(row[n], lang) for n in ("created_at", "updated_at") if n in row}
             for row in rows
         ]
         people = self.user_names(
@@ -159,3 +159,7 @@ class PrintDocuments:
                 out[name] = Printed({}, "")
             else:
                 out[name] = found.get(value) or Printed({"id": value}, titles.get(value, ""))
+
+
+def _moment(value: Any, lang: str) -> str:
+    return formatting.moment(value, lang) if value else ""

@@ -88,6 +88,7 @@ class SortKey:
     column: ColumnElement
     descending: bool
     field: Field
+    nullable: bool = True  # False: no row holds NULL here, so a cursor need not ask
 
     def ordering(self) -> ColumnElement:
         return self.column.desc() if self.descending else self.column.asc()
@@ -347,18 +348,19 @@ class QueryCompiler:
                 on = joined.c.id == table.c[head]
                 row_filter = self.visible(user, target, joined)
                 query = query.outerjoin(joined, on if row_filter is None else and_(on, row_filter))
-                column = joined.c[rest]
+                column, nullable = joined.c[rest], True  # an unmatched row reads NULL
             else:
                 key_field = self.field(entity, name)
                 column = table.c[name]
+                nullable = bool(column.nullable)
             if not self.types[key_field.type].sortable:
                 raise BadQuery(
                     f"cannot sort by '{name}'",
                     {"sort": f"{key_field.type} fields cannot be sorted"},
                 )
-            keys.append(SortKey(column, descending, key_field))
+            keys.append(SortKey(column, descending, key_field, nullable))
         newest_first = bool(sort) and sort[0].startswith("-")
-        keys.append(SortKey(table.c.id, newest_first, SYSTEM_FIELDS["id"]))
+        keys.append(SortKey(table.c.id, newest_first, SYSTEM_FIELDS["id"], nullable=False))
         return query, keys
 
     def cursor(self, keys: list[SortKey], row: Mapping[str, Any]) -> str:
@@ -379,7 +381,7 @@ class QueryCompiler:
             later.append(and_(*ties, self._beyond(key, values[n])))
         condition = or_(*later)
         first, value = keys[0], values[0]
-        if value is not None and not self._nulls_later(first):
+        if value is not None and not (first.nullable and self._nulls_later(first)):
             # the same rows, bounded by the first key alone so that its index starts there
             bound = first.column <= value if first.descending else first.column >= value
             condition = and_(bound, condition)
@@ -394,7 +396,7 @@ class QueryCompiler:
         if value is None:
             return false() if nulls_later else key.column.is_not(None)
         beyond = key.column < value if key.descending else key.column > value
-        return or_(beyond, key.column.is_(None)) if nulls_later else beyond
+        return or_(beyond, key.column.is_(None)) if nulls_later and key.nullable else beyond
 
     def _read_cursor(self, keys: list[SortKey], cursor: str) -> list[Any]:
         refusal = BadQuery(

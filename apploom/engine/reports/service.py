@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement, FromClause, Select
 
+from apploom.engine import clock
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field, Label
@@ -182,10 +183,13 @@ class ReportRunner:
         return result
 
 
-def time_bucket(dialect: str, column, bucket: str, utc: bool) -> ColumnElement:
+def time_bucket(dialect: str, column, bucket: str, timed: bool) -> ColumnElement:
     """A date or time as its bucket's text, alike on both databases: 2026-11-27, the
-    Monday of its week, 2026-11, 2026-Q4, 2026 (times taken in UTC)."""
+    Monday of its week, 2026-11, 2026-Q4, 2026. A time falls in the bucket of its day on
+    the business's clock, daylight saving included: PostgreSQL converts with its zone
+    database, SQLite with Python's (the connection's ``local_time`` function)."""
     if dialect == "sqlite":
+        column = func.local_time(column) if timed else column
         formats = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
         if bucket == "week":
             return func.strftime("%Y-%m-%d", column, "weekday 0", "-6 days")
@@ -196,7 +200,7 @@ def time_bucket(dialect: str, column, bucket: str, utc: bool) -> ColumnElement:
                 (cast(func.strftime("%m", column), Integer) + 2) // 3,
             )
         return func.strftime(formats[bucket], column)
-    moment = func.timezone("UTC", column) if utc else column
+    moment = func.timezone(clock.zone().key, column) if timed else column
     if bucket == "week":
         moment = func.date_trunc("week", moment)
     patterns = {

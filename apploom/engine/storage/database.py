@@ -14,11 +14,14 @@ from __future__ import annotations
 import os
 import weakref
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Iterator
 
 from sqlalchemy import Connection, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+
+from apploom.engine import clock
 
 _WRITE = "apploom_write"
 _opened: weakref.WeakSet[Database] = weakref.WeakSet()  # this process's, for after a fork
@@ -107,6 +110,16 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+    dbapi_connection.create_function("local_time", 1, _local_time)
+
+
+def _local_time(stored: str | None) -> str | None:
+    """A stored UTC time as the business's clock read it then, in the shape SQLite's date
+    functions take: what day it was where the business is (SQLite knows no zones)."""
+    if stored is None:
+        return None
+    moment = datetime.fromisoformat(stored).replace(tzinfo=timezone.utc)
+    return moment.astimezone(clock.zone()).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _sqlite_begin(conn: Connection) -> None:

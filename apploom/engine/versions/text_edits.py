@@ -38,7 +38,9 @@ def change_entry(text: str, path: tuple, changes: dict) -> str:
     spec = {k: v for k, v in spec.items() if v is not None}
     lines = text.splitlines(keepends=True)
     start, end = _span(text, path)
-    lines[start:end] = [f"{' ' * _indent(lines[start])}{path[-1]}: {flow(spec)}\n"]
+    said = re.match(r"\s*\S+:\s+(#.*)$", lines[start].rstrip("\n"))  # a block's key's note
+    note = f"  {said.group(1)}" if said else ""
+    lines[start:end] = [f"{' ' * _indent(lines[start])}{path[-1]}: {flow(spec)}{note}\n"]
     return "".join(lines)
 
 
@@ -108,18 +110,18 @@ def add_state(text: str, entity: str, name: str, spec: dict, transitions: dict[s
         text, ("entities", entity, "workflow", "states", list(states)[-1]), name, spec
     )
     for transition, settings in transitions.items():
-        known = _mapping(text, ("entities", entity, "workflow", "transitions"))
-        if transition in known:
-            raise ValidationFailed(
-                {"transition": f"{entity} already has a transition '{transition}'"}
-            )
-        text = _insert_after(
-            text,
-            ("entities", entity, "workflow", "transitions", list(known)[-1]),
-            transition,
-            settings,
-        )
+        text = add_transition(text, entity, transition, settings)
     return text
+
+
+def add_transition(text: str, entity: str, name: str, spec: dict) -> str:
+    """One more workflow transition, after the entity's others."""
+    known = _mapping(text, ("entities", entity, "workflow", "transitions"))
+    if name in known:
+        raise ValidationFailed({"transition": f"{entity} already has a transition '{name}'"})
+    return _insert_after(
+        text, ("entities", entity, "workflow", "transitions", list(known)[-1]), name, spec
+    )
 
 
 def rules_of(text: str, entity: str) -> list:

@@ -156,28 +156,31 @@ def lint(
                 )
     if errors:
         return errors, warnings
-    reachable = _reachable(workflow)
-    for state in states.values():
-        if state.name not in reachable:
-            warnings.append(
-                (
-                    ("states", state.name),
-                    f"'{state.name}' cannot be reached from '{workflow.initial}'",
-                )
-            )
-        leaving = [
-            t
-            for t in workflow.transitions.values()
-            if t.leaves(state.name) and t.target != state.name
-        ]
-        if not state.final and not leaving:
-            warnings.append(
-                (
-                    ("states", state.name),
-                    f"'{state.name}' has no way out and is not marked final: true",
-                )
-            )
+    for name in unreachable_states(workflow):
+        warnings.append((("states", name), f"'{name}' cannot be reached from '{workflow.initial}'"))
+    for name in dead_end_states(workflow):
+        warnings.append(
+            (("states", name), f"'{name}' has no way out and is not marked final: true")
+        )
     return errors, warnings
+
+
+def unreachable_states(workflow: Workflow) -> list[str]:
+    """The states no chain of transitions leads to from the initial one."""
+    reachable = _reachable(workflow)
+    return [name for name in workflow.states if name not in reachable]
+
+
+def dead_end_states(workflow: Workflow) -> list[str]:
+    """The states a record cannot leave that are not marked final: it would be stuck."""
+    return [
+        state.name
+        for state in workflow.states.values()
+        if not state.final
+        and not any(
+            t.leaves(state.name) and t.target != state.name for t in workflow.transitions.values()
+        )
+    ]
 
 
 def _reachable(workflow: Workflow) -> set[str]:

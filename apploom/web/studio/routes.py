@@ -38,9 +38,10 @@ from apploom.engine.versions import applied, layers, text_edits
 from apploom.engine.versions.install import effects
 from apploom.plugins import install_definitions
 from apploom.web.context import runtime
-from apploom.web.i18n import translate
+from apploom.web.i18n import current_language, translate
 from apploom.web.reports import RANGE_NAMES
 from apploom.web.session import check_csrf, login_required
+from apploom.web.studio import designer
 from apploom.web.studio import forms as forms
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
@@ -69,6 +70,41 @@ def home():
 
 @bp.get("/<app>")
 def app_page(app: str):
+    """The designer: the app's entities, and a workflow drawn, to click and change."""
+    definition = _app(app)
+    with runtime().db.read() as conn:
+        history = applied.history(conn, app)
+    return render_template(
+        "studio/designer.html",
+        app=app,
+        definition=definition,
+        history=history,
+        upgrade=_upgrade(app),
+        **designer.view(definition, request.args, _roles(definition), current_language()),
+    )
+
+
+@bp.post("/<app>/<entity>/workflow")
+def save_workflow(app: str, entity: str):
+    """A status or transition changed or added on the diagram, for the usual preview,
+    with the lines it changes."""
+    found = _app(app).entities.get(entity)
+    if found is None or found.workflow is None:
+        abort(404)
+    source = _live(app)
+    try:
+        text = designer.edited_text(request.form, source.text, entity, found.workflow)
+        changed = Source(source.file, text)
+    except ValidationFailed as exc:
+        return _preview(app, source, "; ".join(exc.fields.values()), designed=True), 422
+    difference = applied.diff(source, changed, f"{app} (live)", f"{app} (changed)")
+    said = designer.described(found.workflow, text, entity)
+    return _preview(app, changed, diff=difference, designed=True, said=said)
+
+
+@bp.get("/<app>/yaml")
+def yaml_page(app: str):
+    """The expert's tab: the whole definition as YAML, and the forms that edit it."""
     with runtime().db.read() as conn:
         source = applied.source_of(conn, app)
         history = applied.history(conn, app)
@@ -463,6 +499,8 @@ def _preview(
     version: int | None = None,
     conflicts: list | None = None,
     release: bool = False,
+    designed: bool = False,
+    said: list[str] | None = None,
 ):
     rt = runtime()
     problems = problems_of(app, source)
@@ -488,5 +526,7 @@ def _preview(
         questions=asked,
         conflicts=conflicts or [],
         release=release,
+        designed=designed,
+        said=said or [],
         **_choices(app),
     )
