@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench translations clean
 
 $(VENV):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,18 @@ bench: $(TEST_STAMP)
 	cd bench && ../$(BIN)/python studio.py
 	cd bench && ../$(BIN)/python backup.py
 	cd bench && ../$(BIN)/python prints.py
+
+# The screens' and the engine's words: extract them (babel.cfg says where) into
+# messages.pot, merge that into each language's messages.po (translators edit those),
+# compile the .mo the server reads. Sorted, file names without line numbers: stable diffs;
+# a new phrase comes in empty (no guess from a similar one) until it is given its words.
+CATALOGS := apploom/translations
+translations: $(RUN_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --sort-output --no-wrap --add-location=file \
+		--project=AppLoom -o $(CATALOGS)/messages.pot .
+	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-wrap \
+		--ignore-obsolete --ignore-pot-creation-date --no-fuzzy-matching
+	$(BIN)/pybabel compile -d $(CATALOGS) --statistics
 
 clean:
 	rm -rf $(VENV) instance .mypy_cache .ruff_cache

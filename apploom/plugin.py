@@ -26,7 +26,9 @@ to change. What it offers:
 - Errors the engine turns into clear answers: ``ValidationFailed`` (field → message),
   ``RecordRefused`` (an action refusing the record that triggered it, field → message,
   shown next to those fields; ``zh=`` the messages in Chinese), ``Invalid`` (one
-  value), ``Forbidden``, ``NotFound``, ``BalanceRefused``.
+  value), ``Forbidden``, ``NotFound``, ``BalanceRefused``; their messages made with
+  ``msg(template, **params)`` are English as they go and the reader's language where a
+  screen or the API words them (the template is a msgid of the translations catalog).
 - For pages: ``login_required`` (a route for signed-in staff: ``flask.g.user`` is who),
   ``require_admin`` (refuses anyone else), ``check_csrf`` (a blueprint's
   ``before_request`` for forms that post), ``translate`` (a screen's phrase in the
@@ -63,6 +65,7 @@ from apploom.engine.fields.base import FieldType, Invalid
 from apploom.engine.fields.choices import BooleanType, SelectType
 from apploom.engine.fields.numbers import DecimalType, IntegerType, MoneyType
 from apploom.engine.fields.text import TextType
+from apploom.engine.messages import msg
 from apploom.engine.query.filters import Condition, Query
 from apploom.engine.runtime import Runtime
 from apploom.engine.settings import Settings, secret_key
@@ -102,6 +105,7 @@ __all__ = [
     "clock",
     "hookimpl",
     "login_required",
+    "msg",
     "require_admin",
     "require_permission",
     "runtime",

@@ -542,7 +542,7 @@ def test_an_action_the_user_may_not_take_says_why_instead_of_doing_nothing(
     page.click("button:text('应用到所选')")
     refusal = page.locator("article.problem")  # the page htmx swapped in, not silence
     expect(refusal.locator("h1")).to_have_text("你无权执行此操作")
-    expect(refusal).to_contain_text("it is for: warehouse, manager")
+    expect(refusal).to_contain_text("可执行的角色：warehouse, manager")  # the why, in Chinese too
 
 
 def test_an_htmx_request_refused_shows_its_reason_on_the_page(server, page):
@@ -552,4 +552,4 @@ def test_an_htmx_request_refused_shows_its_reason_on_the_page(server, page):
     page.evaluate("htmx.ajax('GET', '/admin/outbox', {target: 'main', swap: 'innerHTML'})")
     alert = page.locator("#alerts [role=alert]")
     expect(alert).to_contain_text("你无权执行此操作")
-    expect(alert).to_contain_text("Only admins may see the outbox")
+    expect(alert).to_contain_text("只有管理员可以查看发件箱")

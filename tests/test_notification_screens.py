@@ -102,7 +102,7 @@ def test_a_refused_bulk_transition_says_why_in_chinese(app, sqlite_runtime):
     )  # fmt: skip
     page = answer.get_data(as_text=True)
     assert answer.status_code == 403
-    assert "<h1>你无权执行此操作</h1>" in page and "may not take &#39;Confirm&#39;" in page
+    assert "<h1>你无权执行此操作</h1>" in page and "不能执行“确认订单”" in page  # the why, too
 
 
 def test_an_htmx_request_refused_puts_its_reason_in_the_alerts(app, sqlite_runtime):

@@ -95,6 +95,9 @@ def test_the_installed_wheel_creates_and_serves_its_demo(installed, tmp_path):
         )
         login = wait_for(browser, f"{base}/login", server)
         assert 'name="password"' in login
+        chinese = urllib.request.Request(f"{base}/login", headers={"Accept-Language": "zh-CN"})
+        with urllib.request.urlopen(chinese, timeout=10) as response:
+            assert "<h1>登录</h1>" in response.read().decode()  # the catalogs are in the wheel
 
         with urllib.request.urlopen(f"{base}/readyz", timeout=10) as response:
             assert json.load(response) == {"status": "ready"}

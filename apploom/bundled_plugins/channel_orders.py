@@ -24,6 +24,7 @@ from apploom.plugin import (
     check_csrf,
     hookimpl,
     login_required,
+    msg,
     require_admin,
     runtime,
     translate,
@@ -121,7 +122,7 @@ def set_secret(channel: str):
 
 
 def _admin_only() -> None:
-    require_admin(g.user, "see the channels' inbox")
+    require_admin(g.user, msg("see the channels' inbox"))
 
 
 @hookimpl

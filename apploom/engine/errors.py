@@ -4,7 +4,9 @@ engine itself knows nothing of status codes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
+
+from apploom.engine.messages import msg
 
 
 class AppLoomError(Exception):
@@ -44,11 +46,13 @@ class ValidationFailed(AppLoomError):
 
     code = "validation_failed"
 
-    def __init__(self, fields: dict[str, str], message: str | None = None):
+    def __init__(self, fields: Mapping[str, str], message: str | None = None):
         self.fields = dict(fields)
         if message is None:
             names = ", ".join(self.fields)
-            message = f"Please correct: {names}" if self.fields else "Invalid input"
+            message = (
+                msg("Please correct: {names}", names=names) if self.fields else msg("Invalid input")
+            )
         super().__init__(message)
 
 
@@ -59,7 +63,7 @@ class RecordRefused(ValidationFailed):
     for the screens that speak it."""
 
     def __init__(
-        self, fields: dict[str, str], message: str | None = None, *, zh: dict | None = None
+        self, fields: Mapping[str, str], message: str | None = None, *, zh: dict | None = None
     ):
         super().__init__(fields, message)
         self.zh: dict[str, str] = dict(zh or {})
@@ -102,12 +106,13 @@ class TooManyAttempts(AppLoomError):
     checking, for ``retry_after`` seconds."""
 
     code = "too_many_attempts"
-    MESSAGE = "Too many failed sign-ins; try again in {minutes} min."
 
     def __init__(self, retry_after: int):
         self.retry_after = retry_after
         self.minutes = max(1, -(-retry_after // 60))
-        super().__init__(self.MESSAGE.format(minutes=self.minutes))
+        super().__init__(
+            msg("Too many failed sign-ins; try again in {minutes} min.", minutes=self.minutes)
+        )
 
 
 class Conflict(AppLoomError):

@@ -1,13 +1,16 @@
 """Engine errors to HTTP answers: JSON ``{"error": {code, message, fields}}`` for the API,
-an HTML page for the screens."""
+worded in the language of its Accept-Language, an HTML page for the screens, in theirs."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from apploom.engine import errors as engine
-from apploom.web.i18n import translate
+from apploom.engine.messages import message_of, msg
+from apploom.web.i18n import client_language, in_language, translate
 from apploom.web.request_log import fields, request_id
 
 STATUS = {
@@ -51,24 +54,35 @@ def refusal(exc: engine.AppLoomError) -> str:
     """What a screen tells a user the engine refused: a refusal of their rights says so
     first, in their language."""
     fields = getattr(exc, "fields", None) or {}
-    said = "; ".join(f"{k}: {v}" for k, v in fields.items()) if fields else str(exc)
+    said = "; ".join(_field_lines(fields)) if fields else translate(message_of(exc))
     return f"{translate(NOT_ALLOWED)}: {said}" if isinstance(exc, engine.Forbidden) else said
 
 
-NOT_ALLOWED = "You may not do this"
+NOT_ALLOWED = msg("You may not do this")
+
+
+def _field_lines(fields: dict) -> list[str]:
+    return [f"{k}: {_worded(v, translate)}" for k, v in fields.items()]
+
+
+def _worded(said: object, words: Callable[[str], str]) -> object:
+    """A field's message in a language; anything else (a table's rows) as it is."""
+    return words(said) if isinstance(said, str) else said
 
 
 def _engine_error(exc: engine.AppLoomError):
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
     fields = getattr(exc, "fields", None) or {}
+    said = message_of(exc)
     if not _wants_json():
-        lines = [f"{k}: {v}" for k, v in fields.items()]
+        lines = _field_lines(fields)
         if isinstance(exc, engine.Forbidden):
-            return _page(NOT_ALLOWED, status, [str(exc), *lines], _retry_after(exc))
-        return _page(str(exc), status, lines, _retry_after(exc))
-    extra = {}
+            return _page(NOT_ALLOWED, status, [translate(said), *lines], _retry_after(exc))
+        return _page(said, status, lines, _retry_after(exc))
+    lang = client_language()
+    extra: dict[str, object] = {}
     if fields:
-        extra["fields"] = fields
+        extra["fields"] = {k: _worded(v, lambda s: in_language(s, lang)) for k, v in fields.items()}
     if isinstance(exc, engine.Conflict):
         # A refusal of the record's state (a delete others refer to) has neither.
         extra.update(
@@ -78,7 +92,7 @@ def _engine_error(exc: engine.AppLoomError):
             status = 412  # the If-Match header named a version that is not the record's
     if isinstance(exc, engine.DefinitionError):
         extra["problems"] = [str(p) for p in exc.problems]
-    response = jsonify(error_body(exc.code, str(exc), **extra))
+    response = jsonify(error_body(exc.code, in_language(said, lang), **extra))
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="apploom"'
@@ -114,10 +128,10 @@ def _unexpected(exc: Exception):
         exc_info=exc,
         extra=fields(),
     )
-    message = "Something went wrong on our side; the error has been logged."
+    message = msg("Something went wrong on our side; the error has been logged.")
     if not _wants_json():
         return _page(message, 500)
-    response = jsonify(error_body("internal_error", message))
+    response = jsonify(error_body("internal_error", in_language(message, client_language())))
     response.status_code = 500
     return response
 

@@ -7,6 +7,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from apploom.engine.access import permissions
 from apploom.engine.automation import outbox
+from apploom.engine.messages import msg
 from apploom.engine.query.filters import Query
 from apploom.web import reports
 from apploom.web.context import runtime
@@ -57,7 +58,7 @@ def app_home(app: str):
 @login_required
 def outbox_page():
     """The messages waiting or given up on (the dead-letter list), for admins to retry."""
-    permissions.require_admin(g.user, "see the outbox")
+    permissions.require_admin(g.user, msg("see the outbox"))
     status = request.args.get("status", "dead")
     return render_template(
         "home/outbox.html",
@@ -75,7 +76,7 @@ def _email_trouble() -> dict | None:
 @bp.post("/admin/outbox/<int(max=9223372036854775807):message_id>/retry")
 @login_required
 def outbox_retry(message_id: int):
-    permissions.require_admin(g.user, "retry messages")
+    permissions.require_admin(g.user, msg("retry messages"))
     outbox.retry(runtime().db, message_id)
     flash(translate("Saved."), "ok")
     return redirect(url_for("home.outbox_page"), code=303)

@@ -23,6 +23,7 @@ from apploom.engine.fields.base import MAX_INT
 from apploom.engine.imports.service import Options
 from apploom.engine.imports.templates import TEMPLATE_TYPES
 from apploom.engine.jobs.service import ACTIVE
+from apploom.engine.messages import msg
 from apploom.web.context import runtime
 from apploom.web.i18n import current_language
 from apploom.web.session import check_csrf, login_required
@@ -57,7 +58,7 @@ def upload(app: str, entity: str):
     sent = request.files.get("file")
     try:
         if sent is None or not sent.filename:
-            raise ValidationFailed({"file": "choose a .csv or .xlsx file"})
+            raise ValidationFailed({"file": msg("choose a .csv or .xlsx file")})
         job = runtime().imports.upload(g.user, found.qualified, sent.filename, sent.stream)
     except ValidationFailed as exc:
         return render_template(

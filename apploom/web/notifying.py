@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from apploom.engine.access import permissions
 from apploom.engine.automation import choices
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
 from apploom.web.context import runtime
 from apploom.web.i18n import translate
 from apploom.web.session import check_csrf, login_required, safe_next
@@ -61,7 +62,7 @@ def settings():
 def robots() -> ResponseReturnValue:
     """The group robots: added or changed (an address or secret left empty stays as it
     was) and removed; never shown back but for their host."""
-    permissions.require_admin(g.user, "set up robots")
+    permissions.require_admin(g.user, msg("set up robots"))
     robots = runtime().robots
     errors: dict[str, str] = {}
     if request.method == "POST":

@@ -14,6 +14,7 @@ from apploom.engine import clock, formatting
 from apploom.engine.access import permissions
 from apploom.engine.errors import BadQuery, Forbidden
 from apploom.engine.fields.base import parse_int
+from apploom.engine.messages import msg
 from apploom.engine.reports.definition import Report
 from apploom.engine.reports.service import RANGES, Result, date_range, drill_params
 from apploom.web.context import runtime
@@ -23,10 +24,10 @@ from apploom.web.session import login_required
 
 bp = Blueprint("reports", __name__)
 RANGE_NAMES = {
-    "last_30_days": "Last 30 days",
-    "last_12_months": "Last 12 months",
-    "this_year": "This year",
-    "all": "All time",
+    "last_30_days": msg("Last 30 days"),
+    "last_12_months": msg("Last 12 months"),
+    "this_year": msg("This year"),
+    "all": msg("All time"),
 }
 
 

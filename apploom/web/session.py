@@ -22,6 +22,7 @@ from flask import (
 from markupsafe import Markup
 
 from apploom.engine.errors import TooManyAttempts
+from apploom.engine.messages import message_of
 from apploom.web.context import MACHINE_FACING, runtime
 from apploom.web.i18n import LANGUAGES, translate
 
@@ -98,7 +99,7 @@ def login():
                 request.remote_addr or "",
             )
         except TooManyAttempts as exc:
-            message = translate(exc.MESSAGE).format(minutes=exc.minutes)
+            message = translate(message_of(exc))
             return _login_page(message, 429, {"Retry-After": str(exc.retry_after)})
         if user is not None:
             lang = session.get("lang")

@@ -7,6 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from apploom.engine.definitions.model import ADMIN_ROLE, AppSet, Entity, Field
 from apploom.engine.errors import Forbidden
+from apploom.engine.messages import msg
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,19 @@ def require(apps: AppSet, user: User, entity: Entity, action: str) -> str:
     found = scope(apps, user, entity, action)
     if found is None:
         raise Forbidden(
-            f"You may not {action} {entity.label.en} records "
-            f"(roles: {', '.join(sorted(user.roles)) or 'none'})"
+            msg(
+                "You may not {action} {entity} records (roles: {roles})",
+                action=msg(action),
+                entity=entity.label,
+                roles=", ".join(sorted(user.roles)) or msg("none"),
+            )
         )
     return found
 
 
 def require_admin(user: User, what: str) -> None:
     if not user.is_admin:
-        raise Forbidden(f"Only admins may {what}")
+        raise Forbidden(msg("Only admins may {what}", what=what))
 
 
 def require_row(
@@ -65,7 +70,13 @@ def require_row(
 ) -> None:
     """Like :func:`require`, for one existing row the user can see (checks 'own' grants)."""
     if require(apps, user, entity, action) == "own" and created_by != user.id:
-        raise Forbidden(f"You may only {action} {entity.label.en} records you created")
+        raise Forbidden(
+            msg(
+                "You may only {action} {entity} records you created",
+                action=msg(action),
+                entity=entity.label,
+            )
+        )
 
 
 def may_set(user: User, fld: Field) -> bool:

@@ -41,6 +41,7 @@ from apploom.engine.access.permissions import User
 from apploom.engine.balances.definition import Balance, sums_sql
 from apploom.engine.errors import BalanceRefused, Forbidden, NotFound
 from apploom.engine.expressions import sandbox
+from apploom.engine.messages import msg
 from apploom.engine.records.service import Change, RecordService
 from apploom.engine.storage.database import insert_ignore
 
@@ -117,12 +118,13 @@ class Balances:
             .one()
         )
         figures = ", ".join(f"{c} {current[c]}" for c in balance.sums)
-        raise BalanceRefused(
-            {
-                balance.by[0]: f"refused by the {balance.name} balance "
-                f"({balance.check}): now {figures}"
-            }
+        refused = msg(
+            "refused by the {balance} balance ({check}): now {figures}",
+            balance=balance.name,
+            check=balance.check,
+            figures=figures,
         )
+        raise BalanceRefused({balance.by[0]: refused})
 
     def _statement(self, balance: Balance) -> tuple[Update, Table]:
         """``UPDATE ... SET sum = sum + :d_sum WHERE key = :k_key AND <check>``, built once."""

@@ -55,6 +55,11 @@ class Label:
     def get(self, lang: str = "en") -> str:
         return self.zh if lang.startswith("zh") else self.en
 
+    @classmethod
+    def listed(cls, labels: builtins.list[Label]) -> Label:
+        """Labels as one, listed as each language lists: "a, b" and "甲、乙"."""
+        return cls(", ".join(x.en for x in labels), "、".join(x.zh for x in labels))
+
     def __str__(self) -> str:
         return self.en
 

@@ -12,10 +12,16 @@ from sqlalchemy import ColumnElement, ForeignKey
 from sqlalchemy.types import TypeEngine
 
 from apploom.engine.definitions.model import Field
+from apploom.engine.messages import message_of, msg
 
 
 class Invalid(ValueError):
-    """A single value was refused; the message is meant for the person who typed it."""
+    """A single value was refused; the message (a Message, best) is meant for the person
+    who typed it."""
+
+    @property
+    def message(self) -> str:
+        return message_of(self)
 
 
 COMMON_SETTINGS = frozenset(
@@ -158,7 +164,7 @@ ASCII_INT = re.compile(r"\s*([-+]?[0-9]{1,19})(?:\.0*)?\s*")
 
 def reject_bool(value: Any, what: str) -> None:
     if isinstance(value, bool):
-        raise Invalid(f"must be {what}, not true/false")
+        raise Invalid(msg("must be {what}, not true/false", what=what))
 
 
 def parse_int(value: Any) -> int | None:
@@ -184,6 +190,6 @@ class RangedType(FieldType):
 
     def check(self, field, value):
         if field.min is not None and value < self.coerce(field, field.min):
-            raise Invalid(f"must be at least {field.min}")
+            raise Invalid(msg("must be at least {min}", min=field.min))
         if field.max is not None and value > self.coerce(field, field.max):
-            raise Invalid(f"must be at most {field.max}")
+            raise Invalid(msg("must be at most {max}", max=field.max))

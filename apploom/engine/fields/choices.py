@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Boolean, String
 
 from apploom.engine.definitions.model import Field, Label
 from apploom.engine.fields.base import FieldType, Invalid
+from apploom.engine.messages import msg
 
 
 class BooleanType(FieldType):
@@ -31,7 +32,7 @@ class BooleanType(FieldType):
                 return True
             if word in self._false:
                 return False
-        raise Invalid("must be true or false")
+        raise Invalid(msg("must be true or false"))
 
     def json_schema(self, field):
         return {"type": "boolean"}
@@ -62,13 +63,18 @@ class SelectType(FieldType):
 
     def coerce(self, field, value):
         if not isinstance(value, str):
-            raise Invalid("must be one of: " + ", ".join(field.option_values))
+            raise Invalid(msg("must be one of: {options}", options=", ".join(field.option_values)))
         return value.strip()
 
     def check(self, field, value):
         if value not in field.option_values:
+            options = ", ".join(field.option_values)
             raise Invalid(
-                f"'{value}' is not an option; choose one of: " + ", ".join(field.option_values)
+                msg(
+                    "'{value}' is not an option; choose one of: {options}",
+                    value=value,
+                    options=options,
+                )
             )
 
     def json_schema(self, field):
@@ -113,7 +119,7 @@ class MultiSelectType(SelectType):
         if isinstance(value, str):
             value = [part for part in (p.strip() for p in value.split(",")) if part]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise Invalid("must be a list of options")
+            raise Invalid(msg("must be a list of options"))
         return list(dict.fromkeys(value))
 
     def check(self, field, value):

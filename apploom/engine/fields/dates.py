@@ -9,6 +9,7 @@ from sqlalchemy import Date
 
 from apploom.engine import clock, formatting
 from apploom.engine.fields.base import DATED_OPS, Invalid, RangedType
+from apploom.engine.messages import msg
 from apploom.engine.storage.column_types import UTCDateTime
 
 # How shops and spreadsheets write a day and a time: 2024-05-01, 2024/05/01, 2024.5.1,
@@ -76,7 +77,7 @@ class DateType(RangedType):
                 return date.fromisoformat(value.strip())
             except ValueError:
                 pass
-        raise Invalid("must be a date like 2026-01-31")
+        raise Invalid(msg("must be a date like 2026-01-31"))
 
     def parse_text(self, field, text):
         """A day as a shop's file writes it; a date-time with an offset is the day it
@@ -100,7 +101,7 @@ class DateType(RangedType):
         return clock.local(now).date() if field.default == "today" else field.default
 
 
-WANTED_MOMENT = "must be a date and time like 2026-01-31T14:30:00Z"
+WANTED_MOMENT = msg("must be a date and time like 2026-01-31T14:30:00Z")
 
 
 class DateTimeType(RangedType):
@@ -130,7 +131,7 @@ class DateTimeType(RangedType):
         try:
             return value.astimezone(timezone.utc)
         except OverflowError:
-            raise Invalid("is out of range") from None
+            raise Invalid(msg("is out of range")) from None
 
     def parse_text(self, field, text):
         """A date-time as a shop's file writes it (a day alone: its start); one without

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Integer, String
 
 from apploom.engine.fields.base import MAX_INT, FieldType, Invalid, parse_int, reject_bool
+from apploom.engine.messages import msg
 
 ME = "me"  # a user field's word for the user acting: a default, a filter, an assignment
 
@@ -24,7 +25,7 @@ class _IdType(FieldType):
             value = value["id"]
         number = parse_int(value)
         if number is None or number < 1:
-            raise Invalid("must be the id of a record")
+            raise Invalid(msg("must be the id of a record"))
         return number
 
     def json_schema(self, field):
@@ -115,7 +116,7 @@ class AttachmentType(FieldType):
             value = value.get("id")
         if isinstance(value, str) and self._id.fullmatch(value):
             return value
-        raise Invalid("must be the id of an uploaded file")
+        raise Invalid(msg("must be the id of an uploaded file"))
 
     def json_schema(self, field):
         return {

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Integer
 from apploom.engine import formatting
 from apploom.engine.definitions.model import Field
 from apploom.engine.fields.base import MAX_INT, Invalid, RangedType, parse_int, reject_bool
+from apploom.engine.messages import msg
 from apploom.engine.storage.column_types import ExactDecimal
 
 
@@ -26,7 +27,7 @@ class IntegerType(RangedType):
         reject_bool(value, "a whole number")
         number = parse_int(value)
         if number is None:
-            raise Invalid("must be a whole number (at most 19 digits)")
+            raise Invalid(msg("must be a whole number (at most 19 digits)"))
         return number
 
     def from_formula(self, field, result):
@@ -81,14 +82,14 @@ class DecimalType(RangedType):
         try:
             number = Decimal(value)
         except (InvalidOperation, TypeError, ValueError):
-            raise Invalid("must be a number") from None
+            raise Invalid(msg("must be a number")) from None
         if not number.is_finite():
-            raise Invalid("must be a number")
+            raise Invalid(msg("must be a number"))
         scale = self.scale(field)
         if number.adjusted() >= self.precision(field) - scale:
-            raise Invalid("is too large")
+            raise Invalid(msg("is too large"))
         if number.as_tuple().exponent < -scale and number != number.quantize(_quantum(scale)):
-            raise Invalid(f"may have at most {scale} decimal places")
+            raise Invalid(msg("may have at most {scale} decimal places", scale=scale))
         return number.quantize(_quantum(scale))
 
     def from_formula(self, field, result):

@@ -14,6 +14,7 @@ from sqlalchemy import String, Text, func
 
 from apploom.engine.definitions.model import Field
 from apploom.engine.fields.base import TEXT_OPS, FieldType, Invalid
+from apploom.engine.messages import msg
 from apploom.engine.records.naming import format_problems
 
 # A NUL character is refused (a database cannot store it in text); as `not`, since
@@ -44,21 +45,29 @@ class TextType(FieldType):
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            raise Invalid("must be text")
+            raise Invalid(msg("must be text"))
         if "\x00" in value:
-            raise Invalid("must not contain NUL characters")
+            raise Invalid(msg("must not contain NUL characters"))
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise Invalid("is not valid Unicode text") from None
+            raise Invalid(msg("is not valid Unicode text")) from None
         return value
 
     def check(self, field, value):
         limit = self.length(field)
         if len(value) > limit:
-            raise Invalid(f"is {len(value)} characters long; at most {limit} are allowed")
+            raise Invalid(
+                msg(
+                    "is {length} characters long; at most {limit} are allowed",
+                    length=len(value),
+                    limit=limit,
+                )
+            )
         if field.pattern and not compiled_pattern(field.pattern).fullmatch(value):
-            raise Invalid(f"does not match the expected format ({field.pattern})")
+            raise Invalid(
+                msg("does not match the expected format ({pattern})", pattern=field.pattern)
+            )
 
     def json_schema(self, field):
         schema = {"type": "string", "maxLength": self.length(field), **NO_NUL}
@@ -124,7 +133,7 @@ class _PatternText(TextType):
 
     settings = frozenset()
     names_record = False
-    expected = ""
+    expected: str = ""
 
     def valid(self, value: str) -> bool:
         raise NotImplementedError
@@ -132,7 +141,7 @@ class _PatternText(TextType):
     def coerce(self, field, value):
         value = super().coerce(field, value).strip()
         if not self.valid(value):
-            raise Invalid(f"is not a valid {self.expected}")
+            raise Invalid(msg("is not a valid {expected}", expected=self.expected))
         return value
 
 
@@ -140,7 +149,7 @@ class EmailType(_PatternText):
     name = "email"
     default_length = 254
     input_type = "email"
-    expected = "email address"
+    expected = msg("email address")
     finds_record = True
     _shape = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -166,7 +175,7 @@ class PhoneType(_PatternText):
     name = "phone"
     default_length = 32
     input_type = "tel"
-    expected = "phone number (digits, spaces, + - ( ) only)"
+    expected = msg("phone number (digits, spaces, + - ( ) only)")
     finds_record = True
     _shape = re.compile(r"\+?[0-9(][0-9 ()\-.]{3,30}")
     _spacing = " ()-."  # 139 0000-1111 and 13900001111 are one number
@@ -200,7 +209,7 @@ class BarcodeType(TextType):
     def coerce(self, field, value):
         value = super().coerce(field, value).strip()
         if not (value.isascii() and value.isprintable()):
-            raise Invalid("must be letters, digits and signs a barcode holds (ASCII, no tabs)")
+            raise Invalid(msg("must be letters, digits and signs a barcode holds (ASCII, no tabs)"))
         return value
 
     def json_schema(self, field):
@@ -212,7 +221,7 @@ class UrlType(_PatternText):
     default_length = 2048
     import_key = False
     input_type = "url"
-    expected = "web address (starting with http:// or https://)"
+    expected = msg("web address (starting with http:// or https://)")
 
     def valid(self, value):
         parts = urlsplit(value)

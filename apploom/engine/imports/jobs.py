@@ -22,6 +22,8 @@ from apploom.engine.imports.spreadsheets import read_head, read_table
 from apploom.engine.imports.templates import KINDS, template_file, template_header
 from apploom.engine.jobs.progress import Progress
 from apploom.engine.jobs.service import Jobs
+from apploom.engine.kept_messages import restored
+from apploom.engine.messages import msg
 
 SAMPLE_ROWS = 3
 KEPT = timedelta(days=7)  # how long uploaded files are kept for re-runs
@@ -89,7 +91,8 @@ class ImportJobs:
     def get(self, user: User, job_id: int) -> dict:
         """The import, its file's name, header, sample and options beside the job's own."""
         job = self.jobs.get(user, job_id, KIND)
-        return {**job, **job["params"]}
+        report = job["report"] and _readable(job["report"])
+        return {**job, **job["params"], "report": report}
 
     def start(
         self,
@@ -147,14 +150,16 @@ class ImportJobs:
             "mapping": params.get("mapping"),
             "constants": params.get("constants") or {},
             "create": params.get("create") or [],
-            **job["report"],
+            **_readable(job["report"]),
         }
 
     def template(self, user: User, ref: str, kind: str, lang: str) -> tuple[str, bytes]:
         """(file name, bytes) of a blank file to fill for importing into ``ref``."""
         entity = self._entity(user, ref)
         if kind not in KINDS:
-            raise ValidationFailed({"format": "choose one of: " + ", ".join(KINDS)})
+            raise ValidationFailed(
+                {"format": msg("choose one of: {names}", names=", ".join(KINDS))}
+            )
         header = template_header(self.importer, entity, lang)
         data = template_file(header, kind, entity.label.get(lang))
         return f"{entity.app}-{entity.name}-import.{kind}", data
@@ -168,7 +173,9 @@ class ImportJobs:
         """The file's bytes, and the params of an import of it, checked by its header."""
         data = stream.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
-            raise ValidationFailed({"file": f"is larger than the limit of {self.max_bytes} bytes"})
+            raise ValidationFailed(
+                {"file": msg("is larger than the limit of {size} bytes", size=self.max_bytes)}
+            )
         header, sample = read_head(name, data, SAMPLE_ROWS)
         return data, {
             "file_name": name[:255],
@@ -206,3 +213,9 @@ def _settings(options: Options) -> dict:
 def _kept(params: dict) -> dict:
     """What is remembered of an import for the next file of its shape."""
     return {k: params[k] for k in ("mapping", "then", "constants", "create")}
+
+
+def _readable(report: dict) -> dict:
+    """A stored report with its problems' messages as Messages again, to be worded in a
+    reader's language."""
+    return {**report, "errors": [restored(e) for e in report.get("errors", [])]}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import AppLoomError, ValidationFailed
 from apploom.engine.imports.lookups import Missing
+from apploom.engine.messages import message_of, msg
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def group(
 def errors_at(record: Record, targets: dict[str, Target], exc: AppLoomError) -> list[dict]:
     """The error of one record, per field, at the row and column it came from."""
     if not isinstance(exc, ValidationFailed):
-        return [{"row": record.rows[0], "column": None, "message": str(exc)}]
+        return [{"row": record.rows[0], "column": None, "message": message_of(exc)}]
     by_path = {t.path.removesuffix(f".{t.key}") if t.key else t.path: c for c, t in targets.items()}
     exact = {t.path: c for c, t in targets.items()}
     found = []
@@ -82,9 +83,9 @@ def errors_at(record: Record, targets: dict[str, Target], exc: AppLoomError) -> 
             column = by_path.get(f"{parts[0]}.{parts[2]}")
         else:
             row, column = record.rows[0], by_path.get(parts[0])
-        found.append(
-            {"row": row, "column": column, "message": message if column else f"{key}: {message}"}
-        )
+        if column is None:
+            message = msg("{field}: {message}", field=key, message=message)
+        found.append({"row": row, "column": column, "message": message})
     return found
 
 
@@ -109,8 +110,12 @@ def _disagreements(above: Record, values: dict[str, str], row: int) -> list[dict
         {
             "row": row,
             "column": column,
-            "message": f"is '{text}' here but '{above.values[column]}' in row "
-            f"{above.rows[0]} of the same record",
+            "message": msg(
+                "is '{here}' here but '{there}' in row {row} of the same record",
+                here=text,
+                there=above.values[column],
+                row=above.rows[0],
+            ),
         }
         for column, text in values.items()
         if text and above.values[column] and text != above.values[column]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field
+from apploom.engine.messages import msg
 from apploom.engine.records.service import RecordService
 
 
@@ -109,8 +110,14 @@ class Lookups:
                     _problem(
                         row,
                         column.name,
-                        f"{len(ids)} {entity.label.en} records have {column.key} "
-                        f"'{cells[column.name]}'; use a column that finds one",
+                        msg(
+                            "{count} {entity} records have {key} '{value}'; use a column that "
+                            "finds one",
+                            count=len(ids),
+                            entity=entity.label,
+                            key=column.key,
+                            value=cells[column.name],
+                        ),
                     )
                 )
         if problems or not finding:
@@ -132,7 +139,12 @@ class Lookups:
             _problem(
                 row,
                 column.name,
-                f"there is no {entity.label.en} with {column.key} '{cells[column.name]}'",
+                msg(
+                    "there is no {entity} with {key} '{value}'",
+                    entity=entity.label,
+                    key=column.key,
+                    value=cells[column.name],
+                ),
             )
             for column in finding
         ]

@@ -28,6 +28,8 @@ from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.choices import plain
 from apploom.engine.imports.layout import Record, Target, errors_at, group
 from apploom.engine.imports.lookups import Column, Lookups, Missing, lookup_keys, naming_fields
+from apploom.engine.kept_messages import kept, restored
+from apploom.engine.messages import msg
 from apploom.engine.records.service import RecordService
 from apploom.engine.workflow.service import Transitions
 
@@ -50,7 +52,7 @@ class ImportReport:
             "records": self.records,
             "created": self.created,
             "existing": self.existing,
-            "errors": self.errors,
+            "errors": [kept(e) for e in self.errors],
             "dry_run": self.dry_run,
             "after_row": self.after_row,
             "done": self.done,
@@ -59,7 +61,9 @@ class ImportReport:
 
     @classmethod
     def of(cls, saved: Mapping) -> ImportReport:
-        return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+        found = cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+        found.errors = [restored(e) for e in found.errors]
+        return found
 
 
 # Called inside each batch's transaction, with the report as it stands once the batch
@@ -241,12 +245,17 @@ class Importer:
         if then is not None and (workflow is None or then not in workflow.transitions):
             raise ValidationFailed(
                 {
-                    "then": f"'{then}' is not a transition; choose one of: "
-                    + ", ".join(workflow.transitions if workflow else [])
+                    "then": msg(
+                        "'{then}' is not a transition; choose one of: {names}",
+                        then=then,
+                        names=", ".join(workflow.transitions if workflow else []),
+                    )
                 }
             )
         if then is not None and not self.transitions.may(user, entity.qualified, then):
-            raise Forbidden(f"You may not take '{then}' on {entity.label.en} records")
+            raise Forbidden(
+                msg("You may not take '{then}' on {entity} records", then=then, entity=entity.label)
+            )
         targets = self.check_mapping(entity, header, mapping)
         self._constants(entity, targets, options.constants)
         self._check_create(user, entity, targets, options.create)
@@ -260,21 +269,21 @@ class Importer:
         known = self.targets(entity)
         problems = {}
         for column in {c for c in header if header.count(c) > 1 and mapping.get(c)}:
-            problems[column] = "appears twice in the header; rename one of them"
+            problems[column] = msg("appears twice in the header; rename one of them")
         targets: dict[str, Target] = {}
         for column, path in mapping.items():
             if not path:
                 continue
             if column not in header:
-                problems[column] = "is not a column of the file"
+                problems[column] = msg("is not a column of the file")
             elif path not in known:
-                problems[column] = f"'{path}' is not something a column can fill"
+                problems[column] = msg("'{path}' is not something a column can fill", path=path)
             elif path in {t.path for t in targets.values()}:
-                problems[column] = f"'{path}' is filled by two columns"
+                problems[column] = msg("'{path}' is filled by two columns", path=path)
             else:
                 targets[column] = _target(entity, path)
         if not targets and not problems:
-            problems["mapping"] = "map at least one column to a field"
+            problems["mapping"] = msg("map at least one column to a field")
         if problems:
             raise ValidationFailed(problems)
         return targets
@@ -288,8 +297,9 @@ class Importer:
                     _field_of(entity, target, self.records.apps).target
                 )
                 if permissions.scope(self.records.apps, user, found, "read") is None:
-                    problems[column] = (
-                        f"you may not read {found.label.en} records, so they cannot be looked up"
+                    problems[column] = msg(
+                        "you may not read {entity} records, so they cannot be looked up",
+                        entity=found.label,
                     )
         if problems:
             raise ValidationFailed(problems)
@@ -301,16 +311,17 @@ class Importer:
         would be; ValidationFailed naming ``constants.<field>`` for a bad one."""
         known, types = self.constant_targets(entity), self.records.types
         mapped = {t.field for t in targets.values() if t.child is None}
-        values, problems = {}, {}
+        values: dict = {}
+        problems: dict[str, str] = {}
         for path, text in constants.items():
             at = f"constants.{path}"
             text = (text or "").strip() if isinstance(text, str) else text
             if path not in known:
-                problems[at] = "is not a field of the record itself that a column could fill"
+                problems[at] = msg("is not a field of the record itself that a column could fill")
             elif not isinstance(text, str) or not text:
-                problems[at] = "give the value as text"
+                problems[at] = msg("give the value as text")
             elif path in mapped:
-                problems[at] = "is filled by a column of the file too; skip one of them"
+                problems[at] = msg("is filled by a column of the file too; skip one of them")
             else:
                 fld = entity.fields[path]
                 kind = types[fld.type]
@@ -318,7 +329,7 @@ class Importer:
                     values[path] = kind.parse_text(fld, text)
                     kind.check(fld, kind.coerce(fld, values[path]))
                 except Invalid as exc:
-                    problems[at] = str(exc)
+                    problems[at] = exc.message
         if problems:
             raise ValidationFailed(problems)
         return values
@@ -332,29 +343,34 @@ class Importer:
         naming = set(self._naming_targets(entity))
         for column, target in targets.items():
             if target.path in naming and target.field not in create:
-                problems[column] = (
-                    f"'{target.path}' only names new records: choose to create the missing ones"
+                problems[column] = msg(
+                    "'{path}' only names new records: choose to create the missing ones",
+                    path=target.path,
                 )
         for name in sorted(create):
             at = f"create.{name}"
             if name not in self.creatable(entity):
-                problems[at] = "is not a reference field of the record itself found by a key"
+                problems[at] = msg("is not a reference field of the record itself found by a key")
                 continue
             found = apps.entity(entity.fields[name].target)
             given = {t.key for t in targets.values() if t.field == name and t.child is None}
             keys = [f.name for f in lookup_keys(self.records, found)]
             needed = [f.name for f in naming_fields(self.records, found)]
             if not given & set(keys):
-                problems[at] = (
-                    f"map a column to one of {found.label.en}'s keys ({', '.join(keys)}): "
-                    "a new one is made when it finds none"
+                problems[at] = msg(
+                    "map a column to one of {entity}'s keys ({keys}): a new one is made when it "
+                    "finds none",
+                    entity=found.label,
+                    keys=", ".join(keys),
                 )
             elif missing := [n for n in needed if n not in given]:
-                problems[at] = f"new {found.label.en} records need a column for: " + ", ".join(
-                    f"{name}.{n}" for n in missing
+                problems[at] = msg(
+                    "new {entity} records need a column for: {columns}",
+                    entity=found.label,
+                    columns=", ".join(f"{name}.{n}" for n in missing),
                 )
             elif permissions.scope(apps, user, found, "create") is None:
-                problems[at] = f"you may not create {found.label.en} records"
+                problems[at] = msg("you may not create {entity} records", entity=found.label)
         if problems:
             raise ValidationFailed(problems)
 

@@ -13,6 +13,7 @@ from openpyxl.styles.stylesheet import apply_stylesheet
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
 
 MAX_ROWS = 200_000
 MAX_COLUMNS = 200
@@ -31,7 +32,9 @@ def read_table(name: str, data: bytes) -> tuple[list[str], list[list[str]]]:
         body: list[list[str]] = []
         for row in kept:
             if len(body) == MAX_ROWS:
-                raise ValidationFailed({"file": f"has more than {MAX_ROWS} rows; split it"})
+                raise ValidationFailed(
+                    {"file": msg("has more than {count} rows; split it", count=MAX_ROWS)}
+                )
             body.append(row[: len(header)])
         return header, body
     finally:
@@ -55,7 +58,7 @@ def _rows(name: str, data: bytes) -> Generator[list[str], None, None]:
         return _xlsx_rows(data)
     if name.lower().endswith((".csv", ".txt")):
         return _csv_rows(data)
-    raise ValidationFailed({"file": "must be a .csv or .xlsx file"})
+    raise ValidationFailed({"file": msg("must be a .csv or .xlsx file")})
 
 
 def _header(rows: Iterator[list[str]]) -> tuple[list[str], Iterator[list[str]]]:
@@ -64,13 +67,18 @@ def _header(rows: Iterator[list[str]]) -> tuple[list[str], Iterator[list[str]]]:
     kept = (row for row in rows if any(cell.strip() for cell in row))
     first = next(kept, None)
     if first is None:
-        raise ValidationFailed({"file": "is empty"})
+        raise ValidationFailed({"file": msg("is empty")})
     header = [cell.strip() for cell in first]
     while not header[-1]:  # cells formatted but empty past the last heading
         header.pop()
     if len(header) > MAX_COLUMNS:
         raise ValidationFailed(
-            {"file": f"has more than {MAX_COLUMNS} columns; at most {MAX_COLUMNS} can be imported"}
+            {
+                "file": msg(
+                    "has more than {count} columns; at most {count} can be imported",
+                    count=MAX_COLUMNS,
+                )
+            }
         )
     return header, kept
 
@@ -83,7 +91,7 @@ def _csv_rows(data: bytes) -> Generator[list[str], None, None]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ValidationFailed({"file": "is neither UTF-8 nor GB18030 text"})
+        raise ValidationFailed({"file": msg("is neither UTF-8 nor GB18030 text")})
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
@@ -105,7 +113,9 @@ def _xlsx_rows(data: bytes) -> Generator[list[str], None, None]:
     except ValidationFailed:
         raise
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise ValidationFailed({"file": f"is not a readable Excel file ({exc})"}) from None
+        raise ValidationFailed(
+            {"file": msg("is not a readable Excel file ({reason})", reason=str(exc))}
+        ) from None
 
 
 def _first_sheet(data: bytes) -> tuple[ExcelReader, ReadOnlyWorksheet]:
@@ -122,7 +132,7 @@ def _first_sheet(data: bytes) -> tuple[ExcelReader, ReadOnlyWorksheet]:
         if rel.target in reader.valid_files and "chartsheet" not in rel.Type:
             return reader, _Unsized(reader.wb, found.name, rel.target, reader.shared_strings)
     reader.archive.close()
-    raise ValidationFailed({"file": "has no worksheet"})
+    raise ValidationFailed({"file": msg("has no worksheet")})
 
 
 class _Unsized(ReadOnlyWorksheet):

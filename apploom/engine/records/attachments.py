@@ -17,6 +17,7 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import Forbidden, NotFound, ValidationFailed
+from apploom.engine.messages import msg
 from apploom.engine.records.service import RecordService
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.system_tables import sys_attachment
@@ -46,7 +47,9 @@ class Attachments:
             for entity in self._holders()
             for action in ("create", "update")
         ):
-            raise Forbidden("You may not upload files: none of your roles may fill in a file field")
+            raise Forbidden(
+                msg("You may not upload files: none of your roles may fill in a file field")
+            )
         attachment_id = uuid.uuid4().hex
         target = self.path(attachment_id)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +61,11 @@ class Attachments:
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise ValidationFailed(
-                            {"file": f"is larger than the limit of {self.max_bytes} bytes"}
+                            {
+                                "file": msg(
+                                    "is larger than the limit of {size} bytes", size=self.max_bytes
+                                )
+                            }
                         )
                     digest.update(chunk)
                     out.write(chunk)
@@ -89,13 +96,13 @@ class Attachments:
                 .first()
             )
             if row is None:
-                raise NotFound(f"There is no file {attachment_id}")
+                raise NotFound(msg("There is no file {id}", id=attachment_id))
             if not (
                 user.is_admin
                 or row["created_by"] == user.id
                 or self.records.file_places(conn, user, attachment_id)[1]
             ):
-                raise Forbidden("You may not see this file")
+                raise Forbidden(msg("You may not see this file"))
         meta = {k: row[k] for k in ("id", "name", "content_type", "size", "sha256")}
         return meta, self.path(attachment_id)
 

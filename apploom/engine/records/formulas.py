@@ -8,6 +8,7 @@ from apploom.engine.definitions.model import Entity, Field
 from apploom.engine.expressions.compiled import ExpressionError, Row, compile_expression
 from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import message_of
 
 
 def formula_order(entity: Entity) -> tuple[list[Field], list[str]]:
@@ -49,7 +50,7 @@ def compute_formulas(
         try:
             value = _as_type(field, compile_expression(field.formula).evaluate(names), types)
         except OutOfRange as exc:
-            errors[field.name] = str(exc)  # a total below its min: told as such
+            errors[field.name] = message_of(exc)  # a total below its min: told as such
             value = None
         except (ExpressionError, Invalid, ArithmeticError, ValueError) as exc:
             # An empty input leaves the result empty; any other failure is told.
@@ -72,5 +73,5 @@ def _as_type(field: Field, result: Any, types: FieldTypes) -> Any:
     try:
         ftype.check(field, value)
     except Invalid as exc:
-        raise OutOfRange(str(exc)) from None
+        raise OutOfRange(exc.message) from None
     return value

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
 from apploom.engine.storage.system_tables import sys_idempotency
 
 MAX_KEY = 200
@@ -25,7 +26,9 @@ MAX_KEY = 200
 
 def check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY:
-        raise ValidationFailed({"Idempotency-Key": f"must be 1 to {MAX_KEY} characters"})
+        raise ValidationFailed(
+            {"Idempotency-Key": msg("must be 1 to {count} characters", count=MAX_KEY)}
+        )
 
 
 def request_hash(data: Any) -> str:
@@ -41,10 +44,12 @@ def recall(conn: Connection, user: User, key: str, entity: Entity, data: Any) ->
     if row is None:
         return None
     if row.entity != entity.qualified:
-        raise ValidationFailed({"Idempotency-Key": f"was already used to create a {row.entity}"})
+        raise ValidationFailed(
+            {"Idempotency-Key": msg("was already used to create a {entity}", entity=row.entity)}
+        )
     if row.request_hash is not None and row.request_hash != request_hash(data):
         raise ValidationFailed(
-            {"Idempotency-Key": "was already used with another request: send a new key"}
+            {"Idempotency-Key": msg("was already used with another request: send a new key")}
         )
     return row.response
 

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from apploom.engine.definitions.model import SYSTEM_COLUMNS, AppSet, Entity, Field, Option
 from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import msg
 
 
 @dataclass
@@ -77,19 +78,20 @@ def read_input(
         ftype = types[fld.type]
         if ftype.text_only and not by_rule and _is_number(raw):
             # Not turned into text: 1e3 or 0.10 would be stored as someone else's text.
-            result.errors[key] = "must be text: send it as a JSON string, in quotes"
+            result.errors[key] = msg("must be text: send it as a JSON string, in quotes")
             continue
         try:
             value = ftype.coerce(fld, raw)
             ftype.check(fld, value)
         except Invalid as exc:
-            result.errors[key] = str(exc)
+            result.errors[key] = exc.message
             continue
         chosen = _system_options(fld, value)
         if chosen and not by_rule:
-            result.errors[key] = (
-                f"'{chosen[0].label.en}' is recorded by the app's rules only; "
-                f"choose one of: {', '.join(o.value for o in fld.options if not o.system)}"
+            result.errors[key] = msg(
+                "'{option}' is recorded by the app's rules only; choose one of: {options}",
+                option=chosen[0].label,
+                options=", ".join(o.value for o in fld.options if not o.system),
             )
             continue
         result.values[name] = value

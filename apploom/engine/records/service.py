@@ -34,10 +34,11 @@ from sqlalchemy.exc import IntegrityError
 from apploom.engine import clock
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import SYSTEM_USER, User
-from apploom.engine.definitions.model import AppSet, Entity, Field
+from apploom.engine.definitions.model import AppSet, Entity, Field, Label
 from apploom.engine.errors import Conflict, NotFound, RuleError, ValidationFailed
 from apploom.engine.fields.base import FieldType
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import msg
 from apploom.engine.query.filters import (
     AUDIT_FIELDS,
     MAX_LIMIT,
@@ -151,7 +152,7 @@ class RecordService:
         """The entity named ``app.entity``; child tables are reached through their parent."""
         found = self.apps.find(ref)
         if found is None or found.is_child:
-            raise NotFound(f"There is no entity '{ref}'")
+            raise NotFound(msg("There is no entity '{ref}'", ref=ref))
         return found
 
     def table(self, ref: str) -> Table:
@@ -171,7 +172,7 @@ class RecordService:
         with self.db.read() as conn:
             drafts = self.load(conn, entity, [record_id], row_filter)
         if record_id not in drafts:
-            raise NotFound(f"There is no {entity.label.en} with id {record_id}")
+            raise NotFound(_no_such(entity, record_id))
         return self.dump(entity, drafts[record_id])
 
     def list(self, user: User, ref: str, query: Query | None = None) -> Page:
@@ -242,15 +243,17 @@ class RecordService:
         if row_filter is not None:
             query = query.where(row_filter)
         if conn.execute(query).first() is None:
-            raise NotFound(f"There is no {entity.label.en} with id {record_id}")
+            raise NotFound(_no_such(entity, record_id))
 
     def comment(self, user: User, ref: str, record_id: int, body: Any) -> None:
         """Anyone who may read a record may comment on it."""
         self.get(user, ref, record_id)
         if not isinstance(body, str) or not body.strip():
-            raise ValidationFailed({"comment": "write something first"})
+            raise ValidationFailed({"comment": msg("write something first")})
         if len(body) > MAX_COMMENT:
-            raise ValidationFailed({"comment": f"may have at most {MAX_COMMENT} characters"})
+            raise ValidationFailed(
+                {"comment": msg("may have at most {count} characters", count=MAX_COMMENT)}
+            )
         self.transaction(
             lambda conn: write_comment(
                 conn, self.entity(ref), record_id, user, _now(), body.strip()
@@ -508,8 +511,10 @@ class RecordService:
         if version is None:
             raise ValidationFailed(
                 {
-                    "version": "send the version you read, so that a change "
-                    "made meanwhile is not overwritten"
+                    "version": msg(
+                        "send the version you read, so that a change made meanwhile is not "
+                        "overwritten"
+                    )
                 }
             )
         given = read_input(entity, data, self.apps, self.types)
@@ -518,9 +523,13 @@ class RecordService:
             stored = self.stored(conn, user, entity, record_id, "update")
             if stored.values["version"] != version:
                 raise Conflict(
-                    f"This {entity.label.en} was changed by someone else "
-                    f"(version {stored.values['version']}, you edited version "
-                    f"{version})",
+                    msg(
+                        "This {entity} was changed by someone else (version {current}, you "
+                        "edited version {version})",
+                        entity=entity.label,
+                        current=stored.values["version"],
+                        version=version,
+                    ),
                     current=self.dump(entity, stored),
                     yours=data,
                     stale=True,
@@ -654,8 +663,11 @@ class RecordService:
             self.transaction(work)
         except IntegrityError:
             raise Conflict(
-                f"This {entity.label.en} cannot be deleted: other records (some "
-                "perhaps archived fields) still refer to it"
+                msg(
+                    "This {entity} cannot be deleted: other records (some perhaps archived "
+                    "fields) still refer to it",
+                    entity=entity.label,
+                )
             ) from None
         return len(record_ids)
 
@@ -667,7 +679,7 @@ class RecordService:
         before = self.dump(entity, stored)
         if version is not None and stored.values["version"] != version:
             raise Conflict(
-                f"This {entity.label.en} was changed by someone else",
+                msg("This {entity} was changed by someone else", entity=entity.label),
                 current=before,
                 yours={"version": version},
                 stale=True,
@@ -726,7 +738,7 @@ class RecordService:
         visible = self.compiler.visible(user, entity)
         stored = self.load(conn, entity, [record_id], visible).get(record_id)
         if stored is None:
-            raise NotFound(f"There is no {entity.label.en} with id {record_id}")
+            raise NotFound(_no_such(entity, record_id))
         permissions.require_row(self.apps, user, entity, action, stored.values["created_by"])
         return stored
 
@@ -963,20 +975,20 @@ class RecordService:
             for key, fld, value in items:
                 ftype = self.types[fld.type]
                 if value not in found:
-                    what = self.apps.entity(fld.target).label.en if ftype.is_reference else fld.type
-                    errors[key] = f"there is no {what} with id {value}"
+                    what = self.apps.entity(fld.target).label if ftype.is_reference else fld.type
+                    errors[key] = msg("there is no {what} with id {id}", what=what, id=value)
                 elif ftype.holds_file:
                     if value not in attachable:
                         attachable[value] = self._may_attach(
                             conn, user, value, found[value].created_by
                         )
                     if not attachable[value]:
-                        errors[key] = (
+                        errors[key] = msg(
                             "you may attach only files you uploaded and have not attached "
                             "yet, or can see"
                         )
                     elif fld.max_size and found[value].size > fld.max_size:
-                        errors[key] = f"the file is larger than {fld.max_size} bytes"
+                        errors[key] = msg("the file is larger than {size} bytes", size=fld.max_size)
 
     def _may_attach(
         self, conn: Connection, user: User, attachment_id: str, uploader: int | None
@@ -1154,8 +1166,14 @@ class RecordService:
             if count:
                 holder = self.apps.entity(referrer.parent) if referrer.parent else referrer
                 raise Conflict(
-                    f"This {entity.label.en} cannot be deleted: {count} "
-                    f"{holder.label.en} record(s) refer to it ({fld.name})"
+                    msg(
+                        "This {entity} cannot be deleted: {count} {holder} record(s) refer "
+                        "to it ({field})",
+                        entity=entity.label,
+                        count=count,
+                        holder=holder.label,
+                        field=fld.name,
+                    )
                 )
 
     def _integrity_error(
@@ -1168,8 +1186,11 @@ class RecordService:
         if errors:
             return ValidationFailed(errors)
         return Conflict(
-            f"This {entity.label.en} could not be saved because of a change made "
-            "at the same time; please try again"
+            msg(
+                "This {entity} could not be saved because of a change made at the same time; "
+                "please try again",
+                entity=entity.label,
+            )
         )
 
 
@@ -1195,13 +1216,21 @@ def _insert_rows(table: Table) -> Insert:
     return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
+def _no_such(entity: Entity, record_id: int) -> str:
+    return msg("There is no {entity} with id {id}", entity=entity.label, id=record_id)
+
+
 def _taken(entity: Entity, others: tuple[str, ...] = ()) -> str:
     """The error of a unique value already used. It names neither the other record nor any
     value: the user may not be allowed to read that record, and the clash alone is all
     they need to hear."""
-    return f"is already used by another {entity.label.en}" + (
-        f" with the same {', '.join(others)}" if others else ""
-    )
+    if others:
+        return msg(
+            "is already used by another {entity} with the same {fields}",
+            entity=entity.label,
+            fields=", ".join(others),
+        )
+    return msg("is already used by another {entity}", entity=entity.label)
 
 
 def _missing(
@@ -1214,16 +1243,16 @@ def _missing(
 ) -> dict[str, str]:
     """The required fields left empty: ``required``, or under a ``required_if`` that holds;
     a field hidden by its ``visible_if`` never is (``states`` keyed by ``prefix`` + name)."""
-    missing = {}
+    missing: dict[str, str] = {}
     for f in entity.fields.values():
         state = states.get(prefix + f.name)
         required = f.required if state is None else state.required
         if f.holds_rows:
             count = len(rows.get(f.name, []))
             if required and not count or count < f.min_rows:
-                missing[f.name] = f"needs at least {max(f.min_rows, 1)} row(s)"
+                missing[f.name] = msg("needs at least {count} row(s)", count=max(f.min_rows, 1))
         elif required and not types[f.type].numbered and values.get(f.name) is None:
-            missing[f.name] = "is required"
+            missing[f.name] = msg("is required")
     return missing
 
 
@@ -1239,7 +1268,7 @@ def _refuse_held(
     for name in sorted(sent & set(entity.fields)):
         state = states.get(prefix + name)
         if state is not None and state.readonly and after.get(name) != before.get(name):
-            errors.setdefault(prefix + name, "cannot be changed now")
+            errors.setdefault(prefix + name, msg("cannot be changed now"))
 
 
 def _refuse_kept(entity: Entity, stored: Draft) -> None:
@@ -1247,15 +1276,24 @@ def _refuse_kept(entity: Entity, stored: Draft) -> None:
     kept (and cancelled instead), so the ledger and the books still add up."""
     if not entity.kept(stored.values):
         return
-    label, workflow = entity.label.en, entity.workflow
+    label, workflow = entity.label, entity.workflow
     if isinstance(entity.deletable, bool) or workflow is None:
-        raise Conflict(f"{label} records are kept: they cannot be deleted")
+        raise Conflict(msg("{entity} records are kept: they cannot be deleted", entity=label))
     state = stored.values[workflow.field]
-    kept = ", ".join(workflow.states[s].label.en for s in entity.deletable)
-    endings = ", ".join(t.label.en for t in workflow.endings(state))
+    said = {
+        "entity": label,
+        "state": workflow.states[state].label,
+        "kept": Label.listed([workflow.states[s].label for s in entity.deletable]),
+    }
+    endings = [t.label for t in workflow.endings(state)]
+    if not endings:
+        raise Conflict(msg("This {entity} is {state}: only {kept} ones can be deleted", **said))
     raise Conflict(
-        f"This {label} is {workflow.states[state].label.en}: only {kept} ones can be deleted"
-        + (f"; to end it, take {endings}" if endings else "")
+        msg(
+            "This {entity} is {state}: only {kept} ones can be deleted; to end it, take {endings}",
+            **said,
+            endings=Label.listed(endings),
+        )
     )
 
 

@@ -195,6 +195,7 @@ sys_job_refusal = Table(  # a record a bulk action could not act on, and why
     Column("record_id", ID, nullable=False),
     Column("message", Text, nullable=False),
     Column("fields", JSON),  # field -> message, when the record's fields were at fault
+    Column("said", JSON),  # what those messages were made of (kept_messages), to word them
 )
 
 sys_meta = Table(

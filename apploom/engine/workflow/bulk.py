@@ -16,6 +16,8 @@ from apploom.engine.errors import AppLoomError, ValidationFailed
 from apploom.engine.fields.base import parse_int
 from apploom.engine.jobs.progress import Progress
 from apploom.engine.jobs.service import Jobs
+from apploom.engine.kept_messages import kept_refusal, restored_refusal
+from apploom.engine.messages import message_of, msg
 from apploom.engine.records.inputs import read_input
 from apploom.engine.storage.system_tables import sys_job_refusal
 from apploom.engine.workflow.service import Transitions
@@ -77,14 +79,16 @@ class BulkTransitions:
                 report = taken
             except AppLoomError as exc:
                 report = {**report, "refused": report["refused"] + 1}
+                message, fields = message_of(exc), getattr(exc, "fields", None) or {}
                 with self.records.db.write() as conn:
                     conn.execute(
                         sys_job_refusal.insert().values(
                             job_id=job["id"],
                             position=position,
                             record_id=ids[position],
-                            message=str(exc),
-                            fields=getattr(exc, "fields", None) or None,
+                            message=str(message),
+                            fields=fields or None,
+                            said=kept_refusal(message, fields),
                         )
                     )
                     progress.commit(conn, position + 1, len(ids), report)
@@ -104,7 +108,10 @@ class BulkTransitions:
             "transition": job["params"]["transition"],
             "taken": [ids[p] for p in range(job["done"]) if p not in refused],
             "refused": [
-                {"id": row["record_id"], "message": row["message"], "fields": row["fields"] or {}}
+                {
+                    "id": row["record_id"],
+                    **restored_refusal(row["message"], row["fields"] or {}, row["said"]),
+                }
                 for row in refused.values()
             ],
         }
@@ -113,15 +120,19 @@ class BulkTransitions:
 def _ids(ids: Any) -> list[int]:
     """The record ids, each once, in the order given; or a refusal naming 'ids'."""
     if not isinstance(ids, list) or not ids:
-        raise ValidationFailed({"ids": "must be a list of record ids, like [12, 13]"})
+        raise ValidationFailed({"ids": msg("must be a list of record ids, like [12, 13]")})
     if len(ids) > MAX_IDS:
-        raise ValidationFailed({"ids": f"may hold at most {MAX_IDS} ids; send the rest after"})
+        raise ValidationFailed(
+            {"ids": msg("may hold at most {count} ids; send the rest after", count=MAX_IDS)}
+        )
     numbers = []
     for given in ids:
         number = None if isinstance(given, str) else parse_int(given)  # 12.0 is 12
         if number is None or number < 1:
             shown = json.dumps(given, default=float, ensure_ascii=False)[:40]
-            raise ValidationFailed({"ids": f"must be whole numbers from 1, not {shown}"})
+            raise ValidationFailed(
+                {"ids": msg("must be whole numbers from 1, not {shown}", shown=shown)}
+            )
         numbers.append(number)
     return list(dict.fromkeys(numbers))
 

@@ -17,9 +17,10 @@ from sqlalchemy import Connection, engine, func, select
 from apploom.engine import clock
 from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
-from apploom.engine.definitions.model import Entity
+from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from apploom.engine.expressions.compiled import ExpressionError, Row, compile_expression
+from apploom.engine.messages import from_label, msg
 from apploom.engine.records.history import log_transition
 from apploom.engine.records.inputs import Input, read_input
 from apploom.engine.records.service import Draft, RecordService
@@ -36,7 +37,7 @@ class Transitions:
     def _workflow(self, ref: str) -> tuple[Entity, Workflow]:
         entity = self.records.entity(ref)
         if entity.workflow is None:
-            raise NotFound(f"{entity.label.en} has no workflow")
+            raise NotFound(msg("{entity} has no workflow", entity=entity.label))
         return entity, entity.workflow
 
     def take(
@@ -82,21 +83,32 @@ class Transitions:
         transition = workflow.transitions.get(name)
         if transition is None:
             raise NotFound(
-                f"{entity.label.en} has no transition '{name}'; it has: "
-                + ", ".join(workflow.transitions)
+                msg(
+                    "{entity} has no transition '{name}'; it has: {names}",
+                    entity=entity.label,
+                    name=name,
+                    names=", ".join(workflow.transitions),
+                )
             )
         data = data or {}
         extra = sorted(set(data) - set(transition.require)) if isinstance(data, dict) else []
         if extra:
-            raise ValidationFailed({k: f"is not asked for by '{name}'" for k in extra})
+            raise ValidationFailed(
+                {k: msg("is not asked for by '{name}'", name=name) for k in extra}
+            )
         if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
-            raise ValidationFailed({"comment": f"must be text of at most {MAX_COMMENT} characters"})
+            raise ValidationFailed(
+                {"comment": msg("must be text of at most {count} characters", count=MAX_COMMENT)}
+            )
         scope = self._scope(user, entity, transition)
         if scope is None:
             raise Forbidden(
-                f"Your roles ({', '.join(sorted(user.roles)) or 'none'}) may "
-                f"not take '{transition.label.en}'; it is for: "
-                f"{', '.join(transition.roles or ['whoever may update'])}"
+                msg(
+                    "Your roles ({roles}) may not take '{transition}'; it is for: {allowed}",
+                    roles=", ".join(sorted(user.roles)) or msg("none"),
+                    transition=transition.label,
+                    allowed=", ".join(transition.roles or ()) or msg("whoever may update"),
+                )
             )
         given = read_input(entity, data, self.records.apps, self.records.types)
 
@@ -115,7 +127,9 @@ class Transitions:
         workflow = entity.workflow
         transition = workflow.transitions.get(name) if workflow is not None else None
         if workflow is None or transition is None:
-            raise NotFound(f"{entity.label.en} has no transition '{name}'")
+            raise NotFound(
+                msg("{entity} has no transition '{name}'", entity=entity.label, name=name)
+            )
         return self._take(
             conn, user, entity, workflow, transition, record_id, Input(), None, None, "all"
         )
@@ -137,12 +151,15 @@ class Transitions:
         stored = self.records.stored(conn, user, entity, record_id, "read")
         if scope == "own" and stored.values["created_by"] != user.id:
             raise Forbidden(
-                f"You may only take '{transition.label.en}' on {entity.label.en} records "
-                "you created"
+                msg(
+                    "You may only take '{transition}' on {entity} records you created",
+                    transition=transition.label,
+                    entity=entity.label,
+                )
             )
         if version is not None and stored.values["version"] != version:
             raise Conflict(
-                f"This {entity.label.en} was changed by someone else",
+                msg("This {entity} was changed by someone else", entity=entity.label),
                 current=self.records.dump(entity, stored),
                 yours={"version": version},
                 stale=True,
@@ -150,15 +167,25 @@ class Transitions:
         state = stored.values[workflow.field]
         if transition.target == state:
             raise Conflict(
-                f"The {entity.label.en} is already {_state_label(workflow, state)}",
+                msg(
+                    "The {entity} is already {state}",
+                    entity=entity.label,
+                    state=_state_label(workflow, state),
+                ),
                 current=self.records.dump(entity, stored),
                 yours={"transition": transition.name},
             )
         if not transition.leaves(state):
+            sources = [_state_label(workflow, s) for s in transition.sources]
             raise Conflict(
-                f"'{transition.label.en}' cannot be taken while the {entity.label.en} is "
-                f"{_state_label(workflow, state)}; it leaves from: "
-                f"{', '.join(_state_label(workflow, s) for s in transition.sources)}",
+                msg(
+                    "'{transition}' cannot be taken while the {entity} is {state}; it leaves "
+                    "from: {sources}",
+                    transition=transition.label,
+                    entity=entity.label,
+                    state=_state_label(workflow, state),
+                    sources=Label.listed(sources),
+                ),
                 current=self.records.dump(entity, stored),
                 yours={"transition": transition.name},
             )
@@ -166,12 +193,18 @@ class Transitions:
         def check(draft: Draft, errors: dict) -> None:
             for field in transition.require:
                 if draft.values.get(field) in (None, "", []):
-                    errors.setdefault(field, f"is needed to take '{transition.label.en}'")
+                    errors.setdefault(
+                        field, msg("is needed to take '{transition}'", transition=transition.label)
+                    )
             if not errors and not guard_holds(transition, draft, self.records.types.functions):
                 errors[workflow.field] = (
-                    transition.refusal.en
+                    from_label(transition.refusal)
                     if transition.refusal
-                    else f"'{transition.label.en}' needs {transition.guard}, which does not hold"
+                    else msg(
+                        "'{transition}' needs {guard}, which does not hold",
+                        transition=transition.label,
+                        guard=transition.guard,
+                    )
                 )
 
         # logged first: transitions the rules take in turn come after it in the log
@@ -326,6 +359,6 @@ def guard_holds(transition: Transition, draft: Draft, functions: dict | None = N
         return False
 
 
-def _state_label(workflow: Workflow, state: str) -> str:
+def _state_label(workflow: Workflow, state: str) -> Label:
     found = workflow.states.get(state)
-    return found.label.en if found else state
+    return found.label if found else Label(state, state)

@@ -13,10 +13,11 @@ from apploom.engine.errors import BadQuery, NotFound, Unauthenticated, Validatio
 from apploom.engine.fields.base import MAX_INT, parse_int
 from apploom.engine.imports.service import Options
 from apploom.engine.imports.templates import TEMPLATE_TYPES
+from apploom.engine.messages import msg
 from apploom.engine.query.filters import parse_params
 from apploom.web.api.openapi import openapi_document, report_parameters
 from apploom.web.context import runtime
-from apploom.web.i18n import LANGUAGES
+from apploom.web.i18n import LANGUAGES, client_language, in_language
 from apploom.web.prints import record_pdf
 from apploom.web.reports import flow_options
 
@@ -30,7 +31,7 @@ def record_exists(endpoint: str | None, values: dict | None) -> None:
     """An id past the largest one a record can have names no record: 404, not a 405
     from the routes that did not match."""
     if values and values.get("record_id", 0) > MAX_INT:
-        raise NotFound(f"There is no record with id {values['record_id']}")
+        raise NotFound(msg("There is no record with id {id}", id=values["record_id"]))
 
 
 @bp.before_request
@@ -55,8 +56,8 @@ def _body() -> Any:
     data = request.get_json(silent=True)
     if data is None:
         raise BadQuery(
-            "The body must be a JSON object sent with Content-Type: application/json",
-            {"body": "must be JSON"},
+            msg("The body must be a JSON object sent with Content-Type: application/json"),
+            {"body": msg("must be JSON")},
         )
     return data
 
@@ -65,13 +66,15 @@ def _version(data: Any) -> int | None:
     """The version the client read: from the body's 'version' or an If-Match header (the
     record's ETag). A stale If-Match answers 412, as HTTP has it; a stale body 409."""
     if isinstance(data, dict) and "version" in data and data["version"] is None:
-        raise ValidationFailed({"version": "must be a whole number; leave it out to send none"})
+        raise ValidationFailed(
+            {"version": msg("must be a whole number; leave it out to send none")}
+        )
     raw = data.pop("version", None) if isinstance(data, dict) else None
     etag = request.headers.get("If-Match")
     if etag:
         tag = etag.removeprefix("W/").strip('"')
         if not (parse_int(tag) or 0) >= 1:
-            raise ValidationFailed({"If-Match": 'must be the ETag read, like "3"'})
+            raise ValidationFailed({"If-Match": msg('must be the ETag read, like "3"')})
         if raw is None:
             g.precondition = True
             raw = tag
@@ -81,7 +84,7 @@ def _version(data: Any) -> int | None:
         return None
     version = parse_int(raw)
     if version is None or version < 1:
-        raise ValidationFailed({"version": "must be a whole number"})
+        raise ValidationFailed({"version": msg("must be a whole number")})
     return version
 
 
@@ -168,8 +171,12 @@ def _known_parameters(known: set[str]) -> None:
     unknown = sorted(set(request.args) - known)
     if unknown:
         raise BadQuery(
-            f"'{unknown[0]}' is not a parameter here; known: {', '.join(sorted(known)) or 'none'}",
-            {name: "is not a parameter here" for name in unknown},
+            msg(
+                "'{name}' is not a parameter here; known: {known}",
+                name=unknown[0],
+                known=", ".join(sorted(known)) or msg("none"),
+            ),
+            {name: msg("is not a parameter here") for name in unknown},
         )
 
 
@@ -182,7 +189,7 @@ def import_file(app: str, entity: str):
     created), ``dry_run`` and ``then`` are checked; the rows are the job's."""
     upload = request.files.get("file")
     if upload is None:
-        raise ValidationFailed({"file": "send the file as multipart/form-data 'file'"})
+        raise ValidationFailed({"file": msg("send the file as multipart/form-data 'file'")})
     job = runtime().imports.submit(
         g.user,
         f"{app}.{entity}",
@@ -205,7 +212,7 @@ def import_template(app: str, entity: str):
     ``lang`` (en or zh; English by default)."""
     lang = request.args.get("lang", "en")
     if lang not in ("en", "zh"):
-        raise ValidationFailed({"lang": "must be en or zh"})
+        raise ValidationFailed({"lang": msg("must be en or zh")})
     name, data = runtime().imports.template(
         g.user, f"{app}.{entity}", request.args.get("format", "xlsx"), lang
     )
@@ -223,7 +230,7 @@ def bulk_transition(app: str, entity: str, name: str):
     asks for (the same for each); each record is taken or refused on its own."""
     data = _body()
     if not isinstance(data, dict):
-        raise ValidationFailed({"body": "must be a JSON object"})
+        raise ValidationFailed({"body": msg("must be a JSON object")})
     ids, comment = data.pop("ids", None), data.pop("comment", None)
     return _accepted(
         runtime().bulk.start(g.user, f"{app}.{entity}", name, ids, data, comment=comment)
@@ -240,7 +247,29 @@ def _accepted(job: dict):
 
 
 def _located(job: dict) -> dict:
+    """A job with its URL; an import's problems and a bulk action's refusals worded in the
+    client's language."""
+    if job.get("outcome"):
+        job = {**job, "outcome": _worded(job["outcome"], client_language())}
     return {**job, "url": url_for("api.job", job_id=job["id"])}
+
+
+def _worded(outcome: dict, lang: str) -> dict:
+    """An outcome's problems (an import's errors, a bulk action's refusals) in ``lang``."""
+
+    def word(said: dict) -> dict:
+        worded = {**said, "message": in_language(said["message"], lang)}
+        if "fields" in said:
+            worded["fields"] = {
+                k: in_language(v, lang) if isinstance(v, str) else v
+                for k, v in said["fields"].items()
+            }
+        return worded
+
+    lists = {
+        key: [word(s) for s in outcome[key]] for key in ("errors", "refused") if key in outcome
+    }
+    return {**outcome, **lists}
 
 
 @bp.get("/jobs")
@@ -260,7 +289,7 @@ def _flag(name: str) -> bool:
     """A yes/no form field; anything but these words is refused, not taken for no."""
     word = request.form.get(name, "").strip().lower()
     if word not in ("", "1", "0", "true", "false", "yes", "no"):
-        raise ValidationFailed({name: "must be true or false"})
+        raise ValidationFailed({name: msg("must be true or false")})
     return word in ("1", "true", "yes")
 
 
@@ -272,7 +301,7 @@ def _constants() -> dict[str, str]:
         constants = None
     if not isinstance(constants, dict) or not all(isinstance(v, str) for v in constants.values()):
         raise ValidationFailed(
-            {"constants": 'must be a JSON object of field -> value, like {"channel": "web"}'}
+            {"constants": msg('must be a JSON object of field -> value, like {{"channel": "web"}}')}
         )
     return constants
 
@@ -287,7 +316,7 @@ def _mapping() -> dict[str, str]:
         v is None or isinstance(v, str) for v in mapping.values()
     ):
         raise ValidationFailed(
-            {"mapping": 'must be a JSON object of column -> field, like {"SKU": "sku"}'}
+            {"mapping": msg('must be a JSON object of column -> field, like {{"SKU": "sku"}}')}
         )
     return mapping
 
@@ -312,7 +341,7 @@ def _tagged(record: dict):
 def print_record(app: str, entity: str, record_id: int, name: str):
     _known_parameters({"lang"})
     if request.args.get("lang", "en") not in LANGUAGES:
-        raise BadQuery("lang: use en or zh", {"lang": "must be en or zh"})
+        raise BadQuery(msg("lang: use en or zh"), {"lang": msg("must be en or zh")})
     return record_pdf(app, entity, record_id, name)
 
 
@@ -321,7 +350,7 @@ def transition(app: str, entity: str, record_id: int, name: str):
     """Take a workflow transition; the body may carry a comment and the fields it asks for."""
     data = _body() if request.content_length else {}
     if not isinstance(data, dict):
-        raise ValidationFailed({"body": "must be a JSON object"})
+        raise ValidationFailed({"body": msg("must be a JSON object")})
     comment = data.pop("comment", None)
     version = _version(data)
     record = runtime().transitions.take(
@@ -363,7 +392,7 @@ def webhook(app: str, entity: str, record_id: int, name: str):
 def upload():
     upload = request.files.get("file")
     if upload is None:
-        raise ValidationFailed({"file": "send the file as multipart/form-data field 'file'"})
+        raise ValidationFailed({"file": msg("send the file as multipart/form-data field 'file'")})
     meta = runtime().attachments.store(
         g.user, upload.stream, upload.filename or "file", upload.mimetype
     )

@@ -9,10 +9,32 @@ import re
 from apploom.engine.definitions.model import App, Entity, Label
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
 from apploom.engine.versions import text_edits
 from apploom.engine.workflow.definition import ANY, COLOURS, Transition, Workflow, parse_workflow
 from apploom.web.i18n import label, translate
 from apploom.web.studio.diagram import draw
+
+# The colours' and the bundled apps' roles' names, spelled out so the catalog has them
+# (the panels show them by name; a role of another app is shown as it is).
+NAMES = {
+    "grey": msg("grey"),
+    "blue": msg("blue"),
+    "green": msg("green"),
+    "amber": msg("amber"),
+    "red": msg("red"),
+    "purple": msg("purple"),
+    "teal": msg("teal"),
+    "sales": msg("sales"),
+    "warehouse": msg("warehouse"),
+    "service": msg("service"),
+    "manager": msg("manager"),
+}
+
+
+def shown_name(name: str) -> str:
+    """A colour's or a role's name in the reader's language."""
+    return translate(NAMES.get(name, name))
 
 
 def view(definition: App, args, roles: list[str], language: str) -> dict:
@@ -171,7 +193,7 @@ def described(old: Workflow, text: str, entity: str) -> list[str]:
             )
         if state.colour != before.colour:
             said.append(
-                translate("Status %s is now %s") % (label(state.label), translate(state.colour))
+                translate("Status %s is now %s") % (label(state.label), shown_name(state.colour))
             )
     for name, move in new.transitions.items():
         was = old.transitions.get(name)
@@ -187,7 +209,7 @@ def described(old: Workflow, text: str, entity: str) -> list[str]:
                 translate("Transition %s now goes %s") % (label(move.label), _way(new, move))
             )
         if move.roles != was.roles:
-            who = translate(", ").join(map(translate, move.roles)) if move.roles else None
+            who = translate(", ").join(map(shown_name, move.roles)) if move.roles else None
             said.append(
                 translate("Transition %s may now be taken by %s")
                 % (label(move.label), who or translate("whoever may edit the record"))

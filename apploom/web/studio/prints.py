@@ -15,6 +15,7 @@ from markupsafe import escape
 from apploom.engine.access import permissions
 from apploom.engine.errors import AppLoomError, NotFound, ValidationFailed
 from apploom.engine.fields.base import parse_int
+from apploom.engine.messages import msg
 from apploom.engine.query.filters import Query
 from apploom.web.context import runtime
 from apploom.web.i18n import current_language, translate
@@ -34,7 +35,7 @@ PREVIEW_POLICY = (
 @bp.before_request
 @login_required
 def admins_only():
-    permissions.require_admin(g.user, "change print templates")
+    permissions.require_admin(g.user, msg("change print templates"))
 
 
 @bp.app_template_global()

@@ -32,6 +32,7 @@ from apploom.engine.definitions.model import ACTIONS, Section
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from apploom.engine.fields.base import MAX_INT
+from apploom.engine.messages import msg
 from apploom.engine.reports.definition import CHARTS, KINDS
 from apploom.engine.versions import applied, layers, text_edits
 from apploom.engine.versions.install import effects
@@ -51,7 +52,7 @@ VERSION = f"<int(max={MAX_INT}):version>"
 @bp.before_request
 @login_required
 def admins_only():
-    permissions.require_admin(g.user, "change app definitions")
+    permissions.require_admin(g.user, msg("change app definitions"))
 
 
 @bp.get("/")
