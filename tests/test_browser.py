@@ -104,6 +104,7 @@ def speak_chinese(page) -> None:
     before it would race the switch."""
     page.click("a:text('中文')")
     playwright.expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    page.wait_for_load_state()  # and its deferred scripts (htmx, app.js) have run
 
 
 def sign_out(page) -> None:
