@@ -95,8 +95,8 @@ def _retry_after(exc: engine.AppLoomError) -> dict[str, str]:
 
 def _http_error(exc: HTTPException):
     if not _wants_json():  # werkzeug's own words are English: its page names the failure
-        own = exc.description and exc.description != type(exc).description
-        return _page(exc.description if own else exc.name, exc.code or 500)
+        own = exc.description if exc.description != type(exc).description else None
+        return _page(own or exc.name, exc.code or 500)
     response = jsonify(error_body(exc.name.lower().replace(" ", "_"), exc.description or exc.name))
     response.status_code = exc.code or 500
     # What the exception says beyond its body: a 405's Allow, a 401's WWW-Authenticate.
