@@ -72,7 +72,7 @@ from apploom.engine.settings import Settings, secret_key
 from apploom.hookspecs import hookimpl
 from apploom.web.context import require_signed_call, runtime
 from apploom.web.display import show
-from apploom.web.i18n import translate
+from apploom.web.i18n import current_language, translate
 from apploom.web.session import check_csrf, login_required
 
 __all__ = [
@@ -103,6 +103,7 @@ __all__ = [
     "ValidationFailed",
     "check_csrf",
     "clock",
+    "current_language",
     "hookimpl",
     "login_required",
     "msg",

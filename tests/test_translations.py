@@ -85,7 +85,7 @@ def test_a_message_is_its_english_text_and_keeps_what_made_it():
 def test_a_message_is_worded_in_the_language_asked_with_its_parts():
     said = msg("There is no {entity} with id {id}", entity=Label("Sales order", "销售订单"), id=7)
     assert in_language(said, "en") == "There is no Sales order with id 7"
-    assert in_language(said, "zh") == "没有 id 为 7 的销售订单"
+    assert in_language(said, "zh") == "没有编号为 7 的销售订单"
     nested = msg("is not a valid {expected}", expected=msg("email address"))
     assert in_language(nested, "zh") == "不是有效的电子邮件地址"
     assert in_language("Sign in", "zh") == "登录" and in_language("Sign in", "en") == "Sign in"
@@ -169,7 +169,7 @@ def test_a_bulk_transitions_refusals_are_worded_by_accept_language(app, sqlite_r
     [refused] = job["outcome"]["refused"]
     assert refused["message"] == "There is no Sales order with id 99999"
     chinese = api.get(f"/api/v1/jobs/{job['id']}", headers={"Accept-Language": "zh"}).json
-    assert chinese["outcome"]["refused"][0]["message"] == "没有 id 为 99999 的销售订单"
+    assert chinese["outcome"]["refused"][0]["message"] == "没有编号为 99999 的销售订单"
 
 
 def test_a_kept_message_comes_back_whole_from_json():

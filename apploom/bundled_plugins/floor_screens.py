@@ -19,6 +19,7 @@ from apploom.plugin import (
     RecordRefused,
     ValidationFailed,
     check_csrf,
+    current_language,
     hookimpl,
     login_required,
     require_permission,
@@ -170,7 +171,9 @@ def _listed(hits: list[tuple[str, dict]]) -> list[dict]:
         {
             "url": record_url(ref, record["id"]),
             "kind": rt.records.entity(ref).label,
-            "title": rt.records.titles(g.user, ref, {record["id"]})[record["id"]],
+            "title": rt.records.titles(g.user, ref, {record["id"]}, current_language())[
+                record["id"]
+            ],
             "status": record.get("status"),
             "entity": rt.records.entity(ref),
         }
@@ -231,7 +234,9 @@ def _parcel(record_id: int, answer: dict | None = None, status: int = 200):
     rt = runtime()
     parcel = rt.records.get(g.user, SHIPMENTS, record_id)
     entity = rt.records.entity(SHIPMENTS)
-    titles = rt.records.titles(g.user, ITEMS, {line["item"] for line in parcel["lines"]})
+    titles = rt.records.titles(
+        g.user, ITEMS, {line["item"] for line in parcel["lines"]}, current_language()
+    )
     done = all((line["picked"] or 0) >= line["qty"] for line in parcel["lines"])
     return _answer(
         "pick",
@@ -239,10 +244,8 @@ def _parcel(record_id: int, answer: dict | None = None, status: int = 200):
         parcel=parcel,
         entity=entity,
         detail=" · ".join(
-            (
-                rt.records.titles(g.user, ORDERS, {parcel["order"]})[parcel["order"]],
-                rt.records.titles(g.user, WAREHOUSES, {parcel["warehouse"]})[parcel["warehouse"]],
-            )
+            rt.records.titles(g.user, ref, {key}, current_language())[key]
+            for ref, key in ((ORDERS, parcel["order"]), (WAREHOUSES, parcel["warehouse"]))
         ),
         titles=titles,
         done=done,
@@ -309,7 +312,9 @@ def _po(record_id: int, answer: dict | None = None, status: int = 200):
     po = rt.records.get(g.user, PURCHASES, record_id)
     receipt = draft_receipt(record_id)
     now = {line["item"]: line["qty"] for line in (receipt or {}).get("lines", [])}
-    titles = rt.records.titles(g.user, ITEMS, {line["item"] for line in po["lines"]})
+    titles = rt.records.titles(
+        g.user, ITEMS, {line["item"] for line in po["lines"]}, current_language()
+    )
     return _answer(
         "receive",
         status,

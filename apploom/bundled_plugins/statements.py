@@ -25,6 +25,7 @@ from apploom.plugin import (
     Label,
     ValidationFailed,
     clock,
+    current_language,
     hookimpl,
     login_required,
     require_permission,
@@ -76,7 +77,7 @@ def statement(customer_id: int):
     return render_template(
         "statements/statement.html",
         customer=customer,
-        title=rt.records.titles(g.user, CUSTOMERS, {customer_id})[customer_id],
+        title=rt.records.titles(g.user, CUSTOMERS, {customer_id}, current_language())[customer_id],
         since=since,
         until=until,
         opening=opening,

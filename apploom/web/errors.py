@@ -107,9 +107,19 @@ def _retry_after(exc: engine.AppLoomError) -> dict[str, str]:
     return {}
 
 
+# The failures a page names (werkzeug's own words are English), spelled out to be translated
+FAILURES = {
+    400: msg("Bad Request"),
+    403: msg("Forbidden"),
+    404: msg("Not Found"),
+    405: msg("Method Not Allowed"),
+}
+
+
 def _http_error(exc: HTTPException):
     if not _wants_json():
-        return _page(exc.description or exc.name, exc.code or 500)
+        own = exc.description if exc.description != type(exc).description else None
+        return _page(own or FAILURES.get(exc.code or 500) or str(exc.name), exc.code or 500)
     response = jsonify(error_body(exc.name.lower().replace(" ", "_"), exc.description or exc.name))
     response.status_code = exc.code or 500
     # What the exception says beyond its body: a 405's Allow, a 401's WWW-Authenticate.

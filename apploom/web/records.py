@@ -17,7 +17,7 @@ from apploom.web.context import runtime
 from apploom.web.display import change_titles, key_titles, ref_titles, show
 from apploom.web.errors import refusal
 from apploom.web.formdata import FormInput, editable, read_form
-from apploom.web.i18n import translate
+from apploom.web.i18n import current_language, translate
 from apploom.web.lists import allowed
 from apploom.web.session import check_csrf, login_required
 
@@ -279,7 +279,9 @@ def view(app: str, entity: str, record_id: int):
             for p in related_panels(rt.records, g.user, found, record_id)
         ],
         balances=balance_panels(found, record_id),
-        title=rt.records.titles(g.user, found.qualified, {record_id})[record_id],
+        title=rt.records.titles(g.user, found.qualified, {record_id}, current_language())[
+            record_id
+        ],
         children={f.name: rt.apps.entity(f.child) for f in found.table_fields()},
     )
 

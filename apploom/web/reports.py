@@ -93,7 +93,9 @@ def flow(app: str, entity: str):
         ],
         "figures": figures(),
     }
-    titles = rt.records.titles(g.user, found.qualified, {r["id"] for r in analysis["stuck"]})
+    titles = rt.records.titles(
+        g.user, found.qualified, {r["id"] for r in analysis["stuck"]}, current_language()
+    )
     return render_template(
         "reports/flow.html",
         entity=found,
@@ -247,28 +249,36 @@ def chart(result: Result, params: dict) -> dict:
 
 
 def row_texts(result: Result, row: dict) -> list[str]:
-    """A row's group labels as the screen reads them: a date bucket names its period."""
+    """A row's group labels as the screen reads them: a date bucket names its period, a
+    choice its option in the reader's language."""
     return _texts(result.groups[: len(row["keys"])], row["keys"], row["labels"])
 
 
 def column_texts(result: Result) -> list[str]:
-    """The pivot columns' labels; when they are date buckets, their periods named."""
+    """The pivot columns' labels, periods and options named as the rows' are."""
     columns_by = result.groups[len(result.report.rows) :]
-    if not columns_by or not all(g.bucket for g in columns_by):
+    if not columns_by or not all(_named_here(g) for g in columns_by):
         return result.column_labels
     return [" · ".join(_texts(columns_by, list(keys), None)) for keys in result.columns]
 
 
+def _named_here(group) -> bool:
+    """Whether the screen names a group's values itself (the engine writes English)."""
+    return bool(group.bucket or (group.field is not None and group.field.options))
+
+
 def _texts(groups: list, keys: list, labels: list[str] | None) -> list[str]:
     lang = current_language()
-    return [
-        formatting.period(str(key), group.bucket, lang)
-        if group.bucket and key is not None
-        else labels[i]
-        if labels is not None
-        else "—"
-        for i, (group, key) in enumerate(zip(groups, keys, strict=True))
-    ]
+    texts = []
+    for i, (group, key) in enumerate(zip(groups, keys, strict=True)):
+        options = {o.value: o.label for o in group.field.options} if group.field else {}
+        if key is not None and group.bucket:
+            texts.append(formatting.period(str(key), group.bucket, lang))
+        elif key in options and group.bucket is None:
+            texts.append(options[key].get(lang))
+        else:
+            texts.append(labels[i] if labels is not None else "—")
+    return texts
 
 
 def figures(measure=None) -> dict:

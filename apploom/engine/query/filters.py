@@ -26,6 +26,7 @@ from apploom.engine.errors import BadQuery
 from apploom.engine.fields.base import AGE_OPS, FieldType, Invalid
 from apploom.engine.fields.links import ME
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import msg
 
 OPS = (
     "eq",
@@ -139,8 +140,8 @@ def _int_param(params: Mapping[str, str], name: str, most: int) -> int | None:
         return None
     if not re.fullmatch(r"[0-9]{1,8}", str(raw)) or int(raw) > most:
         raise BadQuery(
-            f"'{name}' must be a whole number up to {most}",
-            {name: f"must be a whole number up to {most}"},
+            msg("'{name}' must be a whole number up to {most}", name=name, most=most),
+            {name: msg("must be a whole number up to {most}", most=most)},
         )
     return int(raw)
 
@@ -168,8 +169,8 @@ class QueryCompiler:
         if found is None or not self.types[found.type].has_column:
             known = [n for n, f in entity.fields.items() if self.types[f.type].has_column]
             raise BadQuery(
-                f"'{name}' is not a field of {entity.name}",
-                {name: "unknown field; known fields: " + ", ".join(known)},
+                msg("'{name}' is not a field of {entity}", name=name, entity=entity.label),
+                {name: msg("unknown field; known fields: {known}", known=", ".join(known))},
             )
         return found
 
@@ -355,8 +356,8 @@ class QueryCompiler:
                 nullable = bool(column.nullable)
             if not self.types[key_field.type].sortable:
                 raise BadQuery(
-                    f"cannot sort by '{name}'",
-                    {"sort": f"{key_field.type} fields cannot be sorted"},
+                    msg("cannot sort by '{name}'", name=name),
+                    {"sort": msg("{type} fields cannot be sorted", type=key_field.type)},
                 )
             keys.append(SortKey(column, descending, key_field, nullable))
         newest_first = bool(sort) and sort[0].startswith("-")
@@ -400,8 +401,8 @@ class QueryCompiler:
 
     def _read_cursor(self, keys: list[SortKey], cursor: str) -> list[Any]:
         refusal = BadQuery(
-            "'after' is not the cursor of a page of this list in this order",
-            {"after": "pass the 'next' of the page before, with the same sort"},
+            msg("'after' is not the cursor of a page of this list in this order"),
+            {"after": msg("pass the 'next' of the page before, with the same sort")},
         )
         if len(cursor) > MAX_CURSOR:
             raise refusal
