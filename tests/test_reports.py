@@ -116,6 +116,21 @@ def test_sales_by_month_and_channel(business):
     assert [row["keys"][0] for row in found.rows] == sorted({m for m, _ in expected})
 
 
+def test_a_report_names_its_options_in_the_language_asked_for(business):
+    """Rows and pivot columns by a choice read as the definition labels its options."""
+    rt, user = business
+    options = {o.value: o.label for o in rt.records.entity("oms.order").fields["channel"].options}
+    report = rt.reports.find("oms", "sales_by_month")
+    for lang in ("en", "zh"):
+        found = rt.reports.run(user, report, {}, lang)
+        assert found.column_labels == [options[keys[0]].get(lang) for keys in found.columns]
+    methods = {o.value: o.label for o in rt.records.entity("oms.payment").fields["method"].options}
+    by_method = rt.reports.run(user, rt.reports.find("oms", "payments_by_method"), {}, "zh")
+    assert [row["labels"][0] for row in by_method.rows] == [
+        methods[row["keys"][0]].zh for row in by_method.rows
+    ]
+
+
 def test_top_customers(business):
     rt, user = business
     revenue, count = defaultdict(lambda: Decimal("0.00")), defaultdict(int)

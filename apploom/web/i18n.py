@@ -18,10 +18,9 @@ CATALOGS = Path(__file__).resolve().parent.parent / "translations"
 
 
 def current_language() -> str:
+    """A screen's language: the one chosen in the top bar, else the browser's."""
     chosen = session.get("lang")
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES, default="en") or "en"
+    return chosen if chosen in LANGUAGES else client_language()
 
 
 def client_language() -> str:

@@ -45,7 +45,7 @@ def viewer_params(report: Report) -> dict[str, str]:
 def page(app: str, name: str):
     report = runtime().reports.find(app, name)
     params = viewer_params(report)
-    result = runtime().reports.run(g.user, report, params)
+    result = runtime().reports.run(g.user, report, params, current_language())
     return render_template(
         "reports/report.html",
         report=report,
@@ -62,7 +62,7 @@ def page(app: str, name: str):
 @login_required
 def download(app: str, name: str, fmt: str):
     report = runtime().reports.find(app, name)
-    result = runtime().reports.run(g.user, report, viewer_params(report))
+    result = runtime().reports.run(g.user, report, viewer_params(report), current_language())
     grid = table(result, {}, periods_named=False)  # a spreadsheet keeps 2026-03, sortable
     rows = [grid["header"]] + [
         [c["text"] if c["number"] is None else c["number"] for c in row["cells"]]
@@ -151,7 +151,7 @@ def dashboard(app) -> list[dict]:
     for tile in app.dashboard.tiles:
         report = runtime().reports.find(app.name, tile.report)
         try:
-            result = runtime().reports.run(g.user, report, params)
+            result = runtime().reports.run(g.user, report, params, current_language())
         except Forbidden:  # a report over records this user may not read
             continue
         tiles.append(
@@ -249,36 +249,30 @@ def chart(result: Result, params: dict) -> dict:
 
 
 def row_texts(result: Result, row: dict) -> list[str]:
-    """A row's group labels as the screen reads them: a date bucket names its period, a
-    choice its option in the reader's language."""
+    """A row's group labels as the screen reads them: a date bucket names its period (the
+    engine names options and records in the reader's language itself)."""
     return _texts(result.groups[: len(row["keys"])], row["keys"], row["labels"])
 
 
 def column_texts(result: Result) -> list[str]:
-    """The pivot columns' labels, periods and options named as the rows' are."""
+    """The pivot columns' labels, periods named as the rows' are."""
     columns_by = result.groups[len(result.report.rows) :]
-    if not columns_by or not all(_named_here(g) for g in columns_by):
+    if not any(g.bucket for g in columns_by):
         return result.column_labels
-    return [" · ".join(_texts(columns_by, list(keys), None)) for keys in result.columns]
+    return [
+        " · ".join(_texts(columns_by, list(keys), list(parts)))
+        for keys, parts in zip(result.columns, result.column_parts, strict=True)
+    ]
 
 
-def _named_here(group) -> bool:
-    """Whether the screen names a group's values itself (the engine writes English)."""
-    return bool(group.bucket or (group.field is not None and group.field.options))
-
-
-def _texts(groups: list, keys: list, labels: list[str] | None) -> list[str]:
+def _texts(groups: list, keys: list, labels: list[str]) -> list[str]:
     lang = current_language()
-    texts = []
-    for i, (group, key) in enumerate(zip(groups, keys, strict=True)):
-        options = {o.value: o.label for o in group.field.options} if group.field else {}
-        if key is not None and group.bucket:
-            texts.append(formatting.period(str(key), group.bucket, lang))
-        elif key in options and group.bucket is None:
-            texts.append(options[key].get(lang))
-        else:
-            texts.append(labels[i] if labels is not None else "—")
-    return texts
+    return [
+        formatting.period(str(key), group.bucket, lang)
+        if key is not None and group.bucket
+        else text
+        for group, key, text in zip(groups, keys, labels, strict=True)
+    ]
 
 
 def figures(measure=None) -> dict:

@@ -71,7 +71,12 @@ class Result:
     rows: list[dict]  # {"keys": [...], "labels": [...], "values": {}}
     totals: dict[str, Any]
     columns: list[tuple] = field(default_factory=list)  # pivot keys, in order
-    column_labels: list[str] = field(default_factory=list)
+    column_parts: list[tuple[str, ...]] = field(default_factory=list)  # each group's label
+
+    @property
+    def column_labels(self) -> list[str]:
+        return [" · ".join(parts) for parts in self.column_parts]
+
     date_filter: str | None = None  # the filter ``from``/``to`` set
     timed_filter: bool = False  # that filter holds times, not dates
     drillable: bool = False  # a list can show the records behind a cell
@@ -79,13 +84,11 @@ class Result:
     def as_dict(self) -> dict:
         """The answer as the API sends it."""
         report, split = self.report, len(self.report.rows)
-        rows = []
+        labels, rows = self.column_labels, []
         for row in self.rows:
             found = {"keys": row["keys"], "labels": row["labels"]}
             if self.columns:
-                found["columns"] = {
-                    self.column_labels[i]: values for i, values in sorted(row["cells"].items())
-                }
+                found["columns"] = {labels[i]: values for i, values in sorted(row["cells"].items())}
             else:
                 found["values"] = row["values"]
             rows.append(found)
@@ -98,7 +101,7 @@ class Result:
                 {"name": m.name, "label": _label(m.label), "format": m.format}
                 for m in report.measures
             ],
-            "columns": self.column_labels,
+            "columns": labels,
             "rows": rows,
             "totals": self.totals,
         }
@@ -116,8 +119,15 @@ class ReportRunner:
             raise BadQuery(f"There is no report '{app}.{name}'", {"report": "unknown"})
         return report
 
-    def run(self, user: User, report: Report, params: Mapping[str, str] | None = None) -> Result:
-        """The report as ``user`` may see it, with the viewer's filters ``params``.
+    def run(
+        self,
+        user: User,
+        report: Report,
+        params: Mapping[str, str] | None = None,
+        lang: str = "en",
+    ) -> Result:
+        """The report as ``user`` may see it, with the viewer's filters ``params``; its
+        groups' options and records named in ``lang``.
 
         One query: the groups' measures, and the totals over every group as window
         aggregates of them (``sum(sum(total)) OVER ()``), computed before any LIMIT, so
@@ -179,7 +189,7 @@ class ReportRunner:
             and query.type_of(query.resolve(query.date_filter)[1]).timed,
             drillable=query.entity is not None and not query.entity.is_child,
         )
-        _shape(self, user, result, values)
+        _shape(self, user, result, values, lang)
         return result
 
 
@@ -516,7 +526,7 @@ def _path_label(fld: Field, bucket: str | None) -> Label:
     return Label(f"{fld.label.en} ({words[0]})", f"{fld.label.zh}（{words[1]}）")
 
 
-def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> None:
+def _shape(runner: ReportRunner, user: User, result: Result, values: list, lang: str) -> None:
     """Rows with their groups' labels (refs by title, selects by label); a pivot's
     column groups become columns."""
     groups, records = result.groups, runner.records
@@ -524,7 +534,7 @@ def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> No
     for i, g in enumerate(groups):
         if g.field is not None and records.types[g.field.type].is_reference and g.bucket is None:
             ids = {keys[i] for keys, _ in values if keys[i] is not None}
-            titles[i] = records.titles(user, g.field.target, ids)
+            titles[i] = records.titles(user, g.field.target, ids, lang)
 
     def label(i: int, raw: Any) -> str:
         g = groups[i]
@@ -533,7 +543,7 @@ def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> No
         if i in titles:
             return titles[i].get(raw, f"#{raw}")
         if g.field is not None and g.field.options and g.bucket is None:
-            options = {o.value: o.label.en for o in g.field.options}
+            options = {o.value: o.label.get(lang) for o in g.field.options}
             return options.get(raw, str(raw))
         return raw.isoformat() if hasattr(raw, "isoformat") else str(raw)
 
@@ -553,8 +563,8 @@ def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> No
         if column_keys:
             if column_keys not in result.columns:
                 result.columns.append(column_keys)
-                result.column_labels.append(
-                    " · ".join(label(split + i, k) for i, k in enumerate(column_keys))
+                result.column_parts.append(
+                    tuple(label(split + i, k) for i, k in enumerate(column_keys))
                 )
             row["cells"][result.columns.index(column_keys)] = measures
         else:
@@ -566,7 +576,7 @@ def _shape(runner: ReportRunner, user: User, result: Result, values: list) -> No
             key=lambda i: [(k is None, str(k)) for k in result.columns[i]],
         )
         result.columns = [result.columns[i] for i in order]
-        result.column_labels = [result.column_labels[i] for i in order]
+        result.column_parts = [result.column_parts[i] for i in order]
         for row in result.rows:
             row["cells"] = {order.index(i): cells for i, cells in row["cells"].items()}
     if result.report.columns and result.report.limit:

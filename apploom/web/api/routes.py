@@ -162,7 +162,7 @@ def report(app: str, name: str):
     _known_parameters(
         {p["name"] for p in report_parameters(runtime().apps, runtime().types, found)}
     )
-    return jsonify(runtime().reports.run(g.user, found, request.args).as_dict())
+    return jsonify(runtime().reports.run(g.user, found, request.args, client_language()).as_dict())
 
 
 def _known_parameters(known: set[str]) -> None:
