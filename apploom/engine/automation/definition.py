@@ -19,7 +19,7 @@ from typing import AbstractSet, Any, Callable, Mapping
 from croniter import croniter
 
 from apploom.engine.automation.follow import follow_problems
-from apploom.engine.definitions.model import Entity
+from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
 from apploom.engine.fields.registry import FieldTypes
 
@@ -40,6 +40,7 @@ class Action:
 class Rule:
     name: str
     trigger: str
+    label: Label  # what people read; the name, spelled out, when none is given
     fields: tuple[str, ...] = ()  # updated: only when one of these changed
     transition: str | None = None  # transition: only this one (None: any)
     cron: str | None = None  # schedule: when, as a cron expression
@@ -79,9 +80,11 @@ def parse_rules(raw: list | None) -> tuple[Rule, ...]:
         on = spec["on"]
         trigger, detail = (on, None) if isinstance(on, str) else next(iter(on.items()))
         fields = tuple(detail or ()) if trigger == "updated" else ()
+        name = spec.get("name", f"rule_{i + 1}")
         rules.append(
             Rule(
-                name=spec.get("name", f"rule_{i + 1}"),
+                name=name,
+                label=Label.parse(spec.get("label"), name),
                 trigger=trigger,
                 fields=fields,
                 transition=detail if trigger == "transition" else None,
