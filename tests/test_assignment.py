@@ -59,7 +59,7 @@ def assign_runs(rt) -> list[list[str]]:
 
 
 def told(rt, user) -> list[str]:
-    return [n["message"] for n in rt.notifications.latest(user)]
+    return [n["message"] for n in rt.notifications.latest(user, "en")]
 
 
 # ---- the rule's kinds -------------------------------------------------------------------
@@ -79,7 +79,7 @@ def test_by_channel_by_the_customers_city_and_by_turns(claims):
         claim(claims),
     ]
     assert owner_names(claims, made) == ["Alice", "Sam", "Sid", "Sam", "Alice", "Bob", "Alice"]
-    assert assign_runs(claims)[:2] == [["assigned owner to alice"], ["assigned owner to sam"]]
+    assert assign_runs(claims)[:2] == [["assigned Owner to alice"], ["assigned Owner to sam"]]
     given = claim(claims, owner=team(claims, max="manager")["max"].id)
     assert owner_names(claims, [given]) == ["Max"]  # "not owner": one given is kept
 
@@ -96,13 +96,13 @@ def test_disabled_users_are_passed_over(claims):
     claims.users.disable("alice")
     first, second, third = (claim(claims, channel="marketplace") for _ in range(3))
     assert owner_names(claims, [first, second, third]) == ["Bob", "Cy", "Bob"]
-    assert assign_runs(claims)[0] == ["alice is disabled; assigned owner to bob"]
+    assert assign_runs(claims)[0] == ["alice is disabled; assigned Owner to bob"]
     for name in ("bob", "cy"):
         claims.users.disable(name)
     nobody = claim(claims)
     assert nobody["owner"] is None and nobody["version"] == 1
     assert assign_runs(claims)[-1] == [
-        "no other active user holds the role sales; nobody to assign owner to: owner left as it was"
+        "no other active user holds the role sales; nobody to assign Owner to: left as it was"
     ]
 
 
@@ -125,7 +125,7 @@ def test_a_user_or_role_the_rule_cannot_use_is_refused_by_name(runtime, old, new
     team(rt, carla="clerk", bob="sales")
     with pytest.raises(RuleError, match=refusal) as caught:
         claim(rt, channel="marketplace" if "to:" in old else "web")
-    assert str(caught.value).startswith("Rule 'assign_owner' failed at action 1 (assign)")
+    assert str(caught.value).startswith("Rule 'Assign owner' failed at action 1 (assign)")
     assert rt.records.list(SYSTEM_USER, "claims.claim").total == 0
     rt.close()
 
@@ -282,10 +282,9 @@ def test_the_owner_is_told_when_an_order_becomes_theirs(office):
     sue, ann, boss = office.people["sue"], office.people["ann"], office.people["max"]
     order = office.records.create(SYSTEM_USER, "oms.order", office.shop.order())
     number = order["number"]
-    assert told(office, sue) == [
-        f"订单 {number}（张三）由您负责 / Order {number} for 张三 is yours"
-    ]
-    [note] = office.notifications.latest(sue)
+    assert told(office, sue) == [f"Order {number} for 张三 is yours"]
+    [note] = office.notifications.latest(sue, "zh")  # the bell in the reader's language
+    assert note["message"] == f"订单 {number}（张三）由您负责"
     assert note["link"] == f"/a/oms/order/{order['id']}"
     office.records.update(boss, "oms.order", order["id"], {"owner": ann.id}, version=2)
     assert len(told(office, ann)) == 1 and len(told(office, sue)) == 1

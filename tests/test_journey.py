@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from apploom.engine import clock
+from apploom.engine import clock, formatting
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import outbox
 from apploom.engine.errors import Conflict, ValidationFailed
@@ -131,6 +131,21 @@ def test_an_order_in_stock_is_reserved_shipped_with_tracking_and_issued(shop):
     assert email["to"] == "zs@example.com"
     assert shipped["tracking_number"] in email["body"]
     assert f"/track/{shipped['number']}?t=" in email["body"]
+    # 张三 reads Chinese (a customer's language unless set): the carrier by its Chinese name
+    assert "已由 顺丰速运 发出" in email["body"] and "Hello" not in email["body"]
+
+
+def test_a_customer_is_written_to_in_their_language_with_values_as_they_read_them(shop):
+    arriving = clock.today() + timedelta(days=5)
+    shop.purchase(shop.tea, 20, expected=arriving.isoformat(), receive=False)
+    english = shop.rt.records.create(
+        SYSTEM_USER, "crm.customer", {"name": "Ann", "email": "ann@example.com", "language": "en"}
+    )["id"]
+    shop.take("sales", "oms/order", shop.order((shop.tea, 2), customer=english), "confirm")
+    email = shop.emails()[-1]
+    assert email["to"] == "ann@example.com"
+    assert email["subject"].startswith("Some items of order SO-")
+    assert formatting.day(arriving, "en") in email["body"] and "您好" not in email["body"]
 
 
 def test_an_order_out_of_stock_is_backordered_and_the_customer_told_the_date(shop):
@@ -143,8 +158,8 @@ def test_an_order_out_of_stock_is_backordered_and_the_customer_told_the_date(sho
     assert by_item[shop.cup]["expected_date"] == (clock.today() + timedelta(days=3)).isoformat()
     assert "2 x TEA Longjing tea" in order["shortage"]
     email = shop.emails()[-1]
-    assert email["to"] == "zs@example.com" and "out of stock" in email["subject"]
-    assert arriving.isoformat() in email["body"] and "CUP Cup" in email["body"]
+    assert email["to"] == "zs@example.com" and "部分商品缺货" in email["subject"]
+    assert formatting.day(arriving, "zh") in email["body"] and "CUP Cup" in email["body"]
     assert shop.stock(shop.tea) == (0, 0)
 
 
@@ -174,7 +189,7 @@ def test_arrivals_serve_backorders_first_come_first_served(shop):
     assert shop.get("oms/order", second)["status"] == "backordered"
     assert shop.stock(shop.tea) == (4, 3)
     told = shop.emails()[0]  # and the first's customer is told (newest first)
-    assert first["number"] in told["subject"] and "in stock" in told["subject"]
+    assert first["number"] in told["subject"] and "已到货" in told["subject"]
     assert f"/track/{first['number']}?t=" in told["body"]
 
     shop.purchase(shop.tea, 1, warehouse=shop.west)  # 1 + 1 free, but not in one place
@@ -446,7 +461,9 @@ def test_low_stock_proposes_a_purchase_order_and_tells_purchasing(shop):
     shop.take("sales", "oms/order", shop.order((pot, 1)), "confirm")  # already proposed
     assert shop.call("buyer", "get", "/api/v1/wms/purchase_order?origin=reorder")["total"] == 1
     buyer = shop.rt.users.get("buyer")
-    assert any(proposal["number"] in n["message"] for n in shop.rt.notifications.latest(buyer))
+    assert any(
+        proposal["number"] in n["message"] for n in shop.rt.notifications.latest(buyer, "en")
+    )
 
 
 def test_twenty_concurrent_orders_for_ten_in_stock(shop):
@@ -703,8 +720,8 @@ def test_backordered_customers_are_told_when_their_date_moves_later(shop):
         json={"expected_date": later.isoformat(), "version": po["version"]},
     )
     assert shop.get("oms/order", order)["expected_date"] == later.isoformat()
-    told = [e for e in shop.emails() if "new date" in e["subject"]]
-    assert len(told) == 1 and later.isoformat() in told[0]["body"]
+    told = [e for e in shop.emails() if "预计到货日期已更新" in e["subject"]]
+    assert len(told) == 1 and formatting.day(later, "zh") in told[0]["body"]
     shop.take("buyer", "wms/purchase_order", po, "cancel")
     lead = clock.today() + timedelta(days=10)  # nothing is coming: the tea's lead time
     assert shop.get("oms/order", order)["expected_date"] == lead.isoformat()

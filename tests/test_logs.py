@@ -73,7 +73,7 @@ def test_a_rule_failure_is_logged_with_the_request_and_its_user(desk, lines):
         ("WARNING", "apploom.engine.records.service"),
         ("INFO", "apploom.access"),
     ]
-    assert mine[0]["message"].startswith("Rule 'follow_up' failed at action 1 (create): title")
+    assert mine[0]["message"].startswith("Rule 'Follow up' failed at action 1 (create): title")
     assert (mine[0]["method"], mine[0]["user"]) == ("POST", "ann")
     assert mine[0]["path"] == f"/api/v1/desk/ticket/{ticket['id']}/transitions/answer"
 

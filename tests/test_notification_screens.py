@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.automation import choices, notifications, outbox
+from apploom.engine.definitions.model import Label
 from apploom.engine.storage.system_tables import sys_outbox
 from apploom.web import create_app
 from tests.helpers import Shop, browser
@@ -27,7 +28,7 @@ def test_opening_a_notification_marks_it_read_and_goes_to_its_page(app, sqlite_r
     sue = sqlite_runtime.users.get("sue")
     with sqlite_runtime.db.write() as conn:
         notifications.send(conn, [sue.id], "Order 1", "/a/oms/order/1")
-    [item] = sqlite_runtime.notifications.latest(sue)
+    [item] = sqlite_runtime.notifications.latest(sue, "en")
     b = browser(app, "sue")
     assert f'href="/notifications/{item["id"]}"' in b.get("/notifications").get_data(as_text=True)
     opened = b.get(f"/notifications/{item['id']}")
@@ -114,3 +115,23 @@ def test_an_htmx_request_refused_puts_its_reason_in_the_alerts(app, sqlite_runti
     assert 'role="alert"' in answer.get_data(as_text=True)
     boosted = b.client.get("/admin/outbox", headers={"HX-Request": "true", "HX-Boosted": "true"})
     assert "HX-Retarget" not in boosted.headers and "<h1>" in boosted.get_data(as_text=True)
+
+
+def test_each_user_reads_a_notification_in_the_language_they_chose_and_is_emailed_in_it(
+    app, sqlite_runtime
+):
+    sue, wes = sqlite_runtime.users.get("sue"), sqlite_runtime.users.get("wes")
+    for user in (sue, wes):
+        choices.choose(sqlite_runtime.db, user.id, choices.Choice(email=True))
+    b = browser(app, "sue")
+    b.get("/lang/en")  # sue reads English; wes never chose, so the business's Chinese
+    with sqlite_runtime.db.write() as conn:
+        said = Label("Order SO-1 is yours", "订单 SO-1 由您负责")
+        notifications.send(conn, [sue.id, wes.id], said, "/a/oms/order/1")
+    mails = {m["payload"]["to"]: m["payload"] for m in outbox.messages(sqlite_runtime.db)}
+    assert mails["sue@example.cn"]["subject"] == "Order SO-1 is yours"
+    assert mails["wes@example.cn"]["subject"] == "订单 SO-1 由您负责"
+    b.get("/lang/zh")
+    assert "订单 SO-1 由您负责" in b.get("/notifications").get_data(as_text=True)
+    b.get("/lang/en")
+    assert "Order SO-1 is yours" in b.get("/notifications").get_data(as_text=True)

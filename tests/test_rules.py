@@ -61,7 +61,7 @@ def test_created_rules_set_fields_notify_and_queue_email(desk):
     )
     stored = desk.records.get(desk.agent, "desk.ticket", ticket["id"])
     assert stored["escalated"] is True and stored["version"] == 2
-    assert [n["message"] for n in desk.notifications.latest(desk.lead)] == [
+    assert [n["message"] for n in desk.notifications.latest(desk.lead, "en")] == [
         "Urgent: Printer on fire from 张三"
     ]
     assert desk.notifications.unread(desk.agent) == 0
@@ -75,7 +75,7 @@ def test_created_rules_set_fields_notify_and_queue_email(desk):
     }
     urgent = runs(desk, "urgent")[0]
     assert (urgent["trigger"], urgent["condition"], urgent["outcome"]) == ("created", True, "done")
-    assert urgent["actions"] == ["set escalated", "notified 1 user(s)"]
+    assert urgent["actions"] == ["set Escalated", "notified 1 user(s)"]
 
 
 def test_a_false_condition_skips_the_actions_and_says_so(desk):
@@ -106,7 +106,7 @@ def test_a_failing_action_rolls_back_the_change_and_names_rule_and_action(desk):
     ticket = desk.records.create(desk.agent, "desk.ticket", {"subject": "x" * 60})
     with pytest.raises(
         RuleError,
-        match=r"Rule 'follow_up' failed at action 1 \(create\): "
+        match=r"Rule 'Follow up' failed at action 1 \(create\): "
         r"title is 71 characters long; at most 40 are allowed",
     ):
         desk.transitions.take(desk.agent, "desk.ticket", ticket["id"], "answer")
@@ -295,7 +295,7 @@ def test_a_runaway_script_in_a_rule_is_stopped_and_the_server_keeps_answering(sq
     started = time.monotonic()
     refused = client.post("/api/v1/desk/ticket", json={"subject": "x"}, headers=auth)
     assert refused.status_code == 422
-    assert "Rule 'spin' failed at action 1 (script): stopped" in refused.json["error"]["message"]
+    assert "Rule 'Spin' failed at action 1 (script): stopped" in refused.json["error"]["message"]
     assert time.monotonic() - started < 5
     assert client.get("/api/v1/desk/ticket", headers=auth).json["total"] == 0
     rt.close()
@@ -312,7 +312,9 @@ def test_rules_that_settle_are_not_loops_and_callers_see_their_changes(desk):
     assert quiet["summary"] is None  # an empty priority makes the condition false, not an error
     ticket = rt.records.create(admin, "lab.ticket", {"priority": 1, "tags": ["vip", "late"]})
     assert (ticket["summary"], ticket["version"]) == ("p1", 2)  # what the rules made of it
-    assert rt.notifications.latest(admin)[0]["message"] == f"Tags Vip, Late for #{ticket['id']}"
+    assert (
+        rt.notifications.latest(admin, "en")[0]["message"] == f"Tags Vip, Late for #{ticket['id']}"
+    )
     updated = rt.records.update(admin, "lab.ticket", ticket["id"], {"priority": 5}, version=2)
     assert (updated["escalated"], updated["version"]) == (True, 4)
     rt.close()
@@ -376,10 +378,10 @@ def test_deleted_trigger_and_update_action(desk):
     desk.records.update(desk.agent, "desk.ticket", ticket["id"], {"subject": "Monitor"}, version=2)
     titles = sorted(t["title"] for t in desk.records.list(desk.agent, "desk.task").data)
     assert titles == ["Follow up: Monitor", "unrelated"]
-    assert runs(desk, "retitle_tasks")[-1]["actions"] == ["updated 1 desk.task"]
+    assert runs(desk, "retitle_tasks")[-1]["actions"] == ["updated 1 Task"]
     lonely = desk.records.create(desk.agent, "desk.ticket", {"subject": "Cable"})
     desk.records.delete(desk.lead, "desk.ticket", lonely["id"])
-    assert desk.notifications.latest(desk.lead)[0]["message"] == "Ticket Cable was deleted"
+    assert desk.notifications.latest(desk.lead, "en")[0]["message"] == "Ticket Cable was deleted"
     assert runs(desk, "gone")[0]["trigger"] == "deleted"
 
 

@@ -342,7 +342,9 @@ def test_rules_and_reports_are_forms_too(runtime, studio):
     rt = app.extensions["apploom"]
     rt.users.create("max", ["manager"], "password1234")
     rt.records.create(rt.users.get("boss"), "crm.customer", {"name": "Big", "tier": "vip"})
-    assert any("New VIP Big" in n["message"] for n in rt.notifications.latest(rt.users.get("max")))
+    assert any(
+        "New VIP Big" in n["message"] for n in rt.notifications.latest(rt.users.get("max"), "en")
+    )
     assert "Customers by tier" in boss.get("/a/crm").get_data(as_text=True)
     missing = boss.post(
         "/studio/crm/edit",
@@ -383,7 +385,7 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
     assert "No problems." in preview and "        enabled: false\n" in text
     assert "        if: expected_amount > 0\n" in text and "crm.opportunity" not in text
     notify = '          - notify: {roles: [manager], message: "Won {name}"}\n'
-    assert notify in text and "      - name: welcome_call\n        on: created\n" in text
+    assert notify in text and "      - name: welcome_call\n        label:" in text
     rule = text_edits.rules_of(text, "lead")[0]
     assert [next(iter(a)) for a in rule["do"]] == ["create", "set", "notify"]
     assert rule["do"][0]["create"]["values"]["contacts"] == "[]"
@@ -415,17 +417,17 @@ def test_a_rule_keeps_the_lines_of_its_texts_and_bad_addresses_are_not_found(run
     _, boss = studio
     rules = text_edits.rules_of(live_text(runtime, "oms"), "order")
     index = next(i for i, r in enumerate(rules) if r["name"] == "tell_customer_backordered")
-    body = rules[index]["do"][1]["email"]["body"]
+    body = rules[index]["do"][1]["email"]["body"]["zh"]
     page = boss.get(f"/studio/oms/order/rules/{index}").get_data(as_text=True)
-    assert '<textarea name="a1.body"' in page
+    assert '<textarea name="a1.body.zh"' in page
     preview = html.unescape(
         boss.post(
             f"/studio/oms/order/rules/{index}",
-            data={"rule_on": "transition:backorder", "a1.body": body.replace("\n", "\r\n")},
+            data={"rule_on": "transition:backorder", "a1.body.zh": body.replace("\n", "\r\n")},
         ).get_data(as_text=True)
     )
     changed = text_edits.rules_of(definition_in(preview), "order")[index]
-    assert changed["do"][1]["email"]["body"] == body and changed["enabled"] is False
+    assert changed["do"][1]["email"]["body"]["zh"] == body and changed["enabled"] is False
     assert "No problems." in preview
     for url in (
         "/studio/nope/permissions",

@@ -16,12 +16,12 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from apploom.engine.catalogs import CATALOGS, in_language
 from apploom.engine.definitions.model import Label
 from apploom.engine.errors import Forbidden
 from apploom.engine.kept_messages import kept, restored
 from apploom.engine.messages import Message, from_label, message_of, msg
 from apploom.web import create_app
-from apploom.web.i18n import CATALOGS, in_language
 from tests.helpers import Api, browser, finished
 
 ROOT = Path(__file__).resolve().parent.parent

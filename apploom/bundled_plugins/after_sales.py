@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from apploom.engine.messages import msg
 from apploom.plugin import RecordRefused, hookimpl
 
 ORDERS, RETURNS = "oms.order", "oms.return"
@@ -47,7 +48,7 @@ def check_return(context, params) -> str:
         errors["refund_amount"] = f"may be at most {value:.2f}, what the goods were sold for"
     if errors:
         raise RecordRefused(errors)
-    return f"within what {number} shipped"
+    return msg("within what {number} shipped", number=number)
 
 
 def _returned_before(context, order_id: int, rma_id: int) -> Counter:

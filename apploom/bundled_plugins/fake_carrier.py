@@ -9,6 +9,7 @@ digits, and a Luhn check digit, so a typo in a number is caught. Use it in a rul
         - book_shipment: {}          # or {carrier: sf}
 """
 
+from apploom.engine.messages import msg
 from apploom.plugin import hookimpl
 
 PREFIXES = {"sf": "SF", "zto": "ZT", "yto": "YT", "jd": "JD", "ems": "EM"}
@@ -32,13 +33,17 @@ def book_shipment(context, params):
     number typed in by hand is kept."""
     record = context.names["record"]
     if record.get("tracking_number"):
-        return f"kept tracking number {record['tracking_number']}"
+        return msg("kept tracking number {number}", number=record["tracking_number"])
     carrier = params.get("carrier") or record.get("carrier") or "sf"
     number = tracking_number(carrier, context.record_id)
     context.force(
         context.entity.qualified, context.record_id, {"carrier": carrier, "tracking_number": number}
     )
-    return f"booked with {carrier}: {number}"
+    return msg(
+        "booked with {carrier}: {number}",
+        carrier=context.entity.fields["carrier"].option_label(carrier),
+        number=number,
+    )
 
 
 @hookimpl

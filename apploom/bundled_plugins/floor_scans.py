@@ -22,6 +22,7 @@ from collections import Counter
 
 from sqlalchemy import func, or_, select
 
+from apploom.engine.messages import msg
 from apploom.plugin import RecordRefused, hookimpl
 
 SHIPMENTS, ITEMS, MOVES = "oms.shipment", "wms.item", "wms.stock_move"
@@ -107,7 +108,13 @@ def pick_scan(context, params) -> str:
             changes[line["id"]] = {"picked": (line["picked"] or 0) + taken}
             left -= taken
     context.force(SHIPMENTS, context.record_id, rows={"lines": changes})
-    return f"picked {qty} x {title} ({picked + qty} of {wanted})"
+    return msg(
+        "picked {qty} x {item} ({done} of {wanted})",
+        qty=qty,
+        item=title,
+        done=picked + qty,
+        wanted=wanted,
+    )
 
 
 def receive_scan(context, params) -> str:
@@ -137,7 +144,7 @@ def receive_scan(context, params) -> str:
             receipt_id,
             {"lines": _added(receipt.rows["lines"], "qty", item, qty)},
         )
-    return f"received {qty} x {title}"
+    return msg("received {qty} x {item}", qty=qty, item=title)
 
 
 def draft_receipt(conn, receipts, po_id: int) -> int | None:
@@ -170,7 +177,7 @@ def count_scan(context, params) -> str:
     )
     item, title = _item(context, code)
     context.set({"lines": _added(count.rows["lines"], "counted", item, qty)})
-    return f"counted {qty} x {title}"
+    return msg("counted {qty} x {item}", qty=qty, item=title)
 
 
 def check_count(context, params) -> str:
@@ -183,7 +190,7 @@ def check_count(context, params) -> str:
         seen.add(line["item"])
     if errors:
         raise RecordRefused(errors)
-    return "one line per item"
+    return msg("one line per item")
 
 
 def post_stock_count(context, params) -> str:
@@ -223,7 +230,9 @@ def post_stock_count(context, params) -> str:
                 },
             )
     context.force(COUNTS, context.record_id, rows={"lines": changes})
-    return f"booked {moved} difference(s) of {len(lines)} counted item(s)"
+    return msg(
+        "booked {moved} difference(s) of {count} counted item(s)", moved=moved, count=len(lines)
+    )
 
 
 @hookimpl

@@ -19,6 +19,7 @@ import hmac
 from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 
+from apploom.engine.messages import msg
 from apploom.plugin import Settings, hookimpl, runtime, secret_key, show
 
 ORDERS, PARCELS = "oms.order", "oms.shipment"
@@ -44,7 +45,7 @@ def tracking_link(context, params) -> str:
         order = context.load(ORDERS, context.names["record"][params["of"]])
         number = order.values["number"]
     context.publish("tracking_link", link(_settings[-1], number))
-    return "made the tracking link"
+    return msg("made the tracking link")
 
 
 def masked(name: str | None) -> str:

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import case, func, select
 
+from apploom.engine.messages import msg
 from apploom.plugin import RecordRefused, clock, hookimpl
 
 ORDERS, PAYMENTS, RETURNS = "oms.order", "oms.payment", "oms.return"
@@ -59,13 +60,24 @@ def _settle(context, order) -> str:
     values = {"paid": paid, "payment_status": status}
     if any(order.values[name] != value for name, value in values.items()):
         context.force(ORDERS, order.values["id"], values=values)
-    return f"{order.values['number']} {status.replace('_', ' ')} ({paid:.2f} paid)"
+    return msg(
+        "{number} {status} ({paid} paid)",
+        number=order.values["number"],
+        status=context.automation.records.entity(ORDERS)
+        .fields["payment_status"]
+        .option_label(status),
+        paid=format(paid, ".2f"),
+    )
 
 
 def _most_refundable(number: str, paid: Decimal) -> str:
     if paid <= 0:
-        return f"{number} has nothing paid to refund"
-    return f"may take back at most {paid:.2f}, what {number} has paid"
+        return msg("{number} has nothing paid to refund", number=number)
+    return msg(
+        "may take back at most {paid}, what {number} has paid",
+        paid=format(paid, ".2f"),
+        number=number,
+    )
 
 
 def record_payment(context, params) -> str:
@@ -153,7 +165,7 @@ def record_refund(context, params) -> str:
     rma = context.load(RETURNS).values
     amount = rma["refund_amount"]
     if not amount:
-        return "nothing to refund"
+        return msg("nothing to refund")
     order = _locked(context, rma["order"])
     paid = _sums(context, order.values["id"])[0]
     if amount > paid:
@@ -168,7 +180,7 @@ def record_refund(context, params) -> str:
             "paid_at": clock.now(),
         },
     )
-    return f"refunded {amount:.2f} in {made['number']}"
+    return msg("refunded {amount} in {number}", amount=format(amount, ".2f"), number=made["number"])
 
 
 def _last_method(context, order_id: int) -> str:

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from apploom.engine.messages import msg
 from apploom.plugin import RecordRefused, hookimpl
 
 ORDERS, ITEMS = "oms.order", "wms.item"
@@ -28,7 +29,7 @@ def check_prices(context, params) -> str:
     user = context.change.user
     approvers = set(params.get("approvers") or ["manager"])
     if user is None or user.is_admin or approvers & user.roles:
-        return "prices need no approval from this user"
+        return msg("prices need no approval from this user")
     share = Decimal(str(params.get("below_list", 20)))
     lines = context.load(ORDERS).rows["lines"]
     items = context.table(ITEMS)
@@ -56,7 +57,7 @@ def check_prices(context, params) -> str:
             )
     if errors:
         raise RecordRefused(errors)
-    return "every line within the price guard"
+    return msg("every line within the price guard")
 
 
 @hookimpl

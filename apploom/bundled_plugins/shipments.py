@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 
 from sqlalchemy import func, select
 
+from apploom.engine.messages import msg
 from apploom.plugin import RecordRefused, clock, hookimpl
 
 ORDERS, SHIPMENTS, ITEMS, MOVES = "oms.order", "oms.shipment", "wms.item", "wms.stock_move"
@@ -76,7 +77,7 @@ def check_shipment(context, params) -> str:
                 else {"lines": "a parcel carries at least one item"}
             )
         context.set({"lines": here})  # checked again by the rule on the lines
-        return f"packed what {number} holds here"
+        return msg("packed what {number} holds here", number=number)
     errors = {}
     for i, line in enumerate(parcel.rows["lines"]):
         key = (line["item"], warehouse)
@@ -94,7 +95,7 @@ def check_shipment(context, params) -> str:
     if not parcel.values["carrier"]:
         values["carrier"] = order.values["carrier"]
     context.force(SHIPMENTS, parcel.values["id"], values=values)
-    return f"within what {number} holds"
+    return msg("within what {number} holds", number=number)
 
 
 def plan_shipments(context, params) -> str:
@@ -107,7 +108,7 @@ def plan_shipments(context, params) -> str:
         context.create(
             SHIPMENTS, {"order": context.record_id, "warehouse": warehouse, "lines": lines}
         )
-    return f"packed {len(by_warehouse)} parcel(s)"
+    return msg("packed {count} parcel(s)", count=len(by_warehouse))
 
 
 def ship_order(context, params) -> str:
@@ -133,7 +134,7 @@ def ship_order(context, params) -> str:
     for line in context.load(ORDERS).rows["lines"]:
         if (line["shipped"] or 0) < line["qty"]:
             raise ValueError(f"line {line['position'] + 1} holds no stock: it cannot ship")
-    return f"shipped {len(waiting)} parcel(s)"
+    return msg("shipped {count} parcel(s)", count=len(waiting))
 
 
 def issue_shipment(context, params) -> str:
@@ -182,7 +183,7 @@ def issue_shipment(context, params) -> str:
         step = "ship_last" if done else "ship_part" if status == "picking" else None
         if step:
             context.take(step, ORDERS, order_id)
-    return f"issued {len(parcel.rows['lines'])} line(s) of {number}"
+    return msg("issued {count} line(s) of {number}", count=len(parcel.rows["lines"]), number=number)
 
 
 def _tracking_numbers(context, order_id: int) -> str:

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import and_, func, select
 
+from apploom.engine.messages import msg
 from apploom.plugin import BalanceRefused, RecordRefused, clock, hookimpl
 
 MOVES, ORDERS, ITEMS = "wms.stock_move", "oms.order", "wms.item"
@@ -194,7 +195,7 @@ def redate_backorders(context, params) -> str:
     orders waiting for its items are told again when to expect them (a rule emails the
     customer when the date moves later)."""
     if not context.defines(ORDERS):
-        return "no order app: nothing to re-date"
+        return msg("no order app: nothing to re-date")
     items = {line["item"] for line in context.load(PURCHASES).rows["lines"]}
     orders, lines = context.table(ORDERS), context.table("oms.order_line")
     waiting = (
@@ -216,7 +217,7 @@ def redate_backorders(context, params) -> str:
         if values["expected_date"] != order.values["expected_date"]:
             context.force(ORDERS, order_id, values=values, rows={"lines": dates})
             moved += 1
-    return f"re-dated {moved} of {len(waiting)} backordered order(s)"
+    return msg("re-dated {moved} of {count} backordered order(s)", moved=moved, count=len(waiting))
 
 
 def reserve_stock(context, params) -> str:
@@ -225,8 +226,12 @@ def reserve_stock(context, params) -> str:
     reserved, short = _allocate(context, context.record_id)
     if short:
         context.take("backorder")
-        return f"reserved {reserved} line(s); {short} short: backordered"
-    return f"reserved {reserved} line(s)"
+        return msg(
+            "reserved {reserved} line(s); {short} short: backordered",
+            reserved=reserved,
+            short=short,
+        )
+    return msg("reserved {reserved} line(s)", reserved=reserved)
 
 
 def allocate_backorders(context, params) -> str:
@@ -234,7 +239,7 @@ def allocate_backorders(context, params) -> str:
     first. An order that cannot be served stops the round for this item, so stock is
     never handed to a later order while an earlier one still waits for it."""
     if not context.defines(ORDERS):
-        return "no order app: nothing to allocate"
+        return msg("no order app: nothing to allocate")
     item = context.names["item"]
     waiting = _backorders(context, item)
     if waiting:  # asked again under the item's lock: another arrival may have served them
@@ -256,7 +261,7 @@ def allocate_backorders(context, params) -> str:
             served.append(order_id)
         if still_waiting:
             break
-    return f"allocated {len(served)} backordered order(s)"
+    return msg("allocated {count} backordered order(s)", count=len(served))
 
 
 def _still_backordered(context, order_id: int) -> bool:
@@ -307,7 +312,7 @@ def release_stock(context, params) -> str:
             changes[line["id"]] = {"reserved": 0}
     if changes:
         context.force(ORDERS, context.record_id, rows={"lines": changes})
-    return f"released {len(changes)} line(s)"
+    return msg("released {count} line(s)", count=len(changes))
 
 
 def restock(context, params) -> str:
@@ -324,7 +329,7 @@ def restock(context, params) -> str:
             rma.values["number"],
             line["id"],
         )
-    return f"restocked {len(back)} line(s)"
+    return msg("restocked {count} line(s)", count=len(back))
 
 
 def receive_purchase(context, params) -> str:
@@ -352,7 +357,7 @@ def receive_purchase(context, params) -> str:
             po.values["number"],
             line["id"],
         )
-    return f"received {len(due)} line(s)"
+    return msg("received {count} line(s)", count=len(due))
 
 
 def check_receipt(context, params) -> str:
@@ -372,7 +377,7 @@ def check_receipt(context, params) -> str:
     expected = _expected(po)
     if not receipt.rows["lines"]:
         context.set({"lines": [{"item": i, "qty": q} for i, q in expected.items() if q > 0]})
-        return f"started from what {number} still expects"
+        return msg("started from what {number} still expects", number=number)
     taken: Counter = Counter()
     errors, zh = {}, {}
     for i, line in enumerate(receipt.rows["lines"]):
@@ -393,7 +398,7 @@ def check_receipt(context, params) -> str:
             )
     if errors:
         raise RecordRefused(errors, zh=zh)
-    return f"within what {number} expects"
+    return msg("within what {number} expects", number=number)
 
 
 def _expected(po) -> Counter:
@@ -465,7 +470,9 @@ def post_goods_receipt(context, params) -> str:
         context.take("receive", PURCHASES, po_id)
     elif po.values["status"] == "ordered":
         context.take("receive_part", PURCHASES, po_id)
-    return f"received {len(receipt.rows['lines'])} line(s) of {number}"
+    return msg(
+        "received {count} line(s) of {number}", count=len(receipt.rows["lines"]), number=number
+    )
 
 
 def post_transfer(context, params) -> str:
@@ -491,7 +498,7 @@ def post_transfer(context, params) -> str:
             number,
             line["id"],
         )
-    return f"moved {len(transfer.rows['lines'])} line(s)"
+    return msg("moved {count} line(s)", count=len(transfer.rows["lines"]))
 
 
 def propose_purchase(context, params) -> str:
@@ -531,7 +538,7 @@ def _propose(context, item_id: int, warehouse: int | None, wanted: int = 0) -> s
     position = free - _backordered(context, item_id) - wanted + incoming
     point = item["reorder_point"] or 0
     if position >= point and position >= 0:
-        return "stock is sufficient"
+        return msg("stock is sufficient")
     qty = max(2 * point - position, -position)
     if warehouse is None:  # an order without a Ship from: the first warehouse
         houses = context.table("wms.warehouse")
@@ -548,7 +555,7 @@ def _propose(context, item_id: int, warehouse: int | None, wanted: int = 0) -> s
             "lines": [{"item": item_id, "qty": qty, "cost": str(item["cost"] or 0)}],
         },
     )
-    return f"proposed {order['number']} for {qty}"
+    return msg("proposed {number} for {qty}", number=order["number"], qty=qty)
 
 
 def _backordered(context, item: int) -> int:

@@ -48,6 +48,16 @@ def restored_refusal(message: str, fields: Mapping[str, Any], said: Mapping | No
     }
 
 
+def kept_text(text: str) -> dict | None:
+    """What a message was made of, None for plain text: kept beside its English."""
+    return _kept(text) if isinstance(text, Message) else None
+
+
+def restored_text(text: str, said: Mapping | None) -> str:
+    """A message kept by ``kept_text`` as a Message again; the plain text where none was."""
+    return _restored(said) if said else text
+
+
 def _kept(said: Message) -> dict:
     return {"template": said.template, "params": {k: _param(v) for k, v in said.params.items()}}
 

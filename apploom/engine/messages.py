@@ -44,3 +44,9 @@ def message_of(exc: BaseException) -> str:
     (``str(exc)`` gives back a plain copy)."""
     said = exc.args[0] if len(exc.args) == 1 else None
     return said if isinstance(said, Message) else str(exc)
+
+
+def joined(parts: list[Message], separator: str = "; ") -> Message:
+    """Several messages as one, each worded in the reader's language when it is read."""
+    names = {f"part{i}": part for i, part in enumerate(parts)}
+    return Message(separator.join(f"{{{name}}}" for name in names), names)

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from sqlalchemy import inspect
 
-from apploom.engine import clock, formatting
+from apploom.engine import catalogs, clock, formatting
 from apploom.engine.access.permissions import User
 from apploom.engine.access.throttle import Throttle
 from apploom.engine.access.users import Users
@@ -55,6 +55,7 @@ class Runtime:
         self.settings = settings
         clock.use_zone(settings.time_zone)
         formatting.use_currency(settings.currency)
+        catalogs.use_language(settings.language)
         self.plugins = plugins  # the plugin manager, for hooks the web layer calls
         self.definitions_mark: int | None = None  # which applied versions it serves
         self.db = db

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apploom.engine import formatting
+from apploom.engine import catalogs, formatting
 from apploom.engine.errors import BadSetting
 
 LOG_FORMATS = ("text", "json")
@@ -34,6 +34,7 @@ class Settings:
     sign_in_window_minutes: int = 15
     time_zone: str = "Asia/Shanghai"  # the business's: what day it is, how times read
     currency: str = formatting.DEFAULT_CURRENCY  # the ISO 4217 code amounts are shown in
+    language: str = catalogs.DEFAULT_LANGUAGE  # what customers, users and robots are written in
     log_format: str = "text"  # text, or json: one JSON object a line
     metrics_token: str = ""  # the bearer token /metrics asks for; unset, /metrics is off
     # the letterhead of printed documents (delivery notes, invoices, purchase orders)
@@ -49,6 +50,10 @@ class Settings:
             )
         _check_time_zone(self.time_zone)
         _check_currency(self.currency)
+        if self.language not in catalogs.LANGUAGES:
+            raise BadSetting(
+                f"APPLOOM_LANGUAGE is '{self.language}': use one of {', '.join(catalogs.LANGUAGES)}"
+            )
         _check_logo(self.business_logo_path)
 
     @property

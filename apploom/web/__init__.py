@@ -173,6 +173,7 @@ def _template_helpers() -> dict:
         "label_of": label_of,
         "field_type": lambda fld: types[fld.type],
         "user_choices": display.user_choices,
+        "rule_trigger": display.rule_trigger,
         "is_computed": types.computed,
         "csrf_token": session.csrf_token,
         "csrf_input": session.csrf_input,

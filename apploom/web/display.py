@@ -12,8 +12,9 @@ from apploom.engine import formatting
 from apploom.engine.access import permissions
 from apploom.engine.definitions.model import Entity, Field
 from apploom.engine.fields.base import parse_int
+from apploom.engine.messages import msg
 from apploom.web.context import runtime
-from apploom.web.i18n import current_language
+from apploom.web.i18n import current_language, translate
 
 
 def ref_titles(entity: Entity, records: list[dict]) -> dict[str, dict[int, str]]:
@@ -70,6 +71,25 @@ def day(value: Any) -> str:
 
 
 FILTERS = {"local_time": local_time, "money": money, "day": day}
+
+# what set a rule off, as a rule run keeps it (a transition: "transition:<name>")
+TRIGGERS = {
+    "created": msg("created"),
+    "updated": msg("changed"),
+    "deleted": msg("deleted"),
+    "transition": msg("moved it"),
+    "schedule": msg("on its schedule"),
+    "webhook": msg("called from outside"),
+}
+
+
+def rule_trigger(entity: Entity, trigger: str) -> str:
+    """What set a rule run off, in the reader's words: a transition by its label."""
+    kind, _, name = trigger.partition(":")
+    move = entity.workflow.transitions.get(name) if entity.workflow and name else None
+    if move is not None:
+        return move.label.get(current_language())
+    return translate(TRIGGERS.get(kind, trigger))
 
 
 def user_choices(entity: Entity, current: Any = None) -> list[tuple[int, str]]:

@@ -9,8 +9,9 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from apploom.engine import errors as engine
+from apploom.engine.catalogs import in_language
 from apploom.engine.messages import message_of, msg
-from apploom.web.i18n import client_language, in_language, translate
+from apploom.web.i18n import client_language, translate
 from apploom.web.request_log import fields, request_id
 
 STATUS = {

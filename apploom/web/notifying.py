@@ -11,7 +11,7 @@ from apploom.engine.automation import choices
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.messages import msg
 from apploom.web.context import runtime
-from apploom.web.i18n import translate
+from apploom.web.i18n import current_language, translate
 from apploom.web.session import check_csrf, login_required, safe_next
 
 bp = Blueprint("notifying", __name__)
@@ -22,7 +22,8 @@ ID = "<int(max=9223372036854775807):notification_id>"
 @bp.get("/notifications")
 @login_required
 def notifications():
-    return render_template("home/notifications.html", items=runtime().notifications.latest(g.user))
+    items = runtime().notifications.latest(g.user, current_language())
+    return render_template("home/notifications.html", items=items)
 
 
 @bp.get(f"/notifications/{ID}")

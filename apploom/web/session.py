@@ -143,6 +143,8 @@ def logout():
 def language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
+        if g.user is not None:
+            current_app.extensions["apploom"].users.read_in(g.user.id, code)
     return redirect(safe_next(request.args.get("next")), code=303)
 
 

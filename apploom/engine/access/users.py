@@ -165,6 +165,12 @@ class Users:
                 .values(session_epoch=func.coalesce(sys_user.c.session_epoch, 0) + 1)
             )
 
+    def read_in(self, user_id: int, lang: str) -> None:
+        """The language the user reads the screens in, so what is sent to them (an email
+        of a notification, a digest) is written in it too."""
+        with self.db.write() as conn:
+            conn.execute(update(sys_user).where(sys_user.c.id == user_id).values(language=lang))
+
     def disable(self, username: str) -> None:
         """The user can no longer sign in, and their sessions and tokens stop working."""
         self._change(username, active=False)

@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping
 
 from sqlalchemy import select
 
+from apploom.engine import catalogs
 from apploom.engine.automation import notifications, outbox, robots, webhooks
 from apploom.engine.automation.assignment import assign, check_assign
 from apploom.engine.automation.definition import TEMPLATE, ActionCheck, CheckContext
+from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.errors import RuleError, SandboxError
 from apploom.engine.expressions import sandbox
 from apploom.engine.fields.base import parse_int
+from apploom.engine.messages import joined, msg
 from apploom.engine.query.filters import Query, parse_where
 from apploom.engine.storage.system_tables import sys_user
 
 if TYPE_CHECKING:
     from apploom.engine.automation.service import ActionContext
-    from apploom.engine.definitions.model import Entity
 
 MAX_UPDATE = 500  # records one update action (or one round of a scheduled rule) may change
 
@@ -71,7 +73,12 @@ def _set(context: ActionContext, spec: Any) -> str:
     if context.change.trigger == "deleted":
         raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be set")
     context.set(sandbox.plain(values))
-    return "set " + ", ".join(values)
+    return msg("set {fields}", fields=_labels(context.entity, values))
+
+
+def _labels(entity: Entity, names: Iterable[str]) -> Label:
+    """Fields by their labels, listed as each language lists them."""
+    return Label.listed([entity.fields[name].label for name in names])
 
 
 def _check_set(context: CheckContext, params: Any) -> list[str]:
@@ -103,7 +110,7 @@ def _create(context: ActionContext, spec: Mapping) -> str:
         data[table] = sandbox.plain(context.evaluate(source))
     record = records.create_in(context.conn, context.actor, target, data, by_rule=True)
     context.publish("created", record["id"])  # for the rule's later actions
-    return f"created {target.qualified} #{record['id']}"
+    return msg("created {entity} #{id}", entity=target.label, id=record["id"])
 
 
 def _check_create(context: CheckContext, params: Any) -> list[str]:
@@ -128,7 +135,7 @@ def _update(context: ActionContext, spec: Mapping) -> str:
     values = sandbox.plain(_values(context, spec.get("values") or {}))
     for record_id in ids:
         context.update(target, record_id, values)
-    return f"updated {len(ids)} {target.qualified}"
+    return msg("updated {count} {entity}", count=len(ids), entity=target.label)
 
 
 def _check_update(context: CheckContext, params: Any) -> list[str]:
@@ -157,7 +164,8 @@ def _values_problems(kind: str, context: CheckContext, params: Any) -> list[str]
 # ---- transition: the transition's name --------------------------------------------------
 def _transition(context: ActionContext, name: str) -> str:
     context.take(name)
-    return f"took {name}"
+    move = context.entity.workflow.transitions.get(name) if context.entity.workflow else None
+    return msg("took {transition}", transition=move.label if move else name)
 
 
 def _check_transition(context: CheckContext, params: Any) -> list[str]:
@@ -188,18 +196,18 @@ def _notify(context: ActionContext, spec: Mapping) -> str:
     posted = notifications.send(
         context.conn,
         targets,
-        context.render(spec["message"]),
+        context.written(spec["message"]),
         notifications.record_link(context.entity, context.record_id),
         kind=f"{context.entity.qualified}.{context.rule.name}",
         robots_named=[name for name in named if name in known],
     )
-    said = [f"notified {len(targets)} user(s)"]
+    said = [msg("notified {count} user(s)", count=len(targets))]
     if posted:
-        said.append(f"posted to {', '.join(posted)}")
+        said.append(msg("posted to {robots}", robots=", ".join(posted)))
     missing = [name for name in named if name not in known]
     if missing:
-        said.append(f"no robot {', '.join(missing)} is set up: not posted there")
-    return "; ".join(said)
+        said.append(msg("no robot {robots} is set up: not posted there", robots=", ".join(missing)))
+    return joined(said)
 
 
 def _listed(value: Any) -> list:
@@ -246,18 +254,35 @@ def _email(context: ActionContext, spec: Mapping) -> str:
     rendered = [context.render(t).strip() for t in named]
     addresses = [a for a in rendered if outbox.one_address(a)]
     refused = [a for a in rendered if a and not outbox.one_address(a)]
-    said = [f"not one email address, left out: {', '.join(map(repr, refused))}"] if refused else []
+    said = (
+        [
+            msg(
+                "not one email address, left out: {addresses}",
+                addresses=", ".join(map(repr, refused)),
+            )
+        ]
+        if refused
+        else []
+    )
     if not addresses:
-        return "; ".join(said + ["no email address: nothing sent"])
+        return joined(said + [msg("no email address: nothing sent")])
+    lang = _language(context, spec.get("language"))
     context.enqueue(
         "email",
         {
             "to": addresses if isinstance(spec["to"], list) else addresses[0],
-            "subject": context.render(spec["subject"]),
-            "body": context.render(spec.get("body", "")),
+            "subject": context.render(spec["subject"], lang),
+            "body": context.render(spec.get("body", ""), lang),
         },
     )
-    return "; ".join(said + [f"queued an email to {', '.join(addresses)}"])
+    return joined(said + [msg("queued an email to {addresses}", addresses=", ".join(addresses))])
+
+
+def _language(context: ActionContext, template: str | None) -> str:
+    """The language an email is written in: what ``language`` renders to (the
+    customer's, say: '{customer.language}'), else the business's."""
+    chosen = catalogs.known_language(context.render(template)) if template else None
+    return chosen or catalogs.business_language()
 
 
 def _check_email(context: CheckContext, params: Any) -> list[str]:
@@ -268,7 +293,25 @@ def _check_email(context: CheckContext, params: Any) -> list[str]:
         isinstance(to, list) and all(isinstance(t, str) and t for t in to)
     ):
         return ["email: 'to' is an address (or template) or a list of them"]
-    return []
+    problems = [
+        f"email: '{key}' is a template, or one for each language ({{en: ..., zh: ...}})"
+        for key in ("subject", "body")
+        if key in params and not _template(params[key])
+    ]
+    if "language" in params and not isinstance(params["language"], str):
+        problems.append("email: 'language' is a template such as '{customer.language}'")
+    return problems
+
+
+def _template(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and set(value) <= set(catalogs.LANGUAGES)
+        and all(isinstance(v, str) for v in value.values())
+    )
 
 
 # ---- script: the script's source --------------------------------------------------------
@@ -286,7 +329,9 @@ def _script(context: ActionContext, source: str) -> str:
     }
     if settable and context.change.trigger != "deleted":
         context.set(settable)
-    return "ran a script" + (f" that set {', '.join(settable)}" if settable else "")
+    if settable:
+        return msg("ran a script that set {fields}", fields=_labels(context.entity, settable))
+    return msg("ran a script")
 
 
 def _check_script(context: CheckContext, params: Any) -> list[str]:

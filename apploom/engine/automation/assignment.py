@@ -36,6 +36,7 @@ from apploom.engine.access.permissions import User
 from apploom.engine.automation.definition import CheckContext
 from apploom.engine.errors import AppLoomError, NotFound, RuleError
 from apploom.engine.fields.links import ME
+from apploom.engine.messages import Message, joined, msg
 from apploom.engine.storage.database import insert_ignore
 from apploom.engine.storage.system_tables import sys_rotation, sys_user
 
@@ -55,7 +56,8 @@ def assign(context: ActionContext, spec: Mapping) -> str:
     field = spec["field"]
     if context.change.trigger == "deleted":
         raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be assigned")
-    passed: list[str] = []  # why earlier rules gave nobody
+    fld = context.entity.fields[field]
+    passed: list[Message] = []  # why earlier rules gave nobody
     for branch in spec["rules"]:
         if branch.get("if") and not context.holds(branch["if"]):
             continue
@@ -66,11 +68,12 @@ def assign(context: ActionContext, spec: Mapping) -> str:
         )
         if chosen is not None:
             context.set({field: chosen.id})
-            return "; ".join(passed + [f"assigned {field} to {chosen.username}"])
-    return "; ".join(passed + [f"nobody to assign {field} to: {field} left as it was"])
+            said = msg("assigned {field} to {user}", field=fld.label, user=chosen.username)
+            return joined(passed + [said])
+    return joined(passed + [msg("nobody to assign {field} to: left as it was", field=fld.label)])
 
 
-def _named(context: ActionContext, username: str, passed: list[str]) -> Row | None:
+def _named(context: ActionContext, username: str, passed: list[Message]) -> Row | None:
     """The user ``to`` names, if active; a user who may not read the record is refused."""
     query = _USERS.where(
         sys_user.c.id == context.change.user.id
@@ -80,23 +83,31 @@ def _named(context: ActionContext, username: str, passed: list[str]) -> Row | No
     found = context.conn.execute(query).first()
     if found is None:
         if username == ME:
-            passed.append("no user set the rule off, so none is 'me'")
+            passed.append(msg("no user set the rule off, so none is 'me'"))
             return None
         raise NotFound(f"there is no user '{username}' to assign to")
     if not found.active:
-        passed.append(f"{found.username} is disabled")
+        passed.append(msg("{user} is disabled", user=found.username))
         return None
     user = User(found.id, found.username, frozenset(found.roles))
     if permissions.scope(context.automation.records.apps, user, context.entity, "read") is None:
-        refusal = f"{found.username} may not read {context.entity.label.en} records"
+        refusal = msg(
+            "{user} may not read {entity} records", user=found.username, entity=context.entity.label
+        )
         if username == ME:
             passed.append(refusal)
             return None
-        raise AppLoomError(f"{refusal}, so cannot be assigned one (roles: {_roles(user)})")
+        raise AppLoomError(
+            msg(
+                "{refusal}, so cannot be assigned one (roles: {roles})",
+                refusal=refusal,
+                roles=_roles(user),
+            )
+        )
     return found
 
 
-def _next_turn(context: ActionContext, field: str, role: str, passed: list[str]) -> Row | None:
+def _next_turn(context: ActionContext, field: str, role: str, passed: list[Message]) -> Row | None:
     """The active user of ``role`` after the one who took the rotation's last turn."""
     apps = context.automation.records.apps
     if permissions.scope(apps, User(None, role, frozenset({role})), context.entity, "read") is None:
@@ -107,7 +118,7 @@ def _next_turn(context: ActionContext, field: str, role: str, passed: list[str])
     rows = context.conn.execute(_USERS.where(sys_user.c.active).order_by(sys_user.c.id)).all()
     candidates = [r for r in rows if role in r.roles and r.id != context.change.user.id]
     if not candidates:
-        passed.append(f"no other active user holds the role {role}")
+        passed.append(msg("no other active user holds the role {role}", role=role))
         return None
     key = f"{context.entity.qualified}.{field}:{role}"
     last = context.conn.execute(_TAKE_TURN, {"rotation": key}).scalar()

@@ -28,6 +28,8 @@ TRIGGERS = ("created", "updated", "deleted", "transition", "schedule", "webhook"
 RULE_NAMES = frozenset({"id", "old", "user", "record", "payload", "created"})
 # what a message template fills in: {field}, or {ref.field} of the record a ref points at
 TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)(?:\.([a-z][a-z0-9_]*))?\}")
+# a message's template: one text, or one for each language ({en: ..., zh: ...})
+Template = str | Mapping[str, str]
 
 
 @dataclass(frozen=True)

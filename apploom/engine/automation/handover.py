@@ -35,7 +35,7 @@ def tell_new_holders(automation: Automation, conn: Connection, change: Change) -
             select(sys_user.c.id).where(sys_user.c.id == user_id, sys_user.c.active)
         ).first()
         if active is not None:
-            message = automation.render(conn, change.entity, Row(after), fld.notify)
+            message = automation.written(conn, change.entity, Row(after), fld.notify)
             link = notifications.record_link(change.entity, change.record_id)
             kind = f"{change.entity.qualified}.{fld.name}"
             notifications.send(conn, [user_id], message, link, kind)

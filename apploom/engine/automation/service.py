@@ -33,10 +33,10 @@ from apploom.engine.automation.actions import (
     RuleAction,
     rule_action,
 )
-from apploom.engine.automation.definition import TEMPLATE, Action, Rule
+from apploom.engine.automation.definition import TEMPLATE, Action, Rule, Template
 from apploom.engine.automation.follow import followed
 from apploom.engine.automation.handover import tell_new_holders
-from apploom.engine.definitions.model import ADMIN_ROLE, Entity
+from apploom.engine.definitions.model import ADMIN_ROLE, Entity, Field, Label
 from apploom.engine.errors import (
     AppLoomError,
     Forbidden,
@@ -47,6 +47,8 @@ from apploom.engine.errors import (
 )
 from apploom.engine.expressions import sandbox
 from apploom.engine.expressions.sandbox import Row
+from apploom.engine.kept_messages import kept_text
+from apploom.engine.messages import joined, message_of, msg
 from apploom.engine.query.filters import Query, parse_where
 from apploom.engine.records.inputs import Input, read_input
 from apploom.engine.records.service import Change, Draft, RecordService
@@ -113,8 +115,13 @@ class ActionContext:
             scope[name] = None if found is None else Row(found._asdict())
         return scope
 
-    def render(self, template: str) -> str:
+    def render(self, template: Template, lang: str | None = None) -> str:
         return self.automation.render(
+            self.conn, self.entity, self.names["record"], template, self.names, lang
+        )
+
+    def written(self, template: Template) -> Label:
+        return self.automation.written(
             self.conn, self.entity, self.names["record"], template, self.names
         )
 
@@ -323,14 +330,14 @@ class Automation:
         context = ActionContext(
             conn, self, rule, change, _acting(change.user), self._names(conn, change)
         )
-        condition, done, stage, token = None, [], "its condition", None
+        condition, done, stage, token = None, [], msg("its condition"), None
         try:
             if rule.condition:
                 condition = context.holds(rule.condition)
             if condition is not False:
                 token = self._enter_chain(rule, change)
                 for number, action in enumerate(rule.actions, 1):
-                    stage = f"action {number} ({action.kind})"
+                    stage = msg("action {number} ({kind})", number=number, kind=action.kind)
                     done.append(self._act(context, action))
         except (RuleError, RecordRefused, Forbidden):  # Forbidden: see ActionContext.require
             raise
@@ -339,11 +346,18 @@ class Automation:
             if conflict is not None:  # not the rule's failure: the user's action runs again
                 raise conflict from None
             reason = (
-                "; ".join(f"{k} {v}" for k, v in exc.fields.items())
+                joined(
+                    [msg("{field} {problem}", field=k, problem=v) for k, v in exc.fields.items()]
+                )
                 if isinstance(exc, ValidationFailed)
-                else exc
+                else message_of(exc)
             )
-            message = f"Rule '{rule.name}' failed at {stage}: {reason}"
+            message = msg(
+                "Rule '{rule}' failed at {stage}: {reason}",
+                rule=rule.label,
+                stage=stage,
+                reason=reason,
+            )
             raise RuleError(
                 message,
                 run=self._run_row(rule, change, condition, done, "failed", message, started),
@@ -408,9 +422,13 @@ class Automation:
             "rule": rule.name,
             "trigger": change.trigger + (f":{change.transition}" if change.transition else ""),
             "condition": condition,
-            "actions": done,
+            "actions": [str(note) for note in done],
             "outcome": outcome,
             "error": error,
+            "said": {
+                "actions": [kept_text(note) for note in done],
+                "error": kept_text(error or ""),
+            },
             "duration_ms": round((time.perf_counter() - started) * 1000),
             "user_id": change.user.id,
             "at": clock.now(),
@@ -444,12 +462,17 @@ class Automation:
         conn: Connection,
         entity: Entity,
         record: Row,
-        template: str,
+        template: Template,
         names: Mapping[str, Any] | None = None,
+        lang: str | None = None,
     ) -> str:
         """``{field}`` and ``{ref.field}`` filled from the record; refs show their title.
         Other ``{name}``s come from ``names``: what earlier actions of the rule published
-        (a plugin's tracking link, say)."""
+        (a plugin's tracking link, say). With ``lang``, values read as a screen in that
+        language shows them (¥1,234.00, 2026年12月2日, an option's label), and a template
+        given in both languages (``{en: ..., zh: ...}``) is worded in it; without, values
+        are as the API writes them (for an address, a URL, a language's code) and the
+        English wording is used."""
 
         def fill(match: re.Match) -> str:
             name, sub = match.groups()
@@ -465,20 +488,43 @@ class Automation:
             if value is None or fld.holds_rows:
                 return ""
             if not self.records.types[fld.type].is_reference:
-                dumped = self.records.types[fld.type].dump(fld, value)
-                labels = {o.value: o.label.en for o in fld.options}
-                items = dumped if isinstance(dumped, list) else [dumped]
-                return ", ".join(str(labels.get(item, item)) for item in items)
+                return self._shown(fld, value, lang)
             target = self.records.apps.entity(fld.target)
             if not sub:
-                return self.records.title_lookup.of(conn, _acting(None), target, {value})[value]
+                titles = self.records.title_lookup.of(
+                    conn, _acting(None), target, {value}, lang or "en"
+                )
+                return titles[value]
             if sub not in target.fields or target.fields[sub].holds_rows:
                 return match[0]
             table = self.records.tables[target.table]
             found = conn.execute(select(table.c[sub]).where(table.c.id == value)).scalar()
-            return "" if found is None else str(found)
+            return "" if found is None else self._shown(target.fields[sub], found, lang)
 
-        return TEMPLATE.sub(fill, template)
+        return TEMPLATE.sub(fill, _worded(template, lang))
+
+    def written(
+        self,
+        conn: Connection,
+        entity: Entity,
+        record: Row,
+        template: Template,
+        names: Mapping[str, Any] | None = None,
+    ) -> Label:
+        """A template filled in for each language, for readers each reading their own."""
+        en, zh = (self.render(conn, entity, record, template, names, lang) for lang in ("en", "zh"))
+        return Label(en=en, zh=zh)
+
+    def _shown(self, fld: Field, stored: Any, lang: str | None) -> str:
+        """One stored value in a template: as ``lang`` reads it, or as the API writes it
+        (an option's value, an ISO date) without one."""
+        ftype = self.records.types[fld.type]
+        dumped = ftype.dump(fld, stored)
+        if dumped is None or dumped == []:
+            return ""
+        if lang is not None:
+            return ftype.display(fld, dumped, lang, {})
+        return ", ".join(map(str, dumped)) if isinstance(dumped, list) else str(dumped)
 
 
 def next_run(cron: str, last: datetime) -> datetime:
@@ -518,6 +564,12 @@ def _matches(rule: Rule, change: Change) -> bool:
             not rule.fields or bool(set(rule.fields) & change.changed)
         )
     return rule.trigger == change.trigger
+
+
+def _worded(template: Template, lang: str | None) -> str:
+    if isinstance(template, str):
+        return template
+    return template.get(lang or "en") or template.get("en") or template.get("zh") or ""
 
 
 def _acting(user: User | None) -> User:

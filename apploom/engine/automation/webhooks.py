@@ -34,6 +34,7 @@ from apploom.engine.automation.definition import TEMPLATE, CheckContext
 from apploom.engine.channels.auth import body_hmac
 from apploom.engine.errors import RuleError
 from apploom.engine.expressions import sandbox
+from apploom.engine.messages import msg
 
 if TYPE_CHECKING:
     from apploom.engine.automation.outbox import Sender
@@ -73,7 +74,7 @@ def run(context: ActionContext, spec: Mapping) -> str:
             "record_id": context.record_id,
         },
     )
-    return f"queued a webhook to {SECRET.sub('…', url)}"
+    return msg("queued a webhook to {url}", url=SECRET.sub("…", url))
 
 
 def _body(context: ActionContext, spec: Mapping) -> Any:

@@ -98,7 +98,9 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         related=_related(raw.get("related")),
         locks=_names(raw.get("locks")),
         editable_by=_names(raw.get("editable_by")),
-        notify=raw.get("notify"),
+        notify=frozen_map(raw["notify"])
+        if isinstance(raw.get("notify"), dict)
+        else raw.get("notify"),
         default_from=raw.get("default_from"),
         fill=raw.get("fill"),
         settings=frozenset(raw),

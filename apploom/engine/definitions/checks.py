@@ -357,7 +357,9 @@ def _check_who(entity: Entity, field: Field, roles: set[str], report: _Reporter,
                 path + ("editable_by",),
                 f"'{role}' is not a role; known roles: {', '.join(sorted(roles))}",
             )
-    for name, _ in TEMPLATE.findall(field.notify or ""):
+    notify = field.notify or ""
+    wordings = [notify] if isinstance(notify, str) else list(notify.values())
+    for name, _ in {found for words in wordings for found in TEMPLATE.findall(words)}:
         if name not in entity.fields and name != "id":
             report(path + ("notify",), f"'{{{name}}}' is not a field of {entity.name}")
 

@@ -129,12 +129,18 @@ class Field:
     related: Related = Related()  # ref: the panel on the target's page
     locks: tuple[str, ...] = ()  # fields of its record that cannot change while it is set
     editable_by: tuple[str, ...] = ()  # the roles alone (and admins) who may set it; () all
-    notify: str | None = None  # user field: the message its new user gets (a template)
+    # user field: the message its new user gets (a template, or one for each language)
+    notify: str | Mapping[str, str] | None = None
     settings: frozenset[str] = frozenset()  # the settings written in the definition
 
     @property
     def option_values(self) -> tuple[str, ...]:
         return tuple(o.value for o in self.options)
+
+    def option_label(self, value: str) -> Label:
+        """What people read for one of the options (an unknown value as itself)."""
+        found = next((o.label for o in self.options if o.value == value), None)
+        return found or Label(value, value)
 
     @property
     def holds_rows(self) -> bool:

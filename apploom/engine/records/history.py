@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from apploom.engine.access.permissions import User
-from apploom.engine.definitions.model import Entity
+from apploom.engine.definitions.model import Entity, Label
+from apploom.engine.kept_messages import restored_text
 from apploom.engine.storage.system_tables import (
     sys_comment,
     sys_history,
@@ -109,21 +110,27 @@ def read_timeline(conn: Connection, entity: Entity, record_id: int) -> list[dict
         .outerjoin(sys_user, sys_user.c.id == sys_rule_run.c.user_id)
         .where(sys_rule_run.c.entity == entity.qualified, sys_rule_run.c.record_id == record_id)
     )
-    rules = [
-        {
-            "action": "rule",
-            "at": _iso(r.at),
-            "user": r.username or "system",
-            "rule": r.rule,
-            "trigger": r.trigger,
-            "condition": r.condition,
-            "actions": r.actions,
-            "outcome": r.outcome,
-            "error": r.error,
-            "duration_ms": r.duration_ms,
-        }
-        for r in conn.execute(runs)
-    ]
+    labels = {rule.name: rule.label for rule in entity.rules}
+    rules = []
+    for r in conn.execute(runs):
+        said = r.said or {"actions": [None] * len(r.actions), "error": None}
+        rules.append(
+            {
+                "action": "rule",
+                "at": _iso(r.at),
+                "user": r.username or "system",
+                "rule": r.rule,
+                "label": labels.get(r.rule) or Label.parse(None, r.rule),
+                "trigger": r.trigger,
+                "condition": r.condition,
+                "actions": [
+                    restored_text(*told) for told in zip(r.actions, said["actions"], strict=True)
+                ],
+                "outcome": r.outcome,
+                "error": r.error and restored_text(r.error, said["error"]),
+                "duration_ms": r.duration_ms,
+            }
+        )
     entries = read_history(conn, entity, record_id) + comments + rules
     return sorted(entries, key=lambda e: e["at"], reverse=True)
 

@@ -64,6 +64,7 @@ sys_user = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("session_epoch", Integer),  # bumped to end every signed-in session of the user
+    Column("language", String(8)),  # what they last chose to read: their emails' too
 )
 
 sys_token = Table(
@@ -244,6 +245,9 @@ sys_rule_run = Table(
     Column("actions", JSON, nullable=False),  # what each action did
     Column("outcome", String(16), nullable=False),  # done | skipped | failed
     Column("error", Text),
+    # what the actions' notes and the error were made of (kept_messages), to word them
+    # in the reader's language: {"actions": [kept or null, ...], "error": kept or null}
+    Column("said", JSON),
     Column("duration_ms", Integer, nullable=False),
     _user_fk("user_id"),
     Column("at", UTCDateTime, nullable=False),
@@ -279,6 +283,7 @@ sys_notification = Table(
     Column("id", ID, primary_key=True),
     _user_fk("user_id", nullable=False),
     Column("message", Text, nullable=False),
+    Column("said", JSON),  # the message in each language ({en, zh}), the bell's words
     Column("link", String(300)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("read_at", UTCDateTime),

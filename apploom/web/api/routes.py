@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, send_file, url_for
 
 from apploom.engine.access import permissions
+from apploom.engine.catalogs import in_language
 from apploom.engine.errors import BadQuery, NotFound, Unauthenticated, ValidationFailed
 from apploom.engine.fields.base import MAX_INT, parse_int
 from apploom.engine.imports.service import Options
@@ -17,7 +18,7 @@ from apploom.engine.messages import msg
 from apploom.engine.query.filters import parse_params
 from apploom.web.api.openapi import openapi_document, report_parameters
 from apploom.web.context import runtime
-from apploom.web.i18n import LANGUAGES, client_language, in_language
+from apploom.web.i18n import LANGUAGES, client_language
 from apploom.web.prints import record_pdf
 from apploom.web.reports import flow_options
 
