@@ -268,6 +268,12 @@ API_ERRORS = [  # user, method, url, body, status
     ("warehouse", "post", "/api/v1/crm/customer", {"name": "王芳"}, 403),
     ("sales", "post", "/api/v1/oms/order", {"channel": "web"}, 422),
     ("sales", "get", "/api/v1/oms/order?colour=red", None, 400),
+    ("sales", "get", "/api/v1/oms/order?total__between=1", None, 400),
+    ("sales", "get", "/api/v1/oms/order?ordered_at__older_than_days=soon", None, 400),
+    ("sales", "get", "/api/v1/oms/order?customer.owner.city=x", None, 400),
+    ("sales", "get", "/api/v1/oms/order?total=lots", None, 400),
+    ("sales", "get", "/api/v1/reports/oms/revenue?from=yesterday", None, 400),
+    ("sales", "get", "/api/v1/reports/oms/nothing", None, 400),
 ]
 
 

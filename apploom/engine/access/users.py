@@ -17,6 +17,7 @@ from apploom.engine import clock
 from apploom.engine.access.permissions import User
 from apploom.engine.access.throttle import Throttle, address_key, user_key
 from apploom.engine.errors import NotFound, Unauthenticated, ValidationFailed
+from apploom.engine.messages import msg
 from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_token, sys_user
 
@@ -63,7 +64,7 @@ def _token_hash(token: str) -> str:
 
 def _password_errors(password: str) -> dict[str, str]:
     if len(password) < MIN_PASSWORD:
-        return {"password": f"must be at least {MIN_PASSWORD} characters"}
+        return {"password": msg("must be at least {count} characters", count=MIN_PASSWORD)}
     return {}
 
 
@@ -282,8 +283,11 @@ class Users:
         expires = _expiry(row.token_created_at, row.expires_at)
         if expires <= now:
             raise Unauthenticated(
-                f"This API token expired on {expires:%Y-%m-%d %H:%M} UTC: make a new one "
-                f"with 'apploom token create {row.username}'"
+                msg(
+                    "This API token expired on {when} UTC: make a new one with '{command}'",
+                    when=expires.strftime("%Y-%m-%d %H:%M"),
+                    command="apploom token create " + row.username,
+                )
             )
         if row.last_used_at is None or now - row.last_used_at >= _USE_STAMPED_EVERY:
             with self.db.write() as conn:

@@ -26,7 +26,7 @@ from apploom.engine.errors import BadQuery
 from apploom.engine.fields.base import AGE_OPS, FieldType, Invalid
 from apploom.engine.fields.links import ME
 from apploom.engine.fields.registry import FieldTypes
-from apploom.engine.messages import msg
+from apploom.engine.messages import message_of, msg
 
 OPS = (
     "eq",
@@ -48,6 +48,7 @@ RESERVED_PARAMS = ("sort", "limit", "offset", "after", "fields", "q")
 MAX_LIMIT = 500
 MAX_OFFSET = 10_000_000
 MAX_IN = 1000
+FOLLOW_ONE_LEVEL = msg("follow a ref one level, like customer.city")
 MAX_SEARCH = 200
 MAX_CURSOR = 2000
 
@@ -196,8 +197,8 @@ class QueryCompiler:
         fld = self.field(entity, head)
         if not self.types[fld.type].is_reference:
             raise BadQuery(
-                f"'{path}': only a ref's own fields can follow a dot",
-                {path: "follow a ref one level, like customer.city"},
+                msg("'{path}': only a ref's own fields can follow a dot", path=path),
+                {path: FOLLOW_ONE_LEVEL},
             )
         return fld, self.apps.entity(fld.target)
 
@@ -210,8 +211,8 @@ class QueryCompiler:
         fld, target = self._ref(entity, head, cond.path)
         if "." in rest:
             raise BadQuery(
-                f"'{cond.path}': refs can be followed one level only",
-                {cond.path: "follow a ref one level, like customer.city"},
+                msg("'{path}': refs can be followed one level only", path=cond.path),
+                {cond.path: FOLLOW_ONE_LEVEL},
             )
         target_field = self.field(target, rest)
         inner = self.compare(
@@ -233,8 +234,12 @@ class QueryCompiler:
             return cond
         if user.id is None:
             raise BadQuery(
-                f"'{cond.path}': '{ME}' is the signed-in user, and there is none",
-                {cond.path: f"'{ME}' needs a signed-in user"},
+                msg(
+                    "'{path}': '{me}' is the signed-in user, and there is none",
+                    path=cond.path,
+                    me=ME,
+                ),
+                {cond.path: msg("'{me}' needs a signed-in user", me=ME)},
             )
         mine = [user.id if item == ME else item for item in items]
         return replace(cond, value=mine if listed else mine[0])
@@ -246,8 +251,12 @@ class QueryCompiler:
         ftype = self.types[fld.type]
         if cond.op not in ftype.ops:
             raise BadQuery(
-                f"'{cond.op}' does not work on {fld.name}",
-                {cond.path: f"{fld.type} fields support: {', '.join(ftype.ops)}"},
+                msg("'{op}' does not work on {field}", op=cond.op, field=fld.label),
+                {
+                    cond.path: msg(
+                        "{type} fields support: {ops}", type=fld.type, ops=", ".join(ftype.ops)
+                    )
+                },
             )
         op, raw = cond.op, cond.value
         if op == "is_null":
@@ -260,15 +269,15 @@ class QueryCompiler:
             items = raw if isinstance(raw, (list, tuple)) else _split(str(raw))
             if len(items) > MAX_IN:
                 raise BadQuery(
-                    f"'{cond.path}': at most {MAX_IN} values",
-                    {cond.path: f"at most {MAX_IN} values"},
+                    msg("'{path}': at most {most} values", path=cond.path, most=MAX_IN),
+                    {cond.path: msg("at most {most} values", most=MAX_IN)},
                 )
             values = [self._value(fld, item, cond.path) for item in items]
             if op == "between":
                 if len(values) != 2:
                     raise BadQuery(
-                        f"'{cond.path}': between takes two values",
-                        {cond.path: "between takes two values: low,high"},
+                        msg("'{path}': between takes two values", path=cond.path),
+                        {cond.path: msg("between takes two values: low,high")},
                     )
                 return column.between(values[0], values[1])
             return (
@@ -283,7 +292,8 @@ class QueryCompiler:
         if op == "contains" and ftype.holds_list:
             if len(value) != 1:
                 raise BadQuery(
-                    f"'{cond.path}': name one option", {cond.path: "contains takes one option"}
+                    msg("'{path}': name one option", path=cond.path),
+                    {cond.path: msg("contains takes one option")},
                 )
             return cast(column, String).contains(json.dumps(value[0]), autoescape=True)
         return {
@@ -302,7 +312,10 @@ class QueryCompiler:
             if ftype.has_options or fld is self.SEARCH_TEXT:
                 ftype.check(fld, value)
         except Invalid as exc:
-            raise BadQuery(f"'{path}' {exc}", {path: str(exc)}) from None
+            said = message_of(exc)
+            raise BadQuery(
+                msg("'{path}' {problem}", path=path, problem=said), {path: said}
+            ) from None
         return value
 
     def search(self, user: User, entity: Entity, text: str, follow_refs: bool = True):
@@ -461,12 +474,17 @@ def condition_problem(fld: Field, ftype: FieldType, cond: Condition) -> str | No
     """What is wrong with a definition's condition on ``fld``, of type ``ftype`` (None:
     nothing), found when definitions load rather than when a report first runs."""
     if cond.op not in ftype.ops:
-        return f"'{cond.op}' does not work on {fld.type} fields; they take: {', '.join(ftype.ops)}"
+        return msg(
+            "'{op}' does not work on {type} fields; they take: {ops}",
+            op=cond.op,
+            type=fld.type,
+            ops=", ".join(ftype.ops),
+        )
     if cond.op in AGE_OPS:
         try:
             age_days(cond.value, cond.path)
         except BadQuery as exc:
-            return str(exc)
+            return message_of(exc)
     return None
 
 
@@ -477,8 +495,12 @@ def age_days(raw: Any, path: str) -> int:
         days = int(raw)
     if days is None or not 0 <= days <= MAX_AGE_DAYS:
         raise BadQuery(
-            f"'{path}' takes a whole number of days from 0 to {MAX_AGE_DAYS}",
-            {path: f"must be a whole number of days from 0 to {MAX_AGE_DAYS}"},
+            msg(
+                "'{path}' takes a whole number of days from 0 to {most}",
+                path=path,
+                most=MAX_AGE_DAYS,
+            ),
+            {path: msg("must be a whole number of days from 0 to {most}", most=MAX_AGE_DAYS)},
         )
     return days
 
@@ -498,4 +520,6 @@ def _truth(raw: Any, path: str) -> bool:
         return True
     if word in ("false", "0", "no"):
         return False
-    raise BadQuery(f"'{path}': is_null takes true or false", {path: "use true or false"})
+    raise BadQuery(
+        msg("'{path}': is_null takes true or false", path=path), {path: msg("use true or false")}
+    )

@@ -37,6 +37,7 @@ from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import BadQuery, Forbidden
 from apploom.engine.fields.base import FieldType
+from apploom.engine.messages import msg
 from apploom.engine.query.expressions import Term, compile_sql
 from apploom.engine.query.filters import SYSTEM_FIELDS, Condition, parse_where
 from apploom.engine.records.service import RecordService
@@ -116,7 +117,10 @@ class ReportRunner:
         found = self.records.apps.apps.get(app)
         report = next((r for r in found.reports if r.name == name), None) if found else None
         if report is None:
-            raise BadQuery(f"There is no report '{app}.{name}'", {"report": "unknown"})
+            raise BadQuery(
+                msg("There is no report '{app}.{name}'", app=app, name=name),
+                {"report": msg("unknown")},
+            )
         return report
 
     def run(
@@ -262,8 +266,12 @@ class _Query:
             ledger = records.apps.entity(balance.ledger)
             if permissions.require(records.apps, user, ledger, "read") != "all":
                 raise Forbidden(
-                    f"The {report.label.en} report sums every "
-                    f"{ledger.label.en} record; you may read only your own"
+                    msg(
+                        "The {report} report sums every {entity} record; "
+                        "you may read only your own",
+                        report=report.label,
+                        entity=ledger.label,
+                    )
                 )
             self.entity = None
             self.base = runner.balances.tables[balance.table_name()]
@@ -317,7 +325,9 @@ class _Query:
                 target = self.runner.records.apps.entity(fields[part].target)
                 link = part
             else:
-                raise BadQuery(f"'{path}': '{part}' is not a ref", {"path": path})
+                raise BadQuery(
+                    msg("'{path}': '{part}' is not a ref", path=path, part=part), {"path": path}
+                )
             if prefix not in self.joins:
                 self._require(target)
                 alias = self.runner.records.tables[target.table].alias(
@@ -334,7 +344,7 @@ class _Query:
         if entity is None and name in self.shown:
             return self.expression(self.shown[name])[0], self.fields[name], 1, None
         if name not in fields or name not in table.c:
-            raise BadQuery(f"'{path}' is not a field", {"path": path})
+            raise BadQuery(msg("'{path}' is not a field", path=path), {"path": path})
         column, fld = table.c[name], fields[name]
         factor = (
             10**column.type.scale
@@ -343,7 +353,10 @@ class _Query:
         )
         if bucket is not None:
             if not self.type_of(fld).dated:
-                raise BadQuery(f"'{path}': only dates group by {bucket}", {"path": path})
+                raise BadQuery(
+                    msg("'{path}': only dates group by {bucket}", path=path, bucket=bucket),
+                    {"path": path},
+                )
             return (
                 time_bucket(self.dialect, column, bucket, self.type_of(fld).timed),
                 fld,
@@ -449,7 +462,9 @@ class _Query:
     def having(self, source: str, measures: dict) -> ColumnElement:
         def measure(name: str) -> Term:
             if name not in measures:
-                raise BadQuery(f"having: '{name}' is not a measure", {"having": source})
+                raise BadQuery(
+                    msg("having: '{name}' is not a measure", name=name), {"having": source}
+                )
             return Term(*measures[name])
 
         return compile_sql(source, measure, allowed=HAVING_OPERATORS, refusal=HAVING_REFUSAL).sql
@@ -464,7 +479,9 @@ class _Query:
                 else next((g.sql for g in groups if g.path == name), None)
             )
             if target is None:
-                raise BadQuery(f"sort: '{name}' is not a group or measure", {"sort": key})
+                raise BadQuery(
+                    msg("sort: '{name}' is not a group or measure", name=name), {"sort": key}
+                )
             found.append(target.desc() if key.startswith("-") else target.asc())
         return found + [g.sql for g in groups]
 
@@ -501,8 +518,8 @@ def _check_day(name: str, value: str | None) -> None:
         date.fromisoformat(value)
     except ValueError:
         raise BadQuery(
-            f"'{name}' must be a day (YYYY-MM-DD), not '{value}'",
-            {name: "must be a day (YYYY-MM-DD)"},
+            msg("'{name}' must be a day (YYYY-MM-DD), not '{value}'", name=name, value=value),
+            {name: msg("must be a day (YYYY-MM-DD)")},
         ) from None
 
 
@@ -510,7 +527,9 @@ def _day_after(text: str) -> str:
     try:
         return (date.fromisoformat(text[:10]) + timedelta(days=1)).isoformat()
     except ValueError:
-        raise BadQuery(f"'{text}' is not a date (YYYY-MM-DD)", {"to": text}) from None
+        raise BadQuery(
+            msg("'{text}' is not a date (YYYY-MM-DD)", text=text), {"to": text}
+        ) from None
 
 
 def _path_label(fld: Field, bucket: str | None) -> Label:
