@@ -79,3 +79,40 @@ def test_an_admin_renames_a_status_on_the_diagram(screen, confirmed_order):
     page.goto(page.server + f"/a/oms/order/{confirmed_order['id']}")
     expect(page.locator(".record-fields .badge")).to_have_text("已接单")
     snap(page, "4-order")
+
+
+def test_an_admin_draws_a_transition_from_one_status_to_another(screen):
+    page, expect = screen, playwright.expect
+    page.goto(page.server + "/lang/zh?next=/login")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", "password1234")
+    page.click("button[type=submit]")
+    page.goto(page.server + "/studio/oms")
+    page.locator(".flow-diagram").scroll_into_view_if_needed()
+    source = page.locator(".flow-state[data-state=backordered] rect").first.bounding_box()
+    target = page.locator(".flow-state[data-state=cancelled] rect").first.bounding_box()
+    start = (source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
+    end = (target["x"] + target["width"] / 2, target["y"] + target["height"] / 2)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2, steps=5)
+    expect(page.locator(".flow-drawing")).to_have_count(1)  # the arrow follows the pointer
+    page.mouse.move(*end, steps=5)
+    page.mouse.up()
+
+    panel = page.locator("#edit-panel")
+    expect(panel.locator("h2")).to_have_text("添加流转")
+    expect(panel.locator("input[name=from][value=backordered]")).to_be_checked()
+    expect(panel.locator("select[name=to]")).to_have_value("cancelled")
+    panel.locator("input[name=label_zh]").fill("缺货取消")
+    panel.locator("input[name=label_en]").fill("Cancel the backorder")
+    snap(page, "5-drawn")
+    panel.locator("button:text('预览修改')").click()
+    said = page.locator(".designer-said")
+    expect(said).to_contain_text("新增流转“缺货取消 / Cancel the backorder”")
+    page.fill("input[name=comment]", "缺货可取消")
+    page.click("button:text('应用')")
+    expect(page.locator(".flow-arrow[data-transition=cancel_the_backorder]")).to_have_count(1)
+
+    page.locator(".flow-state[data-state=confirmed]").click()  # a press without a drag
+    expect(page.locator("#edit-panel input[name=label_zh]")).to_have_value("已确认")

@@ -186,7 +186,8 @@ def test_the_studio_opens_on_the_designer_in_chinese(studio):
     for panel in ("", "?state=confirmed", "?transition=pick", "?add=state", "?add=transition"):
         shown = visible_text(boss.get("/studio/oms" + panel).get_data(as_text=True))
         english = set(re.findall(r"[A-Za-z][A-Za-z_]+", shown))
-        names = identifiers | set(order.workflow.transitions) | {"YAML"}
+        names = identifiers | set(order.workflow.transitions) | set(order.fields)
+        names |= {"YAML", "Shopify", "WooCommerce"}  # product names, in rules' labels
         assert english <= names, (panel, english - names)
     expert = boss.get("/studio/oms/yaml").get_data(as_text=True)
     assert 'id="definition"' in expert and "app: oms" in expert
@@ -301,7 +302,7 @@ def test_a_panel_that_names_no_state_is_refused_and_changes_nothing(runtime, stu
         data={"edit": "add_transition", "from": ["nowhere"], "to": "draft"},
     )
     assert refused.status_code == 422
-    assert "&#39;nowhere&#39; is not one of" in refused.get_data(as_text=True)
+    assert "“nowhere”不在这些之中" in refused.get_data(as_text=True)  # in the admin's language
     nothing = boss.post("/studio/oms/order/workflow", data={"edit": "add_transition"})
     assert nothing.status_code == 422
     assert boss.post("/studio/oms/order_line/workflow", data={}).status_code == 404
@@ -336,3 +337,98 @@ def test_the_lint_warnings_are_marked_on_the_drawing_and_listed(tmp_path):
     listed = visible_text(page[page.index('class="flow-warnings"') :])
     assert "搁置" in listed and "从“草稿”出发，没有流转能到达这里" in listed
     assert "没有流转可以离开，也未标记为终态" in listed
+
+
+def posted_text(preview) -> str:
+    shown = html.unescape(preview.get_data(as_text=True))
+    return re.search(r'<textarea name="text" hidden>(.*?)</textarea>', shown, re.S).group(1)
+
+
+def test_an_arrow_drawn_between_two_boxes_opens_the_new_transition_between_them(studio):
+    _, boss = studio
+    panel = boss.get("/studio/oms?add=transition&from=shipped&to=picking").get_data(as_text=True)
+    assert 'name="from" value="shipped" checked' in panel
+    assert re.search(r'<select name="to">.*?<option value="picking" selected>', panel, re.S)
+    assert 'data-draw="/studio/oms?flow=order&amp;add=transition"' in panel
+
+
+def test_a_transition_is_guarded_from_its_panel_and_a_cleared_guard_goes(runtime, studio):
+    app, boss = studio
+    guarded = {
+        "edit": "transition",
+        "name": "pick",
+        "label_en": "Start picking",
+        "label_zh": "开始拣货",
+        "from": ["confirmed"],
+        "to": "picking",
+        "full": "1",
+        "guard": "paid >= total",
+        "refusal_zh": "先收款再拣货",
+        "refusal_en": "Take the payment first",
+        "require": ["ship_address"],
+        "confirm_zh": "确定开始拣货？",
+    }
+    preview = boss.post("/studio/oms/order/workflow", data=guarded)
+    shown = html.unescape(preview.get_data(as_text=True))
+    assert "<li>流转“开始拣货”现在需要满足：paid >= total</li>" in shown
+    text = posted_text(preview)
+    assert (
+        boss.post("/studio/oms/apply", data={"text": text, "comment": "先收款"}).status_code == 303
+    )
+    panel = boss.get("/studio/oms?transition=pick").get_data(as_text=True)  # the apps reload
+    pick = app.extensions["apploom"].apps.apps["oms"].entities["order"].workflow.transitions["pick"]
+    assert pick.guard == "paid >= total" and pick.require == ("ship_address",)
+    assert pick.refusal.zh == "先收款再拣货"
+    assert pick.confirm.zh == pick.confirm.en == "确定开始拣货？"
+    assert 'name="guard" value="paid &gt;= total"' in panel
+    assert 'name="require" value="ship_address" checked' in panel
+    cleared = {**guarded, "guard": "", "require": [], "confirm_zh": ""}
+    text = posted_text(boss.post("/studio/oms/order/workflow", data=cleared))
+    line = next(line for line in text.splitlines() if line.strip().startswith("pick:"))
+    assert "if:" not in line and "require:" not in line and "confirm:" not in line
+
+
+def test_a_status_removed_on_the_diagram_takes_its_transitions_with_it(studio):
+    app, boss = studio
+    preview = boss.post(
+        "/studio/oms/order/workflow", data={"edit": "remove_state", "name": "partly_shipped"}
+    )
+    shown = html.unescape(preview.get_data(as_text=True))
+    assert "<li>删除状态“部分发货”</li>" in shown and "<li>删除流转“部分发货”</li>" in shown
+    text = posted_text(preview)
+    workflow = parse_workflow(read_document("x.yaml", text).data["entities"]["order"]["workflow"])
+    assert "partly_shipped" not in workflow.states and "ship_part" not in workflow.transitions
+    assert workflow.transitions["ship"].sources == ("picking",)  # it left two, now one
+    assert workflow.transitions["ship_last"].sources == ("picking",)
+    first = boss.post("/studio/oms/order/workflow", data={"edit": "remove_state", "name": "draft"})
+    assert first.status_code == 422 and "新记录从此状态开始" in first.get_data(as_text=True)
+    gone = boss.post(
+        "/studio/oms/order/workflow", data={"edit": "remove_transition", "name": "complete"}
+    )
+    shown = html.unescape(gone.get_data(as_text=True))
+    assert "-        complete:\n-          label: {en: Complete, zh: 完成}\n" in shown
+    assert "<li>删除流转“完成”</li>" in shown
+    # a rule set off by a transition keeps it: the preview says so, and offers no apply
+    used = boss.post(
+        "/studio/oms/order/workflow", data={"edit": "remove_transition", "name": "allocate"}
+    )
+    assert 'name="text" hidden' not in used.get_data(as_text=True)
+
+
+def test_a_status_made_final_with_fields_that_cannot_change_in_it(studio):
+    app, boss = studio
+    change = {
+        "edit": "state",
+        "name": "shipped",
+        "label_en": "Shipped",
+        "label_zh": "已发货",
+        "colour": "green",
+        "full": "1",
+        "final": "1",
+        "readonly": ["customer", "lines", "carrier"],
+    }
+    preview = boss.post("/studio/oms/order/workflow", data=change)
+    assert "<li>状态“已发货”改为最终状态</li>" in html.unescape(preview.get_data(as_text=True))
+    data = read_document("x.yaml", posted_text(preview)).data
+    shipped = data["entities"]["order"]["workflow"]["states"]["shipped"]
+    assert shipped["final"] is True and shipped["readonly"] == ["customer", "lines", "carrier"]

@@ -5,7 +5,7 @@ translations catalog and fill the same parameters in the reader's language."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:
     from apploom.engine.definitions.model import Label
@@ -46,7 +46,7 @@ def message_of(exc: BaseException) -> str:
     return said if isinstance(said, Message) else str(exc)
 
 
-def joined(parts: list[Message], separator: str = "; ") -> Message:
+def joined(parts: Sequence[str], separator: str = "; ") -> Message:
     """Several messages as one, each worded in the reader's language when it is read."""
     names = {f"part{i}": part for i, part in enumerate(parts)}
     return Message(separator.join(f"{{{name}}}" for name in names), names)

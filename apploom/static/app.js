@@ -427,3 +427,64 @@ document.addEventListener("click", async (event) => {
       view.textContent = String(error);
     });
 });
+
+// The studio's workflow diagram: press on a status, drag to another and let go, and the
+// panel that adds a transition opens with both chosen. A press that does not move stays
+// a click on the status. Listened for on the document, so a page htmx swapped in draws too.
+const flowDrawing = { from: null, start: null, line: null, dragged: false };
+function flowPoint(svg, event) {
+  const point = svg.createSVGPoint();
+  point.x = event.clientX;
+  point.y = event.clientY;
+  return point.matrixTransform(svg.getScreenCTM().inverse());
+}
+document.addEventListener("pointerdown", (event) => {
+  flowDrawing.dragged = false;
+  const state = event.target.closest(".flow-diagram[data-draw] .flow-state");
+  if (!state || event.button !== 0) return;
+  event.preventDefault(); // no native drag of the link
+  const svg = state.ownerSVGElement;
+  Object.assign(flowDrawing, { from: state, start: flowPoint(svg, event), line: null, dragged: false });
+});
+document.addEventListener("pointermove", (event) => {
+  const { from, start } = flowDrawing;
+  if (!from) return;
+  const svg = from.ownerSVGElement;
+  const at = flowPoint(svg, event);
+  if (!flowDrawing.line) {
+    if (Math.hypot(at.x - start.x, at.y - start.y) < 8) return;
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    line.setAttribute("class", "flow-drawing");
+    line.setAttribute("marker-end", "url(#flow-arrowhead)");
+    line.setAttribute("x1", start.x);
+    line.setAttribute("y1", start.y);
+    svg.appendChild(line);
+    flowDrawing.line = line;
+  }
+  flowDrawing.line.setAttribute("x2", at.x);
+  flowDrawing.line.setAttribute("y2", at.y);
+});
+document.addEventListener("pointerup", (event) => {
+  const { from, line } = flowDrawing;
+  flowDrawing.from = null;
+  if (!from || !line) return;
+  line.remove();
+  flowDrawing.dragged = true; // the click that follows is not a click on a status
+  const target = document.elementFromPoint(event.clientX, event.clientY)?.closest(".flow-state");
+  if (!target || target === from || target.ownerSVGElement !== from.ownerSVGElement) return;
+  const url = new URL(from.ownerSVGElement.dataset.draw, window.location.href);
+  url.searchParams.set("from", from.dataset.state);
+  url.searchParams.set("to", target.dataset.state);
+  url.hash = "edit-panel";
+  window.location.assign(url);
+});
+document.addEventListener(
+  "click",
+  (event) => {
+    if (!flowDrawing.dragged) return;
+    flowDrawing.dragged = false;
+    event.preventDefault();
+    event.stopPropagation();
+  },
+  true,
+);

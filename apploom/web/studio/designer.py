@@ -69,26 +69,41 @@ def _panel(flow: Entity | None, args) -> tuple[str | None, object]:
         return "state", flow.workflow.states[args["state"]]
     if args.get("transition") in flow.workflow.transitions:
         return "transition", flow.workflow.transitions[args["transition"]]
-    if args.get("add") in ("state", "transition"):
-        return f"add_{args['add']}", None
+    if args.get("add") == "state":
+        return "add_state", None
+    if args.get("add") == "transition":  # an arrow drawn from one box to another
+        states = flow.workflow.states
+        drawn = [s for s in (args.get("from"), args.get("to")) if s in states]
+        if len(drawn) == 2:
+            return "add_transition", {"sources": drawn[:1], "target": drawn[1], "roles": None}
+        return "add_transition", None
     return None, None
 
 
 def edited_text(form, text: str, entity: str, workflow: Workflow) -> str:
     """The text with the change a panel's form asks for, to ``entity``'s workflow."""
     kind, base = form.get("edit"), ("entities", entity, "workflow")
-    label = {"en": form.get("label_en", "").strip(), "zh": form.get("label_zh", "").strip()}
+    label = _label(form, "label")
     if kind == "state":
         name = _known(form.get("name", ""), workflow.states, "name")
-        return text_edits.change_entry(
-            text,
-            base + ("states", name),
-            {"label": _filled(label, name), "colour": _colour(form)},
-        )
+        changes = {"label": _filled(label, name), "colour": _colour(form)}
+        if form.get("full"):  # the panel's final and read-only settings were sent
+            changes["final"] = True if form.get("final") else None
+            changes["readonly"] = form.getlist("readonly") or None
+        return text_edits.change_entry(text, base + ("states", name), changes)
     if kind == "add_state":
         return _added_state(form, text, entity, workflow, label)
+    if kind == "remove_state":
+        return _removed_state(
+            text, base, workflow, _known(form.get("name", ""), workflow.states, "name")
+        )
+    if kind == "remove_transition":
+        name = _known(form.get("name", ""), workflow.transitions, "name")
+        return text_edits.remove_block(text, base + ("transitions", name))
     if kind not in ("transition", "add_transition"):
-        raise ValidationFailed({"edit": f"'{kind}' is not a change the designer makes"})
+        raise ValidationFailed(
+            {"edit": msg("'{kind}' is not a change the designer makes", kind=kind)}
+        )
     sources = [_known(s, {**workflow.states, ANY: None}, "from") for s in form.getlist("from")]
     if not sources:
         raise ValidationFailed({"from": "choose the status (or statuses) it leaves"})
@@ -100,6 +115,8 @@ def edited_text(form, text: str, entity: str, workflow: Workflow) -> str:
     if kind == "transition":
         name = _known(form.get("name", ""), workflow.transitions, "name")
         move["label"] = _filled(label, name)
+        if form.get("full"):  # the panel's guard settings were sent
+            move.update(_guarded(form))
         return text_edits.change_entry(text, base + ("transitions", name), move)
     name = _new_name(form, label, workflow.transitions, "transition")
     spec = {"label": _filled(label, name), **{k: v for k, v in move.items() if v}}
@@ -136,16 +153,62 @@ def _added_state(form, text: str, entity: str, workflow: Workflow, label: dict) 
     return text_edits.add_state(text, entity, name, spec, moves)
 
 
+def _guarded(form) -> dict:
+    """A transition's guard, as the panel sets it: the condition it needs (``if``), what
+    the user is told when it does not hold, the fields it needs filled, and the
+    question asked before it is taken. An empty one is removed."""
+    condition = form.get("guard", "").strip()
+    return {
+        "if": condition or None,
+        "refusal": _optional(_label(form, "refusal")) if condition else None,
+        "require": form.getlist("require") or None,
+        "confirm": _optional(_label(form, "confirm")),
+    }
+
+
+def _removed_state(text: str, base: tuple, workflow: Workflow, name: str) -> str:
+    """The text without a status: the transitions into it go too, and those leaving it
+    and others leave the others only. Records in it are the preview's data question."""
+    if name == workflow.initial:
+        raise ValidationFailed(
+            {"name": msg("a new record starts in this status: choose another first")}
+        )
+    text = text_edits.remove_block(text, base + ("states", name))
+    for move in workflow.transitions.values():
+        path = base + ("transitions", move.name)
+        kept = [s for s in move.sources if s != name]
+        if move.target == name or not kept:
+            text = text_edits.remove_block(text, path)
+        elif len(kept) < len(move.sources):
+            text = text_edits.change_entry(
+                text, path, {"from": kept[0] if len(kept) == 1 else kept}
+            )
+    return text
+
+
+def _label(form, prefix: str) -> dict:
+    return {lang: form.get(f"{prefix}_{lang}", "").strip() for lang in ("en", "zh")}
+
+
+def _optional(label: dict) -> dict | None:
+    """A label in both languages, or None when neither is given."""
+    return _filled(label, "") if label["en"] or label["zh"] else None
+
+
 def _known(name: str, known, key: str) -> str:
     if name not in known:
-        raise ValidationFailed({key: f"'{name}' is not one of {', '.join(known)}"})
+        raise ValidationFailed(
+            {key: msg("'{name}' is not one of {known}", name=name, known=", ".join(known))}
+        )
     return name
 
 
 def _colour(form) -> str:
     colour = form.get("colour", "grey")
     if colour not in COLOURS:
-        raise ValidationFailed({"colour": f"'{colour}' is not one of {', '.join(COLOURS)}"})
+        raise ValidationFailed(
+            {"colour": msg("'{name}' is not one of {known}", name=colour, known=", ".join(COLOURS))}
+        )
     return colour
 
 
@@ -160,10 +223,12 @@ def _new_name(form, label: dict, taken, kind: str) -> str:
     ``state``, then ``state_2``): names are what rules and the API call it by."""
     typed = form.get("name", "").strip()
     if typed and not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", typed):
-        raise ValidationFailed({"name": f"'{typed}' must be lower-case letters, digits and _"})
+        raise ValidationFailed(
+            {"name": msg("'{name}' must be lower-case letters, digits and _", name=typed)}
+        )
     made = re.sub(r"[^a-z0-9]+", "_", label["en"].lower()).strip("_")[:32]
     if typed in taken:
-        raise ValidationFailed({"name": f"there is already a {kind} '{typed}'"})
+        raise ValidationFailed({"name": msg("there is already one called '{name}'", name=typed)})
     return typed or _free(made if re.match(r"[a-z]", made) else kind, taken)
 
 
@@ -181,12 +246,30 @@ def described(old: Workflow, text: str, entity: str) -> list[str]:
     the statuses and transitions added, renamed, recoloured, moved or given to others."""
     data = read_document("changed.yaml", text).data
     new = parse_workflow(data["entities"][entity]["workflow"])
-    said = []
+    said = [
+        translate("Status %s is removed") % label(state.label)
+        for name, state in old.states.items()
+        if name not in new.states
+    ]
+    said += [
+        translate("Transition %s is removed") % label(move.label)
+        for name, move in old.transitions.items()
+        if name not in new.transitions
+    ]
     for name, state in new.states.items():
         before = old.states.get(name)
         if before is None:
             said.append(translate("New status: %s") % _names(state.label))
             continue
+        if state.final != before.final:
+            said.append(
+                (
+                    translate("Status %s is now final")
+                    if state.final
+                    else translate("Status %s is no longer final")
+                )
+                % label(state.label)
+            )
         if state.label != before.label:
             said.append(
                 translate("Status %s is now called %s") % (label(before.label), _names(state.label))
@@ -207,6 +290,12 @@ def described(old: Workflow, text: str, entity: str) -> list[str]:
         if (move.sources, move.target) != (was.sources, was.target):
             said.append(
                 translate("Transition %s now goes %s") % (label(move.label), _way(new, move))
+            )
+        if move.guard != was.guard:
+            said.append(
+                translate("Transition %s now needs %s") % (label(move.label), move.guard)
+                if move.guard
+                else translate("Transition %s no longer needs a condition") % label(move.label)
             )
         if move.roles != was.roles:
             who = translate(", ").join(map(shown_name, move.roles)) if move.roles else None

@@ -32,7 +32,7 @@ from apploom.engine.definitions.model import ACTIONS, Section
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from apploom.engine.fields.base import MAX_INT
-from apploom.engine.messages import msg
+from apploom.engine.messages import joined, msg
 from apploom.engine.reports.definition import CHARTS, KINDS
 from apploom.engine.versions import applied, layers, text_edits
 from apploom.engine.versions.install import effects
@@ -96,7 +96,7 @@ def save_workflow(app: str, entity: str):
         text = designer.edited_text(request.form, source.text, entity, found.workflow)
         changed = Source(source.file, text)
     except ValidationFailed as exc:
-        return _preview(app, source, "; ".join(exc.fields.values()), designed=True), 422
+        return _preview(app, source, joined(list(exc.fields.values())), designed=True), 422
     difference = applied.diff(source, changed, f"{app} (live)", f"{app} (changed)")
     said = designer.described(found.workflow, text, entity)
     return _preview(app, changed, diff=difference, designed=True, said=said)
