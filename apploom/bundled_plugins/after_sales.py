@@ -11,8 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from apploom.engine.messages import msg
-from apploom.plugin import RecordRefused, hookimpl
+from apploom.plugin import RecordRefused, hookimpl, msg
 
 ORDERS, RETURNS = "oms.order", "oms.return"
 

@@ -77,12 +77,10 @@ def inbox():
 
 @admin.get(f"/admin/channels/inbox/{ID}")
 @login_required
-def entry(entry_id: int, body: str | None = None, problem: str | None = None):
+def entry(entry_id: int, body: str | None = None):
     _admin_only()
     found = runtime().channels.inbox.get(entry_id)
-    return render_template(
-        "channels/entry.html", entry=found, body=body or found["body"], problem=problem
-    )
+    return render_template("channels/entry.html", entry=found, body=body or found["body"])
 
 
 @admin.post(f"/admin/channels/inbox/{ID}/replay")
@@ -93,10 +91,8 @@ def replay(entry_id: int):
     body = request.form.get("body", "")
     try:
         runtime().channels.replay(g.user, entry_id, body)
-    except AppLoomError as exc:
-        fields = getattr(exc, "fields", None) or {}
-        reason = "; ".join(f"{k}: {v}" for k, v in fields.items()) or str(exc)
-        return entry(entry_id, body, reason), 422
+    except AppLoomError:  # the entry keeps the body as fixed so far and the new reason
+        return entry(entry_id, body), 422
     flash(translate("Saved."), "ok")
     return redirect(url_for("channel_inbox.inbox"), code=303)
 

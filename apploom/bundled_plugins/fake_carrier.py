@@ -9,8 +9,7 @@ digits, and a Luhn check digit, so a typo in a number is caught. Use it in a rul
         - book_shipment: {}          # or {carrier: sf}
 """
 
-from apploom.engine.messages import msg
-from apploom.plugin import hookimpl
+from apploom.plugin import hookimpl, msg
 
 PREFIXES = {"sf": "SF", "zto": "ZT", "yto": "YT", "jd": "JD", "ems": "EM"}
 

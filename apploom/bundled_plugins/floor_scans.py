@@ -22,8 +22,7 @@ from collections import Counter
 
 from sqlalchemy import func, or_, select
 
-from apploom.engine.messages import msg
-from apploom.plugin import RecordRefused, hookimpl
+from apploom.plugin import RecordRefused, hookimpl, msg
 
 SHIPMENTS, ITEMS, MOVES = "oms.shipment", "wms.item", "wms.stock_move"
 PURCHASES, RECEIPTS, COUNTS = "wms.purchase_order", "wms.goods_receipt", "wms.stock_count"

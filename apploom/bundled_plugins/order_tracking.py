@@ -19,8 +19,7 @@ import hmac
 from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 
-from apploom.engine.messages import msg
-from apploom.plugin import Settings, hookimpl, runtime, secret_key, show
+from apploom.plugin import Settings, hookimpl, msg, runtime, secret_key, show
 
 ORDERS, PARCELS = "oms.order", "oms.shipment"
 SHOWN = ("status", "expected_date", "order_date", "ship_name")

@@ -19,8 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import case, func, select
 
-from apploom.engine.messages import msg
-from apploom.plugin import RecordRefused, clock, hookimpl
+from apploom.plugin import RecordRefused, clock, hookimpl, msg
 
 ORDERS, PAYMENTS, RETURNS = "oms.order", "oms.payment", "oms.return"
 

@@ -19,8 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from apploom.engine.messages import msg
-from apploom.plugin import RecordRefused, hookimpl
+from apploom.plugin import RecordRefused, hookimpl, msg
 
 ORDERS, ITEMS = "oms.order", "wms.item"
 

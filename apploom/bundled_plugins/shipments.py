@@ -17,8 +17,7 @@ from collections import Counter, defaultdict
 
 from sqlalchemy import func, select
 
-from apploom.engine.messages import msg
-from apploom.plugin import RecordRefused, clock, hookimpl
+from apploom.plugin import RecordRefused, clock, hookimpl, msg
 
 ORDERS, SHIPMENTS, ITEMS, MOVES = "oms.order", "oms.shipment", "wms.item", "wms.stock_move"
 SHIPPING = ("picking", "partly_shipped", "shipped")  # orders whose parcels may be packed

@@ -17,8 +17,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import and_, func, select
 
-from apploom.engine.messages import msg
-from apploom.plugin import BalanceRefused, RecordRefused, clock, hookimpl
+from apploom.plugin import BalanceRefused, RecordRefused, clock, hookimpl, msg
 
 MOVES, ORDERS, ITEMS = "wms.stock_move", "oms.order", "wms.item"
 PURCHASES = "wms.purchase_order"

@@ -16,6 +16,7 @@ from jmespath.exceptions import JMESPathError
 from apploom.engine import clock
 from apploom.engine.channels.definition import Channel, Path
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import Message, message_of, msg
 
 MONEY = ("shipping_fee", "discount", "tax", "total", "price", "amount")
 TEXT_LIMIT = 500  # what a mapped text is cut to in a refusal
@@ -36,17 +37,23 @@ class Incoming:
     tax: Decimal | None = None
 
 
+# what a line must give, by the key it is mapped under
+LINE_NEEDS = {"qty": msg("the line's quantity"), "price": msg("the line's price")}
+
+
 def unwrapped(channel: Channel, data: Any) -> Any:
     """The order the payload holds: itself, or the URL-encoded JSON in its message field."""
     if not channel.message:
         return data
     wrapped = data.get(channel.message) if isinstance(data, dict) else None
     if not isinstance(wrapped, str):
-        raise ValidationFailed({channel.message: "is needed: the message holding the order"})
+        raise ValidationFailed({channel.message: msg("is needed: the message holding the order")})
     try:
         return json.loads(unquote_plus(wrapped))
     except ValueError as exc:
-        raise ValidationFailed({channel.message: f"is not URL-encoded JSON: {exc}"}) from None
+        raise ValidationFailed(
+            {channel.message: msg("is not URL-encoded JSON: {problem}", problem=str(exc))}
+        ) from None
 
 
 def read(channel: Channel, data: Any) -> Incoming:
@@ -55,7 +62,7 @@ def read(channel: Channel, data: Any) -> Incoming:
     external_id = order.pop("external_id", None)
     if external_id in (None, ""):
         path = channel.order.get("external_id")
-        raise ValidationFailed({_at(path): _missing(path, "the order's id on the platform")})
+        raise ValidationFailed({_at(path): _missing(path, msg("the order's id on the platform"))})
     fields = {k: v for k, v in order.items() if v is not None}
     status = fields.pop("status", None)
     updated_at = fields.pop("updated_at", None)
@@ -81,17 +88,18 @@ def _lines(channel: Channel, data: Any) -> list[dict[str, Any]]:
     each = channel.lines.each
     found = _search(each, data)
     if not isinstance(found, list) or not found:
-        raise ValidationFailed({each.at: _missing(each, "a list of at least one line", found)})
+        raise ValidationFailed({each.at: _missing(each, msg("a list of at least one line"), found)})
     lines = []
     for i, row in enumerate(found):
         line = {k: _value(k, p, row, f"[{i}]") for k, p in channel.lines.paths.items()}
         for needed in ("qty", "price"):
             if line.get(needed) is None:
                 path = channel.lines.paths[needed]
-                raise ValidationFailed({f"{path.at}[{i}]": _missing(path, f"the line's {needed}")})
+                wanted = LINE_NEEDS[needed]
+                raise ValidationFailed({f"{path.at}[{i}]": _missing(path, wanted)})
         if not line.get("sku") and line.get("product") is None:
             at = f"{each.at.rpartition('.')[0]}.sku[{i}]"
-            raise ValidationFailed({at: "the line has neither a SKU nor a product id"})
+            raise ValidationFailed({at: msg("the line has neither a SKU nor a product id")})
         lines.append(line)
     return lines
 
@@ -102,7 +110,8 @@ def _search(path: Path, data: Any, index: str = "") -> Any:
     try:
         return path.read(data)
     except JMESPathError as exc:
-        raise ValidationFailed({f"{path.at}{index}": f"'{path.source}' failed: {exc}"}) from None
+        failed = msg("'{path}' failed: {problem}", path=path.source, problem=str(exc))
+        raise ValidationFailed({f"{path.at}{index}": failed}) from None
 
 
 def _value(key: str, path: Path, data: Any, index: str = "") -> Any:
@@ -120,18 +129,18 @@ def _typed(key: str, path: Path, found: Any) -> Any:
         return read_date(found, path.format)
     if key in MONEY:
         if isinstance(found, bool) or isinstance(found, (dict, list)):
-            raise ValueError("is not an amount")
+            raise ValueError(msg("is not an amount"))
         return Decimal(str(found).replace(",", "").strip())
     if key == "qty":
         if isinstance(found, bool) or Decimal(str(found)) != int(Decimal(str(found))):
-            raise ValueError("is not a whole number")
+            raise ValueError(msg("is not a whole number"))
         return int(Decimal(str(found)))
     if key == "prices_include_tax":
         if not isinstance(found, bool):
-            raise ValueError("is not true or false")
+            raise ValueError(msg("is not true or false"))
         return found
     if isinstance(found, (dict, list)):
-        raise ValueError("is not a single value")
+        raise ValueError(msg("is not a single value"))
     return found if isinstance(found, str) else json.dumps(found)
 
 
@@ -140,10 +149,10 @@ def read_date(found: Any, fmt: str) -> datetime:
     it is the business's local time."""
     if fmt == "unix":
         if isinstance(found, bool):
-            raise ValueError("is not a unix time")
+            raise ValueError(msg("is not a unix time"))
         return datetime.fromtimestamp(float(found), timezone.utc)
     if not isinstance(found, str):
-        raise ValueError("is not a date")
+        raise ValueError(msg("is not a date"))
     moment = (
         datetime.fromisoformat(found.replace("Z", "+00:00"))
         if fmt == "iso"
@@ -156,18 +165,30 @@ def _at(path: Path | None) -> str:
     return path.at if path is not None else "map.external_id"
 
 
-def _missing(path: Path | None, wanted: str, found: Any = None) -> str:
-    source = f"'{path.source}'" if path is not None else "no path"
-    return f"{source} found {_shown(found)}; it must give {wanted}"
+def _missing(path: Path | None, wanted: str, found: Any = None) -> Message:
+    if path is None:
+        return msg("no path is mapped; it must give {wanted}", wanted=wanted)
+    return msg(
+        "'{path}' found {found}; it must give {wanted}",
+        path=path.source,
+        found=_shown(found),
+        wanted=wanted,
+    )
 
 
-def _refused(path: Path, found: Any, exc: Exception) -> str:
-    return f"'{path.source}' found {_shown(found)}, which {str(exc) or 'cannot be read'}"
+def _refused(path: Path, found: Any, exc: Exception) -> Message:
+    said = message_of(exc) or msg("cannot be read")
+    return msg(
+        "'{path}' found {found}, which {problem}",
+        path=path.source,
+        found=_shown(found),
+        problem=said,
+    )
 
 
 def _shown(found: Any) -> str:
     if found is None:
-        return "nothing"
+        return msg("nothing")
     text = json.dumps(found, ensure_ascii=False, default=str)
     return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + "..."
 

@@ -36,6 +36,7 @@ from apploom.engine.errors import (
     ValidationFailed,
 )
 from apploom.engine.fields.base import Invalid
+from apploom.engine.messages import message_of, msg
 from apploom.engine.records.inputs import read_input
 from apploom.engine.records.service import RecordService
 from apploom.engine.storage.system_tables import sys_channel_customer, sys_channel_order
@@ -63,7 +64,7 @@ class Channels:
     def find(self, name: str) -> tuple[App, Channel]:
         found = self.records.apps.channel(name)
         if found is None:
-            raise NotFound(f"There is no sales channel '{name}'")
+            raise NotFound(msg("There is no sales channel '{name}'", name=name))
         return found
 
     def receive(
@@ -101,7 +102,10 @@ class Channels:
         require_permission(self.records.apps, user, orders, "create")
         if not self.transitions.may(user, orders.qualified, "confirm"):
             raise Forbidden(
-                f"{user.username} may not confirm orders; give the webhook user a role that may"
+                msg(
+                    "{user} may not confirm orders; give the webhook user a role that may",
+                    user=user.username,
+                )
             )
 
     def take_in(
@@ -112,7 +116,7 @@ class Channels:
         replayed and pulled payloads all take."""
         data = _json(body)
         if data is None:
-            raise ValidationFailed({"body": "is not JSON"})
+            raise ValidationFailed({"body": msg("is not JSON")})
         incoming = mapping.read(channel, data)
         return self._apply(conn, user, app, channel, incoming, _hash(body))
 
@@ -226,9 +230,12 @@ class Channels:
         for i, (line, sku) in enumerate(zip(incoming.lines, skus, strict=True)):
             if sku not in ids:
                 errors[f"lines.{i}.sku"] = (
-                    f"there is no item with SKU '{sku}'"
+                    msg("there is no item with SKU '{sku}'", sku=sku)
                     if sku
-                    else f"product {line.get('product')} is not in the channel's products"
+                    else msg(
+                        "product {product} is not in the channel's products",
+                        product=line.get("product"),
+                    )
                 )
                 continue
             row = {"item": ids[sku], "qty": line["qty"], "price": line["price"]}
@@ -278,7 +285,11 @@ class Channels:
         if found is None:
             if not (email or phone or buyer):
                 raise ValidationFailed(
-                    {"map.customer": "found no email, phone or buyer id to know the customer by"}
+                    {
+                        "map.customer": msg(
+                            "found no email, phone or buyer id to know the customer by"
+                        )
+                    }
                 )
             require_permission(self.records.apps, user, customers, "create")
             name = (given.get("name") or "").strip() or email or phone or f"{channel.name} {buyer}"
@@ -304,7 +315,7 @@ class Channels:
         try:  # as the record service stores it, so the look-up finds it
             return self.records.types[field.type].coerce(field, value)
         except Invalid as exc:
-            raise ValidationFailed({f"map.customer.{name}": str(exc)}) from None
+            raise ValidationFailed({f"map.customer.{name}": message_of(exc)}) from None
 
     # ---- a later event ----------------------------------------------------------------
     def _update(
@@ -382,8 +393,12 @@ class Channels:
         if not method:
             raise ValidationFailed(
                 {
-                    "map.payment.method": f"found '{incoming.payment.get('method')}', which is "
-                    f"not one of: {', '.join(methods)}; or give the channel a payment_method"
+                    "map.payment.method": msg(
+                        "found '{method}', which is not one of: {methods}; "
+                        "or give the channel a payment_method",
+                        method=incoming.payment.get("method"),
+                        methods=", ".join(methods),
+                    )
                 }
             )
         data = {
@@ -411,9 +426,11 @@ def _check_figures(incoming: Incoming, order: Mapping[str, Any]) -> None:
     for name, theirs in (("total", incoming.total), ("tax", incoming.tax)):
         ours = Decimal(str(order.get(name) or 0))
         if theirs is not None and ours != theirs:
-            errors[f"map.{name}"] = (
-                f"the platform says {theirs}; the order comes to {ours}: "
-                "map the fees, discounts and taxes that make up the difference"
+            errors[f"map.{name}"] = msg(
+                "the platform says {theirs}; the order comes to {ours}: "
+                "map the fees, discounts and taxes that make up the difference",
+                theirs=str(theirs),
+                ours=str(ours),
             )
     if errors:
         raise ValidationFailed(errors)

@@ -387,6 +387,7 @@ sys_channel_inbox = Table(  # payloads a channel sent that did not go in, and wh
     Column("received_at", UTCDateTime, nullable=False),
     Column("body", Text, nullable=False),
     Column("reason", Text, nullable=False),
+    Column("said", JSON),  # what the reason was made of (kept_messages), to word it
     Column("path", String(300)),  # the mapping's path (or the field) at fault
     Column("status", String(16), nullable=False),  # waiting | replayed
     Column("order_id", ID),  # the order its replay made or changed

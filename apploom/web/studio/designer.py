@@ -86,7 +86,7 @@ def edited_text(form, text: str, entity: str, workflow: Workflow) -> str:
     label = _label(form, "label")
     if kind == "state":
         name = _known(form.get("name", ""), workflow.states, "name")
-        changes = {"label": _filled(label, name), "colour": _colour(form)}
+        changes: dict = {"label": _filled(label, name), "colour": _colour(form)}
         if form.get("full"):  # the panel's final and read-only settings were sent
             changes["final"] = True if form.get("final") else None
             changes["readonly"] = form.getlist("readonly") or None
