@@ -150,12 +150,17 @@ def _template_helpers() -> dict:
         )
 
     def badge(entity, name, value):
-        """The state of a workflow field as a coloured badge, or None for other fields."""
+        """The state of a workflow field, or a select's option given a colour, as a
+        coloured badge; None for other fields and values."""
         workflow = entity.workflow
-        if workflow is None or name != workflow.field or value not in workflow.states:
+        if workflow is not None and name == workflow.field and value in workflow.states:
+            state = workflow.states[value]
+            return {"text": label(state.label), "colour": state.colour}
+        fld = entity.fields.get(name)
+        option = next((o for o in fld.options if o.value == value), None) if fld else None
+        if option is None or option.colour is None or types[fld.type].holds_list:
             return None
-        state = workflow.states[value]
-        return {"text": label(state.label), "colour": state.colour}
+        return {"text": label(option.label), "colour": option.colour}
 
     def label_of(value: dict | None) -> str:
         """A label sent as {en, zh} (as the engine lists transitions)."""
