@@ -85,9 +85,7 @@ def test_an_admin_adds_a_coloured_choice_with_a_condition(served):
         expect(page.locator("pre.diff")).to_contain_text("lead_source: {type: select")
         expect(page.locator(".plan")).to_contain_text("lead_source")
         rendered = page.locator(".fd-rendered")
-        expect(rendered.locator(".fd-field[data-field=lead_source] label")).to_have_text(
-            "来源渠道 *"
-        )
+        expect(rendered.locator(".fd-field[data-field=lead_source] label")).to_have_text("来源渠道")
         expect(rendered.locator(".fd-field[data-field=lead_source] .badge.amber")).to_have_text(
             "展会"
         )

@@ -14,6 +14,7 @@ import pytest
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.versions import applied
 from apploom.web import create_app
+from apploom.web.studio.rendered import shown_sections
 from tests.helpers import browser
 
 NEW = "__new__"
@@ -33,11 +34,11 @@ def customer(app):
 
 
 def layout_with(app, name: str, section: int = 0, row: int = 0) -> str:
-    """The customer form's layout as the designer sends it, ``name`` put at the end of
-    the given row."""
+    """The customer form's layout as the designer sends it (with the section of the
+    fields it does not place), ``name`` put at the end of the given row."""
     sections = [
         {"en": s.label.en, "zh": s.label.zh, "rows": [list(r) for r in s.rows]}
-        for s in customer(app).form
+        for s in shown_sections(customer(app))
     ]
     sections[section]["rows"][row].append(name)
     return json.dumps(sections)
@@ -91,6 +92,19 @@ def test_a_select_from_the_palette_with_coloured_options_is_previewed_and_applie
     ) in text
     assert "rows: [[name, kind], [tier, tags], [email, phone, lead_source]]" in text
     assert "+      lead_source: {type: select" in page  # the diff shows what changes
+    diff = re.search(r'<pre class="diff">(.*?)</pre>', page, re.S).group(1)
+    assert [
+        line[1:]
+        for line in diff.splitlines()
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ] == [
+        "      lead_source: " + text.split("      lead_source: ")[1].split("\n")[0],
+        "        rows: [[name, kind], [tier, tags], [email, phone]]",
+        "        rows: [[name, kind], [tier, tags], [email, phone, lead_source]]",
+    ]  # the sections left as they were are not rewritten
+    drawn = page.split('<section class="fd-rendered" data-entity="customer">')[1]
+    assert '<select name="fd-customer-lead_source"' in drawn  # the new form, drawn
+    assert '<span class="badge amber">展会</span>' in drawn
     assert "add column crm_customer.lead_source" in page  # the plan
     done = boss.post("/studio/crm/apply", data={"text": text, "comment": "来源渠道"})
     assert done.status_code == 303

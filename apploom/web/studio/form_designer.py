@@ -11,16 +11,16 @@ import json
 from flask import abort, render_template, request
 
 from apploom.engine.definitions.loading import Source
-from apploom.engine.definitions.model import Entity, Label, Section
+from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.messages import msg
 from apploom.engine.versions import applied, text_edits
 from apploom.engine.workflow.definition import COLOURS
 from apploom.web.context import runtime
 from apploom.web.i18n import in_language, translate
-from apploom.web.records import layout
 from apploom.web.studio.designer import shown_name
 from apploom.web.studio.field_panel import new_name, read_panel, shown_settings
+from apploom.web.studio.rendered import screen, shown_sections
 from apploom.web.studio.routes import _app, _live, _preview, bp
 
 NEW = "__new__"  # the place in the layout of the field being added from the palette
@@ -68,31 +68,18 @@ def palette() -> list[tuple[str, str, str]]:
     return [*found, ("formula", FORMULA_TYPE, translate(TYPE_NAMES["formula"]))]
 
 
-def shown_sections(entity: Entity) -> tuple[Section, ...]:
-    """The sections as the entity's users see them; without a layout, one section
-    named after the entity."""
-    if entity.form:
-        return layout(entity)
-    names = list(entity.fields)
-    return (Section(entity.label, tuple(tuple(names[i : i + 2]) for i in range(0, len(names), 2))),)
-
-
-def children(entity: Entity) -> dict[str, Entity]:
-    """The entities of the rows a form's tables hold, by the table's name."""
-    return {f.name: runtime().apps.entity(f.child) for f in entity.table_fields()}
-
-
 @bp.get("/<app>/<entity>/form")
 def form_layout(app: str, entity: str):
     """The form as its users see it, to drag fields into and about, and click."""
     found = _entity(app, entity)
+    drawn = screen(found, runtime().apps)
     return render_template(
         "studio/form.html",
         app=app,
         entity=found,
-        sections=shown_sections(found),
+        sections=drawn.sections,
+        children=drawn.children,
         palette=palette(),
-        children=children(found),
         new=NEW,
     )
 
@@ -142,17 +129,23 @@ def save_form_layout(app: str, entity: str):
 
 
 def written_layout(text: str, entity: Entity, sections: list[dict]) -> str:
-    """The text with the form laid out as ``sections``: only the rows of the sections
-    that changed are written anew while the sections stay the same, so the diff shows
-    the move and nothing else."""
+    """The text with the form laid out as ``sections``. The section of the fields the
+    layout does not place is left out while it is as it was (its users see it anyway);
+    while the sections stay the same, only the rows of those that changed are written
+    anew, so the diff shows the move and nothing else."""
     path = ("entities", entity.name, "form")
-    old = [{"section": s.label, "rows": [list(r) for r in s.rows]} for s in entity.form]
-    same = [(s["section"].en, s["section"].zh) for s in old] == [
-        (s["section"]["en"], s["section"]["zh"]) for s in sections
+    shown = [
+        {"section": {"en": s.label.en, "zh": s.label.zh}, "rows": [list(r) for r in s.rows]}
+        for s in shown_sections(entity)
     ]
-    if not same:
+    if sections == shown:
+        return text
+    placed = len(entity.form)
+    if entity.form and sections[placed:] == shown[placed:]:
+        sections = sections[:placed]
+    if [s["section"] for s in sections] != [s["section"] for s in shown[:placed]]:
         return text_edits.set_block(text, path, sections)
-    for i, (before, after) in enumerate(zip(old, sections, strict=True)):
+    for i, (before, after) in enumerate(zip(shown, sections, strict=False)):
         if before["rows"] != after["rows"]:
             text = text_edits.set_block(text, (*path, i, "rows"), after["rows"])
     return text

@@ -39,7 +39,7 @@ from apploom.web.context import runtime
 from apploom.web.i18n import current_language, translate
 from apploom.web.reports import RANGE_NAMES
 from apploom.web.session import check_csrf, login_required
-from apploom.web.studio import designer
+from apploom.web.studio import designer, rendered
 from apploom.web.studio import forms as forms
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
@@ -488,5 +488,6 @@ def _preview(
         release=release,
         designed=designed,
         said=said or [],
+        screens=rendered.changed_screens(app, source),
         **_choices(app),
     )
