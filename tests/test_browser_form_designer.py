@@ -1,13 +1,15 @@
 """The studio's form designer in headless Chromium, in Chinese: an admin drags a choice
 field from the palette into the customer form, names it, gives it coloured options and
 a condition, previews the change (the new form drawn beside the plan), applies it, and
-a new customer's form shows the field once the condition holds. On a phone the designer
-fits the screen's width. Screenshots go to /tmp/form-designer-*.png."""
+a new customer's form shows the field once the condition holds. The list designer's
+preview follows the ticks and the columns dragged. On a phone the designers fit the
+screen's width. Screenshots go to /tmp/form-designer-*.png."""
 
 from __future__ import annotations
 
 import pytest
 
+from apploom.engine.access.permissions import SYSTEM_USER
 from tests.helpers import serving
 from tests.test_browser import CHROMIUM, checked_page, playwright
 
@@ -20,6 +22,8 @@ DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 @pytest.fixture
 def served(sqlite_runtime):
     sqlite_runtime.users.create("boss", ["admin"], "password1234", display_name="老板")
+    for name, tier in (("甲公司", "gold"), ("乙商店", "standard")):
+        sqlite_runtime.records.create(SYSTEM_USER, "crm.customer", {"name": name, "tier": tier})
     with serving(sqlite_runtime) as url:
         yield url
 
@@ -117,3 +121,31 @@ def test_on_a_phone_nothing_of_the_designer_runs_off_the_side(served):
         width, screen = sideways(page)
         assert width <= screen, f"the panel scrolls sideways: {width} > {screen}"
         page.screenshot(path="/tmp/form-designer-phone.png", full_page=True)
+
+
+def test_the_list_preview_follows_the_ticks_and_the_order(served):
+    expect = playwright.expect
+    for size in (DESKTOP, PHONE):
+        with checked_page(viewport=size, has_touch=size is PHONE) as page:
+            signed_in(page, served)
+            page.goto(served + "/studio/crm")
+            page.locator(".entity-card[data-entity=customer] a:text('列表')").click()
+            preview = page.locator("#list-preview")
+            expect(preview.locator("th").nth(2)).to_have_text("类型")
+            page.locator("input[name=columns][value=kind]").uncheck()
+            expect(preview.locator("th").nth(2)).to_have_text("客户等级")
+            page.locator("input[name=columns][value=phone]").check()
+            expect(preview.locator("th").last).to_have_text("电话")
+            if size is DESKTOP:  # dragged: 电话 before 名称
+                phone = page.locator(".ld-columns li:has(input[value=phone]) .ld-handle")
+                name = page.locator(".ld-columns li:has(input[value=name])")
+                drag(page, phone, name)
+                expect(preview.locator("th").nth(1)).to_have_text("电话")
+            page.select_option("select[name=sort]", "tier")
+            # by name 乙商店 comes first; by tier, gold before standard
+            expect(preview.locator("tbody tr").first).to_contain_text("甲公司")
+            width, screen = sideways(page)
+            assert width <= screen, f"the list designer scrolls sideways: {width} > {screen}"
+            page.screenshot(path=f"/tmp/form-designer-list-{size['width']}.png", full_page=True)
+            page.click("button:text('预览修改')")
+            expect(page.locator("pre.diff")).to_contain_text("columns:")

@@ -71,7 +71,7 @@ def palette() -> list[tuple[str, str, str]]:
 @bp.get("/<app>/<entity>/form")
 def form_layout(app: str, entity: str):
     """The form as its users see it, to drag fields into and about, and click."""
-    found = _entity(app, entity)
+    found = designed_entity(app, entity)
     drawn = screen(found, runtime().apps)
     return render_template(
         "studio/form.html",
@@ -87,7 +87,7 @@ def form_layout(app: str, entity: str):
 @bp.get("/<app>/<entity>/form/field")
 def field_panel(app: str, entity: str):
     """The properties panel of a field (``name``), or of a new one (``type``)."""
-    found = _entity(app, entity)
+    found = designed_entity(app, entity)
     types = runtime().types
     field = found.fields.get(request.args.get("name", ""))
     type_name = field.type if field else request.args.get("type", "")
@@ -113,7 +113,7 @@ def field_panel(app: str, entity: str):
 def save_form_layout(app: str, entity: str):
     """The dragged layout, and the field the panel added or changed, written into the
     definition for the usual preview."""
-    found = _entity(app, entity)
+    found = designed_entity(app, entity)
     source = _live(app)
     try:
         text, added = _with_field(request.form, source.text, found)
@@ -151,7 +151,9 @@ def written_layout(text: str, entity: Entity, sections: list[dict]) -> str:
     return text
 
 
-def _entity(app: str, entity: str) -> Entity:
+def designed_entity(app: str, entity: str) -> Entity:
+    """The entity a designer page is about: one with a form and a list of its own (not
+    a table's rows)."""
     found = _app(app).entities.get(entity)
     if found is None or found.is_child:
         abort(404)

@@ -168,26 +168,6 @@ def edit(app: str):
     return _preview(app, Source(source.file, text))
 
 
-@bp.get("/<app>/<entity>/list")
-def list_settings(app: str, entity: str):
-    found = _app(app).entities.get(entity) or abort(404)
-    return render_template("studio/list.html", app=app, entity=found)
-
-
-@bp.post("/<app>/<entity>/list")
-def save_list_settings(app: str, entity: str):
-    """The list's columns, filters, search and sort, written into the definition."""
-    source = _live(app)
-    chosen = {
-        key: [n.strip() for n in request.form.get(key, "").split(",") if n.strip()]
-        for key in ("columns", "filters", "search", "sort")
-    }
-    text = text_edits.set_block(
-        source.text, ("entities", entity, "list"), {k: v for k, v in chosen.items() if v}
-    )
-    return _preview(app, Source(source.file, text))
-
-
 @bp.get("/<app>/<entity>/rules/<int:index>")
 def rule_settings(app: str, entity: str, index: int):
     """One rule as a form: when it runs, its condition, each action's settings."""
