@@ -121,6 +121,11 @@ def test_on_a_phone_nothing_of_the_designer_runs_off_the_side(served):
         width, screen = sideways(page)
         assert width <= screen, f"the panel scrolls sideways: {width} > {screen}"
         page.screenshot(path="/tmp/form-designer-phone.png", full_page=True)
+        page.locator(".fd-type[data-type=date]").tap()  # a tap adds it at the end
+        added = page.locator(".layout-section").last.locator(".fd-field.fd-new")
+        expect(added).to_have_count(1)
+        expect(page.locator("#field-panel input[name=label_zh]")).to_be_focused()
+        assert sideways(page)[0] <= sideways(page)[1]
 
 
 def test_the_list_preview_follows_the_ticks_and_the_order(served):

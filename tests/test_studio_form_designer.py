@@ -117,6 +117,8 @@ def test_a_select_from_the_palette_with_coloured_options_is_previewed_and_applie
         SYSTEM_USER, "crm.customer", {"name": "星河贸易", "kind": "company", "lead_source": "fair"}
     )
     assert created["lead_source"] == "fair"
+    shown = boss.get(f"/a/crm/customer/{created['id']}").get_data(as_text=True)
+    assert '<span class="badge amber">展会</span>' in shown  # the option's colour
     form = boss.get("/a/crm/customer/new").get_data(as_text=True)
     assert 'name="lead_source"' in form and "展会" in form
     with runtime.db.read() as conn:

@@ -38,6 +38,7 @@ function formDesigner() {
     widget.append(document.createElement("input"));
     card.append(name, widget);
     from.replaceWith(card);
+    card.scrollIntoView({ block: "nearest" });
     const query = new URLSearchParams({ type: from.dataset.type });
     if (from.dataset.key === "formula") query.set("formula", "1");
     openPanel(card, query.toString());
@@ -56,6 +57,14 @@ function formDesigner() {
   });
 
   designer.addEventListener("click", (event) => {
+    const type = event.target.closest(".fd-type");
+    if (type) {  // clicked, not dragged: the new field goes to the end of the form
+      const copy = type.cloneNode(true);
+      const rows = [...designer.querySelectorAll(".layout-section")].pop().querySelectorAll(".layout-row");
+      rows[rows.length - 1].append(copy);
+      newCard(copy);
+      return;
+    }
     const card = event.target.closest(".fd-field");
     if (card && card.dataset.field !== NEW) openPanel(card, new URLSearchParams({ name: card.dataset.field }));
     if (event.target.matches("[data-add-row]")) {
@@ -85,10 +94,10 @@ function formDesigner() {
     }
   });
   designer.addEventListener("keydown", (event) => {
-    const card = event.target.closest(".fd-field");
-    if (card && (event.key === "Enter" || event.key === " ") && event.target === card) {
+    const chosen = event.target.closest(".fd-field, .fd-type");
+    if (chosen && (event.key === "Enter" || event.key === " ") && event.target === chosen) {
       event.preventDefault();
-      card.click();
+      chosen.click();
     }
   });
 

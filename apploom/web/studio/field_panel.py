@@ -129,7 +129,8 @@ def _options(form, title: Label, system: set[str]) -> list | None:
         form.getlist("option_colour"),
         strict=False,
     )
-    options, seen = [], set()
+    options: list[dict] = []
+    seen: set[str] = set()
     for value, en, zh, colour in rows:
         value, en, zh = value.strip(), en.strip(), zh.strip()
         if not (value or en or zh):

@@ -231,10 +231,10 @@ def read_layout(sent: str, entity: Entity, added: str | None) -> list[dict] | No
             {"layout": msg("The layout could not be read; try again.")}
         ) from None
     for section in sections:
-        section["rows"] = [
-            [added if n == NEW else n for n in row if n != NEW or added] for row in section["rows"]
-        ]
-        section["rows"] = [row for row in section["rows"] if row]
+        named = (
+            [m for m in (added if n == NEW else n for n in row) if m] for row in section["rows"]
+        )
+        section["rows"] = [row for row in named if row]  # the new field named, or gone
         unknown = [
             n for row in section["rows"] for n in row if n not in entity.fields and n != added
         ]
