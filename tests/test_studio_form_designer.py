@@ -238,3 +238,23 @@ def test_bad_input_is_named_and_changes_nothing(runtime, studio, change, said):
         assert 'class="studio-apply"' not in page or "default" in page
     with runtime.db.read() as conn:
         assert len(applied.history(conn, "crm")) == 1
+
+
+def test_an_options_colour_is_one_of_the_badges(runtime, studio):
+    app, boss = studio
+    with runtime.db.read() as conn:
+        live = applied.source_of(conn, "crm").text
+    coloured = live.replace(
+        "{value: gold, label: {en: Gold, zh: 金卡}}",
+        "{value: gold, label: {en: Gold, zh: 金卡}, colour: pink}",
+        1,
+    )
+    assert coloured != live
+    page = html.unescape(
+        boss.post("/studio/crm/check", data={"text": coloured}).get_data(as_text=True)
+    )
+    assert "entities.customer.fields.tier.options.2.colour" in page and "pink" in page
+    fine = coloured.replace("colour: pink", "colour: amber")
+    assert "options.2.colour" not in boss.post("/studio/crm/check", data={"text": fine}).get_data(
+        as_text=True
+    )

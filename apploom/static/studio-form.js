@@ -14,6 +14,8 @@ function formDesigner() {
   const NEW = designer.dataset.new;
 
   function openPanel(card, query) {
+    if (panel.dataset.changed && !window.confirm(designer.dataset.discard)) return;
+    delete panel.dataset.changed;
     designer.querySelectorAll(".fd-field.selected").forEach((c) => c.classList.remove("selected"));
     card.classList.add("selected");
     htmx.ajax("GET", `${designer.dataset.panelUrl}?${query}`, { target: panel, swap: "innerHTML" })
@@ -113,6 +115,7 @@ function formDesigner() {
   });
   // The selected card's label follows the name typed in the screen's language.
   designer.addEventListener("input", (event) => {
+    if (panel.contains(event.target)) panel.dataset.changed = "1";
     const typed = event.target.closest("[data-live-label]");
     const card = designer.querySelector(".fd-field.selected label");
     if (typed && card && typed.dataset.liveLabel === document.documentElement.lang.slice(0, 2)) {
@@ -120,7 +123,15 @@ function formDesigner() {
     }
   });
 
-  designer.addEventListener("submit", () => {
+  designer.addEventListener("submit", (event) => {
+    const [zh, en] = ["label_zh", "label_en"].map((name) => panel.querySelector(`[name=${name}]`));
+    if (zh && !zh.value.trim() && !en.value.trim()) {  // a field needs a name: ask before sending
+      event.preventDefault();
+      zh.setCustomValidity(designer.dataset.nameIt);
+      zh.reportValidity();
+      zh.addEventListener("input", () => zh.setCustomValidity(""), { once: true });
+      return;
+    }
     const sections = [...designer.querySelectorAll(".layout-section")].map((section) => ({
       en: section.querySelector("[data-label=en]").value,
       zh: section.querySelector("[data-label=zh]").value,
