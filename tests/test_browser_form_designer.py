@@ -67,6 +67,10 @@ def test_an_admin_adds_a_coloured_choice_with_a_condition(served):
         expect(row.locator(".fd-field.fd-new")).to_have_count(1)
         panel = page.locator("#field-panel")
         expect(panel.locator("input[name=label_zh]")).to_be_focused()
+        panel.locator("button:text('预览')").click()  # not sent without a name
+        said = panel.locator("input[name=label_zh]").evaluate("input => input.validationMessage")
+        assert said == "请用中文或英文给字段起个名字。"
+        expect(page.locator("pre.diff")).to_have_count(0)
         panel.locator("input[name=label_zh]").fill("来源渠道")
         expect(row.locator(".fd-new label")).to_have_text("来源渠道")
         panel.locator("input[name=label_en]").fill("Lead source")
