@@ -88,6 +88,16 @@ def test_an_admin_adds_a_coloured_choice_with_a_condition(served):
         panel.locator("input[name=visible_if]").type(" == 'company'")
         expect(panel.locator("input[name=visible_if]")).to_have_value("kind == 'company'")
         page.screenshot(path="/tmp/form-designer-2-panel.png", full_page=True)
+        page.click("button:text('+ 分组')")  # a section of its own for the preferences
+        added = designer.locator(".layout-section").last
+        added.locator("input[data-label=zh]").fill("备注")
+        added.locator("input[data-label=en]").fill("Notes")
+        drag(
+            page,
+            designer.locator(".fd-field[data-field=preferences]"),
+            added.locator(".layout-row"),
+        )
+        expect(added.locator(".fd-field[data-field=preferences]")).to_have_count(1)
         panel.locator("button:text('预览')").click()
 
         expect(page.locator("pre.diff")).to_contain_text("lead_source: {type: select")
@@ -97,6 +107,9 @@ def test_an_admin_adds_a_coloured_choice_with_a_condition(served):
         expect(rendered.locator(".fd-field[data-field=lead_source] .badge.amber")).to_have_text(
             "展会"
         )
+        notes = rendered.locator(".form-section:has(h3:text-is('备注'))")
+        expect(notes.locator(".fd-field")).to_have_attribute("data-field", "preferences")
+        expect(page.locator("pre.diff")).not_to_contain_text("section: {en: More")
         page.screenshot(path="/tmp/form-designer-3-preview.png", full_page=True)
         page.fill("input[name=comment]", "新增来源渠道")
         page.click("button:text('应用')")

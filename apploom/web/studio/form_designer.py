@@ -130,7 +130,7 @@ def save_form_layout(app: str, entity: str):
 
 def written_layout(text: str, entity: Entity, sections: list[dict]) -> str:
     """The text with the form laid out as ``sections``. The section of the fields the
-    layout does not place is left out while it is as it was (its users see it anyway);
+    layout does not place is left out while it is as it was (users see it, last, anyway);
     while the sections stay the same, only the rows of those that changed are written
     anew, so the diff shows the move and nothing else."""
     path = ("entities", entity.name, "form")
@@ -141,8 +141,8 @@ def written_layout(text: str, entity: Entity, sections: list[dict]) -> str:
     if sections == shown:
         return text
     placed = len(entity.form)
-    if entity.form and sections[placed:] == shown[placed:]:
-        sections = sections[:placed]
+    if entity.form and placed < len(shown):
+        sections = [s for s in sections if s != shown[placed]]
     if [s["section"] for s in sections] != [s["section"] for s in shown[:placed]]:
         return text_edits.set_block(text, path, sections)
     for i, (before, after) in enumerate(zip(shown, sections, strict=False)):
