@@ -258,3 +258,40 @@ def test_an_options_colour_is_one_of_the_badges(runtime, studio):
     assert "options.2.colour" not in boss.post("/studio/crm/check", data={"text": fine}).get_data(
         as_text=True
     )
+
+
+def test_the_designers_are_for_admins_and_need_the_forms_token(runtime, studio):
+    app, boss = studio
+    runtime.users.create("sue", ["sales"], "password1234")
+    sue = browser(app, "sue")
+    for url in (
+        "/studio/crm/customer/form",
+        "/studio/crm/customer/form/field?name=tier",
+        "/studio/crm/customer/list",
+    ):
+        assert sue.get(url).status_code == 403, url
+    added = {"layout": layout_with(app, NEW), "panel": "new", "type": "text", "label_zh": "备注"}
+    assert sue.post("/studio/crm/customer/form", data=added).status_code == 403
+    forged = boss.client.post("/studio/crm/customer/form", data=added)
+    assert forged.status_code in (400, 403)
+    assert boss.get("/studio/crm/contact/form").status_code == 404  # a table's rows
+    with runtime.db.read() as conn:
+        assert len(applied.history(conn, "crm")) == 1
+
+
+def test_each_type_gets_the_panel_its_settings_need(studio):
+    app, boss = studio
+
+    def panel(query: str) -> str:
+        return boss.get(f"/studio/oms/order/form/field?{query}").get_data(as_text=True)
+
+    status = panel("name=status")  # the workflow's: its states are changed on the diagram
+    assert 'name="label_zh" value="状态"' in status and 'name="option_zh"' not in status
+    assert 'name="visible_if"' not in status and 'name="default"' not in status
+    money = panel("type=money")
+    assert 'name="min"' in money and 'name="formula"' in money and 'name="to"' not in money
+    ref = panel("type=ref")
+    assert '<option value="crm.customer" >客户 (crm.customer)</option>' in ref
+    tags = panel("type=multiselect")
+    assert 'name="option_colour"' in tags and 'name="unique"' not in tags
+    assert boss.get("/studio/oms/order/form/field?type=nothing").status_code == 404
