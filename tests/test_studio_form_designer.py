@@ -295,3 +295,35 @@ def test_each_type_gets_the_panel_its_settings_need(studio):
     tags = panel("type=multiselect")
     assert 'name="option_colour"' in tags and 'name="unique"' not in tags
     assert boss.get("/studio/oms/order/form/field?type=nothing").status_code == 404
+
+
+def test_several_choices_show_each_chosen_option_in_its_colour(studio):
+    app, boss = studio
+    change = {
+        "panel": "field",
+        "field": "tags",
+        "label_zh": "标签",
+        "label_en": "Tags",
+        "option_value": ["wholesale", "retail", "online"],
+        "option_zh": ["批发", "零售", "线上"],
+        "option_en": ["Wholesale", "Retail", "Online"],
+        "option_colour": ["blue", "", "green"],
+    }
+    text = preview_text(boss.post("/studio/crm/customer/form", data=change).get_data(as_text=True))
+    assert boss.post("/studio/crm/apply", data={"text": text, "comment": "标签"}).status_code == 303
+    boss.get("/studio/crm")
+    created = app.extensions["apploom"].records.create(
+        SYSTEM_USER, "crm.customer", {"name": "丁店", "tags": ["online", "retail", "wholesale"]}
+    )
+    page = boss.get(f"/a/crm/customer/{created['id']}").get_data(as_text=True)
+    assert re.findall(r'<span class="badge (\w+)">(.*?)</span>', page) == [
+        ("blue", "批发"),
+        ("grey", "零售"),
+        ("green", "线上"),
+    ]
+    listed = boss.post(
+        "/studio/crm/customer/list/preview",
+        data={"columns": ["name", "tags"]},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert '<span class="badge green">线上</span>' in listed
