@@ -178,6 +178,18 @@ def test_the_panel_changes_a_field_and_keeps_what_it_does_not_show(studio):
     assert "      email:    {type: email" in text  # the other fields as they were
 
 
+def test_a_checkbox_default_is_read_as_its_type_reads_it(studio):
+    app, boss = studio
+    change = {"layout": layout_with(app, NEW), "panel": "new", "type": "boolean"}
+    page = boss.post(
+        "/studio/crm/customer/form", data={**change, "label_zh": "停用", "default": "是"}
+    )
+    assert (
+        "      field: {type: boolean, label: {en: 停用, zh: 停用}, default: true}"
+        in preview_text(page.get_data(as_text=True))
+    )
+
+
 def test_a_formula_from_the_palette_is_read_only_and_bounds_are_numbers(studio):
     app, boss = studio
     panel = boss.get("/studio/crm/customer/form/field?type=decimal&formula=1")
@@ -224,6 +236,7 @@ def test_a_formula_from_the_palette_is_read_only_and_bounds_are_numbers(studio):
             "渠道：",
         ),
         ({"panel": "new", "type": "ref", "label_zh": "上级", "to": "crm.nothing"}, "crm.nothing"),
+        ({"panel": "new", "type": "boolean", "label_zh": "停用", "default": "也许"}, "停用："),
         ({"layout": "[{not json"}, "布局"),
         ({"layout": json.dumps([{"en": "A", "zh": "甲", "rows": [["ghost"]]}])}, "“ghost”"),
     ],

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from apploom.engine.definitions.model import Entity, Field, Label
 from apploom.engine.errors import ValidationFailed
-from apploom.engine.fields.base import FieldType
+from apploom.engine.fields.base import FieldType, Invalid
 from apploom.engine.fields.registry import FORMULA_RESULTS
 from apploom.engine.messages import msg
 from apploom.engine.records.conditions import CONDITIONS
@@ -100,8 +100,8 @@ def _label(form, key: str, title: Label) -> dict | None:
 
 
 def _typed(form, key: str, ftype: FieldType, title: Label):
-    """A default or bound as the definition writes it: a number for a number field, a
-    yes or no for a switch, else the text (the definition's check does the rest)."""
+    """A default or bound as the definition writes it: a number for a number field, true
+    or false for a switch, else the text (the definition's check does the rest)."""
     text = form.get(key, "").strip()
     if not text:
         return None
@@ -113,8 +113,12 @@ def _typed(form, key: str, ftype: FieldType, title: Label):
                 {key: msg("{field}: '{value}' is not a number", field=title, value=text)}
             ) from None
         return int(number) if number == number.to_integral() else float(number)
-    if ftype.widget == "switch":
-        return text in ("true", "yes", "1")
+    if ftype.widget == "switch":  # yes, no, 是, 否... as the type reads them
+        try:
+            return ftype.coerce(Field(name=key, type=ftype.name, label=title), text)
+        except Invalid as exc:
+            said = msg("{field}: {said}", field=title, said=exc.message)
+            raise ValidationFailed({key: said}) from None
     return text
 
 
