@@ -178,6 +178,13 @@ def test_the_panel_changes_a_field_and_keeps_what_it_does_not_show(studio):
     assert "      email:    {type: email" in text  # the other fields as they were
 
 
+def test_a_name_the_records_already_have_is_not_made(studio):
+    app, boss = studio
+    change = {"layout": layout_with(app, NEW), "panel": "new", "type": "date"}
+    page = boss.post("/studio/crm/customer/form", data={**change, "label_en": "Created at"})
+    assert "      created_at_2: {type: date" in preview_text(page.get_data(as_text=True))
+
+
 def test_a_checkbox_default_is_read_as_its_type_reads_it(studio):
     app, boss = studio
     change = {"layout": layout_with(app, NEW), "panel": "new", "type": "boolean"}

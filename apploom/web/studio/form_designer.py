@@ -11,7 +11,7 @@ import json
 from flask import abort, render_template, request
 
 from apploom.engine.definitions.loading import Source
-from apploom.engine.definitions.model import Entity, Label
+from apploom.engine.definitions.model import RESERVED_NAMES, Entity, Label
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.messages import msg
 from apploom.engine.versions import applied, text_edits
@@ -173,7 +173,7 @@ def _with_field(form, text: str, entity: Entity) -> tuple[str, str | None]:
         title = _title(form, type_name)
         ftype = types[type_name]
         said = read_panel(form, ftype, shown_settings(ftype, None, entity), title, None)
-        name = new_name(said["label"]["en"], entity.fields)
+        name = new_name(said["label"]["en"], {*entity.fields, *RESERVED_NAMES})
         spec = {"type": type_name, **{k: v for k, v in said.items() if v is not None}}
         spec["to"] = _short(spec.get("to"), entity)
         return text_edits.add_field(text, entity.name, name, _kept(spec)), name
