@@ -150,6 +150,7 @@ def test_the_panel_changes_a_field_and_keeps_what_it_does_not_show(studio):
     app, boss = studio
     panel = boss.get("/studio/crm/customer/form/field?name=tier").get_data(as_text=True)
     assert 'name="option_zh" value="金卡"' in panel and 'name="default" value="standard"' in panel
+    assert '<option value="gold" label="金卡"></option>' in panel  # the default's choices
     change = {
         "panel": "field",
         "field": "tier",
