@@ -222,10 +222,17 @@ def test_the_studio_forms_add_a_field_and_a_status_for_preview(runtime, studio):
 def test_list_settings_and_permissions_are_forms_too(runtime, studio):
     app, boss = studio
     page = boss.get("/studio/crm/customer/list").get_data(as_text=True)
-    assert 'value="number, name, kind, tier, city, email, created_at"' in page
+    for name in ("number", "name", "kind", "tier", "city", "email", "created_at"):
+        assert f'name="columns" value="{name}" checked' in page
     preview = boss.post(
         "/studio/crm/customer/list",
-        data={"columns": "name, city", "filters": "city", "search": "name", "sort": "-created_at"},
+        data={
+            "columns": ["name", "city"],
+            "filters": "city",
+            "search": "name",
+            "sort": "created_at",
+            "sort_desc": "1",
+        },
     ).get_data(as_text=True)
     assert "columns: [name, city]" in preview and "No problems." in preview
     matrix = boss.get("/studio/crm/permissions").get_data(as_text=True)

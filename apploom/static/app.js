@@ -207,46 +207,6 @@ document.addEventListener("click", (event) => {
   area.setSelectionRange(start, start + (lines[number - 1] || "").length);
 });
 
-// The studio's form layout: fields dragged between rows (SortableJS); on submit the
-// sections and rows go to the server as JSON.
-function layoutRows(root) {
-  if (!window.Sortable) return;
-  root.querySelectorAll(".layout-row").forEach((row) => {
-    if (!row.sortable) row.sortable = new Sortable(row, { group: "fields", animation: 120, forceFallback: true });
-  });
-}
-document.addEventListener("DOMContentLoaded", () => {
-  const editor = document.querySelector("[data-layout-editor]");
-  if (!editor) return;
-  layoutRows(editor);
-  editor.addEventListener("click", (event) => {
-    if (event.target.matches("[data-add-row]")) {
-      const row = document.createElement("div");
-      row.className = "layout-row";
-      event.target.before(row);
-      layoutRows(editor);
-    }
-    if (event.target.matches("[data-add-section]")) {
-      const first = editor.querySelector(".layout-section");
-      const section = first.cloneNode(false);
-      section.innerHTML = first.querySelector(".grid").outerHTML +
-        '<div class="layout-row"></div><button type="button" class="secondary outline small" data-add-row>+</button>';
-      section.querySelectorAll("input").forEach((input) => { input.value = ""; });
-      editor.querySelector(".layout-sections").append(section);
-      layoutRows(editor);
-    }
-  });
-  editor.addEventListener("submit", () => {
-    const sections = [...editor.querySelectorAll(".layout-section")].map((section) => ({
-      en: section.querySelector("[data-label=en]").value,
-      zh: section.querySelector("[data-label=zh]").value,
-      rows: [...section.querySelectorAll(".layout-row")].map((row) =>
-        [...row.querySelectorAll("[data-field]")].map((chip) => chip.dataset.field)),
-    }));
-    editor.querySelector("input[name=layout]").value = JSON.stringify(sections);
-  });
-});
-
 // The studio's dashboard: tiles dragged into their order (SortableJS) renumber their
 // places, which is what the form sends; typing a place works without a mouse too.
 document.addEventListener("DOMContentLoaded", () => {

@@ -149,13 +149,27 @@ def _template_helpers() -> dict:
             **{k: v for k, v in params.items() if k not in ("offset", "limit")},
         )
 
-    def badge(entity, name, value):
-        """The state of a workflow field as a coloured badge, or None for other fields."""
+    def badges(entity, name, value) -> list[dict]:
+        """A value as coloured badges: a workflow state's, or one per option chosen when
+        the field's options have colours; [] for other fields and values."""
         workflow = entity.workflow
-        if workflow is None or name != workflow.field or value not in workflow.states:
-            return None
-        state = workflow.states[value]
-        return {"text": label(state.label), "colour": state.colour}
+        if workflow is not None and name == workflow.field and value in workflow.states:
+            state = workflow.states[value]
+            return [{"text": label(state.label), "colour": state.colour}]
+        fld = entity.fields.get(name)
+        if fld is None or not any(o.colour for o in fld.options) or value in (None, "", []):
+            return []
+        chosen = value if isinstance(value, list) else [value]
+        return [
+            {"text": label(o.label), "colour": o.colour or "grey"}
+            for o in fld.options
+            if o.value in chosen
+        ]
+
+    def badge(entity, name, value):
+        """The badge of a single value (a status, a coloured option), or None."""
+        found = [] if isinstance(value, list) else badges(entity, name, value)
+        return found[0] if found else None
 
     def label_of(value: dict | None) -> str:
         """A label sent as {en, zh} (as the engine lists transitions)."""
@@ -169,6 +183,7 @@ def _template_helpers() -> dict:
         "label": label,
         "lang": current_language(),
         "badge": badge,
+        "badges": badges,
         "unread": unread,
         "label_of": label_of,
         "field_type": lambda fld: types[fld.type],

@@ -58,7 +58,10 @@ def parse_field(app: str, name: str, raw: Mapping[str, Any]) -> Field:
         Option(o, Label.parse(None, o))
         if isinstance(o, str)
         else Option(
-            str(o["value"]), Label.parse(o.get("label"), str(o["value"])), bool(o.get("system"))
+            str(o["value"]),
+            Label.parse(o.get("label"), str(o["value"])),
+            bool(o.get("system")),
+            o.get("colour"),
         )
         for o in raw.get("options", ())
     )

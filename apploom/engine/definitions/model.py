@@ -69,6 +69,7 @@ class Option:
     value: str
     label: Label
     system: bool = False  # only the app's rules and plugins choose it (a reservation)
+    colour: str | None = None  # its badge's colour on screens (a workflow state's kind)
 
 
 @dataclass(frozen=True)

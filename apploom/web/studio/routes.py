@@ -7,8 +7,6 @@ with the live one, roll back to it, or merge a new release with the business's c
 
 from __future__ import annotations
 
-import json
-
 from flask import (
     Blueprint,
     abort,
@@ -28,7 +26,7 @@ from apploom.engine.definitions.loading import (
     load_apps,
     with_companions,
 )
-from apploom.engine.definitions.model import ACTIONS, Section
+from apploom.engine.definitions.model import ACTIONS
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from apploom.engine.fields.base import MAX_INT
@@ -41,7 +39,7 @@ from apploom.web.context import runtime
 from apploom.web.i18n import current_language, translate
 from apploom.web.reports import RANGE_NAMES
 from apploom.web.session import check_csrf, login_required
-from apploom.web.studio import designer
+from apploom.web.studio import designer, rendered
 from apploom.web.studio import forms as forms
 
 bp = Blueprint("studio", __name__, url_prefix="/studio")
@@ -167,64 +165,6 @@ def edit(app: str):
         text = forms.edited_text(form, source.text)
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
-    return _preview(app, Source(source.file, text))
-
-
-@bp.get("/<app>/<entity>/form")
-def form_layout(app: str, entity: str):
-    """The form's sections, rows and fields, to rearrange by dragging."""
-    found = _app(app).entities.get(entity) or abort(404)
-    names = list(found.fields)
-    sections = found.form or (
-        Section(found.label, tuple(tuple(names[i : i + 2]) for i in range(0, len(names), 2))),
-    )
-    placed = {name for section in sections for row in section.rows for name in row}
-    return render_template(
-        "studio/form.html",
-        app=app,
-        entity=found,
-        sections=sections,
-        unplaced=[f for f in found.fields.values() if f.name not in placed],
-    )
-
-
-@bp.post("/<app>/<entity>/form")
-def save_form_layout(app: str, entity: str):
-    """The dragged layout written into the definition, for the usual preview."""
-    source = _live(app)
-    try:
-        sections = json.loads(request.form.get("layout", ""))
-        layout = [
-            {
-                "section": {"en": s["en"] or s["zh"] or "", "zh": s["zh"] or s["en"] or ""},
-                "rows": [list(map(str, row)) for row in s["rows"] if row],
-            }
-            for s in sections
-            if any(s["rows"])
-        ]
-    except (ValueError, KeyError, TypeError):
-        return _preview(app, source, "The layout could not be read; try again."), 422
-    text = text_edits.set_block(source.text, ("entities", entity, "form"), layout)
-    return _preview(app, Source(source.file, text))
-
-
-@bp.get("/<app>/<entity>/list")
-def list_settings(app: str, entity: str):
-    found = _app(app).entities.get(entity) or abort(404)
-    return render_template("studio/list.html", app=app, entity=found)
-
-
-@bp.post("/<app>/<entity>/list")
-def save_list_settings(app: str, entity: str):
-    """The list's columns, filters, search and sort, written into the definition."""
-    source = _live(app)
-    chosen = {
-        key: [n.strip() for n in request.form.get(key, "").split(",") if n.strip()]
-        for key in ("columns", "filters", "search", "sort")
-    }
-    text = text_edits.set_block(
-        source.text, ("entities", entity, "list"), {k: v for k, v in chosen.items() if v}
-    )
     return _preview(app, Source(source.file, text))
 
 
@@ -528,5 +468,6 @@ def _preview(
         release=release,
         designed=designed,
         said=said or [],
+        screens=rendered.changed_screens(app, source),
         **_choices(app),
     )
