@@ -90,7 +90,7 @@ def test_a_select_from_the_palette_with_coloured_options_is_previewed_and_applie
         "options: [{value: fair, label: {en: Fair, zh: 展会}, colour: amber}, {value: website, "
         "label: {en: Website, zh: 网站}, colour: teal}], visible_if: kind == 'company'}"
     ) in text
-    assert "rows: [[name, kind], [tier, tags], [email, phone, lead_source]]" in text
+    assert "rows: [[name, kind], [tier, tags], [email, phone, lead_source], [language]]" in text
     assert "+      lead_source: {type: select" in page  # the diff shows what changes
     diff = re.search(r'<pre class="diff">(.*?)</pre>', page, re.S).group(1)
     assert [
@@ -99,8 +99,8 @@ def test_a_select_from_the_palette_with_coloured_options_is_previewed_and_applie
         if line[:1] in "+-" and line[:3] not in ("+++", "---")
     ] == [
         "      lead_source: " + text.split("      lead_source: ")[1].split("\n")[0],
-        "        rows: [[name, kind], [tier, tags], [email, phone]]",
-        "        rows: [[name, kind], [tier, tags], [email, phone, lead_source]]",
+        "        rows: [[name, kind], [tier, tags], [email, phone], [language]]",
+        "        rows: [[name, kind], [tier, tags], [email, phone, lead_source], [language]]",
     ]  # the sections left as they were are not rewritten
     drawn = page.split('<section class="fd-rendered" data-entity="customer">')[1]
     assert '<select name="fd-customer-lead_source"' in drawn  # the new form, drawn
