@@ -223,10 +223,11 @@ def _value(node: ast.expr, kind: str) -> str | None:
     if kind in ("date", "datetime"):
         call = _called(node, "date", 3)
         parts = [getattr(a, "value", None) for a in call.args] if call else []
-        if not parts or not all(type(p) is int for p in parts):
+        numbers = [p for p in parts if type(p) is int]
+        if not parts or len(numbers) != len(parts):
             return None
         try:
-            return date(*parts).isoformat()
+            return date(*numbers).isoformat()
         except ValueError:
             return None
     if kind == "boolean":
