@@ -1,14 +1,16 @@
-"""The studio's rule cards in headless Chromium, in Chinese: an admin builds "when an order
-is shipped and its total is over 1,000, tell the managers" by picking and ticking, sees
-its expression, previews and applies it, and finds it as a card; on a phone the pages
-fit the screen. Screenshots go to /tmp/rulecards-*.png. Skipped where Chromium or
-Playwright is missing."""
+"""The studio's designer pages in headless Chromium, in Chinese: an admin builds "when an
+order is shipped and its total is over 1,000, tell the managers" by picking and ticking,
+sees its expression, previews and applies it, and finds it as a card; turns a report into
+a bar chart while its preview draws the data, puts it on the dashboard and drags its tile
+first; on a phone the pages fit the screen. Screenshots go to /tmp/rulecards-*.png.
+Skipped where Chromium or Playwright is missing."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.helpers import serving
+from apploom.engine.access.permissions import SYSTEM_USER
+from tests.helpers import Shop, serving
 from tests.test_browser import CHROMIUM, checked_page, playwright, settled
 
 pytestmark = pytest.mark.skipif(
@@ -20,6 +22,12 @@ DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 @pytest.fixture
 def server(sqlite_runtime):
     sqlite_runtime.users.create("boss", ["admin"], "password1234", display_name="老板")
+    shop = Shop(sqlite_runtime)
+    for customer in (shop.customer, shop.other, shop.customer):
+        order = sqlite_runtime.records.create(
+            SYSTEM_USER, "oms.order", shop.order(customer=customer["id"])
+        )
+        sqlite_runtime.transitions.take(SYSTEM_USER, "oms.order", order["id"], "confirm")
     with serving(sqlite_runtime) as url:
         yield url
 
@@ -102,13 +110,95 @@ def test_an_admin_builds_a_rule_by_picking_and_applies_it(server):
         fits(page)
 
 
-def test_the_rule_pages_fit_a_phone(server):
+def test_a_report_drawn_as_it_is_chosen_goes_on_the_dashboard_and_is_dragged_first(server):
+    expect = playwright.expect
+    with checked_page(viewport=DESKTOP) as page:
+        open_in_chinese(page, server)
+        page.goto(server + "/studio/oms/reports/receivables_by_customer")
+        preview = page.locator("#report-preview")
+        expect(preview.locator("table.report-table")).to_be_visible()  # a table, as it is
+        page.select_option("select[name=report_chart]", label="柱状图")
+        canvas = preview.locator("canvas[data-chart]")
+        expect(canvas).to_be_visible()
+        page.wait_for_function("() => document.querySelector('#report-preview canvas').chart")
+        drawn = page.evaluate(
+            "() => document.querySelector('#report-preview canvas').chart.data.labels"
+        )
+        assert sorted(drawn) == ["Emma", "张三"], drawn
+        page.select_option("select[name=report_rows]", label="渠道")
+        page.wait_for_function(
+            "() => document.querySelector('#report-preview canvas')?.chart?.data.labels[0]"
+            " === '线上商城'"
+        )
+        page.select_option("select[name=report_rows]", label="客户")
+        page.wait_for_function(
+            "() => document.querySelector('#report-preview canvas')?.chart?.data.labels.length"
+            " === 2"
+        )
+        page.check("input[name=report_dashboard]")
+        snap(page, "desktop-4-report")
+        fits(page)
+        page.click("button:text('预览')")
+        expect(page.locator("pre.diff")).to_contain_text("chart: bar")
+        expect(page.locator("pre.diff")).to_contain_text("- {report: receivables_by_customer}")
+        page.fill("input[name=comment]", "应收柱状图")
+        page.click("button:text('应用')")
+        expect(page.locator(".versions")).to_contain_text("应收柱状图")
+
+        page.goto(server + "/studio/oms/dashboard")
+        tiles = page.locator("[data-tiles] .tile-card")
+        expect(tiles.last.locator("h3")).to_have_text("客户应收账龄")
+        settled(page)
+        page.wait_for_function("() => document.querySelector('[data-tiles]').sortable")
+        tiles.last.locator("select[name$='_width']").select_option("2")
+        expect(tiles.last).to_have_attribute("data-width", "2")
+        added = page.locator("[data-tile=receivables_by_customer] h3")
+        drag(page, added, tiles.nth(4).locator("h3"))  # up, then up again: 800 px hold
+        drag(page, added, tiles.first.locator("h3"))  # half the dashboard at a time
+        expect(tiles.first.locator("h3")).to_have_text("客户应收账龄")
+        expect(tiles.first.locator("input[name$='_place']")).to_have_value("1")
+        snap(page, "desktop-5-dashboard")
+        fits(page)
+        page.click("button:text('预览')")
+        expect(page.locator("pre.diff")).to_contain_text(
+            "+    - {report: receivables_by_customer, width: 2}"
+        )
+        page.fill("input[name=comment]", "应收放第一")
+        page.click("button:text('应用')")
+        expect(page.locator(".versions")).to_contain_text("应收放第一")
+        page.goto(server + "/a/oms")
+        first = page.locator(".dashboard .tile").first
+        expect(first.locator("header")).to_have_text("客户应收账龄")
+        expect(first).to_have_class("tile w2")
+        snap(page, "desktop-6-home")
+
+
+def drag(page, source, target) -> None:
+    """Drag with the mouse in steps, as SortableJS's fallback follows a person's hand;
+    the page is scrolled to show both ends first."""
+    top = "(e) => e.getBoundingClientRect().top + window.scrollY"
+    middle = (source.evaluate(top) + target.evaluate(top)) / 2
+    page.evaluate("(y) => window.scrollTo(0, y)", middle - page.viewport_size["height"] / 2)
+    start, end = source.bounding_box(), target.bounding_box()
+    page.mouse.move(start["x"] + 10, start["y"] + 5)
+    page.mouse.down()
+    for step in range(1, 21):
+        x = start["x"] + 10 + (end["x"] - start["x"]) * step / 20
+        y = start["y"] + 5 + (end["y"] - start["y"]) * step / 20
+        page.mouse.move(x, y)
+    page.mouse.move(end["x"] + 5, end["y"] + 2)
+    page.mouse.up()
+
+
+def test_the_designer_pages_fit_a_phone(server):
     with checked_page(viewport=PHONE, has_touch=True) as page:
         open_in_chinese(page, server)
         for step, path in (
             ("cards", "/studio/oms/order/rules"),
             ("guard", "/studio/oms/order/rules/0"),
             ("new", "/studio/oms/order/rules/new"),
+            ("report", "/studio/oms/reports/top_customers"),
+            ("dashboard", "/studio/oms/dashboard"),
         ):
             page.goto(server + path)
             settled(page)

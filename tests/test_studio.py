@@ -510,7 +510,8 @@ def test_a_report_is_changed_with_its_form_and_the_dashboard_arranged(runtime, s
     gone = html.unescape(
         boss.post("/studio/oms/reports/revenue", data={"remove": "1"}).get_data(as_text=True)
     )
-    assert "  revenue:\n" not in definition_in(gone) and "{report: revenue}" not in gone
+    assert "  revenue:\n" not in definition_in(gone)
+    assert "{report: revenue}" not in definition_in(gone) and "-    - {report: revenue}" in gone
     assert "No problems." in gone
     bad = boss.post(
         "/studio/oms/reports/top_customers",

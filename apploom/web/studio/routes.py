@@ -266,7 +266,7 @@ def save_report(app: str, name: str):
         )
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
-    return _preview(app, Source(source.file, text))
+    return designed_preview(app, source, text)
 
 
 def _report_at(text: str, name: str) -> dict:
@@ -296,7 +296,7 @@ def save_dashboard(app: str):
         )
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
-    return _preview(app, Source(source.file, text_edits.set_dashboard(source.text, dashboard)))
+    return designed_preview(app, source, text_edits.set_dashboard(source.text, dashboard))
 
 
 @bp.get("/<app>/permissions")
@@ -449,6 +449,14 @@ def problems_of(app: str, source: Source) -> list:
             )
         ]
     return list(apps.warnings)
+
+
+def designed_preview(app: str, live: Source, text: str, said: list[str] | None = None):
+    """The usual preview of a change made on the designer's pages: in words, if ``said``,
+    and as a diff against the live version."""
+    changed = Source(live.file, text)
+    difference = applied.diff(live, changed, f"{app} (live)", f"{app} (changed)")
+    return _preview(app, changed, diff=difference, designed=True, said=said)
 
 
 def _preview(

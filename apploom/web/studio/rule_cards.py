@@ -16,13 +16,13 @@ from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.fields import choices, dates, numbers, text
 from apploom.engine.fields.registry import FieldTypes
-from apploom.engine.versions import applied, text_edits
+from apploom.engine.versions import text_edits
 from apploom.web.context import runtime
 from apploom.web.i18n import current_language, label, translate
 from apploom.web.studio import forms
 from apploom.web.studio.conditions import NO_VALUE, OPERATORS, Condition, expression_of, rows_of
 from apploom.web.studio.designer import _free, shown_name
-from apploom.web.studio.routes import _app, _live, _preview, _roles, bp
+from apploom.web.studio.routes import _app, _live, _preview, _roles, bp, designed_preview
 
 # The actions the editor offers to add, in the order it lists them; the others a rule
 # may name (a plugin's) are edited as their settings.
@@ -195,7 +195,7 @@ def add_rule(app: str, entity: str):
     except ValidationFailed as exc:
         return _refused(app, source, exc)
     title = _title(rule.get("label"), name)
-    return _previewed(app, source, text, translate("New rule: %s") % title)
+    return designed_preview(app, source, text, [translate("New rule: %s") % title])
 
 
 @bp.post("/<app>/<entity>/rules/<int:index>")
@@ -212,14 +212,7 @@ def save_rule(app: str, entity: str, index: int):
         return _refused(app, source, exc)
     title = rule_title(found.rules[index])
     said = translate("Rule %s is removed") if changed is None else translate("Rule %s is changed")
-    return _previewed(app, source, text, said % title)
-
-
-def _previewed(app: str, source: Source, text: str, said: str):
-    """The usual preview, on the designer's tab: what changes, in words and as a diff."""
-    changed = Source(source.file, text)
-    difference = applied.diff(source, changed, f"{app} (live)", f"{app} (changed)")
-    return _preview(app, changed, diff=difference, designed=True, said=[said])
+    return designed_preview(app, source, text, [said % title])
 
 
 def _refused(app: str, source: Source, exc: ValidationFailed):
