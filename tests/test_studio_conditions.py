@@ -24,6 +24,8 @@ KINDS = {
     "shipped_at": "datetime",
     "prices_include_tax": "boolean",
     "owner": "link",
+    "customer.city": "text",
+    "customer.vip": "boolean",
 }
 
 
@@ -48,6 +50,8 @@ KINDS = {
         ("prices_include_tax", [Condition("prices_include_tax", "eq", "yes")]),
         ("not prices_include_tax", [Condition("prices_include_tax", "eq", "no")]),
         ("order_date <= date(2026, 3, 31)", [Condition("order_date", "le", "2026-03-31")]),
+        ("customer.city == '杭州'", [Condition("customer.city", "eq", "杭州")]),
+        ("not customer.vip", [Condition("customer.vip", "eq", "no")]),
         (
             "local_date(shipped_at) == date(2026, 12, 2)",
             [Condition("shipped_at", "eq", "2026-12-02")],
@@ -94,6 +98,8 @@ def test_other_ways_of_writing_the_same_condition_read_into_rows(typed, written)
         "old.total != total",  # the values before
         "status == 'backordered' and old.expected_date",
         "'sales' in user.roles",
+        "customer.tier == 'vip'",  # a field of the customer the rows do not offer
+        "customer.city.x == 'a'",
         "total > discount",  # a field against a field
         "total > 10 > qty",  # a chain
         "nobody == 1",  # not a field

@@ -198,6 +198,10 @@ def test_the_condition_rows_are_redrawn_as_the_admin_builds_them(studio):
     )
     assert removed.count('class="condition-row"') == 1
     assert '<option value="owner" selected>' in removed
+    city = redrawn(if_mode="text", rule_if="customer.city == '杭州'", change="to_rows")
+    assert '<optgroup label="客户"><option value="customer.number" >编号</option>' in city
+    assert '<option value="customer.city" selected>城市</option>' in city
+    assert 'name="c0_value" value="杭州"' in city
     stays = redrawn(if_mode="text", rule_if="len(lines) > 3", change="to_rows")
     assert ">len(lines) > 3</textarea>" in stays and "无法用条件行表示" in stays
     unfinished = redrawn(if_mode="rows", c0_field="total", c0_op="gt", change="to_text")
@@ -225,3 +229,12 @@ def test_an_action_added_is_numbered_after_the_others_and_a_bad_post_says_why(ru
     assert bad.status_code == 422 and "is not a number" in bad.get_data(as_text=True)
     with runtime.db.read() as conn:
         assert len(applied.history(conn, "oms")) == 1
+
+
+def test_a_row_may_name_a_field_of_the_record_a_ref_points_at(studio):
+    _, boss = studio
+    city = {**BIG_ORDER_SHIPPED, "c0_field": "customer.city", "c0_op": "eq", "c0_value": "杭州"}
+    shown = html.unescape(
+        boss.post("/studio/oms/order/rules/new", data=city).get_data(as_text=True)
+    )
+    assert "+        if: customer.city == '杭州'\n" in shown and "没有问题。" in shown

@@ -140,19 +140,20 @@ def _literal(i: int, kind: str, value: str) -> str:
 
 def _row(term: ast.expr, kinds: Mapping[str, str]) -> Condition | None:
     """One term read as a row, or None."""
-    if isinstance(term, ast.Name) and term.id in kinds:  # owner: it is set
-        kind = kinds[term.id]
+    named = _named(term, kinds)
+    if named is not None:  # owner: it is set
+        kind = kinds[named]
         if kind == "boolean":
-            return Condition(term.id, "eq", "yes")
-        return Condition(term.id, "filled") if kind in _FALSY_EMPTY else None
+            return Condition(named, "eq", "yes")
+        return Condition(named, "filled") if kind in _FALSY_EMPTY else None
     if isinstance(term, ast.UnaryOp) and isinstance(term.op, ast.Not):
-        inner = term.operand
-        if not isinstance(inner, ast.Name) or inner.id not in kinds:
+        named = _named(term.operand, kinds)
+        if named is None:
             return None
-        kind = kinds[inner.id]
+        kind = kinds[named]
         if kind == "boolean":
-            return Condition(inner.id, "eq", "no")
-        return Condition(inner.id, "empty") if kind in _FALSY_EMPTY else None
+            return Condition(named, "eq", "no")
+        return Condition(named, "empty") if kind in _FALSY_EMPTY else None
     if not isinstance(term, ast.Compare) or len(term.ops) != 1:
         return None
     left, op, right = term.left, term.ops[0], term.comparators[0]
@@ -200,13 +201,24 @@ def _membership(left: ast.expr, right: ast.expr, kinds: Mapping[str, str]) -> Co
 def _field(node: ast.expr, kinds: Mapping[str, str]) -> str | None:
     """The field a side of a comparison names: ``total``, or ``local_date(shipped_at)``
     for a datetime compared by its day."""
-    if isinstance(node, ast.Name) and node.id in kinds and kinds[node.id] != "datetime":
-        return node.id
+    named = _named(node, kinds)
+    if named is not None and kinds[named] != "datetime":
+        return named
     call = _called(node, "local_date", 1)
-    inner = call.args[0] if call else None
-    if isinstance(inner, ast.Name) and kinds.get(inner.id) == "datetime":
-        return inner.id
-    return None
+    inner = _named(call.args[0], kinds) if call else None
+    return inner if inner is not None and kinds[inner] == "datetime" else None
+
+
+def _named(node: ast.expr, kinds: Mapping[str, str]) -> str | None:
+    """The field ``node`` names, if the rows know it: ``total``, or ``customer.city`` (a
+    field of the record a ref points at)."""
+    if isinstance(node, ast.Name):
+        name = node.id
+    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        name = f"{node.value.id}.{node.attr}"
+    else:
+        return None
+    return name if name in kinds else None
 
 
 def _value(node: ast.expr, kind: str) -> str | None:

@@ -39,16 +39,27 @@ class FieldChoice:
     label: Label
     kind: str
     options: tuple[tuple[str, Label], ...] = ()
+    via: Label | None = None  # a field of the record a ref points at: the ref's label
 
 
 def field_choices(entity: Entity, types: FieldTypes) -> dict[str, FieldChoice]:
-    """The entity's fields a condition can read, by the kind of value each holds."""
+    """The fields a condition can read, by the kind of value each holds: the entity's,
+    then those of the records its refs point at (``customer.city``)."""
     found = {}
     for field in entity.fields.values():
         kind = _kind(types[field.type])
         if kind is not None:
             options = tuple((o.value, o.label) for o in field.options)
             found[field.name] = FieldChoice(field.name, field.label, kind, options)
+    for ref in entity.fields.values():
+        if not types[ref.type].is_reference or not ref.to:
+            continue
+        for field in runtime().apps.entity(ref.to).fields.values():
+            kind = _kind(types[field.type])
+            if kind not in (None, "link"):
+                options = tuple((o.value, o.label) for o in field.options)
+                name = f"{ref.name}.{field.name}"
+                found[name] = FieldChoice(name, field.label, kind, options, ref.label)
     return found
 
 
@@ -264,6 +275,8 @@ def rule_from_card(form, rule: dict, entity: Entity, app) -> dict:
 def _posted_condition(form, original: str, kinds: dict[str, str]) -> str:
     """The condition the editor holds: the text typed, or what its rows say; rows that
     say what the rule said keep its text as it was written."""
+    if "if_mode" not in form:  # a form without the condition's part changes it not
+        return original.strip()
     if form.get("if_mode") == "text":
         return form.get("rule_if", "").strip()
     rows = posted_rows(form, kinds)
@@ -437,8 +450,10 @@ def _action(form, key: str, kind: str, params):
         pairs = {}
         for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(rf"{key}\.f(\d+)", k))}):
             field, value = form.get(f"{key}.f{n}", ""), form.get(f"{key}.v{n}", "").strip()
+            if field and not value:
+                raise ValidationFailed({f"{key}.v{n}": f"set: give {field} a value"})
             if field:
-                pairs[field] = value or "None"
+                pairs[field] = value
         if not pairs:
             raise ValidationFailed({f"{key}.f0": "set: choose a field"})
         return pairs
@@ -451,7 +466,8 @@ def _action(form, key: str, kind: str, params):
             "subject": form.get(f"{key}.subject", "").strip(),
             "body": form.get(f"{key}.body", "").replace("\r\n", "\n"),
         }
-        return {**(params or {}), **{k: v for k, v in email.items() if v}}
+        kept = {k: v for k, v in (params or {}).items() if k not in email}
+        return {**kept, **{k: v for k, v in email.items() if v}}
     if kind == "assign":
         rules = (params or {}).get("rules")
         if rules is None:
