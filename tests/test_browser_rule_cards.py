@@ -11,7 +11,7 @@ import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from tests.helpers import Shop, serving
-from tests.test_browser import CHROMIUM, checked_page, playwright, settled
+from tests.test_browser import CHROMIUM, checked_page, drag, playwright, settled
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM, reason="Chromium is not installed (.ci/run installs Debian's chromium)"
@@ -171,23 +171,6 @@ def test_a_report_drawn_as_it_is_chosen_goes_on_the_dashboard_and_is_dragged_fir
         expect(first.locator("header")).to_have_text("客户应收账龄")
         expect(first).to_have_class("tile w2")
         snap(page, "desktop-6-home")
-
-
-def drag(page, source, target) -> None:
-    """Drag with the mouse in steps, as SortableJS's fallback follows a person's hand;
-    the page is scrolled to show both ends first."""
-    top = "(e) => e.getBoundingClientRect().top + window.scrollY"
-    middle = (source.evaluate(top) + target.evaluate(top)) / 2
-    page.evaluate("(y) => window.scrollTo(0, y)", middle - page.viewport_size["height"] / 2)
-    start, end = source.bounding_box(), target.bounding_box()
-    page.mouse.move(start["x"] + 10, start["y"] + 5)
-    page.mouse.down()
-    for step in range(1, 21):
-        x = start["x"] + 10 + (end["x"] - start["x"]) * step / 20
-        y = start["y"] + 5 + (end["y"] - start["y"]) * step / 20
-        page.mouse.move(x, y)
-    page.mouse.move(end["x"] + 5, end["y"] + 2)
-    page.mouse.up()
 
 
 def test_the_designer_pages_fit_a_phone(server):
