@@ -27,8 +27,6 @@ from apploom.web.studio.routes import _app, _live, _preview, _roles, bp, designe
 # The actions the editor offers to add, in the order it lists them; the others a rule
 # may name (a plugin's) are edited as their settings.
 ADDABLE = ("notify", "set", "transition", "email", "assign", "create", "update", "webhook")
-FORMS = ("notify", "set", "transition", "email", "assign", "script")  # each its own form
-TRIGGERS = ("created", "updated", "deleted", "schedule", "webhook")
 
 
 @dataclass(frozen=True)
@@ -49,18 +47,21 @@ def field_choices(entity: Entity, types: FieldTypes) -> dict[str, FieldChoice]:
     for field in entity.fields.values():
         kind = _kind(types[field.type])
         if kind is not None:
-            options = tuple((o.value, o.label) for o in field.options)
-            found[field.name] = FieldChoice(field.name, field.label, kind, options)
+            found[field.name] = _choice(field, field.name, kind)
     for ref in entity.fields.values():
         if not types[ref.type].is_reference or not ref.to:
             continue
         for field in runtime().apps.entity(ref.to).fields.values():
             kind = _kind(types[field.type])
-            if kind not in (None, "link"):
-                options = tuple((o.value, o.label) for o in field.options)
+            if kind not in (None, "link"):  # one step along refs, as conditions go
                 name = f"{ref.name}.{field.name}"
-                found[name] = FieldChoice(name, field.label, kind, options, ref.label)
+                found[name] = _choice(field, name, str(kind), ref.label)
     return found
+
+
+def _choice(field, name: str, kind: str, via: Label | None = None) -> FieldChoice:
+    options = tuple((o.value, o.label) for o in field.options)
+    return FieldChoice(name, field.label, kind, options, via)
 
 
 def _kind(field_type) -> str | None:
@@ -199,7 +200,7 @@ def add_rule(app: str, entity: str):
     found, source = _entity(app, entity), _live(app)
     try:
         taken = {r.name for r in found.rules}
-        rule = rule_from_card(request.form, {"do": []}, found, _app(app))
+        rule = rule_from_card(request.form, {"do": []}, found)
         made = re.sub(r"[^a-z0-9]+", "_", rule.get("label", {}).get("en", "").lower()).strip("_")
         name = _free(made[:32] if re.match(r"[a-z]", made) else "rule", taken)
         text = text_edits.add_rule(source.text, entity, {"name": name, **rule})
@@ -215,7 +216,7 @@ def save_rule(app: str, entity: str, index: int):
     found, source, form = _entity(app, entity), _live(app), request.form
     try:
         rule = _rule_at(source.text, entity, index)
-        changed = None if form.get("remove") else rule_from_card(form, rule, found, _app(app))
+        changed = None if form.get("remove") else rule_from_card(form, rule, found)
         if changed is not None:
             changed = {"name": rule["name"], **changed}
         text = text_edits.change_rule(source.text, entity, index, changed)
@@ -247,7 +248,7 @@ def _trigger_choice(on: str | dict) -> dict:
     return {"choice": kind, "fields": [], "detail": str(detail)}
 
 
-def rule_from_card(form, rule: dict, entity: Entity, app) -> dict:
+def rule_from_card(form, rule: dict, entity: Entity) -> dict:
     """The rule as the editor says: label, on or off, trigger, condition, actions.
     Settings the editor does not show (a scheduled rule's ``where``) are kept."""
     fields = field_choices(entity, runtime().types)
