@@ -1,7 +1,8 @@
 """An entity's rules as cards a business admin reads (when, if, then, in their language),
 and each rule's editor: a trigger picked from what can happen to the record, a condition
-built of rows (or typed, for experts), actions as forms. What the editor posts is read
-into the rule as the definition writes it, and goes to the studio's usual preview."""
+built of rows (or typed, for experts), actions as forms (``rule_actions``). What the
+editor posts is read into the rule as the definition writes it, and goes to the studio's
+usual preview."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from flask import abort, render_template, request
 
 from apploom.engine.definitions.loading import Source
 from apploom.engine.definitions.model import Entity, Label
-from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.fields import choices, dates, numbers, text
 from apploom.engine.fields.registry import FieldTypes
@@ -22,11 +22,8 @@ from apploom.web.i18n import current_language, label, translate
 from apploom.web.studio import forms
 from apploom.web.studio.conditions import NO_VALUE, OPERATORS, Condition, expression_of, rows_of
 from apploom.web.studio.designer import _free, shown_name
-from apploom.web.studio.routes import _app, _live, _preview, _roles, bp, designed_preview
-
-# The actions the editor offers to add, in the order it lists them; the others a rule
-# may name (a plugin's) are edited as their settings.
-ADDABLE = ("notify", "set", "transition", "email", "assign", "create", "update", "webhook")
+from apploom.web.studio.routes import _app, _live, _preview, bp, designed_preview
+from apploom.web.studio.rule_actions import ADDABLE, action_choices, names_typed, posted_actions
 
 
 @dataclass(frozen=True)
@@ -190,7 +187,7 @@ def _editor(app: str, entity: Entity, index: int | None, rule: dict):
         fields=fields,
         condition=_condition_view(rows, rule.get("if") or "", fields),
         actions=[(i, *next(iter(a.items()))) for i, a in enumerate(rule.get("do") or [])],
-        **_action_choices(app, entity),
+        **action_choices(app, entity),
     )
 
 
@@ -264,7 +261,7 @@ def rule_from_card(form, rule: dict, entity: Entity) -> dict:
         changed["where"] = rule["where"]
     if not form.get("rule_enabled"):
         changed["enabled"] = False
-    actions = _posted_actions(form, rule.get("do") or [])
+    actions = posted_actions(form, rule.get("do") or [])
     if not actions:
         raise ValidationFailed({"do": "a rule needs an action; remove the rule instead"})
     return {**changed, "do": actions}
@@ -294,7 +291,7 @@ def posted_rows(form, kinds: dict[str, str]) -> list[Condition]:
         field, op = form.get(f"c{n}_field", ""), form.get(f"c{n}_op", "eq")
         values = [v.strip() for v in form.getlist(f"c{n}_value")]
         if op == "one_of" and kinds.get(field) == "text":
-            values = _names(",".join(values))
+            values = names_typed(",".join(values))
         value: str | tuple[str, ...] = (
             tuple(v for v in values if v) if op == "one_of" else (values[0] if values else "")
         )
@@ -375,30 +372,6 @@ def _condition(app, entity, rows, typed, fields, note=""):
 # ---- the actions ----------------------------------------------------------------------
 
 
-def _action_choices(app: str, entity: Entity) -> dict:
-    """What the action forms offer: roles, user fields, fields a set may change, the
-    workflow's transitions, the email fields a message may go to."""
-    types = runtime().types
-    status = entity.workflow.field if entity.workflow else None
-    emails = [f"{{{f.name}}}" for f in entity.fields.values() if f.type == "email"]
-    for ref in entity.fields.values():
-        if types[ref.type].is_reference and ref.to:
-            target = runtime().apps.entity(ref.to).fields.values()
-            emails += [f"{{{ref.name}.{f.name}}}" for f in target if f.type == "email"]
-    return {
-        "roles": _roles(_app(app)),
-        "user_fields": [f for f in entity.fields.values() if types[f.type].is_user],
-        "settable": [
-            f
-            for f in entity.fields.values()
-            if not types.computed(f) and f.name != status and types[f.type].name != "table"
-        ],
-        "transitions": entity.workflow.transitions if entity.workflow else {},
-        "emails": emails,
-        "addable": [k for k in ADDABLE if k != "transition" or entity.workflow],
-    }
-
-
 @bp.get("/<app>/<entity>/rules/action")
 def action_part(app: str, entity: str):
     """A new action's form, for the kind chosen (htmx), numbered after the others."""
@@ -414,99 +387,5 @@ def action_part(app: str, entity: str):
         i=max(taken, default=-1) + 1,
         kind=kind,
         params=None,
-        **_action_choices(app, found),
+        **action_choices(app, found),
     )
-
-
-def _posted_actions(form, actions: list) -> list[dict]:
-    """The actions as their forms say, in order; a removed one dropped. An action's
-    settings the form does not show are kept."""
-    found = sorted(int(m[1]) for key in form if (m := re.fullmatch(r"a(\d+):kind", key)))
-    done = []
-    for n in found:
-        kind, key = form[f"a{n}:kind"], f"a{n}"
-        if form.get(f"{key}:remove"):
-            continue
-        before = next(iter(actions[n].items())) if n < len(actions) else None
-        params = before[1] if before and before[0] == kind else None
-        done.append({kind: _action(form, key, kind, params)})
-    return done
-
-
-def _action(form, key: str, kind: str, params):
-    """One action's settings from its form; ``params`` are its settings before (None
-    for a new one)."""
-    if kind == "notify":
-        kept = {k: v for k, v in (params or {}).items() if k == "robot"}
-        message = _message(form, key)
-        if not message:
-            raise ValidationFailed({f"{key}.message": "notify: write the message"})
-        told = {
-            "roles": form.getlist(f"{key}.roles"),
-            "users": _names(form.get(f"{key}.users", "")),
-            "to": form.getlist(f"{key}.to"),
-        }
-        return {**{k: v for k, v in told.items() if v}, **kept, "message": message}
-    if kind == "set":
-        pairs = {}
-        for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(rf"{key}\.f(\d+)", k))}):
-            field, value = form.get(f"{key}.f{n}", ""), form.get(f"{key}.v{n}", "").strip()
-            if field and not value:
-                raise ValidationFailed({f"{key}.v{n}": f"set: give {field} a value"})
-            if field:
-                pairs[field] = value
-        if not pairs:
-            raise ValidationFailed({f"{key}.f0": "set: choose a field"})
-        return pairs
-    if kind == "transition":
-        return form.get(f"{key}.name", "")
-    if kind == "email":
-        to = _names(form.get(f"{key}.to", ""))
-        email = {
-            "to": to if len(to) > 1 or isinstance((params or {}).get("to"), list) else "".join(to),
-            "subject": form.get(f"{key}.subject", "").strip(),
-            "body": form.get(f"{key}.body", "").replace("\r\n", "\n"),
-        }
-        kept = {k: v for k, v in (params or {}).items() if k not in email}
-        return {**kept, **{k: v for k, v in email.items() if v}}
-    if kind == "assign":
-        rules = (params or {}).get("rules")
-        if rules is None:
-            role = form.get(f"{key}.role", "")
-            rules = [{"role": role}] if role else [{"to": "me"}]
-        return {"field": form.get(f"{key}.field", ""), "rules": rules}
-    if kind == "script":
-        return form.get(f"{key}.source", "").replace("\r\n", "\n").strip()
-    if params is not None:  # create, update, a webhook, a plugin's: as its settings
-        return forms.edited_setting(form, key, params)
-    typed = form.get(f"{key}.yaml", "").strip() or "{}"
-    doc = read_document(key, typed)
-    if doc.problems or not isinstance(doc.data, dict):
-        refused = f"{kind}: '{typed}' is not settings such as {{a: b}}"
-        raise ValidationFailed({f"{key}.yaml": refused})
-    return doc.data
-
-
-def _names(typed: str) -> list[str]:
-    """A list typed with commas, as either language writes them (a, b / 甲，乙、丙)."""
-    return [part.strip() for part in re.split(r"[,，、]", typed) if part.strip()]
-
-
-def _message(form, key: str) -> str:
-    """A notification's text: the Chinese and the English, as the bundled apps write
-    both in one (``中文 / English``)."""
-    given = [form.get(f"{key}.message_{lang}", "").strip() for lang in ("zh", "en")]
-    said = [g for g in given if g]
-    return said[0] if len(set(said)) == 1 else " / ".join(said)
-
-
-@bp.app_template_filter("message_parts")
-def message_parts(message: str | None) -> dict:
-    """A notification's text split into its Chinese and English, as the form shows them."""
-    if not message:
-        return {"zh": "", "en": ""}
-    zh, _, en = message.partition(" / ")
-    if en:
-        return {"zh": zh, "en": en}
-    chinese = re.search(r"[\u3400-\u9fff]", message) is not None
-    return {"zh": message if chinese else "", "en": "" if chinese else message}

@@ -1,0 +1,136 @@
+"""A rule's actions in the studio's editor: what their forms offer (roles, user fields,
+fields a set may change, transitions, email addresses), and each form read back into
+the action's settings as the definition writes them."""
+
+from __future__ import annotations
+
+import re
+
+from apploom.engine.definitions.model import Entity
+from apploom.engine.definitions.reading import read_document
+from apploom.engine.errors import ValidationFailed
+from apploom.web.context import runtime
+from apploom.web.studio import forms
+from apploom.web.studio.routes import _app, _roles, bp
+
+# The actions the editor offers to add, in the order it lists them; the others a rule
+# may name (a plugin's) are edited as their settings.
+ADDABLE = ("notify", "set", "transition", "email", "assign", "create", "update", "webhook")
+
+
+def action_choices(app: str, entity: Entity) -> dict:
+    """What the action forms offer: roles, user fields, fields a set may change, the
+    workflow's transitions, the email fields a message may go to."""
+    types = runtime().types
+    status = entity.workflow.field if entity.workflow else None
+    emails = [f"{{{f.name}}}" for f in entity.fields.values() if f.type == "email"]
+    for ref in entity.fields.values():
+        if types[ref.type].is_reference and ref.to:
+            target = runtime().apps.entity(ref.to).fields.values()
+            emails += [f"{{{ref.name}.{f.name}}}" for f in target if f.type == "email"]
+    return {
+        "roles": _roles(_app(app)),
+        "user_fields": [f for f in entity.fields.values() if types[f.type].is_user],
+        "settable": [
+            f
+            for f in entity.fields.values()
+            if not types.computed(f) and f.name != status and types[f.type].name != "table"
+        ],
+        "transitions": entity.workflow.transitions if entity.workflow else {},
+        "emails": emails,
+        "addable": [k for k in ADDABLE if k != "transition" or entity.workflow],
+    }
+
+
+def posted_actions(form, actions: list) -> list[dict]:
+    """The actions as their forms say, in order; a removed one dropped. An action's
+    settings the form does not show are kept."""
+    found = sorted(int(m[1]) for key in form if (m := re.fullmatch(r"a(\d+):kind", key)))
+    done = []
+    for n in found:
+        kind, key = form[f"a{n}:kind"], f"a{n}"
+        if form.get(f"{key}:remove"):
+            continue
+        before = next(iter(actions[n].items())) if n < len(actions) else None
+        params = before[1] if before and before[0] == kind else None
+        done.append({kind: _action(form, key, kind, params)})
+    return done
+
+
+def _action(form, key: str, kind: str, params):
+    """One action's settings from its form; ``params`` are its settings before (None
+    for a new one)."""
+    if kind == "notify":
+        kept = {k: v for k, v in (params or {}).items() if k == "robot"}
+        message = _message(form, key)
+        if not message:
+            raise ValidationFailed({f"{key}.message": "notify: write the message"})
+        told = {
+            "roles": form.getlist(f"{key}.roles"),
+            "users": names_typed(form.get(f"{key}.users", "")),
+            "to": form.getlist(f"{key}.to"),
+        }
+        return {**{k: v for k, v in told.items() if v}, **kept, "message": message}
+    if kind == "set":
+        pairs = {}
+        for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(rf"{key}\.f(\d+)", k))}):
+            field, value = form.get(f"{key}.f{n}", ""), form.get(f"{key}.v{n}", "").strip()
+            if field and not value:
+                raise ValidationFailed({f"{key}.v{n}": f"set: give {field} a value"})
+            if field:
+                pairs[field] = value
+        if not pairs:
+            raise ValidationFailed({f"{key}.f0": "set: choose a field"})
+        return pairs
+    if kind == "transition":
+        return form.get(f"{key}.name", "")
+    if kind == "email":
+        to = names_typed(form.get(f"{key}.to", ""))
+        email = {
+            "to": to if len(to) > 1 or isinstance((params or {}).get("to"), list) else "".join(to),
+            "subject": form.get(f"{key}.subject", "").strip(),
+            "body": form.get(f"{key}.body", "").replace("\r\n", "\n"),
+        }
+        kept = {k: v for k, v in (params or {}).items() if k not in email}
+        return {**kept, **{k: v for k, v in email.items() if v}}
+    if kind == "assign":
+        rules = (params or {}).get("rules")
+        if rules is None:
+            role = form.get(f"{key}.role", "")
+            rules = [{"role": role}] if role else [{"to": "me"}]
+        return {"field": form.get(f"{key}.field", ""), "rules": rules}
+    if kind == "script":
+        return form.get(f"{key}.source", "").replace("\r\n", "\n").strip()
+    if params is not None:  # create, update, a webhook, a plugin's: as its settings
+        return forms.edited_setting(form, key, params)
+    typed = form.get(f"{key}.yaml", "").strip() or "{}"
+    doc = read_document(key, typed)
+    if doc.problems or not isinstance(doc.data, dict):
+        refused = f"{kind}: '{typed}' is not settings such as {{a: b}}"
+        raise ValidationFailed({f"{key}.yaml": refused})
+    return doc.data
+
+
+def names_typed(typed: str) -> list[str]:
+    """A list typed with commas, as either language writes them (a, b / 甲，乙、丙)."""
+    return [part.strip() for part in re.split(r"[,，、]", typed) if part.strip()]
+
+
+def _message(form, key: str) -> str:
+    """A notification's text: the Chinese and the English, as the bundled apps write
+    both in one (``中文 / English``)."""
+    given = [form.get(f"{key}.message_{lang}", "").strip() for lang in ("zh", "en")]
+    said = [g for g in given if g]
+    return said[0] if len(set(said)) == 1 else " / ".join(said)
+
+
+@bp.app_template_filter("message_parts")
+def message_parts(message: str | None) -> dict:
+    """A notification's text split into its Chinese and English, as the form shows them."""
+    if not message:
+        return {"zh": "", "en": ""}
+    zh, _, en = message.partition(" / ")
+    if en:
+        return {"zh": zh, "en": en}
+    chinese = re.search(r"[\u3400-\u9fff]", message) is not None
+    return {"zh": message if chinese else "", "en": "" if chinese else message}
