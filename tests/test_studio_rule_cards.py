@@ -226,7 +226,15 @@ def test_an_action_added_is_numbered_after_the_others_and_a_bad_post_says_why(ru
         as_text=True
     )
     bad = boss.post("/studio/oms/order/rules/new", data={**BIG_ORDER_SHIPPED, "c0_value": "lots"})
-    assert bad.status_code == 422 and "is not a number" in bad.get_data(as_text=True)
+    again = html.unescape(bad.get_data(as_text=True))
+    assert bad.status_code == 422 and "is not a number" in again
+    # the editor again, as it was filled in: nothing picked or typed is lost
+    assert '<option value="transition:ship" selected>' in again
+    assert 'name="rule_label_zh" value="大额订单发货提醒"' in again
+    assert '<option value="total" selected>应付金额</option>' in again
+    assert '<option value="gt" selected>' in again and 'name="c0_value" value="lots"' in again
+    assert 'name="a0.roles" value="manager" checked' in again
+    assert 'name="a0.message_zh" value="大额订单 {number} 已发货"' in again
     with runtime.db.read() as conn:
         assert len(applied.history(conn, "oms")) == 1
 

@@ -44,27 +44,38 @@ def action_choices(app: str, entity: Entity) -> dict:
 
 def posted_actions(form, actions: list) -> list[dict]:
     """The actions as their forms say, in order; a removed one dropped. An action's
-    settings the form does not show are kept."""
+    settings the form does not show are kept. ``ValidationFailed`` names every input
+    at fault."""
+    problems: dict = {}
+    done = [{kind: params} for _, kind, params in as_filled(form, actions, problems)]
+    if problems:
+        raise ValidationFailed(problems)
+    return done
+
+
+def as_filled(form, actions: list, problems: dict) -> list[tuple[int, str, object]]:
+    """(number, kind, settings) of each action not removed, as its form was filled in,
+    what is at fault put in ``problems``: to save, or to show the forms again."""
     found = sorted(int(m[1]) for key in form if (m := re.fullmatch(r"a(\d+):kind", key)))
-    done = []
+    filled = []
     for n in found:
         kind, key = form[f"a{n}:kind"], f"a{n}"
         if form.get(f"{key}:remove"):
             continue
         before = next(iter(actions[n].items())) if n < len(actions) else None
         params = before[1] if before and before[0] == kind else None
-        done.append({kind: _action(form, key, kind, params)})
-    return done
+        filled.append((n, kind, _action(form, key, kind, params, problems)))
+    return filled
 
 
-def _action(form, key: str, kind: str, params):
+def _action(form, key: str, kind: str, params, problems: dict):
     """One action's settings from its form; ``params`` are its settings before (None
-    for a new one)."""
+    for a new one). What is missing or wrong goes into ``problems``, by input."""
     if kind == "notify":
         kept = {k: v for k, v in (params or {}).items() if k == "robot"}
         message = _message(form, key)
         if not message:
-            raise ValidationFailed({f"{key}.message": "notify: write the message"})
+            problems[f"{key}.message"] = "notify: write the message"
         told = {
             "roles": form.getlist(f"{key}.roles"),
             "users": names_typed(form.get(f"{key}.users", "")),
@@ -76,11 +87,11 @@ def _action(form, key: str, kind: str, params):
         for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(rf"{key}\.f(\d+)", k))}):
             field, value = form.get(f"{key}.f{n}", ""), form.get(f"{key}.v{n}", "").strip()
             if field and not value:
-                raise ValidationFailed({f"{key}.v{n}": f"set: give {field} a value"})
+                problems[f"{key}.v{n}"] = f"set: give {field} a value"
             if field:
                 pairs[field] = value
         if not pairs:
-            raise ValidationFailed({f"{key}.f0": "set: choose a field"})
+            problems[f"{key}.f0"] = "set: choose a field"
         return pairs
     if kind == "transition":
         return form.get(f"{key}.name", "")
@@ -102,12 +113,16 @@ def _action(form, key: str, kind: str, params):
     if kind == "script":
         return form.get(f"{key}.source", "").replace("\r\n", "\n").strip()
     if params is not None:  # create, update, a webhook, a plugin's: as its settings
-        return forms.edited_setting(form, key, params)
+        try:
+            return forms.edited_setting(form, key, params)
+        except ValidationFailed as exc:
+            problems.update(exc.fields)
+            return params
     typed = form.get(f"{key}.yaml", "").strip() or "{}"
     doc = read_document(key, typed)
     if doc.problems or not isinstance(doc.data, dict):
-        refused = f"{kind}: '{typed}' is not settings such as {{a: b}}"
-        raise ValidationFailed({f"{key}.yaml": refused})
+        problems[f"{key}.yaml"] = f"{kind}: '{typed}' is not settings such as {{a: b}}"
+        return {}
     return doc.data
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from flask import abort, render_template, request
 
-from apploom.engine.definitions.loading import Source
 from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.fields import choices, dates, numbers, text
@@ -22,8 +21,14 @@ from apploom.web.i18n import current_language, label, translate
 from apploom.web.studio import forms
 from apploom.web.studio.conditions import NO_VALUE, OPERATORS, Condition, expression_of, rows_of
 from apploom.web.studio.designer import _free, shown_name
-from apploom.web.studio.routes import _app, _live, _preview, bp, designed_preview
-from apploom.web.studio.rule_actions import ADDABLE, action_choices, names_typed, posted_actions
+from apploom.web.studio.routes import _app, _live, bp, designed_preview
+from apploom.web.studio.rule_actions import (
+    ADDABLE,
+    action_choices,
+    as_filled,
+    names_typed,
+    posted_actions,
+)
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,33 @@ def _editor(app: str, entity: Entity, index: int | None, rule: dict):
     )
 
 
+def _refused(app: str, entity: Entity, index: int | None, rule: dict, exc: ValidationFailed):
+    """The editor again, as the admin filled it in, saying what to put right: nothing
+    they picked or typed is lost to a mistake."""
+    form, fields = request.form, field_choices(entity, runtime().types)
+    rows = [_fitted(r, fields) for r in posted_rows(form, _kinds(fields)) if r.field in fields]
+    text = form.get("if_mode") == "text"
+    named = {k: form.get(f"rule_label_{k}", "").strip() for k in ("en", "zh")}
+    page = render_template(
+        "studio/rule.html",
+        app=app,
+        entity=entity,
+        index=index,
+        rule={**rule, "label": named, "enabled": bool(form.get("rule_enabled"))},
+        on={
+            "choice": form.get("rule_on", "created"),
+            "fields": form.getlist("rule_on_fields"),
+            "detail": form.get("rule_on_detail", ""),
+        },
+        fields=fields,
+        condition=_condition_view(None if text else rows, form.get("rule_if", ""), fields),
+        actions=as_filled(form, rule.get("do") or [], {}),
+        error="; ".join(exc.fields.values()),
+        **action_choices(app, entity),
+    )
+    return page, 422
+
+
 @bp.post("/<app>/<entity>/rules/new")
 def add_rule(app: str, entity: str):
     """A rule made in the editor, added after the entity's others, for the preview."""
@@ -202,7 +234,7 @@ def add_rule(app: str, entity: str):
         name = _free(made[:32] if re.match(r"[a-z]", made) else "rule", taken)
         text = text_edits.add_rule(source.text, entity, {"name": name, **rule})
     except ValidationFailed as exc:
-        return _refused(app, source, exc)
+        return _refused(app, found, None, {"do": []}, exc)
     title = _title(rule.get("label"), name)
     return designed_preview(app, source, text, [translate("New rule: %s") % title])
 
@@ -211,21 +243,17 @@ def add_rule(app: str, entity: str):
 def save_rule(app: str, entity: str, index: int):
     """The rule rewritten from its editor (or removed), for the usual preview."""
     found, source, form = _entity(app, entity), _live(app), request.form
+    rule = _rule_at(source.text, entity, index)
     try:
-        rule = _rule_at(source.text, entity, index)
         changed = None if form.get("remove") else rule_from_card(form, rule, found)
         if changed is not None:
             changed = {"name": rule["name"], **changed}
         text = text_edits.change_rule(source.text, entity, index, changed)
     except ValidationFailed as exc:
-        return _refused(app, source, exc)
+        return _refused(app, found, index, rule, exc)
     title = rule_title(found.rules[index])
     said = translate("Rule %s is removed") if changed is None else translate("Rule %s is changed")
     return designed_preview(app, source, text, [said % title])
-
-
-def _refused(app: str, source: Source, exc: ValidationFailed):
-    return _preview(app, source, "; ".join(exc.fields.values()), designed=True), 422
 
 
 def _title(given: dict | None, name: str) -> str:
