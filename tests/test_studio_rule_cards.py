@@ -222,12 +222,10 @@ def test_an_action_added_is_numbered_after_the_others_and_a_bad_post_says_why(ru
         "/studio/oms/order/rules/new",
         data={**BIG_ORDER_SHIPPED, "a0:kind": "notify", "a0.message_zh": "", "a0.message_en": ""},
     )
-    assert nothing.status_code == 422 and "notify: write the message" in nothing.get_data(
-        as_text=True
-    )
+    assert nothing.status_code == 422 and "通知：请填写消息" in nothing.get_data(as_text=True)
     bad = boss.post("/studio/oms/order/rules/new", data={**BIG_ORDER_SHIPPED, "c0_value": "lots"})
     again = html.unescape(bad.get_data(as_text=True))
-    assert bad.status_code == 422 and "is not a number" in again
+    assert bad.status_code == 422 and "“lots”不是数字" in again
     # the editor again, as it was filled in: nothing picked or typed is lost
     assert '<option value="transition:ship" selected>' in again
     assert 'name="rule_label_zh" value="大额订单发货提醒"' in again

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Mapping
 
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
 
 # The kinds of field a row may name, and the operators each offers.
 OPERATORS: Mapping[str, tuple[str, ...]] = {
@@ -92,9 +93,13 @@ def expression_of(rows: list[Condition], kinds: Mapping[str, str]) -> str:
 def _term(i: int, row: Condition, kinds: Mapping[str, str]) -> str:
     kind = kinds.get(row.field)
     if kind is None:
-        raise ValidationFailed({f"c{i}_field": f"'{row.field}' is not a field a condition reads"})
+        raise ValidationFailed(
+            {f"c{i}_field": msg("'{field}' is not a field a condition reads", field=row.field)}
+        )
     if row.op not in OPERATORS[kind]:
-        raise ValidationFailed({f"c{i}_op": f"'{row.op}' does not fit the field {row.field}"})
+        raise ValidationFailed(
+            {f"c{i}_op": msg("'{op}' does not fit the field {field}", op=row.op, field=row.field)}
+        )
     name = f"local_date({row.field})" if kind == "datetime" else row.field
     if row.op in NO_VALUE:
         falsy = kind in _FALSY_EMPTY
@@ -106,7 +111,7 @@ def _term(i: int, row: Condition, kinds: Mapping[str, str]) -> str:
     if row.op == "one_of":
         chosen = [v for v in row.value if v] if isinstance(row.value, tuple) else []
         if not chosen:
-            raise ValidationFailed({f"c{i}_value": "choose one or more"})
+            raise ValidationFailed({f"c{i}_value": msg("Choose one or more values")})
         return f"{name} in [{', '.join(_literal(i, kind, v) for v in chosen)}]"
     value = row.value if isinstance(row.value, str) else ", ".join(row.value)
     literal = _literal(i, kind, value)
@@ -125,16 +130,18 @@ def _literal(i: int, kind: str, value: str) -> str:
         except InvalidOperation:
             number = Decimal("NaN")
         if not plain or not number.is_finite():
-            raise ValidationFailed({f"c{i}_value": f"'{typed}' is not a number"})
+            raise ValidationFailed({f"c{i}_value": msg("'{typed}' is not a number", typed=typed)})
         return plain if re.fullmatch(r"-?\d+", plain) else f"Decimal({plain!r})"
     if kind in ("date", "datetime"):
         try:
             day = date.fromisoformat(typed)
         except ValueError:
-            raise ValidationFailed({f"c{i}_value": f"'{typed}' is not a date"}) from None
+            raise ValidationFailed(
+                {f"c{i}_value": msg("'{typed}' is not a date", typed=typed)}
+            ) from None
         return f"date({day.year}, {day.month}, {day.day})"
     if not typed:
-        raise ValidationFailed({f"c{i}_value": "fill in the value"})
+        raise ValidationFailed({f"c{i}_value": msg("Fill in the value")})
     return repr(typed)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import g, render_template, request
 
 from apploom.engine.errors import AppLoomError, ValidationFailed
-from apploom.engine.messages import msg
+from apploom.engine.messages import message_of, msg
 from apploom.engine.reports.definition import BUCKETS, parse_reports, report_problems
 from apploom.web.context import runtime
 from apploom.web.i18n import current_language, label, translate
@@ -37,10 +37,11 @@ def report_chart(app: str, name: str):
         [report] = parse_reports(app, {name: spec})
         problems = report_problems(report, definition, rt.apps, rt.types)
         if problems:
-            return _said("; ".join(message for _, message in problems))
+            return _said("; ".join(translate(message) for _, message in problems))
         result = rt.reports.run(g.user, report, {}, current_language())
     except (ValidationFailed, AppLoomError) as exc:
-        return _said("; ".join(exc.fields.values()) if isinstance(exc, ValidationFailed) else exc)
+        said = exc.fields.values() if isinstance(exc, ValidationFailed) else [message_of(exc)]
+        return _said("; ".join(translate(m) for m in said))
     return render_template(
         "studio/_report_chart.html",
         report=report,

@@ -9,6 +9,7 @@ import re
 from apploom.engine.definitions.model import Entity
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
 from apploom.web.context import runtime
 from apploom.web.studio import forms
 from apploom.web.studio.routes import _app, _roles, bp
@@ -75,7 +76,7 @@ def _action(form, key: str, kind: str, params, problems: dict):
         kept = {k: v for k, v in (params or {}).items() if k == "robot"}
         message = _message(form, key)
         if not message:
-            problems[f"{key}.message"] = "notify: write the message"
+            problems[f"{key}.message"] = msg("Notify: write the message")
         told = {
             "roles": form.getlist(f"{key}.roles"),
             "users": names_typed(form.get(f"{key}.users", "")),
@@ -87,11 +88,11 @@ def _action(form, key: str, kind: str, params, problems: dict):
         for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(rf"{key}\.f(\d+)", k))}):
             field, value = form.get(f"{key}.f{n}", ""), form.get(f"{key}.v{n}", "").strip()
             if field and not value:
-                problems[f"{key}.v{n}"] = f"set: give {field} a value"
+                problems[f"{key}.v{n}"] = msg("Set: give {field} a value", field=field)
             if field:
                 pairs[field] = value
         if not pairs:
-            problems[f"{key}.f0"] = "set: choose a field"
+            problems[f"{key}.f0"] = msg("Set: choose a field")
         return pairs
     if kind == "transition":
         return form.get(f"{key}.name", "")
@@ -121,7 +122,9 @@ def _action(form, key: str, kind: str, params, problems: dict):
     typed = form.get(f"{key}.yaml", "").strip() or "{}"
     doc = read_document(key, typed)
     if doc.problems or not isinstance(doc.data, dict):
-        problems[f"{key}.yaml"] = f"{kind}: '{typed}' is not settings such as {{a: b}}"
+        problems[f"{key}.yaml"] = msg(
+            "{kind}: '{typed}' is not settings such as {{a: b}}", kind=kind, typed=typed
+        )
         return {}
     return doc.data
 

@@ -15,6 +15,7 @@ from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.errors import ValidationFailed
 from apploom.engine.fields import choices, dates, numbers, text
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import msg
 from apploom.engine.versions import text_edits
 from apploom.web.context import runtime
 from apploom.web.i18n import current_language, label, translate
@@ -217,7 +218,7 @@ def _refused(app: str, entity: Entity, index: int | None, rule: dict, exc: Valid
         fields=fields,
         condition=_condition_view(None if text else rows, form.get("rule_if", ""), fields),
         actions=as_filled(form, rule.get("do") or [], {}),
-        error="; ".join(exc.fields.values()),
+        error="; ".join(translate(said) for said in exc.fields.values()),
         **action_choices(app, entity),
     )
     return page, 422
@@ -291,7 +292,7 @@ def rule_from_card(form, rule: dict, entity: Entity) -> dict:
         changed["enabled"] = False
     actions = posted_actions(form, rule.get("do") or [])
     if not actions:
-        raise ValidationFailed({"do": "a rule needs an action; remove the rule instead"})
+        raise ValidationFailed({"do": msg("A rule needs an action; remove the rule instead")})
     return {**changed, "do": actions}
 
 
