@@ -369,11 +369,13 @@ def test_rules_and_reports_are_forms_too(runtime, studio):
 def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio):
     app, boss = studio
     page = html.unescape(boss.get("/studio/crm/lead/rules/0").get_data(as_text=True))
-    assert 'value="transition:convert" selected' in page and "convert_to_customer" in page
+    assert 'value="transition:convert" selected' in page
     assert "name=\"a0.values.kind\" value=\"'company' if company else 'person'\"" in page
     form = {
         "rule_on": "transition:convert",
+        "if_mode": "text",
         "rule_if": "expected_amount > 0",
+        "a0:kind": "create",
         "a0.entity": "crm.customer",
         "a0.values.name": "company or name",
         "a0.values.kind": "'company' if company else 'person'",
@@ -381,11 +383,14 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
         "a0.values.phone": "phone",
         "a0.values.city": "city",
         "a0.values.contacts": "[]",
-        "a1.customer": "created",
+        "a1:kind": "set",
+        "a1.f0": "customer",
+        "a1.v0": "created",
+        "a2:kind": "create",
         "a2:remove": "1",
-        "rule_do": "notify",
-        "notify_roles": "manager",
-        "notify_message": "Won {name}",
+        "a3:kind": "notify",
+        "a3.roles": "manager",
+        "a3.message_en": "Won {name}",
     }
     preview = html.unescape(boss.post("/studio/crm/lead/rules/0", data=form).get_data(as_text=True))
     text = definition_in(preview)
@@ -403,7 +408,7 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
     rt = app.extensions["apploom"]
     [convert] = rt.apps.apps["crm"].entities["lead"].rules
     assert not convert.enabled and convert.condition == "expected_amount > 0"
-    assert "off" in boss.get("/studio/crm").get_data(as_text=True)
+    assert "off" in boss.get("/studio/crm/lead/rules").get_data(as_text=True)
 
     gone = html.unescape(
         boss.post("/studio/crm/customer/rules/0", data={"remove": "1"}).get_data(as_text=True)
@@ -426,15 +431,25 @@ def test_a_rule_keeps_the_lines_of_its_texts_and_bad_addresses_are_not_found(run
     index = next(i for i, r in enumerate(rules) if r["name"] == "tell_customer_backordered")
     body = rules[index]["do"][1]["email"]["body"]["zh"]
     page = boss.get(f"/studio/oms/order/rules/{index}").get_data(as_text=True)
-    assert '<textarea name="a1.body.zh"' in page
+    email = rules[index]["do"][1]["email"]
+    assert '<textarea name="a1.body_zh"' in page and 'name="a1.subject_en"' in page
     preview = html.unescape(
         boss.post(
             f"/studio/oms/order/rules/{index}",
-            data={"rule_on": "transition:backorder", "a1.body.zh": body.replace("\n", "\r\n")},
+            data={
+                "rule_on": "transition:backorder",
+                "a0:kind": "tracking_link",
+                "a1:kind": "email",
+                "a1.to": "{customer.email}",
+                "a1.subject_zh": email["subject"]["zh"],
+                "a1.subject_en": email["subject"]["en"],
+                "a1.body_zh": body.replace("\n", "\r\n"),
+                "a1.body_en": email["body"]["en"].replace("\n", "\r\n"),
+            },
         ).get_data(as_text=True)
     )
     changed = text_edits.rules_of(definition_in(preview), "order")[index]
-    assert changed["do"][1]["email"]["body"]["zh"] == body and changed["enabled"] is False
+    assert changed["do"][1]["email"] == email and changed["enabled"] is False
     assert "No problems." in preview
     for url in (
         "/studio/nope/permissions",
@@ -507,7 +522,8 @@ def test_a_report_is_changed_with_its_form_and_the_dashboard_arranged(runtime, s
     gone = html.unescape(
         boss.post("/studio/oms/reports/revenue", data={"remove": "1"}).get_data(as_text=True)
     )
-    assert "  revenue:\n" not in definition_in(gone) and "{report: revenue}" not in gone
+    assert "  revenue:\n" not in definition_in(gone)
+    assert "{report: revenue}" not in definition_in(gone) and "-    - {report: revenue}" in gone
     assert "No problems." in gone
     bad = boss.post(
         "/studio/oms/reports/top_customers",

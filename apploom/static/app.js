@@ -185,6 +185,11 @@ function drawCharts(root) {
 }
 document.addEventListener("DOMContentLoaded", () => drawCharts(document));
 document.addEventListener("htmx:load", (event) => drawCharts(event.detail.elt));
+// A page htmx swaps in loads Chart.js in its body (htmx drops a page's head): once it is
+// there, the charts that came before it are drawn.
+document.addEventListener("load", (event) => {
+  if (event.target.matches?.("script[src*='/chart-']")) drawCharts(document);
+}, true);
 // The page htmx keeps for the Back button holds the canvases as Chart.js sized them, in
 // style attributes the Content-Security-Policy refuses: kept without, drawn again.
 document.addEventListener("htmx:beforeHistorySave", () => {
@@ -205,16 +210,6 @@ document.addEventListener("click", (event) => {
   const start = lines.slice(0, number - 1).reduce((sum, line) => sum + line.length + 1, 0);
   area.focus();
   area.setSelectionRange(start, start + (lines[number - 1] || "").length);
-});
-
-// The studio's dashboard: tiles dragged into their order (SortableJS) renumber their
-// places, which is what the form sends; typing a place works without a mouse too.
-document.addEventListener("DOMContentLoaded", () => {
-  const tiles = document.querySelector("[data-tiles]");
-  if (!tiles || !window.Sortable) return;
-  new Sortable(tiles, { animation: 120, forceFallback: true, onEnd: () => {
-    tiles.querySelectorAll("input[name$='_place']").forEach((input, i) => { input.value = i + 1; });
-  } });
 });
 
 // Printing the ticked rows of a list opens one PDF of them in a new tab: a link, since

@@ -130,7 +130,7 @@ def rules_of(text: str, entity: str) -> list:
 
 
 def add_rule(text: str, entity: str, rule: dict) -> str:
-    """One more automation rule, after the entity's others."""
+    """One more automation rule, after the entity's others, written as a block."""
     path = ("entities", entity, "rules")
     doc = read_document("edit.yaml", text)
     rules = rules_of(text, entity)
@@ -143,7 +143,8 @@ def add_rule(text: str, entity: str, rule: dict) -> str:
     item = next(line for line in lines[start + 1 : end] if line.lstrip().startswith("- "))
     if lines and not lines[end - 1].endswith("\n"):
         lines[end - 1] += "\n"
-    lines.insert(end, f"{' ' * _indent(item)}- {flow(rule)}\n")
+    dash = " " * _indent(item)
+    lines[end:end] = [dash + line + "\n" for line in _block([_steps(rule)]).splitlines()]
     return "".join(lines)
 
 
@@ -154,6 +155,8 @@ def change_rule(text: str, entity: str, index: int, rule: dict | None) -> str:
     rules = rules_of(text, entity)
     if not 0 <= index < len(rules):
         raise ValidationFailed({"rule": f"{entity} has no rule number {index + 1}"})
+    if rule == {"name": f"rule_{index + 1}", **rules[index]}:
+        return text  # said as it was: its lines, their comments and quotes stay
     if rule is None and len(rules) == 1:
         return remove_block(text, path)
     lines = text.splitlines(keepends=True)
@@ -172,10 +175,17 @@ def change_rule(text: str, entity: str, index: int, rule: dict | None) -> str:
     end = _trimmed(lines, start, end)
     if end == len(lines) and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    lines[start:end] = (
-        [] if rule is None else [" " * dash + line + "\n" for line in _block([rule]).splitlines()]
-    )
+    written = [] if rule is None else _block([_steps(rule)]).splitlines()
+    said = re.match(r"\s*- [^#]*?(\s+#.*)$", lines[start].rstrip("\n"))  # its first line's note
+    if written and said:
+        written[0] += said.group(1)
+    lines[start:end] = [" " * dash + line + "\n" for line in written]
     return "".join(lines)
+
+
+def _steps(rule: dict) -> dict:
+    """A rule whose actions are written one a line, as the bundled rules are."""
+    return {**rule, "do": _Steps(rule["do"])} if isinstance(rule.get("do"), list) else rule
 
 
 def add_report(text: str, name: str, report: dict, on_dashboard: bool) -> str:
@@ -352,6 +362,10 @@ class _Setting(dict):
     """The setting being written: always a block, whatever its length."""
 
 
+class _Steps(list):
+    """A rule's actions: a block list, one action a line, however short."""
+
+
 def _short(value: Any) -> bool:
     return len(flow(value)) <= 80
 
@@ -362,6 +376,12 @@ _Dumper.add_representer(
 )
 _Dumper.add_representer(
     dict, lambda dumper, data: dumper.represent_mapping(MAP, data, flow_style=_short(data))
+)
+_Dumper.add_representer(
+    _Steps,
+    lambda dumper, data: dumper.represent_sequence(
+        SEQ, [_Setting(v) if isinstance(v, dict) else v for v in data], flow_style=False
+    ),
 )
 
 

@@ -139,7 +139,7 @@ def _entry_changes(form, key: str) -> dict:
 
 def _rule(form) -> dict:
     """A rule from the form: when, whether, and one action."""
-    rule: dict = {"name": _name(form, "rule_name"), "on": _trigger(form)}
+    rule: dict = {"name": _name(form, "rule_name"), "on": trigger_from(form)}
     if form.get("rule_if", "").strip():
         rule["if"] = form["rule_if"].strip()
     action = _new_action(form)
@@ -148,13 +148,14 @@ def _rule(form) -> dict:
     return {**rule, "do": [action]}
 
 
-def _trigger(form) -> str | dict:
-    """When the rule runs, as the definition writes it."""
+def trigger_from(form) -> str | dict:
+    """When the rule runs, as the definition writes it; which fields an update must
+    change are ticked (rule_on_fields) or typed (rule_on_detail)."""
     trigger, detail = form.get("rule_on", "created"), form.get("rule_on_detail", "").strip()
     if trigger.startswith("transition:"):
         return {"transition": trigger.split(":", 1)[1]}
-    if trigger == "updated" and detail:
-        return {"updated": _list(detail)}
+    if trigger == "updated" and (form.getlist("rule_on_fields") or detail):
+        return {"updated": form.getlist("rule_on_fields") or _list(detail)}
     if trigger in ("schedule", "webhook"):
         if not detail:
             needed = (
@@ -347,44 +348,11 @@ def _name(form, key: str) -> str:
     return name
 
 
-def trigger_choice(on: str | dict) -> tuple[str, str]:
-    """The trigger's choice in the form's select, and its detail (fields, cron, name)."""
-    if isinstance(on, str):
-        return on, ""
-    kind, detail = next(iter(on.items()))
-    if kind == "transition":
-        return f"transition:{detail}", ""
-    return kind, ", ".join(detail) if isinstance(detail, list) else str(detail)
-
-
-def changed_rule(form, rule: dict) -> dict:
-    """The rule with the form's changes: trigger, condition, on or off, each action's
-    settings (a removed one dropped), and a new action at the end if one was chosen."""
-    changed: dict = {"name": rule["name"], "on": _trigger(form)}
-    if form.get("rule_if", "").strip():
-        changed["if"] = form["rule_if"].strip()
-    if "where" in rule:
-        changed["where"] = rule["where"]
-    if not form.get("rule_enabled"):
-        changed["enabled"] = False
-    actions = [
-        {kind: _edited(form, f"a{i}", params)}
-        for i, action in enumerate(rule.get("do") or [])
-        if not form.get(f"a{i}:remove")
-        for kind, params in action.items()
-    ]
-    added = _new_action(form)
-    actions += [added] if added else []
-    if not actions:
-        raise ValidationFailed({"do": "a rule needs an action; remove the rule instead"})
-    return {**changed, "do": actions}
-
-
-def _edited(form, key: str, value):
+def edited_setting(form, key: str, value):
     """An action's setting as the form changed it, keeping its kind: a list stays a list,
     a number a number. Settings the form does not show (lists of mappings) are kept."""
     if isinstance(value, dict):
-        return {k: _edited(form, f"{key}.{k}", v) for k, v in value.items()}
+        return {k: edited_setting(form, f"{key}.{k}", v) for k, v in value.items()}
     if key not in form:
         return value
     if isinstance(value, str) and "\n" in value:  # a text area: its lines as they are

@@ -168,45 +168,6 @@ def edit(app: str):
     return _preview(app, Source(source.file, text))
 
 
-@bp.get("/<app>/<entity>/rules/<int:index>")
-def rule_settings(app: str, entity: str, index: int):
-    """One rule as a form: when it runs, its condition, each action's settings."""
-    found = _app(app).entities.get(entity) or abort(404)
-    rule = _rule_at(_live(app).text, entity, index)
-    return render_template(
-        "studio/rule.html",
-        app=app,
-        entity=found,
-        index=index,
-        rule=rule,
-        on=forms.trigger_choice(rule.get("on", "created")),
-        flows=[found] if found.workflow else [],
-    )
-
-
-@bp.post("/<app>/<entity>/rules/<int:index>")
-def save_rule(app: str, entity: str, index: int):
-    """The rule rewritten from its form (or removed), for the usual preview."""
-    source, form = _live(app), request.form
-    try:
-        rule = _rule_at(source.text, entity, index)
-        if form.get("remove"):
-            text = text_edits.change_rule(source.text, entity, index, None)
-        else:
-            changed = forms.changed_rule(form, rule)
-            text = text_edits.change_rule(source.text, entity, index, changed)
-    except ValidationFailed as exc:
-        return _preview(app, source, "; ".join(exc.fields.values())), 422
-    return _preview(app, Source(source.file, text))
-
-
-def _rule_at(text: str, entity: str, index: int) -> dict:
-    rules = text_edits.rules_of(text, entity)
-    if not 0 <= index < len(rules):
-        abort(404)
-    return {"name": f"rule_{index + 1}", **rules[index]}
-
-
 @bp.app_template_filter("yaml_flow")
 def yaml_flow(value) -> str:
     """A setting (a filter) as the admin would type it back: YAML on one line."""
@@ -245,7 +206,7 @@ def save_report(app: str, name: str):
         )
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
-    return _preview(app, Source(source.file, text))
+    return designed_preview(app, source, text)
 
 
 def _report_at(text: str, name: str) -> dict:
@@ -275,7 +236,7 @@ def save_dashboard(app: str):
         )
     except ValidationFailed as exc:
         return _preview(app, source, "; ".join(exc.fields.values())), 422
-    return _preview(app, Source(source.file, text_edits.set_dashboard(source.text, dashboard)))
+    return designed_preview(app, source, text_edits.set_dashboard(source.text, dashboard))
 
 
 @bp.get("/<app>/permissions")
@@ -428,6 +389,14 @@ def problems_of(app: str, source: Source) -> list:
             )
         ]
     return list(apps.warnings)
+
+
+def designed_preview(app: str, live: Source, text: str, said: list[str] | None = None):
+    """The usual preview of a change made on the designer's pages: in words, if ``said``,
+    and as a diff against the live version."""
+    changed = Source(live.file, text)
+    difference = applied.diff(live, changed, f"{app} (live)", f"{app} (changed)")
+    return _preview(app, changed, diff=difference, designed=True, said=said)
 
 
 def _preview(

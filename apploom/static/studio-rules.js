@@ -1,0 +1,28 @@
+// The studio's rule editor: the trigger's details (which fields, the schedule or the
+// webhook's name) show only for the trigger that takes them. Without this script they
+// all show, and the server reads only the ones the chosen trigger needs. The pages load
+// it in their body, so it also runs when htmx swaps one in (it drops a page's head);
+// run again, it only shows the new page's details.
+(() => {
+  function showTriggerDetails(root) {
+    root.querySelectorAll?.("[data-rule-trigger]").forEach((select) => {
+      select.closest("fieldset").querySelectorAll("[data-when]").forEach((part) => {
+        part.hidden = !part.dataset.when.split(" ").includes(select.value);
+      });
+    });
+  }
+  if (window.showTriggerDetails) {
+    window.showTriggerDetails(document);
+    return;
+  }
+  window.showTriggerDetails = showTriggerDetails;
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("[data-rule-trigger]")) showTriggerDetails(event.target.form);
+  });
+  document.addEventListener("htmx:load", (event) => showTriggerDetails(event.detail.elt));
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => showTriggerDetails(document));
+  } else {
+    showTriggerDetails(document);
+  }
+})();

@@ -1,0 +1,154 @@
+"""A rule's actions in the studio's editor: what their forms offer (roles, user fields,
+fields a set may change, transitions, email addresses), and each form read back into
+the action's settings as the definition writes them."""
+
+from __future__ import annotations
+
+import re
+
+from apploom.engine.definitions.model import Entity
+from apploom.engine.definitions.reading import read_document
+from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
+from apploom.web.context import runtime
+from apploom.web.studio import forms
+from apploom.web.studio.routes import _app, _roles, bp
+
+# The actions the editor offers to add, in the order it lists them; the others a rule
+# may name (a plugin's) are edited as their settings.
+ADDABLE = ("notify", "set", "transition", "email", "assign", "create", "update", "webhook")
+
+
+def action_choices(app: str, entity: Entity) -> dict:
+    """What the action forms offer: roles, user fields, fields a set may change, the
+    workflow's transitions, the email fields a message may go to."""
+    types = runtime().types
+    status = entity.workflow.field if entity.workflow else None
+    emails = [f"{{{f.name}}}" for f in entity.fields.values() if f.type == "email"]
+    for ref in entity.fields.values():
+        if types[ref.type].is_reference and ref.to:
+            target = runtime().apps.entity(ref.to).fields.values()
+            emails += [f"{{{ref.name}.{f.name}}}" for f in target if f.type == "email"]
+    return {
+        "roles": _roles(_app(app)),
+        "user_fields": [f for f in entity.fields.values() if types[f.type].is_user],
+        "settable": [
+            f
+            for f in entity.fields.values()
+            if not types.computed(f) and f.name != status and types[f.type].name != "table"
+        ],
+        "transitions": entity.workflow.transitions if entity.workflow else {},
+        "emails": emails,
+        "addable": [k for k in ADDABLE if k != "transition" or entity.workflow],
+    }
+
+
+def posted_actions(form, actions: list) -> list[dict]:
+    """The actions as their forms say, in order; a removed one dropped. An action's
+    settings the form does not show are kept. ``ValidationFailed`` names every input
+    at fault."""
+    problems: dict = {}
+    done = [{kind: params} for _, kind, params in as_filled(form, actions, problems)]
+    if problems:
+        raise ValidationFailed(problems)
+    return done
+
+
+def as_filled(form, actions: list, problems: dict) -> list[tuple[int, str, object]]:
+    """(number, kind, settings) of each action not removed, as its form was filled in,
+    what is at fault put in ``problems``: to save, or to show the forms again."""
+    found = sorted(int(m[1]) for key in form if (m := re.fullmatch(r"a(\d+):kind", key)))
+    filled = []
+    for n in found:
+        kind, key = form[f"a{n}:kind"], f"a{n}"
+        if form.get(f"{key}:remove"):
+            continue
+        before = next(iter(actions[n].items())) if n < len(actions) else None
+        params = before[1] if before and before[0] == kind else None
+        filled.append((n, kind, _action(form, key, kind, params, problems)))
+    return filled
+
+
+def _action(form, key: str, kind: str, params, problems: dict):
+    """One action's settings from its form; ``params`` are its settings before (None
+    for a new one). What is missing or wrong goes into ``problems``, by input."""
+    if kind == "notify":
+        kept = {k: v for k, v in (params or {}).items() if k == "robot"}
+        message = _worded(form, f"{key}.message")
+        if not message:
+            problems[f"{key}.message"] = msg("Notify: write the message")
+        told = {
+            "roles": form.getlist(f"{key}.roles"),
+            "users": names_typed(form.get(f"{key}.users", "")),
+            "to": form.getlist(f"{key}.to"),
+        }
+        return {**{k: v for k, v in told.items() if v}, **kept, "message": message}
+    if kind == "set":
+        pairs = {}
+        for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(rf"{key}\.f(\d+)", k))}):
+            field, value = form.get(f"{key}.f{n}", ""), form.get(f"{key}.v{n}", "").strip()
+            if field and not value:
+                problems[f"{key}.v{n}"] = msg("Set: give {field} a value", field=field)
+            if field:
+                pairs[field] = value
+        if not pairs:
+            problems[f"{key}.f0"] = msg("Set: choose a field")
+        return pairs
+    if kind == "transition":
+        return form.get(f"{key}.name", "")
+    if kind == "email":
+        to = names_typed(form.get(f"{key}.to", ""))
+        email = {
+            "to": to if len(to) > 1 or isinstance((params or {}).get("to"), list) else "".join(to),
+            "subject": _worded(form, f"{key}.subject"),
+            "body": _worded(form, f"{key}.body"),
+        }
+        kept = {k: v for k, v in (params or {}).items() if k not in email}
+        return {**kept, **{k: v for k, v in email.items() if v}}
+    if kind == "assign":
+        rules = (params or {}).get("rules")
+        if rules is None:
+            role = form.get(f"{key}.role", "")
+            rules = [{"role": role}] if role else [{"to": "me"}]
+        return {"field": form.get(f"{key}.field", ""), "rules": rules}
+    if kind == "script":
+        return form.get(f"{key}.source", "").replace("\r\n", "\n").strip()
+    if params is not None:  # create, update, a webhook, a plugin's: as its settings
+        try:
+            return forms.edited_setting(form, key, params)
+        except ValidationFailed as exc:
+            problems.update(exc.fields)
+            return params
+    typed = form.get(f"{key}.yaml", "").strip() or "{}"
+    doc = read_document(key, typed)
+    if doc.problems or not isinstance(doc.data, dict):
+        problems[f"{key}.yaml"] = msg(
+            "{kind}: '{typed}' is not settings such as {{a: b}}", kind=kind, typed=typed
+        )
+        return {}
+    return doc.data
+
+
+def names_typed(typed: str) -> list[str]:
+    """A list typed with commas, as either language writes them (a, b / 甲，乙、丙)."""
+    return [part.strip() for part in re.split(r"[,，、]", typed) if part.strip()]
+
+
+def _worded(form, key: str) -> str | dict:
+    """A text given in Chinese and English (``key_zh``, ``key_en``): one for each
+    language, or the one text when only one is given or both say the same."""
+    given = {lang: form.get(f"{key}_{lang}", "").replace("\r\n", "\n") for lang in ("zh", "en")}
+    said = {lang: text for lang, text in given.items() if text.strip()}
+    return next(iter(said.values())) if len(set(said.values())) == 1 else said
+
+
+@bp.app_template_filter("message_parts")
+def message_parts(message: str | dict | None) -> dict:
+    """A message, a subject or a body as the form shows it: its Chinese and its English
+    (one text alone goes where its script says)."""
+    if not message:
+        return {"zh": "", "en": ""}
+    if isinstance(message, dict):
+        return {"zh": message.get("zh", ""), "en": message.get("en", "")}
+    chinese = re.search(r"[\u3400-\u9fff]", message) is not None
+    return {"zh": message if chinese else "", "en": "" if chinese else message}
