@@ -432,3 +432,43 @@ def test_a_status_made_final_with_fields_that_cannot_change_in_it(studio):
     data = read_document("x.yaml", posted_text(preview)).data
     shipped = data["entities"]["order"]["workflow"]["states"]["shipped"]
     assert shipped["final"] is True and shipped["readonly"] == ["customer", "lines", "carrier"]
+
+
+def test_a_new_report_is_made_on_the_designer_and_shown_on_the_dashboard(studio):
+    app, boss = studio
+    assert "/studio/oms/reports/new" in boss.get("/studio/oms").get_data(as_text=True)
+    form = boss.get("/studio/oms/reports/new?entity=order").get_data(as_text=True)
+    assert '<option value="total">应付金额合计</option>' in html.unescape(form)
+    assert '<option value="channel">渠道</option>' in form
+    made = {
+        "entity": "order",
+        "label_zh": "各渠道销售额",
+        "label_en": "Sales by channel",
+        "of": "total",
+        "group": "channel",
+        "chart": "bar",
+        "dashboard": "1",
+    }
+    preview = boss.post("/studio/oms/reports/new", data=made)
+    shown = html.unescape(preview.get_data(as_text=True))
+    assert preview.status_code == 200 and "<li>新报表：各渠道销售额</li>" in shown
+    text = posted_text(preview)
+    report = read_document("x.yaml", text).data["reports"]["sales_by_channel"]
+    assert report == {
+        "label": {"en": "Sales by channel", "zh": "各渠道销售额"},
+        "entity": "order",
+        "rows": ["channel"],
+        "measures": {
+            "value": {"sum": "total", "label": {"en": "Total", "zh": "应付金额"}, "format": "money"}
+        },
+        "chart": "bar",
+    }
+    assert boss.post("/studio/oms/apply", data={"text": text, "comment": "报表"}).status_code == 303
+    home = boss.get("/a/oms").get_data(as_text=True)
+    assert "各渠道销售额" in home
+    definition = app.extensions["apploom"].apps.apps["oms"]
+    assert "sales_by_channel" in {t.report for t in definition.dashboard.tiles}
+    nameless = boss.post("/studio/oms/reports/new", data={**made, "label_zh": "", "label_en": ""})
+    assert nameless.status_code == 422 and "请给报表起个名字" in nameless.get_data(as_text=True)
+    wrong = boss.post("/studio/oms/reports/new", data={**made, "of": "nothing"})
+    assert wrong.status_code == 422 and "“nothing”不是它的字段" in wrong.get_data(as_text=True)

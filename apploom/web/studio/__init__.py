@@ -3,6 +3,7 @@
 from apploom.web.studio import (  # noqa: F401  (their pages join bp)
     form_designer,
     list_designer,
+    new_report,
     report_preview,
     rule_cards,
 )
