@@ -263,7 +263,7 @@ def test_confirm_and_ship_an_order_with_the_buttons(server, page, sqlite_runtime
     assert re.fullmatch(r"SF\d{11}", tracking)
     expect(page.locator(".record-fields")).to_contain_text(tracking)
     expect(page.locator("#timeline")).to_contain_text("two boxes")
-    expect(page.locator("#timeline")).to_contain_text("ship_the_rest")
+    expect(page.locator("#timeline")).to_contain_text("Ship the rest")  # the rule, by its label
     expect(page.locator(".related-panel").first).to_contain_text("DN-")  # its parcel, on its page
     shot(page, "workflow")
     page.goto(server + "/a/oms/order")
