@@ -32,7 +32,7 @@ from apploom.engine.definitions.model import ACTIONS, Section
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from apploom.engine.fields.base import MAX_INT
-from apploom.engine.messages import msg
+from apploom.engine.messages import message_of, msg
 from apploom.engine.reports.definition import CHARTS, KINDS
 from apploom.engine.versions import applied, layers, text_edits
 from apploom.engine.versions.install import effects
@@ -484,7 +484,7 @@ def problems_of(app: str, source: Source) -> list:
                 source.file,
                 "app",
                 1,
-                f"this is the studio of '{app}': the definition must say 'app: {app}'",
+                msg("this is the studio of '{app}': the definition must say 'app: {app}'", app=app),
             )
         ]
     return list(apps.warnings)
@@ -509,7 +509,7 @@ def _preview(
         result = install_definitions(rt.db, [source], rt.settings, dry_run=True)
         plan, changes, asked = result.plan, effects(rt.db, result.plan), result.questions
     except AppLoomError as exc:
-        error = error or str(exc)
+        error = error or translate(message_of(exc))
     with rt.db.read() as conn:
         history = applied.history(conn, app)
     return render_template(
