@@ -233,7 +233,7 @@ def _check_notify(context: CheckContext, params: Any) -> list[str]:
     """The schema holds the settings' shapes; this, whom they name."""
     if not any(params.get(k) for k in ("roles", "users", "to", "robot")):
         return [msg("notify: name the roles, users, user fields (to) or robots to tell")]
-    problems = [
+    problems: list[str] = [
         msg(
             "notify: '{role}' is not a role; known roles: {roles}",
             role=role,
@@ -315,7 +315,7 @@ def _check_email(context: CheckContext, params: Any) -> list[str]:
         isinstance(to, list) and all(isinstance(t, str) and t for t in to)
     ):
         return [msg("email: 'to' is an address (or template) or a list of them")]
-    problems = [
+    problems: list[str] = [
         msg(
             "email: '{setting}' is a template, or one for each language ({{en: ..., zh: ...}})",
             setting=key,

@@ -140,7 +140,7 @@ def check_assign(context: CheckContext, params: Any) -> list[str]:
     """What the schema cannot tell (it already holds the settings' shapes): the field is
     a user field, each rule names a user or a declared role, conditions read fields."""
     entity = context.entity
-    problems = []
+    problems: list[str] = []
     found = entity.fields.get(params["field"])
     if found is None or not context.types[found.type].is_user:
         users = [n for n, f in entity.fields.items() if context.types[f.type].is_user]
@@ -164,7 +164,7 @@ def check_assign(context: CheckContext, params: Any) -> list[str]:
 def _branch_problems(context: CheckContext, branch: Mapping) -> list[str]:
     if len({"to", "role"} & set(branch)) != 1:
         return [msg("give either 'to' (a username, or me) or 'role' (whose users take turns)")]
-    problems = []
+    problems: list[str] = []
     if "role" in branch and branch["role"] not in context.roles:
         problems.append(
             msg(

@@ -179,7 +179,7 @@ def _not_a_field(name: str, entity: Entity) -> Message:
     return msg("'{field}' is not a field of {entity}", field=name, entity=entity.name)
 
 
-def _expression_problems(source: Any, names: set[str]) -> list[Message]:
+def _expression_problems(source: Any, names: set[str]) -> list[str]:
     if not isinstance(source, str):
         return [msg("'{source}' must be an expression in quotes", source=source)]
     try:

@@ -30,7 +30,7 @@ def follow_problems(
 ) -> list[str]:
     """What is wrong with the refs ``source`` reads fields of (it compiles)."""
     expression = compile_expression(source)
-    problems = []
+    problems: list[str] = []
     for name, attribute in sorted(expression.dotted):
         target = entities.get(entity.fields[name].to or "") if _ref(entity, types, name) else None
         if target is None or attribute in SYSTEM_COLUMNS:

@@ -119,7 +119,7 @@ def as_json(value: Any) -> Any:
 def check(context: CheckContext, params: Any) -> list[str]:
     if not isinstance(params, Mapping):
         return [msg("webhook: give its url, and optionally channel, method, headers, format, body")]
-    problems = [
+    problems: list[str] = [
         msg(
             "webhook: '{setting}' is not a setting; known: {known}",
             setting=k,

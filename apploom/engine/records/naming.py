@@ -28,7 +28,7 @@ _BUMP = (
 
 def format_problems(pattern: str) -> list[str]:
     tokens = TOKEN.findall(pattern)
-    problems = [
+    problems: list[str] = [
         msg(
             "'{{{token}}}' is not a numbering token; use {{YYYY}}, {{YY}}, {{MM}}, {{DD}} "
             "or {{#####}} (one # per digit)",
