@@ -38,19 +38,28 @@ SCHEMA_PROBLEMS = {
     ],
 }
 # Mistakes only the checks across the definition find: a title naming no field, a tile
-# showing no report.
+# showing no report, a condition that does not parse.
 CHECK_MISTAKES = (
     ('title: "{name}"', 'title: "{nme}"'),
     ("{report: pipeline,", "{report: pipelin,"),
+    ("zh: 电话}}", 'zh: 电话}, visible_if: "kind =="}'),
 )
 CHECK_PROBLEMS = {
     "en": [
         ("entities.customer.title", "'{nme}' is not a field of customer"),
         ("dashboard.tiles.0", "'pipelin' is not a report of crm"),
+        (
+            "entities.customer.fields.phone.visible_if",
+            "visible_if of 'phone' is not a valid expression (",
+        ),
     ],
     "zh": [
         ("entities.customer.title", "“{nme}”不是 customer 的字段"),
         ("dashboard.tiles.0", "“pipelin”不是 crm 的报表"),
+        (
+            "entities.customer.fields.phone.visible_if",
+            "“phone”的 visible_if 条件不是有效的表达式（",
+        ),
     ],
 }
 
@@ -115,10 +124,10 @@ def test_a_definition_error_says_its_problems_in_either_language(runtime):
         load_apps([Source("crm.yaml", text)], runtime.types, runtime.automation.actions)
     error = caught.value
     english = str(error)
-    assert english.startswith("2 problems in the app definition:\n  crm.yaml:")
+    assert english.startswith("3 problems in the app definition:\n  crm.yaml:")
     assert "entities.customer.title: '{nme}' is not a field of customer" in english
     chinese = in_language(error.args[0], "zh")
-    assert chinese.startswith("应用定义中有 2 处问题:\n  crm.yaml:")
+    assert chinese.startswith("应用定义中有 3 处问题:\n  crm.yaml:")
     assert "entities.customer.title: “{nme}”不是 customer 的字段" in chinese
     assert "dashboard.tiles.0: “pipelin”不是 crm 的报表" in chinese
     assert [in_language(p.worded(), "en") for p in error.problems] == [
