@@ -113,6 +113,12 @@ def test_the_preview_words_each_problem_in_the_admins_language_at_its_path(
     wrong = next(w for _, w in mistakes)
     first = next(i for i, t in enumerate(text.splitlines(), 1) if wrong in t)
     assert first in {line for line, _, _ in listed}
+    count = len(expected[lang])
+    headline = {
+        "en": f"{count} problems in the app definition",
+        "zh": f"应用定义中有 {count} 处问题",
+    }
+    assert f'<p class="flash error">{headline[lang]}</p>' in page  # above the listed problems
     other = "zh" if lang == "en" else "en"
     for _, start in expected[other]:
         assert start not in html.unescape(page)

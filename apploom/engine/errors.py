@@ -50,6 +50,7 @@ class DefinitionError(AppLoomError):
             if count == 1
             else msg("{count} problems in the app definition", count=count)
         )
+        self.headline = head  # what a screen listing the problems says above them
         lines = {f"problem{i}": p.worded() for i, p in enumerate(self.problems)}
         listing = "".join(f"\n  {{{name}}}" for name in lines)
         super().__init__(Message("{head}:" + listing, {"head": head, **lines}))
