@@ -119,6 +119,7 @@ def test_the_preview_words_each_problem_in_the_admins_language_at_its_path(
         "zh": f"应用定义中有 {count} 处问题",
     }
     assert f'<p class="flash error">{headline[lang]}</p>' in page  # above the listed problems
+    assert 'class="designer-said"' not in page  # a preview of typed text says no design
     other = "zh" if lang == "en" else "en"
     for _, start in expected[other]:
         assert start not in html.unescape(page)

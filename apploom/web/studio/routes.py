@@ -509,8 +509,8 @@ def _preview(
         result = install_definitions(rt.db, [source], rt.settings, dry_run=True)
         plan, changes, asked = result.plan, effects(rt.db, result.plan), result.questions
     except AppLoomError as exc:  # a definition's problems are listed by the editor
-        said = exc.headline if isinstance(exc, DefinitionError) else message_of(exc)
-        error = error or translate(said)
+        refused = exc.headline if isinstance(exc, DefinitionError) else message_of(exc)
+        error = error or translate(refused)
     with rt.db.read() as conn:
         history = applied.history(conn, app)
     return render_template(
