@@ -13,7 +13,7 @@ from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.errors import BadQuery, SandboxError
 from apploom.engine.expressions import sandbox
 from apploom.engine.messages import message_of, msg
-from apploom.engine.query.expressions import COMPARISONS, Term, compile_sql
+from apploom.engine.query.expressions import COMPARISONS, Term, compile_sql, refused
 from apploom.engine.storage.system_tables import ID
 
 
@@ -123,11 +123,11 @@ BALANCE_OPERATORS = frozenset({ast.Add, ast.Sub, ast.And}) | COMPARISONS
 def sums_sql(source: str, columns: Mapping[str, Any], deltas: Mapping[str, Any]) -> ColumnElement:
     """A check or figure as SQL over the sums (each plus its delta, for a check on the
     values a write would leave)."""
-    refusal = "may only add, subtract and compare the sums, like 'on_hand - reserved >= 0'"
+    refusal = msg("may only add, subtract and compare the sums, like 'on_hand - reserved >= 0'")
 
     def the_sum(name: str) -> Term:
         if name not in columns:
-            raise BadQuery(f"{refusal} (not '{name}')")
+            raise BadQuery(refused(refusal, name))
         return Term(columns[name] + deltas.get(name, 0))
 
     return compile_sql(source, the_sum, allowed=BALANCE_OPERATORS, refusal=refusal).sql

@@ -137,11 +137,11 @@ def _measure(name: str, spec: Mapping) -> Measure:
 
 
 MEASURE_OPERATORS = ARITHMETIC
-MEASURE_REFUSAL = (
+MEASURE_REFUSAL = msg(
     "may only add, subtract, multiply and divide fields and numbers, like 'qty * price'"
 )
 HAVING_OPERATORS = COMPARISONS | LOGIC
-HAVING_REFUSAL = "may only compare measures and numbers, like 'orders > 10'"
+HAVING_REFUSAL = msg("may only compare measures and numbers, like 'orders > 10'")
 
 
 def expression_paths(source: str) -> list[str]:
