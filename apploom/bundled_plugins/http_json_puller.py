@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from apploom.plugin import Batch, Channel, Puller, hookimpl
+from apploom.plugin import Batch, Channel, Puller, hookimpl, msg
 
 TIMEOUT = 30  # seconds a page may take
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -57,12 +57,18 @@ def pull(channel: Channel, secrets: Mapping[str, str], cursor: str | None) -> Ba
 
 def check(settings: Mapping[str, Any]) -> list[str]:
     url = settings.get("url")
-    problems = [f"'{key}' is not a setting of http_json (url is)" for key in sorted(settings)
-                if key != "url"]  # fmt: skip
+    problems: list[str] = [
+        msg("'{setting}' is not a setting of http_json (url is)", setting=key)
+        for key in sorted(settings)
+        if key != "url"
+    ]
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        return [*problems, "http_json needs 'url': the http:// or https:// address of the pages"]
+        return [
+            *problems,
+            msg("http_json needs 'url': the http:// or https:// address of the pages"),
+        ]
     return problems + [
-        f"url: '{{{p}}}' is neither {{cursor}} nor {{secret:NAME}}"
+        msg("url: '{{{placeholder}}}' is neither {{cursor}} nor {{secret:NAME}}", placeholder=p)
         for p in PLACEHOLDER.findall(url)
         if p != "cursor" and not SECRET.fullmatch(p)
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from apploom.engine.messages import msg
+from apploom.engine.messages import Message, msg
 
 
 class AppLoomError(Exception):
@@ -25,8 +25,16 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        return str(self.worded())
+
+    def worded(self) -> Message:
+        """Where and what, as a message: the place stays as written, the message is
+        worded in the reader's language."""
         where = self.file + (f":{self.line}" if self.line else "")
-        return f"{where}: {self.path or '(top)'}: {self.message}"
+        path = self.path or msg("(top)")
+        return Message(
+            "{where}: {path}: {message}", {"where": where, "path": path, "message": self.message}
+        )
 
 
 class DefinitionError(AppLoomError):
@@ -37,8 +45,15 @@ class DefinitionError(AppLoomError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the app definition"
-        super().__init__("\n".join([head + ":", *(f"  {p}" for p in self.problems)]))
+        head = (
+            msg("{count} problem in the app definition", count=count)
+            if count == 1
+            else msg("{count} problems in the app definition", count=count)
+        )
+        self.headline = head  # what a screen listing the problems says above them
+        lines = {f"problem{i}": p.worded() for i, p in enumerate(self.problems)}
+        listing = "".join(f"\n  {{{name}}}" for name in lines)
+        super().__init__(Message("{head}:" + listing, {"head": head, **lines}))
 
 
 class ValidationFailed(AppLoomError):

@@ -50,3 +50,9 @@ def joined(parts: Sequence[str], separator: str = "; ") -> Message:
     """Several messages as one, each worded in the reader's language when it is read."""
     names = {f"part{i}": part for i, part in enumerate(parts)}
     return Message(separator.join(f"{{{name}}}" for name in names), names)
+
+
+def prefixed(where: str, said: str) -> Message:
+    """A message about a part of a setting, after that part's name ("set total: ..."): the
+    name as written, the message in the reader's language."""
+    return Message("{where}: {said}", {"where": where, "said": said})

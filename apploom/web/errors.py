@@ -92,7 +92,7 @@ def _engine_error(exc: engine.AppLoomError):
         if exc.stale and g.get("precondition"):
             status = 412  # the If-Match header named a version that is not the record's
     if isinstance(exc, engine.DefinitionError):
-        extra["problems"] = [str(p) for p in exc.problems]
+        extra["problems"] = [in_language(p.worded(), lang) for p in exc.problems]
     response = jsonify(error_body(exc.code, in_language(said, lang), **extra))
     response.status_code = status
     if status == 401:

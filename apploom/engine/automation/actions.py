@@ -19,7 +19,7 @@ from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.errors import RuleError, SandboxError
 from apploom.engine.expressions import sandbox
 from apploom.engine.fields.base import parse_int
-from apploom.engine.messages import joined, msg
+from apploom.engine.messages import joined, message_of, msg, prefixed
 from apploom.engine.query.filters import Query, parse_where
 from apploom.engine.storage.system_tables import sys_user
 
@@ -83,7 +83,7 @@ def _labels(entity: Entity, names: Iterable[str]) -> Label:
 
 def _check_set(context: CheckContext, params: Any) -> list[str]:
     if not isinstance(params, Mapping) or not params:
-        return ["set takes field: expression pairs"]
+        return [msg("set takes field: expression pairs")]
     entity = context.entity
     status = entity.workflow.field if entity.workflow else None
     problems: list[str] = []
@@ -94,10 +94,14 @@ def _check_set(context: CheckContext, params: Any) -> list[str]:
             or field == status
         ):
             problems.append(
-                f"set: '{field}' is not a field it can set"
-                + (" (the status moves by transitions)" if field == status else "")
+                msg(
+                    "set: '{field}' is not a field it can set (the status moves by transitions)",
+                    field=field,
+                )
+                if field == status
+                else msg("set: '{field}' is not a field it can set", field=field)
             )
-        problems += [f"set {field}: {m}" for m in context.expression_problems(source)]
+        problems += [prefixed(f"set {field}", m) for m in context.expression_problems(source)]
     return problems
 
 
@@ -141,7 +145,7 @@ def _update(context: ActionContext, spec: Mapping) -> str:
 def _check_update(context: CheckContext, params: Any) -> list[str]:
     problems = _values_problems("update", context, params)
     if _target(context, params) is not None and not isinstance(params.get("where"), Mapping):
-        problems.append("update: 'where' must be a filter such as {customer: 'customer'}")
+        problems.append(msg("update: 'where' must be a filter such as {{customer: 'customer'}}"))
     return problems
 
 
@@ -152,12 +156,17 @@ def _target(context: CheckContext, params: Any) -> Entity | None:
 def _values_problems(kind: str, context: CheckContext, params: Any) -> list[str]:
     target = _target(context, params)
     if target is None:
-        return [f"{kind}: 'entity' must name an entity like crm.customer"]
+        return [prefixed(kind, msg("'entity' must name an entity like crm.customer"))]
     problems: list[str] = []
     for field, source in (params.get("values") or {}).items():
         if field not in target.fields:
-            problems.append(f"{kind}: '{field}' is not a field of {target.name}")
-        problems += [f"{kind} {field}: {m}" for m in context.expression_problems(source)]
+            problems.append(
+                prefixed(
+                    kind,
+                    msg("'{field}' is not a field of {entity}", field=field, entity=target.name),
+                )
+            )
+        problems += [prefixed(f"{kind} {field}", m) for m in context.expression_problems(source)]
     return problems
 
 
@@ -171,7 +180,13 @@ def _transition(context: ActionContext, name: str) -> str:
 def _check_transition(context: CheckContext, params: Any) -> list[str]:
     workflow = context.entity.workflow
     if workflow is None or params not in workflow.transitions:
-        return [f"transition: {context.entity.name} has no transition '{params}'"]
+        return [
+            msg(
+                "transition: {entity} has no transition '{transition}'",
+                entity=context.entity.name,
+                transition=params,
+            )
+        ]
     return []
 
 
@@ -217,14 +232,21 @@ def _listed(value: Any) -> list:
 def _check_notify(context: CheckContext, params: Any) -> list[str]:
     """The schema holds the settings' shapes; this, whom they name."""
     if not any(params.get(k) for k in ("roles", "users", "to", "robot")):
-        return ["notify: name the roles, users, user fields (to) or robots to tell"]
-    problems = [
-        f"notify: '{role}' is not a role; known roles: {', '.join(sorted(context.roles))}"
+        return [msg("notify: name the roles, users, user fields (to) or robots to tell")]
+    problems: list[str] = [
+        msg(
+            "notify: '{role}' is not a role; known roles: {roles}",
+            role=role,
+            roles=", ".join(sorted(context.roles)),
+        )
         for role in _listed(params.get("roles"))
         if role not in context.roles
     ]
     problems += [
-        f"notify to: '{t}' must name a user field, like '{{owner}}' or '{{order.owner}}'"
+        msg(
+            "notify to: '{to}' must name a user field, like '{{owner}}' or '{{order.owner}}'",
+            to=t,
+        )
         for t in _listed(params.get("to"))
         if not _names_user_field(context, t)
     ]
@@ -287,19 +309,22 @@ def _language(context: ActionContext, template: str | None) -> str:
 
 def _check_email(context: CheckContext, params: Any) -> list[str]:
     if not isinstance(params, Mapping) or not params.get("to") or not params.get("subject"):
-        return ["email: 'to' and 'subject' are needed"]
+        return [msg("email: 'to' and 'subject' are needed")]
     to = params["to"]
     if not isinstance(to, str) and not (
         isinstance(to, list) and all(isinstance(t, str) and t for t in to)
     ):
-        return ["email: 'to' is an address (or template) or a list of them"]
-    problems = [
-        f"email: '{key}' is a template, or one for each language ({{en: ..., zh: ...}})"
+        return [msg("email: 'to' is an address (or template) or a list of them")]
+    problems: list[str] = [
+        msg(
+            "email: '{setting}' is a template, or one for each language ({{en: ..., zh: ...}})",
+            setting=key,
+        )
         for key in ("subject", "body")
         if key in params and not _template(params[key])
     ]
     if "language" in params and not isinstance(params["language"], str):
-        problems.append("email: 'language' is a template such as '{customer.language}'")
+        problems.append(msg("email: 'language' is a template such as '{{customer.language}}'"))
     return problems
 
 
@@ -336,11 +361,11 @@ def _script(context: ActionContext, source: str) -> str:
 
 def _check_script(context: CheckContext, params: Any) -> list[str]:
     if not isinstance(params, str) or not params.strip():
-        return ["script: write the script's source"]
+        return [msg("script: write the script's source")]
     try:
         sandbox.check_script(params)
     except SandboxError as exc:
-        return [f"script: {exc}"]
+        return [prefixed("script", message_of(exc))]
     return []
 
 

@@ -36,7 +36,7 @@ from apploom.engine.access.permissions import User
 from apploom.engine.automation.definition import CheckContext
 from apploom.engine.errors import AppLoomError, NotFound, RuleError
 from apploom.engine.fields.links import ME
-from apploom.engine.messages import Message, joined, msg
+from apploom.engine.messages import Message, joined, msg, prefixed
 from apploom.engine.storage.database import insert_ignore
 from apploom.engine.storage.system_tables import sys_rotation, sys_user
 
@@ -140,27 +140,39 @@ def check_assign(context: CheckContext, params: Any) -> list[str]:
     """What the schema cannot tell (it already holds the settings' shapes): the field is
     a user field, each rule names a user or a declared role, conditions read fields."""
     entity = context.entity
-    problems = []
+    problems: list[str] = []
     found = entity.fields.get(params["field"])
     if found is None or not context.types[found.type].is_user:
         users = [n for n, f in entity.fields.items() if context.types[f.type].is_user]
         problems.append(
-            f"assign: 'field' must name a user field of {entity.name}"
-            + (f" ({', '.join(users)})" if users else "; it has none")
+            msg(
+                "assign: 'field' must name a user field of {entity} ({fields})",
+                entity=entity.name,
+                fields=", ".join(users),
+            )
+            if users
+            else msg(
+                "assign: 'field' must name a user field of {entity}; it has none",
+                entity=entity.name,
+            )
         )
     for i, branch in enumerate(params["rules"]):
-        problems += [f"assign rules.{i}: {m}" for m in _branch_problems(context, branch)]
+        problems += [prefixed(f"assign rules.{i}", m) for m in _branch_problems(context, branch)]
     return problems
 
 
 def _branch_problems(context: CheckContext, branch: Mapping) -> list[str]:
     if len({"to", "role"} & set(branch)) != 1:
-        return ["give either 'to' (a username, or me) or 'role' (whose users take turns)"]
-    problems = []
+        return [msg("give either 'to' (a username, or me) or 'role' (whose users take turns)")]
+    problems: list[str] = []
     if "role" in branch and branch["role"] not in context.roles:
         problems.append(
-            f"'{branch['role']}' is not a role; known roles: {', '.join(sorted(context.roles))}"
+            msg(
+                "'{role}' is not a role; known roles: {roles}",
+                role=branch["role"],
+                roles=", ".join(sorted(context.roles)),
+            )
         )
     if "if" in branch:
-        problems += [f"if: {m}" for m in context.expression_problems(branch["if"])]
+        problems += [prefixed("if", m) for m in context.expression_problems(branch["if"])]
     return problems

@@ -22,6 +22,7 @@ from apploom.engine.automation.follow import follow_problems
 from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import Message, message_of, msg
 
 TRIGGERS = ("created", "updated", "deleted", "transition", "schedule", "webhook")
 # beyond the fields; ``created`` is the id of the record the rule's last create made
@@ -118,26 +119,40 @@ def lint(
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.name in seen:
-            problems.append(((i, "name"), f"another rule is also called '{rule.name}'"))
+            problems.append(
+                ((i, "name"), msg("another rule is also called '{rule}'", rule=rule.name))
+            )
         seen.add(rule.name)
         for name in rule.fields:
             if name not in entity.fields:
-                problems.append(((i, "on"), f"'{name}' is not a field of {entity.name}"))
+                problems.append(((i, "on"), _not_a_field(name, entity)))
         if rule.transition is not None:
             workflow = entity.workflow
             if workflow is None or rule.transition not in workflow.transitions:
-                problems.append(((i, "on"), f"{entity.name} has no transition '{rule.transition}'"))
+                problems.append(
+                    (
+                        (i, "on"),
+                        msg(
+                            "{entity} has no transition '{transition}'",
+                            entity=entity.name,
+                            transition=rule.transition,
+                        ),
+                    )
+                )
         if rule.trigger == "schedule" and not croniter.is_valid(rule.cron or ""):
             problems.append(
                 (
                     (i, "on"),
-                    f"'{rule.cron}' is not a cron expression such as "
-                    "'0 8 * * *' (every day at 08:00)",
+                    msg(
+                        "'{cron}' is not a cron expression such as '0 8 * * *' "
+                        "(every day at 08:00)",
+                        cron=rule.cron,
+                    ),
                 )
             )
         for name in rule.where or {}:
             if name.split(".")[0] not in entity.fields:
-                problems.append(((i, "where"), f"'{name}' is not a field of {entity.name}"))
+                problems.append(((i, "where"), _not_a_field(name, entity)))
         if rule.condition:
             problems += [
                 ((i, "if"), message) for message in context.expression_problems(rule.condition)
@@ -148,8 +163,11 @@ def lint(
                 problems.append(
                     (
                         path,
-                        f"'{action.kind}' is not an action; known actions: "
-                        f"{', '.join(sorted(actions))}",
+                        msg(
+                            "'{action}' is not an action; known actions: {actions}",
+                            action=action.kind,
+                            actions=", ".join(sorted(actions)),
+                        ),
                     )
                 )
                 continue
@@ -157,11 +175,18 @@ def lint(
     return problems
 
 
+def _not_a_field(name: str, entity: Entity) -> Message:
+    return msg("'{field}' is not a field of {entity}", field=name, entity=entity.name)
+
+
 def _expression_problems(source: Any, names: set[str]) -> list[str]:
     if not isinstance(source, str):
-        return [f"'{source}' must be an expression in quotes"]
+        return [msg("'{source}' must be an expression in quotes", source=source)]
     try:
         used = compile_expression(source).names
     except ExpressionError as exc:
-        return [f"the expression {exc}"]
-    return [f"the expression uses '{name}', which is not a field" for name in sorted(used - names)]
+        return [msg("the expression {problem}", problem=message_of(exc))]
+    return [
+        msg("the expression uses '{name}', which is not a field", name=name)
+        for name in sorted(used - names)
+    ]

@@ -13,6 +13,7 @@ from typing import Mapping
 from apploom.engine.definitions.model import SYSTEM_COLUMNS, Entity
 from apploom.engine.expressions.compiled import ExpressionError, compile_expression
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import msg
 
 
 def followed(entity: Entity, types: FieldTypes, source: str) -> tuple[str, ...]:
@@ -29,7 +30,7 @@ def follow_problems(
 ) -> list[str]:
     """What is wrong with the refs ``source`` reads fields of (it compiles)."""
     expression = compile_expression(source)
-    problems = []
+    problems: list[str] = []
     for name, attribute in sorted(expression.dotted):
         target = entities.get(entity.fields[name].to or "") if _ref(entity, types, name) else None
         if target is None or attribute in SYSTEM_COLUMNS:
@@ -37,14 +38,22 @@ def follow_problems(
         found = target.fields.get(attribute)
         if found is None or found.holds_rows:
             problems.append(
-                f"the expression reads '{name}.{attribute}', but {target.qualified} has no "
-                f"field '{attribute}' to read"
+                msg(
+                    "the expression reads '{ref}.{field}', but {entity} has no field '{field}' "
+                    "to read",
+                    ref=name,
+                    field=attribute,
+                    entity=target.qualified,
+                )
             )
     for name in followed(entity, types, source):
         if name in expression.bare:
             problems.append(
-                f"the expression reads {name} as a record ({name}.<field>) and as an id; "
-                f"write {name}.id for its id"
+                msg(
+                    "the expression reads {ref} as a record ({ref}.<field>) and as an id; "
+                    "write {ref}.id for its id",
+                    ref=name,
+                )
             )
     return problems
 

@@ -34,7 +34,7 @@ from apploom.engine.automation.definition import TEMPLATE, CheckContext
 from apploom.engine.channels.auth import body_hmac
 from apploom.engine.errors import RuleError
 from apploom.engine.expressions import sandbox
-from apploom.engine.messages import msg
+from apploom.engine.messages import msg, prefixed
 
 if TYPE_CHECKING:
     from apploom.engine.automation.outbox import Sender
@@ -118,9 +118,13 @@ def as_json(value: Any) -> Any:
 
 def check(context: CheckContext, params: Any) -> list[str]:
     if not isinstance(params, Mapping):
-        return ["webhook: give its url, and optionally channel, method, headers, format, body"]
-    problems = [
-        f"webhook: '{k}' is not a setting; known: {', '.join(sorted(KEYS))}"
+        return [msg("webhook: give its url, and optionally channel, method, headers, format, body")]
+    problems: list[str] = [
+        msg(
+            "webhook: '{setting}' is not a setting; known: {known}",
+            setting=k,
+            known=", ".join(sorted(KEYS)),
+        )
         for k in params
         if k not in KEYS
     ]
@@ -129,27 +133,37 @@ def check(context: CheckContext, params: Any) -> list[str]:
         url.startswith(("http://", "https://")) or SECRET.match(url)
     ):
         problems.append(
-            "webhook: 'url' must start with http:// or https://, or with the channel's "
-            "{secret:NAME} holding the platform's address"
+            msg(
+                "webhook: 'url' must start with http:// or https://, or with the channel's "
+                "{{secret:NAME}} holding the platform's address"
+            )
         )
     if params.get("method", "POST") not in METHODS:
-        problems.append(f"webhook: 'method' must be one of {', '.join(METHODS)}")
+        problems.append(
+            msg("webhook: 'method' must be one of {methods}", methods=", ".join(METHODS))
+        )
     if params.get("format", "json") not in FORMATS:
-        problems.append(f"webhook: 'format' must be one of {', '.join(FORMATS)}")
+        problems.append(
+            msg("webhook: 'format' must be one of {formats}", formats=", ".join(FORMATS))
+        )
     headers = params.get("headers") or {}
     if not isinstance(headers, Mapping) or not all(
         isinstance(v, str) and "\n" not in v and "\r" not in v for v in headers.values()
     ):
-        problems.append("webhook: 'headers' must be name: text pairs, each on one line")
+        problems.append(msg("webhook: 'headers' must be name: text pairs, each on one line"))
     body = params.get("body")
     if body is not None and not isinstance(body, Mapping):
-        problems.append("webhook: 'body' must be key: expression pairs")
+        problems.append(msg("webhook: 'body' must be key: expression pairs"))
     for key, source in (body or {}).items() if isinstance(body, Mapping) else ():
-        problems += [f"webhook body {key}: {m}" for m in context.expression_problems(source)]
+        problems += [
+            prefixed(f"webhook body {key}", m) for m in context.expression_problems(source)
+        ]
     if params.get("carrier") and not params.get("channel"):
-        problems.append("webhook: 'carrier' maps codes by a channel's carriers: name the channel")
+        problems.append(
+            msg("webhook: 'carrier' maps codes by a channel's carriers: name the channel")
+        )
     if SECRET.search(url if isinstance(url, str) else "") and not params.get("channel"):
-        problems.append("webhook: {secret:...} comes from a channel: name the channel")
+        problems.append(msg("webhook: {{secret:...}} comes from a channel: name the channel"))
     return problems
 
 

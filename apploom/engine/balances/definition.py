@@ -12,7 +12,8 @@ from sqlalchemy import BigInteger, Column, ColumnElement, MetaData, Table, Uniqu
 from apploom.engine.definitions.model import Entity, Label
 from apploom.engine.errors import BadQuery, SandboxError
 from apploom.engine.expressions import sandbox
-from apploom.engine.query.expressions import COMPARISONS, Term, compile_sql
+from apploom.engine.messages import message_of, msg
+from apploom.engine.query.expressions import COMPARISONS, Term, compile_sql, refused
 from apploom.engine.storage.system_tables import ID
 
 
@@ -72,7 +73,7 @@ def balance_table(metadata: MetaData, balance: Balance, ledger: Entity, types) -
 
 def check_problems(balance: Balance, ledger: Entity) -> list[tuple[tuple, str]]:
     problems: list[tuple[tuple, str]] = [
-        (("by",), f"'{n}' is not a field of {ledger.name}")
+        (("by",), msg("'{field}' is not a field of {entity}", field=n, entity=ledger.name))
         for n in balance.by
         if n not in ledger.fields
     ]
@@ -80,14 +81,18 @@ def check_problems(balance: Balance, ledger: Entity) -> list[tuple[tuple, str]]:
         try:
             used = sandbox.check_expression(source)
         except SandboxError as exc:
-            problems.append((("sums", column), f"the expression {exc}"))
+            problems.append(
+                (("sums", column), msg("the expression {problem}", problem=message_of(exc)))
+            )
             continue
         unknown = (
             {n.id for n in ast.walk(used) if isinstance(n, ast.Name)}
             - set(ledger.fields)
             - set(sandbox.BUILTINS)
         )
-        problems += [(("sums", column), f"uses '{n}', which is not a field") for n in unknown]
+        problems += [
+            (("sums", column), msg("uses '{name}', which is not a field", name=n)) for n in unknown
+        ]
     columns = {c: Column(c, BigInteger) for c in balance.sums}
     figures: list[tuple[tuple[str, ...], str]] = (
         [(("check",), balance.check)] if balance.check else []
@@ -97,9 +102,18 @@ def check_problems(balance: Balance, ledger: Entity) -> list[tuple[tuple, str]]:
         try:
             sums_sql(source, columns, {})
         except BadQuery as exc:
-            problems.append((path, f"{'the check' if path == ('check',) else path[1]} {exc}"))
+            problems.append(
+                (
+                    path,
+                    msg("the check {problem}", problem=message_of(exc))
+                    if path == ("check",)
+                    else msg("{figure} {problem}", figure=path[1], problem=message_of(exc)),
+                )
+            )
     for name in set(balance.labels) - set(balance.sums) - set(balance.show) - set(balance.by):
-        problems.append((("labels", name), f"'{name}' is not a sum or figure of the balance"))
+        problems.append(
+            (("labels", name), msg("'{name}' is not a sum or figure of the balance", name=name))
+        )
     return problems
 
 
@@ -109,11 +123,11 @@ BALANCE_OPERATORS = frozenset({ast.Add, ast.Sub, ast.And}) | COMPARISONS
 def sums_sql(source: str, columns: Mapping[str, Any], deltas: Mapping[str, Any]) -> ColumnElement:
     """A check or figure as SQL over the sums (each plus its delta, for a check on the
     values a write would leave)."""
-    refusal = "may only add, subtract and compare the sums, like 'on_hand - reserved >= 0'"
+    refusal = msg("may only add, subtract and compare the sums, like 'on_hand - reserved >= 0'")
 
     def the_sum(name: str) -> Term:
         if name not in columns:
-            raise BadQuery(f"{refusal} (not '{name}')")
+            raise BadQuery(refused(refusal, name))
         return Term(columns[name] + deltas.get(name, 0))
 
     return compile_sql(source, the_sum, allowed=BALANCE_OPERATORS, refusal=refusal).sql

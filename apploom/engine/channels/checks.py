@@ -9,6 +9,7 @@ from typing import Iterator, Mapping
 from apploom.engine.channels.definition import STATUS_ACTIONS, Channel, paths_of
 from apploom.engine.channels.pullers import Puller, pull_problems
 from apploom.engine.definitions.model import App, AppSet
+from apploom.engine.messages import msg
 
 ORDER, PAYMENT = "order", "payment"
 NEEDED_FIELDS = ("customer", "channel", "external_id", "lines")
@@ -24,9 +25,10 @@ def webhook_channel_problems(app: App, apps: AppSet) -> Iterator[tuple[tuple, st
                 if action.kind == "webhook" and named and named not in known:
                     yield (
                         ("entities", entity.name, "rules", i, "do", j),
-                        (
-                            f"webhook: '{named}' is not a channel; known channels: "
-                            f"{', '.join(sorted(known)) or 'none'}"
+                        msg(
+                            "webhook: '{channel}' is not a channel; known channels: {known}",
+                            channel=named,
+                            known=", ".join(sorted(known)) or msg("none"),
                         ),
                     )
 
@@ -41,7 +43,11 @@ def channel_problems(app: App, pullers: Mapping[str, Puller]) -> Iterator[tuple[
     if order is None or missing:
         yield (
             ("channels",),
-            (f"channels need an entity '{ORDER}' with the fields {', '.join(NEEDED_FIELDS)}"),
+            msg(
+                "channels need an entity '{entity}' with the fields {fields}",
+                entity=ORDER,
+                fields=", ".join(NEEDED_FIELDS),
+            ),
         )
         return
     for name, channel in app.channels.items():
@@ -55,9 +61,12 @@ def _problems(app: App, channel: Channel) -> Iterator[tuple[tuple, str]]:
     if options and channel.name not in options:
         yield (
             (),
-            (
-                f"'{channel.name}' is not a channel of {app.name}.{ORDER}; add it to the options "
-                f"of its channel field (now: {', '.join(options)})"
+            msg(
+                "'{channel}' is not a channel of {entity}; add it to the options of its channel "
+                "field (now: {options})",
+                channel=channel.name,
+                entity=app.name + "." + ORDER,
+                options=", ".join(options),
             ),
         )
     for path in paths_of(channel):
@@ -65,16 +74,24 @@ def _problems(app: App, channel: Channel) -> Iterator[tuple[tuple, str]]:
             yield tuple(path.at.split(".")[2:]), path.problem
     auth = channel.auth
     if auth.scheme in ("hmac_base64", "hmac_hex", "token") and not auth.header:
-        yield ("auth",), f"the {auth.scheme} scheme needs the header the platform signs in"
+        yield (
+            ("auth",),
+            msg("the {scheme} scheme needs the header the platform signs in", scheme=auth.scheme),
+        )
     if auth.scheme == "md5_in_body" and not auth.signed:
-        yield ("auth",), "md5_in_body needs 'signed': the body's fields signed, in order"
+        yield ("auth",), msg("md5_in_body needs 'signed': the body's fields signed, in order")
     transitions = order.workflow.transitions if order.workflow else {}
     for status, action in channel.statuses.items():
         if action not in transitions and action not in STATUS_ACTIONS:
             known = ", ".join([*sorted(transitions), *STATUS_ACTIONS])
             yield (
                 ("statuses", status),
-                f"'{action}' is not a transition of {ORDER} nor one of: {known}",
+                msg(
+                    "'{action}' is not a transition of {entity} nor one of: {known}",
+                    action=action,
+                    entity=ORDER,
+                    known=known,
+                ),
             )
     payment = app.entities.get(PAYMENT)
     methods = (
@@ -83,5 +100,9 @@ def _problems(app: App, channel: Channel) -> Iterator[tuple[tuple, str]]:
     if channel.payment_method and channel.payment_method not in methods:
         yield (
             ("payment_method",),
-            f"'{channel.payment_method}' is not a payment method; use one of: {', '.join(methods)}",
+            msg(
+                "'{method}' is not a payment method; use one of: {methods}",
+                method=channel.payment_method,
+                methods=", ".join(methods),
+            ),
         )

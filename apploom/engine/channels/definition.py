@@ -27,6 +27,7 @@ from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
 from apploom.engine.definitions.model import Label, frozen_map
+from apploom.engine.messages import msg
 
 SCHEMES = ("engine", "hmac_base64", "hmac_hex", "token", "md5_in_body", "none")
 # what a status may make of the order, beyond taking the transition it names
@@ -125,7 +126,8 @@ def compile_path(at: str, raw: Any) -> Path:
     try:
         return Path(at, source, jmespath.compile(source), fmt)
     except JMESPathError as exc:
-        return Path(at, source, None, fmt, f"'{source}' is not a JMESPath expression: {exc}")
+        said = msg("'{path}' is not a JMESPath expression: {reason}", path=source, reason=str(exc))
+        return Path(at, source, None, fmt, said)
 
 
 def _paths(at: str, raw: Mapping[str, Any] | None, keys: tuple[str, ...]) -> Mapping[str, Path]:

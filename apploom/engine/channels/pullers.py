@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 from croniter import croniter
 
 from apploom.engine.channels.definition import Channel
+from apploom.engine.messages import msg
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,16 @@ def pull_problems(channel: Channel, pullers: Mapping[str, Puller]) -> Iterator[t
     if puller is None:
         yield (
             ("pull", "kind"),
-            f"no plugin pulls '{pull.kind}' channels; known kinds: "
-            f"{', '.join(sorted(pullers)) or 'none'}",
+            msg(
+                "no plugin pulls '{kind}' channels; known kinds: {known}",
+                kind=pull.kind,
+                known=", ".join(sorted(pullers)) or msg("none"),
+            ),
         )
     if isinstance(pull.every, str) and not croniter.is_valid(pull.every):
-        yield ("pull", "every"), f"'{pull.every}' is neither seconds nor a cron expression"
+        yield (
+            ("pull", "every"),
+            msg("'{every}' is neither seconds nor a cron expression", every=pull.every),
+        )
     for message in puller.check(pull.settings) if puller else ():
         yield ("pull",), message

@@ -24,6 +24,7 @@ from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, comp
 from apploom.engine.fields.base import COMMON_SETTINGS, Invalid
 from apploom.engine.fields.registry import FieldTypes
 from apploom.engine.fields.text import pattern_problem
+from apploom.engine.messages import Message, message_of, msg
 from apploom.engine.records.conditions import CONDITIONS
 from apploom.engine.records.formulas import formula_order
 from apploom.engine.records.naming import format_problems
@@ -66,8 +67,11 @@ def semantic_problems(
                 if balance.name in app.entities:
                     report(
                         path,
-                        f"'{balance.name}' is also an entity of {app.name}; give the "
-                        "balance its own name",
+                        msg(
+                            "'{balance}' is also an entity of {app}; give the balance its own name",
+                            balance=balance.name,
+                            app=app.name,
+                        ),
                     )
                 for sub, message in check_problems(balance, entity):
                     report(path + sub, message)
@@ -87,7 +91,10 @@ def semantic_problems(
         reports = {r.name for r in app.reports}
         for i, tile in enumerate(app.dashboard.tiles if app.dashboard else ()):
             if tile.report not in reports:
-                report(("dashboard", "tiles", i), f"'{tile.report}' is not a report of {app.name}")
+                report(
+                    ("dashboard", "tiles", i),
+                    msg("'{report}' is not a report of {app}", report=tile.report, app=app.name),
+                )
         problems.extend(report.problems)
         warnings.extend(warn.problems)
     problems.extend(_requires_cycles(apps))
@@ -108,8 +115,11 @@ def _check_workflow(
     if declared.type != added.type or declared.option_values != tuple(workflow.states):
         report(
             ("entities", entity.name, "fields", workflow.field),
-            f"'{workflow.field}' is the workflow's status field; leave it out of "
-            "fields and the workflow adds it",
+            msg(
+                "'{field}' is the workflow's status field; leave it out of fields and the "
+                "workflow adds it",
+                field=workflow.field,
+            ),
         )
     errors, warnings = lint(workflow, entity.fields, roles, functions)
     for path, message in errors:
@@ -121,9 +131,9 @@ def _check_workflow(
 def _check_requires(app: App, apps: AppSet, report: _Reporter) -> None:
     for i, name in enumerate(app.requires):
         if name == app.name:
-            report(("requires", i), "an app cannot require itself")
+            report(("requires", i), msg("an app cannot require itself"))
         elif name not in apps.apps:
-            report(("requires", i), f"requires the app '{name}', which is not loaded")
+            report(("requires", i), msg("requires the app '{app}', which is not loaded", app=name))
 
 
 def _requires_cycles(apps: AppSet) -> list[Problem]:
@@ -136,7 +146,10 @@ def _requires_cycles(apps: AppSet) -> list[Problem]:
                     app.file,
                     "requires",
                     app.line(("requires",)),
-                    "apps require each other in a circle: " + " -> ".join(path + [path[0]]),
+                    msg(
+                        "apps require each other in a circle: {apps}",
+                        apps=" -> ".join(path + [path[0]]),
+                    ),
                 )
             )
     return problems
@@ -157,8 +170,11 @@ def _check_permissions(path: tuple, permissions, roles: set[str], report: _Repor
         if role not in roles:
             report(
                 path + (role,),
-                f"the role '{role}' is not declared; add it to 'roles' "
-                f"(known roles: {', '.join(sorted(roles))})",
+                msg(
+                    "the role '{role}' is not declared; add it to 'roles' (known roles: {roles})",
+                    role=role,
+                    roles=", ".join(sorted(roles)),
+                ),
             )
 
 
@@ -169,7 +185,7 @@ def _check_entity(
     _check_permissions(base + ("permissions",), entity.permissions, roles, report)
     if entity.naming:
         for message in format_problems(entity.naming):
-            report(base + ("naming",), f"'{entity.naming}' {message}")
+            report(base + ("naming",), _said_of(entity.naming, message))
     for name, field in entity.fields.items():
         _check_field(app, entity, field, apps, types, report, base + ("fields", name))
         _check_who(entity, field, roles, report, base + ("fields", name))
@@ -178,7 +194,12 @@ def _check_entity(
     if entity.title:
         for token in TITLE_TOKEN.findall(entity.title):
             if token not in names and token not in SYSTEM_COLUMNS:
-                report(base + ("title",), f"'{{{token}}}' is not a field of {entity.name}")
+                report(
+                    base + ("title",),
+                    msg(
+                        "'{{{token}}}' is not a field of {entity}", token=token, entity=entity.name
+                    ),
+                )
     for key, listed in (
         ("columns", entity.list.columns),
         ("filters", entity.list.filters),
@@ -191,8 +212,12 @@ def _check_entity(
         if searched and not (types[searched.type].searchable or types[searched.type].is_reference):
             report(
                 base + ("list", "search"),
-                f"'{name}' cannot be searched (it is of type "
-                f"{searched.type}); search works on text and refs",
+                msg(
+                    "'{field}' cannot be searched (it is of type {type}); search works on text "
+                    "and refs",
+                    field=name,
+                    type=searched.type,
+                ),
             )
     for name in entity.list.sort:
         _check_listed(entity, name.lstrip("-"), base + ("list", "sort"), report)
@@ -202,13 +227,22 @@ def _check_entity(
             for name in row:
                 path = base + ("form", s, "rows", r)
                 if name not in names:
-                    report(path, f"the form shows '{name}', which is not a field of {entity.name}")
+                    report(
+                        path,
+                        msg(
+                            "the form shows '{field}', which is not a field of {entity}",
+                            field=name,
+                            entity=entity.name,
+                        ),
+                    )
                 elif name in placed:
-                    report(path, f"'{name}' is on the form twice")
+                    report(path, msg("'{field}' is on the form twice", field=name))
                 placed[name] = s
         for setting in CONDITIONS:
             if getattr(section, setting):
-                what = f"{setting} of the section '{section.label.en}'"
+                what = msg(
+                    "{setting} of the section '{section}'", setting=setting, section=section.label
+                )
                 source = getattr(section, setting)
                 _check_formula(
                     entity, source, apps, types, report, base + ("form", s, setting), what
@@ -219,14 +253,24 @@ def _check_entity(
             if state not in states:
                 report(
                     base + ("deletable",),
-                    f"'{state}' is not a state of {entity.name}'s workflow"
-                    + (f"; its states are: {', '.join(states)}" if states else ""),
+                    msg(
+                        "'{state}' is not a state of {entity}'s workflow; its states are: {states}",
+                        state=state,
+                        entity=entity.name,
+                        states=", ".join(states),
+                    )
+                    if states
+                    else msg(
+                        "'{state}' is not a state of {entity}'s workflow",
+                        state=state,
+                        entity=entity.name,
+                    ),
                 )
     for key in ("indexes", "unique"):
         for i, index in enumerate(getattr(entity, key)):
             for name in index:
                 if name not in names and name not in SYSTEM_COLUMNS:
-                    report(base + (key, i), f"'{name}' is not a field of {entity.name}")
+                    report(base + (key, i), _not_a_field(name, entity.name))
     if entity.is_child:
         users = [
             e.qualified
@@ -237,26 +281,51 @@ def _check_entity(
         if len(users) > 1:
             report(
                 base,
-                f"{entity.name} holds the rows of more than one table field "
-                f"({', '.join(users)}); give each table its own entity",
+                msg(
+                    "{entity} holds the rows of more than one table field ({fields}); give each "
+                    "table its own entity",
+                    entity=entity.name,
+                    fields=", ".join(users),
+                ),
             )
         if entity.table_fields():
-            report(base, f"{entity.name} is the rows of a table and cannot have tables itself")
+            report(
+                base,
+                msg(
+                    "{entity} is the rows of a table and cannot have tables itself",
+                    entity=entity.name,
+                ),
+            )
         if entity.prints:
             report(
                 base + ("prints",),
-                f"{entity.name} is the rows of a table and prints with the record holding "
-                f"them ({', '.join(users)}): give the prints to that entity",
+                msg(
+                    "{entity} is the rows of a table and prints with the record holding them "
+                    "({holders}): give the prints to that entity",
+                    entity=entity.name,
+                    holders=", ".join(users),
+                ),
             )
 
 
 def _check_listed(entity: Entity, name: str, path: tuple, report: _Reporter) -> None:
     if name in entity.fields or name in SYSTEM_COLUMNS:
         if name in entity.fields and entity.fields[name].holds_rows:
-            report(path, f"'{name}' is a table of rows and cannot be a list column or filter")
+            report(
+                path,
+                msg(
+                    "'{field}' is a table of rows and cannot be a list column or filter", field=name
+                ),
+            )
         return
     report(
-        path, f"'{name}' is not a field of {entity.name}; fields are: " + ", ".join(entity.fields)
+        path,
+        msg(
+            "'{field}' is not a field of {entity}; fields are: {fields}",
+            field=name,
+            entity=entity.name,
+            fields=", ".join(entity.fields),
+        ),
     )
 
 
@@ -268,15 +337,33 @@ def _check_related(
     spec = field.related
     for name in spec.where:
         if name.split(".")[0] not in named:
-            report(path + ("where",), f"'{name}' is not a field of {entity.name}")
-    for key, names, kinds, fits in (
-        ("sum", spec.sums, "integer or decimal or money or percent", lambda t: t.numeric),
-        ("latest", spec.latest, "date or datetime", lambda t: t.dated),
+            report(path + ("where",), _not_a_field(name, entity.name))
+    for key, names, wrong, fits in (
+        (
+            "sum",
+            spec.sums,
+            lambda name: msg(
+                "'{field}' is not a integer or decimal or money or percent field of {entity}",
+                field=name,
+                entity=entity.name,
+            ),
+            lambda t: t.numeric,
+        ),
+        (
+            "latest",
+            spec.latest,
+            lambda name: msg(
+                "'{field}' is not a date or datetime field of {entity}",
+                field=name,
+                entity=entity.name,
+            ),
+            lambda t: t.dated,
+        ),
     ):
         for name in names:  # system columns (None here) are the created/updated times
             fld = named.get(name)
             if name not in named or (not fits(types[fld.type]) if fld else key == "sum"):
-                report(path + (key, name), f"'{name}' is not a {kinds} field of {entity.name}")
+                report(path + (key, name), wrong(name))
 
 
 def _check_field(
@@ -289,26 +376,28 @@ def _check_field(
     path: tuple,
 ) -> None:
     if field.name in RESERVED_NAMES:
-        report(path, f"'{field.name}' is kept for the system; choose another name")
+        report(path, msg("'{field}' is kept for the system; choose another name", field=field.name))
     if field.type not in types:
         return  # the schema already reported the unknown type
     ftype = types[field.type]
     for setting in sorted(field.settings - COMMON_SETTINGS - ftype.settings):
-        report(path + (setting,), f"'{setting}' does not apply to a {field.type} field")
+        report(path + (setting,), _does_not_apply(setting, field.type))
     for setting, message in ftype.definition_problems(field):
         report(path + (setting,), message)
     for setting in ("unique", "index"):
         if getattr(field, setting) and not ftype.indexable:
-            report(path + (setting,), f"'{setting}' does not apply to a {field.type} field")
+            report(path + (setting,), _does_not_apply(setting, field.type))
     if field.unique and entity.is_child:
         report(
             path + ("unique",),
-            f"{entity.name} holds the rows of a table; 'unique' does not apply to row fields",
+            _not_for_rows(entity.name, "unique"),
         )
     _check_related(entity, field, types, report, path + ("related",))
     values = field.option_values
     for value in {v for v in values if values.count(v) > 1}:
-        report(path + ("options",), f"the option '{value}' is listed more than once")
+        report(
+            path + ("options",), msg("the option '{value}' is listed more than once", value=value)
+        )
     problem = pattern_problem(field.pattern) if field.pattern else None
     if problem:
         report(path + ("pattern",), problem)
@@ -321,12 +410,15 @@ def _check_field(
         if child is None or child.app != app.name:
             report(
                 path + ("of",),
-                f"'{field.child.split('.')[-1]}' is not an entity of "
-                f"{app.name}; rows must be an entity of the same app",
+                msg(
+                    "'{entity}' is not an entity of {app}; rows must be an entity of the same app",
+                    entity=field.child.split(".")[-1],
+                    app=app.name,
+                ),
             )
     for name in field.locks:
         if name not in entity.fields:
-            report(path + ("locks",), f"'{name}' is not a field of {entity.name}")
+            report(path + ("locks",), _not_a_field(name, entity.name))
     if field.default_from:
         _check_default_from(entity, field, apps, types, report, path)
     if field.formula:
@@ -335,7 +427,7 @@ def _check_field(
         _check_formula(entity, field.fill, apps, types, report, path + ("fill",))
     for setting in CONDITIONS:
         if getattr(field, setting):
-            what = f"{setting} of '{field.name}'"
+            what = msg("{setting} of '{field}'", setting=setting, field=field.name)
             _check_formula(
                 entity, getattr(field, setting), apps, types, report, path + (setting,), what
             )
@@ -348,20 +440,26 @@ def _check_who(entity: Entity, field: Field, roles: set[str], report: _Reporter,
         if entity.is_child and getattr(field, setting):
             report(
                 path + (setting,),
-                f"{entity.name} holds the rows of a table; '{setting}' does not apply to "
-                "row fields",
+                _not_for_rows(entity.name, setting),
             )
     for role in field.editable_by:
         if role not in roles:
             report(
                 path + ("editable_by",),
-                f"'{role}' is not a role; known roles: {', '.join(sorted(roles))}",
+                msg(
+                    "'{role}' is not a role; known roles: {roles}",
+                    role=role,
+                    roles=", ".join(sorted(roles)),
+                ),
             )
     notify = field.notify or ""
     wordings = [notify] if isinstance(notify, str) else list(notify.values())
     for name, _ in {found for words in wordings for found in TEMPLATE.findall(words)}:
         if name not in entity.fields and name != "id":
-            report(path + ("notify",), f"'{{{name}}}' is not a field of {entity.name}")
+            report(
+                path + ("notify",),
+                msg("'{{{token}}}' is not a field of {entity}", token=name, entity=entity.name),
+            )
 
 
 def _check_default_from(entity, field: Field, apps, types, report: _Reporter, path) -> None:
@@ -369,12 +467,15 @@ def _check_default_from(entity, field: Field, apps, types, report: _Reporter, pa
     head, _, tail = (field.default_from or "").partition(".")
     ref = entity.fields.get(head)
     if ref is None or not types[ref.type].is_reference or not ref.to:
-        report(path + ("default_from",), f"'{head}' is not a ref field of {entity.name}")
+        report(
+            path + ("default_from",),
+            msg("'{field}' is not a ref field of {entity}", field=head, entity=entity.name),
+        )
         return
     target = apps.find(ref.target)
     source = target.fields.get(tail) if target is not None else None
     if source is None or source.holds_rows:
-        report(path + ("default_from",), f"'{tail}' is not a field of {ref.target}")
+        report(path + ("default_from",), _not_a_field(tail, ref.target))
 
 
 def _check_bounds(field: Field, ftype, report: _Reporter, path: tuple) -> None:
@@ -386,14 +487,20 @@ def _check_bounds(field: Field, ftype, report: _Reporter, path: tuple) -> None:
         try:
             bounds[setting] = ftype.coerce(field, raw)
         except (Invalid, TypeError):
-            report(path + (setting,), f"'{raw}' is not a valid {field.type} value")
+            report(
+                path + (setting,),
+                msg("'{value}' is not a valid {type} value", value=raw, type=field.type),
+            )
     if len(bounds) == 2 and bounds["min"] > bounds["max"]:
-        report(path, f"min ({field.min}) is greater than max ({field.max})")
+        report(path, msg("min ({min}) is greater than max ({max})", min=field.min, max=field.max))
     if field.holds_rows and field.min_rows > field.row_limit:
         report(
             path + ("min_rows",),
-            f"min_rows ({field.min_rows}) is greater than the most rows the table may hold"
-            f" ({field.row_limit})",
+            msg(
+                "min_rows ({min_rows}) is greater than the most rows the table may hold ({most})",
+                min_rows=field.min_rows,
+                most=field.row_limit,
+            ),
         )
 
 
@@ -405,7 +512,10 @@ def _check_default(field: Field, ftype, report: _Reporter, path: tuple) -> None:
     try:
         ftype.check(field, ftype.coerce(field, field.default))
     except Invalid as exc:
-        report(path + ("default",), f"the default '{field.default}' {exc}")
+        report(
+            path + ("default",),
+            msg("the default '{value}' {problem}", value=field.default, problem=message_of(exc)),
+        )
 
 
 def _check_ref(app: App, field: Field, apps: AppSet, report: _Reporter, path: tuple) -> None:
@@ -413,15 +523,29 @@ def _check_ref(app: App, field: Field, apps: AppSet, report: _Reporter, path: tu
     target_app = field.target.split(".")[0]
     if target is None:
         known = ", ".join(e.qualified for e in apps.entities() if not e.is_child)
-        report(path + ("to",), f"'{field.to}' is not an entity; known entities: {known}")
+        report(
+            path + ("to",),
+            msg(
+                "'{entity}' is not an entity; known entities: {known}", entity=field.to, known=known
+            ),
+        )
     elif target_app != app.name and target_app not in app.requires:
         report(
-            path + ("to",), f"refers to {field.to}, so '{target_app}' must be listed under requires"
+            path + ("to",),
+            msg(
+                "refers to {entity}, so '{app}' must be listed under requires",
+                entity=field.to,
+                app=target_app,
+            ),
         )
     elif target.is_child:
         report(
             path + ("to",),
-            f"{field.to} holds the rows of {target.parent}; refer to {target.parent} instead",
+            msg(
+                "{entity} holds the rows of {parent}; refer to {parent} instead",
+                entity=field.to,
+                parent=target.parent,
+            ),
         )
 
 
@@ -432,28 +556,66 @@ def _check_formula(
     types: FieldTypes,
     report: _Reporter,
     path: tuple,
-    what: str = "the formula",
+    what: Message | None = None,
 ) -> None:
     """A formula (or a fill or a condition, ``what`` at ``path``): it compiles and reads
     fields the entity has."""
+    what = what or msg("the formula")
     try:
         expression = compile_expression(source)
     except ExpressionError as exc:
-        report(path, f"{what} {exc}")
+        report(path, msg("{what} {problem}", what=what, problem=message_of(exc)))
         return
     for name in sorted(expression.names - set(FUNCTIONS) - set(types.functions)):
         if name not in entity.fields:
-            report(path, f"{what} uses '{name}', which is not a field of {entity.name}")
+            report(
+                path,
+                msg(
+                    "{what} uses '{field}', which is not a field of {entity}",
+                    what=what,
+                    field=name,
+                    entity=entity.name,
+                ),
+            )
     # a table without 'of' is reported by its field type
     children = [apps.find(f.of) for f in entity.table_fields() if f.of]
     row_fields = {n for child in children if child is not None for n in child.fields}
     for name in sorted(expression.attributes - row_fields):
-        report(path, f"{what} reads '.{name}', which no table row of {entity.name} has")
+        report(
+            path,
+            msg(
+                "{what} reads '.{field}', which no table row of {entity} has",
+                what=what,
+                field=name,
+                entity=entity.name,
+            ),
+        )
+
+
+def _not_a_field(name: str, entity: str) -> Message:
+    return msg("'{field}' is not a field of {entity}", field=name, entity=entity)
+
+
+def _does_not_apply(setting: str, type_name: str) -> Message:
+    return msg("'{setting}' does not apply to a {type} field", setting=setting, type=type_name)
+
+
+def _not_for_rows(entity: str, setting: str) -> Message:
+    return msg(
+        "{entity} holds the rows of a table; '{setting}' does not apply to row fields",
+        entity=entity,
+        setting=setting,
+    )
+
+
+def _said_of(value: str, problem: str) -> Message:
+    """A setting's value and what is wrong with it: "'SO-{YYYY}' needs a counter"."""
+    return msg("'{value}' {problem}", value=value, problem=problem)
 
 
 def _check_formula_cycles(entity: Entity, report: _Reporter, base: tuple) -> None:
     for name in formula_order(entity)[1]:
         report(
             base + ("fields", name, "formula"),
-            f"the formula of '{name}' depends on itself through other formulas",
+            msg("the formula of '{field}' depends on itself through other formulas", field=name),
         )

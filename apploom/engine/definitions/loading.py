@@ -18,6 +18,7 @@ from apploom.engine.definitions.model import App, AppSet
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import DefinitionError, Problem
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import msg
 
 _PACKAGE = Path(__file__).resolve().parents[2]
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
@@ -47,7 +48,7 @@ def read_sources(paths: Iterable[str | Path]) -> list[Source]:
             sources.append(Source(str(path), path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             raise DefinitionError(
-                [Problem(str(path), "", None, f"cannot be read: {exc}")]
+                [Problem(str(path), "", None, msg("cannot be read: {reason}", reason=str(exc)))]
             ) from None
     return sources
 
@@ -75,7 +76,11 @@ def load_apps(
                     source.file,
                     "app",
                     app.line(("app",)),
-                    f"the app '{app.name}' is also defined in {apps[app.name].file}",
+                    msg(
+                        "the app '{app}' is also defined in {file}",
+                        app=app.name,
+                        file=apps[app.name].file,
+                    ),
                 )
             )
             continue

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import yaml
 
 from apploom.engine.errors import Problem
+from apploom.engine.messages import msg
 
 KeyPath = tuple[str | int, ...]  # keys and list positions from the document's root to a value
 
@@ -62,10 +63,11 @@ def read_document(file: str, text: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        doc.problems.append(Problem(file, "", line, f"not valid YAML: {exc.problem or exc}"))
+        said = msg("not valid YAML: {reason}", reason=exc.problem or str(exc))
+        doc.problems.append(Problem(file, "", line, said))
         return doc
     if node is None:
-        doc.problems.append(Problem(file, "", 1, "the file is empty"))
+        doc.problems.append(Problem(file, "", 1, msg("the file is empty")))
         return doc
     doc.data = _Builder(doc).build(node, ())
     return doc
@@ -77,13 +79,15 @@ def _read_json(doc: Document) -> None:
     def no_duplicates(pairs: list) -> dict:
         keys = [k for k, _ in pairs]
         for key in {k for k in keys if keys.count(k) > 1}:
-            doc.problems.append(Problem(doc.file, "", None, f"'{key}' is written twice; keep one"))
+            said = msg("'{key}' is written twice; keep one", key=key)
+            doc.problems.append(Problem(doc.file, "", None, said))
         return dict(pairs)
 
     try:
         doc.data = json.loads(doc.text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
-        doc.problems.append(Problem(doc.file, "", exc.lineno, f"not valid JSON: {exc.msg}"))
+        said = msg("not valid JSON: {reason}", reason=exc.msg)
+        doc.problems.append(Problem(doc.file, "", exc.lineno, said))
         return
     try:
         node = yaml.compose(doc.text, Loader=_Loader)
@@ -120,7 +124,11 @@ class _Builder:
                             self.doc.file,
                             ".".join(map(str, path + (key,))),
                             key_node.start_mark.line + 1,
-                            f"'{key}' is written twice (first on line {seen[key]}); keep one",
+                            msg(
+                                "'{key}' is written twice (first on line {line}); keep one",
+                                key=key,
+                                line=seen[key],
+                            ),
                         )
                     )
                 seen[key] = key_node.start_mark.line + 1

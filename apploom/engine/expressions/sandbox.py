@@ -44,6 +44,7 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 
 from apploom.engine import clock
 from apploom.engine.errors import SandboxError
+from apploom.engine.messages import msg
 
 MAX_EXPRESSION = 2_000  # characters
 MAX_SCRIPT = 20_000
@@ -166,18 +167,26 @@ def _check(source: str, mode: str) -> ast.AST:
         (MAX_EXPRESSION, _EXPRESSION_NODES) if mode == "eval" else (MAX_SCRIPT, _SCRIPT_NODES)
     )
     if not isinstance(source, str):
-        raise SandboxError("the code must be text")
+        raise SandboxError(msg("the code must be text"))
     if len(source) > limit:
-        raise SandboxError(f"the code is longer than {limit} characters")
+        raise SandboxError(msg("the code is longer than {limit} characters", limit=limit))
     if _nesting(source) > MAX_NESTING:
-        raise SandboxError(f"the code is nested more than {MAX_NESTING} levels deep")
+        raise SandboxError(msg("the code is nested more than {most} levels deep", most=MAX_NESTING))
     try:
         tree = ast.parse(source.strip() if mode == "eval" else source, mode=mode)
     except SyntaxError as exc:
-        what = "expression" if mode == "eval" else "script"
-        raise SandboxError(f"is not a valid {what} ({exc.msg}, line {exc.lineno})") from None
+        said = (
+            msg(
+                "is not a valid expression ({reason}, line {line})", reason=exc.msg, line=exc.lineno
+            )
+            if mode == "eval"
+            else msg(
+                "is not a valid script ({reason}, line {line})", reason=exc.msg, line=exc.lineno
+            )
+        )
+        raise SandboxError(said) from None
     except (RecursionError, MemoryError, ValueError):
-        raise SandboxError("the code is too deeply nested or too large") from None
+        raise SandboxError(msg("the code is too deeply nested or too large")) from None
     _check_depth(tree)
     for node in ast.walk(tree):
         name = (
@@ -187,21 +196,23 @@ def _check(source: str, mode: str) -> ast.AST:
             or getattr(node, "arg", None)
         )
         if isinstance(name, str) and name.startswith("_"):
-            raise SandboxError(f"'{name}': names starting with _ are not allowed")
+            raise SandboxError(msg("'{name}': names starting with _ are not allowed", name=name))
         if not isinstance(node, allowed):
-            raise SandboxError(f"uses {type(node).__name__}, which is not allowed here")
+            raise SandboxError(
+                msg("uses {construct}, which is not allowed here", construct=type(node).__name__)
+            )
         if isinstance(node, ast.FormattedValue) and (
             node.format_spec is not None or node.conversion != -1
         ):
-            raise SandboxError("format specifications are not allowed; use round() or str()")
+            raise SandboxError(msg("format specifications are not allowed; use round() or str()"))
         if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
-            raise SandboxError("bytes are not allowed; use text")
+            raise SandboxError(msg("bytes are not allowed; use text"))
         if isinstance(node, ast.FunctionDef) and node.decorator_list:
-            raise SandboxError("decorators are not allowed")
+            raise SandboxError(msg("decorators are not allowed"))
         if (isinstance(node, ast.Dict) and None in node.keys) or (
             isinstance(node, ast.keyword) and node.arg is None
         ):
-            raise SandboxError("unpacking with ** is not allowed")
+            raise SandboxError(msg("unpacking with ** is not allowed"))
     return tree
 
 

@@ -82,7 +82,7 @@ class SelectType(FieldType):
 
     def definition_problems(self, field):
         if not field.options:
-            return [("options", f"a {self.name} field needs a list of options")]
+            return [("options", msg("a {type} field needs a list of options", type=self.name))]
         return []
 
     def parse_text(self, field, text):

@@ -58,7 +58,7 @@ class RefType(_IdType):
         }
 
     def definition_problems(self, field):
-        return [] if field.to else [("to", "a ref field needs 'to': the entity it points at")]
+        return [] if field.to else [("to", msg("a ref field needs 'to': the entity it points at"))]
 
 
 class UserType(_IdType):
@@ -96,7 +96,7 @@ class TableType(FieldType):
         return schema
 
     def definition_problems(self, field):
-        return [] if field.of else [("of", "a table field needs 'of': the entity of its rows")]
+        return [] if field.of else [("of", msg("a table field needs 'of': the entity of its rows"))]
 
 
 class AttachmentType(FieldType):

@@ -93,9 +93,10 @@ def pattern_problem(pattern: str) -> str | None:
         compiled_pattern(pattern)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
-        return (
-            f"is not a valid pattern: {reason} (patterns are RE2 expressions, matched in"
-            " linear time: no backreferences or lookarounds)"
+        return msg(
+            "is not a valid pattern: {reason} (patterns are RE2 expressions, matched in linear "
+            "time: no backreferences or lookarounds)",
+            reason=str(reason),
         )
     return None
 
@@ -250,10 +251,16 @@ class AutoNumberType(FieldType):
     def definition_problems(self, field):
         if not field.format:
             return [
-                ("format", "an autonumber field needs a 'format' such as 'SO-{YYYY}{MM}-{#####}'")
+                (
+                    "format",
+                    msg(
+                        "an autonumber field needs a 'format' such as 'SO-{{YYYY}}{{MM}}-{{#####}}'"
+                    ),
+                )
             ]
         if "format" not in field.settings:  # made from the entity's naming, checked there
             return []
         return [
-            ("format", f"'{field.format}' {message}") for message in format_problems(field.format)
+            ("format", msg("'{value}' {problem}", value=field.format, problem=message))
+            for message in format_problems(field.format)
         ]

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from sqlalchemy import Float, and_, cast, func, literal, not_, or_
 
 from apploom.engine.errors import BadQuery
+from apploom.engine.messages import msg
 
 ARITHMETIC = frozenset({ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub})
 COMPARISONS = frozenset({ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq})
@@ -52,7 +53,7 @@ def compile_sql(
     resolve: Resolve,
     *,
     allowed: frozenset = EVERYTHING,
-    refusal: str = "may not be used here",
+    refusal: str = msg("may not be used here"),
 ) -> Term:
     """The SQL of ``source``; a name is given to ``resolve`` (a dotted path for
     ``item.cost``); anything outside ``allowed`` raises BadQuery, worded by ``refusal``
@@ -61,7 +62,8 @@ def compile_sql(
         tree = ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         raise BadQuery(
-            f"'{source}' is not an expression: {exc.msg}", {"expression": source}
+            msg("'{source}' is not an expression: {reason}", source=source, reason=exc.msg),
+            {"expression": source},
         ) from None
     return _Builder(resolve, allowed, refusal).build(tree)
 
@@ -72,7 +74,12 @@ def dotted(node: ast.AST) -> str:
         return node.id
     if isinstance(node, ast.Attribute):
         return f"{dotted(node.value)}.{node.attr}"
-    raise BadQuery(f"'{ast.unparse(node)}' is not a field or path")
+    raise BadQuery(msg("'{part}' is not a field or path", part=ast.unparse(node)))
+
+
+def refused(refusal: str, part: str) -> str:
+    """What an expression may do here, and the part of it that does something else."""
+    return msg("{refusal} (not '{part}')", refusal=refusal, part=part)
 
 
 class _Builder:
@@ -105,9 +112,8 @@ class _Builder:
         elif isinstance(node, ast.BoolOp) and type(node.op) in self.allowed:
             parts = [self.build(value).sql for value in node.values]
             return Term(and_(*parts) if isinstance(node.op, ast.And) else or_(*parts))
-        raise BadQuery(
-            f"{self.refusal} (not '{ast.unparse(node)}')", {"expression": ast.unparse(node)}
-        )
+        part = ast.unparse(node)
+        raise BadQuery(refused(self.refusal, part), {"expression": part})
 
     @staticmethod
     def _arithmetic(op: ast.operator, left: Term, right: Term) -> Term:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, update
 
+from apploom.engine.messages import msg
 from apploom.engine.storage.database import insert_ignore
 from apploom.engine.storage.system_tables import sys_series
 
@@ -27,17 +28,20 @@ _BUMP = (
 
 def format_problems(pattern: str) -> list[str]:
     tokens = TOKEN.findall(pattern)
-    problems = [
-        f"'{{{t}}}' is not a numbering token; use {{YYYY}}, {{YY}}, {{MM}}, {{DD}} "
-        f"or {{#####}} (one # per digit)"
+    problems: list[str] = [
+        msg(
+            "'{{{token}}}' is not a numbering token; use {{YYYY}}, {{YY}}, {{MM}}, {{DD}} "
+            "or {{#####}} (one # per digit)",
+            token=t,
+        )
         for t in tokens
         if t not in DATE_TOKENS and not re.fullmatch(r"#+", t)
     ]
     counters = [t for t in tokens if t.startswith("#")]
     if len(counters) != 1:
-        problems.append("needs exactly one counter such as {#####}")
+        problems.append(msg("needs exactly one counter such as {{#####}}"))
     elif not pattern.endswith("{" + counters[0] + "}"):
-        problems.append("must end with its counter, e.g. SO-{YYYY}-{#####}")
+        problems.append(msg("must end with its counter, e.g. SO-{{YYYY}}-{{#####}}"))
     return problems
 
 

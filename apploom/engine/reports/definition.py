@@ -29,6 +29,7 @@ from sqlalchemy import literal
 
 from apploom.engine.definitions.model import Field, Label
 from apploom.engine.errors import BadQuery
+from apploom.engine.messages import message_of, msg, prefixed
 from apploom.engine.query.expressions import ARITHMETIC, COMPARISONS, LOGIC, Term, compile_sql
 from apploom.engine.query.filters import SYSTEM_FIELDS, condition_problem, parse_where
 
@@ -136,11 +137,11 @@ def _measure(name: str, spec: Mapping) -> Measure:
 
 
 MEASURE_OPERATORS = ARITHMETIC
-MEASURE_REFUSAL = (
+MEASURE_REFUSAL = msg(
     "may only add, subtract, multiply and divide fields and numbers, like 'qty * price'"
 )
 HAVING_OPERATORS = COMPARISONS | LOGIC
-HAVING_REFUSAL = "may only compare measures and numbers, like 'orders > 10'"
+HAVING_REFUSAL = msg("may only compare measures and numbers, like 'orders > 10'")
 
 
 def expression_paths(source: str) -> list[str]:
@@ -167,14 +168,14 @@ def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]
     try:
         base = _base_fields(report, app, apps)
     except ValueError as exc:
-        return [(("entity" if report.entity else "balance",), str(exc))]
+        return [(("entity" if report.entity else "balance",), message_of(exc))]
     problems: list[tuple[tuple, str]] = []
 
     def check(path_in: tuple, path: str, buckets: bool = True) -> Field | None:
         try:
             return _field_at(base, report, path, apps, types, buckets)
         except ValueError as exc:
-            problems.append((path_in, str(exc)))
+            problems.append((path_in, message_of(exc)))
             return None
 
     def check_where(path_in: tuple, where: Mapping[str, Any]) -> None:
@@ -185,7 +186,7 @@ def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]
             for condition in parse_where({path: spec}):
                 problem = condition_problem(fld, types[fld.type], condition)
                 if problem:
-                    problems.append((path_in, f"'{path}': {problem}"))
+                    problems.append((path_in, prefixed(f"'{path}'", problem)))
 
     check_where(("where",), report.where)
     for key in ("filters", "rows", "columns"):
@@ -198,23 +199,29 @@ def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]
         if m.kind == "ratio":
             for other in m.of:
                 if other not in names or other == m.name:
-                    problems.append((at + ("ratio",), f"'{other}' is not another measure"))
+                    problems.append(
+                        (at + ("ratio",), msg("'{measure}' is not another measure", measure=other))
+                    )
             continue
         if m.source is None:
             if m.kind != "count":
-                problems.append((at, f"'*' counts rows; {m.kind} needs a field"))
+                problems.append((at, msg("'*' counts rows; {kind} needs a field", kind=m.kind)))
             continue
         try:
             used = expression_paths(m.source)
         except BadQuery as exc:
-            problems.append((at + (m.kind,), f"the expression {exc}"))
+            problems.append(
+                (at + (m.kind,), msg("the expression {problem}", problem=message_of(exc)))
+            )
             continue
         for path in used:
             check(at + (m.kind,), path, buckets=False)
     groups = {*report.rows, *report.columns}
     for key in report.sort:
         if key.lstrip("-") not in groups | names:
-            problems.append((("sort",), f"'{key.lstrip('-')}' is not a group or a measure"))
+            problems.append(
+                (("sort",), msg("'{key}' is not a group or a measure", key=key.lstrip("-")))
+            )
     if report.having:
         named: list[str] = []
         try:
@@ -222,10 +229,22 @@ def report_problems(report: Report, app, apps, types) -> list[tuple[tuple, str]]
                 report.having, _recorder(named), allowed=HAVING_OPERATORS, refusal=HAVING_REFUSAL
             )
         except BadQuery as exc:
-            problems.append((("having",), str(exc)))
-        problems += [(("having",), f"'{n}' is not a measure") for n in sorted(set(named) - names)]
+            problems.append((("having",), message_of(exc)))
+        problems += [
+            (("having",), msg("'{measure}' is not a measure", measure=n))
+            for n in sorted(set(named) - names)
+        ]
     if report.chart not in CHARTS:
-        problems.append((("chart",), f"'{report.chart}' is not a chart: {', '.join(CHARTS)}"))
+        problems.append(
+            (
+                ("chart",),
+                msg(
+                    "'{chart}' is not a chart: {charts}",
+                    chart=report.chart,
+                    charts=", ".join(CHARTS),
+                ),
+            )
+        )
     return problems
 
 
@@ -238,7 +257,7 @@ def _base_fields(report: Report, app, apps) -> tuple[Any, dict]:
     if report.entity:
         app_name, _, name = report.entity.partition(".")
         if app_name not in apps.apps or name not in apps.apps[app_name].entities:
-            raise ValueError(f"'{report.entity}' is not an entity")
+            raise ValueError(msg("'{entity}' is not an entity", entity=report.entity))
         entity = apps.entity(report.entity)
         return entity, {**SYSTEM_FIELDS, **entity.fields}
     for entity in app.entities.values():
@@ -248,7 +267,9 @@ def _base_fields(report: Report, app, apps) -> tuple[Any, dict]:
                     **{k: entity.fields[k] for k in balance.by},
                     **{c: Field(c, "integer", Label(c, c)) for c in (*balance.sums, *balance.show)},
                 }
-    raise ValueError(f"'{report.balance}' is not a balance of {app.name}")
+    raise ValueError(
+        msg("'{balance}' is not a balance of {app}", balance=report.balance, app=app.name)
+    )
 
 
 def _field_at(base: tuple, report: Report, path: str, apps, types, buckets: bool):
@@ -265,13 +286,15 @@ def _field_at(base: tuple, report: Report, path: str, apps, types, buckets: bool
         elif part in fields and types[fields[part].type].is_reference:
             entity = apps.entity(fields[part].to)
         else:
-            raise ValueError(f"'{path}': '{part}' is not a ref")
+            raise ValueError(prefixed(f"'{path}'", msg("'{part}' is not a ref", part=part)))
         fields = {**SYSTEM_FIELDS, **entity.fields}
     fld = fields.get(parts[-1])
     if fld is None or fld.holds_rows:
-        raise ValueError(f"'{path}' is not a field")
+        raise ValueError(msg("'{path}' is not a field", path=path))
     if bucketed and not types[fld.type].dated:
         raise ValueError(
-            f"'{path}': only dates and times group by day, week, month, quarter or year"
+            prefixed(
+                f"'{path}'", msg("only dates and times group by day, week, month, quarter or year")
+            )
         )
     return fld

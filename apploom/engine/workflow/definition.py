@@ -8,6 +8,7 @@ from typing import AbstractSet, Any, Mapping
 
 from apploom.engine.definitions.model import Field, Label, Option, frozen_map
 from apploom.engine.expressions.compiled import FUNCTIONS, ExpressionError, compile_expression
+from apploom.engine.messages import Message, message_of, msg
 
 ANY = "any"
 COLOURS = ("grey", "blue", "green", "amber", "red", "purple", "teal")
@@ -114,53 +115,84 @@ def lint(
     warnings: list[tuple[tuple, str]] = []
     states = workflow.states
     known = ", ".join(states)
+
+    def not_a_state(name: str) -> Message:
+        return msg("'{state}' is not one of the states ({states})", state=name, states=known)
+
     if workflow.initial not in states:
-        errors.append((("initial",), f"'{workflow.initial}' is not one of the states ({known})"))
+        errors.append((("initial",), not_a_state(workflow.initial)))
     for state in states.values():
         for name in state.readonly:
             if name not in fields:
                 errors.append(
-                    (("states", state.name, "readonly"), f"'{name}' is not a field of this entity")
+                    (
+                        ("states", state.name, "readonly"),
+                        msg("'{field}' is not a field of this entity", field=name),
+                    )
                 )
     for t in workflow.transitions.values():
         path = ("transitions", t.name)
         for source in t.sources:
             if source != ANY and source not in states:
-                errors.append((path + ("from",), f"'{source}' is not one of the states ({known})"))
+                errors.append((path + ("from",), not_a_state(source)))
         if t.target not in states:
-            errors.append((path + ("to",), f"'{t.target}' is not one of the states ({known})"))
+            errors.append((path + ("to",), not_a_state(t.target)))
         if t.roles is not None and not set(t.roles) & roles:
             errors.append(
                 (
                     path + ("roles",),
-                    "no role may take this transition: "
-                    f"{', '.join(t.roles) or 'the list is empty'}; "
-                    f"known roles: {', '.join(sorted(roles))}",
+                    msg(
+                        "no role may take this transition: {given}; known roles: {roles}",
+                        given=", ".join(t.roles) or msg("the list is empty"),
+                        roles=", ".join(sorted(roles)),
+                    ),
                 )
             )
         for name in t.require:
             if name not in fields or name == workflow.field:
-                errors.append((path + ("require",), f"'{name}' is not a field it can ask for"))
+                errors.append(
+                    (
+                        path + ("require",),
+                        msg("'{field}' is not a field it can ask for", field=name),
+                    )
+                )
         if t.guard:
             try:
                 used = compile_expression(t.guard).names - set(FUNCTIONS) - functions
             except ExpressionError as exc:
-                errors.append((path + ("if",), f"the condition {exc}"))
+                errors.append(
+                    (path + ("if",), msg("the condition {problem}", problem=message_of(exc)))
+                )
                 used = frozenset()
             for name in sorted(used - set(fields)):
                 errors.append(
                     (
                         path + ("if",),
-                        f"the condition uses '{name}', which is not a field of this entity",
+                        msg(
+                            "the condition uses '{field}', which is not a field of this entity",
+                            field=name,
+                        ),
                     )
                 )
     if errors:
         return errors, warnings
     for name in unreachable_states(workflow):
-        warnings.append((("states", name), f"'{name}' cannot be reached from '{workflow.initial}'"))
+        warnings.append(
+            (
+                ("states", name),
+                msg(
+                    "'{state}' cannot be reached from '{initial}'",
+                    state=name,
+                    initial=workflow.initial,
+                ),
+            )
+        )
     for name in dead_end_states(workflow):
         warnings.append(
-            (("states", name), f"'{name}' has no way out and is not marked final: true")
+            (
+                ("states", name),
+                msg("'{state}' has no way out and is not marked final: true", state=name),
+            )
         )
     return errors, warnings
 

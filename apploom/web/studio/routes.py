@@ -30,7 +30,7 @@ from apploom.engine.definitions.model import ACTIONS
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import AppLoomError, DefinitionError, Problem, ValidationFailed
 from apploom.engine.fields.base import MAX_INT
-from apploom.engine.messages import joined, msg
+from apploom.engine.messages import joined, message_of, msg
 from apploom.engine.reports.definition import CHARTS, KINDS
 from apploom.engine.versions import applied, layers, text_edits
 from apploom.engine.versions.install import effects
@@ -385,7 +385,7 @@ def problems_of(app: str, source: Source) -> list:
                 source.file,
                 "app",
                 1,
-                f"this is the studio of '{app}': the definition must say 'app: {app}'",
+                msg("this is the studio of '{app}': the definition must say 'app: {app}'", app=app),
             )
         ]
     return list(apps.warnings)
@@ -417,8 +417,9 @@ def _preview(
     try:
         result = install_definitions(rt.db, [source], rt.settings, dry_run=True)
         plan, changes, asked = result.plan, effects(rt.db, result.plan), result.questions
-    except AppLoomError as exc:
-        error = error or str(exc)
+    except AppLoomError as exc:  # a definition's problems are listed by the editor
+        refused = exc.headline if isinstance(exc, DefinitionError) else message_of(exc)
+        error = error or translate(refused)
     with rt.db.read() as conn:
         history = applied.history(conn, app)
     return render_template(
