@@ -95,6 +95,24 @@ def test_screens_show_times_on_the_business_clock(sqlite_runtime):
     assert 'value="2026-12-01T01:30"' in form.get_data(as_text=True)
 
 
+def test_a_time_typed_into_a_refused_form_comes_back_as_typed(sqlite_runtime):
+    """Shown again after a refusal, and saved then, it stays the time the user typed, not
+    that time taken for UTC and moved eight hours on."""
+    shop = Shop(sqlite_runtime)
+    sqlite_runtime.users.create("sue", ["sales"], "password1234")
+    sue = browser(create_app(runtime=sqlite_runtime), "sue")
+    typed = {"ordered_at": "2026-12-02T16:06", "channel": "marketplace"}  # no external id
+    refused = sue.post("/a/oms/order/new", data=typed)
+    assert refused.status_code == 422
+    assert 'name="ordered_at" id="ordered_at" value="2026-12-02T16:06"' in refused.get_data(
+        as_text=True
+    )
+    order = sqlite_runtime.records.create(
+        SYSTEM_USER, "oms.order", shop.order(ordered_at=typed["ordered_at"])
+    )
+    assert order["ordered_at"] == "2026-12-02T08:06:00Z"  # 16:06 in Hangzhou
+
+
 def test_an_unknown_time_zone_is_refused_by_its_setting():
     with pytest.raises(BadSetting, match="APPLOOM_TIME_ZONE: 'Asia/Hangzhou' is not a time zone"):
         Settings.load({"time_zone": "Asia/Hangzhou"}, environ={})

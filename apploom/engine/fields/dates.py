@@ -153,9 +153,12 @@ class DateTimeType(RangedType):
 
 
 def local_time(value: datetime | str | None, form: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored moment (or its ISO text) as the business's clock reads it."""
+    """A stored moment (or its ISO text) as the business's clock reads it. Text without
+    an offset was typed into a form on that clock already (a refused form shows it again)."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            return value.strftime(form)
     return clock.local(value).strftime(form)
