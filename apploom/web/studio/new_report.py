@@ -10,6 +10,7 @@ from flask import abort, render_template, request
 
 from apploom.engine.definitions.model import Label
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.fields.numbers import MoneyType
 from apploom.engine.messages import joined, msg
 from apploom.engine.reports.definition import CHARTS
 from apploom.engine.versions import text_edits
@@ -74,7 +75,7 @@ def _report(definition, form) -> tuple[str, dict]:
             "label": {"en": entity.fields[of].label.en, "zh": entity.fields[of].label.zh},
         }
     )
-    if of != COUNT and entity.fields[of].type == "money":
+    if of != COUNT and isinstance(runtime().types[entity.fields[of].type], MoneyType):
         measure["format"] = "money"
     chart = form.get("chart", "bar")
     if chart not in CHARTS:

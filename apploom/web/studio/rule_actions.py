@@ -24,11 +24,15 @@ def action_choices(app: str, entity: Entity) -> dict:
     workflow's transitions, the email fields a message may go to."""
     types = runtime().types
     status = entity.workflow.field if entity.workflow else None
-    emails = [f"{{{f.name}}}" for f in entity.fields.values() if f.type == "email"]
+    emails = [
+        f"{{{f.name}}}" for f in entity.fields.values() if types[f.type].input_type == "email"
+    ]
     for ref in entity.fields.values():
         if types[ref.type].is_reference and ref.to:
             target = runtime().apps.entity(ref.to).fields.values()
-            emails += [f"{{{ref.name}.{f.name}}}" for f in target if f.type == "email"]
+            emails += [
+                f"{{{ref.name}.{f.name}}}" for f in target if types[f.type].input_type == "email"
+            ]
     return {
         "roles": _roles(_app(app)),
         "user_fields": [f for f in entity.fields.values() if types[f.type].is_user],
