@@ -51,6 +51,7 @@ def checked_page(*, extra_args: tuple[str, ...] = (), **context):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [*extra_args])
         page = browser.new_context(**context).new_page()
         page.set_default_timeout(10_000)
+        page.set_default_navigation_timeout(30_000)  # a page sent while both cores are busy
         # A full page sent while the suite loads both cores can take more than
         # expect()'s 5 s to come back; waiting longer makes no passing test slower.
         playwright.expect.set_options(timeout=15_000)
