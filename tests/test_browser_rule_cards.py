@@ -68,6 +68,7 @@ def test_an_admin_builds_a_rule_by_picking_and_applies_it(server):
         page.click("button:text('+ 条件')")
         row = page.locator(".condition-row").first
         expect(row).to_be_visible()
+        settled(page)  # htmx listens to the row it drew
         row.locator("select[name=c0_field]").select_option(label="应付金额")
         expect(row.locator("input[name=c0_value][type=number]")).to_be_visible()
         row.locator("select[name=c0_op]").select_option(label=">")
