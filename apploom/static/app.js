@@ -443,3 +443,18 @@ document.addEventListener(
   },
   true,
 );
+
+// A studio designer that drags with SortableJS: ``start(root)`` runs once, when both the
+// element ``selector`` names and the library are there (a boosted visit loads the
+// scripts in any order).
+function withSortable(selector, start) {
+  const root = document.querySelector(selector);
+  if (!root || root.dataset.ready) return;
+  if (!window.Sortable) {
+    document.querySelector("script[src*=sortable]")
+      .addEventListener("load", () => withSortable(selector, start));
+    return;
+  }
+  root.dataset.ready = "1";
+  start(root);
+}

@@ -2,14 +2,7 @@
 // field, fields dragged between rows and sections move it (SortableJS), a click opens
 // the field's properties panel (htmx). On submit the sections and rows go to the server
 // as JSON, with the panel's inputs.
-function formDesigner() {
-  const designer = document.querySelector("[data-form-designer]");
-  if (!designer || designer.dataset.ready) return;
-  if (!window.Sortable) {  // a boosted visit loads the scripts in any order
-    document.querySelector("script[src*=sortable]").addEventListener("load", formDesigner);
-    return;
-  }
-  designer.dataset.ready = "1";
+withSortable("[data-form-designer]", (designer) => {
   const panel = designer.querySelector("#field-panel");
   const NEW = designer.dataset.new;
 
@@ -140,5 +133,4 @@ function formDesigner() {
     }));
     designer.querySelector("input[name=layout]").value = JSON.stringify(sections);
   });
-}
-formDesigner();
+});
