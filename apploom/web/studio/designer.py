@@ -134,7 +134,7 @@ def _added_state(form, text: str, entity: str, workflow: Workflow, label: dict) 
     roles = {"roles": form.getlist("roles")} if form.getlist("roles") else {}
     after = _known(form.get("after", ""), workflow.states, "after")
     moves = {
-        _free(f"to_{name}", workflow.transitions): {
+        free_name(f"to_{name}", workflow.transitions): {
             "label": spec["label"],
             "from": after,
             "to": name,
@@ -144,7 +144,7 @@ def _added_state(form, text: str, entity: str, workflow: Workflow, label: dict) 
     then = form.get("then", "")
     if then:
         target = workflow.states[_known(then, workflow.states, "then")]
-        moves[_free(f"{name}_done", workflow.transitions)] = {
+        moves[free_name(f"{name}_done", workflow.transitions)] = {
             "label": {"en": target.label.en, "zh": target.label.zh},
             "from": name,
             "to": then,
@@ -229,10 +229,10 @@ def _new_name(form, label: dict, taken, kind: str) -> str:
     made = re.sub(r"[^a-z0-9]+", "_", label["en"].lower()).strip("_")[:32]
     if typed in taken:
         raise ValidationFailed({"name": msg("there is already one called '{name}'", name=typed)})
-    return typed or _free(made if re.match(r"[a-z]", made) else kind, taken)
+    return typed or free_name(made if re.match(r"[a-z]", made) else kind, taken)
 
 
-def _free(name: str, taken) -> str:
+def free_name(name: str, taken) -> str:
     """``name``, or ``name_2`` and so on if it is taken."""
     return next(
         candidate

@@ -16,7 +16,7 @@ from apploom.engine.reports.definition import CHARTS
 from apploom.engine.versions import text_edits
 from apploom.web.context import runtime
 from apploom.web.i18n import label, translate
-from apploom.web.studio.designer import _free
+from apploom.web.studio.designer import free_name
 from apploom.web.studio.routes import _app, _live, _preview, bp, designed_preview
 
 COUNT = "*"  # a measure that counts the records instead of summing a field
@@ -90,4 +90,4 @@ def _report(definition, form) -> tuple[str, dict]:
     }
     made = re.sub(r"[^a-z0-9]+", "_", names["en"].lower()).strip("_")[:40]
     taken = {r.name for r in definition.reports}
-    return _free(made if re.match(r"[a-z]", made) else "report", taken), report
+    return free_name(made if re.match(r"[a-z]", made) else "report", taken), report
