@@ -4,8 +4,6 @@ definition's text. A change goes to the studio's usual preview and apply."""
 
 from __future__ import annotations
 
-import re
-
 from apploom.engine.definitions.model import App, Entity, Label
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
@@ -14,6 +12,7 @@ from apploom.engine.versions import text_edits
 from apploom.engine.workflow.definition import ANY, COLOURS, Transition, Workflow, parse_workflow
 from apploom.web.i18n import label, translate
 from apploom.web.studio.diagram import draw
+from apploom.web.studio.names import NAME, free_name, new_name
 
 # The colours' and the bundled apps' roles' names, spelled out so the catalog has them
 # (the panels show them by name; a role of another app is shown as it is).
@@ -222,23 +221,13 @@ def _new_name(form, label: dict, taken, kind: str) -> str:
     """The name typed, or one made from the English label (a Chinese-only label gives
     ``state``, then ``state_2``): names are what rules and the API call it by."""
     typed = form.get("name", "").strip()
-    if typed and not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", typed):
+    if typed and not NAME.fullmatch(typed):
         raise ValidationFailed(
             {"name": msg("'{name}' must be lower-case letters, digits and _", name=typed)}
         )
-    made = re.sub(r"[^a-z0-9]+", "_", label["en"].lower()).strip("_")[:32]
     if typed in taken:
         raise ValidationFailed({"name": msg("there is already one called '{name}'", name=typed)})
-    return typed or free_name(made if re.match(r"[a-z]", made) else kind, taken)
-
-
-def free_name(name: str, taken) -> str:
-    """``name``, or ``name_2`` and so on if it is taken."""
-    return next(
-        candidate
-        for candidate in (name, *(f"{name}_{n}" for n in range(2, len(taken) + 3)))
-        if candidate not in taken
-    )
+    return typed or new_name(label["en"], taken, kind)
 
 
 def described(old: Workflow, text: str, entity: str) -> list[str]:

@@ -6,7 +6,6 @@ panel shows for the field's type are read; an input left empty removes its setti
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 
 from apploom.engine.definitions.model import Entity, Field, Label
@@ -16,8 +15,7 @@ from apploom.engine.fields.registry import FORMULA_RESULTS
 from apploom.engine.messages import msg
 from apploom.engine.records.conditions import CONDITIONS
 from apploom.engine.workflow.definition import COLOURS
-
-NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+from apploom.web.studio.names import new_name
 
 
 def shown_settings(ftype: FieldType, field: Field | None, entity: Entity) -> frozenset[str]:
@@ -77,18 +75,6 @@ def read_panel(
     elif field is not None and field.formula:
         said["readonly"] = None  # no longer worked out: people type it again
     return said
-
-
-def new_name(english: str, taken, fallback: str = "field") -> str:
-    """A name made from the English label (``fallback`` for a Chinese-only one), with a
-    number after it if the entity already has one so called."""
-    made = re.sub(r"[^a-z0-9]+", "_", english.lower()).strip("_")[:32]
-    base = made if NAME.fullmatch(made) else fallback
-    return next(
-        name
-        for name in (base, *(f"{base}_{n}" for n in range(2, len(taken) + 3)))
-        if name not in taken
-    )
 
 
 def _label(form, key: str, title: Label) -> dict | None:

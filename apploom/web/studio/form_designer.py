@@ -19,7 +19,8 @@ from apploom.engine.workflow.definition import COLOURS
 from apploom.web.context import runtime
 from apploom.web.i18n import in_language, translate
 from apploom.web.studio.designer import shown_name
-from apploom.web.studio.field_panel import new_name, read_panel, shown_settings
+from apploom.web.studio.field_panel import read_panel, shown_settings
+from apploom.web.studio.names import new_name
 from apploom.web.studio.rendered import screen, shown_sections
 from apploom.web.studio.routes import _app, _live, _preview, bp
 
@@ -173,7 +174,7 @@ def _with_field(form, text: str, entity: Entity) -> tuple[str, str | None]:
         title = _title(form, type_name)
         ftype = types[type_name]
         said = read_panel(form, ftype, shown_settings(ftype, None, entity), title, None)
-        name = new_name(said["label"]["en"], {*entity.fields, *RESERVED_NAMES})
+        name = new_name(said["label"]["en"], {*entity.fields, *RESERVED_NAMES}, "field")
         spec = {"type": type_name, **{k: v for k, v in said.items() if v is not None}}
         spec["to"] = _short(spec.get("to"), entity)
         return text_edits.add_field(text, entity.name, name, _kept(spec)), name

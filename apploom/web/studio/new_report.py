@@ -4,8 +4,6 @@ through the usual preview; its report page then changes the rest while its chart
 
 from __future__ import annotations
 
-import re
-
 from flask import abort, render_template, request
 
 from apploom.engine.definitions.model import Label
@@ -16,7 +14,7 @@ from apploom.engine.reports.definition import CHARTS
 from apploom.engine.versions import text_edits
 from apploom.web.context import runtime
 from apploom.web.i18n import label, translate
-from apploom.web.studio.designer import free_name
+from apploom.web.studio.names import new_name
 from apploom.web.studio.routes import _app, _live, _preview, bp, designed_preview
 
 COUNT = "*"  # a measure that counts the records instead of summing a field
@@ -88,6 +86,5 @@ def _report(definition, form) -> tuple[str, dict]:
         "measures": {"value": measure},
         "chart": chart,
     }
-    made = re.sub(r"[^a-z0-9]+", "_", names["en"].lower()).strip("_")[:40]
     taken = {r.name for r in definition.reports}
-    return free_name(made if re.match(r"[a-z]", made) else "report", taken), report
+    return new_name(names["en"], taken, "report"), report

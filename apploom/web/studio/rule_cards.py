@@ -21,7 +21,8 @@ from apploom.web.context import runtime
 from apploom.web.i18n import current_language, label, translate
 from apploom.web.studio import forms
 from apploom.web.studio.conditions import NO_VALUE, OPERATORS, Condition, expression_of, rows_of
-from apploom.web.studio.designer import _free, shown_name
+from apploom.web.studio.designer import shown_name
+from apploom.web.studio.names import new_name
 from apploom.web.studio.routes import _app, _live, bp, designed_preview
 from apploom.web.studio.rule_actions import (
     ADDABLE,
@@ -231,8 +232,7 @@ def add_rule(app: str, entity: str):
     try:
         taken = {r.name for r in found.rules}
         rule = rule_from_card(request.form, {"do": []}, found)
-        made = re.sub(r"[^a-z0-9]+", "_", rule.get("label", {}).get("en", "").lower()).strip("_")
-        name = _free(made[:32] if re.match(r"[a-z]", made) else "rule", taken)
+        name = new_name(rule.get("label", {}).get("en", ""), taken, "rule")
         text = text_edits.add_rule(source.text, entity, {"name": name, **rule})
     except ValidationFailed as exc:
         return _refused(app, found, None, {"do": []}, exc)
