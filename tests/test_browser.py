@@ -78,8 +78,11 @@ def shot(page, name: str) -> None:
 
 
 def settled(page) -> None:
-    """Wait until htmx has finished adding new content (and listening to it)."""
-    page.wait_for_function("() => !document.querySelector('.htmx-added, .htmx-settling')")
+    """Wait until htmx has no request in flight and has finished adding new content (and
+    listening to it)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-added, .htmx-settling')"
+    )
 
 
 def pick(page, picker_input: str, text: str) -> None:

@@ -71,8 +71,10 @@ def test_an_admin_builds_a_rule_by_picking_and_applies_it(server):
         settled(page)  # htmx listens to the row it drew
         row.locator("select[name=c0_field]").select_option(label="应付金额")
         expect(row.locator("input[name=c0_value][type=number]")).to_be_visible()
+        settled(page)
         row.locator("select[name=c0_op]").select_option(label=">")
         expect(row.locator("select[name=c0_op]")).to_have_value("gt")
+        settled(page)  # the operator's redraw would drop a value typed before it lands
         row.locator("input[name=c0_value]").fill("1000")
 
         page.click("button:text('表达式')")
