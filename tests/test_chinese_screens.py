@@ -103,10 +103,11 @@ def english_words(
 
 
 def identifiers(runtime) -> frozenset[str]:
-    """The words of the definitions' language: the names given in them (apps, entities,
-    fields, options, states, transitions, rules, reports, measures, balances, roles) and
-    the format's own (field types, actions, functions, system columns, keys). The studio
-    shows them as what an admin writes in YAML: code, not prose."""
+    """The words of the definitions' language: the names given in them (apps, entities
+    and their tables, fields, options, states, transitions, rules, reports, measures,
+    balances, roles) and the format's own (field types, actions, functions, system
+    columns, keys). The studio shows them as what an admin writes in YAML: code, not
+    prose."""
     apps = runtime.apps
     names = {app.name for app in apps.apps.values()} | apps.roles() | set(runtime.types.names())
     names |= set(BUILTIN_ACTIONS) | set(bundled_plugins().actions) | FUNCTIONS | FORMAT_WORDS
@@ -114,7 +115,7 @@ def identifiers(runtime) -> frozenset[str]:
     for app in apps.apps.values():
         names |= {r.name for r in app.reports} | {m.name for r in app.reports for m in r.measures}
     for entity in apps.entities():
-        names |= {entity.name, *entity.fields, *(rule.name for rule in entity.rules)}
+        names |= {entity.name, entity.table, *entity.fields, *(rule.name for rule in entity.rules)}
         names |= {o.value for f in entity.fields.values() for o in f.options}
         names |= {b.name for b in entity.balances}
         if entity.workflow:
@@ -252,6 +253,37 @@ def test_every_page_a_role_opens_in_chinese_shows_no_english(demo, role, usernam
     leaks, visited = crawl(b, seeds(runtime), data, identifiers(runtime))
     assert visited > 30
     assert not leaks, f"{role}: English on {len(leaks)} of {visited} pages:\n{summary(leaks)}"
+
+
+STUDIO_PREVIEWS = [  # what an admin posts from the designers, and the new names it makes
+    ("/studio/crm/customer/form", {"panel": "field", "field": "tags", "retire": "1"}, ()),
+    (
+        "/studio/crm/customer/form",
+        {"panel": "new", "type": "text", "label_zh": "微信号"},
+        ["field"],
+    ),
+    ("/studio/oms/order/workflow", {"edit": "remove_state", "name": "shipped"}, ()),
+    ("/studio/oms/order/workflow", {"edit": "remove_state", "name": "draft"}, ()),  # refused
+    ("/studio/crm/customer/form", {"panel": "field", "field": "nothing"}, ()),  # refused
+]
+
+
+@pytest.mark.parametrize("url, form, made", STUDIO_PREVIEWS)
+def test_a_studio_preview_reads_in_chinese(demo, url, form, made):
+    """The preview of a designer's change: the plan, what it does to the data there, the
+    questions about it, and a refusal, in the admin's language (the diff is YAML; the
+    names asked for are quoted back)."""
+    runtime, app, data = demo
+    b = Browser(app)
+    b.login("admin", DEMO_PASSWORD)
+    b.get("/lang/zh")
+    answer = b.post(url, data=form)
+    assert answer.status_code in (200, 422)
+    page = VisibleText()
+    page.feed(re.sub(r'<pre class="diff">.*?</pre>', "", answer.get_data(as_text=True), flags=re.S))
+    names = identifiers(runtime) | set(made) | set(form.values())
+    english = english_words(page.texts, data, names)
+    assert not english, f"{url} {form}: {sorted(english)}"
 
 
 def summary(leaks: dict[str, set[str]]) -> str:

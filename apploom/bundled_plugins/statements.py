@@ -28,6 +28,7 @@ from apploom.plugin import (
     current_language,
     hookimpl,
     login_required,
+    msg,
     require_permission,
     runtime,
     show,
@@ -100,7 +101,7 @@ def _period() -> tuple[date, date]:
     until = days["to"] or clock.today()
     since = days["from"] or until - timedelta(days=364)
     if since > until:
-        raise ValidationFailed({"to": "must not be before from"})
+        raise ValidationFailed({"to": msg("must not be before from")})
     return since, until
 
 

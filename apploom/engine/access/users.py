@@ -108,7 +108,9 @@ class Users:
             raise ValidationFailed(errors)
         with self.db.write() as conn:
             if conn.execute(select(sys_user.c.id).where(sys_user.c.username == username)).first():
-                raise ValidationFailed({"username": f"'{username}' is already taken"})
+                raise ValidationFailed(
+                    {"username": msg("'{value}' is already taken", value=username)}
+                )
             user_id = inserted_id(
                 conn,
                 sys_user.insert().values(
@@ -245,7 +247,7 @@ class Users:
     def create_token(self, username: str, name: str | None = None, days: int = TOKEN_DAYS) -> str:
         """A new token for ``username``, valid for ``days``; only its hash is kept."""
         if days < 1:
-            raise ValidationFailed({"days": "must be at least 1"})
+            raise ValidationFailed({"days": msg("must be at least 1")})
         user = self.get(username)
         token = "alt_" + secrets.token_urlsafe(32)
         now = clock.now()

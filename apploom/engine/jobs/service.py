@@ -21,6 +21,7 @@ from apploom.engine.access.permissions import User
 from apploom.engine.access.users import Users
 from apploom.engine.errors import AppLoomError, NotFound, ValidationFailed
 from apploom.engine.jobs.progress import Progress, TakenOver
+from apploom.engine.messages import msg
 from apploom.engine.storage.database import Database, inserted_id
 from apploom.engine.storage.system_tables import sys_job, sys_user
 
@@ -117,7 +118,7 @@ class Jobs:
                 )
             ).rowcount
         if not claimed:
-            raise ValidationFailed({kind: "is running already"})
+            raise ValidationFailed({kind: msg("is running already")})
 
     def launch(self, user: User, job_id: int, *, wait: bool = False) -> None:
         """Run a queued job on a thread of this process (or here, with ``wait``)."""

@@ -33,6 +33,7 @@ from sqlalchemy import table as sql_table
 from apploom.engine.definitions.model import AppSet, Field
 from apploom.engine.errors import MigrationRefused
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import Message, joined, msg
 from apploom.engine.storage.entity_tables import build_metadata
 from apploom.engine.storage.search_indexes import PREFIX as SEARCH_PREFIX
 from apploom.engine.storage.search_indexes import trigram_ops
@@ -47,25 +48,30 @@ class Step:
     old: tuple = ()
     new: tuple = ()
 
-    def __str__(self) -> str:
+    @property
+    def said(self) -> Message:
+        """The step in words, for the studio's preview and the CLI."""
         target = f"{self.table}.{self.column}" if self.column else self.table
-        words = {
-            "create_table": "create table",
-            "add_column": "add column",
-            "widen": "widen column",
-            "archive": "archive column (data kept)",
-            "restore": "restore archived column",
-            "add_index": "add index",
-            "drop_index": "drop index",
-        }
-        extra = f" {_key_words(self.old)} -> {_key_words(self.new)}" if self.kind == "widen" else ""
-        return f"{words[self.kind]} {target}{extra}"
+        if self.kind == "widen":
+            old, new = _key_words(self.old), _key_words(self.new)
+            return msg("widen column {target} {old} -> {new}", target=target, old=old, new=new)
+        return {
+            "create_table": msg("create table {target}", target=target),
+            "add_column": msg("add column {target}", target=target),
+            "archive": msg("archive column {target} (data kept)", target=target),
+            "restore": msg("restore archived column {target}", target=target),
+            "add_index": msg("add index {target}", target=target),
+            "drop_index": msg("drop index {target}", target=target),
+        }[self.kind]
+
+    def __str__(self) -> str:
+        return str(self.said)
 
 
 @dataclass
 class Plan:
     steps: list[Step] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
+    refused: list[Message] = field(default_factory=list)
     metadata: MetaData = field(default_factory=MetaData)
 
     @property
@@ -147,9 +153,15 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None, types: Fie
             if widening(old_key, new_key):
                 plan.steps.append(Step("widen", table.name, column.name, old_key, new_key))
             else:
+                target = f"{table.name}.{column.name}"
                 plan.refused.append(
-                    f"{table.name}.{column.name}: changing it from {_key_words(old_key)} to "
-                    f"{_key_words(new_key)} could lose data; add a new field instead"
+                    msg(
+                        "{target}: changing it from {old} to {new} could lose data; "
+                        "add a new field instead",
+                        target=target,
+                        old=_key_words(old_key),
+                        new=_key_words(new_key),
+                    )
                 )
         for name in sorted(in_db - {c.name for c in table.columns}):
             if (table.name, name) not in archived:
@@ -184,7 +196,8 @@ def plan_migration(conn: Connection, new: AppSet, old: AppSet | None, types: Fie
 def apply_plan(conn: Connection, plan: Plan) -> None:
     """Apply every step on ``conn``, inside the caller's transaction."""
     if plan.refused:
-        raise MigrationRefused("This change could lose data:\n  " + "\n  ".join(plan.refused))
+        refused = joined(plan.refused, "\n  ")
+        raise MigrationRefused(msg("This change could lose data:\n  {refused}", refused=refused))
     ops = Operations(MigrationContext.configure(conn))
     tables = plan.metadata.tables
     now = datetime.now(timezone.utc)
@@ -227,10 +240,14 @@ def _refuse_duplicates(conn: Connection, table: Table, index: Index) -> None:
         select(*columns, func.count()).group_by(*columns).having(func.count() > 1).limit(1)
     ).first()
     if clash is not None:
-        names = ", ".join(c.name for c in columns)
+        target = f"{table.name}.{', '.join(c.name for c in columns)}"
         raise MigrationRefused(
-            f"{table.name}.{names} cannot be made unique: the value "
-            f"{tuple(clash)[:-1]} is used {clash[-1]} times"
+            msg(
+                "{target} cannot be made unique: the value {value} is used {count} times",
+                target=target,
+                value=tuple(clash)[:-1],
+                count=clash[-1],
+            )
         )
 
 

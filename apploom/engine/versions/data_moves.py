@@ -34,6 +34,7 @@ from apploom.engine.definitions.model import AppSet, Entity
 from apploom.engine.errors import MigrationRefused
 from apploom.engine.fields.base import Invalid
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import Message, joined, message_of, msg, prefixed
 from apploom.engine.storage.column_types import UTCDateTime
 from apploom.engine.storage.system_tables import ID, sys_history, sys_transition
 
@@ -50,17 +51,28 @@ class Question:
     def key(self) -> str:
         return f"{self.entity}:{self.name}"
 
-    def __str__(self) -> str:
+    @property
+    def said(self) -> Message:
+        """The question in words, above the studio's answer to it."""
         if self.kind == "move":
-            return (
-                f"{self.count} {self.entity} record(s) are in state '{self.name}', which "
-                f"this version removes: choose a state to move them to "
-                f"({', '.join(self.choices)})"
+            return msg(
+                "{count} {entity} record(s) are in state '{state}', which this version "
+                "removes: choose a state to move them to ({choices})",
+                count=self.count,
+                entity=self.entity,
+                state=self.name,
+                choices=", ".join(self.choices),
             )
-        return (
-            f"{self.count} {self.entity} record(s) have no value for '{self.name}', which "
-            "this version requires: choose a value to fill in"
+        return msg(
+            "{count} {entity} record(s) have no value for '{field}', which this version "
+            "requires: choose a value to fill in",
+            count=self.count,
+            entity=self.entity,
+            field=self.name,
         )
+
+    def __str__(self) -> str:
+        return str(self.said)
 
 
 def questions(
@@ -134,10 +146,10 @@ def answer(
     whole change if any question is left open or answered with something invalid. Each
     record changed gets a history entry (and a move, a transition log entry) by
     ``user_id``, with ``note``."""
-    open_ones = [str(q) for q in asked if q.key not in (moves if q.kind == "move" else fills)]
+    open_ones = [q.said for q in asked if q.key not in (moves if q.kind == "move" else fills)]
     if open_ones:
         raise MigrationRefused(
-            "This version needs answers about existing data: " + "; ".join(open_ones)
+            msg("This version needs answers about existing data: {open}", open=joined(open_ones))
         )
     log = _Log(conn, user_id, note)
     for q in asked:
@@ -146,7 +158,9 @@ def answer(
         if q.kind == "move":
             target = moves[q.key]
             if entity.workflow is None or target not in entity.workflow.states:
-                raise MigrationRefused(f"'{target}' is not a state of {q.entity}")
+                raise MigrationRefused(
+                    msg("'{value}' is not a state of {entity}", value=target, entity=q.entity)
+                )
             column = table.c[entity.workflow.field]
             log.changed(entity, table, column == q.name, {column.name: [q.name, target]})
             log.moved(entity, table, column == q.name, q.name, target)
@@ -159,7 +173,7 @@ def answer(
             value = types[fld.type].coerce(fld, fills[q.key])
             types[fld.type].check(fld, value)
         except Invalid as exc:
-            raise MigrationRefused(f"{q.entity}.{q.name}: {exc}") from None
+            raise MigrationRefused(prefixed(f"{q.entity}.{q.name}", message_of(exc))) from None
         empty = table.c[q.name].is_(None)
         log.changed(entity, table, empty, {q.name: [None, types[fld.type].dump(fld, value)]})
         conn.execute(update(table).where(empty).values({table.c[q.name]: value, **_bumped(table)}))

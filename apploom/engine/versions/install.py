@@ -15,6 +15,7 @@ from apploom.engine.definitions.loading import Source, load_apps, with_companion
 from apploom.engine.definitions.model import AppSet
 from apploom.engine.errors import DefinitionError
 from apploom.engine.fields.registry import FieldTypes
+from apploom.engine.messages import Message, msg
 from apploom.engine.storage import system_tables
 from apploom.engine.storage.database import Database
 from apploom.engine.storage.migrations import Plan, apply_plan, plan_migration
@@ -100,7 +101,7 @@ def _previous(live: list[Source], types: FieldTypes, actions: Collection[str]) -
         return None
 
 
-def effects(db: Database, plan: Plan) -> list[str]:
+def effects(db: Database, plan: Plan) -> list[Message]:
     """What a plan does to the data already there, in words, with counts."""
     found = []
     with db.read() as conn:
@@ -113,16 +114,26 @@ def effects(db: Database, plan: Plan) -> list[str]:
             if step.kind == "add_column":
                 if total:
                     found.append(
-                        f"{step.column} is added to {step.table}: its {total} "
-                        "existing row(s) start empty"
+                        msg(
+                            "{column} is added to {table}: its {total} existing row(s) start empty",
+                            column=step.column,
+                            table=step.table,
+                            total=total,
+                        )
                     )
                 continue
             filled = conn.execute(
                 select(func.count()).select_from(table).where(table.c[step.column].is_not(None))
             ).scalar()
             found.append(
-                f"{filled} of {total} row(s) of {step.table} have a value in "
-                f"{step.column}; the column is archived with them, and comes back "
-                "with them if the field is added again"
+                msg(
+                    "{filled} of {total} row(s) of {table} have a value in {column}; the "
+                    "column is archived with them, and comes back with them if the field "
+                    "is added again",
+                    filled=filled,
+                    total=total,
+                    table=step.table,
+                    column=step.column,
+                )
             )
     return found

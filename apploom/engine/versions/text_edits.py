@@ -13,13 +13,16 @@ import yaml
 
 from apploom.engine.definitions.reading import Dumper, read_document
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
 
 
 def add_field(text: str, entity: str, name: str, spec: dict) -> str:
     """The definition with one more field at the end of ``entity``'s fields."""
     fields = _mapping(text, ("entities", entity, "fields"))
     if name in fields:
-        raise ValidationFailed({"name": f"{entity} already has a field '{name}'"})
+        raise ValidationFailed(
+            {"name": msg("{entity} already has a field '{name}'", entity=entity, name=name)}
+        )
     return _insert_after(text, ("entities", entity, "fields", list(fields)[-1]), name, spec)
 
 
@@ -33,7 +36,7 @@ def change_entry(text: str, path: tuple, changes: dict) -> str:
     ``changes`` merged in (None removes a setting)."""
     spec = dict(_mapping(text, path[:-1]).get(path[-1]) or {})
     if not spec and path[-1] not in _mapping(text, path[:-1]):
-        raise ValidationFailed({"name": f"there is no {'.'.join(path)}"})
+        raise ValidationFailed({"name": msg("there is no {path}", path=".".join(path))})
     spec.update(_merged(spec, changes))
     spec = {k: v for k, v in spec.items() if v is not None}
     lines = text.splitlines(keepends=True)
@@ -47,7 +50,7 @@ def change_entry(text: str, path: tuple, changes: dict) -> str:
 def add_entity(text: str, name: str, spec: dict) -> str:
     """One more entity, at the end of the app's entities."""
     if name in _mapping(text, ("entities",)):
-        raise ValidationFailed({"name": f"there is already an entity '{name}'"})
+        raise ValidationFailed({"name": msg("there is already an entity '{name}'", name=name)})
     return set_block(text, ("entities", name), spec)
 
 
@@ -74,7 +77,9 @@ def retire_field(text: str, entity: str, name: str) -> str:
     """The definition without the field, nor its place on the form and in the list;
     applying it archives the column with its data."""
     if name not in _mapping(text, ("entities", entity, "fields")):
-        raise ValidationFailed({"name": f"{entity} has no field '{name}'"})
+        raise ValidationFailed(
+            {"name": msg("{entity} has no field '{name}'", entity=entity, name=name)}
+        )
     lines = text.splitlines(keepends=True)
     start, end = _span(text, ("entities", entity, "fields", name))
     del lines[start:end]
@@ -105,7 +110,9 @@ def add_state(text: str, entity: str, name: str, spec: dict, transitions: dict[s
     """One more workflow state, with the transitions that lead into and out of it."""
     states = _mapping(text, ("entities", entity, "workflow", "states"))
     if name in states:
-        raise ValidationFailed({"name": f"{entity} already has a state '{name}'"})
+        raise ValidationFailed(
+            {"name": msg("{entity} already has a state '{name}'", entity=entity, name=name)}
+        )
     text = _insert_after(
         text, ("entities", entity, "workflow", "states", list(states)[-1]), name, spec
     )
@@ -118,7 +125,13 @@ def add_transition(text: str, entity: str, name: str, spec: dict) -> str:
     """One more workflow transition, after the entity's others."""
     known = _mapping(text, ("entities", entity, "workflow", "transitions"))
     if name in known:
-        raise ValidationFailed({"transition": f"{entity} already has a transition '{name}'"})
+        raise ValidationFailed(
+            {
+                "transition": msg(
+                    "{entity} already has a transition '{name}'", entity=entity, name=name
+                )
+            }
+        )
     return _insert_after(
         text, ("entities", entity, "workflow", "transitions", list(known)[-1]), name, spec
     )
@@ -135,7 +148,9 @@ def add_rule(text: str, entity: str, rule: dict) -> str:
     doc = read_document("edit.yaml", text)
     rules = rules_of(text, entity)
     if any(r.get("name") == rule["name"] for r in rules if isinstance(r, dict)):
-        raise ValidationFailed({"name": f"{entity} already has a rule '{rule['name']}'"})
+        raise ValidationFailed(
+            {"name": msg("{entity} already has a rule '{name}'", entity=entity, name=rule["name"])}
+        )
     if path not in doc.lines or not rules:
         return set_block(text, path, [*rules, rule])
     lines = text.splitlines(keepends=True)
@@ -154,7 +169,9 @@ def change_rule(text: str, entity: str, index: int, rule: dict | None) -> str:
     path = ("entities", entity, "rules")
     rules = rules_of(text, entity)
     if not 0 <= index < len(rules):
-        raise ValidationFailed({"rule": f"{entity} has no rule number {index + 1}"})
+        raise ValidationFailed(
+            {"rule": msg("{entity} has no rule number {number}", entity=entity, number=index + 1)}
+        )
     if rule == {"name": f"rule_{index + 1}", **rules[index]}:
         return text  # said as it was: its lines, their comments and quotes stay
     if rule is None and len(rules) == 1:
@@ -192,7 +209,7 @@ def add_report(text: str, name: str, report: dict, on_dashboard: bool) -> str:
     """One more report (and its tile on the app's dashboard)."""
     reports = _mapping(text, ()).get("reports") or {}
     if name in reports:
-        raise ValidationFailed({"name": f"there is already a report '{name}'"})
+        raise ValidationFailed({"name": msg("there is already a report '{name}'", name=name)})
     text = (
         _insert_after(text, ("reports", list(reports)[-1]), name, report)
         if reports
@@ -206,7 +223,7 @@ def change_report(text: str, name: str, report: dict | None, on_dashboard: bool)
     None removes it, with its tile."""
     reports = _mapping(text, ()).get("reports") or {}
     if name not in reports:
-        raise ValidationFailed({"name": f"there is no report '{name}'"})
+        raise ValidationFailed({"name": msg("there is no report '{name}'", name=name)})
     if report is None:
         only = len(reports) == 1
         text = remove_block(text, ("reports",) if only else ("reports", name))
@@ -237,9 +254,12 @@ def set_block(text: str, path: tuple, value: Any) -> str:
     place; a setting not there yet goes at the end of its parent."""
     doc = read_document("edit.yaml", text)
     lines = text.splitlines(keepends=True)
+    lead = ""  # what the first line starts with: its indent, and a list item's dash
     if path in doc.lines:
         start, end = _span(text, path)
-        indent = len(lines[start]) - len(lines[start].lstrip())
+        first = lines[start].lstrip()
+        indent = _indent(lines[start]) + (2 if first.startswith("- ") else 0)
+        lead = lines[start][:indent]
     elif len(path) == 1:  # a top-level setting not there yet: at the end of the file
         start = end = len(lines)
         indent = 0
@@ -251,7 +271,10 @@ def set_block(text: str, path: tuple, value: Any) -> str:
     block = _block({path[-1]: value})
     if lines and start == len(lines) and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    lines[start:end] = [" " * indent + line + "\n" for line in block.splitlines()]
+    written = [" " * indent + line + "\n" for line in block.splitlines()]
+    if lead:
+        written[0] = lead + written[0][indent:]
+    lines[start:end] = written
     return "".join(lines)
 
 
@@ -274,12 +297,12 @@ def _mapping(text: str, path: tuple) -> dict:
         return found
     for key in path:
         if not isinstance(found, dict) or key not in found:
-            raise ValidationFailed(
-                {path[-2] if len(path) > 1 else "text": f"the definition has no {'.'.join(path)}"}
-            )
+            where = path[-2] if len(path) > 1 else "text"
+            missing = msg("the definition has no {path}", path=".".join(map(str, path)))
+            raise ValidationFailed({where: missing})
         found = found[key]
     if not isinstance(found, dict) or not found:
-        raise ValidationFailed({"text": f"{'.'.join(path)} is not a list of names"})
+        raise ValidationFailed({"text": msg("{path} is not a list of names", path=".".join(path))})
     return found
 
 
@@ -288,7 +311,9 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
     lines = text.splitlines()
     start = read_document("edit.yaml", text).lines[path] - 1
     key = f"{path[-1]}:"
-    if not lines[start].lstrip().startswith(key):  # a block value: its key is above it
+    first = lines[start].lstrip()
+    dash = 2 if first.startswith("- ") and first[2:].startswith(key) else 0  # a list item's
+    if not dash and not first.startswith(key):  # first key; else a block value, key above
         inner = _indent(lines[start]) + lines[start].lstrip().startswith("- ")  # a list may
         above = next(
             (
@@ -301,12 +326,14 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
         if above is None:
             raise ValidationFailed(
                 {
-                    "text": f"{'.'.join(path)} is written in a way the "
-                    "forms cannot edit; change it in the text"
+                    "text": msg(
+                        "{path} is written in a way the forms cannot edit; change it in the text",
+                        path=".".join(map(str, path)),
+                    )
                 }
             )
         start = above
-    indent = _indent(lines[start])
+    indent = _indent(lines[start]) + dash
     block_list = lines[start].rstrip().endswith(":")  # its items may sit at its indent
     end = start + 1
     while end < len(lines) and (

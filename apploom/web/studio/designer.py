@@ -105,7 +105,7 @@ def edited_text(form, text: str, entity: str, workflow: Workflow) -> str:
         )
     sources = [_known(s, {**workflow.states, ANY: None}, "from") for s in form.getlist("from")]
     if not sources:
-        raise ValidationFailed({"from": "choose the status (or statuses) it leaves"})
+        raise ValidationFailed({"from": msg("choose the status (or statuses) it leaves")})
     move: dict = {
         "from": sources[0] if len(sources) == 1 else sources,
         "to": _known(form.get("to", ""), workflow.states, "to"),

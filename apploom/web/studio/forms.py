@@ -10,6 +10,7 @@ import yaml
 
 from apploom.engine.definitions.reading import read_document
 from apploom.engine.errors import ValidationFailed
+from apploom.engine.messages import msg
 from apploom.engine.records.conditions import CONDITIONS
 from apploom.engine.reports.definition import KINDS
 from apploom.engine.versions import text_edits
@@ -106,7 +107,7 @@ def edited_text(form, text: str) -> str:
         return text_edits.add_report(
             text, _name(form, "report_name"), _report(form), bool(form.get("report_dashboard"))
         )
-    raise ValidationFailed({"edit": f"'{kind}' is not a change the studio makes"})
+    raise ValidationFailed({"edit": msg("'{kind}' is not a change the studio makes", kind=kind)})
 
 
 def _conditions(form, prefix: str) -> dict:
@@ -144,7 +145,7 @@ def _rule(form) -> dict:
         rule["if"] = form["rule_if"].strip()
     action = _new_action(form)
     if action is None:
-        raise ValidationFailed({"rule_do": "choose what the rule does"})
+        raise ValidationFailed({"rule_do": msg("choose what the rule does")})
     return {**rule, "do": [action]}
 
 
@@ -159,11 +160,11 @@ def trigger_from(form) -> str | dict:
     if trigger in ("schedule", "webhook"):
         if not detail:
             needed = (
-                "a cron expression such as 0 8 * * *"
+                msg("a scheduled rule needs a cron expression such as 0 8 * * *")
                 if trigger == "schedule"
-                else "the webhook's name"
+                else msg("a webhook rule needs the webhook's name")
             )
-            raise ValidationFailed({"rule_on_detail": f"a {trigger} rule needs {needed}"})
+            raise ValidationFailed({"rule_on_detail": needed})
         return {trigger: detail}
     return trigger
 
@@ -214,14 +215,20 @@ def changed_report(form, report: dict) -> dict:
     if form.get("m_new_name", "").strip():
         new = _name(form, "m_new_name")
         if new in measures:
-            raise ValidationFailed({"m_new_name": f"there is already a measure '{new}'"})
+            raise ValidationFailed(
+                {"m_new_name": msg("there is already a measure '{name}'", name=new)}
+            )
         measures[new] = _measure(form, "m_new", new)
     if not measures:
-        raise ValidationFailed({"measures": "a report needs a measure; remove the report instead"})
+        raise ValidationFailed(
+            {"measures": msg("a report needs a measure; remove the report instead")}
+        )
     layout = _report_layout(form)
     limit = form.get("report_limit", "").strip()
     if limit and not (limit.isdigit() and 1 <= int(limit) <= 1000):
-        raise ValidationFailed({"report_limit": f"'{limit}' is not a number from 1 to 1000"})
+        raise ValidationFailed(
+            {"report_limit": msg("'{value}' is not a number from 1 to 1000", value=limit)}
+        )
     changed.update(
         {
             "where": where,
@@ -252,7 +259,13 @@ def _measure(form, prefix: str, name: str) -> dict:
     ratio), label, format and its own filter."""
     kind = form.get(f"{prefix}_kind", "count")
     if kind not in KINDS:
-        raise ValidationFailed({f"{prefix}_kind": f"'{kind}' is not one of {', '.join(KINDS)}"})
+        raise ValidationFailed(
+            {
+                f"{prefix}_kind": msg(
+                    "'{value}' is not one of {choices}", value=kind, choices=", ".join(KINDS)
+                )
+            }
+        )
     of = form.get(f"{prefix}_of", "").strip()
     measure: dict = {
         kind: _list(of) if kind == "ratio" else of or "*",
@@ -300,7 +313,7 @@ def changed_dashboard(form, dashboard: dict, reports: list[str]) -> dict:
     added = form.get("tile_report", "")
     if added:
         if added not in reports:
-            raise ValidationFailed({"tile_report": f"there is no report '{added}'"})
+            raise ValidationFailed({"tile_report": msg("there is no report '{name}'", name=added)})
         tiles.append((len(tiles) + 1000, len(tiles), {"report": added}))
     chosen = form.get("date_range") or dashboard.get("date_range")
     return {
@@ -344,7 +357,9 @@ def _label(form, en: str, zh: str, fallback: str) -> dict:
 def _name(form, key: str) -> str:
     name = form.get(key, "").strip()
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
-        raise ValidationFailed({key: f"'{name}' must be lower-case letters, digits and _"})
+        raise ValidationFailed(
+            {key: msg("'{value}' must be lower-case letters, digits and _", value=name)}
+        )
     return name
 
 
@@ -366,6 +381,7 @@ def edited_setting(form, key: str, value):
         except yaml.YAMLError:
             parsed = None
         if not isinstance(parsed, bool | int | float):
-            raise ValidationFailed({key: f"'{typed}' is not a {type(value).__name__}"})
+            kind = msg("yes or no") if isinstance(value, bool) else msg("a number")
+            raise ValidationFailed({key: msg("'{value}' is not {kind}", value=typed, kind=kind)})
         return parsed
     return typed

@@ -79,7 +79,13 @@ def _editor(app: str, entity: str, name: str, text: str | None = None, error: st
 def _source() -> str:
     text = request.form.get("source", "")
     if len(text) > MAX_SOURCE:
-        raise ValidationFailed({"source": f"has {len(text)} characters; at most {MAX_SOURCE}"})
+        raise ValidationFailed(
+            {
+                "source": msg(
+                    "has {count} characters; at most {most}", count=len(text), most=MAX_SOURCE
+                )
+            }
+        )
     return text
 
 
