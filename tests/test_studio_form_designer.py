@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+from sqlalchemy import JSON, column, select, table
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from apploom.engine.versions import applied
@@ -48,6 +49,14 @@ def preview_text(page: str) -> str:
     found = re.search(r'<textarea name="text" hidden>(.*?)</textarea>', page, re.S)
     assert found, "the preview offers no apply"
     return html.unescape(found.group(1))
+
+
+def diff_lines(page: str) -> list[str]:
+    """The lines the preview's diff takes out (-) and puts in (+)."""
+    diff = re.search(r'<pre class="diff">(.*?)</pre>', html.unescape(page), re.S).group(1)
+    return [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
 
 
 def test_the_form_page_shows_the_real_widgets_the_palette_and_no_english(studio):
@@ -92,20 +101,15 @@ def test_a_select_from_the_palette_with_coloured_options_is_previewed_and_applie
     ) in text
     assert "rows: [[name, kind], [tier, tags], [email, phone, lead_source], [language]]" in text
     assert "+      lead_source: {type: select" in page  # the diff shows what changes
-    diff = re.search(r'<pre class="diff">(.*?)</pre>', page, re.S).group(1)
-    assert [
-        line[1:]
-        for line in diff.splitlines()
-        if line[:1] in "+-" and line[:3] not in ("+++", "---")
-    ] == [
-        "      lead_source: " + text.split("      lead_source: ")[1].split("\n")[0],
-        "        rows: [[name, kind], [tier, tags], [email, phone], [language]]",
-        "        rows: [[name, kind], [tier, tags], [email, phone, lead_source], [language]]",
+    assert diff_lines(page) == [
+        "+      lead_source: " + text.split("      lead_source: ")[1].split("\n")[0],
+        "-        rows: [[name, kind], [tier, tags], [email, phone], [language]]",
+        "+        rows: [[name, kind], [tier, tags], [email, phone, lead_source], [language]]",
     ]  # the sections left as they were are not rewritten
     drawn = page.split('<section class="fd-rendered" data-entity="customer">')[1]
     assert '<select name="fd-customer-lead_source"' in drawn  # the new form, drawn
     assert '<span class="badge amber">展会</span>' in drawn
-    assert "add column crm_customer.lead_source" in page  # the plan
+    assert "新增列 crm_customer.lead_source" in page  # the plan, in the reader's language
     done = boss.post("/studio/crm/apply", data={"text": text, "comment": "来源渠道"})
     assert done.status_code == 303
     assert "来源渠道" in boss.get(done.headers["Location"]).get_data(as_text=True)
@@ -177,6 +181,63 @@ def test_the_panel_changes_a_field_and_keeps_what_it_does_not_show(studio):
     tier = next(line for line in text.splitlines() if line.startswith("      tier:"))
     assert "silver" not in tier  # the option left out is gone
     assert "      email:    {type: email" in text  # the other fields as they were
+
+
+def test_a_renamed_section_changes_its_own_line_only(studio):
+    app, boss = studio
+    sections = json.loads(layout_with(app, "kind", section=0, row=1))
+    sections[0]["rows"][0].remove("kind")  # kind moves down a row, and the section is renamed
+    sections[0]["zh"], sections[0]["en"] = "客户资料", "Profile"
+    page = boss.post("/studio/crm/customer/form", data={"layout": json.dumps(sections)})
+    assert page.status_code == 200
+    assert diff_lines(page.get_data(as_text=True)) == [
+        "-      - section: {en: Customer, zh: 客户}",
+        "-        rows: [[name, kind], [tier, tags], [email, phone], [language]]",
+        "+      - section: {en: Profile, zh: 客户资料}",
+        "+        rows: [[name], [tier, tags, kind], [email, phone], [language]]",
+    ]
+
+
+def test_a_field_retired_from_its_panel_leaves_the_form_and_keeps_its_data(runtime, studio):
+    app, boss = studio
+    created = runtime.records.create(
+        SYSTEM_USER, "crm.customer", {"name": "星河", "tags": ["retail"]}
+    )
+    panel = boss.get("/studio/crm/customer/form/field?name=tags").get_data(as_text=True)
+    assert 'name="retire" value="1"' in panel and "停用字段（数据保留）" in panel
+    new_panel = boss.get("/studio/crm/customer/form/field?type=text").get_data(as_text=True)
+    assert 'name="retire"' not in new_panel  # a field not there yet has nothing to retire
+    change = {"layout": layout_with(app, "tags", section=0, row=0), "panel": "field"}
+    preview = boss.post(
+        "/studio/crm/customer/form", data={**change, "field": "tags", "retire": "1"}
+    )
+    assert preview.status_code == 200
+    lines = diff_lines(preview.get_data(as_text=True))
+    assert "+        rows: [[name, kind], [tier], [email, phone], [language]]" in lines
+    assert [line for line in lines if "tags:" in line] == [
+        next(line for line in lines if line.startswith("-      tags:"))
+    ]  # the layout sent with the panel is not written back with the field in it
+    text = preview_text(preview.get_data(as_text=True))
+    done = boss.post("/studio/crm/apply", data={"text": text, "comment": "停用标签"})
+    assert done.status_code == 303
+    boss.get(done.headers["Location"])
+    assert "tags" not in customer(app).fields
+    assert 'name="tags"' not in boss.get("/a/crm/customer/new").get_data(as_text=True)
+    with runtime.db.read() as conn:  # the column is archived with its data, not dropped
+        archived = table("crm_customer", column("id"), column("tags", JSON()))
+        kept = conn.execute(select(archived.c.tags).where(archived.c.id == created["id"]))
+        assert kept.scalar() == ["retail"]
+
+
+def test_a_field_others_use_is_not_retired(runtime, studio):
+    app, boss = studio
+    answer = boss.post(
+        "/studio/oms/order/form", data={"panel": "field", "field": "subtotal", "retire": "1"}
+    )
+    page = html.unescape(answer.get_data(as_text=True))
+    assert "subtotal" in page and 'class="studio-apply"' not in page
+    with runtime.db.read() as conn:
+        assert len(applied.history(conn, "oms")) == 1
 
 
 def test_a_name_the_records_already_have_is_not_made(studio):

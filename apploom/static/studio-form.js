@@ -118,7 +118,8 @@ withSortable("[data-form-designer]", (designer) => {
 
   designer.addEventListener("submit", (event) => {
     const [zh, en] = ["label_zh", "label_en"].map((name) => panel.querySelector(`[name=${name}]`));
-    if (zh && !zh.value.trim() && !en.value.trim()) {  // a field needs a name: ask before sending
+    const retiring = event.submitter && event.submitter.name === "retire";
+    if (zh && !retiring && !zh.value.trim() && !en.value.trim()) {  // a field needs a name
       event.preventDefault();
       zh.setCustomValidity(designer.dataset.nameIt);
       zh.reportValidity();

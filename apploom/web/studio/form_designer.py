@@ -116,9 +116,10 @@ def save_form_layout(app: str, entity: str):
     definition for the usual preview."""
     found = designed_entity(app, entity)
     source = _live(app)
+    retiring = request.form.get("retire") == "1"  # the layout sent still places the field
     try:
         text, added = _with_field(request.form, source.text, found)
-        sections = read_layout(request.form.get("layout", ""), found, added)
+        sections = None if retiring else read_layout(request.form.get("layout", ""), found, added)
     except ValidationFailed as exc:
         said = "; ".join(translate(v) for v in exc.fields.values())
         return _preview(app, source, said, designed=True), 422
@@ -132,8 +133,8 @@ def save_form_layout(app: str, entity: str):
 def written_layout(text: str, entity: Entity, sections: list[dict]) -> str:
     """The text with the form laid out as ``sections``. The section of the fields the
     layout does not place is left out while it is as it was (users see it, last, anyway);
-    while the sections stay the same, only the rows of those that changed are written
-    anew, so the diff shows the move and nothing else."""
+    while there are as many sections as before, only the names and rows that changed are
+    written anew, so the diff shows the rename or the move and nothing else."""
     path = ("entities", entity.name, "form")
     shown = [
         {"section": {"en": s.label.en, "zh": s.label.zh}, "rows": [list(r) for r in s.rows]}
@@ -144,11 +145,12 @@ def written_layout(text: str, entity: Entity, sections: list[dict]) -> str:
     placed = len(entity.form)
     if entity.form and placed < len(shown):
         sections = [s for s in sections if s != shown[placed]]
-    if [s["section"] for s in sections] != [s["section"] for s in shown[:placed]]:
+    if not entity.form or len(sections) != placed:
         return text_edits.set_block(text, path, sections)
     for i, (before, after) in enumerate(zip(shown, sections, strict=False)):
-        if before["rows"] != after["rows"]:
-            text = text_edits.set_block(text, (*path, i, "rows"), after["rows"])
+        for key in ("section", "rows"):
+            if before[key] != after[key]:
+                text = text_edits.set_block(text, (*path, i, key), after[key])
     return text
 
 
@@ -162,7 +164,7 @@ def designed_entity(app: str, entity: str) -> Entity:
 
 
 def _with_field(form, text: str, entity: Entity) -> tuple[str, str | None]:
-    """The text with the panel's field added (and its new name) or changed."""
+    """The text with the panel's field added (and its new name), changed or retired."""
     panel = form.get("panel", "")
     if not panel:
         return text, None
@@ -183,6 +185,8 @@ def _with_field(form, text: str, entity: Entity) -> tuple[str, str | None]:
         raise ValidationFailed(
             {"field": msg("'{value}' is not a field of this form", value=form.get("field", ""))}
         )
+    if form.get("retire") == "1":
+        return text_edits.retire_field(text, entity.name, field.name), None
     ftype = types[field.type]
     said = read_panel(form, ftype, shown_settings(ftype, field, entity), field.label, field)
     if "to" in said:
