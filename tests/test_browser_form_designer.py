@@ -11,7 +11,7 @@ import pytest
 
 from apploom.engine.access.permissions import SYSTEM_USER
 from tests.helpers import serving
-from tests.test_browser import CHROMIUM, checked_page, playwright
+from tests.test_browser import CHROMIUM, checked_page, playwright, settled
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM, reason="Chromium is not installed (.ci/run installs Debian's chromium)"
@@ -125,6 +125,35 @@ def test_an_admin_adds_a_coloured_choice_with_a_condition(served):
         page.screenshot(path="/tmp/form-designer-4-record.png", full_page=True)
 
 
+def test_an_admin_adds_a_field_to_each_order_line(served):
+    """The order lines' fields as chips under the table: one opens its panel, a type
+    picked beside them adds a field to every line, previewed as the order's form."""
+    expect = playwright.expect
+    with checked_page(viewport=DESKTOP) as page:
+        signed_in(page, served)
+        page.goto(served + "/studio/oms/order/form")
+        lines = page.locator(".fd-field[data-field=lines]")
+        lines.locator("button[data-row-field=qty]").click()
+        panel = page.locator("#field-panel")
+        expect(panel.locator("input[name=label_zh]")).to_have_value("数量")
+        expect(panel.locator("h2")).to_contain_text("订单行")
+        expect(lines).not_to_have_class("fd-field selected")  # the row field is, not the table
+        settled(page)
+        lines.locator("select[data-row-new]").select_option(label="单行文本")
+        expect(panel.locator("input[name=type]")).to_have_value("text")
+        expect(panel.locator("input[name=table]")).to_have_value("lines")
+        panel.locator("input[name=label_zh]").fill("刻字内容")
+        panel.locator("input[name=label_en]").fill("Engraving")
+        page.screenshot(path="/tmp/form-designer-5-row-field.png", full_page=True)
+        panel.locator("button:text('预览')").click()
+        expect(page.locator("pre.diff")).to_contain_text(
+            "+      engraving: {type: text, label: {en: Engraving, zh: 刻字内容}}"
+        )
+        drawn = page.locator(".fd-rendered[data-entity=order] .fd-rows")
+        expect(drawn).to_contain_text("刻字内容")  # the order's form as it would be
+        page.screenshot(path="/tmp/form-designer-6-row-preview.png", full_page=True)
+
+
 def test_on_a_phone_nothing_of_the_designer_runs_off_the_side(served):
     expect = playwright.expect
     with checked_page(viewport=PHONE, has_touch=True) as page:
@@ -159,6 +188,7 @@ def test_the_list_preview_follows_the_ticks_and_the_order(served):
             page.locator("input[name=columns][value=phone]").check()
             expect(preview.locator("th").last).to_have_text("电话")
             if size is DESKTOP:  # dragged: 电话 before 名称
+                settled(page)
                 phone = page.locator(".ld-columns li:has(input[value=phone]) .ld-handle")
                 name = page.locator(".ld-columns li:has(input[value=name])")
                 drag(page, phone, name)

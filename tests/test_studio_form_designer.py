@@ -240,6 +240,69 @@ def test_a_field_others_use_is_not_retired(runtime, studio):
         assert len(applied.history(conn, "oms")) == 1
 
 
+def test_a_tables_row_fields_are_changed_added_and_retired_from_the_form(runtime, studio):
+    app, boss = studio
+    form = boss.get("/studio/crm/customer/form").get_data(as_text=True)
+    assert 'data-table="contacts" data-row-field="role">职务</button>' in form
+    assert '<select data-table="contacts" data-row-new' in form
+    panel = boss.get("/studio/crm/customer/form/field?table=contacts&name=role")
+    shown = panel.get_data(as_text=True)
+    assert 'name="table" value="contacts"' in shown and 'name="label_zh" value="职务"' in shown
+    assert boss.get("/studio/crm/customer/form/field?table=tier&name=role").status_code == 404
+    relabelled = boss.post(
+        "/studio/crm/customer/form",
+        data={
+            "panel": "field",
+            "table": "contacts",
+            "field": "role",
+            "label_zh": "岗位",
+            "label_en": "Role",
+        },
+    )
+    assert diff_lines(relabelled.get_data(as_text=True)) == [
+        "-      role:  {type: text, label: {en: Role, zh: 职务}, length: 80}",
+        "+      role: {type: text, label: {en: Role, zh: 岗位}, length: 80}",
+    ]  # the contact's field: the customer's form is as it was
+    added = boss.post(
+        "/studio/crm/customer/form",
+        data={
+            "layout": layout_with(app, "tier", section=0, row=1).replace('"tier", ', "", 1),
+            "panel": "new",
+            "table": "contacts",
+            "type": "text",
+            "label_zh": "微信",
+            "label_en": "WeChat",
+        },
+    )
+    text = preview_text(added.get_data(as_text=True))
+    contact = text.split("\n  contact:\n")[1].split("\n\n")[0]
+    assert "      wechat: {type: text, label: {en: WeChat, zh: 微信}}" in contact
+    assert "wechat" not in text.split("\n  contact:\n")[0]  # not a field of the customer
+    assert "新增列 crm_contact.wechat" in html.unescape(added.get_data(as_text=True))
+    assert boss.post("/studio/crm/apply", data={"text": text, "comment": "微信"}).status_code == 303
+    boss.get("/studio/crm")
+    customer_form = boss.get("/a/crm/customer/new").get_data(as_text=True)
+    assert "<th>微信</th>" in customer_form  # a column of each contact row
+    made = app.extensions["apploom"].records.create(
+        SYSTEM_USER, "crm.customer", {"name": "星河", "contacts": [{"name": "王", "wechat": "wx1"}]}
+    )
+    assert made["contacts"][0]["wechat"] == "wx1"
+    retired = boss.post(
+        "/studio/crm/customer/form",
+        data={"panel": "field", "table": "contacts", "field": "wechat", "retire": "1"},
+    )
+    assert diff_lines(retired.get_data(as_text=True)) == [
+        "-      wechat: {type: text, label: {en: WeChat, zh: 微信}}"
+    ]
+    wrong = boss.post(
+        "/studio/crm/customer/form",
+        data={"panel": "new", "table": "tier", "type": "text", "label_zh": "甲"},
+    )
+    assert wrong.status_code == 422 and "“tier”不是此表单的明细表" in html.unescape(
+        wrong.get_data(as_text=True)
+    )
+
+
 def test_a_name_the_records_already_have_is_not_made(studio):
     app, boss = studio
     change = {"layout": layout_with(app, NEW), "panel": "new", "type": "date"}

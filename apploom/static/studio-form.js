@@ -1,6 +1,7 @@
 // The studio's form designer: field types dragged from the palette into a row add a
 // field, fields dragged between rows and sections move it (SortableJS), a click opens
-// the field's properties panel (htmx). On submit the sections and rows go to the server
+// the field's properties panel (htmx); a table's row fields open theirs from the chips
+// under it, and a type picked there adds one to each row. On submit the sections and rows go to the server
 // as JSON, with the panel's inputs.
 withSortable("[data-form-designer]", (designer) => {
   const panel = designer.querySelector("#field-panel");
@@ -9,7 +10,7 @@ withSortable("[data-form-designer]", (designer) => {
   function openPanel(card, query) {
     if (panel.dataset.changed && !window.confirm(designer.dataset.discard)) return;
     delete panel.dataset.changed;
-    designer.querySelectorAll(".fd-field.selected").forEach((c) => c.classList.remove("selected"));
+    designer.querySelectorAll(".selected").forEach((c) => c.classList.remove("selected"));
     card.classList.add("selected");
     htmx.ajax("GET", `${designer.dataset.panelUrl}?${query}`, { target: panel, swap: "innerHTML" })
       .then(() => {
@@ -43,6 +44,7 @@ withSortable("[data-form-designer]", (designer) => {
     if (row.sortable) return;
     row.sortable = new Sortable(row, {
       group: "fields", animation: 120, forceFallback: true, draggable: ".fd-field, .fd-type",
+      filter: ".fd-row-fields", preventOnFilter: false,  // a row field's chip is clicked, not dragged
       onAdd: (event) => { if (event.item.dataset.type) newCard(event.item); },
     });
   }
@@ -60,6 +62,13 @@ withSortable("[data-form-designer]", (designer) => {
       newCard(copy);
       return;
     }
+    const rowField = event.target.closest("[data-row-field]");
+    if (rowField) {
+      const query = { table: rowField.dataset.table, name: rowField.dataset.rowField };
+      openPanel(rowField, new URLSearchParams(query));
+      return;
+    }
+    if (event.target.closest("[data-row-new]")) return;  // its choice opens the panel
     const card = event.target.closest(".fd-field");
     if (card && card.dataset.field !== NEW) openPanel(card, new URLSearchParams({ name: card.dataset.field }));
     if (event.target.matches("[data-add-row]")) {
@@ -98,6 +107,14 @@ withSortable("[data-form-designer]", (designer) => {
 
   // A field picked from a list goes into the expression at the cursor.
   designer.addEventListener("change", (event) => {
+    const adding = event.target.closest("[data-row-new]");
+    if (adding && adding.value) {  // a new field in each row of the table
+      const query = new URLSearchParams({ table: adding.dataset.table, type: adding.value });
+      if ("formula" in adding.selectedOptions[0].dataset) query.set("formula", "1");
+      adding.value = "";
+      openPanel(adding, query.toString());
+      return;
+    }
     const picker = event.target.closest("[data-insert]");
     if (!picker || !picker.value) return;
     const input = panel.querySelector(`[name="${picker.dataset.insert}"]`);

@@ -1,8 +1,9 @@
 """The studio's form designer: an entity's form drawn as its users see it (the real
 widgets, disabled, in its sections and rows), with a palette of field types to drag
-in, fields to drag between sections and rows, and a properties panel per field. What
-the admin does is written into the definition's text (the layout, the field added or
-changed) and goes to the studio's usual preview and apply."""
+in, fields to drag between sections and rows, and a properties panel per field (the
+fields of a table's rows too: a new one is a column of each row). What the admin does
+is written into the definition's text (the layout, the field added or changed) and
+goes to the studio's usual preview and apply."""
 
 from __future__ import annotations
 
@@ -87,8 +88,13 @@ def form_layout(app: str, entity: str):
 
 @bp.get("/<app>/<entity>/form/field")
 def field_panel(app: str, entity: str):
-    """The properties panel of a field (``name``), or of a new one (``type``)."""
-    found = designed_entity(app, entity)
+    """The properties panel of a field (``name``), or of a new one (``type``), of the
+    form or of the rows of its table ``table``."""
+    table = request.args.get("table", "")
+    try:
+        found = rows_of(designed_entity(app, entity), table)
+    except ValidationFailed:
+        abort(404)
     types = runtime().types
     field = found.fields.get(request.args.get("name", ""))
     type_name = field.type if field else request.args.get("type", "")
@@ -99,6 +105,7 @@ def field_panel(app: str, entity: str):
         "studio/_field_panel.html",
         app=app,
         entity=found,
+        table=table,
         field=field,
         type_name=type_name,
         type_shown=translate(TYPE_NAMES.get(type_name, type_name)),
@@ -163,11 +170,24 @@ def designed_entity(app: str, entity: str) -> Entity:
     return found
 
 
-def _with_field(form, text: str, entity: Entity) -> tuple[str, str | None]:
-    """The text with the panel's field added (and its new name), changed or retired."""
+def rows_of(entity: Entity, table: str) -> Entity:
+    """The entity whose field a panel is about: the form's own, or, with ``table`` named,
+    the rows of that table of the form."""
+    if not table:
+        return entity
+    field = entity.fields.get(table)
+    if field is None or not field.holds_rows:
+        raise ValidationFailed({"table": msg("'{value}' is not a table of this form", value=table)})
+    return runtime().apps.entity(field.child)
+
+
+def _with_field(form, text: str, form_entity: Entity) -> tuple[str, str | None]:
+    """The text with the panel's field added (and its new name, if it is the form's),
+    changed or retired."""
     panel = form.get("panel", "")
     if not panel:
         return text, None
+    entity = rows_of(form_entity, form.get("table", ""))
     types = runtime().types
     if panel == "new":
         type_name = form.get("type", "")
@@ -179,7 +199,8 @@ def _with_field(form, text: str, entity: Entity) -> tuple[str, str | None]:
         name = new_name(said["label"]["en"], {*entity.fields, *RESERVED_NAMES}, "field")
         spec = {"type": type_name, **{k: v for k, v in said.items() if v is not None}}
         spec["to"] = _short(spec.get("to"), entity)
-        return text_edits.add_field(text, entity.name, name, _kept(spec)), name
+        added = text_edits.add_field(text, entity.name, name, _kept(spec))
+        return added, name if entity is form_entity else None
     field = entity.fields.get(form.get("field", ""))
     if field is None:
         raise ValidationFailed(

@@ -60,11 +60,23 @@ def changed_screens(app: str, source: Source) -> list[Screen]:
     return [
         screen(entity, apps)
         for entity in new.entities.values()
-        if not entity.is_child and _changed(entity, old.entities.get(entity.name) if old else None)
+        if not entity.is_child
+        and _changed(entity, old.entities.get(entity.name) if old else None, apps, rt.apps)
     ]
 
 
-def _changed(entity: Entity, before: Entity | None) -> bool:
+def _changed(entity: Entity, before: Entity | None, apps: AppSet, live: AppSet) -> bool:
+    """Whether the entity's screens differ: its fields, form or list, or the fields of
+    its tables' rows (a field added to the order lines changes the order's form)."""
     if before is None:
         return True
-    return (entity.fields, entity.form, entity.list) != (before.fields, before.form, before.list)
+    return (entity.fields, entity.form, entity.list, _row_fields(entity, apps)) != (
+        before.fields,
+        before.form,
+        before.list,
+        _row_fields(before, live),
+    )
+
+
+def _row_fields(entity: Entity, apps: AppSet) -> list:
+    return [apps.entity(f.child).fields for f in entity.table_fields()]
