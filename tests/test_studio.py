@@ -131,6 +131,29 @@ def test_forms_edit_the_text_in_place_and_only_what_they_change(runtime):
     assert caught.value.fields == {"name": "customer already has a field 'city'"}
 
 
+def test_sections_are_added_after_the_last_and_a_first_key_is_rewritten_in_place():
+    text = (
+        "entities:\n  note:\n    form:\n      - section: {en: A, zh: 甲}  # the first\n"
+        "        rows: [[title]]\n\n      # kept with what follows\n    list: {columns: [title]}\n"
+    )
+    added = text_edits.append_items(
+        text,
+        ("entities", "note", "form"),
+        [{"section": {"en": "B", "zh": "乙"}, "rows": [["body"]]}],
+    )
+    assert added == text.replace(
+        "rows: [[title]]\n",
+        "rows: [[title]]\n      - section: {en: B, zh: 乙}\n        rows: [[body]]\n",
+    )
+    renamed = text_edits.set_block(
+        text, ("entities", "note", "form", 0, "section"), {"en": "C", "zh": "丙"}
+    )
+    assert renamed == text.replace("{en: A, zh: 甲}  # the first", "{en: C, zh: 丙}  # the first")
+    flow = "entities:\n  note:\n    form: [{section: A, rows: [[title]]}]\n"
+    with pytest.raises(ValidationFailed):
+        text_edits.append_items(flow, ("entities", "note", "form"), [{"section": "B", "rows": []}])
+
+
 def test_a_rule_is_rewritten_in_its_place_whether_written_as_lines_or_in_one():
     one_line = (
         "app: x\nentities:\n  t:\n    fields: {a: {type: integer}}\n"

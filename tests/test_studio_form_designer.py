@@ -198,6 +198,23 @@ def test_a_renamed_section_changes_its_own_line_only(studio):
     ]
 
 
+def test_a_section_added_at_the_end_is_written_after_the_others(studio):
+    app, boss = studio
+    sections = json.loads(layout_with(app, "kind", section=0, row=0))
+    sections[0]["rows"][0] = ["name"]  # kind moves into a section of its own
+    sections.append({"zh": "分类", "en": "Kind", "rows": [["kind"]]})
+    page = boss.post("/studio/crm/customer/form", data={"layout": json.dumps(sections)})
+    assert page.status_code == 200
+    assert diff_lines(page.get_data(as_text=True)) == [
+        "-        rows: [[name, kind], [tier, tags], [email, phone], [language]]",
+        "+        rows: [[name], [tier, tags], [email, phone], [language]]",
+        "+      - section: {en: Kind, zh: 分类}",
+        "+        rows: [[kind]]",
+    ]
+    text = preview_text(page.get_data(as_text=True))
+    assert "        rows: [[preferences]]\n      - section: {en: Kind, zh: 分类}\n" in text
+
+
 def test_a_field_retired_from_its_panel_leaves_the_form_and_keeps_its_data(runtime, studio):
     app, boss = studio
     created = runtime.records.create(

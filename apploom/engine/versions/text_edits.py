@@ -274,8 +274,50 @@ def set_block(text: str, path: tuple, value: Any) -> str:
     written = [" " * indent + line + "\n" for line in block.splitlines()]
     if lead:
         written[0] = lead + written[0][indent:]
+    if len(written) == 1 and end == start + 1:  # one line for one: its note stays
+        written[0] = written[0][:-1] + _note(lines[start]) + "\n"
     lines[start:end] = written
     return "".join(lines)
+
+
+def _note(line: str) -> str:
+    """The comment at the end of a line ("  # why"), outside quotes; "" if none."""
+    for found in re.finditer(r"\s+#", line):
+        before = line[: found.start()]
+        if before.count("'") % 2 == 0 and before.count('"') % 2 == 0:
+            return "  " + line[found.end() - 1 :].rstrip("\n")
+    return ""
+
+
+def append_items(text: str, path: tuple, items: list) -> str:
+    """``items`` after the last item of the block list at ``path`` (a form's sections),
+    written as its items are, so the diff shows what is added and nothing else."""
+    doc = read_document("edit.yaml", text)
+    last = (*path, len(_list_at(doc.data, path)) - 1)
+    lines = text.splitlines(keepends=True)
+    if last not in doc.lines or not lines[doc.lines[last] - 1].lstrip().startswith("- "):
+        raise ValidationFailed(
+            {
+                "text": msg(
+                    "{path} is written in a way the forms cannot edit; change it in the text",
+                    path=".".join(map(str, path)),
+                )
+            }
+        )
+    start = doc.lines[last] - 1
+    dash = _indent(lines[start])
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > dash):
+        end += 1
+    end = _trimmed(lines, start, end)
+    lines[end:end] = [" " * dash + line + "\n" for line in _block(items).splitlines()]
+    return "".join(lines)
+
+
+def _list_at(data: Any, path: tuple) -> list:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, list) and data else []
 
 
 def remove_block(text: str, path: tuple) -> str:

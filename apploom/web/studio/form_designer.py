@@ -140,8 +140,9 @@ def save_form_layout(app: str, entity: str):
 def written_layout(text: str, entity: Entity, sections: list[dict]) -> str:
     """The text with the form laid out as ``sections``. The section of the fields the
     layout does not place is left out while it is as it was (users see it, last, anyway);
-    while there are as many sections as before, only the names and rows that changed are
-    written anew, so the diff shows the rename or the move and nothing else."""
+    while no section is taken away, only the names and rows that changed are written
+    anew and new sections go after the others, so the diff shows the change and nothing
+    else."""
     path = ("entities", entity.name, "form")
     shown = [
         {"section": {"en": s.label.en, "zh": s.label.zh}, "rows": [list(r) for r in s.rows]}
@@ -152,12 +153,17 @@ def written_layout(text: str, entity: Entity, sections: list[dict]) -> str:
     placed = len(entity.form)
     if entity.form and placed < len(shown):
         sections = [s for s in sections if s != shown[placed]]
-    if not entity.form or len(sections) != placed:
+    if not entity.form or len(sections) < placed:
         return text_edits.set_block(text, path, sections)
-    for i, (before, after) in enumerate(zip(shown, sections, strict=False)):
+    for i, (before, after) in enumerate(zip(shown[:placed], sections, strict=False)):
         for key in ("section", "rows"):
             if before[key] != after[key]:
                 text = text_edits.set_block(text, (*path, i, key), after[key])
+    if len(sections) > placed:  # sections added after the others
+        try:
+            return text_edits.append_items(text, path, sections[placed:])
+        except ValidationFailed:  # a form written in flow style: written anew
+            return text_edits.set_block(text, path, sections)
     return text
 
 
