@@ -157,6 +157,60 @@ def test_an_existing_rule_opens_as_its_parts_and_keeps_what_it_said(studio):
     assert 'name="rule_on_fields" value="expected_date" checked' in page
 
 
+def test_an_assignments_rules_are_rows_of_condition_and_whom(runtime, studio):
+    _, boss = studio
+    runtime.users.create("li.na", ["sales"], "password1234", display_name="李娜")
+    index = [r["name"] for r in text_edits.rules_of(live(studio), "order")].index("assign_owner")
+    page = html.unescape(boss.get(f"/studio/oms/order/rules/{index}").get_data(as_text=True))
+    assert "name=\"a0.if0\" value=\"channel in ['store', 'phone', 'email'] and" in page
+    assert '<option value="me" selected>' in page and '<option value="role:sales" selected>' in page
+    assert '<option value="user:li.na" >李娜</option>' in page
+    same = {
+        "rule_on": "created",
+        "rule_label_zh": "分配负责人",
+        "rule_label_en": "Assign an owner",
+        "rule_enabled": "1",
+        "if_mode": "text",
+        "rule_if": "not owner",
+        "a0:kind": "assign",
+        "a0.field": "owner",
+        "a0.if0": "channel in ['store', 'phone', 'email'] and 'sales' in user.roles",
+        "a0.to0": "me",
+        "a0.if1": "",
+        "a0.to1": "role:sales",
+        "a0.if2": "",
+        "a0.to2": "",
+    }
+    kept = boss.post(f"/studio/oms/order/rules/{index}", data=same)
+    assert "--- oms (live)" not in kept.get_data(as_text=True)  # the rows say what it said
+    routed = {**same, "a0.if1": "channel == 'marketplace'", "a0.to1": "user:li.na"}
+    routed |= {"a0.to2": "role:sales"}
+    shown = html.unescape(
+        boss.post(f"/studio/oms/order/rules/{index}", data=routed).get_data(as_text=True)
+    )
+    assert "+                - {if: channel == 'marketplace', to: li.na}\n" in shown
+    assert "\n                 - {role: sales}\n" in shown  # after it, as it was
+    text = definition_in(
+        boss.post(f"/studio/oms/order/rules/{index}", data=routed).get_data(as_text=True)
+    )
+    assert (
+        boss.post("/studio/oms/apply", data={"text": text, "comment": "天猫订单给李娜"}).status_code
+        == 303
+    )
+    boss.get("/studio/oms")
+    shop = Shop(runtime)
+    order = runtime.records.create(
+        SYSTEM_USER, "oms.order", shop.order(channel="marketplace", external_id="TB-1001")
+    )
+    assert runtime.users.names({order["owner"]}) == {order["owner"]: "李娜"}
+    unfinished = {**same, "a0.if2": "total > 1000", "a0.to2": ""}
+    refused = boss.post(f"/studio/oms/order/rules/{index}", data=unfinished)
+    assert refused.status_code == 422
+    assert "分配：请选择交给谁（条件：total > 1000）" in html.unescape(
+        refused.get_data(as_text=True)
+    )
+
+
 def live(studio) -> str:
     app, _ = studio
     with app.extensions["apploom"].db.read() as conn:

@@ -20,8 +20,8 @@ ADDABLE = ("notify", "set", "transition", "email", "assign", "create", "update",
 
 
 def action_choices(app: str, entity: Entity) -> dict:
-    """What the action forms offer: roles, user fields, fields a set may change, the
-    workflow's transitions, the email fields a message may go to."""
+    """What the action forms offer: roles, users, user fields, fields a set may change,
+    the workflow's transitions, the email fields a message may go to."""
     types = runtime().types
     status = entity.workflow.field if entity.workflow else None
     emails = [
@@ -35,6 +35,7 @@ def action_choices(app: str, entity: Entity) -> dict:
             ]
     return {
         "roles": _roles(_app(app)),
+        "users": runtime().users.everyone_active(),
         "user_fields": [f for f in entity.fields.values() if types[f.type].is_user],
         "settable": [
             f
@@ -110,11 +111,7 @@ def _action(form, key: str, kind: str, params, problems: dict):
         kept = {k: v for k, v in (params or {}).items() if k not in email}
         return {**kept, **{k: v for k, v in email.items() if v}}
     if kind == "assign":
-        rules = (params or {}).get("rules")
-        if rules is None:
-            role = form.get(f"{key}.role", "")
-            rules = [{"role": role}] if role else [{"to": "me"}]
-        return {"field": form.get(f"{key}.field", ""), "rules": rules}
+        return {"field": form.get(f"{key}.field", ""), "rules": _routes(form, key, problems)}
     if kind == "script":
         return form.get(f"{key}.source", "").replace("\r\n", "\n").strip()
     if params is not None:  # create, update, a webhook, a plugin's: as its settings
@@ -131,6 +128,26 @@ def _action(form, key: str, kind: str, params, problems: dict):
         )
         return {}
     return doc.data
+
+
+def _routes(form, key: str, problems: dict) -> list[dict]:
+    """An assignment's rules as their rows say, in order: whom (the user who made the
+    change, a user, or a role's users taking turns), only if a condition holds. A row
+    with neither is left out; with no row at all, the user who made the change."""
+    routes = []
+    for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(rf"{key}\.to(\d+)", k))}):
+        whom, condition = form.get(f"{key}.to{n}", ""), form.get(f"{key}.if{n}", "").strip()
+        kind, _, name = whom.partition(":")
+        route = {"if": condition} if condition else {}
+        if whom == "me" or kind == "user":
+            routes.append({**route, "to": name or whom})
+        elif kind == "role":
+            routes.append({**route, "role": name})
+        elif condition:
+            problems[f"{key}.to{n}"] = msg(
+                "Assign: choose whom, if {condition}", condition=condition
+            )
+    return routes or [{"to": "me"}]
 
 
 def names_typed(typed: str) -> list[str]:
