@@ -296,14 +296,7 @@ def append_items(text: str, path: tuple, items: list) -> str:
     last = (*path, len(_list_at(doc.data, path)) - 1)
     lines = text.splitlines(keepends=True)
     if last not in doc.lines or not lines[doc.lines[last] - 1].lstrip().startswith("- "):
-        raise ValidationFailed(
-            {
-                "text": msg(
-                    "{path} is written in a way the forms cannot edit; change it in the text",
-                    path=".".join(map(str, path)),
-                )
-            }
-        )
+        raise _uneditable(path)
     start = doc.lines[last] - 1
     dash = _indent(lines[start])
     end = start + 1
@@ -354,8 +347,8 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
     start = read_document("edit.yaml", text).lines[path] - 1
     key = f"{path[-1]}:"
     first = lines[start].lstrip()
-    dash = 2 if first.startswith("- ") and first[2:].startswith(key) else 0  # a list item's
-    if not dash and not first.startswith(key):  # first key; else a block value, key above
+    dash = 2 if first.startswith("- ") and first[2:].startswith(key) else 0  # an item's key
+    if not dash and not first.startswith(key):  # a block value: its key is above it
         inner = _indent(lines[start]) + lines[start].lstrip().startswith("- ")  # a list may
         above = next(
             (
@@ -366,14 +359,7 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
             None,
         )
         if above is None:
-            raise ValidationFailed(
-                {
-                    "text": msg(
-                        "{path} is written in a way the forms cannot edit; change it in the text",
-                        path=".".join(map(str, path)),
-                    )
-                }
-            )
+            raise _uneditable(path)
         start = above
     indent = _indent(lines[start]) + dash
     block_list = lines[start].rstrip().endswith(":")  # its items may sit at its indent
@@ -386,6 +372,17 @@ def _span(text: str, path: tuple) -> tuple[int, int]:
     ):
         end += 1
     return start, _trimmed(lines, start, end)
+
+
+def _uneditable(path: tuple) -> ValidationFailed:
+    return ValidationFailed(
+        {
+            "text": msg(
+                "{path} is written in a way the forms cannot edit; change it in the text",
+                path=".".join(map(str, path)),
+            )
+        }
+    )
 
 
 def _trimmed(lines: list[str], start: int, end: int) -> int:
