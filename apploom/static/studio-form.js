@@ -1,8 +1,8 @@
 // The studio's form designer: field types dragged from the palette into a row add a
 // field, fields dragged between rows and sections move it (SortableJS), a click opens
 // the field's properties panel (htmx); a table's row fields open theirs from the chips
-// under it, and a type picked there adds one to each row. On submit the sections and rows go to the server
-// as JSON, with the panel's inputs.
+// under it, and a type picked there adds one to each row. On submit the sections and
+// rows go to the server as JSON, with the panel's inputs.
 withSortable("[data-form-designer]", (designer) => {
   const panel = designer.querySelector("#field-panel");
   const NEW = designer.dataset.new;
