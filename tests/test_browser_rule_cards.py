@@ -195,3 +195,30 @@ def test_the_designer_pages_fit_a_phone(server):
                 playwright.expect(page.locator(".rule-action")).to_have_count(1)
             snap(page, f"phone-{step}")
             fits(page)
+
+
+def test_a_rule_makes_a_follow_up_record_filled_in_rows(server):
+    """A new action making a record: its entity chosen, the rows of its fields drawn for
+    it, and a row more each time the last one is used."""
+    expect = playwright.expect
+    with checked_page(viewport=DESKTOP) as page:
+        open_in_chinese(page, server)
+        page.goto(server + "/studio/oms/order/rules/new")
+        settled(page)
+        page.fill("input[name=rule_label_zh]", "发货后回访")
+        page.select_option(".add-action select", label="新建记录")
+        page.click("button:text('+ 动作')")
+        settled(page)
+        page.locator("select[name='a0.entity']").select_option("crm.activity")
+        expect(page.locator("select[name='a0.f0'] option:checked")).to_have_text("—")
+        settled(page)
+        page.locator("select[name='a0.f0']").select_option(label="主题")
+        expect(page.locator("select[name='a0.f1']")).to_have_value("")  # the next row
+        page.fill("input[name='a0.v0']", "'回访 ' + number")
+        page.locator("select[name='a0.f1']").select_option(label="客户")
+        page.fill("input[name='a0.v1']", "customer")
+        snap(page, "desktop-3-create")
+        page.click("button:text('预览修改')")
+        diff = page.locator("pre.diff")
+        expect(diff).to_contain_text("entity: crm.activity")
+        expect(diff).to_contain_text("values: {subject: \"'回访 ' + number\", customer: customer}")

@@ -211,6 +211,86 @@ def test_an_assignments_rules_are_rows_of_condition_and_whom(runtime, studio):
     )
 
 
+def test_a_record_made_or_changed_by_a_rule_is_a_form_of_its_fields(runtime, studio):
+    app, boss = studio
+    with app.extensions["apploom"].db.read() as conn:
+        crm = applied.source_of(conn, "crm").text
+    index = [r["name"] for r in text_edits.rules_of(crm, "customer")].index("welcome_call")
+    page = html.unescape(boss.get(f"/studio/crm/customer/rules/{index}").get_data(as_text=True))
+    assert '<option value="crm.activity" selected>跟进记录 (crm.activity)</option>' in page
+    assert '<option value="subject" selected>主题</option>' in page
+    assert 'name="a0.v0" value="\'Welcome call 欢迎回访: \' + name"' in page
+    assert '<option value="due" selected>截止日期</option>' in page
+    same = {
+        "rule_on": "created",
+        "rule_label_zh": "欢迎回访",
+        "rule_label_en": "Welcome call",
+        "rule_enabled": "1",
+        "if_mode": "rows",
+        "a0:kind": "create",
+        "a0.entity": "crm.activity",
+        "a0.f0": "subject",
+        "a0.v0": "'Welcome call 欢迎回访: ' + name",
+        "a0.f1": "customer",
+        "a0.v1": "id",
+        "a0.f2": "due",
+        "a0.v2": "today() + days(2)",
+        "a0.f3": "",
+        "a0.v3": "",
+    }
+    kept = boss.post(f"/studio/crm/customer/rules/{index}", data=same)
+    assert "--- crm (live)" not in kept.get_data(as_text=True)  # the form says what it said
+    drawn = boss.get(
+        "/studio/oms/order/rules/action",
+        query_string={"kind": "update", "at": "1", "a1.entity": "crm.customer"},
+    ).get_data(as_text=True)
+    assert 'name="a1:kind" value="update"' in drawn and 'name="a1.wf0"' in drawn
+    assert '<option value="tier" >客户等级</option>' in drawn  # the customer's fields
+    assert '<option value="number"' not in drawn.split('name="a1.f0"')[1].split("</select>")[0]
+    big_spender = {
+        "rule_label_zh": "大客户升级",
+        "rule_label_en": "Big spender",
+        "rule_enabled": "1",
+        "rule_on": "transition:ship",
+        "if_mode": "rows",
+        "c0_field": "total",
+        "c0_op": "gt",
+        "c0_value": "1000",
+        "a0:kind": "update",
+        "a0.entity": "crm.customer",
+        "a0.wf0": "id",
+        "a0.wv0": "customer",
+        "a0.f0": "tier",
+        "a0.v0": "'vip'",
+    }
+    preview = boss.post("/studio/oms/order/rules/new", data=big_spender)
+    shown = html.unescape(preview.get_data(as_text=True))
+    assert (
+        "+          - update: {entity: crm.customer, where: {id: customer}, values: {tier: "
+        in shown
+    )
+    text = definition_in(preview.get_data(as_text=True))
+    assert (
+        boss.post("/studio/oms/apply", data={"text": text, "comment": "大客户"}).status_code == 303
+    )
+    boss.get("/studio/oms")
+    rt = app.extensions["apploom"]
+    shop = Shop(rt)
+    order = rt.records.create(
+        SYSTEM_USER,
+        "oms.order",
+        shop.order(lines=[{"item": shop.pot["id"], "qty": 5, "price": "268.00"}]),
+    )
+    for step in ("confirm", "pick"):
+        rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], step)
+    rt.transitions.take(SYSTEM_USER, "oms.order", order["id"], "ship", {"carrier": "sf"})
+    assert rt.records.get(SYSTEM_USER, "crm.customer", shop.customer["id"])["tier"] == "vip"
+    unfinished = {**big_spender, "a0.entity": "", "a0.wf0": ""}
+    refused = boss.post("/studio/oms/order/rules/new", data=unfinished)
+    said = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 422 and "请选择记录所属的实体" in said
+
+
 def live(studio) -> str:
     app, _ = studio
     with app.extensions["apploom"].db.read() as conn:

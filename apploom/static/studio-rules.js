@@ -1,6 +1,8 @@
 // The studio's rule editor: the trigger's details (which fields, the schedule or the
 // webhook's name) show only for the trigger that takes them. Without this script they
-// all show, and the server reads only the ones the chosen trigger needs. The pages load
+// all show, and the server reads only the ones the chosen trigger needs. Rows of an
+// action (fields and values, an assignment's rules) end with an empty one; choosing in
+// it adds the next. The pages load
 // it in their body, so it also runs when htmx swaps one in (it drops a page's head);
 // run again, it only shows the new page's details.
 (() => {
@@ -18,6 +20,15 @@
   window.showTriggerDetails = showTriggerDetails;
   document.addEventListener("change", (event) => {
     if (event.target.matches("[data-rule-trigger]")) showTriggerDetails(event.target.form);
+    const rows = event.target.closest("[data-more-rows]");
+    const last = rows?.lastElementChild;
+    if (!last?.contains(event.target) || !event.target.matches("select") || !event.target.value) return;
+    const next = last.cloneNode(true);
+    next.querySelectorAll("select, input").forEach((input) => {
+      input.name = input.name.replace(/\d+$/, (n) => String(Number(n) + 1));
+      input.value = "";
+    });
+    rows.append(next);
   });
   document.addEventListener("htmx:load", (event) => showTriggerDetails(event.detail.elt));
   if (document.readyState === "loading") {

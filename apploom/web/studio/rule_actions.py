@@ -21,9 +21,9 @@ ADDABLE = ("notify", "set", "transition", "email", "assign", "create", "update",
 
 def action_choices(app: str, entity: Entity) -> dict:
     """What the action forms offer: roles, users, user fields, fields a set may change,
-    the workflow's transitions, the email fields a message may go to."""
+    the workflow's transitions, the email fields a message may go to, the entities a
+    record may be made or changed in."""
     types = runtime().types
-    status = entity.workflow.field if entity.workflow else None
     emails = [
         f"{{{f.name}}}" for f in entity.fields.values() if types[f.type].input_type == "email"
     ]
@@ -37,15 +37,25 @@ def action_choices(app: str, entity: Entity) -> dict:
         "roles": _roles(_app(app)),
         "users": runtime().users.everyone_active(),
         "user_fields": [f for f in entity.fields.values() if types[f.type].is_user],
-        "settable": [
-            f
-            for f in entity.fields.values()
-            if not types.computed(f) and f.name != status and types[f.type].name != "table"
-        ],
+        "settable": settable(entity),
+        "settable_in": settable,
+        "targets": {e.qualified: e for e in runtime().apps.entities() if not e.is_child},
         "transitions": entity.workflow.transitions if entity.workflow else {},
         "emails": emails,
         "addable": [k for k in ADDABLE if k != "transition" or entity.workflow],
     }
+
+
+def settable(entity: Entity) -> list:
+    """The fields a rule may give a value: typed ones, not worked out, not the status
+    (a transition moves it), not a table of rows."""
+    types = runtime().types
+    status = entity.workflow.field if entity.workflow else None
+    return [
+        f
+        for f in entity.fields.values()
+        if not types.computed(f) and f.name != status and not f.holds_rows
+    ]
 
 
 def posted_actions(form, actions: list) -> list[dict]:
@@ -89,16 +99,19 @@ def _action(form, key: str, kind: str, params, problems: dict):
         }
         return {**{k: v for k, v in told.items() if v}, **kept, "message": message}
     if kind == "set":
-        pairs = {}
-        for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(rf"{key}\.f(\d+)", k))}):
-            field, value = form.get(f"{key}.f{n}", ""), form.get(f"{key}.v{n}", "").strip()
-            if field and not value:
-                problems[f"{key}.v{n}"] = msg("Set: give {field} a value", field=field)
-            if field:
-                pairs[field] = value
+        pairs = _pairs(form, key, "", problems)
         if not pairs:
             problems[f"{key}.f0"] = msg("Set: choose a field")
         return pairs
+    if kind in ("create", "update"):
+        target = form.get(f"{key}.entity", "")
+        if not target:
+            problems[f"{key}.entity"] = msg("Choose the entity of the record")
+        made = {k: v for k, v in (params or {}).items() if k not in ("entity", "where", "values")}
+        where = {"where": _pairs(form, key, "w", problems)} if kind == "update" else {}
+        if kind == "update" and not where["where"]:
+            problems[f"{key}.wf0"] = msg("Choose which records, by a field of theirs")
+        return {"entity": target, **where, "values": _pairs(form, key, "", problems), **made}
     if kind == "transition":
         return form.get(f"{key}.name", "")
     if kind == "email":
@@ -128,6 +141,21 @@ def _action(form, key: str, kind: str, params, problems: dict):
         )
         return {}
     return doc.data
+
+
+def _pairs(form, key: str, prefix: str, problems: dict) -> dict:
+    """Rows of a field and an expression (``{key}.{prefix}f0``, ``{key}.{prefix}v0``, …)
+    as the definition writes them; a row whose field is chosen needs its value."""
+    pairs = {}
+    fields = rf"{re.escape(key)}\.{prefix}f(\d+)"
+    for n in sorted({int(m[1]) for k in form if (m := re.fullmatch(fields, k))}):
+        field = form.get(f"{key}.{prefix}f{n}", "")
+        value = form.get(f"{key}.{prefix}v{n}", "").strip()
+        if field and not value:
+            problems[f"{key}.{prefix}v{n}"] = msg("Give {field} a value", field=field)
+        if field:
+            pairs[field] = value
+    return pairs
 
 
 def _routes(form, key: str, problems: dict) -> list[dict]:

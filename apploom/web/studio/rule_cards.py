@@ -403,18 +403,21 @@ def _condition(app, entity, rows, typed, fields, note=""):
 
 @bp.get("/<app>/<entity>/rules/action")
 def action_part(app: str, entity: str):
-    """A new action's form, for the kind chosen (htmx), numbered after the others."""
+    """A new action's form, for the kind chosen (htmx), numbered after the others; or
+    the form of action number ``at`` drawn again for the entity its record is of."""
     found = _entity(app, entity)
-    kind = request.args.get("kind", "")
+    kind, at = request.args.get("kind", ""), request.args.get("at", "")
     if kind not in ADDABLE:
         abort(404)
     taken = [int(m[1]) for key in request.args if (m := re.fullmatch(r"a(\d+):kind", key))]
+    i = int(at) if at.isdigit() else max(taken, default=-1) + 1
+    target = request.args.get(f"a{i}.entity")
     return render_template(
         "studio/_rule_action.html",
         app=app,
         entity=found,
-        i=max(taken, default=-1) + 1,
+        i=i,
         kind=kind,
-        params=None,
+        params={"entity": target} if target is not None else None,
         **action_choices(app, found),
     )
