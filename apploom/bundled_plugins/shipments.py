@@ -132,7 +132,9 @@ def ship_order(context, params) -> str:
         context.take("ship", SHIPMENTS, parcel.id)
     for line in context.load(ORDERS).rows["lines"]:
         if (line["shipped"] or 0) < line["qty"]:
-            raise ValueError(f"line {line['position'] + 1} holds no stock: it cannot ship")
+            raise ValueError(
+                msg("line {number} holds no stock: it cannot ship", number=line["position"] + 1)
+            )
     return msg("shipped {count} parcel(s)", count=len(waiting))
 
 
@@ -145,7 +147,13 @@ def issue_shipment(context, params) -> str:
     order = context.load(ORDERS, order_id)
     number, status = order.values["number"], order.values["status"]
     if status not in SHIPPING:
-        raise ValueError(f"{number} is {status}: its parcels cannot leave")
+        raise ValueError(
+            msg(
+                "{number} is {status}: its parcels cannot leave",
+                number=number,
+                status=context.automation.records.entity(ORDERS).workflow.states[status].label,
+            )
+        )
     held = {line["id"]: {**line, "shipped": line["shipped"] or 0} for line in order.rows["lines"]}
     for line in sorted(parcel.rows["lines"], key=lambda line: line["item"]):
         left = line["qty"]

@@ -63,7 +63,9 @@ def _check_of(action: RuleAction | ActionFunction | None) -> ActionCheck:
 
 def _values(context: ActionContext, spec: Any) -> dict:
     if not isinstance(spec, Mapping):
-        raise RuleError(f"Rule '{context.rule.name}': values must be field: expression pairs")
+        raise RuleError(
+            msg("Rule '{rule}': values must be field: expression pairs", rule=context.rule.label)
+        )
     return {field: context.evaluate(source) for field, source in spec.items()}
 
 
@@ -71,7 +73,9 @@ def _values(context: ActionContext, spec: Any) -> dict:
 def _set(context: ActionContext, spec: Any) -> str:
     values = _values(context, spec)
     if context.change.trigger == "deleted":
-        raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be set")
+        raise RuleError(
+            msg("Rule '{rule}': a deleted record cannot be set", rule=context.rule.label)
+        )
     context.set(sandbox.plain(values))
     return msg("set {fields}", fields=_labels(context.entity, values))
 
@@ -133,8 +137,13 @@ def _update(context: ActionContext, spec: Mapping) -> str:
     ids = list(context.conn.execute(page).scalars())
     if len(ids) > MAX_UPDATE:
         raise RuleError(
-            f"Rule '{context.rule.name}' would update more than {MAX_UPDATE} "
-            f"{target.qualified} records at once; narrow its filter"
+            msg(
+                "Rule '{rule}' would update more than {most} {entity} records at once; narrow "
+                "its filter",
+                rule=context.rule.label,
+                most=MAX_UPDATE,
+                entity=target.label,
+            )
         )
     values = sandbox.plain(_values(context, spec.get("values") or {}))
     for record_id in ids:

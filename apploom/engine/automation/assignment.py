@@ -55,7 +55,9 @@ _USERS = select(sys_user.c.id, sys_user.c.username, sys_user.c.roles, sys_user.c
 def assign(context: ActionContext, spec: Mapping) -> str:
     field = spec["field"]
     if context.change.trigger == "deleted":
-        raise RuleError(f"Rule '{context.rule.name}': a deleted record cannot be assigned")
+        raise RuleError(
+            msg("Rule '{rule}': a deleted record cannot be assigned", rule=context.rule.label)
+        )
     fld = context.entity.fields[field]
     passed: list[Message] = []  # why earlier rules gave nobody
     for branch in spec["rules"]:
@@ -85,7 +87,7 @@ def _named(context: ActionContext, username: str, passed: list[Message]) -> Row 
         if username == ME:
             passed.append(msg("no user set the rule off, so none is 'me'"))
             return None
-        raise NotFound(f"there is no user '{username}' to assign to")
+        raise NotFound(msg("there is no user '{user}' to assign to", user=username))
     if not found.active:
         passed.append(msg("{user} is disabled", user=found.username))
         return None

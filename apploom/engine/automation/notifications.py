@@ -240,7 +240,7 @@ class Notifications:
                 select(n.link).where(n.id == notification_id, n.user_id == user.id)
             ).first()
             if link is None:
-                raise NotFound(f"You have no notification {notification_id}")
+                raise NotFound(msg("You have no notification {id}", id=notification_id))
             conn.execute(
                 update(sys_notification)
                 .where(n.id == notification_id, n.read_at.is_(None))

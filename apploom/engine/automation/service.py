@@ -300,7 +300,7 @@ class Automation:
         entity = records.entity(ref)
         rules = [r for r in entity.rules if r.trigger == "webhook" and r.hook == name and r.enabled]
         if not rules:
-            raise NotFound(f"{entity.label.en} has no webhook '{name}'")
+            raise NotFound(msg("{entity} has no webhook '{name}'", entity=entity.label, name=name))
 
         def work(conn: Connection) -> dict:
             stored = records.stored(conn, user, entity, record_id, "update")

@@ -51,7 +51,13 @@ def run(context: ActionContext, spec: Mapping) -> str:
     channel_name = spec.get("channel")
     found = context.automation.records.apps.channel(channel_name) if channel_name else None
     if channel_name and found is None:
-        raise RuleError(f"Rule '{context.rule.name}': there is no channel '{channel_name}'")
+        raise RuleError(
+            msg(
+                "Rule '{rule}': there is no channel '{channel}'",
+                rule=context.rule.label,
+                channel=channel_name,
+            )
+        )
     channel = found[1] if found else None
     body = _body(context, spec)
     if channel is not None and spec.get("carrier"):

@@ -80,7 +80,7 @@ class Jobs:
             or (kind is not None and job["kind"] != kind)
             or (job["user_id"] != user.id and not user.is_admin)
         ):
-            raise NotFound(f"There is no job {job_id}")
+            raise NotFound(msg("There is no job {id}", id=job_id))
         return job
 
     def view(self, user: User, job_id: int) -> dict:

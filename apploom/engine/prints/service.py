@@ -16,6 +16,7 @@ from apploom.engine.access import permissions
 from apploom.engine.access.permissions import User
 from apploom.engine.definitions.model import Entity
 from apploom.engine.errors import NotFound
+from apploom.engine.messages import msg
 from apploom.engine.prints.definition import Print
 from apploom.engine.records.service import RecordService
 
@@ -46,7 +47,14 @@ class PrintDocuments:
         entity = self.records.entity(ref)
         if name not in entity.prints:
             known = ", ".join(entity.prints) or "none"
-            raise NotFound(f"{entity.label.en} has no print '{name}' (its prints: {known})")
+            raise NotFound(
+                msg(
+                    "{entity} has no print '{name}' (its prints: {known})",
+                    entity=entity.label,
+                    name=name,
+                    known=known,
+                )
+            )
         return entity.prints[name]
 
     def records_of(self, user: User, ref: str, ids: Iterable[int], lang: str) -> list[Printed]:
@@ -54,15 +62,23 @@ class PrintDocuments:
         entity = self.records.entity(ref)
         wanted = list(dict.fromkeys(ids))
         if not wanted:
-            raise NotFound(f"Choose the {entity.label.en} records to print")
+            raise NotFound(msg("Choose the {entity} records to print", entity=entity.label))
         if len(wanted) > MAX_BATCH:
-            raise NotFound(f"At most {MAX_BATCH} records print at once; {len(wanted)} were chosen")
+            raise NotFound(
+                msg(
+                    "At most {most} records print at once; {count} were chosen",
+                    most=MAX_BATCH,
+                    count=len(wanted),
+                )
+            )
         row_filter = self.records.compiler.visible(user, entity)
         with self.records.db.read() as conn:
             drafts = self.records.load(conn, entity, wanted, row_filter)
         missing = [i for i in wanted if i not in drafts]
         if missing:
-            raise NotFound(f"There is no {entity.label.en} with id {missing[0]}")
+            raise NotFound(
+                msg("There is no {entity} with id {id}", entity=entity.label, id=missing[0])
+            )
         rows = [self.records.dump(entity, drafts[i]) for i in wanted]
         titles = self.records.titles(user, ref, set(wanted), lang)
         return self._printed(user, entity, rows, lang, [titles[i] for i in wanted], follow=True)

@@ -14,6 +14,7 @@ from sqlalchemy import Float, bindparam, case, cast, extract, func, select
 from apploom.engine import clock
 from apploom.engine.access.permissions import User
 from apploom.engine.errors import BadQuery
+from apploom.engine.messages import msg
 from apploom.engine.records.service import RecordService
 from apploom.engine.reports.definition import BUCKETS
 from apploom.engine.reports.service import time_bucket
@@ -39,7 +40,7 @@ class FlowAnalytics:
         entity = self.records.entity(ref)
         workflow = entity.workflow
         if workflow is None:
-            raise BadQuery(f"{entity.label.en} has no workflow", {"entity": ref})
+            raise BadQuery(msg("{entity} has no workflow", entity=entity.label), {"entity": ref})
         if period not in BUCKETS:
             raise BadQuery(
                 f"'{period}' is not a period: {', '.join(BUCKETS)}",
