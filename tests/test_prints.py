@@ -148,7 +148,11 @@ def test_a_list_prints_the_ticked_records_in_one_pdf(shop, tmp_path):
     assert orders[2]["number"] not in text
     page = staff.get(f"/a/oms/order/{ids[0]}").get_data(as_text=True)
     assert f"/a/oms/order/{ids[0]}/print/delivery_note" in page and 'target="_blank"' in page
-    assert staff.get("/a/oms/order/print/picking_list").status_code == 404  # none ticked
+    none = staff.get("/a/oms/order/print/picking_list")
+    assert none.status_code == 404  # none ticked
+    staff.get("/lang/zh")
+    said = staff.get("/a/oms/order/print/picking_list").get_data(as_text=True)
+    assert "请选择要打印的销售订单" in said  # said in the reader's language
 
 
 def test_the_sales_order_prints_its_money_and_the_receipt_fits_an_80_mm_roll(shop, tmp_path):
