@@ -71,7 +71,8 @@ def test_the_merge_keeps_the_business_comments_and_layout():
     merged, conflicts = merge(BASE, mine, theirs)
     assert conflicts == []
     assert merged == (
-        "app: shop\nentities:\n  item:\n    label: {en: Item, zh: 商品}\n    fields:\n"
+        "app: shop\nentities:\n  item:\n    label: {en: Item, zh: 商品}  # what we sell\n"
+        "    fields:\n"
         "      name: {type: text, label: {en: Name}, required: true}\n"
         "      # in yuan, tax included\n      price: {type: money, min: 0}\n"
         "    icon: 📦\n"

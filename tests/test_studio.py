@@ -393,19 +393,22 @@ def test_a_rule_is_changed_turned_off_and_removed_with_its_form(runtime, studio)
     app, boss = studio
     page = html.unescape(boss.get("/studio/crm/lead/rules/0").get_data(as_text=True))
     assert 'value="transition:convert" selected' in page
-    assert "name=\"a0.values.kind\" value=\"'company' if company else 'person'\"" in page
+    assert "name=\"a0.v1\" value=\"'company' if company else 'person'\"" in page
+    assert '<option value="contacts" selected>' in page  # a table's rows, as an expression
     form = {
         "rule_on": "transition:convert",
         "if_mode": "text",
         "rule_if": "expected_amount > 0",
         "a0:kind": "create",
         "a0.entity": "crm.customer",
-        "a0.values.name": "company or name",
-        "a0.values.kind": "'company' if company else 'person'",
-        "a0.values.email": "email",
-        "a0.values.phone": "phone",
-        "a0.values.city": "city",
-        "a0.values.contacts": "[]",
+        **{f"a0.f{n}": f for n, f in enumerate(("name", "kind", "email", "phone", "city"))},
+        "a0.v0": "company or name",
+        "a0.v1": "'company' if company else 'person'",
+        "a0.v2": "email",
+        "a0.v3": "phone",
+        "a0.v4": "city",
+        "a0.f5": "contacts",
+        "a0.v5": "[]",
         "a1:kind": "set",
         "a1.f0": "customer",
         "a1.v0": "created",

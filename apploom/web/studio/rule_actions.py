@@ -46,15 +46,15 @@ def action_choices(app: str, entity: Entity) -> dict:
     }
 
 
-def settable(entity: Entity) -> list:
+def settable(entity: Entity, tables: bool = False) -> list:
     """The fields a rule may give a value: typed ones, not worked out, not the status
-    (a transition moves it), not a table of rows."""
+    (a transition moves it), and a table (its rows as an expression) only if asked."""
     types = runtime().types
     status = entity.workflow.field if entity.workflow else None
     return [
         f
         for f in entity.fields.values()
-        if not types.computed(f) and f.name != status and not f.holds_rows
+        if not types.computed(f) and f.name != status and (tables or not f.holds_rows)
     ]
 
 
