@@ -286,6 +286,23 @@ def test_a_studio_preview_reads_in_chinese(demo, url, form, made):
     assert not english, f"{url} {form}: {sorted(english)}"
 
 
+def test_roles_are_named_in_the_readers_language(demo):
+    """The top bar's roles, and the studio's permissions (role names that are not also
+    demo usernames, which the crawl reads as data)."""
+    runtime, app, data = demo
+    b = Browser(app)
+    b.login("li.na", DEMO_PASSWORD)
+    b.get("/lang/zh")
+    assert "<small>(销售)</small>" in b.get("/").get_data(as_text=True)
+    b.get("/lang/en")
+    assert "<small>(sales)</small>" in b.get("/").get_data(as_text=True)
+    admin = Browser(app)
+    admin.login("admin", DEMO_PASSWORD)
+    admin.get("/lang/zh")
+    matrix = admin.get("/studio/wms/permissions").get_data(as_text=True)
+    assert "<td>采购</td>" in matrix and "<td>purchasing</td>" not in matrix
+
+
 def summary(leaks: dict[str, set[str]]) -> str:
     """Each page with English on it and its words, the pages of one shape once."""
     by_shape: dict[str, tuple[str, set[str]]] = {}

@@ -28,6 +28,8 @@ NAMES = {
     "warehouse": msg("warehouse"),
     "service": msg("service"),
     "manager": msg("manager"),
+    "purchasing": msg("purchasing"),
+    "admin": msg("admin"),
 }
 
 
