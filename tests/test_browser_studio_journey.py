@@ -40,12 +40,6 @@ def signed_in(page, url: str, username: str) -> None:
     expect(page.locator("main h1")).to_have_text("应用")  # the launcher: signed in
 
 
-def quiet(page) -> None:
-    """No htmx request in flight and nothing settling: what was typed is on the page."""
-    page.wait_for_function("() => !document.querySelector('.htmx-request')")
-    settled(page)
-
-
 def applied(page, comment: str) -> None:
     """Apply the previewed change with its comment, and see its version listed."""
     page.fill("input[name=comment]", comment)
@@ -139,9 +133,11 @@ def test_an_admin_shapes_the_orders_without_yaml_and_sales_uses_it(shop):
         settled(page)  # htmx listens to the row it drew
         row.locator("select[name=c0_field]").select_option(label="应付金额")
         expect(row.locator("input[name=c0_value][type=number]")).to_be_visible()  # redrawn
+        settled(page)
         row.locator("select[name=c0_op]").select_option(label=">")
+        settled(page)  # the operator's redraw would drop a value typed before it lands
         row.locator("input[name=c0_value]").fill("1000")
-        quiet(page)
+        settled(page)
         page.select_option(".add-action select", label="通知")
         page.click("button:text('+ 动作')")
         action = page.locator(".rule-action[data-action=notify]")
@@ -150,7 +146,7 @@ def test_an_admin_shapes_the_orders_without_yaml_and_sales_uses_it(shop):
         action.locator("label:has-text('经理') input").check()
         action.locator("input[name='a0.message_zh']").fill("大额订单 {number} 已发货")
         action.locator("input[name='a0.message_en']").fill("Big order {number} has shipped")
-        quiet(page)
+        settled(page)
         page.click("button:text('预览修改')")
         expect(page.locator("pre.diff")).to_contain_text("if: total > 1000")
         applied(page, "大额订单提醒")
