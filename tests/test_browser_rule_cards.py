@@ -222,3 +222,29 @@ def test_a_rule_makes_a_follow_up_record_filled_in_rows(server):
         diff = page.locator("pre.diff")
         expect(diff).to_contain_text("entity: crm.activity")
         expect(diff).to_contain_text("values: {subject: \"'回访 ' + number\", customer: customer}")
+
+
+def test_a_value_typed_while_its_row_is_redrawn_is_kept(server):
+    """On a slow network the row is redrawn for the operator after the value was typed
+    into it: what was typed stays."""
+    expect = playwright.expect
+    with checked_page(viewport=PHONE) as page:
+        open_in_chinese(page, server)
+        page.goto(server + "/studio/oms/order/rules/new")
+        settled(page)
+        page.click("button:text('+ 条件')")
+        settled(page)
+        page.locator("select[name=c0_field]").select_option(label="应付金额")
+        expect(page.locator("input[name=c0_value][type=number]")).to_be_visible()
+        settled(page)
+
+        def slowly(route):
+            page.wait_for_timeout(800)
+            route.continue_()
+
+        page.route("**/rules/condition*", slowly)
+        page.locator("select[name=c0_op]").select_option(label=">")
+        page.locator("input[name=c0_value]").fill("1000")  # before the redraw lands
+        settled(page)
+        expect(page.locator("select[name=c0_op]")).to_have_value("gt")
+        expect(page.locator("input[name=c0_value]")).to_have_value("1000")

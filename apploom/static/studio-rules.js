@@ -2,9 +2,9 @@
 // webhook's name) show only for the trigger that takes them. Without this script they
 // all show, and the server reads only the ones the chosen trigger needs. Rows of an
 // action (fields and values, an assignment's rules) end with an empty one; choosing in
-// it adds the next. The pages load
-// it in their body, so it also runs when htmx swaps one in (it drops a page's head);
-// run again, it only shows the new page's details.
+// it adds the next. A part redrawn while it is typed in keeps what was typed. The pages
+// load it in their body, so it also runs when htmx swaps one in (it drops a page's
+// head); run again, it only shows the new page's details.
 (() => {
   function showTriggerDetails(root) {
     root.querySelectorAll?.("[data-rule-trigger]").forEach((select) => {
@@ -31,6 +31,22 @@
     rows.append(next);
   });
   document.addEventListener("htmx:load", (event) => showTriggerDetails(event.detail.elt));
+  // A part redrawn while one of its inputs is being typed into (the condition's row after
+  // its operator was picked, on a slow network) keeps what was typed there, and the focus.
+  let typing = null;
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const input = document.activeElement;
+    const typed = input?.matches("input:not([type=checkbox]), textarea") && input.name;
+    typing = typed && event.detail.target.contains(input) ? { name: input.name, value: input.value } : null;
+  });
+  document.addEventListener("htmx:afterSwap", () => {
+    const again = typing && document.querySelector(`[name="${CSS.escape(typing.name)}"]`);
+    if (again && again.value !== typing.value && typing.value) {
+      again.value = typing.value;
+      again.focus();
+    }
+    typing = null;
+  });
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", () => showTriggerDetails(document));
   } else {
