@@ -12,6 +12,7 @@ import pytest
 from apploom.engine.access.permissions import SYSTEM_USER
 from tests.helpers import serving
 from tests.test_browser import CHROMIUM, checked_page, playwright, settled
+from tests.test_browser import drag as drag_before
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM, reason="Chromium is not installed (.ci/run installs Debian's chromium)"
@@ -37,7 +38,8 @@ def signed_in(page, server: str) -> None:
 
 
 def drag(page, source, target) -> None:
-    """A drag as a hand makes it, in small steps (SortableJS follows the pointer)."""
+    """A drag as a hand makes it, in small steps (SortableJS follows the pointer), into
+    ``target`` (a row: after what it holds)."""
     start, end = source.bounding_box(), target.bounding_box()
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
     page.mouse.down()
@@ -191,7 +193,7 @@ def test_the_list_preview_follows_the_ticks_and_the_order(served):
                 settled(page)
                 phone = page.locator(".ld-columns li:has(input[value=phone]) .ld-handle")
                 name = page.locator(".ld-columns li:has(input[value=name])")
-                drag(page, phone, name)
+                drag_before(page, phone, name)  # well past the middle of 名称
                 expect(preview.locator("th").nth(1)).to_have_text("电话")
             page.select_option("select[name=sort]", "tier")
             # by name 乙商店 comes first; by tier, gold before standard
