@@ -35,7 +35,7 @@ from apploom.web import (
 )
 from apploom.web.api.jsonio import AppLoomJSON
 from apploom.web.context import MACHINE_FACING, runtime
-from apploom.web.i18n import current_language, label, translate
+from apploom.web.i18n import current_language, label, shown_name, translate
 from apploom.web.studio import prints as studio_prints
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -89,6 +89,8 @@ def create_app(config: Mapping[str, Any] | None = None, runtime: Runtime | None 
     app.context_processor(_template_helpers)
     app.jinja_env.filters.update(display.FILTERS)  # figures and times people read
     app.add_template_filter(local_time, "input_time")  # a datetime-local input's value
+    app.add_template_filter(shown_name, "shown_name")  # a colour's or a role's name
+    app.add_template_global(shown_name, "shown_name")
     if runtime.plugins is not None:
         runtime.plugins.hook.apploom_routes(app=app)
     return app

@@ -8,6 +8,7 @@ from flask import request, session
 
 from apploom.engine.catalogs import LANGUAGES, in_language
 from apploom.engine.definitions.model import Label
+from apploom.engine.messages import msg
 
 
 def current_language() -> str:
@@ -28,3 +29,27 @@ def translate(text: str) -> str:
 
 def label(value: Label | None) -> str:
     return value.get(current_language()) if value else ""
+
+
+# The colours' and the bundled apps' roles' names, spelled out so the catalog has them
+# (the panels show them by name; a role of another app is shown as it is).
+NAMES = {
+    "grey": msg("grey"),
+    "blue": msg("blue"),
+    "green": msg("green"),
+    "amber": msg("amber"),
+    "red": msg("red"),
+    "purple": msg("purple"),
+    "teal": msg("teal"),
+    "sales": msg("sales"),
+    "warehouse": msg("warehouse"),
+    "service": msg("service"),
+    "manager": msg("manager"),
+    "purchasing": msg("purchasing"),
+    "admin": msg("admin"),
+}
+
+
+def shown_name(name: str) -> str:
+    """A colour's or a role's name in the reader's language."""
+    return translate(NAMES.get(name, name))

@@ -10,32 +10,9 @@ from apploom.engine.errors import ValidationFailed
 from apploom.engine.messages import msg
 from apploom.engine.versions import text_edits
 from apploom.engine.workflow.definition import ANY, COLOURS, Transition, Workflow, parse_workflow
-from apploom.web.i18n import label, translate
+from apploom.web.i18n import label, shown_name, translate
 from apploom.web.studio.diagram import draw
 from apploom.web.studio.names import NAME, free_name, new_name
-
-# The colours' and the bundled apps' roles' names, spelled out so the catalog has them
-# (the panels show them by name; a role of another app is shown as it is).
-NAMES = {
-    "grey": msg("grey"),
-    "blue": msg("blue"),
-    "green": msg("green"),
-    "amber": msg("amber"),
-    "red": msg("red"),
-    "purple": msg("purple"),
-    "teal": msg("teal"),
-    "sales": msg("sales"),
-    "warehouse": msg("warehouse"),
-    "service": msg("service"),
-    "manager": msg("manager"),
-    "purchasing": msg("purchasing"),
-    "admin": msg("admin"),
-}
-
-
-def shown_name(name: str) -> str:
-    """A colour's or a role's name in the reader's language."""
-    return translate(NAMES.get(name, name))
 
 
 def view(definition: App, args, roles: list[str], language: str) -> dict:

@@ -18,8 +18,7 @@ from apploom.engine.messages import msg
 from apploom.engine.versions import applied, text_edits
 from apploom.engine.workflow.definition import COLOURS
 from apploom.web.context import runtime
-from apploom.web.i18n import in_language, translate
-from apploom.web.studio.designer import shown_name
+from apploom.web.i18n import in_language, shown_name, translate
 from apploom.web.studio.field_panel import read_panel, shown_settings
 from apploom.web.studio.names import new_name
 from apploom.web.studio.rendered import screen, shown_sections

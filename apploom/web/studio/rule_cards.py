@@ -21,7 +21,6 @@ from apploom.web.context import runtime
 from apploom.web.i18n import current_language, label, translate
 from apploom.web.studio import forms
 from apploom.web.studio.conditions import NO_VALUE, OPERATORS, Condition, expression_of, rows_of
-from apploom.web.studio.designer import shown_name
 from apploom.web.studio.names import new_name
 from apploom.web.studio.routes import _app, _live, bp, designed_preview
 from apploom.web.studio.rule_actions import (
@@ -140,10 +139,6 @@ def _card(index: int, rule: dict, entity: Entity, fields: dict[str, FieldChoice]
 def rule_title(rule) -> str:
     """A rule's label in the reader's language, or its name where it has no label."""
     return label(rule.label) if rule.label != Label.parse(None, rule.name) else rule.name
-
-
-bp.add_app_template_global(shown_name, "shown_name")
-bp.add_app_template_filter(shown_name, "shown_name")
 
 
 @bp.app_template_filter("field_label")
