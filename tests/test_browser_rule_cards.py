@@ -141,6 +141,7 @@ def test_a_report_drawn_as_it_is_chosen_goes_on_the_dashboard_and_is_dragged_fir
         page.check("input[name=report_dashboard]")
         snap(page, "desktop-4-report")
         fits(page)
+        settled(page)  # the chart's last redraw is in: the preview posts what is chosen
         page.click("button:text('预览')")
         expect(page.locator("pre.diff")).to_contain_text("chart: bar")
         expect(page.locator("pre.diff")).to_contain_text("- {report: receivables_by_customer}")
